@@ -1,0 +1,22 @@
+//! Wasmbed's resources and the store they live in.
+//!
+//! Following the Kubernetes pattern, every resource has a **spec** (desired
+//! state, written by the CLI/API and by reconcilers) and a **status**
+//! (observed state, written by the gateway that holds the device's session).
+//! Nothing calls across that line: components watch the [`Store`].
+//!
+//! ```
+//! use wasmbed_model::{Selector, Labels};
+//! let sel: Selector = "app=demo,tier!=test".parse().unwrap();
+//! let mut labels = Labels::new();
+//! labels.insert("app".into(), "demo".into());
+//! assert!(sel.matches(&labels));
+//! ```
+
+mod resources;
+mod selector;
+mod store;
+
+pub use resources::*;
+pub use selector::{Selector, SelectorError};
+pub use store::{Event, EventKind, Store, StoreError, WatchStream};

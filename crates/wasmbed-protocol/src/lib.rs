@@ -1,0 +1,44 @@
+//! The wire contract between a Wasmbed device and its gateway.
+//!
+//! Everything a device and a gateway say to each other is one of two message
+//! enums: [`DeviceMsg`] (device → gateway) and [`GatewayMsg`] (gateway →
+//! device). Messages are CBOR maps with explicit, never-reused field numbers
+//! (minicbor), carried in frames:
+//!
+//! ```text
+//! +----------------+---------+----------------------+
+//! | length: u32 BE | version | CBOR message         |
+//! +----------------+---------+----------------------+
+//!   counts version + message; at most MAX_FRAME_LEN
+//! ```
+//!
+//! Untrusted bytes enter only through [`FrameReader`] (which rejects an
+//! oversized length before buffering it and an unknown version before
+//! decoding) and [`decode_device_msg`] / [`decode_gateway_msg`] (which never
+//! panic: a fuzz target in `fuzz/` holds them to that).
+//!
+//! ```
+//! use wasmbed_protocol::*;
+//! let msg = DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 5, free_memory: 1024, apps: vec![] });
+//! let mut wire = Vec::new();
+//! encode_frame(&msg, &mut wire).unwrap();
+//! let mut reader = FrameReader::new(MAX_FRAME_LEN);
+//! reader.push(&wire).unwrap();
+//! let payload = reader.next_frame().unwrap().unwrap();
+//! assert_eq!(decode_device_msg(&payload).unwrap(), msg);
+//! ```
+#![no_std]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+mod bundle;
+mod frame;
+mod msg;
+
+pub use bundle::{BUNDLE_MAGIC, BUNDLE_VERSION, BundleError, IdentityBundle};
+pub use frame::{
+    FRAME_HEADER_LEN, FrameError, FrameReader, MAX_FRAME_LEN, PROTOCOL_VERSION, decode_device_msg,
+    decode_gateway_msg, encode_frame,
+};
+pub use msg::*;

@@ -1,0 +1,375 @@
+//! The messages. Field and variant numbers are the wire format: never reuse
+//! or renumber one; add new optional fields with new numbers.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use minicbor::bytes::{ByteArray, ByteVec};
+use minicbor::{Decode, Encode};
+
+/// Longest app name either side accepts (checked by [`valid_app_name`]).
+pub const MAX_APP_NAME_LEN: usize = 63;
+
+/// Module bytes carried by one [`DeployChunk`]; keeps chunk frames well under
+/// [`crate::MAX_FRAME_LEN`].
+pub const DEPLOY_CHUNK_LEN: usize = 8 * 1024;
+
+/// App names are DNS-label-like: `[a-z0-9-]`, 1..=63 bytes, no leading dash.
+pub fn valid_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_APP_NAME_LEN
+        && !name.starts_with('-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Device → gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum DeviceMsg {
+    /// First message of every session.
+    #[n(0)]
+    Enroll(#[n(0)] Enroll),
+    /// Periodic liveness and state report.
+    #[n(1)]
+    Heartbeat(#[n(0)] Heartbeat),
+    /// An app changed state.
+    #[n(2)]
+    AppStatus(#[n(0)] AppStatus),
+    /// A line an app logged.
+    #[n(3)]
+    AppLog(#[n(0)] AppLog),
+    /// A deploy was refused; the previous version (if any) keeps running.
+    #[n(4)]
+    DeployRejected(#[n(0)] DeployRejected),
+    /// The device refuses something the gateway sent and ends the session.
+    #[n(5)]
+    Error(#[n(0)] ErrorReport),
+}
+
+/// Gateway → device.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum GatewayMsg {
+    /// Enrollment accepted.
+    #[n(0)]
+    Welcome(#[n(0)] Welcome),
+    /// A module follows in chunks; install it as `app` when complete.
+    #[n(1)]
+    DeployBegin(#[n(0)] DeployBegin),
+    /// Part of the module announced by the last `DeployBegin` for `app`.
+    #[n(2)]
+    DeployChunk(#[n(0)] DeployChunk),
+    /// Start (or restart) an installed app.
+    #[n(3)]
+    Start(#[n(0)] AppRef),
+    /// Stop an app but keep it installed.
+    #[n(4)]
+    Stop(#[n(0)] AppRef),
+    /// Stop and uninstall an app.
+    #[n(5)]
+    Remove(#[n(0)] AppRef),
+    /// The gateway refuses something the device sent and ends the session.
+    #[n(6)]
+    Error(#[n(0)] ErrorReport),
+}
+
+/// Who the device is and what it already runs (so a reconnect re-syncs).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct Enroll {
+    /// Must equal the identity in the client certificate.
+    #[n(0)]
+    pub device_id: String,
+    /// Board name, e.g. `mps2-an385` or `sim`.
+    #[n(1)]
+    pub board: String,
+    /// Version of the agent / firmware build.
+    #[n(2)]
+    pub firmware_version: String,
+    /// True when the device is the host simulator, not firmware.
+    #[n(3)]
+    pub simulated: bool,
+    /// Apps installed at enrollment (empty after a cold boot).
+    #[n(4)]
+    pub apps: Vec<AppReport>,
+}
+
+/// Enrollment accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct Welcome {
+    /// How often the device must send a heartbeat.
+    #[n(0)]
+    pub heartbeat_ms: u32,
+    /// Gateway wall-clock time, seconds since the Unix epoch (devices without
+    /// a real-time clock use it for certificate validity).
+    #[n(1)]
+    pub unix_time_s: u64,
+}
+
+/// Periodic device report.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct Heartbeat {
+    /// Device monotonic time since boot.
+    #[n(0)]
+    pub uptime_ms: u64,
+    /// Free heap bytes.
+    #[n(1)]
+    pub free_memory: u32,
+    /// Every installed app.
+    #[n(2)]
+    pub apps: Vec<AppReport>,
+}
+
+/// Lifecycle state of an app on a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cbor(index_only)]
+pub enum AppState {
+    /// Module bytes are arriving.
+    #[n(0)]
+    Installing,
+    /// Instantiated and ticking.
+    #[n(1)]
+    Running,
+    /// Installed, not running (stopped by the gateway).
+    #[n(2)]
+    Stopped,
+    /// Stopped by the agent after a trap or exhausted limit.
+    #[n(3)]
+    Failed,
+}
+
+impl AppState {
+    /// Lower-case name, as shown by CLI and API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Installing => "installing",
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One app as seen by the device.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct AppReport {
+    /// App name.
+    #[n(0)]
+    pub app: String,
+    /// Version string given at deploy.
+    #[n(1)]
+    pub version: String,
+    /// SHA-256 of the module the device runs.
+    #[n(2)]
+    pub sha256: ByteArray<32>,
+    /// Current state.
+    #[n(3)]
+    pub state: AppState,
+}
+
+/// An app changed state; `reason` says why when it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct AppStatus {
+    /// The app and its new state.
+    #[n(0)]
+    pub report: AppReport,
+    /// Why, for `Failed`.
+    #[n(1)]
+    pub reason: Option<FailReason>,
+}
+
+/// Why an app failed.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct FailReason {
+    /// Machine-readable class.
+    #[n(0)]
+    pub code: ErrorCode,
+    /// Human-readable detail (e.g. the trap message).
+    #[n(1)]
+    pub detail: String,
+}
+
+/// A line logged by an app through the `log` host function.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct AppLog {
+    /// The app that logged.
+    #[n(0)]
+    pub app: String,
+    /// Device monotonic time of the call.
+    #[n(1)]
+    pub uptime_ms: u64,
+    /// The text (lossily UTF-8 decoded, truncated to a bound by the agent).
+    #[n(2)]
+    pub line: String,
+}
+
+/// Deploy of `app` at `version` refused.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct DeployRejected {
+    /// The app.
+    #[n(0)]
+    pub app: String,
+    /// The version that was refused.
+    #[n(1)]
+    pub version: String,
+    /// Why.
+    #[n(2)]
+    pub reason: FailReason,
+}
+
+/// Limits an app runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct AppLimits {
+    /// Fuel for `init` and for each `tick` call.
+    #[n(0)]
+    pub fuel_per_call: u64,
+    /// Linear memory ceiling in 64 KiB pages.
+    #[n(1)]
+    pub max_memory_pages: u32,
+    /// Interval between `tick` calls.
+    #[n(2)]
+    pub tick_ms: u32,
+}
+
+impl Default for AppLimits {
+    fn default() -> Self {
+        Self { fuel_per_call: 1_000_000, max_memory_pages: 1, tick_ms: 1000 }
+    }
+}
+
+/// Announces a module for `app`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct DeployBegin {
+    /// App slot name.
+    #[n(0)]
+    pub app: String,
+    /// Version label.
+    #[n(1)]
+    pub version: String,
+    /// Total module size in bytes.
+    #[n(2)]
+    pub size: u32,
+    /// SHA-256 over the whole module.
+    #[n(3)]
+    pub sha256: ByteArray<32>,
+    /// Limits to run it under.
+    #[n(4)]
+    pub limits: AppLimits,
+}
+
+/// A slice of the module, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct DeployChunk {
+    /// App slot name.
+    #[n(0)]
+    pub app: String,
+    /// Byte offset of `data` in the module; must follow the previous chunk.
+    #[n(1)]
+    pub offset: u32,
+    /// Module bytes.
+    #[n(2)]
+    pub data: ByteVec,
+}
+
+/// Names an app.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct AppRef {
+    /// App name.
+    #[n(0)]
+    pub app: String,
+}
+
+/// Error classes shared by both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cbor(index_only)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// A frame or message that does not decode.
+    #[n(0)]
+    Malformed,
+    /// A protocol version this side does not speak.
+    #[n(1)]
+    UnsupportedVersion,
+    /// A frame above the size limit.
+    #[n(2)]
+    FrameTooLarge,
+    /// A message not allowed in the current session state.
+    #[n(3)]
+    UnexpectedMessage,
+    /// Module bytes whose SHA-256 differs from the announced one.
+    #[n(4)]
+    HashMismatch,
+    /// Bytes that are not a valid WebAssembly module.
+    #[n(5)]
+    InvalidModule,
+    /// A valid module that could not be linked or instantiated.
+    #[n(6)]
+    InstantiateFailed,
+    /// No free app slot, or a module too large for the device.
+    #[n(7)]
+    NoResources,
+    /// The app trapped.
+    #[n(8)]
+    Trap,
+    /// The app used all the fuel of one call.
+    #[n(9)]
+    OutOfFuel,
+    /// The app tried to grow memory past its limit.
+    #[n(10)]
+    MemoryLimit,
+    /// The enrolled identity does not match the certificate.
+    #[n(11)]
+    IdentityMismatch,
+    /// A chunk out of order or past the announced size.
+    #[n(12)]
+    BadChunk,
+    /// Unknown app name.
+    #[n(13)]
+    UnknownApp,
+    /// The session was replaced by a newer one for the same device.
+    #[n(14)]
+    Replaced,
+}
+
+impl ErrorCode {
+    /// Kebab-case name, as shown by CLI and API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::UnsupportedVersion => "unsupported-version",
+            Self::FrameTooLarge => "frame-too-large",
+            Self::UnexpectedMessage => "unexpected-message",
+            Self::HashMismatch => "hash-mismatch",
+            Self::InvalidModule => "invalid-module",
+            Self::InstantiateFailed => "instantiate-failed",
+            Self::NoResources => "no-resources",
+            Self::Trap => "trap",
+            Self::OutOfFuel => "out-of-fuel",
+            Self::MemoryLimit => "memory-limit",
+            Self::IdentityMismatch => "identity-mismatch",
+            Self::BadChunk => "bad-chunk",
+            Self::UnknownApp => "unknown-app",
+            Self::Replaced => "replaced",
+        }
+    }
+}
+
+/// A fatal error report: the sender closes the session after it.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct ErrorReport {
+    /// Class.
+    #[n(0)]
+    pub code: ErrorCode,
+    /// Detail for logs.
+    #[n(1)]
+    pub detail: String,
+}
