@@ -1,0 +1,383 @@
+//! App slots: install (chunks, hash, validation), instantiate, tick, stop.
+//!
+//! Guarantees: a deploy that fails before instantiation (bad chunk, hash
+//! mismatch, invalid module, unlinkable imports) leaves the previous version
+//! of that app untouched; a trap, fuel exhaustion or memory ceiling during a
+//! call fails only that app.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use sha2::{Digest, Sha256};
+use wasmbed_protocol::{
+    AppLimits, AppLog, AppReport, AppState, AppStatus, DeployBegin, DeployChunk, DeployRejected,
+    ErrorCode, FailReason, valid_app_name,
+};
+use wasmi::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder, TrapCode, TypedFunc};
+
+use crate::host::{self, HostCtx};
+
+/// Longest log line kept, in bytes.
+pub const MAX_LOG_LINE: usize = 256;
+const PAGE: usize = 64 * 1024;
+
+/// What app work produced, for the session to send.
+#[derive(Debug)]
+pub(crate) enum Note {
+    Status(AppStatus),
+    Rejected(DeployRejected),
+    Log(AppLog),
+}
+
+struct Running {
+    store: Store<HostCtx>,
+    init: Option<TypedFunc<(), ()>>,
+    tick: Option<TypedFunc<i64, ()>>,
+    memory: Option<wasmi::Memory>,
+}
+
+struct Slot {
+    name: String,
+    version: String,
+    sha256: [u8; 32],
+    size: usize,
+    limits: AppLimits,
+    module: Module,
+    state: AppState,
+    running: Option<Running>,
+    next_tick: u64,
+}
+
+struct Staging {
+    version: String,
+    sha256: [u8; 32],
+    limits: AppLimits,
+    size: usize,
+    buf: Vec<u8>,
+}
+
+pub(crate) struct Apps {
+    engine: Engine,
+    linker: Linker<HostCtx>,
+    slots: Vec<Slot>,
+    staging: BTreeMap<String, Staging>,
+    max_apps: usize,
+    max_module_len: usize,
+}
+
+impl core::fmt::Debug for Apps {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Apps").field("slots", &self.slots.len()).finish_non_exhaustive()
+    }
+}
+
+fn reason(code: ErrorCode, detail: impl Into<String>) -> FailReason {
+    FailReason { code, detail: detail.into() }
+}
+
+/// Maps a wasmi call error to why the app failed.
+fn classify(err: &wasmi::Error) -> FailReason {
+    let code = match err.as_trap_code() {
+        Some(TrapCode::OutOfFuel) => ErrorCode::OutOfFuel,
+        Some(TrapCode::GrowthOperationLimited) => ErrorCode::MemoryLimit,
+        _ => ErrorCode::Trap,
+    };
+    reason(code, err.to_string())
+}
+
+impl Apps {
+    pub(crate) fn new(max_apps: usize, max_module_len: usize) -> Self {
+        let mut config = Config::default();
+        config.consume_fuel(true);
+        let engine = Engine::new(&config);
+        // The grants table is static in this version, so one linker serves all.
+        let linker = host::linker(&engine, host::DEFAULT_GRANTS).unwrap_or_else(|_| Linker::new(&engine));
+        Self { engine, linker, slots: Vec::new(), staging: BTreeMap::new(), max_apps, max_module_len }
+    }
+
+    pub(crate) fn reports(&self) -> Vec<AppReport> {
+        self.slots.iter().map(Slot::report).collect()
+    }
+
+    /// Bytes held for apps: modules and linear memories (the simulator's
+    /// stand-in for a heap gauge; firmware reports its allocator instead).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let staged: usize = self.staging.values().map(|s| s.buf.capacity()).sum();
+        let slots: usize = self
+            .slots
+            .iter()
+            .map(|s| s.size + s.running.as_ref().map_or(0, |r| r.memory_bytes()))
+            .sum();
+        staged + slots
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.slots.iter().filter(|s| s.running.is_some()).map(|s| s.next_tick).min()
+    }
+
+    pub(crate) fn begin(&mut self, msg: DeployBegin, out: &mut Vec<Note>) {
+        let reject = |code, detail: String| {
+            Note::Rejected(DeployRejected {
+                app: msg.app.clone(),
+                version: msg.version.clone(),
+                reason: reason(code, detail),
+            })
+        };
+        if !valid_app_name(&msg.app) {
+            out.push(reject(ErrorCode::UnknownApp, format!("invalid app name {:?}", msg.app)));
+            return;
+        }
+        let size = msg.size as usize;
+        if size > self.max_module_len {
+            out.push(reject(
+                ErrorCode::NoResources,
+                format!("module of {size} bytes exceeds this device's limit of {}", self.max_module_len),
+            ));
+            return;
+        }
+        let known = self.slots.iter().any(|s| s.name == msg.app) || self.staging.contains_key(&msg.app);
+        if !known && self.slots.len() + self.staging.len() >= self.max_apps {
+            out.push(reject(ErrorCode::NoResources, format!("all {} app slots are in use", self.max_apps)));
+            return;
+        }
+        let staging = Staging {
+            version: msg.version,
+            sha256: *msg.sha256,
+            limits: msg.limits,
+            size,
+            buf: Vec::with_capacity(size),
+        };
+        self.staging.insert(msg.app, staging);
+    }
+
+    pub(crate) fn chunk(&mut self, msg: DeployChunk, now: u64, out: &mut Vec<Note>) {
+        let Some(st) = self.staging.get_mut(&msg.app) else {
+            out.push(Note::Rejected(DeployRejected {
+                app: msg.app,
+                version: String::new(),
+                reason: reason(ErrorCode::BadChunk, "chunk without a deploy in progress"),
+            }));
+            return;
+        };
+        let fits = st.buf.len().checked_add(msg.data.len()).is_some_and(|end| end <= st.size);
+        if msg.offset as usize != st.buf.len() || !fits {
+            let detail = format!(
+                "chunk at {} of {} bytes does not follow {} of {}",
+                msg.offset,
+                msg.data.len(),
+                st.buf.len(),
+                st.size
+            );
+            let version = st.version.clone();
+            self.staging.remove(&msg.app);
+            out.push(Note::Rejected(DeployRejected {
+                app: msg.app,
+                version,
+                reason: reason(ErrorCode::BadChunk, detail),
+            }));
+            return;
+        }
+        st.buf.extend_from_slice(&msg.data);
+        if st.buf.len() == st.size
+            && let Some(st) = self.staging.remove(&msg.app)
+        {
+            self.install(msg.app, st, now, out);
+        }
+    }
+
+    fn install(&mut self, name: String, st: Staging, now: u64, out: &mut Vec<Note>) {
+        let reject = |code, detail: String| {
+            Note::Rejected(DeployRejected { app: name.clone(), version: st.version.clone(), reason: reason(code, detail) })
+        };
+        let digest: [u8; 32] = Sha256::digest(&st.buf).into();
+        if digest != st.sha256 {
+            out.push(reject(ErrorCode::HashMismatch, "module SHA-256 does not match the announced digest".into()));
+            return;
+        }
+        let module = match Module::new(&self.engine, &st.buf) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(reject(ErrorCode::InvalidModule, format!("invalid WebAssembly: {e}")));
+                return;
+            }
+        };
+        let mut running = match self.instantiate(&module, &st.limits, now) {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(reject(ErrorCode::InstantiateFailed, e));
+                return;
+            }
+        };
+        // From here the new version replaces the old one.
+        let mut slot = Slot {
+            name: name.clone(),
+            version: st.version,
+            sha256: digest,
+            size: st.size,
+            limits: st.limits,
+            module,
+            state: AppState::Running,
+            running: None,
+            next_tick: now,
+        };
+        let init = running.store.data_mut();
+        init.now_ms = now;
+        let result = running.call_init(&slot.limits);
+        slot.running = Some(running);
+        slot.drain_logs(now, out);
+        match result {
+            Ok(()) => {
+                slot.next_tick = now.saturating_add(u64::from(slot.limits.tick_ms));
+                out.push(slot.status(None));
+            }
+            Err(why) => slot.fail(why, out),
+        }
+        match self.slots.iter_mut().find(|s| s.name == name) {
+            Some(old) => *old = slot,
+            None => self.slots.push(slot),
+        }
+    }
+
+    fn instantiate(&self, module: &Module, limits: &AppLimits, now: u64) -> Result<Running, String> {
+        let memory = (limits.max_memory_pages as usize).saturating_mul(PAGE);
+        let ctx = HostCtx {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory)
+                .memories(1)
+                .tables(1)
+                .instances(1)
+                .trap_on_grow_failure(true)
+                .build(),
+            now_ms: now,
+            logs: Vec::new(),
+            dropped_logs: 0,
+        };
+        let mut store = Store::new(&self.engine, ctx);
+        store.limiter(|ctx| &mut ctx.limits);
+        // The start function runs during instantiation: give it a budget too.
+        store.set_fuel(limits.fuel_per_call).map_err(|e| format!("fuel: {e}"))?;
+        let instance = self
+            .linker
+            .instantiate_and_start(&mut store, module)
+            .map_err(|e| format!("cannot instantiate: {e}"))?;
+        let init = instance.get_typed_func::<(), ()>(&store, "init").ok();
+        let tick = instance.get_typed_func::<i64, ()>(&store, "tick").ok();
+        if init.is_none() && tick.is_none() {
+            return Err("the module exports neither `init` nor `tick(i64)`".into());
+        }
+        let memory = instance.get_memory(&store, "memory");
+        Ok(Running { store, tick, init, memory })
+    }
+
+    pub(crate) fn start(&mut self, name: &str, now: u64, out: &mut Vec<Note>) {
+        let Some(idx) = self.slots.iter().position(|s| s.name == name) else { return };
+        if self.slots[idx].running.is_some() {
+            return;
+        }
+        let (module, limits) = (self.slots[idx].module.clone(), self.slots[idx].limits);
+        let instance = self.instantiate(&module, &limits, now);
+        let slot = &mut self.slots[idx];
+        match instance {
+            Ok(mut running) => {
+                running.store.data_mut().now_ms = now;
+                let result = running.call_init(&limits);
+                slot.running = Some(running);
+                slot.drain_logs(now, out);
+                match result {
+                    Ok(()) => {
+                        slot.state = AppState::Running;
+                        slot.next_tick = now.saturating_add(u64::from(limits.tick_ms));
+                        out.push(slot.status(None));
+                    }
+                    Err(why) => slot.fail(why, out),
+                }
+            }
+            Err(e) => slot.fail(reason(ErrorCode::InstantiateFailed, e), out),
+        }
+    }
+
+    pub(crate) fn stop(&mut self, name: &str, out: &mut Vec<Note>) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.name == name) {
+            slot.running = None;
+            slot.state = AppState::Stopped;
+            out.push(slot.status(None));
+        }
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) -> bool {
+        self.staging.remove(name);
+        let before = self.slots.len();
+        self.slots.retain(|s| s.name != name);
+        before != self.slots.len()
+    }
+
+    /// Runs every tick that is due at `now`.
+    pub(crate) fn run_due(&mut self, now: u64, out: &mut Vec<Note>) {
+        for slot in &mut self.slots {
+            let Some(running) = slot.running.as_mut() else { continue };
+            if slot.next_tick > now {
+                continue;
+            }
+            // Catch up without bursts: the next tick is one interval from now.
+            slot.next_tick = now.saturating_add(u64::from(slot.limits.tick_ms.max(1)));
+            let Some(tick) = running.tick else { continue };
+            running.store.data_mut().now_ms = now;
+            let result = running
+                .store
+                .set_fuel(slot.limits.fuel_per_call)
+                .and_then(|()| tick.call(&mut running.store, now as i64));
+            slot.drain_logs(now, out);
+            if let Err(e) = result {
+                slot.fail(classify(&e), out);
+            }
+        }
+    }
+}
+
+impl Running {
+    fn call_init(&mut self, limits: &AppLimits) -> Result<(), FailReason> {
+        let Some(init) = self.init else { return Ok(()) };
+        self.store.set_fuel(limits.fuel_per_call).map_err(|e| classify(&e))?;
+        init.call(&mut self.store, ()).map_err(|e| classify(&e))
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.memory.map_or(0, |m| m.data(&self.store).len())
+    }
+}
+
+impl Slot {
+    fn report(&self) -> AppReport {
+        AppReport {
+            app: self.name.clone(),
+            version: self.version.clone(),
+            sha256: self.sha256.into(),
+            state: self.state,
+        }
+    }
+
+    fn status(&self, reason: Option<FailReason>) -> Note {
+        Note::Status(AppStatus { report: self.report(), reason })
+    }
+
+    fn fail(&mut self, why: FailReason, out: &mut Vec<Note>) {
+        self.running = None;
+        self.state = AppState::Failed;
+        out.push(self.status(Some(why)));
+    }
+
+    fn drain_logs(&mut self, now: u64, out: &mut Vec<Note>) {
+        let Some(running) = self.running.as_mut() else { return };
+        let ctx = running.store.data_mut();
+        for line in ctx.logs.drain(..) {
+            out.push(Note::Log(AppLog { app: self.name.clone(), uptime_ms: now, line }));
+        }
+        if ctx.dropped_logs > 0 {
+            let line = format!("[agent] {} log lines dropped (over {} per call)", ctx.dropped_logs, host::MAX_LOGS_PER_CALL);
+            ctx.dropped_logs = 0;
+            out.push(Note::Log(AppLog { app: self.name.clone(), uptime_ms: now, line }));
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The Wasmbed device agent: everything a device does that is not its board.
+//!
+//! The agent is sans-IO, like smoltcp: the caller feeds it bytes received
+//! from the gateway ([`Agent::receive`]), lets it do due work
+//! ([`Agent::poll`]), and sends the bytes it queued ([`Agent::take_outgoing`]).
+//! Time is passed in as monotonic milliseconds; the agent never reads a
+//! clock, opens a socket or touches a register. The same code runs in the
+//! Cortex-M firmware and in the host simulator.
+//!
+//! Apps run in wasmi with fuel metering (per call) and a memory ceiling
+//! (per app); a trap, running out of fuel or growing memory past the ceiling
+//! fails that app only.
+//!
+//! ```
+//! use wasmbed_agent::{Agent, AgentConfig};
+//! let mut agent = Agent::new(AgentConfig::new("dev-1", "sim"));
+//! agent.connected(0);
+//! let hello = agent.take_outgoing(); // an Enroll frame, ready for the transport
+//! assert!(!hello.is_empty());
+//! ```
+#![no_std]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+mod apps;
+mod host;
+mod session;
+mod transport;
+
+pub use apps::MAX_LOG_LINE;
+pub use session::{Agent, AgentConfig, AgentError, SessionState};
+pub use transport::{Clock, StepError, Transport, step};

@@ -1,0 +1,288 @@
+//! The session state machine: connect → enroll → heartbeat loop → commands.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use wasmbed_protocol::{
+    DeviceMsg, Enroll, ErrorCode, ErrorReport, FrameError, FrameReader, GatewayMsg, Heartbeat, MAX_FRAME_LEN,
+    decode_gateway_msg, encode_frame,
+};
+
+use crate::apps::{Apps, Note};
+
+/// Static facts about the device the agent runs on.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// Identity; must match the client certificate.
+    pub device_id: String,
+    /// Board name (`sim` for the host simulator).
+    pub board: String,
+    /// Firmware / agent build version.
+    pub firmware_version: String,
+    /// True only in the host simulator.
+    pub simulated: bool,
+    /// App slots.
+    pub max_apps: usize,
+    /// Largest module accepted, bytes.
+    pub max_module_len: usize,
+}
+
+impl AgentConfig {
+    /// Defaults for a device: 4 app slots, 128 KiB modules.
+    pub fn new(device_id: &str, board: &str) -> Self {
+        Self {
+            device_id: device_id.into(),
+            board: board.into(),
+            firmware_version: env!("CARGO_PKG_VERSION").into(),
+            simulated: false,
+            max_apps: 4,
+            max_module_len: 128 * 1024,
+        }
+    }
+
+    /// Marks the agent as the host simulator (reported at enrollment).
+    pub fn simulated(mut self) -> Self {
+        self.simulated = true;
+        self
+    }
+}
+
+/// Where the session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// No transport.
+    Disconnected,
+    /// Enroll sent, waiting for Welcome.
+    Enrolling,
+    /// Heartbeating and taking commands.
+    Online,
+}
+
+/// The gateway broke the protocol; the session must be closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentError {
+    /// Class.
+    pub code: ErrorCode,
+    /// Detail.
+    pub detail: String,
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.detail)
+    }
+}
+
+impl core::error::Error for AgentError {}
+
+/// The device agent. See the crate docs for the calling pattern.
+#[derive(Debug)]
+pub struct Agent {
+    cfg: AgentConfig,
+    state: SessionState,
+    reader: FrameReader,
+    outgoing: Vec<u8>,
+    apps: Apps,
+    heartbeat_ms: u64,
+    next_heartbeat: u64,
+    gateway_unix_time: Option<(u64, u64)>,
+    notes: Vec<Note>,
+}
+
+impl Agent {
+    /// A disconnected agent with no apps.
+    pub fn new(cfg: AgentConfig) -> Self {
+        let apps = Apps::new(cfg.max_apps, cfg.max_module_len);
+        Self {
+            cfg,
+            state: SessionState::Disconnected,
+            reader: FrameReader::new(MAX_FRAME_LEN),
+            outgoing: Vec::new(),
+            apps,
+            heartbeat_ms: 5_000,
+            next_heartbeat: 0,
+            gateway_unix_time: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Session state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// Configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.cfg
+    }
+
+    /// Wall-clock seconds derived from the gateway's Welcome, if one came.
+    pub fn unix_time_s(&self, now_ms: u64) -> Option<u64> {
+        self.gateway_unix_time.map(|(unix, at)| unix + now_ms.saturating_sub(at) / 1000)
+    }
+
+    /// Bytes the agent holds for apps (modules and linear memories).
+    pub fn app_memory_bytes(&self) -> usize {
+        self.apps.memory_bytes()
+    }
+
+    /// The transport is up (TLS established): queue the enrollment.
+    pub fn connected(&mut self, _now: u64) {
+        self.reader = FrameReader::new(MAX_FRAME_LEN);
+        self.outgoing.clear();
+        self.state = SessionState::Enrolling;
+        let enroll = DeviceMsg::Enroll(Enroll {
+            device_id: self.cfg.device_id.clone(),
+            board: self.cfg.board.clone(),
+            firmware_version: self.cfg.firmware_version.clone(),
+            simulated: self.cfg.simulated,
+            apps: self.apps.reports(),
+        });
+        self.send(&enroll);
+    }
+
+    /// The transport is gone. Apps keep running; a new session re-syncs them.
+    pub fn disconnected(&mut self) {
+        self.state = SessionState::Disconnected;
+        self.outgoing.clear();
+    }
+
+    /// Feeds bytes from the gateway. On `Err` an error report was queued:
+    /// send it, then close the transport.
+    pub fn receive(&mut self, bytes: &[u8], now: u64) -> Result<(), AgentError> {
+        if let Err(e) = self.reader.push(bytes) {
+            return Err(self.protocol_error(e));
+        }
+        loop {
+            let payload = match self.reader.next_frame() {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.protocol_error(e)),
+            };
+            let msg = match decode_gateway_msg(&payload) {
+                Ok(m) => m,
+                Err(e) => return Err(self.protocol_error(e)),
+            };
+            self.handle(msg, now)?;
+        }
+    }
+
+    fn protocol_error(&mut self, e: FrameError) -> AgentError {
+        let code = match e {
+            FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+            FrameError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+            _ => ErrorCode::Malformed,
+        };
+        self.fatal(code, e.to_string())
+    }
+
+    fn fatal(&mut self, code: ErrorCode, detail: String) -> AgentError {
+        self.send(&DeviceMsg::Error(ErrorReport { code, detail: detail.clone() }));
+        self.state = SessionState::Disconnected;
+        AgentError { code, detail }
+    }
+
+    fn handle(&mut self, msg: GatewayMsg, now: u64) -> Result<(), AgentError> {
+        match (self.state, msg) {
+            (SessionState::Enrolling, GatewayMsg::Welcome(w)) => {
+                self.heartbeat_ms = u64::from(w.heartbeat_ms.max(100));
+                self.gateway_unix_time = Some((w.unix_time_s, now));
+                self.state = SessionState::Online;
+                self.next_heartbeat = now;
+            }
+            (SessionState::Online, GatewayMsg::DeployBegin(m)) => self.apps.begin(m, &mut self.notes),
+            (SessionState::Online, GatewayMsg::DeployChunk(m)) => self.apps.chunk(m, now, &mut self.notes),
+            (SessionState::Online, GatewayMsg::Start(r)) => self.apps.start(&r.app, now, &mut self.notes),
+            (SessionState::Online, GatewayMsg::Stop(r)) => self.apps.stop(&r.app, &mut self.notes),
+            (SessionState::Online, GatewayMsg::Remove(r)) => {
+                if self.apps.remove(&r.app) {
+                    self.next_heartbeat = now;
+                }
+            }
+            (_, GatewayMsg::Error(e)) => {
+                self.state = SessionState::Disconnected;
+                return Err(AgentError { code: e.code, detail: e.detail });
+            }
+            (state, other) => {
+                let detail = alloc::format!("{} while {state:?}", message_name(&other));
+                return Err(self.fatal(ErrorCode::UnexpectedMessage, detail));
+            }
+        }
+        self.flush_notes(now);
+        Ok(())
+    }
+
+    /// Does due work at `now`: app ticks and, when online, the heartbeat.
+    /// `free_memory` is the device's free heap, reported in heartbeats.
+    pub fn poll(&mut self, now: u64, free_memory: u32) {
+        self.apps.run_due(now, &mut self.notes);
+        self.flush_notes(now);
+        if self.state == SessionState::Online && now >= self.next_heartbeat {
+            self.next_heartbeat = now.saturating_add(self.heartbeat_ms);
+            let hb = DeviceMsg::Heartbeat(Heartbeat {
+                uptime_ms: now,
+                free_memory,
+                apps: self.apps.reports(),
+            });
+            self.send(&hb);
+        }
+    }
+
+    /// When `poll` next has work (earliest app tick or heartbeat).
+    pub fn next_deadline(&self) -> Option<u64> {
+        let hb = (self.state == SessionState::Online).then_some(self.next_heartbeat);
+        match (hb, self.apps.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Takes the bytes queued for the gateway.
+    pub fn take_outgoing(&mut self) -> Vec<u8> {
+        core::mem::take(&mut self.outgoing)
+    }
+
+    fn flush_notes(&mut self, now: u64) {
+        if self.notes.is_empty() {
+            return;
+        }
+        let mut changed = false;
+        for note in core::mem::take(&mut self.notes) {
+            let msg = match note {
+                Note::Status(s) => {
+                    changed = true;
+                    DeviceMsg::AppStatus(s)
+                }
+                Note::Rejected(r) => DeviceMsg::DeployRejected(r),
+                Note::Log(l) => DeviceMsg::AppLog(l),
+            };
+            self.send(&msg);
+        }
+        // Report state changes at once rather than at the next interval.
+        if changed && self.state == SessionState::Online {
+            self.next_heartbeat = self.next_heartbeat.min(now);
+        }
+    }
+
+    fn send(&mut self, msg: &DeviceMsg) {
+        if self.state == SessionState::Disconnected {
+            return;
+        }
+        // Our own messages are bounded (log lines are cut), so this cannot fail.
+        let _ = encode_frame(msg, &mut self.outgoing);
+    }
+}
+
+fn message_name(msg: &GatewayMsg) -> &'static str {
+    match msg {
+        GatewayMsg::Welcome(_) => "Welcome",
+        GatewayMsg::DeployBegin(_) => "DeployBegin",
+        GatewayMsg::DeployChunk(_) => "DeployChunk",
+        GatewayMsg::Start(_) => "Start",
+        GatewayMsg::Stop(_) => "Stop",
+        GatewayMsg::Remove(_) => "Remove",
+        GatewayMsg::Error(_) => "Error",
+    }
+}

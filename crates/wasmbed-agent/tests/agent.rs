@@ -1,0 +1,272 @@
+//! The agent driven as a gateway would drive it, with modules written in WAT.
+
+use sha2::{Digest, Sha256};
+use wasmbed_agent::{Agent, AgentConfig, SessionState};
+use wasmbed_protocol::*;
+
+const GOOD: &str = r#"(module
+  (import "wasmbed" "log" (func $log (param i32 i32)))
+  (import "wasmbed" "now_ms" (func $now (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "init")
+  (data (i32.const 16) "tick")
+  (func (export "init") (call $log (i32.const 0) (i32.const 4)))
+  (func (export "tick") (param i64) (drop (call $now)) (call $log (i32.const 16) (i32.const 4))))"#;
+
+const TRAP: &str = r#"(module (memory (export "memory") 1)
+  (func (export "tick") (param i64) unreachable))"#;
+
+const SPIN: &str = r#"(module (memory (export "memory") 1)
+  (func (export "tick") (param i64) (loop $l (br $l))))"#;
+
+const GROW: &str = r#"(module (memory (export "memory") 1)
+  (func (export "tick") (param i64) (drop (memory.grow (i32.const 8)))))"#;
+
+const UNGRANTED: &str = r#"(module (import "wasmbed" "gpio_write" (func (param i32 i32)))
+  (func (export "init")))"#;
+
+const BAD_PTR: &str = r#"(module (import "wasmbed" "log" (func $log (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "init") (call $log (i32.const 65530) (i32.const 100))))"#;
+
+fn limits() -> AppLimits {
+    AppLimits { fuel_per_call: 100_000, max_memory_pages: 2, tick_ms: 100 }
+}
+
+struct Harness {
+    agent: Agent,
+    now: u64,
+}
+
+impl Harness {
+    fn online() -> Self {
+        let mut agent = Agent::new(AgentConfig::new("dev-1", "sim").simulated());
+        agent.connected(0);
+        let mut h = Self { agent, now: 0 };
+        let sent = h.drain();
+        assert!(matches!(&sent[..], [DeviceMsg::Enroll(e)] if e.device_id == "dev-1" && e.simulated));
+        h.send(GatewayMsg::Welcome(Welcome { heartbeat_ms: 1000, unix_time_s: 1_700_000_000 })).unwrap();
+        h.poll();
+        assert_eq!(h.agent.state(), SessionState::Online);
+        assert!(h.drain().iter().any(|m| matches!(m, DeviceMsg::Heartbeat(_))));
+        h
+    }
+
+    fn send(&mut self, msg: GatewayMsg) -> Result<(), wasmbed_agent::AgentError> {
+        let mut wire = Vec::new();
+        encode_frame(&msg, &mut wire).unwrap();
+        self.agent.receive(&wire, self.now)
+    }
+
+    fn poll(&mut self) {
+        self.agent.poll(self.now, 100_000);
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += ms;
+        self.poll();
+    }
+
+    fn drain(&mut self) -> Vec<DeviceMsg> {
+        let out = self.agent.take_outgoing();
+        let mut r = FrameReader::new(MAX_FRAME_LEN);
+        r.push(&out).unwrap();
+        let mut msgs = vec![];
+        while let Some(p) = r.next_frame().unwrap() {
+            msgs.push(decode_device_msg(&p).unwrap());
+        }
+        msgs
+    }
+
+    fn deploy_bytes(&mut self, app: &str, version: &str, bytes: &[u8], sha: [u8; 32]) {
+        let begin = DeployBegin {
+            app: app.into(),
+            version: version.into(),
+            size: bytes.len() as u32,
+            sha256: sha.into(),
+            limits: limits(),
+        };
+        self.send(GatewayMsg::DeployBegin(begin)).unwrap();
+        for (i, chunk) in bytes.chunks(7).enumerate() {
+            let c = DeployChunk { app: app.into(), offset: (i * 7) as u32, data: chunk.to_vec().into() };
+            self.send(GatewayMsg::DeployChunk(c)).unwrap();
+        }
+    }
+
+    fn deploy(&mut self, app: &str, version: &str, wat: &str) {
+        let bytes = wat::parse_str(wat).unwrap();
+        let sha: [u8; 32] = Sha256::digest(&bytes).into();
+        self.deploy_bytes(app, version, &bytes, sha);
+    }
+
+    fn app_state(&mut self, app: &str) -> Option<(String, AppState)> {
+        self.advance(1000);
+        let msgs = self.drain();
+        let hb = msgs.iter().rev().find_map(|m| match m {
+            DeviceMsg::Heartbeat(h) => Some(h.clone()),
+            _ => None,
+        })?;
+        hb.apps.iter().find(|a| a.app == app).map(|a| (a.version.clone(), a.state))
+    }
+}
+
+fn statuses(msgs: &[DeviceMsg]) -> Vec<(String, AppState, Option<ErrorCode>)> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            DeviceMsg::AppStatus(s) => Some((s.report.app.clone(), s.report.state, s.reason.as_ref().map(|r| r.code))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn logs(msgs: &[DeviceMsg]) -> Vec<String> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            DeviceMsg::AppLog(l) => Some(l.line.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rejection(msgs: &[DeviceMsg]) -> Option<ErrorCode> {
+    msgs.iter().find_map(|m| match m {
+        DeviceMsg::DeployRejected(r) => Some(r.reason.code),
+        _ => None,
+    })
+}
+
+#[test]
+fn deploy_runs_init_and_ticks_with_logs() {
+    let mut h = Harness::online();
+    h.deploy("hello", "1", GOOD);
+    let msgs = h.drain();
+    assert_eq!(statuses(&msgs), vec![("hello".into(), AppState::Running, None)]);
+    assert_eq!(logs(&msgs), vec!["init"]);
+    h.advance(100);
+    assert_eq!(logs(&h.drain()), vec!["tick"]);
+    assert_eq!(h.app_state("hello"), Some(("1".into(), AppState::Running)));
+}
+
+#[test]
+fn hash_mismatch_and_invalid_module_keep_the_previous_version() {
+    let mut h = Harness::online();
+    h.deploy("hello", "1", GOOD);
+    h.drain();
+    let bytes = wat::parse_str(TRAP).unwrap();
+    h.deploy_bytes("hello", "2", &bytes, [0u8; 32]);
+    assert_eq!(rejection(&h.drain()), Some(ErrorCode::HashMismatch));
+    let junk = b"definitely not wasm".to_vec();
+    let sha: [u8; 32] = Sha256::digest(&junk).into();
+    h.deploy_bytes("hello", "3", &junk, sha);
+    assert_eq!(rejection(&h.drain()), Some(ErrorCode::InvalidModule));
+    assert_eq!(h.app_state("hello"), Some(("1".into(), AppState::Running)));
+    h.advance(100);
+    assert!(logs(&h.drain()).contains(&"tick".to_string()));
+}
+
+#[test]
+fn trap_fuel_and_memory_fail_only_that_app() {
+    let mut h = Harness::online();
+    h.deploy("good", "1", GOOD);
+    h.deploy("trap", "1", TRAP);
+    h.deploy("spin", "1", SPIN);
+    h.deploy("grow", "1", GROW);
+    h.drain();
+    h.advance(100);
+    let msgs = h.drain();
+    let st = statuses(&msgs);
+    assert!(st.contains(&("trap".into(), AppState::Failed, Some(ErrorCode::Trap))), "{st:?}");
+    assert!(st.contains(&("spin".into(), AppState::Failed, Some(ErrorCode::OutOfFuel))), "{st:?}");
+    assert!(st.contains(&("grow".into(), AppState::Failed, Some(ErrorCode::MemoryLimit))), "{st:?}");
+    assert!(logs(&msgs).contains(&"tick".to_string()));
+    assert_eq!(h.app_state("good"), Some(("1".into(), AppState::Running)));
+    assert_eq!(h.agent.state(), SessionState::Online);
+    h.advance(100);
+    assert_eq!(logs(&h.drain()), vec!["tick"], "only the good app still ticks");
+}
+
+#[test]
+fn ungranted_import_cannot_instantiate() {
+    let mut h = Harness::online();
+    h.deploy("gpio", "1", UNGRANTED);
+    assert_eq!(rejection(&h.drain()), Some(ErrorCode::InstantiateFailed));
+    assert_eq!(h.app_state("gpio"), None);
+}
+
+#[test]
+fn out_of_bounds_log_pointer_traps() {
+    let mut h = Harness::online();
+    h.deploy("badptr", "1", BAD_PTR);
+    let st = statuses(&h.drain());
+    assert_eq!(st, vec![("badptr".into(), AppState::Failed, Some(ErrorCode::Trap))]);
+}
+
+#[test]
+fn stop_start_remove() {
+    let mut h = Harness::online();
+    h.deploy("hello", "1", GOOD);
+    h.drain();
+    h.send(GatewayMsg::Stop(AppRef { app: "hello".into() })).unwrap();
+    assert_eq!(h.app_state("hello"), Some(("1".into(), AppState::Stopped)));
+    h.send(GatewayMsg::Start(AppRef { app: "hello".into() })).unwrap();
+    let msgs = h.drain();
+    assert_eq!(logs(&msgs), vec!["init"]);
+    assert_eq!(h.app_state("hello"), Some(("1".into(), AppState::Running)));
+    h.send(GatewayMsg::Remove(AppRef { app: "hello".into() })).unwrap();
+    assert_eq!(h.app_state("hello"), None);
+}
+
+#[test]
+fn out_of_order_chunk_and_oversized_module_are_rejected() {
+    let mut h = Harness::online();
+    let begin = DeployBegin { app: "x".into(), version: "1".into(), size: 10, sha256: [0; 32].into(), limits: limits() };
+    h.send(GatewayMsg::DeployBegin(begin.clone())).unwrap();
+    h.send(GatewayMsg::DeployChunk(DeployChunk { app: "x".into(), offset: 5, data: vec![0; 5].into() })).unwrap();
+    assert_eq!(rejection(&h.drain()), Some(ErrorCode::BadChunk));
+    let huge = DeployBegin { size: u32::MAX, ..begin };
+    h.send(GatewayMsg::DeployBegin(huge)).unwrap();
+    assert_eq!(rejection(&h.drain()), Some(ErrorCode::NoResources));
+}
+
+#[test]
+fn malformed_frames_end_the_session_with_an_error_report() {
+    for bad in [
+        vec![0, 0, 0, 3, 1, 0xff, 0xff],           // garbage CBOR
+        vec![0, 0, 0, 2, 7, 0],                    // unknown version
+        vec![0xff, 0xff, 0xff, 0xff],              // oversized length
+    ] {
+        let mut h = Harness::online();
+        let err = h.agent.receive(&bad, 0).unwrap_err();
+        assert_eq!(h.agent.state(), SessionState::Disconnected);
+        let out = h.agent.take_outgoing();
+        let mut r = FrameReader::new(MAX_FRAME_LEN);
+        r.push(&out).unwrap();
+        let report = decode_device_msg(&r.next_frame().unwrap().unwrap()).unwrap();
+        assert!(matches!(report, DeviceMsg::Error(e) if e.code == err.code), "{bad:?}");
+    }
+}
+
+#[test]
+fn commands_before_welcome_are_unexpected() {
+    let mut agent = Agent::new(AgentConfig::new("dev-1", "sim"));
+    agent.connected(0);
+    agent.take_outgoing();
+    let mut wire = Vec::new();
+    encode_frame(&GatewayMsg::Start(AppRef { app: "a".into() }), &mut wire).unwrap();
+    let err = agent.receive(&wire, 0).unwrap_err();
+    assert_eq!(err.code, ErrorCode::UnexpectedMessage);
+}
+
+#[test]
+fn reconnect_enrolls_with_running_apps() {
+    let mut h = Harness::online();
+    h.deploy("hello", "1", GOOD);
+    h.drain();
+    h.agent.disconnected();
+    h.advance(100); // apps keep ticking while offline
+    h.agent.connected(h.now);
+    let msgs = h.drain();
+    let DeviceMsg::Enroll(e) = &msgs[0] else { panic!("{msgs:?}") };
+    assert_eq!(e.apps.len(), 1);
+    assert_eq!(e.apps[0].state, AppState::Running);
+}
