@@ -1,0 +1,38 @@
+//! The embedded Wasmbed store: Devices, Applications and app modules in one
+//! [redb](https://docs.rs/redb) file, behind [`wasmbed_model::Store`].
+//!
+//! Every resource is cached in memory, so reads and lists never touch the
+//! disk; writes commit before they return and then notify watchers. Spec
+//! writes are durable; status writes, which come at heartbeat rate, are
+//! flushed lazily (see [`RedbStore`]'s `update_device_status`). The file
+//! layout is described in [`schema`]; records are JSON so the file can be
+//! inspected.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use wasmbed_model::{Device, DeviceSpec, Meta, Store};
+//! use wasmbed_store::RedbStore;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! rt.block_on(async {
+//!     let store = RedbStore::open(&dir.path().join("wasmbed.redb"))?;
+//!     let mut watch = store.watch();
+//!     let device = Device {
+//!         meta: Meta { name: "dev-1".into(), ..Meta::default() },
+//!         spec: DeviceSpec { board: "sim".into(), ..DeviceSpec::default() },
+//!         status: Default::default(),
+//!     };
+//!     let created = store.create_device(device).await?;
+//!     assert_eq!(created.meta.resource_version, 1);
+//!     assert_eq!(watch.recv().await?.name, "dev-1");
+//!     Ok(())
+//! })
+//! # }
+//! ```
+
+pub mod schema;
+mod store;
+
+pub use schema::SCHEMA_VERSION;
+pub use store::{Clock, RedbStore, STATUS_FLUSH_INTERVAL_MS};

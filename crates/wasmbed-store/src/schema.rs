@@ -1,0 +1,93 @@
+//! The file layout (schema version 1) and the record codecs.
+//!
+//! Every table maps bytes to bytes. Keys are UTF-8 names; values are UTF-8
+//! JSON, except module bytes. Bytes rather than redb's `&str`, because redb
+//! panics on a `&str` that is not UTF-8: here a bad record is an error that
+//! names it. Readers ignore unknown JSON fields, so a field can be added to a
+//! resource without a new schema version; renaming or removing one needs one.
+//!
+//! | table           | key                   | value                                  |
+//! |-----------------|-----------------------|----------------------------------------|
+//! | `meta`          | `schema_version`      | decimal ASCII, `1`                     |
+//! | `device_specs`  | device name           | JSON `{"meta": Meta, "spec": DeviceSpec}` |
+//! | `device_status` | device name           | JSON `DeviceStatus`                    |
+//! | `app_specs`     | application name      | JSON `{"meta": Meta, "spec": ApplicationSpec}` |
+//! | `app_status`    | application name      | JSON `ApplicationStatus`               |
+//! | `modules`       | lowercase hex SHA-256 | raw module bytes                       |
+//!
+//! A status row exists only beside its spec row; a missing one reads as the
+//! default status.
+
+use redb::TableDefinition;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use wasmbed_model::{Meta, StoreError};
+
+/// The layout this build reads and writes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+pub(crate) type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
+
+pub(crate) const META: Table = TableDefinition::new("meta");
+pub(crate) const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
+pub(crate) const DEVICE_SPECS: Table = TableDefinition::new("device_specs");
+pub(crate) const DEVICE_STATUS: Table = TableDefinition::new("device_status");
+pub(crate) const APP_SPECS: Table = TableDefinition::new("app_specs");
+pub(crate) const APP_STATUS: Table = TableDefinition::new("app_status");
+pub(crate) const MODULES: Table = TableDefinition::new("modules");
+
+/// Every table, so that a fresh file has them all and readers never meet a
+/// missing one.
+pub(crate) const ALL_TABLES: [Table; 6] = [
+    META,
+    DEVICE_SPECS,
+    DEVICE_STATUS,
+    APP_SPECS,
+    APP_STATUS,
+    MODULES,
+];
+
+/// What a spec table holds: the resource without its status, which lives in
+/// its own table so that heartbeats never rewrite the spec.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SpecRecord<S> {
+    pub(crate) meta: Meta,
+    pub(crate) spec: S,
+}
+
+/// Parses the stored schema version.
+pub(crate) fn parse_version(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+pub(crate) fn encode<T: Serialize>(
+    what: &str,
+    name: &str,
+    value: &T,
+) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value)
+        .map_err(|e| StoreError::Backend(format!("encoding {what} {name:?}: {e}")))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    table: &Table,
+    name: &str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::Backend(format!(
+            "corrupt record {name:?} in table {}: {e}",
+            redb::TableHandle::name(table)
+        ))
+    })
+}
+
+pub(crate) fn decode_key(table: &Table, key: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(key.to_vec()).map_err(|_| {
+        StoreError::Backend(format!(
+            "corrupt key \"{}\" in table {}: not UTF-8",
+            key.escape_ascii(),
+            redb::TableHandle::name(table)
+        ))
+    })
+}
