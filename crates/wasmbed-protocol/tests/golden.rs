@@ -1,0 +1,291 @@
+//! Golden vectors: the exact bytes of one frame per message variant (and of
+//! one identity bundle), checked in as hex under `tests/golden/`.
+//!
+//! Firmware built from an older commit must keep understanding a newer
+//! gateway and the other way round, so any change to these bytes is a wire
+//! change and must be deliberate. Regenerate after one with:
+//!
+//! ```text
+//! UPDATE_GOLDEN=1 cargo test -p wasmbed-protocol --test golden
+//! ```
+//!
+//! Without `UPDATE_GOLDEN`, a missing or different file fails the test.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use wasmbed_protocol::*;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("golden")
+}
+
+fn updating() -> bool {
+    std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v != "0" && !v.is_empty())
+}
+
+/// Lower-case hex, 32 bytes a line, so a diff points at the changed field.
+fn to_hex_lines(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for line in bytes.chunks(32) {
+        out.push_str(&hex::encode(line));
+        out.push('\n');
+    }
+    out
+}
+
+fn from_hex_text(text: &str) -> Vec<u8> {
+    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    hex::decode(digits).expect("golden file is not valid hex")
+}
+
+/// Compares `wire` with `tests/golden/<name>.hex` (or rewrites it) and
+/// returns the bytes from the file, for decoding back.
+fn check_golden(name: &str, wire: &[u8]) -> Vec<u8> {
+    let path = golden_dir().join(format!("{name}.hex"));
+    if updating() {
+        std::fs::create_dir_all(golden_dir()).expect("create tests/golden");
+        std::fs::write(&path, to_hex_lines(wire)).expect("write golden file");
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; generate it with `UPDATE_GOLDEN=1 cargo test -p wasmbed-protocol --test golden`",
+            path.display()
+        )
+    });
+    let expected = from_hex_text(&text);
+    if expected != wire {
+        let mut msg = String::new();
+        let _ = writeln!(msg, "{name}: encoding differs from {}", path.display());
+        let _ = writeln!(msg, "expected:\n{}", to_hex_lines(&expected));
+        let _ = writeln!(msg, "actual:\n{}", to_hex_lines(wire));
+        let _ = write!(
+            msg,
+            "if the wire change is intended, rerun with UPDATE_GOLDEN=1"
+        );
+        panic!("{msg}");
+    }
+    expected
+}
+
+/// Runs a golden frame through the reader, as a peer would receive it.
+fn single_payload(frame: &[u8]) -> Vec<u8> {
+    let mut reader = FrameReader::new(MAX_FRAME_LEN);
+    reader.push(frame).expect("golden frame header is valid");
+    let payload = reader
+        .next_frame()
+        .expect("golden frame is valid")
+        .expect("golden frame is complete");
+    assert_eq!(reader.buffered(), 0, "golden file holds exactly one frame");
+    payload
+}
+
+// An exhaustive match, so that a new variant fails to compile here until it
+// has a name (and then a missing sample fails `every_variant_has_a_vector`).
+fn device_name(msg: &DeviceMsg) -> &'static str {
+    match msg {
+        DeviceMsg::Enroll(_) => "device_enroll",
+        DeviceMsg::Heartbeat(_) => "device_heartbeat",
+        DeviceMsg::AppStatus(_) => "device_app_status",
+        DeviceMsg::AppLog(_) => "device_app_log",
+        DeviceMsg::DeployRejected(_) => "device_deploy_rejected",
+        DeviceMsg::Error(_) => "device_error",
+    }
+}
+
+fn gateway_name(msg: &GatewayMsg) -> &'static str {
+    match msg {
+        GatewayMsg::Welcome(_) => "gateway_welcome",
+        GatewayMsg::DeployBegin(_) => "gateway_deploy_begin",
+        GatewayMsg::DeployChunk(_) => "gateway_deploy_chunk",
+        GatewayMsg::Start(_) => "gateway_start",
+        GatewayMsg::Stop(_) => "gateway_stop",
+        GatewayMsg::Remove(_) => "gateway_remove",
+        GatewayMsg::Error(_) => "gateway_error",
+    }
+}
+
+const BUNDLE_NAME: &str = "identity_bundle";
+const DEVICE_VARIANTS: usize = 6;
+const GATEWAY_VARIANTS: usize = 7;
+
+fn sha(seed: u8) -> minicbor::bytes::ByteArray<32> {
+    core::array::from_fn(|i| seed.wrapping_add(i as u8)).into()
+}
+
+fn report(app: &str, state: AppState) -> AppReport {
+    AppReport {
+        app: app.into(),
+        version: "1.2.0".into(),
+        sha256: sha(0x10),
+        state,
+    }
+}
+
+fn device_samples() -> Vec<DeviceMsg> {
+    vec![
+        DeviceMsg::Enroll(Enroll {
+            device_id: "dev-7".into(),
+            board: "mps2-an385".into(),
+            firmware_version: "0.1.0".into(),
+            simulated: false,
+            apps: vec![report("hello", AppState::Running)],
+        }),
+        DeviceMsg::Heartbeat(Heartbeat {
+            uptime_ms: 86_400_123,
+            free_memory: 40_960,
+            apps: vec![
+                report("hello", AppState::Running),
+                report("ticker", AppState::Stopped),
+            ],
+        }),
+        DeviceMsg::AppStatus(AppStatus {
+            report: report("ticker", AppState::Failed),
+            reason: Some(FailReason {
+                code: ErrorCode::OutOfFuel,
+                detail: "fuel exhausted in tick".into(),
+            }),
+        }),
+        DeviceMsg::AppLog(AppLog {
+            app: "hello".into(),
+            uptime_ms: 1_500,
+            line: "hello #3".into(),
+        }),
+        DeviceMsg::DeployRejected(DeployRejected {
+            app: "ticker".into(),
+            version: "2.0.0".into(),
+            reason: FailReason {
+                code: ErrorCode::HashMismatch,
+                detail: "sha256 differs".into(),
+            },
+        }),
+        DeviceMsg::Error(ErrorReport {
+            code: ErrorCode::BadChunk,
+            detail: "offset 4096, expected 0".into(),
+        }),
+    ]
+}
+
+fn gateway_samples() -> Vec<GatewayMsg> {
+    vec![
+        GatewayMsg::Welcome(Welcome {
+            heartbeat_ms: 5_000,
+            unix_time_s: 1_767_225_600,
+        }),
+        GatewayMsg::DeployBegin(DeployBegin {
+            app: "ticker".into(),
+            version: "2.0.0".into(),
+            size: 1_234,
+            sha256: sha(0xa0),
+            limits: AppLimits {
+                fuel_per_call: 500_000,
+                max_memory_pages: 2,
+                tick_ms: 250,
+            },
+        }),
+        GatewayMsg::DeployChunk(DeployChunk {
+            app: "ticker".into(),
+            offset: 0,
+            data: b"\0asm\x01\0\0\0".to_vec().into(),
+        }),
+        GatewayMsg::Start(AppRef {
+            app: "hello".into(),
+        }),
+        GatewayMsg::Stop(AppRef {
+            app: "hello".into(),
+        }),
+        GatewayMsg::Remove(AppRef {
+            app: "ticker".into(),
+        }),
+        GatewayMsg::Error(ErrorReport {
+            code: ErrorCode::IdentityMismatch,
+            detail: "enrolled as dev-8".into(),
+        }),
+    ]
+}
+
+fn bundle_sample() -> IdentityBundle {
+    IdentityBundle {
+        device_id: "dev-7".into(),
+        gateway: "10.0.2.2:4443".into(),
+        ca_der: vec![0x30, 0x82, 0x01, 0x0a].into(),
+        cert_der: vec![0x30, 0x82, 0x01, 0x0b].into(),
+        key_der: vec![0x30, 0x81, 0x87].into(),
+        seed: sha(0x55),
+        board: "mps2-an385".into(),
+    }
+}
+
+#[test]
+fn device_messages_match_golden_frames() {
+    for msg in device_samples() {
+        let mut wire = Vec::new();
+        encode_frame(&msg, &mut wire).expect("sample encodes");
+        let file = check_golden(device_name(&msg), &wire);
+        let decoded = decode_device_msg(&single_payload(&file)).expect("golden frame decodes");
+        assert_eq!(decoded, msg, "{}", device_name(&msg));
+    }
+}
+
+#[test]
+fn gateway_messages_match_golden_frames() {
+    for msg in gateway_samples() {
+        let mut wire = Vec::new();
+        encode_frame(&msg, &mut wire).expect("sample encodes");
+        let file = check_golden(gateway_name(&msg), &wire);
+        let decoded = decode_gateway_msg(&single_payload(&file)).expect("golden frame decodes");
+        assert_eq!(decoded, msg, "{}", gateway_name(&msg));
+    }
+}
+
+#[test]
+fn identity_bundle_matches_golden_bytes() {
+    let bundle = bundle_sample();
+    let file = check_golden(BUNDLE_NAME, &bundle.to_bytes());
+    assert_eq!(
+        IdentityBundle::from_bytes(&file).expect("golden bundle decodes"),
+        bundle
+    );
+}
+
+#[test]
+fn every_variant_has_a_vector_and_no_vector_is_stale() {
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    expected.extend(
+        device_samples()
+            .iter()
+            .map(|m| format!("{}.hex", device_name(m))),
+    );
+    expected.extend(
+        gateway_samples()
+            .iter()
+            .map(|m| format!("{}.hex", gateway_name(m))),
+    );
+    expected.insert(format!("{BUNDLE_NAME}.hex"));
+    assert_eq!(
+        expected.len(),
+        DEVICE_VARIANTS + GATEWAY_VARIANTS + 1,
+        "one sample per variant"
+    );
+
+    if updating() {
+        return; // the other tests may still be writing files
+    }
+    let on_disk: BTreeSet<String> = std::fs::read_dir(golden_dir())
+        .expect("tests/golden exists")
+        .map(|e| {
+            e.expect("readable dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".hex"))
+        .collect();
+    assert_eq!(
+        on_disk, expected,
+        "tests/golden holds exactly one file per sample"
+    );
+}

@@ -1,0 +1,486 @@
+//! Properties of the wire format: every message survives encode → frame
+//! reader (fed in arbitrary splits) → decode; untrusted bytes never make a
+//! decoder panic; the frame reader never holds a body above its limit.
+
+use minicbor::bytes::{ByteArray, ByteVec};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::select;
+use wasmbed_protocol::*;
+
+// ---------------------------------------------------------------- strategies
+
+fn text() -> impl Strategy<Value = String> {
+    // Any Unicode, including multi-byte and control characters.
+    any::<String>().prop_map(|s| s.chars().take(24).collect())
+}
+
+fn sha() -> impl Strategy<Value = ByteArray<32>> {
+    any::<[u8; 32]>().prop_map(ByteArray::from)
+}
+
+fn bytes(max: usize) -> impl Strategy<Value = ByteVec> {
+    vec(any::<u8>(), 0..max).prop_map(ByteVec::from)
+}
+
+const ERROR_CODES: [ErrorCode; 15] = [
+    ErrorCode::Malformed,
+    ErrorCode::UnsupportedVersion,
+    ErrorCode::FrameTooLarge,
+    ErrorCode::UnexpectedMessage,
+    ErrorCode::HashMismatch,
+    ErrorCode::InvalidModule,
+    ErrorCode::InstantiateFailed,
+    ErrorCode::NoResources,
+    ErrorCode::Trap,
+    ErrorCode::OutOfFuel,
+    ErrorCode::MemoryLimit,
+    ErrorCode::IdentityMismatch,
+    ErrorCode::BadChunk,
+    ErrorCode::UnknownApp,
+    ErrorCode::Replaced,
+];
+
+fn error_code() -> impl Strategy<Value = ErrorCode> {
+    select(ERROR_CODES.to_vec())
+}
+
+fn app_state() -> impl Strategy<Value = AppState> {
+    select(vec![
+        AppState::Installing,
+        AppState::Running,
+        AppState::Stopped,
+        AppState::Failed,
+    ])
+}
+
+fn app_report() -> impl Strategy<Value = AppReport> {
+    (text(), text(), sha(), app_state()).prop_map(|(app, version, sha256, state)| AppReport {
+        app,
+        version,
+        sha256,
+        state,
+    })
+}
+
+fn fail_reason() -> impl Strategy<Value = FailReason> {
+    (error_code(), text()).prop_map(|(code, detail)| FailReason { code, detail })
+}
+
+fn error_report() -> impl Strategy<Value = ErrorReport> {
+    (error_code(), text()).prop_map(|(code, detail)| ErrorReport { code, detail })
+}
+
+fn app_limits() -> impl Strategy<Value = AppLimits> {
+    (any::<u64>(), any::<u32>(), any::<u32>()).prop_map(
+        |(fuel_per_call, max_memory_pages, tick_ms)| AppLimits {
+            fuel_per_call,
+            max_memory_pages,
+            tick_ms,
+        },
+    )
+}
+
+fn app_ref() -> impl Strategy<Value = AppRef> {
+    text().prop_map(|app| AppRef { app })
+}
+
+fn device_msg() -> impl Strategy<Value = DeviceMsg> {
+    prop_oneof![
+        (
+            text(),
+            text(),
+            text(),
+            any::<bool>(),
+            vec(app_report(), 0..4)
+        )
+            .prop_map(|(device_id, board, firmware_version, simulated, apps)| {
+                DeviceMsg::Enroll(Enroll {
+                    device_id,
+                    board,
+                    firmware_version,
+                    simulated,
+                    apps,
+                })
+            }),
+        (any::<u64>(), any::<u32>(), vec(app_report(), 0..4)).prop_map(
+            |(uptime_ms, free_memory, apps)| {
+                DeviceMsg::Heartbeat(Heartbeat {
+                    uptime_ms,
+                    free_memory,
+                    apps,
+                })
+            }
+        ),
+        (app_report(), proptest::option::of(fail_reason()))
+            .prop_map(|(report, reason)| DeviceMsg::AppStatus(AppStatus { report, reason })),
+        (text(), any::<u64>(), text()).prop_map(|(app, uptime_ms, line)| DeviceMsg::AppLog(
+            AppLog {
+                app,
+                uptime_ms,
+                line
+            }
+        )),
+        (text(), text(), fail_reason()).prop_map(|(app, version, reason)| {
+            DeviceMsg::DeployRejected(DeployRejected {
+                app,
+                version,
+                reason,
+            })
+        }),
+        error_report().prop_map(DeviceMsg::Error),
+    ]
+}
+
+fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
+    prop_oneof![
+        (any::<u32>(), any::<u64>()).prop_map(|(heartbeat_ms, unix_time_s)| GatewayMsg::Welcome(
+            Welcome {
+                heartbeat_ms,
+                unix_time_s
+            }
+        )),
+        (text(), text(), any::<u32>(), sha(), app_limits()).prop_map(
+            |(app, version, size, sha256, limits)| {
+                GatewayMsg::DeployBegin(DeployBegin {
+                    app,
+                    version,
+                    size,
+                    sha256,
+                    limits,
+                })
+            }
+        ),
+        (text(), any::<u32>(), bytes(600)).prop_map(|(app, offset, data)| GatewayMsg::DeployChunk(
+            DeployChunk { app, offset, data }
+        )),
+        app_ref().prop_map(GatewayMsg::Start),
+        app_ref().prop_map(GatewayMsg::Stop),
+        app_ref().prop_map(GatewayMsg::Remove),
+        error_report().prop_map(GatewayMsg::Error),
+    ]
+}
+
+fn identity_bundle() -> impl Strategy<Value = IdentityBundle> {
+    (
+        text(),
+        text(),
+        bytes(300),
+        bytes(300),
+        bytes(200),
+        sha(),
+        text(),
+    )
+        .prop_map(
+            |(device_id, gateway, ca_der, cert_der, key_der, seed, board)| IdentityBundle {
+                device_id,
+                gateway,
+                ca_der,
+                cert_der,
+                key_der,
+                seed,
+                board,
+            },
+        )
+}
+
+/// Sizes of the pieces a stream arrives in (cycled until the stream ends).
+fn splits() -> impl Strategy<Value = Vec<usize>> {
+    vec(1usize..48, 1..16)
+}
+
+// ------------------------------------------------------------------- helpers
+
+fn frames_of<M: minicbor::Encode<()>>(msgs: &[M]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for m in msgs {
+        encode_frame(m, &mut wire).expect("generated messages fit a frame");
+    }
+    wire
+}
+
+/// Pushes `wire` in pieces of the given sizes, taking frames as they complete.
+fn reassemble(wire: &[u8], splits: &[usize]) -> Vec<Vec<u8>> {
+    let mut reader = FrameReader::new(MAX_FRAME_LEN);
+    let mut frames = Vec::new();
+    let mut rest = wire;
+    for &n in splits.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        reader.push(piece).expect("valid header");
+        while let Some(frame) = reader.next_frame().expect("valid frame") {
+            frames.push(frame);
+        }
+    }
+    assert_eq!(reader.buffered(), 0, "nothing left over");
+    frames
+}
+
+fn payload_of<M: minicbor::Encode<()>>(msg: &M) -> Vec<u8> {
+    let wire = frames_of(std::slice::from_ref(msg));
+    wire[FRAME_HEADER_LEN..].to_vec()
+}
+
+fn decode_all(bytes: &[u8]) {
+    let _ = decode_device_msg(bytes);
+    let _ = decode_gateway_msg(bytes);
+    let _ = IdentityBundle::from_bytes(bytes);
+}
+
+fn bundle_header(body_len: usize) -> Vec<u8> {
+    let mut h = BUNDLE_MAGIC.to_vec();
+    h.extend_from_slice(&[BUNDLE_VERSION, 0, 0, 0]);
+    h.extend_from_slice(&(body_len as u32).to_le_bytes());
+    h
+}
+
+// ---------------------------------------------------------------- properties
+
+proptest! {
+    #[test]
+    fn device_messages_round_trip_through_the_reader(msgs in vec(device_msg(), 1..4), splits in splits()) {
+        let frames = reassemble(&frames_of(&msgs), &splits);
+        let decoded: Vec<DeviceMsg> =
+            frames.iter().map(|f| decode_device_msg(f).expect("decodes")).collect();
+        prop_assert_eq!(decoded, msgs);
+    }
+
+    #[test]
+    fn gateway_messages_round_trip_through_the_reader(msgs in vec(gateway_msg(), 1..4), splits in splits()) {
+        let frames = reassemble(&frames_of(&msgs), &splits);
+        let decoded: Vec<GatewayMsg> =
+            frames.iter().map(|f| decode_gateway_msg(f).expect("decodes")).collect();
+        prop_assert_eq!(decoded, msgs);
+    }
+
+    #[test]
+    fn identity_bundles_round_trip(bundle in identity_bundle(), trailing in vec(any::<u8>(), 0..32)) {
+        let mut bytes = bundle.to_bytes();
+        bytes.extend_from_slice(&trailing);
+        prop_assert_eq!(IdentityBundle::from_bytes(&bytes).expect("decodes"), bundle);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..512)) {
+        decode_all(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_bundle_bodies_never_panic(body in vec(any::<u8>(), 0..512), claimed in any::<bool>()) {
+        // Behind a valid header, so the CBOR decoder is reached.
+        let len = if claimed { body.len() } else { body.len() / 2 };
+        let mut bytes = bundle_header(len);
+        bytes.extend_from_slice(&body);
+        let _ = IdentityBundle::from_bytes(&bytes);
+    }
+
+    #[test]
+    fn mutated_messages_never_panic(
+        msg in gateway_msg(),
+        other in device_msg(),
+        edits in vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+    ) {
+        for mut payload in [payload_of(&msg), payload_of(&other)] {
+            for (at, byte) in &edits {
+                let i = at.index(payload.len());
+                payload[i] = *byte;
+            }
+            decode_all(&payload);
+        }
+    }
+
+    #[test]
+    fn truncated_payloads_are_malformed(dev in device_msg(), gw in gateway_msg()) {
+        let dev_payload = payload_of(&dev);
+        for cut in 0..dev_payload.len() {
+            prop_assert_eq!(decode_device_msg(&dev_payload[..cut]), Err(FrameError::Malformed), "cut {}", cut);
+        }
+        let gw_payload = payload_of(&gw);
+        for cut in 0..gw_payload.len() {
+            prop_assert_eq!(decode_gateway_msg(&gw_payload[..cut]), Err(FrameError::Malformed), "cut {}", cut);
+        }
+    }
+
+    #[test]
+    fn truncated_bundles_are_refused(bundle in identity_bundle()) {
+        let bytes = bundle.to_bytes();
+        for cut in 0..bytes.len() {
+            prop_assert_eq!(IdentityBundle::from_bytes(&bytes[..cut]), Err(BundleError::Truncated), "cut {}", cut);
+        }
+    }
+
+    #[test]
+    fn reader_never_buffers_a_body_above_its_limit(
+        (max, stream) in (0usize..300).prop_flat_map(|max| (Just(max), reader_stream(max))),
+        splits in splits(),
+    ) {
+        check_reader_bound(max, &stream, &splits)?;
+    }
+
+    #[test]
+    fn reader_survives_arbitrary_bytes(max in 0usize..70_000, stream in vec(any::<u8>(), 0..512), splits in splits()) {
+        check_reader_bound(max, &stream, &splits)?;
+    }
+}
+
+/// A stream of frames announcing lengths around `max`, mostly with the right
+/// version, the last one possibly cut short.
+fn reader_stream(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    let len = 0..=(max as u32 + 8);
+    let version = select(vec![
+        PROTOCOL_VERSION,
+        PROTOCOL_VERSION,
+        PROTOCOL_VERSION,
+        0,
+        2,
+        0xff,
+    ]);
+    let cut = proptest::option::of(any::<prop::sample::Index>());
+    (vec((len, version, any::<u8>()), 0..6), cut).prop_map(|(frames, cut)| {
+        let mut s = Vec::new();
+        for (len, version, fill) in frames {
+            s.extend_from_slice(&len.to_be_bytes());
+            if len > 0 {
+                s.push(version);
+                s.extend(std::iter::repeat_n(fill, len as usize - 1));
+            }
+        }
+        if let Some(cut) = cut {
+            s.truncate(cut.index(s.len() + 1));
+        }
+        s
+    })
+}
+
+/// Feeds `stream` in pieces: every push is accepted or refused with
+/// `TooLarge`/`Empty`; every frame handed out fits `max`; what stays buffered
+/// is at most one incomplete frame that fits `max`.
+fn check_reader_bound(max: usize, stream: &[u8], splits: &[usize]) -> Result<(), TestCaseError> {
+    let mut reader = FrameReader::new(max);
+    let mut rest = stream;
+    for &n in splits.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        match reader.push(piece) {
+            Ok(()) => {}
+            Err(FrameError::TooLarge { len, max: m }) => {
+                prop_assert!(len as usize > max);
+                prop_assert_eq!(m as usize, max);
+                return Ok(()); // the session ends here
+            }
+            Err(FrameError::Empty) => return Ok(()),
+            Err(e) => return Err(TestCaseError::fail(format!("push: unexpected {e:?}"))),
+        }
+        loop {
+            match reader.next_frame() {
+                Ok(Some(payload)) => {
+                    prop_assert!(payload.len() < max, "{} >= {max}", payload.len())
+                }
+                Ok(None) => break,
+                Err(FrameError::TooLarge { len, .. }) => {
+                    prop_assert!(len as usize > max);
+                    return Ok(());
+                }
+                Err(FrameError::Empty | FrameError::UnsupportedVersion(_)) => return Ok(()),
+                Err(e) => return Err(TestCaseError::fail(format!("next_frame: unexpected {e:?}"))),
+            }
+        }
+        // At most one incomplete frame, whose announced length fits `max`.
+        prop_assert!(
+            reader.buffered() < 4 + max,
+            "buffered {} with max {max}",
+            reader.buffered()
+        );
+    }
+    Ok(())
+}
+
+// --------------------------------------------------------------- regressions
+
+/// Replaces the CBOR head at `at` (one byte: a short array/bytes/text head)
+/// by a head of the same major type claiming 2^64 - 1 items.
+fn claim_huge(payload: &[u8], at: usize) -> Vec<u8> {
+    let major = payload[at] & 0xe0;
+    let mut out = payload[..at].to_vec();
+    out.push(major | 27);
+    out.extend_from_slice(&[0xff; 8]);
+    out.extend_from_slice(&payload[at + 1..]);
+    out
+}
+
+fn find_unique(haystack: &[u8], needle: &[u8]) -> usize {
+    let hits: Vec<usize> = haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "pattern {needle:02x?} must occur once in {haystack:02x?}"
+    );
+    hits[0]
+}
+
+#[test]
+fn huge_array_length_claim_is_malformed_without_allocating() {
+    let report = AppReport {
+        app: "a".into(),
+        version: "1".into(),
+        sha256: [0u8; 32].into(),
+        state: AppState::Running,
+    };
+    let hb = DeviceMsg::Heartbeat(Heartbeat {
+        uptime_ms: 5,
+        free_memory: 7,
+        apps: vec![report],
+    });
+    let payload = payload_of(&hb);
+    // Field 2 (`apps`), an array of one item, that item a map of 4 fields.
+    let at = find_unique(&payload, &[0x02, 0x81, 0xa4]) + 1;
+    let patched = claim_huge(&payload, at);
+    assert_eq!(
+        patched[at..at + 9],
+        [0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+    );
+    assert_eq!(decode_device_msg(&patched), Err(FrameError::Malformed));
+}
+
+#[test]
+fn huge_text_and_byte_length_claims_are_malformed() {
+    let chunk = GatewayMsg::DeployChunk(DeployChunk {
+        app: "abc".into(),
+        offset: 9,
+        data: vec![1, 2, 3].into(),
+    });
+    let payload = payload_of(&chunk);
+    let text_at = find_unique(&payload, b"\x63abc");
+    assert_eq!(
+        decode_gateway_msg(&claim_huge(&payload, text_at)),
+        Err(FrameError::Malformed)
+    );
+    let bytes_at = find_unique(&payload, &[0x43, 1, 2, 3]);
+    assert_eq!(
+        decode_gateway_msg(&claim_huge(&payload, bytes_at)),
+        Err(FrameError::Malformed)
+    );
+}
+
+#[test]
+fn a_full_deploy_chunk_fits_a_frame() {
+    let chunk = GatewayMsg::DeployChunk(DeployChunk {
+        app: "a".repeat(MAX_APP_NAME_LEN),
+        offset: u32::MAX,
+        data: vec![0xff; DEPLOY_CHUNK_LEN].into(),
+    });
+    let mut wire = Vec::new();
+    encode_frame(&chunk, &mut wire).expect("a full chunk fits MAX_FRAME_LEN");
+    assert!(wire.len() <= FRAME_HEADER_LEN - 1 + MAX_FRAME_LEN);
+}
