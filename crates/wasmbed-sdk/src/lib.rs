@@ -1,0 +1,42 @@
+//! The guest side of the Wasmbed app contract (ABI v1,
+//! `wit/wasmbed-device.wit`): safe wrappers over the host functions a
+//! device links into an app from import module `wasmbed`.
+//!
+//! Apps are `#![no_std]` `cdylib`s without an allocator. They export
+//! `init()` and `tick(now_ms: u64)` and bring their own panic handler; see
+//! `apps/hello` for a complete one. Each group of functions here needs the
+//! matching capability: an app that calls [`log`] must be granted `log`, or
+//! it fails to instantiate.
+//!
+//! ```
+//! use wasmbed_sdk::{Line, log, now_ms};
+//!
+//! log("started");
+//! let ticks: u32 = 3;
+//! Line::new().push_str("tick ").push_u64(ticks.into()).push_str(" at ").push_u64(now_ms()).log();
+//! ```
+//!
+//! Off wasm32 (host builds, tests, docs) the host functions are no-ops and
+//! [`now_ms`] returns 0, so code using the SDK still compiles and runs.
+#![no_std]
+#![deny(missing_docs)]
+
+mod host;
+mod line;
+
+pub use line::{LINE_CAPACITY, Line};
+
+/// Logs one line (capability `log`). The device may truncate long lines.
+pub fn log(msg: &str) {
+    host::log(msg.as_bytes());
+}
+
+/// Milliseconds since the device booted, monotonic (capability `time`).
+pub fn now_ms() -> u64 {
+    host::now_ms()
+}
+
+/// Logs `prefix` followed by `n` in decimal, without `core::fmt`.
+pub fn log_u32(prefix: &str, n: u32) {
+    Line::new().push_str(prefix).push_u64(n.into()).log();
+}
