@@ -1,0 +1,193 @@
+//! Mutual TLS between a gateway config and device configs over real sockets
+//! on 127.0.0.1: who is let in, who is refused, and that a refusal does not
+//! stop the server from serving the next device.
+
+// Helpers outside `#[test]` functions panic to fail the test, like the tests.
+#![allow(clippy::unwrap_used)]
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use wasmbed_pki::{Pki, device_id_from_cert, tls};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+struct Gateway {
+    _dir: tempfile::TempDir,
+    pki: Pki,
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl Gateway {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let pki = Pki::open_or_create(dir.path(), now).unwrap();
+        let sans = ["localhost", "127.0.0.1", "10.0.2.2"].map(String::from);
+        let identity = pki.gateway_identity(&sans, now).unwrap();
+        let config = tls::server_config(pki.ca_cert_der(), &identity).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Gateway { _dir: dir, pki, listener, acceptor: TlsAcceptor::from(config) }
+    }
+
+    fn good_client(&self) -> Arc<ClientConfig> {
+        let device = self.pki.device_identity("good-device", SystemTime::now()).unwrap();
+        tls::client_config(self.pki.ca_cert_der(), &device).unwrap()
+    }
+
+    /// One connection: the server echoes one byte and reports the device id
+    /// it authenticated; the client sends a byte and reads it back.
+    async fn connect(&self, client: Arc<ClientConfig>) -> (io::Result<String>, io::Result<u8>) {
+        let server = async {
+            let (tcp, _) = self.listener.accept().await?;
+            let mut tls = self.acceptor.accept(tcp).await?;
+            let cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .ok_or_else(|| io::Error::other("no peer certificate"))?;
+            let device = device_id_from_cert(cert).map_err(io::Error::other)?;
+            let byte = tls.read_u8().await?;
+            tls.write_u8(byte).await?;
+            tls.shutdown().await?;
+            Ok(device)
+        };
+        let client = async {
+            let addr = self.listener.local_addr()?;
+            let tcp = TcpStream::connect(addr).await?;
+            let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
+            let mut tls = TlsConnector::from(client).connect(name, tcp).await?;
+            tls.write_u8(0x5a).await?;
+            tls.flush().await?;
+            tls.read_u8().await
+        };
+        let both = async { tokio::join!(server, client) };
+        tokio::time::timeout(LIMIT, both).await.expect("handshake hung")
+    }
+
+    async fn assert_serves_good_client(&self) {
+        let (server, client) = self.connect(self.good_client()).await;
+        assert_eq!(server.unwrap(), "good-device");
+        assert_eq!(client.unwrap(), 0x5a);
+    }
+}
+
+/// The rustls error inside an I/O error from tokio-rustls.
+fn rustls_error(err: &io::Error) -> Option<&rustls::Error> {
+    err.get_ref()?.downcast_ref()
+}
+
+#[tokio::test]
+async fn good_client_round_trips_a_byte() {
+    let gw = Gateway::start().await;
+    gw.assert_serves_good_client().await;
+    gw.assert_serves_good_client().await;
+}
+
+#[tokio::test]
+async fn client_certificate_from_another_ca_is_refused() {
+    let gw = Gateway::start().await;
+    let other_dir = tempfile::tempdir().unwrap();
+    let now = SystemTime::now();
+    let other = Pki::open_or_create(other_dir.path(), now).unwrap();
+    let intruder = other.device_identity("good-device", now).unwrap();
+    // The intruder trusts the real CA, so only its own certificate is wrong.
+    let config = tls::client_config(gw.pki.ca_cert_der(), &intruder).unwrap();
+
+    let (server, client) = gw.connect(config).await;
+    let err = server.unwrap_err();
+    assert!(
+        matches!(rustls_error(&err), Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))),
+        "{err:?}"
+    );
+    assert!(client.is_err());
+    gw.assert_serves_good_client().await;
+}
+
+#[tokio::test]
+async fn expired_client_certificate_is_refused() {
+    let gw = Gateway::start().await;
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let expired = gw.pki.issue_device_with_validity("old-device", now - 30 * day, now - day).unwrap();
+    let config = tls::client_config(gw.pki.ca_cert_der(), &expired).unwrap();
+
+    let (server, client) = gw.connect(config).await;
+    let err = server.unwrap_err();
+    assert!(
+        matches!(
+            rustls_error(&err),
+            Some(rustls::Error::InvalidCertificate(
+                CertificateError::Expired | CertificateError::ExpiredContext { .. }
+            ))
+        ),
+        "{err:?}"
+    );
+    assert!(client.is_err());
+    gw.assert_serves_good_client().await;
+}
+
+#[tokio::test]
+async fn client_without_certificate_is_refused() {
+    let gw = Gateway::start().await;
+    let mut roots = RootCertStore::empty();
+    roots.add(gw.pki.ca_cert_der().to_vec().into()).unwrap();
+    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+
+    let (server, client) = gw.connect(Arc::new(config)).await;
+    let err = server.unwrap_err();
+    assert!(matches!(rustls_error(&err), Some(rustls::Error::NoCertificatesPresented)), "{err:?}");
+    assert!(client.is_err());
+    gw.assert_serves_good_client().await;
+}
+
+#[tokio::test]
+async fn client_pinning_another_ca_refuses_the_gateway() {
+    let gw = Gateway::start().await;
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Pki::open_or_create(other_dir.path(), SystemTime::now()).unwrap();
+    // A genuine device identity, but the device pins a different CA.
+    let device = gw.pki.device_identity("good-device", SystemTime::now()).unwrap();
+    let config = tls::client_config(other.ca_cert_der(), &device).unwrap();
+
+    let (server, client) = gw.connect(config).await;
+    let err = client.unwrap_err();
+    assert!(
+        matches!(rustls_error(&err), Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))),
+        "{err:?}"
+    );
+    assert!(server.is_err());
+    gw.assert_serves_good_client().await;
+}
+
+#[tokio::test]
+async fn tls12_client_is_refused() {
+    let gw = Gateway::start().await;
+    let device = gw.pki.device_identity("good-device", SystemTime::now()).unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(gw.pki.ca_cert_der().to_vec().into()).unwrap();
+    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(vec![device.cert()], device.private_key())
+        .unwrap();
+
+    let (server, client) = gw.connect(Arc::new(config)).await;
+    let err = server.unwrap_err();
+    assert!(matches!(rustls_error(&err), Some(rustls::Error::PeerIncompatible(_))), "{err:?}");
+    assert!(client.is_err());
+    gw.assert_serves_good_client().await;
+}
