@@ -12,8 +12,8 @@ use alloc::vec::Vec;
 
 use sha2::{Digest, Sha256};
 use wasmbed_protocol::{
-    AppLimits, AppLog, AppReport, AppState, AppStatus, DeployBegin, DeployChunk, DeployRejected,
-    ErrorCode, FailReason, valid_app_name,
+    AppLimits, AppLog, AppReport, AppState, AppStatus, DeployBegin, DeployChunk, DeployRejected, ErrorCode, FailReason,
+    valid_app_name,
 };
 use wasmi::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder, TrapCode, TypedFunc};
 
@@ -105,11 +105,7 @@ impl Apps {
     /// stand-in for a heap gauge; firmware reports its allocator instead).
     pub(crate) fn memory_bytes(&self) -> usize {
         let staged: usize = self.staging.values().map(|s| s.buf.capacity()).sum();
-        let slots: usize = self
-            .slots
-            .iter()
-            .map(|s| s.size + s.running.as_ref().map_or(0, |r| r.memory_bytes()))
-            .sum();
+        let slots: usize = self.slots.iter().map(|s| s.size + s.running.as_ref().map_or(0, |r| r.memory_bytes())).sum();
         staged + slots
     }
 
@@ -189,7 +185,11 @@ impl Apps {
 
     fn install(&mut self, name: String, st: Staging, now: u64, out: &mut Vec<Note>) {
         let reject = |code, detail: String| {
-            Note::Rejected(DeployRejected { app: name.clone(), version: st.version.clone(), reason: reason(code, detail) })
+            Note::Rejected(DeployRejected {
+                app: name.clone(),
+                version: st.version.clone(),
+                reason: reason(code, detail),
+            })
         };
         let digest: [u8; 32] = Sha256::digest(&st.buf).into();
         if digest != st.sha256 {
@@ -258,10 +258,8 @@ impl Apps {
         store.limiter(|ctx| &mut ctx.limits);
         // The start function runs during instantiation: give it a budget too.
         store.set_fuel(limits.fuel_per_call).map_err(|e| format!("fuel: {e}"))?;
-        let instance = self
-            .linker
-            .instantiate_and_start(&mut store, module)
-            .map_err(|e| format!("cannot instantiate: {e}"))?;
+        let instance =
+            self.linker.instantiate_and_start(&mut store, module).map_err(|e| format!("cannot instantiate: {e}"))?;
         let init = instance.get_typed_func::<(), ()>(&store, "init").ok();
         let tick = instance.get_typed_func::<i64, ()>(&store, "tick").ok();
         if init.is_none() && tick.is_none() {
@@ -375,7 +373,8 @@ impl Slot {
             out.push(Note::Log(AppLog { app: self.name.clone(), uptime_ms: now, line }));
         }
         if ctx.dropped_logs > 0 {
-            let line = format!("[agent] {} log lines dropped (over {} per call)", ctx.dropped_logs, host::MAX_LOGS_PER_CALL);
+            let line =
+                format!("[agent] {} log lines dropped (over {} per call)", ctx.dropped_logs, host::MAX_LOGS_PER_CALL);
             ctx.dropped_logs = 0;
             out.push(Note::Log(AppLog { app: self.name.clone(), uptime_ms: now, line }));
         }

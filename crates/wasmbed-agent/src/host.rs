@@ -81,3 +81,37 @@ fn host_log(mut caller: Caller<'_, HostCtx>, ptr: i32, len: i32) -> Result<(), E
     }
     Ok(())
 }
+
+/// Import names of each capability group.
+fn group_imports(cap: Capability) -> &'static [&'static str] {
+    match cap {
+        Capability::Log => &["log"],
+        Capability::Time => &["now_ms"],
+    }
+}
+
+/// Checks a module as a device would before it is ever sent: it must
+/// validate under the agent's engine and import only functions the granted
+/// capability groups provide. Returns the validator's message on failure.
+pub fn validate_module(bytes: &[u8]) -> Result<(), String> {
+    let mut config = wasmi::Config::default();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config);
+    let module = wasmi::Module::new(&engine, bytes).map_err(|e| alloc::format!("invalid WebAssembly: {e}"))?;
+    for import in module.imports() {
+        let granted = import.module() == IMPORT_MODULE
+            && DEFAULT_GRANTS.iter().any(|c| group_imports(*c).contains(&import.name()));
+        if !granted {
+            return Err(alloc::format!(
+                "import {}.{} is not provided by any granted capability (ABI v1 offers wasmbed.log, wasmbed.now_ms)",
+                import.module(),
+                import.name()
+            ));
+        }
+    }
+    let exports_entry = module.exports().any(|e| e.name() == "init" || e.name() == "tick");
+    if !exports_entry {
+        return Err("the module exports neither `init` nor `tick`".into());
+    }
+    Ok(())
+}

@@ -29,5 +29,6 @@ mod session;
 mod transport;
 
 pub use apps::MAX_LOG_LINE;
+pub use host::{Capability, validate_module};
 pub use session::{Agent, AgentConfig, AgentError, SessionState};
 pub use transport::{Clock, StepError, Transport, step};

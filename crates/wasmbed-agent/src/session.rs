@@ -221,11 +221,7 @@ impl Agent {
         self.flush_notes(now);
         if self.state == SessionState::Online && now >= self.next_heartbeat {
             self.next_heartbeat = now.saturating_add(self.heartbeat_ms);
-            let hb = DeviceMsg::Heartbeat(Heartbeat {
-                uptime_ms: now,
-                free_memory,
-                apps: self.apps.reports(),
-            });
+            let hb = DeviceMsg::Heartbeat(Heartbeat { uptime_ms: now, free_memory, apps: self.apps.reports() });
             self.send(&hb);
         }
     }

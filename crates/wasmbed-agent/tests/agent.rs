@@ -1,5 +1,7 @@
 //! The agent driven as a gateway would drive it, with modules written in WAT.
 
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
 use sha2::{Digest, Sha256};
 use wasmbed_agent::{Agent, AgentConfig, SessionState};
 use wasmbed_protocol::*;
@@ -219,7 +221,8 @@ fn stop_start_remove() {
 #[test]
 fn out_of_order_chunk_and_oversized_module_are_rejected() {
     let mut h = Harness::online();
-    let begin = DeployBegin { app: "x".into(), version: "1".into(), size: 10, sha256: [0; 32].into(), limits: limits() };
+    let begin =
+        DeployBegin { app: "x".into(), version: "1".into(), size: 10, sha256: [0; 32].into(), limits: limits() };
     h.send(GatewayMsg::DeployBegin(begin.clone())).unwrap();
     h.send(GatewayMsg::DeployChunk(DeployChunk { app: "x".into(), offset: 5, data: vec![0; 5].into() })).unwrap();
     assert_eq!(rejection(&h.drain()), Some(ErrorCode::BadChunk));
@@ -231,9 +234,9 @@ fn out_of_order_chunk_and_oversized_module_are_rejected() {
 #[test]
 fn malformed_frames_end_the_session_with_an_error_report() {
     for bad in [
-        vec![0, 0, 0, 3, 1, 0xff, 0xff],           // garbage CBOR
-        vec![0, 0, 0, 2, 7, 0],                    // unknown version
-        vec![0xff, 0xff, 0xff, 0xff],              // oversized length
+        vec![0, 0, 0, 3, 1, 0xff, 0xff], // garbage CBOR
+        vec![0, 0, 0, 2, 7, 0],          // unknown version
+        vec![0xff, 0xff, 0xff, 0xff],    // oversized length
     ] {
         let mut h = Harness::online();
         let err = h.agent.receive(&bad, 0).unwrap_err();
@@ -269,4 +272,15 @@ fn reconnect_enrolls_with_running_apps() {
     let DeviceMsg::Enroll(e) = &msgs[0] else { panic!("{msgs:?}") };
     assert_eq!(e.apps.len(), 1);
     assert_eq!(e.apps[0].state, AppState::Running);
+}
+
+#[test]
+fn validate_module_matches_what_the_device_accepts() {
+    assert!(wasmbed_agent::validate_module(&wat::parse_str(GOOD).unwrap()).is_ok());
+    let err = wasmbed_agent::validate_module(&wat::parse_str(UNGRANTED).unwrap()).unwrap_err();
+    assert!(err.contains("wasmbed.gpio_write"), "{err}");
+    let err = wasmbed_agent::validate_module(b"\0asm\x01\0\0\0garbage").unwrap_err();
+    assert!(err.starts_with("invalid WebAssembly"), "{err}");
+    let none = wat::parse_str("(module (func (export \"other\")))").unwrap();
+    assert!(wasmbed_agent::validate_module(&none).is_err());
 }

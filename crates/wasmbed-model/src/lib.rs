@@ -13,10 +13,14 @@
 //! assert!(sel.matches(&labels));
 //! ```
 
+mod boards;
+mod logs;
 mod resources;
 mod selector;
 mod store;
 
+pub use boards::{BOARDS, Board, board};
+pub use logs::{LogBook, LogLine};
 pub use resources::*;
 pub use selector::{Selector, SelectorError};
 pub use store::{Event, EventKind, Store, StoreError, WatchStream};

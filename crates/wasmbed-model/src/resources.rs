@@ -46,12 +46,9 @@ pub struct DeviceSpec {
     /// Labels matched by application selectors.
     #[serde(default)]
     pub labels: Labels,
-    /// Apps the device should run, written by the control plane.
-    #[serde(default)]
-    pub apps: Vec<DesiredApp>,
 }
 
-/// One app a device should run.
+/// One app a device should run (computed by the control plane).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredApp {
     /// App (and slot) name.
@@ -268,9 +265,7 @@ impl ApplicationSpec {
         if l.tick_ms < 10 {
             return Err(ValidationError { field: "spec.limits.tick_ms", why: "must be at least 10".into() });
         }
-        self.selector
-            .parse()
-            .map_err(|e: SelectorError| ValidationError { field: "spec.selector", why: e.to_string() })
+        self.selector.parse().map_err(|e: SelectorError| ValidationError { field: "spec.selector", why: e.to_string() })
     }
 }
 

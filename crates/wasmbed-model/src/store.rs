@@ -90,11 +90,7 @@ pub trait Store: Send + Sync + 'static {
     /// Lists all applications, by name.
     async fn list_applications(&self) -> Result<Vec<Application>, StoreError>;
     /// Replaces an application's status.
-    async fn update_application_status(
-        &self,
-        name: &str,
-        status: &crate::ApplicationStatus,
-    ) -> Result<(), StoreError>;
+    async fn update_application_status(&self, name: &str, status: &crate::ApplicationStatus) -> Result<(), StoreError>;
     /// Deletes an application.
     async fn delete_application(&self, name: &str) -> Result<(), StoreError>;
 

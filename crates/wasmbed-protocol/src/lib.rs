@@ -38,7 +38,7 @@ mod msg;
 
 pub use bundle::{BUNDLE_MAGIC, BUNDLE_VERSION, BundleError, IdentityBundle};
 pub use frame::{
-    FRAME_HEADER_LEN, FrameError, FrameReader, MAX_FRAME_LEN, PROTOCOL_VERSION, decode_device_msg,
-    decode_gateway_msg, encode_frame,
+    FRAME_HEADER_LEN, FrameError, FrameReader, MAX_FRAME_LEN, PROTOCOL_VERSION, decode_device_msg, decode_gateway_msg,
+    encode_frame,
 };
 pub use msg::*;

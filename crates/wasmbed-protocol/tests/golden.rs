@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use wasmbed_protocol::*;
 
 fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("golden")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("golden")
 }
 
 fn updating() -> bool {
@@ -62,10 +60,7 @@ fn check_golden(name: &str, wire: &[u8]) -> Vec<u8> {
         let _ = writeln!(msg, "{name}: encoding differs from {}", path.display());
         let _ = writeln!(msg, "expected:\n{}", to_hex_lines(&expected));
         let _ = writeln!(msg, "actual:\n{}", to_hex_lines(wire));
-        let _ = write!(
-            msg,
-            "if the wire change is intended, rerun with UPDATE_GOLDEN=1"
-        );
+        let _ = write!(msg, "if the wire change is intended, rerun with UPDATE_GOLDEN=1");
         panic!("{msg}");
     }
     expected
@@ -75,10 +70,7 @@ fn check_golden(name: &str, wire: &[u8]) -> Vec<u8> {
 fn single_payload(frame: &[u8]) -> Vec<u8> {
     let mut reader = FrameReader::new(MAX_FRAME_LEN);
     reader.push(frame).expect("golden frame header is valid");
-    let payload = reader
-        .next_frame()
-        .expect("golden frame is valid")
-        .expect("golden frame is complete");
+    let payload = reader.next_frame().expect("golden frame is valid").expect("golden frame is complete");
     assert_eq!(reader.buffered(), 0, "golden file holds exactly one frame");
     payload
 }
@@ -117,12 +109,7 @@ fn sha(seed: u8) -> minicbor::bytes::ByteArray<32> {
 }
 
 fn report(app: &str, state: AppState) -> AppReport {
-    AppReport {
-        app: app.into(),
-        version: "1.2.0".into(),
-        sha256: sha(0x10),
-        state,
-    }
+    AppReport { app: app.into(), version: "1.2.0".into(), sha256: sha(0x10), state }
 }
 
 fn device_samples() -> Vec<DeviceMsg> {
@@ -137,73 +124,41 @@ fn device_samples() -> Vec<DeviceMsg> {
         DeviceMsg::Heartbeat(Heartbeat {
             uptime_ms: 86_400_123,
             free_memory: 40_960,
-            apps: vec![
-                report("hello", AppState::Running),
-                report("ticker", AppState::Stopped),
-            ],
+            apps: vec![report("hello", AppState::Running), report("ticker", AppState::Stopped)],
         }),
         DeviceMsg::AppStatus(AppStatus {
             report: report("ticker", AppState::Failed),
-            reason: Some(FailReason {
-                code: ErrorCode::OutOfFuel,
-                detail: "fuel exhausted in tick".into(),
-            }),
+            reason: Some(FailReason { code: ErrorCode::OutOfFuel, detail: "fuel exhausted in tick".into() }),
         }),
-        DeviceMsg::AppLog(AppLog {
-            app: "hello".into(),
-            uptime_ms: 1_500,
-            line: "hello #3".into(),
-        }),
+        DeviceMsg::AppLog(AppLog { app: "hello".into(), uptime_ms: 1_500, line: "hello #3".into() }),
         DeviceMsg::DeployRejected(DeployRejected {
             app: "ticker".into(),
             version: "2.0.0".into(),
-            reason: FailReason {
-                code: ErrorCode::HashMismatch,
-                detail: "sha256 differs".into(),
-            },
+            reason: FailReason { code: ErrorCode::HashMismatch, detail: "sha256 differs".into() },
         }),
-        DeviceMsg::Error(ErrorReport {
-            code: ErrorCode::BadChunk,
-            detail: "offset 4096, expected 0".into(),
-        }),
+        DeviceMsg::Error(ErrorReport { code: ErrorCode::BadChunk, detail: "offset 4096, expected 0".into() }),
     ]
 }
 
 fn gateway_samples() -> Vec<GatewayMsg> {
     vec![
-        GatewayMsg::Welcome(Welcome {
-            heartbeat_ms: 5_000,
-            unix_time_s: 1_767_225_600,
-        }),
+        GatewayMsg::Welcome(Welcome { heartbeat_ms: 5_000, unix_time_s: 1_767_225_600 }),
         GatewayMsg::DeployBegin(DeployBegin {
             app: "ticker".into(),
             version: "2.0.0".into(),
             size: 1_234,
             sha256: sha(0xa0),
-            limits: AppLimits {
-                fuel_per_call: 500_000,
-                max_memory_pages: 2,
-                tick_ms: 250,
-            },
+            limits: AppLimits { fuel_per_call: 500_000, max_memory_pages: 2, tick_ms: 250 },
         }),
         GatewayMsg::DeployChunk(DeployChunk {
             app: "ticker".into(),
             offset: 0,
             data: b"\0asm\x01\0\0\0".to_vec().into(),
         }),
-        GatewayMsg::Start(AppRef {
-            app: "hello".into(),
-        }),
-        GatewayMsg::Stop(AppRef {
-            app: "hello".into(),
-        }),
-        GatewayMsg::Remove(AppRef {
-            app: "ticker".into(),
-        }),
-        GatewayMsg::Error(ErrorReport {
-            code: ErrorCode::IdentityMismatch,
-            detail: "enrolled as dev-8".into(),
-        }),
+        GatewayMsg::Start(AppRef { app: "hello".into() }),
+        GatewayMsg::Stop(AppRef { app: "hello".into() }),
+        GatewayMsg::Remove(AppRef { app: "ticker".into() }),
+        GatewayMsg::Error(ErrorReport { code: ErrorCode::IdentityMismatch, detail: "enrolled as dev-8".into() }),
     ]
 }
 
@@ -245,47 +200,24 @@ fn gateway_messages_match_golden_frames() {
 fn identity_bundle_matches_golden_bytes() {
     let bundle = bundle_sample();
     let file = check_golden(BUNDLE_NAME, &bundle.to_bytes());
-    assert_eq!(
-        IdentityBundle::from_bytes(&file).expect("golden bundle decodes"),
-        bundle
-    );
+    assert_eq!(IdentityBundle::from_bytes(&file).expect("golden bundle decodes"), bundle);
 }
 
 #[test]
 fn every_variant_has_a_vector_and_no_vector_is_stale() {
     let mut expected: BTreeSet<String> = BTreeSet::new();
-    expected.extend(
-        device_samples()
-            .iter()
-            .map(|m| format!("{}.hex", device_name(m))),
-    );
-    expected.extend(
-        gateway_samples()
-            .iter()
-            .map(|m| format!("{}.hex", gateway_name(m))),
-    );
+    expected.extend(device_samples().iter().map(|m| format!("{}.hex", device_name(m))));
+    expected.extend(gateway_samples().iter().map(|m| format!("{}.hex", gateway_name(m))));
     expected.insert(format!("{BUNDLE_NAME}.hex"));
-    assert_eq!(
-        expected.len(),
-        DEVICE_VARIANTS + GATEWAY_VARIANTS + 1,
-        "one sample per variant"
-    );
+    assert_eq!(expected.len(), DEVICE_VARIANTS + GATEWAY_VARIANTS + 1, "one sample per variant");
 
     if updating() {
         return; // the other tests may still be writing files
     }
     let on_disk: BTreeSet<String> = std::fs::read_dir(golden_dir())
         .expect("tests/golden exists")
-        .map(|e| {
-            e.expect("readable dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|e| e.expect("readable dir entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".hex"))
         .collect();
-    assert_eq!(
-        on_disk, expected,
-        "tests/golden holds exactly one file per sample"
-    );
+    assert_eq!(on_disk, expected, "tests/golden holds exactly one file per sample");
 }

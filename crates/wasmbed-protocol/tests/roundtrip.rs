@@ -46,12 +46,7 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
 }
 
 fn app_state() -> impl Strategy<Value = AppState> {
-    select(vec![
-        AppState::Installing,
-        AppState::Running,
-        AppState::Stopped,
-        AppState::Failed,
-    ])
+    select(vec![AppState::Installing, AppState::Running, AppState::Stopped, AppState::Failed])
 }
 
 fn app_report() -> impl Strategy<Value = AppReport> {
@@ -72,13 +67,11 @@ fn error_report() -> impl Strategy<Value = ErrorReport> {
 }
 
 fn app_limits() -> impl Strategy<Value = AppLimits> {
-    (any::<u64>(), any::<u32>(), any::<u32>()).prop_map(
-        |(fuel_per_call, max_memory_pages, tick_ms)| AppLimits {
-            fuel_per_call,
-            max_memory_pages,
-            tick_ms,
-        },
-    )
+    (any::<u64>(), any::<u32>(), any::<u32>()).prop_map(|(fuel_per_call, max_memory_pages, tick_ms)| AppLimits {
+        fuel_per_call,
+        max_memory_pages,
+        tick_ms,
+    })
 }
 
 fn app_ref() -> impl Strategy<Value = AppRef> {
@@ -87,73 +80,39 @@ fn app_ref() -> impl Strategy<Value = AppRef> {
 
 fn device_msg() -> impl Strategy<Value = DeviceMsg> {
     prop_oneof![
-        (
-            text(),
-            text(),
-            text(),
-            any::<bool>(),
-            vec(app_report(), 0..4)
-        )
-            .prop_map(|(device_id, board, firmware_version, simulated, apps)| {
-                DeviceMsg::Enroll(Enroll {
-                    device_id,
-                    board,
-                    firmware_version,
-                    simulated,
-                    apps,
-                })
-            }),
-        (any::<u64>(), any::<u32>(), vec(app_report(), 0..4)).prop_map(
-            |(uptime_ms, free_memory, apps)| {
-                DeviceMsg::Heartbeat(Heartbeat {
-                    uptime_ms,
-                    free_memory,
-                    apps,
-                })
+        (text(), text(), text(), any::<bool>(), vec(app_report(), 0..4)).prop_map(
+            |(device_id, board, firmware_version, simulated, apps)| {
+                DeviceMsg::Enroll(Enroll { device_id, board, firmware_version, simulated, apps })
             }
         ),
+        (any::<u64>(), any::<u32>(), vec(app_report(), 0..4)).prop_map(|(uptime_ms, free_memory, apps)| {
+            DeviceMsg::Heartbeat(Heartbeat { uptime_ms, free_memory, apps })
+        }),
         (app_report(), proptest::option::of(fail_reason()))
             .prop_map(|(report, reason)| DeviceMsg::AppStatus(AppStatus { report, reason })),
-        (text(), any::<u64>(), text()).prop_map(|(app, uptime_ms, line)| DeviceMsg::AppLog(
-            AppLog {
-                app,
-                uptime_ms,
-                line
-            }
-        )),
-        (text(), text(), fail_reason()).prop_map(|(app, version, reason)| {
-            DeviceMsg::DeployRejected(DeployRejected {
-                app,
-                version,
-                reason,
-            })
-        }),
+        (text(), any::<u64>(), text()).prop_map(|(app, uptime_ms, line)| DeviceMsg::AppLog(AppLog {
+            app,
+            uptime_ms,
+            line
+        })),
+        (text(), text(), fail_reason())
+            .prop_map(|(app, version, reason)| { DeviceMsg::DeployRejected(DeployRejected { app, version, reason }) }),
         error_report().prop_map(DeviceMsg::Error),
     ]
 }
 
 fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
     prop_oneof![
-        (any::<u32>(), any::<u64>()).prop_map(|(heartbeat_ms, unix_time_s)| GatewayMsg::Welcome(
-            Welcome {
-                heartbeat_ms,
-                unix_time_s
-            }
-        )),
-        (text(), text(), any::<u32>(), sha(), app_limits()).prop_map(
-            |(app, version, size, sha256, limits)| {
-                GatewayMsg::DeployBegin(DeployBegin {
-                    app,
-                    version,
-                    size,
-                    sha256,
-                    limits,
-                })
-            }
-        ),
-        (text(), any::<u32>(), bytes(600)).prop_map(|(app, offset, data)| GatewayMsg::DeployChunk(
-            DeployChunk { app, offset, data }
-        )),
+        (any::<u32>(), any::<u64>())
+            .prop_map(|(heartbeat_ms, unix_time_s)| GatewayMsg::Welcome(Welcome { heartbeat_ms, unix_time_s })),
+        (text(), text(), any::<u32>(), sha(), app_limits()).prop_map(|(app, version, size, sha256, limits)| {
+            GatewayMsg::DeployBegin(DeployBegin { app, version, size, sha256, limits })
+        }),
+        (text(), any::<u32>(), bytes(600)).prop_map(|(app, offset, data)| GatewayMsg::DeployChunk(DeployChunk {
+            app,
+            offset,
+            data
+        })),
         app_ref().prop_map(GatewayMsg::Start),
         app_ref().prop_map(GatewayMsg::Stop),
         app_ref().prop_map(GatewayMsg::Remove),
@@ -162,26 +121,17 @@ fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
 }
 
 fn identity_bundle() -> impl Strategy<Value = IdentityBundle> {
-    (
-        text(),
-        text(),
-        bytes(300),
-        bytes(300),
-        bytes(200),
-        sha(),
-        text(),
+    (text(), text(), bytes(300), bytes(300), bytes(200), sha(), text()).prop_map(
+        |(device_id, gateway, ca_der, cert_der, key_der, seed, board)| IdentityBundle {
+            device_id,
+            gateway,
+            ca_der,
+            cert_der,
+            key_der,
+            seed,
+            board,
+        },
     )
-        .prop_map(
-            |(device_id, gateway, ca_der, cert_der, key_der, seed, board)| IdentityBundle {
-                device_id,
-                gateway,
-                ca_der,
-                cert_der,
-                key_der,
-                seed,
-                board,
-            },
-        )
 }
 
 /// Sizes of the pieces a stream arrives in (cycled until the stream ends).
@@ -330,14 +280,7 @@ proptest! {
 /// version, the last one possibly cut short.
 fn reader_stream(max: usize) -> impl Strategy<Value = Vec<u8>> {
     let len = 0..=(max as u32 + 8);
-    let version = select(vec![
-        PROTOCOL_VERSION,
-        PROTOCOL_VERSION,
-        PROTOCOL_VERSION,
-        0,
-        2,
-        0xff,
-    ]);
+    let version = select(vec![PROTOCOL_VERSION, PROTOCOL_VERSION, PROTOCOL_VERSION, 0, 2, 0xff]);
     let cut = proptest::option::of(any::<prop::sample::Index>());
     (vec((len, version, any::<u8>()), 0..6), cut).prop_map(|(frames, cut)| {
         let mut s = Vec::new();
@@ -392,11 +335,7 @@ fn check_reader_bound(max: usize, stream: &[u8], splits: &[usize]) -> Result<(),
             }
         }
         // At most one incomplete frame, whose announced length fits `max`.
-        prop_assert!(
-            reader.buffered() < 4 + max,
-            "buffered {} with max {max}",
-            reader.buffered()
-        );
+        prop_assert!(reader.buffered() < 4 + max, "buffered {} with max {max}", reader.buffered());
     }
     Ok(())
 }
@@ -415,62 +354,32 @@ fn claim_huge(payload: &[u8], at: usize) -> Vec<u8> {
 }
 
 fn find_unique(haystack: &[u8], needle: &[u8]) -> usize {
-    let hits: Vec<usize> = haystack
-        .windows(needle.len())
-        .enumerate()
-        .filter(|(_, w)| *w == needle)
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(
-        hits.len(),
-        1,
-        "pattern {needle:02x?} must occur once in {haystack:02x?}"
-    );
+    let hits: Vec<usize> =
+        haystack.windows(needle.len()).enumerate().filter(|(_, w)| *w == needle).map(|(i, _)| i).collect();
+    assert_eq!(hits.len(), 1, "pattern {needle:02x?} must occur once in {haystack:02x?}");
     hits[0]
 }
 
 #[test]
 fn huge_array_length_claim_is_malformed_without_allocating() {
-    let report = AppReport {
-        app: "a".into(),
-        version: "1".into(),
-        sha256: [0u8; 32].into(),
-        state: AppState::Running,
-    };
-    let hb = DeviceMsg::Heartbeat(Heartbeat {
-        uptime_ms: 5,
-        free_memory: 7,
-        apps: vec![report],
-    });
+    let report = AppReport { app: "a".into(), version: "1".into(), sha256: [0u8; 32].into(), state: AppState::Running };
+    let hb = DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 5, free_memory: 7, apps: vec![report] });
     let payload = payload_of(&hb);
     // Field 2 (`apps`), an array of one item, that item a map of 4 fields.
     let at = find_unique(&payload, &[0x02, 0x81, 0xa4]) + 1;
     let patched = claim_huge(&payload, at);
-    assert_eq!(
-        patched[at..at + 9],
-        [0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
-    );
+    assert_eq!(patched[at..at + 9], [0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     assert_eq!(decode_device_msg(&patched), Err(FrameError::Malformed));
 }
 
 #[test]
 fn huge_text_and_byte_length_claims_are_malformed() {
-    let chunk = GatewayMsg::DeployChunk(DeployChunk {
-        app: "abc".into(),
-        offset: 9,
-        data: vec![1, 2, 3].into(),
-    });
+    let chunk = GatewayMsg::DeployChunk(DeployChunk { app: "abc".into(), offset: 9, data: vec![1, 2, 3].into() });
     let payload = payload_of(&chunk);
     let text_at = find_unique(&payload, b"\x63abc");
-    assert_eq!(
-        decode_gateway_msg(&claim_huge(&payload, text_at)),
-        Err(FrameError::Malformed)
-    );
+    assert_eq!(decode_gateway_msg(&claim_huge(&payload, text_at)), Err(FrameError::Malformed));
     let bytes_at = find_unique(&payload, &[0x43, 1, 2, 3]);
-    assert_eq!(
-        decode_gateway_msg(&claim_huge(&payload, bytes_at)),
-        Err(FrameError::Malformed)
-    );
+    assert_eq!(decode_gateway_msg(&claim_huge(&payload, bytes_at)), Err(FrameError::Malformed));
 }
 
 #[test]

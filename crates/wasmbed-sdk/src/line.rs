@@ -28,10 +28,7 @@ impl Default for Line {
 impl Line {
     /// An empty line.
     pub const fn new() -> Self {
-        Self {
-            buf: [0; LINE_CAPACITY],
-            len: 0,
-        }
+        Self { buf: [0; LINE_CAPACITY], len: 0 }
     }
 
     /// Appends as much of `s` as fits, never splitting a character.
@@ -117,11 +114,7 @@ mod tests {
     #[test]
     fn numbers_render_in_decimal() {
         let mut line = Line::new();
-        line.push_u64(0)
-            .push_str(" ")
-            .push_u64(u64::MAX)
-            .push_str(" ")
-            .push_i64(i64::MIN);
+        line.push_u64(0).push_str(" ").push_u64(u64::MAX).push_str(" ").push_i64(i64::MIN);
         assert_eq!(line.as_str(), "0 18446744073709551615 -9223372036854775808");
     }
 
@@ -129,11 +122,7 @@ mod tests {
     fn overflow_truncates_at_a_character_boundary() {
         let mut line = Line::new();
         line.push_str(&"a".repeat(LINE_CAPACITY - 1)).push_str("é!");
-        assert_eq!(
-            line.as_bytes().len(),
-            LINE_CAPACITY - 1,
-            "the two-byte é does not fit"
-        );
+        assert_eq!(line.as_bytes().len(), LINE_CAPACITY - 1, "the two-byte é does not fit");
         line.push_str("z");
         assert_eq!(line.as_bytes().len(), LINE_CAPACITY);
         assert!(line.as_str().ends_with('z'));
@@ -142,9 +131,7 @@ mod tests {
     #[test]
     fn a_number_that_does_not_fit_is_dropped_whole() {
         let mut line = Line::new();
-        line.push_str(&"a".repeat(LINE_CAPACITY - 2))
-            .push_u64(123)
-            .push_i64(-55);
+        line.push_str(&"a".repeat(LINE_CAPACITY - 2)).push_u64(123).push_i64(-55);
         assert_eq!(line.as_bytes().len(), LINE_CAPACITY - 2);
         line.push_i64(-1);
         assert!(line.as_str().ends_with("-1"));

@@ -38,14 +38,7 @@ pub(crate) const MODULES: Table = TableDefinition::new("modules");
 
 /// Every table, so that a fresh file has them all and readers never meet a
 /// missing one.
-pub(crate) const ALL_TABLES: [Table; 6] = [
-    META,
-    DEVICE_SPECS,
-    DEVICE_STATUS,
-    APP_SPECS,
-    APP_STATUS,
-    MODULES,
-];
+pub(crate) const ALL_TABLES: [Table; 6] = [META, DEVICE_SPECS, DEVICE_STATUS, APP_SPECS, APP_STATUS, MODULES];
 
 /// What a spec table holds: the resource without its status, which lives in
 /// its own table so that heartbeats never rewrite the spec.
@@ -60,25 +53,13 @@ pub(crate) fn parse_version(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
-pub(crate) fn encode<T: Serialize>(
-    what: &str,
-    name: &str,
-    value: &T,
-) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value)
-        .map_err(|e| StoreError::Backend(format!("encoding {what} {name:?}: {e}")))
+pub(crate) fn encode<T: Serialize>(what: &str, name: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Backend(format!("encoding {what} {name:?}: {e}")))
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(
-    table: &Table,
-    name: &str,
-    bytes: &[u8],
-) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(table: &Table, name: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        StoreError::Backend(format!(
-            "corrupt record {name:?} in table {}: {e}",
-            redb::TableHandle::name(table)
-        ))
+        StoreError::Backend(format!("corrupt record {name:?} in table {}: {e}", redb::TableHandle::name(table)))
     })
 }
 

@@ -18,13 +18,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, OwnedMutexGuard, broadcast};
 use wasmbed_model::{
-    Application, ApplicationSpec, ApplicationStatus, Device, DeviceSpec, DeviceStatus, Event,
-    EventKind, Meta, Store, StoreError, WatchStream,
+    Application, ApplicationSpec, ApplicationStatus, Device, DeviceSpec, DeviceStatus, Event, EventKind, Meta, Store,
+    StoreError, WatchStream,
 };
 
 use crate::schema::{
-    self, ALL_TABLES, APP_SPECS, APP_STATUS, DEVICE_SPECS, DEVICE_STATUS, META, MODULES,
-    SCHEMA_VERSION, SCHEMA_VERSION_KEY, SpecRecord, Table,
+    self, ALL_TABLES, APP_SPECS, APP_STATUS, DEVICE_SPECS, DEVICE_STATUS, META, MODULES, SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY, SpecRecord, Table,
 };
 
 /// The clock the store stamps `meta.created_ms` with: Unix milliseconds.
@@ -71,16 +71,12 @@ struct Cache {
 
 impl fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedbStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("RedbStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
 fn system_clock() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn backend(context: impl fmt::Display, e: impl Into<redb::Error>) -> StoreError {
@@ -88,32 +84,21 @@ fn backend(context: impl fmt::Display, e: impl Into<redb::Error>) -> StoreError 
 }
 
 fn poisoned() -> StoreError {
-    StoreError::Backend(
-        "store cache poisoned by a panic during an earlier write; reopen the store".into(),
-    )
+    StoreError::Backend("store cache poisoned by a panic during an earlier write; reopen the store".into())
 }
 
 fn not_found(kind: &'static str, name: &str) -> StoreError {
-    StoreError::NotFound {
-        kind,
-        name: name.to_owned(),
-    }
+    StoreError::NotFound { kind, name: name.to_owned() }
 }
 
 fn conflict(kind: &'static str, name: &str) -> StoreError {
-    StoreError::Conflict {
-        kind,
-        name: name.to_owned(),
-    }
+    StoreError::Conflict { kind, name: name.to_owned() }
 }
 
 fn next_version(kind: &'static str, meta: &Meta) -> Result<u64, StoreError> {
-    meta.resource_version.checked_add(1).ok_or_else(|| {
-        StoreError::Backend(format!(
-            "{kind} {:?}: resource_version exhausted",
-            meta.name
-        ))
-    })
+    meta.resource_version
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Backend(format!("{kind} {:?}: resource_version exhausted", meta.name)))
 }
 
 impl RedbStore {
@@ -197,8 +182,7 @@ impl RedbStore {
     /// Whether the next status write should also flush earlier ones.
     fn status_flush_due(&self) -> bool {
         let now = (self.inner.clock)();
-        now.saturating_sub(self.inner.last_durable_ms.load(Ordering::Relaxed))
-            >= STATUS_FLUSH_INTERVAL_MS
+        now.saturating_sub(self.inner.last_durable_ms.load(Ordering::Relaxed)) >= STATUS_FLUSH_INTERVAL_MS
     }
 
     #[cfg(test)]
@@ -210,17 +194,11 @@ impl RedbStore {
 /// Stamps a fresh file with [`SCHEMA_VERSION`], refuses any other version,
 /// and creates missing tables.
 fn init_schema(db: &Database) -> Result<(), StoreError> {
-    let txn = db
-        .begin_write()
-        .map_err(|e| backend("starting schema check", e))?;
+    let txn = db.begin_write().map_err(|e| backend("starting schema check", e))?;
     {
-        let mut meta = txn
-            .open_table(META)
-            .map_err(|e| backend("opening table meta", e))?;
-        let stored = meta
-            .get(SCHEMA_VERSION_KEY)
-            .map_err(|e| backend("reading schema version", e))?
-            .map(|v| v.value().to_vec());
+        let mut meta = txn.open_table(META).map_err(|e| backend("opening table meta", e))?;
+        let stored =
+            meta.get(SCHEMA_VERSION_KEY).map_err(|e| backend("reading schema version", e))?.map(|v| v.value().to_vec());
         match stored {
             None => {
                 meta.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_string().as_bytes())
@@ -244,8 +222,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         }
     }
     for table in ALL_TABLES {
-        txn.open_table(table)
-            .map_err(|e| backend(format_args!("creating table {}", table_name(&table)), e))?;
+        txn.open_table(table).map_err(|e| backend(format_args!("creating table {}", table_name(&table)), e))?;
     }
     txn.commit().map_err(|e| backend("committing schema", e))
 }
@@ -260,19 +237,13 @@ fn load_kind<S: DeserializeOwned, St: DeserializeOwned + Default>(
     specs: Table,
     statuses: Table,
 ) -> Result<Vec<(String, Meta, S, St)>, StoreError> {
-    let open = |t: Table| {
-        txn.open_table(t)
-            .map_err(|e| backend(format_args!("opening table {}", table_name(&t)), e))
-    };
+    let open = |t: Table| txn.open_table(t).map_err(|e| backend(format_args!("opening table {}", table_name(&t)), e));
     let spec_table = open(specs)?;
     let status_table = open(statuses)?;
     let mut out = Vec::new();
-    let rows = spec_table
-        .iter()
-        .map_err(|e| backend(format_args!("reading table {}", table_name(&specs)), e))?;
+    let rows = spec_table.iter().map_err(|e| backend(format_args!("reading table {}", table_name(&specs)), e))?;
     for row in rows {
-        let (key, value) =
-            row.map_err(|e| backend(format_args!("reading table {}", table_name(&specs)), e))?;
+        let (key, value) = row.map_err(|e| backend(format_args!("reading table {}", table_name(&specs)), e))?;
         let name = schema::decode_key(&specs, key.value())?;
         let record: SpecRecord<S> = schema::decode(&specs, &name, value.value())?;
         if record.meta.name != name {
@@ -299,17 +270,11 @@ fn load_kind<S: DeserializeOwned, St: DeserializeOwned + Default>(
 fn load(db: &Database) -> Result<Cache, StoreError> {
     let txn = db.begin_read().map_err(|e| backend("starting load", e))?;
     let mut cache = Cache::default();
-    for (name, meta, spec, status) in
-        load_kind::<DeviceSpec, DeviceStatus>(&txn, DEVICE_SPECS, DEVICE_STATUS)?
-    {
+    for (name, meta, spec, status) in load_kind::<DeviceSpec, DeviceStatus>(&txn, DEVICE_SPECS, DEVICE_STATUS)? {
         cache.devices.insert(name, Device { meta, spec, status });
     }
-    for (name, meta, spec, status) in
-        load_kind::<ApplicationSpec, ApplicationStatus>(&txn, APP_SPECS, APP_STATUS)?
-    {
-        cache
-            .applications
-            .insert(name, Application { meta, spec, status });
+    for (name, meta, spec, status) in load_kind::<ApplicationSpec, ApplicationStatus>(&txn, APP_SPECS, APP_STATUS)? {
+        cache.applications.insert(name, Application { meta, spec, status });
     }
     Ok(cache)
 }
@@ -331,28 +296,14 @@ impl Inner {
 
     fn emit(&self, kind: EventKind, name: &str, deleted: bool, status_only: bool) {
         // No receivers is not an error: nobody is watching.
-        let _ = self.events.send(Event {
-            kind,
-            name: name.to_owned(),
-            deleted,
-            status_only,
-        });
+        let _ = self.events.send(Event { kind, name: name.to_owned(), deleted, status_only });
     }
 
     /// Applies `ops` in one transaction and commits it.
-    fn commit(
-        &self,
-        what: fmt::Arguments<'_>,
-        durable: bool,
-        ops: &[Op<'_>],
-    ) -> Result<(), StoreError> {
+    fn commit(&self, what: fmt::Arguments<'_>, durable: bool, ops: &[Op<'_>]) -> Result<(), StoreError> {
         let run = || -> Result<(), redb::Error> {
             let mut txn: WriteTransaction = self.db.begin_write()?;
-            txn.set_durability(if durable {
-                Durability::Immediate
-            } else {
-                Durability::None
-            })?;
+            txn.set_durability(if durable { Durability::Immediate } else { Durability::None })?;
             for op in ops {
                 match *op {
                     Op::Put(table, key, value) => {
@@ -369,8 +320,7 @@ impl Inner {
         run().map_err(|e| backend(what, e))?;
         self.commits.fetch_add(1, Ordering::Relaxed);
         if durable {
-            self.last_durable_ms
-                .store((self.clock)(), Ordering::Relaxed);
+            self.last_durable_ms.store((self.clock)(), Ordering::Relaxed);
         }
         Ok(())
     }
@@ -387,30 +337,13 @@ impl Inner {
     fn create_device(&self, device: Device) -> Result<Device, StoreError> {
         let name = device.meta.name;
         if self.cache()?.devices.contains_key(&name) {
-            return Err(StoreError::AlreadyExists {
-                kind: "device",
-                name,
-            });
+            return Err(StoreError::AlreadyExists { kind: "device", name });
         }
-        let meta = Meta {
-            name: name.clone(),
-            resource_version: 1,
-            created_ms: (self.clock)(),
-        };
+        let meta = Meta { name: name.clone(), resource_version: 1, created_ms: (self.clock)() };
         let bytes = Self::spec_bytes("device", &meta, &device.spec)?;
-        self.commit(
-            format_args!("creating device {name:?}"),
-            true,
-            &[Op::Put(DEVICE_SPECS, &name, &bytes)],
-        )?;
-        let stored = Device {
-            meta,
-            spec: device.spec,
-            status: DeviceStatus::default(),
-        };
-        self.cache_mut()?
-            .devices
-            .insert(name.clone(), stored.clone());
+        self.commit(format_args!("creating device {name:?}"), true, &[Op::Put(DEVICE_SPECS, &name, &bytes)])?;
+        let stored = Device { meta, spec: device.spec, status: DeviceStatus::default() };
+        self.cache_mut()?.devices.insert(name.clone(), stored.clone());
         self.emit(EventKind::Device, &name, false, false);
         Ok(stored)
     }
@@ -419,10 +352,7 @@ impl Inner {
         let name = device.meta.name;
         let meta = {
             let cache = self.cache()?;
-            let current = cache
-                .devices
-                .get(&name)
-                .ok_or_else(|| not_found("device", &name))?;
+            let current = cache.devices.get(&name).ok_or_else(|| not_found("device", &name))?;
             if current.meta.resource_version != device.meta.resource_version {
                 return Err(conflict("device", &name));
             }
@@ -433,17 +363,10 @@ impl Inner {
             }
         };
         let bytes = Self::spec_bytes("device", &meta, &device.spec)?;
-        self.commit(
-            format_args!("updating device {name:?}"),
-            true,
-            &[Op::Put(DEVICE_SPECS, &name, &bytes)],
-        )?;
+        self.commit(format_args!("updating device {name:?}"), true, &[Op::Put(DEVICE_SPECS, &name, &bytes)])?;
         let stored = {
             let mut cache = self.cache_mut()?;
-            let entry = cache
-                .devices
-                .get_mut(&name)
-                .ok_or_else(|| not_found("device", &name))?;
+            let entry = cache.devices.get_mut(&name).ok_or_else(|| not_found("device", &name))?;
             entry.meta = meta;
             entry.spec = device.spec;
             entry.clone()
@@ -452,12 +375,7 @@ impl Inner {
         Ok(stored)
     }
 
-    fn update_device_status(
-        &self,
-        name: &str,
-        status: DeviceStatus,
-        durable: bool,
-    ) -> Result<(), StoreError> {
+    fn update_device_status(&self, name: &str, status: DeviceStatus, durable: bool) -> Result<(), StoreError> {
         match self.cache()?.devices.get(name) {
             None => return Err(not_found("device", name)),
             Some(current) if current.status == status => return Ok(()),
@@ -483,10 +401,7 @@ impl Inner {
         self.commit(
             format_args!("deleting device {name:?}"),
             true,
-            &[
-                Op::Remove(DEVICE_SPECS, name),
-                Op::Remove(DEVICE_STATUS, name),
-            ],
+            &[Op::Remove(DEVICE_SPECS, name), Op::Remove(DEVICE_STATUS, name)],
         )?;
         self.cache_mut()?.devices.remove(name);
         self.emit(EventKind::Device, name, true, false);
@@ -504,11 +419,7 @@ impl Inner {
                     return Err(conflict("application", &name));
                 }
                 None => (
-                    Meta {
-                        name: name.clone(),
-                        resource_version: 1,
-                        created_ms: (self.clock)(),
-                    },
+                    Meta { name: name.clone(), resource_version: 1, created_ms: (self.clock)() },
                     ApplicationStatus::default(),
                 ),
                 Some(current) if current.meta.resource_version != app.meta.resource_version => {
@@ -525,19 +436,9 @@ impl Inner {
             }
         };
         let bytes = Self::spec_bytes("application", &meta, &app.spec)?;
-        self.commit(
-            format_args!("writing application {name:?}"),
-            true,
-            &[Op::Put(APP_SPECS, &name, &bytes)],
-        )?;
-        let stored = Application {
-            meta,
-            spec: app.spec,
-            status,
-        };
-        self.cache_mut()?
-            .applications
-            .insert(name.clone(), stored.clone());
+        self.commit(format_args!("writing application {name:?}"), true, &[Op::Put(APP_SPECS, &name, &bytes)])?;
+        let stored = Application { meta, spec: app.spec, status };
+        self.cache_mut()?.applications.insert(name.clone(), stored.clone());
         self.emit(EventKind::Application, &name, false, false);
         Ok(stored)
     }
@@ -594,19 +495,14 @@ impl Inner {
         if self.get_module(digest)?.is_some() {
             return Ok(());
         }
-        self.commit(
-            format_args!("storing module {digest}"),
-            true,
-            &[Op::Put(MODULES, digest, bytes)],
-        )
+        self.commit(format_args!("storing module {digest}"), true, &[Op::Put(MODULES, digest, bytes)])
     }
 }
 
 #[async_trait]
 impl Store for RedbStore {
     async fn create_device(&self, device: Device) -> Result<Device, StoreError> {
-        self.write(true, move |inner| inner.create_device(device))
-            .await
+        self.write(true, move |inner| inner.create_device(device)).await
     }
 
     async fn get_device(&self, name: &str) -> Result<Option<Device>, StoreError> {
@@ -619,8 +515,7 @@ impl Store for RedbStore {
 
     async fn update_device_spec(&self, device: &Device) -> Result<Device, StoreError> {
         let device = device.clone();
-        self.write(true, move |inner| inner.update_device_spec(device))
-            .await
+        self.write(true, move |inner| inner.update_device_spec(device)).await
     }
 
     /// Status writes come at heartbeat rate, so they commit with redb's
@@ -632,23 +527,15 @@ impl Store for RedbStore {
     /// that matters: the gateway re-observes a status when its device
     /// reconnects. A status equal to the stored one is not written and
     /// emits no event.
-    async fn update_device_status(
-        &self,
-        name: &str,
-        status: &DeviceStatus,
-    ) -> Result<(), StoreError> {
+    async fn update_device_status(&self, name: &str, status: &DeviceStatus) -> Result<(), StoreError> {
         let durable = self.status_flush_due();
         let (name, status) = (name.to_owned(), status.clone());
-        self.write(durable, move |inner| {
-            inner.update_device_status(&name, status, durable)
-        })
-        .await
+        self.write(durable, move |inner| inner.update_device_status(&name, status, durable)).await
     }
 
     async fn delete_device(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.write(true, move |inner| inner.delete_device(&name))
-            .await
+        self.write(true, move |inner| inner.delete_device(&name)).await
     }
 
     /// Creates the application when the name is free (the given
@@ -657,8 +544,7 @@ impl Store for RedbStore {
     /// starts with the default status, a replaced one keeps its own.
     async fn put_application(&self, app: &Application) -> Result<Application, StoreError> {
         let app = app.clone();
-        self.write(true, move |inner| inner.put_application(app))
-            .await
+        self.write(true, move |inner| inner.put_application(app)).await
     }
 
     async fn get_application(&self, name: &str) -> Result<Option<Application>, StoreError> {
@@ -671,31 +557,22 @@ impl Store for RedbStore {
 
     /// Like [`RedbStore::update_device_status`]: not durable at once, and a
     /// no-op when unchanged.
-    async fn update_application_status(
-        &self,
-        name: &str,
-        status: &ApplicationStatus,
-    ) -> Result<(), StoreError> {
+    async fn update_application_status(&self, name: &str, status: &ApplicationStatus) -> Result<(), StoreError> {
         let durable = self.status_flush_due();
         let (name, status) = (name.to_owned(), status.clone());
-        self.write(durable, move |inner| {
-            inner.update_application_status(&name, status, durable)
-        })
-        .await
+        self.write(durable, move |inner| inner.update_application_status(&name, status, durable)).await
     }
 
     async fn delete_application(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.write(true, move |inner| inner.delete_application(&name))
-            .await
+        self.write(true, move |inner| inner.delete_application(&name)).await
     }
 
     /// Stores module bytes durably. The digest is not verified here (the API
     /// checks it before storing); it is lowercased, as in lookups.
     async fn put_module(&self, digest: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let (digest, bytes) = (digest.to_ascii_lowercase(), bytes.to_vec());
-        self.write(true, move |inner| inner.put_module(&digest, &bytes))
-            .await
+        self.write(true, move |inner| inner.put_module(&digest, &bytes)).await
     }
 
     /// Reads module bytes from the file, on the blocking pool.
@@ -719,14 +596,8 @@ mod tests {
 
     fn device(name: &str) -> Device {
         Device {
-            meta: Meta {
-                name: name.into(),
-                ..Meta::default()
-            },
-            spec: DeviceSpec {
-                board: "sim".into(),
-                ..DeviceSpec::default()
-            },
+            meta: Meta { name: name.into(), ..Meta::default() },
+            spec: DeviceSpec { board: "sim".into(), ..DeviceSpec::default() },
             status: DeviceStatus::default(),
         }
     }
@@ -738,10 +609,7 @@ mod tests {
         store.create_device(device("dev-1")).await.unwrap();
         store
             .put_application(&Application {
-                meta: Meta {
-                    name: "demo".into(),
-                    ..Meta::default()
-                },
+                meta: Meta { name: "demo".into(), ..Meta::default() },
                 spec: ApplicationSpec {
                     version: "1".into(),
                     digest: "ab".repeat(32),
@@ -754,45 +622,26 @@ mod tests {
             .await
             .unwrap();
         let watch = store.watch();
-        let status = DeviceStatus {
-            last_heartbeat_ms: Some(1),
-            ..DeviceStatus::default()
-        };
-        let app_status = ApplicationStatus {
-            desired: 2,
-            ..ApplicationStatus::default()
-        };
+        let status = DeviceStatus { last_heartbeat_ms: Some(1), ..DeviceStatus::default() };
+        let app_status = ApplicationStatus { desired: 2, ..ApplicationStatus::default() };
 
         store.update_device_status("dev-1", &status).await.unwrap();
-        store
-            .update_application_status("demo", &app_status)
-            .await
-            .unwrap();
+        store.update_application_status("demo", &app_status).await.unwrap();
         let commits = store.commits();
         assert_eq!(watch.len(), 2);
 
         store.update_device_status("dev-1", &status).await.unwrap();
-        store
-            .update_application_status("demo", &app_status)
-            .await
-            .unwrap();
+        store.update_application_status("demo", &app_status).await.unwrap();
         // The default status of a fresh device is "unchanged" too.
         store.create_device(device("dev-2")).await.unwrap();
         let commits_after_create = store.commits();
-        store
-            .update_device_status("dev-2", &DeviceStatus::default())
-            .await
-            .unwrap();
+        store.update_device_status("dev-2", &DeviceStatus::default()).await.unwrap();
         store.put_module(&"cd".repeat(32), b"m").await.unwrap();
         let after_module = store.commits();
         store.put_module(&"cd".repeat(32), b"m").await.unwrap();
 
         assert_eq!(commits_after_create, commits + 1);
-        assert_eq!(
-            store.commits(),
-            after_module,
-            "unchanged writes commit nothing"
-        );
+        assert_eq!(store.commits(), after_module, "unchanged writes commit nothing");
         assert_eq!(watch.len(), 3, "only the create emitted");
     }
 
@@ -809,26 +658,13 @@ mod tests {
         let durable_at = || store.inner.last_durable_ms.load(Ordering::Relaxed);
         assert_eq!(durable_at(), 1_000);
 
-        let status = |hb| DeviceStatus {
-            last_heartbeat_ms: Some(hb),
-            ..DeviceStatus::default()
-        };
+        let status = |hb| DeviceStatus { last_heartbeat_ms: Some(hb), ..DeviceStatus::default() };
         now.store(1_000 + STATUS_FLUSH_INTERVAL_MS - 1, Ordering::Relaxed);
-        store
-            .update_device_status("dev-1", &status(1))
-            .await
-            .unwrap();
+        store.update_device_status("dev-1", &status(1)).await.unwrap();
         assert_eq!(durable_at(), 1_000, "not due yet: no fsync");
 
         now.store(1_000 + STATUS_FLUSH_INTERVAL_MS, Ordering::Relaxed);
-        store
-            .update_device_status("dev-1", &status(2))
-            .await
-            .unwrap();
-        assert_eq!(
-            durable_at(),
-            1_000 + STATUS_FLUSH_INTERVAL_MS,
-            "due: this one was durable"
-        );
+        store.update_device_status("dev-1", &status(2)).await.unwrap();
+        assert_eq!(durable_at(), 1_000 + STATUS_FLUSH_INTERVAL_MS, "due: this one was durable");
     }
 }

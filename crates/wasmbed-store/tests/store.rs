@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use redb::{Database, TableDefinition};
 use tokio::sync::broadcast::error::TryRecvError;
 use wasmbed_model::{
-    Application, ApplicationSpec, ApplicationStatus, Device, DevicePhase, DeviceSpec, DeviceStatus,
-    Event, EventKind, Limits, Meta, Store, StoreError, WatchStream,
+    Application, ApplicationSpec, ApplicationStatus, Device, DevicePhase, DeviceSpec, DeviceStatus, Event, EventKind,
+    Limits, Meta, Store, StoreError, WatchStream,
 };
 use wasmbed_store::RedbStore;
 
@@ -30,24 +30,15 @@ fn fixed_clock(ms: u64) -> wasmbed_store::Clock {
 
 fn device(name: &str) -> Device {
     Device {
-        meta: Meta {
-            name: name.into(),
-            ..Meta::default()
-        },
-        spec: DeviceSpec {
-            board: "sim".into(),
-            ..DeviceSpec::default()
-        },
+        meta: Meta { name: name.into(), ..Meta::default() },
+        spec: DeviceSpec { board: "sim".into(), ..DeviceSpec::default() },
         status: DeviceStatus::default(),
     }
 }
 
 fn app(name: &str, version: &str) -> Application {
     Application {
-        meta: Meta {
-            name: name.into(),
-            ..Meta::default()
-        },
+        meta: Meta { name: name.into(), ..Meta::default() },
         spec: ApplicationSpec {
             version: version.into(),
             digest: "ab".repeat(32),
@@ -69,12 +60,7 @@ fn online(heartbeat: u64) -> DeviceStatus {
 }
 
 fn ev(kind: EventKind, name: &str, deleted: bool, status_only: bool) -> Event {
-    Event {
-        kind,
-        name: name.into(),
-        deleted,
-        status_only,
-    }
+    Event { kind, name: name.into(), deleted, status_only }
 }
 
 fn next(watch: &mut WatchStream) -> Option<Event> {
@@ -113,18 +99,9 @@ async fn device_crud() {
     assert_eq!(created.status, DeviceStatus::default());
     store.create_device(device("dev-a")).await.unwrap();
 
-    let names: Vec<_> = store
-        .list_devices()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.meta.name)
-        .collect();
+    let names: Vec<_> = store.list_devices().await.unwrap().into_iter().map(|d| d.meta.name).collect();
     assert_eq!(names, ["dev-a", "dev-b"]);
-    assert_eq!(
-        store.get_device("dev-b").await.unwrap(),
-        Some(created.clone())
-    );
+    assert_eq!(store.get_device("dev-b").await.unwrap(), Some(created.clone()));
     assert_eq!(store.get_device("nope").await.unwrap(), None);
 
     let mut changed = created.clone();
@@ -135,25 +112,16 @@ async fn device_crud() {
     assert_eq!(updated.meta.created_ms, 1234);
     assert_eq!(updated.spec.labels["app"], "demo");
 
-    store
-        .update_device_status("dev-b", &online(5))
-        .await
-        .unwrap();
+    store.update_device_status("dev-b", &online(5)).await.unwrap();
     let read = store.get_device("dev-b").await.unwrap().unwrap();
     assert_eq!(read.status, online(5));
-    assert_eq!(
-        read.meta.resource_version, 2,
-        "status writes leave the version alone"
-    );
+    assert_eq!(read.meta.resource_version, 2, "status writes leave the version alone");
     assert_eq!(read.spec, updated.spec);
 
     // A spec update keeps the status.
     let mut again = read.clone();
     again.spec.board = "stm32".into();
-    assert_eq!(
-        store.update_device_spec(&again).await.unwrap().status,
-        online(5)
-    );
+    assert_eq!(store.update_device_spec(&again).await.unwrap().status, online(5));
 
     store.delete_device("dev-b").await.unwrap();
     assert_eq!(store.get_device("dev-b").await.unwrap(), None);
@@ -170,30 +138,13 @@ async fn application_crud() {
     let store = RedbStore::open_with_clock(&db_path(&dir), fixed_clock(7)).unwrap();
 
     let created = store.put_application(&app("demo", "1")).await.unwrap();
-    assert_eq!(
-        (created.meta.resource_version, created.meta.created_ms),
-        (1, 7)
-    );
+    assert_eq!((created.meta.resource_version, created.meta.created_ms), (1, 7));
     store.put_application(&app("alpha", "1")).await.unwrap();
-    let names: Vec<_> = store
-        .list_applications()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.meta.name)
-        .collect();
+    let names: Vec<_> = store.list_applications().await.unwrap().into_iter().map(|a| a.meta.name).collect();
     assert_eq!(names, ["alpha", "demo"]);
 
-    let status = ApplicationStatus {
-        desired: 3,
-        running: 2,
-        failed: 0,
-        pending_offline: 1,
-    };
-    store
-        .update_application_status("demo", &status)
-        .await
-        .unwrap();
+    let status = ApplicationStatus { desired: 3, running: 2, failed: 0, pending_offline: 1 };
+    store.update_application_status("demo", &status).await.unwrap();
 
     let mut next_rev = store.get_application("demo").await.unwrap().unwrap();
     next_rev.spec.version = "2".into();
@@ -208,11 +159,7 @@ async fn application_crud() {
     assert_eq!(store.get_application("demo").await.unwrap(), None);
     let back = store.put_application(&app("demo", "3")).await.unwrap();
     assert_eq!(back.meta.resource_version, 1);
-    assert_eq!(
-        back.status,
-        ApplicationStatus::default(),
-        "the old status went with the delete"
-    );
+    assert_eq!(back.status, ApplicationStatus::default(), "the old status went with the delete");
 }
 
 #[tokio::test]
@@ -223,26 +170,14 @@ async fn modules_round_trip() {
     assert_eq!(store.get_module(&digest).await.unwrap(), None);
     store.put_module(&digest, b"\0asm\x01\0\0\0").await.unwrap();
     store.put_module(&digest, b"\0asm\x01\0\0\0").await.unwrap(); // idempotent
-    assert_eq!(
-        store
-            .get_module(&digest.to_lowercase())
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"\0asm\x01\0\0\0"[..])
-    );
+    assert_eq!(store.get_module(&digest.to_lowercase()).await.unwrap().as_deref(), Some(&b"\0asm\x01\0\0\0"[..]));
 }
 
 #[tokio::test]
 async fn everything_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
-    let status = ApplicationStatus {
-        desired: 1,
-        running: 1,
-        failed: 0,
-        pending_offline: 0,
-    };
+    let status = ApplicationStatus { desired: 1, running: 1, failed: 0, pending_offline: 0 };
     let module = vec![7u8; 100_000];
     let (devices, apps) = {
         let store = RedbStore::open(&path).unwrap();
@@ -255,49 +190,19 @@ async fn everything_survives_reopen() {
         // close must flush them.
         store.put_module(&"cd".repeat(32), &module).await.unwrap();
         store.put_application(&app("demo", "1")).await.unwrap();
-        store
-            .update_application_status("demo", &status)
-            .await
-            .unwrap();
-        store
-            .update_device_status("dev-1", &online(10))
-            .await
-            .unwrap();
-        store
-            .update_device_status("dev-2", &online(11))
-            .await
-            .unwrap();
-        (
-            store.list_devices().await.unwrap(),
-            store.list_applications().await.unwrap(),
-        )
+        store.update_application_status("demo", &status).await.unwrap();
+        store.update_device_status("dev-1", &online(10)).await.unwrap();
+        store.update_device_status("dev-2", &online(11)).await.unwrap();
+        (store.list_devices().await.unwrap(), store.list_applications().await.unwrap())
     };
 
     let store = RedbStore::open(&path).unwrap();
     assert_eq!(store.list_devices().await.unwrap(), devices);
     assert_eq!(store.list_applications().await.unwrap(), apps);
-    assert_eq!(
-        store
-            .get_device("dev-2")
-            .await
-            .unwrap()
-            .unwrap()
-            .meta
-            .resource_version,
-        2
-    );
-    assert_eq!(
-        store.get_device("dev-1").await.unwrap().unwrap().status,
-        online(10)
-    );
-    assert_eq!(
-        store.get_application("demo").await.unwrap().unwrap().status,
-        status
-    );
-    assert_eq!(
-        store.get_module(&"cd".repeat(32)).await.unwrap(),
-        Some(module)
-    );
+    assert_eq!(store.get_device("dev-2").await.unwrap().unwrap().meta.resource_version, 2);
+    assert_eq!(store.get_device("dev-1").await.unwrap().unwrap().status, online(10));
+    assert_eq!(store.get_application("demo").await.unwrap().unwrap().status, status);
+    assert_eq!(store.get_module(&"cd".repeat(32)).await.unwrap(), Some(module));
 }
 
 #[tokio::test]
@@ -308,39 +213,15 @@ async fn stale_versions_conflict() {
     let v1 = store.create_device(device("dev-1")).await.unwrap();
     store.update_device_spec(&v1).await.unwrap();
     let err = store.update_device_spec(&v1).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict { kind: "device", ref name } if name == "dev-1"),
-        "{err:?}"
-    );
-    assert_eq!(
-        store
-            .get_device("dev-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .meta
-            .resource_version,
-        2
-    );
+    assert!(matches!(err, StoreError::Conflict { kind: "device", ref name } if name == "dev-1"), "{err:?}");
+    assert_eq!(store.get_device("dev-1").await.unwrap().unwrap().meta.resource_version, 2);
 
     let a1 = store.put_application(&app("demo", "1")).await.unwrap();
     store.put_application(&a1).await.unwrap();
     let err = store.put_application(&a1).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Conflict {
-                kind: "application",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict { kind: "application", .. }), "{err:?}");
     let err = store.put_application(&app("demo", "1")).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict { .. }),
-        "version 0 on an existing app: {err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict { .. }), "version 0 on an existing app: {err:?}");
 
     // A version read before a delete does not recreate the app.
     store.delete_application("demo").await.unwrap();
@@ -355,10 +236,7 @@ async fn already_exists_and_not_found() {
     let store = RedbStore::open(&db_path(&dir)).unwrap();
     store.create_device(device("dev-1")).await.unwrap();
     let err = store.create_device(device("dev-1")).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::AlreadyExists { kind: "device", .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::AlreadyExists { kind: "device", .. }), "{err:?}");
 
     let is_not_found = |r: Result<(), StoreError>, want: &str| match r {
         Err(StoreError::NotFound { kind, name }) => {
@@ -366,21 +244,10 @@ async fn already_exists_and_not_found() {
         }
         other => panic!("expected NotFound, got {other:?}"),
     };
-    is_not_found(
-        store.update_device_spec(&device("ghost")).await.map(drop),
-        "device",
-    );
-    is_not_found(
-        store.update_device_status("ghost", &online(1)).await,
-        "device",
-    );
+    is_not_found(store.update_device_spec(&device("ghost")).await.map(drop), "device");
+    is_not_found(store.update_device_status("ghost", &online(1)).await, "device");
     is_not_found(store.delete_device("ghost").await, "device");
-    is_not_found(
-        store
-            .update_application_status("ghost", &ApplicationStatus::default())
-            .await,
-        "application",
-    );
+    is_not_found(store.update_application_status("ghost", &ApplicationStatus::default()).await, "application");
     is_not_found(store.delete_application("ghost").await, "application");
 }
 
@@ -392,27 +259,12 @@ async fn watch_sees_every_committed_write() {
 
     let d = store.create_device(device("dev-1")).await.unwrap();
     store.update_device_spec(&d).await.unwrap();
-    store
-        .update_device_status("dev-1", &online(1))
-        .await
-        .unwrap();
-    store
-        .update_device_status("dev-1", &online(1))
-        .await
-        .unwrap(); // unchanged: no event
+    store.update_device_status("dev-1", &online(1)).await.unwrap();
+    store.update_device_status("dev-1", &online(1)).await.unwrap(); // unchanged: no event
     let _ = store.update_device_spec(&d).await.unwrap_err(); // conflict: no event
     store.delete_device("dev-1").await.unwrap();
     store.put_application(&app("demo", "1")).await.unwrap();
-    store
-        .update_application_status(
-            "demo",
-            &ApplicationStatus {
-                desired: 1,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    store.update_application_status("demo", &ApplicationStatus { desired: 1, ..Default::default() }).await.unwrap();
     store.delete_application("demo").await.unwrap();
     store.put_module(&"ab".repeat(32), b"m").await.unwrap(); // modules have no events
 
@@ -439,75 +291,36 @@ async fn corrupt_records_are_errors_not_panics() {
     {
         let store = RedbStore::open(&path).unwrap();
         store.create_device(device("dev-1")).await.unwrap();
-        store
-            .update_device_status("dev-1", &online(1))
-            .await
-            .unwrap();
+        store.update_device_status("dev-1", &online(1)).await.unwrap();
     }
 
     poke(&path, RAW_DEVICE_STATUS, b"dev-1", b"\xff{not json");
     let msg = backend_message(RedbStore::open(&path));
-    assert!(
-        msg.contains("device_status") && msg.contains("dev-1"),
-        "{msg}"
-    );
+    assert!(msg.contains("device_status") && msg.contains("dev-1"), "{msg}");
 
     poke(&path, RAW_DEVICE_STATUS, b"dev-1", b"{}"); // valid JSON, but `phase` is required
     let msg = backend_message(RedbStore::open(&path));
-    assert!(
-        msg.contains("corrupt record \"dev-1\" in table device_status"),
-        "{msg}"
-    );
+    assert!(msg.contains("corrupt record \"dev-1\" in table device_status"), "{msg}");
 
     poke(&path, RAW_DEVICE_STATUS, b"dev-1", br#"{"phase":"Online"}"#);
     let store = RedbStore::open(&path).unwrap();
-    assert_eq!(
-        store
-            .get_device("dev-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .status
-            .phase,
-        DevicePhase::Online
-    );
+    assert_eq!(store.get_device("dev-1").await.unwrap().unwrap().status.phase, DevicePhase::Online);
     drop(store);
 
     poke(&path, RAW_DEVICE_SPECS, b"dev-2", b"garbage");
     let msg = backend_message(RedbStore::open(&path));
-    assert!(
-        msg.contains("corrupt record \"dev-2\" in table device_specs"),
-        "{msg}"
-    );
+    assert!(msg.contains("corrupt record \"dev-2\" in table device_specs"), "{msg}");
 
     let mut misnamed = serde_json::to_value(device("dev-3")).unwrap();
     misnamed["meta"]["name"] = "other".into();
-    poke(
-        &path,
-        RAW_DEVICE_SPECS,
-        b"dev-2",
-        misnamed.to_string().as_bytes(),
-    );
+    poke(&path, RAW_DEVICE_SPECS, b"dev-2", misnamed.to_string().as_bytes());
     let msg = backend_message(RedbStore::open(&path));
     assert!(msg.contains("names itself \"other\""), "{msg}");
 
-    poke(
-        &path,
-        RAW_DEVICE_SPECS,
-        b"dev-2",
-        device_json("dev-2").as_bytes(),
-    );
-    poke(
-        &path,
-        RAW_DEVICE_SPECS,
-        b"\xff\xfe",
-        device_json("dev-4").as_bytes(),
-    );
+    poke(&path, RAW_DEVICE_SPECS, b"dev-2", device_json("dev-2").as_bytes());
+    poke(&path, RAW_DEVICE_SPECS, b"\xff\xfe", device_json("dev-4").as_bytes());
     let msg = backend_message(RedbStore::open(&path));
-    assert!(
-        msg.contains(r#"corrupt key "\xff\xfe" in table device_specs: not UTF-8"#),
-        "{msg}"
-    );
+    assert!(msg.contains(r#"corrupt key "\xff\xfe" in table device_specs: not UTF-8"#), "{msg}");
 }
 
 fn device_json(name: &str) -> String {
@@ -552,10 +365,7 @@ async fn second_open_of_the_same_file_fails() {
 
 async fn write_statuses(store: Arc<RedbStore>, devices: usize, tasks: usize, per_device: u64) {
     for i in 0..devices {
-        store
-            .create_device(device(&format!("dev-{i}")))
-            .await
-            .unwrap();
+        store.create_device(device(&format!("dev-{i}"))).await.unwrap();
     }
     let mut watch = store.watch();
     let mut handles = Vec::new();
@@ -564,10 +374,7 @@ async fn write_statuses(store: Arc<RedbStore>, devices: usize, tasks: usize, per
         handles.push(tokio::spawn(async move {
             for round in 1..=per_device {
                 for i in (t..devices).step_by(tasks) {
-                    store
-                        .update_device_status(&format!("dev-{i}"), &online(round))
-                        .await
-                        .unwrap();
+                    store.update_device_status(&format!("dev-{i}"), &online(round)).await.unwrap();
                 }
             }
         }));
@@ -589,9 +396,7 @@ async fn write_statuses(store: Arc<RedbStore>, devices: usize, tasks: usize, per
 async fn concurrent_status_writes_current_thread() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&db_path(&dir)).unwrap();
-    tokio::time::timeout(Duration::from_secs(120), write_statuses(store, 100, 8, 10))
-        .await
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(120), write_statuses(store, 100, 8, 10)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -599,14 +404,9 @@ async fn concurrent_status_writes_multi_thread() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
     let store = RedbStore::open(&path).unwrap();
-    tokio::time::timeout(Duration::from_secs(120), write_statuses(store, 100, 8, 10))
-        .await
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(120), write_statuses(store, 100, 8, 10)).await.unwrap();
     let reopened = RedbStore::open(&path).unwrap();
-    assert_eq!(
-        reopened.get_device("dev-42").await.unwrap().unwrap().status,
-        online(10)
-    );
+    assert_eq!(reopened.get_device("dev-42").await.unwrap().unwrap().status, online(10));
 }
 
 /// Prints what writes cost; asserts nothing about time. Run with
@@ -620,10 +420,7 @@ async fn measure_write_cost() {
     let n = 1000;
     let start = Instant::now();
     for i in 0..n {
-        store
-            .update_device_status("dev-1", &online(i))
-            .await
-            .unwrap();
+        store.update_device_status("dev-1", &online(i)).await.unwrap();
     }
     let status = start.elapsed();
 

@@ -1,0 +1,333 @@
+//! Verbs that talk to a running `wasmbed up` over its API.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use wasmbed_model::{Application, Device, Labels, LogLine};
+use wasmbed_protocol::IdentityBundle;
+
+use crate::table;
+
+/// A located API.
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// `--api`, else `WASMBED_API` (clap fills both), else the data dir's endpoint.json.
+    pub fn locate(flag: Option<&str>, data_dir: &Path) -> Result<Self> {
+        let base = match flag {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let path = data_dir.join("endpoint.json");
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "no running platform found ({} is missing): start one with `wasmbed up`, or pass --api",
+                        path.display()
+                    )
+                })?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+                v["api"].as_str().with_context(|| format!("{} has no \"api\" field", path.display()))?.to_string()
+            }
+        };
+        Ok(Self { base, http: reqwest::Client::new() })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/{path}", self.base)
+    }
+
+    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        let msg = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(String::from))
+            .unwrap_or(body);
+        bail!("{msg} (HTTP {})", status.as_u16())
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.http.get(self.url(path)).send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        Ok(self.check(resp).await?.json().await?)
+    }
+
+    async fn delete(&self, path: &str) -> Result<()> {
+        let resp =
+            self.http.delete(self.url(path)).send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        self.check(resp).await?;
+        Ok(())
+    }
+
+    async fn create_device(&self, name: &str, board: &str, labels: &Labels) -> Result<Option<Device>> {
+        let body = serde_json::json!({ "name": name, "board": board, "labels": labels });
+        let resp = self
+            .http
+            .post(self.url("devices"))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        if resp.status() == reqwest::StatusCode::CONFLICT {
+            return Ok(None);
+        }
+        Ok(Some(self.check(resp).await?.json().await?))
+    }
+
+    async fn bundle(&self, name: &str) -> Result<Vec<u8>> {
+        let resp = self.http.get(self.url(&format!("devices/{name}/bundle"))).send().await?;
+        Ok(self.check(resp).await?.bytes().await?.to_vec())
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub async fn status(api: &Api, json: bool) -> Result<()> {
+    let v: serde_json::Value = api.get("status").await?;
+    if json {
+        return print_json(&v);
+    }
+    println!("gateway port  {}", v["gateway_port"]);
+    println!("sessions      {}", v["sessions"]);
+    println!("devices       {}", v["devices"]);
+    println!("  simulated   {}", v["simulated_devices"]);
+    println!("applications  {}", v["applications"]);
+    Ok(())
+}
+
+pub async fn device_add(
+    api: &Api,
+    name: &str,
+    board: &str,
+    labels: Labels,
+    bundle_out: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let Some(device) = api.create_device(name, board, &labels).await? else {
+        bail!("device {name:?} already exists");
+    };
+    if let Some(path) = bundle_out {
+        let bytes = api.bundle(name).await?;
+        write_private(path, &bytes)?;
+    }
+    if json {
+        return print_json(&device);
+    }
+    println!("device {name} created (board {board})");
+    if let Some(p) = bundle_out {
+        println!("identity bundle written to {}", p.display());
+    }
+    Ok(())
+}
+
+/// Writes a file only its owner can read (it holds a private key).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+fn ago(ms: Option<u64>) -> String {
+    match ms {
+        None => "never".into(),
+        Some(t) => format!("{}s ago", crate::up::unix_ms().saturating_sub(t) / 1000),
+    }
+}
+
+pub async fn device_list(api: &Api, json: bool) -> Result<()> {
+    let devices: Vec<Device> = api.get("devices").await?;
+    if json {
+        return print_json(&devices);
+    }
+    let rows: Vec<Vec<String>> = devices
+        .iter()
+        .map(|d| {
+            let board =
+                if d.spec.board == wasmbed_model::SIM_BOARD { "sim (simulator)".into() } else { d.spec.board.clone() };
+            let labels: Vec<String> = d.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let apps: Vec<String> =
+                d.status.apps.iter().map(|a| format!("{}@{}:{}", a.name, a.version, a.state)).collect();
+            vec![
+                d.meta.name.clone(),
+                board,
+                d.status.phase.as_str().into(),
+                ago(d.status.last_heartbeat_ms),
+                labels.join(","),
+                apps.join(" "),
+            ]
+        })
+        .collect();
+    table::print(&["NAME", "BOARD", "PHASE", "HEARTBEAT", "LABELS", "APPS"], &rows);
+    Ok(())
+}
+
+pub async fn device_rm(api: &Api, name: &str) -> Result<()> {
+    api.delete(&format!("devices/{name}")).await?;
+    println!("device {name} deleted");
+    Ok(())
+}
+
+pub struct DeployOpts {
+    pub selector: String,
+    pub version: Option<String>,
+    pub fuel: Option<u64>,
+    pub memory_pages: Option<u32>,
+    pub tick_ms: Option<u32>,
+}
+
+pub async fn app_deploy(api: &Api, name: &str, file: &Path, o: DeployOpts, json: bool) -> Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let version = o.version.unwrap_or_else(|| digest[..12].to_string());
+    let mut query = vec![("version", version.clone()), ("selector", o.selector.clone()), ("digest", digest.clone())];
+    if let Some(f) = o.fuel {
+        query.push(("fuel_per_call", f.to_string()));
+    }
+    if let Some(p) = o.memory_pages {
+        query.push(("max_memory_pages", p.to_string()));
+    }
+    if let Some(t) = o.tick_ms {
+        query.push(("tick_ms", t.to_string()));
+    }
+    let resp = api
+        .http
+        .put(api.url(&format!("applications/{name}")))
+        .query(&query)
+        .body(bytes)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.base))?;
+    let resp = api.check(resp).await.with_context(|| format!("deploy of {} refused", file.display()))?;
+    let app: Application = resp.json().await?;
+    if json {
+        return print_json(&app);
+    }
+    println!("application {name} version {version} deployed to devices matching {:?} (sha256 {digest})", o.selector);
+    Ok(())
+}
+
+pub async fn app_list(api: &Api, json: bool) -> Result<()> {
+    let apps: Vec<Application> = api.get("applications").await?;
+    if json {
+        return print_json(&apps);
+    }
+    let rows: Vec<Vec<String>> = apps
+        .iter()
+        .map(|a| {
+            let s = &a.status;
+            vec![
+                a.meta.name.clone(),
+                a.spec.version.clone(),
+                a.spec.selector.clone(),
+                format!("{}/{}", s.running, s.desired),
+                s.failed.to_string(),
+                s.pending_offline.to_string(),
+            ]
+        })
+        .collect();
+    table::print(&["NAME", "VERSION", "SELECTOR", "RUNNING", "FAILED", "OFFLINE"], &rows);
+    Ok(())
+}
+
+pub async fn app_rm(api: &Api, name: &str) -> Result<()> {
+    api.delete(&format!("applications/{name}")).await?;
+    println!("application {name} removed");
+    Ok(())
+}
+
+pub async fn logs(api: &Api, device: &str, tail: usize, follow: bool, json: bool) -> Result<()> {
+    let mut seen: Option<(u64, u64)> = None;
+    loop {
+        let lines: Vec<LogLine> = api.get(&format!("devices/{device}/logs?tail={tail}")).await?;
+        for l in lines.iter().filter(|l| seen.is_none_or(|s| (l.received_ms, l.uptime_ms) > s)) {
+            if json {
+                println!("{}", serde_json::to_string(l)?);
+            } else {
+                println!("[{}] {}: {}", l.uptime_ms, l.app, l.line);
+            }
+        }
+        if let Some(l) = lines.last() {
+            seen = Some((l.received_ms, l.uptime_ms));
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Simulated devices to run (created if missing, named PREFIX-0..N-1).
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
+    /// Name prefix.
+    #[arg(long, default_value = "sim")]
+    prefix: String,
+    /// Labels for devices this command creates, `key=value`.
+    #[arg(long = "label", short = 'l')]
+    labels: Vec<String>,
+    /// Run devices from these identity bundles instead.
+    #[arg(long = "bundle")]
+    bundles: Vec<std::path::PathBuf>,
+}
+
+pub async fn sim(api: &Api, args: SimArgs) -> Result<()> {
+    let labels = crate::parse_labels(&args.labels)?;
+    let mut bundles = Vec::new();
+    for path in &args.bundles {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        bundles.push(IdentityBundle::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?);
+    }
+    if args.bundles.is_empty() {
+        let names: Vec<String> = (0..args.devices).map(|i| format!("{}-{i}", args.prefix)).collect();
+        for chunk in names.chunks(32) {
+            let mut tasks = Vec::new();
+            for name in chunk {
+                tasks.push(async {
+                    api.create_device(name, wasmbed_model::SIM_BOARD, &labels).await?;
+                    let bytes = api.bundle(name).await?;
+                    Ok::<_, anyhow::Error>(IdentityBundle::from_bytes(&bytes)?)
+                });
+            }
+            for t in tasks {
+                bundles.push(t.await?);
+            }
+        }
+    }
+    for b in &bundles {
+        if b.board != wasmbed_model::SIM_BOARD {
+            bail!("device {} is a {} device: the simulator only runs devices of board \"sim\"", b.device_id, b.board);
+        }
+    }
+    println!(
+        "SIMULATOR: running {} simulated devices (the device agent on this host, not firmware). Ctrl-C stops.",
+        bundles.len()
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let fleet = tokio::spawn(wasmbed_sim::run_fleet(bundles, wasmbed_sim::SimOptions::default(), stop_rx));
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;
+    Ok(())
+}

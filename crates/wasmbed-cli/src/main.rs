@@ -1,0 +1,171 @@
+//! `wasmbed`: run the platform on one machine and manage it.
+//!
+//! `wasmbed up` starts the store, PKI, gateway and API in one process and
+//! prints where they listen. Every other verb talks to that API (found with
+//! `--api`, `WASMBED_API`, or the `endpoint.json` that `up` writes into the
+//! data directory).
+
+mod client;
+mod table;
+mod up;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "wasmbed", version, about = "Deploy WebAssembly apps to microcontroller fleets")]
+struct Cli {
+    /// Data directory (store, PKI, endpoint.json).
+    #[arg(long, global = true, env = "WASMBED_DATA_DIR", default_value = ".wasmbed")]
+    data_dir: PathBuf,
+    /// API base URL (default: read from the data directory's endpoint.json).
+    #[arg(long, global = true, env = "WASMBED_API")]
+    api: Option<String>,
+    /// Output format.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run gateway, store and API on this machine until Ctrl-C.
+    Up(up::UpArgs),
+    /// Manage devices.
+    #[command(subcommand)]
+    Device(DeviceCmd),
+    /// Manage applications.
+    #[command(subcommand)]
+    App(AppCmd),
+    /// Show the app log lines a device sent.
+    Logs {
+        /// Device name.
+        device: String,
+        /// Lines to show.
+        #[arg(long, default_value_t = 100)]
+        tail: usize,
+        /// Keep printing new lines.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Run simulated devices (the device agent on this host, not firmware).
+    Sim(client::SimArgs),
+    /// Show platform status.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum DeviceCmd {
+    /// Create a device and issue its identity.
+    Add {
+        /// Device name.
+        name: String,
+        /// Board (`sim` for the host simulator).
+        #[arg(long, default_value = "sim")]
+        board: String,
+        /// Labels, `key=value`, repeatable.
+        #[arg(long = "label", short = 'l')]
+        labels: Vec<String>,
+        /// Also write the identity bundle to this file.
+        #[arg(long)]
+        bundle_out: Option<PathBuf>,
+    },
+    /// List devices.
+    List,
+    /// Delete a device and its identity.
+    Rm {
+        /// Device name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AppCmd {
+    /// Deploy (or replace) an application from a .wasm file.
+    Deploy {
+        /// Application name.
+        name: String,
+        /// The module.
+        file: PathBuf,
+        /// Label selector choosing devices, e.g. `app=demo`.
+        #[arg(long = "to", default_value = "")]
+        selector: String,
+        /// Version label (default: first 12 hex digits of the digest).
+        #[arg(long)]
+        version: Option<String>,
+        /// Fuel per init/tick call.
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Memory ceiling in 64 KiB pages.
+        #[arg(long)]
+        memory_pages: Option<u32>,
+        /// Tick interval in milliseconds.
+        #[arg(long)]
+        tick_ms: Option<u32>,
+    },
+    /// List applications with their fleet status.
+    List,
+    /// Remove an application from every device.
+    Rm {
+        /// Application name.
+        name: String,
+    },
+}
+
+fn parse_labels(raw: &[String]) -> Result<wasmbed_model::Labels> {
+    raw.iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').with_context(|| format!("--label {l:?}: expected key=value"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let json = cli.output == Output::Json;
+    if let Cmd::Up(args) = cli.cmd {
+        return up::run(&cli.data_dir, args).await;
+    }
+    let api = client::Api::locate(cli.api.as_deref(), &cli.data_dir)?;
+    match cli.cmd {
+        Cmd::Up(_) => unreachable!("handled above"),
+        Cmd::Status => client::status(&api, json).await,
+        Cmd::Device(DeviceCmd::Add { name, board, labels, bundle_out }) => {
+            client::device_add(&api, &name, &board, parse_labels(&labels)?, bundle_out.as_deref(), json).await
+        }
+        Cmd::Device(DeviceCmd::List) => client::device_list(&api, json).await,
+        Cmd::Device(DeviceCmd::Rm { name }) => client::device_rm(&api, &name).await,
+        Cmd::App(AppCmd::Deploy { name, file, selector, version, fuel, memory_pages, tick_ms }) => {
+            let opts = client::DeployOpts { selector, version, fuel, memory_pages, tick_ms };
+            client::app_deploy(&api, &name, &file, opts, json).await
+        }
+        Cmd::App(AppCmd::List) => client::app_list(&api, json).await,
+        Cmd::App(AppCmd::Rm { name }) => client::app_rm(&api, &name).await,
+        Cmd::Logs { device, tail, follow } => client::logs(&api, &device, tail, follow, json).await,
+        Cmd::Sim(args) => client::sim(&api, args).await,
+    }
+}

@@ -1,0 +1,261 @@
+//! End to end: `wasmbed up`, three simulated devices, deploy by label,
+//! replace, bad deploys, SIGKILL and restart, remove. Real processes, real
+//! mutual TLS on loopback, real WebAssembly execution in the agents.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wasmbed_model::{Application, Device, DevicePhase, LogLine};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmbed");
+
+/// Kills the whole process group of a child on drop: no orphans.
+struct Proc(Child, bool);
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Self {
+        use std::os::unix::process::CommandExt;
+        Self(cmd.process_group(0).spawn().expect("spawn"), false)
+    }
+
+    fn kill9(&mut self) {
+        if std::mem::replace(&mut self.1, true) {
+            return;
+        }
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.0.id())]).status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Builds the example apps (a no-op when they are fresh) and returns their dir.
+fn example_apps() -> PathBuf {
+    let apps = repo_root().join("apps");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--quiet"])
+        .current_dir(&apps)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "building example apps failed");
+    apps.join("target/wasm32-unknown-unknown/release")
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Platform {
+    data: PathBuf,
+    up: Proc,
+    gateway_port: u16,
+}
+
+impl Platform {
+    fn start(data: &Path, gateway_port: u16) -> Self {
+        let mut up = Proc::spawn(
+            Command::new(BIN)
+                .args(["up", "--listen", "127.0.0.1:0", "--heartbeat-ms", "300"])
+                .args(["--gateway", &format!("127.0.0.1:{gateway_port}")])
+                .arg("--data-dir")
+                .arg(data)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        );
+        // `up` prints its addresses once it listens.
+        let stdout = up.0.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut api = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(url) = line.trim().strip_prefix("api:") {
+                api = Some(url.trim().to_string());
+                break;
+            }
+        }
+        assert!(api.is_some(), "up printed no api address");
+        std::thread::spawn(move || for _ in lines {});
+        Self { data: data.to_path_buf(), up, gateway_port }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN).arg("--data-dir").arg(&self.data).args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "wasmbed {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn devices(&self) -> Vec<Device> {
+        serde_json::from_str(&self.ok(&["device", "list", "-o", "json"])).unwrap()
+    }
+
+    fn logs(&self, device: &str) -> Vec<LogLine> {
+        self.ok(&["logs", device, "--tail", "1000", "-o", "json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn all_run(devices: &[Device], app: &str, version: &str) -> bool {
+    devices.len() == 3
+        && devices.iter().all(|d| {
+            d.status.phase == DevicePhase::Online
+                && d.status.apps.iter().any(|a| a.name == app && a.version == version && a.state == "running")
+        })
+}
+
+#[test]
+fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
+    let apps = example_apps();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let mut p = Platform::start(&data, port);
+
+    let _sim = Proc::spawn(
+        Command::new(BIN)
+            .args(["sim", "--devices", "3", "--prefix", "e2e", "--label", "app=demo"])
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_until("3 devices online", Duration::from_secs(60), || {
+        let d = p.devices();
+        d.len() == 3 && d.iter().all(|d| d.status.phase == DevicePhase::Online && d.status.simulated)
+    });
+    let table = p.ok(&["device", "list"]);
+    assert!(table.contains("sim (simulator)"), "{table}");
+
+    // Deploy by label; every device runs it and its log lines arrive.
+    let hello = apps.join("hello.wasm");
+    let hello = hello.to_str().unwrap();
+    p.ok(&["app", "deploy", "demo", hello, "--to", "app=demo", "--version", "1", "--tick-ms", "200"]);
+    wait_until("v1 running everywhere", Duration::from_secs(60), || all_run(&p.devices(), "demo", "1"));
+    for i in 0..3 {
+        let dev = format!("e2e-{i}");
+        wait_until("hello log lines", Duration::from_secs(30), || {
+            let logs = p.logs(&dev);
+            logs.iter().any(|l| l.line == "hello from wasmbed") && logs.iter().any(|l| l.line.starts_with("hello #"))
+        });
+    }
+
+    // Bad deploys are refused at the CLI with a clear error; v1 keeps running.
+    let junk = tmp.path().join("junk.wasm");
+    std::fs::write(&junk, b"\0asm\x01\0\0\0this is not a module").unwrap();
+    let out = p.cli(&["app", "deploy", "demo", junk.to_str().unwrap(), "--to", "app=demo"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid WebAssembly"), "{err}");
+    let out = p.cli(&["app", "deploy", "demo", "/nonexistent.wasm"]);
+    assert!(!out.status.success());
+    let apps_now: Vec<Application> = serde_json::from_str(&p.ok(&["app", "list", "-o", "json"])).unwrap();
+    assert_eq!(apps_now[0].spec.version, "1");
+    assert!(all_run(&p.devices(), "demo", "1"));
+
+    // Replace with a new version.
+    let ticker = apps.join("ticker.wasm");
+    p.ok(&[
+        "app",
+        "deploy",
+        "demo",
+        ticker.to_str().unwrap(),
+        "--to",
+        "app=demo",
+        "--version",
+        "2",
+        "--tick-ms",
+        "200",
+    ]);
+    wait_until("v2 running everywhere", Duration::from_secs(60), || all_run(&p.devices(), "demo", "2"));
+    wait_until("ticker log lines", Duration::from_secs(30), || {
+        p.logs("e2e-1").iter().any(|l| l.line == "ticker v2 started")
+    });
+
+    // SIGKILL the platform; restart on the same port: everything is still
+    // there and the devices come back and re-sync.
+    p.up.kill9();
+    drop(p);
+    let restarted = now_ms();
+    let p = Platform::start(&data, port);
+    assert_eq!(p.devices().len(), 3, "devices survive SIGKILL");
+    let listed: Vec<Application> = serde_json::from_str(&p.ok(&["app", "list", "-o", "json"])).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].spec.version, "2", "desired state survives SIGKILL");
+    wait_until("devices back online running v2", Duration::from_secs(90), || {
+        let d = p.devices();
+        all_run(&d, "demo", "2") && d.iter().all(|d| d.status.last_heartbeat_ms.is_some_and(|t| t > restarted))
+    });
+    assert_eq!(p.gateway_port, port);
+
+    // Remove: every device drops the app.
+    p.ok(&["app", "rm", "demo"]);
+    wait_until("app removed everywhere", Duration::from_secs(60), || {
+        let d = p.devices();
+        d.iter().all(|d| d.status.phase == DevicePhase::Online && d.status.apps.is_empty())
+    });
+}
+
+#[test]
+fn cli_reports_bad_input_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN).arg("--data-dir").arg(tmp.path()).args(["device", "list"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wasmbed up"), "points at `wasmbed up`");
+
+    let data = tmp.path().join("d");
+    let p = Platform::start(&data, 0);
+    let out = p.cli(&["device", "add", "Bad_Name"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metadata.name"));
+    let out = p.cli(&["device", "add", "tiny", "--board", "stm32vldiscovery"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("8 KB of RAM"), "{err}");
+    let out = p.cli(&["device", "add", "x", "--label", "novalue"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key=value"));
+    let bundle = tmp.path().join("b.bin");
+    p.ok(&["device", "add", "good", "--label", "a=b", "--bundle-out", bundle.to_str().unwrap()]);
+    let b = wasmbed_protocol::IdentityBundle::from_bytes(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(b.device_id, "good");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777, 0o600);
+    let out = p.cli(&["device", "add", "good"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let wasm = tmp.path().join("m.wasm");
+    std::fs::write(&wasm, wat::parse_str("(module (func (export \"init\")))").unwrap()).unwrap();
+    let out = p.cli(&["app", "deploy", "a", wasm.to_str().unwrap(), "--to", "app="]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.selector"));
+    let out = p.cli(&["app", "deploy", "a", wasm.to_str().unwrap(), "--memory-pages", "999"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.limits.max_memory_pages"));
+}

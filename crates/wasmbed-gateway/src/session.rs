@@ -1,0 +1,430 @@
+//! One device's session: enrollment, heartbeats, app sync, logs.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_rustls::server::TlsStream;
+use tracing::{debug, info, warn};
+use wasmbed_model::{AppObservation, DesiredApp, DevicePhase, DeviceStatus, LogLine};
+use wasmbed_protocol::{
+    AppRef, AppReport, AppState, DEPLOY_CHUNK_LEN, DeployBegin, DeployChunk, DeviceMsg, ErrorCode, ErrorReport,
+    FrameReader, GatewayMsg, Welcome, decode_device_msg, encode_frame,
+};
+
+use crate::Gateway;
+use crate::sync::{Action, Pending, digest_of, plan};
+
+/// How a session ended.
+#[derive(Debug)]
+enum End {
+    /// The device closed the connection or the transport failed.
+    Closed(String),
+    /// A newer session for the same device took over.
+    Replaced,
+    /// The gateway is stopping.
+    Shutdown,
+    /// No heartbeat within the liveness window.
+    Silent,
+    /// The device broke the protocol (or reported an error).
+    Protocol(ErrorCode, String),
+}
+
+pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, shutdown: watch::Receiver<bool>) {
+    let stream = match timeout(gw.cfg.handshake_timeout, gw.acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            gw.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            warn!(%peer, "TLS handshake refused: {e}");
+            return;
+        }
+        Err(_) => {
+            gw.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            warn!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+    let device = match cert.as_deref().map(wasmbed_pki::device_id_from_cert) {
+        Some(Ok(id)) => id,
+        Some(Err(e)) => {
+            warn!(%peer, "client certificate carries no usable device id: {e}");
+            return;
+        }
+        None => {
+            warn!(%peer, "no client certificate");
+            return;
+        }
+    };
+    let mut s = Session {
+        gw: gw.clone(),
+        device,
+        peer,
+        stream,
+        reader: FrameReader::new(gw.cfg.max_frame_len),
+        out: Vec::new(),
+        reported: BTreeMap::new(),
+        reasons: BTreeMap::new(),
+        pending: Pending::default(),
+        desired: Vec::new(),
+        status: DeviceStatus::default(),
+        last_heartbeat: Instant::now(),
+    };
+    s.run(shutdown).await;
+}
+
+struct Session {
+    gw: Arc<Gateway>,
+    device: String,
+    peer: SocketAddr,
+    stream: TlsStream<TcpStream>,
+    reader: FrameReader,
+    out: Vec<u8>,
+    reported: BTreeMap<String, AppReport>,
+    /// Why an app last failed, from its AppStatus.
+    reasons: BTreeMap<String, String>,
+    pending: Pending,
+    desired: Vec<DesiredApp>,
+    status: DeviceStatus,
+    last_heartbeat: Instant,
+}
+
+impl Session {
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
+        let enroll = match timeout(self.gw.cfg.handshake_timeout, self.next_msgs()).await {
+            Ok(Ok(mut msgs)) if !msgs.is_empty() => msgs.remove(0),
+            Ok(Ok(_)) | Err(_) => {
+                warn!(device = %self.device, peer = %self.peer, "no Enroll within the handshake timeout");
+                return self.close().await;
+            }
+            Ok(Err(End::Protocol(code, detail))) => return self.refuse(code, detail).await,
+            Ok(Err(e)) => {
+                debug!(device = %self.device, "closed before enrolling: {e:?}");
+                return;
+            }
+        };
+        let DeviceMsg::Enroll(enroll) = enroll else {
+            return self.refuse(ErrorCode::UnexpectedMessage, "the first message must be Enroll".into()).await;
+        };
+        if enroll.device_id != self.device {
+            let detail = format!("enrolled as {:?} with a certificate for {:?}", enroll.device_id, self.device);
+            return self.refuse(ErrorCode::IdentityMismatch, detail).await;
+        }
+        let device = match self.gw.store.get_device(&self.device).await {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                let detail = format!("no device named {:?} (deleted?)", self.device);
+                return self.refuse(ErrorCode::IdentityMismatch, detail).await;
+            }
+            Err(e) => {
+                warn!(device = %self.device, "store unavailable: {e}");
+                return self.close().await;
+            }
+        };
+        let (session_id, resync, mut replaced) = self.gw.register(&self.device);
+        self.gw.stats.enrollments.fetch_add(1, Ordering::Relaxed);
+        let kind = if enroll.simulated { "simulated device" } else { "device" };
+        info!(device = %self.device, peer = %self.peer, board = %enroll.board, "{kind} enrolled");
+        self.reported = enroll.apps.into_iter().map(|a| (a.app.clone(), a)).collect();
+        self.status = DeviceStatus {
+            phase: DevicePhase::Online,
+            simulated: enroll.simulated,
+            gateway: Some(self.gw.cfg.name.clone()),
+            last_heartbeat_ms: Some((self.gw.clock)()),
+            firmware_version: Some(enroll.firmware_version),
+            ..device.status
+        };
+        self.desired = wasmbed_control::desired_apps(&device.spec.labels, &self.gw.applications());
+        let welcome = Welcome { heartbeat_ms: self.gw.cfg.heartbeat_ms, unix_time_s: (self.gw.clock)() / 1000 };
+        self.queue(&GatewayMsg::Welcome(welcome));
+        self.sync().await;
+        let end = if self.flush().await.is_err() {
+            End::Closed("write failed".into())
+        } else {
+            self.write_status().await;
+            self.serve_loop(&resync, &mut replaced, &mut shutdown).await
+        };
+        let current = self.gw.unregister(&self.device, session_id);
+        match &end {
+            End::Replaced => {
+                self.queue(&GatewayMsg::Error(ErrorReport {
+                    code: ErrorCode::Replaced,
+                    detail: "a newer session for this device replaced this one".into(),
+                }));
+                let _ = self.flush().await;
+            }
+            End::Protocol(code, detail) => {
+                self.gw.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                warn!(device = %self.device, "protocol error, session ended: {}: {detail}", code.as_str());
+                self.queue(&GatewayMsg::Error(ErrorReport { code: *code, detail: detail.clone() }));
+                let _ = self.flush().await;
+                self.status.last_error = Some(format!("protocol error: {}: {detail}", code.as_str()));
+            }
+            End::Silent => info!(device = %self.device, "no heartbeat within the liveness window; session ended"),
+            End::Closed(why) => info!(device = %self.device, "session closed: {why}"),
+            End::Shutdown => {}
+        }
+        if current {
+            self.status.phase = DevicePhase::Unreachable;
+            self.write_status().await;
+        }
+        self.close().await;
+    }
+
+    async fn serve_loop(
+        &mut self,
+        resync: &tokio::sync::Notify,
+        replaced: &mut watch::Receiver<bool>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> End {
+        let window = self.gw.cfg.liveness_window();
+        loop {
+            let deadline = self.last_heartbeat + window;
+            tokio::select! {
+                msgs = self.next_msgs() => {
+                    let msgs = match msgs {
+                        Ok(m) => m,
+                        Err(end) => return end,
+                    };
+                    for msg in msgs {
+                        if let Err(end) = self.handle(msg).await {
+                            return end;
+                        }
+                    }
+                }
+                () = resync.notified() => {
+                    if let Ok(Some(d)) = self.gw.store.get_device(&self.device).await {
+                        self.desired = wasmbed_control::desired_apps(&d.spec.labels, &self.gw.applications());
+                    }
+                    self.sync().await;
+                }
+                _ = replaced.changed() => return End::Replaced,
+                _ = shutdown.changed() => return End::Shutdown,
+                () = sleep_until(deadline) => return End::Silent,
+            }
+            if let Err(e) = self.flush().await {
+                return End::Closed(format!("write failed: {e}"));
+            }
+        }
+    }
+
+    /// Reads until at least one whole message has arrived.
+    async fn next_msgs(&mut self) -> Result<Vec<DeviceMsg>, End> {
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut msgs = Vec::new();
+            loop {
+                match self.reader.next_frame() {
+                    Ok(Some(p)) => match decode_device_msg(&p) {
+                        Ok(m) => msgs.push(m),
+                        Err(e) => return Err(End::Protocol(ErrorCode::Malformed, e.to_string())),
+                    },
+                    Ok(None) => break,
+                    Err(e) => return Err(frame_end(e)),
+                }
+            }
+            if !msgs.is_empty() {
+                return Ok(msgs);
+            }
+            let n = self.stream.read(&mut buf).await.map_err(|e| End::Closed(e.to_string()))?;
+            if n == 0 {
+                return Err(End::Closed("connection closed by the device".into()));
+            }
+            self.reader.push(&buf[..n]).map_err(frame_end)?;
+        }
+    }
+
+    async fn handle(&mut self, msg: DeviceMsg) -> Result<(), End> {
+        match msg {
+            DeviceMsg::Enroll(_) => {
+                return Err(End::Protocol(ErrorCode::UnexpectedMessage, "Enroll during a session".into()));
+            }
+            DeviceMsg::Heartbeat(hb) => {
+                self.gw.stats.heartbeats.fetch_add(1, Ordering::Relaxed);
+                self.last_heartbeat = Instant::now();
+                self.reported = hb.apps.into_iter().map(|a| (a.app.clone(), a)).collect();
+                self.settle_pending();
+                self.status.last_heartbeat_ms = Some((self.gw.clock)());
+                self.status.uptime_ms = Some(hb.uptime_ms);
+                self.status.free_memory = Some(hb.free_memory);
+                self.status.phase = DevicePhase::Online;
+                self.write_status().await;
+                self.sync().await;
+            }
+            DeviceMsg::AppStatus(st) => {
+                let name = st.report.app.clone();
+                match st.reason {
+                    Some(r) => {
+                        let why = format!("{}: {}", r.code.as_str(), r.detail);
+                        info!(device = %self.device, app = %name, "app failed: {why}");
+                        self.reasons.insert(name.clone(), why);
+                    }
+                    None => {
+                        self.reasons.remove(&name);
+                    }
+                }
+                self.reported.insert(name, st.report);
+                self.settle_pending();
+                self.write_status().await;
+            }
+            DeviceMsg::AppLog(l) => self.gw.logs.push(LogLine {
+                device: self.device.clone(),
+                app: l.app,
+                uptime_ms: l.uptime_ms,
+                received_ms: (self.gw.clock)(),
+                line: l.line,
+            }),
+            DeviceMsg::DeployRejected(r) => {
+                let why = format!("{}: {}", r.reason.code.as_str(), r.reason.detail);
+                warn!(device = %self.device, app = %r.app, version = %r.version, "deploy rejected: {why}");
+                let digest = self.pending.deploying.remove(&r.app).unwrap_or_default();
+                self.pending.rejected.insert(r.app.clone(), (digest, why.clone()));
+                self.status.last_error = Some(format!("deploy of {} {} rejected: {why}", r.app, r.version));
+                self.write_status().await;
+            }
+            DeviceMsg::Error(e) => return Err(End::Protocol(e.code, format!("device reported: {}", e.detail))),
+        }
+        Ok(())
+    }
+
+    /// Forgets requests the device has visibly carried out.
+    fn settle_pending(&mut self) {
+        let reported = &self.reported;
+        self.pending.deploying.retain(|app, digest| reported.get(app).is_none_or(|r| digest_of(r) != *digest));
+        self.pending.asked.retain(|app| match reported.get(app) {
+            None => false,
+            Some(r) => r.state == AppState::Stopped,
+        });
+    }
+
+    async fn sync(&mut self) {
+        for action in plan(&self.desired, &self.reported, &self.pending) {
+            match action {
+                Action::Deploy(d) => self.deploy(d).await,
+                Action::Start(app) => {
+                    self.queue(&GatewayMsg::Start(AppRef { app: app.clone() }));
+                    self.pending.asked.insert(app);
+                }
+                Action::Remove(app) => {
+                    debug!(device = %self.device, %app, "removing app");
+                    self.queue(&GatewayMsg::Remove(AppRef { app: app.clone() }));
+                    self.pending.asked.insert(app);
+                }
+            }
+        }
+        // A refusal of a digest nobody wants any more is forgotten.
+        let desired = &self.desired;
+        self.pending.rejected.retain(|app, (digest, _)| desired.iter().any(|d| &d.name == app && &d.digest == digest));
+    }
+
+    async fn deploy(&mut self, d: DesiredApp) {
+        let Some(module) = self.gw.module(&d.digest).await else {
+            warn!(device = %self.device, app = %d.name, "module {} is not in the store", d.digest);
+            self.status.last_error = Some(format!("module {} for {} is missing from the store", d.digest, d.name));
+            return;
+        };
+        let Ok(sha) = <[u8; 32]>::try_from(hex::decode(&d.digest).unwrap_or_default()) else {
+            return;
+        };
+        debug!(device = %self.device, app = %d.name, version = %d.version, bytes = module.len(), "deploying");
+        let begin = DeployBegin {
+            app: d.name.clone(),
+            version: d.version.clone(),
+            size: module.len() as u32,
+            sha256: sha.into(),
+            limits: wasmbed_protocol::AppLimits {
+                fuel_per_call: d.limits.fuel_per_call,
+                max_memory_pages: d.limits.max_memory_pages,
+                tick_ms: d.limits.tick_ms,
+            },
+        };
+        self.queue(&GatewayMsg::DeployBegin(begin));
+        for (i, chunk) in module.chunks(DEPLOY_CHUNK_LEN).enumerate() {
+            let offset = (i * DEPLOY_CHUNK_LEN) as u32;
+            self.queue(&GatewayMsg::DeployChunk(DeployChunk {
+                app: d.name.clone(),
+                offset,
+                data: chunk.to_vec().into(),
+            }));
+        }
+        self.pending.deploying.insert(d.name, d.digest);
+    }
+
+    fn observations(&self) -> Vec<AppObservation> {
+        let mut obs: Vec<AppObservation> = self
+            .reported
+            .values()
+            .map(|r| AppObservation {
+                name: r.app.clone(),
+                version: r.version.clone(),
+                digest: digest_of(r),
+                state: r.state.as_str().into(),
+                reason: if r.state == AppState::Failed { self.reasons.get(&r.app).cloned() } else { None },
+            })
+            .collect();
+        for (app, (digest, why)) in &self.pending.rejected {
+            let version = self.desired.iter().find(|d| &d.name == app).map(|d| d.version.clone()).unwrap_or_default();
+            match obs.iter_mut().find(|o| &o.name == app) {
+                Some(o) => o.reason = Some(format!("version {version} rejected, still running {}: {why}", o.version)),
+                None => obs.push(AppObservation {
+                    name: app.clone(),
+                    version,
+                    digest: digest.clone(),
+                    state: "rejected".into(),
+                    reason: Some(why.clone()),
+                }),
+            }
+        }
+        obs
+    }
+
+    async fn write_status(&mut self) {
+        self.status.apps = self.observations();
+        if let Err(e) = self.gw.store.update_device_status(&self.device, &self.status).await {
+            warn!(device = %self.device, "cannot write status: {e}");
+        }
+    }
+
+    /// Ends the session with an error report to the device.
+    async fn refuse(&mut self, code: ErrorCode, detail: String) {
+        self.gw.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+        warn!(device = %self.device, peer = %self.peer, "session refused: {}: {detail}", code.as_str());
+        self.queue(&GatewayMsg::Error(ErrorReport { code, detail }));
+        let _ = self.flush().await;
+        self.close().await;
+    }
+
+    fn queue(&mut self, msg: &GatewayMsg) {
+        if let Err(e) = encode_frame(msg, &mut self.out) {
+            warn!(device = %self.device, "cannot encode a message: {e}");
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        self.stream.write_all(&out).await?;
+        self.stream.flush().await
+    }
+
+    async fn close(&mut self) {
+        let _ = timeout(std::time::Duration::from_secs(1), self.stream.shutdown()).await;
+    }
+}
+
+fn frame_end(e: wasmbed_protocol::FrameError) -> End {
+    use wasmbed_protocol::FrameError;
+    let code = match e {
+        FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+        FrameError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+        _ => ErrorCode::Malformed,
+    };
+    End::Protocol(code, e.to_string())
+}

@@ -1,0 +1,296 @@
+//! The gateway against real TLS clients on loopback: good devices (the
+//! simulator's agent) beside misbehaving raw clients.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use wasmbed_gateway::{Gateway, GatewayConfig};
+use wasmbed_model::{Device, DevicePhase, DeviceSpec, LogBook, Meta, Store};
+use wasmbed_pki::{Identity, Pki};
+use wasmbed_protocol::*;
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    pki: Pki,
+    store: Arc<dyn Store>,
+    gw: Arc<Gateway>,
+    addr: std::net::SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn env(cfg: GatewayConfig) -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap();
+    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
+    let server = pki.gateway_identity(&["127.0.0.1".into()], SystemTime::now()).unwrap();
+    let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server).unwrap();
+    let gw = Gateway::new(cfg, tls, store.clone(), Arc::new(LogBook::new(100)), Arc::new(now_ms));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(gw.clone().run(listener, rx));
+    Env { _tmp: tmp, pki, store, gw, addr, stop, task }
+}
+
+impl Env {
+    async fn add_device(&self, name: &str) -> Identity {
+        let spec = DeviceSpec { board: "sim".into(), labels: Default::default() };
+        let d = Device { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
+        self.store.create_device(d).await.unwrap();
+        self.pki.device_identity(name, SystemTime::now()).unwrap()
+    }
+
+    /// A simulated device (the real agent) connected in the background.
+    async fn run_sim(&self, name: &str) -> watch::Sender<bool> {
+        self.add_device(name).await;
+        let bundle = self.pki.bundle(name, "sim", &self.addr.to_string(), [1; 32], SystemTime::now()).unwrap();
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(wasmbed_sim::run_device(bundle, Default::default(), rx));
+        tx
+    }
+
+    async fn phase(&self, name: &str) -> DevicePhase {
+        self.store.get_device(name).await.unwrap().unwrap().status.phase
+    }
+
+    async fn wait_phase(&self, name: &str, phase: DevicePhase) {
+        for _ in 0..200 {
+            if self.phase(name).await == phase {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{name} never became {phase:?}");
+    }
+
+    async fn tls(&self, ca: &[u8], id: &Identity) -> std::io::Result<TlsStream<TcpStream>> {
+        let cfg = wasmbed_pki::tls::client_config(ca, id).unwrap();
+        let tcp = TcpStream::connect(self.addr).await?;
+        let mut s = TlsConnector::from(cfg).connect(ServerName::try_from("127.0.0.1").unwrap(), tcp).await?;
+        // TLS 1.3 client auth failures surface on the first read.
+        s.write_all(&[]).await?;
+        Ok(s)
+    }
+
+    async fn raw_device(&self, name: &str, id: &Identity) -> TlsStream<TcpStream> {
+        let mut s = self.tls(self.pki.ca_cert_der(), id).await.unwrap();
+        let enroll = DeviceMsg::Enroll(Enroll {
+            device_id: name.into(),
+            board: "sim".into(),
+            firmware_version: "test".into(),
+            simulated: true,
+            apps: vec![],
+        });
+        send(&mut s, &enroll).await;
+        assert!(matches!(recv(&mut s).await, Some(GatewayMsg::Welcome(_))));
+        s
+    }
+}
+
+async fn send(s: &mut TlsStream<TcpStream>, msg: &DeviceMsg) {
+    let mut wire = vec![];
+    encode_frame(msg, &mut wire).unwrap();
+    s.write_all(&wire).await.unwrap();
+}
+
+/// Next message, or None when the gateway closed the connection.
+async fn recv(s: &mut TlsStream<TcpStream>) -> Option<GatewayMsg> {
+    let mut r = FrameReader::new(MAX_FRAME_LEN);
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(p) = r.next_frame().unwrap() {
+            return Some(decode_gateway_msg(&p).unwrap());
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        r.push(&buf[..n]).unwrap();
+    }
+}
+
+fn fast() -> GatewayConfig {
+    GatewayConfig::default().with_heartbeat_ms(200)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_client_certificates_are_refused_and_others_keep_being_served() {
+    let e = env(fast()).await;
+    let _good = e.run_sim("good").await;
+    e.wait_phase("good", DevicePhase::Online).await;
+
+    let other = Pki::open_or_create(&e._tmp.path().join("other"), SystemTime::now()).unwrap();
+    let foreign = other.device_identity("good", SystemTime::now()).unwrap();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let expired =
+        e.pki.issue_device_with_validity("good", SystemTime::now() - 2 * year, SystemTime::now() - year).unwrap();
+    for (what, id) in [("another CA", &foreign), ("expired", &expired)] {
+        let mut s = match e.tls(e.pki.ca_cert_der(), id).await {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        let mut buf = [0u8; 16];
+        let n = s.read(&mut buf).await;
+        assert!(!matches!(n, Ok(n) if n > 0), "{what}: the gateway must not talk to this client");
+    }
+    // No certificate at all.
+    let roots = {
+        let mut r = rustls::RootCertStore::empty();
+        r.add(rustls_pki_types::CertificateDer::from(e.pki.ca_cert_der().to_vec())).unwrap();
+        r
+    };
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(e.addr).await.unwrap();
+    if let Ok(mut s) = TlsConnector::from(Arc::new(cfg)).connect(ServerName::try_from("127.0.0.1").unwrap(), tcp).await
+    {
+        let mut buf = [0u8; 16];
+        assert!(!matches!(s.read(&mut buf).await, Ok(n) if n > 0));
+    }
+    for _ in 0..100 {
+        if e.gw.stats().handshake_failures.load(Ordering::Relaxed) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(e.gw.stats().handshake_failures.load(Ordering::Relaxed), 3);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(e.phase("good").await, DevicePhase::Online, "the good device kept its session");
+    assert_eq!(e.gw.session_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_end_only_that_session() {
+    let e = env(fast()).await;
+    let _good = e.run_sim("good").await;
+    e.wait_phase("good", DevicePhase::Online).await;
+    let id = e.add_device("bad").await;
+    let cases: [(&str, Vec<u8>, ErrorCode); 4] = [
+        ("malformed", vec![0, 0, 0, 4, 1, 0xff, 0xfe, 0xfd], ErrorCode::Malformed),
+        ("unknown version", vec![0, 0, 0, 2, 9, 0], ErrorCode::UnsupportedVersion),
+        ("oversized", vec![0x7f, 0, 0, 0], ErrorCode::FrameTooLarge),
+        (
+            "truncated",
+            {
+                let mut w = vec![];
+                let hb = DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 1, free_memory: 1, apps: vec![] });
+                encode_frame(&hb, &mut w).unwrap();
+                // The length says one more byte than the message has.
+                let len = u32::from_be_bytes(w[..4].try_into().unwrap()) - 1;
+                w[..4].copy_from_slice(&len.to_be_bytes());
+                w.truncate(w.len() - 1);
+                w
+            },
+            ErrorCode::Malformed,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        let mut s = e.raw_device("bad", &id).await;
+        s.write_all(&bytes).await.unwrap();
+        match recv(&mut s).await {
+            Some(GatewayMsg::Error(r)) => assert_eq!(r.code, code, "{what}: {}", r.detail),
+            other => panic!("{what}: expected an error report, got {other:?}"),
+        }
+        assert_eq!(recv(&mut s).await, None, "{what}: the session is closed");
+        e.wait_phase("bad", DevicePhase::Unreachable).await;
+        let err = e.store.get_device("bad").await.unwrap().unwrap().status.last_error.unwrap();
+        assert!(err.contains("protocol error"), "{err}");
+    }
+    assert_eq!(e.phase("good").await, DevicePhase::Online);
+    assert!(e.gw.stats().protocol_errors.load(Ordering::Relaxed) >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolling_as_someone_else_or_an_unknown_device_is_refused() {
+    let e = env(fast()).await;
+    let id = e.add_device("a").await;
+    let mut s = e.tls(e.pki.ca_cert_der(), &id).await.unwrap();
+    let enroll = DeviceMsg::Enroll(Enroll {
+        device_id: "b".into(),
+        board: "sim".into(),
+        firmware_version: "t".into(),
+        simulated: true,
+        apps: vec![],
+    });
+    send(&mut s, &enroll).await;
+    assert!(matches!(recv(&mut s).await, Some(GatewayMsg::Error(r)) if r.code == ErrorCode::IdentityMismatch));
+    // A certificate for a device that does not exist (deleted).
+    let ghost = e.pki.device_identity("ghost", SystemTime::now()).unwrap();
+    let mut s = e.tls(e.pki.ca_cert_der(), &ghost).await.unwrap();
+    let enroll = DeviceMsg::Enroll(Enroll {
+        device_id: "ghost".into(),
+        board: "sim".into(),
+        firmware_version: "t".into(),
+        simulated: true,
+        apps: vec![],
+    });
+    send(&mut s, &enroll).await;
+    assert!(matches!(recv(&mut s).await, Some(GatewayMsg::Error(r)) if r.code == ErrorCode::IdentityMismatch));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_connection_replaces_the_first() {
+    let e = env(fast()).await;
+    let id = e.add_device("d").await;
+    let mut first = e.raw_device("d", &id).await;
+    let mut second = e.raw_device("d", &id).await;
+    match recv(&mut first).await {
+        Some(GatewayMsg::Error(r)) => assert_eq!(r.code, ErrorCode::Replaced),
+        other => panic!("expected Replaced, got {other:?}"),
+    }
+    send(&mut second, &DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 5, free_memory: 7, apps: vec![] })).await;
+    e.wait_phase("d", DevicePhase::Online).await;
+    assert_eq!(e.gw.session_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_device_becomes_unreachable_after_three_intervals() {
+    let e = env(fast()).await;
+    let id = e.add_device("quiet").await;
+    let mut s = e.raw_device("quiet", &id).await;
+    e.wait_phase("quiet", DevicePhase::Online).await;
+    // Say nothing: 3 x 200 ms later the gateway gives up on the session.
+    assert_eq!(recv(&mut s).await, None);
+    e.wait_phase("quiet", DevicePhase::Unreachable).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cap_refuses_extra_connections() {
+    let e = env(fast().with_max_sessions(1)).await;
+    let id = e.add_device("one").await;
+    let _s = e.raw_device("one", &id).await;
+    let id2 = e.add_device("two").await;
+    let refused = e.tls(e.pki.ca_cert_der(), &id2).await;
+    if let Ok(mut s) = refused {
+        let mut buf = [0u8; 8];
+        assert!(!matches!(s.read(&mut buf).await, Ok(n) if n > 0));
+    }
+    assert_eq!(e.gw.stats().refused_over_cap.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sessions_and_returns() {
+    let e = env(fast()).await;
+    let id = e.add_device("d").await;
+    let mut s = e.raw_device("d", &id).await;
+    e.stop.send(true).unwrap();
+    assert_eq!(recv(&mut s).await, None, "the device sees the session close");
+    tokio::time::timeout(Duration::from_secs(10), e.task).await.unwrap().unwrap().unwrap();
+}

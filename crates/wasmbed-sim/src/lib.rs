@@ -1,0 +1,196 @@
+//! The host simulator: Wasmbed's device agent built for Linux.
+//!
+//! A simulated device is the same [`wasmbed_agent::Agent`] the firmware
+//! runs, over a rustls TLS 1.3 client (with its own certificate, pinning the
+//! platform CA) on a tokio TCP socket, instead of embedded-tls over smoltcp.
+//! It says so: it enrolls with `simulated: true`, and every log line of this
+//! crate is labelled "simulated". Thousands run in one process, each a task.
+//!
+//! ```no_run
+//! # async fn demo(bundle: wasmbed_protocol::IdentityBundle) {
+//! let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+//! wasmbed_sim::run_device(bundle, wasmbed_sim::SimOptions::default(), stop_rx).await;
+//! # }
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::Rng;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_rustls::TlsConnector;
+use tracing::{debug, info, warn};
+use wasmbed_agent::{Agent, AgentConfig};
+use wasmbed_pki::Identity;
+use wasmbed_protocol::IdentityBundle;
+
+/// Heap a simulated device pretends to have; heartbeats report this minus
+/// what the agent holds for apps.
+pub const SIM_HEAP_BYTES: u32 = 256 * 1024;
+
+/// Simulator settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SimOptions {
+    /// First reconnect delay; doubles up to `max_backoff`, with jitter.
+    pub min_backoff: Duration,
+    /// Longest reconnect delay.
+    pub max_backoff: Duration,
+    /// Connect + TLS handshake timeout.
+    pub connect_timeout: Duration,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Fleet-wide counters.
+#[derive(Debug, Default)]
+pub struct SimStats {
+    /// Sessions that completed the TLS handshake.
+    pub connected: AtomicU64,
+    /// Sessions that ended (any reason).
+    pub disconnected: AtomicU64,
+}
+
+/// Runs one simulated device until `stop` turns true, reconnecting with
+/// exponential backoff and jitter.
+pub async fn run_device(bundle: IdentityBundle, opts: SimOptions, stop: watch::Receiver<bool>) {
+    run_device_with_stats(bundle, opts, stop, Arc::default()).await
+}
+
+/// [`run_device`], counting into `stats`.
+pub async fn run_device_with_stats(
+    bundle: IdentityBundle,
+    opts: SimOptions,
+    mut stop: watch::Receiver<bool>,
+    stats: Arc<SimStats>,
+) {
+    let id = bundle.device_id.clone();
+    let identity = Identity { cert_der: bundle.cert_der.to_vec(), key_der: bundle.key_der.to_vec() };
+    let tls = match wasmbed_pki::tls::client_config(&bundle.ca_der, &identity) {
+        Ok(c) => TlsConnector::from(c),
+        Err(e) => {
+            warn!(device = %id, "simulated device cannot start: bad identity bundle: {e}");
+            return;
+        }
+    };
+    let host = bundle.gateway.rsplit_once(':').map_or(bundle.gateway.as_str(), |(h, _)| h);
+    let server_name = match ServerName::try_from(host.to_string()) {
+        Ok(n) => n,
+        Err(e) => {
+            warn!(device = %id, "simulated device cannot start: bad gateway address {:?}: {e}", bundle.gateway);
+            return;
+        }
+    };
+    let boot = Instant::now();
+    let now = move || boot.elapsed().as_millis() as u64;
+    let mut agent = Agent::new(AgentConfig::new(&id, &bundle.board).simulated());
+    let mut backoff = opts.min_backoff;
+    while !*stop.borrow() {
+        let connect = async {
+            let tcp = TcpStream::connect(&bundle.gateway).await?;
+            tcp.set_nodelay(true)?;
+            tls.connect(server_name.clone(), tcp).await
+        };
+        let stream = match timeout(opts.connect_timeout, connect).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                debug!(device = %id, "simulated device cannot connect: {e}");
+                if wait_backoff(&mut backoff, &opts, &mut stop).await {
+                    break;
+                }
+                continue;
+            }
+            Err(_) => {
+                debug!(device = %id, "simulated device connect timed out");
+                if wait_backoff(&mut backoff, &opts, &mut stop).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        stats.connected.fetch_add(1, Ordering::Relaxed);
+        debug!(device = %id, "simulated device connected");
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        agent.connected(now());
+        let mut buf = vec![0u8; 4096];
+        let mut enrolled = false;
+        let ended = loop {
+            agent.poll(now(), SIM_HEAP_BYTES.saturating_sub(agent.app_memory_bytes() as u32));
+            let out = agent.take_outgoing();
+            if !out.is_empty()
+                && let Err(e) = wr.write_all(&out).await
+            {
+                break format!("write failed: {e}");
+            }
+            if !enrolled && agent.state() == wasmbed_agent::SessionState::Online {
+                enrolled = true;
+                backoff = opts.min_backoff;
+            }
+            if agent.state() == wasmbed_agent::SessionState::Disconnected {
+                break "session ended by the agent".into();
+            }
+            let deadline =
+                agent.next_deadline().map_or(boot + Duration::from_secs(3600), |t| boot + Duration::from_millis(t));
+            tokio::select! {
+                n = rd.read(&mut buf) => match n {
+                    Ok(0) => break "gateway closed the connection".into(),
+                    Ok(n) => {
+                        if let Err(e) = agent.receive(&buf[..n], now()) {
+                            let out = agent.take_outgoing();
+                            let _ = wr.write_all(&out).await;
+                            break format!("protocol error: {e}");
+                        }
+                    }
+                    Err(e) => break format!("read failed: {e}"),
+                },
+                () = sleep_until(deadline) => {}
+                _ = stop.changed() => {
+                    let _ = wr.shutdown().await;
+                    break "simulator stopping".into();
+                }
+            }
+        };
+        agent.disconnected();
+        stats.disconnected.fetch_add(1, Ordering::Relaxed);
+        info!(device = %id, "simulated device disconnected: {ended}");
+        if *stop.borrow() || wait_backoff(&mut backoff, &opts, &mut stop).await {
+            break;
+        }
+    }
+}
+
+/// Sleeps for the backoff with ±50 % jitter and doubles it; true if stopped.
+async fn wait_backoff(backoff: &mut Duration, opts: &SimOptions, stop: &mut watch::Receiver<bool>) -> bool {
+    let jitter = rand::rng().random_range(0.5..1.5);
+    let wait = backoff.mul_f64(jitter);
+    *backoff = (*backoff * 2).min(opts.max_backoff);
+    tokio::select! {
+        () = sleep(wait) => false,
+        _ = stop.changed() => true,
+    }
+}
+
+/// Runs many simulated devices in this process until `stop` turns true.
+pub async fn run_fleet(bundles: Vec<IdentityBundle>, opts: SimOptions, stop: watch::Receiver<bool>) -> Arc<SimStats> {
+    let stats = Arc::new(SimStats::default());
+    let mut tasks = tokio::task::JoinSet::new();
+    info!(devices = bundles.len(), "starting simulated devices (host simulator, not firmware)");
+    for b in bundles {
+        tasks.spawn(run_device_with_stats(b, opts.clone(), stop.clone(), stats.clone()));
+    }
+    while tasks.join_next().await.is_some() {}
+    stats
+}
