@@ -1,1 +1,172 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, one place for CI and people.
+//!
+//! - `cargo xtask test`   — everything CI runs (the README's test command)
+//! - `cargo xtask demo`   — bring the platform up with a demo fleet
+//! - `cargo xtask bench SCENARIO [flags]` — benchmarks; last stdout line is JSON
+//! - `cargo xtask apps`   — build the example apps
+//! - `cargo xtask fuzz [SECONDS]` — run the protocol fuzz targets (nightly)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// Targets the toolchain file names; installed here because rustup does not
+/// add them on its own when auto-install is off.
+const TARGETS: &[&str] =
+    &["wasm32-unknown-unknown", "thumbv7m-none-eabi", "thumbv7em-none-eabihf", "thumbv8m.main-none-eabi"];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = args.split_first().map_or(("help", &[][..]), |(c, r)| (c.as_str(), r));
+    match cmd {
+        "test" => test(),
+        "demo" => demo(rest),
+        "apps" => apps().map(|_| ()),
+        "bench" => bench(rest),
+        "fuzz" => fuzz(rest),
+        _ => {
+            println!("usage: cargo xtask <test | demo | apps | bench SCENARIO [flags] | fuzz [SECONDS]>");
+            println!("benchmarks: deploy-sim --devices N | gateway-scale --sessions N");
+            Ok(())
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("==> {what}");
+    let status = cmd.status().with_context(|| format!("cannot start: {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Adds the toolchain's targets when missing (offline-safe: a no-op when present).
+fn ensure_targets() -> Result<()> {
+    let out = Command::new("rustup").current_dir(root()).args(["target", "list", "--installed"]).output();
+    let installed = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    let missing: Vec<&str> = TARGETS.iter().copied().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    run("rustup target add", Command::new("rustup").current_dir(root()).args(["target", "add"]).args(&missing))
+}
+
+/// Builds the example apps; returns the folder holding the .wasm files.
+fn apps() -> Result<PathBuf> {
+    ensure_targets()?;
+    // apps/ is its own workspace with its own .cargo/config.toml (wasm32 target).
+    let mut c = cargo();
+    c.current_dir(root().join("apps")).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
+    run("build example apps (wasm32)", &mut c)?;
+    Ok(root().join("apps/target/wasm32-unknown-unknown/release"))
+}
+
+fn test() -> Result<()> {
+    ensure_targets()?;
+    run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "clippy (workspace, all targets, -D warnings)",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+    )?;
+    apps()?;
+    run(
+        "clippy (example apps, wasm32)",
+        cargo().current_dir(root().join("apps")).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
+    )?;
+    // The agent must stay no_std: build it for the smallest Cortex-M target.
+    run(
+        "device agent for thumbv7m-none-eabi (no_std)",
+        cargo().args([
+            "build",
+            "--locked",
+            "-p",
+            "wasmbed-agent",
+            "-p",
+            "wasmbed-protocol",
+            "--target",
+            "thumbv7m-none-eabi",
+        ]),
+    )?;
+    run("cargo test --workspace", cargo().args(["test", "--workspace", "--locked"]))?;
+    eprintln!("==> all checks passed");
+    Ok(())
+}
+
+fn release_bin() -> Result<PathBuf> {
+    run("build wasmbed (release)", cargo().args(["build", "--release", "--locked", "-p", "wasmbed-cli"]))?;
+    Ok(root().join("target/release/wasmbed"))
+}
+
+fn demo(rest: &[String]) -> Result<()> {
+    ensure_targets()?;
+    let apps = apps()?;
+    let bin = release_bin()?;
+    let data = root().join(".wasmbed");
+    let devices = rest.first().map_or("3", String::as_str);
+    let status = Command::new(&bin)
+        .args(["up", "--demo", devices, "--demo-app"])
+        .arg(apps.join("hello.wasm"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(rest.get(1..).unwrap_or_default())
+        .stdin(Stdio::inherit())
+        .status()
+        .context("cannot start wasmbed up")?;
+    if !status.success() {
+        bail!("wasmbed up exited with {status}");
+    }
+    Ok(())
+}
+
+fn bench(rest: &[String]) -> Result<()> {
+    let Some(scenario) = rest.first() else { bail!("usage: cargo xtask bench SCENARIO [flags]") };
+    let app = apps()?.join("hello.wasm");
+    run(
+        "build benchmarks (release)",
+        cargo().args(["build", "--release", "--locked", "-p", "wasmbed-bench", "-p", "wasmbed-cli"]),
+    )?;
+    let status = Command::new(root().join("target/release/wasmbed-bench"))
+        .arg(scenario)
+        .args(&rest[1..])
+        .arg("--app")
+        .arg(app)
+        .status()
+        .context("cannot start the benchmark")?;
+    if !status.success() {
+        bail!("benchmark {scenario} failed ({status})");
+    }
+    Ok(())
+}
+
+fn fuzz(rest: &[String]) -> Result<()> {
+    let secs = rest.first().map_or("60", String::as_str);
+    let has_fuzz = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        run("install cargo-fuzz", Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    for target in ["decode_device", "decode_gateway", "bundle"] {
+        let mut c = Command::new("cargo");
+        c.current_dir(root().join("fuzz")).args([
+            "+nightly",
+            "fuzz",
+            "run",
+            target,
+            "--",
+            &format!("-max_total_time={secs}"),
+        ]);
+        run(&format!("fuzz {target} for {secs}s"), &mut c)?;
+    }
+    Ok(())
+}

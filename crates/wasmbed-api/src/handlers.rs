@@ -25,6 +25,8 @@ pub struct Status {
     pub gateway_port: u16,
     /// Sessions held now.
     pub sessions: usize,
+    /// Gateway counters.
+    pub gateway: crate::GatewayCounters,
     /// Devices by phase.
     pub devices: BTreeMap<String, usize>,
     /// Devices that are the host simulator.
@@ -42,7 +44,8 @@ pub async fn status(State(st): State<ApiState>) -> ApiResult<Json<Status>> {
     Ok(Json(Status {
         version: env!("CARGO_PKG_VERSION").into(),
         gateway_port: st.gateway_port,
-        sessions: (st.sessions)(),
+        sessions: (st.gateway)().sessions,
+        gateway: (st.gateway)(),
         devices: by_phase,
         simulated_devices: devices.iter().filter(|d| d.spec.board == wasmbed_model::SIM_BOARD).count(),
         applications: st.store.list_applications().await?.len(),

@@ -35,6 +35,19 @@ pub use error::ApiError;
 /// Largest module accepted, bytes (the agent's default slot limit).
 pub const MAX_MODULE_LEN: usize = 128 * 1024;
 
+/// Gateway counters shown by the status route.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct GatewayCounters {
+    /// Enrolled sessions now.
+    pub sessions: usize,
+    /// Heartbeats received since start.
+    pub heartbeats: u64,
+    /// Refused TLS handshakes since start.
+    pub handshake_failures: u64,
+    /// Sessions ended by protocol errors since start.
+    pub protocol_errors: u64,
+}
+
 /// Everything the handlers need, passed in by whoever wires the platform.
 #[derive(Clone)]
 pub struct ApiState {
@@ -46,8 +59,8 @@ pub struct ApiState {
     pub logs: Arc<LogBook>,
     /// Gateway port devices connect to.
     pub gateway_port: u16,
-    /// Sessions the gateway holds now.
-    pub sessions: Arc<dyn Fn() -> usize + Send + Sync>,
+    /// The gateway's live counters.
+    pub gateway: Arc<dyn Fn() -> GatewayCounters + Send + Sync>,
     /// Source of 32 random bytes (device seeds).
     pub random: Arc<dyn Fn() -> [u8; 32] + Send + Sync>,
     /// Wall clock.

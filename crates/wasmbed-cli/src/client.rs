@@ -13,6 +13,7 @@ use wasmbed_protocol::IdentityBundle;
 use crate::table;
 
 /// A located API.
+#[derive(Clone)]
 pub struct Api {
     base: String,
     http: reqwest::Client,
@@ -68,7 +69,7 @@ impl Api {
         Ok(())
     }
 
-    async fn create_device(&self, name: &str, board: &str, labels: &Labels) -> Result<Option<Device>> {
+    pub async fn create_device(&self, name: &str, board: &str, labels: &Labels) -> Result<Option<Device>> {
         let body = serde_json::json!({ "name": name, "board": board, "labels": labels });
         let resp = self
             .http
@@ -292,7 +293,36 @@ pub struct SimArgs {
     bundles: Vec<std::path::PathBuf>,
 }
 
+/// Creates simulated devices `PREFIX-0..N-1` where missing and returns their
+/// bundles (32 requests in flight at a time).
+pub async fn ensure_sim_devices(
+    api: &Api,
+    prefix: &str,
+    n: usize,
+    labels: &[(&str, &str)],
+) -> Result<Vec<IdentityBundle>> {
+    let labels: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut bundles = Vec::with_capacity(n);
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    for chunk in names.chunks(32) {
+        let mut set = tokio::task::JoinSet::new();
+        for name in chunk {
+            let (api, labels, name) = (api.clone(), labels.clone(), name.clone());
+            set.spawn(async move {
+                api.create_device(&name, wasmbed_model::SIM_BOARD, &labels).await?;
+                let bytes = api.bundle(&name).await?;
+                Ok::<_, anyhow::Error>(IdentityBundle::from_bytes(&bytes)?)
+            });
+        }
+        while let Some(b) = set.join_next().await {
+            bundles.push(b??);
+        }
+    }
+    Ok(bundles)
+}
+
 pub async fn sim(api: &Api, args: SimArgs) -> Result<()> {
+    crate::up::raise_fd_limit();
     let labels = crate::parse_labels(&args.labels)?;
     let mut bundles = Vec::new();
     for path in &args.bundles {
@@ -300,20 +330,8 @@ pub async fn sim(api: &Api, args: SimArgs) -> Result<()> {
         bundles.push(IdentityBundle::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?);
     }
     if args.bundles.is_empty() {
-        let names: Vec<String> = (0..args.devices).map(|i| format!("{}-{i}", args.prefix)).collect();
-        for chunk in names.chunks(32) {
-            let mut tasks = Vec::new();
-            for name in chunk {
-                tasks.push(async {
-                    api.create_device(name, wasmbed_model::SIM_BOARD, &labels).await?;
-                    let bytes = api.bundle(name).await?;
-                    Ok::<_, anyhow::Error>(IdentityBundle::from_bytes(&bytes)?)
-                });
-            }
-            for t in tasks {
-                bundles.push(t.await?);
-            }
-        }
+        let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        bundles = ensure_sim_devices(api, &args.prefix, args.devices, &pairs).await?;
     }
     for b in &bundles {
         if b.board != wasmbed_model::SIM_BOARD {

@@ -29,6 +29,12 @@ pub struct UpArgs {
     /// Most concurrent device sessions.
     #[arg(long, default_value_t = 20_000)]
     max_sessions: usize,
+    /// Also run this many simulated devices (labelled app=demo) in this process.
+    #[arg(long, default_value_t = 0)]
+    demo: usize,
+    /// App deployed to the demo fleet.
+    #[arg(long, requires = "demo")]
+    demo_app: Option<std::path::PathBuf>,
 }
 
 /// Unix milliseconds now.
@@ -37,6 +43,7 @@ pub fn unix_ms() -> u64 {
 }
 
 pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
+    raise_fd_limit();
     if !args.listen.ip().is_loopback() {
         bail!("--listen {}: the API has no authentication yet, so it only listens on loopback", args.listen);
     }
@@ -67,9 +74,18 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
         pki: pki.clone(),
         logs: logs.clone(),
         gateway_port: gw_addr.port(),
-        sessions: {
+        gateway: {
             let gw = gateway.clone();
-            Arc::new(move || gw.session_count())
+            Arc::new(move || {
+                use std::sync::atomic::Ordering::Relaxed;
+                let st = gw.stats();
+                wasmbed_api::GatewayCounters {
+                    sessions: gw.session_count(),
+                    heartbeats: st.heartbeats.load(Relaxed),
+                    handshake_failures: st.handshake_failures.load(Relaxed),
+                    protocol_errors: st.protocol_errors.load(Relaxed),
+                }
+            })
         },
         random: Arc::new(|| {
             let mut seed = [0u8; 32];
@@ -96,11 +112,35 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
     println!("  api:      {api_url}");
     println!("  gateway:  {gw_addr} (mutual TLS 1.3)");
     println!("  data:     {}", data_dir.display());
+    let demo = if args.demo > 0 {
+        let api = crate::client::Api::locate(Some(&api_url), data_dir)?;
+        let bundles = crate::client::ensure_sim_devices(&api, "demo", args.demo, &[("app", "demo")]).await?;
+        if let Some(app) = &args.demo_app {
+            let opts = crate::client::DeployOpts {
+                selector: "app=demo".into(),
+                version: Some("1".into()),
+                fuel: None,
+                memory_pages: None,
+                tick_ms: Some(2000),
+            };
+            crate::client::app_deploy(&api, "hello", app, opts, false).await?;
+        }
+        println!("  demo:     {} SIMULATED devices (the device agent on this host, labelled app=demo)", args.demo);
+        println!("            QEMU firmware devices are not part of this build yet.");
+        println!("  try:      cargo run -p wasmbed-cli -- device list");
+        println!("            cargo run -p wasmbed-cli -- logs demo-0");
+        Some(tokio::spawn(wasmbed_sim::run_fleet(bundles, wasmbed_sim::SimOptions::default(), stop_rx.clone())))
+    } else {
+        None
+    };
     println!("Stop with Ctrl-C.");
 
     wait_for_signal().await;
     info!("stopping");
     let _ = stop_tx.send(true);
+    if let Some(fleet) = demo {
+        let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(6), gw_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
     let _ = std::fs::remove_file(data_dir.join("endpoint.json"));
@@ -112,5 +152,16 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// A gateway holds one descriptor per device: use the hard limit, not the
+/// default soft limit of 1024.
+pub fn raise_fd_limit() {
+    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get()
+        && soft < hard
+        && let Err(e) = rlimit::Resource::NOFILE.set(hard, hard)
+    {
+        tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
     }
 }

@@ -43,6 +43,9 @@ pub struct SimOptions {
     pub max_backoff: Duration,
     /// Connect + TLS handshake timeout.
     pub connect_timeout: Duration,
+    /// Handshakes in flight at once across a fleet (a real fleet does not
+    /// dial in one instant; without a cap the listen backlog overflows).
+    pub connect_limit: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for SimOptions {
@@ -51,6 +54,7 @@ impl Default for SimOptions {
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            connect_limit: Arc::new(tokio::sync::Semaphore::new(256)),
         }
     }
 }
@@ -104,7 +108,10 @@ pub async fn run_device_with_stats(
             tcp.set_nodelay(true)?;
             tls.connect(server_name.clone(), tcp).await
         };
-        let stream = match timeout(opts.connect_timeout, connect).await {
+        let permit = opts.connect_limit.acquire().await;
+        let attempt = timeout(opts.connect_timeout, connect).await;
+        drop(permit);
+        let stream = match attempt {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 debug!(device = %id, "simulated device cannot connect: {e}");

@@ -1,0 +1,124 @@
+//! Handlers without a socket (`oneshot`): bad input gets a clear status and
+//! message, and nothing is written to the store.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use wasmbed_api::{ApiState, MAX_MODULE_LEN, router};
+use wasmbed_model::{LogBook, Store};
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    state: ApiState,
+}
+
+fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
+    let pki = Arc::new(wasmbed_pki::Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap());
+    let state = ApiState {
+        store: store.clone(),
+        pki,
+        logs: Arc::new(LogBook::new(10)),
+        gateway_port: 4443,
+        gateway: Arc::new(Default::default),
+        random: Arc::new(|| [1; 32]),
+        now: Arc::new(SystemTime::now),
+    };
+    Env { _tmp: tmp, store, state }
+}
+
+async fn call(env: &Env, req: Request<Body>) -> (StatusCode, String) {
+    let resp = router(env.state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn put(uri: &str, body: Vec<u8>) -> Request<Body> {
+    Request::put(uri).body(Body::from(body)).unwrap()
+}
+
+fn good_module() -> Vec<u8> {
+    wat::parse_str(r#"(module (import "wasmbed" "log" (func (param i32 i32))) (memory (export "memory") 1) (func (export "init")))"#)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn deploy_rejections_write_nothing() {
+    let e = env();
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (
+            put("/api/v1/applications/a?version=1", b"not wasm".to_vec()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid WebAssembly",
+        ),
+        (put("/api/v1/applications/a?version=1&digest=00", good_module()), StatusCode::UNPROCESSABLE_ENTITY, "digest"),
+        (put("/api/v1/applications/a", good_module()), StatusCode::BAD_REQUEST, "version"),
+        (
+            put("/api/v1/applications/a?version=1&selector=x%3D", good_module()),
+            StatusCode::BAD_REQUEST,
+            "spec.selector",
+        ),
+        (put("/api/v1/applications/A_B?version=1", good_module()), StatusCode::BAD_REQUEST, "metadata.name"),
+        (
+            put("/api/v1/applications/a?version=1", vec![0; MAX_MODULE_LEN + 1]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "exceeds the limit",
+        ),
+        (
+            put(
+                "/api/v1/applications/a?version=1",
+                wat::parse_str(r#"(module (import "env" "x" (func)) (func (export "init")))"#).unwrap(),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "env.x",
+        ),
+    ];
+    for (req, want, text) in cases {
+        let uri = req.uri().to_string();
+        let (status, body) = call(&e, req).await;
+        assert_eq!(status, want, "{uri}: {body}");
+        assert!(body.contains(text), "{uri}: {body}");
+    }
+    assert!(e.store.list_applications().await.unwrap().is_empty());
+    let (status, _) = call(&e, put("/api/v1/applications/a?version=1&selector=app%3Ddemo", good_module())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(e.store.list_applications().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn device_create_rejections_write_nothing() {
+    let e = env();
+    let post = |body: &str| {
+        Request::post("/api/v1/devices")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    for (body, want, text) in [
+        ("{\"name\": 5}", StatusCode::BAD_REQUEST, "name"),
+        ("{not json", StatusCode::BAD_REQUEST, "invalid JSON"),
+        ("{\"name\": \"ok\", \"board\": \"pdp-11\"}", StatusCode::BAD_REQUEST, "spec.board"),
+        ("{\"name\": \"ok\", \"board\": \"stm32vldiscovery\"}", StatusCode::UNPROCESSABLE_ENTITY, "8 KB of RAM"),
+        ("{\"name\": \"ok\", \"labels\": {\"a b\": \"c\"}}", StatusCode::BAD_REQUEST, "spec.labels"),
+    ] {
+        let (status, resp) = call(&e, post(body)).await;
+        assert_eq!(status, want, "{body}: {resp}");
+        assert!(resp.contains(text), "{body}: {resp}");
+    }
+    assert!(e.store.list_devices().await.unwrap().is_empty());
+    let (status, _) = call(&e, post("{\"name\": \"ok\"}")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, resp) = call(&e, post("{\"name\": \"ok\"}")).await;
+    assert_eq!((status, resp.contains("already exists")), (StatusCode::CONFLICT, true));
+    let (status, _) = call(&e, Request::get("/api/v1/devices/nope/bundle").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
