@@ -96,9 +96,19 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
     )?;
     let api = wait_line(&mut up.0, "api:")?;
     let http = reqwest::Client::new();
+    eprintln!("gateway up at {api}; creating {n} simulated devices");
+    let created = Command::new(bin)
+        .args(["sim", "--create-only", "--devices", &n.to_string(), "--prefix", "scale", "--api", &api])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .status()?;
+    if !created.success() {
+        bail!("creating devices failed");
+    }
+    // The baseline holds the device records: what is measured is sessions.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss0 = rss_bytes(up.0.id())?;
-    eprintln!("gateway up at {api}, RSS {rss0} B; creating {n} simulated devices");
+    eprintln!("gateway RSS before sessions: {rss0} B");
     let mut sim = Group::spawn(
         Command::new(bin)
             .args(["sim", "--devices", &n.to_string(), "--prefix", "scale", "--api", &api])
@@ -185,7 +195,7 @@ async fn measure_mosquitto(pki_dir: &Path, n: usize) -> Result<serde_json::Value
     std::fs::write(
         &conf,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\nlog_dest stderr\nlog_type error\n\
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\nlog_dest stderr\nlog_type error\n\
              cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\ntls_version tlsv1.3\n",
             p("ca.crt"),
             p("gateway.crt"),

@@ -291,6 +291,9 @@ pub struct SimArgs {
     /// Run devices from these identity bundles instead.
     #[arg(long = "bundle")]
     bundles: Vec<std::path::PathBuf>,
+    /// Only create the devices (and issue identities), then exit.
+    #[arg(long, conflicts_with = "bundles")]
+    create_only: bool,
 }
 
 /// Creates simulated devices `PREFIX-0..N-1` where missing and returns their
@@ -332,6 +335,10 @@ pub async fn sim(api: &Api, args: SimArgs) -> Result<()> {
     if args.bundles.is_empty() {
         let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         bundles = ensure_sim_devices(api, &args.prefix, args.devices, &pairs).await?;
+        if args.create_only {
+            println!("created {} simulated devices", bundles.len());
+            return Ok(());
+        }
     }
     for b in &bundles {
         if b.board != wasmbed_model::SIM_BOARD {

@@ -185,6 +185,24 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     assert_eq!(apps_now[0].spec.version, "1");
     assert!(all_run(&p.devices(), "demo", "1"));
 
+    // An app that traps fails alone, with the reason; the other app runs on.
+    let crashy = tmp.path().join("crashy.wasm");
+    let wat = r#"(module (memory (export "memory") 1) (func (export "tick") (param i64) unreachable))"#;
+    std::fs::write(&crashy, wat::parse_str(wat).unwrap()).unwrap();
+    p.ok(&["app", "deploy", "crashy", crashy.to_str().unwrap(), "--to", "app=demo", "--tick-ms", "100"]);
+    wait_until("crashy failed with a reason everywhere", Duration::from_secs(60), || {
+        p.devices().iter().all(|d| {
+            d.status.apps.iter().any(|a| {
+                a.name == "crashy" && a.state == "failed" && a.reason.as_deref().is_some_and(|r| r.starts_with("trap"))
+            })
+        })
+    });
+    assert!(all_run(&p.devices(), "demo", "1"), "the other app and the sessions stay up");
+    p.ok(&["app", "rm", "crashy"]);
+    wait_until("crashy removed", Duration::from_secs(60), || {
+        p.devices().iter().all(|d| d.status.apps.iter().all(|a| a.name != "crashy"))
+    });
+
     // Replace with a new version.
     let ticker = apps.join("ticker.wasm");
     p.ok(&[

@@ -215,7 +215,9 @@ impl Session {
 
     /// Reads until at least one whole message has arrived.
     async fn next_msgs(&mut self) -> Result<Vec<DeviceMsg>, End> {
-        let mut buf = [0u8; 4096];
+        // Small on purpose: it lives in every idle session's future, and
+        // device messages are tens of bytes (rustls keeps its own 4 KiB).
+        let mut buf = [0u8; 512];
         loop {
             let mut msgs = Vec::new();
             loop {
