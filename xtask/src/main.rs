@@ -104,15 +104,20 @@ fn test() -> Result<()> {
     Ok(())
 }
 
-fn release_bin() -> Result<PathBuf> {
-    run("build wasmbed (release)", cargo().args(["build", "--release", "--locked", "-p", "wasmbed-cli"]))?;
-    Ok(root().join("target/release/wasmbed"))
+/// Builds the release binaries. Always the same package set: building a
+/// subset unifies features differently and rebuilds half the tree.
+fn release_bins() -> Result<PathBuf> {
+    run(
+        "build wasmbed and benchmarks (release)",
+        cargo().args(["build", "--release", "--locked", "-p", "wasmbed-cli", "-p", "wasmbed-bench"]),
+    )?;
+    Ok(root().join("target/release"))
 }
 
 fn demo(rest: &[String]) -> Result<()> {
     ensure_targets()?;
     let apps = apps()?;
-    let bin = release_bin()?;
+    let bin = release_bins()?.join("wasmbed");
     let data = root().join(".wasmbed");
     let devices = rest.first().map_or("3", String::as_str);
     let status = Command::new(&bin)
@@ -133,11 +138,7 @@ fn demo(rest: &[String]) -> Result<()> {
 fn bench(rest: &[String]) -> Result<()> {
     let Some(scenario) = rest.first() else { bail!("usage: cargo xtask bench SCENARIO [flags]") };
     let app = apps()?.join("hello.wasm");
-    run(
-        "build benchmarks (release)",
-        cargo().args(["build", "--release", "--locked", "-p", "wasmbed-bench", "-p", "wasmbed-cli"]),
-    )?;
-    let status = Command::new(root().join("target/release/wasmbed-bench"))
+    let status = Command::new(release_bins()?.join("wasmbed-bench"))
         .arg(scenario)
         .args(&rest[1..])
         .arg("--app")

@@ -127,8 +127,9 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
         }
         println!("  demo:     {} SIMULATED devices (the device agent on this host, labelled app=demo)", args.demo);
         println!("            QEMU firmware devices are not part of this build yet.");
-        println!("  try:      cargo run -p wasmbed-cli -- device list");
-        println!("            cargo run -p wasmbed-cli -- logs demo-0");
+        let me = std::env::current_exe().map_or_else(|_| "wasmbed".into(), |p| p.display().to_string());
+        println!("  try:      {me} device list");
+        println!("            {me} logs demo-0 --follow");
         Some(tokio::spawn(wasmbed_sim::run_fleet(bundles, wasmbed_sim::SimOptions::default(), stop_rx.clone())))
     } else {
         None
