@@ -170,12 +170,7 @@ impl Agent {
     }
 
     fn protocol_error(&mut self, e: FrameError) -> AgentError {
-        let code = match e {
-            FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
-            FrameError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
-            _ => ErrorCode::Malformed,
-        };
-        self.fatal(code, e.to_string())
+        self.fatal(e.code(), e.to_string())
     }
 
     fn fatal(&mut self, code: ErrorCode, detail: String) -> AgentError {

@@ -422,11 +422,5 @@ impl Session {
 }
 
 fn frame_end(e: wasmbed_protocol::FrameError) -> End {
-    use wasmbed_protocol::FrameError;
-    let code = match e {
-        FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
-        FrameError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
-        _ => ErrorCode::Malformed,
-    };
-    End::Protocol(code, e.to_string())
+    End::Protocol(e.code(), e.to_string())
 }

@@ -52,6 +52,17 @@ impl fmt::Display for FrameError {
 
 impl core::error::Error for FrameError {}
 
+impl FrameError {
+    /// The error code to report to the peer before closing the session.
+    pub fn code(&self) -> crate::ErrorCode {
+        match self {
+            Self::TooLarge { .. } => crate::ErrorCode::FrameTooLarge,
+            Self::UnsupportedVersion(_) => crate::ErrorCode::UnsupportedVersion,
+            _ => crate::ErrorCode::Malformed,
+        }
+    }
+}
+
 /// Appends one frame holding `msg` to `out`.
 pub fn encode_frame<M: minicbor::Encode<()>>(msg: &M, out: &mut Vec<u8>) -> Result<(), FrameError> {
     let start = out.len();
