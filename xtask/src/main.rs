@@ -5,6 +5,8 @@
 //! - `cargo xtask bench SCENARIO [flags]` — benchmarks; last stdout line is JSON
 //! - `cargo xtask apps`   — build the example apps
 //! - `cargo xtask fuzz [SECONDS]` — run the protocol fuzz targets (nightly)
+//! - `cargo xtask firmware [BOARD]` — build a board's firmware, print the ELF path
+//! - `cargo xtask qemu`   — install QEMU 10 if missing
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,6 +27,10 @@ fn main() -> Result<()> {
         "apps" => apps().map(|_| ()),
         "bench" => bench(rest),
         "fuzz" => fuzz(rest),
+        "firmware" => {
+            firmware(rest.first().map_or("mps2-an385", String::as_str)).map(|elf| println!("{}", elf.display()))
+        }
+        "qemu" => ensure_qemu(),
         _ => {
             println!("usage: cargo xtask <test | demo | apps | bench SCENARIO [flags] | fuzz [SECONDS]>");
             println!("benchmarks: deploy-sim --devices N | gateway-scale --sessions N");
@@ -77,10 +83,31 @@ fn test() -> Result<()> {
     ensure_targets()?;
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(
+        "cargo fmt --check (firmware)",
+        cargo().current_dir(root().join("firmware")).args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
         "clippy (workspace, all targets, -D warnings)",
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
     )?;
     apps()?;
+    ensure_qemu()?;
+    let elf = firmware("mps2-an385")?;
+    run(
+        "firmware unit tests (host)",
+        cargo().current_dir(root().join("firmware")).args(["test", "--locked", "-p", "wasmbed-runtime"]),
+    )?;
+    run(
+        "clippy (firmware, thumbv7m)",
+        cargo().current_dir(root().join("firmware/boards/mps2-an385")).args([
+            "clippy",
+            "--release",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
     run(
         "clippy (example apps, wasm32)",
         cargo().current_dir(root().join("apps")).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
@@ -99,13 +126,55 @@ fn test() -> Result<()> {
             "thumbv7m-none-eabi",
         ]),
     )?;
-    run("cargo test --workspace", cargo().args(["test", "--workspace", "--locked"]))?;
+    run(
+        "cargo test --workspace",
+        cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_AN385", &elf),
+    )?;
     eprintln!("==> all checks passed");
     Ok(())
 }
 
 /// Builds the release binaries. Always the same package set: building a
 /// subset unifies features differently and rebuilds half the tree.
+/// Installs QEMU 10 from bookworm-backports when `qemu-system-arm` is
+/// missing or older (Debian 12's own 7.2 lacks olimex-stm32-h405).
+fn ensure_qemu() -> Result<()> {
+    let version = Command::new("qemu-system-arm").arg("--version").output();
+    let major = version
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.split_whitespace().nth(3).and_then(|v| v.split('.').next().map(str::to_string)))
+        .and_then(|m| m.parse::<u32>().ok());
+    if major.is_some_and(|m| m >= 10) {
+        return Ok(());
+    }
+    let script = r#"set -e
+mirror=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources | head -n1)
+printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" > /etc/apt/sources.list.d/bookworm-backports.sources
+apt-get update -qq
+mkdir -p /var/tmp
+DEBIAN_FRONTEND=noninteractive TMPDIR=/var/tmp apt-get install -y -qq -t bookworm-backports qemu-system-arm
+"#;
+    run("install QEMU 10 (bookworm-backports)", Command::new("sh").args(["-c", script]))
+}
+
+/// Builds the firmware of one board; returns the ELF.
+fn firmware(board: &str) -> Result<PathBuf> {
+    ensure_targets()?;
+    let dir = root().join("firmware/boards").join(board);
+    if !dir.is_dir() {
+        bail!("no firmware for board {board:?} (firmware/boards/{board})");
+    }
+    let mut c = cargo();
+    c.current_dir(&dir).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
+    run(&format!("build firmware for {board}"), &mut c)?;
+    let target = match board {
+        "mps2-an385" => "thumbv7m-none-eabi",
+        other => bail!("no target known for {other}"),
+    };
+    Ok(root().join("firmware/target").join(target).join("release").join(format!("wasmbed-fw-{board}")))
+}
+
 fn release_bins() -> Result<PathBuf> {
     run(
         "build wasmbed and benchmarks (release)",

@@ -1,0 +1,146 @@
+//! QEMU devices: what it takes to start Wasmbed firmware in an emulated
+//! Cortex-M board, as data and a command line.
+//!
+//! The identity bundle and a fresh per-boot seed are loaded into reserved
+//! memory with `-device loader`, as a factory would program flash; the
+//! serial console goes to a file the platform can stream.
+//!
+//! This is the first piece of the QEMU manager: starting, supervising and
+//! restarting one process per Device comes with the network transport.
+//!
+//! ```
+//! let m = wasmbed_qemu::machine("mps2-an385").unwrap();
+//! assert_eq!(m.qemu_machine, "mps2-an385");
+//! ```
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// First four bytes of a per-boot seed file (see the firmware runtime).
+pub const BOOT_SEED_MAGIC: [u8; 4] = *b"WBSD";
+
+/// Where a board's firmware expects its provisioning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Machine {
+    /// Board name as the platform knows it.
+    pub board: &'static str,
+    /// QEMU `-M` value.
+    pub qemu_machine: &'static str,
+    /// Address the identity bundle is loaded at.
+    pub bundle_addr: u64,
+    /// Address the per-boot seed is loaded at.
+    pub seed_addr: u64,
+}
+
+/// Boards with firmware in this build.
+pub const MACHINES: &[Machine] =
+    &[Machine { board: "mps2-an385", qemu_machine: "mps2-an385", bundle_addr: 0x2100_0000, seed_addr: 0x2100_4000 }];
+
+/// Looks up a board's machine data.
+pub fn machine(board: &str) -> Option<&'static Machine> {
+    MACHINES.iter().find(|m| m.board == board)
+}
+
+/// Failures preparing a launch.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QemuError {
+    /// A provisioning file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Writes a per-boot seed file (magic + 32 bytes), readable only by its owner.
+pub fn write_boot_seed(path: &Path, seed: [u8; 32]) -> Result<(), QemuError> {
+    let io = |source| QemuError::Io { path: path.to_path_buf(), source };
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
+    f.write_all(&BOOT_SEED_MAGIC).map_err(io)?;
+    f.write_all(&seed).map_err(io)
+}
+
+/// One QEMU run of a firmware image.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Board.
+    pub machine: Machine,
+    /// Firmware ELF.
+    pub kernel: PathBuf,
+    /// Identity bundle file, if provisioned.
+    pub bundle: Option<PathBuf>,
+    /// Per-boot seed file, if any.
+    pub seed: Option<PathBuf>,
+    /// File the serial console is written to.
+    pub console: PathBuf,
+}
+
+impl Launch {
+    /// The `qemu-system-arm` command. Callers run it in its own process group
+    /// and under a timeout: firmware never exits on its own.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new("qemu-system-arm");
+        c.args([
+            "-M",
+            self.machine.qemu_machine,
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-nodefaults",
+            "-nic",
+            "none",
+        ]);
+        c.arg("-serial").arg(format!("file:{}", self.console.display()));
+        c.arg("-kernel").arg(&self.kernel);
+        let loader = |file: &Path, addr: u64| format!("loader,file={},addr={addr:#x},force-raw=on", file.display());
+        if let Some(b) = &self.bundle {
+            c.arg("-device").arg(loader(b, self.machine.bundle_addr));
+        }
+        if let Some(s) = &self.seed {
+            c.arg("-device").arg(loader(s, self.machine.seed_addr));
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_loads_bundle_and_seed_at_the_board_addresses() {
+        let l = Launch {
+            machine: *machine("mps2-an385").unwrap(),
+            kernel: "fw.elf".into(),
+            bundle: Some("b.bin".into()),
+            seed: Some("s.bin".into()),
+            console: "c.log".into(),
+        };
+        let args: Vec<String> = l.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("loader,file=b.bin,addr=0x21000000,force-raw=on"), "{joined}");
+        assert!(joined.contains("loader,file=s.bin,addr=0x21004000,force-raw=on"), "{joined}");
+        assert!(joined.contains("-serial file:c.log"), "{joined}");
+        assert!(machine("stm32vldiscovery").is_none());
+    }
+
+    #[test]
+    fn seed_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("seed.bin");
+        write_boot_seed(&p, [3; 32]).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(&bytes[..4], b"WBSD");
+        assert_eq!(bytes.len(), 36);
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(write_boot_seed(&dir.path().join("missing/dir/seed.bin"), [0; 32]).is_err());
+    }
+}

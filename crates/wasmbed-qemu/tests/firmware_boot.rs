@@ -1,0 +1,100 @@
+//! The real mps2-an385 firmware in QEMU: it refuses to go on without an
+//! identity bundle or a per-boot seed, and says why on its console.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use wasmbed_qemu::{Launch, machine, write_boot_seed};
+
+/// The firmware ELF: from `cargo xtask test`, or built here.
+fn firmware() -> PathBuf {
+    if let Some(p) = std::env::var_os("WASMBED_FIRMWARE_AN385") {
+        return p.into();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let dir = root.join("firmware/boards/mps2-an385");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let ok = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--quiet"])
+        .current_dir(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "building the mps2-an385 firmware failed");
+    root.join("firmware/target/thumbv7m-none-eabi/release/wasmbed-fw-mps2-an385")
+}
+
+/// QEMU in its own process group, killed with the group on drop.
+struct Qemu(Child);
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.0.id())]).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Boots the firmware and returns its console once `until` appears.
+fn boot(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, until: &str) -> String {
+    use std::os::unix::process::CommandExt;
+    let console = dir.join(format!("console-{}.log", until.len()));
+    let launch =
+        Launch { machine: *machine("mps2-an385").unwrap(), kernel: firmware(), bundle, seed, console: console.clone() };
+    let mut cmd = launch.command();
+    let _q = Qemu(
+        cmd.process_group(0)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("qemu-system-arm must be installed: run `cargo xtask qemu`"),
+    );
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if text.contains(until) {
+            return text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "console never said {until:?}; it said:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn bundle_file(dir: &Path) -> PathBuf {
+    let pki = wasmbed_pki::Pki::open_or_create(&dir.join("pki"), SystemTime::now()).unwrap();
+    let b = pki.bundle("fw-1", "mps2-an385", "10.0.2.2:4443", [5; 32], SystemTime::now()).unwrap();
+    let path = dir.join("bundle.bin");
+    std::fs::write(&path, b.to_bytes()).unwrap();
+    path
+}
+
+#[test]
+fn without_a_bundle_the_firmware_refuses_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.bin");
+    write_boot_seed(&seed, [1; 32]).unwrap();
+    let text = boot(dir.path(), None, Some(seed), "refusing to connect");
+    assert!(text.contains("wasmbed firmware") && text.contains("no identity bundle"), "{text}");
+}
+
+#[test]
+fn without_a_boot_seed_the_firmware_refuses_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = bundle_file(dir.path());
+    let text = boot(dir.path(), Some(bundle), None, "refusing to connect");
+    assert!(text.contains("no per-boot entropy seed"), "{text}");
+}
+
+#[test]
+fn with_bundle_and_seed_the_firmware_reads_its_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = bundle_file(dir.path());
+    let seed = dir.path().join("seed.bin");
+    write_boot_seed(&seed, [2; 32]).unwrap();
+    let text = boot(dir.path(), Some(bundle), Some(seed), "agent ready");
+    assert!(text.contains("identity: device fw-1 (board mps2-an385), gateway 10.0.2.2:4443"), "{text}");
+    assert!(text.contains("CSPRNG seeded"), "{text}");
+    assert!(!text.contains("panic"), "{text}");
+}

@@ -1,0 +1,7 @@
+//! Drivers for the peripherals of the boards Wasmbed supports, written from
+//! the datasheets and QEMU's models. Each driver is a thin owner of one
+//! peripheral's registers; board crates give them addresses as data.
+#![no_std]
+
+pub mod cmsdk_uart;
+pub mod systick;
