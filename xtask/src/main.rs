@@ -95,7 +95,29 @@ fn test() -> Result<()> {
     let elf = firmware("mps2-an385")?;
     run(
         "firmware unit tests (host)",
-        cargo().current_dir(root().join("firmware")).args(["test", "--locked", "-p", "wasmbed-runtime"]),
+        cargo().current_dir(root().join("firmware")).args([
+            "test",
+            "--locked",
+            "-p",
+            "wasmbed-runtime",
+            "-p",
+            "wasmbed-drivers",
+        ]),
+    )?;
+    run(
+        "clippy (firmware host-testable crates, all targets)",
+        cargo().current_dir(root().join("firmware")).args([
+            "clippy",
+            "--locked",
+            "-p",
+            "wasmbed-runtime",
+            "-p",
+            "wasmbed-drivers",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     run(
         "clippy (firmware, thumbv7m)",

@@ -79,6 +79,21 @@ pub struct Launch {
     pub seed: Option<PathBuf>,
     /// File the serial console is written to.
     pub console: PathBuf,
+    /// Ethernet MAC on QEMU user networking (the host's loopback is
+    /// 10.0.2.2 inside); `None` for no network.
+    pub mac: Option<String>,
+}
+
+/// A locally administered unicast MAC derived from a device id, so every
+/// device on a host gets its own (QEMU's default is the same for all).
+pub fn mac_for(device_id: &str) -> String {
+    // FNV-1a: stable across runs and platforms.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in device_id.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    let [a, b, c, d] = h.to_be_bytes();
+    format!("52:54:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
 }
 
 impl Launch {
@@ -86,17 +101,11 @@ impl Launch {
     /// and under a timeout: firmware never exits on its own.
     pub fn command(&self) -> Command {
         let mut c = Command::new("qemu-system-arm");
-        c.args([
-            "-M",
-            self.machine.qemu_machine,
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-nodefaults",
-            "-nic",
-            "none",
-        ]);
+        c.args(["-M", self.machine.qemu_machine, "-display", "none", "-monitor", "none", "-nodefaults"]);
+        match &self.mac {
+            Some(mac) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
+            None => c.args(["-nic", "none"]),
+        };
         c.arg("-serial").arg(format!("file:{}", self.console.display()));
         c.arg("-kernel").arg(&self.kernel);
         let loader = |file: &Path, addr: u64| format!("loader,file={},addr={addr:#x},force-raw=on", file.display());
@@ -122,13 +131,16 @@ mod tests {
             bundle: Some("b.bin".into()),
             seed: Some("s.bin".into()),
             console: "c.log".into(),
+            mac: Some(mac_for("dev-1")),
         };
         let args: Vec<String> = l.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let joined = args.join(" ");
         assert!(joined.contains("loader,file=b.bin,addr=0x21000000,force-raw=on"), "{joined}");
         assert!(joined.contains("loader,file=s.bin,addr=0x21004000,force-raw=on"), "{joined}");
         assert!(joined.contains("-serial file:c.log"), "{joined}");
+        assert!(joined.contains("-nic user,model=lan9118,mac=52:54:"), "{joined}");
         assert!(machine("stm32vldiscovery").is_none());
+        assert_ne!(mac_for("a"), mac_for("b"));
     }
 
     #[test]

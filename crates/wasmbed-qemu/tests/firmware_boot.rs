@@ -40,10 +40,20 @@ impl Drop for Qemu {
 
 /// Boots the firmware and returns its console once `until` appears.
 fn boot(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, until: &str) -> String {
+    boot_net(dir, bundle, seed, None, until)
+}
+
+fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Option<String>, until: &str) -> String {
     use std::os::unix::process::CommandExt;
     let console = dir.join(format!("console-{}.log", until.len()));
-    let launch =
-        Launch { machine: *machine("mps2-an385").unwrap(), kernel: firmware(), bundle, seed, console: console.clone() };
+    let launch = Launch {
+        machine: *machine("mps2-an385").unwrap(),
+        kernel: firmware(),
+        bundle,
+        seed,
+        console: console.clone(),
+        mac,
+    };
     let mut cmd = launch.command();
     let _q = Qemu(
         cmd.process_group(0)
@@ -63,8 +73,12 @@ fn boot(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, until: &str)
 }
 
 fn bundle_file(dir: &Path) -> PathBuf {
+    bundle_for(dir, "10.0.2.2:4443")
+}
+
+fn bundle_for(dir: &Path, gateway: &str) -> PathBuf {
     let pki = wasmbed_pki::Pki::open_or_create(&dir.join("pki"), SystemTime::now()).unwrap();
-    let b = pki.bundle("fw-1", "mps2-an385", "10.0.2.2:4443", [5; 32], SystemTime::now()).unwrap();
+    let b = pki.bundle("fw-1", "mps2-an385", gateway, [5; 32], SystemTime::now()).unwrap();
     let path = dir.join("bundle.bin");
     std::fs::write(&path, b.to_bytes()).unwrap();
     path
@@ -95,6 +109,24 @@ fn with_bundle_and_seed_the_firmware_reads_its_identity() {
     write_boot_seed(&seed, [2; 32]).unwrap();
     let text = boot(dir.path(), Some(bundle), Some(seed), "agent ready");
     assert!(text.contains("identity: device fw-1 (board mps2-an385), gateway 10.0.2.2:4443"), "{text}");
-    assert!(text.contains("CSPRNG seeded"), "{text}");
+    assert!(text.contains("CSPRNG seeded") && text.contains("agent ready"), "{text}");
     assert!(!text.contains("panic"), "{text}");
+}
+
+/// Our LAN9118 driver and smoltcp, through QEMU user networking, reach a
+/// listener on the host's loopback as 10.0.2.2: a real TCP connection.
+#[test]
+fn the_firmware_reaches_the_gateway_over_ethernet() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bundle = bundle_for(dir.path(), &format!("10.0.2.2:{port}"));
+    let seed = dir.path().join("seed.bin");
+    write_boot_seed(&seed, [3; 32]).unwrap();
+    let accepted = std::thread::spawn(move || listener.accept().map(|(_, peer)| peer));
+    let mac = wasmbed_qemu::mac_for("fw-1");
+    let text = boot_net(dir.path(), Some(bundle), Some(seed), Some(mac.clone()), "tcp: connected");
+    assert!(text.contains(&format!("LAN9118 MAC {mac}")), "the driver reads the MAC QEMU was given: {text}");
+    let peer = accepted.join().unwrap().unwrap();
+    assert!(peer.ip().is_loopback(), "{peer}");
 }

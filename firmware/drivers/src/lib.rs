@@ -4,4 +4,9 @@
 #![no_std]
 
 pub mod cmsdk_uart;
+pub mod lan9118;
 pub mod systick;
+
+/// The TCP/IP stack the Ethernet driver plugs into, re-exported so boards
+/// use the same version.
+pub use smoltcp;
