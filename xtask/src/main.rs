@@ -102,6 +102,8 @@ fn test() -> Result<()> {
             "wasmbed-runtime",
             "-p",
             "wasmbed-drivers",
+            "-p",
+            "wasmbed-device-tls",
         ]),
     )?;
     run(
@@ -113,6 +115,8 @@ fn test() -> Result<()> {
             "wasmbed-runtime",
             "-p",
             "wasmbed-drivers",
+            "-p",
+            "wasmbed-device-tls",
             "--all-targets",
             "--",
             "-D",
@@ -133,6 +137,17 @@ fn test() -> Result<()> {
     run(
         "clippy (example apps, wasm32)",
         cargo().current_dir(root().join("apps")).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "device TLS client for thumbv7m-none-eabi (no_std)",
+        cargo().current_dir(root().join("firmware")).args([
+            "build",
+            "--locked",
+            "-p",
+            "wasmbed-device-tls",
+            "--target",
+            "thumbv7m-none-eabi",
+        ]),
     )?;
     // The agent must stay no_std: build it for the smallest Cortex-M target.
     run(
