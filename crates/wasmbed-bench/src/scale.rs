@@ -15,20 +15,20 @@ use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsConnector;
 
-/// A child in its own process group, killed with its group on drop.
-struct Group(Child);
+/// Children die with their process group (see wasmbed-qemu).
+struct Group(wasmbed_qemu::ProcessGroup);
 
 impl Group {
     fn spawn(cmd: &mut Command) -> Result<Self> {
-        use std::os::unix::process::CommandExt;
-        Ok(Self(cmd.process_group(0).spawn().context("spawn")?))
+        Ok(Self(wasmbed_qemu::ProcessGroup::spawn(cmd).context("spawn")?))
     }
-}
 
-impl Drop for Group {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.0.id())]).status();
-        let _ = self.0.wait();
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.0.child_mut()
     }
 }
 
@@ -94,7 +94,7 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped()),
     )?;
-    let api = wait_line(&mut up.0, "api:")?;
+    let api = wait_line(up.child(), "api:")?;
     let http = reqwest::Client::new();
     eprintln!("gateway up at {api}; creating {n} simulated devices");
     let created = Command::new(bin)
@@ -107,7 +107,7 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
     }
     // The baseline holds the device records: what is measured is sessions.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss0 = rss_bytes(up.0.id())?;
+    let rss0 = rss_bytes(up.id())?;
     eprintln!("gateway RSS before sessions: {rss0} B");
     let mut sim = Group::spawn(
         Command::new(bin)
@@ -115,7 +115,7 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped()),
     )?;
-    wait_line(&mut sim.0, "SIMULATOR:")?;
+    wait_line(sim.child(), "SIMULATOR:")?;
     let t0 = Instant::now();
     eprintln!("devices created; connecting");
     let mut held = 0;
@@ -133,7 +133,7 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
     tokio::time::sleep(Duration::from_secs(10)).await;
     let h1 = status(&http, &api).await?["gateway"]["heartbeats"].as_u64().unwrap_or(0);
     let hb_rate = (h1 - h0) as f64 / th.elapsed().as_secs_f64();
-    let rss1 = rss_bytes(up.0.id())?;
+    let rss1 = rss_bytes(up.id())?;
     let held_end = status(&http, &api).await?["gateway"]["sessions"].as_u64().unwrap_or(0);
     drop(sim);
     drop(up);
@@ -216,7 +216,7 @@ async fn measure_mosquitto(pki_dir: &Path, n: usize) -> Result<serde_json::Value
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss0 = rss_bytes(mosq.0.id())?;
+    let rss0 = rss_bytes(mosq.id())?;
     eprintln!("mosquitto on {addr}, RSS {rss0} B; connecting {n} mTLS MQTT clients");
     let connected = Arc::new(AtomicUsize::new(0));
     let limit = Arc::new(Semaphore::new(256));
@@ -258,7 +258,7 @@ async fn measure_mosquitto(pki_dir: &Path, n: usize) -> Result<serde_json::Value
     let held = connected.load(Ordering::Relaxed);
     let connect_s = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let rss1 = rss_bytes(mosq.0.id())?;
+    let rss1 = rss_bytes(mosq.id())?;
     let _ = stop_tx.send(true);
     drop(mosq);
     Ok(serde_json::json!({

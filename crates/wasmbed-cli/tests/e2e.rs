@@ -6,34 +6,23 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use wasmbed_model::{Application, Device, DevicePhase, LogLine};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbed");
 
-/// Kills the whole process group of a child on drop: no orphans.
-struct Proc(Child, bool);
+/// Platform processes die with their process group: no orphans.
+struct Proc(wasmbed_qemu::ProcessGroup);
 
 impl Proc {
     fn spawn(cmd: &mut Command) -> Self {
-        use std::os::unix::process::CommandExt;
-        Self(cmd.process_group(0).spawn().expect("spawn"), false)
+        Self(wasmbed_qemu::ProcessGroup::spawn(cmd).expect("spawn"))
     }
 
     fn kill9(&mut self) {
-        if std::mem::replace(&mut self.1, true) {
-            return;
-        }
-        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.0.id())]).status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
+        self.0.kill();
     }
 }
 
@@ -83,7 +72,7 @@ impl Platform {
                 .stderr(Stdio::inherit()),
         );
         // `up` prints its addresses once it listens.
-        let stdout = up.0.stdout.take().unwrap();
+        let stdout = up.0.child_mut().stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut api = None;
         for line in lines.by_ref() {

@@ -15,8 +15,9 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 
 /// First four bytes of a per-boot seed file (see the firmware runtime).
 pub const BOOT_SEED_MAGIC: [u8; 4] = *b"WBSD";
@@ -119,6 +120,47 @@ impl Launch {
     }
 }
 
+/// A child leading its own process group, killed with the whole group on
+/// drop: QEMU (and anything a child starts) never outlives its owner.
+#[derive(Debug)]
+pub struct ProcessGroup {
+    child: Child,
+    killed: bool,
+}
+
+impl ProcessGroup {
+    /// Spawns `cmd` as the leader of a new process group.
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
+        Ok(Self { child: cmd.process_group(0).spawn()?, killed: false })
+    }
+
+    /// The leader's pid (also the group id).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The leader, e.g. to take its stdout.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// SIGKILLs the whole group and reaps the leader (idempotent).
+    pub fn kill(&mut self) {
+        if std::mem::replace(&mut self.killed, true) {
+            return;
+        }
+        // `kill` the command: sending to a group needs no unsafe code here.
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +196,24 @@ mod tests {
         assert_eq!(bytes.len(), 36);
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(write_boot_seed(&dir.path().join("missing/dir/seed.bin"), [0; 32]).is_err());
+    }
+
+    #[test]
+    fn a_process_group_dies_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let group = ProcessGroup::spawn(Command::new("sh").args(["-c", &script])).unwrap();
+        let mut waited = 0;
+        while !pidfile.exists() && waited < 100 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            waited += 1;
+        }
+        let grandchild = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+        drop(group);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let alive = Path::new(&format!("/proc/{grandchild}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default().contains(") Z ");
+        assert!(!alive, "the grandchild {grandchild} outlived its group");
     }
 }

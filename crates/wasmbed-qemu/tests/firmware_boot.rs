@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use wasmbed_qemu::{Launch, machine, write_boot_seed};
+use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
 
 /// The firmware ELF: from `cargo xtask test`, or built here.
 fn firmware() -> PathBuf {
@@ -28,23 +28,12 @@ fn firmware() -> PathBuf {
     root.join("firmware/target/thumbv7m-none-eabi/release/wasmbed-fw-mps2-an385")
 }
 
-/// QEMU in its own process group, killed with the group on drop.
-struct Qemu(Child);
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.0.id())]).status();
-        let _ = self.0.wait();
-    }
-}
-
 /// Boots the firmware and returns its console once `until` appears.
 fn boot(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, until: &str) -> String {
     boot_net(dir, bundle, seed, None, until)
 }
 
 fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Option<String>, until: &str) -> String {
-    use std::os::unix::process::CommandExt;
     let console = dir.join(format!("console-{}.log", until.len()));
     let launch = Launch {
         machine: *machine("mps2-an385").unwrap(),
@@ -55,12 +44,8 @@ fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Opt
         mac,
     };
     let mut cmd = launch.command();
-    let _q = Qemu(
-        cmd.process_group(0)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("qemu-system-arm must be installed: run `cargo xtask qemu`"),
-    );
+    let _q = ProcessGroup::spawn(cmd.stdout(Stdio::null()))
+        .expect("qemu-system-arm must be installed: run `cargo xtask qemu`");
     let start = Instant::now();
     loop {
         let text = std::fs::read_to_string(&console).unwrap_or_default();
