@@ -203,7 +203,7 @@ impl Apps {
                 return;
             }
         };
-        let mut running = match self.instantiate(&module, &st.limits, now) {
+        let running = match self.instantiate(&module, &st.limits, now) {
             Ok(r) => r,
             Err(e) => {
                 out.push(reject(ErrorCode::InstantiateFailed, e));
@@ -222,18 +222,7 @@ impl Apps {
             running: None,
             next_tick: now,
         };
-        let init = running.store.data_mut();
-        init.now_ms = now;
-        let result = running.call_init(&slot.limits);
-        slot.running = Some(running);
-        slot.drain_logs(now, out);
-        match result {
-            Ok(()) => {
-                slot.next_tick = now.saturating_add(u64::from(slot.limits.tick_ms));
-                out.push(slot.status(None));
-            }
-            Err(why) => slot.fail(why, out),
-        }
+        slot.launch(running, now, out);
         match self.slots.iter_mut().find(|s| s.name == name) {
             Some(old) => *old = slot,
             None => self.slots.push(slot),
@@ -278,20 +267,7 @@ impl Apps {
         let instance = self.instantiate(&module, &limits, now);
         let slot = &mut self.slots[idx];
         match instance {
-            Ok(mut running) => {
-                running.store.data_mut().now_ms = now;
-                let result = running.call_init(&limits);
-                slot.running = Some(running);
-                slot.drain_logs(now, out);
-                match result {
-                    Ok(()) => {
-                        slot.state = AppState::Running;
-                        slot.next_tick = now.saturating_add(u64::from(limits.tick_ms));
-                        out.push(slot.status(None));
-                    }
-                    Err(why) => slot.fail(why, out),
-                }
-            }
+            Ok(running) => slot.launch(running, now, out),
             Err(e) => slot.fail(reason(ErrorCode::InstantiateFailed, e), out),
         }
     }
@@ -347,6 +323,23 @@ impl Running {
 }
 
 impl Slot {
+    /// Runs `init` on a fresh instance and reports Running, or Failed with
+    /// the reason; the instance's log lines are reported either way.
+    fn launch(&mut self, mut running: Running, now: u64, out: &mut Vec<Note>) {
+        running.store.data_mut().now_ms = now;
+        let result = running.call_init(&self.limits);
+        self.running = Some(running);
+        self.drain_logs(now, out);
+        match result {
+            Ok(()) => {
+                self.state = AppState::Running;
+                self.next_tick = now.saturating_add(u64::from(self.limits.tick_ms));
+                out.push(self.status(None));
+            }
+            Err(why) => self.fail(why, out),
+        }
+    }
+
     fn report(&self) -> AppReport {
         AppReport {
             app: self.name.clone(),

@@ -291,8 +291,9 @@ impl Gateway {
                 let st = &d.status;
                 let stale = st.last_heartbeat_ms.is_none_or(|t| now.saturating_sub(t) > window.as_millis() as u64);
                 let mine = st.gateway.as_deref() == Some(self.cfg.name.as_str());
-                let live = self.sessions.lock().map(|s| s.contains_key(&d.meta.name)).unwrap_or(true);
-                if st.phase == DevicePhase::Online && mine && stale && !live {
+                // The session map is only consulted for the few stale candidates.
+                let live = || self.sessions.lock().map(|s| s.contains_key(&d.meta.name)).unwrap_or(true);
+                if st.phase == DevicePhase::Online && mine && stale && !live() {
                     let mut st = st.clone();
                     st.phase = DevicePhase::Unreachable;
                     info!(device = %d.meta.name, "no heartbeat for {window:?}: Unreachable");

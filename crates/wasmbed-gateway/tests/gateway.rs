@@ -88,17 +88,20 @@ impl Env {
 
     async fn raw_device(&self, name: &str, id: &Identity) -> TlsStream<TcpStream> {
         let mut s = self.tls(self.pki.ca_cert_der(), id).await.unwrap();
-        let enroll = DeviceMsg::Enroll(Enroll {
-            device_id: name.into(),
-            board: "sim".into(),
-            firmware_version: "test".into(),
-            simulated: true,
-            apps: vec![],
-        });
-        send(&mut s, &enroll).await;
+        send(&mut s, &enroll(name)).await;
         assert!(matches!(recv(&mut s).await, Some(GatewayMsg::Welcome(_))));
         s
     }
+}
+
+fn enroll(device_id: &str) -> DeviceMsg {
+    DeviceMsg::Enroll(Enroll {
+        device_id: device_id.into(),
+        board: "sim".into(),
+        firmware_version: "test".into(),
+        simulated: true,
+        apps: vec![],
+    })
 }
 
 async fn send(s: &mut TlsStream<TcpStream>, msg: &DeviceMsg) {
@@ -222,26 +225,12 @@ async fn enrolling_as_someone_else_or_an_unknown_device_is_refused() {
     let e = env(fast()).await;
     let id = e.add_device("a").await;
     let mut s = e.tls(e.pki.ca_cert_der(), &id).await.unwrap();
-    let enroll = DeviceMsg::Enroll(Enroll {
-        device_id: "b".into(),
-        board: "sim".into(),
-        firmware_version: "t".into(),
-        simulated: true,
-        apps: vec![],
-    });
-    send(&mut s, &enroll).await;
+    send(&mut s, &enroll("b")).await;
     assert!(matches!(recv(&mut s).await, Some(GatewayMsg::Error(r)) if r.code == ErrorCode::IdentityMismatch));
     // A certificate for a device that does not exist (deleted).
     let ghost = e.pki.device_identity("ghost", SystemTime::now()).unwrap();
     let mut s = e.tls(e.pki.ca_cert_der(), &ghost).await.unwrap();
-    let enroll = DeviceMsg::Enroll(Enroll {
-        device_id: "ghost".into(),
-        board: "sim".into(),
-        firmware_version: "t".into(),
-        simulated: true,
-        apps: vec![],
-    });
-    send(&mut s, &enroll).await;
+    send(&mut s, &enroll("ghost")).await;
     assert!(matches!(recv(&mut s).await, Some(GatewayMsg::Error(r)) if r.code == ErrorCode::IdentityMismatch));
 }
 
