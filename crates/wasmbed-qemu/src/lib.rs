@@ -58,13 +58,16 @@ pub enum QemuError {
     },
 }
 
-/// Writes a per-boot seed file (magic + 32 bytes), readable only by its owner.
-pub fn write_boot_seed(path: &Path, seed: [u8; 32]) -> Result<(), QemuError> {
+/// Writes a per-boot seed file, readable only by its owner: magic, 32 seed
+/// bytes, and the host's Unix time in ms (little-endian u64) — the boards
+/// have no clock of their own and must check certificate validity.
+pub fn write_boot_seed(path: &Path, seed: [u8; 32], unix_ms: u64) -> Result<(), QemuError> {
     let io = |source| QemuError::Io { path: path.to_path_buf(), source };
     let mut f =
         std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
     f.write_all(&BOOT_SEED_MAGIC).map_err(io)?;
-    f.write_all(&seed).map_err(io)
+    f.write_all(&seed).map_err(io)?;
+    f.write_all(&unix_ms.to_le_bytes()).map_err(io)
 }
 
 /// One QEMU run of a firmware image.
@@ -190,12 +193,12 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("seed.bin");
-        write_boot_seed(&p, [3; 32]).unwrap();
+        write_boot_seed(&p, [3; 32], 1).unwrap();
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[..4], b"WBSD");
-        assert_eq!(bytes.len(), 36);
+        assert_eq!(bytes.len(), 44);
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(write_boot_seed(&dir.path().join("missing/dir/seed.bin"), [0; 32]).is_err());
+        assert!(write_boot_seed(&dir.path().join("missing/dir/seed.bin"), [0; 32], 1).is_err());
     }
 
     #[test]

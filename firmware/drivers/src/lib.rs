@@ -4,6 +4,7 @@
 #![no_std]
 
 pub mod cmsdk_uart;
+pub mod fpgaio;
 pub mod lan9118;
 pub mod systick;
 

@@ -5,6 +5,10 @@
 //! but constant; the boot seed is fresh but comes from outside. HKDF-SHA256
 //! over both gives a key neither alone determines, and the firmware fails
 //! closed when the boot seed is missing.
+//!
+//! The boot-seed region also carries the host's Unix time at launch: these
+//! boards have no battery-backed clock, and the TLS client must check the
+//! gateway certificate's validity against real time. No time, no connection.
 
 use core::fmt;
 
@@ -16,8 +20,12 @@ use wasmbed_protocol::{BundleError, IdentityBundle};
 
 /// First four bytes of a per-boot seed region.
 pub const BOOT_SEED_MAGIC: [u8; 4] = *b"WBSD";
-/// Bytes of a per-boot seed region: magic and 32 seed bytes.
-pub const BOOT_SEED_LEN: usize = 36;
+/// Bytes of a per-boot seed region: magic, 32 seed bytes, then the host's
+/// Unix time in milliseconds (u64, little-endian).
+pub const BOOT_SEED_LEN: usize = 44;
+/// Earliest Unix time (ms) accepted from the host: 2024-01-01. Anything
+/// before it is an unset or broken clock.
+pub const MIN_UNIX_MS: u64 = 1_704_067_200_000;
 
 /// Why the firmware refuses to connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +34,8 @@ pub enum ProvisionError {
     Bundle(BundleError),
     /// The host loaded no per-boot seed (or an all-zero one).
     NoBootSeed,
+    /// The boot-seed region carries no plausible Unix time.
+    NoTime,
 }
 
 impl fmt::Display for ProvisionError {
@@ -33,6 +43,9 @@ impl fmt::Display for ProvisionError {
         match self {
             Self::Bundle(e) => write!(f, "{e}"),
             Self::NoBootSeed => f.write_str("no per-boot entropy seed was loaded; refusing to use TLS without entropy"),
+            Self::NoTime => f.write_str(
+                "the host gave no real time at boot; refusing to connect (certificate validity cannot be checked)",
+            ),
         }
     }
 }
@@ -44,23 +57,31 @@ pub struct Provisioned {
     pub bundle: IdentityBundle,
     /// Seeded from the device seed and the boot seed.
     pub rng: ChaCha20Rng,
+    /// Host Unix time (ms) when the device was launched.
+    pub boot_unix_ms: u64,
 }
 
 /// Reads the bundle region and the boot seed region.
 pub fn provision(bundle_region: &[u8], boot_seed_region: &[u8]) -> Result<Provisioned, ProvisionError> {
     let bundle = IdentityBundle::from_bytes(bundle_region).map_err(ProvisionError::Bundle)?;
     let boot = boot_seed(boot_seed_region).ok_or(ProvisionError::NoBootSeed)?;
+    let boot_unix_ms = boot_time(boot_seed_region).ok_or(ProvisionError::NoTime)?;
     let rng = mix(&bundle.seed, &boot);
-    Ok(Provisioned { bundle, rng })
+    Ok(Provisioned { bundle, rng, boot_unix_ms })
 }
 
 fn boot_seed(region: &[u8]) -> Option<[u8; 32]> {
-    let region = region.get(..BOOT_SEED_LEN)?;
+    let region = region.get(..36)?;
     if region[..4] != BOOT_SEED_MAGIC {
         return None;
     }
     let seed: [u8; 32] = region[4..].try_into().ok()?;
     (seed != [0; 32]).then_some(seed)
+}
+
+fn boot_time(region: &[u8]) -> Option<u64> {
+    let ms = u64::from_le_bytes(region.get(36..BOOT_SEED_LEN)?.try_into().ok()?);
+    (ms >= MIN_UNIX_MS).then_some(ms)
 }
 
 /// HKDF-SHA256: the boot seed salts the device seed.
@@ -91,9 +112,16 @@ mod tests {
         .to_bytes()
     }
 
+    const T: u64 = 1_790_000_000_000;
+
     fn seed(b: u8) -> Vec<u8> {
+        seed_at(b, T)
+    }
+
+    fn seed_at(b: u8, unix_ms: u64) -> Vec<u8> {
         let mut v = BOOT_SEED_MAGIC.to_vec();
         v.extend_from_slice(&[b; 32]);
+        v.extend_from_slice(&unix_ms.to_le_bytes());
         v
     }
 
@@ -105,6 +133,14 @@ mod tests {
         zero.truncate(BOOT_SEED_LEN);
         assert_eq!(provision(&bundle(), &zero).unwrap_err(), ProvisionError::NoBootSeed);
         assert_eq!(provision(&bundle(), &seed(1)[..10]).unwrap_err(), ProvisionError::NoBootSeed);
+    }
+
+    #[test]
+    fn refuses_without_a_plausible_time() {
+        assert_eq!(provision(&bundle(), &seed(1)[..36]).unwrap_err(), ProvisionError::NoTime);
+        assert_eq!(provision(&bundle(), &seed_at(1, 0)).unwrap_err(), ProvisionError::NoTime);
+        assert_eq!(provision(&bundle(), &seed_at(1, MIN_UNIX_MS - 1)).unwrap_err(), ProvisionError::NoTime);
+        assert_eq!(provision(&bundle(), &seed_at(1, T)).unwrap().boot_unix_ms, T);
     }
 
     #[test]
