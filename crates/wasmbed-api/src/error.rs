@@ -29,6 +29,12 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self { status: StatusCode::NOT_FOUND, message: message.into() }
     }
+
+    /// 500: logged in full, answered briefly.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {detail}");
+        Self { status: StatusCode::INTERNAL_SERVER_ERROR, message: "internal error".into() }
+    }
 }
 
 impl From<StoreError> for ApiError {

@@ -152,6 +152,57 @@ pub async fn device_logs(
     Ok(Json(st.logs.tail(&name, q.tail.unwrap_or(100).min(1000))))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct ConsoleQuery {
+    offset: Option<u64>,
+}
+
+/// A chunk of a device's console log.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConsoleChunk {
+    /// Offset to ask for next.
+    pub next: u64,
+    /// The text (invalid UTF-8 replaced).
+    pub text: String,
+}
+
+/// Most console bytes returned per request.
+const CONSOLE_CHUNK: u64 = 64 * 1024;
+
+pub async fn device_console(
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<ConsoleQuery>,
+) -> ApiResult<Json<ConsoleChunk>> {
+    let Some(device) = st.store.get_device(&name).await? else {
+        return Err(ApiError::not_found(format!("device {name:?} not found")));
+    };
+    let no_console = || {
+        ApiError::not_found(format!(
+            "device {name:?} (board {}) has no console here: only QEMU devices run by this platform have one",
+            device.spec.board
+        ))
+    };
+    // `name` was found in the store, so it is a valid device id (no path separators).
+    let path = st.consoles.as_ref().ok_or_else(no_console)?.join(&name).join("console.log");
+    let offset = q.offset.unwrap_or(0);
+    let chunk = tokio::task::spawn_blocking(move || read_from(&path, offset)).await.map_err(ApiError::internal)?;
+    chunk.ok_or_else(no_console).map(Json)
+}
+
+/// Reads up to [`CONSOLE_CHUNK`] bytes from `offset`; a file shorter than
+/// `offset` was rotated, so reading starts again at 0.
+fn read_from(path: &std::path::Path, offset: u64) -> Option<ConsoleChunk> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = if offset > len { 0 } else { offset };
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = Vec::new();
+    f.take(CONSOLE_CHUNK).read_to_end(&mut buf).ok()?;
+    Some(ConsoleChunk { next: start + buf.len() as u64, text: String::from_utf8_lossy(&buf).into_owned() })
+}
+
 pub async fn list_applications(State(st): State<ApiState>) -> ApiResult<Json<Vec<Application>>> {
     let devices = st.store.list_devices().await?;
     let mut apps = st.store.list_applications().await?;

@@ -14,6 +14,7 @@
 //! | GET, DELETE | `/api/v1/devices/{name}` | one device |
 //! | GET | `/api/v1/devices/{name}/bundle` | identity bundle (binary) |
 //! | GET | `/api/v1/devices/{name}/logs?tail=N` | recent app log lines |
+//! | GET | `/api/v1/devices/{name}/console?offset=N` | a QEMU device's serial console from byte N: `{next, text}` |
 //! | GET | `/api/v1/applications` | list with fleet status |
 //! | PUT | `/api/v1/applications/{name}?version=&selector=&digest=` | deploy: body is the `.wasm` |
 //! | DELETE | `/api/v1/applications/{name}` | remove from every device |
@@ -65,6 +66,9 @@ pub struct ApiState {
     pub random: Arc<dyn Fn() -> [u8; 32] + Send + Sync>,
     /// Wall clock.
     pub now: Arc<dyn Fn() -> SystemTime + Send + Sync>,
+    /// Where QEMU devices' folders are (`<dir>/<device>/console.log`);
+    /// `None` when this platform runs no QEMU devices.
+    pub consoles: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -82,6 +86,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/devices/{name}", get(get_device).delete(delete_device))
         .route("/api/v1/devices/{name}/bundle", get(device_bundle))
         .route("/api/v1/devices/{name}/logs", get(device_logs))
+        .route("/api/v1/devices/{name}/console", get(device_console))
         .route("/api/v1/applications", get(list_applications))
         .route("/api/v1/applications/{name}", get(get_application).put(deploy_application).delete(delete_application))
         // Room for the module plus a margin; the handler answers 413 with a

@@ -31,6 +31,7 @@ fn env() -> Env {
         gateway: Arc::new(Default::default),
         random: Arc::new(|| [1; 32]),
         now: Arc::new(SystemTime::now),
+        consoles: Some(tmp.path().join("devices")),
     };
     Env { _tmp: tmp, store, state }
 }
@@ -121,4 +122,42 @@ async fn device_create_rejections_write_nothing() {
     assert_eq!((status, resp.contains("already exists")), (StatusCode::CONFLICT, true));
     let (status, _) = call(&e, Request::get("/api/v1/devices/nope/bundle").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn console_reads_from_an_offset_and_refuses_what_has_none() {
+    let e = env();
+    let create = |name: &str, board: &str| {
+        Request::post("/api/v1/devices")
+            .header("content-type", "application/json")
+            .body(Body::from(format!(r#"{{"name":"{name}","board":"{board}"}}"#)))
+            .unwrap()
+    };
+    assert_eq!(call(&e, create("q1", "mps2-an385")).await.0, StatusCode::CREATED);
+    assert_eq!(call(&e, create("s1", "sim")).await.0, StatusCode::CREATED);
+    let dir = e._tmp.path().join("devices/q1");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("console.log"), "boot\nonline\n").unwrap();
+
+    let (st, body) = call(&e, get("/api/v1/devices/q1/console")).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((v["next"].as_u64(), v["text"].as_str()), (Some(12), Some("boot\nonline\n")));
+    let (_, body) = call(&e, get("/api/v1/devices/q1/console?offset=5")).await;
+    assert!(body.contains(r#""text":"online\n""#), "{body}");
+    // Past the end (the file was rotated): from the start again.
+    let (_, body) = call(&e, get("/api/v1/devices/q1/console?offset=999")).await;
+    assert!(body.contains(r#""next":12"#), "{body}");
+
+    let (st, body) = call(&e, get("/api/v1/devices/nope/console")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+    let (st, body) = call(&e, get("/api/v1/devices/s1/console")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(body.contains("only QEMU devices"), "{body}");
+    let (st, body) = call(&e, get("/api/v1/devices/q1/console?offset=-1")).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
 }

@@ -45,6 +45,7 @@ pub async fn run(n: usize, app: &Path) -> Result<serde_json::Value> {
         gateway: Arc::new(Default::default),
         random: Arc::new(|| [7u8; 32]),
         now: Arc::new(SystemTime::now),
+        consoles: None,
     };
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_addr = api_listener.local_addr()?;

@@ -277,6 +277,31 @@ pub async fn logs(api: &Api, device: &str, tail: usize, follow: bool, json: bool
     }
 }
 
+/// Prints a QEMU device's console; with `follow`, keeps polling for more.
+pub async fn console(api: &Api, device: &str, follow: bool) -> Result<()> {
+    use std::io::Write as _;
+    #[derive(serde::Deserialize)]
+    struct Chunk {
+        next: u64,
+        text: String,
+    }
+    let mut offset = 0u64;
+    loop {
+        let chunk: Chunk = api.get(&format!("devices/{device}/console?offset={offset}")).await?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(chunk.text.as_bytes())?;
+        out.flush()?;
+        let more = chunk.next > offset && !chunk.text.is_empty();
+        offset = chunk.next;
+        if !follow && !more {
+            return Ok(());
+        }
+        if !more {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct SimArgs {
     /// Simulated devices to run (created if missing, named PREFIX-0..N-1).

@@ -57,6 +57,14 @@ enum Cmd {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Show a QEMU device's serial console (firmware output).
+    Console {
+        /// Device name.
+        device: String,
+        /// Keep printing new output.
+        #[arg(long, short)]
+        follow: bool,
+    },
     /// Run simulated devices (the device agent on this host, not firmware).
     Sim(client::SimArgs),
     /// Show platform status.
@@ -166,6 +174,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::App(AppCmd::List) => client::app_list(&api, json).await,
         Cmd::App(AppCmd::Rm { name }) => client::app_rm(&api, &name).await,
         Cmd::Logs { device, tail, follow } => client::logs(&api, &device, tail, follow, json).await,
+        Cmd::Console { device, follow } => client::console(&api, &device, follow).await,
         Cmd::Sim(args) => client::sim(&api, args).await,
     }
 }

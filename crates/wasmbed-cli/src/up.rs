@@ -29,12 +29,21 @@ pub struct UpArgs {
     /// Most concurrent device sessions.
     #[arg(long, default_value_t = 20_000)]
     max_sessions: usize,
-    /// Also run this many simulated devices (labelled app=demo) in this process.
+    /// Create this many QEMU devices (boards mixed over those with firmware,
+    /// labelled app=demo) if missing.
     #[arg(long, default_value_t = 0)]
     demo: usize,
+    /// Also run this many simulated devices (the agent on this host,
+    /// labelled app=demo) in this process.
+    #[arg(long, default_value_t = 0)]
+    demo_sim: usize,
     /// App deployed to the demo fleet.
-    #[arg(long, requires = "demo")]
+    #[arg(long)]
     demo_app: Option<std::path::PathBuf>,
+    /// Folder with the board firmware images (`wasmbed-fw-<board>` ELFs)
+    /// QEMU devices boot; without it, QEMU devices cannot start.
+    #[arg(long, env = "WASMBED_FIRMWARE_DIR")]
+    firmware_dir: Option<std::path::PathBuf>,
 }
 
 /// Unix milliseconds now.
@@ -93,6 +102,7 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
             seed
         }),
         now: Arc::new(SystemTime::now),
+        consoles: Some(data_dir.join("devices")),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let gw_task = tokio::spawn(gateway.clone().run(gw_listener, stop_rx.clone()));
@@ -105,6 +115,15 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
             .await
     });
 
+    let firmware =
+        args.firmware_dir.as_deref().map(wasmbed_qemu::manager::ManagerConfig::firmware_in).unwrap_or_default();
+    let qemu = wasmbed_qemu::manager::QemuManager::new(
+        wasmbed_qemu::manager::ManagerConfig::new(data_dir.join("devices"), firmware.clone(), gw_addr.port()),
+        store.clone(),
+        pki.clone(),
+    );
+    let qemu_task = tokio::spawn(qemu.clone().run(stop_rx.clone()));
+
     let api_url = format!("http://{api_addr}");
     let endpoint = serde_json::json!({ "api": api_url, "gateway": gw_addr.to_string() });
     std::fs::write(data_dir.join("endpoint.json"), endpoint.to_string())?;
@@ -112,36 +131,59 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
     println!("  api:      {api_url}");
     println!("  gateway:  {gw_addr} (mutual TLS 1.3)");
     println!("  data:     {}", data_dir.display());
-    let demo = if args.demo > 0 {
-        let api = crate::client::Api::locate(Some(&api_url), data_dir)?;
-        let bundles = crate::client::ensure_sim_devices(&api, "demo", args.demo, &[("app", "demo")]).await?;
-        if let Some(app) = &args.demo_app {
-            let opts = crate::client::DeployOpts {
-                selector: "app=demo".into(),
-                version: Some("1".into()),
-                fuel: None,
-                memory_pages: None,
-                tick_ms: Some(2000),
-            };
-            crate::client::app_deploy(&api, "hello", app, opts, false).await?;
+    if firmware.is_empty() {
+        println!("  qemu:     no firmware images (--firmware-dir): QEMU devices cannot start");
+    } else {
+        let boards: Vec<&str> = firmware.keys().map(String::as_str).collect();
+        println!("  qemu:     firmware for {}", boards.join(", "));
+    }
+    let api = crate::client::Api::locate(Some(&api_url), data_dir)?;
+    let demo_labels = [("app", "demo")];
+    if args.demo > 0 {
+        let boards: Vec<&str> = firmware.keys().map(String::as_str).collect();
+        if boards.is_empty() {
+            bail!("--demo {}: no firmware images found; pass --firmware-dir (cargo xtask demo builds them)", args.demo);
         }
-        println!("  demo:     {} SIMULATED devices (the device agent on this host, labelled app=demo)", args.demo);
-        println!("            QEMU firmware devices are not part of this build yet.");
-        let me = std::env::current_exe().map_or_else(|_| "wasmbed".into(), |p| p.display().to_string());
-        println!("  try:      {me} device list");
-        println!("            {me} logs demo-0 --follow");
+        for i in 0..args.demo {
+            let board = boards[i % boards.len()];
+            let labels = demo_labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            api.create_device(&format!("demo-{i}"), board, &labels).await?;
+        }
+        println!("  demo:     {} QEMU devices running our firmware (labelled app=demo)", args.demo);
+    }
+    let sim_fleet = if args.demo_sim > 0 {
+        let bundles = crate::client::ensure_sim_devices(&api, "sim", args.demo_sim, &demo_labels).await?;
+        println!("  demo:     {} SIMULATED devices (the device agent on this host, labelled app=demo)", args.demo_sim);
         Some(tokio::spawn(wasmbed_sim::run_fleet(bundles, wasmbed_sim::SimOptions::default(), stop_rx.clone())))
     } else {
         None
     };
+    if let Some(app) = &args.demo_app {
+        let opts = crate::client::DeployOpts {
+            selector: "app=demo".into(),
+            version: Some("1".into()),
+            fuel: None,
+            memory_pages: None,
+            tick_ms: Some(2000),
+        };
+        crate::client::app_deploy(&api, "hello", app, opts, false).await?;
+    }
+    if args.demo + args.demo_sim > 0 {
+        let me = std::env::current_exe().map_or_else(|_| "wasmbed".into(), |p| p.display().to_string());
+        let dd = data_dir.display();
+        println!("  try:      {me} --data-dir {dd} device list");
+        println!("            {me} --data-dir {dd} logs demo-0 --follow");
+        println!("            {me} --data-dir {dd} console demo-0 --follow");
+    }
     println!("Stop with Ctrl-C.");
 
     wait_for_signal().await;
     info!("stopping");
     let _ = stop_tx.send(true);
-    if let Some(fleet) = demo {
+    if let Some(fleet) = sim_fleet {
         let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;
     }
+    let _ = tokio::time::timeout(Duration::from_secs(10), qemu_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(6), gw_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
     let _ = std::fs::remove_file(data_dir.join("endpoint.json"));

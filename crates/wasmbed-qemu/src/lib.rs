@@ -5,13 +5,14 @@
 //! memory with `-device loader`, as a factory would program flash; the
 //! serial console goes to a file the platform can stream.
 //!
-//! This is the first piece of the QEMU manager: starting, supervising and
-//! restarting one process per Device comes with the network transport.
+//! [`manager`] supervises one QEMU process per Device.
 //!
 //! ```
 //! let m = wasmbed_qemu::machine("mps2-an385").unwrap();
 //! assert_eq!(m.qemu_machine, "mps2-an385");
 //! ```
+
+pub mod manager;
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -110,7 +111,11 @@ impl Launch {
             Some(mac) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
             None => c.args(["-nic", "none"]),
         };
-        c.arg("-serial").arg(format!("file:{}", self.console.display()));
+        // Appended, so restarts keep the history; `-no-reboot` turns a
+        // firmware reset into an exit the manager sees (and restarts with a
+        // fresh boot seed).
+        c.arg("-chardev").arg(format!("file,id=console,path={},append=on", self.console.display()));
+        c.args(["-serial", "chardev:console", "-no-reboot"]);
         c.arg("-kernel").arg(&self.kernel);
         let loader = |file: &Path, addr: u64| format!("loader,file={},addr={addr:#x},force-raw=on", file.display());
         if let Some(b) = &self.bundle {
@@ -182,7 +187,7 @@ mod tests {
         let joined = args.join(" ");
         assert!(joined.contains("loader,file=b.bin,addr=0x21000000,force-raw=on"), "{joined}");
         assert!(joined.contains("loader,file=s.bin,addr=0x21004000,force-raw=on"), "{joined}");
-        assert!(joined.contains("-serial file:c.log"), "{joined}");
+        assert!(joined.contains("file,id=console,path=c.log,append=on") && joined.contains("-no-reboot"), "{joined}");
         assert!(joined.contains("-nic user,model=lan9118,mac=52:54:"), "{joined}");
         assert!(machine("stm32vldiscovery").is_none());
         assert_ne!(mac_for("a"), mac_for("b"));

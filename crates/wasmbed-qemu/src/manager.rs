@@ -1,0 +1,346 @@
+//! The QEMU manager: one supervised QEMU process per Device of an emulated
+//! board.
+//!
+//! - A device's identity bundle is written once into its folder, like a
+//!   factory programming flash (rewritten only when the gateway address
+//!   changes, keeping its key and seed).
+//! - Every start gets a fresh per-boot seed and the host's time.
+//! - The serial console is appended to `console.log` in the device folder
+//!   (rotated at 1 MiB), with a marker line per start and exit.
+//! - QEMU runs with `-no-reboot`: a firmware reset (panic, hard fault) ends
+//!   the process and the manager starts it again with a new seed, backing off
+//!   exponentially when it keeps exiting.
+//! - Deleting the Device or stopping the manager kills its process group;
+//!   QEMU also gets SIGKILL if the platform process itself dies
+//!   (`setpriv --pdeathsig`), so no QEMU outlives the platform.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast::error::RecvError, watch};
+use tokio::task::JoinHandle;
+use wasmbed_model::{Device, EventKind, Store};
+use wasmbed_pki::Pki;
+use wasmbed_protocol::IdentityBundle;
+
+use crate::{Launch, ProcessGroup, mac_for, machine, write_boot_seed};
+
+/// Console files are rotated past this size (one old file is kept).
+const CONSOLE_MAX: u64 = 1024 * 1024;
+
+/// What the manager needs to know.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// Per-device folders live here (`<dir>/<device>/`).
+    pub dir: PathBuf,
+    /// Firmware ELF per board.
+    pub firmware: BTreeMap<String, PathBuf>,
+    /// The gateway's TCP port on the host (devices dial 10.0.2.2:port).
+    pub gateway_port: u16,
+    /// First restart delay; doubles per quick exit up to `restart_max`.
+    pub restart_base: Duration,
+    /// Longest restart delay.
+    pub restart_max: Duration,
+}
+
+impl ManagerConfig {
+    /// Defaults: restarts after 0.5 s, backing off to 30 s.
+    pub fn new(dir: PathBuf, firmware: BTreeMap<String, PathBuf>, gateway_port: u16) -> Self {
+        Self {
+            dir,
+            firmware,
+            gateway_port,
+            restart_base: Duration::from_millis(500),
+            restart_max: Duration::from_secs(30),
+        }
+    }
+
+    /// Finds `wasmbed-fw-<board>` ELFs in `dir` for every QEMU board.
+    pub fn firmware_in(dir: &Path) -> BTreeMap<String, PathBuf> {
+        crate::MACHINES
+            .iter()
+            .map(|m| (m.board.to_string(), dir.join(format!("wasmbed-fw-{}", m.board))))
+            .filter(|(_, p)| p.is_file())
+            .collect()
+    }
+}
+
+/// One running device as the manager sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    /// Device name.
+    pub device: String,
+    /// QEMU's pid (also its process group), if it is up right now.
+    pub pid: Option<u32>,
+    /// Times QEMU was started.
+    pub starts: u32,
+}
+
+struct Supervised {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    state: Arc<Mutex<Running>>,
+}
+
+/// Keeps one QEMU per emulated Device.
+pub struct QemuManager {
+    cfg: ManagerConfig,
+    store: Arc<dyn Store>,
+    pki: Arc<Pki>,
+    devices: Mutex<HashMap<String, Supervised>>,
+}
+
+impl std::fmt::Debug for QemuManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QemuManager").field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+impl QemuManager {
+    /// A manager; nothing runs until [`run`](Self::run).
+    pub fn new(cfg: ManagerConfig, store: Arc<dyn Store>, pki: Arc<Pki>) -> Arc<Self> {
+        Arc::new(Self { cfg, store, pki, devices: Mutex::default() })
+    }
+
+    /// The folder of a device (bundle, seed, console).
+    pub fn device_dir(&self, device: &str) -> PathBuf {
+        self.cfg.dir.join(device)
+    }
+
+    /// Devices being supervised, by name.
+    pub fn running(&self) -> Vec<Running> {
+        let devices = self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut v: Vec<Running> = devices
+            .values()
+            .map(|s| s.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+            .collect();
+        v.sort_by(|a, b| a.device.cmp(&b.device));
+        v
+    }
+
+    /// Follows the store until `stop` turns true, then stops every QEMU.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut events = self.store.watch();
+        self.reconcile().await;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                ev = events.recv() => match ev {
+                    Ok(ev) if ev.kind == EventKind::Device && !ev.status_only => self.reconcile().await,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => self.reconcile().await,
+                    Err(RecvError::Closed) => break,
+                },
+            }
+        }
+        let all: Vec<Supervised> = {
+            let mut devices = self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            devices.drain().map(|(_, s)| s).collect()
+        };
+        for s in &all {
+            let _ = s.stop.send(true);
+        }
+        for s in all {
+            let _ = s.task.await;
+        }
+    }
+
+    /// Level-triggered: start what should run, stop what should not.
+    async fn reconcile(self: &Arc<Self>) {
+        let list = match self.store.list_devices().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("qemu manager: cannot list devices: {e}");
+                return;
+            }
+        };
+        let wanted: BTreeMap<String, Device> =
+            list.into_iter().filter(|d| machine(&d.spec.board).is_some()).map(|d| (d.meta.name.clone(), d)).collect();
+        let mut devices = self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        devices.retain(|name, s| {
+            let keep = wanted.contains_key(name) && !s.task.is_finished();
+            if !keep {
+                let _ = s.stop.send(true);
+                if !wanted.contains_key(name) {
+                    tracing::info!(device = %name, "device deleted: stopping its QEMU");
+                    let dir = self.device_dir(name);
+                    let task = std::mem::replace(&mut s.task, tokio::spawn(async {}));
+                    // Remove the folder (bundle holds the key) once QEMU is gone.
+                    tokio::spawn(async move {
+                        let _ = task.await;
+                        let _ = std::fs::remove_dir_all(dir);
+                    });
+                }
+            }
+            keep
+        });
+        for (name, device) in wanted {
+            if devices.contains_key(&name) {
+                continue;
+            }
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let state = Arc::new(Mutex::new(Running { device: name.clone(), pid: None, starts: 0 }));
+            let task = tokio::spawn(self.clone().supervise(device, stop_rx, state.clone()));
+            devices.insert(name, Supervised { stop: stop_tx, task, state });
+        }
+    }
+
+    async fn supervise(self: Arc<Self>, device: Device, mut stop: watch::Receiver<bool>, state: Arc<Mutex<Running>>) {
+        let name = device.meta.name.clone();
+        let board = device.spec.board.clone();
+        let Some(m) = machine(&board) else { return };
+        let Some(kernel) = self.cfg.firmware.get(&board).cloned() else {
+            tracing::warn!(device = %name, %board, "no firmware image for this board in this installation; not starting it");
+            self.note_error(&name, &format!("no firmware image for board {board} in this installation")).await;
+            return;
+        };
+        let dir = self.device_dir(&name);
+        let console = dir.join("console.log");
+        let bundle = match self.ensure_bundle(&dir, &name, &board) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(device = %name, "cannot provision: {e}");
+                self.note_error(&name, &format!("cannot write identity bundle: {e}")).await;
+                return;
+            }
+        };
+        let mut delay = self.cfg.restart_base;
+        loop {
+            rotate(&console);
+            let seed_path = dir.join("seed.bin");
+            let seed: [u8; 32] = rand::random();
+            if let Err(e) = write_boot_seed(&seed_path, seed, unix_ms()) {
+                tracing::error!(device = %name, "cannot write boot seed: {e}");
+                return;
+            }
+            let launch = Launch {
+                machine: *m,
+                kernel: kernel.clone(),
+                bundle: Some(bundle.clone()),
+                seed: Some(seed_path),
+                console: console.clone(),
+                mac: Some(mac_for(&name)),
+            };
+            let mut cmd = with_parent_death_signal(launch.command());
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+            let mut qemu = match ProcessGroup::spawn(&mut cmd) {
+                Ok(q) => q,
+                Err(e) => {
+                    tracing::error!(device = %name, "cannot start qemu-system-arm: {e}");
+                    self.note_error(&name, &format!("cannot start qemu-system-arm: {e}")).await;
+                    return;
+                }
+            };
+            let started = Instant::now();
+            {
+                let mut st = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                st.pid = Some(qemu.id());
+                st.starts += 1;
+            }
+            tracing::info!(device = %name, %board, pid = qemu.id(), "QEMU device started");
+            let exit = loop {
+                tokio::select! {
+                    _ = stop.changed() => {
+                        qemu.kill();
+                        marker(&console, "stopped by the platform");
+                        state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pid = None;
+                        return;
+                    }
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+                match qemu.child_mut().try_wait() {
+                    Ok(Some(status)) => break status.to_string(),
+                    Ok(None) => {}
+                    Err(e) => break e.to_string(),
+                }
+            };
+            let stderr = qemu.child_mut().stderr.take().map(read_all).unwrap_or_default();
+            drop(qemu);
+            state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pid = None;
+            if started.elapsed() > Duration::from_secs(60) {
+                delay = self.cfg.restart_base;
+            }
+            let why = match stderr.trim() {
+                "" => exit,
+                err => format!("{exit}: {err}"),
+            };
+            tracing::warn!(device = %name, "QEMU exited ({why}); restarting in {delay:?}");
+            marker(&console, &format!("QEMU exited ({why}); restarting in {} ms", delay.as_millis()));
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(self.cfg.restart_max);
+        }
+    }
+
+    /// Writes the device's bundle unless one for this gateway exists.
+    fn ensure_bundle(&self, dir: &Path, name: &str, board: &str) -> Result<PathBuf, String> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| e.to_string())?;
+        let path = dir.join("bundle.bin");
+        let gateway = format!("10.0.2.2:{}", self.cfg.gateway_port);
+        let old = std::fs::read(&path).ok().and_then(|b| IdentityBundle::from_bytes(&b).ok());
+        let seed = match &old {
+            Some(b) if b.gateway == gateway && b.board == board && b.device_id == name => return Ok(path),
+            // Re-provisioned for a new gateway address: the device keeps its seed.
+            Some(b) => b.seed.as_slice().try_into().unwrap_or_else(|_| rand::random()),
+            None => rand::random(),
+        };
+        let bundle = self.pki.bundle(name, board, &gateway, seed, SystemTime::now()).map_err(|e| e.to_string())?;
+        let tmp = dir.join("bundle.bin.tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| e.to_string())?;
+        f.write_all(&bundle.to_bytes()).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+
+    async fn note_error(&self, name: &str, error: &str) {
+        if let Ok(Some(d)) = self.store.get_device(name).await {
+            let mut status = d.status;
+            status.last_error = Some(error.to_string());
+            let _ = self.store.update_device_status(name, &status).await;
+        }
+    }
+}
+
+/// Runs `cmd` through `setpriv --pdeathsig KILL`: if the platform process
+/// dies without cleaning up (SIGKILL), the kernel kills QEMU too.
+fn with_parent_death_signal(cmd: Command) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--pdeathsig", "KILL", "--"]).arg(cmd.get_program()).args(cmd.get_args());
+    c
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn read_all(mut r: impl std::io::Read) -> String {
+    let mut s = String::new();
+    let _ = r.read_to_string(&mut s);
+    s.chars().take(500).collect()
+}
+
+fn rotate(console: &Path) {
+    if std::fs::metadata(console).is_ok_and(|m| m.len() > CONSOLE_MAX) {
+        let _ = std::fs::rename(console, console.with_extension("log.1"));
+    }
+}
+
+/// A line from the platform in the device's console log.
+fn marker(console: &Path, text: &str) {
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(console) {
+        let _ = writeln!(f, "--- wasmbed: {text} ---");
+    }
+}
