@@ -92,7 +92,7 @@ fn test() -> Result<()> {
     )?;
     apps()?;
     ensure_qemu()?;
-    let elf = firmware("mps2-an385")?;
+    let firmware_dir = firmware_images()?;
     run(
         "firmware unit tests (host)",
         cargo().current_dir(root().join("firmware")).args([
@@ -165,7 +165,7 @@ fn test() -> Result<()> {
     )?;
     run(
         "cargo test --workspace",
-        cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_AN385", &elf),
+        cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_DIR", &firmware_dir),
     )?;
     eprintln!("==> all checks passed");
     Ok(())
@@ -205,11 +205,35 @@ fn firmware(board: &str) -> Result<PathBuf> {
     let mut c = cargo();
     c.current_dir(&dir).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
     run(&format!("build firmware for {board}"), &mut c)?;
-    let target = match board {
-        "mps2-an385" => "thumbv7m-none-eabi",
-        other => bail!("no target known for {other}"),
-    };
+    let target = target_of(board)?;
     Ok(root().join("firmware/target").join(target).join("release").join(format!("wasmbed-fw-{board}")))
+}
+
+/// The Rust target of a board's firmware (as in `wasmbed_qemu::target_of`).
+fn target_of(board: &str) -> Result<&'static str> {
+    Ok(match board {
+        "mps2-an385" => "thumbv7m-none-eabi",
+        "mps2-an386" | "mps2-an500" | "olimex-stm32-h405" => "thumbv7em-none-eabihf",
+        "mps2-an505" => "thumbv8m.main-none-eabi",
+        other => bail!("no target known for {other}"),
+    })
+}
+
+/// Builds every board's firmware and gathers the images in
+/// `target/firmware/` (what `wasmbed up --firmware-dir` reads).
+fn firmware_images() -> Result<PathBuf> {
+    let out = root().join("target/firmware");
+    std::fs::create_dir_all(&out)?;
+    let mut boards: Vec<String> = std::fs::read_dir(root().join("firmware/boards"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    boards.sort();
+    for board in boards {
+        let elf = firmware(&board)?;
+        std::fs::copy(&elf, out.join(format!("wasmbed-fw-{board}")))
+            .with_context(|| format!("cannot copy {}", elf.display()))?;
+    }
+    Ok(out)
 }
 
 fn release_bins() -> Result<PathBuf> {
@@ -223,12 +247,16 @@ fn release_bins() -> Result<PathBuf> {
 fn demo(rest: &[String]) -> Result<()> {
     ensure_targets()?;
     let apps = apps()?;
+    ensure_qemu()?;
+    let firmware = firmware_images()?;
     let bin = release_bins()?.join("wasmbed");
     let data = root().join(".wasmbed");
     let devices = rest.first().map_or("3", String::as_str);
     let status = Command::new(&bin)
         .args(["up", "--demo", devices, "--demo-app"])
         .arg(apps.join("hello.wasm"))
+        .arg("--firmware-dir")
+        .arg(&firmware)
         .arg("--data-dir")
         .arg(&data)
         .args(rest.get(1..).unwrap_or_default())

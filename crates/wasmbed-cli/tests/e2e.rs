@@ -61,9 +61,14 @@ struct Platform {
 
 impl Platform {
     fn start(data: &Path, gateway_port: u16) -> Self {
+        Self::start_with(data, gateway_port, &[])
+    }
+
+    fn start_with(data: &Path, gateway_port: u16, extra: &[&str]) -> Self {
         let mut up = Proc::spawn(
             Command::new(BIN)
                 .args(["up", "--listen", "127.0.0.1:0", "--heartbeat-ms", "300"])
+                .args(extra)
                 .args(["--gateway", &format!("127.0.0.1:{gateway_port}")])
                 .arg("--data-dir")
                 .arg(data)
@@ -265,4 +270,59 @@ fn cli_reports_bad_input_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.selector"));
     let out = p.cli(&["app", "deploy", "a", wasm.to_str().unwrap(), "--memory-pages", "999"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.limits.max_memory_pages"));
+}
+
+/// Pids of processes whose command line mentions `needle`.
+fn pids_with(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+        if !zombie && String::from_utf8_lossy(&cmdline).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// `up --demo` with real firmware: the QEMU device comes Online, runs the
+/// demo app, its console is readable with `wasmbed console`; and when `up`
+/// is SIGKILLed (no cleanup at all), its QEMU processes die with it.
+#[test]
+fn qemu_demo_device_runs_the_app_and_no_qemu_outlives_a_sigkilled_platform() {
+    let firmware = wasmbed_qemu::firmware_from_source("mps2-an385").unwrap();
+    let fw_dir = firmware.parent().unwrap().to_str().unwrap().to_string();
+    let apps = example_apps();
+    let hello = apps.join("hello.wasm");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut p = Platform::start_with(
+        &data,
+        free_port(),
+        &["--firmware-dir", &fw_dir, "--demo", "1", "--demo-app", hello.to_str().unwrap()],
+    );
+    wait_until("demo-0 Online running hello", Duration::from_secs(120), || {
+        p.devices().iter().any(|d| {
+            d.meta.name == "demo-0"
+                && d.status.phase == DevicePhase::Online
+                && d.status.apps.iter().any(|a| a.name == "hello" && a.state == "running")
+        })
+    });
+    let d = p.devices().into_iter().find(|d| d.meta.name == "demo-0").unwrap();
+    assert_eq!(d.spec.board, "mps2-an385");
+    assert!(!d.status.simulated);
+    wait_until("a log line from the firmware device", Duration::from_secs(60), || !p.logs("demo-0").is_empty());
+    let console = p.ok(&["console", "demo-0"]);
+    assert!(console.contains("online: enrolled as demo-0"), "{console}");
+    let out = p.cli(&["console", "no-such-device"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let marker = data.join("devices").display().to_string();
+    let qemus = pids_with(&marker);
+    assert_eq!(qemus.len(), 1, "one QEMU for the one device: {qemus:?}");
+    p.up.kill9();
+    wait_until("QEMU to die with the SIGKILLed platform", Duration::from_secs(20), || pids_with(&marker).is_empty());
 }

@@ -128,6 +128,40 @@ impl Launch {
     }
 }
 
+/// The firmware ELF for `board` from this source tree, built if needed
+/// (`cargo build --release` in `firmware/boards/<board>`). Tests and
+/// benchmarks use it; `WASMBED_FIRMWARE_DIR` points at prebuilt images.
+pub fn firmware_from_source(board: &str) -> Result<PathBuf, String> {
+    let triple = target_of(board).ok_or_else(|| format!("no firmware for board {board}"))?;
+    if let Some(dir) = std::env::var_os("WASMBED_FIRMWARE_DIR") {
+        let p = Path::new(&dir).join(format!("wasmbed-fw-{board}"));
+        return if p.is_file() { Ok(p) } else { Err(format!("{} is missing", p.display())) };
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--quiet"])
+        .current_dir(root.join("firmware/boards").join(board))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the {board} firmware failed"));
+    }
+    Ok(root.join("firmware/target").join(triple).join("release").join(format!("wasmbed-fw-{board}")))
+}
+
+/// The Rust target a board's firmware is built for.
+pub fn target_of(board: &str) -> Option<&'static str> {
+    match board {
+        "mps2-an385" => Some("thumbv7m-none-eabi"),
+        "mps2-an386" | "mps2-an500" | "olimex-stm32-h405" => Some("thumbv7em-none-eabihf"),
+        "mps2-an505" => Some("thumbv8m.main-none-eabi"),
+        _ => None,
+    }
+}
+
 /// A child leading its own process group, killed with the whole group on
 /// drop: QEMU (and anything a child starts) never outlives its owner.
 #[derive(Debug)]
@@ -158,7 +192,10 @@ impl ProcessGroup {
             return;
         }
         // `kill` the command: sending to a group needs no unsafe code here.
-        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.child.id())]).status();
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = self.child.wait();
     }
 }

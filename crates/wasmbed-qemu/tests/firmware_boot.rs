@@ -4,29 +4,13 @@
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
 
-/// The firmware ELF: from `cargo xtask test`, or built here.
-fn firmware() -> PathBuf {
-    if let Some(p) = std::env::var_os("WASMBED_FIRMWARE_AN385") {
-        return p.into();
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
-    let dir = root.join("firmware/boards/mps2-an385");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ok = Command::new(cargo)
-        .args(["build", "--release", "--locked", "--quiet"])
-        .current_dir(&dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "building the mps2-an385 firmware failed");
-    root.join("firmware/target/thumbv7m-none-eabi/release/wasmbed-fw-mps2-an385")
-}
+mod common;
+use common::firmware;
 
 /// Boots the firmware and returns its console once `until` appears.
 fn boot(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, until: &str) -> String {
@@ -76,6 +60,16 @@ fn without_a_bundle_the_firmware_refuses_and_says_why() {
     write_boot_seed(&seed, [1; 32], now_ms()).unwrap();
     let text = boot(dir.path(), None, Some(seed), "refusing to connect");
     assert!(text.contains("wasmbed firmware") && text.contains("no identity bundle"), "{text}");
+}
+
+#[test]
+fn without_a_host_time_the_firmware_refuses_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = bundle_file(dir.path());
+    let seed = dir.path().join("seed.bin");
+    write_boot_seed(&seed, [4; 32], 0).unwrap();
+    let text = boot(dir.path(), Some(bundle), Some(seed), "refusing to connect");
+    assert!(text.contains("no real time"), "{text}");
 }
 
 fn now_ms() -> u64 {

@@ -1,0 +1,254 @@
+//! Real devices: our firmware in QEMU, managed by the QEMU manager, against
+//! the real gateway over mutual TLS. Nothing here is simulated.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use wasmbed_gateway::{Gateway, GatewayConfig};
+use wasmbed_model::{Application, ApplicationSpec, Device, DevicePhase, DeviceSpec, Limits, LogBook, Meta, Store};
+use wasmbed_pki::Pki;
+use wasmbed_qemu::manager::{ManagerConfig, QemuManager};
+use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
+
+mod common;
+
+const BOARD: &str = "mps2-an385";
+/// Generous: QEMU boots in well under a second here, but CI machines are slow.
+const WAIT: Duration = Duration::from_secs(90);
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+struct Platform {
+    tmp: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    logs: Arc<LogBook>,
+    manager: Arc<QemuManager>,
+    port: u16,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn platform() -> Platform {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Arc::new(Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap());
+    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
+    let logs = Arc::new(LogBook::new(100));
+    let server = pki.gateway_identity(&["127.0.0.1".into(), "10.0.2.2".into()], SystemTime::now()).unwrap();
+    let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server).unwrap();
+    // 1 s heartbeats: the liveness window is 3 s.
+    let cfg = GatewayConfig::default().with_heartbeat_ms(1000);
+    let gw = Gateway::new(cfg, tls, store.clone(), logs.clone(), Arc::new(now_ms));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, rx) = watch::channel(false);
+    let firmware = BTreeMap::from([(BOARD.to_string(), common::firmware())]);
+    let manager =
+        QemuManager::new(ManagerConfig::new(tmp.path().join("devices"), firmware, port), store.clone(), pki.clone());
+    let gw_task = tokio::spawn({
+        let rx = rx.clone();
+        async move {
+            let _ = gw.run(listener, rx).await;
+        }
+    });
+    let mgr_task = tokio::spawn(manager.clone().run(rx));
+    Platform { tmp, store, logs, manager, port, stop, tasks: vec![gw_task, mgr_task] }
+}
+
+impl Platform {
+    async fn add_device(&self, name: &str, labels: &[(&str, &str)]) {
+        let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let spec = DeviceSpec { board: BOARD.into(), labels };
+        let d = Device { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
+        self.store.create_device(d).await.unwrap();
+    }
+
+    async fn device(&self, name: &str) -> Device {
+        self.store.get_device(name).await.unwrap().unwrap()
+    }
+
+    fn console(&self, name: &str) -> String {
+        std::fs::read_to_string(self.tmp.path().join("devices").join(name).join("console.log")).unwrap_or_default()
+    }
+
+    /// Waits until `check` holds for the device, or fails with its console.
+    async fn wait_for(&self, name: &str, what: &str, check: impl Fn(&Device) -> bool) -> Device {
+        let start = Instant::now();
+        loop {
+            let d = self.device(name).await;
+            if check(&d) {
+                return d;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "{name}: never {what}; status {:?}\nconsole:\n{}",
+                d.status,
+                self.console(name)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn deploy(&self, name: &str, selector: &str, module: &[u8]) {
+        let digest = hex::encode(Sha256::digest(module));
+        self.deploy_as(name, selector, module, &digest).await;
+    }
+
+    /// Stores `module` under `digest` whether or not it matches.
+    async fn deploy_as(&self, name: &str, selector: &str, module: &[u8], digest: &str) {
+        self.store.put_module(digest, module).await.unwrap();
+        let spec = ApplicationSpec {
+            version: "1".into(),
+            digest: digest.into(),
+            size: module.len() as u32,
+            selector: selector.into(),
+            limits: Limits { tick_ms: 200, ..Limits::default() },
+        };
+        let app =
+            Application { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
+        self.store.put_application(&app).await.unwrap();
+    }
+
+    async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(15), t).await;
+        }
+    }
+}
+
+fn app_state(d: &Device, app: &str) -> Option<String> {
+    d.status.apps.iter().find(|a| a.name == app).map(|a| a.state.clone())
+}
+
+fn logging_app(text: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+             (import "wasmbed" "log" (func $log (param i32 i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 0) "{text}")
+             (func (export "init") (call $log (i32.const 0) (i32.const {n})))
+             (func (export "tick") (call $log (i32.const 0) (i32.const {n}))))"#,
+        n = text.len()
+    ))
+    .unwrap()
+}
+
+fn qemu_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+}
+
+/// Boot, enroll over mTLS, run an app whose output reaches the log book,
+/// survive a killed QEMU (Unreachable, restarted, re-enrolled, re-synced),
+/// and treat a wrong-hash module and a trapping app as the simulator does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qemu_device_enrolls_runs_apps_and_recovers_from_a_killed_qemu() {
+    let p = platform().await;
+    p.add_device("q-1", &[("fleet", "a")]).await;
+    let d = p.wait_for("q-1", "Online", |d| d.status.phase == DevicePhase::Online).await;
+    assert!(!d.status.simulated, "a firmware device does not say it is simulated");
+    assert_eq!(d.status.firmware_version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    let console = p.console("q-1");
+    assert!(console.contains("gateway verified against the pinned platform CA"), "{console}");
+
+    p.deploy("hello", "fleet=a", &logging_app("hello from qemu")).await;
+    p.wait_for("q-1", "running hello", |d| app_state(d, "hello").as_deref() == Some("running")).await;
+    let start = Instant::now();
+    while !p.logs.tail("q-1", 10).iter().any(|l| l.app == "hello" && l.line == "hello from qemu") {
+        assert!(start.elapsed() < WAIT, "no log line from the device");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Kill QEMU: Unreachable within the liveness window, then restarted by
+    // the manager, re-enrolled and re-synced.
+    let before = p.manager.running();
+    let pid = before[0].pid.unwrap();
+    assert_eq!(before[0].starts, 1);
+    sigkill(pid);
+    p.wait_for("q-1", "Unreachable", |d| d.status.phase == DevicePhase::Unreachable).await;
+    p.wait_for("q-1", "Online again", |d| d.status.phase == DevicePhase::Online).await;
+    p.wait_for("q-1", "running hello again", |d| app_state(d, "hello").as_deref() == Some("running")).await;
+    let after = p.manager.running();
+    assert_eq!(after[0].starts, 2, "{after:?}");
+    assert!(!qemu_running(pid), "the killed QEMU is gone");
+    assert!(p.console("q-1").contains("QEMU exited"), "the console log records the exit");
+
+    // A module whose bytes do not match its digest: the device refuses it.
+    let good = logging_app("never runs");
+    let wrong = hex::encode(Sha256::digest(b"something else"));
+    p.deploy_as("badhash", "fleet=a", &good, &wrong).await;
+    let d = p
+        .wait_for("q-1", "rejecting badhash", |d| {
+            d.status.last_error.as_deref().is_some_and(|e| e.contains("badhash") && e.contains("rejected"))
+        })
+        .await;
+    assert_eq!(app_state(&d, "hello").as_deref(), Some("running"), "the other app keeps running");
+
+    // A trapping app fails alone; the device and its session stay up.
+    let trap = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "init") unreachable))"#).unwrap();
+    p.deploy("trap", "fleet=a", &trap).await;
+    let d = p.wait_for("q-1", "failing trap", |d| app_state(d, "trap").as_deref() == Some("failed")).await;
+    let reason = d.status.apps.iter().find(|a| a.name == "trap").and_then(|a| a.reason.clone()).unwrap_or_default();
+    assert!(reason.contains("unreachable") || reason.contains("trap"), "{reason}");
+    assert_eq!(d.status.phase, DevicePhase::Online);
+    assert_eq!(app_state(&d, "hello").as_deref(), Some("running"));
+
+    // Deleting the device stops its QEMU.
+    let pid = p.manager.running()[0].pid.unwrap();
+    p.store.delete_device("q-1").await.unwrap();
+    let start = Instant::now();
+    while qemu_running(pid) || !p.manager.running().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "QEMU of a deleted device still runs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    p.shutdown().await;
+}
+
+/// SIGKILL to one process, as an operator (or the OOM killer) would.
+fn sigkill(pid: u32) {
+    let ok = std::process::Command::new("kill").args(["-s", "KILL", &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+/// A device provisioned with another CA must not talk to this gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
+    let p = platform().await;
+    // Not a Device of this platform: launched by hand with a bundle from a different CA.
+    let other = Pki::open_or_create(&p.tmp.path().join("other-pki"), SystemTime::now()).unwrap();
+    let bundle = other.bundle("q-foreign", BOARD, &format!("10.0.2.2:{}", p.port), [7; 32], SystemTime::now()).unwrap();
+    let dir = p.tmp.path().join("foreign");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bundle.bin"), bundle.to_bytes()).unwrap();
+    write_boot_seed(&dir.join("seed.bin"), [8; 32], now_ms()).unwrap();
+    let console = dir.join("console.log");
+    let launch = Launch {
+        machine: *machine(BOARD).unwrap(),
+        kernel: common::firmware(),
+        bundle: Some(dir.join("bundle.bin")),
+        seed: Some(dir.join("seed.bin")),
+        console: console.clone(),
+        mac: Some(wasmbed_qemu::mac_for("q-foreign")),
+    };
+    let _qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap();
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if text.contains("did not verify against the pinned platform CA") {
+            assert!(text.contains("reconnecting in"), "it backs off and retries: {text}");
+            assert!(!text.contains("online:"), "{text}");
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no refusal on the console:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    p.shutdown().await;
+}
