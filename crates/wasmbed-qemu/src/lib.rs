@@ -37,8 +37,12 @@ pub struct Machine {
 }
 
 /// Boards with firmware in this build.
-pub const MACHINES: &[Machine] =
-    &[Machine { board: "mps2-an385", qemu_machine: "mps2-an385", bundle_addr: 0x2100_0000, seed_addr: 0x2100_4000 }];
+pub const MACHINES: &[Machine] = &[
+    Machine { board: "mps2-an385", qemu_machine: "mps2-an385", bundle_addr: 0x2100_0000, seed_addr: 0x2100_4000 },
+    Machine { board: "mps2-an386", qemu_machine: "mps2-an386", bundle_addr: 0x2100_0000, seed_addr: 0x2100_4000 },
+    Machine { board: "mps2-an500", qemu_machine: "mps2-an500", bundle_addr: 0x6000_0000, seed_addr: 0x6000_4000 },
+    Machine { board: "mps2-an505", qemu_machine: "mps2-an505", bundle_addr: 0x3830_0000, seed_addr: 0x3830_4000 },
+];
 
 /// Looks up a board's machine data.
 pub fn machine(board: &str) -> Option<&'static Machine> {

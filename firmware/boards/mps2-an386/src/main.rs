@@ -1,0 +1,21 @@
+//! Wasmbed firmware for Arm MPS2 AN386 (Cortex-M4 with FPU, 25 MHz) as
+//! QEMU's `mps2-an386` emulates it: the AN385 memory map on a newer core.
+#![no_std]
+#![no_main]
+
+use wasmbed_fw_device::{Board, board_main};
+
+static BOARD: Board = Board {
+    name: "mps2-an386",
+    core_hz: 25_000_000,
+    console_uart: 0x4000_4000,
+    fpgaio: Some(0x4002_8000),
+    lan9118: 0x4020_0000,
+    ip: [10, 0, 2, 15],
+    router: [10, 0, 2, 2],
+    // PSRAM, outside the linked memory (see memory.x).
+    bundle: (0x2100_0000, 16 * 1024),
+    boot_seed: 0x2100_4000,
+};
+
+board_main!(BOARD, 1024 * 1024);
