@@ -123,17 +123,19 @@ fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
-    run(
-        "clippy (firmware, thumbv7m)",
-        cargo().current_dir(root().join("firmware/boards/mps2-an385")).args([
-            "clippy",
-            "--release",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
+    for board in boards()? {
+        run(
+            &format!("clippy (firmware, {board})"),
+            cargo().current_dir(root().join("firmware/boards").join(&board)).args([
+                "clippy",
+                "--release",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+    }
     run(
         "clippy (example apps, wasm32)",
         cargo().current_dir(root().join("apps")).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
@@ -219,16 +221,21 @@ fn target_of(board: &str) -> Result<&'static str> {
     })
 }
 
+/// The boards with firmware (`firmware/boards/*`).
+fn boards() -> Result<Vec<String>> {
+    let mut boards: Vec<String> = std::fs::read_dir(root().join("firmware/boards"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    boards.sort();
+    Ok(boards)
+}
+
 /// Builds every board's firmware and gathers the images in
 /// `target/firmware/` (what `wasmbed up --firmware-dir` reads).
 fn firmware_images() -> Result<PathBuf> {
     let out = root().join("target/firmware");
     std::fs::create_dir_all(&out)?;
-    let mut boards: Vec<String> = std::fs::read_dir(root().join("firmware/boards"))?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect();
-    boards.sort();
-    for board in boards {
+    for board in boards()? {
         let elf = firmware(&board)?;
         std::fs::copy(&elf, out.join(format!("wasmbed-fw-{board}")))
             .with_context(|| format!("cannot copy {}", elf.display()))?;

@@ -37,6 +37,10 @@ struct Platform {
 }
 
 async fn platform() -> Platform {
+    platform_for(&[BOARD]).await
+}
+
+async fn platform_for(boards: &[&str]) -> Platform {
     let tmp = tempfile::tempdir().unwrap();
     let pki = Arc::new(Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap());
     let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
@@ -49,7 +53,8 @@ async fn platform() -> Platform {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop, rx) = watch::channel(false);
-    let firmware = BTreeMap::from([(BOARD.to_string(), common::firmware())]);
+    let firmware: BTreeMap<String, _> =
+        boards.iter().map(|b| (b.to_string(), wasmbed_qemu::firmware_from_source(b).unwrap())).collect();
     let manager =
         QemuManager::new(ManagerConfig::new(tmp.path().join("devices"), firmware, port), store.clone(), pki.clone());
     let gw_task = tokio::spawn({
@@ -64,8 +69,12 @@ async fn platform() -> Platform {
 
 impl Platform {
     async fn add_device(&self, name: &str, labels: &[(&str, &str)]) {
+        self.add_board_device(name, BOARD, labels).await;
+    }
+
+    async fn add_board_device(&self, name: &str, board: &str, labels: &[(&str, &str)]) {
         let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let spec = DeviceSpec { board: BOARD.into(), labels };
+        let spec = DeviceSpec { board: board.into(), labels };
         let d = Device { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
         self.store.create_device(d).await.unwrap();
     }
@@ -216,6 +225,30 @@ async fn a_qemu_device_enrolls_runs_apps_and_recovers_from_a_killed_qemu() {
 fn sigkill(pid: u32) {
     let ok = std::process::Command::new("kill").args(["-s", "KILL", &pid.to_string()]).status().unwrap();
     assert!(ok.success());
+}
+
+/// Every supported MPS2 board boots our firmware, enrolls over mTLS, runs
+/// an app whose output reaches the log book, and reports it Running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mps2_board_enrolls_and_runs_an_app() {
+    const BOARDS: [&str; 4] = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505"];
+    let p = platform_for(&BOARDS).await;
+    for board in BOARDS {
+        p.add_board_device(&format!("b-{board}"), board, &[("fleet", "boards")]).await;
+    }
+    p.deploy("hello", "fleet=boards", &logging_app("hello board")).await;
+    for board in BOARDS {
+        let name = format!("b-{board}");
+        let d = p.wait_for(&name, "running hello", |d| app_state(d, "hello").as_deref() == Some("running")).await;
+        assert_eq!(d.status.phase, DevicePhase::Online);
+        assert!(p.console(&name).contains(&format!("wasmbed firmware {} on {board}", env!("CARGO_PKG_VERSION"))));
+        let start = Instant::now();
+        while !p.logs.tail(&name, 10).iter().any(|l| l.line == "hello board") {
+            assert!(start.elapsed() < WAIT, "no log line from {name}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    p.shutdown().await;
 }
 
 /// A device provisioned with another CA must not talk to this gateway.
