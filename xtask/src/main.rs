@@ -279,13 +279,13 @@ fn demo(rest: &[String]) -> Result<()> {
 fn bench(rest: &[String]) -> Result<()> {
     let Some(scenario) = rest.first() else { bail!("usage: cargo xtask bench SCENARIO [flags]") };
     let app = apps()?.join("hello.wasm");
-    let status = Command::new(release_bins()?.join("wasmbed-bench"))
-        .arg(scenario)
-        .args(&rest[1..])
-        .arg("--app")
-        .arg(app)
-        .status()
-        .context("cannot start the benchmark")?;
+    let mut cmd = Command::new(release_bins()?.join("wasmbed-bench"));
+    cmd.arg(scenario).args(&rest[1..]);
+    if matches!(scenario.as_str(), "device-boot" | "deploy-qemu" | "interp") {
+        ensure_qemu()?;
+        cmd.arg("--firmware-dir").arg(firmware_images()?);
+    }
+    let status = cmd.arg("--app").arg(app).status().context("cannot start the benchmark")?;
     if !status.success() {
         bail!("benchmark {scenario} failed ({status})");
     }

@@ -9,14 +9,25 @@
 //!   as separate processes; sessions held, gateway RSS per session, accept
 //!   and heartbeat rates; then Mosquitto with mutual TLS on loopback, held
 //!   by this process's MQTT client, measured the same way.
+//! - `device-boot --board B --firmware-dir D [--runs N]` and
+//!   `deploy-qemu --devices N --firmware-dir D [--rounds R]`: real firmware
+//!   in QEMU (see `qemu.rs`).
 
 mod deploy;
+mod qemu;
 mod scale;
 
 use anyhow::{Result, bail};
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn firmware_dir(args: &[String]) -> Result<std::path::PathBuf> {
+    flag(args, "--firmware-dir")
+        .or_else(|| std::env::var("WASMBED_FIRMWARE_DIR").ok())
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| anyhow::anyhow!("--firmware-dir DIR is required (cargo xtask bench passes it)"))
 }
 
 fn main() -> Result<()> {
@@ -37,7 +48,19 @@ fn main() -> Result<()> {
             let sessions = flag(&args, "--sessions").map_or(Ok(10_000), |v| v.parse())?;
             rt.block_on(scale::run(sessions))?
         }
-        other => bail!("unknown scenario {other:?} (deploy-sim, gateway-scale)"),
+        "device-boot" => {
+            let board = flag(&args, "--board").unwrap_or_else(|| "mps2-an385".into());
+            let dir = firmware_dir(&args)?;
+            let runs = flag(&args, "--runs").map_or(Ok(7), |v| v.parse())?;
+            rt.block_on(qemu::device_boot(&board, &dir.join(format!("wasmbed-fw-{board}")), runs))?
+        }
+        "deploy-qemu" => {
+            let devices = flag(&args, "--devices").map_or(Ok(4), |v| v.parse())?;
+            let rounds = flag(&args, "--rounds").map_or(Ok(5), |v| v.parse())?;
+            let firmware = wasmbed_qemu::manager::ManagerConfig::firmware_in(&firmware_dir(&args)?);
+            rt.block_on(qemu::deploy_qemu(devices, firmware, rounds))?
+        }
+        other => bail!("unknown scenario {other:?} (deploy-sim, gateway-scale, device-boot, deploy-qemu)"),
     };
     println!("{json}");
     Ok(())

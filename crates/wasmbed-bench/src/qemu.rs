@@ -1,0 +1,310 @@
+//! Benchmarks on real firmware in QEMU.
+//!
+//! - `device-boot --board B`: QEMU start → the gateway recording the
+//!   enrollment (median of runs), the image's flash and static RAM from its
+//!   ELF, and the heap peak the firmware's counting allocator printed.
+//! - `deploy-qemu --devices N`: deploy request (HTTP PUT) → Running on N
+//!   QEMU devices run by the QEMU manager, 10 KB app, several rounds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use wasmbed_gateway::{Gateway, GatewayConfig};
+use wasmbed_model::{Device, DevicePhase, DeviceSpec, LogBook, Meta, Store};
+use wasmbed_pki::Pki;
+use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
+
+use crate::deploy::percentile;
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+struct Platform {
+    tmp: tempfile::TempDir,
+    pki: Arc<Pki>,
+    store: Arc<dyn Store>,
+    port: u16,
+    stop: watch::Sender<bool>,
+    api: Option<String>,
+}
+
+async fn platform(firmware: BTreeMap<String, PathBuf>, with_manager: bool) -> Result<Platform> {
+    let tmp = tempfile::tempdir()?;
+    let pki = Arc::new(Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now())?);
+    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("store.redb"))?;
+    let logs = Arc::new(LogBook::new(100));
+    let server = pki.gateway_identity(&["127.0.0.1".into(), "10.0.2.2".into()], SystemTime::now())?;
+    let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server)?;
+    let gw = Gateway::new(GatewayConfig::default(), tls, store.clone(), logs.clone(), Arc::new(unix_ms));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (stop, rx) = watch::channel(false);
+    tokio::spawn(gw.run(listener, rx.clone()));
+    let mut api = None;
+    if with_manager {
+        let cfg = wasmbed_qemu::manager::ManagerConfig::new(tmp.path().join("devices"), firmware, port);
+        let manager = wasmbed_qemu::manager::QemuManager::new(cfg, store.clone(), pki.clone());
+        tokio::spawn(manager.run(rx.clone()));
+        let state = wasmbed_api::ApiState {
+            store: store.clone(),
+            pki: pki.clone(),
+            logs,
+            gateway_port: port,
+            gateway: Arc::new(Default::default),
+            random: Arc::new(rand_seed),
+            now: Arc::new(SystemTime::now),
+            consoles: Some(tmp.path().join("devices")),
+        };
+        let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        api = Some(format!("http://{}", api_listener.local_addr()?));
+        tokio::spawn(async move { axum::serve(api_listener, wasmbed_api::router(state)).await });
+    }
+    Ok(Platform { tmp, pki, store, port, stop, api })
+}
+
+fn rand_seed() -> [u8; 32] {
+    let mut s = [0u8; 32];
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    for (i, b) in Sha256::digest(t.to_le_bytes()).iter().enumerate() {
+        s[i] = *b;
+    }
+    s
+}
+
+async fn add_device(store: &Arc<dyn Store>, name: &str, board: &str, label: (&str, &str)) -> Result<()> {
+    let spec = DeviceSpec { board: board.into(), labels: [(label.0.to_string(), label.1.to_string())].into() };
+    store
+        .create_device(Device {
+            meta: Meta { name: name.into(), ..Default::default() },
+            spec,
+            status: Default::default(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Waits on the store's watch until `name` is Online (no polling interval added).
+async fn until_online(store: &Arc<dyn Store>, events: &mut wasmbed_model::WatchStream, name: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if store.get_device(name).await?.is_some_and(|d| d.status.phase == DevicePhase::Online) {
+            return Ok(());
+        }
+        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
+            Ok(_) => {}
+            Err(_) => bail!("{name} did not enroll within 60 s"),
+        }
+    }
+}
+
+pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<serde_json::Value> {
+    let m = *machine(board).with_context(|| format!("{board} is not a QEMU board with firmware"))?;
+    let image = elf_sizes(&std::fs::read(firmware).with_context(|| format!("cannot read {}", firmware.display()))?)?;
+    let p = platform(BTreeMap::new(), false).await?;
+    let mut times = Vec::new();
+    let mut heap_peak = 0u64;
+    for run in 0..runs {
+        let name = format!("boot-{run}");
+        add_device(&p.store, &name, board, ("bench", "boot")).await?;
+        let dir = p.tmp.path().join(&name);
+        std::fs::create_dir_all(&dir)?;
+        let bundle = p.pki.bundle(&name, board, &format!("10.0.2.2:{}", p.port), rand_seed(), SystemTime::now())?;
+        std::fs::write(dir.join("bundle.bin"), bundle.to_bytes())?;
+        write_boot_seed(&dir.join("seed.bin"), rand_seed(), unix_ms())?;
+        let console = dir.join("console.log");
+        let launch = Launch {
+            machine: m,
+            kernel: firmware.to_path_buf(),
+            bundle: Some(dir.join("bundle.bin")),
+            seed: Some(dir.join("seed.bin")),
+            console: console.clone(),
+            mac: Some(wasmbed_qemu::mac_for(&name)),
+        };
+        let mut events = p.store.watch();
+        let t0 = Instant::now();
+        let qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null()).stderr(Stdio::null()))
+            .context("cannot start qemu-system-arm")?;
+        until_online(&p.store, &mut events, &name).await?;
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        // The firmware prints its heap peak right after the Welcome.
+        let start = Instant::now();
+        let peak = loop {
+            let text = std::fs::read_to_string(&console).unwrap_or_default();
+            if let Some(v) = text.split("heap peak ").nth(1).and_then(|r| r.split(' ').next()?.parse::<u64>().ok()) {
+                break v;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!("no heap peak on the console:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        drop(qemu);
+        eprintln!("run {run}: enrolled after {ms:.1} ms, heap peak {peak} bytes");
+        times.push(ms);
+        heap_peak = heap_peak.max(peak);
+        p.store.delete_device(&name).await?;
+    }
+    times.sort_by(f64::total_cmp);
+    let _ = p.stop.send(true);
+    Ok(serde_json::json!({
+        "board": board,
+        "boot_to_enrolled_ms": (percentile(&times, 0.5) * 10.0).round() / 10.0,
+        "flash_bytes": image.flash,
+        "static_ram_bytes": image.static_ram,
+        "heap_peak_bytes": heap_peak,
+        "runs": runs,
+    }))
+}
+
+/// A module of about 10 KB: a data segment it logs a line from.
+fn ten_kb_app(round: usize) -> Vec<u8> {
+    let filler: String = (0..10_000).map(|i| char::from(b'a' + ((i * 7 + round) % 26) as u8)).collect();
+    wat::parse_str(format!(
+        r#"(module
+             (import "wasmbed" "log" (func $log (param i32 i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 0) "round {round:03} ")
+             (data (i32.const 16) "{filler}")
+             (func (export "init") (call $log (i32.const 0) (i32.const 9))))"#
+    ))
+    .expect("valid wat")
+}
+
+pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: usize) -> Result<serde_json::Value> {
+    if firmware.is_empty() {
+        bail!("no firmware images");
+    }
+    let boards: Vec<String> = firmware.keys().cloned().collect();
+    let p = platform(firmware, true).await?;
+    let api = p.api.clone().context("api")?;
+    let mut events = p.store.watch();
+    for i in 0..n {
+        add_device(&p.store, &format!("dq-{i}"), &boards[i % boards.len()], ("bench", "deploy")).await?;
+    }
+    for i in 0..n {
+        until_online(&p.store, &mut events, &format!("dq-{i}")).await?;
+    }
+    eprintln!("{n} QEMU devices online ({})", boards.join(", "));
+    let http = reqwest::Client::new();
+    let mut times = Vec::new();
+    for round in 0..rounds {
+        let module = ten_kb_app(round);
+        let digest = hex::encode(Sha256::digest(&module));
+        let url = format!("{api}/api/v1/applications/bench?version=r{round}&selector=bench%3Ddeploy&digest={digest}");
+        let mut events = p.store.watch();
+        let mut running: HashMap<String, f64> = HashMap::new();
+        let t0 = Instant::now();
+        let resp = http.put(url).body(module.clone()).send().await?;
+        if !resp.status().is_success() {
+            bail!("deploy refused: {}", resp.text().await.unwrap_or_default());
+        }
+        let deadline = t0 + Duration::from_secs(60);
+        while running.len() < n {
+            let ev = match tokio::time::timeout_at(deadline.into(), events.recv()).await {
+                Ok(Ok(ev)) => ev,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                _ => bail!("round {round}: only {} of {n} devices running", running.len()),
+            };
+            if running.contains_key(&ev.name) {
+                continue;
+            }
+            let at = t0.elapsed().as_secs_f64() * 1000.0;
+            if let Some(d) = p.store.get_device(&ev.name).await?
+                && d.status.apps.iter().any(|a| a.digest == digest && a.state == "running")
+            {
+                running.insert(ev.name, at);
+            }
+        }
+        let mut r: Vec<f64> = running.values().copied().collect();
+        r.sort_by(f64::total_cmp);
+        eprintln!(
+            "round {round}: {} KB app running on {n} devices, {:.1}..{:.1} ms",
+            module.len() / 1024,
+            r[0],
+            r[n - 1]
+        );
+        times.extend(r);
+    }
+    times.sort_by(f64::total_cmp);
+    let _ = p.stop.send(true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(serde_json::json!({
+        "devices": n,
+        "rounds": rounds,
+        "app_bytes": ten_kb_app(0).len(),
+        "p50_ms": (percentile(&times, 0.5) * 10.0).round() / 10.0,
+        "p99_ms": (percentile(&times, 0.99) * 10.0).round() / 10.0,
+    }))
+}
+
+/// Flash and static RAM of a firmware image, from its ELF32 section headers.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImageSizes {
+    /// .vector_table + .text + .rodata + .data (the load image).
+    pub flash: u64,
+    /// .data + .bss + .uninit without the heap arena.
+    pub static_ram: u64,
+}
+
+pub fn elf_sizes(elf: &[u8]) -> Result<ImageSizes> {
+    let u16_at = |o: usize| -> Result<u64> {
+        Ok(u64::from(u16::from_le_bytes(elf.get(o..o + 2).context("truncated ELF")?.try_into()?)))
+    };
+    let u32_at = |o: usize| -> Result<u64> {
+        Ok(u64::from(u32::from_le_bytes(elf.get(o..o + 4).context("truncated ELF")?.try_into()?)))
+    };
+    if elf.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 1, 1][..]) {
+        bail!("not a little-endian ELF32 image");
+    }
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u32_at(0x20)? as usize, u16_at(0x2e)? as usize, u16_at(0x30)?, u16_at(0x32)?);
+    let section = |i: u64| -> Result<(u64, u64, u64, u64, u64, u64)> {
+        let b = shoff + i as usize * shentsize;
+        // name, type, offset, size, link, entsize
+        Ok((u32_at(b)?, u32_at(b + 4)?, u32_at(b + 16)?, u32_at(b + 20)?, u32_at(b + 24)?, u32_at(b + 36)?))
+    };
+    let (_, _, stroff, _, _, _) = section(shstrndx)?;
+    let name_of = |off: u64, at: u64| -> String {
+        let start = (off + at) as usize;
+        let end = elf[start.min(elf.len())..].iter().position(|&c| c == 0).map_or(elf.len(), |p| start + p);
+        String::from_utf8_lossy(&elf[start.min(elf.len())..end]).into_owned()
+    };
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let mut heap = 0u64;
+    for i in 0..shnum {
+        let (name, kind, offset, size, link, entsize) = section(i)?;
+        sizes.insert(name_of(stroff, name), size);
+        // SHT_SYMTAB: find the heap arena's size.
+        if kind == 2 && entsize == 16 {
+            let (_, _, symstr, _, _, _) = section(link)?;
+            for s in 0..size / 16 {
+                let e = (offset + s * 16) as usize;
+                if name_of(symstr, u32_at(e)?).contains("HEAP_MEM") {
+                    heap = heap.max(u32_at(e + 8)?);
+                }
+            }
+        }
+    }
+    let get = |n: &str| sizes.get(n).copied().unwrap_or(0);
+    let flash = get(".vector_table") + get(".text") + get(".rodata") + get(".data");
+    let ram = get(".data") + get(".bss") + get(".uninit");
+    Ok(ImageSizes { flash, static_ram: ram.saturating_sub(heap) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elf_sizes_refuses_what_is_not_an_elf32() {
+        assert!(elf_sizes(b"not an elf").is_err());
+        assert!(elf_sizes(&[0x7f, b'E', b'L', b'F', 1, 1, 0, 0]).is_err(), "truncated");
+    }
+}
