@@ -123,10 +123,11 @@ fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
-    for board in boards()? {
+    let images = boards()?.into_iter().map(|b| format!("boards/{b}")).chain(["benches/interp-mps2-an385".to_string()]);
+    for image in images {
         run(
-            &format!("clippy (firmware, {board})"),
-            cargo().current_dir(root().join("firmware/boards").join(&board)).args([
+            &format!("clippy (firmware, {image})"),
+            cargo().current_dir(root().join("firmware").join(&image)).args([
                 "clippy",
                 "--release",
                 "--locked",
@@ -281,9 +282,18 @@ fn bench(rest: &[String]) -> Result<()> {
     let app = apps()?.join("hello.wasm");
     let mut cmd = Command::new(release_bins()?.join("wasmbed-bench"));
     cmd.arg(scenario).args(&rest[1..]);
-    if matches!(scenario.as_str(), "device-boot" | "deploy-qemu" | "interp") {
+    if matches!(scenario.as_str(), "device-boot" | "deploy-qemu") {
         ensure_qemu()?;
         cmd.arg("--firmware-dir").arg(firmware_images()?);
+    }
+    if scenario == "interp" {
+        ensure_qemu()?;
+        let dir = root().join("firmware/benches/interp-mps2-an385");
+        let mut c = cargo();
+        c.current_dir(&dir).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
+        run("build the interp benchmark image", &mut c)?;
+        let image = root().join("firmware/target/thumbv7m-none-eabi/release/wasmbed-bench-interp-mps2-an385");
+        cmd.arg("--image").arg(image);
     }
     let status = cmd.arg("--app").arg(app).status().context("cannot start the benchmark")?;
     if !status.success() {

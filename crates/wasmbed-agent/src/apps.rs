@@ -373,3 +373,52 @@ impl Slot {
         }
     }
 }
+
+/// One app instantiated exactly as an install does it (same engine
+/// configuration, host functions and limits, minus the SHA-256 check), for
+/// measuring the runtime on a device (the `interp` benchmark).
+pub struct Instantiated {
+    running: Running,
+    limits: AppLimits,
+}
+
+impl core::fmt::Debug for Instantiated {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Instantiated").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// The agent's app runtime (engine and host functions), outside the agent.
+pub struct AppRuntime(Apps);
+
+impl core::fmt::Debug for AppRuntime {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AppRuntime").finish_non_exhaustive()
+    }
+}
+
+impl Default for AppRuntime {
+    fn default() -> Self {
+        Self(Apps::new(1, usize::MAX))
+    }
+}
+
+impl AppRuntime {
+    /// Validates, compiles and instantiates `bytes` as an install does.
+    pub fn instantiate(&self, bytes: &[u8], limits: AppLimits) -> Result<Instantiated, String> {
+        let module = Module::new(&self.0.engine, bytes).map_err(|e| format!("invalid WebAssembly: {e}"))?;
+        let running = self.0.instantiate(&module, &limits, 0)?;
+        Ok(Instantiated { running, limits })
+    }
+}
+
+impl Instantiated {
+    /// Calls `tick(now)` with a fresh fuel budget; returns the lines it logged.
+    pub fn tick(&mut self, now: u64) -> Result<Vec<String>, String> {
+        let tick = self.running.tick.ok_or("the module exports no tick")?;
+        self.running.store.data_mut().now_ms = now;
+        self.running.store.set_fuel(self.limits.fuel_per_call).map_err(|e| e.to_string())?;
+        tick.call(&mut self.running.store, now as i64).map_err(|e| classify(&e).detail)?;
+        Ok(core::mem::take(&mut self.running.store.data_mut().logs))
+    }
+}

@@ -28,7 +28,7 @@ mod host;
 mod session;
 mod transport;
 
-pub use apps::MAX_LOG_LINE;
+pub use apps::{AppRuntime, Instantiated, MAX_LOG_LINE};
 pub use host::{Capability, validate_module};
 pub use session::{Agent, AgentConfig, AgentError, SessionState};
 pub use transport::{Clock, StepError, Transport, step};

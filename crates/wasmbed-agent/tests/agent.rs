@@ -284,3 +284,23 @@ fn validate_module_matches_what_the_device_accepts() {
     let none = wat::parse_str("(module (func (export \"other\")))").unwrap();
     assert!(wasmbed_agent::validate_module(&none).is_err());
 }
+
+/// The runtime the `interp` benchmark drives: the same engine and host
+/// functions as installs; bad modules and traps come back as errors.
+#[test]
+fn app_runtime_instantiates_ticks_and_refuses_bad_modules() {
+    let rt = wasmbed_agent::AppRuntime::default();
+    let good = wat::parse_str(
+        r#"(module (import "wasmbed" "log" (func $log (param i32 i32))) (memory (export "memory") 1)
+             (data (i32.const 0) "tock") (func (export "tick") (param i64) (call $log (i32.const 0) (i32.const 4))))"#,
+    )
+    .unwrap();
+    let mut app = rt.instantiate(&good, limits()).unwrap();
+    assert_eq!(app.tick(1).unwrap(), vec!["tock".to_string()]);
+    assert_eq!(app.tick(2).unwrap(), vec!["tock".to_string()]);
+    assert!(rt.instantiate(b"\0asm junk", limits()).unwrap_err().contains("invalid WebAssembly"));
+    let trap = wat::parse_str(r#"(module (func (export "tick") (param i64) unreachable))"#).unwrap();
+    assert!(rt.instantiate(&trap, limits()).unwrap().tick(1).is_err());
+    let no_tick = wat::parse_str(r#"(module (func (export "init")))"#).unwrap();
+    assert!(rt.instantiate(&no_tick, limits()).unwrap().tick(1).unwrap_err().contains("no tick"));
+}

@@ -12,6 +12,8 @@
 //! - `device-boot --board B --firmware-dir D [--runs N]` and
 //!   `deploy-qemu --devices N --firmware-dir D [--rounds R]`: real firmware
 //!   in QEMU (see `qemu.rs`).
+//! - `interp --board mps2-an385 --image ELF`: compute kernels natively and
+//!   as a WASM app in the agent's runtime, in guest instructions.
 
 mod deploy;
 mod qemu;
@@ -60,7 +62,17 @@ fn main() -> Result<()> {
             let firmware = wasmbed_qemu::manager::ManagerConfig::firmware_in(&firmware_dir(&args)?);
             rt.block_on(qemu::deploy_qemu(devices, firmware, rounds))?
         }
-        other => bail!("unknown scenario {other:?} (deploy-sim, gateway-scale, device-boot, deploy-qemu)"),
+        "interp" => {
+            let board = flag(&args, "--board").unwrap_or_else(|| "mps2-an385".into());
+            if board != "mps2-an385" {
+                bail!("--board {board}: the interp image exists for mps2-an385 only");
+            }
+            let image = flag(&args, "--image").ok_or_else(|| anyhow::anyhow!("--image ELF is required"))?;
+            let Some(app) = app else { bail!("--app FILE is required") };
+            let kernels = app.with_file_name("kernels.wasm");
+            rt.block_on(qemu::interp(std::path::Path::new(&image), &kernels))?
+        }
+        other => bail!("unknown scenario {other:?} (deploy-sim, gateway-scale, device-boot, deploy-qemu, interp)"),
     };
     println!("{json}");
     Ok(())

@@ -298,9 +298,120 @@ pub fn elf_sizes(elf: &[u8]) -> Result<ImageSizes> {
     Ok(ImageSizes { flash, static_ram: ram.saturating_sub(heap) })
 }
 
+/// A module of about `target` bytes of real code (validation and
+/// compilation cost scale with code, not with data): many small functions
+/// of integer arithmetic and control flow, all reachable from `tick`.
+pub fn sized_app(target: usize) -> Vec<u8> {
+    let body = |n: usize| {
+        let mut b = String::new();
+        for k in 0..12 {
+            b.push_str(&format!(
+                "local.get 0 i32.const {a} i32.mul i32.const {c} i32.add local.tee 1 i32.const {s} i32.shr_u \
+                 local.get 1 i32.xor local.set 0 (if (i32.gt_u (local.get 0) (i32.const {t})) \
+                 (then (local.set 0 (i32.sub (local.get 0) (i32.const {t})))))\n",
+                a = 1_103_515_245u32.wrapping_add((n * 31 + k) as u32) | 1,
+                c = 12_345 + n + k,
+                s = 1 + (n + k) % 15,
+                t = 1_000_000 + n * 7 + k,
+            ));
+        }
+        b
+    };
+    let mut funcs = 1usize;
+    loop {
+        let mut wat = String::from("(module\n (memory (export \"memory\") 1)\n (func (export \"init\"))\n");
+        for n in 0..funcs {
+            wat.push_str(&format!(" (func $f{n} (param i32) (result i32) (local i32)\n{} local.get 0)\n", body(n)));
+        }
+        wat.push_str(" (func (export \"tick\") (param i64) (local i32)\n");
+        for n in 0..funcs {
+            wat.push_str(&format!("  (local.set 1 (call $f{n} (local.get 1)))\n"));
+        }
+        wat.push_str(" ))\n");
+        let bytes = wat::parse_str(&wat).expect("valid wat");
+        if bytes.len() >= target {
+            return bytes;
+        }
+        funcs += 1;
+    }
+}
+
+fn length_prefixed(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut v = (bytes.len() as u32).to_le_bytes().to_vec();
+    v.extend_from_slice(bytes);
+    std::fs::write(path, v).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub async fn interp(image: &Path, kernels_wasm: &Path) -> Result<serde_json::Value> {
+    let tmp = tempfile::tempdir()?;
+    let kernels = std::fs::read(kernels_wasm).with_context(|| format!("cannot read {}", kernels_wasm.display()))?;
+    let sized = sized_app(16 * 1024);
+    length_prefixed(&tmp.path().join("kernels.bin"), &kernels)?;
+    length_prefixed(&tmp.path().join("sized.bin"), &sized)?;
+    let console = tmp.path().join("console.log");
+    let loader =
+        |name: &str, addr: u32| format!("loader,file={},addr={addr:#x},force-raw=on", tmp.path().join(name).display());
+    let mut cmd = std::process::Command::new("qemu-system-arm");
+    cmd.args(["-M", "mps2-an385", "-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"])
+        .args(["-nodefaults", "-nic", "none", "-serial"])
+        .arg(format!("file:{}", console.display()))
+        .arg("-kernel")
+        .arg(image)
+        .args(["-device", &loader("kernels.bin", 0x2101_0000), "-device", &loader("sized.bin", 0x2102_0000)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let qemu = ProcessGroup::spawn(&mut cmd).context("cannot start qemu-system-arm")?;
+    let start = Instant::now();
+    let line = loop {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.starts_with("interp")) {
+            break l.to_string();
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            bail!("the interp image printed nothing in 300 s:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    drop(qemu);
+    eprintln!("{line}");
+    let fields: HashMap<&str, u64> = line
+        .trim_start_matches("interp: ")
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+        .collect();
+    let get = |k: &str| fields.get(k).copied().with_context(|| format!("the image said: {line}"));
+    // Under -icount every guest instruction is one virtual ns; the image's
+    // timer counts core cycles. The calibration loop (a known instruction
+    // count) gives instructions per cycle, measured rather than assumed.
+    let per_cycle = get("calibration_insns")? as f64 / get("calibration_cycles")?.max(1) as f64;
+    let insns = |k: &str| -> Result<u64> { Ok((get(k)? as f64 * per_cycle).round() as u64) };
+    let native = insns("native_cycles")?;
+    let wasm = insns("wasm_cycles")?;
+    Ok(serde_json::json!({
+        "board": "mps2-an385",
+        "native_units": native,
+        "wasm_units": wasm,
+        "wasm_first_call_units": insns("wasm_first_cycles")?,
+        "units": "guest instructions (-icount shift=0)",
+        "insns_per_timer_cycle": (per_cycle * 100.0).round() / 100.0,
+        "ratio": ((wasm as f64 / native.max(1) as f64) * 100.0).round() / 100.0,
+        "instantiate_insns": insns("instantiate_cycles")?,
+        "instantiated_app_bytes": get("sized_app_bytes")?,
+        "app_heap_peak_bytes": get("app_heap_peak")?,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sized_app_reaches_its_size_and_validates() {
+        let m = sized_app(16 * 1024);
+        assert!(m.len() >= 16 * 1024 && m.len() < 18 * 1024, "{}", m.len());
+        wasmbed_agent::validate_module(&m).unwrap();
+    }
 
     #[test]
     fn elf_sizes_refuses_what_is_not_an_elf32() {

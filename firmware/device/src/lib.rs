@@ -106,16 +106,27 @@ fn region(addr: usize, len: usize) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
 }
 
-/// Boots the device. `heap` is the arena for the allocator.
-pub fn run(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8>]) -> ! {
+/// Console, heap and time base; the first thing every image does (the
+/// benchmark images too). Call once.
+pub fn init(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8>]) {
     CONSOLE.store(board.console_uart, Relaxed);
     // SAFETY: called once, before any allocation; the arena is ours alone.
     unsafe { HEAP.inner().init(heap.as_mut_ptr() as usize, heap.len()) }
-    let mut out = console();
-    let _ = writeln!(out, "wasmbed firmware {} on {}", env!("CARGO_PKG_VERSION"), board.name);
     if let Some(p) = cortex_m::Peripherals::take() {
         systick::start(p.SYST, board.core_hz);
     }
+}
+
+/// Reads a host-loaded region of the board (see [`Board`]).
+pub fn host_region(addr: usize, len: usize) -> &'static [u8] {
+    region(addr, len)
+}
+
+/// Boots the device. `heap` is the arena for the allocator.
+pub fn run(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8>]) -> ! {
+    init(board, heap);
+    let mut out = console();
+    let _ = writeln!(out, "wasmbed firmware {} on {}", env!("CARGO_PKG_VERSION"), board.name);
     let (bundle_addr, bundle_len) = board.bundle;
     let provisioned = wasmbed_runtime::provision::provision(
         region(bundle_addr, bundle_len),

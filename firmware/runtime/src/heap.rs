@@ -32,6 +32,11 @@ impl<A> Counting<A> {
         self.peak.load(Relaxed)
     }
 
+    /// Starts a new high-water mark from what is in use now.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.used(), Relaxed);
+    }
+
     fn grew(&self, n: usize) {
         // Single core, and allocation is not reentrant: load+store is enough,
         // but fetch_add keeps it right anywhere.
