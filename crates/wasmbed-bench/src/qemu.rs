@@ -126,6 +126,7 @@ pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<se
             seed: Some(dir.join("seed.bin")),
             console: console.clone(),
             mac: Some(wasmbed_qemu::mac_for(&name)),
+            gateway_port: Some(p.port),
         };
         let mut events = p.store.watch();
         let t0 = Instant::now();

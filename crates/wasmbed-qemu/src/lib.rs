@@ -34,15 +34,41 @@ pub struct Machine {
     pub bundle_addr: u64,
     /// Address the per-boot seed is loaded at.
     pub seed_addr: u64,
+    /// How the device reaches the gateway.
+    pub transport: Transport,
+}
+
+/// A board's way to the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// LAN9118 on QEMU user networking: the device dials 10.0.2.2.
+    Ethernet,
+    /// A UART that QEMU connects to the gateway's TCP port on 127.0.0.1.
+    Uart,
 }
 
 /// Boards with firmware in this build.
 pub const MACHINES: &[Machine] = &[
-    Machine { board: "mps2-an385", qemu_machine: "mps2-an385", bundle_addr: 0x2100_0000, seed_addr: 0x2100_4000 },
-    Machine { board: "mps2-an386", qemu_machine: "mps2-an386", bundle_addr: 0x2100_0000, seed_addr: 0x2100_4000 },
-    Machine { board: "mps2-an500", qemu_machine: "mps2-an500", bundle_addr: 0x6000_0000, seed_addr: 0x6000_4000 },
-    Machine { board: "mps2-an505", qemu_machine: "mps2-an505", bundle_addr: 0x3830_0000, seed_addr: 0x3830_4000 },
+    Machine::ethernet("mps2-an385", 0x2100_0000, 0x2100_4000),
+    Machine::ethernet("mps2-an386", 0x2100_0000, 0x2100_4000),
+    Machine::ethernet("mps2-an500", 0x6000_0000, 0x6000_4000),
+    Machine::ethernet("mps2-an505", 0x3830_0000, 0x3830_4000),
+    // No Ethernet: the second USART is carried to the gateway over TCP; the
+    // bundle sits in the last flash sector, the seed at the top of CCM.
+    Machine {
+        board: "olimex-stm32-h405",
+        qemu_machine: "olimex-stm32-h405",
+        bundle_addr: 0x080F_C000,
+        seed_addr: 0x1000_FF00,
+        transport: Transport::Uart,
+    },
 ];
+
+impl Machine {
+    const fn ethernet(board: &'static str, bundle_addr: u64, seed_addr: u64) -> Self {
+        Self { board, qemu_machine: board, bundle_addr, seed_addr, transport: Transport::Ethernet }
+    }
+}
 
 /// Looks up a board's machine data.
 pub fn machine(board: &str) -> Option<&'static Machine> {
@@ -91,6 +117,8 @@ pub struct Launch {
     /// Ethernet MAC on QEMU user networking (the host's loopback is
     /// 10.0.2.2 inside); `None` for no network.
     pub mac: Option<String>,
+    /// The gateway's port on 127.0.0.1, for boards whose link is a UART.
+    pub gateway_port: Option<u16>,
 }
 
 /// A locally administered unicast MAC derived from a device id, so every
@@ -111,15 +139,27 @@ impl Launch {
     pub fn command(&self) -> Command {
         let mut c = Command::new("qemu-system-arm");
         c.args(["-M", self.machine.qemu_machine, "-display", "none", "-monitor", "none", "-nodefaults"]);
-        match &self.mac {
-            Some(mac) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
-            None => c.args(["-nic", "none"]),
+        if self.machine.transport == Transport::Uart {
+            // QEMU's generic loader caps an image at the machine's RAM size,
+            // which the STM32 machines leave at 0: without this the bundle
+            // cannot be programmed. (Their memory map does not change.)
+            c.args(["-m", "1M"]);
+        }
+        match (&self.mac, self.machine.transport) {
+            (Some(mac), Transport::Ethernet) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
+            _ => c.args(["-nic", "none"]),
         };
         // Appended, so restarts keep the history; `-no-reboot` turns a
         // firmware reset into an exit the manager sees (and restarts with a
         // fresh boot seed).
         c.arg("-chardev").arg(format!("file,id=console,path={},append=on", self.console.display()));
         c.args(["-serial", "chardev:console", "-no-reboot"]);
+        if let (Some(port), Transport::Uart) = (self.gateway_port, self.machine.transport) {
+            // The second serial port is the link; QEMU redials if the
+            // gateway drops the connection.
+            c.arg("-chardev").arg(format!("socket,id=link,host=127.0.0.1,port={port},reconnect-ms=1000"));
+            c.args(["-serial", "chardev:link"]);
+        }
         c.arg("-kernel").arg(&self.kernel);
         let loader = |file: &Path, addr: u64| format!("loader,file={},addr={addr:#x},force-raw=on", file.display());
         if let Some(b) = &self.bundle {
@@ -223,6 +263,7 @@ mod tests {
             seed: Some("s.bin".into()),
             console: "c.log".into(),
             mac: Some(mac_for("dev-1")),
+            gateway_port: None,
         };
         let args: Vec<String> = l.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let joined = args.join(" ");

@@ -224,6 +224,7 @@ impl QemuManager {
                 seed: Some(seed_path),
                 console: console.clone(),
                 mac: Some(mac_for(&name)),
+                gateway_port: Some(self.cfg.gateway_port),
             };
             let mut cmd = with_parent_death_signal(launch.command());
             cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());

@@ -227,11 +227,12 @@ fn sigkill(pid: u32) {
     assert!(ok.success());
 }
 
-/// Every supported MPS2 board boots our firmware, enrolls over mTLS, runs
-/// an app whose output reaches the log book, and reports it Running.
+/// Every supported board boots our firmware, enrolls over mTLS (the olimex
+/// board over its UART link), runs an app whose output reaches the log
+/// book, and reports it Running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_mps2_board_enrolls_and_runs_an_app() {
-    const BOARDS: [&str; 4] = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505"];
+async fn every_board_enrolls_and_runs_an_app() {
+    const BOARDS: [&str; 5] = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "olimex-stm32-h405"];
     let p = platform_for(&BOARDS).await;
     for board in BOARDS {
         p.add_board_device(&format!("b-{board}"), board, &[("fleet", "boards")]).await;
@@ -270,6 +271,7 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
         seed: Some(dir.join("seed.bin")),
         console: console.clone(),
         mac: Some(wasmbed_qemu::mac_for("q-foreign")),
+        gateway_port: Some(p.port),
     };
     let _qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap();
     let start = Instant::now();

@@ -26,6 +26,7 @@ fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Opt
         seed,
         console: console.clone(),
         mac,
+        gateway_port: None,
     };
     let mut cmd = launch.command();
     let _q = ProcessGroup::spawn(cmd.stdout(Stdio::null()))

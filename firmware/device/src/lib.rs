@@ -4,7 +4,8 @@
 //! 1. console, heap and a 1 ms time base;
 //! 2. provisioning: the identity bundle and the per-boot seed and time the
 //!    host loaded, failing closed without them;
-//! 3. the network link to the gateway (LAN9118 + smoltcp);
+//! 3. the link to the gateway: TCP over LAN9118 + smoltcp, or a UART that
+//!    QEMU carries to the gateway as a TCP connection;
 //! 4. mutual TLS 1.3 pinned to the platform CA, then the device agent's
 //!    session over it, reconnecting with exponential backoff and jitter.
 //!
@@ -16,6 +17,7 @@ extern crate alloc;
 
 pub mod net;
 pub mod session;
+pub mod uart;
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -23,10 +25,42 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use embedded_alloc::LlffHeap;
 use wasmbed_drivers::cmsdk_uart::CmsdkUart;
 use wasmbed_drivers::fpgaio::Leds;
+use wasmbed_drivers::stm32_usart::Usart;
 use wasmbed_drivers::systick;
 use wasmbed_runtime::heap::Counting;
 
 pub use cortex_m_rt;
+
+/// A serial port of a board.
+#[derive(Debug, Clone, Copy)]
+pub enum Uart {
+    /// ARM CMSDK APB UART at this address (MPS2 boards).
+    Cmsdk(usize),
+    /// STM32 USART at this address, clocked at `pclk_hz`.
+    Stm32 {
+        /// Base address.
+        base: usize,
+        /// Its peripheral clock.
+        pclk_hz: u32,
+    },
+}
+
+/// How a board reaches the gateway.
+#[derive(Debug, Clone, Copy)]
+pub enum Link {
+    /// LAN9118 Ethernet on QEMU user networking, static IPv4.
+    Lan9118 {
+        /// Controller base address.
+        base: usize,
+        /// The device's address.
+        ip: [u8; 4],
+        /// The router: the host's loopback as seen from inside (10.0.2.2).
+        router: [u8; 4],
+    },
+    /// A UART QEMU connects to the gateway's TCP port (`-serial`); TLS runs
+    /// directly over the byte stream.
+    Uart(Uart),
+}
 
 /// A board's facts: everything the shared firmware needs to know about it.
 #[derive(Debug)]
@@ -35,28 +69,59 @@ pub struct Board {
     pub name: &'static str,
     /// Core clock, for the SysTick reload.
     pub core_hz: u32,
-    /// CMSDK UART used as the console.
-    pub console_uart: usize,
+    /// The console.
+    pub console: Uart,
     /// FPGAIO block (user LEDs).
     pub fpgaio: Option<usize>,
-    /// LAN9118 Ethernet controller.
-    pub lan9118: usize,
-    /// Static IPv4 address on QEMU user networking, and its router (the
-    /// host's loopback as seen from inside).
-    pub ip: [u8; 4],
-    /// See `ip`.
-    pub router: [u8; 4],
+    /// The way to the gateway.
+    pub link: Link,
     /// Where the host loads the identity bundle, and its largest size.
     pub bundle: (usize, usize),
     /// Where the host loads the per-boot seed and time.
     pub boot_seed: usize,
+    /// Register bits set before anything else (clock gates): `(address, mask)`.
+    pub clock_enables: &'static [(usize, u32)],
 }
 
 /// The allocator, counting its peak for the boot benchmark.
 #[global_allocator]
 pub static HEAP: Counting<LlffHeap> = Counting::new(LlffHeap::empty());
 
-static CONSOLE: AtomicUsize = AtomicUsize::new(0);
+static CONSOLE_BASE: AtomicUsize = AtomicUsize::new(0);
+/// 0: CMSDK; otherwise an STM32 USART's peripheral clock.
+static CONSOLE_PCLK: AtomicUsize = AtomicUsize::new(0);
+
+/// Console speed on UARTs that have a baud rate.
+const CONSOLE_BAUD: u32 = 115_200;
+
+/// Opens a serial port.
+///
+/// # Safety
+/// The port must be the board's and not driven concurrently.
+pub(crate) unsafe fn open(uart: Uart) -> SerialPort {
+    match uart {
+        // SAFETY: forwarded contract.
+        Uart::Cmsdk(base) => SerialPort::Cmsdk(unsafe { CmsdkUart::new(base) }),
+        // SAFETY: forwarded contract.
+        Uart::Stm32 { base, pclk_hz } => SerialPort::Stm32(unsafe { Usart::new(base, pclk_hz, CONSOLE_BAUD) }),
+    }
+}
+
+/// An open serial port.
+#[derive(Debug)]
+pub(crate) enum SerialPort {
+    Cmsdk(CmsdkUart),
+    Stm32(Usart),
+}
+
+impl SerialPort {
+    pub(crate) fn write_byte(&mut self, b: u8) {
+        match self {
+            Self::Cmsdk(u) => u.write_byte(b),
+            Self::Stm32(u) => u.write_byte(b),
+        }
+    }
+}
 
 /// A handle on the console UART (after [`run`] set it up).
 pub fn console() -> Console {
@@ -69,11 +134,15 @@ pub struct Console;
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let base = CONSOLE.load(Relaxed);
+        let base = CONSOLE_BASE.load(Relaxed);
         if base != 0 {
-            // SAFETY: `base` is the board's console UART, set once by `run`;
-            // writes are byte-wise and a torn line is the worst outcome.
-            let mut uart = unsafe { CmsdkUart::new(base) };
+            let uart = match CONSOLE_PCLK.load(Relaxed) {
+                0 => Uart::Cmsdk(base),
+                pclk => Uart::Stm32 { base, pclk_hz: pclk as u32 },
+            };
+            // SAFETY: the board's console UART, set once by `init`; writes
+            // are byte-wise and a torn line is the worst outcome.
+            let mut uart = unsafe { open(uart) };
             for b in s.bytes() {
                 if b == b'\n' {
                     uart.write_byte(b'\r');
@@ -109,7 +178,21 @@ fn region(addr: usize, len: usize) -> &'static [u8] {
 /// Console, heap and time base; the first thing every image does (the
 /// benchmark images too). Call once.
 pub fn init(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8>]) {
-    CONSOLE.store(board.console_uart, Relaxed);
+    for &(addr, mask) in board.clock_enables {
+        // SAFETY: clock-gate registers named by the board's data; setting
+        // enable bits has no other effect.
+        unsafe {
+            let reg = addr as *mut u32;
+            core::ptr::write_volatile(reg, core::ptr::read_volatile(reg) | mask);
+        }
+    }
+    match board.console {
+        Uart::Cmsdk(base) => CONSOLE_BASE.store(base, Relaxed),
+        Uart::Stm32 { base, pclk_hz } => {
+            CONSOLE_PCLK.store(pclk_hz as usize, Relaxed);
+            CONSOLE_BASE.store(base, Relaxed);
+        }
+    }
     // SAFETY: called once, before any allocation; the arena is ours alone.
     unsafe { HEAP.inner().init(heap.as_mut_ptr() as usize, heap.len()) }
     if let Some(p) = cortex_m::Peripherals::take() {

@@ -1,5 +1,6 @@
-//! The link to the gateway: one TCP connection over smoltcp, and a blocking
-//! `embedded_io` byte stream over it for the TLS client.
+//! The link to the gateway, as the TLS client sees it: a [`Link`] (one TCP
+//! connection over smoltcp here, or a UART in `uart.rs`) and a blocking
+//! `embedded_io` byte stream over it.
 
 use alloc::vec;
 use core::cell::RefCell;
@@ -66,6 +67,21 @@ fn instant() -> Instant {
     Instant::from_millis(now_ms() as i64)
 }
 
+/// A byte link to the gateway that the session loop polls between reads.
+pub trait Link {
+    /// Opens a fresh connection (dropping any earlier one).
+    fn connect(&mut self, remote: SocketAddrV4) -> Result<(), NetError>;
+    /// Services the link; true when bytes wait to be read, or the peer
+    /// closed (a read then reports it).
+    fn readable(&mut self) -> bool;
+    /// Reads what is there (at least one byte), waiting up to the I/O timeout.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError>;
+    /// Queues some of `buf`, waiting up to the I/O timeout for room.
+    fn write(&mut self, buf: &[u8]) -> Result<usize, NetError>;
+    /// Sends what is queued and closes (best effort).
+    fn close(&mut self);
+}
+
 /// The IP stack with one TCP socket.
 pub struct Net<D: Device> {
     dev: D,
@@ -100,9 +116,10 @@ impl<D: Device> Net<D> {
     fn socket(&mut self) -> &mut tcp::Socket<'static> {
         self.sockets.get_mut::<tcp::Socket>(self.tcp)
     }
+}
 
-    /// Opens a fresh TCP connection (aborting any earlier one).
-    pub fn connect(&mut self, remote: SocketAddrV4) -> Result<(), NetError> {
+impl<D: Device> Link for Net<D> {
+    fn connect(&mut self, remote: SocketAddrV4) -> Result<(), NetError> {
         self.socket().abort();
         self.poll();
         // A new local port per attempt, so a late segment of an earlier
@@ -130,16 +147,50 @@ impl<D: Device> Net<D> {
         }
     }
 
-    /// Polls the stack; true when bytes wait to be read or the peer closed
-    /// (a read then reports it).
-    pub fn readable(&mut self) -> bool {
+    fn readable(&mut self) -> bool {
         self.poll();
         let s = self.socket();
         s.can_recv() || !s.may_recv()
     }
 
-    /// Sends what is queued and closes (best effort).
-    pub fn close(&mut self) {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
+        let deadline = now_ms() + IO_TIMEOUT_MS;
+        loop {
+            self.poll();
+            let s = self.socket();
+            if s.can_recv() {
+                return s.recv_slice(buf).map_err(|_| NetError::Closed);
+            }
+            if !s.may_recv() {
+                return Err(NetError::Closed);
+            }
+            if now_ms() > deadline {
+                return Err(NetError::Timeout);
+            }
+            idle();
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> Result<usize, NetError> {
+        let deadline = now_ms() + IO_TIMEOUT_MS;
+        loop {
+            let s = self.socket();
+            if !s.may_send() {
+                return Err(NetError::Closed);
+            }
+            let n = if s.can_send() { s.send_slice(buf).map_err(|_| NetError::Closed)? } else { 0 };
+            self.poll();
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            if now_ms() > deadline {
+                return Err(NetError::Timeout);
+            }
+            idle();
+        }
+    }
+
+    fn close(&mut self) {
         self.socket().close();
         let until = now_ms() + 200;
         while now_ms() < until && self.socket().send_queue() > 0 {
@@ -157,60 +208,27 @@ pub fn idle() {
     cortex_m::asm::wfi();
 }
 
-/// A blocking byte stream over the link's TCP socket, shared with the
-/// session loop (which polls the stack between reads).
-pub struct Stream<'a, D: Device>(pub &'a RefCell<Net<D>>);
+/// A blocking byte stream over a link, shared with the session loop (which
+/// services the link between reads).
+pub struct Stream<'a, L: Link>(pub &'a RefCell<L>);
 
-impl<D: Device> embedded_io::ErrorType for Stream<'_, D> {
+impl<L: Link> embedded_io::ErrorType for Stream<'_, L> {
     type Error = NetError;
 }
 
-impl<D: Device> embedded_io::Read for Stream<'_, D> {
+impl<L: Link> embedded_io::Read for Stream<'_, L> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
-        let deadline = now_ms() + IO_TIMEOUT_MS;
-        loop {
-            let mut net = self.0.borrow_mut();
-            net.poll();
-            let s = net.socket();
-            if s.can_recv() {
-                return s.recv_slice(buf).map_err(|_| NetError::Closed);
-            }
-            if !s.may_recv() {
-                return Err(NetError::Closed);
-            }
-            drop(net);
-            if now_ms() > deadline {
-                return Err(NetError::Timeout);
-            }
-            idle();
-        }
+        self.0.borrow_mut().read(buf)
     }
 }
 
-impl<D: Device> embedded_io::Write for Stream<'_, D> {
+impl<L: Link> embedded_io::Write for Stream<'_, L> {
     fn write(&mut self, buf: &[u8]) -> Result<usize, NetError> {
-        let deadline = now_ms() + IO_TIMEOUT_MS;
-        loop {
-            let mut net = self.0.borrow_mut();
-            let s = net.socket();
-            if !s.may_send() {
-                return Err(NetError::Closed);
-            }
-            let n = if s.can_send() { s.send_slice(buf).map_err(|_| NetError::Closed)? } else { 0 };
-            net.poll();
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
-            drop(net);
-            if now_ms() > deadline {
-                return Err(NetError::Timeout);
-            }
-            idle();
-        }
+        self.0.borrow_mut().write(buf)
     }
 
     fn flush(&mut self) -> Result<(), NetError> {
-        self.0.borrow_mut().poll();
+        self.0.borrow_mut().readable();
         Ok(())
     }
 }

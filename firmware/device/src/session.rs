@@ -13,13 +13,13 @@ use rand_core::{RngCore, SeedableRng};
 use wasmbed_agent::{Agent, AgentConfig, AgentError, SessionState};
 use wasmbed_device_tls::{DeviceProvider, PinnedVerifier, Rng09, ServerName};
 use wasmbed_drivers::lan9118::{Lan9118, Mmio, phy::Eth};
-use wasmbed_drivers::smoltcp::phy::Device;
 use wasmbed_protocol::IdentityBundle;
 use wasmbed_runtime::backoff::Backoff;
 use wasmbed_runtime::provision::Provisioned;
 
-use crate::net::{Net, NetError, Stream, idle};
-use crate::{Board, HEAP, console, led, now_ms};
+use crate::net::{Link as NetLink, Net, NetError, Stream, idle};
+use crate::uart::UartLink;
+use crate::{Board, HEAP, Link, Uart, console, led, now_ms};
 
 /// TLS record buffers. The gateway may send full 16 KiB records; what the
 /// device sends is small, so its record buffer is too.
@@ -70,47 +70,68 @@ pub fn run(board: &'static Board, p: Provisioned) -> String {
     let Ok(gateway) = bundle.gateway.parse::<SocketAddrV4>() else {
         return alloc::format!("gateway address {:?} is not IPv4 host:port", bundle.gateway);
     };
-    // On QEMU user networking the host is the router; any other address
-    // would make QEMU open real outbound connections from the host.
-    if gateway.ip().octets() != board.router {
-        return alloc::format!("gateway {gateway} is not the host's address on this network ({:?})", board.router);
-    }
-    if let Err(e) = PinnedVerifier::<Aes128GcmSha256, _>::new(&bundle.ca_der, ServerName::Ipv4(board.router), || None) {
+    if let Err(e) = PinnedVerifier::<Aes128GcmSha256, _>::new(&bundle.ca_der, ServerName::Ipv4([0; 4]), || None) {
         return alloc::format!("the bundle's platform CA certificate is unusable ({e:?})");
     }
     let _ = writeln!(out, "entropy: CSPRNG seeded from device seed and boot seed; host time {} s", boot_unix_ms / 1000);
+    match board.link {
+        Link::Lan9118 { base, ip, router } => {
+            // On QEMU user networking the host is the router; any other
+            // address would make QEMU open real outbound connections.
+            if gateway.ip().octets() != router {
+                return alloc::format!("gateway {gateway} is not the host's address on this network ({router:?})");
+            }
+            // SAFETY: the board's LAN9118; only this code drives it.
+            let nic = match Lan9118::new(unsafe { Mmio::new(base) }) {
+                Ok(nic) => nic,
+                Err(_) => return String::from("no LAN9118 Ethernet controller found"),
+            };
+            let eth = Eth::new(nic);
+            let mac = eth.mac();
+            let _ = writeln!(
+                out,
+                "network: LAN9118 MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, IP {}",
+                mac[0],
+                mac[1],
+                mac[2],
+                mac[3],
+                mac[4],
+                mac[5],
+                core::net::Ipv4Addr::from(ip)
+            );
+            match Net::new(eth, mac, ip, router, rng.next_u32() as u16) {
+                Ok(n) => serve(board, RefCell::new(n), gateway, &bundle, rng, boot_unix_ms),
+                Err(e) => alloc::format!("network: {e}"),
+            }
+        }
+        Link::Uart(Uart::Stm32 { base, pclk_hz }) => {
+            let _ = writeln!(out, "link: USART at {base:#010x}, carried to the gateway by the host");
+            // SAFETY: the board's link USART; only this code drives it.
+            let link = unsafe { UartLink::new(base, pclk_hz) };
+            serve(board, RefCell::new(link), gateway, &bundle, rng, boot_unix_ms)
+        }
+        Link::Uart(Uart::Cmsdk(_)) => String::from("a CMSDK UART link is not supported"),
+    }
+}
 
-    // SAFETY: the board's LAN9118; only this code drives it.
-    let nic = match Lan9118::new(unsafe { Mmio::new(board.lan9118) }) {
-        Ok(nic) => nic,
-        Err(_) => return String::from("no LAN9118 Ethernet controller found"),
-    };
-    let eth = Eth::new(nic);
-    let mac = eth.mac();
-    let _ = writeln!(
-        out,
-        "network: LAN9118 MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, IP {}",
-        mac[0],
-        mac[1],
-        mac[2],
-        mac[3],
-        mac[4],
-        mac[5],
-        core::net::Ipv4Addr::from(board.ip)
-    );
-    let net = match Net::new(eth, mac, board.ip, board.router, rng.next_u32() as u16) {
-        Ok(n) => RefCell::new(n),
-        Err(e) => return alloc::format!("network: {e}"),
-    };
-
+/// Sessions over `link`, forever.
+fn serve<L: NetLink>(
+    board: &'static Board,
+    link: RefCell<L>,
+    gateway: SocketAddrV4,
+    bundle: &IdentityBundle,
+    mut rng: ChaCha20Rng,
+    boot_unix_ms: u64,
+) -> String {
+    let mut out = console();
     let mut agent = Agent::new(AgentConfig::new(&bundle.device_id, board.name));
     let mut backoff = Backoff::new(500, 30_000);
     loop {
         let mut online = false;
-        let result = session(board, &net, gateway, &bundle, &mut rng, boot_unix_ms, &mut agent, &mut online);
+        let result = session(board, &link, gateway, bundle, &mut rng, boot_unix_ms, &mut agent, &mut online);
         agent.disconnected();
         led(board, 0, false);
-        net.borrow_mut().close();
+        link.borrow_mut().close();
         if online {
             backoff.reset();
         }
@@ -138,9 +159,9 @@ fn free_heap() -> u32 {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn session<D: Device>(
+fn session<L: NetLink>(
     board: &Board,
-    net: &RefCell<Net<D>>,
+    net: &RefCell<L>,
     gateway: SocketAddrV4,
     bundle: &IdentityBundle,
     rng: &mut ChaCha20Rng,
@@ -150,7 +171,9 @@ fn session<D: Device>(
 ) -> Result<(), SessionError> {
     let mut out = console();
     net.borrow_mut().connect(gateway).map_err(SessionError::Net)?;
-    let _ = writeln!(out, "tcp: connected to gateway {gateway}");
+    if matches!(board.link, Link::Lan9118 { .. }) {
+        let _ = writeln!(out, "tcp: connected to gateway {gateway}");
+    }
 
     // Certificate validity is checked against the host's time at boot plus
     // the time since.
@@ -162,7 +185,7 @@ fn session<D: Device>(
         DeviceProvider::new(Rng09(ChaCha20Rng::from_seed(seed)), verifier, &bundle.cert_der, &bundle.key_der)?;
     let mut rx = vec![0u8; TLS_RX];
     let mut tx = vec![0u8; TLS_TX];
-    let mut tls: TlsConnection<'_, Stream<'_, D>, Aes128GcmSha256> = TlsConnection::new(Stream(net), &mut rx, &mut tx);
+    let mut tls: TlsConnection<'_, Stream<'_, L>, Aes128GcmSha256> = TlsConnection::new(Stream(net), &mut rx, &mut tx);
     let config = TlsConfig::new();
     tls.open(TlsContext::new(&config, &mut provider))?;
     provider.ensure_server_authenticated()?;
@@ -202,8 +225,8 @@ fn session<D: Device>(
     }
 }
 
-fn write_all<D: Device>(
-    tls: &mut TlsConnection<'_, Stream<'_, D>, Aes128GcmSha256>,
+fn write_all<L: NetLink>(
+    tls: &mut TlsConnection<'_, Stream<'_, L>, Aes128GcmSha256>,
     mut bytes: &[u8],
 ) -> Result<(), TlsError> {
     while !bytes.is_empty() {

@@ -6,6 +6,7 @@
 pub mod cmsdk_uart;
 pub mod fpgaio;
 pub mod lan9118;
+pub mod stm32_usart;
 pub mod systick;
 
 /// The TCP/IP stack the Ethernet driver plugs into, re-exported so boards
