@@ -63,6 +63,8 @@ pub(crate) struct Apps {
     linker: Linker<HostCtx>,
     slots: Vec<Slot>,
     staging: BTreeMap<String, Staging>,
+    /// Apps whose deploy was refused at its start (their chunks are dropped).
+    refused: alloc::collections::BTreeSet<String>,
     max_apps: usize,
     max_module_len: usize,
 }
@@ -94,7 +96,15 @@ impl Apps {
         let engine = Engine::new(&config);
         // The grants table is static in this version, so one linker serves all.
         let linker = host::linker(&engine, host::DEFAULT_GRANTS).unwrap_or_else(|_| Linker::new(&engine));
-        Self { engine, linker, slots: Vec::new(), staging: BTreeMap::new(), max_apps, max_module_len }
+        Self {
+            engine,
+            linker,
+            slots: Vec::new(),
+            staging: BTreeMap::new(),
+            refused: Default::default(),
+            max_apps,
+            max_module_len,
+        }
     }
 
     pub(crate) fn reports(&self) -> Vec<AppReport> {
@@ -113,7 +123,11 @@ impl Apps {
         self.slots.iter().filter(|s| s.running.is_some()).map(|s| s.next_tick).min()
     }
 
-    pub(crate) fn begin(&mut self, msg: DeployBegin, out: &mut Vec<Note>) {
+    /// `free`: the device's free heap, when known. The module, its compiled
+    /// form and a page of linear memory must fit beside what runs now (the
+    /// old version of the app keeps running until the new one is installed).
+    pub(crate) fn begin(&mut self, msg: DeployBegin, free: Option<usize>, out: &mut Vec<Note>) {
+        self.refused.remove(&msg.app);
         let reject = |code, detail: String| {
             Note::Rejected(DeployRejected {
                 app: msg.app.clone(),
@@ -127,28 +141,50 @@ impl Apps {
         }
         let size = msg.size as usize;
         if size > self.max_module_len {
+            self.refused.insert(msg.app.clone());
             out.push(reject(
                 ErrorCode::NoResources,
                 format!("module of {size} bytes exceeds this device's limit of {}", self.max_module_len),
             ));
             return;
         }
+        // At least one page of linear memory (apps rarely start with more;
+        // growth beyond is bounded by the limits and checked then).
+        let need = size.saturating_mul(2).saturating_add(PAGE.min((msg.limits.max_memory_pages as usize) * PAGE));
+        if let Some(free) = free
+            && need > free
+        {
+            self.refused.insert(msg.app.clone());
+            out.push(reject(
+                ErrorCode::NoResources,
+                format!("not enough free memory: the module needs about {need} bytes, {free} are free"),
+            ));
+            return;
+        }
         let known = self.slots.iter().any(|s| s.name == msg.app) || self.staging.contains_key(&msg.app);
         if !known && self.slots.len() + self.staging.len() >= self.max_apps {
+            self.refused.insert(msg.app.clone());
             out.push(reject(ErrorCode::NoResources, format!("all {} app slots are in use", self.max_apps)));
             return;
         }
-        let staging = Staging {
-            version: msg.version,
-            sha256: *msg.sha256,
-            limits: msg.limits,
-            size,
-            buf: Vec::with_capacity(size),
-        };
+        // Small boards: refuse a module the heap cannot hold instead of
+        // failing the allocation (which would reset the device).
+        let mut buf = Vec::new();
+        if buf.try_reserve_exact(size).is_err() {
+            self.refused.insert(msg.app.clone());
+            out.push(reject(ErrorCode::NoResources, format!("not enough free memory for a module of {size} bytes")));
+            return;
+        }
+        let staging = Staging { version: msg.version, sha256: *msg.sha256, limits: msg.limits, size, buf };
         self.staging.insert(msg.app, staging);
     }
 
     pub(crate) fn chunk(&mut self, msg: DeployChunk, now: u64, out: &mut Vec<Note>) {
+        // The rest of a deploy already refused at its start: one rejection
+        // said why; more would only bury the reason.
+        if self.refused.contains(&msg.app) {
+            return;
+        }
         let Some(st) = self.staging.get_mut(&msg.app) else {
             out.push(Note::Rejected(DeployRejected {
                 app: msg.app,

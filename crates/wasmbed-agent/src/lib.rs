@@ -30,5 +30,5 @@ mod transport;
 
 pub use apps::{AppRuntime, Instantiated, MAX_LOG_LINE};
 pub use host::{Capability, validate_module};
-pub use session::{Agent, AgentConfig, AgentError, SessionState};
+pub use session::{Agent, AgentConfig, AgentError, RECEIVE_PIECE, SessionState};
 pub use transport::{Clock, StepError, Transport, step};

@@ -11,6 +11,13 @@ use wasmbed_protocol::{
 
 use crate::apps::{Apps, Note};
 
+/// Receive buffer reserved per session: a deploy chunk frame plus one
+/// [`RECEIVE_PIECE`] of the next, so it does not grow mid-session.
+const READER_CAPACITY: usize = wasmbed_protocol::DEPLOY_CHUNK_LEN + 64 + RECEIVE_PIECE;
+
+/// Largest slice a device should pass to [`Agent::receive`] at once.
+pub const RECEIVE_PIECE: usize = 1024;
+
 /// Static facts about the device the agent runs on.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -89,6 +96,8 @@ pub struct Agent {
     next_heartbeat: u64,
     gateway_unix_time: Option<(u64, u64)>,
     notes: Vec<Note>,
+    /// Free heap as last told by `poll`: installs that cannot fit are refused.
+    free_memory: Option<usize>,
 }
 
 impl Agent {
@@ -105,6 +114,7 @@ impl Agent {
             next_heartbeat: 0,
             gateway_unix_time: None,
             notes: Vec::new(),
+            free_memory: None,
         }
     }
 
@@ -130,7 +140,7 @@ impl Agent {
 
     /// The transport is up (TLS established): queue the enrollment.
     pub fn connected(&mut self, _now: u64) {
-        self.reader = FrameReader::new(MAX_FRAME_LEN);
+        self.reader = FrameReader::with_capacity(MAX_FRAME_LEN, READER_CAPACITY);
         self.outgoing.clear();
         self.state = SessionState::Enrolling;
         let enroll = DeviceMsg::Enroll(Enroll {
@@ -187,7 +197,7 @@ impl Agent {
                 self.state = SessionState::Online;
                 self.next_heartbeat = now;
             }
-            (SessionState::Online, GatewayMsg::DeployBegin(m)) => self.apps.begin(m, &mut self.notes),
+            (SessionState::Online, GatewayMsg::DeployBegin(m)) => self.apps.begin(m, self.free_memory, &mut self.notes),
             (SessionState::Online, GatewayMsg::DeployChunk(m)) => self.apps.chunk(m, now, &mut self.notes),
             (SessionState::Online, GatewayMsg::Start(r)) => self.apps.start(&r.app, now, &mut self.notes),
             (SessionState::Online, GatewayMsg::Stop(r)) => self.apps.stop(&r.app, &mut self.notes),
@@ -212,6 +222,7 @@ impl Agent {
     /// Does due work at `now`: app ticks and, when online, the heartbeat.
     /// `free_memory` is the device's free heap, reported in heartbeats.
     pub fn poll(&mut self, now: u64, free_memory: u32) {
+        self.free_memory = Some(free_memory as usize);
         self.apps.run_due(now, &mut self.notes);
         self.flush_notes(now);
         if self.state == SessionState::Online && now >= self.next_heartbeat {

@@ -304,3 +304,33 @@ fn app_runtime_instantiates_ticks_and_refuses_bad_modules() {
     let no_tick = wat::parse_str(r#"(module (func (export "init")))"#).unwrap();
     assert!(rt.instantiate(&no_tick, limits()).unwrap().tick(1).unwrap_err().contains("no tick"));
 }
+
+/// A device with little free heap refuses a module it cannot hold, once,
+/// with the reason; the rest of that deploy is dropped quietly and what
+/// runs keeps running. A later deploy of the same app is considered afresh.
+#[test]
+fn a_module_that_cannot_fit_in_free_memory_is_refused_once() {
+    let mut h = Harness::online();
+    h.deploy("hello", "1", GOOD);
+    assert_eq!(h.app_state("hello"), Some(("1".into(), AppState::Running)));
+    h.agent.poll(h.now, 70_000); // less than a page plus two copies of the module
+    h.drain();
+    let bytes = vec![0u8; 6000];
+    let sha: [u8; 32] = Sha256::digest(&bytes).into();
+    h.deploy_bytes("big", "1", &bytes, sha);
+    let msgs = h.drain();
+    let rejected: Vec<_> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            DeviceMsg::DeployRejected(r) => Some(r.reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].code, ErrorCode::NoResources);
+    assert!(rejected[0].detail.contains("not enough free memory"), "{}", rejected[0].detail);
+    assert_eq!(h.app_state("hello"), Some(("1".into(), AppState::Running)));
+    // With room again, the same app installs (here: fails validation, as junk).
+    h.deploy_bytes("big", "2", &bytes, sha);
+    assert_eq!(rejection(&h.drain()), Some(ErrorCode::InvalidModule));
+}

@@ -114,6 +114,13 @@ impl FrameReader {
         Self { buf: Vec::new(), max }
     }
 
+    /// Like [`new`](Self::new), with `capacity` bytes reserved now: a device
+    /// that feeds it small pieces never grows the buffer later, when its
+    /// heap may be full of apps.
+    pub fn with_capacity(max: usize, capacity: usize) -> Self {
+        Self { buf: Vec::with_capacity(capacity), max }
+    }
+
     /// Buffers bytes from the stream; fails at once on an oversized header.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
         self.buf.extend_from_slice(bytes);

@@ -10,8 +10,9 @@ use minicbor::{Decode, Encode};
 pub const MAX_APP_NAME_LEN: usize = 63;
 
 /// Module bytes carried by one [`DeployChunk`]; keeps chunk frames well under
-/// [`crate::MAX_FRAME_LEN`].
-pub const DEPLOY_CHUNK_LEN: usize = 8 * 1024;
+/// [`crate::MAX_FRAME_LEN`], and small enough that a device with a few KiB
+/// of free heap can still decode (and refuse) them.
+pub const DEPLOY_CHUNK_LEN: usize = 2 * 1024;
 
 /// App names are DNS-label-like: `[a-z0-9-]`, 1..=63 bytes, no leading dash.
 pub fn valid_app_name(name: &str) -> bool {

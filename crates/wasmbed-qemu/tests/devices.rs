@@ -235,7 +235,7 @@ async fn every_board_enrolls_and_runs_an_app() {
     const BOARDS: [&str; 5] = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "olimex-stm32-h405"];
     let p = platform_for(&BOARDS).await;
     for board in BOARDS {
-        p.add_board_device(&format!("b-{board}"), board, &[("fleet", "boards")]).await;
+        p.add_board_device(&format!("b-{board}"), board, &[("fleet", "boards"), ("board", board)]).await;
     }
     p.deploy("hello", "fleet=boards", &logging_app("hello board")).await;
     for board in BOARDS {
@@ -249,6 +249,22 @@ async fn every_board_enrolls_and_runs_an_app() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // The 128 KiB-RAM board refuses a module its heap cannot hold, and
+    // keeps running what it has (no out-of-memory reset).
+    let filler = "x".repeat(60 * 1024);
+    let big = wat::parse_str(format!(
+        r#"(module (memory (export "memory") 1) (data (i32.const 0) "{filler}") (func (export "init")))"#
+    ))
+    .unwrap();
+    p.deploy("big", "board=olimex-stm32-h405", &big).await;
+    let d = p
+        .wait_for("b-olimex-stm32-h405", "refusing big", |d| {
+            d.status.last_error.as_deref().is_some_and(|e| e.contains("big") && e.contains("not enough free memory"))
+        })
+        .await;
+    assert_eq!(d.status.phase, DevicePhase::Online);
+    assert_eq!(app_state(&d, "hello").as_deref(), Some("running"));
+    assert!(!p.console("b-olimex-stm32-h405").contains("panic"), "{}", p.console("b-olimex-stm32-h405"));
     p.shutdown().await;
 }
 

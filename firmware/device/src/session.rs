@@ -202,7 +202,8 @@ fn session<L: NetLink>(
         let readable = leftover || net.borrow_mut().readable();
         if readable {
             let mut buf = tls.read_buffered()?;
-            let data = buf.pop(4096);
+            // Small pieces keep the agent's frame buffer from growing.
+            let data = buf.pop(wasmbed_agent::RECEIVE_PIECE);
             leftover = !buf.is_empty();
             let received = agent.receive(data, now_ms());
             drop(buf);
