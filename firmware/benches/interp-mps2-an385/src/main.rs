@@ -86,7 +86,9 @@ fn bench() -> Result<alloc::string::String, alloc::string::String> {
 
     let used_before = HEAP.used();
     HEAP.reset_peak();
+    let t = systick::cycles();
     let mut app = runtime.instantiate(kernels, limits)?;
+    let kernels_instantiate_cycles = systick::cycles() - t;
     // The first call also translates the functions it reaches (wasmi's lazy
     // translation); the second is the steady state apps live in.
     let t = systick::cycles();
@@ -105,6 +107,7 @@ fn bench() -> Result<alloc::string::String, alloc::string::String> {
     }
     Ok(alloc::format!(
         "calibration_insns={} calibration_cycles={calibration_cycles} native_cycles={native_cycles} wasm_cycles={wasm_cycles} wasm_first_cycles={first_cycles} instantiate_cycles={instantiate_cycles} \
+         kernels_instantiate_cycles={kernels_instantiate_cycles} \
          app_heap_peak={app_heap_peak} sized_app_bytes={} kernels_app_bytes={} checksum={native}",
         2 * CALIBRATION_LOOPS,
         sized.len(),
