@@ -259,7 +259,7 @@ fn demo(rest: &[String]) -> Result<()> {
     let firmware = firmware_images()?;
     let bin = release_bins()?.join("wasmbed");
     let data = root().join(".wasmbed");
-    let devices = rest.first().map_or("3", String::as_str);
+    let devices = rest.first().map_or("5", String::as_str);
     let status = Command::new(&bin)
         .args(["up", "--demo", devices, "--demo-app"])
         .arg(apps.join("hello.wasm"))
