@@ -123,7 +123,10 @@ fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
-    let images = boards()?.into_iter().map(|b| format!("boards/{b}")).chain(["benches/interp-mps2-an385".to_string()]);
+    let images = boards()?
+        .into_iter()
+        .map(|b| format!("boards/{b}"))
+        .chain(["benches/interp-mps2-an385", "checks/fault-mps2-an385"].map(String::from));
     for image in images {
         run(
             &format!("clippy (firmware, {image})"),
@@ -241,6 +244,16 @@ fn firmware_images() -> Result<PathBuf> {
         std::fs::copy(&elf, out.join(format!("wasmbed-fw-{board}")))
             .with_context(|| format!("cannot copy {}", elf.display()))?;
     }
+    // Test-only images (fault injection), next to the boards' for the tests.
+    let check = "fault-mps2-an385";
+    let mut c = cargo();
+    c.current_dir(root().join("firmware/checks").join(check))
+        .args(["build", "--release", "--locked"])
+        .env_remove("CARGO_TARGET_DIR");
+    run(&format!("build test image {check}"), &mut c)?;
+    let name = format!("wasmbed-check-{check}");
+    std::fs::copy(root().join("firmware/target/thumbv7m-none-eabi/release").join(&name), out.join(&name))
+        .with_context(|| format!("cannot copy {name}"))?;
     Ok(out)
 }
 

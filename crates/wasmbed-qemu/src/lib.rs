@@ -177,23 +177,29 @@ impl Launch {
 /// benchmarks use it; `WASMBED_FIRMWARE_DIR` points at prebuilt images.
 pub fn firmware_from_source(board: &str) -> Result<PathBuf, String> {
     let triple = target_of(board).ok_or_else(|| format!("no firmware for board {board}"))?;
+    image_from_source(&format!("boards/{board}"), &format!("wasmbed-fw-{board}"), triple)
+}
+
+/// Any image of the firmware workspace (`firmware/<folder>`, binary `name`),
+/// prebuilt in `WASMBED_FIRMWARE_DIR` or built here.
+pub fn image_from_source(folder: &str, name: &str, triple: &str) -> Result<PathBuf, String> {
     if let Some(dir) = std::env::var_os("WASMBED_FIRMWARE_DIR") {
-        let p = Path::new(&dir).join(format!("wasmbed-fw-{board}"));
+        let p = Path::new(&dir).join(name);
         return if p.is_file() { Ok(p) } else { Err(format!("{} is missing", p.display())) };
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "--release", "--locked", "--quiet"])
-        .current_dir(root.join("firmware/boards").join(board))
+        .current_dir(root.join("firmware").join(folder))
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err(format!("building the {board} firmware failed"));
+        return Err(format!("building firmware/{folder} failed"));
     }
-    Ok(root.join("firmware/target").join(triple).join("release").join(format!("wasmbed-fw-{board}")))
+    Ok(root.join("firmware/target").join(triple).join("release").join(name))
 }
 
 /// The Rust target a board's firmware is built for.

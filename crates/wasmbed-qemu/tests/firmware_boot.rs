@@ -114,3 +114,44 @@ fn the_firmware_reaches_the_gateway_over_ethernet() {
     let peer = accepted.join().unwrap().unwrap();
     assert!(peer.ip().is_loopback(), "{peer}");
 }
+
+/// The shared firmware's fault handlers, triggered on purpose by a test
+/// image: a panic and a hard fault each print their reason on the console
+/// and reset the device (an exit under `-no-reboot`, which the QEMU manager
+/// answers by restarting it).
+#[test]
+fn a_panic_or_a_hard_fault_prints_why_and_resets() {
+    let image = wasmbed_qemu::image_from_source(
+        "checks/fault-mps2-an385",
+        "wasmbed-check-fault-mps2-an385",
+        "thumbv7m-none-eabi",
+    )
+    .unwrap();
+    for (mode, want) in [(b'P', "panic: panicked at"), (b'H', "fault: hard fault at pc 0x")] {
+        let dir = tempfile::tempdir().unwrap();
+        let console = dir.path().join("console.log");
+        let launch = Launch {
+            machine: *machine("mps2-an385").unwrap(),
+            kernel: image.clone(),
+            bundle: None,
+            seed: None,
+            console: console.clone(),
+            mac: None,
+            gateway_port: None,
+        };
+        let mut cmd = launch.command();
+        cmd.arg("-device").arg(format!("loader,data={mode:#x},data-len=1,addr=0x21008000"));
+        let mut qemu = ProcessGroup::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null())).unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = qemu.child_mut().try_wait().unwrap() {
+                break st;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "no reset after injecting {}", char::from(mode));
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let text = std::fs::read_to_string(&console).unwrap();
+        assert!(status.success(), "{status}: {text}");
+        assert!(text.contains(want) && text.contains("; resetting"), "{text}");
+    }
+}
