@@ -16,11 +16,13 @@
 mod boards;
 mod logs;
 mod resources;
+mod rollout;
 mod selector;
 mod store;
 
 pub use boards::{BOARDS, Board, board};
 pub use logs::{LogBook, LogLine};
 pub use resources::*;
+pub use rollout::{Step, Strategy};
 pub use selector::{Selector, SelectorError};
 pub use store::{Event, EventKind, Store, StoreError, WatchStream};

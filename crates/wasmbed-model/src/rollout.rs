@@ -1,0 +1,233 @@
+//! How a new application revision reaches its devices: the rollout
+//! strategy an Application's spec names, validated, and the arithmetic of
+//! its steps. Pure data and functions; the rollout reconciler (issue 4)
+//! drives them.
+//!
+//! ```
+//! use wasmbed_model::{Step, Strategy};
+//! let s = Strategy::canary("1,10%,50%,100%").unwrap();
+//! let Strategy::Canary { steps, .. } = &s else { unreachable!() };
+//! let counts: Vec<usize> = steps.iter().map(|st| st.resolve(200)).collect();
+//! assert_eq!(counts, [1, 20, 100, 200]);
+//! assert_eq!(Step::Percent(10).to_string(), "10%");
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ValidationError;
+
+/// One step of a rollout: a number of devices, or a share of the targeted fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Step {
+    /// This many devices.
+    Devices(u32),
+    /// This percentage (1..=100) of the devices the selector matches.
+    Percent(u8),
+}
+
+impl Step {
+    /// Devices this step covers in a fleet of `total`. Percentages round up,
+    /// so a non-zero share of a non-empty fleet is at least one device;
+    /// counts are capped at the fleet.
+    pub fn resolve(&self, total: usize) -> usize {
+        match *self {
+            Self::Devices(n) => (n as usize).min(total),
+            Self::Percent(p) => (total * usize::from(p)).div_ceil(100),
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Devices(n) => write!(f, "{n}"),
+            Self::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl FromStr for Step {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(p) = s.strip_suffix('%') {
+            match p.parse::<u8>() {
+                Ok(p @ 1..=100) => Ok(Self::Percent(p)),
+                _ => Err(format!("{s:?} is not a percentage from 1% to 100%")),
+            }
+        } else {
+            match s.parse::<u32>() {
+                Ok(n @ 1..) => Ok(Self::Devices(n)),
+                _ => Err(format!("{s:?} is neither a device count (1 or more) nor a percentage like 10%")),
+            }
+        }
+    }
+}
+
+impl TryFrom<String> for Step {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Step> for String {
+    fn from(s: Step) -> String {
+        s.to_string()
+    }
+}
+
+/// A rollout strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Strategy {
+    /// Every targeted device at once.
+    #[default]
+    AllAtOnce,
+    /// Devices in waves; at most `max_unavailable` are updating (or failed) at a time.
+    #[serde(rename_all = "camelCase")]
+    Rolling {
+        /// Devices allowed to be updating at once.
+        max_unavailable: Step,
+    },
+    /// Growing steps with a health gate between them: every updated device
+    /// must run the app and heartbeat for `soak_ms`; more than
+    /// `max_failures` failed devices in a step stop the rollout and roll
+    /// back every device it touched.
+    #[serde(rename_all = "camelCase")]
+    Canary {
+        /// Cumulative devices updated after each step; increasing, ending at 100%.
+        steps: Vec<Step>,
+        /// Soak time of the health gate.
+        #[serde(default)]
+        soak_ms: u64,
+        /// Failures tolerated per step.
+        #[serde(default = "no_failures")]
+        max_failures: u32,
+    },
+    /// The new revision installed beside the old on every device, then
+    /// switched; the old one is kept for instant rollback.
+    #[serde(rename_all = "camelCase")]
+    BlueGreen {
+        /// How long the new revision must stay healthy before the old is dropped.
+        #[serde(default)]
+        soak_ms: u64,
+    },
+}
+
+fn no_failures() -> u32 {
+    0
+}
+
+const STEPS: &str = "spec.strategy.steps";
+
+impl Strategy {
+    /// A canary with `steps` as the CLI takes them (`1,10%,50%,100%`), no
+    /// soak time and no tolerated failures.
+    pub fn canary(steps: &str) -> Result<Self, ValidationError> {
+        let steps = steps
+            .split(',')
+            .map(|s| s.parse::<Step>().map_err(|why| ValidationError { field: STEPS, why }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let s = Self::Canary { steps, soak_ms: 0, max_failures: 0 };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks what serde cannot: steps increase and end at the whole fleet.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let bad = |field, why: String| Err(ValidationError { field, why });
+        match self {
+            Self::AllAtOnce | Self::BlueGreen { .. } => Ok(()),
+            Self::Rolling { max_unavailable } => match max_unavailable {
+                Step::Devices(0) | Step::Percent(0) => bad("spec.strategy.maxUnavailable", "must be at least 1".into()),
+                _ => Ok(()),
+            },
+            Self::Canary { steps, .. } => {
+                if steps.is_empty() {
+                    return bad(STEPS, "needs at least one step".into());
+                }
+                for pair in steps.windows(2) {
+                    let ok = match (pair[0], pair[1]) {
+                        (Step::Devices(a), Step::Devices(b)) => b > a,
+                        (Step::Percent(a), Step::Percent(b)) => b > a,
+                        (Step::Devices(_), Step::Percent(_)) => true,
+                        (Step::Percent(_), Step::Devices(_)) => {
+                            return bad(
+                                STEPS,
+                                format!("{} after {}: a device count cannot follow a percentage", pair[1], pair[0]),
+                            );
+                        }
+                    };
+                    if !ok {
+                        return bad(STEPS, format!("steps must increase, but {} follows {}", pair[1], pair[0]));
+                    }
+                }
+                match steps.last() {
+                    Some(Step::Percent(100)) => Ok(()),
+                    Some(last) => bad(STEPS, format!("the last step is {last}; it must be 100%")),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_parse_and_resolve() {
+        let s = Strategy::canary(" 1, 10%,50% ,100%").unwrap();
+        let Strategy::Canary { steps, .. } = &s else { panic!() };
+        assert_eq!(steps, &[Step::Devices(1), Step::Percent(10), Step::Percent(50), Step::Percent(100)]);
+        assert_eq!(steps.iter().map(|s| s.resolve(7)).collect::<Vec<_>>(), [1, 1, 4, 7]);
+        assert_eq!(steps.iter().map(|s| s.resolve(0)).collect::<Vec<_>>(), [0, 0, 0, 0]);
+        assert_eq!(Step::Devices(5).resolve(3), 3);
+    }
+
+    #[test]
+    fn bad_steps_name_the_field_and_say_why() {
+        for (steps, why) in [
+            ("10%,5%,100%", "must increase"),
+            ("1,1,100%", "must increase"),
+            ("10%,5,100%", "cannot follow a percentage"),
+            ("1,10%", "must be 100%"),
+            ("0,100%", "neither a device count"),
+            ("1,150%,100%", "1% to 100%"),
+            ("1,,100%", "neither"),
+            ("x", "neither"),
+        ] {
+            let e = Strategy::canary(steps).unwrap_err();
+            assert_eq!(e.field, "spec.strategy.steps", "{steps}");
+            assert!(e.why.contains(why), "{steps}: {}", e.why);
+        }
+    }
+
+    #[test]
+    fn strategies_round_trip_as_json_and_refuse_unknown_types() {
+        let all = [
+            Strategy::AllAtOnce,
+            Strategy::Rolling { max_unavailable: Step::Percent(25) },
+            Strategy::canary("1,10%,100%").unwrap(),
+            Strategy::BlueGreen { soak_ms: 5000 },
+        ];
+        for s in all {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(serde_json::from_str::<Strategy>(&json).unwrap(), s, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_string(&Strategy::Rolling { max_unavailable: Step::Devices(2) }).unwrap(),
+            r#"{"type":"rolling","maxUnavailable":"2"}"#
+        );
+        assert!(serde_json::from_str::<Strategy>(r#"{"type":"big-bang"}"#).is_err());
+        assert!(serde_json::from_str::<Strategy>(r#"{"type":"rolling","maxUnavailable":"0"}"#).is_err());
+        assert!(serde_json::from_str::<Strategy>(r#"{"type":"canary","steps":["1"],"extra":1}"#).is_err());
+    }
+}
