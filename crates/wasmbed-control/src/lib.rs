@@ -12,6 +12,8 @@
 //! assert!(apps.is_empty());
 //! ```
 
+pub mod rollout;
+
 use wasmbed_model::{Application, ApplicationStatus, DesiredApp, Device, DevicePhase, Labels, Selector};
 
 /// Apps a device with `labels` should run, sorted by name. Applications

@@ -23,6 +23,6 @@ mod store;
 pub use boards::{BOARDS, Board, board};
 pub use logs::{LogBook, LogLine};
 pub use resources::*;
-pub use rollout::{Step, Strategy};
+pub use rollout::{RolloutPhase, RolloutStatus, Step, Strategy};
 pub use selector::{Selector, SelectorError};
 pub use store::{Event, EventKind, Store, StoreError, WatchStream};

@@ -178,6 +178,67 @@ impl Strategy {
     }
 }
 
+/// Where a rollout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolloutPhase {
+    /// Moving through its steps.
+    #[default]
+    Progressing,
+    /// Held by an operator; assignments stay as they are.
+    Paused,
+    /// Every targeted device is assigned the new revision.
+    Completed,
+    /// A health gate failed: every touched device is back on the previous revision.
+    RolledBack,
+    /// Stopped by an operator; touched devices are back on the previous revision.
+    Aborted,
+}
+
+/// A rollout's progress, kept in the Application's status so that a
+/// restarted control plane resumes exactly where it was.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// Revision being rolled out.
+    pub revision: u64,
+    /// Revision it replaces (rolled back to), if any.
+    #[serde(default)]
+    pub previous: Option<u64>,
+    /// Phase.
+    pub phase: RolloutPhase,
+    /// Index of the current step (canary) or wave (rolling).
+    #[serde(default)]
+    pub step: u32,
+    /// When the current step started (ms since the Unix epoch).
+    #[serde(default)]
+    pub step_started_ms: u64,
+    /// Devices assigned the new revision so far.
+    #[serde(default)]
+    pub touched: std::collections::BTreeSet<String>,
+    /// Why it stopped, for people.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl RolloutStatus {
+    /// A rollout of `revision` replacing `previous`, starting at `now_ms`.
+    pub fn start(revision: u64, previous: Option<u64>, now_ms: u64) -> Self {
+        Self { revision, previous, step_started_ms: now_ms, ..Self::default() }
+    }
+
+    /// The revision `device` should run: the new one once touched (or
+    /// when the rollout completed), otherwise the previous one.
+    pub fn assigned(&self, device: &str) -> Option<u64> {
+        let new = match self.phase {
+            RolloutPhase::Completed => true,
+            RolloutPhase::RolledBack | RolloutPhase::Aborted => false,
+            RolloutPhase::Progressing | RolloutPhase::Paused => self.touched.contains(device),
+        };
+        if new { Some(self.revision) } else { self.previous }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
