@@ -16,19 +16,8 @@ use core::fmt::Write;
 
 use cortex_m_rt::{entry, exception};
 use wasmbed_drivers::systick;
-use wasmbed_fw_device::{Board, HEAP, Link, Uart, console, host_region};
+use wasmbed_fw_device::{HEAP, console, host_region};
 use wasmbed_protocol::AppLimits;
-
-static BOARD: Board = Board {
-    name: "mps2-an385",
-    core_hz: 25_000_000,
-    console: Uart::Cmsdk(0x4000_4000),
-    fpgaio: Some(0x4002_8000),
-    link: Link::Lan9118 { base: 0x4020_0000, ip: [10, 0, 2, 15], router: [10, 0, 2, 2] },
-    bundle: (0x2100_0000, 16 * 1024),
-    clock_enables: &[],
-    boot_seed: 0x2100_4000,
-};
 
 /// Where the host loads the kernels app and the 16 KB app (u32 LE length, bytes).
 const KERNELS_APP: usize = 0x2101_0000;
@@ -46,7 +35,7 @@ fn module(addr: usize) -> Option<&'static [u8]> {
 #[entry]
 fn main() -> ! {
     static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; 1024 * 1024] = [core::mem::MaybeUninit::uninit(); 1024 * 1024];
-    wasmbed_fw_device::init(&BOARD, HEAP_MEM);
+    wasmbed_fw_device::init(&wasmbed_fw_mps2_an385::BOARD, HEAP_MEM);
     let mut out = console();
     match bench() {
         Ok(line) => {

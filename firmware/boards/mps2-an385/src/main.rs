@@ -1,20 +1,8 @@
 //! Wasmbed firmware for Arm MPS2 AN385 (Cortex-M3, 25 MHz) as QEMU's
-//! `mps2-an385` emulates it. The board is data; the firmware is shared.
+//! `mps2-an385` emulates it. The board is data (`lib.rs`); the firmware is shared.
 #![no_std]
 #![no_main]
 
-use wasmbed_fw_device::{Board, Link, Uart, board_main};
+use wasmbed_fw_device::board_main;
 
-static BOARD: Board = Board {
-    name: "mps2-an385",
-    core_hz: 25_000_000,
-    console: Uart::Cmsdk(0x4000_4000),
-    fpgaio: Some(0x4002_8000),
-    link: Link::Lan9118 { base: 0x4020_0000, ip: [10, 0, 2, 15], router: [10, 0, 2, 2] },
-    // PSRAM, outside the linked memory (see memory.x).
-    bundle: (0x2100_0000, 16 * 1024),
-    clock_enables: &[],
-    boot_seed: 0x2100_4000,
-};
-
-board_main!(BOARD, 1024 * 1024);
+board_main!(wasmbed_fw_mps2_an385::BOARD, 1024 * 1024);
