@@ -6,7 +6,8 @@
 //!   changes, keeping its key and seed).
 //! - Every start gets a fresh per-boot seed and the host's time.
 //! - The serial console is appended to `console.log` in the device folder
-//!   (rotated at 1 MiB), with a marker line per start and exit.
+//!   (rotated at 1 MiB), with a marker line per start and exit; QEMU's own
+//!   messages go to `qemu.log` there (rewritten per start).
 //! - QEMU runs with `-no-reboot`: a firmware reset (panic, hard fault) ends
 //!   the process and the manager starts it again with a new seed, backing off
 //!   exponentially when it keeps exiting.
@@ -161,23 +162,24 @@ impl QemuManager {
         let wanted: BTreeMap<String, Device> =
             list.into_iter().filter(|d| machine(&d.spec.board).is_some()).map(|d| (d.meta.name.clone(), d)).collect();
         let mut devices = self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        devices.retain(|name, s| {
-            let keep = wanted.contains_key(name) && !s.task.is_finished();
-            if !keep {
-                let _ = s.stop.send(true);
-                if !wanted.contains_key(name) {
-                    tracing::info!(device = %name, "device deleted: stopping its QEMU");
-                    let dir = self.device_dir(name);
-                    let task = std::mem::replace(&mut s.task, tokio::spawn(async {}));
-                    // Remove the folder (bundle holds the key) once QEMU is gone.
-                    tokio::spawn(async move {
-                        let _ = task.await;
-                        let _ = std::fs::remove_dir_all(dir);
-                    });
-                }
+        let gone: Vec<String> = devices
+            .iter()
+            .filter(|(name, s)| !wanted.contains_key(*name) || s.task.is_finished())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            let Some(s) = devices.remove(&name) else { continue };
+            let _ = s.stop.send(true);
+            if !wanted.contains_key(&name) {
+                tracing::info!(device = %name, "device deleted: stopping its QEMU");
+                let dir = self.device_dir(&name);
+                // Remove the folder (the bundle holds the key) once QEMU is gone.
+                tokio::spawn(async move {
+                    let _ = s.task.await;
+                    let _ = std::fs::remove_dir_all(dir);
+                });
             }
-            keep
-        });
+        }
         for (name, device) in wanted {
             if devices.contains_key(&name) {
                 continue;
@@ -226,8 +228,19 @@ impl QemuManager {
                 mac: Some(mac_for(&name)),
                 gateway_port: Some(self.cfg.gateway_port),
             };
+            // QEMU's own messages go to a file, not a pipe: nobody reads a
+            // pipe while QEMU runs, and a full one (a socket link retrying
+            // every second, say) would stall the device.
+            let qemu_log = dir.join("qemu.log");
+            let stderr = match std::fs::File::create(&qemu_log) {
+                Ok(f) => Stdio::from(f),
+                Err(e) => {
+                    tracing::error!(device = %name, "cannot write {}: {e}", qemu_log.display());
+                    return;
+                }
+            };
             let mut cmd = with_parent_death_signal(launch.command());
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
             let mut qemu = match ProcessGroup::spawn(&mut cmd) {
                 Ok(q) => q,
                 Err(e) => {
@@ -259,13 +272,13 @@ impl QemuManager {
                     Err(e) => break e.to_string(),
                 }
             };
-            let stderr = qemu.child_mut().stderr.take().map(read_all).unwrap_or_default();
+            let last = last_line(&qemu_log);
             drop(qemu);
             state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pid = None;
             if started.elapsed() > Duration::from_secs(60) {
                 delay = self.cfg.restart_base;
             }
-            let why = match stderr.trim() {
+            let why = match last.trim() {
                 "" => exit,
                 err => format!("{exit}: {err}"),
             };
@@ -327,10 +340,10 @@ fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-fn read_all(mut r: impl std::io::Read) -> String {
-    let mut s = String::new();
-    let _ = r.read_to_string(&mut s);
-    s.chars().take(500).collect()
+/// The last line QEMU wrote (why it exited), at most 500 characters.
+fn last_line(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().chars().take(500).collect()
 }
 
 fn rotate(console: &Path) {
