@@ -93,30 +93,15 @@ fn test() -> Result<()> {
     apps()?;
     ensure_qemu()?;
     let firmware_dir = firmware_images()?;
+    // The firmware crates that build for the host too (the rest are bare-metal only).
+    let host_crates = ["-p", "wasmbed-runtime", "-p", "wasmbed-drivers", "-p", "wasmbed-device-tls"];
     run(
         "firmware unit tests (host)",
-        cargo().current_dir(root().join("firmware")).args([
-            "test",
-            "--locked",
-            "-p",
-            "wasmbed-runtime",
-            "-p",
-            "wasmbed-drivers",
-            "-p",
-            "wasmbed-device-tls",
-        ]),
+        cargo().current_dir(root().join("firmware")).args(["test", "--locked"]).args(host_crates),
     )?;
     run(
         "clippy (firmware host-testable crates, all targets)",
-        cargo().current_dir(root().join("firmware")).args([
-            "clippy",
-            "--locked",
-            "-p",
-            "wasmbed-runtime",
-            "-p",
-            "wasmbed-drivers",
-            "-p",
-            "wasmbed-device-tls",
+        cargo().current_dir(root().join("firmware")).args(["clippy", "--locked"]).args(host_crates).args([
             "--all-targets",
             "--",
             "-D",

@@ -70,12 +70,7 @@ async fn platform(firmware: BTreeMap<String, PathBuf>, with_manager: bool) -> Re
 }
 
 fn rand_seed() -> [u8; 32] {
-    let mut s = [0u8; 32];
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-    for (i, b) in Sha256::digest(t.to_le_bytes()).iter().enumerate() {
-        s[i] = *b;
-    }
-    s
+    rand::random()
 }
 
 async fn add_device(store: &Arc<dyn Store>, name: &str, board: &str, label: (&str, &str)) -> Result<()> {

@@ -1,6 +1,6 @@
 //! MPS2 FPGA I/O block: the user LEDs (register LED0 at offset 0, one bit
-//! per LED). The firmware shows its state on them: LED 0 = online, LED 1 =
-//! an app is running.
+//! per LED). The firmware lights LED 0 while it holds a session with the
+//! gateway.
 
 use core::ptr;
 
