@@ -270,6 +270,19 @@ fn cli_reports_bad_input_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.selector"));
     let out = p.cli(&["app", "deploy", "a", wasm.to_str().unwrap(), "--memory-pages", "999"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.limits.max_memory_pages"));
+
+    // A QEMU demo fleet without firmware images: a clear refusal, not a hang.
+    let empty = tmp.path().join("no-firmware");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(tmp.path().join("demo"))
+        .args(["up", "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--demo", "1", "--firmware-dir"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no firmware images found"), "{err}");
 }
 
 /// Pids of processes whose command line mentions `needle`.

@@ -268,6 +268,19 @@ async fn every_board_enrolls_and_runs_an_app() {
     p.shutdown().await;
 }
 
+/// A Device of a board this installation has no image for is not started,
+/// and its status says why; the manager keeps serving the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_without_a_firmware_image_is_reported_not_started() {
+    let p = platform_for(&[]).await;
+    p.add_device("q-nofw", &[]).await;
+    let d = p.wait_for("q-nofw", "reporting the missing image", |d| d.status.last_error.is_some()).await;
+    let err = d.status.last_error.unwrap();
+    assert!(err.contains("no firmware image for board mps2-an385"), "{err}");
+    assert!(p.manager.running().iter().all(|r| r.pid.is_none()), "{:?}", p.manager.running());
+    p.shutdown().await;
+}
+
 /// A device provisioned with another CA must not talk to this gateway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
