@@ -52,6 +52,9 @@ pub struct GatewayCounters {
     pub handshake_failures: u64,
     /// Sessions ended by protocol errors since start.
     pub protocol_errors: u64,
+    /// Modules sent to devices since start.
+    #[serde(default)]
+    pub deploys: u64,
 }
 
 /// Everything the handlers need, passed in by whoever wires the platform.

@@ -1,13 +1,12 @@
 //! deploy-sim: deploy request → Running on N simulated devices.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use wasmbed_model::{Device, DeviceSpec, Meta};
-use wasmbed_platform::{Platform, PlatformConfig, unix_ms};
+use wasmbed_platform::{Platform, PlatformConfig};
 use wasmbed_protocol::IdentityBundle;
 
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -18,7 +17,9 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-/// Uploads `module` and deploys it as `name` through the HTTP API.
+/// Uploads `module` and deploys it as `name` through the HTTP API, with
+/// `caps` granted (none: the defaults).
+#[allow(clippy::too_many_arguments)]
 pub async fn deploy(
     http: &reqwest::Client,
     api: &str,
@@ -27,13 +28,18 @@ pub async fn deploy(
     module: &[u8],
     selector: &str,
     strategy: serde_json::Value,
+    caps: &[&str],
 ) -> Result<String> {
     let digest = hex::encode(Sha256::digest(module));
     let resp = http.post(format!("{api}/api/v1/modules?digest={digest}")).body(module.to_vec()).send().await?;
     if !resp.status().is_success() {
         bail!("upload refused: {}", resp.text().await.unwrap_or_default());
     }
-    let spec = serde_json::json!({ "version": version, "digest": digest, "selector": selector, "strategy": strategy });
+    let mut spec =
+        serde_json::json!({ "version": version, "digest": digest, "selector": selector, "strategy": strategy });
+    if !caps.is_empty() {
+        spec["capabilities"] = serde_json::json!(caps);
+    }
     let resp = http.put(format!("{api}/api/v1/applications/{name}")).json(&spec).send().await?;
     if !resp.status().is_success() {
         bail!("deploy refused: {}", resp.text().await.unwrap_or_default());
@@ -43,29 +49,16 @@ pub async fn deploy(
 
 /// Creates `n` simulated devices labelled `label` and returns their bundles.
 pub async fn sim_devices(p: &Platform, prefix: &str, n: usize, label: (&str, &str)) -> Result<Vec<IdentityBundle>> {
-    let mut bundles = Vec::with_capacity(n);
-    let gateways = p.store.list_gateways().await?;
-    for i in 0..n {
-        let name = format!("{prefix}-{i}");
-        let labels = [(label.0.to_string(), label.1.to_string())].into();
-        let spec = DeviceSpec { board: "sim".into(), labels, gateway: None };
-        let d = p.store.create_device(Device { meta: Meta::named(&name), spec, status: Default::default() }).await?;
-        let mut endpoints = wasmbed_control::gateways::endpoints_for(&d, &gateways, unix_ms());
-        if endpoints.is_empty() {
-            endpoints.push(p.gateway_addrs[0].to_string());
-        }
-        bundles.push(p.pki.bundle(&name, "sim", &endpoints, rand::random(), SystemTime::now())?);
-    }
-    Ok(bundles)
+    let labels = [(label.0.to_string(), label.1.to_string())].into();
+    Ok(p.create_sim_devices(prefix, n, &labels).await?)
 }
 
 /// Waits until every gateway of `p` together holds `n` sessions.
 pub async fn until_sessions(p: &Platform, n: usize, limit: Duration) -> Result<()> {
     let start = Instant::now();
-    let count = || p.gateways.iter().map(|g| g.session_count()).sum::<usize>();
-    while count() < n {
+    while p.sessions() < n {
         if start.elapsed() > limit {
-            bail!("only {} of {n} devices enrolled", count());
+            bail!("only {} of {n} devices enrolled", p.sessions());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -91,7 +84,7 @@ pub async fn run(n: usize, app: &Path) -> Result<serde_json::Value> {
     let t0 = Instant::now();
     let http = reqwest::Client::new();
     let digest =
-        deploy(&http, &api, "bench-app", "1", &module, "bench=deploy", serde_json::json!({"type": "all-at-once"}))
+        deploy(&http, &api, "bench-app", "1", &module, "bench=deploy", serde_json::json!({"type": "all-at-once"}), &[])
             .await?;
     let deadline = t0 + Duration::from_secs(120);
     while running.len() < n && Instant::now() < deadline {

@@ -14,9 +14,13 @@
 //!   in QEMU (see `qemu.rs`).
 //! - `interp --board mps2-an385 --image ELF`: compute kernels natively and
 //!   as a WASM app in the agent's runtime, in guest instructions.
+//! - `rollout --devices N --strategy S [--fail-ratio R]`: a rollout to N
+//!   simulated devices, its total time, and with failures its rollback (see
+//!   `rollout.rs`).
 
 mod deploy;
 mod qemu;
+mod rollout;
 mod scale;
 
 use anyhow::{Result, bail};
@@ -72,7 +76,15 @@ fn main() -> Result<()> {
             let kernels = app.with_file_name("kernels.wasm");
             rt.block_on(qemu::interp(std::path::Path::new(&image), &kernels))?
         }
-        other => bail!("unknown scenario {other:?} (deploy-sim, gateway-scale, device-boot, deploy-qemu, interp)"),
+        "rollout" => {
+            let devices = flag(&args, "--devices").map_or(Ok(1000), |v| v.parse())?;
+            let strategy = flag(&args, "--strategy").unwrap_or_else(|| "canary".into());
+            let fail: f64 = flag(&args, "--fail-ratio").map_or(Ok(0.0), |v| v.parse())?;
+            rt.block_on(rollout::run(devices, &strategy, fail))?
+        }
+        other => {
+            bail!("unknown scenario {other:?} (deploy-sim, gateway-scale, device-boot, deploy-qemu, interp, rollout)")
+        }
     };
     println!("{json}");
     Ok(())

@@ -156,7 +156,7 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
         let mut running: HashMap<String, f64> = HashMap::new();
         let t0 = Instant::now();
         let all = serde_json::json!({"type": "all-at-once"});
-        let digest = deploy(&http, &api, "bench", &format!("r{round}"), &module, "bench=deploy", all).await?;
+        let digest = deploy(&http, &api, "bench", &format!("r{round}"), &module, "bench=deploy", all, &[]).await?;
         let deadline = t0 + Duration::from_secs(60);
         while running.len() < n {
             let ev = match tokio::time::timeout_at(deadline.into(), events.recv()).await {

@@ -356,3 +356,107 @@ fn qemu_demo_device_runs_the_app_and_no_qemu_outlives_a_sigkilled_platform() {
     p.up.kill9();
     wait_until("QEMU to die with the SIGKILLed platform", Duration::from_secs(20), || pids_with(&marker).is_empty());
 }
+
+/// A module that logs `text` once, at init.
+fn init_logger(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join(format!("{}.wasm", text.replace(' ', "-")));
+    let wat = format!(
+        r#"(module (import "wasmbed" "log" (func $log (param i32 i32))) (memory (export "memory") 1)
+             (data (i32.const 0) "{text}") (func (export "init") (call $log (i32.const 0) (i32.const {})))
+             (func (export "tick") (param i64)))"#,
+        text.len()
+    );
+    std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    path
+}
+
+fn app_json(p: &Platform, name: &str) -> serde_json::Value {
+    serde_json::from_str(&p.ok(&["app", "status", name, "--no-wait", "-o", "json"])).unwrap()
+}
+
+fn running(devices: &[Device], app: &str, version: &str) -> Vec<String> {
+    devices
+        .iter()
+        .filter(|d| d.status.session.apps.iter().any(|a| a.name == app && a.version == version && a.state == "running"))
+        .map(|d| d.meta.name.clone())
+        .collect()
+}
+
+/// The platform SIGKILLed in the middle of a canary rollout and restarted:
+/// the rollout resumes from the step it was at (not from the start), every
+/// device converges, and no device is sent the new version twice.
+#[test]
+fn a_canary_rollout_resumes_after_a_sigkill_and_applies_nothing_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let mut p = Platform::start(&data, port);
+    let _sim = Proc::spawn(
+        Command::new(BIN)
+            .args(["sim", "--devices", "10", "--prefix", "rk", "--label", "fleet=rk"])
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_until("10 devices online", Duration::from_secs(60), || {
+        let d = p.devices();
+        d.len() == 10 && d.iter().all(|d| d.status.phase == DevicePhase::Online)
+    });
+    let v1 = init_logger(tmp.path(), "started v1");
+    let v2 = init_logger(tmp.path(), "started v2");
+    p.ok(&["app", "deploy", "roll", v1.to_str().unwrap(), "--to", "fleet=rk", "--version", "1"]);
+    wait_until("v1 everywhere", Duration::from_secs(60), || running(&p.devices(), "roll", "1").len() == 10);
+    let out = p.ok(&[
+        "app",
+        "deploy",
+        "roll",
+        v2.to_str().unwrap(),
+        "--to",
+        "fleet=rk",
+        "--version",
+        "2",
+        "--strategy",
+        "canary",
+        "--steps",
+        "1,30%,60%,100%",
+        "--soak-ms",
+        "2500",
+    ]);
+    assert!(out.contains("canary"), "{out}");
+    wait_until("the rollout at its second step, with v2 on its devices", Duration::from_secs(60), || {
+        let a = app_json(&p, "roll");
+        a["status"]["rollout"]["step"].as_u64() == Some(1) && running(&p.devices(), "roll", "2").len() >= 3
+    });
+    let before = app_json(&p, "roll");
+    let on_v2_before = running(&p.devices(), "roll", "2");
+    let step_before = before["status"]["rollout"]["step"].as_u64().unwrap();
+
+    p.up.kill9();
+    drop(p);
+    let p = Platform::start(&data, port);
+    let after = app_json(&p, "roll");
+    let ro = &after["status"]["rollout"];
+    assert_eq!(ro["revision"].as_u64(), Some(2));
+    assert!(ro["step"].as_u64().unwrap() >= step_before, "resumed, not restarted: {ro}");
+    assert_eq!(after["status"]["history"].as_array().unwrap().len(), 2, "no revision recorded twice");
+    let touched_before: Vec<&str> =
+        before["status"]["rollout"]["touched"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let touched_after: Vec<&str> = ro["touched"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(touched_before.iter().all(|d| touched_after.contains(d)), "{touched_before:?} / {touched_after:?}");
+
+    // `app status` follows it to the end.
+    let out = p.ok(&["app", "status", "roll", "--timeout", "120"]);
+    assert!(out.contains("Completed"), "{out}");
+    wait_until("v2 everywhere", Duration::from_secs(60), || running(&p.devices(), "roll", "2").len() == 10);
+    // Devices that ran v2 before the kill were not sent it again (their
+    // init would have logged it again; this platform's log starts at the restart).
+    for d in &on_v2_before {
+        assert!(!p.logs(d).iter().any(|l| l.line == "started v2"), "{d} ran v2's init twice");
+    }
+    let status: serde_json::Value = serde_json::from_str(&p.ok(&["status", "-o", "json"])).unwrap();
+    let deploys = status["gateway"]["deploys"].as_u64().unwrap();
+    assert!(deploys <= (10 - on_v2_before.len()) as u64, "{deploys} deploys after the restart");
+    let history = p.ok(&["app", "history", "roll"]);
+    assert!(history.contains("Completed") && history.contains("current, stable"), "{history}");
+}

@@ -140,6 +140,8 @@ pub struct GatewayStats {
     pub heartbeats: AtomicU64,
     /// Connections refused because the session cap was reached.
     pub refused_over_cap: AtomicU64,
+    /// Modules sent to devices (one per deploy of a slot).
+    pub deploys: AtomicU64,
 }
 
 struct SessionEntry {

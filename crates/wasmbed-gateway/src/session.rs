@@ -380,6 +380,7 @@ impl Session {
             }));
         }
         self.pending.deploying.insert(d.slot.clone(), deploy_key(&d));
+        self.gw.stats.deploys.fetch_add(1, Ordering::Relaxed);
     }
 
     fn observations(&self) -> Vec<AppObservation> {

@@ -12,6 +12,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod fixtures;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,8 +26,9 @@ use tokio::task::JoinHandle;
 use tracing::info;
 use wasmbed_control::ControlConfig;
 use wasmbed_gateway::{Gateway, GatewayConfig};
-use wasmbed_model::{LogBook, Store, StoreError};
+use wasmbed_model::{Device, DeviceSpec, Labels, LogBook, Meta, SIM_BOARD, Store, StoreError};
 use wasmbed_pki::{Pki, PkiError};
+use wasmbed_protocol::IdentityBundle;
 use wasmbed_qemu::manager::{ManagerConfig, QemuManager};
 
 /// Unix milliseconds now: the platform's one wall clock.
@@ -279,6 +282,44 @@ impl Platform {
         self.gateway_addrs[0].port()
     }
 
+    /// Creates simulated devices `<prefix>-0..n` (each assigned a gateway)
+    /// and returns their identity bundles, listing every gateway.
+    pub async fn create_sim_devices(
+        &self,
+        prefix: &str,
+        n: usize,
+        labels: &Labels,
+    ) -> Result<Vec<IdentityBundle>, PlatformError> {
+        let store_err = |source| PlatformError::Store { path: self.devices_dir.clone(), source };
+        let gateways = self.store.list_gateways().await.map_err(store_err)?;
+        let mut load = wasmbed_control::gateways::load(&self.store.list_devices().await.map_err(store_err)?);
+        let mut bundles = Vec::with_capacity(n);
+        for i in 0..n {
+            let name = format!("{prefix}-{i}");
+            let mut d = Device {
+                meta: Meta::named(&name),
+                spec: DeviceSpec { board: SIM_BOARD.into(), labels: labels.clone(), gateway: None },
+                status: Default::default(),
+            };
+            d.spec.gateway = wasmbed_control::gateways::assign(&d, &gateways, &load, unix_ms());
+            if let Some(g) = &d.spec.gateway {
+                *load.entry(g.clone()).or_insert(0) += 1;
+            }
+            let d = self.store.create_device(d).await.map_err(store_err)?;
+            let mut endpoints = wasmbed_control::gateways::endpoints_for(&d, &gateways, unix_ms());
+            if endpoints.is_empty() {
+                endpoints.push(self.gateway_addrs[0].to_string());
+            }
+            bundles.push(self.pki.bundle(&name, SIM_BOARD, &endpoints, rand::random(), SystemTime::now())?);
+        }
+        Ok(bundles)
+    }
+
+    /// Enrolled sessions over every gateway.
+    pub fn sessions(&self) -> usize {
+        self.gateways.iter().map(|g| g.session_count()).sum()
+    }
+
     /// Kills gateway `i` as a crash would (see [`Gateway::kill`]).
     pub fn kill_gateway(&self, i: usize) {
         if let Some(g) = self.gateways.get(i) {
@@ -321,6 +362,7 @@ fn api_state(
                 c.heartbeats += st.heartbeats.load(Relaxed);
                 c.handshake_failures += st.handshake_failures.load(Relaxed);
                 c.protocol_errors += st.protocol_errors.load(Relaxed);
+                c.deploys += st.deploys.load(Relaxed);
             }
             c
         }),

@@ -14,6 +14,8 @@ use wasmbed_platform::{Platform, PlatformConfig};
 use wasmbed_qemu::manager::QemuManager;
 use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
 
+mod common;
+
 const BOARD: &str = "mps2-an385";
 /// Generous: QEMU boots in well under a second here, but CI machines are slow.
 const WAIT: Duration = Duration::from_secs(90);
@@ -294,5 +296,49 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
         assert!(start.elapsed() < WAIT, "no refusal on the console:\n{text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    p.shutdown().await;
+}
+
+/// A canary rollout on real devices: a good version goes through every
+/// step; a version that traps is stopped at the first gate and the device
+/// it touched is back on the previous revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_rollout_on_qemu_devices() {
+    use wasmbed_model::{RolloutPhase, Strategy};
+    let p = platform().await;
+    for i in 0..3 {
+        p.add_device(&format!("c-{i}"), &[("fleet", "canary")]).await;
+    }
+    let store = &p.p.store;
+    let on = |rev: u64| {
+        move |ds: &[Device]| {
+            ds.len() == 3
+                && ds
+                    .iter()
+                    .all(|d| d.status.phase == DevicePhase::Online && common::running_revision(d, "c") == Some(rev))
+        }
+    };
+    common::deploy(store, "c", "1", &common::app("v1", 0), "fleet=canary", Strategy::AllAtOnce, common::APP_CAPS).await;
+    common::wait_devices(store, "running revision 1", on(1)).await;
+
+    let canary = Strategy::canary("1,50%,100%").unwrap();
+    common::deploy(store, "c", "2", &common::app("v2", 0), "fleet=canary", canary.clone(), common::APP_CAPS).await;
+    let a = common::wait_app(store, "c", "done with revision 2", |a| {
+        a.status.rollout.as_ref().is_some_and(|r| r.revision == 2 && r.phase.is_final())
+    })
+    .await;
+    assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Completed, "{:?}", a.status);
+    assert_eq!(a.status.steps.iter().map(|s| s.target).collect::<Vec<_>>(), [1, 2, 3]);
+    common::wait_devices(store, "running revision 2", on(2)).await;
+
+    // Traps on every device: the first gate (one device) stops it.
+    common::deploy(store, "c", "3", &common::app("v3", 1000), "fleet=canary", canary, common::APP_CAPS).await;
+    let a = common::wait_app(store, "c", "done with revision 3", |a| {
+        a.status.rollout.as_ref().is_some_and(|r| r.revision == 3 && r.phase.is_final())
+    })
+    .await;
+    let ro = a.status.rollout.unwrap();
+    assert_eq!((ro.phase, ro.step, ro.touched.len()), (RolloutPhase::RolledBack, 0, 1), "{ro:?}");
+    common::wait_devices(store, "back on revision 2", on(2)).await;
     p.shutdown().await;
 }

@@ -59,6 +59,15 @@ impl Default for SimOptions {
     }
 }
 
+impl SimOptions {
+    /// With different reconnect delays.
+    pub fn with_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max.max(min);
+        self
+    }
+}
+
 /// Fleet-wide counters.
 #[derive(Debug, Default)]
 pub struct SimStats {
