@@ -156,6 +156,15 @@ impl Strategy {
         Ok(s)
     }
 
+    /// Steps as the CLI takes them (`1,10%,100%`); panics on a bad list
+    /// (for tests and examples with literal steps).
+    pub fn canary_steps(steps: &str) -> Vec<Step> {
+        match Self::canary(steps) {
+            Ok(Self::Canary { steps, .. }) => steps,
+            other => panic!("bad canary steps {steps:?}: {other:?}"),
+        }
+    }
+
     /// A canary from steps that parse but may not validate (for tests of validation).
     #[cfg(test)]
     pub(crate) fn canary_unchecked(steps: &str) -> Self {

@@ -13,7 +13,23 @@ mod imports {
         pub fn log(ptr: *const u8, len: usize);
         /// `now_ms() -> i64`: reads a clock, touches no guest memory.
         pub safe fn now_ms() -> i64;
+        /// `device_id(ptr: i32, cap: i32) -> i32`: writes at most `cap`
+        /// bytes at `ptr`, returns the id's full length.
+        pub fn device_id(ptr: *mut u8, cap: usize) -> i32;
     }
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn device_id(buf: &mut [u8]) -> usize {
+    // SAFETY: `buf` is a live, writable slice of this module's memory for
+    // the whole call, and the host writes at most `buf.len()` bytes to it.
+    let n = unsafe { imports::device_id(buf.as_mut_ptr(), buf.len()) };
+    n.max(0) as usize
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn device_id(_buf: &mut [u8]) -> usize {
+    0
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -36,6 +36,14 @@ pub fn now_ms() -> u64 {
     host::now_ms()
 }
 
+/// The device's identity, copied into `buf` (capability `device`): the
+/// part that fit, as text. Device ids are at most 63 ASCII bytes, so a
+/// 64-byte buffer always holds one.
+pub fn device_id(buf: &mut [u8; 64]) -> &str {
+    let n = host::device_id(buf).min(buf.len());
+    core::str::from_utf8(&buf[..n]).unwrap_or("")
+}
+
 /// Logs `prefix` followed by `n` in decimal, without `core::fmt`.
 pub fn log_u32(prefix: &str, n: u32) {
     Line::new().push_str(prefix).push_u64(n.into()).log();

@@ -1,0 +1,136 @@
+//! Rolling waves, blue-green with its instant rollback, and the operator's
+//! pause, resume and abort, on simulated devices under the real gateway and
+//! control plane.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use common::*;
+use wasmbed_model::{Device, DevicePhase, RolloutPhase, Step, Strategy};
+use wasmbed_platform::{Platform, PlatformConfig};
+
+const N: usize = 12;
+
+fn slot_state(d: &Device, slot: &str) -> Option<(String, Option<u64>)> {
+    d.status.session.apps.iter().find(|a| a.name == slot).map(|a| (a.state.clone(), a.revision))
+}
+
+async fn platform(tmp: &tempfile::TempDir) -> (Platform, Fleet) {
+    let p = Platform::start(PlatformConfig::new(tmp.path()).with_heartbeat_ms(400).quick()).await.unwrap();
+    let fleet = Fleet::start(&p, "st", N, &[("fleet", "st")]).await;
+    wait_devices(&p.store, "online", |ds| ds.len() == N && ds.iter().all(|d| d.status.phase == DevicePhase::Online))
+        .await;
+    (p, fleet)
+}
+
+async fn finished(p: &Platform, app: &str, revision: u64) -> wasmbed_model::Application {
+    wait_app(&p.store, app, &format!("done with revision {revision}"), |a| {
+        a.status.rollout.as_ref().is_some_and(|r| r.revision == revision && r.phase.is_final())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_installs_beside_switches_and_rolls_back_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (p, _fleet) = platform(&tmp).await;
+    let bg = Strategy::BlueGreen { soak_ms: 0 };
+    deploy(&p.store, "bg", "1", &app("v1", 0), "fleet=st", bg.clone(), APP_CAPS).await;
+    finished(&p, "bg", 1).await;
+    wait_devices(&p.store, "bg.r1 running", |ds| {
+        ds.iter().all(|d| slot_state(d, "bg.r1") == Some(("running".into(), Some(1))))
+    })
+    .await;
+
+    deploy(&p.store, "bg", "2", &app("v2", 0), "fleet=st", bg.clone(), APP_CAPS).await;
+    let a = finished(&p, "bg", 2).await;
+    assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Completed);
+    assert_eq!(a.status.steps.iter().map(|s| s.step.as_str()).collect::<Vec<_>>(), ["install", "switch"]);
+    // The new one runs; the old one is kept, stopped, for an instant rollback.
+    wait_devices(&p.store, "r2 running beside a stopped r1", |ds| {
+        ds.iter().all(|d| {
+            slot_state(d, "bg.r2") == Some(("running".into(), Some(2)))
+                && slot_state(d, "bg.r1") == Some(("stopped".into(), Some(1)))
+        })
+    })
+    .await;
+    let deploys_before: u64 =
+        p.gateways.iter().map(|g| g.stats().deploys.load(std::sync::atomic::Ordering::Relaxed)).sum();
+
+    // Rolling back to revision 1 switches back without sending a module.
+    let mut a = p.store.get_application("bg").await.unwrap().unwrap();
+    a.spec.set_template(&a.status.revision(1).unwrap().template.clone());
+    p.store.put_application(&a).await.unwrap();
+    let a = finished(&p, "bg", 1).await;
+    assert!(a.status.rollout.as_ref().unwrap().rollback);
+    wait_devices(&p.store, "r1 running again beside a stopped r2", |ds| {
+        ds.iter().all(|d| {
+            slot_state(d, "bg.r1") == Some(("running".into(), Some(1)))
+                && slot_state(d, "bg.r2") == Some(("stopped".into(), Some(2)))
+        })
+    })
+    .await;
+    let deploys_after: u64 =
+        p.gateways.iter().map(|g| g.stats().deploys.load(std::sync::atomic::Ordering::Relaxed)).sum();
+    assert_eq!(deploys_before, deploys_after, "an instant rollback sends no module");
+
+    // A new revision that cannot start: the switch is never made.
+    deploy(&p.store, "bg", "3", &app("v3", 1000), "fleet=st", bg, APP_CAPS).await;
+    let a = finished(&p, "bg", 3).await;
+    assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::RolledBack, "{:?}", a.status.rollout);
+    wait_devices(&p.store, "r1 still running", |ds| {
+        ds.iter()
+            .all(|d| slot_state(d, "bg.r1") == Some(("running".into(), Some(1))) && slot_state(d, "bg.r3").is_none())
+    })
+    .await;
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_waves_and_pause_resume_abort() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (p, _fleet) = platform(&tmp).await;
+    deploy(&p.store, "r", "1", &app("v1", 0), "fleet=st", Strategy::AllAtOnce, APP_CAPS).await;
+    finished(&p, "r", 1).await;
+
+    // Waves of a quarter: four steps, none past its budget.
+    let rolling = Strategy::Rolling { max_unavailable: Step::Percent(25) };
+    deploy(&p.store, "r", "2", &app("v2", 0), "fleet=st", rolling, APP_CAPS).await;
+    let a = finished(&p, "r", 2).await;
+    assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Completed);
+    assert_eq!(a.status.steps.iter().map(|s| s.target).collect::<Vec<_>>(), [3, 6, 9, 12]);
+    wait_devices(&p.store, "revision 2 everywhere", |ds| ds.iter().all(|d| running_revision(d, "r") == Some(2))).await;
+
+    // A canary held by its soak time, paused, resumed, then aborted.
+    let slow = Strategy::Canary { steps: Strategy::canary_steps("1,50%,100%"), soak_ms: 60_000, max_failures: 0 };
+    deploy(&p.store, "r", "3", &app("v3", 0), "fleet=st", slow, APP_CAPS).await;
+    wait_app(&p.store, "r", "soaking revision 3 on one device", |a| {
+        a.status.rollout.as_ref().is_some_and(|r| r.revision == 3) && a.status.running == 1
+    })
+    .await;
+    let set = |f: fn(&mut wasmbed_model::ApplicationSpec)| {
+        let store = p.store.clone();
+        async move {
+            let mut a = store.get_application("r").await.unwrap().unwrap();
+            f(&mut a.spec);
+            store.put_application(&a).await.unwrap();
+        }
+    };
+    set(|s| s.paused = true).await;
+    wait_app(&p.store, "r", "paused", |a| a.status.rollout.as_ref().is_some_and(|r| r.phase == RolloutPhase::Paused))
+        .await;
+    set(|s| s.paused = false).await;
+    wait_app(&p.store, "r", "resumed", |a| {
+        a.status.rollout.as_ref().is_some_and(|r| r.phase == RolloutPhase::Progressing)
+    })
+    .await;
+    set(|s| s.abort_revision = Some(3)).await;
+    let a = finished(&p, "r", 3).await;
+    assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Aborted);
+    wait_devices(&p.store, "the canary device back on revision 2", |ds| {
+        ds.iter().all(|d| running_revision(d, "r") == Some(2))
+    })
+    .await;
+    p.shutdown().await;
+}
