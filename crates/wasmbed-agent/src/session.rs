@@ -286,5 +286,6 @@ fn message_name(msg: &GatewayMsg) -> &'static str {
         GatewayMsg::Stop(_) => "Stop",
         GatewayMsg::Remove(_) => "Remove",
         GatewayMsg::Error(_) => "Error",
+        GatewayMsg::Command(_) => "Command",
     }
 }

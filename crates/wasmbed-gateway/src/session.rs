@@ -290,6 +290,8 @@ impl Session {
                 self.write_status().await;
             }
             DeviceMsg::Error(e) => return Err(End::Protocol(e.code, format!("device reported: {}", e.detail))),
+            // Nothing sends commands yet; an answer is ignored, not an error.
+            DeviceMsg::CommandResult(r) => debug!(device = %self.device, id = r.id, "command result ignored"),
         }
         Ok(())
     }
