@@ -19,6 +19,7 @@ use wasmbed_protocol::{
 
 use crate::Gateway;
 use crate::sync::{Action, Pending, digest_of, plan};
+use crate::terminal::Inbox;
 
 /// How a session ended.
 #[derive(Debug)]
@@ -74,6 +75,7 @@ pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, sh
         desired: Vec::new(),
         status: DeviceStatus::default(),
         last_heartbeat: Instant::now(),
+        commands: Arc::default(),
     };
     s.run(shutdown).await;
 }
@@ -92,6 +94,8 @@ struct Session {
     desired: Vec<DesiredApp>,
     status: DeviceStatus,
     last_heartbeat: Instant,
+    /// Terminal commands to send and answers awaited.
+    commands: Arc<Inbox>,
 }
 
 impl Session {
@@ -126,7 +130,7 @@ impl Session {
                 return self.close().await;
             }
         };
-        let (session_id, resync, mut replaced) = self.gw.register(&self.device);
+        let (session_id, resync, mut replaced) = self.gw.register(&self.device, self.commands.clone());
         self.gw.stats.enrollments.fetch_add(1, Ordering::Relaxed);
         let kind = if enroll.simulated { "simulated device" } else { "device" };
         info!(device = %self.device, peer = %self.peer, board = %enroll.board, "{kind} enrolled");
@@ -150,6 +154,7 @@ impl Session {
             self.serve_loop(&resync, &mut replaced, &mut shutdown).await
         };
         let current = self.gw.unregister(&self.device, session_id);
+        self.commands.close();
         match &end {
             End::Replaced => {
                 self.queue(&GatewayMsg::Error(ErrorReport {
@@ -183,6 +188,7 @@ impl Session {
         shutdown: &mut watch::Receiver<bool>,
     ) -> End {
         let window = self.gw.cfg.liveness_window();
+        let commands = self.commands.clone();
         loop {
             let deadline = self.last_heartbeat + window;
             tokio::select! {
@@ -202,6 +208,11 @@ impl Session {
                         self.desired = wasmbed_control::desired_apps(&d.spec.labels, &self.gw.applications());
                     }
                     self.sync().await;
+                }
+                () = commands.ready() => {
+                    for cmd in self.commands.take() {
+                        self.queue(&GatewayMsg::Command(cmd));
+                    }
                 }
                 _ = replaced.changed() => return End::Replaced,
                 _ = shutdown.changed() => return End::Shutdown,
@@ -290,8 +301,12 @@ impl Session {
                 self.write_status().await;
             }
             DeviceMsg::Error(e) => return Err(End::Protocol(e.code, format!("device reported: {}", e.detail))),
-            // Nothing sends commands yet; an answer is ignored, not an error.
-            DeviceMsg::CommandResult(r) => debug!(device = %self.device, id = r.id, "command result ignored"),
+            DeviceMsg::CommandResult(r) => {
+                let id = r.id;
+                if !self.commands.finish(r) {
+                    info!(device = %self.device, id, "answer to a command nobody waits for (timed out?); ignored");
+                }
+            }
         }
         Ok(())
     }
