@@ -15,7 +15,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use wasmbed_gateway::{CommandError, CommandLine, CommandOutcome, CommandReply, Gateway, GatewayConfig};
+use wasmbed_gateway::{
+    CommandError, CommandLine, CommandOutcome, CommandReply, Gateway, GatewayConfig, MAX_COMMANDS_IN_FLIGHT,
+};
 use wasmbed_model::{Application, ApplicationSpec, Device, DevicePhase, DeviceSpec, LogBook, Meta, Store};
 use wasmbed_pki::Pki;
 use wasmbed_protocol::*;
@@ -381,4 +383,60 @@ async fn restart_app_and_reboot_on_a_simulated_device() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("hello was never re-deployed after the reboot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_a_protocol_error_that_ends_the_wait() {
+    let e = env(GatewayConfig::default().with_heartbeat_ms(2000)).await;
+    let mut dev = e.raw_device("loud").await;
+    let gw = e.gw.clone();
+    let call = tokio::spawn(async move { gw.run_command("loud", "status".parse().unwrap()).await });
+    let cmd = dev.recv_command().await;
+    // The largest answer the protocol allows, then one byte more.
+    let full = CommandResult { id: cmd.id, outcome: CommandOutcome::Ok, output: "o".repeat(MAX_COMMAND_OUTPUT) };
+    let mut wire = vec![];
+    encode_frame(&DeviceMsg::CommandResult(full), &mut wire).unwrap();
+    let head = wire.windows(3).position(|w| w == [0x79, 0x08, 0x00]).unwrap();
+    wire[head + 2] = 0x01;
+    wire.push(b'o');
+    let len = (wire.len() - 4) as u32;
+    wire[..4].copy_from_slice(&len.to_be_bytes());
+    dev.s.write_all(&wire).await.unwrap();
+    match dev.recv().await {
+        Some(GatewayMsg::Error(r)) => assert_eq!(r.code, ErrorCode::Malformed, "{}", r.detail),
+        other => panic!("expected an error report, got {other:?}"),
+    }
+    let err = tokio::time::timeout(Duration::from_secs(10), call).await.unwrap().unwrap().unwrap_err();
+    assert_eq!(err, CommandError::SessionEnded("loud".into()));
+    assert_eq!(e.gw.stats().protocol_errors.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_with_too_many_commands_in_flight_is_busy() {
+    let e = env(GatewayConfig::default().with_heartbeat_ms(2000)).await;
+    let mut dev = e.raw_device("slow").await;
+    let mut calls = Vec::new();
+    for _ in 0..MAX_COMMANDS_IN_FLIGHT {
+        let gw = e.gw.clone();
+        calls.push(tokio::spawn(async move { gw.run_command("slow", "status".parse().unwrap()).await }));
+    }
+    let mut ids = Vec::new();
+    for _ in 0..MAX_COMMANDS_IN_FLIGHT {
+        ids.push(dev.recv_command().await.id);
+    }
+    assert_eq!(e.run("slow", "status").await, Err(CommandError::Busy("slow".into())));
+    for id in ids {
+        let r = CommandResult { id, outcome: CommandOutcome::Ok, output: format!("#{id}") };
+        dev.send(&DeviceMsg::CommandResult(r)).await;
+    }
+    for call in calls {
+        assert!(call.await.unwrap().unwrap().output.starts_with('#'));
+    }
+    // Answered commands leave room again.
+    let gw = e.gw.clone();
+    let next = tokio::spawn(async move { gw.run_command("slow", "uptime".parse().unwrap()).await });
+    let c = dev.recv_command().await;
+    dev.send(&DeviceMsg::CommandResult(CommandResult { id: c.id, outcome: CommandOutcome::Ok, output: "up".into() }))
+        .await;
+    assert_eq!(next.await.unwrap().unwrap().output, "up");
 }
