@@ -17,7 +17,7 @@ use wasmbed_protocol::{
 };
 use wasmi::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder, TrapCode, TypedFunc};
 
-use crate::host::{self, HostCtx};
+use crate::host::{self, Capability, HostCtx};
 
 /// Longest log line kept, in bytes.
 pub const MAX_LOG_LINE: usize = 256;
@@ -41,10 +41,13 @@ struct Running {
 struct Slot {
     name: String,
     version: String,
+    revision: Option<u64>,
     sha256: [u8; 32],
     size: usize,
     limits: AppLimits,
     module: Module,
+    /// Only the granted host functions: an ungranted import cannot link.
+    linker: Linker<HostCtx>,
     state: AppState,
     running: Option<Running>,
     next_tick: u64,
@@ -52,15 +55,18 @@ struct Slot {
 
 struct Staging {
     version: String,
+    revision: Option<u64>,
     sha256: [u8; 32],
     limits: AppLimits,
+    grants: Vec<Capability>,
+    start: bool,
     size: usize,
     buf: Vec<u8>,
 }
 
 pub(crate) struct Apps {
     engine: Engine,
-    linker: Linker<HostCtx>,
+    device_id: String,
     slots: Vec<Slot>,
     staging: BTreeMap<String, Staging>,
     /// Apps whose deploy was refused at its start (their chunks are dropped).
@@ -90,15 +96,13 @@ fn classify(err: &wasmi::Error) -> FailReason {
 }
 
 impl Apps {
-    pub(crate) fn new(max_apps: usize, max_module_len: usize) -> Self {
+    pub(crate) fn new(max_apps: usize, max_module_len: usize, device_id: &str) -> Self {
         let mut config = Config::default();
         config.consume_fuel(true);
         let engine = Engine::new(&config);
-        // The grants table is static in this version, so one linker serves all.
-        let linker = host::linker(&engine, host::DEFAULT_GRANTS).unwrap_or_else(|_| Linker::new(&engine));
         Self {
             engine,
-            linker,
+            device_id: device_id.into(),
             slots: Vec::new(),
             staging: BTreeMap::new(),
             refused: Default::default(),
@@ -175,7 +179,16 @@ impl Apps {
             out.push(reject(ErrorCode::NoResources, format!("not enough free memory for a module of {size} bytes")));
             return;
         }
-        let staging = Staging { version: msg.version, sha256: *msg.sha256, limits: msg.limits, size, buf };
+        let staging = Staging {
+            grants: msg.granted().to_vec(),
+            start: msg.starts(),
+            version: msg.version,
+            revision: msg.revision,
+            sha256: *msg.sha256,
+            limits: msg.limits,
+            size,
+            buf,
+        };
         self.staging.insert(msg.app, staging);
     }
 
@@ -239,33 +252,60 @@ impl Apps {
                 return;
             }
         };
-        let running = match self.instantiate(&module, &st.limits, now) {
-            Ok(r) => r,
+        if let Err(e) = host::check_imports(&module, &st.grants) {
+            out.push(reject(ErrorCode::InstantiateFailed, e));
+            return;
+        }
+        let linker = match host::linker(&self.engine, &st.grants) {
+            Ok(l) => l,
             Err(e) => {
-                out.push(reject(ErrorCode::InstantiateFailed, e));
+                out.push(reject(ErrorCode::InstantiateFailed, format!("host functions: {e}")));
                 return;
             }
+        };
+        let running = if st.start {
+            match self.instantiate(&module, &linker, &st.limits, now) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    out.push(reject(ErrorCode::InstantiateFailed, e));
+                    return;
+                }
+            }
+        } else {
+            None
         };
         // From here the new version replaces the old one.
         let mut slot = Slot {
             name: name.clone(),
             version: st.version,
+            revision: st.revision,
             sha256: digest,
             size: st.size,
             limits: st.limits,
             module,
-            state: AppState::Running,
+            linker,
+            state: AppState::Stopped,
             running: None,
             next_tick: now,
         };
-        slot.launch(running, now, out);
+        match running {
+            Some(running) => slot.launch(running, now, out),
+            // Installed beside a running version, to be started on a switch.
+            None => out.push(slot.status(None)),
+        }
         match self.slots.iter_mut().find(|s| s.name == name) {
             Some(old) => *old = slot,
             None => self.slots.push(slot),
         }
     }
 
-    fn instantiate(&self, module: &Module, limits: &AppLimits, now: u64) -> Result<Running, String> {
+    fn instantiate(
+        &self,
+        module: &Module,
+        linker: &Linker<HostCtx>,
+        limits: &AppLimits,
+        now: u64,
+    ) -> Result<Running, String> {
         let memory = (limits.max_memory_pages as usize).saturating_mul(PAGE);
         let ctx = HostCtx {
             limits: StoreLimitsBuilder::new()
@@ -278,13 +318,14 @@ impl Apps {
             now_ms: now,
             logs: Vec::new(),
             dropped_logs: 0,
+            device_id: self.device_id.clone(),
         };
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limits);
         // The start function runs during instantiation: give it a budget too.
         store.set_fuel(limits.fuel_per_call).map_err(|e| format!("fuel: {e}"))?;
         let instance =
-            self.linker.instantiate_and_start(&mut store, module).map_err(|e| format!("cannot instantiate: {e}"))?;
+            linker.instantiate_and_start(&mut store, module).map_err(|e| format!("cannot instantiate: {e}"))?;
         let init = instance.get_typed_func::<(), ()>(&store, "init").ok();
         let tick = instance.get_typed_func::<i64, ()>(&store, "tick").ok();
         if init.is_none() && tick.is_none() {
@@ -299,8 +340,8 @@ impl Apps {
         if self.slots[idx].running.is_some() {
             return;
         }
-        let (module, limits) = (self.slots[idx].module.clone(), self.slots[idx].limits);
-        let instance = self.instantiate(&module, &limits, now);
+        let slot = &self.slots[idx];
+        let instance = self.instantiate(&slot.module, &slot.linker, &slot.limits, now);
         let slot = &mut self.slots[idx];
         match instance {
             Ok(running) => slot.launch(running, now, out),
@@ -396,6 +437,7 @@ impl Slot {
             version: self.version.clone(),
             sha256: self.sha256.into(),
             state: self.state,
+            revision: self.revision,
         }
     }
 
@@ -449,15 +491,18 @@ impl core::fmt::Debug for AppRuntime {
 
 impl Default for AppRuntime {
     fn default() -> Self {
-        Self(Apps::new(1, usize::MAX))
+        Self(Apps::new(1, usize::MAX, "bench"))
     }
 }
 
 impl AppRuntime {
-    /// Validates, compiles and instantiates `bytes` as an install does.
+    /// Validates, compiles and instantiates `bytes` as an install does,
+    /// with the default grants.
     pub fn instantiate(&self, bytes: &[u8], limits: AppLimits) -> Result<Instantiated, String> {
         let module = Module::new(&self.0.engine, bytes).map_err(|e| format!("invalid WebAssembly: {e}"))?;
-        let running = self.0.instantiate(&module, &limits, 0)?;
+        host::check_imports(&module, host::DEFAULT_GRANTS)?;
+        let linker = host::linker(&self.0.engine, host::DEFAULT_GRANTS).map_err(|e| format!("host functions: {e}"))?;
+        let running = self.0.instantiate(&module, &linker, &limits, 0)?;
         Ok(Instantiated { running, limits })
     }
 }

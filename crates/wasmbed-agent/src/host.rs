@@ -6,7 +6,8 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use wasmi::{Caller, Engine, Error, Extern, Linker, StoreLimits};
+pub use wasmbed_protocol::{Capability, DEFAULT_GRANTS};
+use wasmi::{Caller, Engine, Error, Extern, Linker, Module, StoreLimits};
 
 use crate::apps::MAX_LOG_LINE;
 
@@ -27,23 +28,13 @@ pub struct HostCtx {
     pub logs: Vec<String>,
     /// Lines dropped during the current call (over [`MAX_LOGS_PER_CALL`]).
     pub dropped_logs: u32,
+    /// The device's identity, for the `device` group.
+    pub device_id: String,
 }
 
-/// Capability groups of ABI v1, numbered like system calls: numbers are
-/// stable, names are what specs and manifests say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Capability {
-    /// `log(ptr, len)`.
-    Log = 0,
-    /// `now_ms() -> i64`.
-    Time = 1,
-}
-
-/// Capabilities every app gets in this version of the agent.
-pub const DEFAULT_GRANTS: &[Capability] = &[Capability::Log, Capability::Time];
-
-/// Builds a linker holding only the granted groups.
+/// Builds a linker holding only the granted groups. The capability table
+/// (numbers, names, import names) is [`Capability`], shared with the
+/// platform; this is the one place the functions behind it are defined.
 pub fn linker(engine: &Engine, grants: &[Capability]) -> Result<Linker<HostCtx>, Error> {
     let mut linker = Linker::new(engine);
     for cap in grants {
@@ -56,9 +47,32 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> Result<Linker<HostCtx>,
                     caller.data().now_ms as i64
                 })?;
             }
+            Capability::Device => {
+                linker.func_wrap(IMPORT_MODULE, "device_id", host_device_id)?;
+            }
+            // A group this build does not implement is never linked, so an
+            // app importing it fails to instantiate with the import named.
+            _ => {}
         }
     }
     Ok(linker)
+}
+
+/// `device_id(ptr, cap) -> len`: copies up to `cap` bytes of the device id
+/// to `ptr` and returns the id's full length (an app can retry with a
+/// larger buffer). A buffer outside memory breaks the contract and traps.
+fn host_device_id(mut caller: Caller<'_, HostCtx>, ptr: i32, cap: i32) -> Result<i32, Error> {
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        return Err(Error::new("device_id: the app exports no memory"));
+    };
+    let (start, cap) = (ptr as u32 as usize, cap as u32 as usize);
+    let end = start.checked_add(cap).ok_or_else(|| Error::new("device_id: pointer overflow"))?;
+    let (data, ctx) = memory.data_and_store_mut(&mut caller);
+    let buf = data.get_mut(start..end).ok_or_else(|| Error::new("device_id: buffer outside memory"))?;
+    let id = ctx.device_id.as_bytes();
+    let n = id.len().min(cap);
+    buf[..n].copy_from_slice(&id[..n]);
+    Ok(id.len() as i32)
 }
 
 /// `log(ptr, len)`: a guest pointer outside its memory breaks the contract
@@ -82,36 +96,36 @@ fn host_log(mut caller: Caller<'_, HostCtx>, ptr: i32, len: i32) -> Result<(), E
     Ok(())
 }
 
-/// Import names of each capability group.
-fn group_imports(cap: Capability) -> &'static [&'static str] {
-    match cap {
-        Capability::Log => &["log"],
-        Capability::Time => &["now_ms"],
+/// Every import of `module` must come from a granted group; the error
+/// names the first that does not and the capability that would provide it.
+pub(crate) fn check_imports(module: &Module, grants: &[Capability]) -> Result<(), String> {
+    for import in module.imports() {
+        let (m, name) = (import.module(), import.name());
+        if m == IMPORT_MODULE && grants.iter().any(|c| c.imports().contains(&name)) {
+            continue;
+        }
+        let provider = Capability::ALL.iter().find(|c| m == IMPORT_MODULE && c.imports().contains(&name));
+        return Err(match provider {
+            Some(c) => alloc::format!("import {m}.{name} needs the capability {:?}, which was not granted", c.name()),
+            None => alloc::format!("import {m}.{name} is not provided by any capability of ABI v1"),
+        });
     }
+    Ok(())
 }
 
 /// Checks a module as a device would before it is ever sent: it must
-/// validate under the agent's engine and import only functions the granted
-/// capability groups provide. Returns the validator's message on failure.
-pub fn validate_module(bytes: &[u8]) -> Result<(), String> {
+/// validate under the agent's engine and import only functions the
+/// `grants` provide. Returns its imports (`module.name`), or the
+/// validator's message.
+pub fn validate_module(bytes: &[u8], grants: &[Capability]) -> Result<Vec<String>, String> {
     let mut config = wasmi::Config::default();
     config.consume_fuel(true);
     let engine = Engine::new(&config);
     let module = wasmi::Module::new(&engine, bytes).map_err(|e| alloc::format!("invalid WebAssembly: {e}"))?;
-    for import in module.imports() {
-        let granted = import.module() == IMPORT_MODULE
-            && DEFAULT_GRANTS.iter().any(|c| group_imports(*c).contains(&import.name()));
-        if !granted {
-            return Err(alloc::format!(
-                "import {}.{} is not provided by any granted capability (ABI v1 offers wasmbed.log, wasmbed.now_ms)",
-                import.module(),
-                import.name()
-            ));
-        }
-    }
+    check_imports(&module, grants)?;
     let exports_entry = module.exports().any(|e| e.name() == "init" || e.name() == "tick");
     if !exports_entry {
         return Err("the module exports neither `init` nor `tick`".into());
     }
-    Ok(())
+    Ok(module.imports().map(|i| alloc::format!("{}.{}", i.module(), i.name())).collect())
 }

@@ -36,7 +36,7 @@ mod terminal;
 mod transport;
 
 pub use apps::{AppRuntime, Instantiated, MAX_LOG_LINE};
-pub use host::{Capability, validate_module};
+pub use host::{Capability, DEFAULT_GRANTS, validate_module};
 pub use session::{Agent, AgentConfig, AgentError, RECEIVE_PIECE, SessionState};
 pub use terminal::{ALLOWED_COMMANDS, Refusal, TerminalCommand};
 pub use transport::{Clock, StepError, Transport, step};

@@ -115,7 +115,7 @@ pub struct Agent {
 impl Agent {
     /// A disconnected agent with no apps.
     pub fn new(cfg: AgentConfig) -> Self {
-        let apps = Apps::new(cfg.max_apps, cfg.max_module_len);
+        let apps = Apps::new(cfg.max_apps, cfg.max_module_len, &cfg.device_id);
         Self {
             cfg,
             state: SessionState::Disconnected,

@@ -31,6 +31,25 @@ const BAD_PTR: &str = r#"(module (import "wasmbed" "log" (func $log (param i32 i
   (memory (export "memory") 1)
   (func (export "init") (call $log (i32.const 65530) (i32.const 100))))"#;
 
+fn begin(app: &str, version: &str, size: usize, sha: [u8; 32]) -> DeployBegin {
+    DeployBegin {
+        app: app.into(),
+        version: version.into(),
+        size: size as u32,
+        sha256: sha.into(),
+        limits: limits(),
+        revision: None,
+        start: None,
+        grants: None,
+    }
+}
+
+fn wasm(wat: &str) -> (Vec<u8>, [u8; 32]) {
+    let bytes = wat::parse_str(wat).unwrap();
+    let sha = Sha256::digest(&bytes).into();
+    (bytes, sha)
+}
+
 fn limits() -> AppLimits {
     AppLimits { fuel_per_call: 100_000, max_memory_pages: 2, tick_ms: 100 }
 }
@@ -81,16 +100,14 @@ impl Harness {
     }
 
     fn deploy_bytes(&mut self, app: &str, version: &str, bytes: &[u8], sha: [u8; 32]) {
-        let begin = DeployBegin {
-            app: app.into(),
-            version: version.into(),
-            size: bytes.len() as u32,
-            sha256: sha.into(),
-            limits: limits(),
-        };
+        self.deploy_begin(begin(app, version, bytes.len(), sha), bytes);
+    }
+
+    fn deploy_begin(&mut self, begin: DeployBegin, bytes: &[u8]) {
+        let app = begin.app.clone();
         self.send(GatewayMsg::DeployBegin(begin)).unwrap();
         for (i, chunk) in bytes.chunks(7).enumerate() {
-            let c = DeployChunk { app: app.into(), offset: (i * 7) as u32, data: chunk.to_vec().into() };
+            let c = DeployChunk { app: app.clone(), offset: (i * 7) as u32, data: chunk.to_vec().into() };
             self.send(GatewayMsg::DeployChunk(c)).unwrap();
         }
     }
@@ -99,6 +116,16 @@ impl Harness {
         let bytes = wat::parse_str(wat).unwrap();
         let sha: [u8; 32] = Sha256::digest(&bytes).into();
         self.deploy_bytes(app, version, &bytes, sha);
+    }
+
+    fn report(&mut self, app: &str) -> Option<AppReport> {
+        self.advance(1000);
+        let msgs = self.drain();
+        let hb = msgs.iter().rev().find_map(|m| match m {
+            DeviceMsg::Heartbeat(h) => Some(h.clone()),
+            _ => None,
+        })?;
+        hb.apps.into_iter().find(|a| a.app == app)
     }
 
     fn app_state(&mut self, app: &str) -> Option<(String, AppState)> {
@@ -221,8 +248,7 @@ fn stop_start_remove() {
 #[test]
 fn out_of_order_chunk_and_oversized_module_are_rejected() {
     let mut h = Harness::online();
-    let begin =
-        DeployBegin { app: "x".into(), version: "1".into(), size: 10, sha256: [0; 32].into(), limits: limits() };
+    let begin = begin("x", "1", 10, [0; 32]);
     h.send(GatewayMsg::DeployBegin(begin.clone())).unwrap();
     h.send(GatewayMsg::DeployChunk(DeployChunk { app: "x".into(), offset: 5, data: vec![0; 5].into() })).unwrap();
     assert_eq!(rejection(&h.drain()), Some(ErrorCode::BadChunk));
@@ -276,13 +302,17 @@ fn reconnect_enrolls_with_running_apps() {
 
 #[test]
 fn validate_module_matches_what_the_device_accepts() {
-    assert!(wasmbed_agent::validate_module(&wat::parse_str(GOOD).unwrap()).is_ok());
-    let err = wasmbed_agent::validate_module(&wat::parse_str(UNGRANTED).unwrap()).unwrap_err();
+    let grants = wasmbed_agent::DEFAULT_GRANTS;
+    assert!(wasmbed_agent::validate_module(&wat::parse_str(GOOD).unwrap(), grants).is_ok());
+    let err = wasmbed_agent::validate_module(&wat::parse_str(UNGRANTED).unwrap(), grants).unwrap_err();
     assert!(err.contains("wasmbed.gpio_write"), "{err}");
-    let err = wasmbed_agent::validate_module(b"\0asm\x01\0\0\0garbage").unwrap_err();
+    let err = wasmbed_agent::validate_module(b"\0asm\x01\0\0\0garbage", grants).unwrap_err();
     assert!(err.starts_with("invalid WebAssembly"), "{err}");
     let none = wat::parse_str("(module (func (export \"other\")))").unwrap();
-    assert!(wasmbed_agent::validate_module(&none).is_err());
+    assert!(wasmbed_agent::validate_module(&none, grants).is_err());
+    // A known import outside the grants names the capability it needs.
+    let err = wasmbed_agent::validate_module(&wat::parse_str(GOOD).unwrap(), &[Capability::Log]).unwrap_err();
+    assert!(err.contains("wasmbed.now_ms") && err.contains("\"time\""), "{err}");
 }
 
 /// The runtime the `interp` benchmark drives: the same engine and host
@@ -333,4 +363,68 @@ fn a_module_that_cannot_fit_in_free_memory_is_refused_once() {
     // With room again, the same app installs (here: fails validation, as junk).
     h.deploy_bytes("big", "2", &bytes, sha);
     assert_eq!(rejection(&h.drain()), Some(ErrorCode::InvalidModule));
+}
+
+const WHOAMI: &str = r#"(module
+  (import "wasmbed" "log" (func $log (param i32 i32)))
+  (import "wasmbed" "device_id" (func $id (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "init") (call $log (i32.const 0) (call $id (i32.const 0) (i32.const 64)))))"#;
+
+#[test]
+fn grants_decide_what_links() {
+    let mut h = Harness::online();
+    let (bytes, sha) = wasm(WHOAMI);
+    // Not granted by default: refused with the capability named.
+    h.deploy_bytes("whoami", "1", &bytes, sha);
+    let msgs = h.drain();
+    let why = msgs.iter().find_map(|m| match m {
+        DeviceMsg::DeployRejected(r) => Some(r.reason.clone()),
+        _ => None,
+    });
+    let why = why.unwrap();
+    assert_eq!(why.code, ErrorCode::InstantiateFailed);
+    assert!(why.detail.contains("\"device\""), "{}", why.detail);
+    // Granted: the app reads its device's identity.
+    let granted = DeployBegin {
+        grants: Some(vec![Capability::Log, Capability::Device]),
+        ..begin("whoami", "1", bytes.len(), sha)
+    };
+    h.deploy_begin(granted, &bytes);
+    assert_eq!(logs(&h.drain()), vec!["dev-1"]);
+    // Granting less than the default takes the default's functions away.
+    let (good, sha) = wasm(GOOD);
+    h.deploy_begin(DeployBegin { grants: Some(vec![Capability::Log]), ..begin("hello", "1", good.len(), sha) }, &good);
+    assert_eq!(rejection(&h.drain()), Some(ErrorCode::InstantiateFailed));
+}
+
+#[test]
+fn installed_stopped_beside_a_running_version_then_switched() {
+    let mut h = Harness::online();
+    let (bytes, sha) = wasm(GOOD);
+    h.deploy_begin(DeployBegin { revision: Some(1), ..begin("hello.r1", "1", bytes.len(), sha) }, &bytes);
+    assert_eq!(logs(&h.drain()), vec!["init"]);
+    h.deploy_begin(
+        DeployBegin { revision: Some(2), start: Some(false), ..begin("hello.r2", "2", bytes.len(), sha) },
+        &bytes,
+    );
+    let msgs = h.drain();
+    assert_eq!(statuses(&msgs), vec![("hello.r2".into(), AppState::Stopped, None)]);
+    assert!(logs(&msgs).is_empty(), "installed, not started");
+    let r2 = h.report("hello.r2").unwrap();
+    assert_eq!((r2.state, r2.revision), (AppState::Stopped, Some(2)));
+    assert_eq!(h.report("hello.r1").unwrap().state, AppState::Running);
+    // The switch: start the new one, stop the old one.
+    h.send(GatewayMsg::Start(AppRef { app: "hello.r2".into() })).unwrap();
+    h.send(GatewayMsg::Stop(AppRef { app: "hello.r1".into() })).unwrap();
+    assert_eq!(h.report("hello.r2").unwrap().state, AppState::Running);
+    assert_eq!(h.report("hello.r1").unwrap().state, AppState::Stopped);
+}
+
+#[test]
+fn a_slot_name_that_is_not_one_is_refused() {
+    let mut h = Harness::online();
+    let (bytes, sha) = wasm(GOOD);
+    h.deploy_bytes(".hidden", "1", &bytes, sha);
+    assert_eq!(rejection(&h.drain()), Some(ErrorCode::UnknownApp));
 }

@@ -66,6 +66,9 @@ impl Harness {
             size: bytes.len() as u32,
             sha256: sha.into(),
             limits,
+            revision: None,
+            start: None,
+            grants: None,
         };
         self.send(GatewayMsg::DeployBegin(begin)).unwrap();
         self.send(GatewayMsg::DeployChunk(DeployChunk { app: app.into(), offset: 0, data: bytes.into() })).unwrap();

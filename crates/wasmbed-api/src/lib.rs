@@ -1,5 +1,6 @@
 //! Wasmbed's HTTP API. Handlers validate input, write specs to the store and
-//! read statuses from it; they hold no logic the CLI would need again.
+//! read statuses from it; they hold no logic the CLI would need again (the
+//! rollouts themselves are the control plane's).
 //!
 //! This version binds to loopback only and has no authentication yet
 //! (tokens with roles come with the dashboard); `wasmbed up` refuses to
@@ -15,9 +16,13 @@
 //! | GET | `/api/v1/devices/{name}/bundle` | identity bundle (binary) |
 //! | GET | `/api/v1/devices/{name}/logs?tail=N` | recent app log lines |
 //! | GET | `/api/v1/devices/{name}/console?offset=N` | a QEMU device's serial console from byte N: `{next, text}` |
-//! | GET | `/api/v1/applications` | list with fleet status |
-//! | PUT | `/api/v1/applications/{name}?version=&selector=&digest=` | deploy: body is the `.wasm` |
-//! | DELETE | `/api/v1/applications/{name}` | remove from every device |
+//! | POST | `/api/v1/modules?digest=` | upload a `.wasm` (body); answers its digest |
+//! | GET | `/api/v1/applications` | list, with rollout status |
+//! | GET, PUT, DELETE | `/api/v1/applications/{name}` | one; deploy (JSON spec naming a module digest); remove from every device |
+//! | POST | `/api/v1/applications/{name}/pause`, `/resume`, `/abort` | rollout controls |
+//! | POST | `/api/v1/applications/{name}/rollback` | `{"revision": N}`: back to a kept revision |
+//! | GET | `/api/v1/applications/{name}/history` | kept revisions |
+//! | GET | `/api/v1/gateways` | gateways with sessions and health |
 
 mod error;
 mod handlers;
@@ -27,7 +32,7 @@ use std::time::SystemTime;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use wasmbed_model::{LogBook, Store};
 use wasmbed_pki::Pki;
 
@@ -79,16 +84,26 @@ impl std::fmt::Debug for ApiState {
 
 /// The API router.
 pub fn router(state: ApiState) -> Router {
-    use handlers::*;
+    use handlers::{applications as apps, devices, gateways};
     Router::new()
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/devices", get(list_devices).post(create_device))
-        .route("/api/v1/devices/{name}", get(get_device).delete(delete_device))
-        .route("/api/v1/devices/{name}/bundle", get(device_bundle))
-        .route("/api/v1/devices/{name}/logs", get(device_logs))
-        .route("/api/v1/devices/{name}/console", get(device_console))
-        .route("/api/v1/applications", get(list_applications))
-        .route("/api/v1/applications/{name}", get(get_application).put(deploy_application).delete(delete_application))
+        .route("/api/v1/status", get(handlers::status))
+        .route("/api/v1/devices", get(devices::list_devices).post(devices::create_device))
+        .route("/api/v1/devices/{name}", get(devices::get_device).delete(devices::delete_device))
+        .route("/api/v1/devices/{name}/bundle", get(devices::device_bundle))
+        .route("/api/v1/devices/{name}/logs", get(devices::device_logs))
+        .route("/api/v1/devices/{name}/console", get(devices::device_console))
+        .route("/api/v1/modules", post(apps::upload_module))
+        .route("/api/v1/applications", get(apps::list_applications))
+        .route(
+            "/api/v1/applications/{name}",
+            get(apps::get_application).put(apps::deploy_application).delete(apps::delete_application),
+        )
+        .route("/api/v1/applications/{name}/pause", post(apps::pause))
+        .route("/api/v1/applications/{name}/resume", post(apps::resume))
+        .route("/api/v1/applications/{name}/abort", post(apps::abort))
+        .route("/api/v1/applications/{name}/rollback", post(apps::rollback))
+        .route("/api/v1/applications/{name}/history", get(apps::history))
+        .route("/api/v1/gateways", get(gateways::list_gateways))
         // Room for the module plus a margin; the handler answers 413 with a
         // readable message for anything over MAX_MODULE_LEN.
         .layer(DefaultBodyLimit::max(MAX_MODULE_LEN * 2))

@@ -43,8 +43,17 @@ async fn call(env: &Env, req: Request<Body>) -> (StatusCode, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-fn put(uri: &str, body: Vec<u8>) -> Request<Body> {
-    Request::put(uri).body(Body::from(body)).unwrap()
+fn post_bytes(uri: &str, body: Vec<u8>) -> Request<Body> {
+    Request::post(uri).body(Body::from(body)).unwrap()
+}
+
+fn json(method: &str, uri: &str, body: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
 }
 
 fn good_module() -> Vec<u8> {
@@ -52,31 +61,25 @@ fn good_module() -> Vec<u8> {
         .unwrap()
 }
 
+fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 #[tokio::test]
-async fn deploy_rejections_write_nothing() {
+async fn module_upload_rejections_write_nothing() {
     let e = env();
     let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (post_bytes("/api/v1/modules", b"not wasm".to_vec()), StatusCode::UNPROCESSABLE_ENTITY, "invalid WebAssembly"),
+        (post_bytes("/api/v1/modules?digest=00", good_module()), StatusCode::UNPROCESSABLE_ENTITY, "digest"),
         (
-            put("/api/v1/applications/a?version=1", b"not wasm".to_vec()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid WebAssembly",
-        ),
-        (put("/api/v1/applications/a?version=1&digest=00", good_module()), StatusCode::UNPROCESSABLE_ENTITY, "digest"),
-        (put("/api/v1/applications/a", good_module()), StatusCode::BAD_REQUEST, "version"),
-        (
-            put("/api/v1/applications/a?version=1&selector=x%3D", good_module()),
-            StatusCode::BAD_REQUEST,
-            "spec.selector",
-        ),
-        (put("/api/v1/applications/A_B?version=1", good_module()), StatusCode::BAD_REQUEST, "metadata.name"),
-        (
-            put("/api/v1/applications/a?version=1", vec![0; MAX_MODULE_LEN + 1]),
+            post_bytes("/api/v1/modules", vec![0; MAX_MODULE_LEN + 1]),
             StatusCode::PAYLOAD_TOO_LARGE,
             "exceeds the limit",
         ),
         (
-            put(
-                "/api/v1/applications/a?version=1",
+            post_bytes(
+                "/api/v1/modules",
                 wat::parse_str(r#"(module (import "env" "x" (func)) (func (export "init")))"#).unwrap(),
             ),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -89,10 +92,124 @@ async fn deploy_rejections_write_nothing() {
         assert_eq!(status, want, "{uri}: {body}");
         assert!(body.contains(text), "{uri}: {body}");
     }
+    let m = good_module();
+    assert!(e.store.get_module(&digest(&m)).await.unwrap().is_none());
+    let (status, body) = call(&e, post_bytes(&format!("/api/v1/modules?digest={}", digest(&m)), m.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.contains("wasmbed.log"), "{body}");
+    assert_eq!(call(&e, post_bytes("/api/v1/modules", m)).await.0, StatusCode::OK, "stored already");
+}
+
+#[tokio::test]
+async fn deploy_rejections_name_the_field_and_write_nothing() {
+    let e = env();
+    let m = good_module();
+    let d = digest(&m);
+    assert_eq!(call(&e, post_bytes("/api/v1/modules", m)).await.0, StatusCode::CREATED);
+    let time_only =
+        wat::parse_str(r#"(module (import "wasmbed" "now_ms" (func (result i64))) (func (export "init")))"#).unwrap();
+    let t = digest(&time_only);
+    assert_eq!(call(&e, post_bytes("/api/v1/modules", time_only)).await.0, StatusCode::CREATED);
+    let put = |name: &str, body: String| json("PUT", &format!("/api/v1/applications/{name}"), &body);
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (put("a", format!(r#"{{"digest":"{d}"}}"#)), StatusCode::BAD_REQUEST, "version"),
+        (put("a", "{not json".into()), StatusCode::BAD_REQUEST, "invalid JSON"),
+        (
+            put("a", format!(r#"{{"version":"1","digest":"{d}","selector":"x="}}"#)),
+            StatusCode::BAD_REQUEST,
+            "spec.selector",
+        ),
+        (put("A_B", format!(r#"{{"version":"1","digest":"{d}"}}"#)), StatusCode::BAD_REQUEST, "metadata.name"),
+        (
+            put("a", format!(r#"{{"version":"1","digest":"{d}","strategy":{{"type":"big-bang"}}}}"#)),
+            StatusCode::BAD_REQUEST,
+            "strategy",
+        ),
+        (
+            put(
+                "a",
+                format!(
+                    r#"{{"version":"1","digest":"{d}","strategy":{{"type":"canary","steps":["10%","5%","100%"]}}}}"#
+                ),
+            ),
+            StatusCode::BAD_REQUEST,
+            "spec.strategy.steps",
+        ),
+        (
+            put("a", format!(r#"{{"version":"1","digest":"{d}","capabilities":["log","gpio"]}}"#)),
+            StatusCode::BAD_REQUEST,
+            "spec.capabilities",
+        ),
+        (
+            put("a", format!(r#"{{"version":"1","digest":"{d}","limits":{{"maxMemoryPages":99}}}}"#)),
+            StatusCode::BAD_REQUEST,
+            "spec.limits.maxMemoryPages",
+        ),
+        (
+            put("a", format!(r#"{{"version":"1","digest":"{}"}}"#, "ab".repeat(32))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "spec.digest",
+        ),
+        (
+            put("a", format!(r#"{{"version":"1","digest":"{t}","capabilities":["log"]}}"#)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "spec.capabilities: import wasmbed.now_ms needs the capability",
+        ),
+        (put("a", format!(r#"{{"version":"1","digest":"{d}","colour":"red"}}"#)), StatusCode::BAD_REQUEST, "colour"),
+    ];
+    for (req, want, text) in cases {
+        let uri = req.uri().to_string();
+        let (status, body) = call(&e, req).await;
+        assert_eq!(status, want, "{uri}: {body}");
+        assert!(body.contains(text), "{uri}: {body}");
+    }
     assert!(e.store.list_applications().await.unwrap().is_empty());
-    let (status, _) = call(&e, put("/api/v1/applications/a?version=1&selector=app%3Ddemo", good_module())).await;
+    let (status, body) = call(
+        &e,
+        put("a", format!(r#"{{"version":"1","digest":"{d}","selector":"app=demo","strategy":{{"type":"canary","steps":["1","50%","100%"]}}}}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let app = e.store.get_application("a").await.unwrap().unwrap();
+    assert_eq!(app.spec.strategy.name(), "canary");
+    assert_eq!(app.spec.size as usize, good_module().len());
+    let (status, _) = call(&e, put("a", format!(r#"{{"version":"2","digest":"{d}"}}"#))).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rollout_controls_refuse_what_cannot_be_done() {
+    let e = env();
+    let m = good_module();
+    let d = digest(&m);
+    call(&e, post_bytes("/api/v1/modules", m)).await;
+    let post = |uri: &str, body: &str| json("POST", uri, body);
+    for (req, want, text) in [
+        (post("/api/v1/applications/nope/pause", ""), StatusCode::NOT_FOUND, "not found"),
+        (post("/api/v1/applications/nope/rollback", r#"{"revision":1}"#), StatusCode::NOT_FOUND, "not found"),
+    ] {
+        let (status, body) = call(&e, req).await;
+        assert_eq!(status, want, "{body}");
+        assert!(body.contains(text), "{body}");
+    }
+    let (status, _) =
+        call(&e, json("PUT", "/api/v1/applications/a", &format!(r#"{{"version":"1","digest":"{d}"}}"#))).await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(e.store.list_applications().await.unwrap().len(), 1);
+    for (req, want, text) in [
+        (post("/api/v1/applications/a/resume", ""), StatusCode::CONFLICT, "not paused"),
+        (post("/api/v1/applications/a/abort", ""), StatusCode::CONFLICT, "no rollout in progress"),
+        (post("/api/v1/applications/a/rollback", r#"{"revision":7}"#), StatusCode::NOT_FOUND, "keeps no revision 7"),
+        (post("/api/v1/applications/a/rollback", r#"{"revision":"x"}"#), StatusCode::BAD_REQUEST, "revision"),
+        (post("/api/v1/applications/a/rollback", r#"{}"#), StatusCode::CONFLICT, "no revision has completed"),
+    ] {
+        let (status, body) = call(&e, req).await;
+        assert_eq!(status, want, "{body}");
+        assert!(body.contains(text), "{body}");
+    }
+    // Pausing before the control plane looked at it is allowed (it is a new generation).
+    let (status, body) = call(&e, post("/api/v1/applications/a/pause", "")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(e.store.get_application("a").await.unwrap().unwrap().spec.paused);
 }
 
 #[tokio::test]

@@ -1,19 +1,14 @@
 //! deploy-sim: deploy request → Running on N simulated devices.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use wasmbed_gateway::{Gateway, GatewayConfig};
-use wasmbed_model::{Device, DeviceSpec, LogBook, Meta, Store};
-use wasmbed_pki::Pki;
-
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
+use wasmbed_model::{Device, DeviceSpec, Meta};
+use wasmbed_platform::{Platform, PlatformConfig, unix_ms};
+use wasmbed_protocol::IdentityBundle;
 
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -23,69 +18,81 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-pub async fn run(n: usize, app: &Path) -> Result<serde_json::Value> {
-    let module = std::fs::read(app).with_context(|| format!("cannot read {}", app.display()))?;
-    let digest = hex::encode(Sha256::digest(&module));
-    let tmp = tempfile::tempdir()?;
-    let pki = Arc::new(Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now())?);
-    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("store.redb"))?;
-    let logs = Arc::new(LogBook::new(100));
-    let server = pki.gateway_identity(&["127.0.0.1".into()], SystemTime::now())?;
-    let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server)?;
-    let gw = Gateway::new(GatewayConfig::default(), tls, store.clone(), logs.clone(), Arc::new(unix_ms));
-    let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let gw_addr = gw_listener.local_addr()?;
-    let (stop_tx, stop) = watch::channel(false);
-    tokio::spawn(gw.clone().run(gw_listener, stop.clone()));
-    let api_state = wasmbed_api::ApiState {
-        store: store.clone(),
-        pki: pki.clone(),
-        logs,
-        gateway_port: gw_addr.port(),
-        gateway: Arc::new(Default::default),
-        random: Arc::new(|| [7u8; 32]),
-        now: Arc::new(SystemTime::now),
-        consoles: None,
-    };
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let api_addr = api_listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(api_listener, wasmbed_api::router(api_state)).await });
-
-    eprintln!("creating {n} devices");
-    let mut bundles = Vec::with_capacity(n);
-    for i in 0..n {
-        let name = format!("bench-{i}");
-        let labels = [("bench".to_string(), "deploy".to_string())].into();
-        let spec = DeviceSpec { board: "sim".into(), labels };
-        store
-            .create_device(Device {
-                meta: Meta { name: name.clone(), ..Default::default() },
-                spec,
-                status: Default::default(),
-            })
-            .await?;
-        bundles.push(pki.bundle(&name, "sim", &gw_addr.to_string(), [i as u8; 32], SystemTime::now())?);
+/// Uploads `module` and deploys it as `name` through the HTTP API.
+pub async fn deploy(
+    http: &reqwest::Client,
+    api: &str,
+    name: &str,
+    version: &str,
+    module: &[u8],
+    selector: &str,
+    strategy: serde_json::Value,
+) -> Result<String> {
+    let digest = hex::encode(Sha256::digest(module));
+    let resp = http.post(format!("{api}/api/v1/modules?digest={digest}")).body(module.to_vec()).send().await?;
+    if !resp.status().is_success() {
+        bail!("upload refused: {}", resp.text().await.unwrap_or_default());
     }
-    eprintln!("connecting {n} simulated devices");
-    tokio::spawn(wasmbed_sim::run_fleet(bundles, Default::default(), stop.clone()));
-    let start = Instant::now();
-    while gw.session_count() < n {
-        if start.elapsed() > Duration::from_secs(300) {
-            bail!("only {} of {n} devices enrolled", gw.session_count());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    eprintln!("{n} devices online after {:?}; deploying", start.elapsed());
-
-    let mut events = store.watch();
-    let mut running: std::collections::HashMap<String, f64> = Default::default();
-    let url =
-        format!("http://{api_addr}/api/v1/applications/bench-app?version=1&selector=bench%3Ddeploy&digest={digest}");
-    let t0 = Instant::now();
-    let resp = reqwest::Client::new().put(url).body(module).send().await?;
+    let spec = serde_json::json!({ "version": version, "digest": digest, "selector": selector, "strategy": strategy });
+    let resp = http.put(format!("{api}/api/v1/applications/{name}")).json(&spec).send().await?;
     if !resp.status().is_success() {
         bail!("deploy refused: {}", resp.text().await.unwrap_or_default());
     }
+    Ok(digest)
+}
+
+/// Creates `n` simulated devices labelled `label` and returns their bundles.
+pub async fn sim_devices(p: &Platform, prefix: &str, n: usize, label: (&str, &str)) -> Result<Vec<IdentityBundle>> {
+    let mut bundles = Vec::with_capacity(n);
+    let gateways = p.store.list_gateways().await?;
+    for i in 0..n {
+        let name = format!("{prefix}-{i}");
+        let labels = [(label.0.to_string(), label.1.to_string())].into();
+        let spec = DeviceSpec { board: "sim".into(), labels, gateway: None };
+        let d = p.store.create_device(Device { meta: Meta::named(&name), spec, status: Default::default() }).await?;
+        let mut endpoints = wasmbed_control::gateways::endpoints_for(&d, &gateways, unix_ms());
+        if endpoints.is_empty() {
+            endpoints.push(p.gateway_addrs[0].to_string());
+        }
+        bundles.push(p.pki.bundle(&name, "sim", &endpoints, rand::random(), SystemTime::now())?);
+    }
+    Ok(bundles)
+}
+
+/// Waits until every gateway of `p` together holds `n` sessions.
+pub async fn until_sessions(p: &Platform, n: usize, limit: Duration) -> Result<()> {
+    let start = Instant::now();
+    let count = || p.gateways.iter().map(|g| g.session_count()).sum::<usize>();
+    while count() < n {
+        if start.elapsed() > limit {
+            bail!("only {} of {n} devices enrolled", count());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+pub async fn run(n: usize, app: &Path) -> Result<serde_json::Value> {
+    let module = std::fs::read(app).with_context(|| format!("cannot read {}", app.display()))?;
+    let tmp = tempfile::tempdir()?;
+    let p = Platform::start(PlatformConfig::new(tmp.path()).with_api()).await?;
+    let api = p.api_url().context("api")?;
+    eprintln!("creating {n} devices");
+    let bundles = sim_devices(&p, "bench", n, ("bench", "deploy")).await?;
+    eprintln!("connecting {n} simulated devices");
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(wasmbed_sim::run_fleet(bundles, Default::default(), stop.clone()));
+    let start = Instant::now();
+    until_sessions(&p, n, Duration::from_secs(300)).await?;
+    eprintln!("{n} devices online after {:?}; deploying", start.elapsed());
+
+    let mut events = p.store.watch();
+    let mut running: std::collections::HashMap<String, f64> = Default::default();
+    let t0 = Instant::now();
+    let http = reqwest::Client::new();
+    let digest =
+        deploy(&http, &api, "bench-app", "1", &module, "bench=deploy", serde_json::json!({"type": "all-at-once"}))
+            .await?;
     let deadline = t0 + Duration::from_secs(120);
     while running.len() < n && Instant::now() < deadline {
         let ev = match tokio::time::timeout_at(deadline.into(), events.recv()).await {
@@ -97,8 +104,8 @@ pub async fn run(n: usize, app: &Path) -> Result<serde_json::Value> {
             continue;
         }
         let at = t0.elapsed().as_secs_f64() * 1000.0;
-        if let Some(d) = store.get_device(&ev.name).await?
-            && d.status.apps.iter().any(|a| a.digest == digest && a.state == "running")
+        if let Some(d) = p.store.get_device(&ev.name).await?
+            && d.status.session.apps.iter().any(|a| a.digest == digest && a.state == "running")
         {
             running.insert(ev.name, at);
         }
@@ -107,7 +114,7 @@ pub async fn run(n: usize, app: &Path) -> Result<serde_json::Value> {
     let mut times: Vec<f64> = running.values().copied().collect();
     times.sort_by(f64::total_cmp);
     let _ = stop_tx.send(true);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    p.shutdown().await;
     Ok(serde_json::json!({
         "devices": n,
         "running": running.len(),

@@ -10,63 +10,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
-use tokio::sync::watch;
-use wasmbed_gateway::{Gateway, GatewayConfig};
-use wasmbed_model::{Device, DevicePhase, DeviceSpec, LogBook, Meta, Store};
-use wasmbed_pki::Pki;
+use wasmbed_model::{Device, DevicePhase, DeviceSpec, Meta, Store};
+use wasmbed_platform::{Platform, PlatformConfig, unix_ms};
 use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
 
-use crate::deploy::percentile;
+use crate::deploy::{deploy, percentile};
 
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-struct Platform {
-    tmp: tempfile::TempDir,
-    pki: Arc<Pki>,
-    store: Arc<dyn Store>,
-    port: u16,
-    stop: watch::Sender<bool>,
-    api: Option<String>,
-}
-
-async fn platform(firmware: BTreeMap<String, PathBuf>, with_manager: bool) -> Result<Platform> {
-    let tmp = tempfile::tempdir()?;
-    let pki = Arc::new(Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now())?);
-    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("store.redb"))?;
-    let logs = Arc::new(LogBook::new(100));
-    let server = pki.gateway_identity(&["127.0.0.1".into(), "10.0.2.2".into()], SystemTime::now())?;
-    let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server)?;
-    let gw = Gateway::new(GatewayConfig::default(), tls, store.clone(), logs.clone(), Arc::new(unix_ms));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let (stop, rx) = watch::channel(false);
-    tokio::spawn(gw.run(listener, rx.clone()));
-    let mut api = None;
-    if with_manager {
-        let cfg = wasmbed_qemu::manager::ManagerConfig::new(tmp.path().join("devices"), firmware, port);
-        let manager = wasmbed_qemu::manager::QemuManager::new(cfg, store.clone(), pki.clone());
-        tokio::spawn(manager.run(rx.clone()));
-        let state = wasmbed_api::ApiState {
-            store: store.clone(),
-            pki: pki.clone(),
-            logs,
-            gateway_port: port,
-            gateway: Arc::new(Default::default),
-            random: Arc::new(rand_seed),
-            now: Arc::new(SystemTime::now),
-            consoles: Some(tmp.path().join("devices")),
-        };
-        let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        api = Some(format!("http://{}", api_listener.local_addr()?));
-        tokio::spawn(async move { axum::serve(api_listener, wasmbed_api::router(state)).await });
-    }
-    Ok(Platform { tmp, pki, store, port, stop, api })
+async fn platform(firmware: Option<BTreeMap<String, PathBuf>>, tmp: &Path) -> Result<Platform> {
+    let mut cfg = PlatformConfig::new(tmp).with_api();
+    cfg.firmware = firmware;
+    Ok(Platform::start(cfg).await?)
 }
 
 fn rand_seed() -> [u8; 32] {
@@ -74,7 +30,8 @@ fn rand_seed() -> [u8; 32] {
 }
 
 async fn add_device(store: &Arc<dyn Store>, name: &str, board: &str, label: (&str, &str)) -> Result<()> {
-    let spec = DeviceSpec { board: board.into(), labels: [(label.0.to_string(), label.1.to_string())].into() };
+    let spec =
+        DeviceSpec { board: board.into(), labels: [(label.0.to_string(), label.1.to_string())].into(), gateway: None };
     store
         .create_device(Device {
             meta: Meta { name: name.into(), ..Default::default() },
@@ -102,15 +59,17 @@ async fn until_online(store: &Arc<dyn Store>, events: &mut wasmbed_model::WatchS
 pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<serde_json::Value> {
     let m = *machine(board).with_context(|| format!("{board} is not a QEMU board with firmware"))?;
     let image = elf_sizes(&std::fs::read(firmware).with_context(|| format!("cannot read {}", firmware.display()))?)?;
-    let p = platform(BTreeMap::new(), false).await?;
+    let tmp = tempfile::tempdir()?;
+    let p = platform(None, tmp.path()).await?;
+    let port = p.gateway_port();
     let mut times = Vec::new();
     let mut heap_peak = 0u64;
     for run in 0..runs {
         let name = format!("boot-{run}");
         add_device(&p.store, &name, board, ("bench", "boot")).await?;
-        let dir = p.tmp.path().join(&name);
+        let dir = tmp.path().join(&name);
         std::fs::create_dir_all(&dir)?;
-        let bundle = p.pki.bundle(&name, board, &format!("10.0.2.2:{}", p.port), rand_seed(), SystemTime::now())?;
+        let bundle = p.pki.bundle(&name, board, &[format!("10.0.2.2:{port}")], rand_seed(), SystemTime::now())?;
         std::fs::write(dir.join("bundle.bin"), bundle.to_bytes())?;
         write_boot_seed(&dir.join("seed.bin"), rand_seed(), unix_ms())?;
         let console = dir.join("console.log");
@@ -121,7 +80,7 @@ pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<se
             seed: Some(dir.join("seed.bin")),
             console: console.clone(),
             mac: Some(wasmbed_qemu::mac_for(&name)),
-            gateway_port: Some(p.port),
+            gateway_port: Some(port),
         };
         let mut events = p.store.watch();
         let t0 = Instant::now();
@@ -148,7 +107,7 @@ pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<se
         p.store.delete_device(&name).await?;
     }
     times.sort_by(f64::total_cmp);
-    let _ = p.stop.send(true);
+    p.shutdown().await;
     Ok(serde_json::json!({
         "board": board,
         "boot_to_enrolled_ms": (percentile(&times, 0.5) * 10.0).round() / 10.0,
@@ -178,8 +137,9 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
         bail!("no firmware images");
     }
     let boards: Vec<String> = firmware.keys().cloned().collect();
-    let p = platform(firmware, true).await?;
-    let api = p.api.clone().context("api")?;
+    let tmp = tempfile::tempdir()?;
+    let p = platform(Some(firmware), tmp.path()).await?;
+    let api = p.api_url().context("api")?;
     let mut events = p.store.watch();
     for i in 0..n {
         add_device(&p.store, &format!("dq-{i}"), &boards[i % boards.len()], ("bench", "deploy")).await?;
@@ -192,15 +152,11 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
     let mut times = Vec::new();
     for round in 0..rounds {
         let module = ten_kb_app(round);
-        let digest = hex::encode(Sha256::digest(&module));
-        let url = format!("{api}/api/v1/applications/bench?version=r{round}&selector=bench%3Ddeploy&digest={digest}");
         let mut events = p.store.watch();
         let mut running: HashMap<String, f64> = HashMap::new();
         let t0 = Instant::now();
-        let resp = http.put(url).body(module.clone()).send().await?;
-        if !resp.status().is_success() {
-            bail!("deploy refused: {}", resp.text().await.unwrap_or_default());
-        }
+        let all = serde_json::json!({"type": "all-at-once"});
+        let digest = deploy(&http, &api, "bench", &format!("r{round}"), &module, "bench=deploy", all).await?;
         let deadline = t0 + Duration::from_secs(60);
         while running.len() < n {
             let ev = match tokio::time::timeout_at(deadline.into(), events.recv()).await {
@@ -213,7 +169,7 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
             }
             let at = t0.elapsed().as_secs_f64() * 1000.0;
             if let Some(d) = p.store.get_device(&ev.name).await?
-                && d.status.apps.iter().any(|a| a.digest == digest && a.state == "running")
+                && d.status.session.apps.iter().any(|a| a.digest == digest && a.state == "running")
             {
                 running.insert(ev.name, at);
             }
@@ -229,8 +185,7 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
         times.extend(r);
     }
     times.sort_by(f64::total_cmp);
-    let _ = p.stop.send(true);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    p.shutdown().await;
     Ok(serde_json::json!({
         "devices": n,
         "rounds": rounds,
@@ -408,7 +363,7 @@ mod tests {
     fn sized_app_reaches_its_size_and_validates() {
         let m = sized_app(16 * 1024);
         assert!(m.len() >= 16 * 1024 && m.len() < 18 * 1024, "{}", m.len());
-        wasmbed_agent::validate_module(&m).unwrap();
+        wasmbed_agent::validate_module(&m, wasmbed_agent::DEFAULT_GRANTS).unwrap();
     }
 
     #[test]

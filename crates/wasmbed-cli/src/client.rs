@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use wasmbed_model::{Application, Device, Labels, LogLine};
+use wasmbed_model::{Device, Gateway, Labels, LogLine};
 use wasmbed_protocol::IdentityBundle;
 
 use crate::table;
@@ -57,12 +56,37 @@ impl Api {
         bail!("{msg} (HTTP {})", status.as_u16())
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         let resp = self.http.get(self.url(path)).send().await.with_context(|| format!("cannot reach {}", self.base))?;
         Ok(self.check(resp).await?.json().await?)
     }
 
-    async fn delete(&self, path: &str) -> Result<()> {
+    async fn send<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        Ok(self.check(resp).await?.json().await?)
+    }
+
+    pub(crate) async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T> {
+        self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    pub(crate) async fn put_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T> {
+        self.send(self.http.put(self.url(path)).json(body)).await
+    }
+
+    pub(crate) async fn post_bytes<T: serde::de::DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T> {
+        self.send(self.http.post(self.url(path)).header("content-type", "application/wasm").body(body)).await
+    }
+
+    pub(crate) async fn delete(&self, path: &str) -> Result<()> {
         let resp =
             self.http.delete(self.url(path)).send().await.with_context(|| format!("cannot reach {}", self.base))?;
         self.check(resp).await?;
@@ -90,7 +114,7 @@ impl Api {
     }
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -101,6 +125,7 @@ pub async fn status(api: &Api, json: bool) -> Result<()> {
         return print_json(&v);
     }
     println!("gateway port  {}", v["gateway_port"]);
+    println!("gateways      {}", v["gateways"]);
     println!("sessions      {}", v["sessions"]);
     println!("devices       {}", v["devices"]);
     println!("  simulated   {}", v["simulated_devices"]);
@@ -148,7 +173,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn ago(ms: Option<u64>) -> String {
+pub(crate) fn ago(ms: Option<u64>) -> String {
     match ms {
         None => "never".into(),
         Some(t) => format!("{}s ago", crate::up::unix_ms().saturating_sub(t) / 1000),
@@ -167,18 +192,19 @@ pub async fn device_list(api: &Api, json: bool) -> Result<()> {
                 if d.spec.board == wasmbed_model::SIM_BOARD { "sim (simulator)".into() } else { d.spec.board.clone() };
             let labels: Vec<String> = d.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let apps: Vec<String> =
-                d.status.apps.iter().map(|a| format!("{}@{}:{}", a.name, a.version, a.state)).collect();
+                d.status.session.apps.iter().map(|a| format!("{}@{}:{}", a.name, a.version, a.state)).collect();
             vec![
                 d.meta.name.clone(),
                 board,
                 d.status.phase.as_str().into(),
-                ago(d.status.last_heartbeat_ms),
+                d.status.session.gateway.clone().unwrap_or_else(|| "-".into()),
+                ago(d.status.session.last_heartbeat_ms),
                 labels.join(","),
                 apps.join(" "),
             ]
         })
         .collect();
-    table::print(&["NAME", "BOARD", "PHASE", "HEARTBEAT", "LABELS", "APPS"], &rows);
+    table::print(&["NAME", "BOARD", "PHASE", "GATEWAY", "HEARTBEAT", "LABELS", "APPS"], &rows);
     Ok(())
 }
 
@@ -188,71 +214,26 @@ pub async fn device_rm(api: &Api, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub struct DeployOpts {
-    pub selector: String,
-    pub version: Option<String>,
-    pub fuel: Option<u64>,
-    pub memory_pages: Option<u32>,
-    pub tick_ms: Option<u32>,
-}
-
-pub async fn app_deploy(api: &Api, name: &str, file: &Path, o: DeployOpts, json: bool) -> Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let digest = hex::encode(Sha256::digest(&bytes));
-    let version = o.version.unwrap_or_else(|| digest[..12].to_string());
-    let mut query = vec![("version", version.clone()), ("selector", o.selector.clone()), ("digest", digest.clone())];
-    if let Some(f) = o.fuel {
-        query.push(("fuel_per_call", f.to_string()));
-    }
-    if let Some(p) = o.memory_pages {
-        query.push(("max_memory_pages", p.to_string()));
-    }
-    if let Some(t) = o.tick_ms {
-        query.push(("tick_ms", t.to_string()));
-    }
-    let resp = api
-        .http
-        .put(api.url(&format!("applications/{name}")))
-        .query(&query)
-        .body(bytes)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", api.base))?;
-    let resp = api.check(resp).await.with_context(|| format!("deploy of {} refused", file.display()))?;
-    let app: Application = resp.json().await?;
+pub async fn gateway_list(api: &Api, json: bool) -> Result<()> {
+    let gateways: Vec<Gateway> = api.get("gateways").await?;
     if json {
-        return print_json(&app);
+        return print_json(&gateways);
     }
-    println!("application {name} version {version} deployed to devices matching {:?} (sha256 {digest})", o.selector);
-    Ok(())
-}
-
-pub async fn app_list(api: &Api, json: bool) -> Result<()> {
-    let apps: Vec<Application> = api.get("applications").await?;
-    if json {
-        return print_json(&apps);
-    }
-    let rows: Vec<Vec<String>> = apps
+    let rows: Vec<Vec<String>> = gateways
         .iter()
-        .map(|a| {
-            let s = &a.status;
+        .map(|g| {
             vec![
-                a.meta.name.clone(),
-                a.spec.version.clone(),
-                a.spec.selector.clone(),
-                format!("{}/{}", s.running, s.desired),
-                s.failed.to_string(),
-                s.pending_offline.to_string(),
+                g.meta.name.clone(),
+                g.spec.endpoint.clone(),
+                g.spec.device_endpoint.clone().unwrap_or_default(),
+                g.spec.capacity.to_string(),
+                g.status.sessions.to_string(),
+                format!("{:?}", g.status.health),
+                ago(g.status.last_seen_ms),
             ]
         })
         .collect();
-    table::print(&["NAME", "VERSION", "SELECTOR", "RUNNING", "FAILED", "OFFLINE"], &rows);
-    Ok(())
-}
-
-pub async fn app_rm(api: &Api, name: &str) -> Result<()> {
-    api.delete(&format!("applications/{name}")).await?;
-    println!("application {name} removed");
+    table::print(&["NAME", "ENDPOINT", "DEVICE ENDPOINT", "CAPACITY", "SESSIONS", "HEALTH", "SEEN"], &rows);
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! `--api`, `WASMBED_API`, or the `endpoint.json` that `up` writes into the
 //! data directory).
 
+mod apps;
 mod client;
 mod table;
 mod up;
@@ -43,9 +44,12 @@ enum Cmd {
     /// Manage devices.
     #[command(subcommand)]
     Device(DeviceCmd),
-    /// Manage applications.
+    /// Deploy applications and control their rollouts.
     #[command(subcommand)]
-    App(AppCmd),
+    App(apps::AppCmd),
+    /// Show gateways.
+    #[command(subcommand)]
+    Gateway(GatewayCmd),
     /// Show the app log lines a device sent.
     Logs {
         /// Device name.
@@ -97,36 +101,9 @@ enum DeviceCmd {
 }
 
 #[derive(Subcommand, Debug)]
-enum AppCmd {
-    /// Deploy (or replace) an application from a .wasm file.
-    Deploy {
-        /// Application name.
-        name: String,
-        /// The module.
-        file: PathBuf,
-        /// Label selector choosing devices, e.g. `app=demo`.
-        #[arg(long = "to", default_value = "")]
-        selector: String,
-        /// Version label (default: first 12 hex digits of the digest).
-        #[arg(long)]
-        version: Option<String>,
-        /// Fuel per init/tick call.
-        #[arg(long)]
-        fuel: Option<u64>,
-        /// Memory ceiling in 64 KiB pages.
-        #[arg(long)]
-        memory_pages: Option<u32>,
-        /// Tick interval in milliseconds.
-        #[arg(long)]
-        tick_ms: Option<u32>,
-    },
-    /// List applications with their fleet status.
+enum GatewayCmd {
+    /// List gateways with their sessions and health.
     List,
-    /// Remove an application from every device.
-    Rm {
-        /// Application name.
-        name: String,
-    },
 }
 
 fn parse_labels(raw: &[String]) -> Result<wasmbed_model::Labels> {
@@ -167,12 +144,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Device(DeviceCmd::List) => client::device_list(&api, json).await,
         Cmd::Device(DeviceCmd::Rm { name }) => client::device_rm(&api, &name).await,
-        Cmd::App(AppCmd::Deploy { name, file, selector, version, fuel, memory_pages, tick_ms }) => {
-            let opts = client::DeployOpts { selector, version, fuel, memory_pages, tick_ms };
-            client::app_deploy(&api, &name, &file, opts, json).await
-        }
-        Cmd::App(AppCmd::List) => client::app_list(&api, json).await,
-        Cmd::App(AppCmd::Rm { name }) => client::app_rm(&api, &name).await,
+        Cmd::App(cmd) => apps::run(&api, cmd, json).await,
+        Cmd::Gateway(GatewayCmd::List) => client::gateway_list(&api, json).await,
         Cmd::Logs { device, tail, follow } => client::logs(&api, &device, tail, follow, json).await,
         Cmd::Console { device, follow } => client::console(&api, &device, follow).await,
         Cmd::Sim(args) => client::sim(&api, args).await,

@@ -126,7 +126,7 @@ fn all_run(devices: &[Device], app: &str, version: &str) -> bool {
     devices.len() == 3
         && devices.iter().all(|d| {
             d.status.phase == DevicePhase::Online
-                && d.status.apps.iter().any(|a| a.name == app && a.version == version && a.state == "running")
+                && d.status.session.apps.iter().any(|a| a.name == app && a.version == version && a.state == "running")
         })
 }
 
@@ -148,7 +148,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     );
     wait_until("3 devices online", Duration::from_secs(60), || {
         let d = p.devices();
-        d.len() == 3 && d.iter().all(|d| d.status.phase == DevicePhase::Online && d.status.simulated)
+        d.len() == 3 && d.iter().all(|d| d.status.phase == DevicePhase::Online && d.status.session.simulated)
     });
     let table = p.ok(&["device", "list"]);
     assert!(table.contains("sim (simulator)"), "{table}");
@@ -186,7 +186,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     p.ok(&["app", "deploy", "crashy", crashy.to_str().unwrap(), "--to", "app=demo", "--tick-ms", "100"]);
     wait_until("crashy failed with a reason everywhere", Duration::from_secs(60), || {
         p.devices().iter().all(|d| {
-            d.status.apps.iter().any(|a| {
+            d.status.session.apps.iter().any(|a| {
                 a.name == "crashy" && a.state == "failed" && a.reason.as_deref().is_some_and(|r| r.starts_with("trap"))
             })
         })
@@ -194,7 +194,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     assert!(all_run(&p.devices(), "demo", "1"), "the other app and the sessions stay up");
     p.ok(&["app", "rm", "crashy"]);
     wait_until("crashy removed", Duration::from_secs(60), || {
-        p.devices().iter().all(|d| d.status.apps.iter().all(|a| a.name != "crashy"))
+        p.devices().iter().all(|d| d.status.session.apps.iter().all(|a| a.name != "crashy"))
     });
 
     // Replace with a new version.
@@ -228,7 +228,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     assert_eq!(listed[0].spec.version, "2", "desired state survives SIGKILL");
     wait_until("devices back online running v2", Duration::from_secs(90), || {
         let d = p.devices();
-        all_run(&d, "demo", "2") && d.iter().all(|d| d.status.last_heartbeat_ms.is_some_and(|t| t > restarted))
+        all_run(&d, "demo", "2") && d.iter().all(|d| d.status.session.last_heartbeat_ms.is_some_and(|t| t > restarted))
     });
     assert_eq!(p.gateway_port, port);
 
@@ -236,7 +236,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     p.ok(&["app", "rm", "demo"]);
     wait_until("app removed everywhere", Duration::from_secs(60), || {
         let d = p.devices();
-        d.iter().all(|d| d.status.phase == DevicePhase::Online && d.status.apps.is_empty())
+        d.iter().all(|d| d.status.phase == DevicePhase::Online && d.status.session.apps.is_empty())
     });
 }
 
@@ -269,7 +269,24 @@ fn cli_reports_bad_input_clearly() {
     let out = p.cli(&["app", "deploy", "a", wasm.to_str().unwrap(), "--to", "app="]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.selector"));
     let out = p.cli(&["app", "deploy", "a", wasm.to_str().unwrap(), "--memory-pages", "999"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.limits.max_memory_pages"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.limits.maxMemoryPages"));
+    // Bad rollout specs are refused before anything is sent, naming the field.
+    let w = wasm.to_str().unwrap();
+    for (flags, field) in [
+        (&["--strategy", "big-bang"][..], "spec.strategy"),
+        (&["--strategy", "canary", "--steps", "10%,5%,100%"][..], "spec.strategy.steps"),
+        (&["--strategy", "canary", "--steps", "1,50%"][..], "spec.strategy.steps"),
+        (&["--capability", "gpio"][..], "spec.capabilities"),
+    ] {
+        let mut args = vec!["app", "deploy", "a", w];
+        args.extend_from_slice(flags);
+        let out = p.cli(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(field), "{flags:?}: {err}");
+    }
+    let out = p.cli(&["app", "rollback", "nothing-here", "--to", "3"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+    assert!(p.ok(&["app", "list"]).lines().count() == 1, "nothing was deployed");
 
     // A QEMU demo fleet without firmware images: a clear refusal, not a hang.
     let empty = tmp.path().join("no-firmware");
@@ -320,12 +337,12 @@ fn qemu_demo_device_runs_the_app_and_no_qemu_outlives_a_sigkilled_platform() {
         p.devices().iter().any(|d| {
             d.meta.name == "demo-0"
                 && d.status.phase == DevicePhase::Online
-                && d.status.apps.iter().any(|a| a.name == "hello" && a.state == "running")
+                && d.status.session.apps.iter().any(|a| a.name == "hello" && a.state == "running")
         })
     });
     let d = p.devices().into_iter().find(|d| d.meta.name == "demo-0").unwrap();
     assert_eq!(d.spec.board, "mps2-an385");
-    assert!(!d.status.simulated);
+    assert!(!d.status.session.simulated);
     wait_until("a log line from the firmware device", Duration::from_secs(60), || !p.logs("demo-0").is_empty());
     let console = p.ok(&["console", "demo-0"]);
     assert!(console.contains("online: enrolled as demo-0"), "{console}");

@@ -5,8 +5,15 @@
 //! connection with the same identity replaces the older one), answers
 //! enrollment, tracks heartbeats, diffs the apps the device should run
 //! against what it reports and sends what is missing, and writes what it
-//! observes to the device's status. It makes no rollout decisions: what a
-//! device should run comes from [`wasmbed_control::desired_apps`].
+//! observes to the session part of the device's status. It makes no
+//! rollout decisions: what a device should run comes from
+//! [`wasmbed_control::desired_apps`], read off the applications' rollouts.
+//! Liveness verdicts (Online, Unreachable) are the device reconciler's,
+//! from the heartbeat times the gateway records.
+//!
+//! A gateway registers itself as a `Gateway` resource and reports its
+//! sessions every `report_ms`, which is how the control plane knows it is
+//! alive and how many devices it holds.
 //!
 //! Layers, outermost first: [`Gateway::run`] (accept loop, session cap,
 //! shutdown) → `session` (one device: framing, enrollment, liveness) →
@@ -35,7 +42,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
-use wasmbed_model::{Application, DevicePhase, EventKind, LogBook, Store};
+use wasmbed_model::{
+    Application, DeviceStatusPatch, EventKind, Gateway as GatewayResource, GatewaySpec, GatewayStatusPatch, LogBook,
+    Meta, Store, StoreError,
+};
 
 pub use sync::{Action, plan};
 pub use terminal::{CommandError, CommandLine, CommandOutcome, CommandReply, MAX_COMMANDS_IN_FLIGHT};
@@ -61,6 +71,13 @@ pub struct GatewayConfig {
     pub handshake_timeout: Duration,
     /// How long [`Gateway::run_command`] waits for a device's answer.
     pub command_timeout: Duration,
+    /// Address devices on this host dial, as registered in the Gateway
+    /// resource (default: the listener's address).
+    pub endpoint: Option<String>,
+    /// Address emulated devices dial (QEMU: 10.0.2.2:port), if different.
+    pub device_endpoint: Option<String>,
+    /// How often the gateway reports itself into the store.
+    pub report_ms: u32,
 }
 
 impl Default for GatewayConfig {
@@ -74,6 +91,9 @@ impl Default for GatewayConfig {
             handshake_timeout: Duration::from_secs(10),
             // Generous: a device may be busy installing a module first.
             command_timeout: Duration::from_secs(5),
+            endpoint: None,
+            device_endpoint: None,
+            report_ms: 1_000,
         }
     }
 }
@@ -100,6 +120,19 @@ impl GatewayConfig {
     /// With a different name.
     pub fn with_name(mut self, name: &str) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// With the addresses registered for devices (host, and emulated devices).
+    pub fn with_endpoints(mut self, endpoint: &str, device_endpoint: Option<&str>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self.device_endpoint = device_endpoint.map(String::from);
+        self
+    }
+
+    /// With a different report interval.
+    pub fn with_report_ms(mut self, ms: u32) -> Self {
+        self.report_ms = ms.max(10);
         self
     }
 
@@ -142,8 +175,13 @@ pub struct Gateway {
     clock: WallClock,
     sessions: Mutex<HashMap<String, SessionEntry>>,
     apps: RwLock<Arc<Vec<Application>>>,
+    /// What of the applications decides device assignments, to wake
+    /// sessions only when that changed (not on every count update).
+    assignments: Mutex<Vec<String>>,
     modules: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     permits: Arc<Semaphore>,
+    /// Set by [`Gateway::kill`]: everything stops at once, as if the process died.
+    killed: watch::Sender<bool>,
     next_session: AtomicU64,
     stats: GatewayStats,
 }
@@ -166,6 +204,7 @@ impl Gateway {
     ) -> Arc<Self> {
         Arc::new(Self {
             permits: Arc::new(Semaphore::new(cfg.max_sessions)),
+            killed: watch::channel(false).0,
             cfg,
             store,
             logs,
@@ -173,6 +212,7 @@ impl Gateway {
             clock,
             sessions: Mutex::default(),
             apps: RwLock::default(),
+            assignments: Mutex::default(),
             modules: Mutex::default(),
             next_session: AtomicU64::new(1),
             stats: GatewayStats::default(),
@@ -194,6 +234,17 @@ impl Gateway {
         self.sessions.lock().map(|s| s.len()).unwrap_or(0)
     }
 
+    /// Stops the gateway the way a crash would: sessions are dropped without
+    /// a TLS close or a last status write, and it stops reporting. For
+    /// failover tests; [`Gateway::run`] returns at once.
+    pub fn kill(&self) {
+        let _ = self.killed.send(true);
+    }
+
+    pub(crate) fn kill_signal(&self) -> watch::Receiver<bool> {
+        self.killed.subscribe()
+    }
+
     /// Accepts devices until `shutdown` turns true, then ends every session
     /// (devices see a TLS close) and returns once they are gone (at most 5 s).
     pub async fn run(
@@ -202,9 +253,13 @@ impl Gateway {
         mut shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         self.refresh_apps().await;
+        let addr = listener.local_addr()?;
+        self.register_self(addr).await;
+        self.close_stale_sessions().await;
         let watcher = tokio::spawn(self.clone().watch_store());
-        let sweeper = tokio::spawn(self.clone().sweep_liveness());
-        info!(addr = %listener.local_addr()?, gateway = %self.cfg.name, "gateway listening");
+        let reporter = tokio::spawn(self.clone().report());
+        let mut killed = self.kill_signal();
+        info!(%addr, gateway = %self.cfg.name, "gateway listening");
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
@@ -231,6 +286,12 @@ impl Gateway {
                     });
                 }
                 _ = shutdown.changed() => break,
+                _ = killed.changed() => {
+                    warn!(gateway = %self.cfg.name, "gateway killed");
+                    watcher.abort();
+                    reporter.abort();
+                    return Ok(());
+                }
             }
         }
         info!("gateway shutting down");
@@ -238,18 +299,87 @@ impl Gateway {
         let all = self.cfg.max_sessions as u32;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.permits.acquire_many(all)).await;
         watcher.abort();
-        sweeper.abort();
+        reporter.abort();
         Ok(())
     }
 
-    async fn refresh_apps(&self) {
+    /// Creates or updates this gateway's resource (endpoint and capacity).
+    async fn register_self(&self, addr: std::net::SocketAddr) {
+        let spec = GatewaySpec {
+            endpoint: self.cfg.endpoint.clone().unwrap_or_else(|| addr.to_string()),
+            device_endpoint: self.cfg.device_endpoint.clone(),
+            capacity: u32::try_from(self.cfg.max_sessions).unwrap_or(u32::MAX),
+        };
+        for _ in 0..5 {
+            let existing = match self.store.get_gateway(&self.cfg.name).await {
+                Ok(g) => g,
+                Err(e) => {
+                    warn!("cannot read gateway {}: {e}", self.cfg.name);
+                    return;
+                }
+            };
+            let meta = existing.as_ref().map_or_else(|| Meta::named(&self.cfg.name), |g| g.meta.clone());
+            if existing.as_ref().is_some_and(|g| g.spec == spec) {
+                return;
+            }
+            let gw = GatewayResource { meta, spec: spec.clone(), status: Default::default() };
+            match self.store.put_gateway(&gw).await {
+                Ok(_) => return,
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => {
+                    warn!("cannot register gateway {}: {e}", self.cfg.name);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reports sessions and liveness until aborted.
+    async fn report(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(u64::from(self.cfg.report_ms)));
+        loop {
+            tick.tick().await;
+            let patch = GatewayStatusPatch::Report {
+                sessions: u32::try_from(self.session_count()).unwrap_or(u32::MAX),
+                at_ms: (self.clock)(),
+                report_ms: self.cfg.report_ms,
+            };
+            if let Err(e) = self.store.patch_gateway_status(&self.cfg.name, patch).await {
+                debug!("cannot report gateway status: {e}");
+            }
+        }
+    }
+
+    /// A gateway that just started holds no session: devices its previous
+    /// run left marked connected are not (the device reconciler would find
+    /// out from their heartbeats, but sooner is clearer).
+    async fn close_stale_sessions(&self) {
+        let Ok(devices) = self.store.list_devices().await else { return };
+        for d in devices {
+            let s = &d.status.session;
+            if s.connected && s.gateway.as_deref() == Some(self.cfg.name.as_str()) {
+                let mut s = s.clone();
+                s.connected = false;
+                let _ = self.store.patch_device_status(&d.meta.name, DeviceStatusPatch::Session(s)).await;
+            }
+        }
+    }
+
+    /// Re-reads the applications; true when device assignments changed.
+    async fn refresh_apps(&self) -> bool {
         match self.store.list_applications().await {
             Ok(apps) => {
+                let key: Vec<String> = apps.iter().map(assignment_key).collect();
+                let changed = self.assignments.lock().map(|mut k| std::mem::replace(&mut *k, key.clone()) != key);
                 if let Ok(mut slot) = self.apps.write() {
                     *slot = Arc::new(apps);
                 }
+                changed.unwrap_or(true)
             }
-            Err(e) => warn!("cannot list applications: {e}"),
+            Err(e) => {
+                warn!("cannot list applications: {e}");
+                false
+            }
         }
     }
 
@@ -271,11 +401,13 @@ impl Gateway {
         let mut events = self.store.watch();
         loop {
             match events.recv().await {
-                Ok(ev) if ev.status_only => {}
                 Ok(ev) if ev.kind == EventKind::Application => {
-                    self.refresh_apps().await;
-                    self.resync_all();
+                    // Rollouts live in application statuses.
+                    if self.refresh_apps().await {
+                        self.resync_all();
+                    }
                 }
+                Ok(ev) if ev.status_only || ev.kind == EventKind::Gateway => {}
                 Ok(ev) => {
                     if let Ok(s) = self.sessions.lock()
                         && let Some(e) = s.get(&ev.name)
@@ -289,32 +421,6 @@ impl Gateway {
                     self.resync_all();
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    }
-
-    /// Marks devices this gateway last saw Online as Unreachable when their
-    /// heartbeats stopped and no session holds them (covers a restart of the
-    /// gateway, where no session task is left to notice).
-    async fn sweep_liveness(self: Arc<Self>) {
-        let window = self.cfg.liveness_window();
-        let mut tick = tokio::time::interval(Duration::from_millis(u64::from(self.cfg.heartbeat_ms.max(100))));
-        loop {
-            tick.tick().await;
-            let Ok(devices) = self.store.list_devices().await else { continue };
-            let now = (self.clock)();
-            for d in devices {
-                let st = &d.status;
-                let stale = st.last_heartbeat_ms.is_none_or(|t| now.saturating_sub(t) > window.as_millis() as u64);
-                let mine = st.gateway.as_deref() == Some(self.cfg.name.as_str());
-                // The session map is only consulted for the few stale candidates.
-                let live = || self.sessions.lock().map(|s| s.contains_key(&d.meta.name)).unwrap_or(true);
-                if st.phase == DevicePhase::Online && mine && stale && !live() {
-                    let mut st = st.clone();
-                    st.phase = DevicePhase::Unreachable;
-                    info!(device = %d.meta.name, "no heartbeat for {window:?}: Unreachable");
-                    let _ = self.store.update_device_status(&d.meta.name, &st).await;
-                }
             }
         }
     }
@@ -360,4 +466,14 @@ impl Gateway {
             false
         }
     }
+}
+
+/// What of an application decides which device runs what: its selector,
+/// strategy, revisions and rollout stage — not its counts.
+fn assignment_key(a: &Application) -> String {
+    let ro = a.status.rollout.as_ref().map(|r| {
+        (r.revision, r.previous, r.phase, r.step, r.rollback, r.touched.len(), r.touched.iter().next_back().cloned())
+    });
+    let revs: Vec<u64> = a.status.history.iter().map(|r| r.revision).collect();
+    format!("{}|{}|{:?}|{:?}|{revs:?}", a.meta.name, a.spec.selector, a.spec.strategy, ro)
 }

@@ -11,14 +11,14 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
-use wasmbed_model::{AppObservation, DesiredApp, DevicePhase, DeviceStatus, LogLine};
+use wasmbed_model::{AppObservation, Capability, DesiredApp, DeviceStatusPatch, LogLine, SessionStatus};
 use wasmbed_protocol::{
     AppRef, AppReport, AppState, DEPLOY_CHUNK_LEN, DeployBegin, DeployChunk, DeviceMsg, ErrorCode, ErrorReport,
     FrameReader, GatewayMsg, Welcome, decode_device_msg, encode_frame,
 };
 
 use crate::Gateway;
-use crate::sync::{Action, Pending, digest_of, plan};
+use crate::sync::{Action, Pending, deploy_key, digest_of, plan};
 use crate::terminal::Inbox;
 
 /// How a session ended.
@@ -34,6 +34,8 @@ enum End {
     Silent,
     /// The device broke the protocol (or reported an error).
     Protocol(ErrorCode, String),
+    /// The gateway was killed: drop everything, say nothing.
+    Killed,
 }
 
 pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, shutdown: watch::Receiver<bool>) {
@@ -73,7 +75,7 @@ pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, sh
         reasons: BTreeMap::new(),
         pending: Pending::default(),
         desired: Vec::new(),
-        status: DeviceStatus::default(),
+        status: SessionStatus::default(),
         last_heartbeat: Instant::now(),
         commands: Arc::default(),
     };
@@ -92,7 +94,7 @@ struct Session {
     reasons: BTreeMap<String, String>,
     pending: Pending,
     desired: Vec<DesiredApp>,
-    status: DeviceStatus,
+    status: SessionStatus,
     last_heartbeat: Instant,
     /// Terminal commands to send and answers awaited.
     commands: Arc<Inbox>,
@@ -135,15 +137,16 @@ impl Session {
         let kind = if enroll.simulated { "simulated device" } else { "device" };
         info!(device = %self.device, peer = %self.peer, board = %enroll.board, "{kind} enrolled");
         self.reported = enroll.apps.into_iter().map(|a| (a.app.clone(), a)).collect();
-        self.status = DeviceStatus {
-            phase: DevicePhase::Online,
+        self.status = SessionStatus {
+            connected: true,
             simulated: enroll.simulated,
             gateway: Some(self.gw.cfg.name.clone()),
             last_heartbeat_ms: Some((self.gw.clock)()),
+            heartbeat_ms: Some(self.gw.cfg.heartbeat_ms),
             firmware_version: Some(enroll.firmware_version),
-            ..device.status
+            ..device.status.session.clone()
         };
-        self.desired = wasmbed_control::desired_apps(&device.spec.labels, &self.gw.applications());
+        self.desired = wasmbed_control::desired_apps(&device, &self.gw.applications());
         let welcome = Welcome { heartbeat_ms: self.gw.cfg.heartbeat_ms, unix_time_s: (self.gw.clock)() / 1000 };
         self.queue(&GatewayMsg::Welcome(welcome));
         self.sync().await;
@@ -153,6 +156,11 @@ impl Session {
             self.write_status().await;
             self.serve_loop(&resync, &mut replaced, &mut shutdown).await
         };
+        if matches!(end, End::Killed) {
+            self.gw.unregister(&self.device, session_id);
+            self.commands.close();
+            return;
+        }
         let current = self.gw.unregister(&self.device, session_id);
         self.commands.close();
         match &end {
@@ -172,11 +180,19 @@ impl Session {
             }
             End::Silent => info!(device = %self.device, "no heartbeat within the liveness window; session ended"),
             End::Closed(why) => info!(device = %self.device, "session closed: {why}"),
-            End::Shutdown => {}
+            End::Shutdown | End::Killed => {}
         }
         if current {
-            self.status.phase = DevicePhase::Unreachable;
-            self.write_status().await;
+            self.status.connected = false;
+            // Another gateway may hold the device already (it failed over):
+            // its session is not ours to close.
+            let moved = match self.gw.store.get_device(&self.device).await {
+                Ok(Some(d)) => d.status.session.gateway.as_deref() != Some(self.gw.cfg.name.as_str()),
+                _ => false,
+            };
+            if !moved {
+                self.write_status().await;
+            }
         }
         self.close().await;
     }
@@ -189,6 +205,7 @@ impl Session {
     ) -> End {
         let window = self.gw.cfg.liveness_window();
         let commands = self.commands.clone();
+        let mut killed = self.gw.kill_signal();
         loop {
             let deadline = self.last_heartbeat + window;
             tokio::select! {
@@ -205,7 +222,7 @@ impl Session {
                 }
                 () = resync.notified() => {
                     if let Ok(Some(d)) = self.gw.store.get_device(&self.device).await {
-                        self.desired = wasmbed_control::desired_apps(&d.spec.labels, &self.gw.applications());
+                        self.desired = wasmbed_control::desired_apps(&d, &self.gw.applications());
                     }
                     self.sync().await;
                 }
@@ -216,6 +233,7 @@ impl Session {
                 }
                 _ = replaced.changed() => return End::Replaced,
                 _ = shutdown.changed() => return End::Shutdown,
+                _ = killed.changed() => return End::Killed,
                 () = sleep_until(deadline) => return End::Silent,
             }
             if let Err(e) = self.flush().await {
@@ -265,7 +283,7 @@ impl Session {
                 self.status.last_heartbeat_ms = Some((self.gw.clock)());
                 self.status.uptime_ms = Some(hb.uptime_ms);
                 self.status.free_memory = Some(hb.free_memory);
-                self.status.phase = DevicePhase::Online;
+                self.status.connected = true;
                 self.write_status().await;
                 self.sync().await;
             }
@@ -295,8 +313,8 @@ impl Session {
             DeviceMsg::DeployRejected(r) => {
                 let why = format!("{}: {}", r.reason.code.as_str(), r.reason.detail);
                 warn!(device = %self.device, app = %r.app, version = %r.version, "deploy rejected: {why}");
-                let digest = self.pending.deploying.remove(&r.app).unwrap_or_default();
-                self.pending.rejected.insert(r.app.clone(), (digest, why.clone()));
+                let key = self.pending.deploying.remove(&r.app).unwrap_or_default();
+                self.pending.rejected.insert(r.app.clone(), (key, why.clone()));
                 self.status.last_error = Some(format!("deploy of {} {} rejected: {why}", r.app, r.version));
                 self.write_status().await;
             }
@@ -313,12 +331,13 @@ impl Session {
 
     /// Forgets requests the device has visibly carried out.
     fn settle_pending(&mut self) {
-        let reported = &self.reported;
-        self.pending.deploying.retain(|app, digest| reported.get(app).is_none_or(|r| digest_of(r) != *digest));
-        self.pending.asked.retain(|app| match reported.get(app) {
-            None => false,
-            Some(r) => r.state == AppState::Stopped,
-        });
+        self.pending.settle(&self.reported);
+    }
+
+    /// Remembers an ask about `slot`, settled when its state changes.
+    fn ask(&mut self, slot: String) {
+        let was = self.reported.get(&slot).map_or(AppState::Installing, |r| r.state);
+        self.pending.asked.insert(slot, was);
     }
 
     async fn sync(&mut self) {
@@ -327,32 +346,36 @@ impl Session {
                 Action::Deploy(d) => self.deploy(d).await,
                 Action::Start(app) => {
                     self.queue(&GatewayMsg::Start(AppRef { app: app.clone() }));
-                    self.pending.asked.insert(app);
+                    self.ask(app);
+                }
+                Action::Stop(app) => {
+                    self.queue(&GatewayMsg::Stop(AppRef { app: app.clone() }));
+                    self.ask(app);
                 }
                 Action::Remove(app) => {
                     debug!(device = %self.device, %app, "removing app");
                     self.queue(&GatewayMsg::Remove(AppRef { app: app.clone() }));
-                    self.pending.asked.insert(app);
+                    self.ask(app);
                 }
             }
         }
-        // A refusal of a digest nobody wants any more is forgotten.
+        // A refusal of a revision nobody wants any more is forgotten.
         let desired = &self.desired;
-        self.pending.rejected.retain(|app, (digest, _)| desired.iter().any(|d| &d.name == app && &d.digest == digest));
+        self.pending.rejected.retain(|slot, (key, _)| desired.iter().any(|d| &d.slot == slot && deploy_key(d) == *key));
     }
 
     async fn deploy(&mut self, d: DesiredApp) {
         let Some(module) = self.gw.module(&d.digest).await else {
-            warn!(device = %self.device, app = %d.name, "module {} is not in the store", d.digest);
-            self.status.last_error = Some(format!("module {} for {} is missing from the store", d.digest, d.name));
+            warn!(device = %self.device, app = %d.slot, "module {} is not in the store", d.digest);
+            self.status.last_error = Some(format!("module {} for {} is missing from the store", d.digest, d.slot));
             return;
         };
         let Ok(sha) = <[u8; 32]>::try_from(hex::decode(&d.digest).unwrap_or_default()) else {
             return;
         };
-        debug!(device = %self.device, app = %d.name, version = %d.version, bytes = module.len(), "deploying");
+        debug!(device = %self.device, slot = %d.slot, version = %d.version, bytes = module.len(), "deploying");
         let begin = DeployBegin {
-            app: d.name.clone(),
+            app: d.slot.clone(),
             version: d.version.clone(),
             size: module.len() as u32,
             sha256: sha.into(),
@@ -361,17 +384,20 @@ impl Session {
                 max_memory_pages: d.limits.max_memory_pages,
                 tick_ms: d.limits.tick_ms,
             },
+            revision: Some(d.revision),
+            start: (!d.run).then_some(false),
+            grants: Some(d.capabilities.iter().filter_map(|c| Capability::from_name(c)).collect()),
         };
         self.queue(&GatewayMsg::DeployBegin(begin));
         for (i, chunk) in module.chunks(DEPLOY_CHUNK_LEN).enumerate() {
             let offset = (i * DEPLOY_CHUNK_LEN) as u32;
             self.queue(&GatewayMsg::DeployChunk(DeployChunk {
-                app: d.name.clone(),
+                app: d.slot.clone(),
                 offset,
                 data: chunk.to_vec().into(),
             }));
         }
-        self.pending.deploying.insert(d.name, d.digest);
+        self.pending.deploying.insert(d.slot.clone(), deploy_key(&d));
     }
 
     fn observations(&self) -> Vec<AppObservation> {
@@ -383,18 +409,27 @@ impl Session {
                 version: r.version.clone(),
                 digest: digest_of(r),
                 state: r.state.as_str().into(),
+                revision: r.revision,
                 reason: if r.state == AppState::Failed { self.reasons.get(&r.app).cloned() } else { None },
             })
             .collect();
-        for (app, (digest, why)) in &self.pending.rejected {
-            let version = self.desired.iter().find(|d| &d.name == app).map(|d| d.version.clone()).unwrap_or_default();
-            match obs.iter_mut().find(|o| &o.name == app) {
-                Some(o) => o.reason = Some(format!("version {version} rejected, still running {}: {why}", o.version)),
+        for (slot, (_, why)) in &self.pending.rejected {
+            let Some(want) = self.desired.iter().find(|d| &d.slot == slot) else { continue };
+            match obs.iter_mut().find(|o| &o.name == slot) {
+                // The refused revision is what the rollout looks at: report
+                // it as rejected, saying what still runs.
+                Some(o) => {
+                    o.reason = Some(format!("version {} rejected, still running {}: {why}", want.version, o.version));
+                    o.state = "rejected".into();
+                    o.revision = Some(want.revision);
+                    o.digest = want.digest.clone();
+                }
                 None => obs.push(AppObservation {
-                    name: app.clone(),
-                    version,
-                    digest: digest.clone(),
+                    name: slot.clone(),
+                    version: want.version.clone(),
+                    digest: want.digest.clone(),
                     state: "rejected".into(),
+                    revision: Some(want.revision),
                     reason: Some(why.clone()),
                 }),
             }
@@ -404,7 +439,8 @@ impl Session {
 
     async fn write_status(&mut self) {
         self.status.apps = self.observations();
-        if let Err(e) = self.gw.store.update_device_status(&self.device, &self.status).await {
+        let patch = DeviceStatusPatch::Session(self.status.clone());
+        if let Err(e) = self.gw.store.patch_device_status(&self.device, patch).await {
             warn!(device = %self.device, "cannot write status: {e}");
         }
     }

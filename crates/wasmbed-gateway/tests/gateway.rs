@@ -30,6 +30,8 @@ struct Env {
     addr: std::net::SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Stops the control plane (phases are the device reconciler's).
+    _control: watch::Sender<bool>,
 }
 
 async fn env(cfg: GatewayConfig) -> Env {
@@ -43,12 +45,15 @@ async fn env(cfg: GatewayConfig) -> Env {
     let addr = listener.local_addr().unwrap();
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(gw.clone().run(listener, rx));
-    Env { _tmp: tmp, pki, store, gw, addr, stop, task }
+    let (control, rx) = watch::channel(false);
+    let cfg = wasmbed_control::ControlConfig::default().with_tick_ms(50);
+    tokio::spawn(wasmbed_control::run(store.clone(), Arc::new(now_ms), cfg, rx));
+    Env { _tmp: tmp, pki, store, gw, addr, stop, task, _control: control }
 }
 
 impl Env {
     async fn add_device(&self, name: &str) -> Identity {
-        let spec = DeviceSpec { board: "sim".into(), labels: Default::default() };
+        let spec = DeviceSpec { board: "sim".into(), ..Default::default() };
         let d = Device { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
         self.store.create_device(d).await.unwrap();
         self.pki.device_identity(name, SystemTime::now()).unwrap()
@@ -57,7 +62,7 @@ impl Env {
     /// A simulated device (the real agent) connected in the background.
     async fn run_sim(&self, name: &str) -> watch::Sender<bool> {
         self.add_device(name).await;
-        let bundle = self.pki.bundle(name, "sim", &self.addr.to_string(), [1; 32], SystemTime::now()).unwrap();
+        let bundle = self.pki.bundle(name, "sim", &[self.addr.to_string()], [1; 32], SystemTime::now()).unwrap();
         let (tx, rx) = watch::channel(false);
         tokio::spawn(wasmbed_sim::run_device(bundle, Default::default(), rx));
         tx
@@ -213,7 +218,7 @@ async fn bad_frames_end_only_that_session() {
         }
         assert_eq!(recv(&mut s).await, None, "{what}: the session is closed");
         e.wait_phase("bad", DevicePhase::Unreachable).await;
-        let err = e.store.get_device("bad").await.unwrap().unwrap().status.last_error.unwrap();
+        let err = e.store.get_device("bad").await.unwrap().unwrap().status.session.last_error.unwrap();
         assert!(err.contains("protocol error"), "{err}");
     }
     assert_eq!(e.phase("good").await, DevicePhase::Online);

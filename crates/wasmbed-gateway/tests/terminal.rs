@@ -34,6 +34,8 @@ struct Env {
     gw: Arc<Gateway>,
     addr: std::net::SocketAddr,
     _stop: watch::Sender<bool>,
+    /// Stops the control plane (phases and desired apps are its output).
+    _control: watch::Sender<bool>,
 }
 
 async fn env(cfg: GatewayConfig) -> Env {
@@ -47,13 +49,16 @@ async fn env(cfg: GatewayConfig) -> Env {
     let addr = listener.local_addr().unwrap();
     let (stop, rx) = watch::channel(false);
     tokio::spawn(gw.clone().run(listener, rx));
-    Env { _tmp: tmp, pki, store, gw, addr, _stop: stop }
+    let (control, rx) = watch::channel(false);
+    let cfg = wasmbed_control::ControlConfig::default().with_tick_ms(50);
+    tokio::spawn(wasmbed_control::run(store.clone(), Arc::new(now_ms), cfg, rx));
+    Env { _tmp: tmp, pki, store, gw, addr, _stop: stop, _control: control }
 }
 
 impl Env {
     async fn add_device(&self, name: &str) {
         let labels = [("fleet".to_string(), "t".to_string())].into();
-        let spec = DeviceSpec { board: "sim".into(), labels };
+        let spec = DeviceSpec { board: "sim".into(), labels, ..Default::default() };
         let d = Device { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
         self.store.create_device(d).await.unwrap();
     }
@@ -61,7 +66,7 @@ impl Env {
     /// A simulated device connected in the background, and its counters.
     async fn run_sim(&self, name: &str) -> (watch::Sender<bool>, Arc<SimStats>) {
         self.add_device(name).await;
-        let bundle = self.pki.bundle(name, "sim", &self.addr.to_string(), [1; 32], SystemTime::now()).unwrap();
+        let bundle = self.pki.bundle(name, "sim", &[self.addr.to_string()], [1; 32], SystemTime::now()).unwrap();
         let (tx, rx) = watch::channel(false);
         let stats = Arc::new(SimStats::default());
         tokio::spawn(wasmbed_sim::run_device_with_stats(bundle, Default::default(), rx, stats.clone()));
@@ -93,13 +98,8 @@ impl Env {
         let module = wat::parse_str(wat).unwrap();
         let digest = hex::encode(Sha256::digest(&module));
         self.store.put_module(&digest, &module).await.unwrap();
-        let spec = ApplicationSpec {
-            version: "1".into(),
-            digest,
-            size: module.len() as u32,
-            selector: "fleet=t".into(),
-            limits: Default::default(),
-        };
+        let size = module.len() as u32;
+        let spec = ApplicationSpec { selector: "fleet=t".into(), ..ApplicationSpec::new("1", &digest, size) };
         let app =
             Application { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
         self.store.put_application(&app).await.unwrap();

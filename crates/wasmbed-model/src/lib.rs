@@ -2,8 +2,10 @@
 //!
 //! Following the Kubernetes pattern, every resource has a **spec** (desired
 //! state, written by the CLI/API and by reconcilers) and a **status**
-//! (observed state, written by the gateway that holds the device's session).
-//! Nothing calls across that line: components watch the [`Store`].
+//! (observed state, written by the components closest to what it describes:
+//! the gateway holding a device's session, the QEMU manager running its
+//! process, the reconcilers). Nothing calls across that line: components
+//! watch the [`Store`].
 //!
 //! ```
 //! use wasmbed_model::{Selector, Labels};
@@ -26,3 +28,4 @@ pub use resources::*;
 pub use rollout::{RolloutPhase, RolloutStatus, Step, Strategy};
 pub use selector::{Selector, SelectorError};
 pub use store::{Event, EventKind, Store, StoreError, WatchStream};
+pub use wasmbed_protocol::Capability;

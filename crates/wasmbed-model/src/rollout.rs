@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::ValidationError;
 
 /// One step of a rollout: a number of devices, or a share of the targeted fleet.
+/// Written as a string: `"5"` or `"10%"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Step {
@@ -82,8 +83,24 @@ impl From<Step> for String {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Step {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Step".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^([1-9][0-9]*|([1-9]|[1-9][0-9]|100)%)$",
+            "description": "A device count (`5`) or a share of the targeted devices (`10%`)."
+        })
+    }
+}
+
 /// A rollout strategy.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Strategy {
     /// Every targeted device at once.
@@ -139,6 +156,23 @@ impl Strategy {
         Ok(s)
     }
 
+    /// A canary from steps that parse but may not validate (for tests of validation).
+    #[cfg(test)]
+    pub(crate) fn canary_unchecked(steps: &str) -> Self {
+        let steps = steps.split(',').map(|s| s.parse().expect("step parses")).collect();
+        Self::Canary { steps, soak_ms: 0, max_failures: 0 }
+    }
+
+    /// Name as the CLI and API say it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AllAtOnce => "all-at-once",
+            Self::Rolling { .. } => "rolling",
+            Self::Canary { .. } => "canary",
+            Self::BlueGreen { .. } => "blue-green",
+        }
+    }
+
     /// Checks what serde cannot: steps increase and end at the whole fleet.
     pub fn validate(&self) -> Result<(), ValidationError> {
         let bad = |field, why: String| Err(ValidationError { field, why });
@@ -180,7 +214,7 @@ impl Strategy {
 
 /// Where a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RolloutPhase {
     /// Moving through its steps.
     #[default]
@@ -195,19 +229,43 @@ pub enum RolloutPhase {
     Aborted,
 }
 
+impl RolloutPhase {
+    /// Name as shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Progressing => "Progressing",
+            Self::Paused => "Paused",
+            Self::Completed => "Completed",
+            Self::RolledBack => "RolledBack",
+            Self::Aborted => "Aborted",
+        }
+    }
+
+    /// The rollout moves no further.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::RolledBack | Self::Aborted)
+    }
+}
+
 /// A rollout's progress, kept in the Application's status so that a
 /// restarted control plane resumes exactly where it was.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
     /// Revision being rolled out.
     pub revision: u64,
+    /// A return to a kept revision: applied to every device at once, with
+    /// no health gate (the fleet ran it before).
+    #[serde(default)]
+    pub rollback: bool,
     /// Revision it replaces (rolled back to), if any.
     #[serde(default)]
     pub previous: Option<u64>,
     /// Phase.
     pub phase: RolloutPhase,
-    /// Index of the current step (canary) or wave (rolling).
+    /// Index of the current step (canary), wave (rolling) or stage
+    /// (blue-green: 0 installs beside, 1 switches).
     #[serde(default)]
     pub step: u32,
     /// When the current step started (ms since the Unix epoch).

@@ -3,15 +3,17 @@
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::{Application, Device, DeviceStatus};
+use crate::{Application, ApplicationStatus, Device, DeviceStatusPatch, Gateway, GatewayStatusPatch};
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// A device's spec or status was written.
     Device,
-    /// An application was written.
+    /// An application's spec or status was written.
     Application,
+    /// A gateway's spec or status was written.
+    Gateway,
 }
 
 /// A change notification. Watchers re-read the store (level-triggered), so
@@ -38,7 +40,7 @@ pub enum StoreError {
     /// No resource of that name.
     #[error("{kind} {name:?} not found")]
     NotFound {
-        /// `device`, `application` or `module`.
+        /// `device`, `application`, `gateway` or `module`.
         kind: &'static str,
         /// The name asked for.
         name: String,
@@ -65,8 +67,10 @@ pub enum StoreError {
 }
 
 /// Where resources live. Spec writes carry the resource version they were
-/// based on; status writes are unconditional (one writer per device: the
-/// gateway holding its session).
+/// based on (a stale one is a [`StoreError::Conflict`]); status writes are
+/// merges of one writer's part ([`DeviceStatusPatch`],
+/// [`GatewayStatusPatch`]) or, for applications, whole (one writer: the
+/// rollout reconciler). A status write that changes nothing emits no event.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates a device; fails if the name is taken.
@@ -77,8 +81,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_devices(&self) -> Result<Vec<Device>, StoreError>;
     /// Replaces a device's spec; `device.meta.resource_version` must be current.
     async fn update_device_spec(&self, device: &Device) -> Result<Device, StoreError>;
-    /// Replaces a device's status.
-    async fn update_device_status(&self, name: &str, status: &DeviceStatus) -> Result<(), StoreError>;
+    /// Merges one writer's part into a device's status.
+    async fn patch_device_status(&self, name: &str, patch: DeviceStatusPatch) -> Result<(), StoreError>;
     /// Deletes a device.
     async fn delete_device(&self, name: &str) -> Result<(), StoreError>;
 
@@ -89,10 +93,21 @@ pub trait Store: Send + Sync + 'static {
     async fn get_application(&self, name: &str) -> Result<Option<Application>, StoreError>;
     /// Lists all applications, by name.
     async fn list_applications(&self) -> Result<Vec<Application>, StoreError>;
-    /// Replaces an application's status.
-    async fn update_application_status(&self, name: &str, status: &crate::ApplicationStatus) -> Result<(), StoreError>;
+    /// Replaces an application's status (durably: it holds the rollout's progress).
+    async fn update_application_status(&self, name: &str, status: &ApplicationStatus) -> Result<(), StoreError>;
     /// Deletes an application.
     async fn delete_application(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Creates or replaces a gateway's spec (version check as for applications).
+    async fn put_gateway(&self, gateway: &Gateway) -> Result<Gateway, StoreError>;
+    /// Reads a gateway.
+    async fn get_gateway(&self, name: &str) -> Result<Option<Gateway>, StoreError>;
+    /// Lists all gateways, by name.
+    async fn list_gateways(&self) -> Result<Vec<Gateway>, StoreError>;
+    /// Merges one writer's part into a gateway's status.
+    async fn patch_gateway_status(&self, name: &str, patch: GatewayStatusPatch) -> Result<(), StoreError>;
+    /// Deletes a gateway.
+    async fn delete_gateway(&self, name: &str) -> Result<(), StoreError>;
 
     /// Stores module bytes under their hex SHA-256 digest (idempotent).
     async fn put_module(&self, digest: &str, bytes: &[u8]) -> Result<(), StoreError>;

@@ -50,6 +50,9 @@ pub enum PkiError {
     /// starts or ends with `-`.
     #[error("invalid device id {0:?}: must be 1-63 characters of [a-z0-9-], not starting or ending with '-'")]
     InvalidDeviceId(String),
+    /// A bundle was asked for without any gateway address.
+    #[error("an identity bundle needs at least one gateway address")]
+    NoGateway,
     /// A subject alternative name that is neither an IP address nor a DNS
     /// name, or an empty list of them.
     #[error("invalid subject alternative name {0:?}")]

@@ -48,6 +48,17 @@ pub struct IdentityBundle {
     /// Board the identity was issued for.
     #[n(6)]
     pub board: String,
+    /// Other gateways of the fleet, tried in order when `gateway` cannot be
+    /// reached (absent in bundles written before there were several).
+    #[n(7)]
+    pub alternates: Option<Vec<String>>,
+}
+
+impl IdentityBundle {
+    /// Every gateway address, the assigned one first.
+    pub fn gateways(&self) -> impl Iterator<Item = &str> {
+        core::iter::once(self.gateway.as_str()).chain(self.alternates.iter().flatten().map(String::as_str))
+    }
 }
 
 impl fmt::Debug for IdentityBundle {
@@ -57,6 +68,7 @@ impl fmt::Debug for IdentityBundle {
             .field("device_id", &self.device_id)
             .field("gateway", &self.gateway)
             .field("board", &self.board)
+            .field("alternates", &self.alternates)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +148,7 @@ mod tests {
             key_der: vec![6].into(),
             seed: [7u8; 32].into(),
             board: "mps2-an385".into(),
+            alternates: None,
         }
     }
 

@@ -14,12 +14,15 @@ pub const MAX_APP_NAME_LEN: usize = 63;
 /// of free heap can still decode (and refuse) them.
 pub const DEPLOY_CHUNK_LEN: usize = 2 * 1024;
 
-/// App names are DNS-label-like: `[a-z0-9-]`, 1..=63 bytes, no leading dash.
+/// App (slot) names: `[a-z0-9-.]`, 1..=63 bytes, not starting with `-` or
+/// `.`. Application names are DNS labels (no `.`); the dot lets the platform
+/// name a second slot of one application, e.g. `hello.r3` for a blue-green
+/// revision installed beside the running one.
 pub fn valid_app_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_APP_NAME_LEN
-        && !name.starts_with('-')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with(['-', '.'])
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// Device → gateway.
@@ -173,6 +176,10 @@ pub struct AppReport {
     /// Current state.
     #[n(3)]
     pub state: AppState,
+    /// Platform revision the module was deployed as (absent from agents
+    /// older than revisions, and for apps deployed without one).
+    #[n(4)]
+    pub revision: Option<u64>,
 }
 
 /// An app changed state; `reason` says why when it failed.
@@ -269,6 +276,80 @@ pub struct DeployBegin {
     /// Limits to run it under.
     #[n(4)]
     pub limits: AppLimits,
+    /// Platform revision, echoed in the app's reports.
+    #[n(5)]
+    pub revision: Option<u64>,
+    /// Start the app once installed (absent: yes). `Some(false)` installs it
+    /// stopped, beside a running version (blue-green).
+    #[n(6)]
+    pub start: Option<bool>,
+    /// Host-function groups the app may import; absent: [`DEFAULT_GRANTS`].
+    /// The device links nothing else, so an ungranted import cannot
+    /// instantiate.
+    #[n(7)]
+    pub grants: Option<Vec<Capability>>,
+}
+
+impl DeployBegin {
+    /// Whether the app should start once installed.
+    pub fn starts(&self) -> bool {
+        self.start.unwrap_or(true)
+    }
+
+    /// The groups granted to the app.
+    pub fn granted(&self) -> &[Capability] {
+        self.grants.as_deref().unwrap_or(DEFAULT_GRANTS)
+    }
+}
+
+/// Capability groups of ABI v1, numbered like system calls: the number is
+/// the wire format, the name is what specs and manifests say. Each group is
+/// a set of host functions in the `wasmbed` import module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+#[cbor(index_only)]
+#[non_exhaustive]
+pub enum Capability {
+    /// `log(ptr, len)`: a line to the platform's app log.
+    #[n(0)]
+    Log,
+    /// `now_ms() -> i64`: the device's monotonic time.
+    #[n(1)]
+    Time,
+    /// `device_id(ptr, len) -> i32`: the device's identity, copied into the
+    /// app's memory (for tagging data it reports).
+    #[n(2)]
+    Device,
+}
+
+/// Groups an app gets when its deploy names none (ABI v1 before grants).
+pub const DEFAULT_GRANTS: &[Capability] = &[Capability::Log, Capability::Time];
+
+impl Capability {
+    /// Every group, in number order.
+    pub const ALL: &[Capability] = &[Self::Log, Self::Time, Self::Device];
+
+    /// Name as specs say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Time => "time",
+            Self::Device => "device",
+        }
+    }
+
+    /// The group a spec names, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.name() == name)
+    }
+
+    /// Import names (in the `wasmbed` module) the group provides.
+    pub fn imports(self) -> &'static [&'static str] {
+        match self {
+            Self::Log => &["log"],
+            Self::Time => &["now_ms"],
+            Self::Device => &["device_id"],
+        }
+    }
 }
 
 /// A slice of the module, in order.
@@ -380,4 +461,40 @@ pub struct ErrorReport {
     /// Detail for logs.
     #[n(1)]
     pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_names_allow_a_dot_but_not_first() {
+        for ok in ["hello", "hello.r3", "a-b.c", "0"] {
+            assert!(valid_app_name(ok), "{ok}");
+        }
+        for bad in ["", ".hello", "-x", "Hello", "a_b", "a/b", &"a".repeat(64)] {
+            assert!(!valid_app_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn capabilities_by_name_and_number() {
+        for c in Capability::ALL {
+            assert_eq!(Capability::from_name(c.name()), Some(*c));
+            assert!(!c.imports().is_empty());
+        }
+        assert_eq!(Capability::from_name("gpio"), None);
+        let begin = DeployBegin {
+            app: "a".into(),
+            version: "1".into(),
+            size: 1,
+            sha256: [0; 32].into(),
+            limits: AppLimits::default(),
+            revision: None,
+            start: None,
+            grants: None,
+        };
+        assert!(begin.starts());
+        assert_eq!(begin.granted(), DEFAULT_GRANTS);
+    }
 }

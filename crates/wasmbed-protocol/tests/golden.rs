@@ -103,6 +103,7 @@ fn gateway_name(msg: &GatewayMsg) -> &'static str {
 }
 
 const BUNDLE_NAME: &str = "identity_bundle";
+const ALTERNATES_NAME: &str = "identity_bundle_alternates";
 const DEVICE_VARIANTS: usize = 7;
 const GATEWAY_VARIANTS: usize = 8;
 
@@ -111,7 +112,7 @@ fn sha(seed: u8) -> minicbor::bytes::ByteArray<32> {
 }
 
 fn report(app: &str, state: AppState) -> AppReport {
-    AppReport { app: app.into(), version: "1.2.0".into(), sha256: sha(0x10), state }
+    AppReport { app: app.into(), version: "1.2.0".into(), sha256: sha(0x10), state, revision: None }
 }
 
 fn device_samples() -> Vec<DeviceMsg> {
@@ -156,6 +157,9 @@ fn gateway_samples() -> Vec<GatewayMsg> {
             size: 1_234,
             sha256: sha(0xa0),
             limits: AppLimits { fuel_per_call: 500_000, max_memory_pages: 2, tick_ms: 250 },
+            revision: None,
+            start: None,
+            grants: None,
         }),
         GatewayMsg::DeployChunk(DeployChunk {
             app: "ticker".into(),
@@ -179,7 +183,41 @@ fn bundle_sample() -> IdentityBundle {
         key_der: vec![0x30, 0x81, 0x87].into(),
         seed: sha(0x55),
         board: "mps2-an385".into(),
+        alternates: None,
     }
+}
+
+/// Messages with the fields added after the first vectors: named apart, so
+/// the first vectors stay exactly as old firmware and gateways wrote them.
+fn later_samples() -> Vec<(&'static str, GatewayMsg)> {
+    vec![(
+        "gateway_deploy_begin_revision",
+        GatewayMsg::DeployBegin(DeployBegin {
+            app: "ticker.r7".into(),
+            version: "2.0.0".into(),
+            size: 1_234,
+            sha256: sha(0xa0),
+            limits: AppLimits { fuel_per_call: 500_000, max_memory_pages: 2, tick_ms: 250 },
+            revision: Some(7),
+            start: Some(false),
+            grants: Some(vec![Capability::Log, Capability::Device]),
+        }),
+    )]
+}
+
+fn later_device_samples() -> Vec<(&'static str, DeviceMsg)> {
+    vec![(
+        "device_heartbeat_revision",
+        DeviceMsg::Heartbeat(Heartbeat {
+            uptime_ms: 1_000,
+            free_memory: 4_096,
+            apps: vec![AppReport { revision: Some(7), ..report("ticker.r7", AppState::Stopped) }],
+        }),
+    )]
+}
+
+fn bundle_with_alternates() -> IdentityBundle {
+    IdentityBundle { alternates: Some(vec!["10.0.2.2:4444".into()]), ..bundle_sample() }
 }
 
 #[test]
@@ -209,6 +247,26 @@ fn identity_bundle_matches_golden_bytes() {
     let bundle = bundle_sample();
     let file = check_golden(BUNDLE_NAME, &bundle.to_bytes());
     assert_eq!(IdentityBundle::from_bytes(&file).expect("golden bundle decodes"), bundle);
+    let bundle = bundle_with_alternates();
+    let file = check_golden(ALTERNATES_NAME, &bundle.to_bytes());
+    assert_eq!(IdentityBundle::from_bytes(&file).expect("golden bundle decodes"), bundle);
+    assert_eq!(bundle.gateways().collect::<Vec<_>>(), ["10.0.2.2:4443", "10.0.2.2:4444"]);
+}
+
+#[test]
+fn later_fields_match_golden_frames() {
+    for (name, msg) in later_samples() {
+        let mut wire = Vec::new();
+        encode_frame(&msg, &mut wire).expect("sample encodes");
+        let file = check_golden(name, &wire);
+        assert_eq!(decode_gateway_msg(&single_payload(&file)).expect("golden frame decodes"), msg, "{name}");
+    }
+    for (name, msg) in later_device_samples() {
+        let mut wire = Vec::new();
+        encode_frame(&msg, &mut wire).expect("sample encodes");
+        let file = check_golden(name, &wire);
+        assert_eq!(decode_device_msg(&single_payload(&file)).expect("golden frame decodes"), msg, "{name}");
+    }
 }
 
 #[test]
@@ -218,6 +276,9 @@ fn every_variant_has_a_vector_and_no_vector_is_stale() {
     expected.extend(gateway_samples().iter().map(|m| format!("{}.hex", gateway_name(m))));
     expected.insert(format!("{BUNDLE_NAME}.hex"));
     assert_eq!(expected.len(), DEVICE_VARIANTS + GATEWAY_VARIANTS + 1, "one sample per variant");
+    expected.insert(format!("{ALTERNATES_NAME}.hex"));
+    expected.extend(later_samples().iter().map(|(n, _)| format!("{n}.hex")));
+    expected.extend(later_device_samples().iter().map(|(n, _)| format!("{n}.hex")));
 
     if updating() {
         return; // the other tests may still be writing files

@@ -78,12 +78,8 @@ fn app_state() -> impl Strategy<Value = AppState> {
 }
 
 fn app_report() -> impl Strategy<Value = AppReport> {
-    (text(), text(), sha(), app_state()).prop_map(|(app, version, sha256, state)| AppReport {
-        app,
-        version,
-        sha256,
-        state,
-    })
+    (text(), text(), sha(), app_state(), proptest::option::of(any::<u64>()))
+        .prop_map(|(app, version, sha256, state, revision)| AppReport { app, version, sha256, state, revision })
 }
 
 fn fail_reason() -> impl Strategy<Value = FailReason> {
@@ -100,6 +96,10 @@ fn app_limits() -> impl Strategy<Value = AppLimits> {
         max_memory_pages,
         tick_ms,
     })
+}
+
+fn grants() -> impl Strategy<Value = Vec<Capability>> {
+    vec(select(Capability::ALL.to_vec()), 0..4)
 }
 
 fn app_ref() -> impl Strategy<Value = AppRef> {
@@ -134,9 +134,13 @@ fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
     prop_oneof![
         (any::<u32>(), any::<u64>())
             .prop_map(|(heartbeat_ms, unix_time_s)| GatewayMsg::Welcome(Welcome { heartbeat_ms, unix_time_s })),
-        (text(), text(), any::<u32>(), sha(), app_limits()).prop_map(|(app, version, size, sha256, limits)| {
-            GatewayMsg::DeployBegin(DeployBegin { app, version, size, sha256, limits })
-        }),
+        (
+            (text(), text(), any::<u32>(), sha(), app_limits()),
+            (proptest::option::of(any::<u64>()), proptest::option::of(any::<bool>()), proptest::option::of(grants()))
+        )
+            .prop_map(|((app, version, size, sha256, limits), (revision, start, grants))| {
+                GatewayMsg::DeployBegin(DeployBegin { app, version, size, sha256, limits, revision, start, grants })
+            }),
         (text(), any::<u32>(), bytes(600)).prop_map(|(app, offset, data)| GatewayMsg::DeployChunk(DeployChunk {
             app,
             offset,
@@ -151,8 +155,8 @@ fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
 }
 
 fn identity_bundle() -> impl Strategy<Value = IdentityBundle> {
-    (text(), text(), bytes(300), bytes(300), bytes(200), sha(), text()).prop_map(
-        |(device_id, gateway, ca_der, cert_der, key_der, seed, board)| IdentityBundle {
+    (text(), text(), bytes(300), bytes(300), bytes(200), sha(), text(), proptest::option::of(vec(text(), 0..3)))
+        .prop_map(|(device_id, gateway, ca_der, cert_der, key_der, seed, board, alternates)| IdentityBundle {
             device_id,
             gateway,
             ca_der,
@@ -160,8 +164,8 @@ fn identity_bundle() -> impl Strategy<Value = IdentityBundle> {
             key_der,
             seed,
             board,
-        },
-    )
+            alternates,
+        })
 }
 
 /// Sizes of the pieces a stream arrives in (cycled until the stream ends).
@@ -392,7 +396,13 @@ fn find_unique(haystack: &[u8], needle: &[u8]) -> usize {
 
 #[test]
 fn huge_array_length_claim_is_malformed_without_allocating() {
-    let report = AppReport { app: "a".into(), version: "1".into(), sha256: [0u8; 32].into(), state: AppState::Running };
+    let report = AppReport {
+        app: "a".into(),
+        version: "1".into(),
+        sha256: [0u8; 32].into(),
+        state: AppState::Running,
+        revision: None,
+    };
     let hb = DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 5, free_memory: 7, apps: vec![report] });
     let payload = payload_of(&hb);
     // Field 2 (`apps`), an array of one item, that item a map of 4 fields.

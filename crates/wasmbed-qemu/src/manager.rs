@@ -1,9 +1,12 @@
 //! The QEMU manager: one supervised QEMU process per Device of an emulated
 //! board.
 //!
-//! - A device's identity bundle is written once into its folder, like a
-//!   factory programming flash (rewritten only when the gateway address
-//!   changes, keeping its key and seed).
+//! - A device's identity bundle is written into its folder, like a factory
+//!   programming flash: once, and again only when the fleet's gateways
+//!   change (keeping its key and seed). It lists every gateway, the
+//!   device's own first.
+//! - The process's state goes into the `process` part of the Device's
+//!   status (Running, Restarting, Stopped, Failed with the reason).
 //! - Every start gets a fresh per-boot seed and the host's time.
 //! - The serial console is appended to `console.log` in the device folder
 //!   (rotated at 1 MiB), with a marker line per start and exit; QEMU's own
@@ -24,11 +27,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast::error::RecvError, watch};
 use tokio::task::JoinHandle;
-use wasmbed_model::{Device, EventKind, Store};
+use wasmbed_model::{Device, DeviceStatusPatch, EventKind, ProcessState, ProcessStatus, Store};
 use wasmbed_pki::Pki;
 use wasmbed_protocol::IdentityBundle;
 
-use crate::{Launch, ProcessGroup, mac_for, machine, write_boot_seed};
+use crate::{Launch, ProcessGroup, Transport, mac_for, machine, write_boot_seed};
 
 /// Console files are rotated past this size (one old file is kept).
 const CONSOLE_MAX: u64 = 1024 * 1024;
@@ -40,7 +43,8 @@ pub struct ManagerConfig {
     pub dir: PathBuf,
     /// Firmware ELF per board.
     pub firmware: BTreeMap<String, PathBuf>,
-    /// The gateway's TCP port on the host (devices dial 10.0.2.2:port).
+    /// The gateway's TCP port on the host (devices dial 10.0.2.2:port),
+    /// used when the store lists no Gateway.
     pub gateway_port: u16,
     /// First restart delay; doubles per quick exit up to `restart_max`.
     pub restart_base: Duration,
@@ -85,6 +89,9 @@ struct Supervised {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     state: Arc<Mutex<Running>>,
+    /// The gateway assignment it was started with (a UART device is
+    /// cabled to its gateway's port, so a new assignment restarts it).
+    gateway: Option<String>,
 }
 
 /// Keeps one QEMU per emulated Device.
@@ -162,9 +169,14 @@ impl QemuManager {
         let wanted: BTreeMap<String, Device> =
             list.into_iter().filter(|d| machine(&d.spec.board).is_some()).map(|d| (d.meta.name.clone(), d)).collect();
         let mut devices = self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let recable = |name: &String, s: &Supervised| {
+            wanted.get(name).is_some_and(|d| {
+                machine(&d.spec.board).is_some_and(|m| m.transport == Transport::Uart) && d.spec.gateway != s.gateway
+            })
+        };
         let gone: Vec<String> = devices
             .iter()
-            .filter(|(name, s)| !wanted.contains_key(*name) || s.task.is_finished())
+            .filter(|(name, s)| !wanted.contains_key(*name) || s.task.is_finished() || recable(name, s))
             .map(|(name, _)| name.clone())
             .collect();
         for name in gone {
@@ -186,8 +198,9 @@ impl QemuManager {
             }
             let (stop_tx, stop_rx) = watch::channel(false);
             let state = Arc::new(Mutex::new(Running { device: name.clone(), pid: None, starts: 0 }));
+            let gateway = device.spec.gateway.clone();
             let task = tokio::spawn(self.clone().supervise(device, stop_rx, state.clone()));
-            devices.insert(name, Supervised { stop: stop_tx, task, state });
+            devices.insert(name, Supervised { stop: stop_tx, task, state, gateway });
         }
     }
 
@@ -197,21 +210,28 @@ impl QemuManager {
         let Some(m) = machine(&board) else { return };
         let Some(kernel) = self.cfg.firmware.get(&board).cloned() else {
             tracing::warn!(device = %name, %board, "no firmware image for this board in this installation; not starting it");
-            self.note_error(&name, &format!("no firmware image for board {board} in this installation")).await;
+            self.failed(&name, &format!("no firmware image for board {board} in this installation")).await;
             return;
         };
         let dir = self.device_dir(&name);
         let console = dir.join("console.log");
-        let bundle = match self.ensure_bundle(&dir, &name, &board) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(device = %name, "cannot provision: {e}");
-                self.note_error(&name, &format!("cannot write identity bundle: {e}")).await;
-                return;
-            }
-        };
         let mut delay = self.cfg.restart_base;
+        let mut restarts = 0u32;
         loop {
+            // Re-read at every start: the fleet's gateways may have changed.
+            let device = match self.store.get_device(&name).await {
+                Ok(Some(d)) => d,
+                _ => device.clone(),
+            };
+            let endpoints = self.endpoints(&device).await;
+            let (bundle, uart_port) = match self.ensure_bundle(&dir, &name, &board, &endpoints) {
+                Ok(p) => (p, endpoints.first().and_then(|e| e.rsplit_once(':')).and_then(|(_, p)| p.parse().ok())),
+                Err(e) => {
+                    tracing::error!(device = %name, "cannot provision: {e}");
+                    self.failed(&name, &format!("cannot write identity bundle: {e}")).await;
+                    return;
+                }
+            };
             rotate(&console);
             let seed_path = dir.join("seed.bin");
             let seed: [u8; 32] = rand::random();
@@ -226,7 +246,7 @@ impl QemuManager {
                 seed: Some(seed_path),
                 console: console.clone(),
                 mac: Some(mac_for(&name)),
-                gateway_port: Some(self.cfg.gateway_port),
+                gateway_port: Some(uart_port.unwrap_or(self.cfg.gateway_port)),
             };
             // QEMU's own messages go to a file, not a pipe: nobody reads a
             // pipe while QEMU runs, and a full one (a socket link retrying
@@ -245,7 +265,7 @@ impl QemuManager {
                 Ok(q) => q,
                 Err(e) => {
                     tracing::error!(device = %name, "cannot start qemu-system-arm: {e}");
-                    self.note_error(&name, &format!("cannot start qemu-system-arm: {e}")).await;
+                    self.failed(&name, &format!("cannot start qemu-system-arm: {e}")).await;
                     return;
                 }
             };
@@ -256,12 +276,14 @@ impl QemuManager {
                 st.starts += 1;
             }
             tracing::info!(device = %name, %board, pid = qemu.id(), "QEMU device started");
+            self.process(&name, ProcessState::Running, restarts, None).await;
             let exit = loop {
                 tokio::select! {
                     _ = stop.changed() => {
                         qemu.kill();
                         marker(&console, "stopped by the platform");
                         state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pid = None;
+                        self.process(&name, ProcessState::Stopped, restarts, Some("stopped by the platform".into())).await;
                         return;
                     }
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -284,28 +306,55 @@ impl QemuManager {
             };
             tracing::warn!(device = %name, "QEMU exited ({why}); restarting in {delay:?}");
             marker(&console, &format!("QEMU exited ({why}); restarting in {} ms", delay.as_millis()));
+            self.process(&name, ProcessState::Restarting, restarts, Some(format!("exited ({why})"))).await;
             tokio::select! {
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    self.process(&name, ProcessState::Stopped, restarts, Some("stopped by the platform".into())).await;
+                    return;
+                }
                 _ = tokio::time::sleep(delay) => {}
             }
+            restarts = restarts.saturating_add(1);
             delay = (delay * 2).min(self.cfg.restart_max);
         }
     }
 
-    /// Writes the device's bundle unless one for this gateway exists.
-    fn ensure_bundle(&self, dir: &Path, name: &str, board: &str) -> Result<PathBuf, String> {
+    /// Gateway addresses for the device's bundle, its own first.
+    async fn endpoints(&self, device: &Device) -> Vec<String> {
+        let gateways = self.store.list_gateways().await.unwrap_or_default();
+        let list = wasmbed_control::gateways::endpoints_for(device, &gateways, unix_ms());
+        if list.is_empty() { vec![format!("10.0.2.2:{}", self.cfg.gateway_port)] } else { list }
+    }
+
+    async fn process(&self, name: &str, state: ProcessState, restarts: u32, message: Option<String>) {
+        let started_ms = (state == ProcessState::Running).then(unix_ms);
+        let p = ProcessStatus { state, restarts, started_ms, message };
+        if let Err(e) = self.store.patch_device_status(name, DeviceStatusPatch::Process(Some(p))).await {
+            tracing::debug!(device = %name, "cannot write process status: {e}");
+        }
+    }
+
+    async fn failed(&self, name: &str, why: &str) {
+        self.process(name, ProcessState::Failed, 0, Some(why.to_string())).await;
+    }
+
+    /// Writes the device's bundle unless one for these gateways exists.
+    fn ensure_bundle(&self, dir: &Path, name: &str, board: &str, gateways: &[String]) -> Result<PathBuf, String> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| e.to_string())?;
         let path = dir.join("bundle.bin");
-        let gateway = format!("10.0.2.2:{}", self.cfg.gateway_port);
         let old = std::fs::read(&path).ok().and_then(|b| IdentityBundle::from_bytes(&b).ok());
         let seed = match &old {
-            Some(b) if b.gateway == gateway && b.board == board && b.device_id == name => return Ok(path),
-            // Re-provisioned for a new gateway address: the device keeps its seed.
+            Some(b)
+                if b.gateways().eq(gateways.iter().map(String::as_str)) && b.board == board && b.device_id == name =>
+            {
+                return Ok(path);
+            }
+            // Re-provisioned for new gateways: the device keeps its seed.
             Some(b) => b.seed.as_slice().try_into().unwrap_or_else(|_| rand::random()),
             None => rand::random(),
         };
-        let bundle = self.pki.bundle(name, board, &gateway, seed, SystemTime::now()).map_err(|e| e.to_string())?;
+        let bundle = self.pki.bundle(name, board, gateways, seed, SystemTime::now()).map_err(|e| e.to_string())?;
         let tmp = dir.join("bundle.bin.tmp");
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -317,14 +366,6 @@ impl QemuManager {
         f.write_all(&bundle.to_bytes()).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
         Ok(path)
-    }
-
-    async fn note_error(&self, name: &str, error: &str) {
-        if let Ok(Some(d)) = self.store.get_device(name).await {
-            let mut status = d.status;
-            status.last_error = Some(error.to_string());
-            let _ = self.store.update_device_status(name, &status).await;
-        }
     }
 }
 

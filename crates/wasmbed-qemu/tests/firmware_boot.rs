@@ -48,7 +48,7 @@ fn bundle_file(dir: &Path) -> PathBuf {
 
 fn bundle_for(dir: &Path, gateway: &str) -> PathBuf {
     let pki = wasmbed_pki::Pki::open_or_create(&dir.join("pki"), SystemTime::now()).unwrap();
-    let b = pki.bundle("fw-1", "mps2-an385", gateway, [5; 32], SystemTime::now()).unwrap();
+    let b = pki.bundle("fw-1", "mps2-an385", &[gateway], [5; 32], SystemTime::now()).unwrap();
     let path = dir.join("bundle.bin");
     std::fs::write(&path, b.to_bytes()).unwrap();
     path

@@ -72,8 +72,10 @@ pub struct SimStats {
     pub reboots: AtomicU64,
 }
 
-/// Runs one simulated device until `stop` turns true, reconnecting with
-/// exponential backoff and jitter.
+/// Runs one simulated device until `stop` turns true. It dials the
+/// gateways of its bundle in order (its own first); when one cannot be
+/// reached it tries the next at once, and after trying them all it backs
+/// off exponentially, with jitter.
 pub async fn run_device(bundle: IdentityBundle, opts: SimOptions, stop: watch::Receiver<bool>) {
     run_device_with_stats(bundle, opts, stop, Arc::default()).await
 }
@@ -94,22 +96,28 @@ pub async fn run_device_with_stats(
             return;
         }
     };
-    let host = bundle.gateway.rsplit_once(':').map_or(bundle.gateway.as_str(), |(h, _)| h);
-    let server_name = match ServerName::try_from(host.to_string()) {
-        Ok(n) => n,
-        Err(e) => {
-            warn!(device = %id, "simulated device cannot start: bad gateway address {:?}: {e}", bundle.gateway);
-            return;
+    let mut gateways: Vec<(String, ServerName<'static>)> = Vec::new();
+    for addr in bundle.gateways() {
+        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+        match ServerName::try_from(host.to_string()) {
+            Ok(n) => gateways.push((addr.to_string(), n)),
+            Err(e) => warn!(device = %id, "simulated device skips bad gateway address {addr:?}: {e}"),
         }
-    };
+    }
+    if gateways.is_empty() {
+        warn!(device = %id, "simulated device cannot start: no usable gateway address in its bundle");
+        return;
+    }
+    let mut at = 0usize;
     let cold_boot = || Agent::new(AgentConfig::new(&id, &bundle.board).simulated().with_heap_size(SIM_HEAP_BYTES));
     let mut boot = Instant::now();
     let mut agent = cold_boot();
     let mut backoff = opts.min_backoff;
     while !*stop.borrow() {
         let now = move || boot.elapsed().as_millis() as u64;
+        let (addr, server_name) = &gateways[at % gateways.len()];
         let connect = async {
-            let tcp = TcpStream::connect(&bundle.gateway).await?;
+            let tcp = TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
             tls.connect(server_name.clone(), tcp).await
         };
@@ -118,16 +126,14 @@ pub async fn run_device_with_stats(
         drop(permit);
         let stream = match attempt {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                debug!(device = %id, "simulated device cannot connect: {e}");
-                if wait_backoff(&mut backoff, &opts, &mut stop).await {
-                    break;
+            failed => {
+                match failed {
+                    Ok(Err(e)) => debug!(device = %id, gateway = %addr, "simulated device cannot connect: {e}"),
+                    _ => debug!(device = %id, gateway = %addr, "simulated device connect timed out"),
                 }
-                continue;
-            }
-            Err(_) => {
-                debug!(device = %id, "simulated device connect timed out");
-                if wait_backoff(&mut backoff, &opts, &mut stop).await {
+                at = (at + 1) % gateways.len();
+                // Back off once every gateway was tried.
+                if at == 0 && wait_backoff(&mut backoff, &opts, &mut stop).await {
                     break;
                 }
                 continue;
@@ -196,6 +202,7 @@ pub async fn run_device_with_stats(
             agent = cold_boot();
             boot = Instant::now();
             backoff = opts.min_backoff;
+            at = 0;
             continue;
         }
         if *stop.borrow() || wait_backoff(&mut backoff, &opts, &mut stop).await {

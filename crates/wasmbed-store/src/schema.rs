@@ -1,4 +1,4 @@
-//! The file layout (schema version 1) and the record codecs.
+//! The file layout (schema version 2) and the record codecs.
 //!
 //! Every table maps bytes to bytes. Keys are UTF-8 names; values are UTF-8
 //! JSON, except module bytes. Bytes rather than redb's `&str`, because redb
@@ -8,15 +8,20 @@
 //!
 //! | table           | key                   | value                                  |
 //! |-----------------|-----------------------|----------------------------------------|
-//! | `meta`          | `schema_version`      | decimal ASCII, `1`                     |
+//! | `meta`          | `schema_version`      | decimal ASCII, `2`                     |
 //! | `device_specs`  | device name           | JSON `{"meta": Meta, "spec": DeviceSpec}` |
 //! | `device_status` | device name           | JSON `DeviceStatus`                    |
 //! | `app_specs`     | application name      | JSON `{"meta": Meta, "spec": ApplicationSpec}` |
 //! | `app_status`    | application name      | JSON `ApplicationStatus`               |
+//! | `gateway_specs` | gateway name          | JSON `{"meta": Meta, "spec": GatewaySpec}` |
+//! | `gateway_status`| gateway name          | JSON `GatewayStatus`                   |
 //! | `modules`       | lowercase hex SHA-256 | raw module bytes                       |
 //!
 //! A status row exists only beside its spec row; a missing one reads as the
 //! default status.
+//!
+//! Version 1 (before rollouts) named fields in snake_case and had no
+//! gateways; this build refuses such a file with a message saying so.
 
 use redb::TableDefinition;
 use serde::de::DeserializeOwned;
@@ -24,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use wasmbed_model::{Meta, StoreError};
 
 /// The layout this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 pub(crate) type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
@@ -34,11 +39,14 @@ pub(crate) const DEVICE_SPECS: Table = TableDefinition::new("device_specs");
 pub(crate) const DEVICE_STATUS: Table = TableDefinition::new("device_status");
 pub(crate) const APP_SPECS: Table = TableDefinition::new("app_specs");
 pub(crate) const APP_STATUS: Table = TableDefinition::new("app_status");
+pub(crate) const GATEWAY_SPECS: Table = TableDefinition::new("gateway_specs");
+pub(crate) const GATEWAY_STATUS: Table = TableDefinition::new("gateway_status");
 pub(crate) const MODULES: Table = TableDefinition::new("modules");
 
 /// Every table, so that a fresh file has them all and readers never meet a
 /// missing one.
-pub(crate) const ALL_TABLES: [Table; 6] = [META, DEVICE_SPECS, DEVICE_STATUS, APP_SPECS, APP_STATUS, MODULES];
+pub(crate) const ALL_TABLES: [Table; 8] =
+    [META, DEVICE_SPECS, DEVICE_STATUS, APP_SPECS, APP_STATUS, GATEWAY_SPECS, GATEWAY_STATUS, MODULES];
 
 /// What a spec table holds: the resource without its status, which lives in
 /// its own table so that heartbeats never rewrite the spec.

@@ -18,13 +18,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, OwnedMutexGuard, broadcast};
 use wasmbed_model::{
-    Application, ApplicationSpec, ApplicationStatus, Device, DeviceSpec, DeviceStatus, Event, EventKind, Meta, Store,
-    StoreError, WatchStream,
+    Application, ApplicationStatus, Device, DeviceStatusPatch, Event, EventKind, Gateway, GatewayStatusPatch, Meta,
+    Store, StoreError, WatchStream,
 };
 
 use crate::schema::{
-    self, ALL_TABLES, APP_SPECS, APP_STATUS, DEVICE_SPECS, DEVICE_STATUS, META, MODULES, SCHEMA_VERSION,
-    SCHEMA_VERSION_KEY, SpecRecord, Table,
+    self, ALL_TABLES, APP_SPECS, APP_STATUS, DEVICE_SPECS, DEVICE_STATUS, GATEWAY_SPECS, GATEWAY_STATUS, META, MODULES,
+    SCHEMA_VERSION, SCHEMA_VERSION_KEY, SpecRecord, Table,
 };
 
 /// The clock the store stamps `meta.created_ms` with: Unix milliseconds.
@@ -67,7 +67,87 @@ struct Inner {
 struct Cache {
     devices: BTreeMap<String, Device>,
     applications: BTreeMap<String, Application>,
+    gateways: BTreeMap<String, Gateway>,
 }
+
+/// A resource kind the store keeps: its tables, its cache map, its parts.
+/// The write paths below are written once for every kind.
+trait Kind: Clone + Send + Sync + 'static {
+    type Spec: Serialize + DeserializeOwned + Clone + PartialEq + Send + 'static;
+    type Status: Serialize + DeserializeOwned + Clone + PartialEq + Default + Send + 'static;
+    const NAME: &'static str;
+    const EVENT: EventKind;
+    const SPECS: Table;
+    const STATUS: Table;
+    fn assemble(meta: Meta, spec: Self::Spec, status: Self::Status) -> Self;
+    fn meta(&self) -> &Meta;
+    fn spec(&self) -> &Self::Spec;
+    fn status(&self) -> &Self::Status;
+    fn map(cache: &Cache) -> &BTreeMap<String, Self>;
+    fn map_mut(cache: &mut Cache) -> &mut BTreeMap<String, Self>;
+}
+
+macro_rules! kind {
+    ($ty:ty, $spec:ty, $status:ty, $name:literal, $event:ident, $specs:ident, $statuses:ident, $field:ident) => {
+        impl Kind for $ty {
+            type Spec = $spec;
+            type Status = $status;
+            const NAME: &'static str = $name;
+            const EVENT: EventKind = EventKind::$event;
+            const SPECS: Table = $specs;
+            const STATUS: Table = $statuses;
+            fn assemble(meta: Meta, spec: $spec, status: $status) -> Self {
+                Self { meta, spec, status }
+            }
+            fn meta(&self) -> &Meta {
+                &self.meta
+            }
+            fn spec(&self) -> &$spec {
+                &self.spec
+            }
+            fn status(&self) -> &$status {
+                &self.status
+            }
+            fn map(cache: &Cache) -> &BTreeMap<String, Self> {
+                &cache.$field
+            }
+            fn map_mut(cache: &mut Cache) -> &mut BTreeMap<String, Self> {
+                &mut cache.$field
+            }
+        }
+    };
+}
+
+kind!(
+    Device,
+    wasmbed_model::DeviceSpec,
+    wasmbed_model::DeviceStatus,
+    "device",
+    Device,
+    DEVICE_SPECS,
+    DEVICE_STATUS,
+    devices
+);
+kind!(
+    Application,
+    wasmbed_model::ApplicationSpec,
+    ApplicationStatus,
+    "application",
+    Application,
+    APP_SPECS,
+    APP_STATUS,
+    applications
+);
+kind!(
+    Gateway,
+    wasmbed_model::GatewaySpec,
+    wasmbed_model::GatewayStatus,
+    "gateway",
+    Gateway,
+    GATEWAY_SPECS,
+    GATEWAY_STATUS,
+    gateways
+);
 
 impl fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -212,6 +292,13 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
                          use a newer wasmbed or another data directory"
                     )));
                 }
+                Some(v @ 1) => {
+                    return Err(StoreError::Backend(format!(
+                        "schema version {v} was written by a wasmbed before rollouts and gateways \
+                         ({SCHEMA_VERSION} now); it cannot be read: use a new data directory \
+                         (devices and applications must be created again)"
+                    )));
+                }
                 _ => {
                     return Err(StoreError::Backend(format!(
                         "unknown schema version {:?} (this build understands {SCHEMA_VERSION})",
@@ -267,15 +354,19 @@ fn load_kind<S: DeserializeOwned, St: DeserializeOwned + Default>(
     Ok(out)
 }
 
+fn load_into<K: Kind>(txn: &redb::ReadTransaction, cache: &mut Cache) -> Result<(), StoreError> {
+    for (name, meta, spec, status) in load_kind::<K::Spec, K::Status>(txn, K::SPECS, K::STATUS)? {
+        K::map_mut(cache).insert(name, K::assemble(meta, spec, status));
+    }
+    Ok(())
+}
+
 fn load(db: &Database) -> Result<Cache, StoreError> {
     let txn = db.begin_read().map_err(|e| backend("starting load", e))?;
     let mut cache = Cache::default();
-    for (name, meta, spec, status) in load_kind::<DeviceSpec, DeviceStatus>(&txn, DEVICE_SPECS, DEVICE_STATUS)? {
-        cache.devices.insert(name, Device { meta, spec, status });
-    }
-    for (name, meta, spec, status) in load_kind::<ApplicationSpec, ApplicationStatus>(&txn, APP_SPECS, APP_STATUS)? {
-        cache.applications.insert(name, Application { meta, spec, status });
-    }
+    load_into::<Device>(&txn, &mut cache)?;
+    load_into::<Application>(&txn, &mut cache)?;
+    load_into::<Gateway>(&txn, &mut cache)?;
     Ok(cache)
 }
 
@@ -283,6 +374,17 @@ fn load(db: &Database) -> Result<Cache, StoreError> {
 enum Op<'a> {
     Put(Table, &'a str, &'a [u8]),
     Remove(Table, &'a str),
+}
+
+/// How a spec write treats an existing resource.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Put {
+    /// The name must be free.
+    Create,
+    /// The resource must exist at the given version.
+    Replace,
+    /// Create when the given version is 0 and the name is free, else replace.
+    Either,
 }
 
 impl Inner {
@@ -334,151 +436,100 @@ impl Inner {
         schema::encode(kind, &meta.name, &Ref { meta, spec })
     }
 
-    fn create_device(&self, device: Device) -> Result<Device, StoreError> {
-        let name = device.meta.name;
-        if self.cache()?.devices.contains_key(&name) {
-            return Err(StoreError::AlreadyExists { kind: "device", name });
-        }
-        let meta = Meta { name: name.clone(), resource_version: 1, created_ms: (self.clock)() };
-        let bytes = Self::spec_bytes("device", &meta, &device.spec)?;
-        self.commit(format_args!("creating device {name:?}"), true, &[Op::Put(DEVICE_SPECS, &name, &bytes)])?;
-        let stored = Device { meta, spec: device.spec, status: DeviceStatus::default() };
-        self.cache_mut()?.devices.insert(name.clone(), stored.clone());
-        self.emit(EventKind::Device, &name, false, false);
-        Ok(stored)
-    }
-
-    fn update_device_spec(&self, device: Device) -> Result<Device, StoreError> {
-        let name = device.meta.name;
-        let meta = {
-            let cache = self.cache()?;
-            let current = cache.devices.get(&name).ok_or_else(|| not_found("device", &name))?;
-            if current.meta.resource_version != device.meta.resource_version {
-                return Err(conflict("device", &name));
-            }
-            Meta {
-                name: name.clone(),
-                resource_version: next_version("device", &current.meta)?,
-                created_ms: current.meta.created_ms,
-            }
-        };
-        let bytes = Self::spec_bytes("device", &meta, &device.spec)?;
-        self.commit(format_args!("updating device {name:?}"), true, &[Op::Put(DEVICE_SPECS, &name, &bytes)])?;
-        let stored = {
-            let mut cache = self.cache_mut()?;
-            let entry = cache.devices.get_mut(&name).ok_or_else(|| not_found("device", &name))?;
-            entry.meta = meta;
-            entry.spec = device.spec;
-            entry.clone()
-        };
-        self.emit(EventKind::Device, &name, false, false);
-        Ok(stored)
-    }
-
-    fn update_device_status(&self, name: &str, status: DeviceStatus, durable: bool) -> Result<(), StoreError> {
-        match self.cache()?.devices.get(name) {
-            None => return Err(not_found("device", name)),
-            Some(current) if current.status == status => return Ok(()),
-            Some(_) => {}
-        }
-        let bytes = schema::encode("device status", name, &status)?;
-        self.commit(
-            format_args!("writing status of device {name:?}"),
-            durable,
-            &[Op::Put(DEVICE_STATUS, name, &bytes)],
-        )?;
-        if let Some(entry) = self.cache_mut()?.devices.get_mut(name) {
-            entry.status = status;
-        }
-        self.emit(EventKind::Device, name, false, true);
-        Ok(())
-    }
-
-    fn delete_device(&self, name: &str) -> Result<(), StoreError> {
-        if !self.cache()?.devices.contains_key(name) {
-            return Err(not_found("device", name));
-        }
-        self.commit(
-            format_args!("deleting device {name:?}"),
-            true,
-            &[Op::Remove(DEVICE_SPECS, name), Op::Remove(DEVICE_STATUS, name)],
-        )?;
-        self.cache_mut()?.devices.remove(name);
-        self.emit(EventKind::Device, name, true, false);
-        Ok(())
-    }
-
-    fn put_application(&self, app: Application) -> Result<Application, StoreError> {
-        let name = app.meta.name;
+    /// Writes a spec (durably). The status is never written here: a new
+    /// resource starts with the default status, a replaced one keeps its own.
+    /// `generation` moves only when the spec changes.
+    fn put<K: Kind>(&self, meta: Meta, spec: K::Spec, mode: Put) -> Result<K, StoreError> {
+        let name = meta.name;
         let (meta, status) = {
             let cache = self.cache()?;
-            match cache.applications.get(&name) {
+            match (K::map(&cache).get(&name), mode) {
+                (Some(_), Put::Create) => return Err(StoreError::AlreadyExists { kind: K::NAME, name }),
+                (None, Put::Replace) => return Err(not_found(K::NAME, &name)),
                 // Absent reads as version 0: a write based on a version read
-                // before a delete must not silently recreate the app.
-                None if app.meta.resource_version != 0 => {
-                    return Err(conflict("application", &name));
-                }
-                None => (
-                    Meta { name: name.clone(), resource_version: 1, created_ms: (self.clock)() },
-                    ApplicationStatus::default(),
+                // before a delete must not silently recreate the resource.
+                (None, Put::Either) if meta.resource_version != 0 => return Err(conflict(K::NAME, &name)),
+                (None, _) => (
+                    Meta { name: name.clone(), resource_version: 1, generation: 1, created_ms: (self.clock)() },
+                    K::Status::default(),
                 ),
-                Some(current) if current.meta.resource_version != app.meta.resource_version => {
-                    return Err(conflict("application", &name));
+                (Some(current), _) if current.meta().resource_version != meta.resource_version => {
+                    return Err(conflict(K::NAME, &name));
                 }
-                Some(current) => (
-                    Meta {
-                        name: name.clone(),
-                        resource_version: next_version("application", &current.meta)?,
-                        created_ms: current.meta.created_ms,
-                    },
-                    current.status.clone(),
-                ),
+                (Some(current), _) => {
+                    let old = current.meta();
+                    let changed = *current.spec() != spec;
+                    let generation = if changed { old.generation.saturating_add(1) } else { old.generation };
+                    (
+                        Meta {
+                            name: name.clone(),
+                            resource_version: next_version(K::NAME, old)?,
+                            generation,
+                            created_ms: old.created_ms,
+                        },
+                        current.status().clone(),
+                    )
+                }
             }
         };
-        let bytes = Self::spec_bytes("application", &meta, &app.spec)?;
-        self.commit(format_args!("writing application {name:?}"), true, &[Op::Put(APP_SPECS, &name, &bytes)])?;
-        let stored = Application { meta, spec: app.spec, status };
-        self.cache_mut()?.applications.insert(name.clone(), stored.clone());
-        self.emit(EventKind::Application, &name, false, false);
+        let bytes = Self::spec_bytes(K::NAME, &meta, &spec)?;
+        self.commit(format_args!("writing {} {name:?}", K::NAME), true, &[Op::Put(K::SPECS, &name, &bytes)])?;
+        let stored = K::assemble(meta, spec, status);
+        K::map_mut(&mut *self.cache_mut()?).insert(name.clone(), stored.clone());
+        self.emit(K::EVENT, &name, false, false);
         Ok(stored)
     }
 
-    fn update_application_status(
+    /// Read-modify-write of a status; a write that changes nothing commits
+    /// nothing and emits no event.
+    fn update_status<K: Kind>(
         &self,
         name: &str,
-        status: ApplicationStatus,
         durable: bool,
+        change: impl FnOnce(&mut K::Status),
     ) -> Result<(), StoreError> {
-        match self.cache()?.applications.get(name) {
-            None => return Err(not_found("application", name)),
-            Some(current) if current.status == status => return Ok(()),
-            Some(_) => {}
+        let mut status = match K::map(&*self.cache()?).get(name) {
+            None => return Err(not_found(K::NAME, name)),
+            Some(current) => current.status().clone(),
+        };
+        let before = status.clone();
+        change(&mut status);
+        if status == before {
+            return Ok(());
         }
-        let bytes = schema::encode("application status", name, &status)?;
+        let bytes = schema::encode(K::NAME, name, &status)?;
         self.commit(
-            format_args!("writing status of application {name:?}"),
+            format_args!("writing status of {} {name:?}", K::NAME),
             durable,
-            &[Op::Put(APP_STATUS, name, &bytes)],
+            &[Op::Put(K::STATUS, name, &bytes)],
         )?;
-        if let Some(entry) = self.cache_mut()?.applications.get_mut(name) {
-            entry.status = status;
+        if let Some(entry) = K::map_mut(&mut *self.cache_mut()?).get_mut(name) {
+            *entry = K::assemble(entry.meta().clone(), entry.spec().clone(), status);
         }
-        self.emit(EventKind::Application, name, false, true);
+        self.emit(K::EVENT, name, false, true);
         Ok(())
     }
 
-    fn delete_application(&self, name: &str) -> Result<(), StoreError> {
-        if !self.cache()?.applications.contains_key(name) {
-            return Err(not_found("application", name));
+    fn delete<K: Kind>(&self, name: &str) -> Result<(), StoreError> {
+        if !K::map(&*self.cache()?).contains_key(name) {
+            return Err(not_found(K::NAME, name));
         }
         self.commit(
-            format_args!("deleting application {name:?}"),
+            format_args!("deleting {} {name:?}", K::NAME),
             true,
-            &[Op::Remove(APP_SPECS, name), Op::Remove(APP_STATUS, name)],
+            &[Op::Remove(K::SPECS, name), Op::Remove(K::STATUS, name)],
         )?;
-        self.cache_mut()?.applications.remove(name);
-        self.emit(EventKind::Application, name, true, false);
+        K::map_mut(&mut *self.cache_mut()?).remove(name);
+        self.emit(K::EVENT, name, true, false);
         Ok(())
+    }
+
+    fn get<K: Kind>(&self, name: &str) -> Result<Option<K>, StoreError> {
+        Ok(K::map(&*self.cache()?).get(name).cloned())
+    }
+
+    fn list<K: Kind>(&self) -> Result<Vec<K>, StoreError> {
+        Ok(K::map(&*self.cache()?).values().cloned().collect())
     }
 
     fn get_module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -502,70 +553,95 @@ impl Inner {
 #[async_trait]
 impl Store for RedbStore {
     async fn create_device(&self, device: Device) -> Result<Device, StoreError> {
-        self.write(true, move |inner| inner.create_device(device)).await
+        self.write(true, move |inner| inner.put::<Device>(device.meta, device.spec, Put::Create)).await
     }
 
     async fn get_device(&self, name: &str) -> Result<Option<Device>, StoreError> {
-        Ok(self.inner.cache()?.devices.get(name).cloned())
+        self.inner.get(name)
     }
 
     async fn list_devices(&self) -> Result<Vec<Device>, StoreError> {
-        Ok(self.inner.cache()?.devices.values().cloned().collect())
+        self.inner.list()
     }
 
     async fn update_device_spec(&self, device: &Device) -> Result<Device, StoreError> {
         let device = device.clone();
-        self.write(true, move |inner| inner.update_device_spec(device)).await
+        self.write(true, move |inner| inner.put::<Device>(device.meta, device.spec, Put::Replace)).await
     }
 
     /// Status writes come at heartbeat rate, so they commit with redb's
     /// [`Durability::None`]: visible at once, about 10 µs instead of an
     /// fsync. They reach the disk with the next durable commit: any spec or
-    /// module write, a status write [`STATUS_FLUSH_INTERVAL_MS`] after the
-    /// last durable commit, or closing the store. The trade: a crash or power
-    /// loss drops the status writes of the last few seconds. Nothing is lost
-    /// that matters: the gateway re-observes a status when its device
-    /// reconnects. A status equal to the stored one is not written and
-    /// emits no event.
-    async fn update_device_status(&self, name: &str, status: &DeviceStatus) -> Result<(), StoreError> {
+    /// module write, an application status, a status write
+    /// [`STATUS_FLUSH_INTERVAL_MS`] after the last durable commit, or closing
+    /// the store. The trade: a crash or power loss drops the device status
+    /// writes of the last few seconds. Nothing is lost that matters: the
+    /// gateway re-observes a status when its device reconnects, and the
+    /// reconcilers re-derive theirs.
+    async fn patch_device_status(&self, name: &str, patch: DeviceStatusPatch) -> Result<(), StoreError> {
         let durable = self.status_flush_due();
-        let (name, status) = (name.to_owned(), status.clone());
-        self.write(durable, move |inner| inner.update_device_status(&name, status, durable)).await
+        let name = name.to_owned();
+        self.write(durable, move |inner| inner.update_status::<Device>(&name, durable, |st| st.apply(patch))).await
     }
 
     async fn delete_device(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.write(true, move |inner| inner.delete_device(&name)).await
+        self.write(true, move |inner| inner.delete::<Device>(&name)).await
     }
 
     /// Creates the application when the name is free (the given
     /// `resource_version` must then be 0) or replaces its spec (it must be
-    /// the stored one). The status is never written here: a new application
-    /// starts with the default status, a replaced one keeps its own.
+    /// the stored one).
     async fn put_application(&self, app: &Application) -> Result<Application, StoreError> {
         let app = app.clone();
-        self.write(true, move |inner| inner.put_application(app)).await
+        self.write(true, move |inner| inner.put::<Application>(app.meta, app.spec, Put::Either)).await
     }
 
     async fn get_application(&self, name: &str) -> Result<Option<Application>, StoreError> {
-        Ok(self.inner.cache()?.applications.get(name).cloned())
+        self.inner.get(name)
     }
 
     async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
-        Ok(self.inner.cache()?.applications.values().cloned().collect())
+        self.inner.list()
     }
 
-    /// Like [`RedbStore::update_device_status`]: not durable at once, and a
-    /// no-op when unchanged.
+    /// Durable: the status holds the rollout's progress and revision
+    /// history, which a restarted control plane resumes from. A no-op
+    /// when unchanged.
     async fn update_application_status(&self, name: &str, status: &ApplicationStatus) -> Result<(), StoreError> {
-        let durable = self.status_flush_due();
         let (name, status) = (name.to_owned(), status.clone());
-        self.write(durable, move |inner| inner.update_application_status(&name, status, durable)).await
+        self.write(true, move |inner| inner.update_status::<Application>(&name, true, |st| *st = status)).await
     }
 
     async fn delete_application(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.write(true, move |inner| inner.delete_application(&name)).await
+        self.write(true, move |inner| inner.delete::<Application>(&name)).await
+    }
+
+    /// As [`RedbStore::put_application`].
+    async fn put_gateway(&self, gateway: &Gateway) -> Result<Gateway, StoreError> {
+        let gw = gateway.clone();
+        self.write(true, move |inner| inner.put::<Gateway>(gw.meta, gw.spec, Put::Either)).await
+    }
+
+    async fn get_gateway(&self, name: &str) -> Result<Option<Gateway>, StoreError> {
+        self.inner.get(name)
+    }
+
+    async fn list_gateways(&self) -> Result<Vec<Gateway>, StoreError> {
+        self.inner.list()
+    }
+
+    /// Lazily durable, like device status.
+    async fn patch_gateway_status(&self, name: &str, patch: GatewayStatusPatch) -> Result<(), StoreError> {
+        let durable = self.status_flush_due();
+        let name = name.to_owned();
+        self.write(durable, move |inner| inner.update_status::<Gateway>(&name, durable, |st| st.apply(patch))).await
+    }
+
+    async fn delete_gateway(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(true, move |inner| inner.delete::<Gateway>(&name)).await
     }
 
     /// Stores module bytes durably. The digest is not verified here (the API
@@ -593,6 +669,7 @@ impl Store for RedbStore {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+    use wasmbed_model::{ApplicationSpec, DeviceSpec, DeviceStatus, SessionStatus};
 
     fn device(name: &str) -> Device {
         Device {
@@ -600,6 +677,10 @@ mod tests {
             spec: DeviceSpec { board: "sim".into(), ..DeviceSpec::default() },
             status: DeviceStatus::default(),
         }
+    }
+
+    fn heartbeat(ms: u64) -> DeviceStatusPatch {
+        DeviceStatusPatch::Session(SessionStatus { last_heartbeat_ms: Some(ms), ..SessionStatus::default() })
     }
 
     #[tokio::test]
@@ -610,32 +691,25 @@ mod tests {
         store
             .put_application(&Application {
                 meta: Meta { name: "demo".into(), ..Meta::default() },
-                spec: ApplicationSpec {
-                    version: "1".into(),
-                    digest: "ab".repeat(32),
-                    size: 1,
-                    selector: "a=b".into(),
-                    limits: Default::default(),
-                },
+                spec: ApplicationSpec { selector: "a=b".into(), ..ApplicationSpec::new("1", &"ab".repeat(32), 1) },
                 status: ApplicationStatus::default(),
             })
             .await
             .unwrap();
         let watch = store.watch();
-        let status = DeviceStatus { last_heartbeat_ms: Some(1), ..DeviceStatus::default() };
         let app_status = ApplicationStatus { desired: 2, ..ApplicationStatus::default() };
 
-        store.update_device_status("dev-1", &status).await.unwrap();
+        store.patch_device_status("dev-1", heartbeat(1)).await.unwrap();
         store.update_application_status("demo", &app_status).await.unwrap();
         let commits = store.commits();
         assert_eq!(watch.len(), 2);
 
-        store.update_device_status("dev-1", &status).await.unwrap();
+        store.patch_device_status("dev-1", heartbeat(1)).await.unwrap();
         store.update_application_status("demo", &app_status).await.unwrap();
         // The default status of a fresh device is "unchanged" too.
         store.create_device(device("dev-2")).await.unwrap();
         let commits_after_create = store.commits();
-        store.update_device_status("dev-2", &DeviceStatus::default()).await.unwrap();
+        store.patch_device_status("dev-2", DeviceStatusPatch::Session(SessionStatus::default())).await.unwrap();
         store.put_module(&"cd".repeat(32), b"m").await.unwrap();
         let after_module = store.commits();
         store.put_module(&"cd".repeat(32), b"m").await.unwrap();
@@ -658,13 +732,12 @@ mod tests {
         let durable_at = || store.inner.last_durable_ms.load(Ordering::Relaxed);
         assert_eq!(durable_at(), 1_000);
 
-        let status = |hb| DeviceStatus { last_heartbeat_ms: Some(hb), ..DeviceStatus::default() };
         now.store(1_000 + STATUS_FLUSH_INTERVAL_MS - 1, Ordering::Relaxed);
-        store.update_device_status("dev-1", &status(1)).await.unwrap();
+        store.patch_device_status("dev-1", heartbeat(1)).await.unwrap();
         assert_eq!(durable_at(), 1_000, "not due yet: no fsync");
 
         now.store(1_000 + STATUS_FLUSH_INTERVAL_MS, Ordering::Relaxed);
-        store.update_device_status("dev-1", &status(2)).await.unwrap();
+        store.patch_device_status("dev-1", heartbeat(2)).await.unwrap();
         assert_eq!(durable_at(), 1_000 + STATUS_FLUSH_INTERVAL_MS, "due: this one was durable");
     }
 }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use redb::{Database, TableDefinition};
 use tokio::sync::broadcast::error::TryRecvError;
 use wasmbed_model::{
-    Application, ApplicationSpec, ApplicationStatus, Device, DevicePhase, DeviceSpec, DeviceStatus, Event, EventKind,
-    Limits, Meta, Store, StoreError, WatchStream,
+    Application, ApplicationSpec, ApplicationStatus, Device, DeviceSpec, DeviceStatus, DeviceStatusPatch, Event,
+    EventKind, Gateway, GatewayHealth, GatewaySpec, GatewayStatusPatch, Meta, SessionStatus, Store, StoreError,
+    WatchStream,
 };
 use wasmbed_store::RedbStore;
 
@@ -39,24 +40,28 @@ fn device(name: &str) -> Device {
 fn app(name: &str, version: &str) -> Application {
     Application {
         meta: Meta { name: name.into(), ..Meta::default() },
-        spec: ApplicationSpec {
-            version: version.into(),
-            digest: "ab".repeat(32),
-            size: 10,
-            selector: "app=demo".into(),
-            limits: Limits::default(),
-        },
+        spec: ApplicationSpec { selector: "app=demo".into(), ..ApplicationSpec::new(version, &"ab".repeat(32), 10) },
         status: ApplicationStatus::default(),
     }
 }
 
-fn online(heartbeat: u64) -> DeviceStatus {
-    DeviceStatus {
-        phase: DevicePhase::Online,
+/// The session part a gateway writes for a heartbeat.
+fn session(heartbeat: u64) -> SessionStatus {
+    SessionStatus {
+        connected: true,
         gateway: Some("gw-0".into()),
         last_heartbeat_ms: Some(heartbeat),
-        ..DeviceStatus::default()
+        ..SessionStatus::default()
     }
+}
+
+fn online(heartbeat: u64) -> DeviceStatusPatch {
+    DeviceStatusPatch::Session(session(heartbeat))
+}
+
+/// A device status holding only `session(heartbeat)`.
+fn status_with(heartbeat: u64) -> DeviceStatus {
+    DeviceStatus { session: session(heartbeat), ..DeviceStatus::default() }
 }
 
 fn ev(kind: EventKind, name: &str, deleted: bool, status_only: bool) -> Event {
@@ -92,7 +97,7 @@ async fn device_crud() {
     let store = RedbStore::open_with_clock(&db_path(&dir), fixed_clock(1234)).unwrap();
 
     let mut d = device("dev-b");
-    d.status = online(1); // ignored: statuses are written separately
+    d.status = status_with(1); // ignored: statuses are written separately
     let created = store.create_device(d).await.unwrap();
     assert_eq!(created.meta.resource_version, 1);
     assert_eq!(created.meta.created_ms, 1234);
@@ -112,16 +117,16 @@ async fn device_crud() {
     assert_eq!(updated.meta.created_ms, 1234);
     assert_eq!(updated.spec.labels["app"], "demo");
 
-    store.update_device_status("dev-b", &online(5)).await.unwrap();
+    store.patch_device_status("dev-b", online(5)).await.unwrap();
     let read = store.get_device("dev-b").await.unwrap().unwrap();
-    assert_eq!(read.status, online(5));
+    assert_eq!(read.status, status_with(5));
     assert_eq!(read.meta.resource_version, 2, "status writes leave the version alone");
     assert_eq!(read.spec, updated.spec);
 
     // A spec update keeps the status.
     let mut again = read.clone();
     again.spec.board = "stm32".into();
-    assert_eq!(store.update_device_spec(&again).await.unwrap().status, online(5));
+    assert_eq!(store.update_device_spec(&again).await.unwrap().status, status_with(5));
 
     store.delete_device("dev-b").await.unwrap();
     assert_eq!(store.get_device("dev-b").await.unwrap(), None);
@@ -143,7 +148,7 @@ async fn application_crud() {
     let names: Vec<_> = store.list_applications().await.unwrap().into_iter().map(|a| a.meta.name).collect();
     assert_eq!(names, ["alpha", "demo"]);
 
-    let status = ApplicationStatus { desired: 3, running: 2, failed: 0, pending_offline: 1 };
+    let status = ApplicationStatus { desired: 3, running: 2, failed: 0, pending_offline: 1, ..Default::default() };
     store.update_application_status("demo", &status).await.unwrap();
 
     let mut next_rev = store.get_application("demo").await.unwrap().unwrap();
@@ -177,7 +182,7 @@ async fn modules_round_trip() {
 async fn everything_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
-    let status = ApplicationStatus { desired: 1, running: 1, failed: 0, pending_offline: 0 };
+    let status = ApplicationStatus { desired: 1, running: 1, ..Default::default() };
     let module = vec![7u8; 100_000];
     let (devices, apps) = {
         let store = RedbStore::open(&path).unwrap();
@@ -191,8 +196,8 @@ async fn everything_survives_reopen() {
         store.put_module(&"cd".repeat(32), &module).await.unwrap();
         store.put_application(&app("demo", "1")).await.unwrap();
         store.update_application_status("demo", &status).await.unwrap();
-        store.update_device_status("dev-1", &online(10)).await.unwrap();
-        store.update_device_status("dev-2", &online(11)).await.unwrap();
+        store.patch_device_status("dev-1", online(10)).await.unwrap();
+        store.patch_device_status("dev-2", online(11)).await.unwrap();
         (store.list_devices().await.unwrap(), store.list_applications().await.unwrap())
     };
 
@@ -200,7 +205,7 @@ async fn everything_survives_reopen() {
     assert_eq!(store.list_devices().await.unwrap(), devices);
     assert_eq!(store.list_applications().await.unwrap(), apps);
     assert_eq!(store.get_device("dev-2").await.unwrap().unwrap().meta.resource_version, 2);
-    assert_eq!(store.get_device("dev-1").await.unwrap().unwrap().status, online(10));
+    assert_eq!(store.get_device("dev-1").await.unwrap().unwrap().status, status_with(10));
     assert_eq!(store.get_application("demo").await.unwrap().unwrap().status, status);
     assert_eq!(store.get_module(&"cd".repeat(32)).await.unwrap(), Some(module));
 }
@@ -245,7 +250,7 @@ async fn already_exists_and_not_found() {
         other => panic!("expected NotFound, got {other:?}"),
     };
     is_not_found(store.update_device_spec(&device("ghost")).await.map(drop), "device");
-    is_not_found(store.update_device_status("ghost", &online(1)).await, "device");
+    is_not_found(store.patch_device_status("ghost", online(1)).await, "device");
     is_not_found(store.delete_device("ghost").await, "device");
     is_not_found(store.update_application_status("ghost", &ApplicationStatus::default()).await, "application");
     is_not_found(store.delete_application("ghost").await, "application");
@@ -259,8 +264,8 @@ async fn watch_sees_every_committed_write() {
 
     let d = store.create_device(device("dev-1")).await.unwrap();
     store.update_device_spec(&d).await.unwrap();
-    store.update_device_status("dev-1", &online(1)).await.unwrap();
-    store.update_device_status("dev-1", &online(1)).await.unwrap(); // unchanged: no event
+    store.patch_device_status("dev-1", online(1)).await.unwrap();
+    store.patch_device_status("dev-1", online(1)).await.unwrap(); // unchanged: no event
     let _ = store.update_device_spec(&d).await.unwrap_err(); // conflict: no event
     store.delete_device("dev-1").await.unwrap();
     store.put_application(&app("demo", "1")).await.unwrap();
@@ -291,20 +296,20 @@ async fn corrupt_records_are_errors_not_panics() {
     {
         let store = RedbStore::open(&path).unwrap();
         store.create_device(device("dev-1")).await.unwrap();
-        store.update_device_status("dev-1", &online(1)).await.unwrap();
+        store.patch_device_status("dev-1", online(1)).await.unwrap();
     }
 
     poke(&path, RAW_DEVICE_STATUS, b"dev-1", b"\xff{not json");
     let msg = backend_message(RedbStore::open(&path));
     assert!(msg.contains("device_status") && msg.contains("dev-1"), "{msg}");
 
-    poke(&path, RAW_DEVICE_STATUS, b"dev-1", b"{}"); // valid JSON, but `phase` is required
+    poke(&path, RAW_DEVICE_STATUS, b"dev-1", br#"{"phase":"Sideways"}"#); // valid JSON, not a phase
     let msg = backend_message(RedbStore::open(&path));
     assert!(msg.contains("corrupt record \"dev-1\" in table device_status"), "{msg}");
 
     poke(&path, RAW_DEVICE_STATUS, b"dev-1", br#"{"phase":"Online"}"#);
     let store = RedbStore::open(&path).unwrap();
-    assert_eq!(store.get_device("dev-1").await.unwrap().unwrap().status.phase, DevicePhase::Online);
+    assert_eq!(store.get_device("dev-1").await.unwrap().unwrap().status.phase, wasmbed_model::DevicePhase::Online);
     drop(store);
 
     poke(&path, RAW_DEVICE_SPECS, b"dev-2", b"garbage");
@@ -342,16 +347,84 @@ async fn unknown_schema_version_is_refused() {
     let path = db_path(&dir);
     drop(RedbStore::open(&path).unwrap());
 
-    poke(&path, RAW_META, b"schema_version", b"2");
+    poke(&path, RAW_META, b"schema_version", b"3");
     let msg = backend_message(RedbStore::open(&path));
-    assert!(msg.contains("schema version 2 is newer"), "{msg}");
+    assert!(msg.contains("schema version 3 is newer"), "{msg}");
 
     poke(&path, RAW_META, b"schema_version", b"zero");
     let msg = backend_message(RedbStore::open(&path));
     assert!(msg.contains("unknown schema version"), "{msg}");
 
     poke(&path, RAW_META, b"schema_version", b"1");
+    let msg = backend_message(RedbStore::open(&path));
+    assert!(msg.contains("before rollouts") && msg.contains("new data directory"), "{msg}");
+
+    poke(&path, RAW_META, b"schema_version", b"2");
     RedbStore::open(&path).unwrap();
+}
+
+fn gateway(name: &str, port: u16) -> Gateway {
+    Gateway {
+        meta: Meta::named(name),
+        spec: GatewaySpec { endpoint: format!("127.0.0.1:{port}"), device_endpoint: None, capacity: 100 },
+        status: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn gateway_crud_and_status_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = RedbStore::open(&path).unwrap();
+    let mut watch = store.watch();
+    let created = store.put_gateway(&gateway("gw-0", 4443)).await.unwrap();
+    assert_eq!((created.meta.resource_version, created.meta.generation), (1, 1));
+    assert_eq!(next(&mut watch), Some(ev(EventKind::Gateway, "gw-0", false, false)));
+    // A second create of the name is a conflict (it exists at version 1, not 0).
+    assert!(matches!(store.put_gateway(&gateway("gw-0", 1)).await, Err(StoreError::Conflict { .. })));
+
+    store
+        .patch_gateway_status("gw-0", GatewayStatusPatch::Report { sessions: 3, at_ms: 100, report_ms: 1000 })
+        .await
+        .unwrap();
+    store.patch_gateway_status("gw-0", GatewayStatusPatch::Health(GatewayHealth::Healthy)).await.unwrap();
+    let st = store.get_gateway("gw-0").await.unwrap().unwrap().status;
+    assert_eq!((st.sessions, st.last_seen_ms, st.health), (3, Some(100), GatewayHealth::Healthy), "parts merged");
+    assert_eq!(next(&mut watch), Some(ev(EventKind::Gateway, "gw-0", false, true)));
+
+    // Same spec again: a new resource version, the same generation.
+    let same = store.put_gateway(&created).await.unwrap();
+    assert_eq!((same.meta.resource_version, same.meta.generation), (2, 1));
+    let mut moved = same.clone();
+    moved.spec.capacity = 5;
+    let moved = store.put_gateway(&moved).await.unwrap();
+    assert_eq!((moved.meta.resource_version, moved.meta.generation), (3, 2));
+    assert_eq!(moved.status.sessions, 3, "a spec write keeps the status");
+
+    drop(store);
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(store.get_gateway("gw-0").await.unwrap().unwrap().meta.generation, 2);
+    assert_eq!(store.list_gateways().await.unwrap().len(), 1);
+    store.delete_gateway("gw-0").await.unwrap();
+    assert!(matches!(store.delete_gateway("gw-0").await, Err(StoreError::NotFound { kind: "gateway", .. })));
+    assert!(matches!(
+        store.patch_gateway_status("gw-0", GatewayStatusPatch::Health(GatewayHealth::Unhealthy)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn device_status_parts_from_different_writers_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&db_path(&dir)).unwrap();
+    store.create_device(device("dev-1")).await.unwrap();
+    let phase = DeviceStatusPatch::Lifecycle { phase: wasmbed_model::DevicePhase::Online, conditions: vec![] };
+    let (a, b) = tokio::join!(store.patch_device_status("dev-1", online(7)), store.patch_device_status("dev-1", phase));
+    a.unwrap();
+    b.unwrap();
+    let st = store.get_device("dev-1").await.unwrap().unwrap().status;
+    assert_eq!(st.session, session(7));
+    assert_eq!(st.phase, wasmbed_model::DevicePhase::Online);
 }
 
 #[tokio::test]
@@ -374,7 +447,7 @@ async fn write_statuses(store: Arc<RedbStore>, devices: usize, tasks: usize, per
         handles.push(tokio::spawn(async move {
             for round in 1..=per_device {
                 for i in (t..devices).step_by(tasks) {
-                    store.update_device_status(&format!("dev-{i}"), &online(round)).await.unwrap();
+                    store.patch_device_status(&format!("dev-{i}"), online(round)).await.unwrap();
                 }
             }
         }));
@@ -383,7 +456,7 @@ async fn write_statuses(store: Arc<RedbStore>, devices: usize, tasks: usize, per
         h.await.unwrap();
     }
     for d in store.list_devices().await.unwrap() {
-        assert_eq!(d.status, online(per_device), "{}", d.meta.name);
+        assert_eq!(d.status, status_with(per_device), "{}", d.meta.name);
     }
     let mut events = 0;
     while next(&mut watch).is_some() {
@@ -406,7 +479,7 @@ async fn concurrent_status_writes_multi_thread() {
     let store = RedbStore::open(&path).unwrap();
     tokio::time::timeout(Duration::from_secs(120), write_statuses(store, 100, 8, 10)).await.unwrap();
     let reopened = RedbStore::open(&path).unwrap();
-    assert_eq!(reopened.get_device("dev-42").await.unwrap().unwrap().status, online(10));
+    assert_eq!(reopened.get_device("dev-42").await.unwrap().unwrap().status, status_with(10));
 }
 
 /// Prints what writes cost; asserts nothing about time. Run with
@@ -420,7 +493,7 @@ async fn measure_write_cost() {
     let n = 1000;
     let start = Instant::now();
     for i in 0..n {
-        store.update_device_status("dev-1", &online(i)).await.unwrap();
+        store.patch_device_status("dev-1", online(i)).await.unwrap();
     }
     let status = start.elapsed();
 

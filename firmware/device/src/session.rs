@@ -69,7 +69,17 @@ impl From<TlsError> for SessionError {
 pub fn run(board: &'static Board, p: Provisioned) -> String {
     let Provisioned { bundle, mut rng, boot_unix_ms } = p;
     let mut out = console();
-    let _ = writeln!(out, "identity: device {} (board {}), gateway {}", bundle.device_id, bundle.board, bundle.gateway);
+    let _ = writeln!(
+        out,
+        "identity: device {} (board {}), gateway {}{}",
+        bundle.device_id,
+        bundle.board,
+        bundle.gateway,
+        match bundle.alternates.as_deref() {
+            Some(alt) if !alt.is_empty() => alloc::format!(" (then {})", alt.join(", ")),
+            _ => String::new(),
+        }
+    );
     if bundle.board != board.name {
         return alloc::format!(
             "the identity bundle is for board {}, this firmware is for {}",
@@ -77,9 +87,13 @@ pub fn run(board: &'static Board, p: Provisioned) -> String {
             board.name
         );
     }
-    let Ok(gateway) = bundle.gateway.parse::<SocketAddrV4>() else {
-        return alloc::format!("gateway address {:?} is not IPv4 host:port", bundle.gateway);
-    };
+    let mut gateways = alloc::vec::Vec::new();
+    for g in bundle.gateways() {
+        match g.parse::<SocketAddrV4>() {
+            Ok(a) => gateways.push(a),
+            Err(_) => return alloc::format!("gateway address {g:?} is not IPv4 host:port"),
+        }
+    }
     if let Err(e) = PinnedVerifier::<Aes128GcmSha256, _>::new(&bundle.ca_der, ServerName::Ipv4([0; 4]), || None) {
         return alloc::format!("the bundle's platform CA certificate is unusable ({e:?})");
     }
@@ -88,8 +102,8 @@ pub fn run(board: &'static Board, p: Provisioned) -> String {
         Link::Lan9118 { base, ip, router } => {
             // On QEMU user networking the host is the router; any other
             // address would make QEMU open real outbound connections.
-            if gateway.ip().octets() != router {
-                return alloc::format!("gateway {gateway} is not the host's address on this network ({router:?})");
+            if let Some(g) = gateways.iter().find(|g| g.ip().octets() != router) {
+                return alloc::format!("gateway {g} is not the host's address on this network ({router:?})");
             }
             // SAFETY: the board's LAN9118; only this code drives it.
             let nic = match Lan9118::new(unsafe { Mmio::new(base) }) {
@@ -110,7 +124,7 @@ pub fn run(board: &'static Board, p: Provisioned) -> String {
                 core::net::Ipv4Addr::from(ip)
             );
             match Net::new(eth, mac, ip, router, rng.next_u32() as u16) {
-                Ok(n) => serve(board, RefCell::new(n), gateway, &bundle, rng, boot_unix_ms),
+                Ok(n) => serve(board, RefCell::new(n), &gateways, &bundle, rng, boot_unix_ms),
                 Err(e) => alloc::format!("network: {e}"),
             }
         }
@@ -118,17 +132,19 @@ pub fn run(board: &'static Board, p: Provisioned) -> String {
             let _ = writeln!(out, "link: USART at {base:#010x}, carried to the gateway by the host");
             // SAFETY: the board's link USART; only this code drives it.
             let link = unsafe { UartLink::new(base, pclk_hz) };
-            serve(board, RefCell::new(link), gateway, &bundle, rng, boot_unix_ms)
+            serve(board, RefCell::new(link), &gateways, &bundle, rng, boot_unix_ms)
         }
         Link::Uart(Uart::Cmsdk(_)) => String::from("a CMSDK UART link is not supported"),
     }
 }
 
-/// Sessions over `link`, forever.
+/// Sessions over `link`, forever. The gateways are dialled in order (its
+/// own first); one that cannot be reached is followed at once by the next,
+/// and a full round of failures backs off exponentially, with jitter.
 fn serve<L: NetLink>(
     board: &'static Board,
     link: RefCell<L>,
-    gateway: SocketAddrV4,
+    gateways: &[SocketAddrV4],
     bundle: &IdentityBundle,
     mut rng: ChaCha20Rng,
     boot_unix_ms: u64,
@@ -137,8 +153,12 @@ fn serve<L: NetLink>(
     let heap_size = u32::try_from(HEAP.inner().used() + HEAP.inner().free()).unwrap_or(u32::MAX);
     let mut agent = Agent::new(AgentConfig::new(&bundle.device_id, board.name).with_heap_size(heap_size));
     let mut backoff = Backoff::new(500, 30_000);
+    let mut at = 0usize;
     loop {
         let mut online = false;
+        let Some(gateway) = gateways.get(at % gateways.len().max(1)).copied() else {
+            return String::from("the identity bundle names no gateway");
+        };
         let result = session(board, &link, gateway, bundle, &mut rng, boot_unix_ms, &mut agent, &mut online);
         agent.disconnected();
         led(board, 0, false);
@@ -151,8 +171,11 @@ fn serve<L: NetLink>(
         link.borrow_mut().close();
         if online {
             backoff.reset();
+        } else {
+            at = (at + 1) % gateways.len();
         }
-        let delay = backoff.next_delay(rng.next_u32());
+        // Until every gateway was tried, the next one is dialled soon.
+        let delay = if online || at == 0 { backoff.next_delay(rng.next_u32()) } else { 100 };
         if let Err(e) = result {
             let _ = writeln!(out, "session ended: {e}; reconnecting in {delay} ms");
         }

@@ -108,6 +108,7 @@ mod tests {
             key_der: alloc::vec![3].into(),
             seed: [9; 32].into(),
             board: "mps2-an385".into(),
+            alternates: None,
         }
         .to_bytes()
     }

@@ -5,18 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
-use wasmbed_gateway::{CommandError, CommandOutcome, CommandReply, Gateway, GatewayConfig};
-use wasmbed_model::{Application, ApplicationSpec, Device, DevicePhase, DeviceSpec, Limits, LogBook, Meta, Store};
+use wasmbed_gateway::{CommandError, CommandOutcome, CommandReply};
+use wasmbed_model::{Application, ApplicationSpec, Device, DevicePhase, DeviceSpec, Limits, Meta, ProcessState};
 use wasmbed_pki::Pki;
-use wasmbed_qemu::manager::{ManagerConfig, QemuManager};
+use wasmbed_platform::{Platform, PlatformConfig};
+use wasmbed_qemu::manager::QemuManager;
 use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
-
-mod common;
 
 const BOARD: &str = "mps2-an385";
 /// Generous: QEMU boots in well under a second here, but CI machines are slow.
@@ -26,64 +23,39 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-struct Platform {
+struct Env {
     tmp: tempfile::TempDir,
-    store: Arc<dyn Store>,
-    logs: Arc<LogBook>,
-    manager: Arc<QemuManager>,
-    gw: Arc<Gateway>,
-    port: u16,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    p: Platform,
 }
 
-async fn platform() -> Platform {
+async fn platform() -> Env {
     platform_for(&[BOARD]).await
 }
 
-async fn platform_for(boards: &[&str]) -> Platform {
+async fn platform_for(boards: &[&str]) -> Env {
     let tmp = tempfile::tempdir().unwrap();
-    let pki = Arc::new(Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap());
-    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
-    let logs = Arc::new(LogBook::new(100));
-    let server = pki.gateway_identity(&["127.0.0.1".into(), "10.0.2.2".into()], SystemTime::now()).unwrap();
-    let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server).unwrap();
-    // 1 s heartbeats: the liveness window is 3 s. Terminal answers from a
-    // device in QEMU on a loaded machine can take a while.
-    let cfg = GatewayConfig::default().with_heartbeat_ms(1000).with_command_timeout(Duration::from_secs(20));
-    let gw = Gateway::new(cfg, tls, store.clone(), logs.clone(), Arc::new(now_ms));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop, rx) = watch::channel(false);
     let firmware: BTreeMap<String, _> =
         boards.iter().map(|b| (b.to_string(), wasmbed_qemu::firmware_from_source(b).unwrap())).collect();
-    let manager =
-        QemuManager::new(ManagerConfig::new(tmp.path().join("devices"), firmware, port), store.clone(), pki.clone());
-    let gw_task = tokio::spawn({
-        let rx = rx.clone();
-        let gw = gw.clone();
-        async move {
-            let _ = gw.run(listener, rx).await;
-        }
-    });
-    let mgr_task = tokio::spawn(manager.clone().run(rx));
-    Platform { tmp, store, logs, manager, gw, port, stop, tasks: vec![gw_task, mgr_task] }
+    // 1 s heartbeats: the liveness window is 3 s.
+    let cfg = PlatformConfig::new(tmp.path()).with_heartbeat_ms(1000).with_firmware(firmware).quick();
+    let p = Platform::start(cfg).await.unwrap();
+    Env { tmp, p }
 }
 
-impl Platform {
+impl Env {
     async fn add_device(&self, name: &str, labels: &[(&str, &str)]) {
         self.add_board_device(name, BOARD, labels).await;
     }
 
     async fn add_board_device(&self, name: &str, board: &str, labels: &[(&str, &str)]) {
         let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let spec = DeviceSpec { board: board.into(), labels };
-        let d = Device { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
-        self.store.create_device(d).await.unwrap();
+        let spec = DeviceSpec { board: board.into(), labels, gateway: None };
+        let d = Device { meta: Meta::named(name), spec, status: Default::default() };
+        self.p.store.create_device(d).await.unwrap();
     }
 
     async fn device(&self, name: &str) -> Device {
-        self.store.get_device(name).await.unwrap().unwrap()
+        self.p.store.get_device(name).await.unwrap().unwrap()
     }
 
     fn console(&self, name: &str) -> String {
@@ -115,29 +87,27 @@ impl Platform {
 
     /// Stores `module` under `digest` whether or not it matches.
     async fn deploy_as(&self, name: &str, selector: &str, module: &[u8], digest: &str) {
-        self.store.put_module(digest, module).await.unwrap();
+        self.p.store.put_module(digest, module).await.unwrap();
         let spec = ApplicationSpec {
-            version: "1".into(),
-            digest: digest.into(),
-            size: module.len() as u32,
             selector: selector.into(),
             limits: Limits { tick_ms: 200, ..Limits::default() },
+            ..ApplicationSpec::new("1", digest, module.len() as u32)
         };
-        let app =
-            Application { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
-        self.store.put_application(&app).await.unwrap();
+        let app = Application { meta: Meta::named(name), spec, status: Default::default() };
+        self.p.store.put_application(&app).await.unwrap();
+    }
+
+    fn manager(&self) -> &QemuManager {
+        self.p.manager.as_ref().unwrap()
     }
 
     async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(15), t).await;
-        }
+        self.p.shutdown().await;
     }
 }
 
 fn app_state(d: &Device, app: &str) -> Option<String> {
-    d.status.apps.iter().find(|a| a.name == app).map(|a| a.state.clone())
+    d.status.session.apps.iter().find(|a| a.name == app).map(|a| a.state.clone())
 }
 
 fn logging_app(text: &str) -> Vec<u8> {
@@ -166,29 +136,29 @@ async fn a_qemu_device_enrolls_runs_apps_and_recovers_from_a_killed_qemu() {
     let p = platform().await;
     p.add_device("q-1", &[("fleet", "a")]).await;
     let d = p.wait_for("q-1", "Online", |d| d.status.phase == DevicePhase::Online).await;
-    assert!(!d.status.simulated, "a firmware device does not say it is simulated");
-    assert_eq!(d.status.firmware_version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    assert!(!d.status.session.simulated, "a firmware device does not say it is simulated");
+    assert_eq!(d.status.session.firmware_version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
     let console = p.console("q-1");
     assert!(console.contains("gateway verified against the pinned platform CA"), "{console}");
 
     p.deploy("hello", "fleet=a", &logging_app("hello from qemu")).await;
     p.wait_for("q-1", "running hello", |d| app_state(d, "hello").as_deref() == Some("running")).await;
     let start = Instant::now();
-    while !p.logs.tail("q-1", 10).iter().any(|l| l.app == "hello" && l.line == "hello from qemu") {
+    while !p.p.logs.tail("q-1", 10).iter().any(|l| l.app == "hello" && l.line == "hello from qemu") {
         assert!(start.elapsed() < WAIT, "no log line from the device");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // Kill QEMU: Unreachable within the liveness window, then restarted by
     // the manager, re-enrolled and re-synced.
-    let before = p.manager.running();
+    let before = p.manager().running();
     let pid = before[0].pid.unwrap();
     assert_eq!(before[0].starts, 1);
     sigkill(pid);
     p.wait_for("q-1", "Unreachable", |d| d.status.phase == DevicePhase::Unreachable).await;
     p.wait_for("q-1", "Online again", |d| d.status.phase == DevicePhase::Online).await;
     p.wait_for("q-1", "running hello again", |d| app_state(d, "hello").as_deref() == Some("running")).await;
-    let after = p.manager.running();
+    let after = p.manager().running();
     assert_eq!(after[0].starts, 2, "{after:?}");
     assert!(!qemu_running(pid), "the killed QEMU is gone");
     assert!(p.console("q-1").contains("QEMU exited"), "the console log records the exit");
@@ -199,7 +169,7 @@ async fn a_qemu_device_enrolls_runs_apps_and_recovers_from_a_killed_qemu() {
     p.deploy_as("badhash", "fleet=a", &good, &wrong).await;
     let d = p
         .wait_for("q-1", "rejecting badhash", |d| {
-            d.status.last_error.as_deref().is_some_and(|e| e.contains("badhash") && e.contains("rejected"))
+            d.status.session.last_error.as_deref().is_some_and(|e| e.contains("badhash") && e.contains("rejected"))
         })
         .await;
     assert_eq!(app_state(&d, "hello").as_deref(), Some("running"), "the other app keeps running");
@@ -208,16 +178,17 @@ async fn a_qemu_device_enrolls_runs_apps_and_recovers_from_a_killed_qemu() {
     let trap = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "init") unreachable))"#).unwrap();
     p.deploy("trap", "fleet=a", &trap).await;
     let d = p.wait_for("q-1", "failing trap", |d| app_state(d, "trap").as_deref() == Some("failed")).await;
-    let reason = d.status.apps.iter().find(|a| a.name == "trap").and_then(|a| a.reason.clone()).unwrap_or_default();
+    let reason =
+        d.status.session.apps.iter().find(|a| a.name == "trap").and_then(|a| a.reason.clone()).unwrap_or_default();
     assert!(reason.contains("unreachable") || reason.contains("trap"), "{reason}");
     assert_eq!(d.status.phase, DevicePhase::Online);
     assert_eq!(app_state(&d, "hello").as_deref(), Some("running"));
 
     // Deleting the device stops its QEMU.
-    let pid = p.manager.running()[0].pid.unwrap();
-    p.store.delete_device("q-1").await.unwrap();
+    let pid = p.manager().running()[0].pid.unwrap();
+    p.p.store.delete_device("q-1").await.unwrap();
     let start = Instant::now();
-    while qemu_running(pid) || !p.manager.running().is_empty() {
+    while qemu_running(pid) || !p.manager().running().is_empty() {
         assert!(start.elapsed() < Duration::from_secs(20), "QEMU of a deleted device still runs");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -247,7 +218,7 @@ async fn every_board_enrolls_and_runs_an_app() {
         assert_eq!(d.status.phase, DevicePhase::Online);
         assert!(p.console(&name).contains(&format!("wasmbed firmware {} on {board}", env!("CARGO_PKG_VERSION"))));
         let start = Instant::now();
-        while !p.logs.tail(&name, 10).iter().any(|l| l.line == "hello board") {
+        while !p.p.logs.tail(&name, 10).iter().any(|l| l.line == "hello board") {
             assert!(start.elapsed() < WAIT, "no log line from {name}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -262,7 +233,11 @@ async fn every_board_enrolls_and_runs_an_app() {
     p.deploy("big", "board=olimex-stm32-h405", &big).await;
     let d = p
         .wait_for("b-olimex-stm32-h405", "refusing big", |d| {
-            d.status.last_error.as_deref().is_some_and(|e| e.contains("big") && e.contains("not enough free memory"))
+            d.status
+                .session
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("big") && e.contains("not enough free memory"))
         })
         .await;
     assert_eq!(d.status.phase, DevicePhase::Online);
@@ -277,10 +252,12 @@ async fn every_board_enrolls_and_runs_an_app() {
 async fn a_board_without_a_firmware_image_is_reported_not_started() {
     let p = platform_for(&[]).await;
     p.add_device("q-nofw", &[]).await;
-    let d = p.wait_for("q-nofw", "reporting the missing image", |d| d.status.last_error.is_some()).await;
-    let err = d.status.last_error.unwrap();
+    let d = p.wait_for("q-nofw", "reporting the missing image", |d| d.status.phase == DevicePhase::Failed).await;
+    let process = d.status.process.unwrap();
+    assert_eq!(process.state, ProcessState::Failed);
+    let err = process.message.unwrap_or_default();
     assert!(err.contains("no firmware image for board mps2-an385"), "{err}");
-    assert!(p.manager.running().iter().all(|r| r.pid.is_none()), "{:?}", p.manager.running());
+    assert!(p.manager().running().iter().all(|r| r.pid.is_none()), "{:?}", p.manager().running());
     p.shutdown().await;
 }
 
@@ -290,7 +267,8 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
     let p = platform().await;
     // Not a Device of this platform: launched by hand with a bundle from a different CA.
     let other = Pki::open_or_create(&p.tmp.path().join("other-pki"), SystemTime::now()).unwrap();
-    let bundle = other.bundle("q-foreign", BOARD, &format!("10.0.2.2:{}", p.port), [7; 32], SystemTime::now()).unwrap();
+    let port = p.p.gateway_port();
+    let bundle = other.bundle("q-foreign", BOARD, &[format!("10.0.2.2:{port}")], [7; 32], SystemTime::now()).unwrap();
     let dir = p.tmp.path().join("foreign");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("bundle.bin"), bundle.to_bytes()).unwrap();
@@ -298,12 +276,12 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
     let console = dir.join("console.log");
     let launch = Launch {
         machine: *machine(BOARD).unwrap(),
-        kernel: common::firmware(),
+        kernel: wasmbed_qemu::firmware_from_source(BOARD).unwrap(),
         bundle: Some(dir.join("bundle.bin")),
         seed: Some(dir.join("seed.bin")),
         console: console.clone(),
         mac: Some(wasmbed_qemu::mac_for("q-foreign")),
-        gateway_port: Some(p.port),
+        gateway_port: Some(port),
     };
     let _qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap();
     let start = Instant::now();
@@ -341,7 +319,7 @@ async fn the_terminal_answers_refuses_and_reboots_a_qemu_device() {
 
     let mut transcript = String::new();
     let mut run = async |line: &str| -> Result<CommandReply, CommandError> {
-        let r = p.gw.run_command("q-term", line.parse().unwrap()).await;
+        let r = p.p.gateways[0].run_command("q-term", line.parse().unwrap()).await;
         match &r {
             Ok(r) => transcript.push_str(&format!("> {line}\n[{}] {}\n", r.outcome.as_str(), r.output)),
             Err(e) => transcript.push_str(&format!("> {line}\n[error] {e}\n")),
@@ -381,12 +359,12 @@ async fn the_terminal_answers_refuses_and_reboots_a_qemu_device() {
         assert_eq!(r.outcome, CommandOutcome::Refused, "{line}: {}", r.output);
         assert!(r.output.contains(reason), "{line}: {}", r.output);
     }
-    assert_eq!(p.manager.running()[0].starts, 1, "nothing was reset by a refused command");
+    assert_eq!(p.manager().running()[0].starts, 1, "nothing was reset by a refused command");
 
     let reboot = run("reboot").await.unwrap();
     assert_eq!(reboot.outcome, CommandOutcome::Ok);
     let start = Instant::now();
-    while p.manager.running().first().is_none_or(|r| r.starts < 2) {
+    while p.manager().running().first().is_none_or(|r| r.starts < 2) {
         assert!(start.elapsed() < WAIT, "QEMU was not restarted after the reboot:\n{}", p.console("q-term"));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -394,7 +372,7 @@ async fn the_terminal_answers_refuses_and_reboots_a_qemu_device() {
     assert!(console.contains("reboot requested over the terminal: answer sent to the gateway; resetting"), "{console}");
     // Back Online in a new session: a fresh uptime, the app re-deployed.
     let after = loop {
-        match p.gw.run_command("q-term", "uptime".parse().unwrap()).await {
+        match p.p.gateways[0].run_command("q-term", "uptime".parse().unwrap()).await {
             Ok(r) => break figure(&r.output, "uptime_ms"),
             Err(CommandError::NotConnected(_) | CommandError::SessionEnded(_)) => {}
             Err(e) => panic!("{e}"),

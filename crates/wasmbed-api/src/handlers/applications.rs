@@ -1,0 +1,312 @@
+//! Modules and applications: upload, deploy, rollout controls, history.
+//!
+//! A deploy is two steps: the module's bytes are uploaded once
+//! (`POST /modules`, content-addressed by SHA-256, validated by the agent's
+//! own validator), then an application's spec names it by digest
+//! (`PUT /applications/{name}`). The spec is checked field by field, and
+//! the module against the capabilities the spec grants, before anything is
+//! written. The rollout itself is the control plane's: these handlers write
+//! specs and read statuses.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use wasmbed_model::{
+    Application, ApplicationSpec, Capability, Limits, Revision, RolloutPhase, StoreError, Strategy,
+    default_capabilities, validate_name,
+};
+
+use super::{ApiResult, json_error};
+use crate::{ApiError, ApiState, MAX_MODULE_LEN};
+
+/// Query of `POST /api/v1/modules`.
+#[derive(Debug, Deserialize)]
+pub struct Upload {
+    /// Hex SHA-256 the client computed; checked against the body.
+    pub digest: Option<String>,
+}
+
+/// A stored module.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModuleInfo {
+    /// Hex SHA-256 of the bytes: the name to deploy it by.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u32,
+    /// Import names, as `module.name` (what capabilities it needs).
+    pub imports: Vec<String>,
+}
+
+pub async fn upload_module(
+    State(st): State<ApiState>,
+    query: Result<Query<Upload>, QueryRejection>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<ModuleInfo>)> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+    if body.len() > MAX_MODULE_LEN {
+        return Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("module of {} bytes exceeds the limit of {MAX_MODULE_LEN}", body.len()),
+        });
+    }
+    let digest = hex::encode(Sha256::digest(&body));
+    if let Some(claimed) = &q.digest
+        && !claimed.eq_ignore_ascii_case(&digest)
+    {
+        return Err(ApiError::unprocessable(format!(
+            "digest: the module's SHA-256 is {digest}, not {claimed} (corrupted upload?)"
+        )));
+    }
+    // Every group of the ABI: an import no capability provides is refused
+    // now; whether the app is granted what it imports is checked at deploy.
+    let imports = wasmbed_agent::validate_module(&body, Capability::ALL).map_err(ApiError::unprocessable)?;
+    let existed = st.store.get_module(&digest).await?.is_some();
+    st.store.put_module(&digest, &body).await?;
+    let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((code, Json(ModuleInfo { digest, size: body.len() as u32, imports })))
+}
+
+/// Limits as a deploy may give them: any field left out takes its default.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitsInput {
+    /// Fuel per `init`/`tick` call.
+    pub fuel_per_call: Option<u64>,
+    /// Linear memory ceiling, 64 KiB pages.
+    pub max_memory_pages: Option<u32>,
+    /// Tick interval.
+    pub tick_ms: Option<u32>,
+}
+
+/// Body of `PUT /api/v1/applications/{name}`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeployRequest {
+    /// Version label.
+    pub version: String,
+    /// Digest of an uploaded module.
+    pub digest: String,
+    /// Capability groups granted (default `log`, `time`).
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    /// Limits on each device.
+    #[serde(default)]
+    pub limits: LimitsInput,
+    /// Label selector (empty: every device).
+    #[serde(default)]
+    pub selector: String,
+    /// Rollout strategy (default all-at-once).
+    #[serde(default)]
+    pub strategy: Strategy,
+}
+
+pub async fn list_applications(State(st): State<ApiState>) -> ApiResult<Json<Vec<Application>>> {
+    Ok(Json(st.store.list_applications().await?))
+}
+
+pub async fn get_application(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
+    Ok(Json(find(&st, &name).await?))
+}
+
+async fn find(st: &ApiState, name: &str) -> ApiResult<Application> {
+    st.store.get_application(name).await?.ok_or_else(|| ApiError::not_found(format!("application {name:?} not found")))
+}
+
+pub async fn deploy_application(
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+    body: Result<Json<DeployRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Application>)> {
+    validate_name(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Json(req) = body.map_err(json_error)?;
+    let d = Limits::default();
+    let spec = ApplicationSpec {
+        version: req.version,
+        digest: req.digest.to_ascii_lowercase(),
+        size: 0,
+        capabilities: req.capabilities.unwrap_or_else(default_capabilities),
+        limits: Limits {
+            fuel_per_call: req.limits.fuel_per_call.unwrap_or(d.fuel_per_call),
+            max_memory_pages: req.limits.max_memory_pages.unwrap_or(d.max_memory_pages),
+            tick_ms: req.limits.tick_ms.unwrap_or(d.tick_ms),
+        },
+        selector: req.selector,
+        strategy: req.strategy,
+        paused: false,
+        abort_revision: None,
+    };
+    spec.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Some(module) = st.store.get_module(&spec.digest).await? else {
+        return Err(ApiError::unprocessable(format!(
+            "spec.digest: no module {} is stored; upload it first (POST /api/v1/modules)",
+            spec.digest
+        )));
+    };
+    let grants: Vec<Capability> = spec.capabilities.iter().filter_map(|c| Capability::from_name(c)).collect();
+    wasmbed_agent::validate_module(&module, &grants)
+        .map_err(|e| ApiError::unprocessable(format!("spec.capabilities: {e}")))?;
+    let spec = ApplicationSpec { size: module.len() as u32, ..spec };
+    let mut created = false;
+    let saved = update(&st, &name, true, |app| {
+        created = app.meta.resource_version == 0;
+        // An operator's pause holds across deploys; an abort was for the
+        // revision it named.
+        let paused = app.spec.paused;
+        app.spec = ApplicationSpec { paused, ..spec.clone() };
+        Ok(())
+    })
+    .await?;
+    tracing::info!(app = %name, version = %saved.spec.version, digest = %saved.spec.digest, "application deployed");
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(saved)))
+}
+
+/// Reads, changes and writes an application's spec, retrying on a
+/// concurrent write. `create` allows a missing one (starting empty).
+async fn update(
+    st: &ApiState,
+    name: &str,
+    create: bool,
+    mut change: impl FnMut(&mut Application) -> ApiResult<()>,
+) -> ApiResult<Application> {
+    for _ in 0..5 {
+        let mut app = match st.store.get_application(name).await? {
+            Some(a) => a,
+            None if create => Application {
+                meta: wasmbed_model::Meta::named(name),
+                spec: ApplicationSpec::new("-", "", 0),
+                status: Default::default(),
+            },
+            None => return Err(ApiError::not_found(format!("application {name:?} not found"))),
+        };
+        change(&mut app)?;
+        match st.store.put_application(&app).await {
+            Ok(saved) => return Ok(saved),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError { status: StatusCode::CONFLICT, message: format!("application {name:?} keeps changing; try again") })
+}
+
+pub async fn delete_application(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    st.store.delete_application(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn in_progress(app: &Application) -> Option<u64> {
+    let ro = app.status.rollout.as_ref()?;
+    (!ro.phase.is_final()).then_some(ro.revision)
+}
+
+pub async fn pause(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
+    let app = update(&st, &name, false, |a| {
+        if in_progress(a).is_none() && a.status.observed_generation == a.meta.generation {
+            return Err(conflict(format!("{name}: no rollout in progress to pause")));
+        }
+        a.spec.paused = true;
+        Ok(())
+    })
+    .await?;
+    Ok(Json(app))
+}
+
+pub async fn resume(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
+    let app = update(&st, &name, false, |a| {
+        if !a.spec.paused {
+            return Err(conflict(format!("{name}: not paused")));
+        }
+        a.spec.paused = false;
+        Ok(())
+    })
+    .await?;
+    Ok(Json(app))
+}
+
+pub async fn abort(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
+    let app = update(&st, &name, false, |a| {
+        let Some(rev) = in_progress(a) else {
+            let last = a.status.rollout.as_ref().map(|r| format!(" (revision {} is {})", r.revision, r.phase.as_str()));
+            return Err(conflict(format!("{name}: no rollout in progress to abort{}", last.unwrap_or_default())));
+        };
+        a.spec.abort_revision = Some(rev);
+        a.spec.paused = false;
+        Ok(())
+    })
+    .await?;
+    Ok(Json(app))
+}
+
+/// Body of `POST /api/v1/applications/{name}/rollback`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// A kept revision (see the history); default: the last one that completed.
+    pub revision: Option<u64>,
+}
+
+pub async fn rollback(
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+    body: Result<Json<RollbackRequest>, JsonRejection>,
+) -> ApiResult<Json<Application>> {
+    let Json(req) = body.map_err(json_error)?;
+    let app = update(&st, &name, false, |a| {
+        let target = req
+            .revision
+            .or(a.status.stable_revision)
+            .ok_or_else(|| conflict(format!("{name}: no revision has completed yet; name one with \"revision\"")))?;
+        let Some(rev) = a.status.revision(target) else {
+            let kept: Vec<String> = a.status.history.iter().map(|r| r.revision.to_string()).collect();
+            return Err(ApiError::not_found(format!(
+                "revision: {name} keeps no revision {target}; kept: {}",
+                if kept.is_empty() { "none".into() } else { kept.join(", ") }
+            )));
+        };
+        a.spec.set_template(&rev.template.clone());
+        a.spec.abort_revision = None;
+        a.spec.paused = false;
+        Ok(())
+    })
+    .await?;
+    Ok(Json(app))
+}
+
+/// One entry of an application's history, as shown to people.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// The revision.
+    #[serde(flatten)]
+    pub revision: Revision,
+    /// It is what the spec asks for now.
+    pub current: bool,
+    /// It is the last one that completed.
+    pub stable: bool,
+    /// Phase of its rollout, when it is the current one.
+    pub phase: Option<RolloutPhase>,
+}
+
+pub async fn history(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    let app = find(&st, &name).await?;
+    let ro = app.status.rollout.as_ref();
+    let out = app
+        .status
+        .history
+        .iter()
+        .map(|r| HistoryEntry {
+            current: app.status.revision == Some(r.revision),
+            stable: app.status.stable_revision == Some(r.revision),
+            phase: ro.filter(|ro| ro.revision == r.revision).map(|ro| ro.phase),
+            revision: r.clone(),
+        })
+        .collect();
+    Ok(Json(out))
+}
+
+fn conflict(message: String) -> ApiError {
+    ApiError { status: StatusCode::CONFLICT, message }
+}

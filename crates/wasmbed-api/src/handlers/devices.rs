@@ -1,0 +1,173 @@
+//! Devices: create (issuing the identity), list, delete, bundle, logs, console.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use wasmbed_model::{Device, DeviceSpec, Labels, LogLine, Meta, validate_name};
+
+use super::{ApiResult, json_error};
+use crate::{ApiError, ApiState};
+
+pub async fn list_devices(State(st): State<ApiState>) -> ApiResult<Json<Vec<Device>>> {
+    Ok(Json(st.store.list_devices().await?))
+}
+
+pub async fn get_device(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Device>> {
+    st.store.get_device(&name).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("device {name:?} not found")))
+}
+
+/// Body of `POST /api/v1/devices`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewDevice {
+    /// Device name.
+    pub name: String,
+    /// Board (`sim` by default).
+    #[serde(default = "sim")]
+    pub board: String,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+fn sim() -> String {
+    wasmbed_model::SIM_BOARD.into()
+}
+
+pub async fn create_device(
+    State(st): State<ApiState>,
+    body: Result<Json<NewDevice>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Device>)> {
+    let Json(req) = body.map_err(json_error)?;
+    validate_name(&req.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Some(board) = wasmbed_model::board(&req.board) else {
+        let known: Vec<_> = wasmbed_model::BOARDS.iter().map(|b| b.name).collect();
+        return Err(ApiError::bad_request(format!(
+            "spec.board: unknown board {:?}; known: {}",
+            req.board,
+            known.join(", ")
+        )));
+    };
+    if let Some(why) = board.unsupported {
+        return Err(ApiError::unprocessable(format!("spec.board: {why}")));
+    }
+    let mut spec = DeviceSpec { board: req.board, labels: req.labels, gateway: None };
+    spec.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Assigned at once, so its first bundle already names its gateway (the
+    // gateway reconciler keeps the assignment right afterwards).
+    let gateways = st.store.list_gateways().await?;
+    let probe = Device { meta: Meta::named(&req.name), spec: spec.clone(), status: Default::default() };
+    let load = wasmbed_control::gateways::load(&st.store.list_devices().await?);
+    let now_ms = unix_ms((st.now)());
+    spec.gateway = wasmbed_control::gateways::assign(&probe, &gateways, &load, now_ms);
+    let device = Device { meta: Meta::named(&req.name), spec, status: Default::default() };
+    let created = st.store.create_device(device).await?;
+    // Issue the identity now, so a factory (or the simulator) can fetch it.
+    if let Err(e) = st.pki.device_identity(&req.name, (st.now)()) {
+        tracing::error!(device = %req.name, "cannot issue identity: {e}");
+        let _ = st.store.delete_device(&req.name).await;
+        return Err(ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot issue identity".into() });
+    }
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+pub async fn delete_device(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    st.store.delete_device(&name).await?;
+    if let Err(e) = st.pki.forget_device(&name) {
+        tracing::warn!(device = %name, "cannot delete identity files: {e}");
+    }
+    st.logs.forget(&name);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn device_bundle(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+    let device =
+        st.store.get_device(&name).await?.ok_or_else(|| ApiError::not_found(format!("device {name:?} not found")))?;
+    let gateways = st.store.list_gateways().await?;
+    let mut endpoints = wasmbed_control::gateways::endpoints_for(&device, &gateways, unix_ms((st.now)()));
+    if endpoints.is_empty() {
+        let emulated = wasmbed_model::board(&device.spec.board).is_some_and(|b| b.emulated);
+        let host = if emulated { "10.0.2.2" } else { "127.0.0.1" };
+        endpoints.push(format!("{host}:{}", st.gateway_port));
+    }
+    let bundle = st.pki.bundle(&name, &device.spec.board, &endpoints, (st.random)(), (st.now)()).map_err(|e| {
+        tracing::error!(device = %name, "cannot build bundle: {e}");
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot build identity bundle".into() }
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bundle.to_bytes()))
+}
+
+/// Query of the logs route.
+#[derive(Debug, Deserialize)]
+pub struct Tail {
+    /// Lines to return (default 100, at most 1000).
+    pub tail: Option<usize>,
+}
+
+pub async fn device_logs(
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<Tail>,
+) -> ApiResult<Json<Vec<LogLine>>> {
+    if st.store.get_device(&name).await?.is_none() {
+        return Err(ApiError::not_found(format!("device {name:?} not found")));
+    }
+    Ok(Json(st.logs.tail(&name, q.tail.unwrap_or(100).min(1000))))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsoleQuery {
+    offset: Option<u64>,
+}
+
+/// A chunk of a device's console log.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConsoleChunk {
+    /// Offset to ask for next.
+    pub next: u64,
+    /// The text (invalid UTF-8 replaced).
+    pub text: String,
+}
+
+/// Most console bytes returned per request.
+const CONSOLE_CHUNK: u64 = 64 * 1024;
+
+pub async fn device_console(
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<ConsoleQuery>,
+) -> ApiResult<Json<ConsoleChunk>> {
+    let Some(device) = st.store.get_device(&name).await? else {
+        return Err(ApiError::not_found(format!("device {name:?} not found")));
+    };
+    let no_console = || {
+        ApiError::not_found(format!(
+            "device {name:?} (board {}) has no console here: only QEMU devices run by this platform have one",
+            device.spec.board
+        ))
+    };
+    // `name` was found in the store, so it is a valid device id (no path separators).
+    let path = st.consoles.as_ref().ok_or_else(no_console)?.join(&name).join("console.log");
+    let offset = q.offset.unwrap_or(0);
+    let chunk = tokio::task::spawn_blocking(move || read_from(&path, offset)).await.map_err(ApiError::internal)?;
+    chunk.ok_or_else(no_console).map(Json)
+}
+
+/// Reads up to [`CONSOLE_CHUNK`] bytes from `offset`; a file shorter than
+/// `offset` was rotated, so reading starts again at 0.
+fn read_from(path: &std::path::Path, offset: u64) -> Option<ConsoleChunk> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = if offset > len { 0 } else { offset };
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = Vec::new();
+    f.take(CONSOLE_CHUNK).read_to_end(&mut buf).ok()?;
+    Some(ConsoleChunk { next: start + buf.len() as u64, text: String::from_utf8_lossy(&buf).into_owned() })
+}
+
+pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,438 @@
+//! `wasmbed app ...`: deploy with a rollout strategy, watch it, control it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use wasmbed_model::{Application, ApplicationSpec, Limits, RolloutPhase, Step, Strategy, default_capabilities};
+
+use crate::client::{Api, print_json};
+use crate::table;
+
+#[derive(Subcommand, Debug)]
+pub enum AppCmd {
+    /// Deploy (or update) an application from a .wasm file.
+    Deploy(DeployArgs),
+    /// List applications with their rollout state.
+    List,
+    /// Show an application's rollout, following it live until it ends.
+    Status {
+        /// Application name.
+        name: String,
+        /// Print once and return, even while a rollout runs.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up following after this many seconds (exit 1).
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Show the kept revisions.
+    History {
+        /// Application name.
+        name: String,
+    },
+    /// Go back to a kept revision (default: the last one that completed).
+    Rollback {
+        /// Application name.
+        name: String,
+        /// Revision number (see `app history`).
+        #[arg(long = "to")]
+        to: Option<u64>,
+    },
+    /// Hold the rollout where it is.
+    Pause {
+        /// Application name.
+        name: String,
+    },
+    /// Continue a paused rollout.
+    Resume {
+        /// Application name.
+        name: String,
+    },
+    /// Stop the rollout; every device it touched goes back to the previous revision.
+    Abort {
+        /// Application name.
+        name: String,
+    },
+    /// Remove an application from every device.
+    Rm {
+        /// Application name.
+        name: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// Application name.
+    pub name: String,
+    /// The module.
+    pub file: PathBuf,
+    /// Label selector choosing devices, e.g. `app=demo`.
+    #[arg(long = "to", default_value = "")]
+    pub selector: String,
+    /// Version label (default: first 12 hex digits of the digest).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Rollout strategy: all-at-once, rolling, canary or blue-green.
+    #[arg(long, default_value = "all-at-once")]
+    pub strategy: String,
+    /// Canary steps, cumulative: device counts or percentages ending at 100%.
+    #[arg(long, default_value = "1,10%,50%,100%")]
+    pub steps: String,
+    /// Health gate soak time per step (canary, blue-green).
+    #[arg(long, default_value_t = 0)]
+    pub soak_ms: u64,
+    /// Failed devices tolerated per step (canary).
+    #[arg(long, default_value_t = 0)]
+    pub max_failures: u32,
+    /// Devices updating at once (rolling): a count or a percentage.
+    #[arg(long, default_value = "25%")]
+    pub max_unavailable: String,
+    /// Capability granted, repeatable (default: log, time).
+    #[arg(long = "capability", short = 'c')]
+    pub capabilities: Vec<String>,
+    /// Fuel per init/tick call.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory ceiling in 64 KiB pages.
+    #[arg(long)]
+    pub memory_pages: Option<u32>,
+    /// Tick interval in milliseconds.
+    #[arg(long)]
+    pub tick_ms: Option<u32>,
+    /// Follow the rollout until it ends (as `app status`).
+    #[arg(long)]
+    pub wait: bool,
+}
+
+impl DeployArgs {
+    /// The deploy's rollout strategy, checked as the API checks it.
+    pub fn strategy(&self) -> Result<Strategy> {
+        let s = match self.strategy.as_str() {
+            "all-at-once" => Strategy::AllAtOnce,
+            "canary" => {
+                let Strategy::Canary { steps, .. } = Strategy::canary(&self.steps)? else {
+                    unreachable!("canary() builds a canary")
+                };
+                Strategy::Canary { steps, soak_ms: self.soak_ms, max_failures: self.max_failures }
+            }
+            "rolling" => {
+                let max_unavailable: Step = self
+                    .max_unavailable
+                    .parse()
+                    .map_err(|why| anyhow::anyhow!("spec.strategy.maxUnavailable (--max-unavailable): {why}"))?;
+                Strategy::Rolling { max_unavailable }
+            }
+            "blue-green" => Strategy::BlueGreen { soak_ms: self.soak_ms },
+            other => bail!(
+                "spec.strategy (--strategy): unknown strategy {other:?}; known: all-at-once, rolling, canary, blue-green"
+            ),
+        };
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+pub async fn run(api: &Api, cmd: AppCmd, json: bool) -> Result<()> {
+    match cmd {
+        AppCmd::Deploy(args) => deploy(api, args, json).await,
+        AppCmd::List => list(api, json).await,
+        AppCmd::Status { name, no_wait, timeout } => {
+            status(api, &name, !no_wait, Duration::from_secs(timeout), json).await
+        }
+        AppCmd::History { name } => history(api, &name, json).await,
+        AppCmd::Rollback { name, to } => {
+            let body = serde_json::json!({ "revision": to });
+            let app: Application = api.post_json(&format!("applications/{name}/rollback"), &body).await?;
+            if json {
+                return print_json(&app);
+            }
+            let rev = to.map_or("the last completed revision".into(), |r| format!("revision {r}"));
+            println!(
+                "{name}: rolling back to {rev} (version {}); follow with `wasmbed app status {name}`",
+                app.spec.version
+            );
+            Ok(())
+        }
+        AppCmd::Pause { name } => control(api, &name, "pause", "paused", json).await,
+        AppCmd::Resume { name } => control(api, &name, "resume", "resumed", json).await,
+        AppCmd::Abort { name } => control(api, &name, "abort", "aborting: touched devices go back", json).await,
+        AppCmd::Rm { name } => {
+            api.delete(&format!("applications/{name}")).await?;
+            println!("application {name} removed");
+            Ok(())
+        }
+    }
+}
+
+async fn control(api: &Api, name: &str, verb: &str, done: &str, json: bool) -> Result<()> {
+    let app: Application = api.post_json(&format!("applications/{name}/{verb}"), &serde_json::json!({})).await?;
+    if json {
+        return print_json(&app);
+    }
+    println!("{name}: {done}");
+    Ok(())
+}
+
+pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
+    let bytes = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let version = a.version.clone().unwrap_or_else(|| digest[..12].to_string());
+    let d = Limits::default();
+    let capabilities = if a.capabilities.is_empty() { default_capabilities() } else { a.capabilities.clone() };
+    let limits = Limits {
+        fuel_per_call: a.fuel.unwrap_or(d.fuel_per_call),
+        max_memory_pages: a.memory_pages.unwrap_or(d.max_memory_pages),
+        tick_ms: a.tick_ms.unwrap_or(d.tick_ms),
+    };
+    // Checked here first, so a mistake is named before anything is uploaded.
+    let spec = ApplicationSpec {
+        selector: a.selector.clone(),
+        strategy: a.strategy()?,
+        capabilities,
+        limits,
+        ..ApplicationSpec::new(&version, &digest, bytes.len() as u32)
+    };
+    spec.validate()?;
+    upload(api, &bytes, &digest).await.with_context(|| format!("upload of {} refused", a.file.display()))?;
+    let body = serde_json::json!({
+        "version": spec.version,
+        "digest": spec.digest,
+        "capabilities": spec.capabilities,
+        "limits": spec.limits,
+        "selector": spec.selector,
+        "strategy": spec.strategy,
+    });
+    let app: Application = api
+        .put_json(&format!("applications/{}", a.name), &body)
+        .await
+        .with_context(|| format!("deploy of {} refused", a.name))?;
+    if json && !a.wait {
+        return print_json(&app);
+    }
+    if !json {
+        println!(
+            "application {} version {version} deployed to devices matching {:?} ({}, sha256 {digest})",
+            a.name,
+            a.selector,
+            spec.strategy.name()
+        );
+    }
+    if a.wait {
+        return status(api, &a.name, true, Duration::from_secs(600), json).await;
+    }
+    Ok(())
+}
+
+async fn upload(api: &Api, bytes: &[u8], digest: &str) -> Result<()> {
+    api.post_bytes(&format!("modules?digest={digest}"), bytes.to_vec()).await.map(|_: serde_json::Value| ())
+}
+
+pub async fn list(api: &Api, json: bool) -> Result<()> {
+    let apps: Vec<Application> = api.get("applications").await?;
+    if json {
+        return print_json(&apps);
+    }
+    let rows: Vec<Vec<String>> = apps
+        .iter()
+        .map(|a| {
+            let s = &a.status;
+            let ro = s.rollout.as_ref();
+            vec![
+                a.meta.name.clone(),
+                a.spec.version.clone(),
+                s.revision.map_or("-".into(), |r| r.to_string()),
+                a.spec.strategy.name().into(),
+                ro.map_or("Pending".into(), |r| r.phase.as_str().into()),
+                a.spec.selector.clone(),
+                format!("{}/{}", s.running, s.desired),
+                s.failed.to_string(),
+                s.pending_offline.to_string(),
+            ]
+        })
+        .collect();
+    table::print(&["NAME", "VERSION", "REV", "STRATEGY", "ROLLOUT", "SELECTOR", "RUNNING", "FAILED", "OFFLINE"], &rows);
+    Ok(())
+}
+
+/// One line about where a rollout is.
+fn summary(a: &Application) -> String {
+    let s = &a.status;
+    let Some(ro) = &s.rollout else {
+        return format!("{}: waiting for the control plane", a.meta.name);
+    };
+    let step =
+        s.steps.get(ro.step as usize).map(|st| format!(", step {}/{} ({})", ro.step + 1, s.steps.len(), st.step));
+    format!(
+        "{} revision {} ({}){}: {} — {} updated, {} running, {} failed, {} offline of {}",
+        a.meta.name,
+        ro.revision,
+        a.spec.version,
+        if ro.phase.is_final() { String::new() } else { step.unwrap_or_default() },
+        ro.phase.as_str(),
+        s.updated,
+        s.running,
+        s.failed,
+        s.pending_offline,
+        s.desired
+    )
+}
+
+pub async fn status(api: &Api, name: &str, follow: bool, timeout: Duration, json: bool) -> Result<()> {
+    let start = Instant::now();
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} running  {msg}")
+            .map_err(|e| anyhow::anyhow!("progress bar template: {e}"))?
+            .progress_chars("=> "),
+    );
+    loop {
+        let app: Application = api.get(&format!("applications/{name}")).await?;
+        let ro = app.status.rollout.as_ref();
+        let current = ro.is_some() && app.status.observed_generation == app.meta.generation;
+        let done = current && ro.is_some_and(|r| r.phase.is_final() || r.phase == RolloutPhase::Paused);
+        if !follow || done {
+            bar.finish_and_clear();
+            if json {
+                return print_json(&app);
+            }
+            println!("{}", summary(&app));
+            print_steps(&app);
+            if let Some(m) = ro.and_then(|r| r.message.as_deref()) {
+                println!("  {m}");
+            }
+            return match ro.map(|r| r.phase) {
+                Some(RolloutPhase::RolledBack | RolloutPhase::Aborted) if follow => {
+                    bail!("the rollout of {name} did not complete")
+                }
+                _ => Ok(()),
+            };
+        }
+        bar.set_length(u64::from(app.status.desired));
+        bar.set_position(u64::from(app.status.running));
+        bar.set_message(summary(&app));
+        bar.tick();
+        if start.elapsed() > timeout {
+            bar.finish_and_clear();
+            bail!("{} (still in progress after {}s)", summary(&app), timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn print_steps(a: &Application) {
+    if a.status.steps.len() < 2 {
+        return;
+    }
+    let rows: Vec<Vec<String>> = a
+        .status
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            vec![
+                (i + 1).to_string(),
+                s.step.clone(),
+                s.target.to_string(),
+                s.updated.to_string(),
+                s.running.to_string(),
+                s.failed.to_string(),
+                s.pending_offline.to_string(),
+                if s.completed_ms.is_some() {
+                    "passed".into()
+                } else if s.started_ms.is_some() {
+                    "current".into()
+                } else {
+                    "".into()
+                },
+            ]
+        })
+        .collect();
+    table::print(&["STEP", "SIZE", "TARGET", "UPDATED", "RUNNING", "FAILED", "OFFLINE", "GATE"], &rows);
+}
+
+pub async fn history(api: &Api, name: &str, json: bool) -> Result<()> {
+    let entries: Vec<serde_json::Value> = api.get(&format!("applications/{name}/history")).await?;
+    if json {
+        return print_json(&entries);
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let mark = match (e["current"].as_bool(), e["stable"].as_bool()) {
+                (Some(true), Some(true)) => "current, stable",
+                (Some(true), _) => "current",
+                (_, Some(true)) => "stable",
+                _ => "",
+            };
+            let t = &e["template"];
+            vec![
+                e["revision"].to_string(),
+                t["version"].as_str().unwrap_or("").to_string(),
+                t["digest"].as_str().map_or(String::new(), |d| d.chars().take(12).collect()),
+                mark.into(),
+                e["outcome"].as_str().or(e["phase"].as_str()).unwrap_or("").to_string(),
+            ]
+        })
+        .collect();
+    table::print(&["REVISION", "VERSION", "DIGEST", "", "OUTCOME"], &rows);
+    Ok(())
+}
+
+/// The demo deploy `wasmbed up` does: all at once, default limits.
+pub async fn deploy_file(api: &Api, name: &str, file: &Path, selector: &str, tick_ms: u32) -> Result<()> {
+    let args = DeployArgs {
+        name: name.into(),
+        file: file.into(),
+        selector: selector.into(),
+        version: Some("1".into()),
+        strategy: "all-at-once".into(),
+        steps: "100%".into(),
+        soak_ms: 0,
+        max_failures: 0,
+        max_unavailable: "25%".into(),
+        capabilities: vec![],
+        fuel: None,
+        memory_pages: None,
+        tick_ms: Some(tick_ms),
+        wait: false,
+    };
+    deploy(api, args, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        d: DeployArgs,
+    }
+
+    fn args(extra: &[&str]) -> DeployArgs {
+        let mut v = vec!["t", "hello", "hello.wasm"];
+        v.extend_from_slice(extra);
+        T::parse_from(v).d
+    }
+
+    #[test]
+    fn strategies_from_flags_name_the_field_when_wrong() {
+        assert_eq!(args(&[]).strategy().unwrap(), Strategy::AllAtOnce);
+        let c = args(&["--strategy", "canary", "--steps", "1,10%,100%", "--soak-ms", "500"]).strategy().unwrap();
+        assert!(matches!(c, Strategy::Canary { soak_ms: 500, ref steps, .. } if steps.len() == 3));
+        for (flags, field) in [
+            (&["--strategy", "big-bang"][..], "spec.strategy"),
+            (&["--strategy", "canary", "--steps", "10%,5%,100%"][..], "spec.strategy.steps"),
+            (&["--strategy", "canary", "--steps", "1,x"][..], "spec.strategy.steps"),
+            (&["--strategy", "rolling", "--max-unavailable", "0"][..], "spec.strategy.maxUnavailable"),
+        ] {
+            let e = args(flags).strategy().unwrap_err().to_string();
+            assert!(e.starts_with(field), "{flags:?}: {e}");
+        }
+    }
+}

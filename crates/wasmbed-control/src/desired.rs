@@ -1,0 +1,173 @@
+//! What each device should run, read off the applications' rollouts, and
+//! how a device is doing with one revision, read off its status.
+//!
+//! The rollout reconciler writes per-application assignments (the
+//! rollout's touched set, phase and stage) into the Application's status;
+//! this module turns them into per-device app slots. It is the only place
+//! that knows how slots are named.
+
+use wasmbed_model::{
+    AppObservation, Application, DesiredApp, Device, Labels, RolloutPhase, RolloutStatus, Selector, Strategy,
+};
+
+/// How a targeted device is doing with one revision of an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevisionState {
+    /// Not there (yet).
+    Absent,
+    /// Being installed.
+    Pending,
+    /// Installed and stopped (blue-green: ready to be switched to).
+    Installed,
+    /// Running.
+    Running,
+    /// Failed, trapped, or refused by the device.
+    Failed,
+}
+
+/// Slot of `app` holding `revision` under `strategy`. Blue-green keeps two
+/// revisions side by side, so its slots carry the revision; every other
+/// strategy replaces the one slot named like the application.
+pub fn slot_name(app: &str, revision: u64, strategy: &Strategy) -> String {
+    match strategy {
+        Strategy::BlueGreen { .. } => format!("{app}.r{revision}"),
+        _ => app.to_string(),
+    }
+}
+
+/// Whether `app` targets a device with `labels`. Selectors that do not
+/// parse match nothing (the API refuses them).
+pub fn targets(app: &Application, labels: &Labels) -> bool {
+    app.spec.selector.parse::<Selector>().is_ok_and(|s| s.matches(labels))
+}
+
+/// Slots `device` should have, sorted by slot name.
+pub fn desired_apps(device: &Device, apps: &[Application]) -> Vec<DesiredApp> {
+    let mut out = Vec::new();
+    for app in apps.iter().filter(|a| targets(a, &device.spec.labels)) {
+        let Some(ro) = &app.status.rollout else { continue };
+        for (revision, run) in assignment(&app.spec.strategy, ro, &device.meta.name) {
+            let Some(rev) = app.status.revision(revision) else { continue };
+            let t = &rev.template;
+            out.push(DesiredApp {
+                slot: slot_name(&app.meta.name, revision, &app.spec.strategy),
+                app: app.meta.name.clone(),
+                revision,
+                version: t.version.clone(),
+                digest: t.digest.clone(),
+                limits: t.limits,
+                capabilities: t.capabilities.clone(),
+                run,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.slot.cmp(&b.slot));
+    out
+}
+
+/// Revisions `device` should hold for one rollout, with whether each runs.
+pub fn assignment(strategy: &Strategy, ro: &RolloutStatus, device: &str) -> Vec<(u64, bool)> {
+    let blue_green = matches!(strategy, Strategy::BlueGreen { .. });
+    if !blue_green {
+        return ro.assigned(device).map(|r| (r, true)).into_iter().collect();
+    }
+    let new = ro.revision;
+    let old = ro.previous.filter(|p| *p != new);
+    let touched = ro.touched.contains(device);
+    // (revision that runs, revision kept stopped beside it)
+    let (run, beside) = match ro.phase {
+        RolloutPhase::Completed => (Some(new), old),
+        RolloutPhase::RolledBack | RolloutPhase::Aborted => (old, None),
+        RolloutPhase::Progressing | RolloutPhase::Paused if !touched => (old, None),
+        // A rollback returns to a revision kept beside: switch at once.
+        RolloutPhase::Progressing | RolloutPhase::Paused if ro.rollback || ro.step >= 1 => (Some(new), old),
+        RolloutPhase::Progressing | RolloutPhase::Paused => (old, Some(new)),
+    };
+    run.map(|r| (r, true)).into_iter().chain(beside.map(|r| (r, false))).collect()
+}
+
+/// What `device` reports for `revision` of `app` (whose module is `digest`).
+pub fn revision_state(device: &Device, slot: &str, revision: u64, digest: &str) -> RevisionState {
+    let obs = device.status.session.apps.iter().find(|o| o.name == slot && holds(o, revision, digest));
+    match obs.map(|o| o.state.as_str()) {
+        None => RevisionState::Absent,
+        Some("running") => RevisionState::Running,
+        Some("stopped") => RevisionState::Installed,
+        Some("failed" | "rejected") => RevisionState::Failed,
+        Some(_) => RevisionState::Pending,
+    }
+}
+
+/// An observation is of `revision` when the device says so, or, from
+/// devices that report no revision, when the module is the same.
+fn holds(o: &AppObservation, revision: u64, digest: &str) -> bool {
+    match o.revision {
+        Some(r) => r == revision,
+        None => o.digest == digest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmbed_model::{Step, *};
+
+    fn rollout(phase: RolloutPhase, step: u32, touched: &[&str]) -> RolloutStatus {
+        RolloutStatus {
+            phase,
+            step,
+            touched: touched.iter().map(|s| s.to_string()).collect(),
+            ..RolloutStatus::start(2, Some(1), 0)
+        }
+    }
+
+    #[test]
+    fn replace_strategies_run_one_revision() {
+        let s = Strategy::Rolling { max_unavailable: Step::Devices(1) };
+        assert_eq!(assignment(&s, &rollout(RolloutPhase::Progressing, 0, &["a"]), "a"), [(2, true)]);
+        assert_eq!(assignment(&s, &rollout(RolloutPhase::Progressing, 0, &["a"]), "b"), [(1, true)]);
+        assert_eq!(assignment(&s, &rollout(RolloutPhase::RolledBack, 0, &["a"]), "a"), [(1, true)]);
+        assert_eq!(assignment(&s, &rollout(RolloutPhase::Completed, 0, &[]), "b"), [(2, true)]);
+        let first = RolloutStatus { previous: None, ..rollout(RolloutPhase::RolledBack, 0, &["a"]) };
+        assert!(assignment(&s, &first, "a").is_empty(), "a failed first deploy leaves nothing");
+    }
+
+    #[test]
+    fn blue_green_installs_beside_then_switches_and_keeps_the_old() {
+        let s = Strategy::BlueGreen { soak_ms: 0 };
+        let at = |phase, step| assignment(&s, &rollout(phase, step, &["a"]), "a");
+        assert_eq!(at(RolloutPhase::Progressing, 0), [(1, true), (2, false)]);
+        assert_eq!(at(RolloutPhase::Progressing, 1), [(2, true), (1, false)]);
+        assert_eq!(at(RolloutPhase::Completed, 1), [(2, true), (1, false)]);
+        assert_eq!(at(RolloutPhase::RolledBack, 1), [(1, true)]);
+        assert_eq!(assignment(&s, &rollout(RolloutPhase::Progressing, 1, &["a"]), "b"), [(1, true)]);
+        assert_eq!(slot_name("hello", 2, &s), "hello.r2");
+        assert_eq!(slot_name("hello", 2, &Strategy::AllAtOnce), "hello");
+    }
+
+    #[test]
+    fn observations_are_matched_by_revision_or_digest() {
+        let mut d = Device {
+            meta: Meta::named("a"),
+            spec: DeviceSpec { board: "sim".into(), ..Default::default() },
+            status: Default::default(),
+        };
+        let obs = |state: &str, revision| AppObservation {
+            name: "hello".into(),
+            version: "1".into(),
+            digest: "aa".into(),
+            state: state.into(),
+            revision,
+            reason: None,
+        };
+        d.status.session.apps = vec![obs("running", Some(2))];
+        assert_eq!(revision_state(&d, "hello", 2, "zz"), RevisionState::Running);
+        assert_eq!(revision_state(&d, "hello", 3, "aa"), RevisionState::Absent, "another revision, same module");
+        d.status.session.apps = vec![obs("stopped", None)];
+        assert_eq!(revision_state(&d, "hello", 9, "aa"), RevisionState::Installed);
+        d.status.session.apps = vec![obs("rejected", Some(2))];
+        assert_eq!(revision_state(&d, "hello", 2, "aa"), RevisionState::Failed);
+        d.status.session.apps = vec![obs("installing", Some(2))];
+        assert_eq!(revision_state(&d, "hello", 2, "aa"), RevisionState::Pending);
+    }
+}

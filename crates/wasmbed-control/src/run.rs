@@ -1,0 +1,365 @@
+//! The reconcilers as one task over a [`Store`]: event-driven, batched,
+//! level-triggered.
+//!
+//! The task keeps its own copy of every resource, refreshed from the
+//! store's watch (an informer: one read per event, a full re-list when the
+//! watch lagged), marks what an event makes stale, and reconciles the
+//! stale resources in batches:
+//!
+//! - a **Device** gets its phase and conditions ([`crate::lifecycle`]) and,
+//!   when it has none or its gateway is dead, a gateway assignment
+//!   ([`crate::gateways`]);
+//! - a **Gateway** gets its health;
+//! - an **Application** gets its next status ([`crate::rollout::reconcile`]),
+//!   recomputed when it changes or when a device it targets changes phase
+//!   or app states (heartbeats alone do not wake it).
+//!
+//! Time-driven work (heartbeat deadlines, soak times, gateway reports) is
+//! checked every `tick_ms`. A failed write is retried on the next tick.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+use wasmbed_model::{
+    AppObservation, Application, Device, DevicePhase, DeviceStatusPatch, Event, EventKind, Gateway, GatewayStatusPatch,
+    RolloutPhase, Store, StoreError,
+};
+
+use crate::desired::{desired_apps, targets};
+use crate::gateways;
+use crate::lifecycle::{heartbeat_deadline, lifecycle};
+use crate::rollout::reconcile;
+
+/// Wall clock, Unix milliseconds (passed in so tests control it).
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Settings of the reconcilers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ControlConfig {
+    /// How often time-driven work is checked.
+    pub tick_ms: u64,
+    /// Assign devices to gateways (off when the platform has a single
+    /// endpoint, e.g. a Kubernetes Service in front of the gateways).
+    pub assign_gateways: bool,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self { tick_ms: 250, assign_gateways: true }
+    }
+}
+
+impl ControlConfig {
+    /// With a different tick.
+    pub fn with_tick_ms(mut self, ms: u64) -> Self {
+        self.tick_ms = ms.max(10);
+        self
+    }
+
+    /// Without gateway assignment.
+    pub fn without_gateway_assignment(mut self) -> Self {
+        self.assign_gateways = false;
+        self
+    }
+}
+
+/// What a device's applications care about: a change of it re-reconciles them.
+#[derive(PartialEq)]
+struct Relevant {
+    phase: DevicePhase,
+    apps: Vec<AppObservation>,
+    labels: wasmbed_model::Labels,
+}
+
+fn relevant(d: &Device) -> Relevant {
+    Relevant { phase: d.status.phase, apps: d.status.session.apps.clone(), labels: d.spec.labels.clone() }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Device,
+    App,
+    Gateway,
+}
+
+#[derive(Default)]
+struct Dirty {
+    devices: BTreeSet<String>,
+    apps: BTreeSet<String>,
+    gateways: BTreeSet<String>,
+}
+
+struct Reconciler {
+    store: Arc<dyn Store>,
+    clock: Clock,
+    cfg: ControlConfig,
+    devices: BTreeMap<String, Device>,
+    apps: BTreeMap<String, Application>,
+    gateways: BTreeMap<String, Gateway>,
+    dirty: Dirty,
+}
+
+/// Runs every reconciler until `shutdown` turns true.
+pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut shutdown: watch::Receiver<bool>) {
+    let mut events = store.watch();
+    let tick = Duration::from_millis(cfg.tick_ms);
+    let mut r = Reconciler {
+        store,
+        clock,
+        cfg,
+        devices: BTreeMap::new(),
+        apps: BTreeMap::new(),
+        gateways: BTreeMap::new(),
+        dirty: Dirty::default(),
+    };
+    r.relist().await;
+    info!("control plane reconcilers running");
+    let mut timer = tokio::time::interval(tick);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                match ev {
+                    Ok(ev) => r.observe(ev).await,
+                    Err(RecvError::Lagged(n)) => {
+                        debug!("watch lagged by {n}: re-listing");
+                        r.relist().await;
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+                // Take what else has arrived, so a burst is one batch.
+                loop {
+                    match events.try_recv() {
+                        Ok(ev) => r.observe(ev).await,
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => r.relist().await,
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = timer.tick() => r.timers(),
+            _ = shutdown.changed() => return,
+        }
+        r.reconcile_dirty().await;
+    }
+}
+
+impl Reconciler {
+    fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    async fn relist(&mut self) {
+        match (self.store.list_devices().await, self.store.list_applications().await, self.store.list_gateways().await)
+        {
+            (Ok(d), Ok(a), Ok(g)) => {
+                self.devices = d.into_iter().map(|x| (x.meta.name.clone(), x)).collect();
+                self.apps = a.into_iter().map(|x| (x.meta.name.clone(), x)).collect();
+                self.gateways = g.into_iter().map(|x| (x.meta.name.clone(), x)).collect();
+                self.dirty.devices.extend(self.devices.keys().cloned());
+                self.dirty.apps.extend(self.apps.keys().cloned());
+                self.dirty.gateways.extend(self.gateways.keys().cloned());
+            }
+            (d, a, g) => {
+                let err = d.err().or(a.err()).or(g.err()).map(|e| e.to_string()).unwrap_or_default();
+                warn!("cannot list resources: {err}; retrying on the next event");
+            }
+        }
+    }
+
+    /// Refreshes the copy of what `ev` names and marks what it makes stale.
+    async fn observe(&mut self, ev: Event) {
+        match ev.kind {
+            EventKind::Device => {
+                let fresh = if ev.deleted { Ok(None) } else { self.store.get_device(&ev.name).await };
+                let Ok(fresh) = fresh else { return };
+                let old = match &fresh {
+                    Some(d) => self.devices.insert(ev.name.clone(), d.clone()),
+                    None => self.devices.remove(&ev.name),
+                };
+                let changed = match (&old, &fresh) {
+                    (Some(o), Some(n)) => relevant(o) != relevant(n),
+                    _ => true,
+                };
+                if fresh.is_some() {
+                    self.dirty.devices.insert(ev.name.clone());
+                }
+                if changed {
+                    for d in [&old, &fresh].into_iter().flatten() {
+                        let hit: Vec<String> = self
+                            .apps
+                            .values()
+                            .filter(|a| targets(a, &d.spec.labels))
+                            .map(|a| a.meta.name.clone())
+                            .collect();
+                        self.dirty.apps.extend(hit);
+                    }
+                }
+            }
+            EventKind::Application => {
+                let fresh = if ev.deleted { Ok(None) } else { self.store.get_application(&ev.name).await };
+                let Ok(fresh) = fresh else { return };
+                match fresh {
+                    Some(a) => {
+                        self.apps.insert(ev.name.clone(), a);
+                        self.dirty.apps.insert(ev.name.clone());
+                    }
+                    None => {
+                        self.apps.remove(&ev.name);
+                    }
+                }
+                // Devices' Synced conditions depend on what their apps assign.
+                if !ev.status_only || ev.deleted {
+                    self.dirty.devices.extend(self.devices.keys().cloned());
+                }
+            }
+            EventKind::Gateway => {
+                let fresh = if ev.deleted { Ok(None) } else { self.store.get_gateway(&ev.name).await };
+                let Ok(fresh) = fresh else { return };
+                match fresh {
+                    Some(g) => {
+                        self.gateways.insert(ev.name.clone(), g);
+                        self.dirty.gateways.insert(ev.name.clone());
+                    }
+                    None => {
+                        self.gateways.remove(&ev.name);
+                        // Its devices need another one.
+                        self.dirty.devices.extend(
+                            self.devices
+                                .values()
+                                .filter(|d| d.spec.gateway.as_deref() == Some(&ev.name))
+                                .map(|d| d.meta.name.clone()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks what time alone made stale.
+    fn timers(&mut self) {
+        let now = self.now();
+        for d in self.devices.values() {
+            let late = d.status.phase == DevicePhase::Online && heartbeat_deadline(&d.status).is_none_or(|t| now > t);
+            if late {
+                self.dirty.devices.insert(d.meta.name.clone());
+            }
+        }
+        for g in self.gateways.values() {
+            if gateways::health(g, now) != g.status.health {
+                self.dirty.gateways.insert(g.meta.name.clone());
+            }
+        }
+        for a in self.apps.values() {
+            // Soak times and resumed rollouts move with time.
+            if a.status.rollout.as_ref().is_some_and(|ro| ro.phase == RolloutPhase::Progressing)
+                || a.status.observed_generation != a.meta.generation
+            {
+                self.dirty.apps.insert(a.meta.name.clone());
+            }
+        }
+        // Devices left without a healthy gateway.
+        if self.cfg.assign_gateways {
+            for d in self.devices.values() {
+                let dead = d.spec.gateway.as_deref().is_none_or(|g| {
+                    self.gateways
+                        .get(g)
+                        .is_none_or(|gw| gateways::health(gw, now) == wasmbed_model::GatewayHealth::Unhealthy)
+                });
+                if dead && !self.gateways.is_empty() {
+                    self.dirty.devices.insert(d.meta.name.clone());
+                }
+            }
+        }
+    }
+
+    async fn reconcile_dirty(&mut self) {
+        let now = self.now();
+        let mut failed: Vec<(Kind, String, StoreError)> = Vec::new();
+        for name in std::mem::take(&mut self.dirty.gateways) {
+            let Some(g) = self.gateways.get(&name) else { continue };
+            let h = gateways::health(g, now);
+            if h != g.status.health {
+                info!(gateway = %name, "gateway is {h:?}");
+                if let Err(e) = self.store.patch_gateway_status(&name, GatewayStatusPatch::Health(h)).await {
+                    failed.push((Kind::Gateway, name, e));
+                }
+            }
+        }
+        let dirty_devices = std::mem::take(&mut self.dirty.devices);
+        if !dirty_devices.is_empty() {
+            let apps: Vec<Application> = self.apps.values().cloned().collect();
+            let gws: Vec<Gateway> = self.gateways.values().cloned().collect();
+            let mut load = gateways::load(self.devices.values());
+            for name in dirty_devices {
+                let Some(d) = self.devices.get(&name) else { continue };
+                let (phase, conditions) = lifecycle(d, &desired_apps(d, &apps), now);
+                if phase != d.status.phase || conditions != d.status.conditions {
+                    if phase != d.status.phase {
+                        info!(device = %name, "{} → {}", d.status.phase.as_str(), phase.as_str());
+                    }
+                    let patch = DeviceStatusPatch::Lifecycle { phase, conditions };
+                    if let Err(e) = self.store.patch_device_status(&name, patch).await {
+                        failed.push((Kind::Device, name.clone(), e));
+                    }
+                }
+                if !self.cfg.assign_gateways {
+                    continue;
+                }
+                let Some(g) = gateways::assign(d, &gws, &load, now) else { continue };
+                let mut moved = d.clone();
+                if let Some(n) = moved.spec.gateway.as_ref().and_then(|old| load.get_mut(old)) {
+                    *n = n.saturating_sub(1);
+                }
+                info!(device = %name, from = ?moved.spec.gateway, to = %g, "gateway assigned");
+                moved.spec.gateway = Some(g.clone());
+                *load.entry(g).or_insert(0) += 1;
+                if let Err(e) = self.store.update_device_spec(&moved).await {
+                    failed.push((Kind::Device, name, e));
+                }
+            }
+        }
+        let dirty_apps = std::mem::take(&mut self.dirty.apps);
+        if !dirty_apps.is_empty() {
+            let devices: Vec<&Device> = self.devices.values().collect();
+            for name in dirty_apps {
+                let Some(a) = self.apps.get(&name) else { continue };
+                let next = reconcile(a, &devices, now);
+                if next == a.status {
+                    continue;
+                }
+                let (before, after) = (a.status.rollout.as_ref(), next.rollout.as_ref());
+                if before.map(|r| (r.revision, r.phase, r.step)) != after.map(|r| (r.revision, r.phase, r.step))
+                    && let Some(ro) = after
+                {
+                    info!(app = %name, revision = ro.revision, step = ro.step, phase = ro.phase.as_str(), "rollout");
+                }
+                // On success the event of this write refreshes the copy.
+                if let Err(e) = self.store.update_application_status(&name, &next).await {
+                    failed.push((Kind::App, name, e));
+                }
+            }
+        }
+        for (kind, name, e) in failed {
+            self.retry_later(kind, name, &e);
+        }
+    }
+
+    fn retry_later(&mut self, kind: Kind, name: String, e: &StoreError) {
+        match e {
+            StoreError::NotFound { .. } => return,
+            StoreError::Conflict { .. } => debug!("{name}: {e}; retrying"),
+            _ => warn!("{name}: {e}; retrying"),
+        }
+        let set = match kind {
+            Kind::Device => &mut self.dirty.devices,
+            Kind::App => &mut self.dirty.apps,
+            Kind::Gateway => &mut self.dirty.gateways,
+        };
+        set.insert(name);
+    }
+}

@@ -1,0 +1,331 @@
+//! The whole platform in one process: the embedded store, the PKI, one or
+//! more gateways, the control plane's reconcilers, the HTTP API and the
+//! QEMU manager, wired together over one [`Store`]. `wasmbed up` runs this;
+//! benchmarks and end-to-end tests start the same thing on free ports.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), wasmbed_platform::PlatformError> {
+//! let dir = std::path::Path::new(".wasmbed");
+//! let platform = wasmbed_platform::Platform::start(wasmbed_platform::PlatformConfig::new(dir).with_api()).await?;
+//! println!("API on {}", platform.api_url().unwrap_or_default());
+//! platform.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+use wasmbed_control::ControlConfig;
+use wasmbed_gateway::{Gateway, GatewayConfig};
+use wasmbed_model::{LogBook, Store, StoreError};
+use wasmbed_pki::{Pki, PkiError};
+use wasmbed_qemu::manager::{ManagerConfig, QemuManager};
+
+/// Unix milliseconds now: the platform's one wall clock.
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Why the platform could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlatformError {
+    /// The data directory or a listener could not be set up.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("cannot open the store at {path}: {source}")]
+    Store {
+        /// The store file.
+        path: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+    /// The CA or the gateways' identity could not be set up.
+    #[error("PKI: {0}")]
+    Pki(#[from] PkiError),
+    /// A setting is out of range.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PlatformConfig {
+    /// Store, PKI and device folders live here.
+    pub data_dir: PathBuf,
+    /// One gateway per address (port 0: a free port).
+    pub gateways: Vec<SocketAddr>,
+    /// Serve the HTTP API here (`None`: no API).
+    pub api: Option<SocketAddr>,
+    /// Heartbeat interval devices are told to keep.
+    pub heartbeat_ms: u32,
+    /// Sessions per gateway.
+    pub max_sessions: usize,
+    /// How often gateways report themselves.
+    pub report_ms: u32,
+    /// Firmware images per board: `Some` runs the QEMU manager.
+    pub firmware: Option<BTreeMap<String, PathBuf>>,
+    /// Reconciler settings.
+    pub control: ControlConfig,
+}
+
+impl PlatformConfig {
+    /// One gateway on a free loopback port, no API, no QEMU manager.
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            gateways: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            api: None,
+            heartbeat_ms: 5_000,
+            max_sessions: 20_000,
+            report_ms: 1_000,
+            firmware: None,
+            control: ControlConfig::default(),
+        }
+    }
+
+    /// With the API on a free loopback port.
+    pub fn with_api(mut self) -> Self {
+        self.api = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        self
+    }
+
+    /// With `n` gateways on free loopback ports.
+    pub fn with_gateways(mut self, n: usize) -> Self {
+        self.gateways = vec![SocketAddr::from(([127, 0, 0, 1], 0)); n];
+        self
+    }
+
+    /// With a heartbeat interval.
+    pub fn with_heartbeat_ms(mut self, ms: u32) -> Self {
+        self.heartbeat_ms = ms;
+        self
+    }
+
+    /// With the QEMU manager and these firmware images.
+    pub fn with_firmware(mut self, firmware: BTreeMap<String, PathBuf>) -> Self {
+        self.firmware = Some(firmware);
+        self
+    }
+
+    /// With faster reconcilers and gateway reports (tests).
+    pub fn quick(mut self) -> Self {
+        self.control = self.control.with_tick_ms(50);
+        self.report_ms = 200;
+        self
+    }
+}
+
+/// A running platform.
+pub struct Platform {
+    /// Every resource.
+    pub store: Arc<dyn Store>,
+    /// The CA and identities.
+    pub pki: Arc<Pki>,
+    /// Recent app log lines.
+    pub logs: Arc<LogBook>,
+    /// The gateways, in the order of their addresses.
+    pub gateways: Vec<Arc<Gateway>>,
+    /// Where each gateway listens.
+    pub gateway_addrs: Vec<SocketAddr>,
+    /// Where the API listens.
+    pub api_addr: Option<SocketAddr>,
+    /// The QEMU manager, when one runs.
+    pub manager: Option<Arc<QemuManager>>,
+    /// Per-device folders (console, bundle).
+    pub devices_dir: PathBuf,
+    stop: watch::Sender<bool>,
+    gateway_tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("gateways", &self.gateway_addrs)
+            .field("api", &self.api_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Platform {
+    /// Opens the store and PKI in the data directory and starts everything.
+    pub async fn start(cfg: PlatformConfig) -> Result<Self, PlatformError> {
+        if cfg.gateways.is_empty() {
+            return Err(PlatformError::Config("at least one gateway is needed".into()));
+        }
+        let io = |what: String| move |source| PlatformError::Io { what, source };
+        let dir = &cfg.data_dir;
+        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let pki = Arc::new(Pki::open_or_create(&dir.join("pki"), SystemTime::now())?);
+        let store_path = dir.join("wasmbed.redb");
+        let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&store_path)
+            .map_err(|source| PlatformError::Store { path: store_path.clone(), source })?;
+        let logs = Arc::new(LogBook::new(1000));
+
+        let sans = ["localhost", "127.0.0.1", "10.0.2.2"].map(String::from);
+        let server_id = pki.gateway_identity(&sans, SystemTime::now())?;
+        let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server_id)?;
+        let mut listeners = Vec::new();
+        for addr in &cfg.gateways {
+            listeners.push(TcpListener::bind(addr).await.map_err(io(format!("cannot listen on {addr}")))?);
+        }
+        let gateway_addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<Result<_, _>>()
+            .map_err(io("listener address".into()))?;
+        let gateways: Vec<Arc<Gateway>> = gateway_addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let gw_cfg = GatewayConfig::default()
+                    .with_name(&format!("gateway-{i}"))
+                    .with_heartbeat_ms(cfg.heartbeat_ms)
+                    .with_max_sessions(cfg.max_sessions)
+                    .with_report_ms(cfg.report_ms)
+                    // QEMU user networking shows the host's loopback as 10.0.2.2.
+                    .with_endpoints(&addr.to_string(), Some(&format!("10.0.2.2:{}", addr.port())));
+                Gateway::new(gw_cfg, tls.clone(), store.clone(), logs.clone(), Arc::new(unix_ms))
+            })
+            .collect();
+
+        let (stop, stop_rx) = watch::channel(false);
+        let gateway_tasks = gateways
+            .iter()
+            .zip(listeners)
+            .map(|(gw, listener)| {
+                let (gw, rx) = (gw.clone(), stop_rx.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = gw.run(listener, rx).await {
+                        tracing::error!("gateway stopped: {e}");
+                    }
+                })
+            })
+            .collect();
+        let mut tasks = vec![tokio::spawn(wasmbed_control::run(
+            store.clone(),
+            Arc::new(unix_ms),
+            cfg.control.clone(),
+            stop_rx.clone(),
+        ))];
+
+        let devices_dir = dir.join("devices");
+        let gateway_port = gateway_addrs[0].port();
+        let manager = cfg.firmware.clone().map(|firmware| {
+            let m = QemuManager::new(
+                ManagerConfig::new(devices_dir.clone(), firmware, gateway_port),
+                store.clone(),
+                pki.clone(),
+            );
+            tasks.push(tokio::spawn(m.clone().run(stop_rx.clone())));
+            m
+        });
+
+        let mut api_addr = None;
+        if let Some(addr) = cfg.api {
+            let listener = TcpListener::bind(addr).await.map_err(io(format!("cannot listen on {addr}")))?;
+            api_addr = Some(listener.local_addr().map_err(io("listener address".into()))?);
+            let state = api_state(&store, &pki, &logs, &gateways, gateway_port, devices_dir.clone());
+            let mut rx = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let served = axum::serve(listener, wasmbed_api::router(state))
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.changed().await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!("API stopped: {e}");
+                }
+            }));
+        }
+        info!(gateways = ?gateway_addrs, api = ?api_addr, "platform started");
+        Ok(Self {
+            store,
+            pki,
+            logs,
+            gateways,
+            gateway_addrs,
+            api_addr,
+            manager,
+            devices_dir,
+            stop,
+            gateway_tasks,
+            tasks,
+        })
+    }
+
+    /// `http://addr` of the API, if it runs.
+    pub fn api_url(&self) -> Option<String> {
+        self.api_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// The first gateway's port.
+    pub fn gateway_port(&self) -> u16 {
+        self.gateway_addrs[0].port()
+    }
+
+    /// Kills gateway `i` as a crash would (see [`Gateway::kill`]).
+    pub fn kill_gateway(&self, i: usize) {
+        if let Some(g) = self.gateways.get(i) {
+            g.kill();
+        }
+    }
+
+    /// Stops everything: QEMU devices, sessions (closed cleanly), the API.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        for t in self.gateway_tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(6), t).await;
+        }
+    }
+}
+
+fn api_state(
+    store: &Arc<dyn Store>,
+    pki: &Arc<Pki>,
+    logs: &Arc<LogBook>,
+    gateways: &[Arc<Gateway>],
+    gateway_port: u16,
+    consoles: PathBuf,
+) -> wasmbed_api::ApiState {
+    let gws = gateways.to_vec();
+    wasmbed_api::ApiState {
+        store: store.clone(),
+        pki: pki.clone(),
+        logs: logs.clone(),
+        gateway_port,
+        gateway: Arc::new(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            let mut c = wasmbed_api::GatewayCounters::default();
+            for gw in &gws {
+                let st = gw.stats();
+                c.sessions += gw.session_count();
+                c.heartbeats += st.heartbeats.load(Relaxed);
+                c.handshake_failures += st.handshake_failures.load(Relaxed);
+                c.protocol_errors += st.protocol_errors.load(Relaxed);
+            }
+            c
+        }),
+        random: Arc::new(rand::random),
+        now: Arc::new(SystemTime::now),
+        consoles: Some(consoles),
+    }
+}
