@@ -382,6 +382,20 @@ impl Apps {
         before != self.slots.len()
     }
 
+    /// Each installed app with the bytes it holds (module and linear memory).
+    pub(crate) fn usage(&self) -> Vec<(AppReport, usize)> {
+        self.slots.iter().map(|s| (s.report(), s.size + s.running.as_ref().map_or(0, Running::memory_bytes))).collect()
+    }
+
+    /// A fresh instance of an installed app, `init` run again; `None` when
+    /// no such app is installed. The old instance goes first, so a small
+    /// heap never holds two.
+    pub(crate) fn restart(&mut self, name: &str, now: u64, out: &mut Vec<Note>) -> Option<AppReport> {
+        self.slots.iter_mut().find(|s| s.name == name)?.running = None;
+        self.start(name, now, out);
+        self.slots.iter().find(|s| s.name == name).map(Slot::report)
+    }
+
     /// Runs every tick that is due at `now`.
     pub(crate) fn run_due(&mut self, now: u64, out: &mut Vec<Note>) {
         for slot in &mut self.slots {
