@@ -113,10 +113,14 @@ fn classify(err: &wasmi::Error) -> FailReason {
 
 impl Apps {
     pub(crate) fn new(max_apps: usize, max_module_len: usize, device_id: &str) -> Self {
+        // Function bodies are validated (and translated) at their first call.
+        Self::with_mode(max_apps, max_module_len, device_id, wasmi::CompilationMode::Lazy)
+    }
+
+    fn with_mode(max_apps: usize, max_module_len: usize, device_id: &str, mode: wasmi::CompilationMode) -> Self {
         let mut config = Config::default();
         config.consume_fuel(true);
-        // Function bodies are validated (and translated) at their first call.
-        config.compilation_mode(wasmi::CompilationMode::Lazy);
+        config.compilation_mode(mode);
         let engine = Engine::new(&config);
         Self {
             engine,
@@ -514,6 +518,12 @@ impl Default for AppRuntime {
 }
 
 impl AppRuntime {
+    /// The runtime validating every function body at install instead (what
+    /// the agent did before lazy validation), to measure the difference.
+    pub fn with_eager_validation() -> Self {
+        Self(Apps::with_mode(1, usize::MAX, "bench", wasmi::CompilationMode::LazyTranslation))
+    }
+
     /// Validates, compiles and instantiates `bytes` as an install does,
     /// with the default grants.
     pub fn instantiate(&self, bytes: &[u8], limits: AppLimits) -> Result<Instantiated, String> {
