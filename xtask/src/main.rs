@@ -7,6 +7,7 @@
 //! - `cargo xtask fuzz [SECONDS]` — run the protocol fuzz targets (nightly)
 //! - `cargo xtask firmware [BOARD]` — build a board's firmware, print the ELF path
 //! - `cargo xtask qemu`   — install QEMU 10 if missing
+//! - `cargo xtask crds`   — regenerate the CRD YAML in `deploy/` from the Rust types
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,8 +32,9 @@ fn main() -> Result<()> {
             firmware(rest.first().map_or("mps2-an385", String::as_str)).map(|elf| println!("{}", elf.display()))
         }
         "qemu" => ensure_qemu(),
+        "crds" => crds(),
         _ => {
-            println!("usage: cargo xtask <test | demo | apps | bench SCENARIO [flags] | fuzz [SECONDS]>");
+            println!("usage: cargo xtask <test | demo | apps | bench SCENARIO [flags] | fuzz [SECONDS] | crds>");
             println!("benchmarks: deploy-sim --devices N | gateway-scale --sessions N");
             Ok(())
         }
@@ -160,6 +162,17 @@ fn test() -> Result<()> {
     )?;
     eprintln!("==> all checks passed");
     Ok(())
+}
+
+/// Writes the CRDs generated from `crates/wasmbed-k8s` into `deploy/crds/`
+/// and the Helm chart; a test in `cargo xtask test` fails when they drift.
+fn crds() -> Result<()> {
+    run(
+        "generate CRDs",
+        cargo()
+            .args(["run", "--locked", "--quiet", "-p", "wasmbed-k8s", "--bin", "wasmbed-crds", "--"])
+            .args([root().join("deploy/crds"), root().join("deploy/helm/wasmbed/crds")]),
+    )
 }
 
 /// Builds the release binaries. Always the same package set: building a
