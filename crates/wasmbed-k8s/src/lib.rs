@@ -5,6 +5,13 @@
 //!   model's own types.
 //! - [`KubeStore`]: the [`wasmbed_model::Store`] trait over the API server.
 //! - [`convert`]: between the custom resources and the model.
+//! - [`devices`]: the device-Pod reconciler (finalizer, identity Secret,
+//!   one QEMU Pod per emulated Device).
+//! - [`forward`]: the device Pod's relay from QEMU's link to the gateway.
+//! - [`schema`]: makes the model's JSON schemas structural.
+//!
+//! No Kubernetes cluster runs in this repository's tests: the API server is
+//! a scripted `tower_test` mock, and the manifests are validated offline.
 //!
 //! ```
 //! use kube::CustomResourceExt;
@@ -14,6 +21,8 @@
 
 pub mod convert;
 pub mod crd;
+pub mod devices;
+pub mod forward;
 pub mod schema;
 mod store;
 pub mod watch;
@@ -22,3 +31,12 @@ pub use store::{
     KubeStore, MAX_MODULE_LEN, MODULE_KEY, MODULE_LABEL, PART_OF, device_status_part, gateway_status_part,
     module_config_map,
 };
+
+/// Resolves once `shutdown` is true or its sender is gone.
+pub(crate) async fn stopped(mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}

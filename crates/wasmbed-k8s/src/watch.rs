@@ -125,7 +125,7 @@ impl KubeStore {
     /// Watches Devices, Applications and Gateways and feeds
     /// [`Store::watch`](wasmbed_model::Store::watch) until `shutdown` turns
     /// true. Spawn it once per store.
-    pub async fn watch_changes(&self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn watch_changes(&self, shutdown: watch::Receiver<bool>) {
         let devices = follow(self.devices.clone(), EventKind::Device, self.events.clone());
         let applications = follow(self.applications.clone(), EventKind::Application, self.events.clone());
         let gateways = follow(self.gateways.clone(), EventKind::Gateway, self.events.clone());
@@ -133,7 +133,7 @@ impl KubeStore {
             _ = devices => {}
             _ = applications => {}
             _ = gateways => {}
-            _ = shutdown.wait_for(|stop| *stop) => {}
+            _ = crate::stopped(shutdown) => {}
         }
     }
 }

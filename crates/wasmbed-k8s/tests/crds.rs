@@ -1,6 +1,8 @@
 //! The committed CRDs are what the types generate, are structural, and
 //! their printer columns point at fields the model really writes.
 
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
 use std::path::Path;
 
 use serde_json::Value;
