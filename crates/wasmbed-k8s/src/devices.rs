@@ -290,7 +290,8 @@ pub fn device_pod(device: &DeviceResource, cfg: &DevicePodConfig) -> Result<Pod,
                 name: "identity".to_owned(),
                 secret: Some(SecretVolumeSource {
                     secret_name: Some(secret_name(&name)),
-                    default_mode: Some(0o400),
+                    // Group-readable: the container runs as the fsGroup, not as root.
+                    default_mode: Some(0o440),
                     ..SecretVolumeSource::default()
                 }),
                 ..Volume::default()

@@ -131,3 +131,70 @@ fn printer_columns_point_at_fields_the_model_writes() {
         }
     }
 }
+
+#[test]
+fn the_examples_read_as_the_models_resources_and_validate() {
+    use wasmbed_k8s::crd::{ApplicationResource, DeviceResource, GatewayResource};
+    let read = |f: &str| std::fs::read_to_string(root().join("deploy/examples").join(f)).unwrap();
+    let d: DeviceResource = serde_saphyr::from_str(&read("device.yaml")).unwrap();
+    d.spec.0.validate().unwrap();
+    let a: ApplicationResource = serde_saphyr::from_str(&read("application.yaml")).unwrap();
+    a.spec.0.validate().unwrap();
+    assert_eq!(a.spec.0.strategy.name(), "canary");
+    let g: GatewayResource = serde_saphyr::from_str(&read("gateway.yaml")).unwrap();
+    g.spec.0.validate().unwrap();
+}
+
+/// The properties the CRD declares at `pointer` (a JSON pointer into the schema).
+fn declared(crd: &str, pointer: &str) -> Vec<String> {
+    let (_, crd) = crds().into_iter().find(|(f, _)| f.starts_with(crd)).unwrap();
+    let schema =
+        serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap())
+            .unwrap();
+    let mut keys: Vec<String> = schema.pointer(pointer).and_then(Value::as_object).unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn status_patches_write_declared_fields_and_whole_parts() {
+    use wasmbed_model::*;
+    // A field the schema does not declare would be pruned silently by the API server.
+    let status_props = declared("devices", "/properties/status/properties");
+    let parts = [
+        DeviceStatusPatch::Session(SessionStatus::default()),
+        DeviceStatusPatch::Process(Some(ProcessStatus {
+            state: ProcessState::Running,
+            restarts: 0,
+            started_ms: None,
+            message: None,
+        })),
+        DeviceStatusPatch::Lifecycle { phase: DevicePhase::Online, conditions: vec![] },
+    ];
+    for p in &parts {
+        let body = wasmbed_k8s::device_status_part(p).unwrap();
+        for k in keys(&body) {
+            assert!(status_props.contains(&k), "{k} not in the Device status schema");
+        }
+    }
+    // Parts are sent whole (every field, null when absent), so a merge replaces them.
+    let session = wasmbed_k8s::device_status_part(&parts[0]).unwrap();
+    assert_eq!(keys(&session["session"]), declared("devices", "/properties/status/properties/session/properties"));
+    let process = wasmbed_k8s::device_status_part(&parts[1]).unwrap();
+    assert_eq!(keys(&process["process"]), declared("devices", "/properties/status/properties/process/properties"));
+    let gw_props = declared("gateways", "/properties/status/properties");
+    for p in [
+        GatewayStatusPatch::Report { sessions: 1, at_ms: 2, report_ms: 3 },
+        GatewayStatusPatch::Health(GatewayHealth::Healthy),
+    ] {
+        for k in keys(&wasmbed_k8s::gateway_status_part(&p).unwrap()) {
+            assert!(gw_props.contains(&k), "{k} not in the Gateway status schema");
+        }
+    }
+}
