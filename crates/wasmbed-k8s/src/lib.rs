@@ -24,6 +24,7 @@ pub mod crd;
 pub mod devices;
 pub mod forward;
 pub mod schema;
+pub mod secrets;
 mod store;
 pub mod watch;
 
