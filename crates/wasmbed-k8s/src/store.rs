@@ -165,6 +165,20 @@ impl KubeStore {
         &self.namespace
     }
 
+    /// Makes the Pod `pod` (uid `uid`) the owner of the Gateway `gateway`,
+    /// so that Kubernetes deletes the resource when the replica's Pod goes
+    /// (gateway replicas register under their Pod's name, which changes).
+    pub async fn own_gateway_by_pod(&self, gateway: &str, pod: &str, uid: &str) -> Result<(), StoreError> {
+        let patch = json!({ "metadata": { "ownerReferences": [
+            { "apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid }
+        ] } });
+        self.gateways
+            .patch(gateway, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|e| store_error(e, "gateway", gateway, "setting the owner of"))?;
+        Ok(())
+    }
+
     async fn get_live<K>(api: &Api<K>, kind: &'static str, name: &str) -> Result<Option<K>, StoreError>
     where
         K: Resource + Clone + DeserializeOwned + std::fmt::Debug,

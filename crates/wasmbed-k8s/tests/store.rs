@@ -259,3 +259,28 @@ async fn bad_answers_become_clear_errors() {
     assert!(m.contains("resourceVersion \"not-a-number\""), "{m}");
     done(server).await;
 }
+
+#[tokio::test]
+async fn a_gateway_resource_is_owned_by_its_pod() {
+    let (s, server) = store(vec![
+        Exchange::new(Method::PATCH, path("gateways", Some("gw-abc"), None))
+            .check(|body, req| {
+                merge_patch(req);
+                assert_eq!(
+                    body["metadata"]["ownerReferences"][0],
+                    json!({ "apiVersion": "v1", "kind": "Pod",
+                    "name": "gw-abc", "uid": "u-1" })
+                );
+            })
+            .reply(
+                200,
+                &json!({ "apiVersion": "wasmbed.io/v1alpha1", "kind": "Gateway", "metadata": { "name": "gw-abc" },
+                "spec": { "endpoint": "a:1", "capacity": 1 } }),
+            ),
+        Exchange::new(Method::PATCH, path("gateways", Some("gw-abc"), None))
+            .reply(404, &status(404, "NotFound", "not found")),
+    ]);
+    s.own_gateway_by_pod("gw-abc", "gw-abc", "u-1").await.unwrap();
+    assert!(matches!(s.own_gateway_by_pod("gw-abc", "gw-abc", "u-1").await, Err(StoreError::NotFound { .. })));
+    done(server).await;
+}

@@ -35,6 +35,10 @@ struct Args {
     /// Sessions this replica takes.
     #[arg(long, default_value_t = 5000)]
     capacity: usize,
+    /// Uid of this gateway's Pod: the Pod becomes the owner of the Gateway
+    /// resource, so that it is deleted with the Pod.
+    #[arg(long, env = "POD_UID")]
+    pod_uid: Option<String>,
     /// Folder of the mounted identity Secret.
     #[arg(long, default_value = "/var/run/wasmbed/tls")]
     tls_dir: PathBuf,
@@ -50,6 +54,7 @@ async fn main() -> Result<()> {
     let tls = wasmbed_pki::tls::server_config(&ca, &id).context("building the TLS configuration")?;
     let client = Client::try_default().await.context("cannot configure the Kubernetes client")?;
     let store = Arc::new(KubeStore::new(client, &args.namespace));
+    let owner = store.clone();
     let (stop, stop_rx) = watch::channel(false);
     let watching = tokio::spawn({
         let (store, rx) = (store.clone(), stop_rx.clone());
@@ -63,6 +68,22 @@ async fn main() -> Result<()> {
     let listener =
         TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let serving = tokio::spawn(gateway.run(listener, stop_rx));
+    if let Some(uid) = args.pod_uid.clone() {
+        // The gateway registers itself once it runs; retry until it has.
+        let name = args.name.clone();
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                match owner.own_gateway_by_pod(&name, &name, &uid).await {
+                    Ok(()) => return,
+                    Err(e) => tracing::debug!("gateway {name} not owned by its Pod yet: {e}"),
+                }
+            }
+            tracing::warn!(
+                "gateway {name}: could not make its Pod its owner; delete the resource by hand when it goes"
+            );
+        });
+    }
     wasmbed_k8s_bin::terminated().await;
     let _ = stop.send(true);
     serving.await.context("gateway task")?.context("gateway")?;
