@@ -52,7 +52,12 @@ pub const FINALIZER: &str = "wasmbed.io/cleanup";
         description = "Board (QEMU machine) or sim"
     ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
-    printcolumn(name = "Gateway", type_ = "string", json_path = ".spec.gateway", description = "Assigned gateway"),
+    printcolumn(
+        name = "Gateway",
+        type_ = "string",
+        json_path = ".status.session.gateway",
+        description = "Gateway holding (or last holding) its session"
+    ),
     printcolumn(
         name = "Apps",
         type_ = "string",

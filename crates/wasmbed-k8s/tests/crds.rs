@@ -73,6 +73,7 @@ fn printer_columns_point_at_fields_the_model_writes() {
     );
     device.metadata.creation_timestamp = Some(now.clone());
     let mut status = DeviceStatus::default();
+    status.session.gateway = Some("gw-0".into());
     status.session.apps.push(AppObservation {
         name: "hello".into(),
         version: "1".into(),
