@@ -9,6 +9,8 @@
 //!   one QEMU Pod per emulated Device).
 //! - [`forward`]: the device Pod's relay from QEMU's link to the gateway.
 //! - [`schema`]: makes the model's JSON schemas structural.
+//! - [`secrets`]: the platform CA and identities kept in Secrets.
+//! - [`watch`]: the API server's watches as the store's events.
 //!
 //! No Kubernetes cluster runs in this repository's tests: the API server is
 //! a scripted `tower_test` mock, and the manifests are validated offline.
