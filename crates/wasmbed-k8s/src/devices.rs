@@ -362,6 +362,18 @@ async fn apply(device: Arc<DeviceResource>, ctx: &Context) -> Result<Action, Rec
             set_process(ctx, &device, Some(failed)).await?;
             Ok(resync)
         }
+        // Disconnected by an operator: no Pod until it is connected again.
+        Placement::Pod if device.spec.0.disconnected => {
+            remove_pod(ctx, &name).await?;
+            let stopped = ProcessStatus {
+                state: ProcessState::Stopped,
+                restarts: 0,
+                started_ms: None,
+                message: Some("disconnected by an operator".into()),
+            };
+            set_process(ctx, &device, Some(stopped)).await?;
+            Ok(resync)
+        }
         Placement::Pod => {
             ensure_identity(ctx, &device, &name).await?;
             let want = device_pod(&device, &ctx.cfg)?;

@@ -1,7 +1,13 @@
 //! The Wasmbed controller for Kubernetes: keeps the platform CA in a
 //! Secret, issues the gateway's identity, runs the control-plane
-//! reconcilers over the cluster's resources, and runs one QEMU Pod per
-//! emulated Device. (The HTTP API is not served here yet.)
+//! reconcilers over the cluster's resources, runs one QEMU Pod per
+//! emulated Device, and serves the HTTP API (and the dashboard, when its
+//! files are in the image).
+//!
+//! Here the API holds no device sessions (they live in the gateway
+//! replicas): device terminals and app log lines are not available through
+//! it yet. The first admin token is made once and kept in a Secret; tokens
+//! created later through the API last until the controller restarts.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -47,6 +53,15 @@ struct Args {
     /// Memory-backed folder the CA is materialized in.
     #[arg(long, default_value = "/var/run/wasmbed/pki")]
     pki_dir: PathBuf,
+    /// Address the HTTP API listens on.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// Folder for the API's tokens and audit log.
+    #[arg(long, default_value = "/var/lib/wasmbed")]
+    api_dir: PathBuf,
+    /// The built dashboard to serve at `/`.
+    #[arg(long)]
+    dashboard_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -100,6 +115,7 @@ async fn main() -> Result<()> {
         control_cfg,
         stop_rx.clone(),
     ));
+    let api = serve_api(&args, &secrets, store.clone() as Arc<dyn Store>, pki.clone(), stop_rx.clone()).await?;
     let ctx = devices::Context::new(client, &args.namespace, pod_cfg, Arc::new(PkiIssuer(pki)));
     let pods = tokio::spawn(devices::run(ctx, stop_rx));
     tracing::info!(namespace = %args.namespace, "controller running");
@@ -107,8 +123,64 @@ async fn main() -> Result<()> {
     wasmbed_k8s_bin::terminated().await;
     tracing::info!("stopping");
     let _ = stop.send(true);
-    for task in [watching, control, pods] {
+    for task in [watching, control, pods, api] {
         let _ = task.await;
     }
     Ok(())
+}
+
+/// The HTTP API over the cluster's resources. The token file is kept in a
+/// Secret (made once: the first admin token, printed to this log once).
+async fn serve_api(
+    args: &Args,
+    secrets: &Api<Secret>,
+    store: Arc<dyn Store>,
+    pki: Arc<Pki>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let auth_dir = args.api_dir.join("auth");
+    let name = format!("{}-api-tokens", args.release);
+    secrets::sync_dir(secrets, &name, &auth_dir, &["tokens.json"], |dir| {
+        let tokens = wasmbed_api::Tokens::open(&dir.join("tokens.json")).map_err(|e| e.to_string())?;
+        if let Some(t) = tokens.ensure_admin(rand::random(), unix_ms()).map_err(|e| e.to_string())? {
+            // Shown once; only its hash is stored.
+            println!("admin token: {t}");
+        }
+        Ok(())
+    })
+    .await?;
+    let tokens = Arc::new(wasmbed_api::Tokens::open(&auth_dir.join("tokens.json"))?);
+    let logs = Arc::new(wasmbed_model::LogBook::new(100));
+    let state = wasmbed_api::ApiState {
+        store: store.clone(),
+        pki,
+        logs: logs.clone(),
+        tokens,
+        audit: Arc::new(wasmbed_api::AuditLog::open(&args.api_dir.join("audit.log"))?),
+        events: wasmbed_api::EventHub::start(store, logs),
+        terminal: None,
+        gateway_port: 0,
+        gateway: Arc::new(wasmbed_api::GatewayCounters::default),
+        random: Arc::new(rand::random),
+        now: Arc::new(SystemTime::now),
+        consoles: None,
+        dashboard: args.dashboard_dir.clone(),
+        counters: Arc::default(),
+    };
+    let hub = state.events.clone();
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(addr = %args.listen, "API listening");
+    Ok(tokio::spawn(async move {
+        let served = axum::serve(listener, wasmbed_api::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+                hub.close();
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("API stopped: {e}");
+        }
+    }))
 }
