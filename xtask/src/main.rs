@@ -7,6 +7,7 @@
 //! - `cargo xtask fuzz [SECONDS]` — run the protocol fuzz targets (nightly)
 //! - `cargo xtask firmware [BOARD]` — build a board's firmware, print the ELF path
 //! - `cargo xtask qemu`   — install QEMU 10 if missing
+//! - `cargo xtask openapi` — regenerate docs/openapi.json (a test fails on drift)
 //! - `cargo xtask crds`   — regenerate the CRD YAML in `deploy/` from the Rust types
 //! - `cargo xtask k8s`    — validate the CRDs, the rendered Helm chart and the device Pod offline
 
@@ -34,6 +35,10 @@ fn main() -> Result<()> {
         }
         "qemu" => ensure_qemu(),
         "crds" => crds(),
+        "openapi" => run(
+            "write docs/openapi.json from the API's code",
+            cargo().args(["test", "--locked", "-p", "wasmbed-api", "--test", "openapi"]).env("UPDATE_OPENAPI", "1"),
+        ),
         "k8s" => k8s_manifests(),
         _ => {
             println!("usage: cargo xtask <test | demo | apps | bench SCENARIO [flags] | fuzz [SECONDS] | crds | k8s>");
