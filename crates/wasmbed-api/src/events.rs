@@ -6,7 +6,10 @@
 //! serialization per change. A client gets a `snapshot` of everything
 //! first (it subscribes before reading it, so no change falls in between),
 //! then the changes; one that falls behind gets a `lagged` event and should
-//! re-read, or reconnect for a new snapshot.
+//! re-read, or reconnect for a new snapshot. A device change that only
+//! moves its heartbeat figures goes out as a small `heartbeat` event
+//! (`{name, lastHeartbeatMs, uptimeMs, freeMemory}`) instead of the whole
+//! device: a fleet heartbeats all the time.
 
 #[allow(unused_imports)] // named by the OpenAPI attributes
 use crate::error::ErrorBody;
@@ -69,10 +72,11 @@ impl EventHub {
         let mut changes = store.watch();
         let mut lines = logs.follow();
         tokio::spawn(async move {
+            let mut last = std::collections::HashMap::new();
             loop {
                 let item = tokio::select! {
                     ev = changes.recv() => match ev {
-                        Ok(ev) => item_for(store.as_ref(), &ev).await,
+                        Ok(ev) => item_for(store.as_ref(), &ev, &mut last).await,
                         // The hub lagged behind the store: tell clients to re-read.
                         Err(RecvError::Lagged(n)) => Some(Item { event: "lagged", data: format!("{{\"missed\":{n}}}") }),
                         Err(RecvError::Closed) => return,
@@ -108,18 +112,61 @@ impl EventHub {
     }
 }
 
-async fn item_for(store: &dyn Store, ev: &wasmbed_model::Event) -> Option<Item> {
+/// What a device change that is only a heartbeat carries.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Heartbeat<'a> {
+    name: &'a str,
+    last_heartbeat_ms: Option<u64>,
+    uptime_ms: Option<u64>,
+    free_memory: Option<u32>,
+}
+
+/// The device with its heartbeat figures blanked, to tell a heartbeat from a change.
+fn without_heartbeat(d: &wasmbed_model::Device) -> wasmbed_model::Device {
+    let mut d = d.clone();
+    let s = &mut d.status.session;
+    (s.last_heartbeat_ms, s.uptime_ms, s.free_memory) = (None, None, None);
+    d
+}
+
+async fn item_for(
+    store: &dyn Store,
+    ev: &wasmbed_model::Event,
+    last: &mut std::collections::HashMap<String, wasmbed_model::Device>,
+) -> Option<Item> {
     let kind = match ev.kind {
         EventKind::Device => "device",
         EventKind::Application => "application",
         EventKind::Gateway => "gateway",
     };
+    if ev.kind == EventKind::Device && ev.deleted {
+        last.remove(&ev.name);
+    }
     let data = if ev.deleted {
         None
     } else {
         match ev.kind {
             EventKind::Device => {
-                store.get_device(&ev.name).await.ok().flatten().and_then(|r| serde_json::to_string(&r).ok())
+                let d = store.get_device(&ev.name).await.ok().flatten();
+                if let Some(d) = &d {
+                    // Only the heartbeat figures moved: a small event (a
+                    // fleet heartbeats all the time; clients keep the rest).
+                    let bare = without_heartbeat(d);
+                    let same = last.get(&ev.name) == Some(&bare);
+                    last.insert(ev.name.clone(), bare);
+                    if same {
+                        let s = &d.status.session;
+                        let hb = Heartbeat {
+                            name: &ev.name,
+                            last_heartbeat_ms: s.last_heartbeat_ms,
+                            uptime_ms: s.uptime_ms,
+                            free_memory: s.free_memory,
+                        };
+                        return serde_json::to_string(&hb).ok().map(|data| Item { event: "heartbeat", data });
+                    }
+                }
+                d.and_then(|r| serde_json::to_string(&r).ok())
             }
             EventKind::Application => {
                 store.get_application(&ev.name).await.ok().flatten().and_then(|r| serde_json::to_string(&r).ok())

@@ -14,10 +14,13 @@
 //!   in QEMU (see `qemu.rs`).
 //! - `interp --board mps2-an385 --image ELF`: compute kernels natively and
 //!   as a WASM app in the agent's runtime, in guest instructions.
+//! - `api --devices N [--clients C] [--seconds S]`: device list latency and
+//!   event-stream lag with N heartbeating devices and C stream clients.
 //! - `rollout --devices N --strategy S [--fail-ratio R]`: a rollout to N
 //!   simulated devices, its total time, and with failures its rollback (see
 //!   `rollout.rs`).
 
+mod api;
 mod deploy;
 mod qemu;
 mod rollout;
@@ -76,6 +79,13 @@ fn main() -> Result<()> {
             let kernels = app.with_file_name("kernels.wasm");
             rt.block_on(qemu::interp(std::path::Path::new(&image), &kernels))?
         }
+        "api" => {
+            let devices = flag(&args, "--devices").map_or(Ok(1000), |v| v.parse())?;
+            let clients = flag(&args, "--clients").map_or(Ok(100), |v| v.parse())?;
+            let seconds = flag(&args, "--seconds").map_or(Ok(10), |v| v.parse())?;
+            let heartbeat: u32 = flag(&args, "--heartbeat-ms").map_or(Ok(5000), |v| v.parse())?;
+            rt.block_on(api::run(devices, clients, seconds, heartbeat))?
+        }
         "rollout" => {
             let devices = flag(&args, "--devices").map_or(Ok(1000), |v| v.parse())?;
             let strategy = flag(&args, "--strategy").unwrap_or_else(|| "canary".into());
@@ -83,7 +93,9 @@ fn main() -> Result<()> {
             rt.block_on(rollout::run(devices, &strategy, fail))?
         }
         other => {
-            bail!("unknown scenario {other:?} (deploy-sim, gateway-scale, device-boot, deploy-qemu, interp, rollout)")
+            bail!(
+                "unknown scenario {other:?} (deploy-sim, gateway-scale, device-boot, deploy-qemu, interp, rollout, api)"
+            )
         }
     };
     println!("{json}");
