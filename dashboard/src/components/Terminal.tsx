@@ -1,0 +1,79 @@
+// The device terminal: one command at a time, relayed to the device over
+// its session. The device runs only the commands on its allow-list and
+// says "refused" to anything else; the platform audits every command.
+
+import { useState, type FormEvent, type KeyboardEvent } from 'react';
+import { TERMINAL_COMMANDS, type TerminalOutcome } from '../api/types';
+import { useAuth } from '../state/auth';
+import { ErrorBanner, useAction } from './common';
+
+interface Entry {
+  command: string;
+  outcome: TerminalOutcome | 'error';
+  output: string;
+}
+
+export function Terminal({ device, online }: { device: string; online: boolean }) {
+  const { api, can } = useAuth();
+  const [command, setCommand] = useState('');
+  const [entries, setEntries] = useState<Entry[]>([]);
+  const [back, setBack] = useState(0);
+  const { run, busy, error, setError } = useAction();
+  const allowed = can('operator');
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const c = command.trim();
+    if (!c) return;
+    setBack(0);
+    void run(async () => {
+      const r = await api.terminal(device, c);
+      setEntries((es) => [...es, { command: c, outcome: r.outcome, output: r.output }]);
+      setCommand('');
+    });
+  };
+
+  // Up and down walk through earlier commands, as in a shell.
+  const onKey = (e: KeyboardEvent<HTMLInputElement>) => {
+    if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return;
+    const past = entries.map((x) => x.command);
+    const n = Math.max(0, Math.min(past.length, back + (e.key === 'ArrowUp' ? 1 : -1)));
+    setBack(n);
+    setCommand(n === 0 ? '' : (past[past.length - n] ?? ''));
+    e.preventDefault();
+  };
+
+  return (
+    <div className="terminal">
+      <pre className="console" role="log" aria-label="Terminal output" tabIndex={0}>
+        {entries.length === 0 && <span className="muted">Commands: {TERMINAL_COMMANDS.join(', ')}</span>}
+        {entries.map((x, i) => (
+          <div key={i} className={`term-entry term-${x.outcome}`} data-outcome={x.outcome}>
+            <div className="term-cmd">$ {x.command}</div>
+            {x.outcome !== 'ok' && <div className="term-outcome">[{x.outcome}]</div>}
+            {x.output && <div>{x.output}</div>}
+          </div>
+        ))}
+      </pre>
+      <ErrorBanner error={error} onDismiss={() => setError(null)} />
+      <form onSubmit={submit} className="row">
+        <label className="grow">
+          Terminal command
+          <input
+            value={command}
+            onChange={(e) => setCommand(e.target.value)}
+            onKeyDown={onKey}
+            placeholder={online ? 'status' : 'the device is not online'}
+            disabled={!allowed}
+            spellCheck={false}
+            autoComplete="off"
+          />
+        </label>
+        <button type="submit" disabled={busy || !allowed || command.trim() === ''}>
+          {busy ? 'Running…' : 'Run'}
+        </button>
+      </form>
+      {!allowed && <p className="muted">Running commands needs the operator role.</p>}
+    </div>
+  );
+}
