@@ -11,7 +11,7 @@ export function RolloutProgress({ app, now }: { app: Application; now: number })
   if (!ro) return <Empty>No rollout yet: the control plane has not picked this application up.</Empty>;
   const desired = st.desired ?? 0;
   return (
-    <div className="rollout" aria-label="Rollout" data-phase={ro.phase}>
+    <div className="rollout" aria-label="Rollout" data-phase={ro.phase} data-revision={ro.revision}>
       <p>
         Revision {ro.revision}
         {ro.previous ? ` replacing ${ro.previous}` : ''}

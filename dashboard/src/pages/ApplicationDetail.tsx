@@ -50,24 +50,33 @@ function Controls({ app }: { app: Application }) {
   );
 }
 
+/**
+ * What "roll back" means to an operator: the stable revision when the
+ * current one is not it (a rollout in progress or failed), else the newest
+ * earlier revision that completed.
+ */
+export function rollbackTarget(app: Application): number | null {
+  const st = app.status ?? {};
+  const stable = st.stableRevision;
+  if (stable !== null && stable !== undefined && stable !== st.revision) return stable;
+  const earlier = [...(st.history ?? [])]
+    .reverse()
+    .find((r) => r.revision !== st.revision && (r.outcome ?? '').startsWith('Completed'));
+  return earlier?.revision ?? null;
+}
+
 function History({ app, now }: { app: Application; now: number }) {
   const { api, can } = useAuth();
   const { run, busy, error, setError } = useAction();
   const st = app.status ?? {};
   const history = [...(st.history ?? [])].reverse();
   const stable = st.stableRevision;
-  const canRollBack = can('operator') && stable !== null && stable !== undefined && stable !== st.revision;
+  const target = rollbackTarget(app);
   return (
     <>
-      {canRollBack && (
-        <button
-          type="button"
-          className="primary"
-          disabled={busy}
-          onClick={() => void run(() => api.rollback(app.meta.name))}
-          aria-label={`Roll back to revision ${stable}`}
-        >
-          Roll back to revision {stable} (last completed)
+      {target !== null && can('operator') && (
+        <button type="button" className="primary" disabled={busy} onClick={() => void run(() => api.rollback(app.meta.name, target))}>
+          Roll back to revision {target}
         </button>
       )}
       <ErrorBanner error={error} onDismiss={() => setError(null)} />

@@ -24,7 +24,7 @@ export function Wizard() {
   return (
     <div className="page wizard">
       <h1>Set up Wasmbed</h1>
-      <ol className="steps" aria-label="Setup steps">
+      <ol className="steps" aria-label="Setup progress">
         {STEPS.map((s, i) => (
           <li key={s} aria-current={i === step ? 'step' : undefined} className={i < step ? 'done' : i === step ? 'current' : ''}>
             {i < step ? '✓ ' : `${i + 1}. `}
