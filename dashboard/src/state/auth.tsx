@@ -2,7 +2,7 @@
 // asked), checked with /auth/whoami, and the role it carries.
 
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
-import { Api } from '../api/client';
+import { Api, ApiError } from '../api/client';
 import type { Role, WhoAmI } from '../api/types';
 
 const KEY = 'wasmbed.token';
@@ -27,9 +27,9 @@ const AuthContext = createContext<Auth | null>(null);
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
-export function AuthProvider({ initial, children }: { initial: WhoAmI | null; children: ReactNode }) {
-  const [me, setMe] = useState<WhoAmI | null>(initial);
-  const [reason, setReason] = useState<string | null>(null);
+export function AuthProvider({ initial, children }: { initial: Restored; children: ReactNode }) {
+  const [me, setMe] = useState<WhoAmI | null>(initial.me);
+  const [reason, setReason] = useState<string | null>(initial.reason);
   // The token is read at each request, so signing in or out needs no new client.
   const api = useMemo(() => new Api(storedToken), []);
 
@@ -66,13 +66,27 @@ export function useAuth(): Auth {
   return a;
 }
 
-/** On page load: the kept token's identity, or null (no token, or refused). */
-export async function restoreSession(): Promise<WhoAmI | null> {
+export interface Restored {
+  me: WhoAmI | null;
+  /** Why the kept token could not be used, for the sign-in page. */
+  reason: string | null;
+}
+
+/**
+ * On page load: the kept token's identity. A refused token is forgotten; a
+ * platform that cannot be reached leaves it kept, for the next attempt.
+ */
+export async function restoreSession(): Promise<Restored> {
   const t = storedToken();
-  if (!t) return null;
+  if (!t) return { me: null, reason: null };
   try {
-    return await new Api(() => t).whoami();
-  } catch {
-    return null;
+    return { me: await new Api(() => t).whoami(), reason: null };
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      sessionStorage.removeItem(KEY);
+      localStorage.removeItem(KEY);
+      return { me: null, reason: `Signed out: ${e.message}` };
+    }
+    return { me: null, reason: e instanceof Error ? e.message : String(e) };
   }
 }
