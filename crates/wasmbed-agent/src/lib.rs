@@ -11,6 +11,12 @@
 //! (per app); a trap, running out of fuel or growing memory past the ceiling
 //! fails that app only.
 //!
+//! Terminal commands from the gateway are parsed against the device's own
+//! allow-list ([`TerminalCommand`]); anything else is refused with the
+//! reason. `reboot` is answered, then left to the platform, which checks
+//! [`Agent::reboot_requested`] after sending the answer and resets its own
+//! way.
+//!
 //! ```
 //! use wasmbed_agent::{Agent, AgentConfig};
 //! let mut agent = Agent::new(AgentConfig::new("dev-1", "sim"));
@@ -26,9 +32,11 @@ extern crate alloc;
 mod apps;
 mod host;
 mod session;
+mod terminal;
 mod transport;
 
 pub use apps::{AppRuntime, Instantiated, MAX_LOG_LINE};
 pub use host::{Capability, DEFAULT_GRANTS, validate_module};
 pub use session::{Agent, AgentConfig, AgentError, RECEIVE_PIECE, SessionState};
+pub use terminal::{ALLOWED_COMMANDS, Refusal, TerminalCommand};
 pub use transport::{Clock, StepError, Transport, step};

@@ -34,6 +34,9 @@ pub struct AgentConfig {
     pub max_apps: usize,
     /// Largest module accepted, bytes.
     pub max_module_len: usize,
+    /// Size of the device's heap, when the platform knows it (the terminal's
+    /// `mem` reports it beside the free heap passed to `poll`).
+    pub heap_size: Option<u32>,
 }
 
 impl AgentConfig {
@@ -46,7 +49,14 @@ impl AgentConfig {
             simulated: false,
             max_apps: 4,
             max_module_len: 128 * 1024,
+            heap_size: None,
         }
+    }
+
+    /// With the size of the device's heap.
+    pub fn with_heap_size(mut self, bytes: u32) -> Self {
+        self.heap_size = Some(bytes);
+        self
     }
 
     /// Marks the agent as the host simulator (reported at enrollment).
@@ -98,6 +108,8 @@ pub struct Agent {
     notes: Vec<Note>,
     /// Free heap as last told by `poll`: installs that cannot fit are refused.
     free_memory: Option<usize>,
+    /// A terminal `reboot` was answered; the platform resets.
+    reboot_requested: bool,
 }
 
 impl Agent {
@@ -115,6 +127,7 @@ impl Agent {
             gateway_unix_time: None,
             notes: Vec::new(),
             free_memory: None,
+            reboot_requested: false,
         }
     }
 
@@ -136,6 +149,14 @@ impl Agent {
     /// Bytes the agent holds for apps (modules and linear memories).
     pub fn app_memory_bytes(&self) -> usize {
         self.apps.memory_bytes()
+    }
+
+    /// True once a terminal `reboot` was answered. The platform checks it
+    /// after sending what [`take_outgoing`](Self::take_outgoing) returned
+    /// (the answer is among those bytes) and then resets the device its own
+    /// way; the agent itself never resets anything.
+    pub fn reboot_requested(&self) -> bool {
+        self.reboot_requested
     }
 
     /// The transport is up (TLS established): queue the enrollment.
@@ -205,6 +226,22 @@ impl Agent {
                 if self.apps.remove(&r.app) {
                     self.next_heartbeat = now;
                 }
+            }
+            (SessionState::Online, GatewayMsg::Command(c)) => {
+                let cx = crate::terminal::Context {
+                    cfg: &self.cfg,
+                    apps: &mut self.apps,
+                    free_memory: self.free_memory,
+                    heartbeat_ms: self.heartbeat_ms,
+                    reboot_pending: self.reboot_requested,
+                    now,
+                };
+                let (result, reboot) = crate::terminal::answer(c, cx, &mut self.notes);
+                self.reboot_requested |= reboot;
+                // App status changes first, so the gateway has recorded them
+                // by the time it hands the answer on.
+                self.flush_notes(now);
+                self.send(&DeviceMsg::CommandResult(result));
             }
             (_, GatewayMsg::Error(e)) => {
                 self.state = SessionState::Disconnected;
@@ -286,5 +323,6 @@ fn message_name(msg: &GatewayMsg) -> &'static str {
         GatewayMsg::Stop(_) => "Stop",
         GatewayMsg::Remove(_) => "Remove",
         GatewayMsg::Error(_) => "Error",
+        GatewayMsg::Command(_) => "Command",
     }
 }

@@ -30,6 +30,7 @@ pub enum StepError<E> {
 }
 
 /// One turn of the session loop: read what arrived, do due work, send.
+/// Afterwards, [`Agent::reboot_requested`] says whether to reset now.
 pub fn step<T: Transport, C: Clock>(
     agent: &mut Agent,
     transport: &mut T,

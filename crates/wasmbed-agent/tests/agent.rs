@@ -428,3 +428,21 @@ fn a_slot_name_that_is_not_one_is_refused() {
     h.deploy_bytes(".hidden", "1", &bytes, sha);
     assert_eq!(rejection(&h.drain()), Some(ErrorCode::UnknownApp));
 }
+
+/// A module whose structure is valid but one of whose function bodies is
+/// not: the body is validated when first called, and the app fails with
+/// `invalid-module`, never running it; the device and its other apps go on.
+#[test]
+fn a_function_body_that_does_not_validate_fails_its_app_at_first_call() {
+    let mut h = Harness::online();
+    h.deploy("hello", "1", GOOD);
+    h.drain();
+    // `i32.add` with an empty stack: well-formed binary, invalid body.
+    let bad = r#"(module (memory (export "memory") 1) (func (export "init") i32.add drop))"#;
+    let (bytes, sha) = wasm(bad);
+    assert!(wasmbed_agent::validate_module(&bytes, wasmbed_agent::DEFAULT_GRANTS).is_err(), "the platform refuses it");
+    h.deploy_bytes("bad", "1", &bytes, sha);
+    let st = statuses(&h.drain());
+    assert_eq!(st, vec![("bad".into(), AppState::Failed, Some(ErrorCode::InvalidModule))]);
+    assert_eq!(h.app_state("hello"), Some(("1".into(), AppState::Running)));
+}

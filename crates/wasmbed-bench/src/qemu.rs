@@ -348,6 +348,8 @@ pub async fn interp(image: &Path, kernels_wasm: &Path) -> Result<serde_json::Val
         "insns_per_timer_cycle": (per_cycle * 100.0).round() / 100.0,
         "ratio": ((wasm as f64 / native.max(1) as f64) * 100.0).round() / 100.0,
         "instantiate_insns": insns("instantiate_cycles")?,
+        "instantiate_validation": "module at install, each function body at its first call (wasmi Lazy)",
+        "eager_validation_instantiate_insns": insns("eager_instantiate_cycles")?,
         "kernels_app_instantiate_insns": insns("kernels_instantiate_cycles")?,
         "kernels_app_bytes": get("kernels_app_bytes")?,
         "instantiated_app_bytes": get("sized_app_bytes")?,

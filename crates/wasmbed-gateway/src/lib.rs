@@ -17,7 +17,9 @@
 //!
 //! Layers, outermost first: [`Gateway::run`] (accept loop, session cap,
 //! shutdown) → `session` (one device: framing, enrollment, liveness) →
-//! `sync` (the pure diff of desired against reported apps).
+//! `sync` (the pure diff of desired against reported apps). Beside them,
+//! `terminal` relays commands to a device's session and matches answers
+//! ([`Gateway::run_command`]).
 //!
 //! ```no_run
 //! # async fn demo(gw: std::sync::Arc<wasmbed_gateway::Gateway>) -> std::io::Result<()> {
@@ -29,6 +31,7 @@
 
 mod session;
 mod sync;
+mod terminal;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +48,7 @@ use wasmbed_model::{
 };
 
 pub use sync::{Action, plan};
+pub use terminal::{CommandError, CommandLine, CommandOutcome, CommandReply, MAX_COMMANDS_IN_FLIGHT};
 
 /// Wall-clock time source, Unix milliseconds (passed in so tests control it).
 pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -65,6 +69,8 @@ pub struct GatewayConfig {
     pub max_frame_len: usize,
     /// Time allowed for the TLS handshake and the Enroll message.
     pub handshake_timeout: Duration,
+    /// How long [`Gateway::run_command`] waits for a device's answer.
+    pub command_timeout: Duration,
     /// Address devices on this host dial, as registered in the Gateway
     /// resource (default: the listener's address).
     pub endpoint: Option<String>,
@@ -83,6 +89,8 @@ impl Default for GatewayConfig {
             max_sessions: 20_000,
             max_frame_len: wasmbed_protocol::MAX_FRAME_LEN,
             handshake_timeout: Duration::from_secs(10),
+            // Generous: a device may be busy installing a module first.
+            command_timeout: Duration::from_secs(5),
             endpoint: None,
             device_endpoint: None,
             report_ms: 1_000,
@@ -100,6 +108,12 @@ impl GatewayConfig {
     /// With a different session cap.
     pub fn with_max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = n;
+        self
+    }
+
+    /// With a different terminal command timeout.
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
         self
     }
 
@@ -150,6 +164,8 @@ struct SessionEntry {
     resync: Arc<Notify>,
     /// Tells the session to end because a newer one replaced it.
     replaced: watch::Sender<bool>,
+    /// Terminal commands for the session.
+    commands: Arc<terminal::Inbox>,
 }
 
 /// A running gateway. Create with [`Gateway::new`], serve with [`Gateway::run`].
@@ -428,11 +444,11 @@ impl Gateway {
     }
 
     /// Registers a session for `device`, ending any older one.
-    fn register(&self, device: &str) -> (u64, Arc<Notify>, watch::Receiver<bool>) {
+    fn register(&self, device: &str, commands: Arc<terminal::Inbox>) -> (u64, Arc<Notify>, watch::Receiver<bool>) {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let resync = Arc::new(Notify::new());
         let (tx, rx) = watch::channel(false);
-        let entry = SessionEntry { id, resync: resync.clone(), replaced: tx };
+        let entry = SessionEntry { id, resync: resync.clone(), replaced: tx, commands };
         if let Ok(mut s) = self.sessions.lock()
             && let Some(old) = s.insert(device.to_string(), entry)
         {

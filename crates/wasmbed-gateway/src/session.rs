@@ -19,6 +19,7 @@ use wasmbed_protocol::{
 
 use crate::Gateway;
 use crate::sync::{Action, Pending, deploy_key, digest_of, plan};
+use crate::terminal::Inbox;
 
 /// How a session ended.
 #[derive(Debug)]
@@ -76,6 +77,7 @@ pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, sh
         desired: Vec::new(),
         status: SessionStatus::default(),
         last_heartbeat: Instant::now(),
+        commands: Arc::default(),
     };
     s.run(shutdown).await;
 }
@@ -94,6 +96,8 @@ struct Session {
     desired: Vec<DesiredApp>,
     status: SessionStatus,
     last_heartbeat: Instant,
+    /// Terminal commands to send and answers awaited.
+    commands: Arc<Inbox>,
 }
 
 impl Session {
@@ -128,7 +132,7 @@ impl Session {
                 return self.close().await;
             }
         };
-        let (session_id, resync, mut replaced) = self.gw.register(&self.device);
+        let (session_id, resync, mut replaced) = self.gw.register(&self.device, self.commands.clone());
         self.gw.stats.enrollments.fetch_add(1, Ordering::Relaxed);
         let kind = if enroll.simulated { "simulated device" } else { "device" };
         info!(device = %self.device, peer = %self.peer, board = %enroll.board, "{kind} enrolled");
@@ -154,9 +158,11 @@ impl Session {
         };
         if matches!(end, End::Killed) {
             self.gw.unregister(&self.device, session_id);
+            self.commands.close();
             return;
         }
         let current = self.gw.unregister(&self.device, session_id);
+        self.commands.close();
         match &end {
             End::Replaced => {
                 self.queue(&GatewayMsg::Error(ErrorReport {
@@ -198,6 +204,7 @@ impl Session {
         shutdown: &mut watch::Receiver<bool>,
     ) -> End {
         let window = self.gw.cfg.liveness_window();
+        let commands = self.commands.clone();
         let mut killed = self.gw.kill_signal();
         loop {
             let deadline = self.last_heartbeat + window;
@@ -218,6 +225,11 @@ impl Session {
                         self.desired = wasmbed_control::desired_apps(&d, &self.gw.applications());
                     }
                     self.sync().await;
+                }
+                () = commands.ready() => {
+                    for cmd in self.commands.take() {
+                        self.queue(&GatewayMsg::Command(cmd));
+                    }
                 }
                 _ = replaced.changed() => return End::Replaced,
                 _ = shutdown.changed() => return End::Shutdown,
@@ -307,6 +319,12 @@ impl Session {
                 self.write_status().await;
             }
             DeviceMsg::Error(e) => return Err(End::Protocol(e.code, format!("device reported: {}", e.detail))),
+            DeviceMsg::CommandResult(r) => {
+                let id = r.id;
+                if !self.commands.finish(r) {
+                    info!(device = %self.device, id, "answer to a command nobody waits for (timed out?); ignored");
+                }
+            }
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
+use wasmbed_gateway::{CommandError, CommandOutcome, CommandReply};
 use wasmbed_model::{Application, ApplicationSpec, Device, DevicePhase, DeviceSpec, Limits, Meta, ProcessState};
 use wasmbed_pki::Pki;
 use wasmbed_platform::{Platform, PlatformConfig};
@@ -340,5 +341,98 @@ async fn a_canary_rollout_on_qemu_devices() {
     let ro = a.status.rollout.unwrap();
     assert_eq!((ro.phase, ro.step, ro.touched.len()), (RolloutPhase::RolledBack, 0, 1), "{ro:?}");
     common::wait_devices(store, "back on revision 2", on(2)).await;
+    p.shutdown().await;
+}
+
+/// `value: N bytes` or `value: N` in a terminal answer, as a number.
+fn figure(output: &str, key: &str) -> u64 {
+    let prefix = format!("{key}: ");
+    let line = output.lines().find_map(|l| l.strip_prefix(&prefix));
+    let n = line.and_then(|v| v.split(' ').next()).and_then(|v| v.parse().ok());
+    n.unwrap_or_else(|| panic!("no number for {key} in:\n{output}"))
+}
+
+/// The device terminal on our firmware: `status` and `mem` answer with the
+/// firmware's own figures, disallowed commands are refused by the device
+/// with its reason, and `reboot` resets the board (QEMU exits, the manager
+/// starts it again) and the device comes back Online with a fresh uptime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_answers_refuses_and_reboots_a_qemu_device() {
+    let p = platform().await;
+    p.add_device("q-term", &[("fleet", "term")]).await;
+    p.deploy("hello", "fleet=term", &logging_app("hello terminal")).await;
+    p.wait_for("q-term", "running hello", |d| app_state(d, "hello").as_deref() == Some("running")).await;
+
+    let mut transcript = String::new();
+    let mut run = async |line: &str| -> Result<CommandReply, CommandError> {
+        let r = p.p.gateways[0].run_command("q-term", line.parse().unwrap()).await;
+        match &r {
+            Ok(r) => transcript.push_str(&format!("> {line}\n[{}] {}\n", r.outcome.as_str(), r.output)),
+            Err(e) => transcript.push_str(&format!("> {line}\n[error] {e}\n")),
+        }
+        r
+    };
+    let status = run("status").await.unwrap();
+    assert_eq!(status.outcome, CommandOutcome::Ok);
+    for line in ["device: q-term", "board: mps2-an385", "simulated: no", "apps: 1 installed, 1 running"] {
+        assert!(status.output.lines().any(|l| l == line), "{line:?} missing:\n{}", status.output);
+    }
+    let mem = run("mem").await.unwrap();
+    assert_eq!(mem.outcome, CommandOutcome::Ok);
+    let (free, size, apps) =
+        (figure(&mem.output, "free_heap"), figure(&mem.output, "heap_size"), figure(&mem.output, "app_memory"));
+    // The board's 1 MiB heap, less what TLS, the IP stack and the app hold.
+    assert!(size > 900 * 1024 && size <= 1024 * 1024, "{}", mem.output);
+    assert!(free > 0 && free + apps < size, "{}", mem.output);
+    assert!(apps >= 64 * 1024, "one page of linear memory at least: {}", mem.output);
+    let apps_out = run("apps").await.unwrap().output;
+    assert!(apps_out.lines().any(|l| l.starts_with("hello 1 running ")), "{apps_out}");
+    let before = figure(&run("uptime").await.unwrap().output, "uptime_ms");
+    assert!(before > 0);
+    let restarted = run("restart-app hello").await.unwrap();
+    assert_eq!(
+        (restarted.outcome, restarted.output.as_str()),
+        (CommandOutcome::Ok, "restarted hello (version 1): running")
+    );
+
+    for (line, reason) in [
+        ("rm -rf /", "unknown command \"rm\""),
+        ("reboot now", "reboot takes no arguments"),
+        ("restart-app", "restart-app needs NAME"),
+        ("restart-app ghost", "no app named \"ghost\""),
+    ] {
+        let r = run(line).await.unwrap();
+        assert_eq!(r.outcome, CommandOutcome::Refused, "{line}: {}", r.output);
+        assert!(r.output.contains(reason), "{line}: {}", r.output);
+    }
+    assert_eq!(p.manager().running()[0].starts, 1, "nothing was reset by a refused command");
+
+    let reboot = run("reboot").await.unwrap();
+    assert_eq!(reboot.outcome, CommandOutcome::Ok);
+    let start = Instant::now();
+    while p.manager().running().first().is_none_or(|r| r.starts < 2) {
+        assert!(start.elapsed() < WAIT, "QEMU was not restarted after the reboot:\n{}", p.console("q-term"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let console = p.console("q-term");
+    assert!(console.contains("reboot requested over the terminal: answer sent to the gateway; resetting"), "{console}");
+    // Back Online in a new session: a fresh uptime, the app re-deployed.
+    let after = loop {
+        match p.p.gateways[0].run_command("q-term", "uptime".parse().unwrap()).await {
+            Ok(r) => break figure(&r.output, "uptime_ms"),
+            Err(CommandError::NotConnected(_) | CommandError::SessionEnded(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(start.elapsed() < WAIT, "never answered after the reboot:\n{}", p.console("q-term"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    transcript.push_str(&format!("(after the reboot) > uptime\nuptime_ms: {after}\n"));
+    // Booted after the reboot was asked for (QEMU's clock follows the host's).
+    assert!(after < start.elapsed().as_millis() as u64, "uptime did not start over: {after} ms, before {before} ms");
+    p.wait_for("q-term", "Online and running hello again", |d| {
+        d.status.phase == DevicePhase::Online && app_state(d, "hello").as_deref() == Some("running")
+    })
+    .await;
+    println!("terminal transcript (mps2-an385 in QEMU):\n{transcript}");
     p.shutdown().await;
 }

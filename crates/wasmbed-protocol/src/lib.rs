@@ -35,6 +35,7 @@ extern crate alloc;
 mod bundle;
 mod frame;
 mod msg;
+mod terminal;
 
 pub use bundle::{BUNDLE_MAGIC, BUNDLE_VERSION, BundleError, IdentityBundle};
 pub use frame::{
@@ -42,3 +43,7 @@ pub use frame::{
     encode_frame,
 };
 pub use msg::*;
+pub use terminal::{
+    Command, CommandBoundError, CommandOutcome, CommandResult, MAX_COMMAND_ARG_LEN, MAX_COMMAND_ARGS,
+    MAX_COMMAND_NAME_LEN, MAX_COMMAND_OUTPUT, fit_output,
+};

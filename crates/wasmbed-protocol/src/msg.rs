@@ -46,6 +46,9 @@ pub enum DeviceMsg {
     /// The device refuses something the gateway sent and ends the session.
     #[n(5)]
     Error(#[n(0)] ErrorReport),
+    /// The answer to a terminal [`Command`](crate::Command).
+    #[n(6)]
+    CommandResult(#[n(0)] crate::CommandResult),
 }
 
 /// Gateway → device.
@@ -72,6 +75,10 @@ pub enum GatewayMsg {
     /// The gateway refuses something the device sent and ends the session.
     #[n(6)]
     Error(#[n(0)] ErrorReport),
+    /// A terminal command; the device answers with a
+    /// [`CommandResult`](crate::CommandResult), refusing what it does not allow.
+    #[n(7)]
+    Command(#[n(0)] crate::Command),
 }
 
 /// Who the device is and what it already runs (so a reconnect re-syncs).

@@ -85,6 +85,7 @@ fn device_name(msg: &DeviceMsg) -> &'static str {
         DeviceMsg::AppLog(_) => "device_app_log",
         DeviceMsg::DeployRejected(_) => "device_deploy_rejected",
         DeviceMsg::Error(_) => "device_error",
+        DeviceMsg::CommandResult(_) => "device_command_result",
     }
 }
 
@@ -97,13 +98,14 @@ fn gateway_name(msg: &GatewayMsg) -> &'static str {
         GatewayMsg::Stop(_) => "gateway_stop",
         GatewayMsg::Remove(_) => "gateway_remove",
         GatewayMsg::Error(_) => "gateway_error",
+        GatewayMsg::Command(_) => "gateway_command",
     }
 }
 
 const BUNDLE_NAME: &str = "identity_bundle";
 const ALTERNATES_NAME: &str = "identity_bundle_alternates";
-const DEVICE_VARIANTS: usize = 6;
-const GATEWAY_VARIANTS: usize = 7;
+const DEVICE_VARIANTS: usize = 7;
+const GATEWAY_VARIANTS: usize = 8;
 
 fn sha(seed: u8) -> minicbor::bytes::ByteArray<32> {
     core::array::from_fn(|i| seed.wrapping_add(i as u8)).into()
@@ -138,6 +140,11 @@ fn device_samples() -> Vec<DeviceMsg> {
             reason: FailReason { code: ErrorCode::HashMismatch, detail: "sha256 differs".into() },
         }),
         DeviceMsg::Error(ErrorReport { code: ErrorCode::BadChunk, detail: "offset 4096, expected 0".into() }),
+        DeviceMsg::CommandResult(CommandResult {
+            id: 7,
+            outcome: CommandOutcome::Refused,
+            output: "unknown command \"rm\"".into(),
+        }),
     ]
 }
 
@@ -163,6 +170,7 @@ fn gateway_samples() -> Vec<GatewayMsg> {
         GatewayMsg::Stop(AppRef { app: "hello".into() }),
         GatewayMsg::Remove(AppRef { app: "ticker".into() }),
         GatewayMsg::Error(ErrorReport { code: ErrorCode::IdentityMismatch, detail: "enrolled as dev-8".into() }),
+        GatewayMsg::Command(Command { id: 7, name: "restart-app".into(), args: vec!["hello".into()] }),
     ]
 }
 

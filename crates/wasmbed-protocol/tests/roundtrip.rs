@@ -15,6 +15,34 @@ fn text() -> impl Strategy<Value = String> {
     any::<String>().prop_map(|s| s.chars().take(24).collect())
 }
 
+/// Any Unicode, cut to at most `max` bytes on a character boundary.
+fn text_within(max: usize) -> impl Strategy<Value = String> {
+    any::<String>().prop_map(move |s| {
+        let mut out = String::new();
+        for c in s.chars() {
+            if out.len() + c.len_utf8() > max {
+                break;
+            }
+            out.push(c);
+        }
+        out
+    })
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    (any::<u32>(), text_within(MAX_COMMAND_NAME_LEN), vec(text_within(MAX_COMMAND_ARG_LEN), 0..=MAX_COMMAND_ARGS))
+        .prop_map(|(id, name, args)| Command { id, name, args })
+}
+
+fn command_result() -> impl Strategy<Value = CommandResult> {
+    let outcome = select(vec![CommandOutcome::Ok, CommandOutcome::Refused, CommandOutcome::Failed]);
+    (any::<u32>(), outcome, text_within(MAX_COMMAND_OUTPUT)).prop_map(|(id, outcome, output)| CommandResult {
+        id,
+        outcome,
+        output,
+    })
+}
+
 fn sha() -> impl Strategy<Value = ByteArray<32>> {
     any::<[u8; 32]>().prop_map(ByteArray::from)
 }
@@ -98,6 +126,7 @@ fn device_msg() -> impl Strategy<Value = DeviceMsg> {
         (text(), text(), fail_reason())
             .prop_map(|(app, version, reason)| { DeviceMsg::DeployRejected(DeployRejected { app, version, reason }) }),
         error_report().prop_map(DeviceMsg::Error),
+        command_result().prop_map(DeviceMsg::CommandResult),
     ]
 }
 
@@ -121,6 +150,7 @@ fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
         app_ref().prop_map(GatewayMsg::Stop),
         app_ref().prop_map(GatewayMsg::Remove),
         error_report().prop_map(GatewayMsg::Error),
+        command().prop_map(GatewayMsg::Command),
     ]
 }
 
@@ -402,4 +432,154 @@ fn a_full_deploy_chunk_fits_a_frame() {
     let mut wire = Vec::new();
     encode_frame(&chunk, &mut wire).expect("a full chunk fits MAX_FRAME_LEN");
     assert!(wire.len() <= FRAME_HEADER_LEN - 1 + MAX_FRAME_LEN);
+}
+
+// ------------------------------------------------------------ terminal bounds
+
+/// The terminal messages without their bounds, encoded as the real ones
+/// are (same variant and field numbers), to build what a peer must refuse.
+mod unbounded {
+    use minicbor::Encode;
+
+    #[derive(Encode)]
+    #[cbor(map)]
+    pub struct Command {
+        #[n(0)]
+        pub id: u32,
+        #[n(1)]
+        pub name: String,
+        #[n(2)]
+        pub args: Vec<String>,
+    }
+
+    #[derive(Encode)]
+    pub enum GatewayMsg {
+        #[n(7)]
+        Command(#[n(0)] Command),
+    }
+
+    #[derive(Encode)]
+    #[cbor(map)]
+    pub struct CommandResult {
+        #[n(0)]
+        pub id: u32,
+        #[n(1)]
+        pub outcome: u8,
+        #[n(2)]
+        pub output: String,
+    }
+
+    #[derive(Encode)]
+    pub enum DeviceMsg {
+        #[n(6)]
+        CommandResult(#[n(0)] CommandResult),
+    }
+}
+
+fn raw_command(name: &str, args: &[String]) -> Vec<u8> {
+    let msg = unbounded::GatewayMsg::Command(unbounded::Command { id: 1, name: name.into(), args: args.to_vec() });
+    minicbor::to_vec(&msg).expect("encodes into a Vec")
+}
+
+fn raw_result(output: &str) -> Vec<u8> {
+    let msg =
+        unbounded::DeviceMsg::CommandResult(unbounded::CommandResult { id: 1, outcome: 0, output: output.into() });
+    minicbor::to_vec(&msg).expect("encodes into a Vec")
+}
+
+#[test]
+fn the_unbounded_mirror_encodes_like_the_real_messages() {
+    let args = vec!["hello".to_string()];
+    let real = GatewayMsg::Command(Command { id: 1, name: "restart-app".into(), args: args.clone() });
+    assert_eq!(raw_command("restart-app", &args), payload_of(&real));
+    let real = DeviceMsg::CommandResult(CommandResult { id: 1, outcome: CommandOutcome::Ok, output: "up".into() });
+    assert_eq!(raw_result("up"), payload_of(&real));
+}
+
+#[test]
+fn commands_at_their_bounds_decode() {
+    let name = "n".repeat(MAX_COMMAND_NAME_LEN);
+    let args = vec!["a".repeat(MAX_COMMAND_ARG_LEN); MAX_COMMAND_ARGS];
+    let msg = decode_gateway_msg(&raw_command(&name, &args)).unwrap();
+    assert_eq!(msg, GatewayMsg::Command(Command { id: 1, name, args }));
+    let output = "o".repeat(MAX_COMMAND_OUTPUT);
+    assert!(decode_device_msg(&raw_result(&output)).is_ok());
+}
+
+#[test]
+fn commands_over_their_bounds_are_malformed() {
+    let one = vec!["x".to_string()];
+    let cases = [
+        ("name", raw_command(&"n".repeat(MAX_COMMAND_NAME_LEN + 1), &one)),
+        ("arg count", raw_command("status", &vec!["a".to_string(); MAX_COMMAND_ARGS + 1])),
+        ("arg length", raw_command("status", &["ok".to_string(), "a".repeat(MAX_COMMAND_ARG_LEN + 1)])),
+    ];
+    for (what, payload) in cases {
+        assert_eq!(decode_gateway_msg(&payload), Err(FrameError::Malformed), "{what}");
+    }
+    let long = raw_result(&"o".repeat(MAX_COMMAND_OUTPUT + 1));
+    assert_eq!(decode_device_msg(&long), Err(FrameError::Malformed));
+    // A multi-byte character past the bound counts in bytes, not characters.
+    let wide = raw_result(&"é".repeat(MAX_COMMAND_OUTPUT / 2 + 1));
+    assert_eq!(decode_device_msg(&wide), Err(FrameError::Malformed));
+}
+
+#[test]
+fn huge_or_indefinite_argument_arrays_are_malformed() {
+    let payload = raw_command("status", &["x".to_string()]);
+    // Field 2 (`args`): an array of one text of one byte.
+    let at = find_unique(&payload, &[0x02, 0x81, 0x61, b'x']) + 1;
+    assert_eq!(decode_gateway_msg(&claim_huge(&payload, at)), Err(FrameError::Malformed));
+    let mut indefinite = payload.clone();
+    indefinite.splice(at..at + 1, [0x9f]);
+    indefinite.insert(at + 3, 0xff);
+    assert_eq!(decode_gateway_msg(&indefinite), Err(FrameError::Malformed));
+}
+
+#[test]
+fn commands_over_their_bounds_are_not_encoded() {
+    let cases = [
+        GatewayMsg::Command(Command { id: 1, name: "n".repeat(MAX_COMMAND_NAME_LEN + 1), args: vec![] }),
+        GatewayMsg::Command(Command { id: 1, name: "s".into(), args: vec![String::new(); MAX_COMMAND_ARGS + 1] }),
+        GatewayMsg::Command(Command { id: 1, name: "s".into(), args: vec!["a".repeat(MAX_COMMAND_ARG_LEN + 1)] }),
+    ];
+    for msg in cases {
+        let mut wire = vec![0xaa];
+        assert_eq!(encode_frame(&msg, &mut wire), Err(FrameError::Encode), "{msg:?}");
+    }
+    let long = DeviceMsg::CommandResult(CommandResult {
+        id: 1,
+        outcome: CommandOutcome::Ok,
+        output: "o".repeat(MAX_COMMAND_OUTPUT + 1),
+    });
+    assert_eq!(encode_frame(&long, &mut Vec::new()), Err(FrameError::Encode));
+}
+
+#[test]
+fn check_bounds_names_the_first_bound_exceeded() {
+    assert_eq!(Command::check_bounds("status", &[] as &[&str]), Ok(()));
+    let long_name = "n".repeat(MAX_COMMAND_NAME_LEN + 1);
+    assert_eq!(Command::check_bounds(&long_name, &[] as &[&str]), Err(CommandBoundError::NameTooLong(33)));
+    let many = vec!["a"; MAX_COMMAND_ARGS + 1];
+    assert_eq!(Command::check_bounds("s", &many), Err(CommandBoundError::TooManyArgs(9)));
+    let long_arg = "a".repeat(MAX_COMMAND_ARG_LEN + 1);
+    let args = ["ok", long_arg.as_str()];
+    assert_eq!(Command::check_bounds("s", &args), Err(CommandBoundError::ArgTooLong { index: 1, len: 65 }));
+    assert_eq!(CommandBoundError::ArgTooLong { index: 1, len: 65 }.to_string(), "argument 2 of 65 bytes exceeds 64");
+}
+
+proptest! {
+    #[test]
+    fn fit_output_always_fits_and_keeps_short_texts(text in any::<String>(), repeat in 1usize..400) {
+        let long = text.repeat(repeat);
+        let fitted = fit_output(long.clone());
+        prop_assert!(fitted.len() <= MAX_COMMAND_OUTPUT);
+        if long.len() <= MAX_COMMAND_OUTPUT {
+            prop_assert_eq!(&fitted, &long);
+        } else {
+            prop_assert!(fitted.ends_with("[output truncated]"));
+        }
+        let result = DeviceMsg::CommandResult(CommandResult { id: 0, outcome: CommandOutcome::Ok, output: fitted });
+        prop_assert!(encode_frame(&result, &mut Vec::new()).is_ok());
+    }
 }

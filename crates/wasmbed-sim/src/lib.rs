@@ -5,6 +5,8 @@
 //! platform CA) on a tokio TCP socket, instead of embedded-tls over smoltcp.
 //! It says so: it enrolls with `simulated: true`, and every log line of this
 //! crate is labelled "simulated". Thousands run in one process, each a task.
+//! A terminal `reboot` restarts the device as a cold boot: its apps are
+//! gone, its uptime starts over, and it enrolls in a new session.
 //!
 //! ```no_run
 //! # async fn demo(bundle: wasmbed_protocol::IdentityBundle) {
@@ -75,6 +77,8 @@ pub struct SimStats {
     pub connected: AtomicU64,
     /// Sessions that ended (any reason).
     pub disconnected: AtomicU64,
+    /// Cold boots asked for by a terminal `reboot`.
+    pub reboots: AtomicU64,
 }
 
 /// Runs one simulated device until `stop` turns true. It dials the
@@ -114,11 +118,12 @@ pub async fn run_device_with_stats(
         return;
     }
     let mut at = 0usize;
-    let boot = Instant::now();
-    let now = move || boot.elapsed().as_millis() as u64;
-    let mut agent = Agent::new(AgentConfig::new(&id, &bundle.board).simulated());
+    let cold_boot = || Agent::new(AgentConfig::new(&id, &bundle.board).simulated().with_heap_size(SIM_HEAP_BYTES));
+    let mut boot = Instant::now();
+    let mut agent = cold_boot();
     let mut backoff = opts.min_backoff;
     while !*stop.borrow() {
+        let now = move || boot.elapsed().as_millis() as u64;
         let (addr, server_name) = &gateways[at % gateways.len()];
         let connect = async {
             let tcp = TcpStream::connect(addr).await?;
@@ -157,6 +162,16 @@ pub async fn run_device_with_stats(
             {
                 break format!("write failed: {e}");
             }
+            // The answer to `reboot` was just written: reset as a board does.
+            if agent.reboot_requested() {
+                let _ = wr.shutdown().await;
+                // As the firmware does: reset once the gateway has closed its
+                // side. Dropping a socket with unread bytes sends a reset,
+                // which can destroy the answer before the gateway reads it.
+                let drain = async { while matches!(rd.read(&mut buf).await, Ok(n) if n > 0) {} };
+                let _ = timeout(Duration::from_secs(1), drain).await;
+                break "rebooting at the gateway's request".into();
+            }
             if !enrolled && agent.state() == wasmbed_agent::SessionState::Online {
                 enrolled = true;
                 backoff = opts.min_backoff;
@@ -188,6 +203,17 @@ pub async fn run_device_with_stats(
         agent.disconnected();
         stats.disconnected.fetch_add(1, Ordering::Relaxed);
         info!(device = %id, "simulated device disconnected: {ended}");
+        if agent.reboot_requested() {
+            // A cold boot: apps, uptime and session start over; a booting
+            // device dials at once rather than backing off.
+            info!(device = %id, "simulated device reboots (cold boot: apps gone)");
+            stats.reboots.fetch_add(1, Ordering::Relaxed);
+            agent = cold_boot();
+            boot = Instant::now();
+            backoff = opts.min_backoff;
+            at = 0;
+            continue;
+        }
         if *stop.borrow() || wait_backoff(&mut backoff, &opts, &mut stop).await {
             break;
         }

@@ -80,6 +80,12 @@ pub trait Link {
     fn write(&mut self, buf: &[u8]) -> Result<usize, NetError>;
     /// Sends what is queued and closes (best effort).
     fn close(&mut self);
+    /// Like [`close`](Self::close), after waiting up to `ms` for the peer to
+    /// close its side too, so it has read everything sent.
+    fn close_after_peer(&mut self, ms: u64) {
+        let _ = ms;
+        self.close();
+    }
 }
 
 /// The IP stack with one TCP socket.
@@ -188,6 +194,16 @@ impl<D: Device> Link for Net<D> {
             }
             idle();
         }
+    }
+
+    fn close_after_peer(&mut self, ms: u64) {
+        self.socket().close();
+        let until = now_ms() + ms;
+        while now_ms() < until && !matches!(self.socket().state(), tcp::State::TimeWait | tcp::State::Closed) {
+            self.poll();
+            idle();
+        }
+        self.close();
     }
 
     fn close(&mut self) {

@@ -1,5 +1,6 @@
 //! Connect, authenticate, run the agent; on any failure, back off and do it
-//! again. Apps keep running while the device is offline.
+//! again. Apps keep running while the device is offline. A terminal
+//! `reboot` resets the device once its answer has reached the gateway.
 
 use alloc::string::String;
 use alloc::vec;
@@ -25,6 +26,15 @@ use crate::{Board, HEAP, Link, Uart, console, led, now_ms};
 /// device sends is small, so its record buffer is too.
 const TLS_RX: usize = 16_384 + 256;
 const TLS_TX: usize = 4 * 1024;
+/// Longest wait, before a terminal `reboot`, for the gateway to close.
+const REBOOT_LINGER_MS: u64 = 1_000;
+
+/// How a session ended without an error.
+#[derive(Debug)]
+enum Ended {
+    /// The agent answered a terminal `reboot`; the answer is sent.
+    Reboot,
+}
 
 /// Why a session ended.
 #[derive(Debug)]
@@ -140,7 +150,8 @@ fn serve<L: NetLink>(
     boot_unix_ms: u64,
 ) -> String {
     let mut out = console();
-    let mut agent = Agent::new(AgentConfig::new(&bundle.device_id, board.name));
+    let heap_size = u32::try_from(HEAP.inner().used() + HEAP.inner().free()).unwrap_or(u32::MAX);
+    let mut agent = Agent::new(AgentConfig::new(&bundle.device_id, board.name).with_heap_size(heap_size));
     let mut backoff = Backoff::new(500, 30_000);
     let mut at = 0usize;
     loop {
@@ -151,6 +162,12 @@ fn serve<L: NetLink>(
         let result = session(board, &link, gateway, bundle, &mut rng, boot_unix_ms, &mut agent, &mut online);
         agent.disconnected();
         led(board, 0, false);
+        if let Ok(Ended::Reboot) = result {
+            // Reset only once the gateway has read the answer (it closes
+            // its side after our close_notify).
+            link.borrow_mut().close_after_peer(REBOOT_LINGER_MS);
+            reboot();
+        }
         link.borrow_mut().close();
         if online {
             backoff.reset();
@@ -159,13 +176,8 @@ fn serve<L: NetLink>(
         }
         // Until every gateway was tried, the next one is dialled soon.
         let delay = if online || at == 0 { backoff.next_delay(rng.next_u32()) } else { 100 };
-        match result {
-            Ok(()) => {
-                let _ = writeln!(out, "session ended by the gateway; reconnecting in {delay} ms");
-            }
-            Err(e) => {
-                let _ = writeln!(out, "session ended: {e}; reconnecting in {delay} ms");
-            }
+        if let Err(e) = result {
+            let _ = writeln!(out, "session ended: {e}; reconnecting in {delay} ms");
         }
         // Apps keep their schedule while offline.
         let until = now_ms() + u64::from(delay);
@@ -175,6 +187,13 @@ fn serve<L: NetLink>(
             idle();
         }
     }
+}
+
+/// Resets the board. QEMU runs with `-no-reboot`, so there this ends the
+/// process and the platform starts the device again with a new boot seed.
+fn reboot() -> ! {
+    let _ = writeln!(console(), "reboot requested over the terminal: answer sent to the gateway; resetting");
+    cortex_m::peripheral::SCB::sys_reset()
 }
 
 fn free_heap() -> u32 {
@@ -191,7 +210,7 @@ fn session<L: NetLink>(
     boot_unix_ms: u64,
     agent: &mut Agent,
     online: &mut bool,
-) -> Result<(), SessionError> {
+) -> Result<Ended, SessionError> {
     let mut out = console();
     net.borrow_mut().connect(gateway).map_err(SessionError::Net)?;
     if matches!(board.link, Link::Lan9118 { .. }) {
@@ -221,6 +240,12 @@ fn session<L: NetLink>(
         if !outgoing.is_empty() {
             write_all(&mut tls, &outgoing)?;
             tls.flush()?;
+        }
+        if agent.reboot_requested() {
+            // The answer went out with `outgoing`; a close_notify lets the
+            // gateway see a clean end rather than a reset connection.
+            let _ = tls.close();
+            return Ok(Ended::Reboot);
         }
         let readable = leftover || net.borrow_mut().readable();
         if readable {

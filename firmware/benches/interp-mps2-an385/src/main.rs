@@ -4,7 +4,9 @@
 //!
 //! The host loads two length-prefixed modules into PSRAM: the kernels app
 //! and a 16 KB app. The image runs the kernels natively, instantiates both
-//! modules in the agent's runtime (validation and compilation included),
+//! modules in the agent's runtime (the module validated; function bodies
+//! are validated at their first call, as on devices; the 16 KB app is also
+//! instantiated with every body validated at install, for comparison),
 //! runs the kernels app's tick, checks both runs computed the same checksum,
 //! and prints one `interp:` line of figures.
 #![no_std]
@@ -72,6 +74,13 @@ fn bench() -> Result<alloc::string::String, alloc::string::String> {
     let inst16 = runtime.instantiate(sized, limits)?;
     let instantiate_cycles = systick::cycles() - t;
     drop(inst16);
+    // The same with every function body validated at install.
+    let eager = wasmbed_agent::AppRuntime::with_eager_validation();
+    let t = systick::cycles();
+    let inst16 = eager.instantiate(sized, limits)?;
+    let eager_instantiate_cycles = systick::cycles() - t;
+    drop(inst16);
+    drop(eager);
 
     let used_before = HEAP.used();
     HEAP.reset_peak();
@@ -95,7 +104,7 @@ fn bench() -> Result<alloc::string::String, alloc::string::String> {
         return Err(alloc::format!("checksums differ: native {native}, wasm said {lines:?}"));
     }
     Ok(alloc::format!(
-        "calibration_insns={} calibration_cycles={calibration_cycles} native_cycles={native_cycles} wasm_cycles={wasm_cycles} wasm_first_cycles={first_cycles} instantiate_cycles={instantiate_cycles} \
+        "calibration_insns={} calibration_cycles={calibration_cycles} native_cycles={native_cycles} wasm_cycles={wasm_cycles} wasm_first_cycles={first_cycles} instantiate_cycles={instantiate_cycles} eager_instantiate_cycles={eager_instantiate_cycles} \
          kernels_instantiate_cycles={kernels_instantiate_cycles} \
          app_heap_peak={app_heap_peak} sized_app_bytes={} kernels_app_bytes={} checksum={native}",
         2 * CALIBRATION_LOOPS,
