@@ -107,3 +107,18 @@ export function bytes(n: number | null | undefined): string {
   if (n < 1024) return `${n} B`;
   return `${(n / 1024).toFixed(1)} KiB`;
 }
+
+/**
+ * What "roll back" means to an operator: the stable revision when the
+ * current one is not it (a rollout in progress or failed), else the newest
+ * earlier revision that completed.
+ */
+export function rollbackTarget(app: Application): number | null {
+  const st = app.status ?? {};
+  const stable = st.stableRevision;
+  if (stable !== null && stable !== undefined && stable !== st.revision) return stable;
+  const earlier = [...(st.history ?? [])]
+    .reverse()
+    .find((r) => r.revision !== st.revision && (r.outcome ?? '').startsWith('Completed'));
+  return earlier?.revision ?? null;
+}

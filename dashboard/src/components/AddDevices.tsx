@@ -27,13 +27,12 @@ function boardNote(b: Board): string {
 
 export function AddDevices({ onCreated, defaultCounts }: { onCreated?: (d: Device[]) => void; defaultCounts?: Record<string, number> }) {
   const { api } = useAuth();
-  const { boards, boardsError } = useFleet();
+  const { boards, boardsError, state } = useFleet();
   const [counts, setCounts] = useState<Record<string, number>>(defaultCounts ?? {});
   const [prefix, setPrefix] = useState('dev');
   const [labels, setLabels] = useState('app=demo');
   const [created, setCreated] = useState<string[]>([]);
   const { run, busy, error, setError } = useAction();
-  const { state } = useFleet();
 
   const supported = boards.filter((b) => !boardRefusal(b));
   const refused = boards.filter((b) => boardRefusal(b));

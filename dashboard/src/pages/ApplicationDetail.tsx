@@ -1,7 +1,7 @@
 import { RolloutProgress } from '../components/Rollout';
 import { Badge, Empty, ErrorBanner, Facts, Section, useAction } from '../components/common';
 import type { Application } from '../api/types';
-import { ago, slotsOf, strategyLabel } from '../model';
+import { ago, rollbackTarget, slotsOf, strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate } from '../state/router';
@@ -48,21 +48,6 @@ function Controls({ app }: { app: Application }) {
       <ErrorBanner error={error} onDismiss={() => setError(null)} />
     </div>
   );
-}
-
-/**
- * What "roll back" means to an operator: the stable revision when the
- * current one is not it (a rollout in progress or failed), else the newest
- * earlier revision that completed.
- */
-export function rollbackTarget(app: Application): number | null {
-  const st = app.status ?? {};
-  const stable = st.stableRevision;
-  if (stable !== null && stable !== undefined && stable !== st.revision) return stable;
-  const earlier = [...(st.history ?? [])]
-    .reverse()
-    .find((r) => r.revision !== st.revision && (r.outcome ?? '').startsWith('Completed'));
-  return earlier?.revision ?? null;
 }
 
 function History({ app, now }: { app: Application; now: number }) {

@@ -7,7 +7,7 @@ import { ago, bytes, duration, isEmulated, isSimulated, phaseOf } from '../model
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate } from '../state/router';
-import { DeviceKind } from './Devices';
+import { DeviceKind } from '../components/DeviceKind';
 
 function Power({ d }: { d: Device }) {
   const { api, can } = useAuth();

@@ -1,8 +1,9 @@
 import { useState } from 'react';
 import { AddDevices } from '../components/AddDevices';
 import { Badge, Empty, ErrorBanner, Section } from '../components/common';
-import { DEVICE_PHASES, type Device } from '../api/types';
-import { ago, isSimulated, parseSelector, phaseOf } from '../model';
+import { AppStates, DeviceKind } from '../components/DeviceKind';
+import { DEVICE_PHASES } from '../api/types';
+import { ago, parseSelector, phaseOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate, useLocation } from '../state/router';
@@ -13,30 +14,6 @@ function setQuery(key: string, value: string) {
   else q.delete(key);
   const s = q.toString();
   navigate(`/devices${s ? `?${s}` : ''}`, true);
-}
-
-export function DeviceKind({ d }: { d: Device }) {
-  return isSimulated(d) ? (
-    <span className="tag sim" title="The device agent running on the platform's host, not firmware">
-      simulated
-    </span>
-  ) : (
-    <span className="tag qemu" title="Our firmware running in QEMU's emulation of this board">
-      QEMU
-    </span>
-  );
-}
-
-export function AppStates({ d }: { d: Device }) {
-  const apps = d.status?.session?.apps ?? [];
-  if (apps.length === 0) return <span className="muted">none</span>;
-  return (
-    <>
-      {apps.map((a) => (
-        <Badge key={a.name} value={a.state} label={`${a.name} ${a.state}`} />
-      ))}
-    </>
-  );
 }
 
 export function Devices() {

@@ -59,7 +59,7 @@ export function Overview() {
                 </tr>
               </thead>
               <tbody>
-                {[...byBoard].sort().map(([board, phases]) => (
+                {[...byBoard].sort(([a], [b]) => a.localeCompare(b)).map(([board, phases]) => (
                   <tr key={board}>
                     <td>
                       <Link to={`/devices?board=${board}`}>{board === 'sim' ? 'sim (simulator)' : board}</Link>

@@ -9,7 +9,7 @@ import { phaseOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
 import { Link, navigate } from '../state/router';
-import { DeviceKind } from './Devices';
+import { DeviceKind } from '../components/DeviceKind';
 
 const STEPS = ['Sign in', 'Gateway', 'Devices', 'First app'] as const;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Device } from '../api/types';
-import { parseSelector } from '../model';
+import type { Application, Device } from '../api/types';
+import { parseSelector, rollbackTarget } from '../model';
 import { BUCKET_MS, BUCKETS, count, emptyFleet, fleetReducer } from './fleet';
 
 function device(name: string, hb: number | null, apps: { name: string; state: string }[] = []): Device {
@@ -57,5 +57,22 @@ describe('parseSelector', () => {
     expect(parseSelector('')).toHaveProperty('matches');
     expect(parseSelector('app=,x')).toHaveProperty('error');
     expect(parseSelector('a,,b')).toHaveProperty('error');
+  });
+});
+
+describe('rollbackTarget', () => {
+  const app = (revision: number, stable: number | null, outcomes: (string | null)[]): Application => ({
+    meta: { name: 'a' },
+    spec: { version: '1', digest: 'd', size: 1, capabilities: [], limits: { fuelPerCall: 1, maxMemoryPages: 1, tickMs: 10 }, selector: '', strategy: { type: 'all-at-once' } },
+    status: {
+      revision,
+      stableRevision: stable,
+      history: outcomes.map((outcome, i) => ({ revision: i + 1, createdMs: 0, outcome, template: { version: '1', digest: 'd', size: 1, capabilities: [], limits: { fuelPerCall: 1, maxMemoryPages: 1, tickMs: 10 } } })),
+    },
+  });
+  it('is the stable revision while another is current, else the newest earlier completed one', () => {
+    expect(rollbackTarget(app(3, 2, ['Completed', 'Completed', null]))).toBe(2);
+    expect(rollbackTarget(app(3, 3, ['Completed', 'RolledBack: gate failed', 'Completed']))).toBe(1);
+    expect(rollbackTarget(app(1, 1, ['Completed']))).toBeNull();
   });
 });
