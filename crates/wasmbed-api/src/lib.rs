@@ -1,32 +1,29 @@
-//! Wasmbed's HTTP API. Handlers validate input, write specs to the store and
-//! read statuses from it; they hold no logic the CLI would need again (the
-//! rollouts themselves are the control plane's).
+//! Wasmbed's HTTP API, the one the CLI and the dashboard both use. Handlers
+//! validate input, write specs to the store and read statuses from it; they
+//! hold no logic the CLI would need again (the rollouts themselves are the
+//! control plane's).
 //!
-//! This version binds to loopback only and has no authentication yet
-//! (tokens with roles come with the dashboard); `wasmbed up` refuses to
-//! listen elsewhere.
+//! The routes, roles and formats are in `docs/api.md`; the OpenAPI document
+//! is generated from this crate ([`openapi`]) and served at
+//! `/api/v1/openapi.json`.
 //!
-//! Routes (all JSON unless noted):
-//!
-//! | method | path | |
-//! |---|---|---|
-//! | GET | `/api/v1/status` | platform summary |
-//! | GET, POST | `/api/v1/devices` | list; create (issues the identity) |
-//! | GET, DELETE | `/api/v1/devices/{name}` | one device |
-//! | GET | `/api/v1/devices/{name}/bundle` | identity bundle (binary) |
-//! | GET | `/api/v1/devices/{name}/logs?tail=N` | recent app log lines |
-//! | GET | `/api/v1/devices/{name}/console?offset=N` | a QEMU device's serial console from byte N: `{next, text}` |
-//! | POST | `/api/v1/modules?digest=` | upload a `.wasm` (body); answers its digest |
-//! | GET | `/api/v1/applications` | list, with rollout status |
-//! | GET, PUT, DELETE | `/api/v1/applications/{name}` | one; deploy (JSON spec naming a module digest); remove from every device |
-//! | POST | `/api/v1/applications/{name}/pause`, `/resume`, `/abort` | rollout controls |
-//! | POST | `/api/v1/applications/{name}/rollback` | `{"revision": N}`: back to a kept revision |
-//! | GET | `/api/v1/applications/{name}/history` | kept revisions |
-//! | GET | `/api/v1/gateways` | gateways with sessions and health |
+//! - **Auth**: bearer tokens with roles ([`auth`]); a handler states the
+//!   role it needs in its signature ([`auth::Operator`], ...).
+//! - **Audit**: every mutating request, with its outcome ([`audit`]).
+//! - **Events**: a server-sent event stream of every change ([`events`]).
+//! - **Metrics**: Prometheus text at `/metrics` ([`metrics`]).
+//! - The built dashboard is served from [`ApiState::dashboard`] for every
+//!   other path (single-page app: unknown paths get its `index.html`).
 
+pub mod audit;
+pub mod auth;
 mod error;
+pub mod events;
 mod handlers;
+pub mod metrics;
+pub mod openapi;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -36,13 +33,17 @@ use axum::routing::{get, post};
 use wasmbed_model::{LogBook, Store};
 use wasmbed_pki::Pki;
 
+pub use audit::AuditLog;
+pub use auth::{Role, Tokens};
 pub use error::ApiError;
+pub use events::EventHub;
+pub use handlers::devices::{TerminalAnswer, TerminalError};
 
 /// Largest module accepted, bytes (the agent's default slot limit).
 pub const MAX_MODULE_LEN: usize = 128 * 1024;
 
 /// Gateway counters shown by the status route.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct GatewayCounters {
     /// Enrolled sessions now.
     pub sessions: usize,
@@ -57,6 +58,14 @@ pub struct GatewayCounters {
     pub deploys: u64,
 }
 
+/// Runs terminal commands on devices (the platform routes them to the
+/// gateway holding the device's session).
+#[async_trait::async_trait]
+pub trait Terminal: Send + Sync {
+    /// Sends `name args...` to `device` and waits for its answer.
+    async fn run(&self, device: &str, name: &str, args: &[String]) -> Result<TerminalAnswer, TerminalError>;
+}
+
 /// Everything the handlers need, passed in by whoever wires the platform.
 #[derive(Clone)]
 pub struct ApiState {
@@ -66,17 +75,29 @@ pub struct ApiState {
     pub pki: Arc<Pki>,
     /// Recent app logs.
     pub logs: Arc<LogBook>,
+    /// API tokens.
+    pub tokens: Arc<Tokens>,
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    /// The live event fan-out.
+    pub events: Arc<EventHub>,
+    /// Device terminals, when this platform holds device sessions.
+    pub terminal: Option<Arc<dyn Terminal>>,
     /// Gateway port devices connect to.
     pub gateway_port: u16,
     /// The gateway's live counters.
     pub gateway: Arc<dyn Fn() -> GatewayCounters + Send + Sync>,
-    /// Source of 32 random bytes (device seeds).
+    /// Source of 32 random bytes (device seeds, token secrets).
     pub random: Arc<dyn Fn() -> [u8; 32] + Send + Sync>,
     /// Wall clock.
     pub now: Arc<dyn Fn() -> SystemTime + Send + Sync>,
     /// Where QEMU devices' folders are (`<dir>/<device>/console.log`);
     /// `None` when this platform runs no QEMU devices.
-    pub consoles: Option<std::path::PathBuf>,
+    pub consoles: Option<PathBuf>,
+    /// The built dashboard (`dashboard/dist`), served at `/`.
+    pub dashboard: Option<PathBuf>,
+    /// Request counters for `/metrics`.
+    pub counters: Arc<metrics::Counters>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -87,14 +108,24 @@ impl std::fmt::Debug for ApiState {
 
 /// The API router.
 pub fn router(state: ApiState) -> Router {
-    use handlers::{applications as apps, devices, gateways};
-    Router::new()
+    use handlers::{applications as apps, devices, gateways, tokens};
+    let mut r = Router::new()
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/status", get(handlers::status))
+        .route("/api/v1/boards", get(handlers::boards))
+        .route("/api/v1/auth/whoami", get(tokens::whoami))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/api/v1/audit", get(handlers::audit))
+        .route("/api/v1/events", get(events::events))
         .route("/api/v1/devices", get(devices::list_devices).post(devices::create_device))
         .route("/api/v1/devices/{name}", get(devices::get_device).delete(devices::delete_device))
         .route("/api/v1/devices/{name}/bundle", get(devices::device_bundle))
         .route("/api/v1/devices/{name}/logs", get(devices::device_logs))
         .route("/api/v1/devices/{name}/console", get(devices::device_console))
+        .route("/api/v1/devices/{name}/connect", post(devices::connect))
+        .route("/api/v1/devices/{name}/disconnect", post(devices::disconnect))
+        .route("/api/v1/devices/{name}/terminal", post(devices::terminal))
         .route("/api/v1/modules", post(apps::upload_module))
         .route("/api/v1/applications", get(apps::list_applications))
         .route(
@@ -107,6 +138,16 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/applications/{name}/rollback", post(apps::rollback))
         .route("/api/v1/applications/{name}/history", get(apps::history))
         .route("/api/v1/gateways", get(gateways::list_gateways))
+        .route("/metrics", get(metrics::serve))
+        .route("/api/{*rest}", axum::routing::any(handlers::no_route));
+    if let Some(dir) = &state.dashboard {
+        // A single-page app: paths it routes itself get its index.html.
+        let spa = tower_http::services::ServeDir::new(dir)
+            .fallback(tower_http::services::ServeFile::new(dir.join("index.html")));
+        r = r.fallback_service(spa);
+    }
+    r.route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
         // Room for the module plus a margin; the handler answers 413 with a
         // readable message for anything over MAX_MODULE_LEN.
         .layer(DefaultBodyLimit::max(MAX_MODULE_LEN * 2))

@@ -17,6 +17,19 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// An HTTP client sending `token` with every request.
+pub fn authorized(token: &str) -> Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {token}").parse().context("token is not a header value")?;
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Ok(reqwest::Client::builder().default_headers(headers).build()?)
+}
+
+/// A client with an operator token of `p`'s own (in memory only).
+pub fn client_for(p: &Platform) -> Result<reqwest::Client> {
+    authorized(&p.tokens.create_ephemeral("bench", wasmbed_api::Role::Operator, rand::random(), 0))
+}
+
 /// Uploads `module` and deploys it as `name` through the HTTP API, with
 /// `caps` granted (none: the defaults).
 #[allow(clippy::too_many_arguments)]
@@ -82,7 +95,7 @@ pub async fn run(n: usize, app: &Path) -> Result<serde_json::Value> {
     let mut events = p.store.watch();
     let mut running: std::collections::HashMap<String, f64> = Default::default();
     let t0 = Instant::now();
-    let http = reqwest::Client::new();
+    let http = client_for(&p)?;
     let digest =
         deploy(&http, &api, "bench-app", "1", &module, "bench=deploy", serde_json::json!({"type": "all-at-once"}), &[])
             .await?;

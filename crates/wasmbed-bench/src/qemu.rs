@@ -30,8 +30,11 @@ fn rand_seed() -> [u8; 32] {
 }
 
 async fn add_device(store: &Arc<dyn Store>, name: &str, board: &str, label: (&str, &str)) -> Result<()> {
-    let spec =
-        DeviceSpec { board: board.into(), labels: [(label.0.to_string(), label.1.to_string())].into(), gateway: None };
+    let spec = DeviceSpec {
+        board: board.into(),
+        labels: [(label.0.to_string(), label.1.to_string())].into(),
+        ..Default::default()
+    };
     store
         .create_device(Device {
             meta: Meta { name: name.into(), ..Default::default() },
@@ -148,7 +151,7 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
         until_online(&p.store, &mut events, &format!("dq-{i}")).await?;
     }
     eprintln!("{n} QEMU devices online ({})", boards.join(", "));
-    let http = reqwest::Client::new();
+    let http = crate::deploy::client_for(&p)?;
     let mut times = Vec::new();
     for round in 0..rounds {
         let module = ten_kb_app(round);

@@ -58,7 +58,7 @@ pub async fn run(n: usize, strategy_name: &str, fail_ratio: f64) -> Result<serde
     let tmp = tempfile::tempdir()?;
     let p = Platform::start(PlatformConfig::new(tmp.path()).with_api().with_heartbeat_ms(2000)).await?;
     let api = p.api_url().context("api")?;
-    let http = reqwest::Client::new();
+    let http = crate::deploy::client_for(&p)?;
     eprintln!("creating and connecting {n} simulated devices");
     let bundles = sim_devices(&p, "bench", n, ("bench", "rollout")).await?;
     let (stop_tx, stop) = watch::channel(false);

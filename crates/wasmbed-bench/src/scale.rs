@@ -49,16 +49,26 @@ fn sibling(name: &str) -> Result<PathBuf> {
 
 /// Reads a child's stdout until a line starts with `prefix`; returns the rest.
 fn wait_line(child: &mut Child, prefix: &str) -> Result<String> {
+    Ok(wait_lines(child, &[prefix])?.remove(0))
+}
+
+/// Reads `child`'s stdout until a line starting with each prefix was seen,
+/// in order; returns what follows each (the rest of stdout is drained).
+fn wait_lines(child: &mut Child, prefixes: &[&str]) -> Result<Vec<String>> {
     let out = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(out).lines();
+    let mut found = Vec::new();
     for line in lines.by_ref() {
         let line = line?;
-        if let Some(rest) = line.trim().strip_prefix(prefix) {
-            std::thread::spawn(move || for _ in lines {});
-            return Ok(rest.trim().to_string());
+        if let Some(rest) = prefixes.get(found.len()).and_then(|p| line.trim().strip_prefix(p)) {
+            found.push(rest.trim().to_string());
+            if found.len() == prefixes.len() {
+                std::thread::spawn(move || for _ in lines {});
+                return Ok(found);
+            }
         }
     }
-    bail!("the process ended before printing {prefix:?}")
+    bail!("the process ended before printing {:?}", prefixes.get(found.len()))
 }
 
 async fn status(http: &reqwest::Client, api: &str) -> Result<serde_json::Value> {
@@ -94,12 +104,14 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped()),
     )?;
-    let api = wait_line(up.child(), "api:")?;
-    let http = reqwest::Client::new();
+    let found = wait_lines(up.child(), &["api:", "admin token:"])?;
+    let (api, token) = (found[0].clone(), found[1].clone());
+    let http = crate::deploy::authorized(&token)?;
     eprintln!("gateway up at {api}; creating {n} simulated devices");
     let created = Command::new(bin)
         .args(["sim", "--create-only", "--devices", &n.to_string(), "--prefix", "scale", "--api", &api])
         .env("RUST_LOG", "warn")
+        .env("WASMBED_TOKEN", &token)
         .stdout(Stdio::null())
         .status()?;
     if !created.success() {
@@ -113,6 +125,7 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
         Command::new(bin)
             .args(["sim", "--devices", &n.to_string(), "--prefix", "scale", "--api", &api])
             .env("RUST_LOG", "warn")
+            .env("WASMBED_TOKEN", &token)
             .stdout(Stdio::piped()),
     )?;
     wait_line(sim.child(), "SIMULATOR:")?;

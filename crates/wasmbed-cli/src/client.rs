@@ -11,14 +11,49 @@ use wasmbed_protocol::IdentityBundle;
 
 use crate::table;
 
-/// A located API.
+/// A located API, and the token to call it with.
 #[derive(Clone)]
 pub struct Api {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
+}
+
+/// Where `wasmbed login` keeps the token (owner-only).
+pub fn credentials_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("credentials")
+}
+
+/// `--token`, else `WASMBED_TOKEN` (clap fills both), else what `wasmbed login` saved.
+pub fn find_token(flag: Option<&str>, data_dir: &Path) -> Option<String> {
+    flag.map(str::to_string).or_else(|| {
+        std::fs::read_to_string(credentials_path(data_dir)).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+    })
+}
+
+/// Saves a token for later commands (0600).
+pub fn login(data_dir: &Path, token: &str) -> Result<()> {
+    if !token.starts_with("wbt_") {
+        bail!("that is not a Wasmbed token (they start with wbt_)");
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    write_private(&credentials_path(data_dir), token.as_bytes())
 }
 
 impl Api {
+    /// With the token to send.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
     /// `--api`, else `WASMBED_API` (clap fills both), else the data dir's endpoint.json.
     pub fn locate(flag: Option<&str>, data_dir: &Path) -> Result<Self> {
         let base = match flag {
@@ -36,7 +71,7 @@ impl Api {
                 v["api"].as_str().with_context(|| format!("{} has no \"api\" field", path.display()))?.to_string()
             }
         };
-        Ok(Self { base, http: reqwest::Client::new() })
+        Ok(Self { base, http: reqwest::Client::new(), token: None })
     }
 
     fn url(&self, path: &str) -> String {
@@ -53,16 +88,18 @@ impl Api {
             .ok()
             .and_then(|v| v["error"].as_str().map(String::from))
             .unwrap_or(body);
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            bail!("{msg} (HTTP 401): pass --token or WASMBED_TOKEN, or run `wasmbed login TOKEN`");
+        }
         bail!("{msg} (HTTP {})", status.as_u16())
     }
 
     pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let resp = self.http.get(self.url(path)).send().await.with_context(|| format!("cannot reach {}", self.base))?;
-        Ok(self.check(resp).await?.json().await?)
+        self.send(self.http.get(self.url(path))).await
     }
 
     async fn send<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
-        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let resp = self.authorized(req).send().await.with_context(|| format!("cannot reach {}", self.base))?;
         Ok(self.check(resp).await?.json().await?)
     }
 
@@ -87,8 +124,11 @@ impl Api {
     }
 
     pub(crate) async fn delete(&self, path: &str) -> Result<()> {
-        let resp =
-            self.http.delete(self.url(path)).send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let resp = self
+            .authorized(self.http.delete(self.url(path)))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
         self.check(resp).await?;
         Ok(())
     }
@@ -96,8 +136,7 @@ impl Api {
     pub async fn create_device(&self, name: &str, board: &str, labels: &Labels) -> Result<Option<Device>> {
         let body = serde_json::json!({ "name": name, "board": board, "labels": labels });
         let resp = self
-            .http
-            .post(self.url("devices"))
+            .authorized(self.http.post(self.url("devices")))
             .json(&body)
             .send()
             .await
@@ -109,7 +148,7 @@ impl Api {
     }
 
     async fn bundle(&self, name: &str) -> Result<Vec<u8>> {
-        let resp = self.http.get(self.url(&format!("devices/{name}/bundle"))).send().await?;
+        let resp = self.authorized(self.http.get(self.url(&format!("devices/{name}/bundle")))).send().await?;
         Ok(self.check(resp).await?.bytes().await?.to_vec())
     }
 }

@@ -24,6 +24,9 @@ struct Cli {
     /// API base URL (default: read from the data directory's endpoint.json).
     #[arg(long, global = true, env = "WASMBED_API")]
     api: Option<String>,
+    /// API token (default: the one `wasmbed login` saved in the data directory).
+    #[arg(long, global = true, env = "WASMBED_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Output format.
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
@@ -73,6 +76,13 @@ enum Cmd {
     Sim(client::SimArgs),
     /// Show platform status.
     Status,
+    /// Save an API token for the commands that follow (in the data directory, owner-only).
+    Login {
+        /// The token (`wbt_...`), as `wasmbed up` printed it or an admin created it.
+        token: String,
+    },
+    /// Show who the saved token is.
+    Whoami,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,9 +145,20 @@ async fn run(cli: Cli) -> Result<()> {
     if let Cmd::Up(args) = cli.cmd {
         return up::run(&cli.data_dir, args).await;
     }
-    let api = client::Api::locate(cli.api.as_deref(), &cli.data_dir)?;
+    if let Cmd::Login { token } = &cli.cmd {
+        client::login(&cli.data_dir, token)?;
+        println!("token saved in {}", client::credentials_path(&cli.data_dir).display());
+        return Ok(());
+    }
+    let token = client::find_token(cli.token.as_deref(), &cli.data_dir);
+    let api = client::Api::locate(cli.api.as_deref(), &cli.data_dir)?.with_token(token);
     match cli.cmd {
-        Cmd::Up(_) => unreachable!("handled above"),
+        Cmd::Up(_) | Cmd::Login { .. } => unreachable!("handled above"),
+        Cmd::Whoami => {
+            let me: serde_json::Value = api.get("auth/whoami").await?;
+            println!("{} ({})", me["name"].as_str().unwrap_or("?"), me["role"].as_str().unwrap_or("?"));
+            Ok(())
+        }
         Cmd::Status => client::status(&api, json).await,
         Cmd::Device(DeviceCmd::Add { name, board, labels, bundle_out }) => {
             client::device_add(&api, &name, &board, parse_labels(&labels)?, bundle_out.as_deref(), json).await

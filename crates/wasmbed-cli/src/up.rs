@@ -19,9 +19,12 @@ pub struct UpArgs {
     /// when --gateway has port 0). Devices fail over between them.
     #[arg(long, default_value_t = 1)]
     gateways: u16,
-    /// Address of the HTTP API (loopback only: it has no authentication yet).
+    /// Address of the HTTP API and dashboard (every API route needs a token).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// The built dashboard (`dashboard/dist`) to serve at the API address.
+    #[arg(long, env = "WASMBED_DASHBOARD_DIR")]
+    dashboard_dir: Option<std::path::PathBuf>,
     /// Heartbeat interval devices are told to keep.
     #[arg(long, default_value_t = 5000)]
     heartbeat_ms: u32,
@@ -64,9 +67,6 @@ fn gateway_addrs(args: &UpArgs) -> Result<Vec<SocketAddr>> {
 
 pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
     raise_fd_limit();
-    if !args.listen.ip().is_loopback() {
-        bail!("--listen {}: the API has no authentication yet, so it only listens on loopback", args.listen);
-    }
     if args.heartbeat_ms < 100 {
         bail!("--heartbeat-ms {}: must be at least 100", args.heartbeat_ms);
     }
@@ -79,6 +79,12 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
     cfg.gateways = gateway_addrs(&args)?;
     cfg.api = Some(args.listen);
     cfg.max_sessions = args.max_sessions;
+    if let Some(d) = &args.dashboard_dir
+        && !d.join("index.html").is_file()
+    {
+        bail!("--dashboard-dir {}: no index.html there (cargo xtask dashboard builds it)", d.display());
+    }
+    cfg.dashboard = args.dashboard_dir.clone();
     let platform = Platform::start(cfg).await?;
 
     let api_url = platform.api_url().context("the API is not running")?;
@@ -91,6 +97,13 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
     std::fs::write(data_dir.join("endpoint.json"), endpoint.to_string())?;
     println!("Wasmbed is up");
     println!("  api:      {api_url}");
+    if args.dashboard_dir.is_some() {
+        println!("  open:     {api_url}/  (the dashboard)");
+    }
+    if let Some(t) = &platform.admin_token {
+        println!("  admin token: {t}");
+        println!("            (shown this once: only its hash is stored; log in with it, or `wasmbed login TOKEN`)");
+    }
     for (i, a) in gw_addrs.iter().enumerate() {
         println!("  gateway:  gateway-{i} on {a} (mutual TLS 1.3)");
     }
@@ -101,7 +114,9 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
         let boards: Vec<&str> = firmware.keys().map(String::as_str).collect();
         println!("  qemu:     firmware for {}", boards.join(", "));
     }
-    let api = crate::client::Api::locate(Some(&api_url), data_dir)?;
+    // `up` itself acts with a token of its own for the demo fleet.
+    let own = platform.tokens.create_ephemeral("wasmbed-up", wasmbed_api::Role::Operator, rand::random(), unix_ms());
+    let api = crate::client::Api::locate(Some(&api_url), data_dir)?.with_token(Some(own));
     let demo_labels = [("app", "demo")];
     if args.demo > 0 {
         let boards: Vec<&str> = firmware.keys().map(String::as_str).collect();

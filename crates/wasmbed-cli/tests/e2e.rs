@@ -57,11 +57,20 @@ struct Platform {
     data: PathBuf,
     up: Proc,
     gateway_port: u16,
+    /// The admin token `up` printed on its first start in `data`.
+    token: String,
 }
 
 impl Platform {
     fn start(data: &Path, gateway_port: u16) -> Self {
         Self::start_with(data, gateway_port, &[])
+    }
+
+    /// Starts `up` again on a data directory it ran on (no new token is printed).
+    fn restart(data: &Path, gateway_port: u16, token: String) -> Self {
+        let mut p = Self::start_with(data, gateway_port, &[]);
+        p.token = token;
+        p
     }
 
     fn start_with(data: &Path, gateway_port: u16, extra: &[&str]) -> Self {
@@ -79,21 +88,32 @@ impl Platform {
         // `up` prints its addresses once it listens.
         let stdout = up.0.child_mut().stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let mut api = None;
+        let (mut api, mut token) = (None, String::new());
         for line in lines.by_ref() {
             let line = line.unwrap();
             if let Some(url) = line.trim().strip_prefix("api:") {
                 api = Some(url.trim().to_string());
+            }
+            if let Some(t) = line.trim().strip_prefix("admin token:") {
+                token = t.trim().to_string();
+            }
+            if line.starts_with("Stop with Ctrl-C") {
                 break;
             }
         }
         assert!(api.is_some(), "up printed no api address");
         std::thread::spawn(move || for _ in lines {});
-        Self { data: data.to_path_buf(), up, gateway_port }
+        Self { data: data.to_path_buf(), up, gateway_port, token }
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN).arg("--data-dir").arg(&self.data).args(args).output().unwrap()
+        Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(args)
+            .env("WASMBED_TOKEN", &self.token)
+            .output()
+            .unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -143,6 +163,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
             .args(["sim", "--devices", "3", "--prefix", "e2e", "--label", "app=demo"])
             .arg("--data-dir")
             .arg(&data)
+            .env("WASMBED_TOKEN", &p.token)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
@@ -219,9 +240,10 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     // SIGKILL the platform; restart on the same port: everything is still
     // there and the devices come back and re-sync.
     p.up.kill9();
+    let token = p.token.clone();
     drop(p);
     let restarted = now_ms();
-    let p = Platform::start(&data, port);
+    let p = Platform::restart(&data, port, token);
     assert_eq!(p.devices().len(), 3, "devices survive SIGKILL");
     let listed: Vec<Application> = serde_json::from_str(&p.ok(&["app", "list", "-o", "json"])).unwrap();
     assert_eq!(listed.len(), 1);
@@ -396,6 +418,7 @@ fn a_canary_rollout_resumes_after_a_sigkill_and_applies_nothing_twice() {
             .args(["sim", "--devices", "10", "--prefix", "rk", "--label", "fleet=rk"])
             .arg("--data-dir")
             .arg(&data)
+            .env("WASMBED_TOKEN", &p.token)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
@@ -433,8 +456,9 @@ fn a_canary_rollout_resumes_after_a_sigkill_and_applies_nothing_twice() {
     let step_before = before["status"]["rollout"]["step"].as_u64().unwrap();
 
     p.up.kill9();
+    let token = p.token.clone();
     drop(p);
-    let p = Platform::start(&data, port);
+    let p = Platform::restart(&data, port, token);
     let after = app_json(&p, "roll");
     let ro = &after["status"]["rollout"];
     assert_eq!(ro["revision"].as_u64(), Some(2));

@@ -56,6 +56,9 @@ pub fn lifecycle(device: &Device, desired: &[DesiredApp], now_ms: u64) -> (Devic
             "HeartbeatsStopped",
             format!("no heartbeat for {} intervals", MISSED_HEARTBEATS),
         ),
+        DevicePhase::Unreachable if device.spec.disconnected => {
+            Condition::new("Ready", false, "Disconnected", "disconnected by an operator")
+        }
         DevicePhase::Unreachable => Condition::new("Ready", false, "SessionClosed", "its session ended"),
         DevicePhase::Failed => {
             Condition::new("Ready", false, "ProcessFailed", process.and_then(|p| p.message.clone()).unwrap_or_default())

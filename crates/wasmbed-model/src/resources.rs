@@ -136,6 +136,10 @@ pub struct DeviceSpec {
     /// identity bundle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// Disconnected by an operator: the platform stops the device's process
+    /// (QEMU devices) until it is connected again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disconnected: bool,
 }
 
 /// One app slot a device should have (computed by the control plane from

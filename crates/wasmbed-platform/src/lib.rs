@@ -59,6 +59,12 @@ pub enum PlatformError {
     /// The CA or the gateways' identity could not be set up.
     #[error("PKI: {0}")]
     Pki(#[from] PkiError),
+    /// The API's token store could not be opened.
+    #[error("tokens: {0}")]
+    Auth(#[from] wasmbed_api::auth::AuthError),
+    /// The audit log could not be opened.
+    #[error("{0}")]
+    Audit(#[from] wasmbed_api::audit::AuditError),
     /// A setting is out of range.
     #[error("{0}")]
     Config(String),
@@ -84,6 +90,8 @@ pub struct PlatformConfig {
     pub firmware: Option<BTreeMap<String, PathBuf>>,
     /// Reconciler settings.
     pub control: ControlConfig,
+    /// The built dashboard to serve at `/` (`dashboard/dist`).
+    pub dashboard: Option<PathBuf>,
 }
 
 impl PlatformConfig {
@@ -98,6 +106,7 @@ impl PlatformConfig {
             report_ms: 1_000,
             firmware: None,
             control: ControlConfig::default(),
+            dashboard: None,
         }
     }
 
@@ -151,6 +160,11 @@ pub struct Platform {
     pub manager: Option<Arc<QemuManager>>,
     /// Per-device folders (console, bundle).
     pub devices_dir: PathBuf,
+    /// API tokens.
+    pub tokens: Arc<wasmbed_api::Tokens>,
+    /// The first admin token's secret, when this start created it (print
+    /// it once; only its hash is kept).
+    pub admin_token: Option<String>,
     stop: watch::Sender<bool>,
     gateway_tasks: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -239,16 +253,31 @@ impl Platform {
             m
         });
 
+        let tokens = Arc::new(wasmbed_api::Tokens::open(&dir.join("auth").join("tokens.json"))?);
+        let admin_token = tokens.ensure_admin(rand::random(), unix_ms())?;
         let mut api_addr = None;
         if let Some(addr) = cfg.api {
             let listener = TcpListener::bind(addr).await.map_err(io(format!("cannot listen on {addr}")))?;
             api_addr = Some(listener.local_addr().map_err(io("listener address".into()))?);
-            let state = api_state(&store, &pki, &logs, &gateways, gateway_port, devices_dir.clone());
+            let parts = ApiParts {
+                store: &store,
+                pki: &pki,
+                logs: &logs,
+                gateways: &gateways,
+                tokens: &tokens,
+                audit: Arc::new(wasmbed_api::AuditLog::open(&dir.join("audit.log"))?),
+                gateway_port,
+                consoles: devices_dir.clone(),
+                dashboard: cfg.dashboard.clone(),
+            };
+            let state = api_state(parts);
+            let hub = state.events.clone();
             let mut rx = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
                 let served = axum::serve(listener, wasmbed_api::router(state))
                     .with_graceful_shutdown(async move {
                         let _ = rx.changed().await;
+                        hub.close();
                     })
                     .await;
                 if let Err(e) = served {
@@ -266,6 +295,8 @@ impl Platform {
             api_addr,
             manager,
             devices_dir,
+            tokens,
+            admin_token,
             stop,
             gateway_tasks,
             tasks,
@@ -298,7 +329,7 @@ impl Platform {
             let name = format!("{prefix}-{i}");
             let mut d = Device {
                 meta: Meta::named(&name),
-                spec: DeviceSpec { board: SIM_BOARD.into(), labels: labels.clone(), gateway: None },
+                spec: DeviceSpec { board: SIM_BOARD.into(), labels: labels.clone(), ..Default::default() },
                 status: Default::default(),
             };
             d.spec.gateway = wasmbed_control::gateways::assign(&d, &gateways, &load, unix_ms());
@@ -339,20 +370,31 @@ impl Platform {
     }
 }
 
-fn api_state(
-    store: &Arc<dyn Store>,
-    pki: &Arc<Pki>,
-    logs: &Arc<LogBook>,
-    gateways: &[Arc<Gateway>],
+struct ApiParts<'a> {
+    store: &'a Arc<dyn Store>,
+    pki: &'a Arc<Pki>,
+    logs: &'a Arc<LogBook>,
+    gateways: &'a [Arc<Gateway>],
+    tokens: &'a Arc<wasmbed_api::Tokens>,
+    audit: Arc<wasmbed_api::AuditLog>,
     gateway_port: u16,
     consoles: PathBuf,
-) -> wasmbed_api::ApiState {
-    let gws = gateways.to_vec();
+    dashboard: Option<PathBuf>,
+}
+
+fn api_state(p: ApiParts<'_>) -> wasmbed_api::ApiState {
+    let gws = p.gateways.to_vec();
+    let terminal: Arc<dyn wasmbed_api::Terminal> =
+        Arc::new(GatewayTerminal { store: p.store.clone(), gateways: p.gateways.to_vec() });
     wasmbed_api::ApiState {
-        store: store.clone(),
-        pki: pki.clone(),
-        logs: logs.clone(),
-        gateway_port,
+        store: p.store.clone(),
+        pki: p.pki.clone(),
+        logs: p.logs.clone(),
+        tokens: p.tokens.clone(),
+        audit: p.audit,
+        events: wasmbed_api::EventHub::start(p.store.clone(), p.logs.clone()),
+        terminal: Some(terminal),
+        gateway_port: p.gateway_port,
         gateway: Arc::new(move || {
             use std::sync::atomic::Ordering::Relaxed;
             let mut c = wasmbed_api::GatewayCounters::default();
@@ -368,6 +410,52 @@ fn api_state(
         }),
         random: Arc::new(rand::random),
         now: Arc::new(SystemTime::now),
-        consoles: Some(consoles),
+        consoles: Some(p.consoles),
+        dashboard: p.dashboard,
+        counters: Arc::default(),
+    }
+}
+
+/// Terminal commands through whichever of this platform's gateways holds
+/// the device's session (the one its status names first).
+struct GatewayTerminal {
+    store: Arc<dyn Store>,
+    gateways: Vec<Arc<Gateway>>,
+}
+
+#[async_trait::async_trait]
+impl wasmbed_api::Terminal for GatewayTerminal {
+    async fn run(
+        &self,
+        device: &str,
+        name: &str,
+        args: &[String],
+    ) -> Result<wasmbed_api::TerminalAnswer, wasmbed_api::TerminalError> {
+        use wasmbed_api::TerminalError as E;
+        use wasmbed_gateway::{CommandError, CommandLine, CommandOutcome};
+        let line = CommandLine::new(name, args.iter().cloned()).map_err(|e| E::NoAnswer(e.to_string()))?;
+        let holder = self.store.get_device(device).await.ok().flatten().and_then(|d| d.status.session.gateway);
+        let mut order: Vec<&Arc<Gateway>> = self.gateways.iter().collect();
+        order.sort_by_key(|g| Some(g.config().name.as_str()) != holder.as_deref());
+        for gw in order {
+            match gw.run_command(device, line.clone()).await {
+                Ok(reply) => {
+                    let outcome = match reply.outcome {
+                        CommandOutcome::Ok => "ok",
+                        CommandOutcome::Refused => "refused",
+                        _ => "failed",
+                    };
+                    return Ok(wasmbed_api::TerminalAnswer {
+                        outcome: outcome.into(),
+                        output: reply.output,
+                        refused_by: None,
+                    });
+                }
+                Err(CommandError::NotConnected(_)) => continue,
+                Err(CommandError::Busy(_)) => return Err(E::Busy),
+                Err(e) => return Err(E::NoAnswer(e.to_string())),
+            }
+        }
+        Err(E::NotConnected)
     }
 }

@@ -51,7 +51,7 @@ impl Env {
 
     async fn add_board_device(&self, name: &str, board: &str, labels: &[(&str, &str)]) {
         let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let spec = DeviceSpec { board: board.into(), labels, gateway: None };
+        let spec = DeviceSpec { board: board.into(), labels, ..Default::default() };
         let d = Device { meta: Meta::named(name), spec, status: Default::default() };
         self.p.store.create_device(d).await.unwrap();
     }

@@ -166,8 +166,11 @@ impl QemuManager {
                 return;
             }
         };
+        let emulated: Vec<Device> = list.into_iter().filter(|d| machine(&d.spec.board).is_some()).collect();
+        let exists: std::collections::BTreeSet<String> = emulated.iter().map(|d| d.meta.name.clone()).collect();
+        // A device an operator disconnected exists but does not run.
         let wanted: BTreeMap<String, Device> =
-            list.into_iter().filter(|d| machine(&d.spec.board).is_some()).map(|d| (d.meta.name.clone(), d)).collect();
+            emulated.into_iter().filter(|d| !d.spec.disconnected).map(|d| (d.meta.name.clone(), d)).collect();
         let mut devices = self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let recable = |name: &String, s: &Supervised| {
             wanted.get(name).is_some_and(|d| {
@@ -182,7 +185,9 @@ impl QemuManager {
         for name in gone {
             let Some(s) = devices.remove(&name) else { continue };
             let _ = s.stop.send(true);
-            if !wanted.contains_key(&name) {
+            if exists.contains(&name) && !wanted.contains_key(&name) {
+                tracing::info!(device = %name, "device disconnected by an operator: stopping its QEMU");
+            } else if !wanted.contains_key(&name) {
                 tracing::info!(device = %name, "device deleted: stopping its QEMU");
                 let dir = self.device_dir(&name);
                 // Remove the folder (the bundle holds the key) once QEMU is gone.

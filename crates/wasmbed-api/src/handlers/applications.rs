@@ -21,6 +21,7 @@ use wasmbed_model::{
 };
 
 use super::{ApiResult, json_error};
+use crate::auth::{Operator, Viewer};
 use crate::{ApiError, ApiState, MAX_MODULE_LEN};
 
 /// Query of `POST /api/v1/modules`.
@@ -42,6 +43,7 @@ pub struct ModuleInfo {
 }
 
 pub async fn upload_module(
+    _: Operator,
     State(st): State<ApiState>,
     query: Result<Query<Upload>, QueryRejection>,
     body: Bytes,
@@ -104,11 +106,15 @@ pub struct DeployRequest {
     pub strategy: Strategy,
 }
 
-pub async fn list_applications(State(st): State<ApiState>) -> ApiResult<Json<Vec<Application>>> {
+pub async fn list_applications(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Vec<Application>>> {
     Ok(Json(st.store.list_applications().await?))
 }
 
-pub async fn get_application(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
+pub async fn get_application(
+    _: Viewer,
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Application>> {
     Ok(Json(find(&st, &name).await?))
 }
 
@@ -117,6 +123,7 @@ async fn find(st: &ApiState, name: &str) -> ApiResult<Application> {
 }
 
 pub async fn deploy_application(
+    _: Operator,
     State(st): State<ApiState>,
     Path(name): Path<String>,
     body: Result<Json<DeployRequest>, JsonRejection>,
@@ -192,7 +199,11 @@ async fn update(
     Err(ApiError { status: StatusCode::CONFLICT, message: format!("application {name:?} keeps changing; try again") })
 }
 
-pub async fn delete_application(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_application(
+    _: Operator,
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     st.store.delete_application(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -202,7 +213,7 @@ fn in_progress(app: &Application) -> Option<u64> {
     (!ro.phase.is_final()).then_some(ro.revision)
 }
 
-pub async fn pause(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
+pub async fn pause(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
     let app = update(&st, &name, false, |a| {
         if in_progress(a).is_none() && a.status.observed_generation == a.meta.generation {
             return Err(conflict(format!("{name}: no rollout in progress to pause")));
@@ -214,7 +225,7 @@ pub async fn pause(State(st): State<ApiState>, Path(name): Path<String>) -> ApiR
     Ok(Json(app))
 }
 
-pub async fn resume(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
+pub async fn resume(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
     let app = update(&st, &name, false, |a| {
         if !a.spec.paused {
             return Err(conflict(format!("{name}: not paused")));
@@ -226,7 +237,7 @@ pub async fn resume(State(st): State<ApiState>, Path(name): Path<String>) -> Api
     Ok(Json(app))
 }
 
-pub async fn abort(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
+pub async fn abort(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
     let app = update(&st, &name, false, |a| {
         let Some(rev) = in_progress(a) else {
             let last = a.status.rollout.as_ref().map(|r| format!(" (revision {} is {})", r.revision, r.phase.as_str()));
@@ -249,6 +260,7 @@ pub struct RollbackRequest {
 }
 
 pub async fn rollback(
+    _: Operator,
     State(st): State<ApiState>,
     Path(name): Path<String>,
     body: Result<Json<RollbackRequest>, JsonRejection>,
@@ -290,7 +302,11 @@ pub struct HistoryEntry {
     pub phase: Option<RolloutPhase>,
 }
 
-pub async fn history(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Vec<HistoryEntry>>> {
+pub async fn history(
+    _: Viewer,
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
     let app = find(&st, &name).await?;
     let ro = app.status.rollout.as_ref();
     let out = app

@@ -1,4 +1,5 @@
-//! Devices: create (issuing the identity), list, delete, bundle, logs, console.
+//! Devices: create (issuing the identity), list, delete, bundle, logs,
+//! console, connect/disconnect, terminal.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -9,13 +10,15 @@ use serde::{Deserialize, Serialize};
 use wasmbed_model::{Device, DeviceSpec, Labels, LogLine, Meta, validate_name};
 
 use super::{ApiResult, json_error};
+use crate::audit::AuditNote;
+use crate::auth::{Operator, Viewer};
 use crate::{ApiError, ApiState};
 
-pub async fn list_devices(State(st): State<ApiState>) -> ApiResult<Json<Vec<Device>>> {
+pub async fn list_devices(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Vec<Device>>> {
     Ok(Json(st.store.list_devices().await?))
 }
 
-pub async fn get_device(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Device>> {
+pub async fn get_device(_: Viewer, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Device>> {
     st.store.get_device(&name).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("device {name:?} not found")))
 }
 
@@ -37,6 +40,7 @@ fn sim() -> String {
 }
 
 pub async fn create_device(
+    _: Operator,
     State(st): State<ApiState>,
     body: Result<Json<NewDevice>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Device>)> {
@@ -53,7 +57,7 @@ pub async fn create_device(
     if let Some(why) = board.unsupported {
         return Err(ApiError::unprocessable(format!("spec.board: {why}")));
     }
-    let mut spec = DeviceSpec { board: req.board, labels: req.labels, gateway: None };
+    let mut spec = DeviceSpec { board: req.board, labels: req.labels, ..Default::default() };
     spec.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Assigned at once, so its first bundle already names its gateway (the
     // gateway reconciler keeps the assignment right afterwards).
@@ -73,7 +77,7 @@ pub async fn create_device(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-pub async fn delete_device(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_device(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
     st.store.delete_device(&name).await?;
     if let Err(e) = st.pki.forget_device(&name) {
         tracing::warn!(device = %name, "cannot delete identity files: {e}");
@@ -82,7 +86,11 @@ pub async fn delete_device(State(st): State<ApiState>, Path(name): Path<String>)
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn device_bundle(State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn device_bundle(
+    _: Operator,
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let device =
         st.store.get_device(&name).await?.ok_or_else(|| ApiError::not_found(format!("device {name:?} not found")))?;
     let gateways = st.store.list_gateways().await?;
@@ -107,6 +115,7 @@ pub struct Tail {
 }
 
 pub async fn device_logs(
+    _: Viewer,
     State(st): State<ApiState>,
     Path(name): Path<String>,
     Query(q): Query<Tail>,
@@ -135,6 +144,7 @@ pub struct ConsoleChunk {
 const CONSOLE_CHUNK: u64 = 64 * 1024;
 
 pub async fn device_console(
+    _: Viewer,
     State(st): State<ApiState>,
     Path(name): Path<String>,
     Query(q): Query<ConsoleQuery>,
@@ -170,4 +180,128 @@ fn read_from(path: &std::path::Path, offset: u64) -> Option<ConsoleChunk> {
 
 pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {
     t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+async fn set_disconnected(st: &ApiState, name: &str, disconnected: bool) -> ApiResult<Device> {
+    for _ in 0..5 {
+        let Some(mut d) = st.store.get_device(name).await? else {
+            return Err(ApiError::not_found(format!("device {name:?} not found")));
+        };
+        if !wasmbed_model::board(&d.spec.board).is_some_and(|b| b.emulated) {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                message: format!(
+                    "{name} is a {} device: only QEMU devices run by this platform can be connected or disconnected",
+                    d.spec.board
+                ),
+            });
+        }
+        if d.spec.disconnected == disconnected {
+            return Ok(d);
+        }
+        d.spec.disconnected = disconnected;
+        match st.store.update_device_spec(&d).await {
+            Ok(d) => return Ok(d),
+            Err(wasmbed_model::StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError { status: StatusCode::CONFLICT, message: format!("device {name:?} keeps changing; try again") })
+}
+
+pub async fn connect(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Device>> {
+    set_disconnected(&st, &name, false).await.map(Json)
+}
+
+pub async fn disconnect(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Device>> {
+    set_disconnected(&st, &name, true).await.map(Json)
+}
+
+/// Body of `POST /api/v1/devices/{name}/terminal`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalRequest {
+    /// A command line: `status`, `apps`, `mem`, `uptime`, `restart-app NAME`, `reboot`.
+    pub command: String,
+}
+
+/// A terminal answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TerminalAnswer {
+    /// `ok`, `refused` or `failed`.
+    pub outcome: String,
+    /// What the device (or the platform, for a refusal) said.
+    pub output: String,
+    /// Who refused: `platform` or `device`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_by: Option<String>,
+}
+
+/// Why a terminal command could not be run (the device did not answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TerminalError {
+    /// No gateway holds a session with the device.
+    NotConnected,
+    /// The device did not answer in time, or its session ended meanwhile.
+    NoAnswer(String),
+    /// Too many commands in flight for the device.
+    Busy,
+}
+
+/// Longest command line accepted.
+const MAX_COMMAND_LINE: usize = 256;
+
+pub async fn terminal(
+    _: Operator,
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+    body: Result<Json<TerminalRequest>, JsonRejection>,
+) -> ApiResult<axum::response::Response> {
+    let Json(req) = body.map_err(json_error)?;
+    let note = |outcome: &str| AuditNote { outcome: Some(outcome.into()), detail: Some(req.command.clone()) };
+    if st.store.get_device(&name).await?.is_none() {
+        return Err(ApiError::not_found(format!("device {name:?} not found")));
+    }
+    if req.command.len() > MAX_COMMAND_LINE {
+        return Err(ApiError::bad_request(format!("command: longer than {MAX_COMMAND_LINE} bytes")));
+    }
+    let mut words = req.command.split_whitespace();
+    let Some(cmd) = words.next() else { return Err(ApiError::bad_request("command: empty")) };
+    let args: Vec<String> = words.map(String::from).collect();
+    // The device enforces the same list; checking here first gives the
+    // operator the reason without a round trip.
+    if let Err(why) = wasmbed_agent::TerminalCommand::parse(cmd, &args) {
+        let answer =
+            TerminalAnswer { outcome: "refused".into(), output: why.to_string(), refused_by: Some("platform".into()) };
+        let mut resp = Json(answer).into_response();
+        resp.extensions_mut().insert(note("refused"));
+        return Ok(resp);
+    }
+    let Some(term) = &st.terminal else {
+        return Err(ApiError::unprocessable("this platform holds no device sessions"));
+    };
+    match term.run(&name, cmd, &args).await {
+        Ok(mut answer) => {
+            if answer.outcome == "refused" {
+                answer.refused_by = Some("device".into());
+            }
+            let outcome = answer.outcome.clone();
+            let mut resp = Json(answer).into_response();
+            resp.extensions_mut().insert(note(&outcome));
+            Ok(resp)
+        }
+        Err(e) => {
+            let (status, message) = match e {
+                TerminalError::NotConnected => (StatusCode::CONFLICT, format!("{name} is not connected")),
+                TerminalError::NoAnswer(why) => (StatusCode::GATEWAY_TIMEOUT, format!("{name} did not answer: {why}")),
+                TerminalError::Busy => {
+                    (StatusCode::TOO_MANY_REQUESTS, format!("{name} has too many commands in flight"))
+                }
+            };
+            let mut resp = ApiError { status, message }.into_response();
+            resp.extensions_mut().insert(note("failed"));
+            Ok(resp)
+        }
+    }
 }

@@ -6,7 +6,8 @@ use wasmbed_model::Gateway;
 
 use super::ApiResult;
 use crate::ApiState;
+use crate::auth::Viewer;
 
-pub async fn list_gateways(State(st): State<ApiState>) -> ApiResult<Json<Vec<Gateway>>> {
+pub async fn list_gateways(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Vec<Gateway>>> {
     Ok(Json(st.store.list_gateways().await?))
 }

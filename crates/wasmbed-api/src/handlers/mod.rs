@@ -3,6 +3,7 @@
 pub mod applications;
 pub mod devices;
 pub mod gateways;
+pub mod tokens;
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,8 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditEntry, AuditQuery};
+use crate::auth::{Operator, Viewer};
 use crate::{ApiError, ApiState};
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
@@ -42,7 +45,7 @@ pub struct Status {
     pub gateways: usize,
 }
 
-pub async fn status(State(st): State<ApiState>) -> ApiResult<Json<Status>> {
+pub async fn status(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Status>> {
     let devices = st.store.list_devices().await?;
     let mut by_phase = BTreeMap::new();
     for d in &devices {
@@ -58,4 +61,47 @@ pub async fn status(State(st): State<ApiState>) -> ApiResult<Json<Status>> {
         applications: st.store.list_applications().await?.len(),
         gateways: st.store.list_gateways().await?.len(),
     }))
+}
+
+/// A board the platform knows.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BoardInfo {
+    /// Name (`sim` for the host simulator).
+    pub name: String,
+    /// Devices of it run our firmware in QEMU.
+    pub emulated: bool,
+    /// Devices of it can be created.
+    pub supported: bool,
+    /// Why not, when they cannot.
+    pub reason: Option<String>,
+}
+
+pub async fn boards(_: Viewer) -> Json<Vec<BoardInfo>> {
+    Json(
+        wasmbed_model::BOARDS
+            .iter()
+            .map(|b| BoardInfo {
+                name: b.name.into(),
+                emulated: b.emulated,
+                supported: b.unsupported.is_none(),
+                reason: b.unsupported.map(String::from),
+            })
+            .collect(),
+    )
+}
+
+pub async fn audit(
+    _: Operator,
+    State(st): State<ApiState>,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    let axum::extract::Query(q) =
+        query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+    Ok(Json(st.audit.query(&q)))
+}
+
+/// Unknown API paths: a JSON 404, not the dashboard's page.
+pub async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no API route {}", uri.path()))
 }

@@ -1,0 +1,170 @@
+//! The live event stream (`GET /api/v1/events`, server-sent events).
+//!
+//! One hub task follows the store's watch and the app log feed, reads each
+//! changed resource once, serializes it once, and broadcasts the text to
+//! every connected client, so a hundred clients cost one read and one
+//! serialization per change. A client gets a `snapshot` of everything
+//! first (it subscribes before reading it, so no change falls in between),
+//! then the changes; one that falls behind gets a `lagged` event and should
+//! re-read, or reconnect for a new snapshot.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::StreamExt as _;
+use futures_util::stream;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use wasmbed_model::{EventKind, LogBook, Store};
+
+use crate::ApiState;
+use crate::auth::Viewer;
+use crate::handlers::ApiResult;
+
+/// Changes buffered per client before it lags.
+const BUFFER: usize = 4096;
+
+/// One serialized event.
+#[derive(Debug)]
+pub struct Item {
+    /// SSE event name.
+    pub event: &'static str,
+    /// JSON.
+    pub data: String,
+}
+
+/// The fan-out of changes to event-stream clients.
+#[derive(Debug)]
+pub struct EventHub {
+    tx: broadcast::Sender<Arc<Item>>,
+    /// Ends every stream (the server is stopping: open streams would hold
+    /// its graceful shutdown forever).
+    closed: tokio::sync::watch::Sender<bool>,
+}
+
+#[derive(Serialize)]
+struct Deleted<'a> {
+    kind: &'static str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Snapshot {
+    devices: Vec<wasmbed_model::Device>,
+    applications: Vec<wasmbed_model::Application>,
+    gateways: Vec<wasmbed_model::Gateway>,
+}
+
+impl EventHub {
+    /// Starts the hub task (on the current tokio runtime).
+    pub fn start(store: Arc<dyn Store>, logs: Arc<LogBook>) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(BUFFER);
+        let hub = Arc::new(Self { tx: tx.clone(), closed: tokio::sync::watch::channel(false).0 });
+        let mut changes = store.watch();
+        let mut lines = logs.follow();
+        tokio::spawn(async move {
+            loop {
+                let item = tokio::select! {
+                    ev = changes.recv() => match ev {
+                        Ok(ev) => item_for(store.as_ref(), &ev).await,
+                        // The hub lagged behind the store: tell clients to re-read.
+                        Err(RecvError::Lagged(n)) => Some(Item { event: "lagged", data: format!("{{\"missed\":{n}}}") }),
+                        Err(RecvError::Closed) => return,
+                    },
+                    line = lines.recv() => match line {
+                        Ok(l) => serde_json::to_string(&l).ok().map(|data| Item { event: "log", data }),
+                        Err(RecvError::Lagged(_)) => None,
+                        Err(RecvError::Closed) => return,
+                    },
+                };
+                if let Some(item) = item {
+                    // No subscriber is fine.
+                    let _ = tx.send(Arc::new(item));
+                }
+            }
+        });
+        hub
+    }
+
+    /// A new client's feed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Item>> {
+        self.tx.subscribe()
+    }
+
+    /// Clients connected now.
+    pub fn clients(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Ends every open stream, and every later one at once.
+    pub fn close(&self) {
+        let _ = self.closed.send(true);
+    }
+}
+
+async fn item_for(store: &dyn Store, ev: &wasmbed_model::Event) -> Option<Item> {
+    let kind = match ev.kind {
+        EventKind::Device => "device",
+        EventKind::Application => "application",
+        EventKind::Gateway => "gateway",
+    };
+    let data = if ev.deleted {
+        None
+    } else {
+        match ev.kind {
+            EventKind::Device => {
+                store.get_device(&ev.name).await.ok().flatten().and_then(|r| serde_json::to_string(&r).ok())
+            }
+            EventKind::Application => {
+                store.get_application(&ev.name).await.ok().flatten().and_then(|r| serde_json::to_string(&r).ok())
+            }
+            EventKind::Gateway => {
+                store.get_gateway(&ev.name).await.ok().flatten().and_then(|r| serde_json::to_string(&r).ok())
+            }
+        }
+    };
+    match data {
+        Some(data) => Some(Item { event: kind, data }),
+        // Deleted, or gone by the time it was read.
+        None => {
+            serde_json::to_string(&Deleted { kind, name: &ev.name }).ok().map(|data| Item { event: "deleted", data })
+        }
+    }
+}
+
+pub async fn events(
+    _: Viewer,
+    State(st): State<ApiState>,
+) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>> {
+    // Subscribe first: a change made while the snapshot is read is then
+    // sent after it (at worst twice), never lost.
+    let rx = st.events.subscribe();
+    let snapshot = Snapshot {
+        devices: st.store.list_devices().await?,
+        applications: st.store.list_applications().await?,
+        gateways: st.store.list_gateways().await?,
+    };
+    let first = serde_json::to_string(&snapshot).map_err(crate::ApiError::internal)?;
+    let head = stream::once(async move { Ok(SseEvent::default().event("snapshot").data(first)) });
+    let closed = st.events.closed.subscribe();
+    let tail = stream::unfold((rx, closed), |(mut rx, mut closed)| async move {
+        if *closed.borrow() {
+            return None;
+        }
+        let next = tokio::select! {
+            next = rx.recv() => next,
+            _ = closed.changed() => return None,
+        };
+        let event = match next {
+            Ok(item) => SseEvent::default().event(item.event).data(&item.data),
+            Err(RecvError::Lagged(n)) => SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}")),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), (rx, closed)))
+    });
+    Ok(Sse::new(head.chain(tail)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

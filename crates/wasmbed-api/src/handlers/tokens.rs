@@ -1,0 +1,72 @@
+//! Tokens: who am I, and (admins) create, list, revoke.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiResult, json_error};
+use crate::auth::{Admin, Role, TokenInfo, Viewer};
+use crate::{ApiError, ApiState};
+
+/// The caller.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// Token id.
+    pub id: String,
+    /// Token name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+pub async fn whoami(Viewer(p): Viewer) -> Json<WhoAmI> {
+    Json(WhoAmI { id: p.id, name: p.name, role: p.role })
+}
+
+pub async fn list(_: Admin, State(st): State<ApiState>) -> Json<Vec<TokenInfo>> {
+    Json(st.tokens.list())
+}
+
+/// Body of `POST /api/v1/tokens`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// Who it is for.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}
+
+/// A created token: the secret is shown this once.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// The stored part.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// The secret to send as `Authorization: Bearer ...`.
+    pub token: String,
+}
+
+pub async fn create(
+    _: Admin,
+    State(st): State<ApiState>,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let Json(req) = body.map_err(json_error)?;
+    let now = super::devices::unix_ms((st.now)());
+    let (info, token) = st.tokens.create(&req.name, req.role, (st.random)(), now).map_err(|e| match e {
+        crate::auth::AuthError::BadName => ApiError::bad_request(e.to_string()),
+        other => ApiError::internal(other),
+    })?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { info, token })))
+}
+
+pub async fn revoke(_: Admin, State(st): State<ApiState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    match st.tokens.revoke(&id) {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::not_found(format!("no token {id:?}"))),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
