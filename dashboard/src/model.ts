@@ -17,8 +17,8 @@ export function isEmulated(d: Device, boards: Board[]): boolean {
 
 /** Why devices of this board cannot be created, or null when they can. */
 export function boardRefusal(b: Board): string | null {
-  const why = b.unsupported;
-  return typeof why === 'string' && why.trim() !== '' ? why : null;
+  if (b.supported) return null;
+  return b.reason?.trim() || 'the platform does not support devices of this board';
 }
 
 export function phaseOf(d: Device): string {

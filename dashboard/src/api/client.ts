@@ -2,19 +2,20 @@
 // message is what the server said (`{"error": "..."}`) or, failing that, a
 // sentence naming the request and the status.
 
-import type {
-  Application,
-  Board,
-  AuditEntry,
-  ConsoleChunk,
-  DeployRequest,
-  Device,
-  Gateway,
-  HistoryEntry,
-  LogLine,
-  ModuleInfo,
-  TerminalResult,
-  WhoAmI,
+import {
+  logLine,
+  type Application,
+  type AuditEntry,
+  type Board,
+  type ConsoleChunk,
+  type DeployRequest,
+  type Device,
+  type Gateway,
+  type HistoryEntry,
+  type LogLine,
+  type ModuleInfo,
+  type TerminalResult,
+  type WhoAmI,
 } from './types';
 
 export class ApiError extends Error {
@@ -112,7 +113,8 @@ export class Api {
   deleteDevice = (name: string) => this.request<void>('DELETE', `/devices/${enc(name)}`);
   connect = (name: string) => this.request<Device>('POST', `/devices/${enc(name)}/connect`);
   disconnect = (name: string) => this.request<Device>('POST', `/devices/${enc(name)}/disconnect`);
-  logs = (name: string, tail = 200) => this.request<LogLine[]>('GET', `/devices/${enc(name)}/logs?tail=${tail}`);
+  logs = async (name: string, tail = 200): Promise<LogLine[]> =>
+    (await this.request<unknown[]>('GET', `/devices/${enc(name)}/logs?tail=${tail}`)).map(logLine);
   console = (name: string, offset: number) =>
     this.request<ConsoleChunk>('GET', `/devices/${enc(name)}/console?offset=${offset}`);
   terminal = (name: string, command: string) =>

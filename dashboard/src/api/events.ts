@@ -5,7 +5,7 @@
 
 import { Api, ApiError, errorMessage } from './client';
 import { SseParser } from './sse';
-import type { Application, Device, Gateway, LogLine, Snapshot } from './types';
+import { logLine, type Application, type Device, type Gateway, type LogLine, type Snapshot } from './types';
 
 export type FleetEvent =
   | { type: 'snapshot'; data: Snapshot }
@@ -30,7 +30,9 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 export function parseEvent(event: string, data: string): FleetEvent | 'lagged' | null {
   if (event === 'lagged') return 'lagged';
   if (!KNOWN.has(event)) return null;
-  return { type: event, data: JSON.parse(data) } as FleetEvent;
+  const parsed: unknown = JSON.parse(data);
+  if (event === 'log') return { type: 'log', data: logLine(parsed) };
+  return { type: event, data: parsed } as FleetEvent;
 }
 
 export interface StreamHandlers {

@@ -60,8 +60,11 @@ export interface Device {
     board: string;
     labels?: Record<string, string>;
     gateway?: string | null;
-    /** QEMU devices: whether the platform runs its process (connect/disconnect). */
-    enabled?: boolean;
+    /**
+     * QEMU devices: the operator stopped its process (`POST .../disconnect`).
+     * docs/api.md calls this `spec.enabled` (inverted); the API writes `disconnected`.
+     */
+    disconnected?: boolean;
   };
   status?: {
     phase?: DevicePhase;
@@ -170,9 +173,12 @@ export interface Gateway {
 
 export interface Board {
   name: string;
+  /** Devices of it run our firmware in QEMU. */
   emulated: boolean;
-  /** Present (and non-empty) when devices of this board cannot be created: why not. */
-  unsupported?: string | null;
+  /** Devices of it can be created. */
+  supported: boolean;
+  /** Why not, when they cannot. */
+  reason?: string | null;
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -211,11 +217,31 @@ export interface LogLine {
   line: string;
 }
 
+/**
+ * A log line as the platform sends it. docs/api.md documents camelCase
+ * (`uptimeMs`, `receivedMs`); the model's `LogLine` serializes snake_case
+ * today (no `rename_all`), in `log` events and `GET .../logs` alike. Both
+ * are read here, in one place, until the two agree.
+ */
+export function logLine(raw: unknown): LogLine {
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const num = (a: unknown, b: unknown) => (typeof a === 'number' ? a : typeof b === 'number' ? b : 0);
+  return {
+    device: String(r.device ?? ''),
+    app: String(r.app ?? ''),
+    uptimeMs: num(r.uptimeMs, r.uptime_ms),
+    receivedMs: num(r.receivedMs, r.received_ms),
+    line: String(r.line ?? ''),
+  };
+}
+
 export type TerminalOutcome = 'ok' | 'refused' | 'failed';
 
 export interface TerminalResult {
   outcome: TerminalOutcome;
   output: string;
+  /** Who refused: `platform` (the allow-list, checked before any round trip) or `device`. */
+  refused_by?: 'platform' | 'device';
 }
 
 export interface AuditEntry {

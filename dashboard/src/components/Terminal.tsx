@@ -5,12 +5,13 @@
 import { useState, type FormEvent, type KeyboardEvent } from 'react';
 import { TERMINAL_COMMANDS, type TerminalOutcome } from '../api/types';
 import { useAuth } from '../state/auth';
-import { ErrorBanner, useAction } from './common';
 
 interface Entry {
   command: string;
+  /** `error`: the platform could not run it (device not connected, no answer in time, busy). */
   outcome: TerminalOutcome | 'error';
   output: string;
+  refusedBy?: string;
 }
 
 export function Terminal({ device, online }: { device: string; online: boolean }) {
@@ -18,19 +19,25 @@ export function Terminal({ device, online }: { device: string; online: boolean }
   const [command, setCommand] = useState('');
   const [entries, setEntries] = useState<Entry[]>([]);
   const [back, setBack] = useState(0);
-  const { run, busy, error, setError } = useAction();
+  const [busy, setBusy] = useState(false);
   const allowed = can('operator');
 
-  const submit = (e: FormEvent) => {
+  const submit = async (e: FormEvent) => {
     e.preventDefault();
     const c = command.trim();
     if (!c) return;
     setBack(0);
-    void run(async () => {
+    setBusy(true);
+    let entry: Entry;
+    try {
       const r = await api.terminal(device, c);
-      setEntries((es) => [...es, { command: c, outcome: r.outcome, output: r.output }]);
-      setCommand('');
-    });
+      entry = { command: c, outcome: r.outcome, output: r.output, refusedBy: r.refused_by };
+    } catch (err) {
+      entry = { command: c, outcome: 'error', output: err instanceof Error ? err.message : String(err) };
+    }
+    setEntries((es) => [...es, entry]);
+    setCommand('');
+    setBusy(false);
   };
 
   // Up and down walk through earlier commands, as in a shell.
@@ -50,13 +57,17 @@ export function Terminal({ device, online }: { device: string; online: boolean }
         {entries.map((x, i) => (
           <div key={i} className={`term-entry term-${x.outcome}`} data-outcome={x.outcome}>
             <div className="term-cmd">$ {x.command}</div>
-            {x.outcome !== 'ok' && <div className="term-outcome">[{x.outcome}]</div>}
+            {x.outcome !== 'ok' && (
+              <div className="term-outcome">
+                [{x.outcome === 'error' ? 'not run' : x.outcome}
+                {x.refusedBy ? ` by the ${x.refusedBy}` : ''}]
+              </div>
+            )}
             {x.output && <div>{x.output}</div>}
           </div>
         ))}
       </pre>
-      <ErrorBanner error={error} onDismiss={() => setError(null)} />
-      <form onSubmit={submit} className="row">
+      <form onSubmit={(e) => void submit(e)} className="row">
         <label className="grow">
           Terminal command
           <input

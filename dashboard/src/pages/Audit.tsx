@@ -10,6 +10,9 @@ import { navigate, useLocation } from '../state/router';
 
 const REREAD_MS = 3000;
 
+/** `refused`: bad input or a command the device refused; `denied`: no token or too low a role. */
+const OUTCOME_BADGE: Record<string, string> = { ok: 'Running', refused: 'Paused', denied: 'Failed', failed: 'Failed' };
+
 function setQuery(key: string, value: string) {
   const q = new URLSearchParams(location.search);
   if (value) q.set(key, value);
@@ -77,6 +80,7 @@ export function Audit() {
                   <option value="">any</option>
                   <option>ok</option>
                   <option>refused</option>
+                  <option>denied</option>
                   <option>failed</option>
                 </select>
               </label>
@@ -120,7 +124,7 @@ export function Audit() {
                       </td>
                       <td>{e.target ?? ''}</td>
                       <td>
-                        <Badge value={e.outcome === 'ok' ? 'Running' : e.outcome === 'refused' ? 'Paused' : 'Failed'} label={e.outcome} />
+                        <Badge value={OUTCOME_BADGE[e.outcome] ?? 'Unknown'} label={e.outcome} />
                       </td>
                       <td>{e.status ?? ''}</td>
                       <td>

@@ -12,7 +12,7 @@ import { DeviceKind } from '../components/DeviceKind';
 function Power({ d }: { d: Device }) {
   const { api, can } = useAuth();
   const { run, busy, error, setError } = useAction();
-  const stopped = d.spec.enabled === false || d.status?.process?.state === 'Stopped';
+  const stopped = d.spec.disconnected === true || d.status?.process?.state === 'Stopped';
   if (!can('operator')) return null;
   return (
     <div className="row">
