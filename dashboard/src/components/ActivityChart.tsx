@@ -4,8 +4,8 @@
 
 import { BUCKET_MS, BUCKETS, type Bucket } from '../state/fleet';
 
-const W = 600;
-const H = 140;
+const W = 1000;
+const H = 160;
 const PAD = 24;
 
 export function ActivityChart({ activity, now }: { activity: Bucket[]; now: number }) {

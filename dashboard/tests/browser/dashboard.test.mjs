@@ -76,10 +76,10 @@ function stepTest(name, fn) {
     const file = path.join(P.artifacts, `${String(step).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`);
     try {
       await fn();
-      await page.screenshot({ path: `${file}.png`, fullPage: true });
+      await page.screenshot({ path: `${file}.png`, fullPage: true, animations: 'disabled' });
     } catch (e) {
       broken = `${step} (${name})`;
-      await page.screenshot({ path: `${file}-FAILED.png`, fullPage: true }).catch(() => {});
+      await page.screenshot({ path: `${file}-FAILED.png`, fullPage: true, animations: 'disabled' }).catch(() => {});
       throw e;
     }
     assert.deepEqual(pageErrors, [], 'the page threw');
@@ -213,4 +213,6 @@ stepTest('the overview counts the fleet', async () => {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
   await page.getByRole('link', { name: '1 Online' }).waitFor();
   await page.getByRole('img', { name: /Heartbeats and app failures/ }).waitFor();
+  // The device heartbeats every 5 s: the chart counts them as they arrive.
+  await page.getByText(/heartbeats \([1-9]\d*\)/).waitFor();
 });
