@@ -25,6 +25,7 @@ fs.rmSync(P.artifacts, { recursive: true, force: true });
 fs.mkdirSync(P.artifacts, { recursive: true });
 
 let platform;
+let profile;
 let context;
 let page;
 let step = 0;
@@ -33,7 +34,7 @@ const DEVICE = 'e2e-an385-0';
 
 before(async () => {
   platform = await startPlatform(P, P.artifacts);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-chromium-'));
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: P.chromium,
     headless: true,
@@ -56,6 +57,7 @@ before(async () => {
 
 after(async () => {
   await context?.close().catch(() => {});
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
   if (platform) {
     const left = await stopPlatform(platform);
     assert.deepEqual(left, [], `QEMU processes outlived the platform: ${left.join(', ')}`);

@@ -51,6 +51,24 @@ export async function startPlatform(p, logDir) {
     err.write(b);
   });
   const platform = { child, data, stdout: () => stdout, stderr: () => stderr, api: '', token: '' };
+  // However this process ends (a failed assertion, Ctrl-C, a timeout), the
+  // platform's process group ends with it; its QEMUs follow it (pdeathsig).
+  const killGroup = () => {
+    if (platform.stopped) return; // its group id may belong to someone else by now
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    fs.rmSync(data, { recursive: true, force: true });
+  };
+  process.once('exit', killGroup);
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.once(sig, () => {
+      killGroup();
+      process.exit(130);
+    });
+  }
   await new Promise((resolve, reject) => {
     const deadline = setTimeout(() => fail('did not finish starting within 120 s'), 120_000);
     const tick = setInterval(() => {
@@ -109,6 +127,7 @@ export async function stopPlatform(platform) {
   await gone;
   clearTimeout(timer);
   kill('SIGKILL'); // anything left in the group
+  platform.stopped = true;
   // QEMU dies with the platform (pdeathsig); give the kernel a moment, then look.
   let left = [];
   for (let i = 0; i < 50; i++) {
