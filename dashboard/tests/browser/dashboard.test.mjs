@@ -218,3 +218,25 @@ stepTest('the overview counts the fleet', async () => {
   // The device heartbeats every 5 s: the chart counts them as they arrive.
   await page.getByText(/heartbeats \([1-9]\d*\)/).waitFor();
 });
+
+stepTest('a viewer token sees the fleet but no controls', async () => {
+  // Tokens are made through the API (the dashboard has no token page yet).
+  const res = await fetch(`${platform.api}/api/v1/tokens`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${platform.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'e2e-viewer', role: 'viewer' }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  const { token } = await res.json();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('e2e-viewer').waitFor();
+  await page.goto(`${platform.api}/devices/${DEVICE}`);
+  await page.locator('h1 .badge[data-value="Online"]').waitFor();
+  assert.equal(await page.getByRole('button', { name: /Disconnect|Connect|Delete device/ }).count(), 0);
+  assert.equal(await page.getByLabel('Terminal command').isDisabled(), true);
+  await page.getByText('Running commands needs the operator role.').waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  await page.getByText('Reading the audit log needs the operator role.').waitFor();
+});
