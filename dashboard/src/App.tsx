@@ -60,7 +60,7 @@ function Page({ path }: { path: string }) {
 }
 
 function Shell() {
-  const { me, signOut } = useAuth();
+  const { me, signOut, can } = useAuth();
   const { state, stream } = useFleet();
   const { path } = useLocation();
   const sent = useRef(false);
@@ -70,8 +70,8 @@ function Shell() {
     if (sent.current || !state.loaded) return;
     sent.current = true;
     const empty = Object.keys(state.devices).length === 0 && Object.keys(state.applications).length === 0;
-    if (empty && path === '/') navigate('/setup', true);
-  }, [state.loaded, state.devices, state.applications, path]);
+    if (empty && path === '/' && can('operator')) navigate('/setup', true);
+  }, [state.loaded, state.devices, state.applications, path, can]);
 
   const section = '/' + (path.split('/')[1] ?? '');
   return (
@@ -81,7 +81,7 @@ function Shell() {
           Wasmbed
         </Link>
         <nav aria-label="Main">
-          {NAV.map(([to, label]) => (
+          {NAV.filter(([to]) => to !== '/setup' || can('operator')).map(([to, label]) => (
             <Link key={to} to={to} aria-current={section === to ? 'page' : undefined}>
               {label}
             </Link>
