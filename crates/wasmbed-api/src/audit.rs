@@ -24,7 +24,7 @@ use crate::auth::{Principal, authenticate};
 const KEPT: usize = 10_000;
 
 /// One audited action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// When, Unix milliseconds.

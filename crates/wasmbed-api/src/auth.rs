@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::{ApiError, ApiState};
 
 /// What a token may do; each role includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads.
@@ -57,7 +57,7 @@ impl std::str::FromStr for Role {
 }
 
 /// A stored token, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenInfo {
     /// Stable id (the first 12 hex digits of the hash).

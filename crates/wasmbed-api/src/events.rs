@@ -8,6 +8,8 @@
 //! then the changes; one that falls behind gets a `lagged` event and should
 //! re-read, or reconnect for a new snapshot.
 
+#[allow(unused_imports)] // named by the OpenAPI attributes
+use crate::error::ErrorBody;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,6 +138,7 @@ async fn item_for(store: &dyn Store, ev: &wasmbed_model::Event) -> Option<Item> 
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", summary = "Live event stream (server-sent events): snapshot, then changes", params(("token" = Option<String>, Query, description = "the token, for clients that cannot set headers")), responses((status = 200, description = "text/event-stream"), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
 pub async fn events(
     _: Viewer,
     State(st): State<ApiState>,

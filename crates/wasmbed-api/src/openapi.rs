@@ -1,7 +1,72 @@
-//! The OpenAPI document (placeholder until the generated one lands).
+//! The OpenAPI document, generated from the handlers' annotations and the
+//! types they take and answer (served at `/api/v1/openapi.json`; committed
+//! as `docs/openapi.json`, and a test fails when the two drift —
+//! `cargo xtask openapi` rewrites it).
 
 use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
-pub async fn serve() -> Json<serde_json::Value> {
-    Json(serde_json::json!({}))
+use crate::handlers::{self, applications, devices, gateways, tokens};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Wasmbed API",
+        description = "Deploy WebAssembly apps to microcontroller fleets: devices, applications and their rollouts, gateways, tokens, audit, live events. See docs/api.md.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        handlers::status,
+        handlers::boards,
+        handlers::audit,
+        devices::list_devices,
+        devices::get_device,
+        devices::create_device,
+        devices::delete_device,
+        devices::device_bundle,
+        devices::device_logs,
+        devices::device_console,
+        devices::connect,
+        devices::disconnect,
+        devices::terminal,
+        applications::upload_module,
+        applications::list_applications,
+        applications::get_application,
+        applications::deploy_application,
+        applications::delete_application,
+        applications::pause,
+        applications::resume,
+        applications::abort,
+        applications::rollback,
+        applications::history,
+        gateways::list_gateways,
+        tokens::whoami,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
+        crate::events::events,
+        crate::metrics::serve,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("wbt_<hex>").build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The document as pretty JSON (what `docs/openapi.json` holds).
+pub fn document() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
 }

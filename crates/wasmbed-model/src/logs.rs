@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 /// One line an app logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogLine {
     /// Device that sent it.
     pub device: String,

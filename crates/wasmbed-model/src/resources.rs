@@ -26,6 +26,7 @@ pub const SIM_BOARD: &str = "sim";
 /// Metadata every resource carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
     /// Unique within its kind; DNS-label-like.
@@ -52,6 +53,7 @@ impl Meta {
 /// A Kubernetes-style condition: a named fact with a reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// What the condition is about, e.g. `Ready`.
@@ -72,6 +74,7 @@ pub struct Condition {
 /// Whether a condition holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ConditionStatus {
     /// It holds.
     True,
@@ -111,6 +114,7 @@ pub fn merge_conditions(conditions: &[Condition], next: Vec<Condition>, now_ms: 
 
 /// A device of the fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Device {
     /// Name and versioning.
     pub meta: Meta,
@@ -124,6 +128,7 @@ pub struct Device {
 /// Desired state of a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceSpec {
     /// Board the identity was issued for (`sim` for the host simulator).
@@ -169,6 +174,7 @@ pub struct DesiredApp {
 /// Device lifecycle phase, derived by the device reconciler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DevicePhase {
     /// Identity issued; the device has not been started or has never connected.
     #[default]
@@ -199,6 +205,7 @@ impl DevicePhase {
 /// Observed state of a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceStatus {
     /// Lifecycle phase (device reconciler).
@@ -218,6 +225,7 @@ pub struct DeviceStatus {
 /// A device's session, written by the gateway that holds (or last held) it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionStatus {
     /// A session is open now.
@@ -255,6 +263,7 @@ pub struct SessionStatus {
 /// A device's emulator process, written by the QEMU manager.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessStatus {
     /// Where the process is.
@@ -273,6 +282,7 @@ pub struct ProcessStatus {
 /// State of a device's process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ProcessState {
     /// Running.
     Running,
@@ -317,6 +327,7 @@ impl DeviceStatus {
 /// One app slot as observed on a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AppObservation {
     /// Slot name.
@@ -338,6 +349,7 @@ pub struct AppObservation {
 /// Resource limits of an app on a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
     /// Fuel per `init`/`tick` call.
@@ -361,6 +373,7 @@ pub fn default_capabilities() -> Vec<String> {
 
 /// A WebAssembly app rolled out to the devices its selector matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Application {
     /// Name and versioning.
     pub meta: Meta,
@@ -374,6 +387,7 @@ pub struct Application {
 /// Desired state of an application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSpec {
     /// Version label (free text, shown to people).
@@ -407,6 +421,7 @@ pub struct ApplicationSpec {
 /// device. Selector, strategy and the rollout controls are not part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AppTemplate {
     /// Version label.
@@ -465,6 +480,7 @@ impl ApplicationSpec {
 /// One kept revision of an application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Revision {
     /// Number, from 1, never reused.
@@ -481,6 +497,7 @@ pub struct Revision {
 /// Progress of one rollout step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StepStatus {
     /// Step as the strategy says it (`10%`, `5`, `all`, `install`, `switch`).
@@ -506,6 +523,7 @@ pub struct StepStatus {
 /// Observed state of an application across its devices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationStatus {
     /// Spec generation this status reflects.
@@ -555,6 +573,7 @@ impl ApplicationStatus {
 
 /// A gateway devices connect to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Gateway {
     /// Name and versioning.
     pub meta: Meta,
@@ -568,6 +587,7 @@ pub struct Gateway {
 /// Desired state of a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GatewaySpec {
     /// `host:port` devices on the host dial (the simulator).
@@ -583,6 +603,7 @@ pub struct GatewaySpec {
 /// Health of a gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum GatewayHealth {
     /// Not seen yet.
     #[default]
@@ -596,6 +617,7 @@ pub enum GatewayHealth {
 /// Observed state of a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayStatus {
     /// Enrolled sessions at its last report (the gateway).

@@ -98,9 +98,24 @@ impl schemars::JsonSchema for Step {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Step {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^([1-9][0-9]*|([1-9]|[1-9][0-9]|100)%)$"))
+            .description(Some("A device count (`5`) or a share of the targeted devices (`10%`)."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Step {}
+
 /// A rollout strategy.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Strategy {
     /// Every targeted device at once.
@@ -224,6 +239,7 @@ impl Strategy {
 /// Where a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RolloutPhase {
     /// Moving through its steps.
     #[default]
@@ -260,6 +276,7 @@ impl RolloutPhase {
 /// restarted control plane resumes exactly where it was.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
     /// Revision being rolled out.

@@ -1,0 +1,186 @@
+//! The Wasmbed controller for Kubernetes: keeps the platform CA in a
+//! Secret, issues the gateway's identity, runs the control-plane
+//! reconcilers over the cluster's resources, runs one QEMU Pod per
+//! emulated Device, and serves the HTTP API (and the dashboard, when its
+//! files are in the image).
+//!
+//! Here the API holds no device sessions (they live in the gateway
+//! replicas): device terminals and app log lines are not available through
+//! it yet. The first admin token is made once and kept in a Secret; tokens
+//! created later through the API last until the controller restarts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use k8s_openapi::api::core::v1::{ResourceRequirements, Secret};
+use kube::{Api, Client};
+use tokio::sync::watch;
+use wasmbed_k8s::KubeStore;
+use wasmbed_k8s::devices::{self, DevicePodConfig};
+use wasmbed_k8s::secrets;
+use wasmbed_k8s_bin::{CA_FILES, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer, unix_ms};
+use wasmbed_model::Store;
+use wasmbed_pki::Pki;
+
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Namespace of the resources, Pods and Secrets.
+    #[arg(long, env = "POD_NAMESPACE")]
+    namespace: String,
+    /// Helm release name: prefixes the Secrets and the gateway Service.
+    #[arg(long, default_value = "wasmbed")]
+    release: String,
+    /// `host:port` of the gateway Service device Pods forward to.
+    #[arg(long)]
+    gateway_service: String,
+    /// Image of device Pods.
+    #[arg(long)]
+    device_image: String,
+    /// Pull policy of device Pods.
+    #[arg(long, default_value = "IfNotPresent")]
+    device_image_pull_policy: String,
+    /// Resources of each device Pod, as JSON (`{"requests": {...}, "limits": {...}}`).
+    #[arg(long)]
+    device_resources: Option<String>,
+    /// Port on a device Pod's loopback that QEMU's link uses.
+    #[arg(long, default_value_t = 4443)]
+    link_port: u16,
+    /// Memory-backed folder the CA is materialized in.
+    #[arg(long, default_value = "/var/run/wasmbed/pki")]
+    pki_dir: PathBuf,
+    /// Address the HTTP API listens on.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// Folder for the API's tokens and audit log.
+    #[arg(long, default_value = "/var/lib/wasmbed")]
+    api_dir: PathBuf,
+    /// The built dashboard to serve at `/`.
+    #[arg(long)]
+    dashboard_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    wasmbed_k8s_bin::init_logging();
+    let args = Args::parse();
+    let client = Client::try_default().await.context("cannot configure the Kubernetes client")?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &args.namespace);
+
+    // The CA: made once, kept in a Secret, written back here on every start.
+    let ca = wasmbed_k8s_bin::ca_secret(&args.release);
+    let outcome = secrets::sync_dir(&secrets, &ca, &args.pki_dir, &CA_FILES, |dir| {
+        Pki::open_or_create(dir, SystemTime::now()).map(drop).map_err(|e| e.to_string())
+    })
+    .await?;
+    tracing::info!(secret = %ca, ?outcome, "platform CA");
+    let pki = Arc::new(Pki::open_or_create(&args.pki_dir, SystemTime::now()).context("opening the platform CA")?);
+
+    let tls = wasmbed_k8s_bin::gateway_tls_secret(&args.release);
+    let sans = wasmbed_k8s_bin::gateway_sans(&args.release, &args.namespace);
+    let issued = secrets::ensure(&secrets, &tls, || {
+        let id = pki.gateway_identity(&sans, SystemTime::now()).map_err(|e| e.to_string())?;
+        Ok(BTreeMap::from([
+            (GATEWAY_CERT.to_owned(), id.cert_der),
+            (GATEWAY_KEY.to_owned(), id.key_der),
+            (GATEWAY_CA.to_owned(), pki.ca_cert_der().to_vec()),
+        ]))
+    })
+    .await?;
+    tracing::info!(secret = %tls, outcome = ?issued, "gateway identity");
+
+    let mut pod_cfg = DevicePodConfig::new(&args.device_image, &args.gateway_service);
+    pod_cfg.image_pull_policy = args.device_image_pull_policy.clone();
+    pod_cfg.link_port = args.link_port;
+    if let Some(json) = &args.device_resources {
+        let r: ResourceRequirements = serde_json::from_str(json).context("--device-resources is not resources JSON")?;
+        pod_cfg.resources = Some(r);
+    }
+
+    let (stop, stop_rx) = watch::channel(false);
+    let store = Arc::new(KubeStore::new(client.clone(), &args.namespace));
+    let watching = tokio::spawn({
+        let (store, rx) = (store.clone(), stop_rx.clone());
+        async move { store.watch_changes(rx).await }
+    });
+    // One Service in front of every gateway: devices are not assigned to one.
+    let control_cfg = wasmbed_control::ControlConfig::default().without_gateway_assignment();
+    let control = tokio::spawn(wasmbed_control::run(
+        store.clone() as Arc<dyn Store>,
+        Arc::new(unix_ms),
+        control_cfg,
+        stop_rx.clone(),
+    ));
+    let api = serve_api(&args, &secrets, store.clone() as Arc<dyn Store>, pki.clone(), stop_rx.clone()).await?;
+    let ctx = devices::Context::new(client, &args.namespace, pod_cfg, Arc::new(PkiIssuer(pki)));
+    let pods = tokio::spawn(devices::run(ctx, stop_rx));
+    tracing::info!(namespace = %args.namespace, "controller running");
+
+    wasmbed_k8s_bin::terminated().await;
+    tracing::info!("stopping");
+    let _ = stop.send(true);
+    for task in [watching, control, pods, api] {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+/// The HTTP API over the cluster's resources. The token file is kept in a
+/// Secret (made once: the first admin token, printed to this log once).
+async fn serve_api(
+    args: &Args,
+    secrets: &Api<Secret>,
+    store: Arc<dyn Store>,
+    pki: Arc<Pki>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let auth_dir = args.api_dir.join("auth");
+    let name = format!("{}-api-tokens", args.release);
+    secrets::sync_dir(secrets, &name, &auth_dir, &["tokens.json"], |dir| {
+        let tokens = wasmbed_api::Tokens::open(&dir.join("tokens.json")).map_err(|e| e.to_string())?;
+        if let Some(t) = tokens.ensure_admin(rand::random(), unix_ms()).map_err(|e| e.to_string())? {
+            // Shown once; only its hash is stored.
+            println!("admin token: {t}");
+        }
+        Ok(())
+    })
+    .await?;
+    let tokens = Arc::new(wasmbed_api::Tokens::open(&auth_dir.join("tokens.json"))?);
+    let logs = Arc::new(wasmbed_model::LogBook::new(100));
+    let state = wasmbed_api::ApiState {
+        store: store.clone(),
+        pki,
+        logs: logs.clone(),
+        tokens,
+        audit: Arc::new(wasmbed_api::AuditLog::open(&args.api_dir.join("audit.log"))?),
+        events: wasmbed_api::EventHub::start(store, logs),
+        terminal: None,
+        gateway_port: 0,
+        gateway: Arc::new(wasmbed_api::GatewayCounters::default),
+        random: Arc::new(rand::random),
+        now: Arc::new(SystemTime::now),
+        consoles: None,
+        dashboard: args.dashboard_dir.clone(),
+        counters: Arc::default(),
+    };
+    let hub = state.events.clone();
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(addr = %args.listen, "API listening");
+    Ok(tokio::spawn(async move {
+        let served = axum::serve(listener, wasmbed_api::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+                hub.close();
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("API stopped: {e}");
+        }
+    }))
+}

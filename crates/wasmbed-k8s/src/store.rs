@@ -1,0 +1,469 @@
+//! [`KubeStore`]: the [`Store`] trait over the Kubernetes API, in one
+//! namespace.
+//!
+//! Guarantees:
+//! - Spec writes are optimistic: a write based on a stale resource version
+//!   is a [`StoreError::Conflict`] (the API server's 409), never a silent
+//!   overwrite. A replace reads the object first and keeps its metadata
+//!   (finalizers, labels, annotations), changing only the spec.
+//! - Status writes go to the status subresource. A device's or gateway's
+//!   status patch is a JSON merge patch of exactly one writer's part, so the
+//!   gateway, the device-Pod reconciler and the control plane never
+//!   overwrite each other. An application's status is replaced whole
+//!   (JSON patch `add /status`), with no version check: it has one writer.
+//! - A resource being finalized (deletion requested, finalizer pending) is
+//!   gone to the platform: reads and lists skip it, the watch reports it
+//!   deleted.
+//! - Modules live in immutable ConfigMaps named after their digest
+//!   (`wasmbed-module-<sha256>`, key `module.wasm` in `binaryData`).
+//! - Every failure is a [`StoreError`]; API-server errors, unreadable
+//!   answers and transport failures become [`StoreError::Backend`] with a
+//!   message that says what was being done and what the server said.
+//!
+//! Assumes: the CRDs of [`crate::crd`] are installed, and the service
+//! account may do what the Helm chart's Role grants.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokio::sync::broadcast;
+use wasmbed_model::{
+    Application, ApplicationStatus, Device, DeviceStatusPatch, Event, Gateway, GatewayStatusPatch, Store, StoreError,
+    WatchStream,
+};
+
+use crate::convert::{self, ConvertError, terminating};
+use crate::crd::{ApplicationResource, DeviceResource, GatewayResource};
+
+/// Events buffered per watcher before it lags and must re-list.
+const WATCH_CAPACITY: usize = 8192;
+/// The key module bytes are stored under in a module ConfigMap.
+pub const MODULE_KEY: &str = "module.wasm";
+/// Label on every object the platform creates.
+pub const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "wasmbed");
+/// Label marking a module ConfigMap.
+pub const MODULE_LABEL: &str = "wasmbed.io/module";
+/// ConfigMaps hold at most 1 MiB; leave room for the object around the data.
+pub const MAX_MODULE_LEN: usize = 1024 * 1024 - 16 * 1024;
+
+/// The [`Store`] over one namespace of a Kubernetes cluster.
+#[derive(Clone)]
+pub struct KubeStore {
+    pub(crate) devices: Api<DeviceResource>,
+    pub(crate) applications: Api<ApplicationResource>,
+    pub(crate) gateways: Api<GatewayResource>,
+    config_maps: Api<ConfigMap>,
+    namespace: String,
+    pub(crate) events: broadcast::Sender<Event>,
+}
+
+impl std::fmt::Debug for KubeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeStore").field("namespace", &self.namespace).finish_non_exhaustive()
+    }
+}
+
+/// The ConfigMap name of a module.
+pub fn module_config_map(digest: &str) -> String {
+    format!("wasmbed-module-{digest}")
+}
+
+fn valid_digest(digest: &str) -> Result<(), StoreError> {
+    if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!("module digest {digest:?} is not 64 lowercase hex characters (SHA-256)")))
+    }
+}
+
+/// What the API server or the transport said, for people.
+pub(crate) fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => {
+            let reason = if s.reason.is_empty() { "no reason given" } else { s.reason.as_str() };
+            format!("the API server answered {} ({reason}): {}", s.code, s.message)
+        }
+        kube::Error::SerdeError(e) => format!("the API server's answer is not what was expected: {e}"),
+        other => format!("cannot reach the API server: {other}"),
+    }
+}
+
+/// Maps an API error for `kind`/`name`, `doing` what (for the message).
+pub(crate) fn store_error(e: kube::Error, kind: &'static str, name: &str, doing: &str) -> StoreError {
+    if let kube::Error::Api(s) = &e {
+        match (s.code, s.reason.as_str()) {
+            (404, _) => return StoreError::NotFound { kind, name: name.to_owned() },
+            (409, "AlreadyExists") => return StoreError::AlreadyExists { kind, name: name.to_owned() },
+            (409, _) => return StoreError::Conflict { kind, name: name.to_owned() },
+            _ => {}
+        }
+    }
+    StoreError::Backend(format!("{doing} {kind} {name:?}: {}", describe(&e)))
+}
+
+fn convert_error(e: ConvertError) -> StoreError {
+    StoreError::Backend(format!("unusable object from the API server: {e}"))
+}
+
+fn conflict(kind: &'static str, name: &str) -> StoreError {
+    StoreError::Conflict { kind, name: name.to_owned() }
+}
+
+/// The body of a status patch: `{"status": part}`.
+fn status_patch(part: serde_json::Value) -> Patch<serde_json::Value> {
+    Patch::Merge(json!({ "status": part }))
+}
+
+/// The part of a device status one writer owns, as a merge-patch body.
+/// Each part is sent whole (every field, `null` for absent options), so the
+/// merge replaces that part and touches nothing else.
+pub fn device_status_part(patch: &DeviceStatusPatch) -> Result<serde_json::Value, serde_json::Error> {
+    Ok(match patch {
+        DeviceStatusPatch::Session(s) => json!({ "session": serde_json::to_value(s)? }),
+        DeviceStatusPatch::Process(p) => json!({ "process": serde_json::to_value(p)? }),
+        DeviceStatusPatch::Lifecycle { phase, conditions } => {
+            json!({ "phase": serde_json::to_value(phase)?, "conditions": serde_json::to_value(conditions)? })
+        }
+    })
+}
+
+/// The part of a gateway status one writer owns, as a merge-patch body.
+pub fn gateway_status_part(patch: &GatewayStatusPatch) -> Result<serde_json::Value, serde_json::Error> {
+    Ok(match patch {
+        GatewayStatusPatch::Report { sessions, at_ms, report_ms } => {
+            json!({ "sessions": sessions, "lastSeenMs": at_ms, "reportMs": report_ms })
+        }
+        GatewayStatusPatch::Health(h) => json!({ "health": serde_json::to_value(h)? }),
+    })
+}
+
+impl KubeStore {
+    /// A store over `namespace`. Nothing is sent until it is used; call
+    /// [`KubeStore::watch_changes`] to feed [`Store::watch`].
+    pub fn new(client: Client, namespace: &str) -> Self {
+        let (events, _) = broadcast::channel(WATCH_CAPACITY);
+        Self {
+            devices: Api::namespaced(client.clone(), namespace),
+            applications: Api::namespaced(client.clone(), namespace),
+            gateways: Api::namespaced(client.clone(), namespace),
+            config_maps: Api::namespaced(client, namespace),
+            namespace: namespace.to_owned(),
+            events,
+        }
+    }
+
+    /// The namespace it works in.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Makes the Pod `pod` (uid `uid`) the owner of the Gateway `gateway`,
+    /// so that Kubernetes deletes the resource when the replica's Pod goes
+    /// (gateway replicas register under their Pod's name, which changes).
+    pub async fn own_gateway_by_pod(&self, gateway: &str, pod: &str, uid: &str) -> Result<(), StoreError> {
+        let patch = json!({ "metadata": { "ownerReferences": [
+            { "apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid }
+        ] } });
+        self.gateways
+            .patch(gateway, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|e| store_error(e, "gateway", gateway, "setting the owner of"))?;
+        Ok(())
+    }
+
+    async fn get_live<K>(api: &Api<K>, kind: &'static str, name: &str) -> Result<Option<K>, StoreError>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        match api.get_opt(name).await {
+            Ok(Some(obj)) if terminating(obj.meta()) => Ok(None),
+            Ok(found) => Ok(found),
+            Err(e) => Err(store_error(e, kind, name, "reading")),
+        }
+    }
+
+    async fn list_live<K>(api: &Api<K>, kind: &'static str) -> Result<Vec<K>, StoreError>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| StoreError::Backend(format!("listing {kind}s: {}", describe(&e))))?;
+        let mut items: Vec<K> = list.items.into_iter().filter(|o| !terminating(o.meta())).collect();
+        items.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
+        Ok(items)
+    }
+
+    /// Replaces the spec of `name`, based on `resource_version`: reads the
+    /// object (absent is `absent`), refuses a stale version, and writes back
+    /// the object with the new spec and everything else as read.
+    async fn replace_spec<K, F>(
+        api: &Api<K>,
+        kind: &'static str,
+        name: &str,
+        resource_version: u64,
+        absent: StoreError,
+        set_spec: F,
+    ) -> Result<K, StoreError>
+    where
+        K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+        F: FnOnce(&mut K),
+    {
+        let Some(mut current) = Self::get_live(api, kind, name).await? else { return Err(absent) };
+        let current_version = current.meta().resource_version.as_deref().unwrap_or_default();
+        if current_version != resource_version.to_string() {
+            return Err(conflict(kind, name));
+        }
+        set_spec(&mut current);
+        api.replace(name, &PostParams::default(), &current).await.map_err(|e| {
+            match store_error(e, kind, name, "replacing") {
+                // Deleted between the read and the write.
+                StoreError::NotFound { .. } => conflict(kind, name),
+                other => other,
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl Store for KubeStore {
+    async fn create_device(&self, device: Device) -> Result<Device, StoreError> {
+        let name = device.meta.name.clone();
+        let mut obj = convert::device_to(&device);
+        obj.metadata.resource_version = None;
+        let created = self
+            .devices
+            .create(&PostParams::default(), &obj)
+            .await
+            .map_err(|e| store_error(e, "device", &name, "creating"))?;
+        convert::device_from(&created).map_err(convert_error)
+    }
+
+    async fn get_device(&self, name: &str) -> Result<Option<Device>, StoreError> {
+        Self::get_live(&self.devices, "device", name)
+            .await?
+            .map(|r| convert::device_from(&r).map_err(convert_error))
+            .transpose()
+    }
+
+    async fn list_devices(&self) -> Result<Vec<Device>, StoreError> {
+        Self::list_live(&self.devices, "device")
+            .await?
+            .iter()
+            .map(|r| convert::device_from(r).map_err(convert_error))
+            .collect()
+    }
+
+    async fn update_device_spec(&self, device: &Device) -> Result<Device, StoreError> {
+        let name = &device.meta.name;
+        let absent = StoreError::NotFound { kind: "device", name: name.clone() };
+        let spec = device.spec.clone();
+        let written = Self::replace_spec(&self.devices, "device", name, device.meta.resource_version, absent, |o| {
+            o.spec.0 = spec
+        })
+        .await?;
+        convert::device_from(&written).map_err(convert_error)
+    }
+
+    async fn patch_device_status(&self, name: &str, patch: DeviceStatusPatch) -> Result<(), StoreError> {
+        let part = device_status_part(&patch)
+            .map_err(|e| StoreError::Backend(format!("encoding status of device {name:?}: {e}")))?;
+        self.devices
+            .patch_status(name, &PatchParams::default(), &status_patch(part))
+            .await
+            .map_err(|e| store_error(e, "device", name, "patching the status of"))?;
+        Ok(())
+    }
+
+    async fn delete_device(&self, name: &str) -> Result<(), StoreError> {
+        // A device already being finalized is gone to the platform.
+        if Self::get_live(&self.devices, "device", name).await?.is_none() {
+            return Err(StoreError::NotFound { kind: "device", name: name.to_owned() });
+        }
+        self.devices
+            .delete(name, &DeleteParams::default())
+            .await
+            .map_err(|e| store_error(e, "device", name, "deleting"))?;
+        Ok(())
+    }
+
+    async fn put_application(&self, app: &Application) -> Result<Application, StoreError> {
+        let name = &app.meta.name;
+        let written = if app.meta.resource_version == 0 {
+            // Version 0 means "create": an existing one means the caller's
+            // view is stale, as in the embedded store.
+            self.applications.create(&PostParams::default(), &convert::application_to(app)).await.map_err(|e| {
+                match store_error(e, "application", name, "creating") {
+                    StoreError::AlreadyExists { kind, name } => StoreError::Conflict { kind, name },
+                    other => other,
+                }
+            })?
+        } else {
+            let spec = app.spec.clone();
+            Self::replace_spec(
+                &self.applications,
+                "application",
+                name,
+                app.meta.resource_version,
+                conflict("application", name),
+                |o| o.spec.0 = spec,
+            )
+            .await?
+        };
+        convert::application_from(&written).map_err(convert_error)
+    }
+
+    async fn get_application(&self, name: &str) -> Result<Option<Application>, StoreError> {
+        Self::get_live(&self.applications, "application", name)
+            .await?
+            .map(|r| convert::application_from(&r).map_err(convert_error))
+            .transpose()
+    }
+
+    async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
+        Self::list_live(&self.applications, "application")
+            .await?
+            .iter()
+            .map(|r| convert::application_from(r).map_err(convert_error))
+            .collect()
+    }
+
+    async fn update_application_status(&self, name: &str, status: &ApplicationStatus) -> Result<(), StoreError> {
+        let value = serde_json::to_value(status)
+            .map_err(|e| StoreError::Backend(format!("encoding status of application {name:?}: {e}")))?;
+        // `add` on an existing member replaces it: the whole status, exactly.
+        let ops: json_patch::Patch =
+            serde_json::from_value(json!([{ "op": "add", "path": "/status", "value": value }]))
+                .map_err(|e| StoreError::Backend(format!("encoding status of application {name:?}: {e}")))?;
+        self.applications
+            .patch_status(name, &PatchParams::default(), &Patch::<()>::Json(ops))
+            .await
+            .map_err(|e| store_error(e, "application", name, "writing the status of"))?;
+        Ok(())
+    }
+
+    async fn delete_application(&self, name: &str) -> Result<(), StoreError> {
+        self.applications
+            .delete(name, &DeleteParams::default())
+            .await
+            .map_err(|e| store_error(e, "application", name, "deleting"))?;
+        Ok(())
+    }
+
+    async fn put_gateway(&self, gateway: &Gateway) -> Result<Gateway, StoreError> {
+        let name = &gateway.meta.name;
+        let written = if gateway.meta.resource_version == 0 {
+            self.gateways.create(&PostParams::default(), &convert::gateway_to(gateway)).await.map_err(|e| {
+                match store_error(e, "gateway", name, "creating") {
+                    StoreError::AlreadyExists { kind, name } => StoreError::Conflict { kind, name },
+                    other => other,
+                }
+            })?
+        } else {
+            let spec = gateway.spec.clone();
+            Self::replace_spec(
+                &self.gateways,
+                "gateway",
+                name,
+                gateway.meta.resource_version,
+                conflict("gateway", name),
+                |o| o.spec.0 = spec,
+            )
+            .await?
+        };
+        convert::gateway_from(&written).map_err(convert_error)
+    }
+
+    async fn get_gateway(&self, name: &str) -> Result<Option<Gateway>, StoreError> {
+        Self::get_live(&self.gateways, "gateway", name)
+            .await?
+            .map(|r| convert::gateway_from(&r).map_err(convert_error))
+            .transpose()
+    }
+
+    async fn list_gateways(&self) -> Result<Vec<Gateway>, StoreError> {
+        Self::list_live(&self.gateways, "gateway")
+            .await?
+            .iter()
+            .map(|r| convert::gateway_from(r).map_err(convert_error))
+            .collect()
+    }
+
+    async fn patch_gateway_status(&self, name: &str, patch: GatewayStatusPatch) -> Result<(), StoreError> {
+        let part = gateway_status_part(&patch)
+            .map_err(|e| StoreError::Backend(format!("encoding status of gateway {name:?}: {e}")))?;
+        self.gateways
+            .patch_status(name, &PatchParams::default(), &status_patch(part))
+            .await
+            .map_err(|e| store_error(e, "gateway", name, "patching the status of"))?;
+        Ok(())
+    }
+
+    async fn delete_gateway(&self, name: &str) -> Result<(), StoreError> {
+        self.gateways
+            .delete(name, &DeleteParams::default())
+            .await
+            .map_err(|e| store_error(e, "gateway", name, "deleting"))?;
+        Ok(())
+    }
+
+    async fn put_module(&self, digest: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        valid_digest(digest)?;
+        if bytes.len() > MAX_MODULE_LEN {
+            return Err(StoreError::Backend(format!(
+                "module {digest} is {} bytes; a ConfigMap holds at most {MAX_MODULE_LEN}",
+                bytes.len()
+            )));
+        }
+        let name = module_config_map(digest);
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(BTreeMap::from([
+                    (PART_OF.0.to_owned(), PART_OF.1.to_owned()),
+                    (MODULE_LABEL.to_owned(), "true".to_owned()),
+                ])),
+                ..ObjectMeta::default()
+            },
+            binary_data: Some(BTreeMap::from([(MODULE_KEY.to_owned(), ByteString(bytes.to_vec()))])),
+            // Content-addressed: it never changes.
+            immutable: Some(true),
+            ..ConfigMap::default()
+        };
+        match self.config_maps.create(&PostParams::default(), &cm).await {
+            Ok(_) => Ok(()),
+            Err(e) => match store_error(e, "module", digest, "storing") {
+                // Same digest, same bytes: already stored.
+                StoreError::AlreadyExists { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn get_module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        valid_digest(digest)?;
+        let name = module_config_map(digest);
+        let Some(cm) =
+            self.config_maps.get_opt(&name).await.map_err(|e| store_error(e, "module", digest, "reading"))?
+        else {
+            return Ok(None);
+        };
+        match cm.binary_data.and_then(|mut d| d.remove(MODULE_KEY)) {
+            Some(bytes) => Ok(Some(bytes.0)),
+            None => Err(StoreError::Backend(format!("ConfigMap {name} has no binaryData key {MODULE_KEY}"))),
+        }
+    }
+
+    fn watch(&self) -> WatchStream {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,246 @@
+//! The device-Pod reconciler against a scripted API server.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use http::Method;
+use serde_json::{Value, json};
+use wasmbed_k8s::crd::DeviceResource;
+use wasmbed_k8s::devices::{Context, DevicePodConfig, IdentityIssuer, reconcile};
+
+struct FakeIssuer;
+
+impl IdentityIssuer for FakeIssuer {
+    fn bundle(&self, device: &str, board: &str, gateway: &str) -> Result<Vec<u8>, String> {
+        Ok(format!("WBID {device} {board} {gateway}").into_bytes())
+    }
+}
+
+fn ctx(script: Vec<Exchange>) -> (Arc<Context>, tokio::task::JoinHandle<()>) {
+    let (client, server) = scripted(script);
+    let cfg = DevicePodConfig::new("registry.example/wasmbed-device:1", "wasmbed-gateway.wasmbed.svc:4443");
+    (Context::new(client, NS, cfg, Arc::new(FakeIssuer)), server)
+}
+
+fn device(board: &str, finalizer: bool, deleting: bool) -> Value {
+    let mut d = device_json("dev-1", 5, board);
+    if finalizer {
+        d["metadata"]["finalizers"] = json!(["wasmbed.io/cleanup"]);
+    }
+    if deleting {
+        d["metadata"]["deletionTimestamp"] = json!("2026-01-02T00:00:00Z");
+    }
+    d
+}
+
+fn obj(v: &Value) -> Arc<DeviceResource> {
+    Arc::new(serde_json::from_value(v.clone()).unwrap())
+}
+
+fn not_found() -> Value {
+    status(404, "NotFound", "not found")
+}
+
+fn b64(s: &str) -> String {
+    // Small enough to spell out without a base64 dependency.
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in s.as_bytes().chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_finalizer_is_added_first() {
+    let d = device("mps2-an385", false, false);
+    let (ctx, server) = ctx(vec![
+        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), None))
+            .check(|body, req| {
+                assert_eq!(req.headers()["content-type"], "application/json-patch+json");
+                assert_eq!(body[0], json!({ "op": "test", "path": "/metadata/finalizers", "value": null }));
+                assert_eq!(
+                    body[1],
+                    json!({ "op": "add", "path": "/metadata/finalizers", "value": ["wasmbed.io/cleanup"] })
+                );
+            })
+            .reply(200, &device("mps2-an385", true, false)),
+    ]);
+    reconcile(obj(&d), ctx).await.unwrap();
+    done(server).await;
+}
+
+#[tokio::test]
+async fn an_emulated_device_gets_its_identity_and_one_pod() {
+    let d = device("mps2-an385", true, false);
+    let (ctx, server) = ctx(vec![
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
+            .reply(404, &not_found()),
+        Exchange::new(Method::POST, path("secrets", None, None))
+            .check(|body, _| {
+                assert_eq!(body["metadata"]["name"], "wasmbed-device-dev-1-identity");
+                assert_eq!(body["data"]["bundle.bin"], b64("WBID dev-1 mps2-an385 10.0.2.2:4443"));
+                assert_eq!(body["metadata"]["ownerReferences"][0]["kind"], "Device");
+                assert_eq!(body["metadata"]["ownerReferences"][0]["controller"], true);
+                assert_eq!(body["immutable"], true);
+            })
+            .reply(201, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "x" } })),
+        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None)).reply(404, &not_found()),
+        Exchange::new(Method::POST, path("pods", None, None))
+            .check(|body, _| {
+                assert_eq!(body["metadata"]["name"], "wasmbed-device-dev-1");
+                assert_eq!(body["metadata"]["labels"]["wasmbed.io/device"], "dev-1");
+                assert_eq!(body["metadata"]["ownerReferences"][0]["name"], "dev-1");
+                let c = &body["spec"]["containers"][0];
+                assert_eq!(c["image"], "registry.example/wasmbed-device:1");
+                let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+                let joined = args.join(" ");
+                assert!(joined.contains("--board mps2-an385"), "{joined}");
+                assert!(joined.contains("--gateway wasmbed-gateway.wasmbed.svc:4443"), "{joined}");
+                assert!(joined.contains("--bundle /var/run/wasmbed/identity/bundle.bin"), "{joined}");
+                assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+                assert_eq!(body["spec"]["automountServiceAccountToken"], false);
+                assert_eq!(body["spec"]["volumes"][0]["secret"]["secretName"], "wasmbed-device-dev-1-identity");
+                assert_eq!(body["spec"]["volumes"][1]["emptyDir"]["medium"], "Memory");
+            })
+            .reply(201, &json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "wasmbed-device-dev-1" } })),
+    ]);
+    reconcile(obj(&d), ctx).await.unwrap();
+    done(server).await;
+}
+
+fn pod(hash: &str, status: Value) -> Value {
+    json!({ "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "wasmbed-device-dev-1", "annotations": { "wasmbed.io/pod-template-hash": hash } },
+        "spec": { "containers": [{ "name": "device" }] },
+        "status": status })
+}
+
+fn current_hash(d: &Value) -> String {
+    let cfg = DevicePodConfig::new("registry.example/wasmbed-device:1", "wasmbed-gateway.wasmbed.svc:4443");
+    let p = wasmbed_k8s::devices::device_pod(&obj(d), &cfg).unwrap();
+    p.metadata.annotations.unwrap()["wasmbed.io/pod-template-hash"].clone()
+}
+
+#[tokio::test]
+async fn a_running_pod_is_reported_as_the_devices_process() {
+    let d = device("mps2-an385", true, false);
+    let running = json!({ "phase": "Running", "containerStatuses": [{ "name": "device", "ready": true, "restartCount": 2,
+        "image": "i", "imageID": "", "state": { "running": { "startedAt": "2026-01-01T00:00:10Z" } } }] });
+    let (ctx, server) = ctx(vec![
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
+            .reply(200, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "s" } })),
+        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None))
+            .reply(200, &pod(&current_hash(&d), running)),
+        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), Some("status")))
+            .check(|body, _| {
+                assert_eq!(
+                    body,
+                    &json!({ "status": { "process": { "state": "Running", "restarts": 2,
+                        "startedMs": 1_767_225_610_000u64, "message": null } } })
+                );
+            })
+            .reply(200, &device("mps2-an385", true, false)),
+    ]);
+    reconcile(obj(&d), ctx).await.unwrap();
+    done(server).await;
+}
+
+#[tokio::test]
+async fn a_pod_from_an_old_template_is_replaced() {
+    let d = device("mps2-an385", true, false);
+    let (ctx, server) = ctx(vec![
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
+            .reply(200, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "s" } })),
+        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None))
+            .reply(200, &pod("stale", json!({}))),
+        Exchange::new(Method::DELETE, path("pods", Some("wasmbed-device-dev-1"), None))
+            .reply(200, &pod("stale", json!({}))),
+    ]);
+    reconcile(obj(&d), ctx).await.unwrap();
+    done(server).await;
+}
+
+#[tokio::test]
+async fn deleting_a_device_removes_its_pod_and_secret_then_the_finalizer() {
+    let d = device("mps2-an385", true, true);
+    let (ctx, server) = ctx(vec![
+        Exchange::new(Method::DELETE, path("pods", Some("wasmbed-device-dev-1"), None))
+            .reply(200, &pod("h", json!({}))),
+        // Already gone is fine.
+        Exchange::new(Method::DELETE, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
+            .reply(404, &not_found()),
+        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), None))
+            .check(|body, _| {
+                assert_eq!(
+                    body,
+                    &json!([{ "op": "test", "path": "/metadata/finalizers/0", "value": "wasmbed.io/cleanup" },
+                            { "op": "remove", "path": "/metadata/finalizers/0" }])
+                );
+            })
+            .reply(200, &device("mps2-an385", false, true)),
+    ]);
+    reconcile(obj(&d), ctx).await.unwrap();
+    done(server).await;
+}
+
+#[tokio::test]
+async fn a_simulated_device_gets_no_pod_and_no_identity() {
+    let d = device("sim", true, false);
+    let (ctx, server) = ctx(vec![
+        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None)).reply(404, &not_found()),
+    ]);
+    reconcile(obj(&d), ctx).await.unwrap();
+    done(server).await;
+}
+
+#[tokio::test]
+async fn an_emulated_board_that_cannot_run_is_reported_failed() {
+    let d = device("stm32vldiscovery", true, false);
+    let (ctx, server) = ctx(vec![
+        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None)).reply(404, &not_found()),
+        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), Some("status")))
+            .check(|body, _| {
+                assert_eq!(body["status"]["process"]["state"], "Failed");
+                assert!(body["status"]["process"]["message"].as_str().unwrap().contains("8 KB of RAM"), "{body}");
+            })
+            .reply(200, &device("stm32vldiscovery", true, false)),
+    ]);
+    reconcile(obj(&d), ctx).await.unwrap();
+    done(server).await;
+}
+
+#[tokio::test]
+async fn api_failures_are_errors_that_say_what_failed() {
+    let d = device("mps2-an385", true, false);
+    let (ctx, server) = ctx(vec![
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
+            .reply(500, &status(500, "InternalError", "etcd is down")),
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
+            .reply(200, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "s" } })),
+        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None)).reply_raw(200, "{\"spec\": [}"),
+        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), None)).reply_raw(403, "forbidden by policy"),
+    ]);
+    let e = reconcile(obj(&d), ctx.clone()).await.unwrap_err().to_string();
+    assert!(
+        e.contains("reading Secret wasmbed-device-dev-1-identity") && e.contains("500") && e.contains("etcd is down"),
+        "{e}"
+    );
+    let e = reconcile(obj(&d), ctx.clone()).await.unwrap_err().to_string();
+    assert!(e.contains("reading Pod wasmbed-device-dev-1") && e.contains("not what was expected"), "{e}");
+    let e = reconcile(obj(&device("mps2-an385", false, false)), ctx).await.unwrap_err().to_string();
+    assert!(e.contains("finalizer"), "{e}");
+    done(server).await;
+}

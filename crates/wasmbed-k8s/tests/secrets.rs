@@ -1,0 +1,80 @@
+//! The CA and identity Secrets against a scripted API server.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use common::*;
+use http::Method;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde_json::json;
+use wasmbed_k8s::secrets::{Outcome, SecretError, ensure, sync_dir};
+
+fn secret_json(data: serde_json::Value) -> serde_json::Value {
+    json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "wasmbed-ca" }, "data": data })
+}
+
+#[tokio::test]
+async fn the_ca_is_made_once_and_read_back_on_later_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let (client, server) = scripted(vec![
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None)).reply(404, &status(404, "NotFound", "")),
+        Exchange::new(Method::POST, path("secrets", None, None))
+            .check(|body, _| {
+                // "made-crt" and "made-key", base64.
+                assert_eq!(body["data"], json!({ "ca.crt": "bWFkZS1jcnQ=", "ca.key": "bWFkZS1rZXk=" }));
+                assert_eq!(body["immutable"], true);
+            })
+            .reply(201, &secret_json(json!({}))),
+        // The next start: the stored CA is written into a fresh folder.
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None))
+            .reply(200, &secret_json(json!({ "ca.crt": "c3RvcmVkLWNydA==", "ca.key": "c3RvcmVkLWtleQ==" }))),
+    ]);
+    let secrets: Api<Secret> = Api::namespaced(client, NS);
+    let make = |d: &std::path::Path| {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("ca.crt"), "made-crt").unwrap();
+        std::fs::write(d.join("ca.key"), "made-key").unwrap();
+        Ok(())
+    };
+    assert_eq!(sync_dir(&secrets, "wasmbed-ca", &pki, &["ca.crt", "ca.key"], make).await.unwrap(), Outcome::Created);
+    let later = dir.path().join("later");
+    let never = |_: &std::path::Path| -> Result<(), String> { panic!("the CA must not be made twice") };
+    assert_eq!(sync_dir(&secrets, "wasmbed-ca", &later, &["ca.crt", "ca.key"], never).await.unwrap(), Outcome::Found);
+    assert_eq!(std::fs::read_to_string(later.join("ca.key")).unwrap(), "stored-key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(later.join("ca.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    done(server).await;
+}
+
+#[tokio::test]
+async fn a_race_is_won_by_the_first_secret_and_a_broken_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, server) = scripted(vec![
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None)).reply(404, &status(404, "NotFound", "")),
+        Exchange::new(Method::POST, path("secrets", None, None)).reply(409, &status(409, "AlreadyExists", "exists")),
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None))
+            .reply(200, &secret_json(json!({ "ca.crt": "dGhlaXJz", "ca.key": "dGhlaXJz" }))),
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None))
+            .reply(200, &secret_json(json!({ "ca.crt": "dGhlaXJz" }))),
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-gateway-tls"), None))
+            .reply(500, &status(500, "InternalError", "boom")),
+    ]);
+    let secrets: Api<Secret> = Api::namespaced(client, NS);
+    let make = |d: &std::path::Path| {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("ca.crt"), "mine").unwrap();
+        std::fs::write(d.join("ca.key"), "mine").unwrap();
+        Ok(())
+    };
+    let files = ["ca.crt", "ca.key"];
+    assert_eq!(sync_dir(&secrets, "wasmbed-ca", dir.path(), &files, make).await.unwrap(), Outcome::Found);
+    assert_eq!(std::fs::read_to_string(dir.path().join("ca.key")).unwrap(), "theirs");
+    let e = sync_dir(&secrets, "wasmbed-ca", dir.path(), &files, |_| Ok(())).await.unwrap_err();
+    assert!(matches!(&e, SecretError::MissingKey { key, .. } if key == "ca.key"), "{e}");
+    let e = ensure(&secrets, "wasmbed-gateway-tls", || Ok(Default::default())).await.unwrap_err();
+    assert!(e.to_string().contains("reading Secret wasmbed-gateway-tls") && e.to_string().contains("boom"), "{e}");
+    done(server).await;
+}

@@ -1,0 +1,26 @@
+# A device: QEMU 10, every board's firmware image, and the entrypoint that
+# writes the boot seed, forwards the link to the gateway and runs QEMU.
+#   docker build -f deploy/docker/device.Dockerfile -t wasmbed/device .
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+# rust-toolchain.toml names the Cortex-M targets; rustup installs them here.
+RUN cargo build --release --locked -p wasmbed-k8s-bin --bin wasmbed-device-pod \
+ && mkdir -p /out/firmware \
+ && for board in $(ls firmware/boards); do \
+      elf="$(cargo xtask firmware "$board")" && cp "$elf" "/out/firmware/wasmbed-fw-$board" || exit 1; \
+    done
+
+# Debian 12's own QEMU (7.2) lacks olimex-stm32-h405: QEMU 10 is in backports.
+FROM debian:bookworm-slim
+# Backports from the image's own Debian mirror.
+RUN mirror="$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources | head -n1)" \
+ && printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" \
+      > /etc/apt/sources.list.d/bookworm-backports.sources \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends -t bookworm-backports qemu-system-arm \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/firmware/ /opt/wasmbed/firmware/
+COPY --from=build /src/target/release/wasmbed-device-pod /usr/local/bin/wasmbed-device-pod
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/wasmbed-device-pod"]
