@@ -10,6 +10,9 @@
 //! - `cargo xtask openapi` — regenerate docs/openapi.json (a test fails on drift)
 //! - `cargo xtask crds`   — regenerate the CRD YAML in `deploy/` from the Rust types
 //! - `cargo xtask k8s`    — validate the CRDs, the rendered Helm chart and the device Pod offline
+//! - `cargo xtask dashboard` — build the web dashboard into `dashboard/dist`
+//! - `cargo xtask browser-test` — the dashboard in headless Chromium against
+//!   a real `wasmbed up` with a QEMU device (part of `test`)
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,8 +43,16 @@ fn main() -> Result<()> {
             cargo().args(["test", "--locked", "-p", "wasmbed-api", "--test", "openapi"]).env("UPDATE_OPENAPI", "1"),
         ),
         "k8s" => k8s_manifests(),
+        "dashboard" => dashboard().map(|dist| println!("{}", dist.display())),
+        "browser-test" => {
+            let apps = apps()?;
+            ensure_qemu()?;
+            browser_test(&firmware_images()?, &apps)
+        }
         _ => {
-            println!("usage: cargo xtask <test | demo | apps | bench SCENARIO [flags] | fuzz [SECONDS] | crds | k8s>");
+            println!(
+                "usage: cargo xtask <test | demo | apps | dashboard | browser-test | bench SCENARIO [flags] | fuzz [SECONDS] | crds | openapi | k8s>"
+            );
             println!("benchmarks: deploy-sim --devices N | gateway-scale --sessions N");
             Ok(())
         }
@@ -99,7 +110,7 @@ fn test() -> Result<()> {
         "clippy (workspace, all targets, -D warnings)",
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
     )?;
-    apps()?;
+    let apps = apps()?;
     ensure_qemu()?;
     let firmware_dir = firmware_images()?;
     // The firmware crates that build for the host too (the rest are bare-metal only).
@@ -168,6 +179,7 @@ fn test() -> Result<()> {
         "cargo test --workspace",
         cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_DIR", &firmware_dir),
     )?;
+    browser_test(&firmware_dir, &apps)?;
     eprintln!("==> all checks passed");
     Ok(())
 }
@@ -377,6 +389,7 @@ fn demo(rest: &[String]) -> Result<()> {
     let apps = apps()?;
     ensure_qemu()?;
     let firmware = firmware_images()?;
+    let dashboard = dashboard()?;
     let bin = release_bins()?.join("wasmbed");
     let data = root().join(".wasmbed");
     let devices = rest.first().map_or("5", String::as_str);
@@ -387,6 +400,8 @@ fn demo(rest: &[String]) -> Result<()> {
         .arg(&firmware)
         .arg("--data-dir")
         .arg(&data)
+        .arg("--dashboard-dir")
+        .arg(&dashboard)
         .args(rest.get(1..).unwrap_or_default())
         .stdin(Stdio::inherit())
         .status()
@@ -395,6 +410,73 @@ fn demo(rest: &[String]) -> Result<()> {
         bail!("wasmbed up exited with {status}");
     }
     Ok(())
+}
+
+fn npm(dir: &Path) -> Command {
+    let mut c = Command::new("npm");
+    c.current_dir(dir);
+    c
+}
+
+/// Installs the dashboard's locked dependencies (`npm ci`) unless
+/// `node_modules` was installed from the current lockfile already.
+fn npm_ci(dir: &Path) -> Result<()> {
+    let node = Command::new("node").arg("--version").output();
+    let major = node
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|v| v.trim().trim_start_matches('v').split('.').next().and_then(|m| m.parse::<u32>().ok()));
+    if major.is_none_or(|m| m < 20) {
+        bail!("the dashboard needs Node.js 20 or newer with npm (node --version: {major:?})");
+    }
+    // npm writes node_modules/.package-lock.json on every install.
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    let locked = modified(&dir.join("package-lock.json"));
+    if installed.is_some() && installed >= locked {
+        return Ok(());
+    }
+    run("npm ci (dashboard)", npm(dir).args(["ci", "--no-audit", "--no-fund"]))
+}
+
+/// Builds the dashboard (type check, then Vite) into `dashboard/dist`,
+/// what `wasmbed up --dashboard-dir` serves.
+fn dashboard() -> Result<PathBuf> {
+    let dir = root().join("dashboard");
+    npm_ci(&dir)?;
+    run("build the dashboard (tsc, vite)", npm(&dir).args(["run", "build"]))?;
+    Ok(dir.join("dist"))
+}
+
+/// Installs Debian's Chromium when missing (Playwright's own browser
+/// download cannot work here; playwright-core drives this one).
+fn ensure_chromium() -> Result<()> {
+    if Path::new("/usr/bin/chromium").exists() {
+        return Ok(());
+    }
+    let script = "set -e\napt-get update -qq\nDEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium\n";
+    run("install Chromium (Debian)", Command::new("sh").args(["-c", script]))
+}
+
+/// The dashboard's unit tests, then the browser test: headless Chromium
+/// driving the built dashboard served by a release `wasmbed up` with a
+/// QEMU device; screenshots in `target/browser-artifacts/`.
+fn browser_test(firmware_dir: &Path, apps: &Path) -> Result<()> {
+    let dir = root().join("dashboard");
+    let dist = dashboard()?;
+    run("dashboard unit tests (vitest)", npm(&dir).args(["test"]))?;
+    ensure_chromium()?;
+    let bin = release_bins()?.join("wasmbed");
+    run(
+        "dashboard in headless Chromium against wasmbed up with a QEMU device (Playwright)",
+        npm(&dir)
+            .args(["run", "test:browser"])
+            .env("WASMBED_BIN", bin)
+            .env("WASMBED_FIRMWARE_DIR", firmware_dir)
+            .env("WASMBED_DASHBOARD_DIR", dist)
+            .env("WASMBED_APPS_DIR", apps)
+            .env("WASMBED_BROWSER_ARTIFACTS", root().join("target/browser-artifacts")),
+    )
 }
 
 fn bench(rest: &[String]) -> Result<()> {

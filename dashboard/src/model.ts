@@ -1,0 +1,124 @@
+// Small facts about resources the pages share.
+
+import type { Application, Board, Device } from './api/types';
+
+export const SIM_BOARD = 'sim';
+
+/** The device is the host simulator (the agent on the platform's host), not firmware. */
+export function isSimulated(d: Device): boolean {
+  return d.spec.board === SIM_BOARD || d.status?.session?.simulated === true;
+}
+
+/** The platform runs this device's QEMU process (so it has a serial console and can be connected/disconnected). */
+export function isEmulated(d: Device, boards: Board[]): boolean {
+  const b = boards.find((b) => b.name === d.spec.board);
+  return b ? b.emulated : d.spec.board !== SIM_BOARD;
+}
+
+/** Why devices of this board cannot be created, or null when they can. */
+export function boardRefusal(b: Board): string | null {
+  if (b.supported) return null;
+  return b.reason?.trim() || 'the platform does not support devices of this board';
+}
+
+export function phaseOf(d: Device): string {
+  return d.status?.phase ?? 'Provisioning';
+}
+
+/** Kubernetes-style equality selector, as crates/wasmbed-model/src/selector.rs parses it. */
+export function parseSelector(s: string): { matches: (labels: Record<string, string>) => boolean } | { error: string } {
+  const reqs: ((l: Record<string, string>) => boolean)[] = [];
+  const valid = (p: string) => p.length > 0 && p.length <= 253 && /^[A-Za-z0-9._/-]+$/.test(p);
+  if (s.trim() !== '') {
+    for (const raw of s.split(',')) {
+      const term = raw.trim();
+      if (term === '') return { error: 'empty term between commas' };
+      let k: string;
+      let v: string | null = null;
+      let test: (l: Record<string, string>) => boolean;
+      if (term.includes('!=')) {
+        [k, v] = splitOnce(term, '!=');
+        const key = k, val = v;
+        test = (l) => l[key] !== val;
+      } else if (term.includes('=')) {
+        [k, v] = term.includes('==') ? splitOnce(term, '==') : splitOnce(term, '=');
+        const key = k, val = v;
+        test = (l) => l[key] === val;
+      } else if (term.startsWith('!')) {
+        k = term.slice(1).trim();
+        const key = k;
+        test = (l) => !(key in l);
+      } else {
+        k = term;
+        const key = k;
+        test = (l) => key in l;
+      }
+      if (!valid(k)) return { error: `invalid selector term "${term}": key must be 1-253 characters of [A-Za-z0-9._/-]` };
+      if (v !== null && !valid(v))
+        return { error: `invalid selector term "${term}": value must be 1-253 characters of [A-Za-z0-9._/-]` };
+      reqs.push(test);
+    }
+  }
+  return { matches: (labels) => reqs.every((r) => r(labels)) };
+}
+
+function splitOnce(s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep);
+  return [s.slice(0, i).trim(), s.slice(i + sep.length).trim()];
+}
+
+/** The slots of an application on a device: its name, or `<name>.r<rev>` beside another revision (blue-green). */
+export function slotsOf(app: string, d: Device) {
+  return (d.status?.session?.apps ?? []).filter((a) => a.name === app || a.name.startsWith(`${app}.r`));
+}
+
+export function strategyLabel(a: Application): string {
+  const s = a.spec.strategy;
+  switch (s.type) {
+    case 'canary':
+      return `canary ${s.steps.join(' → ')}`;
+    case 'rolling':
+      return `rolling, max unavailable ${s.maxUnavailable}`;
+    default:
+      return s.type;
+  }
+}
+
+/** "12 s ago", "3 min ago"; exact time in the title. */
+export function ago(ms: number | null | undefined, now: number): string {
+  if (!ms) return 'never';
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(ms).toLocaleString();
+}
+
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '–';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+export function bytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '–';
+  if (n < 1024) return `${n} B`;
+  return `${(n / 1024).toFixed(1)} KiB`;
+}
+
+/**
+ * What "roll back" means to an operator: the stable revision when the
+ * current one is not it (a rollout in progress or failed), else the newest
+ * earlier revision that completed.
+ */
+export function rollbackTarget(app: Application): number | null {
+  const st = app.status ?? {};
+  const stable = st.stableRevision;
+  if (stable !== null && stable !== undefined && stable !== st.revision) return stable;
+  const earlier = [...(st.history ?? [])]
+    .reverse()
+    .find((r) => r.revision !== st.revision && (r.outcome ?? '').startsWith('Completed'));
+  return earlier?.revision ?? null;
+}

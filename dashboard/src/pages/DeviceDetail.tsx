@@ -1,0 +1,181 @@
+import { AppLog } from '../components/AppLog';
+import { SerialConsole } from '../components/Console';
+import { Terminal } from '../components/Terminal';
+import { Badge, Empty, ErrorBanner, Facts, Notice, Section, useAction } from '../components/common';
+import type { Device } from '../api/types';
+import { ago, bytes, duration, isEmulated, isSimulated, phaseOf } from '../model';
+import { useAuth } from '../state/auth';
+import { useFleet, useNow } from '../state/fleet-context';
+import { Link, navigate } from '../state/router';
+import { DeviceKind } from '../components/DeviceKind';
+
+function Power({ d }: { d: Device }) {
+  const { api, can } = useAuth();
+  const { run, busy, error, setError } = useAction();
+  const stopped = d.spec.disconnected === true || d.status?.process?.state === 'Stopped';
+  if (!can('operator')) return null;
+  return (
+    <div className="row">
+      {stopped ? (
+        <button type="button" className="primary" disabled={busy} onClick={() => void run(() => api.connect(d.meta.name))}>
+          Connect (start QEMU)
+        </button>
+      ) : (
+        <button type="button" disabled={busy} onClick={() => void run(() => api.disconnect(d.meta.name))}>
+          Disconnect (stop QEMU)
+        </button>
+      )}
+      <ErrorBanner error={error} onDismiss={() => setError(null)} />
+    </div>
+  );
+}
+
+function Remove({ name }: { name: string }) {
+  const { api, can } = useAuth();
+  const { run, busy, error } = useAction();
+  if (!can('operator')) return null;
+  const remove = () => {
+    if (!confirm(`Delete device ${name}? Its identity is revoked and its QEMU process stops.`)) return;
+    void run(async () => {
+      await api.deleteDevice(name);
+      navigate('/devices');
+    });
+  };
+  return (
+    <>
+      <button type="button" className="danger" disabled={busy} onClick={remove}>
+        Delete device
+      </button>
+      <ErrorBanner error={error} />
+    </>
+  );
+}
+
+export function DeviceDetail({ name }: { name: string }) {
+  const { state, boards } = useFleet();
+  const now = useNow();
+  const d = state.devices[name];
+  if (!d) {
+    return (
+      <div className="page">
+        <h1>{name}</h1>
+        {state.loaded ? (
+          <Empty>
+            There is no device {name} (any more). <Link to="/devices">All devices</Link>
+          </Empty>
+        ) : (
+          <Empty>Loading…</Empty>
+        )}
+      </div>
+    );
+  }
+  const s = d.status?.session;
+  const p = d.status?.process;
+  const emulated = isEmulated(d, boards);
+  const sim = isSimulated(d);
+  const phase = phaseOf(d);
+
+  return (
+    <div className="page">
+      <h1>
+        {name} <Badge value={phase} /> <DeviceKind d={d} />
+      </h1>
+      {sim && (
+        <Notice>
+          This is a <strong>simulated</strong> device: the device agent running on the platform’s host, not firmware on a
+          board. It has no serial console and cannot be connected or disconnected from here.
+        </Notice>
+      )}
+      <div className="columns">
+        <Section title="Device" actions={<Remove name={name} />}>
+          <Facts
+            items={[
+              ['board', d.spec.board],
+              ['phase', <Badge key="p" value={phase} />],
+              ['last heartbeat', <span key="hb" title={s?.lastHeartbeatMs ? new Date(s.lastHeartbeatMs).toLocaleString() : ''}>{ago(s?.lastHeartbeatMs, now)}</span>],
+              ['session', s?.connected ? `connected to ${s.gateway ?? '?'}` : 'not connected'],
+              ['assigned gateway', d.spec.gateway ?? '–'],
+              ['uptime', duration(s?.uptimeMs)],
+              ['free memory', bytes(s?.freeMemory)],
+              ['firmware', s?.firmwareVersion ?? '–'],
+              ['labels', Object.entries(d.spec.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '–'],
+              ['created', d.meta.createdMs ? new Date(d.meta.createdMs).toLocaleString() : '–'],
+            ]}
+          />
+          {s?.lastError && <ErrorBanner error={`Last session error: ${s.lastError}`} />}
+          {(d.status?.conditions ?? []).length > 0 && (
+            <ul className="conditions" aria-label="Conditions">
+              {(d.status?.conditions ?? []).map((c) => (
+                <li key={c.type}>
+                  <Badge value={c.status === 'True' ? 'Running' : 'Unknown'} label={`${c.type}: ${c.status}`} /> {c.reason}
+                  {c.message ? ` — ${c.message}` : ''}
+                </li>
+              ))}
+            </ul>
+          )}
+        </Section>
+
+        {emulated && (
+          <Section title="QEMU process">
+            <Facts
+              items={[
+                ['state', p ? <Badge key="s" value={p.state} /> : 'not started'],
+                ['restarts', String(p?.restarts ?? 0)],
+                ['started', p?.startedMs ? ago(p.startedMs, now) : '–'],
+                ['message', p?.message ?? '–'],
+              ]}
+            />
+            <Power d={d} />
+          </Section>
+        )}
+      </div>
+
+      <Section title="Apps">
+        {(s?.apps ?? []).length === 0 ? (
+          <Empty>No app reported by the device.</Empty>
+        ) : (
+          <table aria-label="Apps on the device">
+            <thead>
+              <tr>
+                <th>slot</th>
+                <th>version</th>
+                <th>revision</th>
+                <th>state</th>
+                <th>reason</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(s?.apps ?? []).map((a) => (
+                <tr key={a.name}>
+                  <td>
+                    <Link to={`/applications/${a.name.replace(/\.r\d+$/, '')}`}>{a.name}</Link>
+                  </td>
+                  <td>{a.version}</td>
+                  <td>{a.revision ?? '–'}</td>
+                  <td>
+                    <Badge value={a.state} />
+                  </td>
+                  <td>{a.reason ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Section>
+
+      <Section title="App log">
+        <AppLog device={name} />
+      </Section>
+
+      {emulated && (
+        <Section title="Serial console">
+          <SerialConsole device={name} />
+        </Section>
+      )}
+
+      <Section title="Terminal">
+        <Terminal device={name} online={phase === 'Online'} />
+      </Section>
+    </div>
+  );
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import type { Application, Device } from '../api/types';
+import { parseSelector, rollbackTarget } from '../model';
+import { BUCKET_MS, BUCKETS, count, emptyFleet, fleetReducer } from './fleet';
+
+function device(name: string, hb: number | null, apps: { name: string; state: string }[] = []): Device {
+  return {
+    meta: { name },
+    spec: { board: 'mps2-an385', labels: { app: 'demo' } },
+    status: {
+      phase: 'Online',
+      session: { lastHeartbeatMs: hb, apps: apps.map((a) => ({ ...a, version: '1', digest: 'd', revision: 1 })) },
+    },
+  };
+}
+
+describe('fleetReducer', () => {
+  it('replaces everything on a snapshot and keeps page history across reconnects', () => {
+    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
+    s = fleetReducer(s, { event: { type: 'log', data: { device: 'a', app: 'hello', uptimeMs: 1, receivedMs: 2, line: 'hi' } }, atMs: 0 });
+    s = fleetReducer(s, { event: { type: 'snapshot', data: { devices: [device('b', 1)], applications: [], gateways: [] } }, atMs: 0 });
+    expect(Object.keys(s.devices)).toEqual(['b']);
+    expect(s.loaded).toBe(true);
+    expect(s.logs.a?.length).toBe(1);
+  });
+
+  it('counts a heartbeat when lastHeartbeatMs moves, and an app failure once', () => {
+    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
+    s = fleetReducer(s, { event: { type: 'device', data: device('a', 2) }, atMs: 1000 });
+    s = fleetReducer(s, { event: { type: 'device', data: device('a', 2, [{ name: 'hello', state: 'failed' }]) }, atMs: 2000 });
+    s = fleetReducer(s, { event: { type: 'device', data: device('a', 3, [{ name: 'hello', state: 'failed' }]) }, atMs: 3000 });
+    expect(s.activity).toEqual([{ startMs: 0, heartbeats: 2, failures: 1 }]);
+  });
+
+  it('forgets a deleted device and its logs', () => {
+    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
+    s = fleetReducer(s, { event: { type: 'deleted', data: { kind: 'Device', name: 'a' } }, atMs: 0 });
+    expect(s.devices).toEqual({});
+  });
+});
+
+describe('count', () => {
+  it('drops buckets older than the window', () => {
+    let a = count([], 0, 1, 0);
+    a = count(a, BUCKETS * BUCKET_MS, 1, 0);
+    expect(a.map((b) => b.startMs)).toEqual([BUCKETS * BUCKET_MS]);
+  });
+});
+
+describe('parseSelector', () => {
+  it('matches as the platform does', () => {
+    const s = parseSelector('app=demo, !canary, site!=lab');
+    if (!('matches' in s)) throw new Error(s.error);
+    expect(s.matches({ app: 'demo' })).toBe(true);
+    expect(s.matches({ app: 'demo', canary: 'x' })).toBe(false);
+    expect(s.matches({ app: 'demo', site: 'lab' })).toBe(false);
+    expect(parseSelector('')).toHaveProperty('matches');
+    expect(parseSelector('app=,x')).toHaveProperty('error');
+    expect(parseSelector('a,,b')).toHaveProperty('error');
+  });
+});
+
+describe('rollbackTarget', () => {
+  const app = (revision: number, stable: number | null, outcomes: (string | null)[]): Application => ({
+    meta: { name: 'a' },
+    spec: { version: '1', digest: 'd', size: 1, capabilities: [], limits: { fuelPerCall: 1, maxMemoryPages: 1, tickMs: 10 }, selector: '', strategy: { type: 'all-at-once' } },
+    status: {
+      revision,
+      stableRevision: stable,
+      history: outcomes.map((outcome, i) => ({ revision: i + 1, createdMs: 0, outcome, template: { version: '1', digest: 'd', size: 1, capabilities: [], limits: { fuelPerCall: 1, maxMemoryPages: 1, tickMs: 10 } } })),
+    },
+  });
+  it('is the stable revision while another is current, else the newest earlier completed one', () => {
+    expect(rollbackTarget(app(3, 2, ['Completed', 'Completed', null]))).toBe(2);
+    expect(rollbackTarget(app(3, 3, ['Completed', 'RolledBack: gate failed', 'Completed']))).toBe(1);
+    expect(rollbackTarget(app(1, 1, ['Completed']))).toBeNull();
+  });
+});

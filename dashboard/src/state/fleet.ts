@@ -1,0 +1,132 @@
+// The dashboard's picture of the fleet, built only from the event stream:
+// the snapshot replaces everything, each later event replaces one resource.
+// Pure: the time an event arrived is passed in, so tests need no clock.
+
+import type { FleetEvent } from '../api/events';
+import type { Application, Device, Gateway, LogLine } from '../api/types';
+
+/** Width of one bar of the activity chart. */
+export const BUCKET_MS = 10_000;
+/** Bars kept: ten minutes. */
+export const BUCKETS = 60;
+/** App log lines kept per device. */
+export const LOG_LINES = 500;
+
+export interface Bucket {
+  startMs: number;
+  heartbeats: number;
+  failures: number;
+}
+
+export interface FleetState {
+  /** A snapshot has arrived since the page opened. */
+  loaded: boolean;
+  devices: Record<string, Device>;
+  applications: Record<string, Application>;
+  gateways: Record<string, Gateway>;
+  /** App log lines per device, oldest first, as the stream delivered them. */
+  logs: Record<string, LogLine[]>;
+  /** Heartbeats and app failures seen on the stream since the page opened. */
+  activity: Bucket[];
+}
+
+export const emptyFleet: FleetState = {
+  loaded: false,
+  devices: {},
+  applications: {},
+  gateways: {},
+  logs: {},
+  activity: [],
+};
+
+export type FleetAction = { event: FleetEvent; atMs: number };
+
+const FAILED = new Set(['failed', 'rejected']);
+
+function byName<T extends { meta: { name: string } }>(items: T[]): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const i of items) out[i.meta.name] = i;
+  return out;
+}
+
+/** Adds to the bucket of `atMs`, dropping buckets older than the window. */
+export function count(activity: Bucket[], atMs: number, heartbeats: number, failures: number): Bucket[] {
+  if (heartbeats === 0 && failures === 0) return activity;
+  const start = Math.floor(atMs / BUCKET_MS) * BUCKET_MS;
+  const out = activity.filter((b) => b.startMs > start - BUCKETS * BUCKET_MS);
+  const last = out[out.length - 1];
+  if (last && last.startMs === start) {
+    out[out.length - 1] = { ...last, heartbeats: last.heartbeats + heartbeats, failures: last.failures + failures };
+  } else {
+    out.push({ startMs: start, heartbeats, failures });
+  }
+  return out;
+}
+
+/** What changed between two versions of a device: a new heartbeat, apps that newly failed. */
+export function deviceChange(prev: Device | undefined, next: Device): { heartbeat: boolean; failures: number } {
+  const before = prev?.status?.session;
+  const after = next.status?.session;
+  const hb = after?.lastHeartbeatMs ?? null;
+  const heartbeat = hb !== null && hb !== (before?.lastHeartbeatMs ?? null);
+  let failures = 0;
+  for (const app of after?.apps ?? []) {
+    if (!FAILED.has(app.state)) continue;
+    const old = before?.apps?.find((a) => a.name === app.name);
+    const same = old && FAILED.has(old.state) && old.digest === app.digest && old.revision === app.revision;
+    if (!same) failures += 1;
+  }
+  return { heartbeat, failures };
+}
+
+function without<T>(rec: Record<string, T>, name: string): Record<string, T> {
+  if (!(name in rec)) return rec;
+  const out = { ...rec };
+  delete out[name];
+  return out;
+}
+
+export function fleetReducer(state: FleetState, { event, atMs }: FleetAction): FleetState {
+  switch (event.type) {
+    case 'snapshot':
+      // Logs and activity are this page's own history: a reconnect keeps them.
+      return {
+        ...state,
+        loaded: true,
+        devices: byName(event.data.devices ?? []),
+        applications: byName(event.data.applications ?? []),
+        gateways: byName(event.data.gateways ?? []),
+      };
+    case 'device': {
+      const d = event.data;
+      const { heartbeat, failures } = deviceChange(state.devices[d.meta.name], d);
+      return {
+        ...state,
+        devices: { ...state.devices, [d.meta.name]: d },
+        activity: count(state.activity, atMs, heartbeat ? 1 : 0, failures),
+      };
+    }
+    case 'application':
+      return { ...state, applications: { ...state.applications, [event.data.meta.name]: event.data } };
+    case 'gateway':
+      return { ...state, gateways: { ...state.gateways, [event.data.meta.name]: event.data } };
+    case 'deleted': {
+      const { kind, name } = event.data;
+      switch (kind.toLowerCase()) {
+        case 'device':
+          return { ...state, devices: without(state.devices, name), logs: without(state.logs, name) };
+        case 'application':
+          return { ...state, applications: without(state.applications, name) };
+        case 'gateway':
+          return { ...state, gateways: without(state.gateways, name) };
+        default:
+          return state;
+      }
+    }
+    case 'log': {
+      const l = event.data;
+      const lines = [...(state.logs[l.device] ?? []), l];
+      return { ...state, logs: { ...state.logs, [l.device]: lines.slice(-LOG_LINES) } };
+    }
+  }
+}

@@ -1,0 +1,242 @@
+// The dashboard end to end, in headless Chromium against a real
+// `wasmbed up` with a QEMU device running our firmware: sign in, the
+// setup wizard, the device coming Online, a canary rollout, app log and
+// serial console, the terminal (allowed and refused), disconnect and
+// connect, a second version, rollback, the audit log.
+//
+// One screenshot per step in target/browser-artifacts/. Run it with
+// `cargo xtask browser-test` (or as part of `cargo xtask test`).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { paths, startPlatform, stopPlatform } from './platform.mjs';
+
+// QEMU runs under software emulation on a loaded 2-core machine: be patient.
+const DEVICE_ONLINE_MS = 180_000;
+const ROLLOUT_MS = 180_000;
+const UI_MS = 20_000;
+
+const P = paths();
+fs.rmSync(P.artifacts, { recursive: true, force: true });
+fs.mkdirSync(P.artifacts, { recursive: true });
+
+let platform;
+let profile;
+let context;
+let page;
+let step = 0;
+const pageErrors = [];
+const DEVICE = 'e2e-an385-0';
+
+before(async () => {
+  platform = await startPlatform(P, P.artifacts);
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmbed-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: P.chromium,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--no-first-run',
+    ],
+    viewport: { width: 1280, height: 900 },
+  });
+  context.setDefaultTimeout(UI_MS);
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  if (platform) {
+    const left = await stopPlatform(platform);
+    assert.deepEqual(left, [], `QEMU processes outlived the platform: ${left.join(', ')}`);
+  }
+  console.log(`artifacts: ${P.artifacts}`);
+});
+
+let broken = null;
+
+/**
+ * A numbered step with a screenshot at its end, whether it passed or not.
+ * Steps build on each other: after a failure the rest fail at once, naming it.
+ */
+function stepTest(name, fn) {
+  test(name, async () => {
+    step += 1;
+    if (broken) throw new Error(`not run: step ${broken} failed`);
+    const file = path.join(P.artifacts, `${String(step).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`);
+    try {
+      await fn();
+      await page.screenshot({ path: `${file}.png`, fullPage: true, animations: 'disabled' });
+    } catch (e) {
+      broken = `${step} (${name})`;
+      await page.screenshot({ path: `${file}-FAILED.png`, fullPage: true, animations: 'disabled' }).catch(() => {});
+      throw e;
+    }
+    assert.deepEqual(pageErrors, [], 'the page threw');
+  });
+}
+
+const alert = () => page.getByRole('alert');
+
+stepTest('sign in with the admin token wasmbed up printed', async () => {
+  await page.goto(platform.api + '/');
+  await page.getByLabel('API token').fill('wbt_not-a-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  // A refused token is a readable sentence, not a status code.
+  await alert().first().waitFor();
+  await page.getByLabel('API token').fill(platform.token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Set up Wasmbed' }).waitFor();
+  await page.getByRole('status', { name: 'Live updates: live' }).waitFor();
+});
+
+stepTest('wizard: the gateway devices dial', async () => {
+  const table = page.getByRole('table', { name: 'Gateway addresses' });
+  await table.getByText('gateway-0').waitFor();
+  await table.getByText(/^10\.0\.2\.2:\d+$/).waitFor();
+  await page.getByRole('button', { name: 'Use this gateway' }).click();
+});
+
+stepTest('wizard: create an mps2-an385 QEMU device', async () => {
+  // The board that cannot host a runtime says so, with the platform's reason.
+  await page.getByRole('note').filter({ hasText: 'stm32vldiscovery' }).filter({ hasText: 'WebAssembly runtime' }).waitFor();
+  await page.getByLabel('Number of mps2-an385 devices').fill('1');
+  await page.getByLabel('Name prefix').fill('e2e');
+  await page.getByRole('button', { name: 'Create 1 device' }).click();
+  await page.getByRole('table', { name: 'New devices' }).locator(`tr[data-device="${DEVICE}"]`).waitFor();
+});
+
+stepTest('the device comes Online', async () => {
+  await page
+    .getByRole('table', { name: 'New devices' })
+    .locator(`tr[data-device="${DEVICE}"] .badge[data-value="Online"]`)
+    .waitFor({ timeout: DEVICE_ONLINE_MS });
+});
+
+stepTest('wizard: a bad rollout strategy is refused with a readable message', async () => {
+  await page.getByRole('button', { name: 'Continue to the first app' }).click();
+  await page.getByLabel('Application name').fill('hello');
+  await page.getByLabel('Module (.wasm)').setInputFiles(path.join(P.apps, 'hello.wasm'));
+  await page.getByLabel('Strategy').selectOption('canary');
+  await page.getByLabel('Steps', { exact: true }).fill('100%,50%');
+  await page.getByRole('status', { name: 'Matched devices' }).getByText(DEVICE).waitFor();
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await alert().filter({ hasText: 'spec.strategy.steps' }).waitFor();
+});
+
+stepTest('deploy hello with a canary and watch the rollout complete', async () => {
+  await page.getByLabel('Steps', { exact: true }).fill('1,100%');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.waitForURL('**/applications/hello');
+  await page.locator('[aria-label="Rollout"][data-phase="Completed"]').waitFor({ timeout: ROLLOUT_MS });
+  const bar = page.getByRole('progressbar', { name: 'Rollout progress' });
+  assert.equal(await bar.getAttribute('aria-valuenow'), '1');
+  assert.equal(await bar.getAttribute('aria-valuemax'), '1');
+  const steps = page.getByRole('table', { name: 'Rollout steps' });
+  assert.equal(await steps.locator('tbody tr').count(), 2);
+});
+
+stepTest('the app log and the serial console show the device output', async () => {
+  await page.getByRole('table', { name: 'Devices running the app' }).getByRole('link', { name: DEVICE }).click();
+  await page.getByRole('heading', { name: DEVICE }).waitFor();
+  await page.getByRole('log', { name: 'App log' }).getByText('hello from wasmbed').first().waitFor({ timeout: 60_000 });
+  await page.getByRole('log', { name: 'Serial console' }).getByText(`online: enrolled as ${DEVICE}`).waitFor({ timeout: 60_000 });
+  await page.getByRole('table', { name: 'Apps on the device' }).locator('.badge[data-value="running"]').waitFor();
+});
+
+stepTest('terminal: status runs', async () => {
+  await page.getByLabel('Terminal command').fill('status');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const entry = page.getByRole('log', { name: 'Terminal output' }).locator('.term-entry').last();
+  await entry.waitFor({ timeout: 60_000 });
+  assert.equal(await entry.getAttribute('data-outcome'), 'ok', await entry.innerText());
+});
+
+stepTest('terminal: a command off the allow-list is refused', async () => {
+  await page.getByLabel('Terminal command').fill('rm -rf /');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const entries = page.getByRole('log', { name: 'Terminal output' }).locator('.term-entry');
+  await entries.nth(1).waitFor({ timeout: 60_000 });
+  assert.equal(await entries.nth(1).getAttribute('data-outcome'), 'refused', await entries.nth(1).innerText());
+});
+
+stepTest('disconnect stops the QEMU device, connect brings it back Online', async () => {
+  await page.getByRole('button', { name: 'Disconnect (stop QEMU)' }).click();
+  await page.getByRole('button', { name: 'Connect (start QEMU)' }).waitFor({ timeout: 60_000 });
+  await page.locator('h1 .badge:not([data-value="Online"])').waitFor({ timeout: 60_000 });
+  await page.getByRole('button', { name: 'Connect (start QEMU)' }).click();
+  await page.locator('h1 .badge[data-value="Online"]').waitFor({ timeout: DEVICE_ONLINE_MS });
+});
+
+stepTest('deploy version 2 (ticker) to the same devices', async () => {
+  await page.goto(platform.api + '/applications/hello');
+  await page.getByRole('link', { name: 'Deploy a new version' }).click();
+  await page.getByRole('heading', { name: 'Deploy a new version of hello' }).waitFor();
+  assert.equal(await page.getByLabel('Version', { exact: true }).inputValue(), '2');
+  await page.getByLabel('Module (.wasm)').setInputFiles(path.join(P.apps, 'ticker.wasm'));
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.waitForURL('**/applications/hello');
+  await page.locator('[aria-label="Rollout"][data-revision="2"][data-phase="Completed"]').waitFor({ timeout: ROLLOUT_MS });
+  await page.locator('tr[data-revision="2"]').getByText('current').waitFor();
+});
+
+stepTest('roll back to revision 1 in one click', async () => {
+  await page.getByRole('button', { name: 'Roll back to revision 1' }).click();
+  await page.locator('[aria-label="Rollout"][data-revision="1"][data-phase="Completed"]').waitFor({ timeout: ROLLOUT_MS });
+  await page.locator('tr[data-revision="1"]').getByText('current').waitFor();
+  const onDevice = page.getByRole('table', { name: 'Devices running the app' }).locator('tr', { hasText: DEVICE });
+  await onDevice.locator('td:nth-child(3)', { hasText: /^1$/ }).waitFor({ timeout: ROLLOUT_MS });
+  await onDevice.locator('.badge[data-value="running"]').waitFor({ timeout: ROLLOUT_MS });
+});
+
+stepTest('the audit log records the deploys and the refused command', async () => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  const table = page.getByRole('table', { name: 'Audit entries' });
+  await table.locator('tr[data-action="app.deploy"]').first().waitFor();
+  await page.getByLabel('Outcome').selectOption('refused');
+  await table.locator('tr[data-action="device.terminal"][data-outcome="refused"]').first().waitFor();
+  await table.getByText('rm -rf /').first().waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll('tr[data-outcome]')].every((r) => r.getAttribute('data-outcome') === 'refused'));
+});
+
+stepTest('the overview counts the fleet', async () => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+  await page.getByRole('link', { name: '1 Online' }).waitFor();
+  await page.getByRole('img', { name: /Heartbeats and app failures/ }).waitFor();
+  // The device heartbeats every 5 s: the chart counts them as they arrive.
+  await page.getByText(/heartbeats \([1-9]\d*\)/).waitFor();
+});
+
+stepTest('a viewer token sees the fleet but no controls', async () => {
+  // Tokens are made through the API (the dashboard has no token page yet).
+  const res = await fetch(`${platform.api}/api/v1/tokens`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${platform.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'e2e-viewer', role: 'viewer' }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  const { token } = await res.json();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('e2e-viewer').waitFor();
+  await page.goto(`${platform.api}/devices/${DEVICE}`);
+  await page.locator('h1 .badge[data-value="Online"]').waitFor();
+  assert.equal(await page.getByRole('button', { name: /Disconnect|Connect|Delete device/ }).count(), 0);
+  assert.equal(await page.getByLabel('Terminal command').isDisabled(), true);
+  await page.getByText('Running commands needs the operator role.').waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  await page.getByText('Reading the audit log needs the operator role.').waitFor();
+});
