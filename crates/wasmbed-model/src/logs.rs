@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 /// One line an app logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
 pub struct LogLine {
     /// Device that sent it.
     pub device: String,

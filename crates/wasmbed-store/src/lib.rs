@@ -2,9 +2,10 @@
 //! [redb](https://docs.rs/redb) file, behind [`wasmbed_model::Store`].
 //!
 //! Every resource is cached in memory, so reads and lists never touch the
-//! disk; writes commit before they return and then notify watchers. Spec
-//! writes are durable; status writes, which come at heartbeat rate, are
-//! flushed lazily (see [`RedbStore`]'s `update_device_status`). The file
+//! disk. Spec writes commit durably before they return and then notify
+//! watchers; device and gateway status writes, which come at heartbeat
+//! rate, change the cache at once and are committed by a flusher thread
+//! (see [`RedbStore`]'s `patch_device_status`). The file
 //! layout is described in [`schema`]; records are JSON so the file can be
 //! inspected.
 //!
@@ -35,4 +36,4 @@ pub mod schema;
 mod store;
 
 pub use schema::SCHEMA_VERSION;
-pub use store::{Clock, RedbStore, STATUS_FLUSH_INTERVAL_MS};
+pub use store::{Clock, RedbStore, STATUS_COMMIT_INTERVAL_MS, STATUS_FLUSH_INTERVAL_MS};

@@ -1,9 +1,11 @@
 //! [`RedbStore`]: the cache, the write path and the [`Store`] impl.
 //!
-//! Guarantees: a write returns after its transaction committed, the cache
-//! and the event follow the commit, and events go out in commit order.
-//! Spec and module writes are durable when they return; status writes are
-//! not (see [`RedbStore::update_device_status`]).
+//! Guarantees: a spec, module or application-status write returns after
+//! its transaction committed durably, and the cache and the event follow
+//! the commit. Device and gateway status writes change the cache (and send
+//! their event) at once and are committed shortly after, durably within
+//! seconds (see [`Store::patch_device_status`] on [`RedbStore`]). Events go
+//! out in the order the cache changed.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,9 +35,13 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// Events buffered per watcher before it lags and must re-list.
 const WATCH_CAPACITY: usize = 8192;
 
-/// A status write is made durable when the last durable commit is at least
-/// this old, which bounds what a crash can lose.
+/// Device and gateway status writes are made durable at least this often,
+/// which bounds what a crash can lose.
 pub const STATUS_FLUSH_INTERVAL_MS: u64 = 5_000;
+
+/// How often the flusher commits the device and gateway statuses written
+/// since its last round (visible at once in the cache either way).
+pub const STATUS_COMMIT_INTERVAL_MS: u64 = 100;
 
 /// The embedded [`Store`]: one redb file, with every Device and Application
 /// cached in memory.
@@ -50,6 +56,8 @@ pub struct RedbStore {
     /// runtime thread.
     writer: Arc<Mutex<()>>,
     path: PathBuf,
+    /// Stops the status flusher (and its thread, joined on drop).
+    flusher: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
 struct Inner {
@@ -61,6 +69,13 @@ struct Inner {
     last_durable_ms: AtomicU64,
     /// Committed write transactions since open, for tests.
     commits: AtomicU64,
+    /// Device and gateway statuses written to the cache and not yet
+    /// committed: (table, name) → encoded status. Taken with the cache's
+    /// write lock held, so a delete cannot slip between the two.
+    pending: std::sync::Mutex<BTreeMap<(&'static str, String), Vec<u8>>>,
+    /// Held while the flusher commits and while a resource is deleted, so
+    /// a deleted resource's status row is never written back.
+    flushing: std::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -149,6 +164,23 @@ kind!(
     gateways
 );
 
+impl Drop for RedbStore {
+    /// Stops the flusher and commits what it had not, durably.
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.flusher.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        if let Err(e) = self.inner.flush_statuses(true) {
+            tracing_warn(&e);
+        }
+    }
+}
+
+fn tracing_warn(e: &StoreError) {
+    eprintln!("wasmbed store: cannot commit statuses: {e}");
+}
+
 impl fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedbStore").field("path", &self.path).finish_non_exhaustive()
@@ -210,17 +242,35 @@ impl RedbStore {
         })?;
         let now = clock();
         let (events, _) = broadcast::channel(WATCH_CAPACITY);
+        let inner = Arc::new(Inner {
+            db,
+            cache: RwLock::new(cache),
+            events,
+            clock,
+            last_durable_ms: AtomicU64::new(now),
+            commits: AtomicU64::new(0),
+            pending: Default::default(),
+            flushing: Default::default(),
+        });
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let weak = Arc::downgrade(&inner);
+        let thread = std::thread::Builder::new()
+            .name("wasmbed-store-flush".into())
+            .spawn(move || {
+                let every = std::time::Duration::from_millis(STATUS_COMMIT_INTERVAL_MS);
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let Some(inner) = weak.upgrade() else { return };
+                    if let Err(e) = inner.flush_statuses(false) {
+                        tracing_warn(&e);
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the status flusher: {e}")))?;
         Ok(Arc::new(Self {
-            inner: Arc::new(Inner {
-                db,
-                cache: RwLock::new(cache),
-                events,
-                clock,
-                last_durable_ms: AtomicU64::new(now),
-                commits: AtomicU64::new(0),
-            }),
+            inner,
             writer: Arc::new(Mutex::new(())),
             path: path.to_owned(),
+            flusher: Some((stop, thread)),
         }))
     }
 
@@ -259,10 +309,9 @@ impl RedbStore {
         .map_err(|e| StoreError::Backend(format!("store write task failed: {e}")))?
     }
 
-    /// Whether the next status write should also flush earlier ones.
-    fn status_flush_due(&self) -> bool {
-        let now = (self.inner.clock)();
-        now.saturating_sub(self.inner.last_durable_ms.load(Ordering::Relaxed)) >= STATUS_FLUSH_INTERVAL_MS
+    /// Commits the statuses written so far, durably (tests; drop does it too).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush_statuses(true)
     }
 
     #[cfg(test)]
@@ -474,8 +523,15 @@ impl Inner {
         };
         let bytes = Self::spec_bytes(K::NAME, &meta, &spec)?;
         self.commit(format_args!("writing {} {name:?}", K::NAME), true, &[Op::Put(K::SPECS, &name, &bytes)])?;
-        let stored = K::assemble(meta, spec, status);
-        K::map_mut(&mut *self.cache_mut()?).insert(name.clone(), stored.clone());
+        let stored = {
+            let mut cache = self.cache_mut()?;
+            let map = K::map_mut(&mut cache);
+            // A status staged since it was read above wins over that read.
+            let status = map.get(&name).map_or(status, |current| current.status().clone());
+            let stored = K::assemble(meta, spec, status);
+            map.insert(name.clone(), stored.clone());
+            stored
+        };
         self.emit(K::EVENT, &name, false, false);
         Ok(stored)
     }
@@ -514,14 +570,69 @@ impl Inner {
         if !K::map(&*self.cache()?).contains_key(name) {
             return Err(not_found(K::NAME, name));
         }
+        // The flusher is kept out until the resource and its pending status
+        // are gone, so it cannot write the status row back.
+        let _flushing = self.flushing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.commit(
             format_args!("deleting {} {name:?}", K::NAME),
             true,
             &[Op::Remove(K::SPECS, name), Op::Remove(K::STATUS, name)],
         )?;
-        K::map_mut(&mut *self.cache_mut()?).remove(name);
+        {
+            let mut cache = self.cache_mut()?;
+            K::map_mut(&mut cache).remove(name);
+            self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&(K::NAME, name.to_owned()));
+        }
         self.emit(K::EVENT, name, true, false);
         Ok(())
+    }
+
+    /// A status change made in the cache at once and committed by the
+    /// flusher (at most [`STATUS_COMMIT_INTERVAL_MS`] later, durably within
+    /// [`STATUS_FLUSH_INTERVAL_MS`]): heartbeats never wait for the disk.
+    /// A change that changes nothing emits no event.
+    fn stage_status<K: Kind>(&self, name: &str, change: impl FnOnce(&mut K::Status)) -> Result<(), StoreError> {
+        {
+            let mut cache = self.cache_mut()?;
+            let Some(entry) = K::map_mut(&mut cache).get_mut(name) else { return Err(not_found(K::NAME, name)) };
+            let mut status = entry.status().clone();
+            change(&mut status);
+            if status == *entry.status() {
+                return Ok(());
+            }
+            let bytes = schema::encode(K::NAME, name, &status)?;
+            *entry = K::assemble(entry.meta().clone(), entry.spec().clone(), status);
+            self.pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert((K::NAME, name.to_owned()), bytes);
+        }
+        self.emit(K::EVENT, name, false, true);
+        Ok(())
+    }
+
+    /// Commits the staged statuses; durably when `durable` or when the last
+    /// durable commit is [`STATUS_FLUSH_INTERVAL_MS`] old.
+    fn flush_statuses(&self, durable: bool) -> Result<(), StoreError> {
+        let _flushing = self.flushing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let staged = std::mem::take(&mut *self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let due =
+            (self.clock)().saturating_sub(self.last_durable_ms.load(Ordering::Relaxed)) >= STATUS_FLUSH_INTERVAL_MS;
+        if staged.is_empty() && !durable {
+            return Ok(());
+        }
+        let table = |kind: &str| if kind == Device::NAME { Device::STATUS } else { Gateway::STATUS };
+        let ops: Vec<Op<'_>> =
+            staged.iter().map(|((kind, name), bytes)| Op::Put(table(kind), name.as_str(), bytes.as_slice())).collect();
+        let result = self.commit(format_args!("writing {} statuses", ops.len()), durable || due, &ops);
+        if result.is_err() {
+            // Kept for the next round, unless newer ones were staged meanwhile.
+            let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (k, v) in staged {
+                pending.entry(k).or_insert(v);
+            }
+        }
+        result
     }
 
     fn get<K: Kind>(&self, name: &str) -> Result<Option<K>, StoreError> {
@@ -569,19 +680,19 @@ impl Store for RedbStore {
         self.write(true, move |inner| inner.put::<Device>(device.meta, device.spec, Put::Replace)).await
     }
 
-    /// Status writes come at heartbeat rate, so they commit with redb's
-    /// [`Durability::None`]: visible at once, about 10 µs instead of an
-    /// fsync. They reach the disk with the next durable commit: any spec or
-    /// module write, an application status, a status write
-    /// [`STATUS_FLUSH_INTERVAL_MS`] after the last durable commit, or closing
-    /// the store. The trade: a crash or power loss drops the device status
-    /// writes of the last few seconds. Nothing is lost that matters: the
-    /// gateway re-observes a status when its device reconnects, and the
-    /// reconcilers re-derive theirs.
+    /// Status writes come at heartbeat rate, so they do not wait for the
+    /// disk: the change is made in the cache (and its event sent) at once,
+    /// and a flusher thread commits the changes of the last
+    /// [`STATUS_COMMIT_INTERVAL_MS`] in one transaction, without an fsync
+    /// ([`Durability::None`]), and durably at least every
+    /// [`STATUS_FLUSH_INTERVAL_MS`] (and when the store is dropped). Any
+    /// durable spec or module write makes them durable too. The trade: a
+    /// crash or power loss drops the status writes of the last few seconds.
+    /// Nothing is lost that matters: the gateway re-observes a status when
+    /// its device reconnects, and the reconcilers re-derive theirs. A status
+    /// equal to the stored one is not written and emits no event.
     async fn patch_device_status(&self, name: &str, patch: DeviceStatusPatch) -> Result<(), StoreError> {
-        let durable = self.status_flush_due();
-        let name = name.to_owned();
-        self.write(durable, move |inner| inner.update_status::<Device>(&name, durable, |st| st.apply(patch))).await
+        self.inner.stage_status::<Device>(name, |st| st.apply(patch))
     }
 
     async fn delete_device(&self, name: &str) -> Result<(), StoreError> {
@@ -634,9 +745,7 @@ impl Store for RedbStore {
 
     /// Lazily durable, like device status.
     async fn patch_gateway_status(&self, name: &str, patch: GatewayStatusPatch) -> Result<(), StoreError> {
-        let durable = self.status_flush_due();
-        let name = name.to_owned();
-        self.write(durable, move |inner| inner.update_status::<Gateway>(&name, durable, |st| st.apply(patch))).await
+        self.inner.stage_status::<Gateway>(name, |st| st.apply(patch))
     }
 
     async fn delete_gateway(&self, name: &str) -> Result<(), StoreError> {
@@ -701,20 +810,23 @@ mod tests {
 
         store.patch_device_status("dev-1", heartbeat(1)).await.unwrap();
         store.update_application_status("demo", &app_status).await.unwrap();
-        let commits = store.commits();
         assert_eq!(watch.len(), 2);
+        let commits = store.commits();
+        store.inner.flush_statuses(false).unwrap();
+        assert_eq!(store.commits(), commits + 1, "the staged status, in one commit");
 
         store.patch_device_status("dev-1", heartbeat(1)).await.unwrap();
         store.update_application_status("demo", &app_status).await.unwrap();
         // The default status of a fresh device is "unchanged" too.
         store.create_device(device("dev-2")).await.unwrap();
-        let commits_after_create = store.commits();
         store.patch_device_status("dev-2", DeviceStatusPatch::Session(SessionStatus::default())).await.unwrap();
+        let after_create = store.commits();
+        store.inner.flush_statuses(false).unwrap();
         store.put_module(&"cd".repeat(32), b"m").await.unwrap();
         let after_module = store.commits();
         store.put_module(&"cd".repeat(32), b"m").await.unwrap();
 
-        assert_eq!(commits_after_create, commits + 1);
+        assert_eq!(after_module, after_create + 1, "nothing was staged: only the module committed");
         assert_eq!(store.commits(), after_module, "unchanged writes commit nothing");
         assert_eq!(watch.len(), 3, "only the create emitted");
     }
@@ -734,10 +846,28 @@ mod tests {
 
         now.store(1_000 + STATUS_FLUSH_INTERVAL_MS - 1, Ordering::Relaxed);
         store.patch_device_status("dev-1", heartbeat(1)).await.unwrap();
+        assert_eq!(store.get_device("dev-1").await.unwrap().unwrap().status.session.last_heartbeat_ms, Some(1));
+        store.inner.flush_statuses(false).unwrap();
         assert_eq!(durable_at(), 1_000, "not due yet: no fsync");
 
         now.store(1_000 + STATUS_FLUSH_INTERVAL_MS, Ordering::Relaxed);
         store.patch_device_status("dev-1", heartbeat(2)).await.unwrap();
+        store.inner.flush_statuses(false).unwrap();
         assert_eq!(durable_at(), 1_000 + STATUS_FLUSH_INTERVAL_MS, "due: this one was durable");
+    }
+
+    #[tokio::test]
+    async fn a_deleted_device_status_is_not_written_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = RedbStore::open(&path).unwrap();
+        store.create_device(device("dev-1")).await.unwrap();
+        store.patch_device_status("dev-1", heartbeat(1)).await.unwrap();
+        store.delete_device("dev-1").await.unwrap();
+        store.inner.flush_statuses(true).unwrap();
+        drop(store);
+        let txn = Database::create(&path).unwrap().begin_read().unwrap();
+        let rows = txn.open_table(DEVICE_STATUS).unwrap().iter().unwrap().count();
+        assert_eq!(rows, 0, "no status row without its device");
     }
 }

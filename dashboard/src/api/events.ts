@@ -10,6 +10,7 @@ import { logLine, type Application, type Device, type Gateway, type LogLine, typ
 export type FleetEvent =
   | { type: 'snapshot'; data: Snapshot }
   | { type: 'device'; data: Device }
+  | { type: 'heartbeat'; data: Heartbeat }
   | { type: 'application'; data: Application }
   | { type: 'gateway'; data: Gateway }
   | { type: 'deleted'; data: { kind: string; name: string } }
@@ -21,7 +22,15 @@ export type StreamState =
   | { kind: 'reconnecting'; error: string; retryInMs: number }
   | { kind: 'refused'; error: ApiError };
 
-const KNOWN = new Set(['snapshot', 'device', 'application', 'gateway', 'deleted', 'log']);
+/** A device change that only moved its heartbeat figures (the server sends these instead of the whole device). */
+export interface Heartbeat {
+  name: string;
+  lastHeartbeatMs?: number | null;
+  uptimeMs?: number | null;
+  freeMemory?: number | null;
+}
+
+const KNOWN = new Set(['snapshot', 'device', 'heartbeat', 'application', 'gateway', 'deleted', 'log']);
 /** The server comments every 15 s; this much silence means the connection is dead. */
 const SILENCE_MS = 45_000;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];

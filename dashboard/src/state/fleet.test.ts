@@ -24,6 +24,16 @@ describe('fleetReducer', () => {
     expect(s.logs.a?.length).toBe(1);
   });
 
+  it('applies a heartbeat event to the device it names and counts it', () => {
+    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1, [{ name: 'hello', state: 'running' }])], applications: [], gateways: [] } }, atMs: 0 });
+    s = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 99, uptimeMs: 5, freeMemory: 7 } }, atMs: 0 });
+    expect(s.devices.a?.status?.session?.lastHeartbeatMs).toBe(99);
+    expect(s.devices.a?.status?.session?.apps?.[0]?.name).toBe('hello');
+    expect(s.activity).toEqual([{ startMs: 0, heartbeats: 1, failures: 0 }]);
+    const unknown = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'ghost', lastHeartbeatMs: 1 } }, atMs: 0 });
+    expect(Object.keys(unknown.devices)).toEqual(['a']);
+  });
+
   it('counts a heartbeat when lastHeartbeatMs moves, and an app failure once', () => {
     let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
     s = fleetReducer(s, { event: { type: 'device', data: device('a', 2) }, atMs: 1000 });

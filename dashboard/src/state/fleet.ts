@@ -106,6 +106,20 @@ export function fleetReducer(state: FleetState, { event, atMs }: FleetAction): F
         activity: count(state.activity, atMs, heartbeat ? 1 : 0, failures),
       };
     }
+    case 'heartbeat': {
+      const hb = event.data;
+      const d = state.devices[hb.name];
+      // A heartbeat of a device this page does not know yet: the next
+      // device event (or snapshot) brings it.
+      if (!d) return state;
+      const session = { ...(d.status?.session ?? {}), lastHeartbeatMs: hb.lastHeartbeatMs, uptimeMs: hb.uptimeMs, freeMemory: hb.freeMemory };
+      const next: Device = { ...d, status: { ...(d.status ?? {}), session } } as Device;
+      return {
+        ...state,
+        devices: { ...state.devices, [hb.name]: next },
+        activity: count(state.activity, atMs, 1, 0),
+      };
+    }
     case 'application':
       return { ...state, applications: { ...state.applications, [event.data.meta.name]: event.data } };
     case 'gateway':
