@@ -106,6 +106,19 @@ impl Platform {
         Self { data: data.to_path_buf(), up, gateway_port, token }
     }
 
+    /// `wasmbed sim` as its own process: its devices outlive a killed platform.
+    fn sim(&self, n: usize, prefix: &str, label: &str) -> Proc {
+        Proc::spawn(
+            Command::new(BIN)
+                .args(["sim", "--devices", &n.to_string(), "--prefix", prefix, "--label", label])
+                .arg("--data-dir")
+                .arg(&self.data)
+                .env("WASMBED_TOKEN", &self.token)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+    }
+
     fn cli(&self, args: &[&str]) -> Output {
         Command::new(BIN)
             .arg("--data-dir")
@@ -158,15 +171,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     let port = free_port();
     let mut p = Platform::start(&data, port);
 
-    let _sim = Proc::spawn(
-        Command::new(BIN)
-            .args(["sim", "--devices", "3", "--prefix", "e2e", "--label", "app=demo"])
-            .arg("--data-dir")
-            .arg(&data)
-            .env("WASMBED_TOKEN", &p.token)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let _sim = p.sim(3, "e2e", "app=demo");
     wait_until("3 devices online", Duration::from_secs(60), || {
         let d = p.devices();
         d.len() == 3 && d.iter().all(|d| d.status.phase == DevicePhase::Online && d.status.session.simulated)
@@ -413,15 +418,7 @@ fn a_canary_rollout_resumes_after_a_sigkill_and_applies_nothing_twice() {
     let data = tmp.path().join("data");
     let port = free_port();
     let mut p = Platform::start(&data, port);
-    let _sim = Proc::spawn(
-        Command::new(BIN)
-            .args(["sim", "--devices", "10", "--prefix", "rk", "--label", "fleet=rk"])
-            .arg("--data-dir")
-            .arg(&data)
-            .env("WASMBED_TOKEN", &p.token)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let _sim = p.sim(10, "rk", "fleet=rk");
     wait_until("10 devices online", Duration::from_secs(60), || {
         let d = p.devices();
         d.len() == 10 && d.iter().all(|d| d.status.phase == DevicePhase::Online)

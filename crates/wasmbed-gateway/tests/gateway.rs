@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,43 +13,14 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use wasmbed_gateway::{Gateway, GatewayConfig};
-use wasmbed_model::{Device, DevicePhase, DeviceSpec, LogBook, Meta, Store};
+use wasmbed_gateway::GatewayConfig;
+use wasmbed_model::{Device, DevicePhase, DeviceSpec, Meta};
 use wasmbed_pki::{Identity, Pki};
 use wasmbed_protocol::*;
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
+mod common;
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    pki: Pki,
-    store: Arc<dyn Store>,
-    gw: Arc<Gateway>,
-    addr: std::net::SocketAddr,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    /// Stops the control plane (phases are the device reconciler's).
-    _control: watch::Sender<bool>,
-}
-
-async fn env(cfg: GatewayConfig) -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let pki = Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap();
-    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
-    let server = pki.gateway_identity(&["127.0.0.1".into()], SystemTime::now()).unwrap();
-    let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server).unwrap();
-    let gw = Gateway::new(cfg, tls, store.clone(), Arc::new(LogBook::new(100)), Arc::new(now_ms));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(gw.clone().run(listener, rx));
-    let (control, rx) = watch::channel(false);
-    let cfg = wasmbed_control::ControlConfig::default().with_tick_ms(50);
-    tokio::spawn(wasmbed_control::run(store.clone(), Arc::new(now_ms), cfg, rx));
-    Env { _tmp: tmp, pki, store, gw, addr, stop, task, _control: control }
-}
+use common::{Env, env};
 
 impl Env {
     async fn add_device(&self, name: &str) -> Identity {
@@ -141,7 +112,7 @@ async fn bad_client_certificates_are_refused_and_others_keep_being_served() {
     let _good = e.run_sim("good").await;
     e.wait_phase("good", DevicePhase::Online).await;
 
-    let other = Pki::open_or_create(&e._tmp.path().join("other"), SystemTime::now()).unwrap();
+    let other = Pki::open_or_create(&e.tmp.path().join("other"), SystemTime::now()).unwrap();
     let foreign = other.device_identity("good", SystemTime::now()).unwrap();
     let year = Duration::from_secs(365 * 24 * 3600);
     let expired =

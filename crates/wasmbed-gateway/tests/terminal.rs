@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::ServerName;
 use sha2::{Digest, Sha256};
@@ -15,45 +15,14 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use wasmbed_gateway::{
-    CommandError, CommandLine, CommandOutcome, CommandReply, Gateway, GatewayConfig, MAX_COMMANDS_IN_FLIGHT,
-};
-use wasmbed_model::{Application, ApplicationSpec, Device, DevicePhase, DeviceSpec, LogBook, Meta, Store};
-use wasmbed_pki::Pki;
+use wasmbed_gateway::{CommandError, CommandLine, CommandOutcome, CommandReply, GatewayConfig, MAX_COMMANDS_IN_FLIGHT};
+use wasmbed_model::{Application, ApplicationSpec, Device, DevicePhase, DeviceSpec, Meta};
 use wasmbed_protocol::*;
 use wasmbed_sim::SimStats;
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
+mod common;
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    pki: Pki,
-    store: Arc<dyn Store>,
-    gw: Arc<Gateway>,
-    addr: std::net::SocketAddr,
-    _stop: watch::Sender<bool>,
-    /// Stops the control plane (phases and desired apps are its output).
-    _control: watch::Sender<bool>,
-}
-
-async fn env(cfg: GatewayConfig) -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let pki = Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap();
-    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
-    let server = pki.gateway_identity(&["127.0.0.1".into()], SystemTime::now()).unwrap();
-    let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server).unwrap();
-    let gw = Gateway::new(cfg, tls, store.clone(), Arc::new(LogBook::new(100)), Arc::new(now_ms));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, rx) = watch::channel(false);
-    tokio::spawn(gw.clone().run(listener, rx));
-    let (control, rx) = watch::channel(false);
-    let cfg = wasmbed_control::ControlConfig::default().with_tick_ms(50);
-    tokio::spawn(wasmbed_control::run(store.clone(), Arc::new(now_ms), cfg, rx));
-    Env { _tmp: tmp, pki, store, gw, addr, _stop: stop, _control: control }
-}
+use common::{Env, env};
 
 impl Env {
     async fn add_device(&self, name: &str) {

@@ -1,0 +1,46 @@
+//! Shared by the gateway's test files: a gateway over a fresh store and
+//! PKI on a free loopback port, with the control plane beside it (device
+//! phases and desired apps are the control plane's output).
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use wasmbed_gateway::{Gateway, GatewayConfig};
+use wasmbed_model::{LogBook, Store};
+use wasmbed_pki::Pki;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub pki: Pki,
+    pub store: Arc<dyn Store>,
+    pub gw: Arc<Gateway>,
+    pub addr: std::net::SocketAddr,
+    pub stop: watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Stops the control plane.
+    _control: watch::Sender<bool>,
+}
+
+pub async fn env(cfg: GatewayConfig) -> Env {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let pki = Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).expect("pki");
+    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).expect("store");
+    let server = pki.gateway_identity(&["127.0.0.1".into()], SystemTime::now()).expect("gateway identity");
+    let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server).expect("tls config");
+    let gw = Gateway::new(cfg, tls, store.clone(), Arc::new(LogBook::new(100)), Arc::new(now_ms));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(gw.clone().run(listener, rx));
+    let (control, rx) = watch::channel(false);
+    let cfg = wasmbed_control::ControlConfig::default().with_tick_ms(50);
+    tokio::spawn(wasmbed_control::run(store.clone(), Arc::new(now_ms), cfg, rx));
+    Env { tmp, pki, store, gw, addr, stop, task, _control: control }
+}
