@@ -466,7 +466,10 @@ fn browser_test(firmware_dir: &Path, apps: &Path) -> Result<()> {
     let dist = dashboard()?;
     run("dashboard unit tests (vitest)", npm(&dir).args(["test"]))?;
     ensure_chromium()?;
-    let bin = release_bins()?.join("wasmbed");
+    // The debug binary `cargo test` just built: a release build would add
+    // minutes to the test command and the test needs no speed.
+    run("build wasmbed (debug)", cargo().args(["build", "--locked", "--workspace", "--bins"]))?;
+    let bin = root().join("target/debug/wasmbed");
     run(
         "dashboard in headless Chromium against wasmbed up with a QEMU device (Playwright)",
         npm(&dir)
