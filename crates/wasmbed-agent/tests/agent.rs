@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
+mod common;
+
 use sha2::{Digest, Sha256};
 use wasmbed_agent::{Agent, AgentConfig, SessionState};
 use wasmbed_protocol::*;
@@ -74,9 +76,7 @@ impl Harness {
     }
 
     fn send(&mut self, msg: GatewayMsg) -> Result<(), wasmbed_agent::AgentError> {
-        let mut wire = Vec::new();
-        encode_frame(&msg, &mut wire).unwrap();
-        self.agent.receive(&wire, self.now)
+        common::send(&mut self.agent, &msg, self.now)
     }
 
     fn poll(&mut self) {
@@ -89,14 +89,7 @@ impl Harness {
     }
 
     fn drain(&mut self) -> Vec<DeviceMsg> {
-        let out = self.agent.take_outgoing();
-        let mut r = FrameReader::new(MAX_FRAME_LEN);
-        r.push(&out).unwrap();
-        let mut msgs = vec![];
-        while let Some(p) = r.next_frame().unwrap() {
-            msgs.push(decode_device_msg(&p).unwrap());
-        }
-        msgs
+        common::drain(&mut self.agent)
     }
 
     fn deploy_bytes(&mut self, app: &str, version: &str, bytes: &[u8], sha: [u8; 32]) {
@@ -267,10 +260,7 @@ fn malformed_frames_end_the_session_with_an_error_report() {
         let mut h = Harness::online();
         let err = h.agent.receive(&bad, 0).unwrap_err();
         assert_eq!(h.agent.state(), SessionState::Disconnected);
-        let out = h.agent.take_outgoing();
-        let mut r = FrameReader::new(MAX_FRAME_LEN);
-        r.push(&out).unwrap();
-        let report = decode_device_msg(&r.next_frame().unwrap().unwrap()).unwrap();
+        let report = h.drain().remove(0);
         assert!(matches!(report, DeviceMsg::Error(e) if e.code == err.code), "{bad:?}");
     }
 }

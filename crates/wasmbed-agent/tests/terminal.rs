@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
+mod common;
+
 use sha2::{Digest, Sha256};
 use wasmbed_agent::{Agent, AgentConfig, SessionState};
 use wasmbed_protocol::*;
@@ -40,20 +42,11 @@ impl Harness {
     }
 
     fn send(&mut self, msg: GatewayMsg) -> Result<(), wasmbed_agent::AgentError> {
-        let mut wire = Vec::new();
-        encode_frame(&msg, &mut wire).unwrap();
-        self.agent.receive(&wire, self.now)
+        common::send(&mut self.agent, &msg, self.now)
     }
 
     fn drain(&mut self) -> Vec<DeviceMsg> {
-        let out = self.agent.take_outgoing();
-        let mut r = FrameReader::new(MAX_FRAME_LEN);
-        r.push(&out).unwrap();
-        let mut msgs = vec![];
-        while let Some(p) = r.next_frame().unwrap() {
-            msgs.push(decode_device_msg(&p).unwrap());
-        }
-        msgs
+        common::drain(&mut self.agent)
     }
 
     fn deploy(&mut self, app: &str, wat: &str) {

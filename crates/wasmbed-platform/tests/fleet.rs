@@ -7,7 +7,8 @@
 //! - a version that traps on some devices stops at the first gate that
 //!   touches one, and every touched device is back on the previous revision;
 //! - devices taken offline during a rollout are pending, never failed, and
-//!   finish it after reconnecting.
+//!   finish it after reconnecting; devices that join mid-rollout get what
+//!   the rollout assigns them and end on the new revision too.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
@@ -19,6 +20,8 @@ use wasmbed_model::{DevicePhase, RolloutPhase, Strategy};
 use wasmbed_platform::{Platform, PlatformConfig};
 
 const N: usize = 200;
+/// Devices that join during the last rollout.
+const LATE: usize = 5;
 
 fn canary(soak_ms: u64) -> Strategy {
     let Strategy::Canary { steps, .. } = Strategy::canary("1,10%,50%,100%").unwrap() else { unreachable!() };
@@ -30,12 +33,13 @@ async fn canary_rollouts_on_a_200_device_fleet() {
     let tmp = tempfile::tempdir().unwrap();
     let p = Platform::start(PlatformConfig::new(tmp.path()).with_heartbeat_ms(500).quick()).await.unwrap();
     let mut fleet = Fleet::start(&p, "sim", N, &[("fleet", "sim")]).await;
-    let all_on = |rev: u64| {
+    let all_n_on = |n: usize, rev: u64| {
         move |ds: &[wasmbed_model::Device]| {
-            ds.len() == N
+            ds.len() == n
                 && ds.iter().all(|d| d.status.phase == DevicePhase::Online && running_revision(d, "fleet") == Some(rev))
         }
     };
+    let all_on = |rev: u64| all_n_on(N, rev);
 
     // Revision 1 everywhere, at once.
     deploy(&p.store, "fleet", "1", &app("v1", 0), "fleet=sim", Strategy::AllAtOnce, APP_CAPS).await;
@@ -90,13 +94,36 @@ async fn canary_rollouts_on_a_200_device_fleet() {
         ds.iter().filter(|d| d.status.phase == DevicePhase::Unreachable).count() == 20
     })
     .await;
-    deploy(&p.store, "fleet", "4", &app("v4", 0), "fleet=sim", canary(200), APP_CAPS).await;
+    deploy(&p.store, "fleet", "4", &app("v4", 0), "fleet=sim", canary(1500), APP_CAPS).await;
     let a = wait_app(&p.store, "fleet", "past its second step", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 4 && (r.step >= 2 || r.phase.is_final()))
     })
     .await;
     assert_eq!(a.status.failed, 0, "offline devices are not failures: {:?}", a.status);
     assert_eq!(a.status.pending_offline, 20, "{:?}", a.status);
+
+    // Devices that join mid-rollout (held there by a pause): the selector
+    // takes them in and they get what the rollout assigns them.
+    let set_paused = |paused: bool| {
+        let store = p.store.clone();
+        async move {
+            let mut a = store.get_application("fleet").await.unwrap().unwrap();
+            a.spec.paused = paused;
+            store.put_application(&a).await.unwrap();
+        }
+    };
+    set_paused(true).await;
+    wait_app(&p.store, "fleet", "paused", |a| {
+        a.status.rollout.as_ref().is_some_and(|r| r.revision == 4 && r.phase == RolloutPhase::Paused)
+    })
+    .await;
+    let _late = Fleet::start(&p, "late", LATE, &[("fleet", "sim")]).await;
+    wait_devices(&p.store, "the joined devices running an assigned revision", |ds| {
+        let late: Vec<_> = ds.iter().filter(|d| d.meta.name.starts_with("late")).collect();
+        late.len() == LATE && late.iter().all(|d| matches!(running_revision(d, "fleet"), Some(2 | 4)))
+    })
+    .await;
+    set_paused(false).await;
     for n in &away {
         fleet.power_on(n);
     }
@@ -105,8 +132,9 @@ async fn canary_rollouts_on_a_200_device_fleet() {
     })
     .await;
     assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Completed, "{:?}", a.status.rollout);
-    wait_devices(&p.store, "every device, the returned ones too, on revision 4", all_on(4)).await;
-    let a = wait_app(&p.store, "fleet", "counting 200 running", |a| a.status.running == N as u32).await;
-    assert_eq!((a.status.failed, a.status.pending_offline, a.status.updated), (0, 0, N as u32));
+    wait_devices(&p.store, "every device, returned and joined ones too, on revision 4", all_n_on(N + LATE, 4)).await;
+    let a =
+        wait_app(&p.store, "fleet", "counting every device running", |a| a.status.running == (N + LATE) as u32).await;
+    assert_eq!((a.status.failed, a.status.pending_offline, a.status.updated), (0, 0, (N + LATE) as u32));
     p.shutdown().await;
 }
