@@ -254,7 +254,15 @@ fn k8s_manifests() -> Result<()> {
     run("helm lint --strict", Command::new(&helm).args(["lint", "--strict"]).arg(&chart))?;
     let renders: [(&str, &[&str]); 2] = [
         ("chart-defaults.yaml", &[]),
-        ("chart-values.yaml", &["--set", "gateway.replicas=3,namespace=fleet,images.device.tag=dev,gateway.port=5443"]),
+        (
+            "chart-values.yaml",
+            &[
+                "--set",
+                "gateway.replicas=3,namespace=fleet,images.device.tag=dev,gateway.port=5443",
+                "--set",
+                "api.persistence.enabled=false",
+            ],
+        ),
     ];
     let mut files = Vec::new();
     for (file, set) in renders {

@@ -121,6 +121,8 @@ pub struct Tokens {
     tokens: RwLock<Vec<Stored>>,
     /// Tokens of this process for its own use (never written to disk).
     ephemeral: RwLock<Vec<Stored>>,
+    /// Counts writes of the token file, for whoever keeps a copy of it.
+    saves: tokio::sync::watch::Sender<u64>,
 }
 
 fn hash(secret: &str) -> String {
@@ -137,7 +139,23 @@ impl Tokens {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io(e)),
         };
-        Ok(Self { path: path.to_path_buf(), tokens: RwLock::new(tokens), ephemeral: RwLock::default() })
+        Ok(Self {
+            path: path.to_path_buf(),
+            tokens: RwLock::new(tokens),
+            ephemeral: RwLock::default(),
+            saves: tokio::sync::watch::channel(0).0,
+        })
+    }
+
+    /// The token file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Changes after every write of the token file (creates and revokes;
+    /// ephemeral tokens are never written), so a copy can follow it.
+    pub fn saves(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.saves.subscribe()
     }
 
     /// Creates the first admin token when there is no token at all; returns
@@ -224,7 +242,9 @@ impl Tokens {
             std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        self.saves.send_modify(|n| *n += 1);
+        Ok(())
     }
 }
 
@@ -328,5 +348,21 @@ mod tests {
         assert!(matches!(Tokens::open(&path), Err(AuthError::Corrupt { .. })));
         assert!("root".parse::<Role>().is_err());
         assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+    }
+
+    #[test]
+    fn every_write_of_the_file_is_signalled_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tokens::open(&dir.path().join("tokens.json")).unwrap();
+        let saves = t.saves();
+        t.ensure_admin([1; 32], 1).unwrap();
+        let (info, _) = t.create("ci", Role::Viewer, [2; 32], 2).unwrap();
+        assert_eq!(*saves.borrow(), 2);
+        t.create_ephemeral("up", Role::Operator, [3; 32], 3);
+        assert!(t.create("", Role::Viewer, [4; 32], 4).is_err());
+        assert!(!t.revoke("nope").unwrap());
+        assert_eq!(*saves.borrow(), 2, "no write, no signal");
+        t.revoke(&info.id).unwrap();
+        assert_eq!(*saves.borrow(), 3);
     }
 }

@@ -9,10 +9,14 @@
 //!   and the loser takes its files.
 //! - [`ensure`] creates a Secret from data made on demand (the gateway's
 //!   TLS identity) unless it exists.
+//! - [`store_files`] writes a folder's files back into an
+//!   [`Updatable`](Mutability::Updatable) Secret (the API's token file,
+//!   which changes as tokens are created and revoked).
 //!
-//! Secrets are created immutable and labelled `app.kubernetes.io/part-of:
-//! wasmbed`; files are written owner-only (0600) in a 0700 folder. The
-//! folder should be memory-backed (an `emptyDir` with `medium: Memory`).
+//! Secrets are created immutable unless asked otherwise and labelled
+//! `app.kubernetes.io/part-of: wasmbed`; files are written owner-only
+//! (0600) in a 0700 folder. The folder should be memory-backed (an
+//! `emptyDir` with `medium: Memory`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -22,7 +26,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use crate::store::{PART_OF, describe};
 
@@ -66,6 +70,15 @@ pub enum SecretError {
     },
 }
 
+/// Whether a Secret's data may change after it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutability {
+    /// Made once, never changed (the API server enforces it).
+    Immutable,
+    /// Followed by [`store_files`].
+    Updatable,
+}
+
 /// Whether a Secret was found or made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -80,7 +93,7 @@ fn api(doing: &'static str, name: &str) -> impl FnOnce(kube::Error) -> SecretErr
     move |e| SecretError::Api { doing, name, detail: describe(&e) }
 }
 
-fn secret(name: &str, data: BTreeMap<String, Vec<u8>>) -> Secret {
+fn secret(name: &str, data: BTreeMap<String, Vec<u8>>, mutability: Mutability) -> Secret {
     Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -89,7 +102,7 @@ fn secret(name: &str, data: BTreeMap<String, Vec<u8>>) -> Secret {
         },
         type_: Some("Opaque".to_owned()),
         data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
-        immutable: Some(true),
+        immutable: Some(mutability == Mutability::Immutable),
         ..Secret::default()
     }
 }
@@ -104,11 +117,21 @@ pub async fn ensure(
         return Ok(Outcome::Found);
     }
     let data = make().map_err(|why| SecretError::Make { name: name.to_owned(), why })?;
-    match secrets.create(&PostParams::default(), &secret(name, data)).await {
+    match secrets.create(&PostParams::default(), &secret(name, data, Mutability::Immutable)).await {
         Ok(_) => Ok(Outcome::Created),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(Outcome::Found),
         Err(e) => Err(api("creating", name)(e)),
     }
+}
+
+/// Writes `files` of `dir` into the existing Secret `name` (made
+/// [`Updatable`](Mutability::Updatable) by [`sync_dir`]).
+pub async fn store_files(secrets: &Api<Secret>, name: &str, dir: &Path, files: &[&str]) -> Result<(), SecretError> {
+    let data: BTreeMap<String, ByteString> =
+        read_files(dir, files)?.into_iter().map(|(k, v)| (k, ByteString(v))).collect();
+    let patch = Patch::Merge(serde_json::json!({ "data": data }));
+    secrets.patch(name, &PatchParams::default(), &patch).await.map_err(api("updating", name))?;
+    Ok(())
 }
 
 fn write_files(dir: &Path, name: &str, s: &Secret, files: &[&str]) -> Result<(), SecretError> {
@@ -134,6 +157,16 @@ fn write_files(dir: &Path, name: &str, s: &Secret, files: &[&str]) -> Result<(),
     Ok(())
 }
 
+fn read_files(dir: &Path, files: &[&str]) -> Result<BTreeMap<String, Vec<u8>>, SecretError> {
+    let mut data = BTreeMap::new();
+    for file in files {
+        let path = dir.join(file);
+        let bytes = std::fs::read(&path).map_err(|source| SecretError::Io { path: path.clone(), source })?;
+        data.insert((*file).to_owned(), bytes);
+    }
+    Ok(data)
+}
+
 /// Keeps `files` of `dir` in the Secret `name` (see the module docs):
 /// written from the Secret when it exists, otherwise made by `make(dir)`
 /// and stored.
@@ -142,6 +175,7 @@ pub async fn sync_dir(
     name: &str,
     dir: &Path,
     files: &[&str],
+    mutability: Mutability,
     make: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Result<Outcome, SecretError> {
     if let Some(s) = secrets.get_opt(name).await.map_err(api("reading", name))? {
@@ -149,13 +183,8 @@ pub async fn sync_dir(
         return Ok(Outcome::Found);
     }
     make(dir).map_err(|why| SecretError::Make { name: name.to_owned(), why })?;
-    let mut data = BTreeMap::new();
-    for file in files {
-        let path = dir.join(file);
-        let bytes = std::fs::read(&path).map_err(|source| SecretError::Io { path: path.clone(), source })?;
-        data.insert((*file).to_owned(), bytes);
-    }
-    match secrets.create(&PostParams::default(), &secret(name, data)).await {
+    let data = read_files(dir, files)?;
+    match secrets.create(&PostParams::default(), &secret(name, data, mutability)).await {
         Ok(_) => Ok(Outcome::Created),
         Err(kube::Error::Api(s)) if s.code == 409 => {
             // Another controller stored its own first: use that one.
@@ -166,3 +195,46 @@ pub async fn sync_dir(
         Err(e) => Err(api("creating", name)(e)),
     }
 }
+
+/// Follows a folder kept in an updatable Secret: after each change
+/// signalled by `changes`, [`store_files`] (retried with backoff while the
+/// API server refuses, a newer change taking over). Ends when `stop` turns
+/// true or the signal goes.
+pub async fn follow(
+    secrets: Api<Secret>,
+    name: String,
+    dir: PathBuf,
+    files: Vec<String>,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let mut retry: Option<std::time::Duration> = None;
+    loop {
+        let wait = async {
+            match retry {
+                Some(d) => {
+                    tokio::time::sleep(d).await;
+                    true
+                }
+                None => changes.changed().await.is_ok(),
+            }
+        };
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            go_on = wait => if !go_on { return },
+        }
+        changes.mark_unchanged();
+        match store_files(&secrets, &name, &dir, &files).await {
+            Ok(()) => retry = None,
+            Err(e) => {
+                let next = retry.map_or(std::time::Duration::from_secs(1), |d| (d * 2).min(MAX_RETRY));
+                tracing::warn!("{e}; trying again in {next:?}");
+                retry = Some(next);
+            }
+        }
+    }
+}
+
+/// Longest wait between two tries of [`follow`].
+const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(30);

@@ -6,8 +6,9 @@
 //!
 //! Here the API holds no device sessions (they live in the gateway
 //! replicas): device terminals and app log lines are not available through
-//! it yet. The first admin token is made once and kept in a Secret; tokens
-//! created later through the API last until the controller restarts.
+//! it yet. The API's token file (hashes only) is kept in a Secret: the
+//! first admin token is made once, and every token created or revoked
+//! later is written back, so tokens outlive the controller.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,10 +22,13 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use wasmbed_k8s::KubeStore;
 use wasmbed_k8s::devices::{self, DevicePodConfig};
-use wasmbed_k8s::secrets;
+use wasmbed_k8s::secrets::{self, Mutability};
 use wasmbed_k8s_bin::{CA_FILES, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer, unix_ms};
 use wasmbed_model::Store;
 use wasmbed_pki::Pki;
+
+/// The API's token file, as named in its folder and its Secret.
+const TOKEN_FILE: &str = "tokens.json";
 
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -73,7 +77,7 @@ async fn main() -> Result<()> {
 
     // The CA: made once, kept in a Secret, written back here on every start.
     let ca = wasmbed_k8s_bin::ca_secret(&args.release);
-    let outcome = secrets::sync_dir(&secrets, &ca, &args.pki_dir, &CA_FILES, |dir| {
+    let outcome = secrets::sync_dir(&secrets, &ca, &args.pki_dir, &CA_FILES, Mutability::Immutable, |dir| {
         Pki::open_or_create(dir, SystemTime::now()).map(drop).map_err(|e| e.to_string())
     })
     .await?;
@@ -130,7 +134,8 @@ async fn main() -> Result<()> {
 }
 
 /// The HTTP API over the cluster's resources. The token file is kept in a
-/// Secret (made once: the first admin token, printed to this log once).
+/// Secret (made with the first admin token, printed to this log once, and
+/// written back after every change).
 async fn serve_api(
     args: &Args,
     secrets: &Api<Secret>,
@@ -140,8 +145,8 @@ async fn serve_api(
 ) -> Result<tokio::task::JoinHandle<()>> {
     let auth_dir = args.api_dir.join("auth");
     let name = format!("{}-api-tokens", args.release);
-    secrets::sync_dir(secrets, &name, &auth_dir, &["tokens.json"], |dir| {
-        let tokens = wasmbed_api::Tokens::open(&dir.join("tokens.json")).map_err(|e| e.to_string())?;
+    secrets::sync_dir(secrets, &name, &auth_dir, &[TOKEN_FILE], Mutability::Updatable, |dir| {
+        let tokens = wasmbed_api::Tokens::open(&dir.join(TOKEN_FILE)).map_err(|e| e.to_string())?;
         if let Some(t) = tokens.ensure_admin(rand::random(), unix_ms()).map_err(|e| e.to_string())? {
             // Shown once; only its hash is stored.
             println!("admin token: {t}");
@@ -149,7 +154,15 @@ async fn serve_api(
         Ok(())
     })
     .await?;
-    let tokens = Arc::new(wasmbed_api::Tokens::open(&auth_dir.join("tokens.json"))?);
+    let tokens = Arc::new(wasmbed_api::Tokens::open(&auth_dir.join(TOKEN_FILE))?);
+    tokio::spawn(secrets::follow(
+        secrets.clone(),
+        name,
+        auth_dir,
+        vec![TOKEN_FILE.to_owned()],
+        tokens.saves(),
+        stop.clone(),
+    ));
     let logs = Arc::new(wasmbed_model::LogBook::new(100));
     let state = wasmbed_api::ApiState {
         store: store.clone(),
