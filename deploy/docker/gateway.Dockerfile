@@ -8,5 +8,6 @@ RUN cargo build --release --locked -p wasmbed-k8s-bin --bin wasmbed-k8s-gateway
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/wasmbed-k8s-gateway /usr/local/bin/wasmbed-k8s-gateway
 USER 65532:65532
-EXPOSE 4443
+# Devices (TLS), and the control port for the controller (HTTPS).
+EXPOSE 4443 9443
 ENTRYPOINT ["/usr/local/bin/wasmbed-k8s-gateway"]

@@ -8,6 +8,8 @@
 //! assert!(sans.contains(&"wasmbed-gateway.fleet.svc".to_string()));
 //! ```
 
+pub mod control;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,6 +35,22 @@ pub fn ca_secret(release: &str) -> String {
 /// Name of the gateway identity Secret of a release (the chart mounts it).
 pub fn gateway_tls_secret(release: &str) -> String {
     format!("{release}-gateway-tls")
+}
+
+/// Name of the Secret holding the control channel's token (the
+/// controller makes it; gateway replicas mount it).
+pub fn control_secret(release: &str) -> String {
+    format!("{release}-gateway-control")
+}
+
+/// Key of the control token in its Secret.
+pub const CONTROL_TOKEN: &str = "token";
+
+/// The name the controller verifies a replica's certificate under on the
+/// control port: the gateway Service's, which every replica's certificate
+/// carries.
+pub fn control_server_name(release: &str, namespace: &str) -> String {
+    format!("{release}-gateway.{namespace}.svc")
 }
 
 /// Names the gateway certificate carries: its Service in every form a

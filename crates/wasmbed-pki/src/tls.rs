@@ -44,6 +44,28 @@ pub fn client_config(ca_der: &[u8], client: &Identity) -> Result<Arc<ClientConfi
     Ok(Arc::new(config))
 }
 
+/// The platform's control channel, server side (a gateway replica's
+/// control port): presents `server` and asks for no client certificate —
+/// callers there authenticate with a bearer token instead.
+pub fn token_server_config(server: &Identity) -> Result<Arc<ServerConfig>, PkiError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![server.cert()], server.private_key())?;
+    config.session_storage = Arc::new(NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    Ok(Arc::new(config))
+}
+
+/// The platform's control channel, client side (the controller): accepts
+/// only a server certificate signed by the CA in `ca_der`, presents none.
+pub fn verifying_client_config(ca_der: &[u8]) -> Result<ClientConfig, PkiError> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots(ca_der)?)
+        .with_no_client_auth())
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

@@ -432,7 +432,7 @@ impl wasmbed_api::Terminal for GatewayTerminal {
         args: &[String],
     ) -> Result<wasmbed_api::TerminalAnswer, wasmbed_api::TerminalError> {
         use wasmbed_api::TerminalError as E;
-        use wasmbed_gateway::{CommandError, CommandLine, CommandOutcome};
+        use wasmbed_gateway::{CommandError, CommandLine};
         let line = CommandLine::new(name, args.iter().cloned()).map_err(|e| E::NoAnswer(e.to_string()))?;
         let holder = self.store.get_device(device).await.ok().flatten().and_then(|d| d.status.session.gateway);
         let mut order: Vec<&Arc<Gateway>> = self.gateways.iter().collect();
@@ -440,13 +440,8 @@ impl wasmbed_api::Terminal for GatewayTerminal {
         for gw in order {
             match gw.run_command(device, line.clone()).await {
                 Ok(reply) => {
-                    let outcome = match reply.outcome {
-                        CommandOutcome::Ok => "ok",
-                        CommandOutcome::Refused => "refused",
-                        _ => "failed",
-                    };
                     return Ok(wasmbed_api::TerminalAnswer {
-                        outcome: outcome.into(),
+                        outcome: reply.outcome.as_str().into(),
                         output: reply.output,
                         refused_by: None,
                     });

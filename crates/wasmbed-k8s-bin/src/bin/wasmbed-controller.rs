@@ -4,9 +4,11 @@
 //! emulated Device, and serves the HTTP API (and the dashboard, when its
 //! files are in the image).
 //!
-//! Here the API holds no device sessions (they live in the gateway
-//! replicas): device terminals and app log lines are not available through
-//! it yet. The API's token file (hashes only) is kept in a Secret: the
+//! The API holds no device sessions (they live in the gateway replicas):
+//! terminal commands go to the replica holding the device's session, and
+//! every replica's app log lines are followed into the API's log book,
+//! over the replicas' control port (`wasmbed_k8s_bin::control`, with a
+//! token kept in a Secret the replicas mount). The API's token file (hashes only) is kept in a Secret: the
 //! first admin token is made once, and every token created or revoked
 //! later is written back, so tokens outlive the controller.
 
@@ -23,7 +25,8 @@ use tokio::sync::watch;
 use wasmbed_k8s::KubeStore;
 use wasmbed_k8s::devices::{self, DevicePodConfig};
 use wasmbed_k8s::secrets::{self, Mutability};
-use wasmbed_k8s_bin::{CA_FILES, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer, unix_ms};
+use wasmbed_k8s_bin::control::{self, ControlClient, RemoteTerminal};
+use wasmbed_k8s_bin::{CA_FILES, CONTROL_TOKEN, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer, unix_ms};
 use wasmbed_model::Store;
 use wasmbed_pki::Pki;
 
@@ -51,6 +54,9 @@ struct Args {
     /// Resources of each device Pod, as JSON (`{"requests": {...}, "limits": {...}}`).
     #[arg(long)]
     device_resources: Option<String>,
+    /// Control port of the gateway replicas (terminal and logs).
+    #[arg(long, default_value_t = control::CONTROL_PORT)]
+    gateway_control_port: u16,
     /// Port on a device Pod's loopback that QEMU's link uses.
     #[arg(long, default_value_t = 4443)]
     link_port: u16,
@@ -119,7 +125,9 @@ async fn main() -> Result<()> {
         control_cfg,
         stop_rx.clone(),
     ));
-    let api = serve_api(&args, &secrets, store.clone() as Arc<dyn Store>, pki.clone(), stop_rx.clone()).await?;
+    let channel = control_client(&args, &secrets, &pki).await?;
+    let api =
+        serve_api(&args, &secrets, store.clone() as Arc<dyn Store>, pki.clone(), channel, stop_rx.clone()).await?;
     let ctx = devices::Context::new(client, &args.namespace, pod_cfg, Arc::new(PkiIssuer(pki)));
     let pods = tokio::spawn(devices::run(ctx, stop_rx));
     tracing::info!(namespace = %args.namespace, "controller running");
@@ -133,6 +141,26 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// The control channel to the gateway replicas; its token is made once
+/// and kept in a Secret (materialized beside the CA, in memory).
+async fn control_client(args: &Args, secrets: &Api<Secret>, pki: &Pki) -> Result<ControlClient> {
+    let name = wasmbed_k8s_bin::control_secret(&args.release);
+    let dir = args.pki_dir.join("control");
+    secrets::sync_dir(secrets, &name, &dir, &[CONTROL_TOKEN], Mutability::Immutable, |dir| {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let token = hex_token(rand::random());
+        std::fs::write(dir.join(CONTROL_TOKEN), token).map_err(|e| e.to_string())
+    })
+    .await?;
+    let token = std::fs::read_to_string(dir.join(CONTROL_TOKEN)).context("reading the control token")?;
+    let server_name = wasmbed_k8s_bin::control_server_name(&args.release, &args.namespace);
+    Ok(ControlClient::new(pki.ca_cert_der(), &server_name, args.gateway_control_port, token.trim())?)
+}
+
+fn hex_token(bytes: [u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The HTTP API over the cluster's resources. The token file is kept in a
 /// Secret (made with the first admin token, printed to this log once, and
 /// written back after every change).
@@ -141,6 +169,7 @@ async fn serve_api(
     secrets: &Api<Secret>,
     store: Arc<dyn Store>,
     pki: Arc<Pki>,
+    control: ControlClient,
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let auth_dir = args.api_dir.join("auth");
@@ -164,14 +193,15 @@ async fn serve_api(
         stop.clone(),
     ));
     let logs = Arc::new(wasmbed_model::LogBook::new(100));
+    tokio::spawn(control::collect_logs(store.clone(), control.clone(), logs.clone(), stop.clone()));
     let state = wasmbed_api::ApiState {
         store: store.clone(),
         pki,
         logs: logs.clone(),
         tokens,
         audit: Arc::new(wasmbed_api::AuditLog::open(&args.api_dir.join("audit.log"))?),
-        events: wasmbed_api::EventHub::start(store, logs),
-        terminal: None,
+        events: wasmbed_api::EventHub::start(store.clone(), logs),
+        terminal: Some(Arc::new(RemoteTerminal::new(store, control))),
         gateway_port: 0,
         gateway: Arc::new(wasmbed_api::GatewayCounters::default),
         random: Arc::new(rand::random),

@@ -1,7 +1,9 @@
 //! A gateway replica in Kubernetes: `wasmbed_gateway::Gateway` over the
 //! cluster's resources, its TLS identity read from the mounted Secret. It
 //! registers itself as a Gateway resource (named after its Pod) and
-//! reports its sessions.
+//! reports its sessions. Its control port lets the controller run terminal
+//! commands on the devices it holds and follow their app log lines
+//! (`wasmbed_k8s_bin::control`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use wasmbed_gateway::{Gateway, GatewayConfig};
 use wasmbed_k8s::KubeStore;
-use wasmbed_k8s_bin::{GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, read, unix_ms};
+use wasmbed_k8s_bin::{GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, control, read, unix_ms};
 use wasmbed_model::{LogBook, Store};
 use wasmbed_pki::Identity;
 
@@ -42,6 +44,12 @@ struct Args {
     /// Folder of the mounted identity Secret.
     #[arg(long, default_value = "/var/run/wasmbed/tls")]
     tls_dir: PathBuf,
+    /// Address of the control port (terminal and logs, for the controller).
+    #[arg(long, default_value = "0.0.0.0:9443")]
+    control_listen: String,
+    /// File holding the control token (the mounted control Secret).
+    #[arg(long, default_value = "/var/run/wasmbed/control/token")]
+    control_token_file: PathBuf,
 }
 
 #[tokio::main]
@@ -52,6 +60,8 @@ async fn main() -> Result<()> {
         Identity { cert_der: read(&args.tls_dir.join(GATEWAY_CERT))?, key_der: read(&args.tls_dir.join(GATEWAY_KEY))? };
     let ca = read(&args.tls_dir.join(GATEWAY_CA))?;
     let tls = wasmbed_pki::tls::server_config(&ca, &id).context("building the TLS configuration")?;
+    let control_tls = wasmbed_pki::tls::token_server_config(&id).context("building the control port's TLS")?;
+    let token = String::from_utf8(read(&args.control_token_file)?).context("the control token is not text")?;
     let client = Client::try_default().await.context("cannot configure the Kubernetes client")?;
     let store = Arc::new(KubeStore::new(client, &args.namespace));
     let owner = store.clone();
@@ -64,9 +74,15 @@ async fn main() -> Result<()> {
         .with_name(&args.name)
         .with_max_sessions(args.capacity)
         .with_endpoints(&args.endpoint, None);
-    let gateway = Gateway::new(cfg, tls, store as Arc<dyn Store>, Arc::new(LogBook::new(1000)), Arc::new(unix_ms));
+    let logs = Arc::new(LogBook::new(1000));
+    let gateway = Gateway::new(cfg, tls, store as Arc<dyn Store>, logs.clone(), Arc::new(unix_ms));
     let listener =
         TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let control_listener = TcpListener::bind(&args.control_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.control_listen))?;
+    let app = control::router(gateway.clone(), logs, token.trim(), stop_rx.clone());
+    let controlling = tokio::spawn(control::serve(control_listener, control_tls, app, stop_rx.clone()));
     let serving = tokio::spawn(gateway.run(listener, stop_rx));
     if let Some(uid) = args.pod_uid.clone() {
         // The gateway registers itself once it runs; retry until it has.
@@ -87,6 +103,7 @@ async fn main() -> Result<()> {
     wasmbed_k8s_bin::terminated().await;
     let _ = stop.send(true);
     serving.await.context("gateway task")?.context("gateway")?;
+    controlling.await.context("control port task")?.context("control port")?;
     let _ = watching.await;
     Ok(())
 }
