@@ -44,6 +44,7 @@ pub const MAX_MODULE_LEN: usize = 128 * 1024;
 
 /// Gateway counters shown by the status route.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct GatewayCounters {
     /// Enrolled sessions now.
     pub sessions: usize,

@@ -163,11 +163,11 @@ pub async fn status(api: &Api, json: bool) -> Result<()> {
     if json {
         return print_json(&v);
     }
-    println!("gateway port  {}", v["gateway_port"]);
+    println!("gateway port  {}", v["gatewayPort"]);
     println!("gateways      {}", v["gateways"]);
     println!("sessions      {}", v["sessions"]);
     println!("devices       {}", v["devices"]);
-    println!("  simulated   {}", v["simulated_devices"]);
+    println!("  simulated   {}", v["simulatedDevices"]);
     println!("applications  {}", v["applications"]);
     Ok(())
 }

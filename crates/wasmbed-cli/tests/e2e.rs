@@ -178,6 +178,8 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     });
     let table = p.ok(&["device", "list"]);
     assert!(table.contains("sim (simulator)"), "{table}");
+    let summary = p.ok(&["status"]);
+    assert!(summary.contains(&format!("gateway port  {port}")) && summary.contains("simulated   3"), "{summary}");
 
     // Deploy by label; every device runs it and its log lines arrive.
     let hello = apps.join("hello.wasm");

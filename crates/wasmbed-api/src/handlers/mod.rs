@@ -28,6 +28,7 @@ pub(crate) fn json_error(e: JsonRejection) -> ApiError {
 
 /// Platform summary.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Status {
     /// Crate version.
     pub version: String,
