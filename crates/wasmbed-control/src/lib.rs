@@ -8,6 +8,7 @@
 //! - [`lifecycle`]: a device's phase (Provisioning → Connecting → Online ⇄
 //!   Unreachable, or Failed) and conditions;
 //! - [`gateways`]: gateway health and which gateway each device belongs to;
+//! - [`modules`]: which stored modules no application needs any more;
 //! - [`run`]: the task that watches the store and applies the decisions.
 //!
 //! It never opens a socket: everything it knows comes from the store, and
@@ -23,6 +24,7 @@
 pub mod desired;
 pub mod gateways;
 pub mod lifecycle;
+pub mod modules;
 pub mod rollout;
 mod run;
 

@@ -16,6 +16,8 @@
 //!
 //! Time-driven work (heartbeat deadlines, soak times, gateway reports) is
 //! checked every `tick_ms`. A failed write is retried on the next tick.
+//! Modules no application uses are swept every quarter of their grace
+//! period ([`crate::modules`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use wasmbed_model::{
 use crate::desired::{desired_apps, targets};
 use crate::gateways;
 use crate::lifecycle::{heartbeat_deadline, lifecycle};
+use crate::modules::{Sweeper, used};
 use crate::rollout::reconcile;
 
 /// Wall clock, Unix milliseconds (passed in so tests control it).
@@ -46,11 +49,17 @@ pub struct ControlConfig {
     /// Assign devices to gateways (off when the platform has a single
     /// endpoint, e.g. a Kubernetes Service in front of the gateways).
     pub assign_gateways: bool,
+    /// How long a module stays unused before it is deleted; `None` keeps
+    /// every module.
+    pub module_grace_ms: Option<u64>,
 }
+
+/// Default grace of an unused module: an hour.
+pub const MODULE_GRACE_MS: u64 = 3_600_000;
 
 impl Default for ControlConfig {
     fn default() -> Self {
-        Self { tick_ms: 250, assign_gateways: true }
+        Self { tick_ms: 250, assign_gateways: true, module_grace_ms: Some(MODULE_GRACE_MS) }
     }
 }
 
@@ -64,6 +73,12 @@ impl ControlConfig {
     /// Without gateway assignment.
     pub fn without_gateway_assignment(mut self) -> Self {
         self.assign_gateways = false;
+        self
+    }
+
+    /// With another grace for unused modules (`None`: keep them all).
+    pub fn with_module_grace_ms(mut self, ms: Option<u64>) -> Self {
+        self.module_grace_ms = ms;
         self
     }
 }
@@ -102,6 +117,8 @@ struct Reconciler {
     apps: BTreeMap<String, Application>,
     gateways: BTreeMap<String, Gateway>,
     dirty: Dirty,
+    modules: Sweeper,
+    next_sweep_ms: u64,
 }
 
 /// Runs every reconciler until `shutdown` turns true.
@@ -116,6 +133,8 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut sh
         apps: BTreeMap::new(),
         gateways: BTreeMap::new(),
         dirty: Dirty::default(),
+        modules: Sweeper::default(),
+        next_sweep_ms: 0,
     };
     r.relist().await;
     info!("control plane reconcilers running");
@@ -145,6 +164,7 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut sh
             _ = shutdown.changed() => return,
         }
         r.reconcile_dirty().await;
+        r.sweep_modules().await;
     }
 }
 
@@ -236,6 +256,31 @@ impl Reconciler {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Deletes modules unused for their grace, when a sweep is due.
+    async fn sweep_modules(&mut self) {
+        let Some(grace) = self.cfg.module_grace_ms else { return };
+        let now = self.now();
+        if now < self.next_sweep_ms {
+            return;
+        }
+        self.next_sweep_ms = now + (grace / 4).max(self.cfg.tick_ms);
+        // Read afresh, not from the copy: a deploy written a moment ago counts.
+        let (stored, apps) = match (self.store.list_modules().await, self.store.list_applications().await) {
+            (Ok(m), Ok(a)) => (m, a),
+            (m, a) => {
+                let err = m.err().or(a.err()).map(|e| e.to_string()).unwrap_or_default();
+                warn!("module sweep skipped: {err}");
+                return;
+            }
+        };
+        for digest in self.modules.sweep(&stored, &used(&apps), now, grace) {
+            match self.store.delete_module(&digest).await {
+                Ok(()) => info!(module = %digest, "module deleted: no application or kept revision uses it"),
+                Err(e) => warn!(module = %digest, "deleting an unused module: {e}; tried again after another grace"),
             }
         }
     }

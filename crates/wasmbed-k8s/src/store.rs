@@ -463,6 +463,32 @@ impl Store for KubeStore {
         }
     }
 
+    /// Lists module ConfigMaps by their label, metadata only (not the bytes).
+    async fn list_modules(&self) -> Result<Vec<String>, StoreError> {
+        let lp = ListParams::default().labels(&format!("{MODULE_LABEL}=true"));
+        let list = self.config_maps.list_metadata(&lp).await.map_err(|e| store_error(e, "module", "*", "listing"))?;
+        let mut digests: Vec<String> = list
+            .items
+            .iter()
+            .filter_map(|m| m.metadata.name.as_deref()?.strip_prefix("wasmbed-module-"))
+            .filter(|d| valid_digest(d).is_ok())
+            .map(str::to_owned)
+            .collect();
+        digests.sort();
+        Ok(digests)
+    }
+
+    async fn delete_module(&self, digest: &str) -> Result<(), StoreError> {
+        valid_digest(digest)?;
+        match self.config_maps.delete(&module_config_map(digest), &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) => match store_error(e, "module", digest, "deleting") {
+                StoreError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
     fn watch(&self) -> WatchStream {
         self.events.subscribe()
     }

@@ -230,6 +230,42 @@ async fn modules_live_in_immutable_config_maps_named_by_digest() {
 }
 
 #[tokio::test]
+async fn modules_are_listed_by_label_without_their_bytes_and_deleted() {
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    let meta = |name: &str| {
+        json!({ "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+        "metadata": { "name": name } })
+    };
+    let list = json!({ "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+        "items": [meta(&format!("wasmbed-module-{b}")), meta(&format!("wasmbed-module-{a}")),
+                  meta("wasmbed-module-not-a-digest")] });
+    let (s, server) = store(vec![
+        Exchange::new(Method::GET, path("configmaps", None, None))
+            .check(|_, req| {
+                let q = req.uri().query().unwrap_or_default();
+                assert!(q.contains("labelSelector=wasmbed.io%2Fmodule%3Dtrue"), "{q}");
+                let accept = req.headers()["accept"].to_str().unwrap();
+                assert!(accept.contains("as=PartialObjectMetadataList"), "metadata only: {accept}");
+            })
+            .reply(200, &list),
+        Exchange::new(Method::DELETE, path("configmaps", Some(&format!("wasmbed-module-{b}")), None))
+            .reply(200, &json!({ "kind": "Status", "apiVersion": "v1", "status": "Success" })),
+        Exchange::new(Method::DELETE, path("configmaps", Some(&format!("wasmbed-module-{b}")), None))
+            .reply(404, &status(404, "NotFound", "not found")),
+        Exchange::new(Method::DELETE, path("configmaps", Some(&format!("wasmbed-module-{a}")), None))
+            .reply(403, &status(403, "Forbidden", "no delete for you")),
+    ]);
+    assert_eq!(s.list_modules().await.unwrap(), [a.clone(), b.clone()], "sorted, odd names left out");
+    s.delete_module(&b).await.unwrap();
+    s.delete_module(&b).await.unwrap(); // gone already
+    let e = s.delete_module(&a).await.unwrap_err();
+    assert!(e.to_string().contains("no delete for you"), "{e}");
+    let e = s.delete_module("../x").await.unwrap_err();
+    assert!(e.to_string().contains("64 lowercase hex"), "{e}");
+    done(server).await;
+}
+
+#[tokio::test]
 async fn bad_answers_become_clear_errors() {
     let (s, server) = store(vec![
         Exchange::new(Method::GET, path("devices", Some("d"), None))

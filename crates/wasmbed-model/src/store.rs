@@ -113,6 +113,10 @@ pub trait Store: Send + Sync + 'static {
     async fn put_module(&self, digest: &str, bytes: &[u8]) -> Result<(), StoreError>;
     /// Reads module bytes.
     async fn get_module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Digests of every stored module, sorted.
+    async fn list_modules(&self) -> Result<Vec<String>, StoreError>;
+    /// Deletes a module's bytes; deleting an absent one is no error.
+    async fn delete_module(&self, digest: &str) -> Result<(), StoreError>;
 
     /// Subscribes to changes made after this call.
     fn watch(&self) -> WatchStream;

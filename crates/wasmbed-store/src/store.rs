@@ -659,6 +659,27 @@ impl Inner {
         }
         self.commit(format_args!("storing module {digest}"), true, &[Op::Put(MODULES, digest, bytes)])
     }
+
+    fn list_modules(&self) -> Result<Vec<String>, StoreError> {
+        let run = || -> Result<Vec<String>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(MODULES)?;
+            let mut digests = Vec::new();
+            for entry in table.iter()? {
+                let (key, _) = entry?;
+                digests.push(String::from_utf8_lossy(key.value()).into_owned());
+            }
+            Ok(digests)
+        };
+        run().map_err(|e| backend("listing modules", e))
+    }
+
+    fn delete_module(&self, digest: &str) -> Result<(), StoreError> {
+        if self.get_module(digest)?.is_none() {
+            return Ok(());
+        }
+        self.commit(format_args!("deleting module {digest}"), true, &[Op::Remove(MODULES, digest)])
+    }
 }
 
 #[async_trait]
@@ -767,6 +788,20 @@ impl Store for RedbStore {
         tokio::task::spawn_blocking(move || inner.get_module(&digest))
             .await
             .map_err(|e| StoreError::Backend(format!("store read task failed: {e}")))?
+    }
+
+    /// Lists module digests from the file, on the blocking pool.
+    async fn list_modules(&self) -> Result<Vec<String>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.list_modules())
+            .await
+            .map_err(|e| StoreError::Backend(format!("store read task failed: {e}")))?
+    }
+
+    /// Deletes module bytes durably.
+    async fn delete_module(&self, digest: &str) -> Result<(), StoreError> {
+        let digest = digest.to_ascii_lowercase();
+        self.write(true, move |inner| inner.delete_module(&digest)).await
     }
 
     fn watch(&self) -> WatchStream {

@@ -179,6 +179,25 @@ async fn modules_round_trip() {
 }
 
 #[tokio::test]
+async fn modules_are_listed_and_deleted_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = ("aa".repeat(32), "bb".repeat(32));
+    {
+        let store = RedbStore::open(&db_path(&dir)).unwrap();
+        assert!(store.list_modules().await.unwrap().is_empty());
+        store.put_module(&b, b"b").await.unwrap();
+        store.put_module(&a, b"a").await.unwrap();
+        assert_eq!(store.list_modules().await.unwrap(), [a.clone(), b.clone()], "sorted");
+        store.delete_module(&b.to_uppercase()).await.unwrap();
+        store.delete_module(&b).await.unwrap(); // gone already: no error
+    }
+    let store = RedbStore::open(&db_path(&dir)).unwrap();
+    assert_eq!(store.list_modules().await.unwrap(), vec![a.clone()]);
+    assert_eq!(store.get_module(&b).await.unwrap(), None);
+    assert_eq!(store.get_module(&a).await.unwrap().as_deref(), Some(&b"a"[..]));
+}
+
+#[tokio::test]
 async fn everything_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);

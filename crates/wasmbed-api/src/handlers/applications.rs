@@ -44,7 +44,7 @@ pub struct ModuleInfo {
     pub imports: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/modules", tag = "modules", summary = "Upload a .wasm module (at most 128 KiB)", params(("digest" = Option<String>, Query, description = "hex SHA-256 to check the body against")), request_body(content = Vec<u8>, content_type = "application/wasm"), responses((status = 201, description = "Stored", body = ModuleInfo), (status = 200, description = "Stored already", body = ModuleInfo), (status = 413, description = "Too large", body = ErrorBody), (status = 422, description = "Invalid WebAssembly (the validator's message)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]
+#[utoipa::path(post, path = "/api/v1/modules", tag = "modules", summary = "Upload a .wasm module (at most 128 KiB)", params(("digest" = Option<String>, Query, description = "hex SHA-256 to check the body against")), request_body(content = Vec<u8>, content_type = "application/wasm"), responses((status = 201, description = "Stored", body = ModuleInfo), (status = 200, description = "Stored already", body = ModuleInfo), (status = 413, description = "Too large", body = ErrorBody), (status = 422, description = "Invalid WebAssembly (the validator's message)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator. A module that no application and no kept revision uses is deleted after an hour.")]
 pub async fn upload_module(
     _: Operator,
     State(st): State<ApiState>,
@@ -155,7 +155,7 @@ pub async fn deploy_application(
     spec.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     let Some(module) = st.store.get_module(&spec.digest).await? else {
         return Err(ApiError::unprocessable(format!(
-            "spec.digest: no module {} is stored; upload it first (POST /api/v1/modules)",
+            "spec.digest: no module {} is stored; upload it first (POST /api/v1/modules; modules no application uses are deleted after an hour)",
             spec.digest
         )));
     };

@@ -1,0 +1,57 @@
+//! Module garbage collection on the running platform: a module no
+//! application uses goes after its grace; a module a kept revision names
+//! stays (a rollback may need it); deleting the application frees its
+//! modules.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use sha2::{Digest, Sha256};
+use wasmbed_model::Strategy;
+use wasmbed_platform::{Platform, PlatformConfig};
+
+const GRACE_MS: u64 = 400;
+
+async fn stored(p: &Platform) -> Vec<String> {
+    p.store.list_modules().await.unwrap()
+}
+
+async fn wait_stored(p: &Platform, what: &str, check: impl Fn(&[String]) -> bool) {
+    let start = Instant::now();
+    while !check(&stored(p).await) {
+        assert!(start.elapsed() < WAIT, "never {what}: {:?}", stored(p).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unused_modules_go_after_their_grace_and_kept_revisions_keep_theirs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = PlatformConfig::new(tmp.path()).quick();
+    cfg.control = cfg.control.with_module_grace_ms(Some(GRACE_MS));
+    let p = Platform::start(cfg).await.unwrap();
+    let digest = |m: &[u8]| hex::encode(Sha256::digest(m));
+    let (v1, v2, orphan) = (app("v1", 0), app("v2", 0), app("orphan", 0));
+
+    deploy(&p.store, "gc", "1", &v1, "", Strategy::AllAtOnce, APP_CAPS).await;
+    p.store.put_module(&digest(&orphan), &orphan).await.unwrap();
+    wait_stored(&p, "the orphan deleted", |m| !m.contains(&digest(&orphan))).await;
+    deploy(&p.store, "gc", "2", &v2, "", Strategy::AllAtOnce, APP_CAPS).await;
+    wait_app(&p.store, "gc", "on revision 2", |a| a.status.revision == Some(2)).await;
+
+    // Several graces later both are still there: v2 is the spec, v1 a kept revision.
+    tokio::time::sleep(Duration::from_millis(GRACE_MS * 3)).await;
+    assert_eq!(stored(&p).await, {
+        let mut v = vec![digest(&v1), digest(&v2)];
+        v.sort();
+        v
+    });
+
+    p.store.delete_application("gc").await.unwrap();
+    wait_stored(&p, "the application's modules deleted", <[String]>::is_empty).await;
+    p.shutdown().await;
+}
