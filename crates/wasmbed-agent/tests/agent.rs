@@ -122,13 +122,7 @@ impl Harness {
     }
 
     fn app_state(&mut self, app: &str) -> Option<(String, AppState)> {
-        self.advance(1000);
-        let msgs = self.drain();
-        let hb = msgs.iter().rev().find_map(|m| match m {
-            DeviceMsg::Heartbeat(h) => Some(h.clone()),
-            _ => None,
-        })?;
-        hb.apps.iter().find(|a| a.app == app).map(|a| (a.version.clone(), a.state))
+        self.report(app).map(|a| (a.version, a.state))
     }
 }
 

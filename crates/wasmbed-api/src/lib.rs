@@ -107,6 +107,22 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
+/// Serves the API on `listener` until `stop` changes. Event streams are
+/// closed first, so the graceful shutdown does not wait on them.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let hub = state.events.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+            hub.close();
+        })
+        .await
+}
+
 /// The API router.
 pub fn router(state: ApiState) -> Router {
     use handlers::{applications as apps, devices, gateways, tokens};

@@ -271,16 +271,9 @@ impl Platform {
                 dashboard: cfg.dashboard.clone(),
             };
             let state = api_state(parts);
-            let hub = state.events.clone();
-            let mut rx = stop_rx.clone();
+            let rx = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
-                let served = axum::serve(listener, wasmbed_api::router(state))
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.changed().await;
-                        hub.close();
-                    })
-                    .await;
-                if let Err(e) = served {
+                if let Err(e) = wasmbed_api::serve(listener, state, rx).await {
                     tracing::error!("API stopped: {e}");
                 }
             }));

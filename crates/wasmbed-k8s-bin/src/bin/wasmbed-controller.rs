@@ -170,7 +170,7 @@ async fn serve_api(
     store: Arc<dyn Store>,
     pki: Arc<Pki>,
     control: ControlClient,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let auth_dir = args.api_dir.join("auth");
     let name = format!("{}-api-tokens", args.release);
@@ -210,19 +210,12 @@ async fn serve_api(
         dashboard: args.dashboard_dir.clone(),
         counters: Arc::default(),
     };
-    let hub = state.events.clone();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(addr = %args.listen, "API listening");
     Ok(tokio::spawn(async move {
-        let served = axum::serve(listener, wasmbed_api::router(state))
-            .with_graceful_shutdown(async move {
-                let _ = stop.changed().await;
-                hub.close();
-            })
-            .await;
-        if let Err(e) = served {
+        if let Err(e) = wasmbed_api::serve(listener, state, stop).await {
             tracing::error!("API stopped: {e}");
         }
     }))
