@@ -285,6 +285,20 @@ fn k8s_manifests() -> Result<()> {
         std::fs::write(out.join(file), &rendered.stdout)?;
         files.push(out.join(file));
     }
+    // Bad values are refused by the chart's schema, naming the value.
+    for (bad, field) in [
+        ("api.persistence.size=lots", "api.persistence.size"),
+        ("gateway.controlPort=0", "gateway.controlPort"),
+        ("gateway.networkPolicy=maybe", "gateway.networkPolicy"),
+    ] {
+        let mut c = Command::new(&helm);
+        c.args(["template", "wasmbed", "--kube-version", KUBERNETES_VERSION]).arg(&chart).args(["--set", bad]);
+        let refused = c.output().with_context(|| format!("cannot run {}", helm.display()))?;
+        let why = String::from_utf8_lossy(&refused.stderr);
+        if refused.status.success() || !why.contains(field) {
+            bail!("the chart accepted --set {bad} (or did not name {field}): {why}");
+        }
+    }
     let pod = cargo()
         .args(["run", "--locked", "--quiet", "-p", "wasmbed-k8s", "--bin", "wasmbed-crds", "--", "--device-pod"])
         .output()
