@@ -4,7 +4,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p wasmbed-k8s-bin --bin wasmbed-controller
+RUN cargo build --release --locked -p wasmbed-operator --bin wasmbed-controller
 
 # glibc and nothing else; runs as uid 65532, as the chart expects.
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -5,9 +5,9 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 # rust-toolchain.toml names the Cortex-M targets; rustup installs them here.
-RUN cargo build --release --locked -p wasmbed-k8s-bin --bin wasmbed-device-pod \
+RUN cargo build --release --locked -p wasmbed-operator --bin wasmbed-device-pod \
  && mkdir -p /out/firmware \
- && for board in $(ls firmware/boards); do \
+ && for board in $(ls firmware/boards | sed "s/^wasmbed-fw-//"); do \
       elf="$(cargo xtask firmware "$board")" && cp "$elf" "/out/firmware/wasmbed-fw-$board" || exit 1; \
     done
 

@@ -3,7 +3,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p wasmbed-k8s-bin --bin wasmbed-k8s-gateway
+RUN cargo build --release --locked -p wasmbed-operator --bin wasmbed-k8s-gateway
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/wasmbed-k8s-gateway /usr/local/bin/wasmbed-k8s-gateway

@@ -114,7 +114,7 @@ fn test() -> Result<()> {
     ensure_qemu()?;
     let firmware_dir = firmware_images()?;
     // The firmware crates that build for the host too (the rest are bare-metal only).
-    let host_crates = ["-p", "wasmbed-runtime", "-p", "wasmbed-drivers", "-p", "wasmbed-device-tls"];
+    let host_crates = ["-p", "wasmbed-fw-runtime", "-p", "wasmbed-fw-drivers", "-p", "wasmbed-fw-tls"];
     run(
         "firmware unit tests (host)",
         cargo().current_dir(root().join("firmware")).args(["test", "--locked"]).args(host_crates),
@@ -130,8 +130,8 @@ fn test() -> Result<()> {
     )?;
     let images = boards()?
         .into_iter()
-        .map(|b| format!("boards/{b}"))
-        .chain(["benches/interp-mps2-an385", "checks/fault-mps2-an385"].map(String::from));
+        .map(|b| format!("boards/wasmbed-fw-{b}"))
+        .chain(["benches/wasmbed-bench-interp-mps2-an385", "checks/wasmbed-check-fault-mps2-an385"].map(String::from));
     for image in images {
         run(
             &format!("clippy (firmware, {image})"),
@@ -155,7 +155,7 @@ fn test() -> Result<()> {
             "build",
             "--locked",
             "-p",
-            "wasmbed-device-tls",
+            "wasmbed-fw-tls",
             "--target",
             "thumbv7m-none-eabi",
         ]),
@@ -345,34 +345,21 @@ DEBIAN_FRONTEND=noninteractive TMPDIR=/var/tmp apt-get install -y -qq -t bookwor
 /// Builds the firmware of one board; returns the ELF.
 fn firmware(board: &str) -> Result<PathBuf> {
     ensure_targets()?;
-    let dir = root().join("firmware/boards").join(board);
-    if !dir.is_dir() {
-        bail!("no firmware for board {board:?} (firmware/boards/{board})");
-    }
+    let Some(b) = wasmbed_boards::board(board).filter(|b| b.agent().is_some()) else {
+        bail!("no firmware for board {board:?}; boards with firmware: {}", boards()?.join(", "));
+    };
+    let image = b.image_name().to_string();
     let mut c = cargo();
-    c.current_dir(&dir).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
+    c.current_dir(root().join("firmware/boards").join(&image))
+        .args(["build", "--release", "--locked"])
+        .env_remove("CARGO_TARGET_DIR");
     run(&format!("build firmware for {board}"), &mut c)?;
-    let target = target_of(board)?;
-    Ok(root().join("firmware/target").join(target).join("release").join(format!("wasmbed-fw-{board}")))
+    Ok(root().join("firmware/target").join(b.target).join("release").join(image))
 }
 
-/// The Rust target of a board's firmware (as in `wasmbed_qemu::target_of`).
-fn target_of(board: &str) -> Result<&'static str> {
-    Ok(match board {
-        "mps2-an385" => "thumbv7m-none-eabi",
-        "mps2-an386" | "mps2-an500" | "olimex-stm32-h405" => "thumbv7em-none-eabihf",
-        "mps2-an505" => "thumbv8m.main-none-eabi",
-        other => bail!("no target known for {other}"),
-    })
-}
-
-/// The boards with firmware (`firmware/boards/*`).
+/// The boards with firmware, from the board table.
 fn boards() -> Result<Vec<String>> {
-    let mut boards: Vec<String> = std::fs::read_dir(root().join("firmware/boards"))?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect();
-    boards.sort();
-    Ok(boards)
+    Ok(wasmbed_boards::BOARDS.iter().filter(|b| b.agent().is_some()).map(|b| b.name.to_string()).collect())
 }
 
 /// Builds every board's firmware and gathers the images in
@@ -388,7 +375,7 @@ fn firmware_images() -> Result<PathBuf> {
     // Test-only images (fault injection), next to the boards' for the tests.
     let check = "fault-mps2-an385";
     let mut c = cargo();
-    c.current_dir(root().join("firmware/checks").join(check))
+    c.current_dir(root().join("firmware/checks").join(format!("wasmbed-check-{check}")))
         .args(["build", "--release", "--locked"])
         .env_remove("CARGO_TARGET_DIR");
     run(&format!("build test image {check}"), &mut c)?;
@@ -515,7 +502,7 @@ fn bench(rest: &[String]) -> Result<()> {
     }
     if scenario == "interp" {
         ensure_qemu()?;
-        let dir = root().join("firmware/benches/interp-mps2-an385");
+        let dir = root().join("firmware/benches/wasmbed-bench-interp-mps2-an385");
         let mut c = cargo();
         c.current_dir(&dir).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
         run("build the interp benchmark image", &mut c)?;

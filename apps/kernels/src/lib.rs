@@ -17,7 +17,7 @@ pub extern "C" fn init() {
 /// Called every tick interval.
 #[unsafe(no_mangle)]
 pub extern "C" fn tick(_now_ms: u64) {
-    let sum = wasmbed_kernels::run_all(SEED);
+    let sum = wasmbed_bench_kernels::run_all(SEED);
     Line::new().push_str("checksum ").push_u64(sum.into()).log();
 }
 

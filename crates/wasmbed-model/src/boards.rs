@@ -1,6 +1,12 @@
-//! Boards the platform knows, as data.
+//! Boards devices can be declared with: the host simulator, and every board
+//! of the board table ([`wasmbed_boards`]).
 
-/// How a board's devices reach the gateway and whether they can run apps.
+pub use wasmbed_boards as table;
+
+/// The board name used by devices of the host simulator.
+pub const SIM_BOARD: &str = "sim";
+
+/// A board as the platform uses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Board {
     /// Name (QEMU `-M` machine, or `sim`).
@@ -11,27 +17,24 @@ pub struct Board {
     pub emulated: bool,
     /// `None` when devices of this board can be created; otherwise why not.
     pub unsupported: Option<&'static str>,
+    /// The board's facts; `None` for the simulator.
+    pub hardware: Option<&'static table::Board>,
 }
 
-/// Every known board.
-pub const BOARDS: &[Board] = &[
-    Board { name: crate::SIM_BOARD, emulated: false, unsupported: None },
-    Board { name: "mps2-an385", emulated: true, unsupported: None },
-    Board { name: "mps2-an386", emulated: true, unsupported: None },
-    Board { name: "mps2-an500", emulated: true, unsupported: None },
-    Board { name: "mps2-an505", emulated: true, unsupported: None },
-    Board { name: "olimex-stm32-h405", emulated: true, unsupported: None },
-    Board {
-        name: "stm32vldiscovery",
-        emulated: true,
-        unsupported: Some(
-            "stm32vldiscovery has 8 KB of RAM, too little for a WebAssembly runtime; \
-             planned: its app will run on the gateway as an edge component and drive the board remotely",
-        ),
-    },
-];
+const SIM: Board = Board { name: SIM_BOARD, emulated: false, unsupported: None, hardware: None };
+
+impl From<&'static table::Board> for Board {
+    fn from(b: &'static table::Board) -> Self {
+        Self { name: b.name, emulated: true, unsupported: b.unsupported(), hardware: Some(b) }
+    }
+}
+
+/// Every known board, the simulator first.
+pub fn boards() -> impl Iterator<Item = Board> {
+    std::iter::once(SIM).chain(table::BOARDS.iter().map(Board::from))
+}
 
 /// Looks a board up by name.
-pub fn board(name: &str) -> Option<&'static Board> {
-    BOARDS.iter().find(|b| b.name == name)
+pub fn board(name: &str) -> Option<Board> {
+    boards().find(|b| b.name == name)
 }

@@ -22,7 +22,7 @@ mod rollout;
 mod selector;
 mod store;
 
-pub use boards::{BOARDS, Board, board};
+pub use boards::{Board, SIM_BOARD, board, boards, table as board_table};
 pub use logs::{LogBook, LogLine};
 pub use resources::*;
 pub use rollout::{RolloutPhase, RolloutStatus, Step, Strategy};

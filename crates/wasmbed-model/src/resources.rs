@@ -20,9 +20,6 @@ use crate::{RolloutStatus, Selector, SelectorError, Strategy};
 /// Labels on a device, matched by application selectors.
 pub type Labels = BTreeMap<String, String>;
 
-/// The board name used by devices of the host simulator.
-pub const SIM_BOARD: &str = "sim";
-
 /// Metadata every resource carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -277,7 +277,7 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
     write_boot_seed(&dir.join("seed.bin"), [8; 32], now_ms()).unwrap();
     let console = dir.join("console.log");
     let launch = Launch {
-        machine: *machine(BOARD).unwrap(),
+        board: machine(BOARD).unwrap(),
         kernel: wasmbed_qemu::firmware_from_source(BOARD).unwrap(),
         bundle: Some(dir.join("bundle.bin")),
         seed: Some(dir.join("seed.bin")),

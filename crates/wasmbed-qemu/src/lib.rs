@@ -8,8 +8,9 @@
 //! [`manager`] supervises one QEMU process per Device.
 //!
 //! ```
-//! let m = wasmbed_qemu::machine("mps2-an385").unwrap();
-//! assert_eq!(m.qemu_machine, "mps2-an385");
+//! let b = wasmbed_qemu::machine("mps2-an385").unwrap();
+//! assert_eq!(b.qemu.machine, "mps2-an385");
+//! assert!(wasmbed_qemu::machine("stm32vldiscovery").is_none(), "no agent firmware for it");
 //! ```
 
 pub mod manager;
@@ -23,56 +24,12 @@ use std::process::{Child, Command};
 /// First four bytes of a per-boot seed file (see the firmware runtime).
 pub const BOOT_SEED_MAGIC: [u8; 4] = *b"WBSD";
 
-/// Where a board's firmware expects its provisioning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Machine {
-    /// Board name as the platform knows it.
-    pub board: &'static str,
-    /// QEMU `-M` value.
-    pub qemu_machine: &'static str,
-    /// Address the identity bundle is loaded at.
-    pub bundle_addr: u64,
-    /// Address the per-boot seed is loaded at.
-    pub seed_addr: u64,
-    /// How the device reaches the gateway.
-    pub transport: Transport,
-}
+pub use wasmbed_model::board_table::{Board, Transport};
 
-/// A board's way to the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// LAN9118 on QEMU user networking: the device dials 10.0.2.2.
-    Ethernet,
-    /// A UART that QEMU connects to the gateway's TCP port on 127.0.0.1.
-    Uart,
-}
-
-/// Boards with firmware in this build.
-pub const MACHINES: &[Machine] = &[
-    Machine::ethernet("mps2-an385", 0x2100_0000, 0x2100_4000),
-    Machine::ethernet("mps2-an386", 0x2100_0000, 0x2100_4000),
-    Machine::ethernet("mps2-an500", 0x6000_0000, 0x6000_4000),
-    Machine::ethernet("mps2-an505", 0x3830_0000, 0x3830_4000),
-    // No Ethernet: the second USART is carried to the gateway over TCP; the
-    // bundle sits in the last flash sector, the seed at the top of CCM.
-    Machine {
-        board: "olimex-stm32-h405",
-        qemu_machine: "olimex-stm32-h405",
-        bundle_addr: 0x080F_C000,
-        seed_addr: 0x1000_FF00,
-        transport: Transport::Uart,
-    },
-];
-
-impl Machine {
-    const fn ethernet(board: &'static str, bundle_addr: u64, seed_addr: u64) -> Self {
-        Self { board, qemu_machine: board, bundle_addr, seed_addr, transport: Transport::Ethernet }
-    }
-}
-
-/// Looks up a board's machine data.
-pub fn machine(board: &str) -> Option<&'static Machine> {
-    MACHINES.iter().find(|m| m.board == board)
+/// A board whose devices the platform runs in QEMU: one of the board
+/// table's that runs the agent firmware.
+pub fn machine(board: &str) -> Option<&'static Board> {
+    wasmbed_model::board_table::board(board).filter(|b| b.agent().is_some())
 }
 
 /// Failures preparing a launch.
@@ -105,7 +62,7 @@ pub fn write_boot_seed(path: &Path, seed: [u8; 32], unix_ms: u64) -> Result<(), 
 #[derive(Debug, Clone)]
 pub struct Launch {
     /// Board.
-    pub machine: Machine,
+    pub board: &'static Board,
     /// Firmware ELF.
     pub kernel: PathBuf,
     /// Identity bundle file, if provisioned.
@@ -138,15 +95,11 @@ impl Launch {
     /// and under a timeout: firmware never exits on its own.
     pub fn command(&self) -> Command {
         let mut c = Command::new("qemu-system-arm");
-        c.args(["-M", self.machine.qemu_machine, "-display", "none", "-monitor", "none", "-nodefaults"]);
-        if self.machine.transport == Transport::Uart {
-            // QEMU's generic loader caps an image at the machine's RAM size,
-            // which the STM32 machines leave at 0: without this the bundle
-            // cannot be programmed. (Their memory map does not change.)
-            c.args(["-m", "1M"]);
-        }
-        match (&self.mac, self.machine.transport) {
-            (Some(mac), Transport::Ethernet) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
+        c.args(["-M", self.board.qemu.machine, "-display", "none", "-monitor", "none", "-nodefaults"]);
+        c.args(self.board.qemu.args);
+        let transport = self.board.transport();
+        match (&self.mac, transport) {
+            (Some(mac), Some(Transport::Ethernet)) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
             _ => c.args(["-nic", "none"]),
         };
         // Appended, so restarts keep the history; `-no-reboot` turns a
@@ -154,30 +107,33 @@ impl Launch {
         // fresh boot seed).
         c.arg("-chardev").arg(format!("file,id=console,path={},append=on", self.console.display()));
         c.args(["-serial", "chardev:console", "-no-reboot"]);
-        if let (Some(port), Transport::Uart) = (self.gateway_port, self.machine.transport) {
+        if let (Some(port), Some(Transport::Uart)) = (self.gateway_port, transport) {
             // The second serial port is the link; QEMU redials if the
             // gateway drops the connection.
             c.arg("-chardev").arg(format!("socket,id=link,host=127.0.0.1,port={port},reconnect-ms=1000"));
             c.args(["-serial", "chardev:link"]);
         }
         c.arg("-kernel").arg(&self.kernel);
-        let loader = |file: &Path, addr: u64| format!("loader,file={},addr={addr:#x},force-raw=on", file.display());
-        if let Some(b) = &self.bundle {
-            c.arg("-device").arg(loader(b, self.machine.bundle_addr));
-        }
-        if let Some(s) = &self.seed {
-            c.arg("-device").arg(loader(s, self.machine.seed_addr));
+        let loader = |file: &Path, addr: u32| format!("loader,file={},addr={addr:#x},force-raw=on", file.display());
+        if let Some(layout) = self.board.agent() {
+            if let Some(b) = &self.bundle {
+                c.arg("-device").arg(loader(b, layout.bundle.start));
+            }
+            if let Some(s) = &self.seed {
+                c.arg("-device").arg(loader(s, layout.boot_seed));
+            }
         }
         c
     }
 }
 
 /// The firmware ELF for `board` from this source tree, built if needed
-/// (`cargo build --release` in `firmware/boards/<board>`). Tests and
-/// benchmarks use it; `WASMBED_FIRMWARE_DIR` points at prebuilt images.
+/// (`cargo build --release` in `firmware/boards/wasmbed-fw-<board>`). Tests
+/// and benchmarks use it; `WASMBED_FIRMWARE_DIR` points at prebuilt images.
 pub fn firmware_from_source(board: &str) -> Result<PathBuf, String> {
-    let triple = target_of(board).ok_or_else(|| format!("no firmware for board {board}"))?;
-    image_from_source(&format!("boards/{board}"), &format!("wasmbed-fw-{board}"), triple)
+    let b = machine(board).ok_or_else(|| format!("no firmware for board {board}"))?;
+    let name = b.image_name().to_string();
+    image_from_source(&format!("boards/{name}"), &name, b.target)
 }
 
 /// Any image of the firmware workspace (`firmware/<folder>`, binary `name`),
@@ -200,16 +156,6 @@ pub fn image_from_source(folder: &str, name: &str, triple: &str) -> Result<PathB
         return Err(format!("building firmware/{folder} failed"));
     }
     Ok(root.join("firmware/target").join(triple).join("release").join(name))
-}
-
-/// The Rust target a board's firmware is built for.
-pub fn target_of(board: &str) -> Option<&'static str> {
-    match board {
-        "mps2-an385" => Some("thumbv7m-none-eabi"),
-        "mps2-an386" | "mps2-an500" | "olimex-stm32-h405" => Some("thumbv7em-none-eabihf"),
-        "mps2-an505" => Some("thumbv8m.main-none-eabi"),
-        _ => None,
-    }
 }
 
 /// A child leading its own process group, killed with the whole group on
@@ -263,7 +209,7 @@ mod tests {
     #[test]
     fn command_loads_bundle_and_seed_at_the_board_addresses() {
         let l = Launch {
-            machine: *machine("mps2-an385").unwrap(),
+            board: machine("mps2-an385").unwrap(),
             kernel: "fw.elf".into(),
             bundle: Some("b.bin".into()),
             seed: Some("s.bin".into()),

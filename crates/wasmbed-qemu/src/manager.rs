@@ -66,9 +66,10 @@ impl ManagerConfig {
 
     /// Finds `wasmbed-fw-<board>` ELFs in `dir` for every QEMU board.
     pub fn firmware_in(dir: &Path) -> BTreeMap<String, PathBuf> {
-        crate::MACHINES
+        wasmbed_model::board_table::BOARDS
             .iter()
-            .map(|m| (m.board.to_string(), dir.join(format!("wasmbed-fw-{}", m.board))))
+            .filter(|b| machine(b.name).is_some())
+            .map(|b| (b.name.to_string(), dir.join(b.image_name().to_string())))
             .filter(|(_, p)| p.is_file())
             .collect()
     }
@@ -174,7 +175,8 @@ impl QemuManager {
         let mut devices = self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let recable = |name: &String, s: &Supervised| {
             wanted.get(name).is_some_and(|d| {
-                machine(&d.spec.board).is_some_and(|m| m.transport == Transport::Uart) && d.spec.gateway != s.gateway
+                machine(&d.spec.board).is_some_and(|b| b.transport() == Some(Transport::Uart))
+                    && d.spec.gateway != s.gateway
             })
         };
         let gone: Vec<String> = devices
@@ -245,7 +247,7 @@ impl QemuManager {
                 return;
             }
             let launch = Launch {
-                machine: *m,
+                board: m,
                 kernel: kernel.clone(),
                 bundle: Some(bundle.clone()),
                 seed: Some(seed_path),

@@ -20,7 +20,7 @@ fn boot(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, until: &str)
 fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Option<String>, until: &str) -> String {
     let console = dir.join(format!("console-{}.log", until.len()));
     let launch = Launch {
-        machine: *machine("mps2-an385").unwrap(),
+        board: machine("mps2-an385").unwrap(),
         kernel: firmware(),
         bundle,
         seed,
@@ -122,7 +122,7 @@ fn the_firmware_reaches_the_gateway_over_ethernet() {
 #[test]
 fn a_panic_or_a_hard_fault_prints_why_and_resets() {
     let image = wasmbed_qemu::image_from_source(
-        "checks/fault-mps2-an385",
+        "checks/wasmbed-check-fault-mps2-an385",
         "wasmbed-check-fault-mps2-an385",
         "thumbv7m-none-eabi",
     )
@@ -131,7 +131,7 @@ fn a_panic_or_a_hard_fault_prints_why_and_resets() {
         let dir = tempfile::tempdir().unwrap();
         let console = dir.path().join("console.log");
         let launch = Launch {
-            machine: *machine("mps2-an385").unwrap(),
+            board: machine("mps2-an385").unwrap(),
             kernel: image.clone(),
             bundle: None,
             seed: None,

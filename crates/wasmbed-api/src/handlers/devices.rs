@@ -52,7 +52,7 @@ pub async fn create_device(
     let Json(req) = body.map_err(json_error)?;
     validate_name(&req.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let Some(board) = wasmbed_model::board(&req.board) else {
-        let known: Vec<_> = wasmbed_model::BOARDS.iter().map(|b| b.name).collect();
+        let known: Vec<_> = wasmbed_model::boards().map(|b| b.name).collect();
         return Err(ApiError::bad_request(format!(
             "spec.board: unknown board {:?}; known: {}",
             req.board,

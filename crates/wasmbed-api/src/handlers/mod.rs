@@ -84,8 +84,7 @@ pub struct BoardInfo {
 #[utoipa::path(get, path = "/api/v1/boards", tag = "boards", summary = "Boards the platform knows", responses((status = 200, description = "Boards", body = Vec<BoardInfo>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
 pub async fn boards(_: Viewer) -> Json<Vec<BoardInfo>> {
     Json(
-        wasmbed_model::BOARDS
-            .iter()
+        wasmbed_model::boards()
             .map(|b| BoardInfo {
                 name: b.name.into(),
                 emulated: b.emulated,

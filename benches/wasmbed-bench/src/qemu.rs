@@ -1,0 +1,379 @@
+//! Benchmarks on real firmware in QEMU.
+//!
+//! - `device-boot --board B`: QEMU start → the gateway recording the
+//!   enrollment (median of runs), the image's flash and static RAM from its
+//!   ELF, and the heap peak the firmware's counting allocator printed.
+//! - `deploy-qemu --devices N`: deploy request (HTTP PUT) → Running on N
+//!   QEMU devices run by the QEMU manager, 10 KB app, several rounds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use wasmbed_model::{Device, DevicePhase, DeviceSpec, Meta, Store};
+use wasmbed_platform::{Platform, PlatformConfig, unix_ms};
+use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
+
+use crate::deploy::{deploy, percentile};
+
+async fn platform(firmware: Option<BTreeMap<String, PathBuf>>, tmp: &Path) -> Result<Platform> {
+    let mut cfg = PlatformConfig::new(tmp).with_api();
+    cfg.firmware = firmware;
+    Ok(Platform::start(cfg).await?)
+}
+
+fn rand_seed() -> [u8; 32] {
+    rand::random()
+}
+
+async fn add_device(store: &Arc<dyn Store>, name: &str, board: &str, label: (&str, &str)) -> Result<()> {
+    let spec = DeviceSpec {
+        board: board.into(),
+        labels: [(label.0.to_string(), label.1.to_string())].into(),
+        ..Default::default()
+    };
+    store
+        .create_device(Device {
+            meta: Meta { name: name.into(), ..Default::default() },
+            spec,
+            status: Default::default(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Waits on the store's watch until `name` is Online (no polling interval added).
+async fn until_online(store: &Arc<dyn Store>, events: &mut wasmbed_model::WatchStream, name: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if store.get_device(name).await?.is_some_and(|d| d.status.phase == DevicePhase::Online) {
+            return Ok(());
+        }
+        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
+            Ok(_) => {}
+            Err(_) => bail!("{name} did not enroll within 60 s"),
+        }
+    }
+}
+
+pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<serde_json::Value> {
+    let m = machine(board).with_context(|| format!("{board} is not a QEMU board with firmware"))?;
+    let image = elf_sizes(&std::fs::read(firmware).with_context(|| format!("cannot read {}", firmware.display()))?)?;
+    let tmp = tempfile::tempdir()?;
+    let p = platform(None, tmp.path()).await?;
+    let port = p.gateway_port();
+    let mut times = Vec::new();
+    let mut heap_peak = 0u64;
+    for run in 0..runs {
+        let name = format!("boot-{run}");
+        add_device(&p.store, &name, board, ("bench", "boot")).await?;
+        let dir = tmp.path().join(&name);
+        std::fs::create_dir_all(&dir)?;
+        let bundle = p.pki.bundle(&name, board, &[format!("10.0.2.2:{port}")], rand_seed(), SystemTime::now())?;
+        std::fs::write(dir.join("bundle.bin"), bundle.to_bytes())?;
+        write_boot_seed(&dir.join("seed.bin"), rand_seed(), unix_ms())?;
+        let console = dir.join("console.log");
+        let launch = Launch {
+            board: m,
+            kernel: firmware.to_path_buf(),
+            bundle: Some(dir.join("bundle.bin")),
+            seed: Some(dir.join("seed.bin")),
+            console: console.clone(),
+            mac: Some(wasmbed_qemu::mac_for(&name)),
+            gateway_port: Some(port),
+        };
+        let mut events = p.store.watch();
+        let t0 = Instant::now();
+        let qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null()).stderr(Stdio::null()))
+            .context("cannot start qemu-system-arm")?;
+        until_online(&p.store, &mut events, &name).await?;
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        // The firmware prints its heap peak right after the Welcome.
+        let start = Instant::now();
+        let peak = loop {
+            let text = std::fs::read_to_string(&console).unwrap_or_default();
+            if let Some(v) = text.split("heap peak ").nth(1).and_then(|r| r.split(' ').next()?.parse::<u64>().ok()) {
+                break v;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!("no heap peak on the console:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        drop(qemu);
+        eprintln!("run {run}: enrolled after {ms:.1} ms, heap peak {peak} bytes");
+        times.push(ms);
+        heap_peak = heap_peak.max(peak);
+        p.store.delete_device(&name).await?;
+    }
+    times.sort_by(f64::total_cmp);
+    p.shutdown().await;
+    Ok(serde_json::json!({
+        "board": board,
+        "boot_to_enrolled_ms": (percentile(&times, 0.5) * 10.0).round() / 10.0,
+        "flash_bytes": image.flash,
+        "static_ram_bytes": image.static_ram,
+        "heap_peak_bytes": heap_peak,
+        "runs": runs,
+    }))
+}
+
+/// A module of about 10 KB: a data segment it logs a line from.
+fn ten_kb_app(round: usize) -> Vec<u8> {
+    let filler: String = (0..10_000).map(|i| char::from(b'a' + ((i * 7 + round) % 26) as u8)).collect();
+    wat::parse_str(format!(
+        r#"(module
+             (import "wasmbed" "log" (func $log (param i32 i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 0) "round {round:03} ")
+             (data (i32.const 16) "{filler}")
+             (func (export "init") (call $log (i32.const 0) (i32.const 9))))"#
+    ))
+    .expect("valid wat")
+}
+
+pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: usize) -> Result<serde_json::Value> {
+    if firmware.is_empty() {
+        bail!("no firmware images");
+    }
+    let boards: Vec<String> = firmware.keys().cloned().collect();
+    let tmp = tempfile::tempdir()?;
+    let p = platform(Some(firmware), tmp.path()).await?;
+    let api = p.api_url().context("api")?;
+    let mut events = p.store.watch();
+    for i in 0..n {
+        add_device(&p.store, &format!("dq-{i}"), &boards[i % boards.len()], ("bench", "deploy")).await?;
+    }
+    for i in 0..n {
+        until_online(&p.store, &mut events, &format!("dq-{i}")).await?;
+    }
+    eprintln!("{n} QEMU devices online ({})", boards.join(", "));
+    let http = crate::deploy::client_for(&p)?;
+    let mut times = Vec::new();
+    for round in 0..rounds {
+        let module = ten_kb_app(round);
+        let mut events = p.store.watch();
+        let mut running: HashMap<String, f64> = HashMap::new();
+        let t0 = Instant::now();
+        let all = serde_json::json!({"type": "all-at-once"});
+        let digest = deploy(&http, &api, "bench", &format!("r{round}"), &module, "bench=deploy", all, &[]).await?;
+        let deadline = t0 + Duration::from_secs(60);
+        while running.len() < n {
+            let ev = match tokio::time::timeout_at(deadline.into(), events.recv()).await {
+                Ok(Ok(ev)) => ev,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                _ => bail!("round {round}: only {} of {n} devices running", running.len()),
+            };
+            if running.contains_key(&ev.name) {
+                continue;
+            }
+            let at = t0.elapsed().as_secs_f64() * 1000.0;
+            if let Some(d) = p.store.get_device(&ev.name).await?
+                && d.status.session.apps.iter().any(|a| a.digest == digest && a.state == "running")
+            {
+                running.insert(ev.name, at);
+            }
+        }
+        let mut r: Vec<f64> = running.values().copied().collect();
+        r.sort_by(f64::total_cmp);
+        eprintln!(
+            "round {round}: {} KB app running on {n} devices, {:.1}..{:.1} ms",
+            module.len() / 1024,
+            r[0],
+            r[n - 1]
+        );
+        times.extend(r);
+    }
+    times.sort_by(f64::total_cmp);
+    p.shutdown().await;
+    Ok(serde_json::json!({
+        "devices": n,
+        "rounds": rounds,
+        "app_bytes": ten_kb_app(0).len(),
+        "p50_ms": (percentile(&times, 0.5) * 10.0).round() / 10.0,
+        "p99_ms": (percentile(&times, 0.99) * 10.0).round() / 10.0,
+    }))
+}
+
+/// Flash and static RAM of a firmware image, from its ELF32 section headers.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImageSizes {
+    /// .vector_table + .text + .rodata + .data (the load image).
+    pub flash: u64,
+    /// .data + .bss + .uninit without the heap arena.
+    pub static_ram: u64,
+}
+
+pub fn elf_sizes(elf: &[u8]) -> Result<ImageSizes> {
+    let u16_at = |o: usize| -> Result<u64> {
+        Ok(u64::from(u16::from_le_bytes(elf.get(o..o + 2).context("truncated ELF")?.try_into()?)))
+    };
+    let u32_at = |o: usize| -> Result<u64> {
+        Ok(u64::from(u32::from_le_bytes(elf.get(o..o + 4).context("truncated ELF")?.try_into()?)))
+    };
+    if elf.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 1, 1][..]) {
+        bail!("not a little-endian ELF32 image");
+    }
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u32_at(0x20)? as usize, u16_at(0x2e)? as usize, u16_at(0x30)?, u16_at(0x32)?);
+    let section = |i: u64| -> Result<(u64, u64, u64, u64, u64, u64)> {
+        let b = shoff + i as usize * shentsize;
+        // name, type, offset, size, link, entsize
+        Ok((u32_at(b)?, u32_at(b + 4)?, u32_at(b + 16)?, u32_at(b + 20)?, u32_at(b + 24)?, u32_at(b + 36)?))
+    };
+    let (_, _, stroff, _, _, _) = section(shstrndx)?;
+    let name_of = |off: u64, at: u64| -> String {
+        let start = (off + at) as usize;
+        let end = elf[start.min(elf.len())..].iter().position(|&c| c == 0).map_or(elf.len(), |p| start + p);
+        String::from_utf8_lossy(&elf[start.min(elf.len())..end]).into_owned()
+    };
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let mut heap = 0u64;
+    for i in 0..shnum {
+        let (name, kind, offset, size, link, entsize) = section(i)?;
+        sizes.insert(name_of(stroff, name), size);
+        // SHT_SYMTAB: find the heap arena's size.
+        if kind == 2 && entsize == 16 {
+            let (_, _, symstr, _, _, _) = section(link)?;
+            for s in 0..size / 16 {
+                let e = (offset + s * 16) as usize;
+                if name_of(symstr, u32_at(e)?).contains("HEAP_MEM") {
+                    heap = heap.max(u32_at(e + 8)?);
+                }
+            }
+        }
+    }
+    let get = |n: &str| sizes.get(n).copied().unwrap_or(0);
+    let flash = get(".vector_table") + get(".text") + get(".rodata") + get(".data");
+    let ram = get(".data") + get(".bss") + get(".uninit");
+    Ok(ImageSizes { flash, static_ram: ram.saturating_sub(heap) })
+}
+
+/// A module of about `target` bytes of real code (validation and
+/// compilation cost scale with code, not with data): many small functions
+/// of integer arithmetic and control flow, all reachable from `tick`.
+pub fn sized_app(target: usize) -> Vec<u8> {
+    let body = |n: usize| {
+        let mut b = String::new();
+        for k in 0..12 {
+            b.push_str(&format!(
+                "local.get 0 i32.const {a} i32.mul i32.const {c} i32.add local.tee 1 i32.const {s} i32.shr_u \
+                 local.get 1 i32.xor local.set 0 (if (i32.gt_u (local.get 0) (i32.const {t})) \
+                 (then (local.set 0 (i32.sub (local.get 0) (i32.const {t})))))\n",
+                a = 1_103_515_245u32.wrapping_add((n * 31 + k) as u32) | 1,
+                c = 12_345 + n + k,
+                s = 1 + (n + k) % 15,
+                t = 1_000_000 + n * 7 + k,
+            ));
+        }
+        b
+    };
+    let mut funcs = 1usize;
+    loop {
+        let mut wat = String::from("(module\n (memory (export \"memory\") 1)\n (func (export \"init\"))\n");
+        for n in 0..funcs {
+            wat.push_str(&format!(" (func $f{n} (param i32) (result i32) (local i32)\n{} local.get 0)\n", body(n)));
+        }
+        wat.push_str(" (func (export \"tick\") (param i64) (local i32)\n");
+        for n in 0..funcs {
+            wat.push_str(&format!("  (local.set 1 (call $f{n} (local.get 1)))\n"));
+        }
+        wat.push_str(" ))\n");
+        let bytes = wat::parse_str(&wat).expect("valid wat");
+        if bytes.len() >= target {
+            return bytes;
+        }
+        funcs += 1;
+    }
+}
+
+fn length_prefixed(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut v = (bytes.len() as u32).to_le_bytes().to_vec();
+    v.extend_from_slice(bytes);
+    std::fs::write(path, v).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub async fn interp(image: &Path, kernels_wasm: &Path) -> Result<serde_json::Value> {
+    let tmp = tempfile::tempdir()?;
+    let kernels = std::fs::read(kernels_wasm).with_context(|| format!("cannot read {}", kernels_wasm.display()))?;
+    let sized = sized_app(16 * 1024);
+    length_prefixed(&tmp.path().join("kernels.bin"), &kernels)?;
+    length_prefixed(&tmp.path().join("sized.bin"), &sized)?;
+    let console = tmp.path().join("console.log");
+    let loader =
+        |name: &str, addr: u32| format!("loader,file={},addr={addr:#x},force-raw=on", tmp.path().join(name).display());
+    let mut cmd = std::process::Command::new("qemu-system-arm");
+    cmd.args(["-M", "mps2-an385", "-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"])
+        .args(["-nodefaults", "-nic", "none", "-serial"])
+        .arg(format!("file:{}", console.display()))
+        .arg("-kernel")
+        .arg(image)
+        .args(["-device", &loader("kernels.bin", 0x2101_0000), "-device", &loader("sized.bin", 0x2102_0000)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let qemu = ProcessGroup::spawn(&mut cmd).context("cannot start qemu-system-arm")?;
+    let start = Instant::now();
+    let line = loop {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.starts_with("interp")) {
+            break l.to_string();
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            bail!("the interp image printed nothing in 300 s:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    drop(qemu);
+    eprintln!("{line}");
+    let fields: HashMap<&str, u64> = line
+        .trim_start_matches("interp: ")
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+        .collect();
+    let get = |k: &str| fields.get(k).copied().with_context(|| format!("the image said: {line}"));
+    // Under -icount every guest instruction is one virtual ns; the image's
+    // timer counts core cycles. The calibration loop (a known instruction
+    // count) gives instructions per cycle, measured rather than assumed.
+    let per_cycle = get("calibration_insns")? as f64 / get("calibration_cycles")?.max(1) as f64;
+    let insns = |k: &str| -> Result<u64> { Ok((get(k)? as f64 * per_cycle).round() as u64) };
+    let native = insns("native_cycles")?;
+    let wasm = insns("wasm_cycles")?;
+    Ok(serde_json::json!({
+        "board": "mps2-an385",
+        "native_units": native,
+        "wasm_units": wasm,
+        "wasm_first_call_units": insns("wasm_first_cycles")?,
+        "units": "guest instructions (-icount shift=0)",
+        "insns_per_timer_cycle": (per_cycle * 100.0).round() / 100.0,
+        "ratio": ((wasm as f64 / native.max(1) as f64) * 100.0).round() / 100.0,
+        "instantiate_insns": insns("instantiate_cycles")?,
+        "instantiate_validation": "module at install, each function body at its first call (wasmi Lazy)",
+        "eager_validation_instantiate_insns": insns("eager_instantiate_cycles")?,
+        "kernels_app_instantiate_insns": insns("kernels_instantiate_cycles")?,
+        "kernels_app_bytes": get("kernels_app_bytes")?,
+        "instantiated_app_bytes": get("sized_app_bytes")?,
+        "app_heap_peak_bytes": get("app_heap_peak")?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sized_app_reaches_its_size_and_validates() {
+        let m = sized_app(16 * 1024);
+        assert!(m.len() >= 16 * 1024 && m.len() < 18 * 1024, "{}", m.len());
+        wasmbed_agent::validate_module(&m, wasmbed_agent::DEFAULT_GRANTS).unwrap();
+    }
+
+    #[test]
+    fn elf_sizes_refuses_what_is_not_an_elf32() {
+        assert!(elf_sizes(b"not an elf").is_err());
+        assert!(elf_sizes(&[0x7f, b'E', b'L', b'F', 1, 1, 0, 0]).is_err(), "truncated");
+    }
+}

@@ -1,0 +1,351 @@
+//! The board table: one place for every fact about a board.
+//!
+//! The firmware builds its image from it (addresses, clocks, the link, the
+//! linker's memory map), the QEMU manager starts the board from it
+//! (machine, flags, where the bundle and boot seed are loaded), xtask
+//! builds for its Rust target, and the model lists it to users. Facts were
+//! read off QEMU 10.0's own monitor (`info mtree -f`, `info qtree`); see
+//! `shared/BOARDS.md`.
+//!
+//! ```
+//! let b = wasmbed_boards::board("mps2-an385").unwrap();
+//! assert_eq!(b.target, "thumbv7m-none-eabi");
+//! assert_eq!(b.qemu.machine, "mps2-an385");
+//! assert!(b.agent().is_some());
+//! assert!(wasmbed_boards::board("stm32vldiscovery").unwrap().agent().is_none());
+//! ```
+#![no_std]
+
+mod table;
+
+pub use table::{BOARDS, MPS2_AN385, MPS2_AN386, MPS2_AN500, MPS2_AN505, OLIMEX_STM32_H405, STM32VLDISCOVERY};
+
+/// Everything the platform knows about one board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Board {
+    /// Name as users and the platform say it (also QEMU's `-M` value).
+    pub name: &'static str,
+    /// The core.
+    pub cpu: Cpu,
+    /// The Rust target its images are built for.
+    pub target: &'static str,
+    /// How QEMU emulates it.
+    pub qemu: Qemu,
+    /// Core clock, for the SysTick reload.
+    pub core_hz: u32,
+    /// The memory an image is linked into.
+    pub memory: MemoryMap,
+    /// The console UART.
+    pub console: Uart,
+    /// Register bits to set before anything else (clock gates): `(address, mask)`.
+    pub clock_enables: &'static [(u32, u32)],
+    /// Peripherals the board has (as QEMU emulates them).
+    pub peripherals: &'static [Peripheral],
+    /// What the board runs.
+    pub role: Role,
+}
+
+/// A Cortex-M core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cpu {
+    /// Armv7-M.
+    CortexM3,
+    /// Armv7E-M with a single-precision FPU.
+    CortexM4F,
+    /// Armv7E-M with an FPU.
+    CortexM7F,
+    /// Armv8-M Mainline (TrustZone; we stay Secure-only).
+    CortexM33,
+}
+
+impl Cpu {
+    /// The core's name, as data sheets write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::CortexM3 => "Cortex-M3",
+            Self::CortexM4F => "Cortex-M4F",
+            Self::CortexM7F => "Cortex-M7F",
+            Self::CortexM33 => "Cortex-M33",
+        }
+    }
+}
+
+/// QEMU's emulation of a board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Qemu {
+    /// The `-M` value.
+    pub machine: &'static str,
+    /// Flags this machine needs beyond the usual ones.
+    pub args: &'static [&'static str],
+}
+
+/// An address range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// First byte.
+    pub start: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
+
+impl Region {
+    /// A region.
+    pub const fn new(start: u32, len: u32) -> Self {
+        Self { start, len }
+    }
+
+    /// One past the last byte (computed in 64 bits: a region may end at 4 GiB).
+    pub const fn end(self) -> u64 {
+        self.start as u64 + self.len as u64
+    }
+
+    /// Whether `other` lies wholly inside this region.
+    pub const fn contains(self, other: Region) -> bool {
+        other.start >= self.start && other.end() <= self.end()
+    }
+
+    /// Whether the two share a byte.
+    pub const fn overlaps(self, other: Region) -> bool {
+        (self.start as u64) < other.end() && (other.start as u64) < self.end()
+    }
+}
+
+/// The memory an image is linked into (the linker's `MEMORY`): what the
+/// host loads provisioning into is left out of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryMap {
+    /// Code and read-only data (`FLASH`); where the vector table sits.
+    pub flash: Region,
+    /// `.data`, `.bss`, the heap and, without [`stack`](Self::stack), the stack.
+    pub ram: Region,
+    /// A separate stack region (STM32's core-coupled RAM), if used.
+    pub stack: Option<Region>,
+}
+
+impl MemoryMap {
+    /// The `memory.x` cortex-m-rt links with.
+    pub fn write_memory_x(&self, board: &str, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        writeln!(out, "/* {board}: generated from the board table (crates/wasmbed-boards). */")?;
+        writeln!(out, "MEMORY\n{{")?;
+        writeln!(out, "  FLASH : ORIGIN = {:#010x}, LENGTH = {:#x}", self.flash.start, self.flash.len)?;
+        writeln!(out, "  RAM   : ORIGIN = {:#010x}, LENGTH = {:#x}", self.ram.start, self.ram.len)?;
+        if let Some(s) = self.stack {
+            writeln!(out, "  STACK : ORIGIN = {:#010x}, LENGTH = {:#x}", s.start, s.len)?;
+        }
+        writeln!(out, "}}")?;
+        if self.stack.is_some() {
+            writeln!(out, "_stack_start = ORIGIN(STACK) + LENGTH(STACK);")?;
+            writeln!(out, "_stack_end = ORIGIN(STACK);")?;
+        }
+        Ok(())
+    }
+}
+
+/// A serial port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uart {
+    /// ARM CMSDK APB UART at this address (MPS2 boards).
+    Cmsdk(u32),
+    /// STM32 USART at this address, clocked at `pclk_hz`.
+    Stm32 {
+        /// Base address.
+        base: u32,
+        /// Its peripheral clock.
+        pclk_hz: u32,
+    },
+}
+
+/// How the firmware reaches the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// LAN9118 Ethernet on QEMU user networking: the device dials 10.0.2.2,
+    /// the host's loopback as seen from inside.
+    Lan9118 {
+        /// Controller base address.
+        base: u32,
+    },
+    /// A UART that QEMU connects to the gateway's TCP port on 127.0.0.1;
+    /// TLS runs directly over the byte stream.
+    Uart(Uart),
+}
+
+/// The two ways a device reaches its gateway, as the platform sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Ethernet on QEMU user networking.
+    Ethernet,
+    /// A UART carried to the gateway's TCP port.
+    Uart,
+}
+
+impl Link {
+    /// The transport this link is.
+    pub const fn transport(self) -> Transport {
+        match self {
+            Self::Lan9118 { .. } => Transport::Ethernet,
+            Self::Uart(_) => Transport::Uart,
+        }
+    }
+}
+
+/// The address the firmware takes on QEMU user networking.
+pub const DEVICE_IP: [u8; 4] = [10, 0, 2, 15];
+/// The host's loopback as QEMU user networking shows it: the only gateway
+/// address an emulated device is ever given.
+pub const HOST_FROM_GUEST: [u8; 4] = [10, 0, 2, 2];
+
+/// A peripheral a board has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Peripheral {
+    /// MPS2 FPGAIO user LEDs: the low `count` bits of the register at `base`.
+    FpgaioLeds {
+        /// LED register address.
+        base: u32,
+        /// LEDs wired to it.
+        count: u8,
+    },
+}
+
+/// What a board runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Our firmware with the device agent: it holds a TLS session and runs
+    /// WebAssembly apps.
+    Agent(AgentLayout),
+    /// Not (yet) something a device can be created for; why, and the plan.
+    Unsupported(&'static str),
+}
+
+/// Where the agent firmware keeps what the host provisions, and its heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentLayout {
+    /// The way to the gateway.
+    pub link: Link,
+    /// Where the host loads the identity bundle, and its largest size.
+    pub bundle: Region,
+    /// Where the host loads the per-boot seed and time.
+    pub boot_seed: u32,
+    /// The allocator's arena: modules, their linear memory, buffers.
+    pub heap_bytes: usize,
+}
+
+impl Board {
+    /// The agent firmware's layout, when the board runs it.
+    pub const fn agent(&self) -> Option<&AgentLayout> {
+        match &self.role {
+            Role::Agent(a) => Some(a),
+            Role::Unsupported(_) => None,
+        }
+    }
+
+    /// Why devices of this board cannot be created, if they cannot.
+    pub const fn unsupported(&self) -> Option<&'static str> {
+        match self.role {
+            Role::Agent(_) => None,
+            Role::Unsupported(why) => Some(why),
+        }
+    }
+
+    /// How its devices reach the gateway, when they do.
+    pub const fn transport(&self) -> Option<Transport> {
+        match &self.role {
+            Role::Agent(a) => Some(a.link.transport()),
+            Role::Unsupported(_) => None,
+        }
+    }
+
+    /// The FPGAIO LED register, if the board has one.
+    #[allow(clippy::unnecessary_find_map, reason = "one kind of peripheral today; more are coming")]
+    pub fn leds(&self) -> Option<u32> {
+        self.peripherals.iter().find_map(|p| match *p {
+            Peripheral::FpgaioLeds { base, .. } => Some(base),
+        })
+    }
+
+    /// The name of a firmware image built for this board (the binary of
+    /// its crate `wasmbed-fw-<board>`).
+    pub fn image_name(&self) -> ImageName {
+        ImageName(self.name)
+    }
+}
+
+/// `wasmbed-fw-<board>`, the binary and crate name of a board's firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageName(&'static str);
+
+impl core::fmt::Display for ImageName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "wasmbed-fw-{}", self.0)
+    }
+}
+
+/// Looks a board up by name.
+pub fn board(name: &str) -> Option<&'static Board> {
+    BOARDS.iter().find(|b| b.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern crate std;
+    use std::string::String;
+
+    #[test]
+    fn names_are_unique_and_qemu_machines_named_alike() {
+        for (i, a) in BOARDS.iter().enumerate() {
+            assert!(BOARDS[i + 1..].iter().all(|b| b.name != a.name), "{} twice", a.name);
+            assert_eq!(a.qemu.machine, a.name, "the board is named as QEMU names its machine");
+        }
+    }
+
+    #[test]
+    fn provisioning_stays_out_of_the_linked_memory() {
+        for b in BOARDS {
+            let Some(a) = b.agent() else { continue };
+            let m = b.memory;
+            let seed = Region::new(a.boot_seed, 256);
+            for linked in [Some(m.flash), Some(m.ram), m.stack].into_iter().flatten() {
+                assert!(!linked.overlaps(a.bundle), "{}: bundle inside the link", b.name);
+                assert!(!linked.overlaps(seed), "{}: boot seed inside the link", b.name);
+            }
+            assert!(!a.bundle.overlaps(seed), "{}: bundle and seed overlap", b.name);
+            assert!(a.heap_bytes < m.ram.len as usize, "{}: heap larger than RAM", b.name);
+        }
+    }
+
+    #[test]
+    fn targets_match_the_cores() {
+        for b in BOARDS {
+            let want = match b.cpu {
+                Cpu::CortexM3 => "thumbv7m-none-eabi",
+                Cpu::CortexM4F | Cpu::CortexM7F => "thumbv7em-none-eabihf",
+                Cpu::CortexM33 => "thumbv8m.main-none-eabi",
+            };
+            assert_eq!(b.target, want, "{}", b.name);
+        }
+    }
+
+    #[test]
+    fn memory_x_has_the_regions() {
+        let mut s = String::new();
+        OLIMEX_STM32_H405.memory.write_memory_x("olimex-stm32-h405", &mut s).unwrap();
+        assert!(s.contains("FLASH : ORIGIN = 0x08000000, LENGTH = 0xfc000"), "{s}");
+        assert!(s.contains("STACK : ORIGIN = 0x10000000, LENGTH = 0xff00"), "{s}");
+        assert!(s.contains("_stack_start = ORIGIN(STACK) + LENGTH(STACK);"), "{s}");
+        let mut s = String::new();
+        MPS2_AN385.memory.write_memory_x("mps2-an385", &mut s).unwrap();
+        assert!(s.contains("RAM   : ORIGIN = 0x20000000, LENGTH = 0x400000") && !s.contains("STACK"), "{s}");
+    }
+
+    #[test]
+    fn lookups() {
+        assert_eq!(board("mps2-an505").map(|b| b.cpu), Some(Cpu::CortexM33));
+        assert!(board("sim").is_none());
+        assert_eq!(OLIMEX_STM32_H405.transport(), Some(Transport::Uart));
+        assert_eq!(MPS2_AN500.leds(), Some(0x4002_8000));
+        assert_eq!(std::format!("{}", MPS2_AN386.image_name()), "wasmbed-fw-mps2-an386");
+        assert!(STM32VLDISCOVERY.unsupported().is_some_and(|w| w.contains("8 KB")));
+    }
+}

@@ -1,0 +1,149 @@
+//! The boards, as data. A new board is one constant here, one line in
+//! [`BOARDS`] and (when it runs our firmware) one folder in `firmware/boards/`.
+
+use crate::{AgentLayout, Board, Cpu, Link, MemoryMap, Peripheral, Qemu, Region, Role, Uart};
+
+const KIB: u32 = 1024;
+const MIB: u32 = 1024 * KIB;
+
+/// MPS2 boards: 4 MiB of RAM-backed code memory at 0 (`-kernel` loads it)
+/// and 4 MiB of SRAM; the identity bundle and the boot seed go to PSRAM,
+/// which the link leaves alone.
+const MPS2_MEMORY: MemoryMap =
+    MemoryMap { flash: Region::new(0, 4 * MIB), ram: Region::new(0x2000_0000, 4 * MIB), stack: None };
+/// The MPS2 heap: room for several apps of a few pages each.
+const MPS2_HEAP: usize = 1024 * 1024;
+/// FPGAIO's two user LEDs (QEMU: `num-leds=2`, no switches).
+const MPS2_LEDS: &[Peripheral] = &[Peripheral::FpgaioLeds { base: 0x4002_8000, count: 2 }];
+/// Every emulated board's bundle slot.
+const BUNDLE_LEN: u32 = 16 * KIB;
+
+/// Arm MPS2 AN385: Cortex-M3 at 25 MHz, LAN9118 Ethernet.
+pub const MPS2_AN385: Board = Board {
+    name: "mps2-an385",
+    cpu: Cpu::CortexM3,
+    target: "thumbv7m-none-eabi",
+    qemu: Qemu { machine: "mps2-an385", args: &[] },
+    core_hz: 25_000_000,
+    memory: MPS2_MEMORY,
+    console: Uart::Cmsdk(0x4000_4000),
+    clock_enables: &[],
+    peripherals: MPS2_LEDS,
+    role: Role::Agent(AgentLayout {
+        link: Link::Lan9118 { base: 0x4020_0000 },
+        bundle: Region::new(0x2100_0000, BUNDLE_LEN),
+        boot_seed: 0x2100_4000,
+        heap_bytes: MPS2_HEAP,
+    }),
+};
+
+/// Arm MPS2 AN386: the AN385's memory map on a Cortex-M4F.
+pub const MPS2_AN386: Board = Board {
+    name: "mps2-an386",
+    cpu: Cpu::CortexM4F,
+    target: "thumbv7em-none-eabihf",
+    qemu: Qemu { machine: "mps2-an386", args: &[] },
+    ..MPS2_AN385
+};
+
+/// Arm MPS2 AN500: Cortex-M7F; PSRAM and Ethernet sit elsewhere.
+pub const MPS2_AN500: Board = Board {
+    name: "mps2-an500",
+    cpu: Cpu::CortexM7F,
+    target: "thumbv7em-none-eabihf",
+    qemu: Qemu { machine: "mps2-an500", args: &[] },
+    role: Role::Agent(AgentLayout {
+        link: Link::Lan9118 { base: 0xA000_0000 },
+        bundle: Region::new(0x6000_0000, BUNDLE_LEN),
+        boot_seed: 0x6000_4000,
+        heap_bytes: MPS2_HEAP,
+    }),
+    ..MPS2_AN385
+};
+
+/// Arm MPS2 AN505: Cortex-M33 at 20 MHz, used Secure-only through the
+/// Secure aliases of code (0x1xxx_xxxx), RAM (0x3xxx_xxxx) and peripherals
+/// (0x5xxx_xxxx), so no SAU, MPC or PPC setup is needed. The top MiB of
+/// SSRAM2/3 is left out of the link for provisioning.
+pub const MPS2_AN505: Board = Board {
+    name: "mps2-an505",
+    cpu: Cpu::CortexM33,
+    target: "thumbv8m.main-none-eabi",
+    qemu: Qemu { machine: "mps2-an505", args: &[] },
+    core_hz: 20_000_000,
+    memory: MemoryMap { flash: Region::new(0x1000_0000, 4 * MIB), ram: Region::new(0x3800_0000, 3 * MIB), stack: None },
+    console: Uart::Cmsdk(0x5020_0000),
+    clock_enables: &[],
+    peripherals: &[Peripheral::FpgaioLeds { base: 0x5030_2000, count: 2 }],
+    role: Role::Agent(AgentLayout {
+        link: Link::Lan9118 { base: 0x5200_0000 },
+        bundle: Region::new(0x3830_0000, BUNDLE_LEN),
+        boot_seed: 0x3830_4000,
+        heap_bytes: MPS2_HEAP,
+    }),
+};
+
+/// STM32F405 peripheral clock after reset (HSI); QEMU does not model the
+/// prescalers.
+const STM32F405_PCLK_HZ: u32 = 16_000_000;
+/// STM32F405 RCC: APB1ENR (USART2EN, bit 17), APB2ENR (USART1EN, bit 4).
+const STM32F405_RCC_APB1ENR: u32 = 0x4002_3840;
+const STM32F405_RCC_APB2ENR: u32 = 0x4002_3844;
+
+/// Olimex STM32-H405 (STM32F405, Cortex-M4F). No Ethernet: USART2 is the
+/// link, carried by QEMU to the gateway's TCP port. The bundle is
+/// programmed into the last 16 KiB flash sector; the stack lives in CCM
+/// with the boot seed in its top 256 bytes; the heap is in SRAM.
+pub const OLIMEX_STM32_H405: Board = Board {
+    name: "olimex-stm32-h405",
+    cpu: Cpu::CortexM4F,
+    target: "thumbv7em-none-eabihf",
+    // QEMU's generic loader caps an image at the machine's RAM size, which
+    // the STM32 machines leave at 0: without `-m` the bundle cannot be
+    // programmed. (The memory map does not change.)
+    qemu: Qemu { machine: "olimex-stm32-h405", args: &["-m", "1M"] },
+    // QEMU clocks this machine's core at 168 MHz (its SYSCLK), as the real
+    // board runs it once the PLL is set up.
+    core_hz: 168_000_000,
+    memory: MemoryMap {
+        flash: Region::new(0x0800_0000, MIB - BUNDLE_LEN),
+        ram: Region::new(0x2000_0000, 128 * KIB),
+        stack: Some(Region::new(0x1000_0000, 64 * KIB - 256)),
+    },
+    console: Uart::Stm32 { base: 0x4001_1000, pclk_hz: STM32F405_PCLK_HZ },
+    clock_enables: &[(STM32F405_RCC_APB1ENR, 1 << 17), (STM32F405_RCC_APB2ENR, 1 << 4)],
+    peripherals: &[],
+    role: Role::Agent(AgentLayout {
+        link: Link::Uart(Uart::Stm32 { base: 0x4000_4400, pclk_hz: STM32F405_PCLK_HZ }),
+        bundle: Region::new(0x080F_C000, BUNDLE_LEN),
+        boot_seed: 0x1000_FF00,
+        // Apps need a 64 KiB page each; .data and .bss take the rest.
+        heap_bytes: 112 * 1024,
+    }),
+};
+
+/// STM32VLDISCOVERY (STM32F100, Cortex-M3 at 24 MHz as QEMU clocks it):
+/// 8 KiB of RAM, too little for any WebAssembly runtime.
+pub const STM32VLDISCOVERY: Board = Board {
+    name: "stm32vldiscovery",
+    cpu: Cpu::CortexM3,
+    target: "thumbv7m-none-eabi",
+    qemu: Qemu { machine: "stm32vldiscovery", args: &[] },
+    core_hz: 24_000_000,
+    memory: MemoryMap {
+        flash: Region::new(0x0800_0000, 128 * KIB),
+        ram: Region::new(0x2000_0000, 8 * KIB),
+        stack: None,
+    },
+    // USART1, clocked from the 8 MHz HSI after reset.
+    console: Uart::Stm32 { base: 0x4001_3800, pclk_hz: 8_000_000 },
+    clock_enables: &[],
+    peripherals: &[],
+    role: Role::Unsupported(
+        "stm32vldiscovery has 8 KB of RAM, too little for a WebAssembly runtime; \
+         planned: its app will run on the gateway as an edge component and drive the board remotely",
+    ),
+};
+
+/// Every board, in the order users see them.
+pub const BOARDS: &[Board] = &[MPS2_AN385, MPS2_AN386, MPS2_AN500, MPS2_AN505, OLIMEX_STM32_H405, STM32VLDISCOVERY];

@@ -1,0 +1,130 @@
+//! The control channel between the controller and a gateway replica, on
+//! loopback: a real gateway (an embedded platform's) holding a simulated
+//! device that runs a real app, its control port served exactly as a
+//! replica serves it, and the controller's side — `RemoteTerminal` and the
+//! log collector — finding the replica through the Device and Gateway
+//! resources. Only Kubernetes is missing.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use wasmbed_api::{Terminal, TerminalError};
+use wasmbed_model::{Application, ApplicationSpec, LogBook, Meta};
+use wasmbed_operator::replica_control::{self as control, ControlClient, MAX_REQUEST, RemoteTerminal};
+use wasmbed_platform::{Platform, PlatformConfig, fixtures};
+
+const NAME: &str = "wasmbed-gateway.test.svc";
+const TOKEN: &str = "0123456789abcdef";
+
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "never {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Platform::start(PlatformConfig::new(tmp.path()).with_heartbeat_ms(500).quick()).await.unwrap();
+    let bundle = p.create_sim_devices("c", 1, &Default::default()).await.unwrap().remove(0);
+    let device = bundle.device_id.clone();
+    let (_off, off_rx) = watch::channel(false);
+    tokio::spawn(wasmbed_sim::run_device(bundle, wasmbed_sim::SimOptions::default(), off_rx));
+    let module = fixtures::app("hello from the replica", 0);
+    let digest = hex::encode(Sha256::digest(&module));
+    p.store.put_module(&digest, &module).await.unwrap();
+    let mut spec = ApplicationSpec::new("1", &digest, module.len() as u32);
+    spec.capabilities = fixtures::APP_CAPS.iter().map(|c| c.to_string()).collect();
+    p.store
+        .put_application(&Application { meta: Meta::named("hello"), spec, status: Default::default() })
+        .await
+        .unwrap();
+
+    // The replica's control port, with the gateway's certificate.
+    let id = p.pki.gateway_identity(&[NAME.into()], SystemTime::now()).unwrap();
+    let tls = wasmbed_pki::tls::token_server_config(&id).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stop_rx) = watch::channel(false);
+    let app = control::router(p.gateways[0].clone(), p.logs.clone(), TOKEN, stop_rx.clone());
+    let server = tokio::spawn(control::serve(listener, tls, app, stop_rx.clone()));
+
+    // The controller's side.
+    let client = ControlClient::new(p.pki.ca_cert_der(), NAME, port, TOKEN).unwrap();
+    let terminal = RemoteTerminal::new(p.store.clone(), client.clone());
+    let controller_logs = Arc::new(LogBook::new(100));
+    tokio::spawn(control::collect_logs(p.store.clone(), client.clone(), controller_logs.clone(), stop_rx.clone()));
+
+    eventually("the app running", async || {
+        let d = p.store.get_device(&device).await.unwrap()?;
+        d.status.session.apps.iter().any(|a| a.name == "hello" && a.state == "running").then_some(())
+    })
+    .await;
+    let answer = terminal.run(&device, "status", &[]).await.unwrap();
+    assert_eq!(answer.outcome, "ok", "{answer:?}");
+    assert!(answer.output.contains(&device), "{answer:?}");
+    let refused = terminal.run(&device, "shutdown", &["now".into()]).await.unwrap();
+    assert_eq!(refused.outcome, "refused", "the device itself refuses: {refused:?}");
+    assert_eq!(terminal.run("nobody", "status", &[]).await.unwrap_err(), TerminalError::NotConnected);
+
+    // The app logs at its start: restart it until a line has come through
+    // (the collector may not have been connected for the first start).
+    let line = eventually("a log line at the controller", async || {
+        let restarted = terminal.run(&device, "restart-app", &["hello".into()]).await.unwrap();
+        assert_eq!(restarted.outcome, "ok", "{restarted:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        controller_logs.tail(&device, 10).pop()
+    })
+    .await;
+    assert!(line.line.contains("hello from the replica"), "{line:?}");
+    assert_eq!(line.app, "hello");
+
+    // Bad input at the control port: refused with the reason, nothing run.
+    let tls = wasmbed_pki::tls::verifying_client_config(p.pki.ca_cert_der()).unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let http = reqwest::Client::builder().use_preconfigured_tls(tls).resolve(NAME, addr).build().unwrap();
+    let url = format!("https://{NAME}:{port}/v1/terminal");
+    let call = serde_json::json!({ "device": device, "name": "status" });
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(http.post(&url).json(&call).send().await.unwrap()), 401, "no token");
+    let wrong = http.post(&url).bearer_auth("guess").json(&call).send().await.unwrap();
+    assert_eq!(status(wrong), 401, "wrong token");
+    let logs_url = format!("https://{NAME}:{port}/v1/logs");
+    assert_eq!(status(http.get(&logs_url).send().await.unwrap()), 401, "the log stream needs the token too");
+    let post =
+        |body: Vec<u8>| http.post(&url).bearer_auth(TOKEN).header("content-type", "application/json").body(body).send();
+    let malformed = post(b"{\"device\":".to_vec()).await.unwrap();
+    assert_eq!(malformed.status().as_u16(), 400);
+    assert!(malformed.text().await.unwrap().contains("error"));
+    let unknown = post(br#"{"device":"c-0","name":"status","sudo":true}"#.to_vec()).await.unwrap();
+    assert_eq!(unknown.status().as_u16(), 422, "unknown fields are refused");
+    let empty = post(br#"{"device":"c-0","name":""}"#.to_vec()).await.unwrap();
+    assert_eq!(empty.status().as_u16(), 400, "an empty command");
+    let huge = serde_json::to_vec(&serde_json::json!({ "device": device, "name": "x".repeat(MAX_REQUEST) })).unwrap();
+    assert_eq!(post(huge).await.unwrap().status().as_u16(), 413);
+
+    // A client trusting another CA refuses the replica; a replica that is
+    // not there is named.
+    let other = wasmbed_pki::Pki::open_or_create(&tmp.path().join("other-ca"), SystemTime::now()).unwrap();
+    let stranger = ControlClient::new(other.ca_cert_der(), NAME, port, TOKEN).unwrap();
+    let call = control::TerminalCall { device: device.clone(), name: "status".into(), args: vec![] };
+    let e = stranger.terminal("127.0.0.1:4443", &call).await.unwrap_err();
+    assert!(matches!(e, control::ControlError::Transport { .. }), "{e}");
+    let e = client.terminal("no-such-host.invalid:4443", &call).await.unwrap_err();
+    assert!(matches!(e, control::ControlError::Address(_)), "{e}");
+
+    // Through all of that the replica kept serving.
+    assert_eq!(terminal.run(&device, "uptime", &[]).await.unwrap().outcome, "ok");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap().unwrap();
+    p.shutdown().await;
+}
