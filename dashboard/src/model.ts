@@ -73,7 +73,8 @@ export function slotsOf(app: string, d: Device) {
 }
 
 export function strategyLabel(a: Application): string {
-  const s = a.spec.strategy;
+  // The platform's default when a spec names none (docs/api.md).
+  const s = a.spec.strategy ?? { type: 'all-at-once' };
   switch (s.type) {
     case 'canary':
       return `canary ${s.steps.join(' → ')}`;

@@ -2,20 +2,23 @@
 // message is what the server said (`{"error": "..."}`) or, failing that, a
 // sentence naming the request and the status.
 
-import {
-  logLine,
-  type Application,
-  type AuditEntry,
-  type Board,
-  type ConsoleChunk,
-  type DeployRequest,
-  type Device,
-  type Gateway,
-  type HistoryEntry,
-  type LogLine,
-  type ModuleInfo,
-  type TerminalResult,
-  type WhoAmI,
+import type {
+  Application,
+  AuditEntry,
+  AuditQuery,
+  Board,
+  ConsoleChunk,
+  DeployRequest,
+  Device,
+  Gateway,
+  HistoryEntry,
+  LogLine,
+  ModuleInfo,
+  NewDevice,
+  RollbackRequest,
+  TerminalAnswer,
+  TerminalRequest,
+  WhoAmI,
 } from './types';
 
 export class ApiError extends Error {
@@ -109,16 +112,15 @@ export class Api {
   devices = () => this.request<Device[]>('GET', '/devices');
   gateways = () => this.request<Gateway[]>('GET', '/gateways');
   createDevice = (name: string, board: string, labels: Record<string, string>) =>
-    this.request<Device>('POST', '/devices', { name, board, labels });
+    this.request<Device>('POST', '/devices', { name, board, labels } satisfies NewDevice);
   deleteDevice = (name: string) => this.request<void>('DELETE', `/devices/${enc(name)}`);
   connect = (name: string) => this.request<Device>('POST', `/devices/${enc(name)}/connect`);
   disconnect = (name: string) => this.request<Device>('POST', `/devices/${enc(name)}/disconnect`);
-  logs = async (name: string, tail = 200): Promise<LogLine[]> =>
-    (await this.request<unknown[]>('GET', `/devices/${enc(name)}/logs?tail=${tail}`)).map(logLine);
+  logs = (name: string, tail = 200) => this.request<LogLine[]>('GET', `/devices/${enc(name)}/logs?tail=${tail}`);
   console = (name: string, offset: number) =>
     this.request<ConsoleChunk>('GET', `/devices/${enc(name)}/console?offset=${offset}`);
   terminal = (name: string, command: string) =>
-    this.request<TerminalResult>('POST', `/devices/${enc(name)}/terminal`, { command });
+    this.request<TerminalAnswer>('POST', `/devices/${enc(name)}/terminal`, { command } satisfies TerminalRequest);
 
   uploadModule = (bytes: ArrayBuffer, digest: string | null) =>
     this.request<ModuleInfo>('POST', `/modules${digest ? `?digest=${digest}` : ''}`, undefined, bytes);
@@ -127,7 +129,7 @@ export class Api {
   rolloutControl = (name: string, verb: 'pause' | 'resume' | 'abort') =>
     this.request<Application>('POST', `/applications/${enc(name)}/${verb}`);
   rollback = (name: string, revision?: number) =>
-    this.request<Application>('POST', `/applications/${enc(name)}/rollback`, revision === undefined ? {} : { revision });
+    this.request<Application>('POST', `/applications/${enc(name)}/rollback`, (revision === undefined ? {} : { revision }) satisfies RollbackRequest);
   history = (name: string) => this.request<HistoryEntry[]>('GET', `/applications/${enc(name)}/history`);
 
   audit = (q: AuditQuery) => {
@@ -136,14 +138,6 @@ export class Api {
     const qs = p.toString();
     return this.request<AuditEntry[]>('GET', `/audit${qs ? `?${qs}` : ''}`);
   };
-}
-
-export interface AuditQuery {
-  actor?: string;
-  action?: string;
-  outcome?: string;
-  since?: number;
-  limit?: number;
 }
 
 function enc(s: string): string {

@@ -5,7 +5,7 @@
 
 import { Api, ApiError, errorMessage } from './client';
 import { SseParser } from './sse';
-import { logLine, type Application, type Device, type Gateway, type LogLine, type Snapshot } from './types';
+import type { Application, Deleted, Device, Gateway, Heartbeat, LogLine, Snapshot } from './types';
 
 export type FleetEvent =
   | { type: 'snapshot'; data: Snapshot }
@@ -13,7 +13,7 @@ export type FleetEvent =
   | { type: 'heartbeat'; data: Heartbeat }
   | { type: 'application'; data: Application }
   | { type: 'gateway'; data: Gateway }
-  | { type: 'deleted'; data: { kind: string; name: string } }
+  | { type: 'deleted'; data: Deleted }
   | { type: 'log'; data: LogLine };
 
 export type StreamState =
@@ -21,14 +21,6 @@ export type StreamState =
   | { kind: 'live' }
   | { kind: 'reconnecting'; error: string; retryInMs: number }
   | { kind: 'refused'; error: ApiError };
-
-/** A device change that only moved its heartbeat figures (the server sends these instead of the whole device). */
-export interface Heartbeat {
-  name: string;
-  lastHeartbeatMs?: number | null;
-  uptimeMs?: number | null;
-  freeMemory?: number | null;
-}
 
 const KNOWN = new Set(['snapshot', 'device', 'heartbeat', 'application', 'gateway', 'deleted', 'log']);
 /** The server comments every 15 s; this much silence means the connection is dead. */
@@ -39,9 +31,7 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 export function parseEvent(event: string, data: string): FleetEvent | 'lagged' | null {
   if (event === 'lagged') return 'lagged';
   if (!KNOWN.has(event)) return null;
-  const parsed: unknown = JSON.parse(data);
-  if (event === 'log') return { type: 'log', data: logLine(parsed) };
-  return { type: event, data: parsed } as FleetEvent;
+  return { type: event, data: JSON.parse(data) as unknown } as FleetEvent;
 }
 
 export interface StreamHandlers {

@@ -3,15 +3,15 @@
 // says "refused" to anything else; the platform audits every command.
 
 import { useState, type FormEvent, type KeyboardEvent } from 'react';
-import { TERMINAL_COMMANDS, type TerminalOutcome } from '../api/types';
+import { TERMINAL_COMMANDS, type TerminalAnswer } from '../api/types';
 import { useAuth } from '../state/auth';
 
 interface Entry {
   command: string;
   /** `error`: the platform could not run it (device not connected, no answer in time, busy). */
-  outcome: TerminalOutcome | 'error';
+  outcome: TerminalAnswer['outcome'] | 'error';
   output: string;
-  refusedBy?: string;
+  refusedBy?: string | null;
 }
 
 export function Terminal({ device, online }: { device: string; online: boolean }) {

@@ -143,10 +143,15 @@ export function ApplicationDetail({ name }: { name: string }) {
           <Facts
             items={[
               ['module', <code key="d" title={sp.digest}>{sp.digest.slice(0, 16)}… ({sp.size} B)</code>],
-              ['capabilities', sp.capabilities.join(', ') || 'none'],
+              ['capabilities', sp.capabilities?.join(', ') || 'none'],
               ['targets', <code key="s">{sp.selector || '(every device)'}</code>],
               ['strategy', strategyLabel(app)],
-              ['limits', `${sp.limits.fuelPerCall.toLocaleString()} fuel per call, ${sp.limits.maxMemoryPages} pages, tick ${sp.limits.tickMs} ms`],
+              [
+                'limits',
+                sp.limits
+                  ? `${sp.limits.fuelPerCall.toLocaleString()} fuel per call, ${sp.limits.maxMemoryPages} pages, tick ${sp.limits.tickMs} ms`
+                  : 'the platform’s defaults',
+              ],
             ]}
           />
           {(app.status?.conditions ?? []).map((c) => (

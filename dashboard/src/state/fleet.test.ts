@@ -44,7 +44,7 @@ describe('fleetReducer', () => {
 
   it('forgets a deleted device and its logs', () => {
     let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
-    s = fleetReducer(s, { event: { type: 'deleted', data: { kind: 'Device', name: 'a' } }, atMs: 0 });
+    s = fleetReducer(s, { event: { type: 'deleted', data: { kind: 'device', name: 'a' } }, atMs: 0 });
     expect(s.devices).toEqual({});
   });
 });

@@ -113,7 +113,7 @@ export function fleetReducer(state: FleetState, { event, atMs }: FleetAction): F
       // device event (or snapshot) brings it.
       if (!d) return state;
       const session = { ...(d.status?.session ?? {}), lastHeartbeatMs: hb.lastHeartbeatMs, uptimeMs: hb.uptimeMs, freeMemory: hb.freeMemory };
-      const next: Device = { ...d, status: { ...(d.status ?? {}), session } } as Device;
+      const next: Device = { ...d, status: { ...(d.status ?? {}), session } };
       return {
         ...state,
         devices: { ...state.devices, [hb.name]: next },
@@ -126,16 +126,15 @@ export function fleetReducer(state: FleetState, { event, atMs }: FleetAction): F
       return { ...state, gateways: { ...state.gateways, [event.data.meta.name]: event.data } };
     case 'deleted': {
       const { kind, name } = event.data;
-      switch (kind.toLowerCase()) {
+      switch (kind) {
         case 'device':
           return { ...state, devices: without(state.devices, name), logs: without(state.logs, name) };
         case 'application':
           return { ...state, applications: without(state.applications, name) };
         case 'gateway':
           return { ...state, gateways: without(state.gateways, name) };
-        default:
-          return state;
       }
+      return state; // a kind this dashboard does not know (a newer platform)
     }
     case 'log': {
       const l = event.data;
