@@ -1,6 +1,6 @@
 // Small facts about resources the pages share.
 
-import type { Application, Board, Device } from './api/types';
+import type { Application, Board, Device, DevicePhase } from './api/types';
 
 export const SIM_BOARD = 'sim';
 
@@ -21,7 +21,7 @@ export function boardRefusal(b: Board): string | null {
   return b.reason?.trim() || 'the platform does not support devices of this board';
 }
 
-export function phaseOf(d: Device): string {
+export function phaseOf(d: Device): DevicePhase {
   return d.status?.phase ?? 'Provisioning';
 }
 

@@ -2,7 +2,7 @@
 
 import type { Device } from '../api/types';
 import { isSimulated } from '../model';
-import { Badge } from './common';
+import { AppStateBadge } from './badges';
 
 export function DeviceKind({ d }: { d: Device }) {
   return isSimulated(d) ? (
@@ -22,7 +22,7 @@ export function AppStates({ d }: { d: Device }) {
   return (
     <>
       {apps.map((a) => (
-        <Badge key={a.name} value={a.state} label={`${a.name} ${a.state}`} />
+        <AppStateBadge key={a.name} value={a.state} label={`${a.name} ${a.state}`} />
       ))}
     </>
   );

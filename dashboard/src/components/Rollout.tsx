@@ -3,7 +3,8 @@
 
 import type { Application } from '../api/types';
 import { ago } from '../model';
-import { Badge, Empty, ProgressBar } from './common';
+import { RolloutPhaseBadge } from './badges';
+import { Empty, ProgressBar } from './common';
 
 export function RolloutProgress({ app, now }: { app: Application; now: number }) {
   const st = app.status ?? {};
@@ -15,7 +16,7 @@ export function RolloutProgress({ app, now }: { app: Application; now: number })
       <p>
         Revision {ro.revision}
         {ro.previous ? ` replacing ${ro.previous}` : ''}
-        {ro.rollback ? ' (a rollback: applied at once, no gates)' : ''} — <Badge value={ro.phase} />
+        {ro.rollback ? ' (a rollback: applied at once, no gates)' : ''} — <RolloutPhaseBadge value={ro.phase} />
         {app.spec.paused && ro.phase !== 'Paused' ? ' (pause requested)' : ''}
       </p>
       {ro.message && (

@@ -1,5 +1,6 @@
 import { RolloutProgress } from '../components/Rollout';
-import { Badge, Empty, ErrorBanner, Facts, Section, useAction } from '../components/common';
+import { AppStateBadge, ConditionBadge, RolloutPhaseBadge } from '../components/badges';
+import { Empty, ErrorBanner, Facts, Section, useAction } from '../components/common';
 import type { Application } from '../api/types';
 import { ago, rollbackTarget, slotsOf, strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
@@ -94,7 +95,7 @@ function History({ app, now }: { app: Application; now: number }) {
                   </td>
                   <td>{r.template.capabilities.join(', ')}</td>
                   <td>{ago(r.createdMs, now)}</td>
-                  <td>{current && st.rollout?.revision === r.revision ? <Badge value={st.rollout.phase} /> : (r.outcome ?? '–')}</td>
+                  <td>{current && st.rollout?.revision === r.revision ? <RolloutPhaseBadge value={st.rollout.phase} /> : (r.outcome ?? '–')}</td>
                   <td>
                     {!current && can('operator') && (
                       <button type="button" disabled={busy} onClick={() => void run(() => api.rollback(app.meta.name, r.revision))}>
@@ -156,7 +157,7 @@ export function ApplicationDetail({ name }: { name: string }) {
           />
           {(app.status?.conditions ?? []).map((c) => (
             <p key={c.type}>
-              <Badge value={c.status === 'True' ? 'Running' : 'Unknown'} label={`${c.type}: ${c.status}`} /> {c.reason}
+              <ConditionBadge value={c.status} label={`${c.type}: ${c.status}`} /> {c.reason}
               {c.message ? ` — ${c.message}` : ''}
             </p>
           ))}
@@ -183,7 +184,7 @@ export function ApplicationDetail({ name }: { name: string }) {
                     <td>{slot.name}</td>
                     <td>{slot.revision ?? '–'}</td>
                     <td>
-                      <Badge value={slot.state} />
+                      <AppStateBadge value={slot.state} />
                       {slot.reason ? ` ${slot.reason}` : ''}
                     </td>
                   </tr>

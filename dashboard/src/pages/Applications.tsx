@@ -1,4 +1,5 @@
-import { Badge, Empty, ProgressBar, Section } from '../components/common';
+import { RolloutPhaseBadge } from '../components/badges';
+import { Empty, ProgressBar, Section } from '../components/common';
 import { DeployForm } from '../components/DeployForm';
 import { strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
@@ -49,7 +50,7 @@ export function Applications() {
                     <code>{a.spec.selector || '(every device)'}</code>
                   </td>
                   <td>{strategyLabel(a)}</td>
-                  <td>{a.status?.rollout ? <Badge value={a.status.rollout.phase} /> : '–'}</td>
+                  <td>{a.status?.rollout ? <RolloutPhaseBadge value={a.status.rollout.phase} /> : '–'}</td>
                   <td>
                     <ProgressBar label={`${a.meta.name} running`} value={a.status?.running ?? 0} max={a.status?.desired ?? 0} failed={a.status?.failed ?? 0} />
                     {a.status?.running ?? 0} of {a.status?.desired ?? 0}

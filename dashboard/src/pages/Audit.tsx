@@ -4,14 +4,12 @@
 
 import { useEffect, useState } from 'react';
 import type { AuditEntry } from '../api/types';
-import { Badge, Empty, ErrorBanner, Section } from '../components/common';
+import { AuditOutcomeBadge } from '../components/badges';
+import { Empty, ErrorBanner, Section } from '../components/common';
 import { useAuth } from '../state/auth';
 import { navigate, useLocation } from '../state/router';
 
 const REREAD_MS = 3000;
-
-/** `refused`: bad input or a command the device refused; `denied`: no token or too low a role. */
-const OUTCOME_BADGE: Record<string, string> = { ok: 'Running', refused: 'Paused', denied: 'Failed', failed: 'Failed' };
 
 function setQuery(key: string, value: string) {
   const q = new URLSearchParams(location.search);
@@ -124,7 +122,7 @@ export function Audit() {
                       </td>
                       <td>{e.target ?? ''}</td>
                       <td>
-                        <Badge value={OUTCOME_BADGE[e.outcome] ?? 'Unknown'} label={e.outcome} />
+                        <AuditOutcomeBadge value={e.outcome} />
                       </td>
                       <td>{e.status ?? ''}</td>
                       <td>

@@ -1,7 +1,8 @@
 import { AppLog } from '../components/AppLog';
 import { SerialConsole } from '../components/Console';
 import { Terminal } from '../components/Terminal';
-import { Badge, Empty, ErrorBanner, Facts, Notice, Section, useAction } from '../components/common';
+import { AppStateBadge, ConditionBadge, DevicePhaseBadge, ProcessStateBadge } from '../components/badges';
+import { Empty, ErrorBanner, Facts, Notice, Section, useAction } from '../components/common';
 import type { Device } from '../api/types';
 import { ago, bytes, duration, isEmulated, isSimulated, phaseOf } from '../model';
 import { useAuth } from '../state/auth';
@@ -78,7 +79,7 @@ export function DeviceDetail({ name }: { name: string }) {
   return (
     <div className="page">
       <h1>
-        {name} <Badge value={phase} /> <DeviceKind d={d} />
+        {name} <DevicePhaseBadge value={phase} /> <DeviceKind d={d} />
       </h1>
       {sim && (
         <Notice>
@@ -91,7 +92,7 @@ export function DeviceDetail({ name }: { name: string }) {
           <Facts
             items={[
               ['board', d.spec.board],
-              ['phase', <Badge key="p" value={phase} />],
+              ['phase', <DevicePhaseBadge key="p" value={phase} />],
               ['last heartbeat', <span key="hb" title={s?.lastHeartbeatMs ? new Date(s.lastHeartbeatMs).toLocaleString() : ''}>{ago(s?.lastHeartbeatMs, now)}</span>],
               ['session', s?.connected ? `connected to ${s.gateway ?? '?'}` : 'not connected'],
               ['assigned gateway', d.spec.gateway ?? '–'],
@@ -107,7 +108,7 @@ export function DeviceDetail({ name }: { name: string }) {
             <ul className="conditions" aria-label="Conditions">
               {(d.status?.conditions ?? []).map((c) => (
                 <li key={c.type}>
-                  <Badge value={c.status === 'True' ? 'Running' : 'Unknown'} label={`${c.type}: ${c.status}`} /> {c.reason}
+                  <ConditionBadge value={c.status} label={`${c.type}: ${c.status}`} /> {c.reason}
                   {c.message ? ` — ${c.message}` : ''}
                 </li>
               ))}
@@ -119,7 +120,7 @@ export function DeviceDetail({ name }: { name: string }) {
           <Section title="QEMU process">
             <Facts
               items={[
-                ['state', p ? <Badge key="s" value={p.state} /> : 'not started'],
+                ['state', p ? <ProcessStateBadge key="s" value={p.state} /> : 'not started'],
                 ['restarts', String(p?.restarts ?? 0)],
                 ['started', p?.startedMs ? ago(p.startedMs, now) : '–'],
                 ['message', p?.message ?? '–'],
@@ -153,7 +154,7 @@ export function DeviceDetail({ name }: { name: string }) {
                   <td>{a.version}</td>
                   <td>{a.revision ?? '–'}</td>
                   <td>
-                    <Badge value={a.state} />
+                    <AppStateBadge value={a.state} />
                   </td>
                   <td>{a.reason ?? ''}</td>
                 </tr>

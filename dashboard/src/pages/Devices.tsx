@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { AddDevices } from '../components/AddDevices';
-import { Badge, Empty, ErrorBanner, Section } from '../components/common';
+import { DevicePhaseBadge } from '../components/badges';
+import { Empty, ErrorBanner, Section } from '../components/common';
 import { AppStates, DeviceKind } from '../components/DeviceKind';
 import { DEVICE_PHASES } from '../api/types';
 import { ago, parseSelector, phaseOf } from '../model';
@@ -109,7 +110,7 @@ export function Devices() {
                     {d.spec.board} <DeviceKind d={d} />
                   </td>
                   <td>
-                    <Badge value={phaseOf(d)} />
+                    <DevicePhaseBadge value={phaseOf(d)} />
                   </td>
                   <td>{ago(d.status?.session?.lastHeartbeatMs, now)}</td>
                   <td>{d.status?.session?.gateway ?? d.spec.gateway ?? '–'}</td>

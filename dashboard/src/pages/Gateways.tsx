@@ -1,4 +1,5 @@
-import { Badge, Empty, Section } from '../components/common';
+import { GatewayHealthBadge } from '../components/badges';
+import { Empty, Section } from '../components/common';
 import { ago, isSimulated } from '../model';
 import { useFleet, useNow } from '../state/fleet-context';
 
@@ -33,7 +34,7 @@ export function Gateways() {
                   <tr key={g.meta.name}>
                     <td>{g.meta.name}</td>
                     <td>
-                      <Badge value={g.status?.health ?? 'Unknown'} />
+                      <GatewayHealthBadge value={g.status?.health ?? 'Unknown'} />
                     </td>
                     <td>
                       <code>{g.spec.endpoint}</code>

@@ -1,6 +1,7 @@
 import { ActivityChart } from '../components/ActivityChart';
-import { Badge, Empty, ProgressBar, Section } from '../components/common';
-import { DEVICE_PHASES } from '../api/types';
+import { DevicePhaseBadge, GatewayHealthBadge, RolloutPhaseBadge } from '../components/badges';
+import { Empty, ProgressBar, Section } from '../components/common';
+import { DEVICE_PHASES, type DevicePhase } from '../api/types';
 import { ago, isSimulated, phaseOf } from '../model';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link } from '../state/router';
@@ -12,12 +13,12 @@ export function Overview() {
   const apps = Object.values(state.applications);
   const gateways = Object.values(state.gateways);
 
-  const byPhase = new Map<string, number>(DEVICE_PHASES.map((p) => [p, 0]));
-  const byBoard = new Map<string, Map<string, number>>();
+  const byPhase = new Map<DevicePhase, number>(DEVICE_PHASES.map((p) => [p, 0]));
+  const byBoard = new Map<string, Map<DevicePhase, number>>();
   for (const d of devices) {
     const phase = phaseOf(d);
     byPhase.set(phase, (byPhase.get(phase) ?? 0) + 1);
-    const row = byBoard.get(d.spec.board) ?? new Map<string, number>();
+    const row = byBoard.get(d.spec.board) ?? new Map<DevicePhase, number>();
     row.set(phase, (row.get(phase) ?? 0) + 1);
     byBoard.set(d.spec.board, row);
   }
@@ -30,7 +31,7 @@ export function Overview() {
         {[...byPhase].map(([phase, n]) => (
           <Link key={phase} to={`/devices?phase=${phase}`} className="tile" aria-label={`${n} ${phase}`}>
             <span className="tile-n">{n}</span>
-            <Badge value={phase} />
+            <DevicePhaseBadge value={phase} />
           </Link>
         ))}
         <div className="tile">
@@ -67,7 +68,7 @@ export function Overview() {
                     <td>{[...phases.values()].reduce((a, b) => a + b, 0)}</td>
                     <td>
                       {[...phases].map(([p, n]) => (
-                        <Badge key={p} value={p} label={`${n} ${p}`} />
+                        <DevicePhaseBadge key={p} value={p} label={`${n} ${p}`} />
                       ))}
                     </td>
                   </tr>
@@ -97,7 +98,7 @@ export function Overview() {
                       <Link to="/gateways">{g.meta.name}</Link>
                     </td>
                     <td>
-                      <Badge value={g.status?.health ?? 'Unknown'} />
+                      <GatewayHealthBadge value={g.status?.health ?? 'Unknown'} />
                     </td>
                     <td>
                       {g.status?.sessions ?? 0} / {g.spec.capacity}
@@ -133,7 +134,7 @@ export function Overview() {
                     <Link to={`/applications/${a.meta.name}`}>{a.meta.name}</Link>
                   </td>
                   <td>{a.spec.version}</td>
-                  <td>{a.status?.rollout ? <Badge value={a.status.rollout.phase} /> : '–'}</td>
+                  <td>{a.status?.rollout ? <RolloutPhaseBadge value={a.status.rollout.phase} /> : '–'}</td>
                   <td>
                     <ProgressBar
                       label={`${a.meta.name} running`}

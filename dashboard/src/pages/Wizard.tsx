@@ -3,7 +3,8 @@
 
 import { useState } from 'react';
 import { AddDevices } from '../components/AddDevices';
-import { Badge, Empty, Section } from '../components/common';
+import { DevicePhaseBadge, GatewayHealthBadge } from '../components/badges';
+import { Empty, Section } from '../components/common';
 import { DeployForm } from '../components/DeployForm';
 import { phaseOf } from '../model';
 import { useAuth } from '../state/auth';
@@ -63,7 +64,7 @@ export function Wizard() {
                       <code>{g.spec.deviceEndpoint ?? g.spec.endpoint}</code>
                     </td>
                     <td>
-                      <Badge value={g.status?.health ?? 'Unknown'} />
+                      <GatewayHealthBadge value={g.status?.health ?? 'Unknown'} />
                     </td>
                   </tr>
                 ))}
@@ -103,7 +104,7 @@ export function Wizard() {
                       {d.spec.board} <DeviceKind d={d} />
                     </td>
                     <td>
-                      <Badge value={phaseOf(d)} />
+                      <DevicePhaseBadge value={phaseOf(d)} />
                     </td>
                   </tr>
                 ))}

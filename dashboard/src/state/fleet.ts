@@ -3,7 +3,7 @@
 // Pure: the time an event arrived is passed in, so tests need no clock.
 
 import type { FleetEvent } from '../api/events';
-import type { Application, Device, Gateway, LogLine } from '../api/types';
+import type { Application, AppState, Device, Gateway, LogLine } from '../api/types';
 
 /** Width of one bar of the activity chart. */
 export const BUCKET_MS = 10_000;
@@ -41,7 +41,8 @@ export const emptyFleet: FleetState = {
 
 export type FleetAction = { event: FleetEvent; atMs: number };
 
-const FAILED = new Set(['failed', 'rejected']);
+/** App states that count as a failure on the activity chart. */
+const FAILED: ReadonlySet<AppState> = new Set<AppState>(['failed', 'rejected']);
 
 function byName<T extends { meta: { name: string } }>(items: T[]): Record<string, T> {
   const out: Record<string, T> = {};
