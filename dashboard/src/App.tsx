@@ -2,7 +2,7 @@ import { useEffect, useRef } from 'react';
 import type { StreamState } from './api/events';
 import { useAuth } from './state/auth';
 import { FleetProvider, useFleet } from './state/fleet-context';
-import { Link, match, navigate, useLocation } from './state/router';
+import { Link, match, navigate, useLocation } from './router';
 import { ApplicationDetail } from './pages/ApplicationDetail';
 import { Applications, NewDeployment } from './pages/Applications';
 import { Audit } from './pages/Audit';
@@ -11,7 +11,7 @@ import { Devices } from './pages/Devices';
 import { Gateways } from './pages/Gateways';
 import { Login } from './pages/Login';
 import { Overview } from './pages/Overview';
-import { Wizard } from './pages/Wizard';
+import { Setup } from './pages/Setup';
 
 const NAV: [string, string][] = [
   ['/', 'Overview'],
@@ -41,7 +41,7 @@ function StreamIndicator({ s }: { s: StreamState }) {
 function Page({ path }: { path: string }) {
   let p: Record<string, string> | null;
   if (path === '/' || path === '') return <Overview />;
-  if (path === '/setup') return <Wizard />;
+  if (path === '/setup') return <Setup />;
   if (path === '/devices') return <Devices />;
   if ((p = match('/devices/:name', path))) return <DeviceDetail name={p.name ?? ''} />;
   if (path === '/applications') return <Applications />;
@@ -65,7 +65,7 @@ function Shell() {
   const { path } = useLocation();
   const sent = useRef(false);
 
-  // First run: an empty fleet opens the setup wizard, once per page load.
+  // First run: an empty fleet opens the setup page, once per page load.
   useEffect(() => {
     if (sent.current || !state.loaded) return;
     sent.current = true;

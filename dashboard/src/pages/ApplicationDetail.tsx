@@ -5,7 +5,7 @@ import type { Application } from '../api/types';
 import { ago, rollbackTarget, slotsOf, strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
-import { Link, navigate } from '../state/router';
+import { Link, navigate } from '../router';
 
 function Controls({ app }: { app: Application }) {
   const { api, can } = useAuth();

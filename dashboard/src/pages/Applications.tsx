@@ -4,7 +4,7 @@ import { DeployForm } from '../components/DeployForm';
 import { strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
-import { Link, navigate, useLocation } from '../state/router';
+import { Link, navigate, useLocation } from '../router';
 
 export function Applications() {
   const { state } = useFleet();

@@ -7,7 +7,7 @@ import type { AuditEntry } from '../api/types';
 import { AuditOutcomeBadge } from '../components/badges';
 import { Empty, ErrorBanner, Section } from '../components/common';
 import { useAuth } from '../state/auth';
-import { navigate, useLocation } from '../state/router';
+import { navigate, useLocation } from '../router';
 
 const REREAD_MS = 3000;
 

@@ -7,7 +7,7 @@ import type { Device } from '../api/types';
 import { ago, bytes, duration, isEmulated, isSimulated, phaseOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
-import { Link, navigate } from '../state/router';
+import { Link, navigate } from '../router';
 import { DeviceKind } from '../components/DeviceKind';
 
 function Power({ d }: { d: Device }) {

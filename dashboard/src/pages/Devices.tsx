@@ -7,7 +7,7 @@ import { DEVICE_PHASES } from '../api/types';
 import { ago, parseSelector, phaseOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
-import { Link, navigate, useLocation } from '../state/router';
+import { Link, navigate, useLocation } from '../router';
 
 function setQuery(key: string, value: string) {
   const q = new URLSearchParams(location.search);

@@ -4,7 +4,7 @@ import { Empty, ProgressBar, Section } from '../components/common';
 import { DEVICE_PHASES, type DevicePhase } from '../api/types';
 import { ago, isSimulated, phaseOf } from '../model';
 import { useFleet, useNow } from '../state/fleet-context';
-import { Link } from '../state/router';
+import { Link } from '../router';
 
 export function Overview() {
   const { state } = useFleet();

@@ -1,6 +1,6 @@
 // The dashboard end to end, in headless Chromium against a real
 // `wasmbed up` with a QEMU device running our firmware: sign in, the
-// setup wizard, the device coming Online, a canary rollout, app log and
+// setup page, the device coming Online, a canary rollout, app log and
 // serial console, the terminal (allowed and refused), disconnect and
 // connect, a second version, rollback, the audit log.
 //
@@ -102,14 +102,14 @@ stepTest('sign in with the admin token wasmbed up printed', async () => {
   await page.getByRole('status', { name: 'Live updates: live' }).waitFor();
 });
 
-stepTest('wizard: the gateway devices dial', async () => {
+stepTest('setup: the gateway devices dial', async () => {
   const table = page.getByRole('table', { name: 'Gateway addresses' });
   await table.getByText('gateway-0').waitFor();
   await table.getByText(/^10\.0\.2\.2:\d+$/).waitFor();
   await page.getByRole('button', { name: 'Use this gateway' }).click();
 });
 
-stepTest('wizard: create an mps2-an385 QEMU device', async () => {
+stepTest('setup: create an mps2-an385 QEMU device', async () => {
   // The board that cannot host a runtime says so, with the platform's reason.
   await page.getByRole('note').filter({ hasText: 'stm32vldiscovery' }).filter({ hasText: 'WebAssembly runtime' }).waitFor();
   await page.getByLabel('Number of mps2-an385 devices').fill('1');
@@ -125,7 +125,7 @@ stepTest('the device comes Online', async () => {
     .waitFor({ timeout: DEVICE_ONLINE_MS });
 });
 
-stepTest('wizard: a bad rollout strategy is refused with a readable message', async () => {
+stepTest('setup: a bad rollout strategy is refused with a readable message', async () => {
   await page.getByRole('button', { name: 'Continue to the first app' }).click();
   await page.getByLabel('Application name').fill('hello');
   await page.getByLabel('Module (.wasm)').setInputFiles(path.join(P.apps, 'hello.wasm'));

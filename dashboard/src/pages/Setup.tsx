@@ -9,12 +9,12 @@ import { DeployForm } from '../components/DeployForm';
 import { phaseOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
-import { Link, navigate } from '../state/router';
+import { Link, navigate } from '../router';
 import { DeviceKind } from '../components/DeviceKind';
 
 const STEPS = ['Sign in', 'Gateway', 'Devices', 'First app'] as const;
 
-export function Wizard() {
+export function Setup() {
   const { me } = useAuth();
   const { state } = useFleet();
   const [step, setStep] = useState(1);
@@ -23,7 +23,7 @@ export function Wizard() {
   const devices = created.map((n) => state.devices[n]).filter((d) => d !== undefined);
 
   return (
-    <div className="page wizard">
+    <div className="page setup">
       <h1>Set up Wasmbed</h1>
       <ol className="steps" aria-label="Setup progress">
         {STEPS.map((s, i) => (
