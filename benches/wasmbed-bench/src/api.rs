@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::watch;
-use wasmbed_platform::{Platform, PlatformConfig, unix_ms};
+use wasmbed_model::clock::unix_ms;
+use wasmbed_platform::{Platform, PlatformConfig};
 
 use crate::deploy::{percentile, sim_devices, until_sessions};
 

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
+use wasmbed_model::clock::unix_ms;
 use wasmbed_model::{Device, DevicePhase, DeviceSpec, Meta, Store};
-use wasmbed_platform::{Platform, PlatformConfig, unix_ms};
+use wasmbed_platform::{Platform, PlatformConfig};
 use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
 
 use crate::deploy::{deploy, percentile};
@@ -72,7 +73,8 @@ pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<se
         add_device(&p.store, &name, board, ("bench", "boot")).await?;
         let dir = tmp.path().join(&name);
         std::fs::create_dir_all(&dir)?;
-        let bundle = p.pki.bundle(&name, board, &[format!("10.0.2.2:{port}")], rand_seed(), SystemTime::now())?;
+        let bundle =
+            p.pki.bundle(&name, board, &[wasmbed_model::guest_loopback(port)], rand_seed(), SystemTime::now())?;
         std::fs::write(dir.join("bundle.bin"), bundle.to_bytes())?;
         write_boot_seed(&dir.join("seed.bin"), rand_seed(), unix_ms())?;
         let console = dir.join("console.log");

@@ -48,7 +48,7 @@ impl AgentConfig {
             firmware_version: env!("CARGO_PKG_VERSION").into(),
             simulated: false,
             max_apps: 4,
-            max_module_len: 128 * 1024,
+            max_module_len: wasmbed_protocol::MAX_MODULE_LEN,
             heap_size: None,
         }
     }
@@ -122,7 +122,7 @@ impl Agent {
             reader: FrameReader::new(MAX_FRAME_LEN),
             outgoing: Vec::new(),
             apps,
-            heartbeat_ms: 5_000,
+            heartbeat_ms: u64::from(wasmbed_protocol::DEFAULT_HEARTBEAT_MS),
             next_heartbeat: 0,
             gateway_unix_time: None,
             notes: Vec::new(),

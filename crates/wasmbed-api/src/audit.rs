@@ -200,7 +200,7 @@ pub async fn record(State(st): State<ApiState>, mut req: Request, next: Next) ->
         let note = resp.extensions().get::<AuditNote>().cloned().unwrap_or_default();
         let status = resp.status();
         st.audit.record(AuditEntry {
-            at_ms: crate::handlers::devices::unix_ms((st.now)()),
+            at_ms: wasmbed_model::clock::to_unix_ms((st.now)()),
             actor: principal.as_ref().map_or_else(|| "anonymous".into(), |p| p.name.clone()),
             role: principal.as_ref().map(|p| p.role.as_str().to_string()),
             action,

@@ -39,8 +39,7 @@ pub use error::ApiError;
 pub use events::EventHub;
 pub use handlers::devices::{TerminalAnswer, TerminalError};
 
-/// Largest module accepted, bytes (the agent's default slot limit).
-pub const MAX_MODULE_LEN: usize = 128 * 1024;
+pub use wasmbed_model::defaults::MAX_MODULE_LEN;
 
 /// Gateway counters shown by the status route.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

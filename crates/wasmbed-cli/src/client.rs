@@ -215,7 +215,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 pub(crate) fn ago(ms: Option<u64>) -> String {
     match ms {
         None => "never".into(),
-        Some(t) => format!("{}s ago", crate::up::unix_ms().saturating_sub(t) / 1000),
+        Some(t) => format!("{}s ago", wasmbed_model::clock::unix_ms().saturating_sub(t) / 1000),
     }
 }
 

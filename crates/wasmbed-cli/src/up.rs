@@ -26,10 +26,10 @@ pub struct UpArgs {
     #[arg(long, env = "WASMBED_DASHBOARD_DIR")]
     dashboard_dir: Option<std::path::PathBuf>,
     /// Heartbeat interval devices are told to keep.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = wasmbed_model::defaults::HEARTBEAT_MS)]
     heartbeat_ms: u32,
     /// Most concurrent device sessions per gateway.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = wasmbed_model::defaults::MAX_SESSIONS)]
     max_sessions: usize,
     /// Create this many QEMU devices (boards mixed over those with firmware,
     /// labelled app=demo) if missing.
@@ -46,11 +46,6 @@ pub struct UpArgs {
     /// QEMU devices boot; without it, QEMU devices cannot start.
     #[arg(long, env = "WASMBED_FIRMWARE_DIR")]
     firmware_dir: Option<std::path::PathBuf>,
-}
-
-/// Unix milliseconds now.
-pub fn unix_ms() -> u64 {
-    wasmbed_platform::unix_ms()
 }
 
 fn gateway_addrs(args: &UpArgs) -> Result<Vec<SocketAddr>> {
@@ -115,7 +110,12 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
         println!("  qemu:     firmware for {}", boards.join(", "));
     }
     // `up` itself acts with a token of its own for the demo fleet.
-    let own = platform.tokens.create_ephemeral("wasmbed-up", wasmbed_api::Role::Operator, rand::random(), unix_ms());
+    let own = platform.tokens.create_ephemeral(
+        "wasmbed-up",
+        wasmbed_api::Role::Operator,
+        rand::random(),
+        wasmbed_model::clock::unix_ms(),
+    );
     let api = crate::client::Api::locate(Some(&api_url), data_dir)?.with_token(Some(own));
     let demo_labels = [("app", "demo")];
     if args.demo > 0 {

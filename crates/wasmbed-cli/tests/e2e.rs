@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use wasmbed_model::clock::unix_ms;
 use wasmbed_model::{Application, Device, DevicePhase, LogLine};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbed");
@@ -43,10 +44,6 @@ fn example_apps() -> PathBuf {
         .expect("cargo");
     assert!(status.success(), "building example apps failed");
     apps.join("target/wasm32-unknown-unknown/release")
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 fn free_port() -> u16 {
@@ -249,7 +246,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     p.up.kill9();
     let token = p.token.clone();
     drop(p);
-    let restarted = now_ms();
+    let restarted = unix_ms();
     let p = Platform::restart(&data, port, token);
     assert_eq!(p.devices().len(), 3, "devices survive SIGKILL");
     let listed: Vec<Application> = serde_json::from_str(&p.ok(&["app", "list", "-o", "json"])).unwrap();

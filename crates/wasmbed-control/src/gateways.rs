@@ -1,7 +1,7 @@
 //! Gateway health and the assignment of devices to gateways.
 //!
 //! A gateway reports itself every `report_ms`; it is Healthy while its last
-//! report is within [`MISSED_REPORTS`] intervals. Devices are assigned to
+//! report is within [`MISSED_REPORTS`](wasmbed_model::defaults::MISSED_REPORTS) intervals. Devices are assigned to
 //! the healthy gateway with the most room (capacity minus assigned
 //! devices); a device whose gateway turns unhealthy is moved — to the
 //! gateway it reconnected through, when that one is healthy. A device's
@@ -12,26 +12,26 @@ use std::collections::BTreeMap;
 
 use wasmbed_model::{Device, Gateway, GatewayHealth};
 
-/// Reports a gateway may miss before it is Unhealthy.
-pub const MISSED_REPORTS: u64 = 3;
+use wasmbed_model::defaults::{GATEWAY_REPORT_MS, MISSED_REPORTS};
 
-/// Report interval assumed when a gateway did not say.
-pub const DEFAULT_REPORT_MS: u64 = 2_000;
+/// When a gateway last reported at `t` stops counting as Healthy.
+fn report_deadline(gw: &Gateway, t: u64) -> u64 {
+    let every = u64::from(gw.status.report_ms.unwrap_or(GATEWAY_REPORT_MS));
+    t.saturating_add(every.saturating_mul(u64::from(MISSED_REPORTS)))
+}
 
 /// Health of `gw` at `now_ms`, from its last report.
 pub fn health(gw: &Gateway, now_ms: u64) -> GatewayHealth {
-    let every = gw.status.report_ms.map_or(DEFAULT_REPORT_MS, u64::from);
     match gw.status.last_seen_ms {
         None => GatewayHealth::Unknown,
-        Some(t) if now_ms.saturating_sub(t) <= every.saturating_mul(MISSED_REPORTS) => GatewayHealth::Healthy,
+        Some(t) if now_ms <= report_deadline(gw, t) => GatewayHealth::Healthy,
         Some(_) => GatewayHealth::Unhealthy,
     }
 }
 
 /// When `gw` turns unhealthy unless it reports again.
 pub fn health_deadline(gw: &Gateway) -> Option<u64> {
-    let every = gw.status.report_ms.map_or(DEFAULT_REPORT_MS, u64::from);
-    gw.status.last_seen_ms.map(|t| t.saturating_add(every.saturating_mul(MISSED_REPORTS)))
+    gw.status.last_seen_ms.map(|t| report_deadline(gw, t))
 }
 
 /// Devices assigned to each gateway.

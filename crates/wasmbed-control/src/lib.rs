@@ -9,6 +9,7 @@
 //!   Unreachable, or Failed) and conditions;
 //! - [`gateways`]: gateway health and which gateway each device belongs to;
 //! - [`modules`]: which stored modules no application needs any more;
+//! - [`provisioning`]: a new device's gateway and its bundle's gateway list;
 //! - [`run`]: the task that watches the store and applies the decisions.
 //!
 //! It never opens a socket: everything it knows comes from the store, and
@@ -25,6 +26,7 @@ pub mod desired;
 pub mod gateways;
 pub mod lifecycle;
 pub mod modules;
+pub mod provisioning;
 pub mod rollout;
 mod run;
 

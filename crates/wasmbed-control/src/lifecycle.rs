@@ -12,17 +12,13 @@
 
 use wasmbed_model::{Condition, DesiredApp, Device, DevicePhase, DeviceStatus, ProcessState, board, merge_conditions};
 
-/// Heartbeats a device may miss before it is Unreachable.
-pub const MISSED_HEARTBEATS: u64 = 3;
-
-/// Heartbeat interval assumed when the gateway did not record one.
-pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
+use wasmbed_model::defaults::{HEARTBEAT_MS, MISSED_HEARTBEATS};
 
 /// When the device's last heartbeat stops counting, if it has one.
 pub fn heartbeat_deadline(status: &DeviceStatus) -> Option<u64> {
     let s = &status.session;
-    let interval = s.heartbeat_ms.map_or(DEFAULT_HEARTBEAT_MS, u64::from);
-    s.last_heartbeat_ms.map(|t| t.saturating_add(interval.saturating_mul(MISSED_HEARTBEATS)))
+    let interval = u64::from(s.heartbeat_ms.unwrap_or(HEARTBEAT_MS));
+    s.last_heartbeat_ms.map(|t| t.saturating_add(interval.saturating_mul(u64::from(MISSED_HEARTBEATS))))
 }
 
 /// The phase and conditions `device` should have at `now_ms`, given the

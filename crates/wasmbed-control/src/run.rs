@@ -37,8 +37,7 @@ use crate::lifecycle::{heartbeat_deadline, lifecycle};
 use crate::modules::{Sweeper, used};
 use crate::rollout::reconcile;
 
-/// Wall clock, Unix milliseconds (passed in so tests control it).
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub use wasmbed_model::clock::Clock;
 
 /// Settings of the reconcilers.
 #[derive(Debug, Clone)]
@@ -54,12 +53,9 @@ pub struct ControlConfig {
     pub module_grace_ms: Option<u64>,
 }
 
-/// Default grace of an unused module: an hour.
-pub const MODULE_GRACE_MS: u64 = 3_600_000;
-
 impl Default for ControlConfig {
     fn default() -> Self {
-        Self { tick_ms: 250, assign_gateways: true, module_grace_ms: Some(MODULE_GRACE_MS) }
+        Self { tick_ms: 250, assign_gateways: true, module_grace_ms: Some(wasmbed_model::defaults::MODULE_GRACE_MS) }
     }
 }
 

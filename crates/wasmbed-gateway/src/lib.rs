@@ -42,6 +42,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
+use wasmbed_model::clock::Clock;
+use wasmbed_model::defaults;
 use wasmbed_model::{
     Application, DeviceStatusPatch, EventKind, Gateway as GatewayResource, GatewaySpec, GatewayStatusPatch, LogBook,
     Meta, Store, StoreError,
@@ -49,9 +51,6 @@ use wasmbed_model::{
 
 pub use sync::{Action, plan};
 pub use terminal::{CommandError, CommandLine, CommandOutcome, CommandReply, MAX_COMMANDS_IN_FLIGHT};
-
-/// Wall-clock time source, Unix milliseconds (passed in so tests control it).
-pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// Gateway settings.
 #[derive(Debug, Clone)]
@@ -84,16 +83,16 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             name: "gateway-0".into(),
-            heartbeat_ms: 5_000,
-            missed_heartbeats: 3,
-            max_sessions: 20_000,
+            heartbeat_ms: defaults::HEARTBEAT_MS,
+            missed_heartbeats: defaults::MISSED_HEARTBEATS,
+            max_sessions: defaults::MAX_SESSIONS,
             max_frame_len: wasmbed_protocol::MAX_FRAME_LEN,
             handshake_timeout: Duration::from_secs(10),
             // Generous: a device may be busy installing a module first.
             command_timeout: Duration::from_secs(5),
             endpoint: None,
             device_endpoint: None,
-            report_ms: 1_000,
+            report_ms: defaults::GATEWAY_REPORT_MS,
         }
     }
 }
@@ -174,7 +173,7 @@ pub struct Gateway {
     store: Arc<dyn Store>,
     logs: Arc<LogBook>,
     acceptor: TlsAcceptor,
-    clock: WallClock,
+    clock: Clock,
     sessions: Mutex<HashMap<String, SessionEntry>>,
     apps: RwLock<Arc<Vec<Application>>>,
     /// What of the applications decides device assignments, to wake
@@ -202,7 +201,7 @@ impl Gateway {
         tls: Arc<rustls::ServerConfig>,
         store: Arc<dyn Store>,
         logs: Arc<LogBook>,
-        clock: WallClock,
+        clock: Clock,
     ) -> Arc<Self> {
         Arc::new(Self {
             permits: Arc::new(Semaphore::new(cfg.max_sessions)),

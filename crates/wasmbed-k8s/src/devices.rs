@@ -107,7 +107,7 @@ impl DevicePodConfig {
 
     /// The gateway address written into a device's identity bundle.
     pub fn bundle_gateway(&self) -> String {
-        format!("10.0.2.2:{}", self.link_port)
+        wasmbed_model::guest_loopback(self.link_port)
     }
 }
 

@@ -51,8 +51,11 @@ pub const MODULE_KEY: &str = "module.wasm";
 pub const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "wasmbed");
 /// Label marking a module ConfigMap.
 pub const MODULE_LABEL: &str = "wasmbed.io/module";
-/// ConfigMaps hold at most 1 MiB; leave room for the object around the data.
-pub const MAX_MODULE_LEN: usize = 1024 * 1024 - 16 * 1024;
+use wasmbed_model::defaults::MAX_MODULE_LEN;
+// A module is a ConfigMap's binaryData (base64 in the object): ConfigMaps
+// hold at most 1 MiB, so the platform's module limit must fit one with room
+// for the object around it.
+const _: () = assert!(MAX_MODULE_LEN.div_ceil(3) * 4 <= 1024 * 1024 - 16 * 1024);
 
 /// The [`Store`] over one namespace of a Kubernetes cluster.
 #[derive(Clone)]
@@ -420,7 +423,7 @@ impl Store for KubeStore {
         valid_digest(digest)?;
         if bytes.len() > MAX_MODULE_LEN {
             return Err(StoreError::Backend(format!(
-                "module {digest} is {} bytes; a ConfigMap holds at most {MAX_MODULE_LEN}",
+                "module {digest} is {} bytes; the platform stores at most {MAX_MODULE_LEN}",
                 bytes.len()
             )));
         }

@@ -29,6 +29,20 @@ impl From<&'static table::Board> for Board {
     }
 }
 
+impl Board {
+    /// How a device of this board dials a gateway that listens on the
+    /// host's loopback at `port`: emulated devices see the host as 10.0.2.2.
+    pub fn loopback_endpoint(&self, port: u16) -> String {
+        if self.emulated { guest_loopback(port) } else { format!("127.0.0.1:{port}") }
+    }
+}
+
+/// The host's loopback at `port`, as a QEMU guest on user networking dials it.
+pub fn guest_loopback(port: u16) -> String {
+    let [a, b, c, d] = table::HOST_FROM_GUEST;
+    format!("{a}.{b}.{c}.{d}:{port}")
+}
+
 /// Every known board, the simulator first.
 pub fn boards() -> impl Iterator<Item = Board> {
     std::iter::once(SIM).chain(table::BOARDS.iter().map(Board::from))
@@ -37,4 +51,16 @@ pub fn boards() -> impl Iterator<Item = Board> {
 /// Looks a board up by name.
 pub fn board(name: &str) -> Option<Board> {
     boards().find(|b| b.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulated_boards_dial_the_host_through_qemu() {
+        assert_eq!(board("mps2-an385").map(|b| b.loopback_endpoint(4443)).as_deref(), Some("10.0.2.2:4443"));
+        assert_eq!(board(SIM_BOARD).map(|b| b.loopback_endpoint(4443)).as_deref(), Some("127.0.0.1:4443"));
+        assert!(boards().filter(|b| b.emulated).all(|b| b.hardware.is_some()));
+    }
 }

@@ -16,13 +16,15 @@
 //! ```
 
 mod boards;
+pub mod clock;
+pub mod defaults;
 mod logs;
 mod resources;
 mod rollout;
 mod selector;
 mod store;
 
-pub use boards::{Board, SIM_BOARD, board, boards, table as board_table};
+pub use boards::{Board, SIM_BOARD, board, boards, guest_loopback, table as board_table};
 pub use logs::{LogBook, LogLine};
 pub use resources::*;
 pub use rollout::{RolloutPhase, RolloutStatus, Step, Strategy};

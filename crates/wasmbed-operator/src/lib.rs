@@ -12,7 +12,7 @@ pub mod replica_control;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use wasmbed_k8s::devices::IdentityIssuer;
 use wasmbed_pki::Pki;
@@ -67,11 +67,6 @@ pub fn gateway_sans(release: &str, namespace: &str) -> Vec<String> {
         "127.0.0.1".into(),
         "10.0.2.2".into(),
     ]
-}
-
-/// Unix milliseconds.
-pub fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Issues device identity bundles from the platform CA.

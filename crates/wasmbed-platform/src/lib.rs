@@ -18,23 +18,20 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 use wasmbed_control::ControlConfig;
+use wasmbed_control::provisioning::Provisioner;
 use wasmbed_gateway::{Gateway, GatewayConfig};
-use wasmbed_model::{Device, DeviceSpec, Labels, LogBook, Meta, SIM_BOARD, Store, StoreError};
+use wasmbed_model::clock::{self, unix_ms};
+use wasmbed_model::{Device, DeviceSpec, Labels, LogBook, Meta, SIM_BOARD, Store, StoreError, defaults};
 use wasmbed_pki::{Pki, PkiError};
 use wasmbed_protocol::IdentityBundle;
 use wasmbed_qemu::manager::{ManagerConfig, QemuManager};
-
-/// Unix milliseconds now: the platform's one wall clock.
-pub fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// Why the platform could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,9 +98,9 @@ impl PlatformConfig {
             data_dir: data_dir.to_path_buf(),
             gateways: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
             api: None,
-            heartbeat_ms: 5_000,
-            max_sessions: 20_000,
-            report_ms: 1_000,
+            heartbeat_ms: defaults::HEARTBEAT_MS,
+            max_sessions: defaults::MAX_SESSIONS,
+            report_ms: defaults::GATEWAY_REPORT_MS,
             firmware: None,
             control: ControlConfig::default(),
             dashboard: None,
@@ -216,8 +213,8 @@ impl Platform {
                     .with_max_sessions(cfg.max_sessions)
                     .with_report_ms(cfg.report_ms)
                     // QEMU user networking shows the host's loopback as 10.0.2.2.
-                    .with_endpoints(&addr.to_string(), Some(&format!("10.0.2.2:{}", addr.port())));
-                Gateway::new(gw_cfg, tls.clone(), store.clone(), logs.clone(), Arc::new(unix_ms))
+                    .with_endpoints(&addr.to_string(), Some(&wasmbed_model::guest_loopback(addr.port())));
+                Gateway::new(gw_cfg, tls.clone(), store.clone(), logs.clone(), clock::system())
             })
             .collect();
 
@@ -236,7 +233,7 @@ impl Platform {
             .collect();
         let mut tasks = vec![tokio::spawn(wasmbed_control::run(
             store.clone(),
-            Arc::new(unix_ms),
+            clock::system(),
             cfg.control.clone(),
             stop_rx.clone(),
         ))];
@@ -316,7 +313,8 @@ impl Platform {
     ) -> Result<Vec<IdentityBundle>, PlatformError> {
         let store_err = |source| PlatformError::Store { path: self.devices_dir.clone(), source };
         let gateways = self.store.list_gateways().await.map_err(store_err)?;
-        let mut load = wasmbed_control::gateways::load(&self.store.list_devices().await.map_err(store_err)?);
+        let devices = self.store.list_devices().await.map_err(store_err)?;
+        let mut provisioner = Provisioner::new(gateways, &devices, unix_ms(), self.gateway_port());
         let mut bundles = Vec::with_capacity(n);
         for i in 0..n {
             let name = format!("{prefix}-{i}");
@@ -325,15 +323,9 @@ impl Platform {
                 spec: DeviceSpec { board: SIM_BOARD.into(), labels: labels.clone(), ..Default::default() },
                 status: Default::default(),
             };
-            d.spec.gateway = wasmbed_control::gateways::assign(&d, &gateways, &load, unix_ms());
-            if let Some(g) = &d.spec.gateway {
-                *load.entry(g.clone()).or_insert(0) += 1;
-            }
+            provisioner.assign(&mut d);
             let d = self.store.create_device(d).await.map_err(store_err)?;
-            let mut endpoints = wasmbed_control::gateways::endpoints_for(&d, &gateways, unix_ms());
-            if endpoints.is_empty() {
-                endpoints.push(self.gateway_addrs[0].to_string());
-            }
+            let endpoints = provisioner.endpoints(&d);
             bundles.push(self.pki.bundle(&name, SIM_BOARD, &endpoints, rand::random(), SystemTime::now())?);
         }
         Ok(bundles)

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmbed_gateway::{CommandError, CommandOutcome, CommandReply};
+use wasmbed_model::clock::unix_ms;
 use wasmbed_model::{Application, ApplicationSpec, Device, DevicePhase, DeviceSpec, Limits, Meta, ProcessState};
 use wasmbed_pki::Pki;
 use wasmbed_platform::{Platform, PlatformConfig};
@@ -20,10 +21,6 @@ mod common;
 const BOARD: &str = "mps2-an385";
 /// Generous: QEMU boots in well under a second here, but CI machines are slow.
 const WAIT: Duration = Duration::from_secs(90);
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 struct Env {
     tmp: tempfile::TempDir,
@@ -274,7 +271,7 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
     let dir = p.tmp.path().join("foreign");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("bundle.bin"), bundle.to_bytes()).unwrap();
-    write_boot_seed(&dir.join("seed.bin"), [8; 32], now_ms()).unwrap();
+    write_boot_seed(&dir.join("seed.bin"), [8; 32], unix_ms()).unwrap();
     let console = dir.join("console.log");
     let launch = Launch {
         board: machine(BOARD).unwrap(),

@@ -43,6 +43,13 @@ pub use frame::{
     encode_frame,
 };
 pub use msg::*;
+/// Heartbeat interval a device keeps until its gateway's `Welcome` says
+/// otherwise, and the interval the platform asks for by default.
+pub const DEFAULT_HEARTBEAT_MS: u32 = 5_000;
+
+/// Largest module a device accepts and the platform stores (bytes).
+pub const MAX_MODULE_LEN: usize = 128 * 1024;
+
 pub use terminal::{
     Command, CommandBoundError, CommandOutcome, CommandResult, MAX_COMMAND_ARG_LEN, MAX_COMMAND_ARGS,
     MAX_COMMAND_NAME_LEN, MAX_COMMAND_OUTPUT, fit_output,

@@ -23,10 +23,12 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{broadcast::error::RecvError, watch};
 use tokio::task::JoinHandle;
+use wasmbed_control::provisioning::Provisioner;
+use wasmbed_model::clock::unix_ms;
 use wasmbed_model::{Device, DeviceStatusPatch, EventKind, ProcessState, ProcessStatus, Store};
 use wasmbed_pki::Pki;
 use wasmbed_protocol::IdentityBundle;
@@ -329,8 +331,7 @@ impl QemuManager {
     /// Gateway addresses for the device's bundle, its own first.
     async fn endpoints(&self, device: &Device) -> Vec<String> {
         let gateways = self.store.list_gateways().await.unwrap_or_default();
-        let list = wasmbed_control::gateways::endpoints_for(device, &gateways, unix_ms());
-        if list.is_empty() { vec![format!("10.0.2.2:{}", self.cfg.gateway_port)] } else { list }
+        Provisioner::new(gateways, &[], unix_ms(), self.cfg.gateway_port).endpoints(device)
     }
 
     async fn process(&self, name: &str, state: ProcessState, restarts: u32, message: Option<String>) {
@@ -382,10 +383,6 @@ fn with_parent_death_signal(cmd: Command) -> Command {
     let mut c = Command::new("setpriv");
     c.args(["--pdeathsig", "KILL", "--"]).arg(cmd.get_program()).args(cmd.get_args());
     c
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The last line QEMU wrote (why it exited), at most 500 characters.

@@ -11,6 +11,7 @@ use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
 
 mod common;
 use common::firmware;
+use wasmbed_model::clock::unix_ms;
 
 /// Boots the firmware and returns its console once `until` appears.
 fn boot(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, until: &str) -> String {
@@ -58,7 +59,7 @@ fn bundle_for(dir: &Path, gateway: &str) -> PathBuf {
 fn without_a_bundle_the_firmware_refuses_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let seed = dir.path().join("seed.bin");
-    write_boot_seed(&seed, [1; 32], now_ms()).unwrap();
+    write_boot_seed(&seed, [1; 32], unix_ms()).unwrap();
     let text = boot(dir.path(), None, Some(seed), "refusing to connect");
     assert!(text.contains("wasmbed firmware") && text.contains("no identity bundle"), "{text}");
 }
@@ -71,10 +72,6 @@ fn without_a_host_time_the_firmware_refuses_and_says_why() {
     write_boot_seed(&seed, [4; 32], 0).unwrap();
     let text = boot(dir.path(), Some(bundle), Some(seed), "refusing to connect");
     assert!(text.contains("no real time"), "{text}");
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[test]
@@ -90,7 +87,7 @@ fn with_bundle_and_seed_the_firmware_reads_its_identity() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = bundle_file(dir.path());
     let seed = dir.path().join("seed.bin");
-    write_boot_seed(&seed, [2; 32], now_ms()).unwrap();
+    write_boot_seed(&seed, [2; 32], unix_ms()).unwrap();
     let text = boot(dir.path(), Some(bundle), Some(seed), "network: LAN9118");
     assert!(text.contains("identity: device fw-1 (board mps2-an385), gateway 10.0.2.2:4443"), "{text}");
     assert!(text.contains("CSPRNG seeded"), "{text}");
@@ -106,7 +103,7 @@ fn the_firmware_reaches_the_gateway_over_ethernet() {
     let port = listener.local_addr().unwrap().port();
     let bundle = bundle_for(dir.path(), &format!("10.0.2.2:{port}"));
     let seed = dir.path().join("seed.bin");
-    write_boot_seed(&seed, [3; 32], now_ms()).unwrap();
+    write_boot_seed(&seed, [3; 32], unix_ms()).unwrap();
     let accepted = std::thread::spawn(move || listener.accept().map(|(_, peer)| peer));
     let mac = wasmbed_qemu::mac_for("fw-1");
     let text = boot_net(dir.path(), Some(bundle), Some(seed), Some(mac.clone()), "tcp: connected");

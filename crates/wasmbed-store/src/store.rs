@@ -12,7 +12,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
@@ -30,7 +29,7 @@ use crate::schema::{
 };
 
 /// The clock the store stamps `meta.created_ms` with: Unix milliseconds.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub use wasmbed_model::clock::Clock;
 
 /// Events buffered per watcher before it lags and must re-list.
 const WATCH_CAPACITY: usize = 8192;
@@ -187,10 +186,6 @@ impl fmt::Debug for RedbStore {
     }
 }
 
-fn system_clock() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 fn backend(context: impl fmt::Display, e: impl Into<redb::Error>) -> StoreError {
     StoreError::Backend(format!("{context}: {}", e.into()))
 }
@@ -220,7 +215,7 @@ impl RedbStore {
     /// Fails on a file written by a newer schema, on a corrupt record (the
     /// error names it), or when another process has the file open.
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
-        Self::open_with_clock(path, Arc::new(system_clock))
+        Self::open_with_clock(path, wasmbed_model::clock::system())
     }
 
     /// [`RedbStore::open`] with the clock passed in (Unix milliseconds). It

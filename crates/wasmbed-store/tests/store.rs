@@ -25,7 +25,7 @@ fn db_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("data").join("wasmbed.redb")
 }
 
-fn fixed_clock(ms: u64) -> wasmbed_store::Clock {
+fn fixed_clock(ms: u64) -> wasmbed_model::clock::Clock {
     Arc::new(move || ms)
 }
 

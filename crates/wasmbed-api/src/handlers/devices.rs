@@ -9,6 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use wasmbed_control::provisioning::Provisioner;
+use wasmbed_model::clock::to_unix_ms;
 use wasmbed_model::{Device, DeviceSpec, Labels, LogLine, Meta, validate_name};
 
 use super::{ApiResult, json_error};
@@ -62,16 +64,12 @@ pub async fn create_device(
     if let Some(why) = board.unsupported {
         return Err(ApiError::unprocessable(format!("spec.board: {why}")));
     }
-    let mut spec = DeviceSpec { board: req.board, labels: req.labels, ..Default::default() };
+    let spec = DeviceSpec { board: req.board, labels: req.labels, ..Default::default() };
     spec.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Assigned at once, so its first bundle already names its gateway (the
     // gateway reconciler keeps the assignment right afterwards).
-    let gateways = st.store.list_gateways().await?;
-    let probe = Device { meta: Meta::named(&req.name), spec: spec.clone(), status: Default::default() };
-    let load = wasmbed_control::gateways::load(&st.store.list_devices().await?);
-    let now_ms = unix_ms((st.now)());
-    spec.gateway = wasmbed_control::gateways::assign(&probe, &gateways, &load, now_ms);
-    let device = Device { meta: Meta::named(&req.name), spec, status: Default::default() };
+    let mut device = Device { meta: Meta::named(&req.name), spec, status: Default::default() };
+    provisioner(&st).await?.assign(&mut device);
     let created = st.store.create_device(device).await?;
     // Issue the identity now, so a factory (or the simulator) can fetch it.
     if let Err(e) = st.pki.device_identity(&req.name, (st.now)()) {
@@ -100,18 +98,18 @@ pub async fn device_bundle(
 ) -> ApiResult<impl IntoResponse> {
     let device =
         st.store.get_device(&name).await?.ok_or_else(|| ApiError::not_found(format!("device {name:?} not found")))?;
-    let gateways = st.store.list_gateways().await?;
-    let mut endpoints = wasmbed_control::gateways::endpoints_for(&device, &gateways, unix_ms((st.now)()));
-    if endpoints.is_empty() {
-        let emulated = wasmbed_model::board(&device.spec.board).is_some_and(|b| b.emulated);
-        let host = if emulated { "10.0.2.2" } else { "127.0.0.1" };
-        endpoints.push(format!("{host}:{}", st.gateway_port));
-    }
+    let endpoints = provisioner(&st).await?.endpoints(&device);
     let bundle = st.pki.bundle(&name, &device.spec.board, &endpoints, (st.random)(), (st.now)()).map_err(|e| {
         tracing::error!(device = %name, "cannot build bundle: {e}");
         ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot build identity bundle".into() }
     })?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bundle.to_bytes()))
+}
+
+/// The fleet's gateways and devices as the store has them now.
+async fn provisioner(st: &ApiState) -> ApiResult<Provisioner> {
+    let (gateways, devices) = (st.store.list_gateways().await?, st.store.list_devices().await?);
+    Ok(Provisioner::new(gateways, &devices, to_unix_ms((st.now)()), st.gateway_port))
 }
 
 /// Query of the logs route.
@@ -185,10 +183,6 @@ fn read_from(path: &std::path::Path, offset: u64) -> Option<ConsoleChunk> {
     let mut buf = Vec::new();
     f.take(CONSOLE_CHUNK).read_to_end(&mut buf).ok()?;
     Some(ConsoleChunk { next: start + buf.len() as u64, text: String::from_utf8_lossy(&buf).into_owned() })
-}
-
-pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 async fn set_disconnected(st: &ApiState, name: &str, disconnected: bool) -> ApiResult<Device> {

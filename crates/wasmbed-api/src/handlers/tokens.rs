@@ -60,7 +60,7 @@ pub async fn create(
     body: Result<Json<NewToken>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let Json(req) = body.map_err(json_error)?;
-    let now = super::devices::unix_ms((st.now)());
+    let now = wasmbed_model::clock::to_unix_ms((st.now)());
     let (info, token) = st.tokens.create(&req.name, req.role, (st.random)(), now).map_err(|e| match e {
         crate::auth::AuthError::BadName => ApiError::bad_request(e.to_string()),
         other => ApiError::internal(other),

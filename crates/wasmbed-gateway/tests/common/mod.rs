@@ -5,16 +5,13 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::time::SystemTime;
 use tokio::sync::watch;
 use wasmbed_gateway::{Gateway, GatewayConfig};
+use wasmbed_model::clock;
 use wasmbed_model::{LogBook, Store};
 use wasmbed_pki::Pki;
-
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 pub struct Env {
     pub tmp: tempfile::TempDir,
@@ -34,13 +31,13 @@ pub async fn env(cfg: GatewayConfig) -> Env {
     let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).expect("store");
     let server = pki.gateway_identity(&["127.0.0.1".into()], SystemTime::now()).expect("gateway identity");
     let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server).expect("tls config");
-    let gw = Gateway::new(cfg, tls, store.clone(), Arc::new(LogBook::new(100)), Arc::new(now_ms));
+    let gw = Gateway::new(cfg, tls, store.clone(), Arc::new(LogBook::new(100)), clock::system());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(gw.clone().run(listener, rx));
     let (control, rx) = watch::channel(false);
     let cfg = wasmbed_control::ControlConfig::default().with_tick_ms(50);
-    tokio::spawn(wasmbed_control::run(store.clone(), Arc::new(now_ms), cfg, rx));
+    tokio::spawn(wasmbed_control::run(store.clone(), clock::system(), cfg, rx));
     Env { tmp, pki, store, gw, addr, stop, task, _control: control }
 }

@@ -26,8 +26,9 @@ use wasmbed_k8s::KubeStore;
 use wasmbed_k8s::devices::{self, DevicePodConfig};
 use wasmbed_k8s::secrets::{self, Mutability};
 use wasmbed_model::Store;
+use wasmbed_model::clock::{self, unix_ms};
 use wasmbed_operator::replica_control::{self as control, ControlClient, RemoteTerminal};
-use wasmbed_operator::{CA_FILES, CONTROL_TOKEN, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer, unix_ms};
+use wasmbed_operator::{CA_FILES, CONTROL_TOKEN, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer};
 use wasmbed_pki::Pki;
 
 /// The API's token file, as named in its folder and its Secret.
@@ -121,7 +122,7 @@ async fn main() -> Result<()> {
     let control_cfg = wasmbed_control::ControlConfig::default().without_gateway_assignment();
     let control = tokio::spawn(wasmbed_control::run(
         store.clone() as Arc<dyn Store>,
-        Arc::new(unix_ms),
+        clock::system(),
         control_cfg,
         stop_rx.clone(),
     ));

@@ -72,7 +72,7 @@ async fn main() -> Result<()> {
     let (stop, stop_rx) = watch::channel(false);
     tokio::spawn(wasmbed_k8s::forward::forward(listener, args.gateway.clone(), stop_rx.clone()));
 
-    let launch = pod.prepare(rand::random(), wasmbed_operator::unix_ms())?;
+    let launch = pod.prepare(rand::random(), wasmbed_model::clock::unix_ms())?;
     let console = pod.console();
     std::thread::spawn(move || follow(console, stop_rx));
     let mut qemu = tokio::process::Command::from(launch.command())

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use wasmbed_gateway::{Gateway, GatewayConfig};
 use wasmbed_k8s::KubeStore;
 use wasmbed_model::{LogBook, Store};
-use wasmbed_operator::{GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, read, replica_control as control, unix_ms};
+use wasmbed_operator::{GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, read, replica_control as control};
 use wasmbed_pki::Identity;
 
 #[derive(Parser, Debug)]
@@ -75,7 +75,7 @@ async fn main() -> Result<()> {
         .with_max_sessions(args.capacity)
         .with_endpoints(&args.endpoint, None);
     let logs = Arc::new(LogBook::new(1000));
-    let gateway = Gateway::new(cfg, tls, store as Arc<dyn Store>, logs.clone(), Arc::new(unix_ms));
+    let gateway = Gateway::new(cfg, tls, store as Arc<dyn Store>, logs.clone(), wasmbed_model::clock::system());
     let listener =
         TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let control_listener = TcpListener::bind(&args.control_listen)
