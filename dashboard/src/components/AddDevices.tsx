@@ -6,7 +6,7 @@ import type { Board, Device } from '../api/types';
 import { boardRefusal } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
-import { ErrorBanner, Notice, useAction } from './common';
+import { ErrorBanner, Notice, Table, useAction } from './common';
 
 function parseLabels(s: string): Record<string, string> | string {
   const out: Record<string, string> = {};
@@ -63,7 +63,7 @@ export function AddDevices({ onCreated, defaultCounts }: { onCreated?: (d: Devic
   return (
     <form className="add-devices" onSubmit={submit} aria-label="Add devices">
       <ErrorBanner error={boardsError} />
-      <table>
+      <Table>
         <thead>
           <tr>
             <th>board</th>
@@ -89,7 +89,7 @@ export function AddDevices({ onCreated, defaultCounts }: { onCreated?: (d: Devic
             </tr>
           ))}
         </tbody>
-      </table>
+      </Table>
       {refused.map((b) => (
         <Notice key={b.name}>
           <strong>{b.name}</strong> cannot host a device here: {boardRefusal(b)}

@@ -4,7 +4,7 @@
 import type { Application } from '../api/types';
 import { ago } from '../model';
 import { RolloutPhaseBadge } from './badges';
-import { Empty, ProgressBar } from './common';
+import { Empty, ProgressBar, Table } from './common';
 
 export function RolloutProgress({ app, now }: { app: Application; now: number }) {
   const st = app.status ?? {};
@@ -30,7 +30,7 @@ export function RolloutProgress({ app, now }: { app: Application; now: number })
         (waiting) of {desired} targeted
       </p>
       {(st.steps ?? []).length > 0 && (
-        <table aria-label="Rollout steps">
+        <Table aria-label="Rollout steps">
           <thead>
             <tr>
               <th>step</th>
@@ -57,7 +57,7 @@ export function RolloutProgress({ app, now }: { app: Application; now: number })
               </tr>
             ))}
           </tbody>
-        </table>
+        </Table>
       )}
     </div>
   );

@@ -1,6 +1,6 @@
 // Small building blocks shared by the pages.
 
-import { useCallback, useState, type ReactNode } from 'react';
+import { useCallback, useState, type ReactNode, type TableHTMLAttributes } from 'react';
 
 /** An API error (or any failure) as a sentence, announced to screen readers. */
 export function ErrorBanner({ error, onDismiss }: { error: string | null; onDismiss?: () => void }) {
@@ -116,5 +116,14 @@ export function Facts({ items }: { items: [string, ReactNode][] }) {
         </div>
       ))}
     </dl>
+  );
+}
+
+/** A table that scrolls sideways inside its own box when it is wider than the screen, so the page never does. */
+export function Table(props: TableHTMLAttributes<HTMLTableElement>) {
+  return (
+    <div className="table-scroll">
+      <table {...props} />
+    </div>
   );
 }

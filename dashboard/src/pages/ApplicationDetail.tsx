@@ -1,6 +1,6 @@
 import { RolloutProgress } from '../components/Rollout';
 import { AppStateBadge, ConditionBadge, RolloutPhaseBadge } from '../components/badges';
-import { Empty, ErrorBanner, Facts, Section, useAction } from '../components/common';
+import { Empty, ErrorBanner, Facts, Section, Table, useAction } from '../components/common';
 import type { Application } from '../api/types';
 import { ago, rollbackTarget, slotsOf, strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
@@ -69,7 +69,7 @@ function History({ app, now }: { app: Application; now: number }) {
       {history.length === 0 ? (
         <Empty>No revision yet.</Empty>
       ) : (
-        <table aria-label="Revision history">
+        <Table aria-label="Revision history">
           <thead>
             <tr>
               <th>revision</th>
@@ -107,7 +107,7 @@ function History({ app, now }: { app: Application; now: number }) {
               );
             })}
           </tbody>
-        </table>
+        </Table>
       )}
     </>
   );
@@ -166,7 +166,7 @@ export function ApplicationDetail({ name }: { name: string }) {
           {placed.length === 0 ? (
             <Empty>No device reports this app yet.</Empty>
           ) : (
-            <table aria-label="Devices running the app">
+            <Table aria-label="Devices running the app">
               <thead>
                 <tr>
                   <th>device</th>
@@ -190,7 +190,7 @@ export function ApplicationDetail({ name }: { name: string }) {
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </Table>
           )}
         </Section>
       </div>

@@ -1,5 +1,5 @@
 import { RolloutPhaseBadge } from '../components/badges';
-import { Empty, ProgressBar, Section } from '../components/common';
+import { Empty, ProgressBar, Section, Table } from '../components/common';
 import { DeployForm } from '../components/DeployForm';
 import { strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
@@ -26,7 +26,7 @@ export function Applications() {
         {apps.length === 0 ? (
           <Empty>No applications yet.</Empty>
         ) : (
-          <table aria-label="Applications">
+          <Table aria-label="Applications">
             <thead>
               <tr>
                 <th>name</th>
@@ -58,7 +58,7 @@ export function Applications() {
                 </tr>
               ))}
             </tbody>
-          </table>
+          </Table>
         )}
       </Section>
     </div>

@@ -5,7 +5,7 @@
 import { useEffect, useState } from 'react';
 import type { AuditEntry } from '../api/types';
 import { AuditOutcomeBadge } from '../components/badges';
-import { Empty, ErrorBanner, Section } from '../components/common';
+import { Empty, ErrorBanner, Section, Table } from '../components/common';
 import { useAuth } from '../state/auth';
 import { navigate, useLocation } from '../router';
 
@@ -97,7 +97,7 @@ export function Audit() {
             ) : entries.length === 0 ? (
               <Empty>No entry matches.</Empty>
             ) : (
-              <table aria-label="Audit entries">
+              <Table aria-label="Audit entries">
                 <thead>
                   <tr>
                     <th>time</th>
@@ -131,7 +131,7 @@ export function Audit() {
                     </tr>
                   ))}
                 </tbody>
-              </table>
+              </Table>
             )}
           </>
         )}

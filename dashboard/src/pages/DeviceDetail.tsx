@@ -2,7 +2,7 @@ import { AppLog } from '../components/AppLog';
 import { SerialConsole } from '../components/Console';
 import { Terminal } from '../components/Terminal';
 import { AppStateBadge, ConditionBadge, DevicePhaseBadge, ProcessStateBadge } from '../components/badges';
-import { Empty, ErrorBanner, Facts, Notice, Section, useAction } from '../components/common';
+import { Empty, ErrorBanner, Facts, Notice, Section, Table, useAction } from '../components/common';
 import type { Device } from '../api/types';
 import { ago, bytes, duration, isEmulated, isSimulated, phaseOf } from '../model';
 import { useAuth } from '../state/auth';
@@ -135,7 +135,7 @@ export function DeviceDetail({ name }: { name: string }) {
         {(s?.apps ?? []).length === 0 ? (
           <Empty>No app reported by the device.</Empty>
         ) : (
-          <table aria-label="Apps on the device">
+          <Table aria-label="Apps on the device">
             <thead>
               <tr>
                 <th>slot</th>
@@ -160,7 +160,7 @@ export function DeviceDetail({ name }: { name: string }) {
                 </tr>
               ))}
             </tbody>
-          </table>
+          </Table>
         )}
       </Section>
 

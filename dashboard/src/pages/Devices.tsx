@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { AddDevices } from '../components/AddDevices';
 import { DevicePhaseBadge } from '../components/badges';
-import { Empty, ErrorBanner, Section } from '../components/common';
+import { Empty, ErrorBanner, Section, Table } from '../components/common';
 import { AppStates, DeviceKind } from '../components/DeviceKind';
 import { DEVICE_PHASES } from '../api/types';
 import { ago, parseSelector, phaseOf } from '../model';
@@ -88,7 +88,7 @@ export function Devices() {
         {shown.length === 0 ? (
           <Empty>{all.length === 0 ? 'No devices yet.' : 'No device matches these filters.'}</Empty>
         ) : (
-          <table aria-label="Devices">
+          <Table aria-label="Devices">
             <thead>
               <tr>
                 <th>name</th>
@@ -127,7 +127,7 @@ export function Devices() {
                 </tr>
               ))}
             </tbody>
-          </table>
+          </Table>
         )}
       </Section>
     </div>

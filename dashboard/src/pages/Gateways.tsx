@@ -1,5 +1,5 @@
 import { GatewayHealthBadge } from '../components/badges';
-import { Empty, Section } from '../components/common';
+import { Empty, Section, Table } from '../components/common';
 import { ago, isSimulated } from '../model';
 import { useFleet, useNow } from '../state/fleet-context';
 
@@ -15,7 +15,7 @@ export function Gateways() {
         {gateways.length === 0 ? (
           <Empty>No gateway has registered yet.</Empty>
         ) : (
-          <table aria-label="Gateways">
+          <Table aria-label="Gateways">
             <thead>
               <tr>
                 <th>name</th>
@@ -53,7 +53,7 @@ export function Gateways() {
                 );
               })}
             </tbody>
-          </table>
+          </Table>
         )}
         <p className="muted">
           Sessions are mutual TLS 1.3; QEMU devices reach the host through QEMU user networking, which maps the host’s loopback to

@@ -1,6 +1,6 @@
 import { ActivityChart } from '../components/ActivityChart';
 import { DevicePhaseBadge, GatewayHealthBadge, RolloutPhaseBadge } from '../components/badges';
-import { Empty, ProgressBar, Section } from '../components/common';
+import { Empty, ProgressBar, Section, Table } from '../components/common';
 import { DEVICE_PHASES, type DevicePhase } from '../api/types';
 import { ago, isSimulated, phaseOf } from '../model';
 import { useFleet, useNow } from '../state/fleet-context';
@@ -51,7 +51,7 @@ export function Overview() {
               No devices yet. <Link to="/setup">Set up the first ones</Link>.
             </Empty>
           ) : (
-            <table>
+            <Table>
               <thead>
                 <tr>
                   <th>board</th>
@@ -74,7 +74,7 @@ export function Overview() {
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </Table>
           )}
         </Section>
 
@@ -82,7 +82,7 @@ export function Overview() {
           {gateways.length === 0 ? (
             <Empty>No gateway has registered yet.</Empty>
           ) : (
-            <table>
+            <Table>
               <thead>
                 <tr>
                   <th>gateway</th>
@@ -107,7 +107,7 @@ export function Overview() {
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </Table>
           )}
         </Section>
       </div>
@@ -118,7 +118,7 @@ export function Overview() {
             No applications yet. <Link to="/applications/new">Deploy one</Link>.
           </Empty>
         ) : (
-          <table>
+          <Table>
             <thead>
               <tr>
                 <th>application</th>
@@ -147,7 +147,7 @@ export function Overview() {
                 </tr>
               ))}
             </tbody>
-          </table>
+          </Table>
         )}
       </Section>
     </div>

@@ -4,7 +4,7 @@
 import { useState } from 'react';
 import { AddDevices } from '../components/AddDevices';
 import { DevicePhaseBadge, GatewayHealthBadge } from '../components/badges';
-import { Empty, Section } from '../components/common';
+import { Empty, Section, Table } from '../components/common';
 import { DeployForm } from '../components/DeployForm';
 import { phaseOf } from '../model';
 import { useAuth } from '../state/auth';
@@ -44,7 +44,7 @@ export function Setup() {
           {gateways.length === 0 ? (
             <Empty>No gateway has registered yet; it does within a few seconds of the platform starting.</Empty>
           ) : (
-            <table aria-label="Gateway addresses">
+            <Table aria-label="Gateway addresses">
               <thead>
                 <tr>
                   <th>gateway</th>
@@ -69,7 +69,7 @@ export function Setup() {
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </Table>
           )}
           <p>
             Each device’s identity bundle names these addresses, its own gateway first. They are set when the platform starts (
@@ -86,7 +86,7 @@ export function Setup() {
           <p>Choose how many devices of each board to create. Each gets its identity now; QEMU devices start at once.</p>
           <AddDevices defaultCounts={{ 'mps2-an385': 1 }} onCreated={(ds) => setCreated((c) => [...c, ...ds.map((d) => d.meta.name)])} />
           {devices.length > 0 && (
-            <table aria-label="New devices">
+            <Table aria-label="New devices">
               <thead>
                 <tr>
                   <th>device</th>
@@ -109,7 +109,7 @@ export function Setup() {
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </Table>
           )}
           <button type="button" className="primary" onClick={() => setStep(3)} disabled={Object.keys(state.devices).length === 0}>
             Continue to the first app

@@ -2,7 +2,8 @@
 // `wasmbed up` with a QEMU device running our firmware: sign in, the
 // setup page, the device coming Online, a canary rollout, app log and
 // serial console, the terminal (allowed and refused), disconnect and
-// connect, a second version, rollback, the audit log.
+// connect, a second version, rollback, the audit log, the overview and
+// the devices page on a 390 px phone screen, a viewer's view.
 //
 // One screenshot per step in target/browser-artifacts/. Run it with
 // `cargo xtask browser-test` (or as part of `cargo xtask test`).
@@ -217,6 +218,34 @@ stepTest('the overview counts the fleet', async () => {
   await page.getByRole('img', { name: /Heartbeats and app failures/ }).waitFor();
   // The device heartbeats every 5 s: the chart counts them as they arrive.
   await page.getByText(/heartbeats \([1-9]\d*\)/).waitFor();
+});
+
+/** Fails naming what sticks out when the page is wider than the window (it would scroll sideways). */
+async function assertNoSidewaysScroll(what) {
+  const r = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    wide: [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5 && !e.closest('.table-scroll'))
+      .slice(0, 5)
+      .map((e) => `<${e.tagName.toLowerCase()} class="${e.className}"> ends at ${Math.round(e.getBoundingClientRect().right)} px`),
+  }));
+  assert.ok(r.scrollWidth <= r.innerWidth, `${what} scrolls sideways at ${r.innerWidth} px (${r.scrollWidth} px wide): ${r.wide.join('; ')}`);
+}
+
+stepTest('on a 390 px phone screen the overview does not scroll sideways', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(platform.api + '/');
+  await page.getByRole('link', { name: '1 Online' }).waitFor();
+  await page.getByRole('table').first().waitFor();
+  await assertNoSidewaysScroll('the overview');
+});
+
+stepTest('on a 390 px phone screen the devices page does not scroll sideways', async () => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Devices' }).click();
+  await page.getByRole('table', { name: 'Devices' }).locator(`tr[data-device="${DEVICE}"]`).waitFor();
+  await assertNoSidewaysScroll('the devices page');
+  await page.setViewportSize({ width: 1280, height: 900 });
 });
 
 stepTest('a viewer token sees the fleet but no controls', async () => {
