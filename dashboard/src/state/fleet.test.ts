@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Application, Device } from '../api/types';
 import { parseSelector, rollbackTarget } from '../model';
-import { BUCKET_MS, BUCKETS, count, emptyFleet, fleetReducer } from './fleet';
+import { emptyFleet, fleetReducer } from './fleet';
 
 function device(name: string, hb: number | null, apps: { name: string; state: string }[] = []): Device {
   return {
@@ -29,7 +29,7 @@ describe('fleetReducer', () => {
     s = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 99, uptimeMs: 5, freeMemory: 7 } }, atMs: 0 });
     expect(s.devices.a?.status?.session?.lastHeartbeatMs).toBe(99);
     expect(s.devices.a?.status?.session?.apps?.[0]?.name).toBe('hello');
-    expect(s.activity).toEqual([{ startMs: 0, heartbeats: 1, failures: 0 }]);
+    expect(s.activity.buckets).toEqual([{ startMs: 0, heartbeats: 1, failures: 0 }]);
     const unknown = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'ghost', lastHeartbeatMs: 1 } }, atMs: 0 });
     expect(Object.keys(unknown.devices)).toEqual(['a']);
   });
@@ -39,21 +39,40 @@ describe('fleetReducer', () => {
     s = fleetReducer(s, { event: { type: 'device', data: device('a', 2) }, atMs: 1000 });
     s = fleetReducer(s, { event: { type: 'device', data: device('a', 2, [{ name: 'hello', state: 'failed' }]) }, atMs: 2000 });
     s = fleetReducer(s, { event: { type: 'device', data: device('a', 3, [{ name: 'hello', state: 'failed' }]) }, atMs: 3000 });
-    expect(s.activity).toEqual([{ startMs: 0, heartbeats: 2, failures: 1 }]);
+    expect(s.activity.buckets).toEqual([{ startMs: 0, heartbeats: 2, failures: 1 }]);
+  });
+
+  it('takes the platform’s activity from each snapshot and counts the stream on top of it', () => {
+    const t = 1_700_000_000_000;
+    const platform = { bucketMs: 10_000, buckets: [{ startMs: t - 20_000, heartbeats: 4, failures: 1 }, { startMs: t, heartbeats: 2, failures: 0 }] };
+    let s = fleetReducer(emptyFleet, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 1 } }, atMs: t });
+    s = fleetReducer(s, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [], activity: platform } }, atMs: t + 1000 });
+    // The platform's count, not the page's: it already holds what the page saw before.
+    expect(s.activity).toEqual(platform);
+    s = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 2 } }, atMs: t + 2000 });
+    s = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 3 } }, atMs: t + 12_000 });
+    expect(s.activity.buckets).toEqual([
+      { startMs: t - 20_000, heartbeats: 4, failures: 1 },
+      { startMs: t, heartbeats: 3, failures: 0 },
+      { startMs: t + 10_000, heartbeats: 1, failures: 0 },
+    ]);
+    // A reconnect's snapshot brings the platform's count again, which covers the gap.
+    const later = { bucketMs: 10_000, buckets: [{ startMs: t + 60_000, heartbeats: 9, failures: 0 }] };
+    s = fleetReducer(s, { event: { type: 'snapshot', data: { devices: [device('a', 3)], applications: [], gateways: [], activity: later } }, atMs: t + 65_000 });
+    expect(s.activity).toEqual(later);
+  });
+
+  it('keeps counting on its own when a snapshot carries no activity', () => {
+    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
+    s = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 2 } }, atMs: 1000 });
+    s = fleetReducer(s, { event: { type: 'snapshot', data: { devices: [device('a', 2)], applications: [], gateways: [] } }, atMs: 2000 });
+    expect(s.activity.buckets).toEqual([{ startMs: 0, heartbeats: 1, failures: 0 }]);
   });
 
   it('forgets a deleted device and its logs', () => {
     let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
     s = fleetReducer(s, { event: { type: 'deleted', data: { kind: 'device', name: 'a' } }, atMs: 0 });
     expect(s.devices).toEqual({});
-  });
-});
-
-describe('count', () => {
-  it('drops buckets older than the window', () => {
-    let a = count([], 0, 1, 0);
-    a = count(a, BUCKETS * BUCKET_MS, 1, 0);
-    expect(a.map((b) => b.startMs)).toEqual([BUCKETS * BUCKET_MS]);
   });
 });
 

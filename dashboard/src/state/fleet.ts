@@ -3,20 +3,11 @@
 // Pure: the time an event arrived is passed in, so tests need no clock.
 
 import type { FleetEvent } from '../api/events';
-import type { Application, AppState, Device, Gateway, LogLine } from '../api/types';
+import type { Activity, Application, AppState, Device, Gateway, LogLine } from '../api/types';
+import { count, emptyActivity, fromPlatform } from './activity';
 
-/** Width of one bar of the activity chart. */
-export const BUCKET_MS = 10_000;
-/** Bars kept: ten minutes. */
-export const BUCKETS = 60;
 /** App log lines kept per device. */
 export const LOG_LINES = 500;
-
-export interface Bucket {
-  startMs: number;
-  heartbeats: number;
-  failures: number;
-}
 
 export interface FleetState {
   /** A snapshot has arrived since the page opened. */
@@ -26,8 +17,8 @@ export interface FleetState {
   gateways: Record<string, Gateway>;
   /** App log lines per device, oldest first, as the stream delivered them. */
   logs: Record<string, LogLine[]>;
-  /** Heartbeats and app failures seen on the stream since the page opened. */
-  activity: Bucket[];
+  /** Heartbeats and app failures: the platform's count at the last snapshot, plus the stream's since. */
+  activity: Activity;
 }
 
 export const emptyFleet: FleetState = {
@@ -36,31 +27,17 @@ export const emptyFleet: FleetState = {
   applications: {},
   gateways: {},
   logs: {},
-  activity: [],
+  activity: emptyActivity,
 };
 
 export type FleetAction = { event: FleetEvent; atMs: number };
 
-/** App states that count as a failure on the activity chart. */
+/** App states that count as a failure on the activity chart (the platform counts by the same rule). */
 const FAILED: ReadonlySet<AppState> = new Set<AppState>(['failed', 'rejected']);
 
 function byName<T extends { meta: { name: string } }>(items: T[]): Record<string, T> {
   const out: Record<string, T> = {};
   for (const i of items) out[i.meta.name] = i;
-  return out;
-}
-
-/** Adds to the bucket of `atMs`, dropping buckets older than the window. */
-export function count(activity: Bucket[], atMs: number, heartbeats: number, failures: number): Bucket[] {
-  if (heartbeats === 0 && failures === 0) return activity;
-  const start = Math.floor(atMs / BUCKET_MS) * BUCKET_MS;
-  const out = activity.filter((b) => b.startMs > start - BUCKETS * BUCKET_MS);
-  const last = out[out.length - 1];
-  if (last && last.startMs === start) {
-    out[out.length - 1] = { ...last, heartbeats: last.heartbeats + heartbeats, failures: last.failures + failures };
-  } else {
-    out.push({ startMs: start, heartbeats, failures });
-  }
   return out;
 }
 
@@ -90,13 +67,16 @@ function without<T>(rec: Record<string, T>, name: string): Record<string, T> {
 export function fleetReducer(state: FleetState, { event, atMs }: FleetAction): FleetState {
   switch (event.type) {
     case 'snapshot':
-      // Logs and activity are this page's own history: a reconnect keeps them.
+      // Logs are this page's own history: a reconnect keeps them. Activity
+      // is the platform's: each snapshot brings its count, which includes
+      // whatever happened while this page was not connected.
       return {
         ...state,
         loaded: true,
         devices: byName(event.data.devices ?? []),
         applications: byName(event.data.applications ?? []),
         gateways: byName(event.data.gateways ?? []),
+        activity: event.data.activity ? fromPlatform(event.data.activity) : state.activity,
       };
     case 'device': {
       const d = event.data;
