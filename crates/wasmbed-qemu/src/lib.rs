@@ -19,7 +19,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 
 /// First four bytes of a per-boot seed file (see the firmware runtime).
 pub const BOOT_SEED_MAGIC: [u8; 4] = *b"WBSD";
@@ -158,18 +158,58 @@ pub fn image_from_source(folder: &str, name: &str, triple: &str) -> Result<PathB
     Ok(root.join("firmware/target").join(triple).join("release").join(name))
 }
 
-/// A child leading its own process group, killed with the whole group on
-/// drop: QEMU (and anything a child starts) never outlives its owner.
+/// A child leading its own process group, tied to this process: the whole
+/// group is killed on drop, and also when this process dies without
+/// dropping it (SIGKILL, SIGTERM, a panic that aborts). QEMU, `wasmbed up`
+/// started by a test or a benchmark, and anything they start in their
+/// group never outlive their owner.
+///
+/// The tie is a watchdog in the child's group: a `sh` that blocks reading
+/// a pipe only this process can write to. When this process ends, for any
+/// reason, the kernel closes the pipe, the read returns, and the watchdog
+/// kills the group. (`prctl(PR_SET_PDEATHSIG)` would fire when the
+/// spawning *thread* ends, and reaches the child only, not what it
+/// started.) While the watchdog lives, the group's id cannot be reused.
 #[derive(Debug)]
 pub struct ProcessGroup {
     child: Child,
+    watchdog: Child,
+    /// Held, never written: its closing is the signal.
+    _tie: std::process::ChildStdin,
     killed: bool,
 }
 
+/// Waits for end of input (this process gone), then kills the group `$1`.
+const WATCHDOG: &str = "read -r _; kill -KILL -\"$1\"";
+
 impl ProcessGroup {
-    /// Spawns `cmd` as the leader of a new process group.
+    /// Spawns `cmd` as the leader of a new process group, tied to this
+    /// process (see [`ProcessGroup`]).
     pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
-        Ok(Self { child: cmd.process_group(0).spawn()?, killed: false })
+        let mut child = cmd.process_group(0).spawn()?;
+        let pgid = child.id();
+        let watchdog = Command::new("sh")
+            .args(["-c", WATCHDOG, "wasmbed-watchdog", &pgid.to_string()])
+            .process_group(pgid as i32)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut watchdog = match watchdog {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        let Some(tie) = watchdog.stdin.take() else {
+            Self::kill_group(pgid);
+            let _ = child.wait();
+            let _ = watchdog.wait();
+            return Err(std::io::Error::other("the watchdog has no stdin"));
+        };
+        Ok(Self { child, watchdog, _tie: tie, killed: false })
     }
 
     /// The leader's pid (also the group id).
@@ -187,12 +227,14 @@ impl ProcessGroup {
         if std::mem::replace(&mut self.killed, true) {
             return;
         }
-        // `kill` the command: sending to a group needs no unsafe code here.
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
-            .stderr(std::process::Stdio::null())
-            .status();
+        Self::kill_group(self.child.id());
         let _ = self.child.wait();
+        let _ = self.watchdog.wait();
+    }
+
+    /// `kill` the command: sending to a group needs no unsafe code here.
+    fn kill_group(pgid: u32) {
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{pgid}")]).stderr(Stdio::null()).status();
     }
 }
 

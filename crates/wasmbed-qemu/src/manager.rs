@@ -15,13 +15,13 @@
 //!   the process and the manager starts it again with a new seed, backing off
 //!   exponentially when it keeps exiting.
 //! - Deleting the Device or stopping the manager kills its process group;
-//!   QEMU also gets SIGKILL if the platform process itself dies
-//!   (`setpriv --pdeathsig`), so no QEMU outlives the platform.
+//!   the group is also killed if the platform process itself dies
+//!   ([`ProcessGroup`]), so no QEMU outlives the platform.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -268,7 +268,7 @@ impl QemuManager {
                     return;
                 }
             };
-            let mut cmd = with_parent_death_signal(launch.command());
+            let mut cmd = launch.command();
             cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
             let mut qemu = match ProcessGroup::spawn(&mut cmd) {
                 Ok(q) => q,
@@ -375,14 +375,6 @@ impl QemuManager {
         std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
         Ok(path)
     }
-}
-
-/// Runs `cmd` through `setpriv --pdeathsig KILL`: if the platform process
-/// dies without cleaning up (SIGKILL), the kernel kills QEMU too.
-fn with_parent_death_signal(cmd: Command) -> Command {
-    let mut c = Command::new("setpriv");
-    c.args(["--pdeathsig", "KILL", "--"]).arg(cmd.get_program()).args(cmd.get_args());
-    c
 }
 
 /// The last line QEMU wrote (why it exited), at most 500 characters.
