@@ -17,6 +17,9 @@
 //! [`Agent::reboot_requested`] after sending the answer and resets its own
 //! way.
 //!
+//! When a session ends, [`Reconnect`] says which gateway to dial next and
+//! how long to wait first: one policy for the firmware and the simulator.
+//!
 //! ```
 //! use wasmbed_agent::{Agent, AgentConfig};
 //! let mut agent = Agent::new(AgentConfig::new("dev-1", "sim"));
@@ -30,12 +33,14 @@
 extern crate alloc;
 
 mod apps;
+mod backoff;
 mod host;
 mod session;
 mod terminal;
 mod transport;
 
 pub use apps::{AppRuntime, Instantiated, MAX_LOG_LINE};
+pub use backoff::{Backoff, NEXT_GATEWAY_MS, Reconnect};
 pub use host::{Capability, DEFAULT_GRANTS, validate_module};
 pub use session::{Agent, AgentConfig, AgentError, RECEIVE_PIECE, SessionState};
 pub use terminal::{ALLOWED_COMMANDS, Refusal, TerminalCommand};

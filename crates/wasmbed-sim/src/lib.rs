@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rand::Rng;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -27,7 +26,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_rustls::TlsConnector;
 use tracing::{debug, info, warn};
-use wasmbed_agent::{Agent, AgentConfig};
+use wasmbed_agent::{Agent, AgentConfig, Backoff, Reconnect};
 use wasmbed_pki::Identity;
 use wasmbed_protocol::IdentityBundle;
 
@@ -39,10 +38,9 @@ pub const SIM_HEAP_BYTES: u32 = 256 * 1024;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SimOptions {
-    /// First reconnect delay; doubles up to `max_backoff`, with jitter.
-    pub min_backoff: Duration,
-    /// Longest reconnect delay.
-    pub max_backoff: Duration,
+    /// Reconnect delays: the devices' own ([`Backoff::DEVICE`]) unless a
+    /// test asks for shorter ones.
+    pub backoff: Backoff,
     /// Connect + TLS handshake timeout.
     pub connect_timeout: Duration,
     /// Handshakes in flight at once across a fleet (a real fleet does not
@@ -53,8 +51,7 @@ pub struct SimOptions {
 impl Default for SimOptions {
     fn default() -> Self {
         Self {
-            min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(10),
+            backoff: Backoff::DEVICE,
             connect_timeout: Duration::from_secs(10),
             connect_limit: Arc::new(tokio::sync::Semaphore::new(256)),
         }
@@ -62,10 +59,11 @@ impl Default for SimOptions {
 }
 
 impl SimOptions {
-    /// With different reconnect delays.
+    /// With other reconnect delays, through the devices' formula: the
+    /// first window is `min`, the largest `max` (see [`Backoff`]).
     pub fn with_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.min_backoff = min;
-        self.max_backoff = max.max(min);
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        self.backoff = Backoff::new(ms(min), ms(max));
         self
     }
 }
@@ -81,10 +79,10 @@ pub struct SimStats {
     pub reboots: AtomicU64,
 }
 
-/// Runs one simulated device until `stop` turns true. It dials the
-/// gateways of its bundle in order (its own first); when one cannot be
-/// reached it tries the next at once, and after trying them all it backs
-/// off exponentially, with jitter.
+/// Runs one simulated device until `stop` turns true. It redials as the
+/// firmware does ([`Reconnect`]): the gateways of its bundle in order (its
+/// own first), the next soon after one fails, and after a full round an
+/// exponential backoff with jitter.
 pub async fn run_device(bundle: IdentityBundle, opts: SimOptions, stop: watch::Receiver<bool>) {
     run_device_with_stats(bundle, opts, stop, Arc::default()).await
 }
@@ -117,14 +115,13 @@ pub async fn run_device_with_stats(
         warn!(device = %id, "simulated device cannot start: no usable gateway address in its bundle");
         return;
     }
-    let mut at = 0usize;
+    let mut reconnect = Reconnect::new(gateways.len(), opts.backoff);
     let cold_boot = || Agent::new(AgentConfig::new(&id, &bundle.board).simulated().with_heap_size(SIM_HEAP_BYTES));
     let mut boot = Instant::now();
     let mut agent = cold_boot();
-    let mut backoff = opts.min_backoff;
     while !*stop.borrow() {
         let now = move || boot.elapsed().as_millis() as u64;
-        let (addr, server_name) = &gateways[at % gateways.len()];
+        let (addr, server_name) = &gateways[reconnect.gateway() % gateways.len()];
         let connect = async {
             let tcp = TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
@@ -140,9 +137,7 @@ pub async fn run_device_with_stats(
                     Ok(Err(e)) => debug!(device = %id, gateway = %addr, "simulated device cannot connect: {e}"),
                     _ => debug!(device = %id, gateway = %addr, "simulated device connect timed out"),
                 }
-                at = (at + 1) % gateways.len();
-                // Back off once every gateway was tried.
-                if at == 0 && wait_backoff(&mut backoff, &opts, &mut stop).await {
+                if wait(reconnect.ended(false, rand::random()), &mut stop).await {
                     break;
                 }
                 continue;
@@ -174,7 +169,6 @@ pub async fn run_device_with_stats(
             }
             if !enrolled && agent.state() == wasmbed_agent::SessionState::Online {
                 enrolled = true;
-                backoff = opts.min_backoff;
             }
             if agent.state() == wasmbed_agent::SessionState::Disconnected {
                 break "session ended by the agent".into();
@@ -210,23 +204,19 @@ pub async fn run_device_with_stats(
             stats.reboots.fetch_add(1, Ordering::Relaxed);
             agent = cold_boot();
             boot = Instant::now();
-            backoff = opts.min_backoff;
-            at = 0;
+            reconnect.restart();
             continue;
         }
-        if *stop.borrow() || wait_backoff(&mut backoff, &opts, &mut stop).await {
+        if *stop.borrow() || wait(reconnect.ended(enrolled, rand::random()), &mut stop).await {
             break;
         }
     }
 }
 
-/// Sleeps for the backoff with ±50 % jitter and doubles it; true if stopped.
-async fn wait_backoff(backoff: &mut Duration, opts: &SimOptions, stop: &mut watch::Receiver<bool>) -> bool {
-    let jitter = rand::rng().random_range(0.5..1.5);
-    let wait = backoff.mul_f64(jitter);
-    *backoff = (*backoff * 2).min(opts.max_backoff);
+/// Sleeps `ms` before the next dial; true if stopped meanwhile.
+async fn wait(ms: u32, stop: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
-        () = sleep(wait) => false,
+        () = sleep(Duration::from_millis(ms.into())) => false,
         _ = stop.changed() => true,
     }
 }
