@@ -174,7 +174,7 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
             }
             let at = t0.elapsed().as_secs_f64() * 1000.0;
             if let Some(d) = p.store.get_device(&ev.name).await?
-                && d.status.session.apps.iter().any(|a| a.digest == digest && a.state == "running")
+                && d.status.session.apps.iter().any(|a| a.digest == digest && a.state == wasmbed_model::AppState::Running)
             {
                 running.insert(ev.name, at);
             }

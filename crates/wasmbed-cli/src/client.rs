@@ -230,8 +230,13 @@ pub async fn device_list(api: &Api, json: bool) -> Result<()> {
             let board =
                 if d.spec.board == wasmbed_model::SIM_BOARD { "sim (simulator)".into() } else { d.spec.board.clone() };
             let labels: Vec<String> = d.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let apps: Vec<String> =
-                d.status.session.apps.iter().map(|a| format!("{}@{}:{}", a.name, a.version, a.state)).collect();
+            let apps: Vec<String> = d
+                .status
+                .session
+                .apps
+                .iter()
+                .map(|a| format!("{}@{}:{}", a.name, a.version, a.state.as_str()))
+                .collect();
             vec![
                 d.meta.name.clone(),
                 board,

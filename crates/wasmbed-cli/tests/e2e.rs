@@ -7,10 +7,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmbed_model::clock::unix_ms;
 use wasmbed_model::{Application, Device, DevicePhase, LogLine};
+use wasmbed_testkit::wait_until;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbed");
 
@@ -144,19 +145,15 @@ impl Platform {
     }
 }
 
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn all_run(devices: &[Device], app: &str, version: &str) -> bool {
     devices.len() == 3
         && devices.iter().all(|d| {
             d.status.phase == DevicePhase::Online
-                && d.status.session.apps.iter().any(|a| a.name == app && a.version == version && a.state == "running")
+                && d.status
+                    .session
+                    .apps
+                    .iter()
+                    .any(|a| a.name == app && a.version == version && a.state == wasmbed_model::AppState::Running)
         })
 }
 
@@ -212,7 +209,9 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     wait_until("crashy failed with a reason everywhere", Duration::from_secs(60), || {
         p.devices().iter().all(|d| {
             d.status.session.apps.iter().any(|a| {
-                a.name == "crashy" && a.state == "failed" && a.reason.as_deref().is_some_and(|r| r.starts_with("trap"))
+                a.name == "crashy"
+                    && a.state == wasmbed_model::AppState::Failed
+                    && a.reason.as_deref().is_some_and(|r| r.starts_with("trap"))
             })
         })
     });
@@ -363,7 +362,11 @@ fn qemu_demo_device_runs_the_app_and_no_qemu_outlives_a_sigkilled_platform() {
         p.devices().iter().any(|d| {
             d.meta.name == "demo-0"
                 && d.status.phase == DevicePhase::Online
-                && d.status.session.apps.iter().any(|a| a.name == "hello" && a.state == "running")
+                && d.status
+                    .session
+                    .apps
+                    .iter()
+                    .any(|a| a.name == "hello" && a.state == wasmbed_model::AppState::Running)
         })
     });
     let d = p.devices().into_iter().find(|d| d.meta.name == "demo-0").unwrap();
@@ -403,7 +406,13 @@ fn app_json(p: &Platform, name: &str) -> serde_json::Value {
 fn running(devices: &[Device], app: &str, version: &str) -> Vec<String> {
     devices
         .iter()
-        .filter(|d| d.status.session.apps.iter().any(|a| a.name == app && a.version == version && a.state == "running"))
+        .filter(|d| {
+            d.status
+                .session
+                .apps
+                .iter()
+                .any(|a| a.name == app && a.version == version && a.state == wasmbed_model::AppState::Running)
+        })
         .map(|d| d.meta.name.clone())
         .collect()
 }

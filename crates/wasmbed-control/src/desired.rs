@@ -7,7 +7,7 @@
 //! that knows how slots are named.
 
 use wasmbed_model::{
-    AppObservation, Application, DesiredApp, Device, Labels, RolloutPhase, RolloutStatus, Selector, Strategy,
+    AppObservation, AppState, Application, DesiredApp, Device, Labels, RolloutPhase, RolloutStatus, Selector, Strategy,
 };
 
 /// How a targeted device is doing with one revision of an app.
@@ -89,12 +89,12 @@ pub fn assignment(strategy: &Strategy, ro: &RolloutStatus, device: &str) -> Vec<
 /// What `device` reports for `revision` of `app` (whose module is `digest`).
 pub fn revision_state(device: &Device, slot: &str, revision: u64, digest: &str) -> RevisionState {
     let obs = device.status.session.apps.iter().find(|o| o.name == slot && holds(o, revision, digest));
-    match obs.map(|o| o.state.as_str()) {
+    match obs.map(|o| o.state) {
         None => RevisionState::Absent,
-        Some("running") => RevisionState::Running,
-        Some("stopped") => RevisionState::Installed,
-        Some("failed" | "rejected") => RevisionState::Failed,
-        Some(_) => RevisionState::Pending,
+        Some(AppState::Running) => RevisionState::Running,
+        Some(AppState::Stopped) => RevisionState::Installed,
+        Some(AppState::Failed | AppState::Rejected) => RevisionState::Failed,
+        Some(AppState::Installing) => RevisionState::Pending,
     }
 }
 
@@ -110,7 +110,8 @@ fn holds(o: &AppObservation, revision: u64, digest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasmbed_model::{Step, *};
+    use wasmbed_model::Step;
+    use wasmbed_testkit::{With, observation};
 
     fn rollout(phase: RolloutPhase, step: u32, touched: &[&str]) -> RolloutStatus {
         RolloutStatus {
@@ -147,27 +148,16 @@ mod tests {
 
     #[test]
     fn observations_are_matched_by_revision_or_digest() {
-        let mut d = Device {
-            meta: Meta::named("a"),
-            spec: DeviceSpec { board: "sim".into(), ..Default::default() },
-            status: Default::default(),
-        };
-        let obs = |state: &str, revision| AppObservation {
-            name: "hello".into(),
-            version: "1".into(),
-            digest: "aa".into(),
-            state: state.into(),
-            revision,
-            reason: None,
-        };
-        d.status.session.apps = vec![obs("running", Some(2))];
+        let mut d = wasmbed_testkit::device("a");
+        let obs = |state, revision| observation("hello", revision, state).with(|o| o.digest = "aa".into());
+        d.status.session.apps = vec![obs(AppState::Running, Some(2))];
         assert_eq!(revision_state(&d, "hello", 2, "zz"), RevisionState::Running);
         assert_eq!(revision_state(&d, "hello", 3, "aa"), RevisionState::Absent, "another revision, same module");
-        d.status.session.apps = vec![obs("stopped", None)];
+        d.status.session.apps = vec![obs(AppState::Stopped, None)];
         assert_eq!(revision_state(&d, "hello", 9, "aa"), RevisionState::Installed);
-        d.status.session.apps = vec![obs("rejected", Some(2))];
+        d.status.session.apps = vec![obs(AppState::Rejected, Some(2))];
         assert_eq!(revision_state(&d, "hello", 2, "aa"), RevisionState::Failed);
-        d.status.session.apps = vec![obs("installing", Some(2))];
+        d.status.session.apps = vec![obs(AppState::Installing, Some(2))];
         assert_eq!(revision_state(&d, "hello", 2, "aa"), RevisionState::Pending);
     }
 }

@@ -99,24 +99,15 @@ mod tests {
     use super::*;
     use wasmbed_model::*;
 
+    use wasmbed_testkit::With;
+
     fn gw(name: &str, capacity: u32, seen: Option<u64>) -> Gateway {
-        Gateway {
-            meta: Meta::named(name),
-            spec: GatewaySpec {
-                endpoint: format!("127.0.0.1:{}", 4000 + name.len()),
-                device_endpoint: Some(format!("10.0.2.2:{}", 4000 + name.len())),
-                capacity,
-            },
-            status: GatewayStatus { last_seen_ms: seen, report_ms: Some(1000), ..Default::default() },
-        }
+        let port = 4000 + name.len() as u16;
+        wasmbed_testkit::gateway(name, port, capacity).with(|g| g.status.last_seen_ms = seen)
     }
 
     fn device(gateway: Option<&str>) -> Device {
-        Device {
-            meta: Meta::named("d"),
-            spec: DeviceSpec { board: "sim".into(), gateway: gateway.map(String::from), ..Default::default() },
-            status: Default::default(),
-        }
+        wasmbed_testkit::device("d").with(|d| d.spec.gateway = gateway.map(String::from))
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! liveness window (missed heartbeats × interval): a gateway that died
 //! without closing its sessions cannot keep its devices Online.
 
-use wasmbed_model::{Condition, DesiredApp, Device, DevicePhase, DeviceStatus, ProcessState, board, merge_conditions};
+use wasmbed_model::{
+    AppState, Condition, DesiredApp, Device, DevicePhase, DeviceStatus, ProcessState, board, merge_conditions,
+};
 
 use wasmbed_model::defaults::{HEARTBEAT_MS, MISSED_HEARTBEATS};
 
@@ -88,7 +90,7 @@ fn synced(device: &Device, desired: &[DesiredApp]) -> Condition {
             !obs.iter().any(|o| {
                 o.name == d.slot
                     && o.revision.map_or(o.digest == d.digest, |r| r == d.revision)
-                    && o.state == if d.run { "running" } else { "stopped" }
+                    && o.state == if d.run { AppState::Running } else { AppState::Stopped }
             })
         })
         .map(|d| d.slot.as_str())
@@ -112,13 +114,10 @@ fn synced(device: &Device, desired: &[DesiredApp]) -> Condition {
 mod tests {
     use super::*;
     use wasmbed_model::*;
+    use wasmbed_testkit::{With, observation};
 
     fn device(board: &str) -> Device {
-        Device {
-            meta: Meta::named("d"),
-            spec: DeviceSpec { board: board.into(), ..Default::default() },
-            status: Default::default(),
-        }
+        wasmbed_testkit::device("d").with(|d| d.spec.board = board.into())
     }
 
     fn process(state: ProcessState) -> Option<ProcessStatus> {
@@ -165,14 +164,7 @@ mod tests {
         };
         let (_, c) = lifecycle(&d, std::slice::from_ref(&want), 0);
         assert_eq!(c.last().unwrap().status, ConditionStatus::False);
-        d.status.session.apps.push(AppObservation {
-            name: "hello".into(),
-            version: "2".into(),
-            digest: "aa".into(),
-            state: "running".into(),
-            revision: Some(2),
-            reason: None,
-        });
+        d.status.session.apps.push(observation("hello", Some(2), AppState::Running));
         let (_, c) = lifecycle(&d, std::slice::from_ref(&want), 0);
         assert_eq!(c.last().unwrap().status, ConditionStatus::True, "{c:?}");
         assert_eq!(c.len(), 2, "no process condition for a simulator");

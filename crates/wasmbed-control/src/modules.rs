@@ -60,7 +60,7 @@ mod tests {
         };
         for (i, d) in history.iter().enumerate() {
             let template = ApplicationSpec::new("0", d, 1).template();
-            a.status.history.push(Revision { revision: i as u64 + 1, template, created_ms: 0, outcome: None });
+            a.status.history.push(Revision::new(i as u64 + 1, template, 0));
         }
         a
     }

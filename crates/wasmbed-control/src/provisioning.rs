@@ -63,26 +63,10 @@ impl Provisioner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasmbed_model::{DeviceSpec, GatewaySpec, GatewayStatus, Meta};
+    use wasmbed_testkit::{With, gateway};
 
     fn device(name: &str, board: &str) -> Device {
-        Device {
-            meta: Meta::named(name),
-            spec: DeviceSpec { board: board.into(), ..Default::default() },
-            status: Default::default(),
-        }
-    }
-
-    fn gateway(name: &str, port: u16, capacity: u32) -> Gateway {
-        Gateway {
-            meta: Meta::named(name),
-            spec: GatewaySpec {
-                endpoint: format!("127.0.0.1:{port}"),
-                device_endpoint: Some(format!("10.0.2.2:{port}")),
-                capacity,
-            },
-            status: GatewayStatus { last_seen_ms: Some(0), report_ms: Some(1000), ..Default::default() },
-        }
+        wasmbed_testkit::device(name).with(|d| d.spec.board = board.into())
     }
 
     #[test]

@@ -23,8 +23,8 @@
 use std::collections::BTreeSet;
 
 use wasmbed_model::{
-    Application, ApplicationStatus, Condition, Device, DevicePhase, Revision, RolloutPhase, RolloutStatus, StepStatus,
-    Strategy, merge_conditions,
+    Application, ApplicationStatus, Condition, Device, DevicePhase, Revision, RevisionOutcome, RolloutPhase,
+    RolloutStatus, StepStatus, Strategy, merge_conditions,
 };
 
 use crate::desired::{RevisionState, revision_state, slot_name, targets};
@@ -163,14 +163,14 @@ pub fn reconcile(app: &Application, devices: &[&Device], now_ms: u64) -> Applica
         let stable = st.stable_revision;
         if let Some(ro) = st.rollout.as_ref().filter(|ro| !ro.phase.is_final()) {
             let superseded = ro.revision;
-            set_outcome(&mut st, superseded, "Superseded before it completed");
+            set_outcome(&mut st, superseded, RevisionOutcome::Superseded, None);
         }
-        let kept = st.history.iter().find(|r| r.template == template).map(|r| (r.revision, r.outcome.clone()));
+        let kept = st.history.iter().find(|r| r.template == template).map(|r| (r.revision, r.outcome));
         let (revision, rollback) = match kept {
-            Some((rev, outcome)) => (rev, outcome.as_deref().is_some_and(|o| o.starts_with("Completed"))),
+            Some((rev, outcome)) => (rev, outcome == Some(RevisionOutcome::Completed)),
             None => {
                 let rev = st.history.iter().map(|r| r.revision).max().unwrap_or(0) + 1;
-                st.history.push(Revision { revision: rev, template, created_ms: now_ms, outcome: None });
+                st.history.push(Revision::new(rev, template, now_ms));
                 (rev, false)
             }
         };
@@ -214,13 +214,11 @@ pub fn reconcile(app: &Application, devices: &[&Device], now_ms: u64) -> Applica
         })
         .collect();
     let ro = advance(&spec.strategy, &ro, &health, now_ms);
-    if ro.phase != before && ro.phase.is_final() {
-        let outcome = match (ro.phase, &ro.message) {
-            (RolloutPhase::Completed, _) => "Completed".to_string(),
-            (phase, Some(m)) => format!("{}: {m}", phase.as_str()),
-            (phase, None) => phase.as_str().to_string(),
-        };
-        set_outcome(&mut st, ro.revision, &outcome);
+    if ro.phase != before
+        && let Some(outcome) = RevisionOutcome::of(ro.phase)
+    {
+        let message = (outcome != RevisionOutcome::Completed).then(|| ro.message.clone()).flatten();
+        set_outcome(&mut st, ro.revision, outcome, message);
         if ro.phase == RolloutPhase::Completed {
             st.stable_revision = Some(ro.revision);
         }
@@ -239,9 +237,10 @@ pub fn reconcile(app: &Application, devices: &[&Device], now_ms: u64) -> Applica
     st
 }
 
-fn set_outcome(st: &mut ApplicationStatus, revision: u64, outcome: &str) {
+fn set_outcome(st: &mut ApplicationStatus, revision: u64, outcome: RevisionOutcome, message: Option<String>) {
     if let Some(r) = st.history.iter_mut().find(|r| r.revision == revision) {
-        r.outcome = Some(outcome.to_string());
+        r.outcome = Some(outcome);
+        r.outcome_message = message;
     }
 }
 
@@ -483,6 +482,7 @@ mod tests {
     // -- reconcile: revisions, rollbacks, counts --
 
     use wasmbed_model::*;
+    use wasmbed_testkit::{With, observation};
 
     fn app(version: &str, digest: u8, strategy: Strategy) -> Application {
         Application {
@@ -495,24 +495,11 @@ mod tests {
         }
     }
 
-    fn device(name: &str, running: Option<(u64, &str)>) -> Device {
-        let mut d = Device {
-            meta: Meta::named(name),
-            spec: DeviceSpec { board: "sim".into(), ..Default::default() },
-            status: Default::default(),
-        };
-        d.status.phase = DevicePhase::Online;
-        if let Some((rev, state)) = running {
-            d.status.session.apps.push(AppObservation {
-                name: "hello".into(),
-                version: "x".into(),
-                digest: String::new(),
-                state: state.into(),
-                revision: Some(rev),
-                reason: None,
-            });
-        }
-        d
+    fn device(name: &str, running: Option<(u64, AppState)>) -> Device {
+        wasmbed_testkit::device(name).with(|d| {
+            d.status.phase = DevicePhase::Online;
+            d.status.session.apps.extend(running.map(|(rev, state)| observation("hello", Some(rev), state)));
+        })
     }
 
     /// Reconciles until the status stops changing, with devices that run
@@ -523,7 +510,7 @@ mod tests {
                 .map(|i| {
                     let name = format!("d{i}");
                     let assigned = a.status.rollout.as_ref().and_then(|ro| ro.assigned(&name));
-                    let obs = assigned.map(|r| (r, if fail(&name, r) { "failed" } else { "running" }));
+                    let obs = assigned.map(|r| (r, if fail(&name, r) { AppState::Failed } else { AppState::Running }));
                     device(&name, obs)
                 })
                 .collect();
@@ -540,7 +527,7 @@ mod tests {
     fn new_templates_get_new_revisions_and_completed_ones_roll_back_at_once() {
         let a = converge(app("1", 1, canary()), 20, |_, _| false);
         assert_eq!((a.status.revision, a.status.stable_revision), (Some(1), Some(1)));
-        assert_eq!(a.status.history[0].outcome.as_deref(), Some("Completed"));
+        assert_eq!(a.status.history[0].outcome, Some(RevisionOutcome::Completed));
         assert_eq!((a.status.desired, a.status.running, a.status.updated), (20, 20, 20));
         assert!(a.status.steps.iter().all(|s| s.completed_ms.is_some()), "{:?}", a.status.steps);
 
@@ -570,7 +557,8 @@ mod tests {
         let ro = bad.status.rollout.as_ref().unwrap();
         assert_eq!(ro.phase, RolloutPhase::RolledBack, "{ro:?}");
         assert_eq!(bad.status.stable_revision, Some(1));
-        assert!(bad.status.history[1].outcome.as_deref().unwrap().starts_with("RolledBack"));
+        assert_eq!(bad.status.history[1].outcome, Some(RevisionOutcome::RolledBack));
+        assert!(bad.status.history[1].outcome_message.as_deref().is_some_and(|m| !m.is_empty()));
         let cond = bad.status.conditions.iter().find(|c| c.kind == "Progressing").unwrap();
         assert_eq!(cond.reason, "RolledBack");
 
@@ -596,14 +584,14 @@ mod tests {
         a.status = st;
         a.spec.paused = false;
         a.spec.abort_revision = Some(1);
-        let st = reconcile(&a, &[&device("d0", Some((1, "running")))], 5);
+        let st = reconcile(&a, &[&device("d0", Some((1, AppState::Running)))], 5);
         let ro = st.rollout.as_ref().unwrap();
         assert_eq!(ro.phase, RolloutPhase::Aborted);
         assert!(ro.message.as_deref().unwrap().contains("aborted"));
-        assert!(st.history[0].outcome.as_deref().unwrap().starts_with("Aborted"));
+        assert_eq!(st.history[0].outcome, Some(RevisionOutcome::Aborted));
         let mut off = device("d1", None);
         off.status.phase = DevicePhase::Unreachable;
-        let st = reconcile(&app("1", 1, Strategy::AllAtOnce), &[&device("d0", Some((1, "failed"))), &off], 0);
+        let st = reconcile(&app("1", 1, Strategy::AllAtOnce), &[&device("d0", Some((1, AppState::Failed))), &off], 0);
         assert_eq!((st.desired, st.failed, st.pending_offline), (2, 1, 1));
     }
 

@@ -45,8 +45,8 @@ use tracing::{debug, info, warn};
 use wasmbed_model::clock::Clock;
 use wasmbed_model::defaults;
 use wasmbed_model::{
-    Application, DeviceStatusPatch, EventKind, Gateway as GatewayResource, GatewaySpec, GatewayStatusPatch, LogBook,
-    Meta, Store, StoreError,
+    Application, Attempt, DeviceStatusPatch, EventKind, Gateway as GatewayResource, GatewaySpec, GatewayStatusPatch,
+    LogBook, Meta, Store, StoreError, retry_on_conflict,
 };
 
 pub use sync::{Action, plan};
@@ -311,27 +311,19 @@ impl Gateway {
             device_endpoint: self.cfg.device_endpoint.clone(),
             capacity: u32::try_from(self.cfg.max_sessions).unwrap_or(u32::MAX),
         };
-        for _ in 0..5 {
-            let existing = match self.store.get_gateway(&self.cfg.name).await {
-                Ok(g) => g,
-                Err(e) => {
-                    warn!("cannot read gateway {}: {e}", self.cfg.name);
-                    return;
-                }
-            };
-            let meta = existing.as_ref().map_or_else(|| Meta::named(&self.cfg.name), |g| g.meta.clone());
+        let registered = retry_on_conflict(|| async {
+            let existing = self.store.get_gateway(&self.cfg.name).await?;
             if existing.as_ref().is_some_and(|g| g.spec == spec) {
-                return;
+                return Ok(());
             }
+            let meta = existing.map_or_else(|| Meta::named(&self.cfg.name), |g| g.meta);
             let gw = GatewayResource { meta, spec: spec.clone(), status: Default::default() };
-            match self.store.put_gateway(&gw).await {
-                Ok(_) => return,
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => {
-                    warn!("cannot register gateway {}: {e}", self.cfg.name);
-                    return;
-                }
-            }
+            self.store.put_gateway(&gw).await?;
+            Ok::<_, Attempt<StoreError>>(())
+        })
+        .await;
+        if let Err(e) = registered {
+            warn!("cannot register gateway {}: {e}", self.cfg.name);
         }
     }
 

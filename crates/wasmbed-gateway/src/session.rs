@@ -409,7 +409,7 @@ impl Session {
                 name: r.app.clone(),
                 version: r.version.clone(),
                 digest: digest_of(r),
-                state: r.state.as_str().into(),
+                state: r.state,
                 revision: r.revision,
                 reason: if r.state == AppState::Failed { self.reasons.get(&r.app).cloned() } else { None },
             })
@@ -421,7 +421,7 @@ impl Session {
                 // it as rejected, saying what still runs.
                 Some(o) => {
                     o.reason = Some(format!("version {} rejected, still running {}: {why}", want.version, o.version));
-                    o.state = "rejected".into();
+                    o.state = AppState::Rejected;
                     o.revision = Some(want.revision);
                     o.digest = want.digest.clone();
                 }
@@ -429,7 +429,7 @@ impl Session {
                     name: slot.clone(),
                     version: want.version.clone(),
                     digest: want.digest.clone(),
-                    state: "rejected".into(),
+                    state: AppState::Rejected,
                     revision: Some(want.revision),
                     reason: Some(why.clone()),
                 }),

@@ -44,13 +44,7 @@ impl Env {
     }
 
     async fn wait_phase(&self, name: &str, phase: DevicePhase) {
-        for _ in 0..200 {
-            if self.phase(name).await == phase {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{name} never became {phase:?}");
+        wasmbed_testkit::device_where(&self.store, name, &format!("{phase:?}"), |d| d.status.phase == phase).await;
     }
 
     async fn tls(&self, ca: &[u8], id: &Identity) -> std::io::Result<TlsStream<TcpStream>> {

@@ -44,13 +44,7 @@ impl Env {
     }
 
     async fn wait_phase(&self, name: &str, phase: DevicePhase) {
-        for _ in 0..200 {
-            if self.store.get_device(name).await.unwrap().unwrap().status.phase == phase {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{name} never became {phase:?}");
+        wasmbed_testkit::device_where(&self.store, name, &format!("{phase:?}"), |d| d.status.phase == phase).await;
     }
 
     async fn run(&self, device: &str, line: &str) -> Result<CommandReply, CommandError> {

@@ -78,7 +78,7 @@ fn printer_columns_point_at_fields_the_model_writes() {
         name: "hello".into(),
         version: "1".into(),
         digest: "ab".repeat(32),
-        state: "running".into(),
+        state: wasmbed_model::AppState::Running,
         revision: Some(1),
         reason: None,
     });

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::selector::valid_label_part;
-use crate::{RolloutStatus, Selector, SelectorError, Strategy};
+use crate::{RevisionOutcome, RolloutStatus, Selector, SelectorError, Strategy};
+pub use wasmbed_protocol::AppState;
 
 /// Labels on a device, matched by application selectors.
 pub type Labels = BTreeMap<String, String>;
@@ -333,8 +334,8 @@ pub struct AppObservation {
     pub version: String,
     /// Hex SHA-256 of the module.
     pub digest: String,
-    /// `installing`, `running`, `stopped`, `failed` or `rejected`.
-    pub state: String,
+    /// Where the app is.
+    pub state: AppState,
     /// Application revision the slot holds, when the device reports one.
     #[serde(default)]
     pub revision: Option<u64>,
@@ -474,6 +475,15 @@ impl ApplicationSpec {
     }
 }
 
+/// Reads an outcome as written now, or as the string records held before
+/// outcomes were typed (`Completed`, `RolledBack: why`, ...).
+fn outcome_or_legacy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RevisionOutcome>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    RevisionOutcome::parse_legacy(&s)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown revision outcome {s:?}")))
+}
+
 /// One kept revision of an application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -487,8 +497,18 @@ pub struct Revision {
     /// When it was first rolled out, Unix milliseconds.
     pub created_ms: u64,
     /// How its last rollout ended, when it did.
-    #[serde(default)]
-    pub outcome: Option<String>,
+    #[serde(default, deserialize_with = "outcome_or_legacy")]
+    pub outcome: Option<RevisionOutcome>,
+    /// Why, when it did not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_message: Option<String>,
+}
+
+impl Revision {
+    /// A revision first rolled out at `created_ms`, with no outcome yet.
+    pub fn new(revision: u64, template: AppTemplate, created_ms: u64) -> Self {
+        Self { revision, template, created_ms, outcome: None, outcome_message: None }
+    }
 }
 
 /// Progress of one rollout step.
@@ -819,6 +839,46 @@ mod tests {
             s.validate().unwrap_err()
         };
         assert!(e.why.contains("\"gpio\"") && e.why.contains("log, time, device"), "{e}");
+    }
+
+    #[test]
+    fn revision_outcomes_read_as_typed_or_as_older_records_wrote_them() {
+        let template = spec().template();
+        let rev = |outcome: serde_json::Value| {
+            let mut json = serde_json::to_value(Revision::new(1, template.clone(), 0)).unwrap();
+            json["outcome"] = outcome;
+            serde_json::from_value::<Revision>(json)
+        };
+        for (written, read) in [
+            ("Completed", RevisionOutcome::Completed),
+            ("RolledBack: 2 devices failed", RevisionOutcome::RolledBack),
+            ("Aborted: aborted by an operator", RevisionOutcome::Aborted),
+            ("Superseded before it completed", RevisionOutcome::Superseded),
+        ] {
+            assert_eq!(rev(written.into()).unwrap().outcome, Some(read), "{written}");
+        }
+        assert_eq!(rev(serde_json::Value::Null).unwrap().outcome, None);
+        let bad = rev("Exploded".into()).unwrap_err().to_string();
+        assert!(bad.contains("unknown revision outcome \"Exploded\""), "{bad}");
+        let typed = Revision { outcome: Some(RevisionOutcome::RolledBack), ..Revision::new(2, template, 0) };
+        assert_eq!(serde_json::to_value(&typed).unwrap()["outcome"], "RolledBack");
+    }
+
+    #[test]
+    fn app_states_keep_their_lower_case_json() {
+        let o = AppObservation {
+            name: "a".into(),
+            version: "1".into(),
+            digest: String::new(),
+            state: AppState::Rejected,
+            revision: None,
+            reason: None,
+        };
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["state"], "rejected");
+        assert_eq!(serde_json::from_value::<AppObservation>(json).unwrap(), o);
+        let bad = serde_json::json!({"name": "a", "version": "1", "digest": "", "state": "Running"});
+        assert!(serde_json::from_value::<AppObservation>(bad).is_err(), "states are lower-case on the wire");
     }
 
     #[test]

@@ -236,6 +236,51 @@ impl Strategy {
     }
 }
 
+/// How a revision's last rollout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum RevisionOutcome {
+    /// Every targeted device was assigned it and passed the gates.
+    Completed,
+    /// A health gate failed; touched devices went back.
+    RolledBack,
+    /// An operator stopped it; touched devices went back.
+    Aborted,
+    /// The spec changed to another revision before it completed.
+    Superseded,
+}
+
+impl RevisionOutcome {
+    /// Name as shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "Completed",
+            Self::RolledBack => "RolledBack",
+            Self::Aborted => "Aborted",
+            Self::Superseded => "Superseded",
+        }
+    }
+
+    /// How a rollout that ended in `phase` ends its revision (`None` while
+    /// it moves).
+    pub fn of(phase: RolloutPhase) -> Option<Self> {
+        match phase {
+            RolloutPhase::Completed => Some(Self::Completed),
+            RolloutPhase::RolledBack => Some(Self::RolledBack),
+            RolloutPhase::Aborted => Some(Self::Aborted),
+            RolloutPhase::Progressing | RolloutPhase::Paused => None,
+        }
+    }
+
+    /// Reads an outcome as records before this type wrote it: a phase name,
+    /// `Phase: why` or `Superseded before it completed`.
+    pub fn parse_legacy(s: &str) -> Option<Self> {
+        let word = s.split([':', ' ']).next().unwrap_or_default();
+        [Self::Completed, Self::RolledBack, Self::Aborted, Self::Superseded].into_iter().find(|o| o.as_str() == word)
+    }
+}
+
 /// Where a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -1,4 +1,7 @@
-//! The store trait every backend implements, with watches.
+//! The store trait every backend implements, with watches, and
+//! [`retry_on_conflict`] for read-change-write cycles.
+
+use std::future::Future;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
@@ -120,4 +123,99 @@ pub trait Store: Send + Sync + 'static {
 
     /// Subscribes to changes made after this call.
     fn watch(&self) -> WatchStream;
+}
+
+/// How often a read-change-write is tried before a conflict is given up.
+pub const WRITE_ATTEMPTS: usize = 5;
+
+/// How one read-change-write attempt failed.
+#[derive(Debug)]
+pub enum Attempt<E> {
+    /// A concurrent write got there first: read again and retry.
+    Conflict(StoreError),
+    /// Anything else: give up with this error.
+    Failed(E),
+}
+
+impl<E: From<StoreError>> From<StoreError> for Attempt<E> {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => Self::Conflict(e),
+            e => Self::Failed(E::from(e)),
+        }
+    }
+}
+
+/// Runs `attempt` — one read, change and write of a spec — again while a
+/// concurrent write makes it fail with a [`StoreError::Conflict`], at most
+/// [`WRITE_ATTEMPTS`] times; then the last conflict is the error.
+///
+/// ```
+/// # use wasmbed_model::{Attempt, StoreError, retry_on_conflict};
+/// # block_on(async {
+/// let mut tries = 0;
+/// let out: Result<u32, StoreError> = retry_on_conflict(|| {
+///     tries += 1;
+///     let t = tries;
+///     async move {
+///         if t < 3 { Err(Attempt::Conflict(StoreError::Conflict { kind: "device", name: "d".into() })) } else { Ok(t) }
+///     }
+/// })
+/// .await;
+/// assert_eq!(out.unwrap(), 3);
+/// # });
+/// # fn block_on(f: impl std::future::Future<Output = ()>) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub async fn retry_on_conflict<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Attempt<E>>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(Attempt::Failed(e)) => return Err(e),
+            Err(Attempt::Conflict(e)) if tries >= WRITE_ATTEMPTS => return Err(E::from(e)),
+            Err(Attempt::Conflict(_)) => tries += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict() -> StoreError {
+        StoreError::Conflict { kind: "device", name: "d".into() }
+    }
+
+    fn block_on<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
+    }
+
+    #[test]
+    fn conflicts_are_retried_a_bounded_number_of_times_then_reported() {
+        let mut tries = 0;
+        let out: Result<(), StoreError> = block_on(retry_on_conflict(|| {
+            tries += 1;
+            async { Err(Attempt::from(conflict())) }
+        }));
+        assert!(matches!(out, Err(StoreError::Conflict { .. })));
+        assert_eq!(tries, WRITE_ATTEMPTS);
+    }
+
+    #[test]
+    fn other_errors_end_at_once() {
+        let mut tries = 0;
+        let out: Result<(), StoreError> = block_on(retry_on_conflict(|| {
+            tries += 1;
+            async { Err(Attempt::from(StoreError::Backend("disk".into()))) }
+        }));
+        assert!(matches!(out, Err(StoreError::Backend(_))));
+        assert_eq!(tries, 1);
+    }
 }

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -19,17 +19,6 @@ use wasmbed_platform::{Platform, PlatformConfig, fixtures};
 
 const NAME: &str = "wasmbed-gateway.test.svc";
 const TOKEN: &str = "0123456789abcdef";
-
-async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "never {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port() {
@@ -64,9 +53,8 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
     let controller_logs = Arc::new(LogBook::new(100));
     tokio::spawn(control::collect_logs(p.store.clone(), client.clone(), controller_logs.clone(), stop_rx.clone()));
 
-    eventually("the app running", async || {
-        let d = p.store.get_device(&device).await.unwrap()?;
-        d.status.session.apps.iter().any(|a| a.name == "hello" && a.state == "running").then_some(())
+    wasmbed_testkit::device_where(&p.store, &device, "running hello", |d| {
+        d.status.session.apps.iter().any(|a| a.name == "hello" && a.state == wasmbed_model::AppState::Running)
     })
     .await;
     let answer = terminal.run(&device, "status", &[]).await.unwrap();
@@ -78,11 +66,11 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
 
     // The app logs at its start: restart it until a line has come through
     // (the collector may not have been connected for the first start).
-    let line = eventually("a log line at the controller", async || {
+    let line = wasmbed_testkit::poll("a log line at the controller", async || {
         let restarted = terminal.run(&device, "restart-app", &["hello".into()]).await.unwrap();
         assert_eq!(restarted.outcome, "ok", "{restarted:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        controller_logs.tail(&device, 10).pop()
+        controller_logs.tail(&device, 10).pop().ok_or("no line yet")
     })
     .await;
     assert!(line.line.contains("hello from the replica"), "{line:?}");

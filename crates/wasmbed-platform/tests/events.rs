@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use wasmbed_model::{Device, DeviceSpec, Meta};
 use wasmbed_platform::{Platform, PlatformConfig};
+use wasmbed_testkit::device;
 
 /// An SSE client reading whole events off a response.
 struct Stream {
@@ -56,14 +56,6 @@ impl Stream {
                 return data;
             }
         }
-    }
-}
-
-fn device(name: &str) -> Device {
-    Device {
-        meta: Meta::named(name),
-        spec: DeviceSpec { board: "sim".into(), ..Default::default() },
-        status: Default::default(),
     }
 }
 

@@ -18,6 +18,7 @@ use common::*;
 use rand::{SeedableRng, seq::IndexedRandom};
 use wasmbed_model::{DevicePhase, RolloutPhase, Strategy};
 use wasmbed_platform::{Platform, PlatformConfig};
+use wasmbed_testkit::{application_where, devices_where};
 
 const N: usize = 200;
 /// Devices that join during the last rollout.
@@ -43,15 +44,15 @@ async fn canary_rollouts_on_a_200_device_fleet() {
 
     // Revision 1 everywhere, at once.
     deploy(&p.store, "fleet", "1", &app("v1", 0), "fleet=sim", Strategy::AllAtOnce, APP_CAPS).await;
-    wait_devices(&p.store, "running revision 1", all_on(1)).await;
-    wait_app(&p.store, "fleet", "completed revision 1", |a| {
+    devices_where(&p.store, "running revision 1", all_on(1)).await;
+    application_where(&p.store, "fleet", "completed revision 1", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 1 && r.phase == RolloutPhase::Completed)
     })
     .await;
 
     // A good version: every canary step, then everywhere.
     deploy(&p.store, "fleet", "2", &app("v2", 0), "fleet=sim", canary(0), APP_CAPS).await;
-    let a = wait_app(&p.store, "fleet", "completed revision 2", |a| {
+    let a = application_where(&p.store, "fleet", "completed revision 2", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 2 && r.phase.is_final())
     })
     .await;
@@ -59,13 +60,13 @@ async fn canary_rollouts_on_a_200_device_fleet() {
     let targets: Vec<u32> = a.status.steps.iter().map(|s| s.target).collect();
     assert_eq!(targets, [1, 20, 100, 200]);
     assert!(a.status.steps.iter().all(|s| s.completed_ms.is_some() && s.failed == 0), "{:?}", a.status.steps);
-    wait_devices(&p.store, "running revision 2", all_on(2)).await;
+    devices_where(&p.store, "running revision 2", all_on(2)).await;
 
     // A version that traps on about 10% of the devices.
     let crashing: Vec<String> = fleet.names().into_iter().filter(|n| traps_on(n, 100)).collect();
     assert!((10..=35).contains(&crashing.len()), "{} devices crash", crashing.len());
     deploy(&p.store, "fleet", "3", &app("v3", 100), "fleet=sim", canary(0), APP_CAPS).await;
-    let a = wait_app(&p.store, "fleet", "finished revision 3", |a| {
+    let a = application_where(&p.store, "fleet", "finished revision 3", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 3 && r.phase.is_final())
     })
     .await;
@@ -80,7 +81,7 @@ async fn canary_rollouts_on_a_200_device_fleet() {
     assert!(ro.touched.len() < N, "the rollout never reached the whole fleet");
     assert!(ro.message.as_deref().unwrap().contains("rolled back to revision 2"), "{:?}", ro.message);
     // Every device, touched ones included, runs revision 2 again.
-    wait_devices(&p.store, "back on revision 2", all_on(2)).await;
+    devices_where(&p.store, "back on revision 2", all_on(2)).await;
 
     // Devices that go offline during a rollout: pending, not failed; they
     // finish it after reconnecting.
@@ -90,12 +91,12 @@ async fn canary_rollouts_on_a_200_device_fleet() {
     for n in &away {
         fleet.power_off(n);
     }
-    wait_devices(&p.store, "20 devices unreachable", |ds| {
+    devices_where(&p.store, "20 devices unreachable", |ds| {
         ds.iter().filter(|d| d.status.phase == DevicePhase::Unreachable).count() == 20
     })
     .await;
     deploy(&p.store, "fleet", "4", &app("v4", 0), "fleet=sim", canary(1500), APP_CAPS).await;
-    let a = wait_app(&p.store, "fleet", "past its second step", |a| {
+    let a = application_where(&p.store, "fleet", "past its second step", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 4 && (r.step >= 2 || r.phase.is_final()))
     })
     .await;
@@ -113,12 +114,12 @@ async fn canary_rollouts_on_a_200_device_fleet() {
         }
     };
     set_paused(true).await;
-    wait_app(&p.store, "fleet", "paused", |a| {
+    application_where(&p.store, "fleet", "paused", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 4 && r.phase == RolloutPhase::Paused)
     })
     .await;
     let _late = Fleet::start(&p, "late", LATE, &[("fleet", "sim")]).await;
-    wait_devices(&p.store, "the joined devices running an assigned revision", |ds| {
+    devices_where(&p.store, "the joined devices running an assigned revision", |ds| {
         let late: Vec<_> = ds.iter().filter(|d| d.meta.name.starts_with("late")).collect();
         late.len() == LATE && late.iter().all(|d| matches!(running_revision(d, "fleet"), Some(2 | 4)))
     })
@@ -127,14 +128,16 @@ async fn canary_rollouts_on_a_200_device_fleet() {
     for n in &away {
         fleet.power_on(n);
     }
-    let a = wait_app(&p.store, "fleet", "completed revision 4", |a| {
+    let a = application_where(&p.store, "fleet", "completed revision 4", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 4 && r.phase.is_final())
     })
     .await;
     assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Completed, "{:?}", a.status.rollout);
-    wait_devices(&p.store, "every device, returned and joined ones too, on revision 4", all_n_on(N + LATE, 4)).await;
-    let a =
-        wait_app(&p.store, "fleet", "counting every device running", |a| a.status.running == (N + LATE) as u32).await;
+    devices_where(&p.store, "every device, returned and joined ones too, on revision 4", all_n_on(N + LATE, 4)).await;
+    let a = application_where(&p.store, "fleet", "counting every device running", |a| {
+        a.status.running == (N + LATE) as u32
+    })
+    .await;
     assert_eq!((a.status.failed, a.status.pending_offline, a.status.updated), (0, 0, (N + LATE) as u32));
     p.shutdown().await;
 }

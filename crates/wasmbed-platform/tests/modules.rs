@@ -7,12 +7,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use sha2::{Digest, Sha256};
 use wasmbed_model::Strategy;
 use wasmbed_platform::{Platform, PlatformConfig};
+use wasmbed_testkit::application_where;
 
 const GRACE_MS: u64 = 400;
 
@@ -21,11 +22,12 @@ async fn stored(p: &Platform) -> Vec<String> {
 }
 
 async fn wait_stored(p: &Platform, what: &str, check: impl Fn(&[String]) -> bool) {
-    let start = Instant::now();
-    while !check(&stored(p).await) {
-        assert!(start.elapsed() < WAIT, "never {what}: {:?}", stored(p).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Module writes are not watched: poll.
+    wasmbed_testkit::poll(what, async || {
+        let modules = stored(p).await;
+        if check(&modules) { Ok(()) } else { Err(modules) }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +43,7 @@ async fn unused_modules_go_after_their_grace_and_kept_revisions_keep_theirs() {
     p.store.put_module(&digest(&orphan), &orphan).await.unwrap();
     wait_stored(&p, "the orphan deleted", |m| !m.contains(&digest(&orphan))).await;
     deploy(&p.store, "gc", "2", &v2, "", Strategy::AllAtOnce, APP_CAPS).await;
-    wait_app(&p.store, "gc", "on revision 2", |a| a.status.revision == Some(2)).await;
+    application_where(&p.store, "gc", "on revision 2", |a| a.status.revision == Some(2)).await;
 
     // Several graces later both are still there: v2 is the spec, v1 a kept revision.
     tokio::time::sleep(Duration::from_millis(GRACE_MS * 3)).await;

@@ -5,22 +5,22 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 use wasmbed_gateway::{CommandError, CommandOutcome, CommandReply};
+use wasmbed_model::AppState;
 use wasmbed_model::clock::unix_ms;
 use wasmbed_model::{Application, ApplicationSpec, Device, DevicePhase, DeviceSpec, Limits, Meta, ProcessState};
 use wasmbed_pki::Pki;
 use wasmbed_platform::{Platform, PlatformConfig};
 use wasmbed_qemu::manager::QemuManager;
 use wasmbed_qemu::{Launch, ProcessGroup, machine, write_boot_seed};
+use wasmbed_testkit::{application_where, devices_where, eventually, poll};
 
 mod common;
 
 const BOARD: &str = "mps2-an385";
-/// Generous: QEMU boots in well under a second here, but CI machines are slow.
-const WAIT: Duration = Duration::from_secs(90);
 
 struct Env {
     tmp: tempfile::TempDir,
@@ -63,20 +63,20 @@ impl Env {
 
     /// Waits until `check` holds for the device, or fails with its console.
     async fn wait_for(&self, name: &str, what: &str, check: impl Fn(&Device) -> bool) -> Device {
-        let start = Instant::now();
-        loop {
+        eventually(&self.p.store, format_args!("{name}: {what}"), async || {
             let d = self.device(name).await;
-            if check(&d) {
-                return d;
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "{name}: never {what}; status {:?}\nconsole:\n{}",
-                d.status,
-                self.console(name)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            if check(&d) { Ok(d) } else { Err(format!("status {:?}\nconsole:\n{}", d.status, self.console(name))) }
+        })
+        .await
+    }
+
+    /// Waits until the device's app `app` has logged `line`.
+    async fn wait_log(&self, name: &str, app: Option<&str>, line: &str) {
+        poll(format_args!("{name}: log line {line:?}"), async || {
+            let tail = self.p.logs.tail(name, 10);
+            if tail.iter().any(|l| app.is_none_or(|a| l.app == a) && l.line == line) { Ok(()) } else { Err(tail) }
+        })
+        .await
     }
 
     async fn deploy(&self, name: &str, selector: &str, module: &[u8]) {
@@ -105,8 +105,8 @@ impl Env {
     }
 }
 
-fn app_state(d: &Device, app: &str) -> Option<String> {
-    d.status.session.apps.iter().find(|a| a.name == app).map(|a| a.state.clone())
+fn app_state(d: &Device, app: &str) -> Option<AppState> {
+    d.status.session.apps.iter().find(|a| a.name == app).map(|a| a.state)
 }
 
 fn logging_app(text: &str) -> Vec<u8> {
@@ -141,12 +141,8 @@ async fn a_qemu_device_enrolls_runs_apps_and_recovers_from_a_killed_qemu() {
     assert!(console.contains("gateway verified against the pinned platform CA"), "{console}");
 
     p.deploy("hello", "fleet=a", &logging_app("hello from qemu")).await;
-    p.wait_for("q-1", "running hello", |d| app_state(d, "hello").as_deref() == Some("running")).await;
-    let start = Instant::now();
-    while !p.p.logs.tail("q-1", 10).iter().any(|l| l.app == "hello" && l.line == "hello from qemu") {
-        assert!(start.elapsed() < WAIT, "no log line from the device");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    p.wait_for("q-1", "running hello", |d| app_state(d, "hello") == Some(AppState::Running)).await;
+    p.wait_log("q-1", Some("hello"), "hello from qemu").await;
 
     // Kill QEMU: Unreachable within the liveness window, then restarted by
     // the manager, re-enrolled and re-synced.
@@ -156,7 +152,7 @@ async fn a_qemu_device_enrolls_runs_apps_and_recovers_from_a_killed_qemu() {
     sigkill(pid);
     p.wait_for("q-1", "Unreachable", |d| d.status.phase == DevicePhase::Unreachable).await;
     p.wait_for("q-1", "Online again", |d| d.status.phase == DevicePhase::Online).await;
-    p.wait_for("q-1", "running hello again", |d| app_state(d, "hello").as_deref() == Some("running")).await;
+    p.wait_for("q-1", "running hello again", |d| app_state(d, "hello") == Some(AppState::Running)).await;
     let after = p.manager().running();
     assert_eq!(after[0].starts, 2, "{after:?}");
     assert!(!qemu_running(pid), "the killed QEMU is gone");
@@ -171,26 +167,25 @@ async fn a_qemu_device_enrolls_runs_apps_and_recovers_from_a_killed_qemu() {
             d.status.session.last_error.as_deref().is_some_and(|e| e.contains("badhash") && e.contains("rejected"))
         })
         .await;
-    assert_eq!(app_state(&d, "hello").as_deref(), Some("running"), "the other app keeps running");
+    assert_eq!(app_state(&d, "hello"), Some(AppState::Running), "the other app keeps running");
 
     // A trapping app fails alone; the device and its session stay up.
     let trap = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "init") unreachable))"#).unwrap();
     p.deploy("trap", "fleet=a", &trap).await;
-    let d = p.wait_for("q-1", "failing trap", |d| app_state(d, "trap").as_deref() == Some("failed")).await;
+    let d = p.wait_for("q-1", "failing trap", |d| app_state(d, "trap") == Some(AppState::Failed)).await;
     let reason =
         d.status.session.apps.iter().find(|a| a.name == "trap").and_then(|a| a.reason.clone()).unwrap_or_default();
     assert!(reason.contains("unreachable") || reason.contains("trap"), "{reason}");
     assert_eq!(d.status.phase, DevicePhase::Online);
-    assert_eq!(app_state(&d, "hello").as_deref(), Some("running"));
+    assert_eq!(app_state(&d, "hello"), Some(AppState::Running));
 
     // Deleting the device stops its QEMU.
     let pid = p.manager().running()[0].pid.unwrap();
     p.p.store.delete_device("q-1").await.unwrap();
-    let start = Instant::now();
-    while qemu_running(pid) || !p.manager().running().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(20), "QEMU of a deleted device still runs");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll("the QEMU of a deleted device gone", async || {
+        if qemu_running(pid) || !p.manager().running().is_empty() { Err(p.manager().running()) } else { Ok(()) }
+    })
+    .await;
     p.shutdown().await;
 }
 
@@ -213,14 +208,10 @@ async fn every_board_enrolls_and_runs_an_app() {
     p.deploy("hello", "fleet=boards", &logging_app("hello board")).await;
     for board in BOARDS {
         let name = format!("b-{board}");
-        let d = p.wait_for(&name, "running hello", |d| app_state(d, "hello").as_deref() == Some("running")).await;
+        let d = p.wait_for(&name, "running hello", |d| app_state(d, "hello") == Some(AppState::Running)).await;
         assert_eq!(d.status.phase, DevicePhase::Online);
         assert!(p.console(&name).contains(&format!("wasmbed firmware {} on {board}", env!("CARGO_PKG_VERSION"))));
-        let start = Instant::now();
-        while !p.p.logs.tail(&name, 10).iter().any(|l| l.line == "hello board") {
-            assert!(start.elapsed() < WAIT, "no log line from {name}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        p.wait_log(&name, None, "hello board").await;
     }
     // The 128 KiB-RAM board refuses a module its heap cannot hold, and
     // keeps running what it has (no out-of-memory reset).
@@ -240,7 +231,7 @@ async fn every_board_enrolls_and_runs_an_app() {
         })
         .await;
     assert_eq!(d.status.phase, DevicePhase::Online);
-    assert_eq!(app_state(&d, "hello").as_deref(), Some("running"));
+    assert_eq!(app_state(&d, "hello"), Some(AppState::Running));
     assert!(!p.console("b-olimex-stm32-h405").contains("panic"), "{}", p.console("b-olimex-stm32-h405"));
     p.shutdown().await;
 }
@@ -283,17 +274,13 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
         gateway_port: Some(port),
     };
     let _qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap();
-    let start = Instant::now();
-    loop {
+    let text = poll("a refusal on the console", async || {
         let text = std::fs::read_to_string(&console).unwrap_or_default();
-        if text.contains("did not verify against the pinned platform CA") {
-            assert!(text.contains("reconnecting in"), "it backs off and retries: {text}");
-            assert!(!text.contains("online:"), "{text}");
-            break;
-        }
-        assert!(start.elapsed() < WAIT, "no refusal on the console:\n{text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if text.contains("did not verify against the pinned platform CA") { Ok(text) } else { Err(text) }
+    })
+    .await;
+    assert!(text.contains("reconnecting in"), "it backs off and retries: {text}");
+    assert!(!text.contains("online:"), "{text}");
     p.shutdown().await;
 }
 
@@ -317,27 +304,27 @@ async fn a_canary_rollout_on_qemu_devices() {
         }
     };
     common::deploy(store, "c", "1", &common::app("v1", 0), "fleet=canary", Strategy::AllAtOnce, common::APP_CAPS).await;
-    common::wait_devices(store, "running revision 1", on(1)).await;
+    devices_where(store, "running revision 1", on(1)).await;
 
     let canary = Strategy::canary("1,50%,100%").unwrap();
     common::deploy(store, "c", "2", &common::app("v2", 0), "fleet=canary", canary.clone(), common::APP_CAPS).await;
-    let a = common::wait_app(store, "c", "done with revision 2", |a| {
+    let a = application_where(store, "c", "done with revision 2", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 2 && r.phase.is_final())
     })
     .await;
     assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Completed, "{:?}", a.status);
     assert_eq!(a.status.steps.iter().map(|s| s.target).collect::<Vec<_>>(), [1, 2, 3]);
-    common::wait_devices(store, "running revision 2", on(2)).await;
+    devices_where(store, "running revision 2", on(2)).await;
 
     // Traps on every device: the first gate (one device) stops it.
     common::deploy(store, "c", "3", &common::app("v3", 1000), "fleet=canary", canary, common::APP_CAPS).await;
-    let a = common::wait_app(store, "c", "done with revision 3", |a| {
+    let a = application_where(store, "c", "done with revision 3", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 3 && r.phase.is_final())
     })
     .await;
     let ro = a.status.rollout.unwrap();
     assert_eq!((ro.phase, ro.step, ro.touched.len()), (RolloutPhase::RolledBack, 0, 1), "{ro:?}");
-    common::wait_devices(store, "back on revision 2", on(2)).await;
+    devices_where(store, "back on revision 2", on(2)).await;
     p.shutdown().await;
 }
 
@@ -358,7 +345,7 @@ async fn the_terminal_answers_refuses_and_reboots_a_qemu_device() {
     let p = platform().await;
     p.add_device("q-term", &[("fleet", "term")]).await;
     p.deploy("hello", "fleet=term", &logging_app("hello terminal")).await;
-    p.wait_for("q-term", "running hello", |d| app_state(d, "hello").as_deref() == Some("running")).await;
+    p.wait_for("q-term", "running hello", |d| app_state(d, "hello") == Some(AppState::Running)).await;
 
     let mut transcript = String::new();
     let mut run = async |line: &str| -> Result<CommandReply, CommandError> {
@@ -406,28 +393,27 @@ async fn the_terminal_answers_refuses_and_reboots_a_qemu_device() {
 
     let reboot = run("reboot").await.unwrap();
     assert_eq!(reboot.outcome, CommandOutcome::Ok);
-    let start = Instant::now();
-    while p.manager().running().first().is_none_or(|r| r.starts < 2) {
-        assert!(start.elapsed() < WAIT, "QEMU was not restarted after the reboot:\n{}", p.console("q-term"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let start = std::time::Instant::now();
+    poll("QEMU restarted after the reboot", async || {
+        if p.manager().running().first().is_some_and(|r| r.starts >= 2) { Ok(()) } else { Err(p.console("q-term")) }
+    })
+    .await;
     let console = p.console("q-term");
     assert!(console.contains("reboot requested over the terminal: answer sent to the gateway; resetting"), "{console}");
     // Back Online in a new session: a fresh uptime, the app re-deployed.
-    let after = loop {
+    let after = poll("an answer after the reboot", async || {
         match p.p.gateways[0].run_command("q-term", "uptime".parse().unwrap()).await {
-            Ok(r) => break figure(&r.output, "uptime_ms"),
-            Err(CommandError::NotConnected(_) | CommandError::SessionEnded(_)) => {}
+            Ok(r) => Ok(figure(&r.output, "uptime_ms")),
+            Err(e @ (CommandError::NotConnected(_) | CommandError::SessionEnded(_))) => Err(e),
             Err(e) => panic!("{e}"),
         }
-        assert!(start.elapsed() < WAIT, "never answered after the reboot:\n{}", p.console("q-term"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     transcript.push_str(&format!("(after the reboot) > uptime\nuptime_ms: {after}\n"));
     // Booted after the reboot was asked for (QEMU's clock follows the host's).
     assert!(after < start.elapsed().as_millis() as u64, "uptime did not start over: {after} ms, before {before} ms");
     p.wait_for("q-term", "Online and running hello again", |d| {
-        d.status.phase == DevicePhase::Online && app_state(d, "hello").as_deref() == Some("running")
+        d.status.phase == DevicePhase::Online && app_state(d, "hello") == Some(AppState::Running)
     })
     .await;
     println!("terminal transcript (mps2-an385 in QEMU):\n{transcript}");

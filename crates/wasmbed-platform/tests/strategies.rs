@@ -7,25 +7,27 @@
 mod common;
 
 use common::*;
+use wasmbed_model::AppState;
 use wasmbed_model::{Device, DevicePhase, RolloutPhase, Step, Strategy};
 use wasmbed_platform::{Platform, PlatformConfig};
+use wasmbed_testkit::{application_where, devices_where};
 
 const N: usize = 12;
 
-fn slot_state(d: &Device, slot: &str) -> Option<(String, Option<u64>)> {
-    d.status.session.apps.iter().find(|a| a.name == slot).map(|a| (a.state.clone(), a.revision))
+fn slot_state(d: &Device, slot: &str) -> Option<(AppState, Option<u64>)> {
+    d.status.session.apps.iter().find(|a| a.name == slot).map(|a| (a.state, a.revision))
 }
 
 async fn platform(tmp: &tempfile::TempDir) -> (Platform, Fleet) {
     let p = Platform::start(PlatformConfig::new(tmp.path()).with_heartbeat_ms(400).quick()).await.unwrap();
     let fleet = Fleet::start(&p, "st", N, &[("fleet", "st")]).await;
-    wait_devices(&p.store, "online", |ds| ds.len() == N && ds.iter().all(|d| d.status.phase == DevicePhase::Online))
+    devices_where(&p.store, "online", |ds| ds.len() == N && ds.iter().all(|d| d.status.phase == DevicePhase::Online))
         .await;
     (p, fleet)
 }
 
 async fn finished(p: &Platform, app: &str, revision: u64) -> wasmbed_model::Application {
-    wait_app(&p.store, app, &format!("done with revision {revision}"), |a| {
+    application_where(&p.store, app, &format!("done with revision {revision}"), |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == revision && r.phase.is_final())
     })
     .await
@@ -38,8 +40,8 @@ async fn blue_green_installs_beside_switches_and_rolls_back_at_once() {
     let bg = Strategy::BlueGreen { soak_ms: 0 };
     deploy(&p.store, "bg", "1", &app("v1", 0), "fleet=st", bg.clone(), APP_CAPS).await;
     finished(&p, "bg", 1).await;
-    wait_devices(&p.store, "bg.r1 running", |ds| {
-        ds.iter().all(|d| slot_state(d, "bg.r1") == Some(("running".into(), Some(1))))
+    devices_where(&p.store, "bg.r1 running", |ds| {
+        ds.iter().all(|d| slot_state(d, "bg.r1") == Some((AppState::Running, Some(1))))
     })
     .await;
 
@@ -48,10 +50,10 @@ async fn blue_green_installs_beside_switches_and_rolls_back_at_once() {
     assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Completed);
     assert_eq!(a.status.steps.iter().map(|s| s.step.as_str()).collect::<Vec<_>>(), ["install", "switch"]);
     // The new one runs; the old one is kept, stopped, for an instant rollback.
-    wait_devices(&p.store, "r2 running beside a stopped r1", |ds| {
+    devices_where(&p.store, "r2 running beside a stopped r1", |ds| {
         ds.iter().all(|d| {
-            slot_state(d, "bg.r2") == Some(("running".into(), Some(2)))
-                && slot_state(d, "bg.r1") == Some(("stopped".into(), Some(1)))
+            slot_state(d, "bg.r2") == Some((AppState::Running, Some(2)))
+                && slot_state(d, "bg.r1") == Some((AppState::Stopped, Some(1)))
         })
     })
     .await;
@@ -64,10 +66,10 @@ async fn blue_green_installs_beside_switches_and_rolls_back_at_once() {
     p.store.put_application(&a).await.unwrap();
     let a = finished(&p, "bg", 1).await;
     assert!(a.status.rollout.as_ref().unwrap().rollback);
-    wait_devices(&p.store, "r1 running again beside a stopped r2", |ds| {
+    devices_where(&p.store, "r1 running again beside a stopped r2", |ds| {
         ds.iter().all(|d| {
-            slot_state(d, "bg.r1") == Some(("running".into(), Some(1)))
-                && slot_state(d, "bg.r2") == Some(("stopped".into(), Some(2)))
+            slot_state(d, "bg.r1") == Some((AppState::Running, Some(1)))
+                && slot_state(d, "bg.r2") == Some((AppState::Stopped, Some(2)))
         })
     })
     .await;
@@ -79,9 +81,9 @@ async fn blue_green_installs_beside_switches_and_rolls_back_at_once() {
     deploy(&p.store, "bg", "3", &app("v3", 1000), "fleet=st", bg, APP_CAPS).await;
     let a = finished(&p, "bg", 3).await;
     assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::RolledBack, "{:?}", a.status.rollout);
-    wait_devices(&p.store, "r1 still running", |ds| {
+    devices_where(&p.store, "r1 still running", |ds| {
         ds.iter()
-            .all(|d| slot_state(d, "bg.r1") == Some(("running".into(), Some(1))) && slot_state(d, "bg.r3").is_none())
+            .all(|d| slot_state(d, "bg.r1") == Some((AppState::Running, Some(1))) && slot_state(d, "bg.r3").is_none())
     })
     .await;
     p.shutdown().await;
@@ -100,12 +102,12 @@ async fn rolling_waves_and_pause_resume_abort() {
     let a = finished(&p, "r", 2).await;
     assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Completed);
     assert_eq!(a.status.steps.iter().map(|s| s.target).collect::<Vec<_>>(), [3, 6, 9, 12]);
-    wait_devices(&p.store, "revision 2 everywhere", |ds| ds.iter().all(|d| running_revision(d, "r") == Some(2))).await;
+    devices_where(&p.store, "revision 2 everywhere", |ds| ds.iter().all(|d| running_revision(d, "r") == Some(2))).await;
 
     // A canary held by its soak time, paused, resumed, then aborted.
     let slow = Strategy::Canary { steps: Strategy::canary_steps("1,50%,100%"), soak_ms: 60_000, max_failures: 0 };
     deploy(&p.store, "r", "3", &app("v3", 0), "fleet=st", slow, APP_CAPS).await;
-    wait_app(&p.store, "r", "soaking revision 3 on one device", |a| {
+    application_where(&p.store, "r", "soaking revision 3 on one device", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 3) && a.status.running == 1
     })
     .await;
@@ -118,17 +120,19 @@ async fn rolling_waves_and_pause_resume_abort() {
         }
     };
     set(|s| s.paused = true).await;
-    wait_app(&p.store, "r", "paused", |a| a.status.rollout.as_ref().is_some_and(|r| r.phase == RolloutPhase::Paused))
-        .await;
+    application_where(&p.store, "r", "paused", |a| {
+        a.status.rollout.as_ref().is_some_and(|r| r.phase == RolloutPhase::Paused)
+    })
+    .await;
     set(|s| s.paused = false).await;
-    wait_app(&p.store, "r", "resumed", |a| {
+    application_where(&p.store, "r", "resumed", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.phase == RolloutPhase::Progressing)
     })
     .await;
     set(|s| s.abort_revision = Some(3)).await;
     let a = finished(&p, "r", 3).await;
     assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Aborted);
-    wait_devices(&p.store, "the canary device back on revision 2", |ds| {
+    devices_where(&p.store, "the canary device back on revision 2", |ds| {
         ds.iter().all(|d| running_revision(d, "r") == Some(2))
     })
     .await;

@@ -31,6 +31,9 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
+// The schema derives (host builds only) expand to paths into std.
+#[cfg(any(feature = "schema", feature = "openapi"))]
+extern crate std;
 
 mod bundle;
 mod frame;

@@ -130,8 +130,13 @@ pub struct Heartbeat {
     pub apps: Vec<AppReport>,
 }
 
-/// Lifecycle state of an app on a device.
+/// Lifecycle state of an app on a device. The same type carries it end to
+/// end: in heartbeats, in the platform's records and in the API's JSON
+/// (lower-case names, with the `serde` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "lowercase"))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(rename_all = "lowercase"))]
 #[cbor(index_only)]
 pub enum AppState {
     /// Module bytes are arriving.
@@ -146,6 +151,10 @@ pub enum AppState {
     /// Stopped by the agent after a trap or exhausted limit.
     #[n(3)]
     Failed,
+    /// The device refused the deploy (it said why in `DeployRejected`);
+    /// what ran before, if anything, still runs.
+    #[n(4)]
+    Rejected,
 }
 
 impl AppState {
@@ -156,7 +165,13 @@ impl AppState {
             Self::Running => "running",
             Self::Stopped => "stopped",
             Self::Failed => "failed",
+            Self::Rejected => "rejected",
         }
+    }
+
+    /// The app is stopped for a reason a rollout counts as a failure.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::Failed | Self::Rejected)
     }
 }
 

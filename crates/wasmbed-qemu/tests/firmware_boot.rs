@@ -115,7 +115,10 @@ fn the_firmware_reaches_the_gateway_over_ethernet() {
 /// The shared firmware's fault handlers, triggered on purpose by a test
 /// image: a panic and a hard fault each print their reason on the console
 /// and reset the device (an exit under `-no-reboot`, which the QEMU manager
-/// answers by restarting it).
+/// answers by restarting it). The image defines no handler of its own: its
+/// HardFault comes from `exception_handlers!`, the macro `board_main!`
+/// expands in every board image, and the panic handler from the firmware
+/// crate they all link.
 #[test]
 fn a_panic_or_a_hard_fault_prints_why_and_resets() {
     let image = wasmbed_qemu::image_from_source(

@@ -808,15 +808,8 @@ impl Store for RedbStore {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
-    use wasmbed_model::{ApplicationSpec, DeviceSpec, DeviceStatus, SessionStatus};
-
-    fn device(name: &str) -> Device {
-        Device {
-            meta: Meta { name: name.into(), ..Meta::default() },
-            spec: DeviceSpec { board: "sim".into(), ..DeviceSpec::default() },
-            status: DeviceStatus::default(),
-        }
-    }
+    use wasmbed_model::{ApplicationSpec, SessionStatus};
+    use wasmbed_testkit::device;
 
     fn heartbeat(ms: u64) -> DeviceStatusPatch {
         DeviceStatusPatch::Session(SessionStatus { last_heartbeat_ms: Some(ms), ..SessionStatus::default() })

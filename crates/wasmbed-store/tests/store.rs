@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use redb::{Database, TableDefinition};
 use tokio::sync::broadcast::error::TryRecvError;
 use wasmbed_model::{
-    Application, ApplicationSpec, ApplicationStatus, Device, DeviceSpec, DeviceStatus, DeviceStatusPatch, Event,
-    EventKind, Gateway, GatewayHealth, GatewaySpec, GatewayStatusPatch, Meta, SessionStatus, Store, StoreError,
-    WatchStream,
+    Application, ApplicationStatus, DeviceStatus, DeviceStatusPatch, Event, EventKind, Gateway, GatewayHealth,
+    GatewayStatusPatch, SessionStatus, Store, StoreError, WatchStream,
 };
 use wasmbed_store::RedbStore;
+use wasmbed_testkit::{With, device};
 
 /// The documented layout, written to directly to fake corruption.
 const RAW_DEVICE_SPECS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_specs");
@@ -29,20 +29,8 @@ fn fixed_clock(ms: u64) -> wasmbed_model::clock::Clock {
     Arc::new(move || ms)
 }
 
-fn device(name: &str) -> Device {
-    Device {
-        meta: Meta { name: name.into(), ..Meta::default() },
-        spec: DeviceSpec { board: "sim".into(), ..DeviceSpec::default() },
-        status: DeviceStatus::default(),
-    }
-}
-
 fn app(name: &str, version: &str) -> Application {
-    Application {
-        meta: Meta { name: name.into(), ..Meta::default() },
-        spec: ApplicationSpec { selector: "app=demo".into(), ..ApplicationSpec::new(version, &"ab".repeat(32), 10) },
-        status: ApplicationStatus::default(),
-    }
+    wasmbed_testkit::application(name, version, &"ab".repeat(32))
 }
 
 /// The session part a gateway writes for a heartbeat.
@@ -383,11 +371,8 @@ async fn unknown_schema_version_is_refused() {
 }
 
 fn gateway(name: &str, port: u16) -> Gateway {
-    Gateway {
-        meta: Meta::named(name),
-        spec: GatewaySpec { endpoint: format!("127.0.0.1:{port}"), device_endpoint: None, capacity: 100 },
-        status: Default::default(),
-    }
+    // As a gateway registers itself: spec only.
+    wasmbed_testkit::gateway(name, port, 100).with(|g| g.status = Default::default())
 }
 
 #[tokio::test]

@@ -18,8 +18,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmbed_model::{
-    Application, ApplicationSpec, Capability, Limits, Revision, RolloutPhase, StoreError, Strategy,
-    default_capabilities, validate_name,
+    Application, ApplicationSpec, Attempt, Capability, Limits, Revision, RolloutPhase, Strategy, default_capabilities,
+    retry_on_conflict, validate_name,
 };
 
 use super::{ApiResult, json_error};
@@ -163,9 +163,10 @@ pub async fn deploy_application(
     wasmbed_agent::validate_module(&module, &grants)
         .map_err(|e| ApiError::unprocessable(format!("spec.capabilities: {e}")))?;
     let spec = ApplicationSpec { size: module.len() as u32, ..spec };
-    let mut created = false;
+    // Written by the change (which may run more than once), read after.
+    let created = std::sync::atomic::AtomicBool::new(false);
     let saved = update(&st, &name, true, |app| {
-        created = app.meta.resource_version == 0;
+        created.store(app.meta.resource_version == 0, std::sync::atomic::Ordering::Relaxed);
         // An operator's pause holds across deploys; an abort was for the
         // revision it named.
         let paused = app.spec.paused;
@@ -174,7 +175,7 @@ pub async fn deploy_application(
     })
     .await?;
     tracing::info!(app = %name, version = %saved.spec.version, digest = %saved.spec.digest, "application deployed");
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(saved)))
+    Ok((if created.into_inner() { StatusCode::CREATED } else { StatusCode::OK }, Json(saved)))
 }
 
 /// Reads, changes and writes an application's spec, retrying on a
@@ -183,9 +184,10 @@ async fn update(
     st: &ApiState,
     name: &str,
     create: bool,
-    mut change: impl FnMut(&mut Application) -> ApiResult<()>,
+    change: impl Fn(&mut Application) -> ApiResult<()>,
 ) -> ApiResult<Application> {
-    for _ in 0..5 {
+    let change = &change;
+    retry_on_conflict(|| async move {
         let mut app = match st.store.get_application(name).await? {
             Some(a) => a,
             None if create => Application {
@@ -193,16 +195,12 @@ async fn update(
                 spec: ApplicationSpec::new("-", "", 0),
                 status: Default::default(),
             },
-            None => return Err(ApiError::not_found(format!("application {name:?} not found"))),
+            None => return Err(Attempt::Failed(ApiError::not_found(format!("application {name:?} not found")))),
         };
-        change(&mut app)?;
-        match st.store.put_application(&app).await {
-            Ok(saved) => return Ok(saved),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError { status: StatusCode::CONFLICT, message: format!("application {name:?} keeps changing; try again") })
+        change(&mut app).map_err(Attempt::Failed)?;
+        Ok(st.store.put_application(&app).await?)
+    })
+    .await
 }
 
 #[utoipa::path(delete, path = "/api/v1/applications/{name}", tag = "applications", summary = "Remove an application from every device", params(("name" = String, Path)), responses((status = 204, description = "Removed"), (status = 404, description = "No such application", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]

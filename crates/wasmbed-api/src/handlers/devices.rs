@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use wasmbed_control::provisioning::Provisioner;
 use wasmbed_model::clock::to_unix_ms;
-use wasmbed_model::{Device, DeviceSpec, Labels, LogLine, Meta, validate_name};
+use wasmbed_model::{Attempt, Device, DeviceSpec, Labels, LogLine, Meta, retry_on_conflict, validate_name};
 
 use super::{ApiResult, json_error};
 use crate::audit::AuditNote;
@@ -186,30 +186,26 @@ fn read_from(path: &std::path::Path, offset: u64) -> Option<ConsoleChunk> {
 }
 
 async fn set_disconnected(st: &ApiState, name: &str, disconnected: bool) -> ApiResult<Device> {
-    for _ in 0..5 {
+    retry_on_conflict(|| async {
         let Some(mut d) = st.store.get_device(name).await? else {
-            return Err(ApiError::not_found(format!("device {name:?} not found")));
+            return Err(Attempt::Failed(ApiError::not_found(format!("device {name:?} not found"))));
         };
         if !wasmbed_model::board(&d.spec.board).is_some_and(|b| b.emulated) {
-            return Err(ApiError {
+            return Err(Attempt::Failed(ApiError {
                 status: StatusCode::CONFLICT,
                 message: format!(
                     "{name} is a {} device: only QEMU devices run by this platform can be connected or disconnected",
                     d.spec.board
                 ),
-            });
+            }));
         }
         if d.spec.disconnected == disconnected {
             return Ok(d);
         }
         d.spec.disconnected = disconnected;
-        match st.store.update_device_spec(&d).await {
-            Ok(d) => return Ok(d),
-            Err(wasmbed_model::StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError { status: StatusCode::CONFLICT, message: format!("device {name:?} keeps changing; try again") })
+        Ok(st.store.update_device_spec(&d).await?)
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/devices/{name}/connect", tag = "devices", summary = "Start a disconnected QEMU device", params(("name" = String, Path)), responses((status = 200, description = "The device", body = wasmbed_model::Device), (status = 409, description = "Not a QEMU device", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]

@@ -4,16 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use wasmbed_model::{Application, ApplicationSpec, Device, Labels, Meta, Store, Strategy};
 use wasmbed_platform::Platform;
 use wasmbed_protocol::IdentityBundle;
-
-/// Generous: the machine runs tests on two cores beside other work.
-pub const WAIT: Duration = Duration::from_secs(90);
 
 /// Simulated devices, each with its own off switch.
 pub struct Fleet {
@@ -58,42 +55,14 @@ impl Fleet {
     }
 }
 
-/// Waits until `check` holds for the listed devices.
-pub async fn wait_devices(store: &Arc<dyn Store>, what: &str, check: impl Fn(&[Device]) -> bool) -> Vec<Device> {
-    let start = Instant::now();
-    loop {
-        let devices = store.list_devices().await.unwrap();
-        if check(&devices) {
-            return devices;
-        }
-        assert!(start.elapsed() < WAIT, "never {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until `check` holds for application `name`.
-pub async fn wait_app(
-    store: &Arc<dyn Store>,
-    name: &str,
-    what: &str,
-    check: impl Fn(&Application) -> bool,
-) -> Application {
-    let start = Instant::now();
-    loop {
-        if let Some(a) = store.get_application(name).await.unwrap()
-            && check(&a)
-        {
-            return a;
-        }
-        let now = store.get_application(name).await.unwrap().map(|a| a.status);
-        assert!(start.elapsed() < WAIT, "{name} never {what}: {now:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The revision `app` runs on `d`, if its slot is running.
 pub fn running_revision(d: &Device, slot: &str) -> Option<u64> {
-    d.status.session.apps.iter().find(|a| a.name == slot && a.state == "running").and_then(|a| a.revision)
+    d.status
+        .session
+        .apps
+        .iter()
+        .find(|a| a.name == slot && a.state == wasmbed_model::AppState::Running)
+        .and_then(|a| a.revision)
 }
 
 /// Stores `module` and writes application `name` (as the API would).
