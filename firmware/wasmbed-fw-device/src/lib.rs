@@ -1,5 +1,7 @@
-//! The firmware every board runs. A board crate is its memory map, a
-//! [`Board`] value and one [`board_main!`] line; this crate does the rest:
+//! The firmware every board runs. A board crate is its entry in the board
+//! table (`crates/wasmbed-boards`) and one [`board_main!`] line; its
+//! `memory.x` is generated from the same entry (`firmware/image-build.rs`).
+//! This crate does the rest:
 //!
 //! 1. console, heap and a 1 ms time base;
 //! 2. provisioning: the identity bundle and the per-boot seed and time the
@@ -10,7 +12,8 @@
 //!    session over it, reconnecting with exponential backoff and jitter.
 //!
 //! A panic or a hard fault prints its reason on the console and resets the
-//! device.
+//! device; test and benchmark images get the same handlers
+//! ([`exception_handlers!`]).
 #![no_std]
 
 extern crate alloc;
@@ -20,7 +23,7 @@ pub mod session;
 pub mod uart;
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use embedded_alloc::LlffHeap;
 use wasmbed_fw_drivers::cmsdk_uart::CmsdkUart;
@@ -30,66 +33,21 @@ use wasmbed_fw_drivers::systick;
 use wasmbed_fw_runtime::heap::Counting;
 
 pub use cortex_m_rt;
+pub use wasmbed_boards::{AgentLayout, Board, Link, Uart};
 
-/// A serial port of a board.
-#[derive(Debug, Clone, Copy)]
-pub enum Uart {
-    /// ARM CMSDK APB UART at this address (MPS2 boards).
-    Cmsdk(usize),
-    /// STM32 USART at this address, clocked at `pclk_hz`.
-    Stm32 {
-        /// Base address.
-        base: usize,
-        /// Its peripheral clock.
-        pclk_hz: u32,
-    },
-}
-
-/// How a board reaches the gateway.
-#[derive(Debug, Clone, Copy)]
-pub enum Link {
-    /// LAN9118 Ethernet on QEMU user networking, static IPv4.
-    Lan9118 {
-        /// Controller base address.
-        base: usize,
-        /// The device's address.
-        ip: [u8; 4],
-        /// The router: the host's loopback as seen from inside (10.0.2.2).
-        router: [u8; 4],
-    },
-    /// A UART QEMU connects to the gateway's TCP port (`-serial`); TLS runs
-    /// directly over the byte stream.
-    Uart(Uart),
-}
-
-/// A board's facts: everything the shared firmware needs to know about it.
-#[derive(Debug)]
-pub struct Board {
-    /// Board name as the platform knows it (must match the bundle's).
-    pub name: &'static str,
-    /// Core clock, for the SysTick reload.
-    pub core_hz: u32,
-    /// The console.
-    pub console: Uart,
-    /// FPGAIO block (user LEDs).
-    pub fpgaio: Option<usize>,
-    /// The way to the gateway.
-    pub link: Link,
-    /// Where the host loads the identity bundle, and its largest size.
-    pub bundle: (usize, usize),
-    /// Where the host loads the per-boot seed and time.
-    pub boot_seed: usize,
-    /// Register bits set before anything else (clock gates): `(address, mask)`.
-    pub clock_enables: &'static [(usize, u32)],
+/// An address or length from the board table as a pointer-sized value (the
+/// table holds `u32`; these cores are 32-bit, so nothing is lost).
+pub(crate) const fn to_usize(x: u32) -> usize {
+    x as usize
 }
 
 /// The allocator, counting its peak for the boot benchmark.
 #[global_allocator]
 pub static HEAP: Counting<LlffHeap> = Counting::new(LlffHeap::empty());
 
-static CONSOLE_BASE: AtomicUsize = AtomicUsize::new(0);
+static CONSOLE_BASE: AtomicU32 = AtomicU32::new(0);
 /// 0: CMSDK; otherwise an STM32 USART's peripheral clock.
-static CONSOLE_PCLK: AtomicUsize = AtomicUsize::new(0);
+static CONSOLE_PCLK: AtomicU32 = AtomicU32::new(0);
 
 /// Console speed on UARTs that have a baud rate.
 const CONSOLE_BAUD: u32 = 115_200;
@@ -101,9 +59,11 @@ const CONSOLE_BAUD: u32 = 115_200;
 pub(crate) unsafe fn open(uart: Uart) -> SerialPort {
     match uart {
         // SAFETY: forwarded contract.
-        Uart::Cmsdk(base) => SerialPort::Cmsdk(unsafe { CmsdkUart::new(base) }),
+        Uart::Cmsdk(base) => SerialPort::Cmsdk(unsafe { CmsdkUart::new(to_usize(base)) }),
         // SAFETY: forwarded contract.
-        Uart::Stm32 { base, pclk_hz } => SerialPort::Stm32(unsafe { Usart::new(base, pclk_hz, CONSOLE_BAUD) }),
+        Uart::Stm32 { base, pclk_hz } => {
+            SerialPort::Stm32(unsafe { Usart::new(to_usize(base), pclk_hz, CONSOLE_BAUD) })
+        }
     }
 }
 
@@ -138,7 +98,7 @@ impl Write for Console {
         if base != 0 {
             let uart = match CONSOLE_PCLK.load(Relaxed) {
                 0 => Uart::Cmsdk(base),
-                pclk => Uart::Stm32 { base, pclk_hz: pclk as u32 },
+                pclk_hz => Uart::Stm32 { base, pclk_hz },
             };
             // SAFETY: the board's console UART, set once by `init`; writes
             // are byte-wise and a torn line is the worst outcome.
@@ -161,9 +121,9 @@ pub fn now_ms() -> u64 {
 
 /// Shows state on the board's LEDs, if it has them.
 pub(crate) fn led(board: &Board, n: u8, on: bool) {
-    if let Some(base) = board.fpgaio {
-        // SAFETY: the board's FPGAIO block; only this function drives it.
-        unsafe { Leds::new(base) }.set(n, on);
+    if let Some(base) = board.leds() {
+        // SAFETY: the board's FPGAIO LED register; only this function drives it.
+        unsafe { Leds::new(to_usize(base)) }.set(n, on);
     }
 }
 
@@ -182,14 +142,14 @@ pub fn init(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8
         // SAFETY: clock-gate registers named by the board's data; setting
         // enable bits has no other effect.
         unsafe {
-            let reg = addr as *mut u32;
+            let reg = to_usize(addr) as *mut u32;
             core::ptr::write_volatile(reg, core::ptr::read_volatile(reg) | mask);
         }
     }
     match board.console {
         Uart::Cmsdk(base) => CONSOLE_BASE.store(base, Relaxed),
         Uart::Stm32 { base, pclk_hz } => {
-            CONSOLE_PCLK.store(pclk_hz as usize, Relaxed);
+            CONSOLE_PCLK.store(pclk_hz, Relaxed);
             CONSOLE_BASE.store(base, Relaxed);
         }
     }
@@ -200,9 +160,18 @@ pub fn init(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8
     }
 }
 
-/// Reads a host-loaded region of the board (see [`Board`]).
+/// Reads a host-loaded region of the board (outside the linked memory).
 pub fn host_region(addr: usize, len: usize) -> &'static [u8] {
     region(addr, len)
+}
+
+/// The agent's heap on `board`, from the table (for [`board_main!`]'s
+/// arena); a board without the agent does not build.
+pub const fn heap_bytes(board: &Board) -> usize {
+    match board.agent() {
+        Some(layout) => layout.heap_bytes,
+        None => panic!("the board table gives this board no agent firmware"),
+    }
 }
 
 /// Boots the device. `heap` is the arena for the allocator.
@@ -210,14 +179,18 @@ pub fn run(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8>
     init(board, heap);
     let mut out = console();
     let _ = writeln!(out, "wasmbed firmware {} on {}", env!("CARGO_PKG_VERSION"), board.name);
-    let (bundle_addr, bundle_len) = board.bundle;
-    let provisioned = wasmbed_fw_runtime::provision::provision(
-        region(bundle_addr, bundle_len),
-        region(board.boot_seed, wasmbed_fw_runtime::provision::BOOT_SEED_LEN),
-    );
-    let reason = match provisioned {
-        Err(e) => alloc::format!("{e}"),
-        Ok(p) => session::run(board, p),
+    let reason = match board.agent() {
+        None => alloc::format!("the board table gives {} no agent firmware", board.name),
+        Some(layout) => {
+            let provisioned = wasmbed_fw_runtime::provision::provision(
+                region(to_usize(layout.bundle.start), to_usize(layout.bundle.len)),
+                region(to_usize(layout.boot_seed), wasmbed_fw_runtime::provision::BOOT_SEED_LEN),
+            );
+            match provisioned {
+                Err(e) => alloc::format!("{e}"),
+                Ok(p) => session::run(board, layout, p),
+            }
+        }
     };
     let _ = writeln!(out, "refusing to connect: {reason}");
     let _ = writeln!(out, "halted");
@@ -239,20 +212,49 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     cortex_m::peripheral::SCB::sys_reset()
 }
 
-/// The board binary's entry point and exception handlers.
+/// A board image: `board_main!(wasmbed_boards::MPS2_AN386);` is the whole
+/// `main.rs` of a board crate.
 ///
-/// `board_main!(BOARD, HEAP_BYTES)` defines `main`, SysTick and HardFault.
+/// It defines `main` (the heap arena sized by the table, then [`run`]),
+/// the [`exception_handlers!`], and the board's name in the
+/// `.wasmbed.board` link section, where the host's image check reads it.
+/// The board must be the one the crate's `memory.x` was generated for
+/// (`firmware/image-build.rs`), or the crate does not build.
 #[macro_export]
 macro_rules! board_main {
-    ($board:expr, $heap:expr) => {
+    ($board:expr) => {
+        static BOARD: $crate::Board = $board;
+
+        const _: () = {
+            assert!(
+                $crate::same_name($board.name, env!("WASMBED_BOARD", "build images with firmware/image-build.rs")),
+                "this board is not the one the crate is named after (and its memory.x made for)"
+            );
+            #[used]
+            #[unsafe(link_section = ".wasmbed.board")]
+            static NAME: [u8; $board.name.len()] = $crate::name_bytes($board.name);
+        };
+
+        $crate::exception_handlers!();
+
         #[$crate::cortex_m_rt::entry]
         fn main() -> ! {
-            static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; $heap] = [core::mem::MaybeUninit::uninit(); $heap];
+            static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; $crate::heap_bytes(&$board)] =
+                [core::mem::MaybeUninit::uninit(); $crate::heap_bytes(&$board)];
             // SAFETY (cortex-m-rt): `entry` turns this static into a unique
             // `&'static mut`; nothing else names it.
-            $crate::run(&$board, HEAP_MEM)
+            $crate::run(&BOARD, HEAP_MEM)
         }
+    };
+}
 
+/// The exception handlers of every image: SysTick drives the time base, a
+/// hard fault prints where it happened and resets. [`board_main!`] brings
+/// them; test and benchmark images call this, so tests run the handlers
+/// devices run.
+#[macro_export]
+macro_rules! exception_handlers {
+    () => {
         #[$crate::cortex_m_rt::exception]
         fn SysTick() {
             $crate::tick();
@@ -263,6 +265,36 @@ macro_rules! board_main {
             $crate::fault("hard fault", ef.pc())
         }
     };
+}
+
+/// Whether two names are equal, in a constant (for [`board_main!`]).
+#[doc(hidden)]
+pub const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A name as the bytes of a fixed-size static (for [`board_main!`]).
+#[doc(hidden)]
+pub const fn name_bytes<const N: usize>(name: &str) -> [u8; N] {
+    let mut out = [0; N];
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < N && i < bytes.len() {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
 }
 
 /// The SysTick handler's work.

@@ -11,16 +11,16 @@ use core::net::SocketAddrV4;
 use embedded_tls::blocking::{Aes128GcmSha256, TlsConfig, TlsConnection, TlsContext, TlsError};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use wasmbed_agent::{Agent, AgentConfig, AgentError, SessionState};
-use wasmbed_fw_tls::{DeviceProvider, PinnedVerifier, Rng09, ServerName};
+use wasmbed_agent::{Agent, AgentConfig, AgentError, Backoff, Reconnect, SessionState};
+use wasmbed_boards::{DEVICE_IP, HOST_FROM_GUEST};
 use wasmbed_fw_drivers::lan9118::{Lan9118, Mmio, phy::Eth};
-use wasmbed_protocol::IdentityBundle;
-use wasmbed_fw_runtime::backoff::Backoff;
 use wasmbed_fw_runtime::provision::Provisioned;
+use wasmbed_fw_tls::{DeviceProvider, PinnedVerifier, Rng09, ServerName};
+use wasmbed_protocol::IdentityBundle;
 
 use crate::net::{Link as NetLink, Net, NetError, Stream, idle};
 use crate::uart::UartLink;
-use crate::{Board, HEAP, Link, Uart, console, led, now_ms};
+use crate::{AgentLayout, Board, HEAP, Link, Uart, console, led, now_ms, to_usize};
 
 /// TLS record buffers. The gateway may send full 16 KiB records; what the
 /// device sends is small, so its record buffer is too.
@@ -66,7 +66,7 @@ impl From<TlsError> for SessionError {
 }
 
 /// Runs the device until a configuration problem stops it; returns why.
-pub fn run(board: &'static Board, p: Provisioned) -> String {
+pub fn run(board: &'static Board, layout: &'static AgentLayout, p: Provisioned) -> String {
     let Provisioned { bundle, mut rng, boot_unix_ms } = p;
     let mut out = console();
     let _ = writeln!(
@@ -98,15 +98,15 @@ pub fn run(board: &'static Board, p: Provisioned) -> String {
         return alloc::format!("the bundle's platform CA certificate is unusable ({e:?})");
     }
     let _ = writeln!(out, "entropy: CSPRNG seeded from device seed and boot seed; host time {} s", boot_unix_ms / 1000);
-    match board.link {
-        Link::Lan9118 { base, ip, router } => {
+    match layout.link {
+        Link::Lan9118 { base } => {
             // On QEMU user networking the host is the router; any other
             // address would make QEMU open real outbound connections.
-            if let Some(g) = gateways.iter().find(|g| g.ip().octets() != router) {
-                return alloc::format!("gateway {g} is not the host's address on this network ({router:?})");
+            if let Some(g) = gateways.iter().find(|g| g.ip().octets() != HOST_FROM_GUEST) {
+                return alloc::format!("gateway {g} is not the host's address on this network ({HOST_FROM_GUEST:?})");
             }
             // SAFETY: the board's LAN9118; only this code drives it.
-            let nic = match Lan9118::new(unsafe { Mmio::new(base) }) {
+            let nic = match Lan9118::new(unsafe { Mmio::new(to_usize(base)) }) {
                 Ok(nic) => nic,
                 Err(_) => return String::from("no LAN9118 Ethernet controller found"),
             };
@@ -121,28 +121,30 @@ pub fn run(board: &'static Board, p: Provisioned) -> String {
                 mac[3],
                 mac[4],
                 mac[5],
-                core::net::Ipv4Addr::from(ip)
+                core::net::Ipv4Addr::from(DEVICE_IP)
             );
-            match Net::new(eth, mac, ip, router, rng.next_u32() as u16) {
-                Ok(n) => serve(board, RefCell::new(n), &gateways, &bundle, rng, boot_unix_ms),
+            match Net::new(eth, mac, DEVICE_IP, HOST_FROM_GUEST, rng.next_u32() as u16) {
+                Ok(n) => serve(board, layout, RefCell::new(n), &gateways, &bundle, rng, boot_unix_ms),
                 Err(e) => alloc::format!("network: {e}"),
             }
         }
         Link::Uart(Uart::Stm32 { base, pclk_hz }) => {
             let _ = writeln!(out, "link: USART at {base:#010x}, carried to the gateway by the host");
             // SAFETY: the board's link USART; only this code drives it.
-            let link = unsafe { UartLink::new(base, pclk_hz) };
-            serve(board, RefCell::new(link), &gateways, &bundle, rng, boot_unix_ms)
+            let link = unsafe { UartLink::new(to_usize(base), pclk_hz) };
+            serve(board, layout, RefCell::new(link), &gateways, &bundle, rng, boot_unix_ms)
         }
         Link::Uart(Uart::Cmsdk(_)) => String::from("a CMSDK UART link is not supported"),
     }
 }
 
-/// Sessions over `link`, forever. The gateways are dialled in order (its
-/// own first); one that cannot be reached is followed at once by the next,
-/// and a full round of failures backs off exponentially, with jitter.
+/// Sessions over `link`, forever, redialling by the devices' policy
+/// ([`Reconnect`]): the gateways in order (its own first), the next soon
+/// after one fails, and after a full round an exponential backoff with
+/// jitter.
 fn serve<L: NetLink>(
     board: &'static Board,
+    layout: &AgentLayout,
     link: RefCell<L>,
     gateways: &[SocketAddrV4],
     bundle: &IdentityBundle,
@@ -152,14 +154,13 @@ fn serve<L: NetLink>(
     let mut out = console();
     let heap_size = u32::try_from(HEAP.inner().used() + HEAP.inner().free()).unwrap_or(u32::MAX);
     let mut agent = Agent::new(AgentConfig::new(&bundle.device_id, board.name).with_heap_size(heap_size));
-    let mut backoff = Backoff::new(500, 30_000);
-    let mut at = 0usize;
+    let mut reconnect = Reconnect::new(gateways.len(), Backoff::DEVICE);
     loop {
         let mut online = false;
-        let Some(gateway) = gateways.get(at % gateways.len().max(1)).copied() else {
+        let Some(gateway) = gateways.get(reconnect.gateway()).copied() else {
             return String::from("the identity bundle names no gateway");
         };
-        let result = session(board, &link, gateway, bundle, &mut rng, boot_unix_ms, &mut agent, &mut online);
+        let result = session(board, layout, &link, gateway, bundle, &mut rng, boot_unix_ms, &mut agent, &mut online);
         agent.disconnected();
         led(board, 0, false);
         if let Ok(Ended::Reboot) = result {
@@ -169,13 +170,7 @@ fn serve<L: NetLink>(
             reboot();
         }
         link.borrow_mut().close();
-        if online {
-            backoff.reset();
-        } else {
-            at = (at + 1) % gateways.len();
-        }
-        // Until every gateway was tried, the next one is dialled soon.
-        let delay = if online || at == 0 { backoff.next_delay(rng.next_u32()) } else { 100 };
+        let delay = reconnect.ended(online, rng.next_u32());
         if let Err(e) = result {
             let _ = writeln!(out, "session ended: {e}; reconnecting in {delay} ms");
         }
@@ -203,6 +198,7 @@ fn free_heap() -> u32 {
 #[allow(clippy::too_many_arguments)]
 fn session<L: NetLink>(
     board: &Board,
+    layout: &AgentLayout,
     net: &RefCell<L>,
     gateway: SocketAddrV4,
     bundle: &IdentityBundle,
@@ -213,7 +209,7 @@ fn session<L: NetLink>(
 ) -> Result<Ended, SessionError> {
     let mut out = console();
     net.borrow_mut().connect(gateway).map_err(SessionError::Net)?;
-    if matches!(board.link, Link::Lan9118 { .. }) {
+    if matches!(layout.link, Link::Lan9118 { .. }) {
         let _ = writeln!(out, "tcp: connected to gateway {gateway}");
     }
 

@@ -16,9 +16,10 @@ extern crate alloc;
 
 use core::fmt::Write;
 
-use cortex_m_rt::{entry, exception};
-use wasmbed_fw_drivers::systick;
+use cortex_m_rt::entry;
+use wasmbed_boards::MPS2_AN385;
 use wasmbed_fw_device::{HEAP, console, host_region};
+use wasmbed_fw_drivers::systick;
 use wasmbed_protocol::AppLimits;
 
 /// Where the host loads the kernels app and the 16 KB app (u32 LE length, bytes).
@@ -36,8 +37,10 @@ fn module(addr: usize) -> Option<&'static [u8]> {
 
 #[entry]
 fn main() -> ! {
-    static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; 1024 * 1024] = [core::mem::MaybeUninit::uninit(); 1024 * 1024];
-    wasmbed_fw_device::init(&wasmbed_fw_mps2_an385::BOARD, HEAP_MEM);
+    // A device's heap, as the board table gives it.
+    static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; wasmbed_fw_device::heap_bytes(&MPS2_AN385)] =
+        [core::mem::MaybeUninit::uninit(); wasmbed_fw_device::heap_bytes(&MPS2_AN385)];
+    wasmbed_fw_device::init(&MPS2_AN385, HEAP_MEM);
     let mut out = console();
     match bench() {
         Ok(line) => {
@@ -113,7 +116,4 @@ fn bench() -> Result<alloc::string::String, alloc::string::String> {
     ))
 }
 
-#[exception]
-fn SysTick() {
-    wasmbed_fw_device::tick();
-}
+wasmbed_fw_device::exception_handlers!();

@@ -2,13 +2,16 @@
 //! purpose. The host loads one byte at [`MODE`]: `P` panics, `H` executes an
 //! undefined instruction (a UsageFault, escalated to HardFault). Either way
 //! the firmware must print why and reset, which QEMU (`-no-reboot`) turns
-//! into an exit the test observes. Not a production image.
+//! into an exit the test observes. The panic handler is the shared
+//! firmware's, and the exception handlers come from the same macro board
+//! images get them from (`exception_handlers!`, inside `board_main!`), so
+//! nothing here stands in for what devices run. Not a production image.
 #![no_std]
 #![no_main]
 
 use core::fmt::Write;
 
-use cortex_m_rt::{entry, exception};
+use cortex_m_rt::entry;
 use wasmbed_fw_device::{console, host_region};
 
 /// Where the host puts the fault to inject (PSRAM, outside the link).
@@ -17,7 +20,7 @@ const MODE: usize = 0x2100_8000;
 #[entry]
 fn main() -> ! {
     static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; 16 * 1024] = [core::mem::MaybeUninit::uninit(); 16 * 1024];
-    wasmbed_fw_device::init(&wasmbed_fw_mps2_an385::BOARD, HEAP_MEM);
+    wasmbed_fw_device::init(&wasmbed_boards::MPS2_AN385, HEAP_MEM);
     let mode = host_region(MODE, 1)[0];
     let _ = writeln!(console(), "fault check: mode {:?}", char::from(mode));
     match mode {
@@ -32,12 +35,4 @@ fn main() -> ! {
     }
 }
 
-#[exception]
-unsafe fn HardFault(ef: &cortex_m_rt::ExceptionFrame) -> ! {
-    wasmbed_fw_device::fault("hard fault", ef.pc())
-}
-
-#[exception]
-fn SysTick() {
-    wasmbed_fw_device::tick();
-}
+wasmbed_fw_device::exception_handlers!();
