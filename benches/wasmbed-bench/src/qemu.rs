@@ -62,7 +62,7 @@ async fn until_online(store: &Arc<dyn Store>, events: &mut wasmbed_model::WatchS
 
 pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<serde_json::Value> {
     let m = machine(board).with_context(|| format!("{board} is not a QEMU board with firmware"))?;
-    let image = elf_sizes(&std::fs::read(firmware).with_context(|| format!("cannot read {}", firmware.display()))?)?;
+    let image = wasmbed_qemu::image::Image::read(firmware)?.sizes();
     let tmp = tempfile::tempdir()?;
     let p = platform(None, tmp.path()).await?;
     let port = p.gateway_port();
@@ -200,60 +200,6 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
     }))
 }
 
-/// Flash and static RAM of a firmware image, from its ELF32 section headers.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ImageSizes {
-    /// .vector_table + .text + .rodata + .data (the load image).
-    pub flash: u64,
-    /// .data + .bss + .uninit without the heap arena.
-    pub static_ram: u64,
-}
-
-pub fn elf_sizes(elf: &[u8]) -> Result<ImageSizes> {
-    let u16_at = |o: usize| -> Result<u64> {
-        Ok(u64::from(u16::from_le_bytes(elf.get(o..o + 2).context("truncated ELF")?.try_into()?)))
-    };
-    let u32_at = |o: usize| -> Result<u64> {
-        Ok(u64::from(u32::from_le_bytes(elf.get(o..o + 4).context("truncated ELF")?.try_into()?)))
-    };
-    if elf.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 1, 1][..]) {
-        bail!("not a little-endian ELF32 image");
-    }
-    let (shoff, shentsize, shnum, shstrndx) =
-        (u32_at(0x20)? as usize, u16_at(0x2e)? as usize, u16_at(0x30)?, u16_at(0x32)?);
-    let section = |i: u64| -> Result<(u64, u64, u64, u64, u64, u64)> {
-        let b = shoff + i as usize * shentsize;
-        // name, type, offset, size, link, entsize
-        Ok((u32_at(b)?, u32_at(b + 4)?, u32_at(b + 16)?, u32_at(b + 20)?, u32_at(b + 24)?, u32_at(b + 36)?))
-    };
-    let (_, _, stroff, _, _, _) = section(shstrndx)?;
-    let name_of = |off: u64, at: u64| -> String {
-        let start = (off + at) as usize;
-        let end = elf[start.min(elf.len())..].iter().position(|&c| c == 0).map_or(elf.len(), |p| start + p);
-        String::from_utf8_lossy(&elf[start.min(elf.len())..end]).into_owned()
-    };
-    let mut sizes: HashMap<String, u64> = HashMap::new();
-    let mut heap = 0u64;
-    for i in 0..shnum {
-        let (name, kind, offset, size, link, entsize) = section(i)?;
-        sizes.insert(name_of(stroff, name), size);
-        // SHT_SYMTAB: find the heap arena's size.
-        if kind == 2 && entsize == 16 {
-            let (_, _, symstr, _, _, _) = section(link)?;
-            for s in 0..size / 16 {
-                let e = (offset + s * 16) as usize;
-                if name_of(symstr, u32_at(e)?).contains("HEAP_MEM") {
-                    heap = heap.max(u32_at(e + 8)?);
-                }
-            }
-        }
-    }
-    let get = |n: &str| sizes.get(n).copied().unwrap_or(0);
-    let flash = get(".vector_table") + get(".text") + get(".rodata") + get(".data");
-    let ram = get(".data") + get(".bss") + get(".uninit");
-    Ok(ImageSizes { flash, static_ram: ram.saturating_sub(heap) })
-}
-
 /// A module of about `target` bytes of real code (validation and
 /// compilation cost scale with code, not with data): many small functions
 /// of integer arithmetic and control flow, all reachable from `tick`.
@@ -371,11 +317,5 @@ mod tests {
         let m = sized_app(16 * 1024);
         assert!(m.len() >= 16 * 1024 && m.len() < 18 * 1024, "{}", m.len());
         wasmbed_agent::validate_module(&m, wasmbed_agent::DEFAULT_GRANTS).unwrap();
-    }
-
-    #[test]
-    fn elf_sizes_refuses_what_is_not_an_elf32() {
-        assert!(elf_sizes(b"not an elf").is_err());
-        assert!(elf_sizes(&[0x7f, b'E', b'L', b'F', 1, 1, 0, 0]).is_err(), "truncated");
     }
 }

@@ -230,6 +230,17 @@ pub struct AgentLayout {
     pub heap_bytes: usize,
 }
 
+/// Bytes reserved for the per-boot seed and time at
+/// [`AgentLayout::boot_seed`]: the file is 44 bytes; the rest is room to grow.
+pub const BOOT_SEED_SLOT: u32 = 256;
+
+impl AgentLayout {
+    /// The slot the host loads the per-boot seed and time into.
+    pub const fn boot_seed_slot(&self) -> Region {
+        Region::new(self.boot_seed, BOOT_SEED_SLOT)
+    }
+}
+
 impl Board {
     /// The agent firmware's layout, when the board runs it.
     pub const fn agent(&self) -> Option<&AgentLayout> {
@@ -305,7 +316,7 @@ mod tests {
         for b in BOARDS {
             let Some(a) = b.agent() else { continue };
             let m = b.memory;
-            let seed = Region::new(a.boot_seed, 256);
+            let seed = a.boot_seed_slot();
             for linked in [Some(m.flash), Some(m.ram), m.stack].into_iter().flatten() {
                 assert!(!linked.overlaps(a.bundle), "{}: bundle inside the link", b.name);
                 assert!(!linked.overlaps(seed), "{}: boot seed inside the link", b.name);

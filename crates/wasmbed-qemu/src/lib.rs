@@ -5,7 +5,8 @@
 //! memory with `-device loader`, as a factory would program flash; the
 //! serial console goes to a file the platform can stream.
 //!
-//! [`manager`] supervises one QEMU process per Device.
+//! [`manager`] supervises one QEMU process per Device; [`image`] reads
+//! firmware images and checks them against the board table.
 //!
 //! ```
 //! let b = wasmbed_qemu::machine("mps2-an385").unwrap();
@@ -13,6 +14,7 @@
 //! assert!(wasmbed_qemu::machine("stm32vldiscovery").is_none(), "no agent firmware for it");
 //! ```
 
+pub mod image;
 pub mod manager;
 
 use std::io::Write;
