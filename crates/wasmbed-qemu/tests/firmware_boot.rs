@@ -13,7 +13,8 @@ mod common;
 use common::firmware;
 use wasmbed_model::clock::unix_ms;
 
-/// Boots the firmware and returns its console once `until` appears.
+/// Boots the firmware and returns its console once the line holding `until`
+/// is complete (the UART writes byte by byte: a reason may still be on its way).
 fn boot(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, until: &str) -> String {
     boot_net(dir, bundle, seed, None, until)
 }
@@ -35,7 +36,7 @@ fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Opt
     let start = Instant::now();
     loop {
         let text = std::fs::read_to_string(&console).unwrap_or_default();
-        if text.contains(until) {
+        if text.find(until).is_some_and(|at| text[at..].contains('\n')) {
             return text;
         }
         assert!(start.elapsed() < Duration::from_secs(30), "console never said {until:?}; it said:\n{text}");
