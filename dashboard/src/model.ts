@@ -120,6 +120,6 @@ export function rollbackTarget(app: Application): number | null {
   if (stable !== null && stable !== undefined && stable !== st.revision) return stable;
   const earlier = [...(st.history ?? [])]
     .reverse()
-    .find((r) => r.revision !== st.revision && (r.outcome ?? '').startsWith('Completed'));
+    .find((r) => r.revision !== st.revision && r.outcome === 'Completed');
   return earlier?.revision ?? null;
 }

@@ -540,11 +540,18 @@ export interface components {
              * @description Application revision the slot holds, when the device reports one.
              */
             revision?: number | null;
-            /** @description `installing`, `running`, `stopped`, `failed` or `rejected`. */
-            state: string;
+            /** @description Where the app is. */
+            state: components["schemas"]["AppState"];
             /** @description Version running (or last tried). */
             version: string;
         };
+        /**
+         * @description Lifecycle state of an app on a device. The same type carries it end to
+         *     end: in heartbeats, in the platform's records and in the API's JSON
+         *     (lower-case names, with the `serde` feature).
+         * @enum {string}
+         */
+        AppState: "installing" | "running" | "stopped" | "failed" | "rejected";
         /**
          * @description The part of an application spec that makes a revision: what runs on a
          *     device. Selector, strategy and the rollout controls are not part of it.
@@ -1006,8 +1013,9 @@ export interface components {
              * @description When it was first rolled out, Unix milliseconds.
              */
             createdMs: number;
-            /** @description How its last rollout ended, when it did. */
-            outcome?: string | null;
+            outcome?: null | components["schemas"]["RevisionOutcome"];
+            /** @description Why, when it did not complete. */
+            outcomeMessage?: string | null;
             /**
              * Format: int64
              * @description Number, from 1, never reused.
@@ -1016,6 +1024,11 @@ export interface components {
             /** @description What runs. */
             template: components["schemas"]["AppTemplate"];
         };
+        /**
+         * @description How a revision's last rollout ended.
+         * @enum {string}
+         */
+        RevisionOutcome: "Completed" | "RolledBack" | "Aborted" | "Superseded";
         /**
          * @description What a token may do; each role includes the ones below it.
          * @enum {string}

@@ -25,6 +25,7 @@ export type Strategy = Schemas['Strategy'];
 export type StrategyType = Strategy['type'];
 export type RolloutPhase = Schemas['RolloutPhase'];
 export type Revision = Schemas['Revision'];
+export type RevisionOutcome = Schemas['RevisionOutcome'];
 export type HistoryEntry = Schemas['HistoryEntry'];
 export type DeployRequest = Schemas['DeployRequest'];
 export type RollbackRequest = Schemas['RollbackRequest'];

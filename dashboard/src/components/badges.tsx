@@ -2,7 +2,16 @@
 // typed by the generated unions: a state the API gains fails tsc here
 // until someone decides how it looks.
 
-import type { AppState, AuditEntry, ConditionStatus, DevicePhase, GatewayHealth, ProcessState, RolloutPhase } from '../api/types';
+import type {
+  AppState,
+  AuditEntry,
+  ConditionStatus,
+  DevicePhase,
+  GatewayHealth,
+  ProcessState,
+  RevisionOutcome,
+  RolloutPhase,
+} from '../api/types';
 import { Badge, type Tone } from './common';
 
 function stateBadge<S extends string>(tones: Record<S, Tone>) {
@@ -40,6 +49,14 @@ export const RolloutPhaseBadge = stateBadge<RolloutPhase>({
   Completed: 'ok',
   RolledBack: 'bad',
   Aborted: 'warn',
+});
+
+/** How a revision's last rollout ended. */
+export const RevisionOutcomeBadge = stateBadge<RevisionOutcome>({
+  Completed: 'ok',
+  RolledBack: 'bad',
+  Aborted: 'warn',
+  Superseded: 'muted',
 });
 
 export const GatewayHealthBadge = stateBadge<GatewayHealth>({

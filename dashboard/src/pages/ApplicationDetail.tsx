@@ -1,5 +1,5 @@
 import { RolloutProgress } from '../components/Rollout';
-import { AppStateBadge, ConditionBadge, RolloutPhaseBadge } from '../components/badges';
+import { AppStateBadge, ConditionBadge, RevisionOutcomeBadge, RolloutPhaseBadge } from '../components/badges';
 import { Empty, ErrorBanner, Facts, Section, Table, useAction } from '../components/common';
 import type { Application } from '../api/types';
 import { ago, rollbackTarget, slotsOf, strategyLabel } from '../model';
@@ -95,7 +95,18 @@ function History({ app, now }: { app: Application; now: number }) {
                   </td>
                   <td>{r.template.capabilities.join(', ')}</td>
                   <td>{ago(r.createdMs, now)}</td>
-                  <td>{current && st.rollout?.revision === r.revision ? <RolloutPhaseBadge value={st.rollout.phase} /> : (r.outcome ?? '–')}</td>
+                  <td>
+                    {current && st.rollout?.revision === r.revision ? (
+                      <RolloutPhaseBadge value={st.rollout.phase} />
+                    ) : r.outcome ? (
+                      <>
+                        <RevisionOutcomeBadge value={r.outcome} />
+                        {r.outcomeMessage && <span className="muted"> {r.outcomeMessage}</span>}
+                      </>
+                    ) : (
+                      '–'
+                    )}
+                  </td>
                   <td>
                     {!current && can('operator') && (
                       <button type="button" disabled={busy} onClick={() => void run(() => api.rollback(app.meta.name, r.revision))}>

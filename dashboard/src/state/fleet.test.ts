@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Application, Device } from '../api/types';
+import type { Application, AppState, Device, RevisionOutcome } from '../api/types';
 import { parseSelector, rollbackTarget } from '../model';
 import { emptyFleet, fleetReducer } from './fleet';
 
-function device(name: string, hb: number | null, apps: { name: string; state: string }[] = []): Device {
+function device(name: string, hb: number | null, apps: { name: string; state: AppState }[] = []): Device {
   return {
     meta: { name },
     spec: { board: 'mps2-an385', labels: { app: 'demo' } },
@@ -90,7 +90,7 @@ describe('parseSelector', () => {
 });
 
 describe('rollbackTarget', () => {
-  const app = (revision: number, stable: number | null, outcomes: (string | null)[]): Application => ({
+  const app = (revision: number, stable: number | null, outcomes: (RevisionOutcome | null)[]): Application => ({
     meta: { name: 'a' },
     spec: { version: '1', digest: 'd', size: 1, capabilities: [], limits: { fuelPerCall: 1, maxMemoryPages: 1, tickMs: 10 }, selector: '', strategy: { type: 'all-at-once' } },
     status: {
@@ -101,7 +101,7 @@ describe('rollbackTarget', () => {
   });
   it('is the stable revision while another is current, else the newest earlier completed one', () => {
     expect(rollbackTarget(app(3, 2, ['Completed', 'Completed', null]))).toBe(2);
-    expect(rollbackTarget(app(3, 3, ['Completed', 'RolledBack: gate failed', 'Completed']))).toBe(1);
+    expect(rollbackTarget(app(3, 3, ['Completed', 'RolledBack', 'Completed']))).toBe(1);
     expect(rollbackTarget(app(1, 1, ['Completed']))).toBeNull();
   });
 });
