@@ -9,7 +9,8 @@
 //! re-read, or reconnect for a new snapshot. A device change that only
 //! moves its heartbeat figures goes out as a small `heartbeat` event
 //! (`{name, lastHeartbeatMs, uptimeMs, freeMemory}`) instead of the whole
-//! device: a fleet heartbeats all the time.
+//! device: a fleet heartbeats all the time. The hub also counts heartbeats
+//! and app failures into the [`ActivityLog`] the snapshot carries.
 
 #[allow(unused_imports)] // named by the OpenAPI attributes
 use crate::error::ErrorBody;
@@ -24,9 +25,11 @@ use futures_util::stream;
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use wasmbed_model::{EventKind, LogBook, Store};
+use wasmbed_model::clock::Clock;
+use wasmbed_model::{Device, EventKind, LogBook, Store};
 
 use crate::ApiState;
+use crate::activity::{Activity, ActivityLog};
 use crate::auth::Viewer;
 use crate::handlers::ApiResult;
 
@@ -46,37 +49,61 @@ pub struct Item {
 #[derive(Debug)]
 pub struct EventHub {
     tx: broadcast::Sender<Arc<Item>>,
+    activity: Arc<ActivityLog>,
     /// Ends every stream (the server is stopping: open streams would hold
     /// its graceful shutdown forever).
     closed: tokio::sync::watch::Sender<bool>,
 }
 
-#[derive(Serialize)]
-struct Deleted<'a> {
-    kind: &'static str,
-    name: &'a str,
+/// A `deleted` event: a resource is gone.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Deleted<'a> {
+    /// `device`, `application` or `gateway`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: &'a str,
 }
 
-#[derive(Serialize)]
-struct Snapshot {
-    devices: Vec<wasmbed_model::Device>,
-    applications: Vec<wasmbed_model::Application>,
-    gateways: Vec<wasmbed_model::Gateway>,
+/// A `lagged` event: the client missed changes and should re-read.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Lagged {
+    /// Changes missed.
+    pub missed: u64,
+}
+
+/// The `snapshot` event: everything, then changes follow.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Snapshot {
+    /// Every device.
+    pub devices: Vec<wasmbed_model::Device>,
+    /// Every application.
+    pub applications: Vec<wasmbed_model::Application>,
+    /// Every gateway.
+    pub gateways: Vec<wasmbed_model::Gateway>,
+    /// Heartbeats and app failures of the last ten minutes.
+    pub activity: Activity,
 }
 
 impl EventHub {
-    /// Starts the hub task (on the current tokio runtime).
-    pub fn start(store: Arc<dyn Store>, logs: Arc<LogBook>) -> Arc<Self> {
+    /// Starts the hub task (on the current tokio runtime); `clock` dates
+    /// the activity it counts.
+    pub fn start(store: Arc<dyn Store>, logs: Arc<LogBook>, clock: Clock) -> Arc<Self> {
         let (tx, _) = broadcast::channel(BUFFER);
-        let hub = Arc::new(Self { tx: tx.clone(), closed: tokio::sync::watch::channel(false).0 });
+        let activity = Arc::new(ActivityLog::default());
+        let hub =
+            Arc::new(Self { tx: tx.clone(), activity: activity.clone(), closed: tokio::sync::watch::channel(false).0 });
         let mut changes = store.watch();
         let mut lines = logs.follow();
         tokio::spawn(async move {
             let mut last = std::collections::HashMap::new();
+            let mut count = |prev: Option<&Device>, next: &Device| {
+                let (heartbeats, failures) = crate::activity::change(prev, next);
+                activity.record(clock(), heartbeats, failures);
+            };
             loop {
                 let item = tokio::select! {
                     ev = changes.recv() => match ev {
-                        Ok(ev) => item_for(store.as_ref(), &ev, &mut last).await,
+                        Ok(ev) => item_for(store.as_ref(), &ev, &mut last, &mut count).await,
                         // The hub lagged behind the store: tell clients to re-read.
                         Err(RecvError::Lagged(n)) => Some(Item { event: "lagged", data: format!("{{\"missed\":{n}}}") }),
                         Err(RecvError::Closed) => return,
@@ -96,6 +123,11 @@ impl EventHub {
         hub
     }
 
+    /// Heartbeats and app failures of the ten minutes before `now_ms`.
+    pub fn activity(&self, now_ms: u64) -> Activity {
+        self.activity.recent(now_ms)
+    }
+
     /// A new client's feed.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Item>> {
         self.tx.subscribe()
@@ -112,28 +144,51 @@ impl EventHub {
     }
 }
 
-/// What a device change that is only a heartbeat carries.
-#[derive(Serialize)]
+/// A `heartbeat` event: a device change that only moved its heartbeat figures.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Heartbeat<'a> {
-    name: &'a str,
-    last_heartbeat_ms: Option<u64>,
-    uptime_ms: Option<u64>,
-    free_memory: Option<u32>,
+pub struct Heartbeat<'a> {
+    /// The device.
+    pub name: &'a str,
+    /// Its last heartbeat, Unix milliseconds.
+    pub last_heartbeat_ms: Option<u64>,
+    /// Its uptime then.
+    pub uptime_ms: Option<u64>,
+    /// Its free heap then.
+    pub free_memory: Option<u32>,
 }
 
-/// The device with its heartbeat figures blanked, to tell a heartbeat from a change.
-fn without_heartbeat(d: &wasmbed_model::Device) -> wasmbed_model::Device {
-    let mut d = d.clone();
-    let s = &mut d.status.session;
-    (s.last_heartbeat_ms, s.uptime_ms, s.free_memory) = (None, None, None);
-    d
+/// `a` and `b` differ at most in their heartbeat figures (compared field by
+/// field, without copies: this runs for every heartbeat of the fleet; a new
+/// session field fails to compile here until it is placed).
+fn same_but_heartbeat(a: &Device, b: &Device) -> bool {
+    let wasmbed_model::SessionStatus {
+        connected,
+        gateway,
+        simulated,
+        last_heartbeat_ms: _,
+        heartbeat_ms,
+        uptime_ms: _,
+        free_memory: _,
+        firmware_version,
+        apps,
+        last_error,
+    } = &a.status.session;
+    let s = &b.status.session;
+    a.meta == b.meta
+        && a.spec == b.spec
+        && a.status.phase == b.status.phase
+        && a.status.conditions == b.status.conditions
+        && a.status.process == b.status.process
+        && (connected, gateway, simulated, heartbeat_ms) == (&s.connected, &s.gateway, &s.simulated, &s.heartbeat_ms)
+        && (firmware_version, apps, last_error) == (&s.firmware_version, &s.apps, &s.last_error)
 }
 
 async fn item_for(
     store: &dyn Store,
     ev: &wasmbed_model::Event,
-    last: &mut std::collections::HashMap<String, wasmbed_model::Device>,
+    last: &mut std::collections::HashMap<String, Device>,
+    count: &mut impl FnMut(Option<&Device>, &Device),
 ) -> Option<Item> {
     let kind = match ev.kind {
         EventKind::Device => "device",
@@ -152,9 +207,9 @@ async fn item_for(
                 if let Some(d) = &d {
                     // Only the heartbeat figures moved: a small event (a
                     // fleet heartbeats all the time; clients keep the rest).
-                    let bare = without_heartbeat(d);
-                    let same = last.get(&ev.name) == Some(&bare);
-                    last.insert(ev.name.clone(), bare);
+                    let prev = last.insert(ev.name.clone(), d.clone());
+                    count(prev.as_ref(), d);
+                    let same = prev.is_some_and(|p| same_but_heartbeat(&p, d));
                     if same {
                         let s = &d.status.session;
                         let hb = Heartbeat {
@@ -197,6 +252,7 @@ pub async fn events(
         devices: st.store.list_devices().await?,
         applications: st.store.list_applications().await?,
         gateways: st.store.list_gateways().await?,
+        activity: st.events.activity(wasmbed_model::clock::to_unix_ms((st.now)())),
     };
     let first = serde_json::to_string(&snapshot).map_err(crate::ApiError::internal)?;
     let head = stream::once(async move { Ok(SseEvent::default().event("snapshot").data(first)) });

@@ -15,6 +15,7 @@
 //! - The built dashboard is served from [`ApiState::dashboard`] for every
 //!   other path (single-page app: unknown paths get its `index.html`).
 
+pub mod activity;
 pub mod audit;
 pub mod auth;
 mod error;
@@ -134,6 +135,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/api/v1/audit", get(handlers::audit))
         .route("/api/v1/events", get(events::events))
+        .route("/api/v1/activity", get(activity::get_activity))
         .route("/api/v1/devices", get(devices::list_devices).post(devices::create_device))
         .route("/api/v1/devices/{name}", get(devices::get_device).delete(devices::delete_device))
         .route("/api/v1/devices/{name}/bundle", get(devices::device_bundle))

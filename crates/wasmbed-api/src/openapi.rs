@@ -46,11 +46,24 @@ use crate::handlers::{self, applications, devices, gateways, tokens};
         tokens::create,
         tokens::revoke,
         crate::events::events,
+        crate::activity::get_activity,
         crate::metrics::serve,
     ),
+    components(schemas(crate::events::Snapshot, crate::events::Heartbeat, crate::events::Deleted, crate::events::Lagged)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+/// The answers every authenticated route may give.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum AuthErrors {
+    /// No valid token
+    #[response(status = 401)]
+    Unauthorized(crate::error::ErrorBody),
+    /// Role too low
+    #[response(status = 403)]
+    Forbidden(crate::error::ErrorBody),
+}
 
 struct BearerAuth;
 

@@ -38,7 +38,7 @@ fn env() -> Env {
         logs: logs.clone(),
         tokens,
         audit: Arc::new(AuditLog::open(&tmp.path().join("audit.log")).unwrap()),
-        events: EventHub::start(store.clone(), logs),
+        events: EventHub::start(store.clone(), logs, wasmbed_model::clock::system()),
         terminal: None,
         gateway_port: 4443,
         gateway: Arc::new(Default::default),

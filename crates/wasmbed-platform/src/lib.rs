@@ -377,7 +377,7 @@ fn api_state(p: ApiParts<'_>) -> wasmbed_api::ApiState {
         logs: p.logs.clone(),
         tokens: p.tokens.clone(),
         audit: p.audit,
-        events: wasmbed_api::EventHub::start(p.store.clone(), p.logs.clone()),
+        events: wasmbed_api::EventHub::start(p.store.clone(), p.logs.clone(), clock::system()),
         terminal: Some(terminal),
         gateway_port: p.gateway_port,
         gateway: Arc::new(move || {

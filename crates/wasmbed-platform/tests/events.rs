@@ -100,3 +100,51 @@ async fn the_event_stream_sends_state_then_changes_and_a_reconnect_loses_nothing
     assert_eq!(gone["kind"], "device");
     p.shutdown().await;
 }
+
+/// The overview's chart starts with history: heartbeats and an app failure
+/// counted by the platform reach a client that connects afterwards, in
+/// its snapshot and at `GET /api/v1/activity`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_activity_is_served_to_clients_that_connect_later() {
+    use wasmbed_model::{AppState, DeviceStatusPatch, SessionStatus};
+    use wasmbed_testkit::observation;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Platform::start(PlatformConfig::new(tmp.path()).with_api().quick()).await.unwrap();
+    let viewer = p.tokens.create_ephemeral("ui", wasmbed_api::Role::Viewer, [3; 32], 0);
+    let api = p.api_url().unwrap();
+    // Seen by the platform's hub while no client is connected: two
+    // heartbeats, the second reporting an app that failed.
+    p.store.create_device(device("a")).await.unwrap();
+    let beat = |ms, state| SessionStatus {
+        connected: true,
+        last_heartbeat_ms: Some(ms),
+        apps: vec![observation("hello", Some(1), state)],
+        ..Default::default()
+    };
+    let totals = |a: &serde_json::Value| {
+        let b = a["buckets"].as_array().unwrap();
+        let sum = |k: &str| b.iter().map(|x| x[k].as_u64().unwrap()).sum::<u64>();
+        (sum("heartbeats"), sum("failures"))
+    };
+    let client = reqwest::Client::new();
+    let counted = async |want: (u64, u64)| {
+        wasmbed_testkit::poll(format_args!("{want:?} counted"), async || {
+            let req = client.get(format!("{api}/api/v1/activity")).bearer_auth(&viewer);
+            let a: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+            if totals(&a) == want { Ok(a) } else { Err(a) }
+        })
+        .await
+    };
+    // One heartbeat at a time: the store coalesces status writes made
+    // within its flush interval, as the gateway never sends them.
+    p.store.patch_device_status("a", DeviceStatusPatch::Session(beat(1, AppState::Running))).await.unwrap();
+    counted((1, 0)).await;
+    p.store.patch_device_status("a", DeviceStatusPatch::Session(beat(2, AppState::Failed))).await.unwrap();
+    let activity = counted((2, 1)).await;
+    assert_eq!(activity["bucketMs"], 10_000);
+    let (event, snap) = Stream::open(&format!("{api}/api/v1/events?token={viewer}")).await.next().await;
+    assert_eq!(event, "snapshot");
+    assert_eq!(totals(&snap["activity"]), (2, 1), "{snap}");
+    assert_eq!(client.get(format!("{api}/api/v1/activity")).send().await.unwrap().status(), 401);
+    p.shutdown().await;
+}

@@ -201,7 +201,7 @@ async fn serve_api(
         logs: logs.clone(),
         tokens,
         audit: Arc::new(wasmbed_api::AuditLog::open(&args.api_dir.join("audit.log"))?),
-        events: wasmbed_api::EventHub::start(store.clone(), logs),
+        events: wasmbed_api::EventHub::start(store.clone(), logs, clock::system()),
         terminal: Some(Arc::new(RemoteTerminal::new(store, control))),
         gateway_port: 0,
         gateway: Arc::new(wasmbed_api::GatewayCounters::default),
