@@ -15,8 +15,7 @@ use wasmbed_model::clock::to_unix_ms;
 
 use crate::ApiState;
 use crate::auth::Viewer;
-#[allow(unused_imports)] // named by the OpenAPI attributes
-use crate::error::ErrorBody;
+use crate::openapi::AuthErrors;
 
 /// Width of one bucket.
 pub const BUCKET_MS: u64 = 10_000;
@@ -95,7 +94,17 @@ pub fn change(prev: Option<&Device>, next: &Device) -> (u32, u32) {
     (u32::from(heartbeat), u32::try_from(failures).unwrap_or(u32::MAX))
 }
 
-#[utoipa::path(get, path = "/api/v1/activity", tag = "events", summary = "Heartbeats and app failures of the last ten minutes, per 10 s", responses((status = 200, description = "Recent activity", body = Activity), crate::openapi::AuthErrors), security(("bearer" = [])), description = "Role: viewer.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/activity",
+    tag = "events",
+    summary = "Heartbeats and app failures of the last ten minutes, per 10 s",
+    responses(
+        (status = 200, description = "Recent activity", body = Activity),
+        AuthErrors,
+    ),
+    description = "Role: viewer.",
+)]
 pub async fn get_activity(_: Viewer, State(st): State<ApiState>) -> Json<Activity> {
     Json(st.events.activity(to_unix_ms((st.now)())))
 }

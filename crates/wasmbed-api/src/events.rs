@@ -12,8 +12,7 @@
 //! device: a fleet heartbeats all the time. The hub also counts heartbeats
 //! and app failures into the [`ActivityLog`] the snapshot carries.
 
-#[allow(unused_imports)] // named by the OpenAPI attributes
-use crate::error::ErrorBody;
+use crate::openapi::AuthErrors;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -240,7 +239,20 @@ async fn item_for(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "events", summary = "Live event stream (server-sent events): snapshot, then changes", params(("token" = Option<String>, Query, description = "the token, for clients that cannot set headers")), responses((status = 200, description = "text/event-stream"), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    summary = "Live event stream (server-sent events): snapshot, then changes",
+    params(
+        ("token" = Option<String>, Query, description = "the token, for clients that cannot set headers"),
+    ),
+    responses(
+        (status = 200, description = "text/event-stream"),
+        AuthErrors,
+    ),
+    description = "Role: viewer.",
+)]
 pub async fn events(
     _: Viewer,
     State(st): State<ApiState>,

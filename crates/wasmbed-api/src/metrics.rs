@@ -5,8 +5,7 @@
 //! health); counters come from the gateways (heartbeats, deploys, refused
 //! handshakes, protocol errors) and from this API (requests by status).
 
-#[allow(unused_imports)] // named by the OpenAPI attributes
-use crate::error::ErrorBody;
+use crate::openapi::AuthErrors;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -49,7 +48,17 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "metrics", summary = "Prometheus metrics (text)", responses((status = 200, description = "Text exposition format"), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    summary = "Prometheus metrics (text)",
+    responses(
+        (status = 200, description = "Text exposition format"),
+        AuthErrors,
+    ),
+    description = "Role: viewer.",
+)]
 pub async fn serve(_: Viewer, State(st): State<ApiState>) -> ApiResult<Response> {
     let devices = st.store.list_devices().await?;
     let apps = st.store.list_applications().await?;

@@ -50,6 +50,8 @@ use crate::handlers::{self, applications, devices, gateways, tokens};
         crate::metrics::serve,
     ),
     components(schemas(crate::events::Snapshot, crate::events::Heartbeat, crate::events::Deleted, crate::events::Lagged)),
+    // Every route needs a token (a role each states in its description).
+    security(("bearer" = [])),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

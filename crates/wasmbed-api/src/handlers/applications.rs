@@ -10,6 +10,7 @@
 
 #[allow(unused_imports)] // named by the OpenAPI attributes
 use crate::error::ErrorBody;
+use crate::openapi::AuthErrors;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -44,7 +45,24 @@ pub struct ModuleInfo {
     pub imports: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/modules", tag = "modules", summary = "Upload a .wasm module (at most 128 KiB)", params(("digest" = Option<String>, Query, description = "hex SHA-256 to check the body against")), request_body(content = Vec<u8>, content_type = "application/wasm"), responses((status = 201, description = "Stored", body = ModuleInfo), (status = 200, description = "Stored already", body = ModuleInfo), (status = 413, description = "Too large", body = ErrorBody), (status = 422, description = "Invalid WebAssembly (the validator's message)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator. A module that no application and no kept revision uses is deleted after an hour.")]
+#[utoipa::path(
+    post,
+    path = "/api/v1/modules",
+    tag = "modules",
+    summary = "Upload a .wasm module (at most 128 KiB)",
+    params(
+        ("digest" = Option<String>, Query, description = "hex SHA-256 to check the body against"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses(
+        (status = 201, description = "Stored", body = ModuleInfo),
+        (status = 200, description = "Stored already", body = ModuleInfo),
+        (status = 413, description = "Too large", body = ErrorBody),
+        (status = 422, description = "Invalid WebAssembly (the validator's message)", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: operator. A module that no application and no kept revision uses is deleted after an hour.",
+)]
 pub async fn upload_module(
     _: Operator,
     State(st): State<ApiState>,
@@ -109,12 +127,34 @@ pub struct DeployRequest {
     pub strategy: Strategy,
 }
 
-#[utoipa::path(get, path = "/api/v1/applications", tag = "applications", summary = "List applications", responses((status = 200, description = "Applications", body = Vec<wasmbed_model::Application>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/applications",
+    tag = "applications",
+    summary = "List applications",
+    responses(
+        (status = 200, description = "Applications", body = Vec<wasmbed_model::Application>),
+        AuthErrors,
+    ),
+    description = "Role: viewer.",
+)]
 pub async fn list_applications(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Vec<Application>>> {
     Ok(Json(st.store.list_applications().await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/applications/{name}", tag = "applications", summary = "One application", params(("name" = String, Path)), responses((status = 200, description = "The application", body = wasmbed_model::Application), (status = 404, description = "No such application", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/applications/{name}",
+    tag = "applications",
+    summary = "One application",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 404, description = "No such application", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: viewer.",
+)]
 pub async fn get_application(
     _: Viewer,
     State(st): State<ApiState>,
@@ -127,7 +167,22 @@ async fn find(st: &ApiState, name: &str) -> ApiResult<Application> {
     st.store.get_application(name).await?.ok_or_else(|| ApiError::not_found(format!("application {name:?} not found")))
 }
 
-#[utoipa::path(put, path = "/api/v1/applications/{name}", tag = "applications", summary = "Deploy (create or update) an application", params(("name" = String, Path)), request_body = DeployRequest, responses((status = 201, description = "Created", body = wasmbed_model::Application), (status = 200, description = "Updated", body = wasmbed_model::Application), (status = 400, description = "Bad field (named)", body = ErrorBody), (status = 422, description = "Module missing or needs ungranted capabilities", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]
+#[utoipa::path(
+    put,
+    path = "/api/v1/applications/{name}",
+    tag = "applications",
+    summary = "Deploy (create or update) an application",
+    params(("name" = String, Path)),
+    request_body = DeployRequest,
+    responses(
+        (status = 201, description = "Created", body = wasmbed_model::Application),
+        (status = 200, description = "Updated", body = wasmbed_model::Application),
+        (status = 400, description = "Bad field (named)", body = ErrorBody),
+        (status = 422, description = "Module missing or needs ungranted capabilities", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: operator.",
+)]
 pub async fn deploy_application(
     _: Operator,
     State(st): State<ApiState>,
@@ -203,7 +258,19 @@ async fn update(
     .await
 }
 
-#[utoipa::path(delete, path = "/api/v1/applications/{name}", tag = "applications", summary = "Remove an application from every device", params(("name" = String, Path)), responses((status = 204, description = "Removed"), (status = 404, description = "No such application", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/applications/{name}",
+    tag = "applications",
+    summary = "Remove an application from every device",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such application", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: operator.",
+)]
 pub async fn delete_application(
     _: Operator,
     State(st): State<ApiState>,
@@ -218,7 +285,19 @@ fn in_progress(app: &Application) -> Option<u64> {
     (!ro.phase.is_final()).then_some(ro.revision)
 }
 
-#[utoipa::path(post, path = "/api/v1/applications/{name}/pause", tag = "applications", summary = "Hold the rollout", params(("name" = String, Path)), responses((status = 200, description = "The application", body = wasmbed_model::Application), (status = 409, description = "Nothing to pause", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{name}/pause",
+    tag = "applications",
+    summary = "Hold the rollout",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 409, description = "Nothing to pause", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: operator.",
+)]
 pub async fn pause(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
     let app = update(&st, &name, false, |a| {
         if in_progress(a).is_none() && a.status.observed_generation == a.meta.generation {
@@ -231,7 +310,19 @@ pub async fn pause(_: Operator, State(st): State<ApiState>, Path(name): Path<Str
     Ok(Json(app))
 }
 
-#[utoipa::path(post, path = "/api/v1/applications/{name}/resume", tag = "applications", summary = "Continue a paused rollout", params(("name" = String, Path)), responses((status = 200, description = "The application", body = wasmbed_model::Application), (status = 409, description = "Not paused", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{name}/resume",
+    tag = "applications",
+    summary = "Continue a paused rollout",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 409, description = "Not paused", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: operator.",
+)]
 pub async fn resume(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
     let app = update(&st, &name, false, |a| {
         if !a.spec.paused {
@@ -244,7 +335,19 @@ pub async fn resume(_: Operator, State(st): State<ApiState>, Path(name): Path<St
     Ok(Json(app))
 }
 
-#[utoipa::path(post, path = "/api/v1/applications/{name}/abort", tag = "applications", summary = "Abort the rollout; touched devices go back", params(("name" = String, Path)), responses((status = 200, description = "The application", body = wasmbed_model::Application), (status = 409, description = "Nothing to abort", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{name}/abort",
+    tag = "applications",
+    summary = "Abort the rollout; touched devices go back",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 409, description = "Nothing to abort", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: operator.",
+)]
 pub async fn abort(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
     let app = update(&st, &name, false, |a| {
         let Some(rev) = in_progress(a) else {
@@ -267,7 +370,20 @@ pub struct RollbackRequest {
     pub revision: Option<u64>,
 }
 
-#[utoipa::path(post, path = "/api/v1/applications/{name}/rollback", tag = "applications", summary = "Go back to a kept revision", params(("name" = String, Path)), request_body = RollbackRequest, responses((status = 200, description = "The application", body = wasmbed_model::Application), (status = 404, description = "No such revision", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{name}/rollback",
+    tag = "applications",
+    summary = "Go back to a kept revision",
+    params(("name" = String, Path)),
+    request_body = RollbackRequest,
+    responses(
+        (status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 404, description = "No such revision", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: operator.",
+)]
 pub async fn rollback(
     _: Operator,
     State(st): State<ApiState>,
@@ -311,7 +427,18 @@ pub struct HistoryEntry {
     pub phase: Option<RolloutPhase>,
 }
 
-#[utoipa::path(get, path = "/api/v1/applications/{name}/history", tag = "applications", summary = "Kept revisions", params(("name" = String, Path)), responses((status = 200, description = "Revisions", body = Vec<HistoryEntry>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/applications/{name}/history",
+    tag = "applications",
+    summary = "Kept revisions",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "Revisions", body = Vec<HistoryEntry>),
+        AuthErrors,
+    ),
+    description = "Role: viewer.",
+)]
 pub async fn history(
     _: Viewer,
     State(st): State<ApiState>,

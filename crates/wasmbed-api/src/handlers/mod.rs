@@ -5,8 +5,7 @@ pub mod devices;
 pub mod gateways;
 pub mod tokens;
 
-#[allow(unused_imports)] // named by the OpenAPI attributes
-use crate::error::ErrorBody;
+use crate::openapi::AuthErrors;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -48,7 +47,17 @@ pub struct Status {
     pub gateways: usize,
 }
 
-#[utoipa::path(get, path = "/api/v1/status", tag = "status", summary = "Platform summary", responses((status = 200, description = "Summary", body = Status), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    tag = "status",
+    summary = "Platform summary",
+    responses(
+        (status = 200, description = "Summary", body = Status),
+        AuthErrors,
+    ),
+    description = "Role: viewer.",
+)]
 pub async fn status(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Status>> {
     let devices = st.store.list_devices().await?;
     let mut by_phase = BTreeMap::new();
@@ -81,7 +90,17 @@ pub struct BoardInfo {
     pub reason: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/boards", tag = "boards", summary = "Boards the platform knows", responses((status = 200, description = "Boards", body = Vec<BoardInfo>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/boards",
+    tag = "boards",
+    summary = "Boards the platform knows",
+    responses(
+        (status = 200, description = "Boards", body = Vec<BoardInfo>),
+        AuthErrors,
+    ),
+    description = "Role: viewer.",
+)]
 pub async fn boards(_: Viewer) -> Json<Vec<BoardInfo>> {
     Json(
         wasmbed_model::boards()
@@ -95,7 +114,24 @@ pub async fn boards(_: Viewer) -> Json<Vec<BoardInfo>> {
     )
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", summary = "Audit entries, newest first", params(("actor" = Option<String>, Query, description = "only this actor"), ("action" = Option<String>, Query, description = "only actions starting with this"), ("outcome" = Option<String>, Query, description = "ok, refused, denied or failed"), ("since" = Option<u64>, Query, description = "Unix ms"), ("limit" = Option<usize>, Query, description = "at most 1000")), responses((status = 200, description = "Entries", body = Vec<crate::audit::AuditEntry>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: operator.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    summary = "Audit entries, newest first",
+    params(
+        ("actor" = Option<String>, Query, description = "only this actor"),
+        ("action" = Option<String>, Query, description = "only actions starting with this"),
+        ("outcome" = Option<String>, Query, description = "ok, refused, denied or failed"),
+        ("since" = Option<u64>, Query, description = "Unix ms"),
+        ("limit" = Option<usize>, Query, description = "at most 1000"),
+    ),
+    responses(
+        (status = 200, description = "Entries", body = Vec<crate::audit::AuditEntry>),
+        AuthErrors,
+    ),
+    description = "Role: operator.",
+)]
 pub async fn audit(
     _: Operator,
     State(st): State<ApiState>,

@@ -2,6 +2,7 @@
 
 #[allow(unused_imports)] // named by the OpenAPI attributes
 use crate::error::ErrorBody;
+use crate::openapi::AuthErrors;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -23,12 +24,32 @@ pub struct WhoAmI {
     pub role: Role,
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/whoami", tag = "auth", summary = "The caller's token", responses((status = 200, description = "The caller", body = WhoAmI), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: viewer.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/whoami",
+    tag = "auth",
+    summary = "The caller's token",
+    responses(
+        (status = 200, description = "The caller", body = WhoAmI),
+        AuthErrors,
+    ),
+    description = "Role: viewer.",
+)]
 pub async fn whoami(Viewer(p): Viewer) -> Json<WhoAmI> {
     Json(WhoAmI { id: p.id, name: p.name, role: p.role })
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", summary = "Tokens, without secrets", responses((status = 200, description = "Tokens", body = Vec<crate::auth::TokenInfo>), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: admin.")]
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    summary = "Tokens, without secrets",
+    responses(
+        (status = 200, description = "Tokens", body = Vec<crate::auth::TokenInfo>),
+        AuthErrors,
+    ),
+    description = "Role: admin.",
+)]
 pub async fn list(_: Admin, State(st): State<ApiState>) -> Json<Vec<TokenInfo>> {
     Json(st.tokens.list())
 }
@@ -53,7 +74,19 @@ pub struct CreatedToken {
     pub token: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", summary = "Create a token (its secret is shown once)", request_body = NewToken, responses((status = 201, description = "Created", body = CreatedToken), (status = 400, description = "Bad field", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: admin.")]
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    summary = "Create a token (its secret is shown once)",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "Created", body = CreatedToken),
+        (status = 400, description = "Bad field", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: admin.",
+)]
 pub async fn create(
     _: Admin,
     State(st): State<ApiState>,
@@ -68,7 +101,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(CreatedToken { info, token })))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", summary = "Revoke a token", params(("id" = String, Path)), responses((status = 204, description = "Revoked"), (status = 404, description = "No such token", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])), description = "Role: admin.")]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    tag = "tokens",
+    summary = "Revoke a token",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such token", body = ErrorBody),
+        AuthErrors,
+    ),
+    description = "Role: admin.",
+)]
 pub async fn revoke(_: Admin, State(st): State<ApiState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     match st.tokens.revoke(&id) {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
