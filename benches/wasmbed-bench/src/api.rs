@@ -55,9 +55,17 @@ async fn follow(url: String, lags: Arc<Mutex<Vec<f64>>>, mut stop: watch::Receiv
     }
 }
 
-pub async fn run(n: usize, clients: usize, seconds: u64, heartbeat_ms: u32) -> Result<serde_json::Value> {
+/// Runs the scenario: `n` devices heartbeating every `heartbeat_ms` (the
+/// platform's default when `None`), `clients` stream clients, the list
+/// timed for `seconds`.
+pub async fn run(n: usize, clients: usize, seconds: u64, heartbeat_ms: Option<u32>) -> Result<serde_json::Value> {
     let tmp = tempfile::tempdir()?;
-    let p = Platform::start(PlatformConfig::new(tmp.path()).with_api().with_heartbeat_ms(heartbeat_ms)).await?;
+    let mut cfg = PlatformConfig::new(tmp.path()).with_api();
+    if let Some(ms) = heartbeat_ms {
+        cfg = cfg.with_heartbeat_ms(ms);
+    }
+    let heartbeat_ms = cfg.heartbeat_ms;
+    let p = Platform::start(cfg).await?;
     let api = p.api_url().context("api")?;
     eprintln!("creating and connecting {n} simulated devices (heartbeat every {heartbeat_ms} ms)");
     let bundles = sim_devices(&p, "api", n, ("bench", "api")).await?;

@@ -137,11 +137,27 @@ fn ten_kb_app(round: usize) -> Vec<u8> {
     .expect("valid wat")
 }
 
-pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: usize) -> Result<serde_json::Value> {
+/// Runs `deploy-qemu`: `n` devices (default: one per board with an image)
+/// spread round-robin over the boards in `firmware`, `rounds` deploys.
+pub async fn deploy_qemu(
+    n: Option<usize>,
+    firmware: BTreeMap<String, PathBuf>,
+    rounds: usize,
+) -> Result<serde_json::Value> {
     if firmware.is_empty() {
         bail!("no firmware images");
     }
+    let n = n.unwrap_or(firmware.len());
     let boards: Vec<String> = firmware.keys().cloned().collect();
+    let ran: Vec<&str> = boards.iter().take(n).map(String::as_str).collect();
+    let left_out: Vec<&str> = wasmbed_model::board_table::BOARDS
+        .iter()
+        .map(|b| b.name)
+        .filter(|b| machine(b).is_some() && !ran.contains(b))
+        .collect();
+    if !left_out.is_empty() {
+        eprintln!("boards not run: {} (no image, or fewer devices than boards)", left_out.join(", "));
+    }
     let tmp = tempfile::tempdir()?;
     let p = platform(Some(firmware), tmp.path()).await?;
     let api = p.api_url().context("api")?;
@@ -152,7 +168,7 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
     for i in 0..n {
         until_online(&p.store, &mut events, &format!("dq-{i}")).await?;
     }
-    eprintln!("{n} QEMU devices online ({})", boards.join(", "));
+    eprintln!("{n} QEMU devices online ({})", ran.join(", "));
     let http = crate::deploy::client_for(&p)?;
     let mut times = Vec::new();
     for round in 0..rounds {
@@ -174,7 +190,11 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
             }
             let at = t0.elapsed().as_secs_f64() * 1000.0;
             if let Some(d) = p.store.get_device(&ev.name).await?
-                && d.status.session.apps.iter().any(|a| a.digest == digest && a.state == wasmbed_model::AppState::Running)
+                && d.status
+                    .session
+                    .apps
+                    .iter()
+                    .any(|a| a.digest == digest && a.state == wasmbed_model::AppState::Running)
             {
                 running.insert(ev.name, at);
             }
@@ -193,6 +213,7 @@ pub async fn deploy_qemu(n: usize, firmware: BTreeMap<String, PathBuf>, rounds: 
     p.shutdown().await;
     Ok(serde_json::json!({
         "devices": n,
+        "boards": ran,
         "rounds": rounds,
         "app_bytes": ten_kb_app(0).len(),
         "p50_ms": (percentile(&times, 0.5) * 10.0).round() / 10.0,

@@ -17,20 +17,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::watch;
+use wasmbed_bench_cli::Strategy;
 use wasmbed_model::{Application, DevicePhase, RolloutPhase, Store};
 use wasmbed_platform::fixtures::app;
 use wasmbed_platform::{Platform, PlatformConfig};
 
 use crate::deploy::{deploy, sim_devices, until_sessions};
 
-fn strategy(name: &str) -> Result<serde_json::Value> {
-    Ok(match name {
-        "canary" => serde_json::json!({"type": "canary", "steps": ["1%", "10%", "50%", "100%"], "soakMs": 0}),
-        "rolling" => serde_json::json!({"type": "rolling", "maxUnavailable": "25%"}),
-        "blue-green" => serde_json::json!({"type": "blue-green", "soakMs": 0}),
-        "all-at-once" => serde_json::json!({"type": "all-at-once"}),
-        other => bail!("--strategy {other:?}: canary, rolling, blue-green or all-at-once"),
-    })
+fn strategy(strategy: Strategy) -> serde_json::Value {
+    match strategy {
+        Strategy::Canary => serde_json::json!({"type": "canary", "steps": ["1%", "10%", "50%", "100%"], "soakMs": 0}),
+        Strategy::Rolling => serde_json::json!({"type": "rolling", "maxUnavailable": "25%"}),
+        Strategy::BlueGreen => serde_json::json!({"type": "blue-green", "soakMs": 0}),
+        Strategy::AllAtOnce => serde_json::json!({"type": "all-at-once"}),
+    }
 }
 
 async fn rollout_of(store: &dyn Store, revision: u64) -> Result<Option<Application>> {
@@ -44,17 +44,26 @@ async fn census(store: &dyn Store, revision: u64) -> Result<(usize, usize)> {
     let devices = store.list_devices().await?;
     let on = devices
         .iter()
-        .filter(|d| d.status.session.apps.iter().any(|a| a.state == wasmbed_model::AppState::Running && a.revision == Some(revision)))
+        .filter(|d| {
+            d.status
+                .session
+                .apps
+                .iter()
+                .any(|a| a.state == wasmbed_model::AppState::Running && a.revision == Some(revision))
+        })
         .count();
     let online = devices.iter().filter(|d| d.status.phase == DevicePhase::Online).count();
     Ok((on, online))
 }
 
-pub async fn run(n: usize, strategy_name: &str, fail_ratio: f64) -> Result<serde_json::Value> {
+/// Runs the scenario: `n` devices, revision 2 rolled out with `strategy`,
+/// trapping on `fail_ratio` of them.
+pub async fn run(n: usize, strategy_kind: Strategy, fail_ratio: f64) -> Result<serde_json::Value> {
     if !(0.0..=1.0).contains(&fail_ratio) {
         bail!("--fail-ratio {fail_ratio}: must be 0 to 1");
     }
-    let strategy = strategy(strategy_name)?;
+    let strategy_name = strategy_kind.as_str();
+    let strategy = strategy(strategy_kind);
     let tmp = tempfile::tempdir()?;
     let p = Platform::start(PlatformConfig::new(tmp.path()).with_api().with_heartbeat_ms(2000)).await?;
     let api = p.api_url().context("api")?;

@@ -1,0 +1,91 @@
+//! `cargo xtask test`: everything CI runs (the README's test command), in
+//! the order that fails fastest: formatting and lints, then builds, then
+//! tests that start processes, QEMU and a browser.
+
+use anyhow::Result;
+
+use crate::{apps, cargo, dashboard, firmware, fuzz, k8s, root, run, tools};
+
+/// Runs every check; the first failure stops it.
+pub fn run_all() -> Result<()> {
+    tools::ensure_targets()?;
+    run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "cargo fmt --check (firmware)",
+        cargo().current_dir(root().join("firmware")).args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
+        "clippy (workspace, all targets, -D warnings)",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+    )?;
+    let apps = apps::build()?;
+    tools::ensure_qemu()?;
+    let firmware_dir = firmware::images()?;
+    // The firmware crates that build for the host too (the rest are bare-metal only).
+    let host_crates = ["-p", "wasmbed-fw-runtime", "-p", "wasmbed-fw-drivers", "-p", "wasmbed-fw-tls"];
+    run(
+        "firmware unit tests (host)",
+        cargo().current_dir(root().join("firmware")).args(["test", "--locked"]).args(host_crates),
+    )?;
+    run(
+        "clippy (firmware host-testable crates, all targets)",
+        cargo().current_dir(root().join("firmware")).args(["clippy", "--locked"]).args(host_crates).args([
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    for image in firmware::image_folders() {
+        run(
+            &format!("clippy (firmware, {image})"),
+            cargo().current_dir(root().join("firmware").join(&image)).args([
+                "clippy",
+                "--release",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+    }
+    run(
+        "clippy (example apps, wasm32)",
+        cargo().current_dir(root().join("apps")).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "device TLS client for thumbv7m-none-eabi (no_std)",
+        cargo().current_dir(root().join("firmware")).args([
+            "build",
+            "--locked",
+            "-p",
+            "wasmbed-fw-tls",
+            "--target",
+            "thumbv7m-none-eabi",
+        ]),
+    )?;
+    // The agent must stay no_std: build it for the smallest Cortex-M target.
+    run(
+        "device agent for thumbv7m-none-eabi (no_std)",
+        cargo().args([
+            "build",
+            "--locked",
+            "-p",
+            "wasmbed-agent",
+            "-p",
+            "wasmbed-protocol",
+            "--target",
+            "thumbv7m-none-eabi",
+        ]),
+    )?;
+    // Decoding never panics: every fuzz target, a fixed number of inputs.
+    fuzz::run(fuzz::Budget::Runs(fuzz::TEST_RUNS))?;
+    k8s::manifests()?;
+    run(
+        "cargo test --workspace",
+        cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_DIR", &firmware_dir),
+    )?;
+    dashboard::browser_test(&firmware_dir, &apps)?;
+    eprintln!("==> all checks passed");
+    Ok(())
+}
