@@ -29,8 +29,6 @@ use wasmi::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder, TrapCode,
 
 use crate::host::{self, Capability, HostCtx};
 
-/// Longest log line kept, in bytes.
-pub const MAX_LOG_LINE: usize = 256;
 const PAGE: usize = 64 * 1024;
 
 /// What app work produced, for the session to send.

@@ -9,7 +9,8 @@ use alloc::vec::Vec;
 pub use wasmbed_protocol::{Capability, DEFAULT_GRANTS};
 use wasmi::{Caller, Engine, Error, Extern, Linker, Module, StoreLimits};
 
-use crate::apps::MAX_LOG_LINE;
+/// Longest log line kept, in bytes.
+pub const MAX_LOG_LINE: usize = 256;
 
 /// Import module name of ABI v1.
 pub const IMPORT_MODULE: &str = "wasmbed";

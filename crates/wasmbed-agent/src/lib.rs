@@ -39,9 +39,9 @@ mod session;
 mod terminal;
 mod transport;
 
-pub use apps::{AppRuntime, Instantiated, MAX_LOG_LINE};
+pub use apps::{AppRuntime, Instantiated};
 pub use backoff::{Backoff, NEXT_GATEWAY_MS, Reconnect};
-pub use host::{Capability, DEFAULT_GRANTS, validate_module};
+pub use host::{Capability, DEFAULT_GRANTS, MAX_LOG_LINE, validate_module};
 pub use session::{Agent, AgentConfig, AgentError, RECEIVE_PIECE, SessionState};
 pub use terminal::{ALLOWED_COMMANDS, Refusal, TerminalCommand};
 pub use transport::{Clock, StepError, Transport, step};
