@@ -1,0 +1,378 @@
+//! An Application: the module, version, capabilities, limits, selector
+//! and strategy it is rolled out with (spec); its revisions, rollout
+//! progress and counts (status).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Condition, Meta, ValidationError};
+use crate::{RevisionOutcome, RolloutStatus, Selector, SelectorError, Strategy};
+
+/// Resource limits of an app on a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// Fuel per `init`/`tick` call.
+    pub fuel_per_call: u64,
+    /// Linear memory ceiling, 64 KiB pages.
+    pub max_memory_pages: u32,
+    /// Tick interval.
+    pub tick_ms: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { fuel_per_call: 1_000_000, max_memory_pages: 2, tick_ms: 1000 }
+    }
+}
+
+/// Capability groups an app gets when its spec names none.
+pub fn default_capabilities() -> Vec<String> {
+    wasmbed_protocol::DEFAULT_GRANTS.iter().map(|c| c.name().to_string()).collect()
+}
+
+/// A WebAssembly app rolled out to the devices its selector matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Application {
+    /// Name and versioning.
+    pub meta: Meta,
+    /// Desired state.
+    pub spec: ApplicationSpec,
+    /// Rollout progress and revision history.
+    #[serde(default)]
+    pub status: ApplicationStatus,
+}
+
+/// Desired state of an application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSpec {
+    /// Version label (free text, shown to people).
+    pub version: String,
+    /// The module, by content: hex SHA-256 of the bytes in the module store.
+    pub digest: String,
+    /// Module size in bytes.
+    pub size: u32,
+    /// Capability groups the app may use (`log`, `time`, `device`).
+    #[serde(default = "default_capabilities")]
+    pub capabilities: Vec<String>,
+    /// Limits on each device.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Label selector choosing the devices.
+    #[serde(default)]
+    pub selector: String,
+    /// How a new revision reaches the devices.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Hold the rollout where it is.
+    #[serde(default)]
+    pub paused: bool,
+    /// Abort the rollout of this revision: every device it touched goes
+    /// back to the previous revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_revision: Option<u64>,
+}
+
+/// The part of an application spec that makes a revision: what runs on a
+/// device. Selector, strategy and the rollout controls are not part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AppTemplate {
+    /// Version label.
+    pub version: String,
+    /// Module digest.
+    pub digest: String,
+    /// Module size.
+    pub size: u32,
+    /// Capabilities granted.
+    pub capabilities: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+impl ApplicationSpec {
+    /// A spec for the module `digest` of `size` bytes, matching every device,
+    /// with the default capabilities, limits and strategy.
+    pub fn new(version: &str, digest: &str, size: u32) -> Self {
+        Self {
+            version: version.into(),
+            digest: digest.into(),
+            size,
+            capabilities: default_capabilities(),
+            limits: Limits::default(),
+            selector: String::new(),
+            strategy: Strategy::default(),
+            paused: false,
+            abort_revision: None,
+        }
+    }
+
+    /// What a device runs for this spec.
+    pub fn template(&self) -> AppTemplate {
+        let mut capabilities = self.capabilities.clone();
+        capabilities.sort();
+        capabilities.dedup();
+        AppTemplate {
+            version: self.version.clone(),
+            digest: self.digest.clone(),
+            size: self.size,
+            capabilities,
+            limits: self.limits,
+        }
+    }
+
+    /// Sets the revisioned fields from `t` (a rollback).
+    pub fn set_template(&mut self, t: &AppTemplate) {
+        self.version = t.version.clone();
+        self.digest = t.digest.clone();
+        self.size = t.size;
+        self.capabilities = t.capabilities.clone();
+        self.limits = t.limits;
+    }
+}
+
+/// Hard ceilings on limits an application may ask for.
+pub const MAX_FUEL_PER_CALL: u64 = 1_000_000_000;
+
+/// At most 16 pages (1 MiB) of linear memory per app.
+pub const MAX_MEMORY_PAGES: u32 = 16;
+
+impl ApplicationSpec {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<Selector, ValidationError> {
+        if self.version.is_empty() || self.version.len() > 64 {
+            return Err(ValidationError { field: "spec.version", why: "must be 1-64 characters".into() });
+        }
+        if self.digest.len() != 64 || !self.digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ValidationError { field: "spec.digest", why: "must be 64 hex characters (SHA-256)".into() });
+        }
+        for c in &self.capabilities {
+            if wasmbed_protocol::Capability::from_name(c).is_none() {
+                let known: Vec<&str> = wasmbed_protocol::Capability::ALL.iter().map(|c| c.name()).collect();
+                return Err(ValidationError {
+                    field: "spec.capabilities",
+                    why: format!("unknown capability {c:?}; known: {}", known.join(", ")),
+                });
+            }
+        }
+        let l = &self.limits;
+        if l.fuel_per_call == 0 || l.fuel_per_call > MAX_FUEL_PER_CALL {
+            return Err(ValidationError {
+                field: "spec.limits.fuelPerCall",
+                why: format!("must be 1..={MAX_FUEL_PER_CALL}"),
+            });
+        }
+        if l.max_memory_pages > MAX_MEMORY_PAGES {
+            return Err(ValidationError {
+                field: "spec.limits.maxMemoryPages",
+                why: format!("must be 0..={MAX_MEMORY_PAGES}"),
+            });
+        }
+        if l.tick_ms < 10 {
+            return Err(ValidationError { field: "spec.limits.tickMs", why: "must be at least 10".into() });
+        }
+        self.strategy.validate()?;
+        self.selector.parse().map_err(|e: SelectorError| ValidationError { field: "spec.selector", why: e.to_string() })
+    }
+}
+
+/// Reads an outcome as written now, or as the string records held before
+/// outcomes were typed (`Completed`, `RolledBack: why`, ...).
+fn outcome_or_legacy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RevisionOutcome>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    RevisionOutcome::parse_legacy(&s)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown revision outcome {s:?}")))
+}
+
+/// One kept revision of an application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Revision {
+    /// Number, from 1, never reused.
+    pub revision: u64,
+    /// What runs.
+    pub template: AppTemplate,
+    /// When it was first rolled out, Unix milliseconds.
+    pub created_ms: u64,
+    /// How its last rollout ended, when it did.
+    #[serde(default, deserialize_with = "outcome_or_legacy")]
+    pub outcome: Option<RevisionOutcome>,
+    /// Why, when it did not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_message: Option<String>,
+}
+
+impl Revision {
+    /// A revision first rolled out at `created_ms`, with no outcome yet.
+    pub fn new(revision: u64, template: AppTemplate, created_ms: u64) -> Self {
+        Self { revision, template, created_ms, outcome: None, outcome_message: None }
+    }
+}
+
+/// Progress of one rollout step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct StepStatus {
+    /// Step as the strategy says it (`10%`, `5`, `all`, `install`, `switch`).
+    pub step: String,
+    /// Devices the step covers, cumulative.
+    pub target: u32,
+    /// Devices assigned the new revision.
+    pub updated: u32,
+    /// Of those, running it.
+    pub running: u32,
+    /// Of those, failed.
+    pub failed: u32,
+    /// Of those, offline (waiting, not failed).
+    pub pending_offline: u32,
+    /// When the step started, Unix milliseconds.
+    #[serde(default)]
+    pub started_ms: Option<u64>,
+    /// When its gate passed.
+    #[serde(default)]
+    pub completed_ms: Option<u64>,
+}
+
+/// Observed state of an application across its devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationStatus {
+    /// Spec generation this status reflects.
+    #[serde(default)]
+    pub observed_generation: u64,
+    /// Revision the spec asks for.
+    #[serde(default)]
+    pub revision: Option<u64>,
+    /// Last revision whose rollout completed.
+    #[serde(default)]
+    pub stable_revision: Option<u64>,
+    /// The current (or last) rollout.
+    #[serde(default)]
+    pub rollout: Option<RolloutStatus>,
+    /// Devices the selector matches.
+    #[serde(default)]
+    pub desired: u32,
+    /// Devices assigned the current revision.
+    #[serde(default)]
+    pub updated: u32,
+    /// Devices running the current revision.
+    #[serde(default)]
+    pub running: u32,
+    /// Devices where the current revision failed or was refused.
+    #[serde(default)]
+    pub failed: u32,
+    /// Matched devices that are offline: waiting, not failed.
+    #[serde(default)]
+    pub pending_offline: u32,
+    /// Progress of each step of the current rollout.
+    #[serde(default)]
+    pub steps: Vec<StepStatus>,
+    /// `Progressing`, `Available`, `RolledBack`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Kept revisions, oldest first.
+    #[serde(default)]
+    pub history: Vec<Revision>,
+}
+
+impl ApplicationStatus {
+    /// A kept revision by number.
+    pub fn revision(&self, n: u64) -> Option<&Revision> {
+        self.history.iter().find(|r| r.revision == n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn spec() -> ApplicationSpec {
+        ApplicationSpec {
+            version: "1".into(),
+            digest: "ab".repeat(32),
+            size: 10,
+            capabilities: default_capabilities(),
+            limits: Limits::default(),
+            selector: "app=demo".into(),
+            strategy: Strategy::default(),
+            paused: false,
+            abort_revision: None,
+        }
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        assert!(spec().validate().is_ok());
+        type Break = fn(&mut ApplicationSpec);
+        let cases: [(Break, &str); 6] = [
+            (|s| s.selector = "app=".into(), "spec.selector"),
+            (|s| s.digest = "zz".into(), "spec.digest"),
+            (|s| s.limits.max_memory_pages = 1000, "spec.limits.maxMemoryPages"),
+            (|s| s.limits.fuel_per_call = 0, "spec.limits.fuelPerCall"),
+            (|s| s.capabilities.push("gpio:led9".into()), "spec.capabilities"),
+            (|s| s.strategy = Strategy::canary_unchecked("10%,5%,100%"), "spec.strategy.steps"),
+        ];
+        for (break_it, field) in cases {
+            let mut s = spec();
+            break_it(&mut s);
+            assert_eq!(s.validate().unwrap_err().field, field);
+        }
+        let e = {
+            let mut s = spec();
+            s.capabilities.push("gpio".into());
+            s.validate().unwrap_err()
+        };
+        assert!(e.why.contains("\"gpio\"") && e.why.contains("log, time, device"), "{e}");
+    }
+
+    #[test]
+    fn revision_outcomes_read_as_typed_or_as_older_records_wrote_them() {
+        let template = spec().template();
+        let rev = |outcome: serde_json::Value| {
+            let mut json = serde_json::to_value(Revision::new(1, template.clone(), 0)).unwrap();
+            json["outcome"] = outcome;
+            serde_json::from_value::<Revision>(json)
+        };
+        for (written, read) in [
+            ("Completed", RevisionOutcome::Completed),
+            ("RolledBack: 2 devices failed", RevisionOutcome::RolledBack),
+            ("Aborted: aborted by an operator", RevisionOutcome::Aborted),
+            ("Superseded before it completed", RevisionOutcome::Superseded),
+        ] {
+            assert_eq!(rev(written.into()).unwrap().outcome, Some(read), "{written}");
+        }
+        assert_eq!(rev(serde_json::Value::Null).unwrap().outcome, None);
+        let bad = rev("Exploded".into()).unwrap_err().to_string();
+        assert!(bad.contains("unknown revision outcome \"Exploded\""), "{bad}");
+        let typed = Revision { outcome: Some(RevisionOutcome::RolledBack), ..Revision::new(2, template, 0) };
+        assert_eq!(serde_json::to_value(&typed).unwrap()["outcome"], "RolledBack");
+    }
+
+    #[test]
+    fn templates_ignore_capability_order_and_rollout_controls() {
+        let mut a = spec();
+        a.capabilities = vec!["time".into(), "log".into()];
+        let mut b = spec();
+        b.capabilities = vec!["log".into(), "time".into(), "log".into()];
+        b.paused = true;
+        b.selector = "x=y".into();
+        assert_eq!(a.template(), b.template());
+        let mut c = spec();
+        c.set_template(&AppTemplate { version: "9".into(), ..a.template() });
+        assert_eq!(c.version, "9");
+    }
+}
