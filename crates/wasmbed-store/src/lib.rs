@@ -9,6 +9,14 @@
 //! layout is described in [`schema`]; records are JSON so the file can be
 //! inspected.
 //!
+//! Where things live: `store` holds [`RedbStore`] (opening a file, the
+//! writer lock, the [`Store`](wasmbed_model::Store) impl); `cache` the
+//! in-memory copy, its loading and the events; `write` the durable write
+//! path and the one place a transaction commits; `flusher` the staged
+//! status writes and their thread ([`STATUS_COMMIT_INTERVAL_MS`],
+//! [`STATUS_FLUSH_INTERVAL_MS`]); `modules` the module bytes; [`schema`]
+//! the tables, the version check and the record codecs.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use wasmbed_model::{Device, DeviceSpec, Meta, Store};
@@ -32,8 +40,13 @@
 //! # }
 //! ```
 
+mod cache;
+mod flusher;
+mod modules;
 pub mod schema;
 mod store;
+mod write;
 
+pub use flusher::{STATUS_COMMIT_INTERVAL_MS, STATUS_FLUSH_INTERVAL_MS};
 pub use schema::SCHEMA_VERSION;
-pub use store::{Clock, RedbStore, STATUS_COMMIT_INTERVAL_MS, STATUS_FLUSH_INTERVAL_MS};
+pub use store::{Clock, RedbStore};

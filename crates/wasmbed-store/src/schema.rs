@@ -21,9 +21,12 @@
 //! default status.
 //!
 //! Version 1 (before rollouts) named fields in snake_case and had no
-//! gateways; this build refuses such a file with a message saying so.
+//! gateways; this build refuses such a file with a message saying so
+//! (checked when the store opens).
 
-use redb::TableDefinition;
+use std::fmt;
+
+use redb::{Database, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use wasmbed_model::{Meta, StoreError};
@@ -56,8 +59,60 @@ pub(crate) struct SpecRecord<S> {
     pub(crate) spec: S,
 }
 
+/// Stamps a fresh file with [`SCHEMA_VERSION`], refuses any other version,
+/// and creates missing tables.
+pub(crate) fn init_schema(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(|e| backend("starting schema check", e))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| backend("opening table meta", e))?;
+        let stored =
+            meta.get(SCHEMA_VERSION_KEY).map_err(|e| backend("reading schema version", e))?.map(|v| v.value().to_vec());
+        match stored {
+            None => {
+                meta.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_string().as_bytes())
+                    .map_err(|e| backend("writing schema version", e))?;
+            }
+            Some(bytes) => match parse_version(&bytes) {
+                Some(SCHEMA_VERSION) => {}
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(StoreError::Backend(format!(
+                        "schema version {v} is newer than this build understands ({SCHEMA_VERSION}); \
+                         use a newer wasmbed or another data directory"
+                    )));
+                }
+                Some(v @ 1) => {
+                    return Err(StoreError::Backend(format!(
+                        "schema version {v} was written by a wasmbed before rollouts and gateways \
+                         ({SCHEMA_VERSION} now); it cannot be read: use a new data directory \
+                         (devices and applications must be created again)"
+                    )));
+                }
+                _ => {
+                    return Err(StoreError::Backend(format!(
+                        "unknown schema version {:?} (this build understands {SCHEMA_VERSION})",
+                        String::from_utf8_lossy(&bytes)
+                    )));
+                }
+            },
+        }
+    }
+    for table in ALL_TABLES {
+        txn.open_table(table).map_err(|e| backend(format_args!("creating table {}", table_name(&table)), e))?;
+    }
+    txn.commit().map_err(|e| backend("committing schema", e))
+}
+
+pub(crate) fn table_name(table: &Table) -> &str {
+    redb::TableHandle::name(table)
+}
+
+/// A redb failure as a store error, with what was being done.
+pub(crate) fn backend(context: impl fmt::Display, e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Backend(format!("{context}: {}", e.into()))
+}
+
 /// Parses the stored schema version.
-pub(crate) fn parse_version(bytes: &[u8]) -> Option<u64> {
+fn parse_version(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
