@@ -3,6 +3,26 @@
 // `cargo xtask openapi`, then `npm run gen:api`. Friendly names: ./types.ts.
 
 export interface paths {
+    "/api/v1/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Heartbeats and app failures of the last ten minutes, per 10 s
+         * @description Role: viewer.
+         */
+        get: operations["get_activity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/applications": {
         parameters: {
             query?: never;
@@ -527,6 +547,34 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Recent activity, oldest bucket first; buckets with nothing are left out. */
+        Activity: {
+            /**
+             * Format: int64
+             * @description Width of a bucket.
+             */
+            bucketMs: number;
+            /** @description The buckets of the last ten minutes that saw something. */
+            buckets: components["schemas"]["ActivityBucket"][];
+        };
+        /** @description Counts in one bucket. */
+        ActivityBucket: {
+            /**
+             * Format: int32
+             * @description Apps that turned failed or rejected.
+             */
+            failures: number;
+            /**
+             * Format: int32
+             * @description Heartbeats received.
+             */
+            heartbeats: number;
+            /**
+             * Format: int64
+             * @description Start of the bucket, Unix milliseconds (a multiple of `bucketMs`).
+             */
+            startMs: number;
+        };
         /** @description One app slot as observed on a device. */
         AppObservation: {
             /** @description Hex SHA-256 of the module. */
@@ -736,6 +784,13 @@ export interface components {
             /** @description The secret to send as `Authorization: Bearer ...`. */
             token: string;
         };
+        /** @description A `deleted` event: a resource is gone. */
+        Deleted: {
+            /** @description `device`, `application` or `gateway`. */
+            kind: string;
+            /** @description Its name. */
+            name: string;
+        };
         /** @description Body of `PUT /api/v1/applications/{name}`. */
         DeployRequest: {
             /** @description Capability groups granted (default `log`, `time`). */
@@ -872,6 +927,26 @@ export interface components {
              */
             sessions?: number;
         };
+        /** @description A `heartbeat` event: a device change that only moved its heartbeat figures. */
+        Heartbeat: {
+            /**
+             * Format: int32
+             * @description Its free heap then.
+             */
+            freeMemory?: number | null;
+            /**
+             * Format: int64
+             * @description Its last heartbeat, Unix milliseconds.
+             */
+            lastHeartbeatMs?: number | null;
+            /** @description The device. */
+            name: string;
+            /**
+             * Format: int64
+             * @description Its uptime then.
+             */
+            uptimeMs?: number | null;
+        };
         /** @description One entry of an application's history, as shown to people. */
         HistoryEntry: components["schemas"]["Revision"] & {
             /** @description It is what the spec asks for now. */
@@ -879,6 +954,14 @@ export interface components {
             phase?: null | components["schemas"]["RolloutPhase"];
             /** @description It is the last one that completed. */
             stable: boolean;
+        };
+        /** @description A `lagged` event: the client missed changes and should re-read. */
+        Lagged: {
+            /**
+             * Format: int64
+             * @description Changes missed.
+             */
+            missed: number;
         };
         /** @description Resource limits of an app on a device. */
         Limits: {
@@ -1120,6 +1203,17 @@ export interface components {
              */
             uptimeMs?: number | null;
         };
+        /** @description The `snapshot` event: everything, then changes follow. */
+        Snapshot: {
+            /** @description Heartbeats and app failures of the last ten minutes. */
+            activity: components["schemas"]["Activity"];
+            /** @description Every application. */
+            applications: components["schemas"]["Application"][];
+            /** @description Every device. */
+            devices: components["schemas"]["Device"][];
+            /** @description Every gateway. */
+            gateways: components["schemas"]["Gateway"][];
+        };
         /** @description Platform summary. */
         Status: {
             /** @description Applications. */
@@ -1265,6 +1359,44 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    get_activity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Recent activity */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Role too low */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_applications: {
         parameters: {
             query?: never;

@@ -44,40 +44,13 @@ export type TerminalAnswer = Schemas['TerminalAnswer'];
 export type AuditEntry = Schemas['AuditEntry'];
 export type AuditQuery = NonNullable<operations['audit']['parameters']['query']>;
 
-// Event payloads of `GET /api/v1/events`, and the activity count, that the
-// OpenAPI document does not describe yet: replaced by generated names once
-// the document has them (schemas `Snapshot`, `Activity`, `ActivityBucket`).
-
-/** Heartbeats and app failures the platform counted in one bucket. */
-export interface ActivityBucket {
-  startMs: number;
-  heartbeats: number;
-  /** Apps of a device that newly turned `failed` or `rejected`. */
-  failures: number;
-}
-
-/** The last ten minutes of activity, as the platform counted it (`GET /api/v1/activity`, and in the snapshot). */
-export interface Activity {
-  bucketMs: number;
-  buckets: ActivityBucket[];
-}
-
-/** The `snapshot` event: everything, on connect. */
-export interface Snapshot {
-  devices: Device[];
-  applications: Application[];
-  gateways: Gateway[];
-  activity?: Activity;
-}
-
-/** The `heartbeat` event: a device change that only moved its heartbeat figures. */
-export type Heartbeat = { name: string } & Pick<SessionStatus, 'lastHeartbeatMs' | 'uptimeMs' | 'freeMemory'>;
-
-/** The `deleted` event. */
-export interface Deleted {
-  kind: 'device' | 'application' | 'gateway';
-  name: string;
-}
+// The event stream's payloads (`GET /api/v1/events`) and the platform's
+// count of recent activity.
+export type Snapshot = Schemas['Snapshot'];
+export type Heartbeat = Schemas['Heartbeat'];
+export type Deleted = Schemas['Deleted'];
+export type Activity = Schemas['Activity'];
+export type ActivityBucket = Schemas['ActivityBucket'];
 
 /**
  * Every member of a string union, in the order written. The argument must

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Application, AppState, Device, RevisionOutcome } from '../api/types';
+import type { Activity, Application, AppState, Device, RevisionOutcome } from '../api/types';
 import { parseSelector, rollbackTarget } from '../model';
+import { emptyActivity } from './activity';
 import { emptyFleet, fleetReducer } from './fleet';
 
 function device(name: string, hb: number | null, apps: { name: string; state: AppState }[] = []): Device {
@@ -14,18 +15,22 @@ function device(name: string, hb: number | null, apps: { name: string; state: Ap
   };
 }
 
+function snapshot(devices: Device[], activity: Activity = emptyActivity) {
+  return { type: 'snapshot' as const, data: { devices, applications: [], gateways: [], activity } };
+}
+
 describe('fleetReducer', () => {
-  it('replaces everything on a snapshot and keeps page history across reconnects', () => {
-    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
+  it('replaces everything on a snapshot and keeps the page’s log lines across reconnects', () => {
+    let s = fleetReducer(emptyFleet, { event: snapshot([device('a', 1)]), atMs: 0 });
     s = fleetReducer(s, { event: { type: 'log', data: { device: 'a', app: 'hello', uptimeMs: 1, receivedMs: 2, line: 'hi' } }, atMs: 0 });
-    s = fleetReducer(s, { event: { type: 'snapshot', data: { devices: [device('b', 1)], applications: [], gateways: [] } }, atMs: 0 });
+    s = fleetReducer(s, { event: snapshot([device('b', 1)]), atMs: 0 });
     expect(Object.keys(s.devices)).toEqual(['b']);
     expect(s.loaded).toBe(true);
     expect(s.logs.a?.length).toBe(1);
   });
 
   it('applies a heartbeat event to the device it names and counts it', () => {
-    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1, [{ name: 'hello', state: 'running' }])], applications: [], gateways: [] } }, atMs: 0 });
+    let s = fleetReducer(emptyFleet, { event: snapshot([device('a', 1, [{ name: 'hello', state: 'running' }])]), atMs: 0 });
     s = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 99, uptimeMs: 5, freeMemory: 7 } }, atMs: 0 });
     expect(s.devices.a?.status?.session?.lastHeartbeatMs).toBe(99);
     expect(s.devices.a?.status?.session?.apps?.[0]?.name).toBe('hello');
@@ -35,7 +40,7 @@ describe('fleetReducer', () => {
   });
 
   it('counts a heartbeat when lastHeartbeatMs moves, and an app failure once', () => {
-    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
+    let s = fleetReducer(emptyFleet, { event: snapshot([device('a', 1)]), atMs: 0 });
     s = fleetReducer(s, { event: { type: 'device', data: device('a', 2) }, atMs: 1000 });
     s = fleetReducer(s, { event: { type: 'device', data: device('a', 2, [{ name: 'hello', state: 'failed' }]) }, atMs: 2000 });
     s = fleetReducer(s, { event: { type: 'device', data: device('a', 3, [{ name: 'hello', state: 'failed' }]) }, atMs: 3000 });
@@ -46,7 +51,7 @@ describe('fleetReducer', () => {
     const t = 1_700_000_000_000;
     const platform = { bucketMs: 10_000, buckets: [{ startMs: t - 20_000, heartbeats: 4, failures: 1 }, { startMs: t, heartbeats: 2, failures: 0 }] };
     let s = fleetReducer(emptyFleet, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 1 } }, atMs: t });
-    s = fleetReducer(s, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [], activity: platform } }, atMs: t + 1000 });
+    s = fleetReducer(s, { event: snapshot([device('a', 1)], platform), atMs: t + 1000 });
     // The platform's count, not the page's: it already holds what the page saw before.
     expect(s.activity).toEqual(platform);
     s = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 2 } }, atMs: t + 2000 });
@@ -58,19 +63,12 @@ describe('fleetReducer', () => {
     ]);
     // A reconnect's snapshot brings the platform's count again, which covers the gap.
     const later = { bucketMs: 10_000, buckets: [{ startMs: t + 60_000, heartbeats: 9, failures: 0 }] };
-    s = fleetReducer(s, { event: { type: 'snapshot', data: { devices: [device('a', 3)], applications: [], gateways: [], activity: later } }, atMs: t + 65_000 });
+    s = fleetReducer(s, { event: snapshot([device('a', 3)], later), atMs: t + 65_000 });
     expect(s.activity).toEqual(later);
   });
 
-  it('keeps counting on its own when a snapshot carries no activity', () => {
-    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
-    s = fleetReducer(s, { event: { type: 'heartbeat', data: { name: 'a', lastHeartbeatMs: 2 } }, atMs: 1000 });
-    s = fleetReducer(s, { event: { type: 'snapshot', data: { devices: [device('a', 2)], applications: [], gateways: [] } }, atMs: 2000 });
-    expect(s.activity.buckets).toEqual([{ startMs: 0, heartbeats: 1, failures: 0 }]);
-  });
-
   it('forgets a deleted device and its logs', () => {
-    let s = fleetReducer(emptyFleet, { event: { type: 'snapshot', data: { devices: [device('a', 1)], applications: [], gateways: [] } }, atMs: 0 });
+    let s = fleetReducer(emptyFleet, { event: snapshot([device('a', 1)]), atMs: 0 });
     s = fleetReducer(s, { event: { type: 'deleted', data: { kind: 'device', name: 'a' } }, atMs: 0 });
     expect(s.devices).toEqual({});
   });

@@ -76,7 +76,7 @@ export function fleetReducer(state: FleetState, { event, atMs }: FleetAction): F
         devices: byName(event.data.devices ?? []),
         applications: byName(event.data.applications ?? []),
         gateways: byName(event.data.gateways ?? []),
-        activity: event.data.activity ? fromPlatform(event.data.activity) : state.activity,
+        activity: fromPlatform(event.data.activity),
       };
     case 'device': {
       const d = event.data;
