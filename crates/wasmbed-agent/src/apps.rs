@@ -268,7 +268,7 @@ impl Apps {
         let module = match Module::new(&self.engine, &st.buf) {
             Ok(m) => m,
             Err(e) => {
-                out.push(reject(ErrorCode::InvalidModule, format!("invalid WebAssembly: {e}")));
+                out.push(reject(ErrorCode::InvalidModule, host::invalid_module(&st.buf, &e)));
                 return;
             }
         };
@@ -525,7 +525,7 @@ impl AppRuntime {
     /// Validates, compiles and instantiates `bytes` as an install does,
     /// with the default grants.
     pub fn instantiate(&self, bytes: &[u8], limits: AppLimits) -> Result<Instantiated, String> {
-        let module = Module::new(&self.0.engine, bytes).map_err(|e| format!("invalid WebAssembly: {e}"))?;
+        let module = Module::new(&self.0.engine, bytes).map_err(|e| host::invalid_module(bytes, &e))?;
         host::check_imports(&module, host::DEFAULT_GRANTS)?;
         let linker = host::linker(&self.0.engine, host::DEFAULT_GRANTS).map_err(|e| format!("host functions: {e}"))?;
         let running = self.0.instantiate(&module, &linker, &limits, 0)?;

@@ -9,6 +9,22 @@ use alloc::vec::Vec;
 pub use wasmbed_protocol::{Capability, DEFAULT_GRANTS};
 use wasmi::{Caller, Engine, Error, Extern, Linker, Module, StoreLimits};
 
+/// The four bytes every WebAssembly binary starts with.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+/// Why `bytes` did not compile, in one line for people: random bytes are
+/// "not a WebAssembly module" (wasmi's own message prints both magic
+/// numbers as multi-line arrays), anything else is wasmi's reason with its
+/// line breaks folded.
+pub fn invalid_module(bytes: &[u8], error: &impl core::fmt::Display) -> String {
+    if !bytes.starts_with(WASM_MAGIC) {
+        return "not a WebAssembly module: it does not start with \\0asm".into();
+    }
+    let reason = alloc::format!("{error}");
+    let words: Vec<&str> = reason.split_whitespace().collect();
+    alloc::format!("invalid WebAssembly: {}", words.join(" "))
+}
+
 /// Longest log line kept, in bytes.
 pub const MAX_LOG_LINE: usize = 256;
 
@@ -122,7 +138,7 @@ pub fn validate_module(bytes: &[u8], grants: &[Capability]) -> Result<Vec<String
     let mut config = wasmi::Config::default();
     config.consume_fuel(true);
     let engine = Engine::new(&config);
-    let module = wasmi::Module::new(&engine, bytes).map_err(|e| alloc::format!("invalid WebAssembly: {e}"))?;
+    let module = wasmi::Module::new(&engine, bytes).map_err(|e| invalid_module(bytes, &e))?;
     check_imports(&module, grants)?;
     let exports_entry = module.exports().any(|e| e.name() == "init" || e.name() == "tick");
     if !exports_entry {

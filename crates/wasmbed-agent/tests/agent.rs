@@ -292,6 +292,14 @@ fn validate_module_matches_what_the_device_accepts() {
     assert!(err.contains("wasmbed.gpio_write"), "{err}");
     let err = wasmbed_agent::validate_module(b"\0asm\x01\0\0\0garbage", grants).unwrap_err();
     assert!(err.starts_with("invalid WebAssembly"), "{err}");
+    // Random bytes: one line that says what they are not.
+    let random: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+    let err = wasmbed_agent::validate_module(&random, grants).unwrap_err();
+    assert_eq!(err, "not a WebAssembly module: it does not start with \\0asm");
+    for bad in [&b"\0asm\x02\0\0\0"[..], b"\0asm\x01\0\0\0\x01\xff\xff"] {
+        let err = wasmbed_agent::validate_module(bad, grants).unwrap_err();
+        assert!(!err.contains('\n') && err.starts_with("invalid WebAssembly: "), "{err:?}");
+    }
     let none = wat::parse_str("(module (func (export \"other\")))").unwrap();
     assert!(wasmbed_agent::validate_module(&none, grants).is_err());
     // A known import outside the grants names the capability it needs.

@@ -38,6 +38,8 @@ pub use audit::AuditLog;
 pub use auth::{Role, Tokens};
 pub use error::ApiError;
 pub use events::EventHub;
+pub use handlers::Status;
+pub use handlers::applications::HistoryEntry;
 pub use handlers::devices::{TerminalAnswer, TerminalError};
 
 pub use wasmbed_model::defaults::MAX_MODULE_LEN;

@@ -105,7 +105,11 @@ fn digest(bytes: &[u8]) -> String {
 async fn module_upload_rejections_write_nothing() {
     let e = env();
     let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
-        (post_bytes("/api/v1/modules", b"not wasm".to_vec()), StatusCode::UNPROCESSABLE_ENTITY, "invalid WebAssembly"),
+        (
+            post_bytes("/api/v1/modules", b"not wasm".to_vec()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not a WebAssembly module",
+        ),
         (post_bytes("/api/v1/modules?digest=00", good_module()), StatusCode::UNPROCESSABLE_ENTITY, "digest"),
         (
             post_bytes("/api/v1/modules", vec![0; MAX_MODULE_LEN + 1]),

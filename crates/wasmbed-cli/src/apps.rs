@@ -9,8 +9,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use wasmbed_model::{Application, ApplicationSpec, Limits, RolloutPhase, Step, Strategy, default_capabilities};
 
-use crate::client::{Api, print_json};
-use crate::table;
+use wasmbed_api::HistoryEntry;
+
+use crate::api::Api;
+use crate::output::{print_json, table};
 
 #[derive(Subcommand, Debug)]
 pub enum AppCmd {
@@ -254,7 +256,7 @@ pub async fn list(api: &Api, json: bool) -> Result<()> {
             ]
         })
         .collect();
-    table::print(&["NAME", "VERSION", "REV", "STRATEGY", "ROLLOUT", "SELECTOR", "RUNNING", "FAILED", "OFFLINE"], &rows);
+    table(&["NAME", "VERSION", "REV", "STRATEGY", "ROLLOUT", "SELECTOR", "RUNNING", "FAILED", "OFFLINE"], &rows);
     Ok(())
 }
 
@@ -351,34 +353,40 @@ fn print_steps(a: &Application) {
             ]
         })
         .collect();
-    table::print(&["STEP", "SIZE", "TARGET", "UPDATED", "RUNNING", "FAILED", "OFFLINE", "GATE"], &rows);
+    table(&["STEP", "SIZE", "TARGET", "UPDATED", "RUNNING", "FAILED", "OFFLINE", "GATE"], &rows);
 }
 
 pub async fn history(api: &Api, name: &str, json: bool) -> Result<()> {
-    let entries: Vec<serde_json::Value> = api.get(&format!("applications/{name}/history")).await?;
+    let entries: Vec<HistoryEntry> = api.get(&format!("applications/{name}/history")).await?;
     if json {
         return print_json(&entries);
     }
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
-            let mark = match (e["current"].as_bool(), e["stable"].as_bool()) {
-                (Some(true), Some(true)) => "current, stable",
-                (Some(true), _) => "current",
-                (_, Some(true)) => "stable",
-                _ => "",
+            let mark = match (e.current, e.stable) {
+                (true, true) => "current, stable",
+                (true, false) => "current",
+                (false, true) => "stable",
+                (false, false) => "",
             };
-            let t = &e["template"];
+            let r = &e.revision;
+            let outcome = match (r.outcome, &r.outcome_message, e.phase) {
+                (Some(o), Some(why), _) => format!("{}: {why}", o.as_str()),
+                (Some(o), None, _) => o.as_str().to_string(),
+                (None, _, Some(phase)) => phase.as_str().to_string(),
+                (None, _, None) => String::new(),
+            };
             vec![
-                e["revision"].to_string(),
-                t["version"].as_str().unwrap_or("").to_string(),
-                t["digest"].as_str().map_or(String::new(), |d| d.chars().take(12).collect()),
+                r.revision.to_string(),
+                r.template.version.clone(),
+                r.template.digest.chars().take(12).collect(),
                 mark.into(),
-                e["outcome"].as_str().or(e["phase"].as_str()).unwrap_or("").to_string(),
+                outcome,
             ]
         })
         .collect();
-    table::print(&["REVISION", "VERSION", "DIGEST", "", "OUTCOME"], &rows);
+    table(&["REVISION", "VERSION", "DIGEST", "", "OUTCOME"], &rows);
     Ok(())
 }
 

@@ -5,9 +5,15 @@
 //! `--api`, `WASMBED_API`, or the `endpoint.json` that `up` writes into the
 //! data directory).
 
+mod api;
 mod apps;
-mod client;
-mod table;
+mod devices;
+mod gateways;
+mod logs;
+mod output;
+mod sim;
+mod status;
+mod system;
 mod up;
 
 use std::path::PathBuf;
@@ -73,7 +79,7 @@ enum Cmd {
         follow: bool,
     },
     /// Run simulated devices (the device agent on this host, not firmware).
-    Sim(client::SimArgs),
+    Sim(sim::SimArgs),
     /// Show platform status.
     Status,
     /// Save an API token for the commands that follow (in the data directory, owner-only).
@@ -146,12 +152,12 @@ async fn run(cli: Cli) -> Result<()> {
         return up::run(&cli.data_dir, args).await;
     }
     if let Cmd::Login { token } = &cli.cmd {
-        client::login(&cli.data_dir, token)?;
-        println!("token saved in {}", client::credentials_path(&cli.data_dir).display());
+        api::login(&cli.data_dir, token)?;
+        println!("token saved in {}", api::credentials_path(&cli.data_dir).display());
         return Ok(());
     }
-    let token = client::find_token(cli.token.as_deref(), &cli.data_dir);
-    let api = client::Api::locate(cli.api.as_deref(), &cli.data_dir)?.with_token(token);
+    let token = api::find_token(cli.token.as_deref(), &cli.data_dir);
+    let api = api::Api::locate(cli.api.as_deref(), &cli.data_dir)?.with_token(token);
     match cli.cmd {
         Cmd::Up(_) | Cmd::Login { .. } => unreachable!("handled above"),
         Cmd::Whoami => {
@@ -159,16 +165,16 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{} ({})", me["name"].as_str().unwrap_or("?"), me["role"].as_str().unwrap_or("?"));
             Ok(())
         }
-        Cmd::Status => client::status(&api, json).await,
+        Cmd::Status => status::status(&api, json).await,
         Cmd::Device(DeviceCmd::Add { name, board, labels, bundle_out }) => {
-            client::device_add(&api, &name, &board, parse_labels(&labels)?, bundle_out.as_deref(), json).await
+            devices::add(&api, &name, &board, parse_labels(&labels)?, bundle_out.as_deref(), json).await
         }
-        Cmd::Device(DeviceCmd::List) => client::device_list(&api, json).await,
-        Cmd::Device(DeviceCmd::Rm { name }) => client::device_rm(&api, &name).await,
+        Cmd::Device(DeviceCmd::List) => devices::list(&api, json).await,
+        Cmd::Device(DeviceCmd::Rm { name }) => devices::rm(&api, &name).await,
         Cmd::App(cmd) => apps::run(&api, cmd, json).await,
-        Cmd::Gateway(GatewayCmd::List) => client::gateway_list(&api, json).await,
-        Cmd::Logs { device, tail, follow } => client::logs(&api, &device, tail, follow, json).await,
-        Cmd::Console { device, follow } => client::console(&api, &device, follow).await,
-        Cmd::Sim(args) => client::sim(&api, args).await,
+        Cmd::Gateway(GatewayCmd::List) => gateways::list(&api, json).await,
+        Cmd::Logs { device, tail, follow } => logs::logs(&api, &device, tail, follow, json).await,
+        Cmd::Console { device, follow } => logs::console(&api, &device, follow).await,
+        Cmd::Sim(args) => sim::run(&api, args).await,
     }
 }

@@ -61,7 +61,7 @@ fn gateway_addrs(args: &UpArgs) -> Result<Vec<SocketAddr>> {
 }
 
 pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
-    raise_fd_limit();
+    crate::system::raise_fd_limit();
     if args.heartbeat_ms < 100 {
         bail!("--heartbeat-ms {}: must be at least 100", args.heartbeat_ms);
     }
@@ -97,7 +97,15 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
     }
     if let Some(t) = &platform.admin_token {
         println!("  admin token: {t}");
-        println!("            (shown this once: only its hash is stored; log in with it, or `wasmbed login TOKEN`)");
+        println!("            (shown this once: only its hash is stored; sign in to the dashboard with it)");
+        // The CLI on this machine works against the platform it started:
+        // the data directory already holds the CA's key, so the token adds
+        // no exposure there. `wasmbed login` replaces it.
+        let saved = crate::api::credentials_path(data_dir);
+        if !saved.exists() {
+            crate::api::login(data_dir, t)?;
+            println!("  cli:      signed in as admin ({}; `wasmbed login TOKEN` replaces it)", saved.display());
+        }
     }
     for (i, a) in gw_addrs.iter().enumerate() {
         println!("  gateway:  gateway-{i} on {a} (mutual TLS 1.3)");
@@ -116,7 +124,7 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
         rand::random(),
         wasmbed_model::clock::unix_ms(),
     );
-    let api = crate::client::Api::locate(Some(&api_url), data_dir)?.with_token(Some(own));
+    let api = crate::api::Api::locate(Some(&api_url), data_dir)?.with_token(Some(own));
     let demo_labels = [("app", "demo")];
     if args.demo > 0 {
         let boards: Vec<&str> = firmware.keys().map(String::as_str).collect();
@@ -132,7 +140,7 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
     }
     let (sim_stop, sim_rx) = watch::channel(false);
     let sim_fleet = if args.demo_sim > 0 {
-        let bundles = crate::client::ensure_sim_devices(&api, "sim", args.demo_sim, &demo_labels).await?;
+        let bundles = crate::sim::ensure_sim_devices(&api, "sim", args.demo_sim, &demo_labels).await?;
         println!("  demo:     {} SIMULATED devices (the device agent on this host, labelled app=demo)", args.demo_sim);
         Some(tokio::spawn(wasmbed_sim::run_fleet(bundles, wasmbed_sim::SimOptions::default(), sim_rx)))
     } else {
@@ -167,16 +175,5 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
-}
-
-/// A gateway holds one descriptor per device: use the hard limit, not the
-/// default soft limit of 1024.
-pub fn raise_fd_limit() {
-    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get()
-        && soft < hard
-        && let Err(e) = rlimit::Resource::NOFILE.set(hard, hard)
-    {
-        tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
     }
 }

@@ -174,6 +174,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     assert!(table.contains("sim (simulator)"), "{table}");
     let summary = p.ok(&["status"]);
     assert!(summary.contains(&format!("gateway port  {port}")) && summary.contains("simulated   3"), "{summary}");
+    assert!(summary.contains("devices       3 (Online 3)") && !summary.contains('{'), "words, not JSON: {summary}");
 
     // Deploy by label; every device runs it and its log lines arrive.
     let hello = apps.join("hello.wasm");
@@ -274,6 +275,9 @@ fn cli_reports_bad_input_clearly() {
 
     let data = tmp.path().join("d");
     let p = Platform::start(&data, 0);
+    // The CLI works against the platform it started, without a login.
+    let out = Command::new(BIN).arg("--data-dir").arg(&data).args(["device", "list"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = p.cli(&["device", "add", "Bad_Name"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("metadata.name"));
     let out = p.cli(&["device", "add", "tiny", "--board", "stm32vldiscovery"]);
@@ -291,6 +295,13 @@ fn cli_reports_bad_input_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     let wasm = tmp.path().join("m.wasm");
     std::fs::write(&wasm, wat::parse_str("(module (func (export \"init\")))").unwrap()).unwrap();
+    // Random bytes: one line saying what they are not.
+    let junk = tmp.path().join("junk.wasm");
+    std::fs::write(&junk, (0..200u8).map(|i| i.wrapping_mul(31).wrapping_add(7)).collect::<Vec<u8>>()).unwrap();
+    let out = p.cli(&["app", "deploy", "a", junk.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("not a WebAssembly module"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     let out = p.cli(&["app", "deploy", "a", wasm.to_str().unwrap(), "--to", "app="]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.selector"));
     let out = p.cli(&["app", "deploy", "a", wasm.to_str().unwrap(), "--memory-pages", "999"]);

@@ -37,8 +37,8 @@ pub struct Status {
     pub sessions: usize,
     /// Gateway counters.
     pub gateway: crate::GatewayCounters,
-    /// Devices by phase.
-    pub devices: BTreeMap<String, usize>,
+    /// Devices by phase (phases with none are left out).
+    pub devices: BTreeMap<wasmbed_model::DevicePhase, usize>,
     /// Devices that are the host simulator.
     pub simulated_devices: usize,
     /// Applications.
@@ -62,7 +62,7 @@ pub async fn status(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Sta
     let devices = st.store.list_devices().await?;
     let mut by_phase = BTreeMap::new();
     for d in &devices {
-        *by_phase.entry(d.status.phase.as_str().to_string()).or_insert(0) += 1;
+        *by_phase.entry(d.status.phase).or_insert(0) += 1;
     }
     Ok(Json(Status {
         version: env!("CARGO_PKG_VERSION").into(),

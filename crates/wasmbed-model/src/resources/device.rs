@@ -85,8 +85,9 @@ pub struct DesiredApp {
     pub run: bool,
 }
 
-/// Device lifecycle phase, derived by the device reconciler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Device lifecycle phase, derived by the device reconciler (ordered as a
+/// device moves through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DevicePhase {

@@ -1,7 +1,7 @@
-//! Plain aligned tables for people.
+//! What verbs print: aligned tables for people, JSON for programs.
 
 /// Prints rows under a header, columns padded to their widest cell.
-pub fn print(header: &[&str], rows: &[Vec<String>]) {
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -15,5 +15,19 @@ pub fn print(header: &[&str], rows: &[Vec<String>]) {
     line(header.to_vec());
     for row in rows {
         line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Prints `v` as pretty JSON.
+pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// `12s ago`, or `never`.
+pub fn ago(ms: Option<u64>) -> String {
+    match ms {
+        None => "never".into(),
+        Some(t) => format!("{}s ago", wasmbed_model::clock::unix_ms().saturating_sub(t) / 1000),
     }
 }

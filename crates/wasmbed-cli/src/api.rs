@@ -1,0 +1,164 @@
+//! The API client every remote verb uses, and the token it sends.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use wasmbed_model::{Device, Labels};
+
+/// A located API, and the token to call it with.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+/// Where `wasmbed login` keeps the token (owner-only).
+pub fn credentials_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("credentials")
+}
+
+/// `--token`, else `WASMBED_TOKEN` (clap fills both), else what `wasmbed login` saved.
+pub fn find_token(flag: Option<&str>, data_dir: &Path) -> Option<String> {
+    flag.map(str::to_string).or_else(|| {
+        std::fs::read_to_string(credentials_path(data_dir)).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+    })
+}
+
+/// Saves a token for later commands (0600).
+pub fn login(data_dir: &Path, token: &str) -> Result<()> {
+    if !token.starts_with("wbt_") {
+        bail!("that is not a Wasmbed token (they start with wbt_)");
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    write_private(&credentials_path(data_dir), token.as_bytes())
+}
+
+impl Api {
+    /// With the token to send.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// `--api`, else `WASMBED_API` (clap fills both), else the data dir's endpoint.json.
+    pub fn locate(flag: Option<&str>, data_dir: &Path) -> Result<Self> {
+        let base = match flag {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let path = data_dir.join("endpoint.json");
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "no running platform found ({} is missing): start one with `wasmbed up`, or pass --api",
+                        path.display()
+                    )
+                })?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+                v["api"].as_str().with_context(|| format!("{} has no \"api\" field", path.display()))?.to_string()
+            }
+        };
+        Ok(Self { base, http: reqwest::Client::new(), token: None })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/{path}", self.base)
+    }
+
+    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        let msg = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(String::from))
+            .unwrap_or(body);
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            bail!("{msg} (HTTP 401): pass --token or WASMBED_TOKEN, or run `wasmbed login TOKEN`");
+        }
+        bail!("{msg} (HTTP {})", status.as_u16())
+    }
+
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let resp = self.authorized(req).send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        Ok(self.check(resp).await?.json().await?)
+    }
+
+    pub(crate) async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T> {
+        self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    pub(crate) async fn put_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T> {
+        self.send(self.http.put(self.url(path)).json(body)).await
+    }
+
+    pub(crate) async fn post_bytes<T: serde::de::DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T> {
+        self.send(self.http.post(self.url(path)).header("content-type", "application/wasm").body(body)).await
+    }
+
+    pub(crate) async fn delete(&self, path: &str) -> Result<()> {
+        let resp = self
+            .authorized(self.http.delete(self.url(path)))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        self.check(resp).await?;
+        Ok(())
+    }
+
+    pub async fn create_device(&self, name: &str, board: &str, labels: &Labels) -> Result<Option<Device>> {
+        let body = serde_json::json!({ "name": name, "board": board, "labels": labels });
+        let resp = self
+            .authorized(self.http.post(self.url("devices")))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        if resp.status() == reqwest::StatusCode::CONFLICT {
+            return Ok(None);
+        }
+        Ok(Some(self.check(resp).await?.json().await?))
+    }
+
+    /// A device's identity bundle (a new one per call).
+    pub async fn bundle(&self, name: &str) -> Result<Vec<u8>> {
+        let resp = self.authorized(self.http.get(self.url(&format!("devices/{name}/bundle")))).send().await?;
+        Ok(self.check(resp).await?.bytes().await?.to_vec())
+    }
+}
+
+/// Writes a file only its owner can read (it holds a private key).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
