@@ -6,6 +6,14 @@
 //! [`Pki`] for the layout). Callers pass the time in; key generation draws
 //! from the operating system's random source.
 //!
+//! Where things live: `ca` opens or creates the CA ([`Pki`]); `gateway` and
+//! `device` issue their identities (and `device` forgets them); `leaf` is
+//! the one rule for issuing, storing and reusing a leaf; `bundle` builds a
+//! device's [`IdentityBundle`](wasmbed_protocol::IdentityBundle);
+//! `validity` holds the lifetimes and the time conversions; `identity` the
+//! [`Identity`] type and device ids; `files` the owner-only file writes and
+//! the directory lock; [`tls`] the rustls configurations.
+//!
 //! ```
 //! use std::time::SystemTime;
 //! use wasmbed_pki::{Pki, device_id_from_cert, tls};
@@ -24,14 +32,22 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bundle;
+mod ca;
+mod device;
 mod error;
 mod files;
+mod gateway;
 mod identity;
-mod pki;
+mod leaf;
+#[cfg(test)]
+mod testing;
 pub mod tls;
+mod validity;
 
+pub use ca::{CA_COMMON_NAME, Pki};
+pub use device::DEVICE_DNS_SUFFIX;
 pub use error::PkiError;
+pub use gateway::GATEWAY_COMMON_NAME;
 pub use identity::{Identity, MAX_DEVICE_ID_LEN, device_id_from_cert, validate_device_id};
-pub use pki::{
-    BACKDATE, CA_COMMON_NAME, CA_LIFETIME, DEVICE_DNS_SUFFIX, GATEWAY_COMMON_NAME, LEAF_LIFETIME, Pki, RENEW_BEFORE,
-};
+pub use validity::{BACKDATE, CA_LIFETIME, LEAF_LIFETIME, RENEW_BEFORE};
