@@ -268,22 +268,23 @@ fn step_progress(
         .map(|(i, (step, target))| {
             let old = previous.get(i).filter(|p| p.step == step);
             let done = i < current || ro.phase == RolloutPhase::Completed;
-            // A finished step keeps the figures it passed its gate with.
-            if let Some(old) = old.filter(|o| o.completed_ms.is_some() && done) {
-                return old.clone();
-            }
             let mut s = StepStatus { step, target: target as u32, ..StepStatus::default() };
-            if i <= current {
+            if i <= current || done {
+                // Live figures, as the application's counts are: a step
+                // that passed while its devices were offline must not keep
+                // saying so once they run.
                 let upto: Vec<&&DeviceHealth> = touched.iter().take(target).collect();
                 s.updated = upto.len() as u32;
                 s.running = upto.iter().filter(|h| h.online && h.new_revision == RevisionState::Running).count() as u32;
                 s.failed = upto.iter().filter(|h| h.new_revision == RevisionState::Failed).count() as u32;
-                s.pending_offline = upto.iter().filter(|h| !h.online).count() as u32;
+                s.pending_offline =
+                    upto.iter().filter(|h| !h.online && h.new_revision != RevisionState::Running).count() as u32;
                 s.started_ms =
                     old.and_then(|o| o.started_ms).or(Some(if i == current { ro.step_started_ms } else { now_ms }));
             }
             if done {
-                s.completed_ms = Some(now_ms);
+                // When its gate passed stays as it was.
+                s.completed_ms = old.and_then(|o| o.completed_ms).or(Some(now_ms));
             }
             s
         })
@@ -593,6 +594,28 @@ mod tests {
         off.status.phase = DevicePhase::Unreachable;
         let st = reconcile(&app("1", 1, Strategy::AllAtOnce), &[&device("d0", Some((1, AppState::Failed))), &off], 0);
         assert_eq!((st.desired, st.failed, st.pending_offline), (2, 1, 1));
+    }
+
+    #[test]
+    fn step_figures_follow_the_devices_like_the_summary_does() {
+        // All at once, completed while every device was offline ...
+        let mut a = app("1", 1, Strategy::AllAtOnce);
+        let offline: Vec<Device> = (0..5)
+            .map(|i| device(&format!("d{i}"), None).with(|d| d.status.phase = DevicePhase::Unreachable))
+            .collect();
+        for round in 0..10 {
+            a.status = reconcile(&a, &offline.iter().collect::<Vec<_>>(), round);
+        }
+        assert_eq!(a.status.rollout.as_ref().map(|r| r.phase), Some(RolloutPhase::Completed));
+        assert_eq!((a.status.steps[0].running, a.status.steps[0].pending_offline), (0, 5));
+        let completed_at = a.status.steps[0].completed_ms;
+        // ... then they come online running it: the step says so too.
+        let online: Vec<Device> = (0..5).map(|i| device(&format!("d{i}"), Some((1, AppState::Running)))).collect();
+        let st = reconcile(&a, &online.iter().collect::<Vec<_>>(), 100);
+        assert_eq!((st.running, st.pending_offline), (5, 0));
+        let step = &st.steps[0];
+        assert_eq!((step.running, step.pending_offline, step.updated), (st.running, st.pending_offline, 5));
+        assert_eq!(step.completed_ms, completed_at, "when the step passed does not move");
     }
 
     #[test]
