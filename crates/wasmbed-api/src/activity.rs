@@ -105,6 +105,7 @@ pub fn change(prev: Option<&Device>, next: &Device) -> (u32, u32) {
     ),
     description = "Role: viewer.",
 )]
+/// `GET /api/v1/activity`.
 pub async fn get_activity(_: Viewer, State(st): State<ApiState>) -> Json<Activity> {
     Json(st.events.activity(to_unix_ms((st.now)())))
 }

@@ -253,6 +253,7 @@ async fn item_for(
     ),
     description = "Role: viewer.",
 )]
+/// `GET /api/v1/events`: the snapshot, then every change until the client or the server goes.
 pub async fn events(
     _: Viewer,
     State(st): State<ApiState>,

@@ -59,6 +59,7 @@ fn label(v: &str) -> String {
     ),
     description = "Role: viewer.",
 )]
+/// `GET /metrics`.
 pub async fn serve(_: Viewer, State(st): State<ApiState>) -> ApiResult<Response> {
     let devices = st.store.list_devices().await?;
     let apps = st.store.list_applications().await?;

@@ -54,6 +54,7 @@ use crate::handlers::{self, applications, devices, gateways, tokens};
     security(("bearer" = [])),
     modifiers(&BearerAuth)
 )]
+/// The document, assembled by utoipa from the handlers listed above.
 pub struct ApiDoc;
 
 /// The answers every authenticated route may give.
@@ -82,6 +83,7 @@ pub fn document() -> String {
     ApiDoc::openapi().to_pretty_json().unwrap_or_default()
 }
 
+/// `GET /api/v1/openapi.json`.
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

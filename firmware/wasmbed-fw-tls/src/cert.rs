@@ -9,13 +9,18 @@ const ALG_EC_P256: &[u8] = &[
     0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03,
     0x01, 0x07,
 ];
+/// subjectAltName 2.5.29.17
 pub const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11];
+/// basicConstraints 2.5.29.19
 pub const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
+/// keyUsage 2.5.29.15
 pub const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+/// extKeyUsage 2.5.29.37
 pub const OID_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
 /// id-kp-serverAuth 1.3.6.1.5.5.7.3.1
 pub const OID_KP_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
 
+/// A parsed certificate: slices of the DER it was read from.
 pub struct Cert<'a> {
     /// The signed bytes (TBSCertificate TLV).
     pub tbs: &'a [u8],
@@ -23,8 +28,11 @@ pub struct Cert<'a> {
     pub signature: &'a [u8],
     /// Raw Name TLVs, compared bytewise.
     pub issuer: &'a [u8],
+    /// Raw subject Name TLV, compared bytewise.
     pub subject: &'a [u8],
+    /// Start of validity, Unix seconds.
     pub not_before: u64,
+    /// End of validity, Unix seconds.
     pub not_after: u64,
     /// SEC1 uncompressed P-256 point (65 bytes).
     pub public_key: &'a [u8],
@@ -32,14 +40,18 @@ pub struct Cert<'a> {
     pub extensions: &'a [u8],
 }
 
+/// One extension of a certificate.
 pub struct Extension<'a> {
+    /// Its OID's contents.
     pub oid: &'a [u8],
+    /// Marked critical: a verifier that does not understand it must refuse.
     pub critical: bool,
     /// Contents of extnValue (the DER of the extension itself).
     pub value: &'a [u8],
 }
 
 impl<'a> Cert<'a> {
+    /// Parses a whole certificate; anything but ECDSA P-256 with SHA-256 is an error.
     pub fn parse(input: &'a [u8]) -> Result<Self, DerError> {
         let mut outer = Reader(input);
         let cert = outer.expect(der::SEQUENCE)?;

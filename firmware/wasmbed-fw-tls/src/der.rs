@@ -1,39 +1,57 @@
 //! Just enough DER to check a P-256 leaf against a pinned P-256 CA.
 //! No allocation; every slice borrows the input.
 
+/// Bytes that are not the DER this module reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DerError;
 
+/// Tag of a SEQUENCE.
 pub const SEQUENCE: u8 = 0x30;
+/// Tag of an OBJECT IDENTIFIER.
 pub const OID: u8 = 0x06;
+/// Tag of an INTEGER.
 pub const INTEGER: u8 = 0x02;
+/// Tag of a BOOLEAN.
 pub const BOOLEAN: u8 = 0x01;
+/// Tag of a BIT STRING.
 pub const BIT_STRING: u8 = 0x03;
+/// Tag of an OCTET STRING.
 pub const OCTET_STRING: u8 = 0x04;
+/// Tag of a UTCTime.
 pub const UTC_TIME: u8 = 0x17;
+/// Tag of a GeneralizedTime.
 pub const GENERALIZED_TIME: u8 = 0x18;
 
 /// One TLV: `tag`, `value` (contents), `raw` (tag+length+contents).
 #[derive(Clone, Copy)]
 pub struct Tlv<'a> {
+    /// Its tag byte.
     pub tag: u8,
+    /// Its contents.
     pub value: &'a [u8],
+    /// Tag, length and contents as they stood in the input.
     pub raw: &'a [u8],
 }
 
 /// A cursor over consecutive TLVs.
 #[derive(Clone, Copy)]
-pub struct Reader<'a>(pub &'a [u8]);
+pub struct Reader<'a>(
+    /// What is left to read.
+    pub &'a [u8],
+);
 
 impl<'a> Reader<'a> {
+    /// Nothing is left.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The next TLV's tag, without reading it.
     pub fn peek_tag(&self) -> Option<u8> {
         self.0.first().copied()
     }
 
+    /// Reads the next TLV (single-byte tags, lengths up to 16 MiB).
     pub fn next_tlv(&mut self) -> Result<Tlv<'a>, DerError> {
         let d = self.0;
         let tag = *d.first().ok_or(DerError)?;
@@ -72,6 +90,7 @@ impl<'a> Reader<'a> {
         if self.peek_tag() == Some(tag) { self.next_tlv().map(Some) } else { Ok(None) }
     }
 
+    /// Fails unless everything was read.
     pub fn finish(&self) -> Result<(), DerError> {
         if self.0.is_empty() { Ok(()) } else { Err(DerError) }
     }

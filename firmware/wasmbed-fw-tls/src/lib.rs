@@ -43,6 +43,7 @@ use cert::Cert;
 /// Real time, in seconds since the Unix epoch; `None` when the device has no
 /// trustworthy time yet (the handshake then fails closed).
 pub trait UnixClock {
+    /// Now, or `None` without a trustworthy time.
     fn now_unix(&self) -> Option<u64>;
 }
 
