@@ -94,17 +94,9 @@ pub fn change(prev: Option<&Device>, next: &Device) -> (u32, u32) {
     (u32::from(heartbeat), u32::try_from(failures).unwrap_or(u32::MAX))
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/activity",
-    tag = "events",
-    summary = "Heartbeats and app failures of the last ten minutes, per 10 s",
-    responses(
-        (status = 200, description = "Recent activity", body = Activity),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/activity", tag = "events",
+    summary = "Heartbeats and app failures of the last ten minutes, per 10 s", description = "Role: viewer.",
+    responses((status = 200, description = "Recent activity", body = Activity), AuthErrors))]
 /// `GET /api/v1/activity`.
 pub async fn get_activity(_: Viewer, State(st): State<ApiState>) -> Json<Activity> {
     Json(st.events.activity(to_unix_ms((st.now)())))

@@ -239,20 +239,10 @@ async fn item_for(
     }
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/events",
-    tag = "events",
-    summary = "Live event stream (server-sent events): snapshot, then changes",
-    params(
-        ("token" = Option<String>, Query, description = "the token, for clients that cannot set headers"),
-    ),
-    responses(
-        (status = 200, description = "text/event-stream"),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    params(("token" = Option<String>, Query, description = "the token, for clients that cannot set headers")),
+    summary = "Live event stream (server-sent events): snapshot, then changes", description = "Role: viewer.",
+    responses((status = 200, description = "text/event-stream"), AuthErrors))]
 /// `GET /api/v1/events`: the snapshot, then every change until the client or the server goes.
 pub async fn events(
     _: Viewer,

@@ -48,17 +48,8 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "metrics",
-    summary = "Prometheus metrics (text)",
-    responses(
-        (status = 200, description = "Text exposition format"),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/metrics", tag = "metrics", summary = "Prometheus metrics (text)",
+    description = "Role: viewer.", responses((status = 200, description = "Text exposition format"), AuthErrors))]
 /// `GET /metrics`.
 pub async fn serve(_: Viewer, State(st): State<ApiState>) -> ApiResult<Response> {
     let devices = st.store.list_devices().await?;

@@ -45,24 +45,16 @@ pub struct ModuleInfo {
     pub imports: Vec<String>,
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/modules",
-    tag = "modules",
-    summary = "Upload a .wasm module (at most 128 KiB)",
-    params(
-        ("digest" = Option<String>, Query, description = "hex SHA-256 to check the body against"),
-    ),
+#[utoipa::path(post, path = "/api/v1/modules", tag = "modules",
+    params(("digest" = Option<String>, Query, description = "hex SHA-256 to check the body against")),
     request_body(content = Vec<u8>, content_type = "application/wasm"),
-    responses(
-        (status = 201, description = "Stored", body = ModuleInfo),
+    summary = "Upload a .wasm module (at most 128 KiB)",
+    description = "Role: operator. A module that no application and no kept revision uses is deleted after an hour.",
+    responses((status = 201, description = "Stored", body = ModuleInfo),
         (status = 200, description = "Stored already", body = ModuleInfo),
         (status = 413, description = "Too large", body = ErrorBody),
         (status = 422, description = "Invalid WebAssembly (the validator's message)", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator. A module that no application and no kept revision uses is deleted after an hour.",
-)]
+        AuthErrors))]
 pub async fn upload_module(
     _: Operator,
     State(st): State<ApiState>,
@@ -127,34 +119,17 @@ pub struct DeployRequest {
     pub strategy: Strategy,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/applications",
-    tag = "applications",
-    summary = "List applications",
-    responses(
-        (status = 200, description = "Applications", body = Vec<wasmbed_model::Application>),
-        AuthErrors,
-    ),
+#[utoipa::path(get, path = "/api/v1/applications", tag = "applications", summary = "List applications",
     description = "Role: viewer.",
-)]
+    responses((status = 200, description = "Applications", body = Vec<wasmbed_model::Application>), AuthErrors))]
 pub async fn list_applications(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Vec<Application>>> {
     Ok(Json(st.store.list_applications().await?))
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/applications/{name}",
-    tag = "applications",
-    summary = "One application",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "The application", body = wasmbed_model::Application),
-        (status = 404, description = "No such application", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)),
+    summary = "One application", description = "Role: viewer.",
+    responses((status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 404, description = "No such application", body = ErrorBody), AuthErrors))]
 pub async fn get_application(
     _: Viewer,
     State(st): State<ApiState>,
@@ -167,22 +142,14 @@ async fn find(st: &ApiState, name: &str) -> ApiResult<Application> {
     st.store.get_application(name).await?.ok_or_else(|| ApiError::not_found(format!("application {name:?} not found")))
 }
 
-#[utoipa::path(
-    put,
-    path = "/api/v1/applications/{name}",
-    tag = "applications",
-    summary = "Deploy (create or update) an application",
-    params(("name" = String, Path)),
-    request_body = DeployRequest,
-    responses(
-        (status = 201, description = "Created", body = wasmbed_model::Application),
+#[utoipa::path(put, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)),
+    request_body = DeployRequest, summary = "Deploy (create or update) an application",
+    description = "Role: operator.",
+    responses((status = 201, description = "Created", body = wasmbed_model::Application),
         (status = 200, description = "Updated", body = wasmbed_model::Application),
         (status = 400, description = "Bad field (named)", body = ErrorBody),
         (status = 422, description = "Module missing or needs ungranted capabilities", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator.",
-)]
+        AuthErrors))]
 pub async fn deploy_application(
     _: Operator,
     State(st): State<ApiState>,
@@ -258,19 +225,10 @@ async fn update(
     .await
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/applications/{name}",
-    tag = "applications",
-    summary = "Remove an application from every device",
-    params(("name" = String, Path)),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 404, description = "No such application", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator.",
-)]
+#[utoipa::path(delete, path = "/api/v1/applications/{name}", tag = "applications", params(("name" = String, Path)),
+    summary = "Remove an application from every device", description = "Role: operator.",
+    responses((status = 204, description = "Removed"),
+        (status = 404, description = "No such application", body = ErrorBody), AuthErrors))]
 pub async fn delete_application(
     _: Operator,
     State(st): State<ApiState>,
@@ -285,71 +243,45 @@ fn in_progress(app: &Application) -> Option<u64> {
     (!ro.phase.is_final()).then_some(ro.revision)
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/applications/{name}/pause",
-    tag = "applications",
-    summary = "Hold the rollout",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "The application", body = wasmbed_model::Application),
-        (status = 409, description = "Nothing to pause", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator.",
-)]
+#[utoipa::path(post, path = "/api/v1/applications/{name}/pause", tag = "applications",
+    params(("name" = String, Path)), summary = "Hold the rollout", description = "Role: operator.",
+    responses((status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 409, description = "Nothing to pause", body = ErrorBody), AuthErrors))]
 pub async fn pause(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
-    let app = update(&st, &name, false, |a| {
+    update(&st, &name, false, |a| {
         if in_progress(a).is_none() && a.status.observed_generation == a.meta.generation {
             return Err(conflict(format!("{name}: no rollout in progress to pause")));
         }
         a.spec.paused = true;
         Ok(())
     })
-    .await?;
-    Ok(Json(app))
+    .await
+    .map(Json)
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/applications/{name}/resume",
-    tag = "applications",
-    summary = "Continue a paused rollout",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "The application", body = wasmbed_model::Application),
-        (status = 409, description = "Not paused", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator.",
-)]
+#[utoipa::path(post, path = "/api/v1/applications/{name}/resume", tag = "applications",
+    params(("name" = String, Path)), summary = "Continue a paused rollout", description = "Role: operator.",
+    responses((status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 409, description = "Not paused", body = ErrorBody), AuthErrors))]
 pub async fn resume(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
-    let app = update(&st, &name, false, |a| {
+    update(&st, &name, false, |a| {
         if !a.spec.paused {
             return Err(conflict(format!("{name}: not paused")));
         }
         a.spec.paused = false;
         Ok(())
     })
-    .await?;
-    Ok(Json(app))
+    .await
+    .map(Json)
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/applications/{name}/abort",
-    tag = "applications",
-    summary = "Abort the rollout; touched devices go back",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "The application", body = wasmbed_model::Application),
-        (status = 409, description = "Nothing to abort", body = ErrorBody),
-        AuthErrors,
-    ),
+#[utoipa::path(post, path = "/api/v1/applications/{name}/abort", tag = "applications",
+    params(("name" = String, Path)), summary = "Abort the rollout; touched devices go back",
     description = "Role: operator.",
-)]
+    responses((status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 409, description = "Nothing to abort", body = ErrorBody), AuthErrors))]
 pub async fn abort(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
-    let app = update(&st, &name, false, |a| {
+    update(&st, &name, false, |a| {
         let Some(rev) = in_progress(a) else {
             let last = a.status.rollout.as_ref().map(|r| format!(" (revision {} is {})", r.revision, r.phase.as_str()));
             return Err(conflict(format!("{name}: no rollout in progress to abort{}", last.unwrap_or_default())));
@@ -358,8 +290,8 @@ pub async fn abort(_: Operator, State(st): State<ApiState>, Path(name): Path<Str
         a.spec.paused = false;
         Ok(())
     })
-    .await?;
-    Ok(Json(app))
+    .await
+    .map(Json)
 }
 
 /// Body of `POST /api/v1/applications/{name}/rollback`.
@@ -370,20 +302,11 @@ pub struct RollbackRequest {
     pub revision: Option<u64>,
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/applications/{name}/rollback",
-    tag = "applications",
-    summary = "Go back to a kept revision",
-    params(("name" = String, Path)),
-    request_body = RollbackRequest,
-    responses(
-        (status = 200, description = "The application", body = wasmbed_model::Application),
-        (status = 404, description = "No such revision", body = ErrorBody),
-        AuthErrors,
-    ),
+#[utoipa::path(post, path = "/api/v1/applications/{name}/rollback", tag = "applications",
+    params(("name" = String, Path)), request_body = RollbackRequest, summary = "Go back to a kept revision",
     description = "Role: operator.",
-)]
+    responses((status = 200, description = "The application", body = wasmbed_model::Application),
+        (status = 404, description = "No such revision", body = ErrorBody), AuthErrors))]
 pub async fn rollback(
     _: Operator,
     State(st): State<ApiState>,
@@ -391,7 +314,7 @@ pub async fn rollback(
     body: Result<Json<RollbackRequest>, JsonRejection>,
 ) -> ApiResult<Json<Application>> {
     let Json(req) = body.map_err(json_error)?;
-    let app = update(&st, &name, false, |a| {
+    update(&st, &name, false, |a| {
         let target = req
             .revision
             .or(a.status.stable_revision)
@@ -408,8 +331,8 @@ pub async fn rollback(
         a.spec.paused = false;
         Ok(())
     })
-    .await?;
-    Ok(Json(app))
+    .await
+    .map(Json)
 }
 
 /// One entry of an application's history, as shown to people.
@@ -427,18 +350,9 @@ pub struct HistoryEntry {
     pub phase: Option<RolloutPhase>,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/applications/{name}/history",
-    tag = "applications",
-    summary = "Kept revisions",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "Revisions", body = Vec<HistoryEntry>),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/applications/{name}/history", tag = "applications",
+    params(("name" = String, Path)), summary = "Kept revisions", description = "Role: viewer.",
+    responses((status = 200, description = "Revisions", body = Vec<HistoryEntry>), AuthErrors))]
 pub async fn history(
     _: Viewer,
     State(st): State<ApiState>,

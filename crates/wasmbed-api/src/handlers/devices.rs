@@ -19,34 +19,17 @@ use crate::audit::AuditNote;
 use crate::auth::{Operator, Viewer};
 use crate::{ApiError, ApiState};
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/devices",
-    tag = "devices",
-    summary = "List devices",
-    responses(
-        (status = 200, description = "Devices", body = Vec<wasmbed_model::Device>),
-        AuthErrors,
-    ),
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", summary = "List devices",
     description = "Role: viewer.",
-)]
+    responses((status = 200, description = "Devices", body = Vec<wasmbed_model::Device>), AuthErrors))]
 pub async fn list_devices(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Vec<Device>>> {
     Ok(Json(st.store.list_devices().await?))
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/devices/{name}",
-    tag = "devices",
-    summary = "One device",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "The device", body = wasmbed_model::Device),
-        (status = 404, description = "No such device", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/devices/{name}", tag = "devices", params(("name" = String, Path)),
+    summary = "One device", description = "Role: viewer.",
+    responses((status = 200, description = "The device", body = wasmbed_model::Device),
+        (status = 404, description = "No such device", body = ErrorBody), AuthErrors))]
 pub async fn get_device(_: Viewer, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Device>> {
     st.store.get_device(&name).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("device {name:?} not found")))
 }
@@ -68,21 +51,12 @@ fn sim() -> String {
     wasmbed_model::SIM_BOARD.into()
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/devices",
-    tag = "devices",
-    summary = "Create a device and issue its identity",
-    request_body = NewDevice,
-    responses(
-        (status = 201, description = "Created", body = wasmbed_model::Device),
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", request_body = NewDevice,
+    summary = "Create a device and issue its identity", description = "Role: operator.",
+    responses((status = 201, description = "Created", body = wasmbed_model::Device),
         (status = 400, description = "Bad field (named)", body = ErrorBody),
         (status = 409, description = "Exists", body = ErrorBody),
-        (status = 422, description = "Board cannot host a runtime", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator.",
-)]
+        (status = 422, description = "Board cannot host a runtime", body = ErrorBody), AuthErrors))]
 pub async fn create_device(
     _: Operator,
     State(st): State<ApiState>,
@@ -117,19 +91,10 @@ pub async fn create_device(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/devices/{name}",
-    tag = "devices",
-    summary = "Delete a device and its identity",
-    params(("name" = String, Path)),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "No such device", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator.",
-)]
+#[utoipa::path(delete, path = "/api/v1/devices/{name}", tag = "devices", params(("name" = String, Path)),
+    summary = "Delete a device and its identity", description = "Role: operator.",
+    responses((status = 204, description = "Deleted"),
+        (status = 404, description = "No such device", body = ErrorBody), AuthErrors))]
 pub async fn delete_device(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
     st.store.delete_device(&name).await?;
     if let Err(e) = st.pki.forget_device(&name) {
@@ -139,19 +104,10 @@ pub async fn delete_device(_: Operator, State(st): State<ApiState>, Path(name): 
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/devices/{name}/bundle",
-    tag = "devices",
-    summary = "The identity bundle (binary, holds the private key)",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "Bundle bytes"),
-        (status = 404, description = "No such device", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator.",
-)]
+#[utoipa::path(get, path = "/api/v1/devices/{name}/bundle", tag = "devices", params(("name" = String, Path)),
+    summary = "The identity bundle (binary, holds the private key)", description = "Role: operator.",
+    responses((status = 200, description = "Bundle bytes"),
+        (status = 404, description = "No such device", body = ErrorBody), AuthErrors))]
 pub async fn device_bundle(
     _: Operator,
     State(st): State<ApiState>,
@@ -180,21 +136,9 @@ pub struct Tail {
     pub tail: Option<usize>,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/devices/{name}/logs",
-    tag = "devices",
-    summary = "Recent app log lines",
-    params(
-        ("name" = String, Path),
-        ("tail" = Option<usize>, Query),
-    ),
-    responses(
-        (status = 200, description = "Lines", body = Vec<wasmbed_model::LogLine>),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/devices/{name}/logs", tag = "devices", params(("name" = String, Path),
+        ("tail" = Option<usize>, Query)), summary = "Recent app log lines", description = "Role: viewer.",
+    responses((status = 200, description = "Lines", body = Vec<wasmbed_model::LogLine>), AuthErrors))]
 pub async fn device_logs(
     _: Viewer,
     State(st): State<ApiState>,
@@ -224,22 +168,10 @@ pub struct ConsoleChunk {
 /// Most console bytes returned per request.
 const CONSOLE_CHUNK: u64 = 64 * 1024;
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/devices/{name}/console",
-    tag = "devices",
-    summary = "Serial console from a byte offset",
-    params(
-        ("name" = String, Path),
-        ("offset" = Option<u64>, Query),
-    ),
-    responses(
-        (status = 200, description = "A chunk", body = ConsoleChunk),
-        (status = 404, description = "No console", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/devices/{name}/console", tag = "devices", params(("name" = String, Path),
+        ("offset" = Option<u64>, Query)), summary = "Serial console from a byte offset",
+    description = "Role: viewer.", responses((status = 200, description = "A chunk", body = ConsoleChunk),
+        (status = 404, description = "No console", body = ErrorBody), AuthErrors))]
 pub async fn device_console(
     _: Viewer,
     State(st): State<ApiState>,
@@ -298,36 +230,18 @@ async fn set_disconnected(st: &ApiState, name: &str, disconnected: bool) -> ApiR
     .await
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/devices/{name}/connect",
-    tag = "devices",
-    summary = "Start a disconnected QEMU device",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "The device", body = wasmbed_model::Device),
-        (status = 409, description = "Not a QEMU device", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator.",
-)]
+#[utoipa::path(post, path = "/api/v1/devices/{name}/connect", tag = "devices", params(("name" = String, Path)),
+    summary = "Start a disconnected QEMU device", description = "Role: operator.",
+    responses((status = 200, description = "The device", body = wasmbed_model::Device),
+        (status = 409, description = "Not a QEMU device", body = ErrorBody), AuthErrors))]
 pub async fn connect(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Device>> {
     set_disconnected(&st, &name, false).await.map(Json)
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/devices/{name}/disconnect",
-    tag = "devices",
-    summary = "Stop a QEMU device's process",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "The device", body = wasmbed_model::Device),
-        (status = 409, description = "Not a QEMU device", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: operator.",
-)]
+#[utoipa::path(post, path = "/api/v1/devices/{name}/disconnect", tag = "devices", params(("name" = String, Path)),
+    summary = "Stop a QEMU device's process", description = "Role: operator.",
+    responses((status = 200, description = "The device", body = wasmbed_model::Device),
+        (status = 409, description = "Not a QEMU device", body = ErrorBody), AuthErrors))]
 pub async fn disconnect(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Device>> {
     set_disconnected(&st, &name, true).await.map(Json)
 }
@@ -367,21 +281,12 @@ pub enum TerminalError {
 /// Longest command line accepted.
 const MAX_COMMAND_LINE: usize = 256;
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/devices/{name}/terminal",
-    tag = "devices",
-    summary = "Run an allowed command on the device",
-    params(("name" = String, Path)),
-    request_body = TerminalRequest,
-    responses(
-        (status = 200, description = "The answer (ok, refused, failed)", body = TerminalAnswer),
-        (status = 409, description = "Not connected", body = ErrorBody),
-        (status = 504, description = "No answer", body = ErrorBody),
-        AuthErrors,
-    ),
+#[utoipa::path(post, path = "/api/v1/devices/{name}/terminal", tag = "devices", params(("name" = String, Path)),
+    request_body = TerminalRequest, summary = "Run an allowed command on the device",
     description = "Role: operator.",
-)]
+    responses((status = 200, description = "The answer (ok, refused, failed)", body = TerminalAnswer),
+        (status = 409, description = "Not connected", body = ErrorBody),
+        (status = 504, description = "No answer", body = ErrorBody), AuthErrors))]
 pub async fn terminal(
     _: Operator,
     State(st): State<ApiState>,

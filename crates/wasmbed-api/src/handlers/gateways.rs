@@ -9,17 +9,9 @@ use super::ApiResult;
 use crate::ApiState;
 use crate::auth::Viewer;
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/gateways",
-    tag = "gateways",
-    summary = "Gateways with sessions and health",
-    responses(
-        (status = 200, description = "Gateways", body = Vec<wasmbed_model::Gateway>),
-        AuthErrors,
-    ),
+#[utoipa::path(get, path = "/api/v1/gateways", tag = "gateways", summary = "Gateways with sessions and health",
     description = "Role: viewer.",
-)]
+    responses((status = 200, description = "Gateways", body = Vec<wasmbed_model::Gateway>), AuthErrors))]
 pub async fn list_gateways(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Vec<Gateway>>> {
     Ok(Json(st.store.list_gateways().await?))
 }

@@ -47,17 +47,8 @@ pub struct Status {
     pub gateways: usize,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/status",
-    tag = "status",
-    summary = "Platform summary",
-    responses(
-        (status = 200, description = "Summary", body = Status),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/status", tag = "status", summary = "Platform summary",
+    description = "Role: viewer.", responses((status = 200, description = "Summary", body = Status), AuthErrors))]
 pub async fn status(_: Viewer, State(st): State<ApiState>) -> ApiResult<Json<Status>> {
     let devices = st.store.list_devices().await?;
     let mut by_phase = BTreeMap::new();
@@ -90,17 +81,9 @@ pub struct BoardInfo {
     pub reason: Option<String>,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/boards",
-    tag = "boards",
-    summary = "Boards the platform knows",
-    responses(
-        (status = 200, description = "Boards", body = Vec<BoardInfo>),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/boards", tag = "boards", summary = "Boards the platform knows",
+    description = "Role: viewer.", responses((status = 200, description = "Boards", body = Vec<BoardInfo>),
+        AuthErrors))]
 pub async fn boards(_: Viewer) -> Json<Vec<BoardInfo>> {
     Json(
         wasmbed_model::boards()
@@ -114,24 +97,14 @@ pub async fn boards(_: Viewer) -> Json<Vec<BoardInfo>> {
     )
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/audit",
-    tag = "audit",
-    summary = "Audit entries, newest first",
-    params(
-        ("actor" = Option<String>, Query, description = "only this actor"),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+    params(("actor" = Option<String>, Query, description = "only this actor"),
         ("action" = Option<String>, Query, description = "only actions starting with this"),
         ("outcome" = Option<String>, Query, description = "ok, refused, denied or failed"),
         ("since" = Option<u64>, Query, description = "Unix ms"),
-        ("limit" = Option<usize>, Query, description = "at most 1000"),
-    ),
-    responses(
-        (status = 200, description = "Entries", body = Vec<crate::audit::AuditEntry>),
-        AuthErrors,
-    ),
+        ("limit" = Option<usize>, Query, description = "at most 1000")), summary = "Audit entries, newest first",
     description = "Role: operator.",
-)]
+    responses((status = 200, description = "Entries", body = Vec<crate::audit::AuditEntry>), AuthErrors))]
 pub async fn audit(
     _: Operator,
     State(st): State<ApiState>,

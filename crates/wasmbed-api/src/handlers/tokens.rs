@@ -24,32 +24,16 @@ pub struct WhoAmI {
     pub role: Role,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/auth/whoami",
-    tag = "auth",
-    summary = "The caller's token",
-    responses(
-        (status = 200, description = "The caller", body = WhoAmI),
-        AuthErrors,
-    ),
-    description = "Role: viewer.",
-)]
+#[utoipa::path(get, path = "/api/v1/auth/whoami", tag = "auth", summary = "The caller's token",
+    description = "Role: viewer.", responses((status = 200, description = "The caller", body = WhoAmI),
+        AuthErrors))]
 pub async fn whoami(Viewer(p): Viewer) -> Json<WhoAmI> {
     Json(WhoAmI { id: p.id, name: p.name, role: p.role })
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/tokens",
-    tag = "tokens",
-    summary = "Tokens, without secrets",
-    responses(
-        (status = 200, description = "Tokens", body = Vec<crate::auth::TokenInfo>),
-        AuthErrors,
-    ),
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", summary = "Tokens, without secrets",
     description = "Role: admin.",
-)]
+    responses((status = 200, description = "Tokens", body = Vec<crate::auth::TokenInfo>), AuthErrors))]
 pub async fn list(_: Admin, State(st): State<ApiState>) -> Json<Vec<TokenInfo>> {
     Json(st.tokens.list())
 }
@@ -74,19 +58,10 @@ pub struct CreatedToken {
     pub token: String,
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/tokens",
-    tag = "tokens",
-    summary = "Create a token (its secret is shown once)",
-    request_body = NewToken,
-    responses(
-        (status = 201, description = "Created", body = CreatedToken),
-        (status = 400, description = "Bad field", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: admin.",
-)]
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
+    summary = "Create a token (its secret is shown once)", description = "Role: admin.",
+    responses((status = 201, description = "Created", body = CreatedToken),
+        (status = 400, description = "Bad field", body = ErrorBody), AuthErrors))]
 pub async fn create(
     _: Admin,
     State(st): State<ApiState>,
@@ -101,19 +76,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(CreatedToken { info, token })))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/tokens/{id}",
-    tag = "tokens",
-    summary = "Revoke a token",
-    params(("id" = String, Path)),
-    responses(
-        (status = 204, description = "Revoked"),
-        (status = 404, description = "No such token", body = ErrorBody),
-        AuthErrors,
-    ),
-    description = "Role: admin.",
-)]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    summary = "Revoke a token", description = "Role: admin.", responses((status = 204, description = "Revoked"),
+        (status = 404, description = "No such token", body = ErrorBody), AuthErrors))]
 pub async fn revoke(_: Admin, State(st): State<ApiState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     match st.tokens.revoke(&id) {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
