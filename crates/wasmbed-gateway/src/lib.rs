@@ -17,7 +17,8 @@
 //!
 //! Layers, outermost first: [`Gateway::run`] (accept loop, session cap,
 //! shutdown) → `session` (one device: framing, enrollment, liveness) →
-//! `sync` (the pure diff of desired against reported apps). Beside them,
+//! `sync` (the pure diff of desired against reported apps, and when a
+//! deploy refused for lack of room is retried: [`RetryPolicy`]). Beside them,
 //! `terminal` relays commands to a device's session and matches answers
 //! ([`Gateway::run_command`]).
 //!
@@ -49,7 +50,7 @@ use wasmbed_model::{
     LogBook, Meta, Store, StoreError, retry_on_conflict,
 };
 
-pub use sync::{Action, plan};
+pub use sync::{Action, RETRY_NOTE, RetryPolicy, Room, plan};
 pub use terminal::{CommandError, CommandLine, CommandOutcome, CommandReply, MAX_COMMANDS_IN_FLIGHT};
 
 /// Gateway settings.
@@ -77,6 +78,8 @@ pub struct GatewayConfig {
     pub device_endpoint: Option<String>,
     /// How often the gateway reports itself into the store.
     pub report_ms: u32,
+    /// How deploys a device refused for lack of room are retried.
+    pub deploy_retry: RetryPolicy,
 }
 
 impl Default for GatewayConfig {
@@ -93,6 +96,7 @@ impl Default for GatewayConfig {
             endpoint: None,
             device_endpoint: None,
             report_ms: defaults::GATEWAY_REPORT_MS,
+            deploy_retry: RetryPolicy::DEFAULT,
         }
     }
 }
@@ -132,6 +136,12 @@ impl GatewayConfig {
     /// With a different report interval.
     pub fn with_report_ms(mut self, ms: u32) -> Self {
         self.report_ms = ms.max(10);
+        self
+    }
+
+    /// With a different retry policy for deploys refused for lack of room.
+    pub fn with_deploy_retry(mut self, policy: RetryPolicy) -> Self {
+        self.deploy_retry = policy;
         self
     }
 

@@ -18,7 +18,7 @@ use wasmbed_protocol::{
 };
 
 use crate::Gateway;
-use crate::sync::{Action, Pending, deploy_key, digest_of, plan};
+use crate::sync::{Action, Pending, Room, deploy_key, digest_of, plan};
 use crate::terminal::Inbox;
 
 /// How a session ended.
@@ -73,7 +73,7 @@ pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, sh
         out: Vec::new(),
         reported: BTreeMap::new(),
         reasons: BTreeMap::new(),
-        pending: Pending::default(),
+        pending: Pending::new(gw.cfg.deploy_retry),
         desired: Vec::new(),
         status: SessionStatus::default(),
         last_heartbeat: Instant::now(),
@@ -311,10 +311,16 @@ impl Session {
                 line: l.line,
             }),
             DeviceMsg::DeployRejected(r) => {
-                let why = format!("{}: {}", r.reason.code.as_str(), r.reason.detail);
-                warn!(device = %self.device, app = %r.app, version = %r.version, "deploy rejected: {why}");
-                let key = self.pending.deploying.remove(&r.app).unwrap_or_default();
-                self.pending.rejected.insert(r.app.clone(), (key, why.clone()));
+                let (room, now) = (self.room(), (self.gw.clock)());
+                let refusal = self.pending.refused(&r.app, &r.reason, room, now, jitter());
+                let why = refusal.reason();
+                match refusal.retry {
+                    Some(retry) => info!(
+                        device = %self.device, app = %r.app, version = %r.version, refusals = retry.refusals,
+                        "deploy refused for lack of room: {why}"
+                    ),
+                    None => warn!(device = %self.device, app = %r.app, version = %r.version, "deploy rejected: {why}"),
+                }
                 self.status.last_error = Some(format!("deploy of {} {} rejected: {why}", r.app, r.version));
                 self.write_status().await;
             }
@@ -340,8 +346,14 @@ impl Session {
         self.pending.asked.insert(slot, was);
     }
 
+    /// The room the device's last reports show.
+    fn room(&self) -> Room {
+        Room::of(&self.reported, self.status.free_memory)
+    }
+
     async fn sync(&mut self) {
-        for action in plan(&self.desired, &self.reported, &self.pending) {
+        let now = (self.gw.clock)();
+        for action in plan(&self.desired, &self.reported, &self.pending, self.room(), now) {
             match action {
                 Action::Deploy(d) => self.deploy(d).await,
                 Action::Start(app) => {
@@ -359,9 +371,7 @@ impl Session {
                 }
             }
         }
-        // A refusal of a revision nobody wants any more is forgotten.
-        let desired = &self.desired;
-        self.pending.rejected.retain(|slot, (key, _)| desired.iter().any(|d| &d.slot == slot && deploy_key(d) == *key));
+        self.pending.forget_unwanted(&self.desired);
     }
 
     async fn deploy(&mut self, d: DesiredApp) {
@@ -414,7 +424,8 @@ impl Session {
                 reason: if r.state == AppState::Failed { self.reasons.get(&r.app).cloned() } else { None },
             })
             .collect();
-        for (slot, (_, why)) in &self.pending.rejected {
+        for (slot, refusal) in &self.pending.rejected {
+            let why = refusal.reason();
             let Some(want) = self.desired.iter().find(|d| &d.slot == slot) else { continue };
             match obs.iter_mut().find(|o| &o.name == slot) {
                 // The refused revision is what the rollout looks at: report
@@ -431,7 +442,7 @@ impl Session {
                     digest: want.digest.clone(),
                     state: AppState::Rejected,
                     revision: Some(want.revision),
-                    reason: Some(why.clone()),
+                    reason: Some(why),
                 }),
             }
         }
@@ -473,6 +484,14 @@ impl Session {
     async fn close(&mut self) {
         let _ = timeout(std::time::Duration::from_secs(1), self.stream.shutdown()).await;
     }
+}
+
+/// Spreads the retries of many sessions apart (jitter, not secrecy).
+fn jitter() -> u32 {
+    use std::hash::BuildHasher;
+    // Each RandomState's keys differ from the last one's, so each call
+    // draws another value.
+    std::hash::RandomState::new().hash_one(()) as u32
 }
 
 fn frame_end(e: wasmbed_protocol::FrameError) -> End {
