@@ -232,6 +232,51 @@ fn stop_start_remove() {
     assert_eq!(h.app_state("hello"), None);
 }
 
+/// The gateway sends a deploy refused for want of a slot again until room
+/// appears: each retry is refused once, quietly, and leaves the device as it
+/// was (apps running, session online, nothing held). A removal is reported
+/// at once, which is how the gateway sees the room, and the same deploy then
+/// installs.
+#[test]
+fn deploys_refused_for_want_of_a_slot_can_be_retried_without_harm() {
+    let mut h = Harness::online();
+    let four = ["a", "b", "c", "d"];
+    for app in four {
+        h.deploy(app, "1", GOOD);
+    }
+    h.drain();
+    let held = h.agent.app_memory_bytes();
+    let (bytes, sha) = wasm(GOOD);
+    let full = FailReason { code: ErrorCode::NoResources, detail: "all 4 app slots are in use".into() };
+    for _ in 0..50 {
+        h.deploy_bytes("e", "1", &bytes, sha);
+        let msgs = h.drain();
+        let refusals: Vec<_> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                DeviceMsg::DeployRejected(r) => Some(r.reason.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refusals, std::slice::from_ref(&full));
+        assert!(!msgs.iter().any(|m| matches!(m, DeviceMsg::Error(_))), "{msgs:?}");
+    }
+    assert_eq!(h.agent.state(), SessionState::Online);
+    assert_eq!(h.agent.app_memory_bytes(), held, "refused deploys hold nothing");
+    for app in four {
+        assert_eq!(h.app_state(app), Some(("1".into(), AppState::Running)), "{app}");
+    }
+    h.send(GatewayMsg::Remove(AppRef { app: "b".into() })).unwrap();
+    h.poll();
+    let hb = h.drain().into_iter().find_map(|m| match m {
+        DeviceMsg::Heartbeat(hb) => Some(hb),
+        _ => None,
+    });
+    assert_eq!(hb.map(|hb| hb.apps.len()), Some(3), "the removal is reported without waiting for the interval");
+    h.deploy_bytes("e", "1", &bytes, sha);
+    assert_eq!(h.app_state("e"), Some(("1".into(), AppState::Running)));
+}
+
 #[test]
 fn out_of_order_chunk_and_oversized_module_are_rejected() {
     let mut h = Harness::online();
