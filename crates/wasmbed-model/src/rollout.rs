@@ -331,7 +331,6 @@ pub struct RolloutStatus {
     #[serde(default)]
     pub rollback: bool,
     /// Revision it replaces (rolled back to), if any.
-    #[serde(default)]
     pub previous: Option<u64>,
     /// Phase.
     pub phase: RolloutPhase,
@@ -346,7 +345,6 @@ pub struct RolloutStatus {
     #[serde(default)]
     pub touched: std::collections::BTreeSet<String>,
     /// Why it stopped, for people.
-    #[serde(default)]
     pub message: Option<String>,
 }
 

@@ -238,10 +238,8 @@ pub struct StepStatus {
     /// Of those, offline (waiting, not failed).
     pub pending_offline: u32,
     /// When the step started, Unix milliseconds.
-    #[serde(default)]
     pub started_ms: Option<u64>,
     /// When its gate passed.
-    #[serde(default)]
     pub completed_ms: Option<u64>,
 }
 
@@ -255,13 +253,10 @@ pub struct ApplicationStatus {
     #[serde(default)]
     pub observed_generation: u64,
     /// Revision the spec asks for.
-    #[serde(default)]
     pub revision: Option<u64>,
     /// Last revision whose rollout completed.
-    #[serde(default)]
     pub stable_revision: Option<u64>,
     /// The current (or last) rollout.
-    #[serde(default)]
     pub rollout: Option<RolloutStatus>,
     /// Devices the selector matches.
     #[serde(default)]

@@ -147,31 +147,24 @@ pub struct SessionStatus {
     #[serde(default)]
     pub connected: bool,
     /// Gateway holding (or last holding) the session.
-    #[serde(default)]
     pub gateway: Option<String>,
     /// True when the device is the host simulator, as it said when enrolling.
     #[serde(default)]
     pub simulated: bool,
     /// Last heartbeat, Unix milliseconds.
-    #[serde(default)]
     pub last_heartbeat_ms: Option<u64>,
     /// Heartbeat interval the gateway asked for.
-    #[serde(default)]
     pub heartbeat_ms: Option<u32>,
     /// Device uptime at the last heartbeat.
-    #[serde(default)]
     pub uptime_ms: Option<u64>,
     /// Free heap at the last heartbeat.
-    #[serde(default)]
     pub free_memory: Option<u32>,
     /// Agent / firmware version reported at enrollment.
-    #[serde(default)]
     pub firmware_version: Option<String>,
     /// App slots as the device reports them.
     #[serde(default)]
     pub apps: Vec<AppObservation>,
     /// Last error the session saw (protocol error, rejected deploy, ...).
-    #[serde(default)]
     pub last_error: Option<String>,
 }
 
@@ -187,10 +180,8 @@ pub struct ProcessStatus {
     #[serde(default)]
     pub restarts: u32,
     /// Start of the current (or last) run, Unix milliseconds.
-    #[serde(default)]
     pub started_ms: Option<u64>,
     /// Why it last exited or cannot start.
-    #[serde(default)]
     pub message: Option<String>,
 }
 
@@ -254,10 +245,8 @@ pub struct AppObservation {
     /// Where the app is.
     pub state: AppState,
     /// Application revision the slot holds, when the device reports one.
-    #[serde(default)]
     pub revision: Option<u64>,
     /// Why it failed or was rejected.
-    #[serde(default)]
     pub reason: Option<String>,
 }
 

@@ -86,10 +86,8 @@ pub struct GatewayStatus {
     #[serde(default)]
     pub sessions: u32,
     /// Its last report, Unix milliseconds (the gateway).
-    #[serde(default)]
     pub last_seen_ms: Option<u64>,
     /// How often it reports (the gateway).
-    #[serde(default)]
     pub report_ms: Option<u32>,
     /// Health (the gateway reconciler).
     #[serde(default)]
