@@ -18,23 +18,35 @@ const MPS2_LEDS: &[Peripheral] = &[Peripheral::FpgaioLeds { base: 0x4002_8000, c
 /// Every emulated board's bundle slot.
 const BUNDLE_LEN: u32 = 16 * KIB;
 
+/// An MPS2 board running the agent: LAN9118 at `lan9118`; the identity
+/// bundle at the start of the PSRAM (or SSRAM) the link leaves alone, at
+/// `provisioning`, and the boot seed right after it.
+const fn mps2_agent(lan9118: u32, provisioning: u32) -> Role {
+    Role::Agent(AgentLayout {
+        link: Link::Lan9118 { base: lan9118 },
+        bundle: Region::new(provisioning, BUNDLE_LEN),
+        boot_seed: provisioning + BUNDLE_LEN,
+        heap_bytes: MPS2_HEAP,
+    })
+}
+
+/// QEMU's machine of that name, with no extra flags.
+const fn machine(name: &'static str) -> Qemu {
+    Qemu { machine: name, args: &[] }
+}
+
 /// Arm MPS2 AN385: Cortex-M3 at 25 MHz, LAN9118 Ethernet.
 pub const MPS2_AN385: Board = Board {
     name: "mps2-an385",
     cpu: Cpu::CortexM3,
     target: "thumbv7m-none-eabi",
-    qemu: Qemu { machine: "mps2-an385", args: &[] },
+    qemu: machine("mps2-an385"),
     core_hz: 25_000_000,
     memory: MPS2_MEMORY,
     console: Uart::Cmsdk(0x4000_4000),
     clock_enables: &[],
     peripherals: MPS2_LEDS,
-    role: Role::Agent(AgentLayout {
-        link: Link::Lan9118 { base: 0x4020_0000 },
-        bundle: Region::new(0x2100_0000, BUNDLE_LEN),
-        boot_seed: 0x2100_4000,
-        heap_bytes: MPS2_HEAP,
-    }),
+    role: mps2_agent(0x4020_0000, 0x2100_0000),
 };
 
 /// Arm MPS2 AN386: the AN385's memory map on a Cortex-M4F.
@@ -42,7 +54,7 @@ pub const MPS2_AN386: Board = Board {
     name: "mps2-an386",
     cpu: Cpu::CortexM4F,
     target: "thumbv7em-none-eabihf",
-    qemu: Qemu { machine: "mps2-an386", args: &[] },
+    qemu: machine("mps2-an386"),
     ..MPS2_AN385
 };
 
@@ -51,13 +63,8 @@ pub const MPS2_AN500: Board = Board {
     name: "mps2-an500",
     cpu: Cpu::CortexM7F,
     target: "thumbv7em-none-eabihf",
-    qemu: Qemu { machine: "mps2-an500", args: &[] },
-    role: Role::Agent(AgentLayout {
-        link: Link::Lan9118 { base: 0xA000_0000 },
-        bundle: Region::new(0x6000_0000, BUNDLE_LEN),
-        boot_seed: 0x6000_4000,
-        heap_bytes: MPS2_HEAP,
-    }),
+    qemu: machine("mps2-an500"),
+    role: mps2_agent(0xA000_0000, 0x6000_0000),
     ..MPS2_AN385
 };
 
@@ -69,18 +76,13 @@ pub const MPS2_AN505: Board = Board {
     name: "mps2-an505",
     cpu: Cpu::CortexM33,
     target: "thumbv8m.main-none-eabi",
-    qemu: Qemu { machine: "mps2-an505", args: &[] },
+    qemu: machine("mps2-an505"),
     core_hz: 20_000_000,
     memory: MemoryMap { flash: Region::new(0x1000_0000, 4 * MIB), ram: Region::new(0x3800_0000, 3 * MIB), stack: None },
     console: Uart::Cmsdk(0x5020_0000),
     clock_enables: &[],
     peripherals: &[Peripheral::FpgaioLeds { base: 0x5030_2000, count: 2 }],
-    role: Role::Agent(AgentLayout {
-        link: Link::Lan9118 { base: 0x5200_0000 },
-        bundle: Region::new(0x3830_0000, BUNDLE_LEN),
-        boot_seed: 0x3830_4000,
-        heap_bytes: MPS2_HEAP,
-    }),
+    role: mps2_agent(0x5200_0000, 0x3830_0000),
 };
 
 /// STM32F405 peripheral clock after reset (HSI); QEMU does not model the
@@ -128,7 +130,7 @@ pub const STM32VLDISCOVERY: Board = Board {
     name: "stm32vldiscovery",
     cpu: Cpu::CortexM3,
     target: "thumbv7m-none-eabi",
-    qemu: Qemu { machine: "stm32vldiscovery", args: &[] },
+    qemu: machine("stm32vldiscovery"),
     core_hz: 24_000_000,
     memory: MemoryMap {
         flash: Region::new(0x0800_0000, 128 * KIB),
