@@ -15,7 +15,13 @@
 //!
 //! Server-owned fields (generation, creation time) are never sent.
 
+use std::fmt::Debug;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use kube::core::object::HasSpec;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wasmbed_model::{Application, Device, Gateway, Meta};
 
 use crate::crd::{
@@ -75,48 +81,46 @@ pub fn terminating(m: &ObjectMeta) -> bool {
     m.deletion_timestamp.is_some()
 }
 
-/// A Device resource as the model's device.
-pub fn device_from(r: &DeviceResource) -> Result<Device, ConvertError> {
-    Ok(Device {
-        meta: meta_from("device", &r.metadata)?,
-        spec: r.spec.0.clone(),
-        status: r.status.clone().unwrap_or_default(),
-    })
+/// A custom resource that carries one of the model's resources: the
+/// mapping above, for each kind.
+pub trait Mirror: Resource<DynamicType = ()> + HasSpec + Clone + DeserializeOwned + Serialize + Debug {
+    /// The model's resource it carries.
+    type Model;
+    /// `device`, `application` or `gateway`.
+    const KIND: &'static str;
+    /// The resource as the model's.
+    fn to_model(&self) -> Result<Self::Model, ConvertError>;
+    /// The model's resource as this one (status left out: it is written
+    /// through the status subresource).
+    fn from_model(model: &Self::Model) -> Self;
 }
 
-/// The model's device as a Device resource (status left out: it is written
-/// through the status subresource).
-pub fn device_to(d: &Device) -> DeviceResource {
-    DeviceResource { metadata: object_meta(&d.meta), spec: DeviceResourceSpec(d.spec.clone()), status: None }
+// The three kinds map the same way: metadata as above, spec wrapped, status
+// as it is.
+macro_rules! mirror {
+    ($resource:ident, $spec:ident, $model:ident, $kind:literal) => {
+        impl Mirror for $resource {
+            type Model = $model;
+            const KIND: &'static str = $kind;
+
+            fn to_model(&self) -> Result<$model, ConvertError> {
+                Ok($model {
+                    meta: meta_from($kind, &self.metadata)?,
+                    spec: self.spec.0.clone(),
+                    status: self.status.clone().unwrap_or_default(),
+                })
+            }
+
+            fn from_model(model: &$model) -> Self {
+                Self { metadata: object_meta(&model.meta), spec: $spec(model.spec.clone()), status: None }
+            }
+        }
+    };
 }
 
-/// An Application resource as the model's application.
-pub fn application_from(r: &ApplicationResource) -> Result<Application, ConvertError> {
-    Ok(Application {
-        meta: meta_from("application", &r.metadata)?,
-        spec: r.spec.0.clone(),
-        status: r.status.clone().unwrap_or_default(),
-    })
-}
-
-/// The model's application as an Application resource (without status).
-pub fn application_to(a: &Application) -> ApplicationResource {
-    ApplicationResource { metadata: object_meta(&a.meta), spec: ApplicationResourceSpec(a.spec.clone()), status: None }
-}
-
-/// A Gateway resource as the model's gateway.
-pub fn gateway_from(r: &GatewayResource) -> Result<Gateway, ConvertError> {
-    Ok(Gateway {
-        meta: meta_from("gateway", &r.metadata)?,
-        spec: r.spec.0.clone(),
-        status: r.status.clone().unwrap_or_default(),
-    })
-}
-
-/// The model's gateway as a Gateway resource (without status).
-pub fn gateway_to(g: &Gateway) -> GatewayResource {
-    GatewayResource { metadata: object_meta(&g.meta), spec: GatewayResourceSpec(g.spec.clone()), status: None }
-}
+mirror!(DeviceResource, DeviceResourceSpec, Device, "device");
+mirror!(ApplicationResource, ApplicationResourceSpec, Application, "application");
+mirror!(GatewayResource, GatewayResourceSpec, Gateway, "gateway");
 
 #[cfg(test)]
 mod tests {
@@ -141,28 +145,28 @@ mod tests {
 
     #[test]
     fn metadata_maps_both_ways() {
-        let d = device_from(&resource(Some("42"))).unwrap();
+        let d = resource(Some("42")).to_model().unwrap();
         assert_eq!(
             d.meta,
             Meta { name: "dev-1".into(), resource_version: 42, generation: 3, created_ms: 1_700_000_000_000 }
         );
         assert_eq!(d.spec.board, "mps2-an385");
-        let back = device_to(&d);
+        let back = DeviceResource::from_model(&d);
         assert_eq!(back.metadata.resource_version.as_deref(), Some("42"));
         assert_eq!(back.metadata.generation, None, "server-owned");
         assert_eq!(back.metadata.creation_timestamp, None, "server-owned");
         assert!(back.status.is_none());
-        let fresh = device_to(&Device { meta: Meta::named("new"), ..d });
+        let fresh = DeviceResource::from_model(&Device { meta: Meta::named("new"), ..d });
         assert_eq!(fresh.metadata.resource_version, None);
     }
 
     #[test]
     fn an_opaque_resource_version_is_refused_not_guessed() {
-        let e = device_from(&resource(Some("abc"))).unwrap_err();
+        let e = resource(Some("abc")).to_model().unwrap_err();
         assert!(e.to_string().contains("resourceVersion \"abc\""), "{e}");
         let mut nameless = resource(Some("1"));
         nameless.metadata.name = None;
-        assert!(device_from(&nameless).is_err());
+        assert!(nameless.to_model().is_err());
     }
 
     #[test]

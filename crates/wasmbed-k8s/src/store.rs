@@ -29,18 +29,16 @@ use async_trait::async_trait;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, Resource};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::sync::broadcast;
 use wasmbed_model::{
-    Application, ApplicationStatus, Device, DeviceStatusPatch, Event, Gateway, GatewayStatusPatch, Store, StoreError,
-    WatchStream,
+    Application, ApplicationStatus, Device, DeviceStatusPatch, Event, Gateway, GatewayStatusPatch, Meta, Store,
+    StoreError, WatchStream,
 };
 
-use crate::convert::{self, ConvertError, terminating};
+use crate::convert::{ConvertError, Mirror, terminating};
 use crate::crd::{ApplicationResource, DeviceResource, GatewayResource};
 
 /// Events buffered per watcher before it lags and must re-list.
@@ -182,58 +180,96 @@ impl KubeStore {
         Ok(())
     }
 
-    async fn get_live<K>(api: &Api<K>, kind: &'static str, name: &str) -> Result<Option<K>, StoreError>
-    where
-        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-    {
+    async fn get_live<K: Mirror>(api: &Api<K>, name: &str) -> Result<Option<K>, StoreError> {
         match api.get_opt(name).await {
             Ok(Some(obj)) if terminating(obj.meta()) => Ok(None),
             Ok(found) => Ok(found),
-            Err(e) => Err(store_error(e, kind, name, "reading")),
+            Err(e) => Err(store_error(e, K::KIND, name, "reading")),
         }
     }
 
-    async fn list_live<K>(api: &Api<K>, kind: &'static str) -> Result<Vec<K>, StoreError>
-    where
-        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-    {
+    async fn list_live<K: Mirror>(api: &Api<K>) -> Result<Vec<K>, StoreError> {
         let list = api
             .list(&ListParams::default())
             .await
-            .map_err(|e| StoreError::Backend(format!("listing {kind}s: {}", describe(&e))))?;
+            .map_err(|e| StoreError::Backend(format!("listing {}s: {}", K::KIND, describe(&e))))?;
         let mut items: Vec<K> = list.items.into_iter().filter(|o| !terminating(o.meta())).collect();
         items.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
         Ok(items)
     }
 
-    /// Replaces the spec of `name`, based on `resource_version`: reads the
-    /// object (absent is `absent`), refuses a stale version, and writes back
-    /// the object with the new spec and everything else as read.
-    async fn replace_spec<K, F>(
+    /// Replaces the spec of `name` with `fresh`'s, based on
+    /// `resource_version`: reads the object (absent is `absent`), refuses a
+    /// stale version, and writes back the object with the new spec and
+    /// everything else as read.
+    async fn replace_spec<K: Mirror>(
         api: &Api<K>,
-        kind: &'static str,
         name: &str,
         resource_version: u64,
         absent: StoreError,
-        set_spec: F,
-    ) -> Result<K, StoreError>
-    where
-        K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-        F: FnOnce(&mut K),
-    {
-        let Some(mut current) = Self::get_live(api, kind, name).await? else { return Err(absent) };
+        mut fresh: K,
+    ) -> Result<K, StoreError> {
+        let Some(mut current) = Self::get_live(api, name).await? else { return Err(absent) };
         let current_version = current.meta().resource_version.as_deref().unwrap_or_default();
         if current_version != resource_version.to_string() {
-            return Err(conflict(kind, name));
+            return Err(conflict(K::KIND, name));
         }
-        set_spec(&mut current);
+        std::mem::swap(current.spec_mut(), fresh.spec_mut());
         api.replace(name, &PostParams::default(), &current).await.map_err(|e| {
-            match store_error(e, kind, name, "replacing") {
+            match store_error(e, K::KIND, name, "replacing") {
                 // Deleted between the read and the write.
-                StoreError::NotFound { .. } => conflict(kind, name),
+                StoreError::NotFound { .. } => conflict(K::KIND, name),
                 other => other,
             }
         })
+    }
+
+    /// `name` as the model's, unless absent or being finalized.
+    async fn get_model<K: Mirror>(api: &Api<K>, name: &str) -> Result<Option<K::Model>, StoreError> {
+        Self::get_live(api, name).await?.map(|r| r.to_model().map_err(convert_error)).transpose()
+    }
+
+    /// Every live object of a kind as the model's, by name.
+    async fn list_models<K: Mirror>(api: &Api<K>) -> Result<Vec<K::Model>, StoreError> {
+        Self::list_live(api).await?.iter().map(|r| r.to_model().map_err(convert_error)).collect()
+    }
+
+    /// Creates `model` when `meta` has no resource version, else replaces
+    /// its spec based on that version. Either way a caller whose view is
+    /// stale (one exists already, or it is gone) meets a conflict, as in the
+    /// embedded store.
+    async fn put_model<K: Mirror>(api: &Api<K>, meta: &Meta, model: &K::Model) -> Result<K::Model, StoreError> {
+        let name = &meta.name;
+        let obj = K::from_model(model);
+        let written = if meta.resource_version == 0 {
+            api.create(&PostParams::default(), &obj).await.map_err(|e| {
+                match store_error(e, K::KIND, name, "creating") {
+                    StoreError::AlreadyExists { kind, name } => StoreError::Conflict { kind, name },
+                    other => other,
+                }
+            })?
+        } else {
+            Self::replace_spec(api, name, meta.resource_version, conflict(K::KIND, name), obj).await?
+        };
+        written.to_model().map_err(convert_error)
+    }
+
+    /// Merges one writer's `part` of the status of `name`.
+    async fn patch_status_part<K: Mirror>(
+        api: &Api<K>,
+        name: &str,
+        part: Result<serde_json::Value, serde_json::Error>,
+    ) -> Result<(), StoreError> {
+        let part = part.map_err(|e| StoreError::Backend(format!("encoding status of {} {name:?}: {e}", K::KIND)))?;
+        api.patch_status(name, &PatchParams::default(), &status_patch(part))
+            .await
+            .map_err(|e| store_error(e, K::KIND, name, "patching the status of"))?;
+        Ok(())
+    }
+
+    async fn delete_object<K: Mirror>(api: &Api<K>, name: &str) -> Result<(), StoreError> {
+        api.delete(name, &DeleteParams::default()).await.map_err(|e| store_error(e, K::KIND, name, "deleting"))?;
+        Ok(())
     }
 }
 
@@ -241,103 +277,54 @@ impl KubeStore {
 impl Store for KubeStore {
     async fn create_device(&self, device: Device) -> Result<Device, StoreError> {
         let name = device.meta.name.clone();
-        let mut obj = convert::device_to(&device);
+        let mut obj = DeviceResource::from_model(&device);
         obj.metadata.resource_version = None;
         let created = self
             .devices
             .create(&PostParams::default(), &obj)
             .await
             .map_err(|e| store_error(e, "device", &name, "creating"))?;
-        convert::device_from(&created).map_err(convert_error)
+        created.to_model().map_err(convert_error)
     }
 
     async fn get_device(&self, name: &str) -> Result<Option<Device>, StoreError> {
-        Self::get_live(&self.devices, "device", name)
-            .await?
-            .map(|r| convert::device_from(&r).map_err(convert_error))
-            .transpose()
+        Self::get_model(&self.devices, name).await
     }
 
     async fn list_devices(&self) -> Result<Vec<Device>, StoreError> {
-        Self::list_live(&self.devices, "device")
-            .await?
-            .iter()
-            .map(|r| convert::device_from(r).map_err(convert_error))
-            .collect()
+        Self::list_models(&self.devices).await
     }
 
     async fn update_device_spec(&self, device: &Device) -> Result<Device, StoreError> {
         let name = &device.meta.name;
         let absent = StoreError::NotFound { kind: "device", name: name.clone() };
-        let spec = device.spec.clone();
-        let written = Self::replace_spec(&self.devices, "device", name, device.meta.resource_version, absent, |o| {
-            o.spec.0 = spec
-        })
-        .await?;
-        convert::device_from(&written).map_err(convert_error)
+        let fresh = DeviceResource::from_model(device);
+        let written = Self::replace_spec(&self.devices, name, device.meta.resource_version, absent, fresh).await?;
+        written.to_model().map_err(convert_error)
     }
 
     async fn patch_device_status(&self, name: &str, patch: DeviceStatusPatch) -> Result<(), StoreError> {
-        let part = device_status_part(&patch)
-            .map_err(|e| StoreError::Backend(format!("encoding status of device {name:?}: {e}")))?;
-        self.devices
-            .patch_status(name, &PatchParams::default(), &status_patch(part))
-            .await
-            .map_err(|e| store_error(e, "device", name, "patching the status of"))?;
-        Ok(())
+        Self::patch_status_part(&self.devices, name, device_status_part(&patch)).await
     }
 
     async fn delete_device(&self, name: &str) -> Result<(), StoreError> {
         // A device already being finalized is gone to the platform.
-        if Self::get_live(&self.devices, "device", name).await?.is_none() {
+        if Self::get_live(&self.devices, name).await?.is_none() {
             return Err(StoreError::NotFound { kind: "device", name: name.to_owned() });
         }
-        self.devices
-            .delete(name, &DeleteParams::default())
-            .await
-            .map_err(|e| store_error(e, "device", name, "deleting"))?;
-        Ok(())
+        Self::delete_object(&self.devices, name).await
     }
 
     async fn put_application(&self, app: &Application) -> Result<Application, StoreError> {
-        let name = &app.meta.name;
-        let written = if app.meta.resource_version == 0 {
-            // Version 0 means "create": an existing one means the caller's
-            // view is stale, as in the embedded store.
-            self.applications.create(&PostParams::default(), &convert::application_to(app)).await.map_err(|e| {
-                match store_error(e, "application", name, "creating") {
-                    StoreError::AlreadyExists { kind, name } => StoreError::Conflict { kind, name },
-                    other => other,
-                }
-            })?
-        } else {
-            let spec = app.spec.clone();
-            Self::replace_spec(
-                &self.applications,
-                "application",
-                name,
-                app.meta.resource_version,
-                conflict("application", name),
-                |o| o.spec.0 = spec,
-            )
-            .await?
-        };
-        convert::application_from(&written).map_err(convert_error)
+        Self::put_model(&self.applications, &app.meta, app).await
     }
 
     async fn get_application(&self, name: &str) -> Result<Option<Application>, StoreError> {
-        Self::get_live(&self.applications, "application", name)
-            .await?
-            .map(|r| convert::application_from(&r).map_err(convert_error))
-            .transpose()
+        Self::get_model(&self.applications, name).await
     }
 
     async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
-        Self::list_live(&self.applications, "application")
-            .await?
-            .iter()
-            .map(|r| convert::application_from(r).map_err(convert_error))
-            .collect()
+        Self::list_models(&self.applications).await
     }
 
     async fn update_application_status(&self, name: &str, status: &ApplicationStatus) -> Result<(), StoreError> {
@@ -355,68 +342,27 @@ impl Store for KubeStore {
     }
 
     async fn delete_application(&self, name: &str) -> Result<(), StoreError> {
-        self.applications
-            .delete(name, &DeleteParams::default())
-            .await
-            .map_err(|e| store_error(e, "application", name, "deleting"))?;
-        Ok(())
+        Self::delete_object(&self.applications, name).await
     }
 
     async fn put_gateway(&self, gateway: &Gateway) -> Result<Gateway, StoreError> {
-        let name = &gateway.meta.name;
-        let written = if gateway.meta.resource_version == 0 {
-            self.gateways.create(&PostParams::default(), &convert::gateway_to(gateway)).await.map_err(|e| {
-                match store_error(e, "gateway", name, "creating") {
-                    StoreError::AlreadyExists { kind, name } => StoreError::Conflict { kind, name },
-                    other => other,
-                }
-            })?
-        } else {
-            let spec = gateway.spec.clone();
-            Self::replace_spec(
-                &self.gateways,
-                "gateway",
-                name,
-                gateway.meta.resource_version,
-                conflict("gateway", name),
-                |o| o.spec.0 = spec,
-            )
-            .await?
-        };
-        convert::gateway_from(&written).map_err(convert_error)
+        Self::put_model(&self.gateways, &gateway.meta, gateway).await
     }
 
     async fn get_gateway(&self, name: &str) -> Result<Option<Gateway>, StoreError> {
-        Self::get_live(&self.gateways, "gateway", name)
-            .await?
-            .map(|r| convert::gateway_from(&r).map_err(convert_error))
-            .transpose()
+        Self::get_model(&self.gateways, name).await
     }
 
     async fn list_gateways(&self) -> Result<Vec<Gateway>, StoreError> {
-        Self::list_live(&self.gateways, "gateway")
-            .await?
-            .iter()
-            .map(|r| convert::gateway_from(r).map_err(convert_error))
-            .collect()
+        Self::list_models(&self.gateways).await
     }
 
     async fn patch_gateway_status(&self, name: &str, patch: GatewayStatusPatch) -> Result<(), StoreError> {
-        let part = gateway_status_part(&patch)
-            .map_err(|e| StoreError::Backend(format!("encoding status of gateway {name:?}: {e}")))?;
-        self.gateways
-            .patch_status(name, &PatchParams::default(), &status_patch(part))
-            .await
-            .map_err(|e| store_error(e, "gateway", name, "patching the status of"))?;
-        Ok(())
+        Self::patch_status_part(&self.gateways, name, gateway_status_part(&patch)).await
     }
 
     async fn delete_gateway(&self, name: &str) -> Result<(), StoreError> {
-        self.gateways
-            .delete(name, &DeleteParams::default())
-            .await
-            .map_err(|e| store_error(e, "gateway", name, "deleting"))?;
-        Ok(())
+        Self::delete_object(&self.gateways, name).await
     }
 
     async fn put_module(&self, digest: &str, bytes: &[u8]) -> Result<(), StoreError> {

@@ -45,6 +45,33 @@ fn not_found() -> Value {
     status(404, "NotFound", "not found")
 }
 
+const POD: &str = "wasmbed-device-dev-1";
+const IDENTITY: &str = "wasmbed-device-dev-1-identity";
+
+/// Reconciles `d` once against an API server playing `script` to the end.
+async fn reconciles(d: &Value, script: Vec<Exchange>) {
+    let (ctx, server) = ctx(script);
+    reconcile(obj(d), ctx).await.unwrap();
+    done(server).await;
+}
+
+fn get_identity() -> Exchange {
+    Exchange::new(Method::GET, path("secrets", Some(IDENTITY), None))
+}
+
+/// The identity Secret is there already.
+fn identity_found() -> Exchange {
+    get_identity().reply(200, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "s" } }))
+}
+
+fn get_pod() -> Exchange {
+    Exchange::new(Method::GET, path("pods", Some(POD), None))
+}
+
+fn patch_device(sub: Option<&str>) -> Exchange {
+    Exchange::new(Method::PATCH, path("devices", Some("dev-1"), sub))
+}
+
 fn b64(s: &str) -> String {
     // Small enough to spell out without a base64 dependency.
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -66,8 +93,8 @@ fn b64(s: &str) -> String {
 #[tokio::test]
 async fn the_finalizer_is_added_first() {
     let d = device("mps2-an385", false, false);
-    let (ctx, server) = ctx(vec![
-        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), None))
+    let script = vec![
+        patch_device(None)
             .check(|body, req| {
                 assert_eq!(req.headers()["content-type"], "application/json-patch+json");
                 assert_eq!(body[0], json!({ "op": "test", "path": "/metadata/finalizers", "value": null }));
@@ -77,17 +104,15 @@ async fn the_finalizer_is_added_first() {
                 );
             })
             .reply(200, &device("mps2-an385", true, false)),
-    ]);
-    reconcile(obj(&d), ctx).await.unwrap();
-    done(server).await;
+    ];
+    reconciles(&d, script).await;
 }
 
 #[tokio::test]
 async fn an_emulated_device_gets_its_identity_and_one_pod() {
     let d = device("mps2-an385", true, false);
-    let (ctx, server) = ctx(vec![
-        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
-            .reply(404, &not_found()),
+    let script = vec![
+        get_identity().reply(404, &not_found()),
         Exchange::new(Method::POST, path("secrets", None, None))
             .check(|body, _| {
                 assert_eq!(body["metadata"]["name"], "wasmbed-device-dev-1-identity");
@@ -97,7 +122,7 @@ async fn an_emulated_device_gets_its_identity_and_one_pod() {
                 assert_eq!(body["immutable"], true);
             })
             .reply(201, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "x" } })),
-        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None)).reply(404, &not_found()),
+        get_pod().reply(404, &not_found()),
         Exchange::new(Method::POST, path("pods", None, None))
             .check(|body, _| {
                 assert_eq!(body["metadata"]["name"], "wasmbed-device-dev-1");
@@ -116,9 +141,8 @@ async fn an_emulated_device_gets_its_identity_and_one_pod() {
                 assert_eq!(body["spec"]["volumes"][1]["emptyDir"]["medium"], "Memory");
             })
             .reply(201, &json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "wasmbed-device-dev-1" } })),
-    ]);
-    reconcile(obj(&d), ctx).await.unwrap();
-    done(server).await;
+    ];
+    reconciles(&d, script).await;
 }
 
 fn pod(hash: &str, status: Value) -> Value {
@@ -139,12 +163,10 @@ async fn a_running_pod_is_reported_as_the_devices_process() {
     let d = device("mps2-an385", true, false);
     let running = json!({ "phase": "Running", "containerStatuses": [{ "name": "device", "ready": true, "restartCount": 2,
         "image": "i", "imageID": "", "state": { "running": { "startedAt": "2026-01-01T00:00:10Z" } } }] });
-    let (ctx, server) = ctx(vec![
-        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
-            .reply(200, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "s" } })),
-        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None))
-            .reply(200, &pod(&current_hash(&d), running)),
-        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), Some("status")))
+    let script = vec![
+        identity_found(),
+        get_pod().reply(200, &pod(&current_hash(&d), running)),
+        patch_device(Some("status"))
             .check(|body, _| {
                 assert_eq!(
                     body,
@@ -153,36 +175,29 @@ async fn a_running_pod_is_reported_as_the_devices_process() {
                 );
             })
             .reply(200, &device("mps2-an385", true, false)),
-    ]);
-    reconcile(obj(&d), ctx).await.unwrap();
-    done(server).await;
+    ];
+    reconciles(&d, script).await;
 }
 
 #[tokio::test]
 async fn a_pod_from_an_old_template_is_replaced() {
     let d = device("mps2-an385", true, false);
-    let (ctx, server) = ctx(vec![
-        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
-            .reply(200, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "s" } })),
-        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None))
-            .reply(200, &pod("stale", json!({}))),
-        Exchange::new(Method::DELETE, path("pods", Some("wasmbed-device-dev-1"), None))
-            .reply(200, &pod("stale", json!({}))),
-    ]);
-    reconcile(obj(&d), ctx).await.unwrap();
-    done(server).await;
+    let script = vec![
+        identity_found(),
+        get_pod().reply(200, &pod("stale", json!({}))),
+        Exchange::new(Method::DELETE, path("pods", Some(POD), None)).reply(200, &pod("stale", json!({}))),
+    ];
+    reconciles(&d, script).await;
 }
 
 #[tokio::test]
 async fn deleting_a_device_removes_its_pod_and_secret_then_the_finalizer() {
     let d = device("mps2-an385", true, true);
-    let (ctx, server) = ctx(vec![
-        Exchange::new(Method::DELETE, path("pods", Some("wasmbed-device-dev-1"), None))
-            .reply(200, &pod("h", json!({}))),
+    let script = vec![
+        Exchange::new(Method::DELETE, path("pods", Some(POD), None)).reply(200, &pod("h", json!({}))),
         // Already gone is fine.
-        Exchange::new(Method::DELETE, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
-            .reply(404, &not_found()),
-        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), None))
+        Exchange::new(Method::DELETE, path("secrets", Some(IDENTITY), None)).reply(404, &not_found()),
+        patch_device(None)
             .check(|body, _| {
                 assert_eq!(
                     body,
@@ -191,47 +206,39 @@ async fn deleting_a_device_removes_its_pod_and_secret_then_the_finalizer() {
                 );
             })
             .reply(200, &device("mps2-an385", false, true)),
-    ]);
-    reconcile(obj(&d), ctx).await.unwrap();
-    done(server).await;
+    ];
+    reconciles(&d, script).await;
 }
 
 #[tokio::test]
 async fn a_simulated_device_gets_no_pod_and_no_identity() {
     let d = device("sim", true, false);
-    let (ctx, server) = ctx(vec![
-        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None)).reply(404, &not_found()),
-    ]);
-    reconcile(obj(&d), ctx).await.unwrap();
-    done(server).await;
+    reconciles(&d, vec![get_pod().reply(404, &not_found())]).await;
 }
 
 #[tokio::test]
 async fn an_emulated_board_that_cannot_run_is_reported_failed() {
     let d = device("stm32vldiscovery", true, false);
-    let (ctx, server) = ctx(vec![
-        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None)).reply(404, &not_found()),
-        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), Some("status")))
+    let script = vec![
+        get_pod().reply(404, &not_found()),
+        patch_device(Some("status"))
             .check(|body, _| {
                 assert_eq!(body["status"]["process"]["state"], "Failed");
                 assert!(body["status"]["process"]["message"].as_str().unwrap().contains("8 KB of RAM"), "{body}");
             })
             .reply(200, &device("stm32vldiscovery", true, false)),
-    ]);
-    reconcile(obj(&d), ctx).await.unwrap();
-    done(server).await;
+    ];
+    reconciles(&d, script).await;
 }
 
 #[tokio::test]
 async fn api_failures_are_errors_that_say_what_failed() {
     let d = device("mps2-an385", true, false);
     let (ctx, server) = ctx(vec![
-        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
-            .reply(500, &status(500, "InternalError", "etcd is down")),
-        Exchange::new(Method::GET, path("secrets", Some("wasmbed-device-dev-1-identity"), None))
-            .reply(200, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "s" } })),
-        Exchange::new(Method::GET, path("pods", Some("wasmbed-device-dev-1"), None)).reply_raw(200, "{\"spec\": [}"),
-        Exchange::new(Method::PATCH, path("devices", Some("dev-1"), None)).reply_raw(403, "forbidden by policy"),
+        get_identity().reply(500, &status(500, "InternalError", "etcd is down")),
+        identity_found(),
+        get_pod().reply_raw(200, "{\"spec\": [}"),
+        patch_device(None).reply_raw(403, "forbidden by policy"),
     ]);
     let e = reconcile(obj(&d), ctx.clone()).await.unwrap_err().to_string();
     assert!(

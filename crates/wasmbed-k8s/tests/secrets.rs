@@ -11,8 +11,19 @@ use kube::Api;
 use serde_json::json;
 use wasmbed_k8s::secrets::{Mutability, Outcome, SecretError, ensure, follow, store_files, sync_dir};
 
-fn secret_json(data: serde_json::Value) -> serde_json::Value {
-    json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "wasmbed-ca" }, "data": data })
+fn secret_json(name: &str, data: serde_json::Value) -> serde_json::Value {
+    json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name }, "data": data })
+}
+
+/// A maker that writes `files` (name, contents) into its folder.
+fn writing(files: &'static [(&'static str, &'static str)]) -> impl FnOnce(&std::path::Path) -> Result<(), String> {
+    move |d| {
+        std::fs::create_dir_all(d).unwrap();
+        for (name, contents) in files {
+            std::fs::write(d.join(name), contents).unwrap();
+        }
+        Ok(())
+    }
 }
 
 #[tokio::test]
@@ -27,18 +38,15 @@ async fn the_ca_is_made_once_and_read_back_on_later_starts() {
                 assert_eq!(body["data"], json!({ "ca.crt": "bWFkZS1jcnQ=", "ca.key": "bWFkZS1rZXk=" }));
                 assert_eq!(body["immutable"], true);
             })
-            .reply(201, &secret_json(json!({}))),
+            .reply(201, &secret_json("wasmbed-ca", json!({}))),
         // The next start: the stored CA is written into a fresh folder.
-        Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None))
-            .reply(200, &secret_json(json!({ "ca.crt": "c3RvcmVkLWNydA==", "ca.key": "c3RvcmVkLWtleQ==" }))),
+        Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None)).reply(
+            200,
+            &secret_json("wasmbed-ca", json!({ "ca.crt": "c3RvcmVkLWNydA==", "ca.key": "c3RvcmVkLWtleQ==" })),
+        ),
     ]);
     let secrets: Api<Secret> = Api::namespaced(client, NS);
-    let make = |d: &std::path::Path| {
-        std::fs::create_dir_all(d).unwrap();
-        std::fs::write(d.join("ca.crt"), "made-crt").unwrap();
-        std::fs::write(d.join("ca.key"), "made-key").unwrap();
-        Ok(())
-    };
+    let make = writing(&[("ca.crt", "made-crt"), ("ca.key", "made-key")]);
     assert_eq!(
         sync_dir(&secrets, "wasmbed-ca", &pki, &["ca.crt", "ca.key"], Mutability::Immutable, make).await.unwrap(),
         Outcome::Created
@@ -62,19 +70,14 @@ async fn a_race_is_won_by_the_first_secret_and_a_broken_one_is_named() {
         Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None)).reply(404, &status(404, "NotFound", "")),
         Exchange::new(Method::POST, path("secrets", None, None)).reply(409, &status(409, "AlreadyExists", "exists")),
         Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None))
-            .reply(200, &secret_json(json!({ "ca.crt": "dGhlaXJz", "ca.key": "dGhlaXJz" }))),
+            .reply(200, &secret_json("wasmbed-ca", json!({ "ca.crt": "dGhlaXJz", "ca.key": "dGhlaXJz" }))),
         Exchange::new(Method::GET, path("secrets", Some("wasmbed-ca"), None))
-            .reply(200, &secret_json(json!({ "ca.crt": "dGhlaXJz" }))),
+            .reply(200, &secret_json("wasmbed-ca", json!({ "ca.crt": "dGhlaXJz" }))),
         Exchange::new(Method::GET, path("secrets", Some("wasmbed-gateway-tls"), None))
             .reply(500, &status(500, "InternalError", "boom")),
     ]);
     let secrets: Api<Secret> = Api::namespaced(client, NS);
-    let make = |d: &std::path::Path| {
-        std::fs::create_dir_all(d).unwrap();
-        std::fs::write(d.join("ca.crt"), "mine").unwrap();
-        std::fs::write(d.join("ca.key"), "mine").unwrap();
-        Ok(())
-    };
+    let make = writing(&[("ca.crt", "mine"), ("ca.key", "mine")]);
     let files = ["ca.crt", "ca.key"];
     assert_eq!(
         sync_dir(&secrets, "wasmbed-ca", dir.path(), &files, Mutability::Immutable, make).await.unwrap(),
@@ -91,8 +94,8 @@ async fn a_race_is_won_by_the_first_secret_and_a_broken_one_is_named() {
 #[tokio::test]
 async fn an_updatable_secret_follows_its_folder_and_a_refusal_is_retried() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens_secret = |data: serde_json::Value| json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "wasmbed-api-tokens" }, "data": data });
     let name = "wasmbed-api-tokens";
+    let tokens_secret = |data| secret_json(name, data);
     let first_stored = std::sync::Arc::new(tokio::sync::Notify::new());
     let signal = first_stored.clone();
     let (client, server) = scripted(vec![
@@ -119,11 +122,7 @@ async fn an_updatable_secret_follows_its_folder_and_a_refusal_is_retried() {
             .reply(200, &tokens_secret(json!({}))),
     ]);
     let secrets: Api<Secret> = Api::namespaced(client, NS);
-    let make = |d: &std::path::Path| {
-        std::fs::create_dir_all(d).unwrap();
-        std::fs::write(d.join("tokens.json"), "first").unwrap();
-        Ok(())
-    };
+    let make = writing(&[("tokens.json", "first")]);
     let files = ["tokens.json"];
     let made = sync_dir(&secrets, name, dir.path(), &files, Mutability::Updatable, make).await.unwrap();
     assert_eq!(made, Outcome::Created);
