@@ -88,29 +88,33 @@ impl Api {
         bail!("{msg} (HTTP {})", status.as_u16())
     }
 
+    /// Sends `req` with the token; the answer, whatever its status.
+    async fn raw(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        self.authorized(req).send().await.with_context(|| format!("cannot reach {}", self.base))
+    }
+
+    /// Sends `req`; a refusal becomes an error with the API's message.
+    async fn respond(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let resp = self.raw(req).await?;
+        self.check(resp).await
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        Ok(self.respond(req).await?.json().await?)
+    }
+
     pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.send(self.http.get(self.url(path))).await
     }
 
-    async fn send<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
-        let resp = self.authorized(req).send().await.with_context(|| format!("cannot reach {}", self.base))?;
-        Ok(self.check(resp).await?.json().await?)
-    }
-
-    pub(crate) async fn post_json<T: serde::de::DeserializeOwned>(
+    /// `method` with a JSON body.
+    pub(crate) async fn send_json<T: serde::de::DeserializeOwned>(
         &self,
+        method: reqwest::Method,
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T> {
-        self.send(self.http.post(self.url(path)).json(body)).await
-    }
-
-    pub(crate) async fn put_json<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> Result<T> {
-        self.send(self.http.put(self.url(path)).json(body)).await
+        self.send(self.http.request(method, self.url(path)).json(body)).await
     }
 
     pub(crate) async fn post_bytes<T: serde::de::DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T> {
@@ -118,23 +122,13 @@ impl Api {
     }
 
     pub(crate) async fn delete(&self, path: &str) -> Result<()> {
-        let resp = self
-            .authorized(self.http.delete(self.url(path)))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
-        self.check(resp).await?;
-        Ok(())
+        self.respond(self.http.delete(self.url(path))).await.map(drop)
     }
 
+    /// Creates a device; `None` when one of that name exists.
     pub async fn create_device(&self, name: &str, board: &str, labels: &Labels) -> Result<Option<Device>> {
         let body = serde_json::json!({ "name": name, "board": board, "labels": labels });
-        let resp = self
-            .authorized(self.http.post(self.url("devices")))
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
+        let resp = self.raw(self.http.post(self.url("devices")).json(&body)).await?;
         if resp.status() == reqwest::StatusCode::CONFLICT {
             return Ok(None);
         }
@@ -143,8 +137,7 @@ impl Api {
 
     /// A device's identity bundle (a new one per call).
     pub async fn bundle(&self, name: &str) -> Result<Vec<u8>> {
-        let resp = self.authorized(self.http.get(self.url(&format!("devices/{name}/bundle")))).send().await?;
-        Ok(self.check(resp).await?.bytes().await?.to_vec())
+        Ok(self.respond(self.http.get(self.url(&format!("devices/{name}/bundle")))).await?.bytes().await?.to_vec())
     }
 }
 

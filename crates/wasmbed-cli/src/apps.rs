@@ -12,7 +12,7 @@ use wasmbed_model::{Application, ApplicationSpec, Limits, RolloutPhase, Step, St
 use wasmbed_api::HistoryEntry;
 
 use crate::api::Api;
-use crate::output::{print_json, table};
+use crate::output::{json_or_table, print_json, table};
 
 #[derive(Subcommand, Debug)]
 pub enum AppCmd {
@@ -148,7 +148,8 @@ pub async fn run(api: &Api, cmd: AppCmd, json: bool) -> Result<()> {
         AppCmd::History { name } => history(api, &name, json).await,
         AppCmd::Rollback { name, to } => {
             let body = serde_json::json!({ "revision": to });
-            let app: Application = api.post_json(&format!("applications/{name}/rollback"), &body).await?;
+            let app: Application =
+                api.send_json(reqwest::Method::POST, &format!("applications/{name}/rollback"), &body).await?;
             if json {
                 return print_json(&app);
             }
@@ -171,7 +172,8 @@ pub async fn run(api: &Api, cmd: AppCmd, json: bool) -> Result<()> {
 }
 
 async fn control(api: &Api, name: &str, verb: &str, done: &str, json: bool) -> Result<()> {
-    let app: Application = api.post_json(&format!("applications/{name}/{verb}"), &serde_json::json!({})).await?;
+    let app: Application =
+        api.send_json(reqwest::Method::POST, &format!("applications/{name}/{verb}"), &serde_json::json!({})).await?;
     if json {
         return print_json(&app);
     }
@@ -209,7 +211,7 @@ pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
         "strategy": spec.strategy,
     });
     let app: Application = api
-        .put_json(&format!("applications/{}", a.name), &body)
+        .send_json(reqwest::Method::PUT, &format!("applications/{}", a.name), &body)
         .await
         .with_context(|| format!("deploy of {} refused", a.name))?;
     if json && !a.wait {
@@ -235,12 +237,11 @@ async fn upload(api: &Api, bytes: &[u8], digest: &str) -> Result<()> {
 
 pub async fn list(api: &Api, json: bool) -> Result<()> {
     let apps: Vec<Application> = api.get("applications").await?;
-    if json {
-        return print_json(&apps);
-    }
-    let rows: Vec<Vec<String>> = apps
-        .iter()
-        .map(|a| {
+    json_or_table(
+        &apps,
+        json,
+        &["NAME", "VERSION", "REV", "STRATEGY", "ROLLOUT", "SELECTOR", "RUNNING", "FAILED", "OFFLINE"],
+        |a| {
             let s = &a.status;
             let ro = s.rollout.as_ref();
             vec![
@@ -254,10 +255,8 @@ pub async fn list(api: &Api, json: bool) -> Result<()> {
                 s.failed.to_string(),
                 s.pending_offline.to_string(),
             ]
-        })
-        .collect();
-    table(&["NAME", "VERSION", "REV", "STRATEGY", "ROLLOUT", "SELECTOR", "RUNNING", "FAILED", "OFFLINE"], &rows);
-    Ok(())
+        },
+    )
 }
 
 /// One line about where a rollout is.

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use wasmbed_model::{Device, Labels};
 
 use crate::api::{Api, write_private};
-use crate::output::{ago, print_json, table};
+use crate::output::{ago, json_or_table, print_json};
 
 /// Creates a device (and writes its bundle when asked).
 pub async fn add(
@@ -37,35 +37,22 @@ pub async fn add(
 /// Lists devices.
 pub async fn list(api: &Api, json: bool) -> Result<()> {
     let devices: Vec<Device> = api.get("devices").await?;
-    if json {
-        return print_json(&devices);
-    }
-    let rows: Vec<Vec<String>> = devices
-        .iter()
-        .map(|d| {
-            let board =
-                if d.spec.board == wasmbed_model::SIM_BOARD { "sim (simulator)".into() } else { d.spec.board.clone() };
-            let labels: Vec<String> = d.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let apps: Vec<String> = d
-                .status
-                .session
-                .apps
-                .iter()
-                .map(|a| format!("{}@{}:{}", a.name, a.version, a.state.as_str()))
-                .collect();
-            vec![
-                d.meta.name.clone(),
-                board,
-                d.status.phase.as_str().into(),
-                d.status.session.gateway.clone().unwrap_or_else(|| "-".into()),
-                ago(d.status.session.last_heartbeat_ms),
-                labels.join(","),
-                apps.join(" "),
-            ]
-        })
-        .collect();
-    table(&["NAME", "BOARD", "PHASE", "GATEWAY", "HEARTBEAT", "LABELS", "APPS"], &rows);
-    Ok(())
+    json_or_table(&devices, json, &["NAME", "BOARD", "PHASE", "GATEWAY", "HEARTBEAT", "LABELS", "APPS"], |d| {
+        let board =
+            if d.spec.board == wasmbed_model::SIM_BOARD { "sim (simulator)".into() } else { d.spec.board.clone() };
+        let labels: Vec<String> = d.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let apps: Vec<String> =
+            d.status.session.apps.iter().map(|a| format!("{}@{}:{}", a.name, a.version, a.state.as_str())).collect();
+        vec![
+            d.meta.name.clone(),
+            board,
+            d.status.phase.as_str().into(),
+            d.status.session.gateway.clone().unwrap_or_else(|| "-".into()),
+            ago(d.status.session.last_heartbeat_ms),
+            labels.join(","),
+            apps.join(" "),
+        ]
+    })
 }
 
 /// Deletes a device.

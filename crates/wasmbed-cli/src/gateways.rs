@@ -4,17 +4,16 @@ use anyhow::Result;
 use wasmbed_model::Gateway;
 
 use crate::api::Api;
-use crate::output::{ago, print_json, table};
+use crate::output::{ago, json_or_table};
 
 /// Lists gateways with their sessions and health.
 pub async fn list(api: &Api, json: bool) -> Result<()> {
     let gateways: Vec<Gateway> = api.get("gateways").await?;
-    if json {
-        return print_json(&gateways);
-    }
-    let rows: Vec<Vec<String>> = gateways
-        .iter()
-        .map(|g| {
+    json_or_table(
+        &gateways,
+        json,
+        &["NAME", "ENDPOINT", "DEVICE ENDPOINT", "CAPACITY", "SESSIONS", "HEALTH", "SEEN"],
+        |g| {
             vec![
                 g.meta.name.clone(),
                 g.spec.endpoint.clone(),
@@ -24,8 +23,6 @@ pub async fn list(api: &Api, json: bool) -> Result<()> {
                 format!("{:?}", g.status.health),
                 ago(g.status.last_seen_ms),
             ]
-        })
-        .collect();
-    table(&["NAME", "ENDPOINT", "DEVICE ENDPOINT", "CAPACITY", "SESSIONS", "HEALTH", "SEEN"], &rows);
-    Ok(())
+        },
+    )
 }

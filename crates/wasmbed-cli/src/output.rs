@@ -31,3 +31,17 @@ pub fn ago(ms: Option<u64>) -> String {
         Some(t) => format!("{}s ago", wasmbed_model::clock::unix_ms().saturating_sub(t) / 1000),
     }
 }
+
+/// Prints `items` as JSON, or as a table with `header` and one `row` each.
+pub fn json_or_table<T: serde::Serialize>(
+    items: &[T],
+    json: bool,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(&items);
+    }
+    table(header, &items.iter().map(row).collect::<Vec<_>>());
+    Ok(())
+}
