@@ -78,11 +78,60 @@ impl Gateway {
         assert_eq!(server.unwrap(), "good-device");
         assert_eq!(client.unwrap(), 0x5a);
     }
+
+    /// Connects with `client`: the side `refuser` fails with an error that
+    /// `expected` accepts, the other side fails too, and the gateway still
+    /// serves a good device afterwards.
+    async fn assert_refused(
+        &self,
+        client: Arc<ClientConfig>,
+        refuser: Side,
+        expected: impl Fn(&rustls::Error) -> bool,
+    ) {
+        let (server, client) = self.connect(client).await;
+        let (err, other_failed) = match refuser {
+            Side::Server => (server.unwrap_err(), client.is_err()),
+            Side::Client => (client.unwrap_err(), server.is_err()),
+        };
+        assert!(rustls_error(&err).is_some_and(expected), "{err:?}");
+        assert!(other_failed);
+        self.assert_serves_good_client().await;
+    }
+
+    /// A client config that trusts the gateway's CA, speaking only `version`.
+    fn client_builder(
+        &self,
+        version: &'static rustls::SupportedProtocolVersion,
+    ) -> rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert> {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.pki.ca_cert_der().to_vec().into()).unwrap();
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+    }
+}
+
+/// The end of a connection that refuses the other.
+enum Side {
+    Server,
+    Client,
 }
 
 /// The rustls error inside an I/O error from tokio-rustls.
 fn rustls_error(err: &io::Error) -> Option<&rustls::Error> {
     err.get_ref()?.downcast_ref()
+}
+
+fn unknown_issuer(e: &rustls::Error) -> bool {
+    matches!(e, rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
+}
+
+/// A second, unrelated CA (its directory lives as long as the first).
+fn other_pki(now: SystemTime) -> (tempfile::TempDir, Pki) {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::open_or_create(dir.path(), now).unwrap();
+    (dir, pki)
 }
 
 #[tokio::test]
@@ -95,21 +144,13 @@ async fn good_client_round_trips_a_byte() {
 #[tokio::test]
 async fn client_certificate_from_another_ca_is_refused() {
     let gw = Gateway::start().await;
-    let other_dir = tempfile::tempdir().unwrap();
     let now = SystemTime::now();
-    let other = Pki::open_or_create(other_dir.path(), now).unwrap();
+    let (_other_dir, other) = other_pki(now);
     let intruder = other.device_identity("good-device", now).unwrap();
     // The intruder trusts the real CA, so only its own certificate is wrong.
     let config = tls::client_config(gw.pki.ca_cert_der(), &intruder).unwrap();
 
-    let (server, client) = gw.connect(config).await;
-    let err = server.unwrap_err();
-    assert!(
-        matches!(rustls_error(&err), Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))),
-        "{err:?}"
-    );
-    assert!(client.is_err());
-    gw.assert_serves_good_client().await;
+    gw.assert_refused(config, Side::Server, unknown_issuer).await;
 }
 
 #[tokio::test]
@@ -120,74 +161,42 @@ async fn expired_client_certificate_is_refused() {
     let expired = gw.pki.issue_device_with_validity("old-device", now - 30 * day, now - day).unwrap();
     let config = tls::client_config(gw.pki.ca_cert_der(), &expired).unwrap();
 
-    let (server, client) = gw.connect(config).await;
-    let err = server.unwrap_err();
-    assert!(
+    gw.assert_refused(config, Side::Server, |e| {
         matches!(
-            rustls_error(&err),
-            Some(rustls::Error::InvalidCertificate(
-                CertificateError::Expired | CertificateError::ExpiredContext { .. }
-            ))
-        ),
-        "{err:?}"
-    );
-    assert!(client.is_err());
-    gw.assert_serves_good_client().await;
+            e,
+            rustls::Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. })
+        )
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn client_without_certificate_is_refused() {
     let gw = Gateway::start().await;
-    let mut roots = RootCertStore::empty();
-    roots.add(gw.pki.ca_cert_der().to_vec().into()).unwrap();
-    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = gw.client_builder(&rustls::version::TLS13).with_no_client_auth();
 
-    let (server, client) = gw.connect(Arc::new(config)).await;
-    let err = server.unwrap_err();
-    assert!(matches!(rustls_error(&err), Some(rustls::Error::NoCertificatesPresented)), "{err:?}");
-    assert!(client.is_err());
-    gw.assert_serves_good_client().await;
+    gw.assert_refused(Arc::new(config), Side::Server, |e| matches!(e, rustls::Error::NoCertificatesPresented)).await;
 }
 
 #[tokio::test]
 async fn client_pinning_another_ca_refuses_the_gateway() {
     let gw = Gateway::start().await;
-    let other_dir = tempfile::tempdir().unwrap();
-    let other = Pki::open_or_create(other_dir.path(), SystemTime::now()).unwrap();
+    let (_other_dir, other) = other_pki(SystemTime::now());
     // A genuine device identity, but the device pins a different CA.
     let device = gw.pki.device_identity("good-device", SystemTime::now()).unwrap();
     let config = tls::client_config(other.ca_cert_der(), &device).unwrap();
 
-    let (server, client) = gw.connect(config).await;
-    let err = client.unwrap_err();
-    assert!(
-        matches!(rustls_error(&err), Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))),
-        "{err:?}"
-    );
-    assert!(server.is_err());
-    gw.assert_serves_good_client().await;
+    gw.assert_refused(config, Side::Client, unknown_issuer).await;
 }
 
 #[tokio::test]
 async fn tls12_client_is_refused() {
     let gw = Gateway::start().await;
     let device = gw.pki.device_identity("good-device", SystemTime::now()).unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(gw.pki.ca_cert_der().to_vec().into()).unwrap();
-    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .unwrap()
-        .with_root_certificates(roots)
+    let config = gw
+        .client_builder(&rustls::version::TLS12)
         .with_client_auth_cert(vec![device.cert()], device.private_key())
         .unwrap();
 
-    let (server, client) = gw.connect(Arc::new(config)).await;
-    let err = server.unwrap_err();
-    assert!(matches!(rustls_error(&err), Some(rustls::Error::PeerIncompatible(_))), "{err:?}");
-    assert!(client.is_err());
-    gw.assert_serves_good_client().await;
+    gw.assert_refused(Arc::new(config), Side::Server, |e| matches!(e, rustls::Error::PeerIncompatible(_))).await;
 }
