@@ -111,7 +111,7 @@ pub async fn run(n: usize, app: &Path) -> Result<serde_json::Value> {
         }
         let at = t0.elapsed().as_secs_f64() * 1000.0;
         if let Some(d) = p.store.get_device(&ev.name).await?
-            && d.status.session.apps.iter().any(|a| a.digest == digest && a.state == wasmbed_model::AppState::Running)
+            && d.status.session.runs(|a| a.digest == digest)
         {
             running.insert(ev.name, at);
         }

@@ -183,18 +183,27 @@ pub async fn deploy_qemu(
             let ev = match tokio::time::timeout_at(deadline.into(), events.recv()).await {
                 Ok(Ok(ev)) => ev,
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
-                _ => bail!("round {round}: only {} of {n} devices running", running.len()),
+                _ => {
+                    let mut late = Vec::new();
+                    for d in p.store.list_devices().await? {
+                        if !running.contains_key(&d.meta.name) {
+                            let apps: Vec<String> =
+                                d.status.session.apps.iter().map(|a| format!("{} {:?}", a.version, a.state)).collect();
+                            late.push(format!(
+                                "{} ({}: {:?}, apps {apps:?})",
+                                d.meta.name, d.spec.board, d.status.phase
+                            ));
+                        }
+                    }
+                    bail!("round {round}: only {} of {n} devices running; not: {}", running.len(), late.join(", "))
+                }
             };
             if running.contains_key(&ev.name) {
                 continue;
             }
             let at = t0.elapsed().as_secs_f64() * 1000.0;
             if let Some(d) = p.store.get_device(&ev.name).await?
-                && d.status
-                    .session
-                    .apps
-                    .iter()
-                    .any(|a| a.digest == digest && a.state == wasmbed_model::AppState::Running)
+                && d.status.session.runs(|a| a.digest == digest)
             {
                 running.insert(ev.name, at);
             }

@@ -42,16 +42,7 @@ async fn rollout_of(store: &dyn Store, revision: u64) -> Result<Option<Applicati
 /// Devices whose status shows `slot` running `revision`, and devices online.
 async fn census(store: &dyn Store, revision: u64) -> Result<(usize, usize)> {
     let devices = store.list_devices().await?;
-    let on = devices
-        .iter()
-        .filter(|d| {
-            d.status
-                .session
-                .apps
-                .iter()
-                .any(|a| a.state == wasmbed_model::AppState::Running && a.revision == Some(revision))
-        })
-        .count();
+    let on = devices.iter().filter(|d| d.status.session.runs(|a| a.revision == Some(revision))).count();
     let online = devices.iter().filter(|d| d.status.phase == DevicePhase::Online).count();
     Ok((on, online))
 }

@@ -148,12 +148,7 @@ impl Platform {
 fn all_run(devices: &[Device], app: &str, version: &str) -> bool {
     devices.len() == 3
         && devices.iter().all(|d| {
-            d.status.phase == DevicePhase::Online
-                && d.status
-                    .session
-                    .apps
-                    .iter()
-                    .any(|a| a.name == app && a.version == version && a.state == wasmbed_model::AppState::Running)
+            d.status.phase == DevicePhase::Online && d.status.session.runs(|a| a.name == app && a.version == version)
         })
 }
 
@@ -373,11 +368,7 @@ fn qemu_demo_device_runs_the_app_and_no_qemu_outlives_a_sigkilled_platform() {
         p.devices().iter().any(|d| {
             d.meta.name == "demo-0"
                 && d.status.phase == DevicePhase::Online
-                && d.status
-                    .session
-                    .apps
-                    .iter()
-                    .any(|a| a.name == "hello" && a.state == wasmbed_model::AppState::Running)
+                && d.status.session.runs(|a| a.name == "hello")
         })
     });
     let d = p.devices().into_iter().find(|d| d.meta.name == "demo-0").unwrap();
@@ -417,13 +408,7 @@ fn app_json(p: &Platform, name: &str) -> serde_json::Value {
 fn running(devices: &[Device], app: &str, version: &str) -> Vec<String> {
     devices
         .iter()
-        .filter(|d| {
-            d.status
-                .session
-                .apps
-                .iter()
-                .any(|a| a.name == app && a.version == version && a.state == wasmbed_model::AppState::Running)
-        })
+        .filter(|d| d.status.session.runs(|a| a.name == app && a.version == version))
         .map(|d| d.meta.name.clone())
         .collect()
 }

@@ -134,7 +134,7 @@ async fn modules_sent(e: &Env, n: u64) {
 }
 
 fn slot<'a>(d: &'a Device, name: &str) -> Option<&'a wasmbed_model::AppObservation> {
-    d.status.session.apps.iter().find(|a| a.name == name)
+    d.status.session.app(name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

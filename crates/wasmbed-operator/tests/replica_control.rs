@@ -53,10 +53,8 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
     let controller_logs = Arc::new(LogBook::new(100));
     tokio::spawn(control::collect_logs(p.store.clone(), client.clone(), controller_logs.clone(), stop_rx.clone()));
 
-    wasmbed_testkit::device_where(&p.store, &device, "running hello", |d| {
-        d.status.session.apps.iter().any(|a| a.name == "hello" && a.state == wasmbed_model::AppState::Running)
-    })
-    .await;
+    wasmbed_testkit::device_where(&p.store, &device, "running hello", |d| d.status.session.runs(|a| a.name == "hello"))
+        .await;
     let answer = terminal.run(&device, "status", &[]).await.unwrap();
     assert_eq!(answer.outcome, "ok", "{answer:?}");
     assert!(answer.output.contains(&device), "{answer:?}");

@@ -106,7 +106,7 @@ impl Env {
 }
 
 fn app_state(d: &Device, app: &str) -> Option<AppState> {
-    d.status.session.apps.iter().find(|a| a.name == app).map(|a| a.state)
+    d.status.session.app(app).map(|a| a.state)
 }
 
 fn logging_app(text: &str) -> Vec<u8> {
@@ -173,8 +173,7 @@ async fn a_qemu_device_enrolls_runs_apps_and_recovers_from_a_killed_qemu() {
     let trap = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "init") unreachable))"#).unwrap();
     p.deploy("trap", "fleet=a", &trap).await;
     let d = p.wait_for("q-1", "failing trap", |d| app_state(d, "trap") == Some(AppState::Failed)).await;
-    let reason =
-        d.status.session.apps.iter().find(|a| a.name == "trap").and_then(|a| a.reason.clone()).unwrap_or_default();
+    let reason = d.status.session.app("trap").and_then(|a| a.reason.clone()).unwrap_or_default();
     assert!(reason.contains("unreachable") || reason.contains("trap"), "{reason}");
     assert_eq!(d.status.phase, DevicePhase::Online);
     assert_eq!(app_state(&d, "hello"), Some(AppState::Running));

@@ -23,7 +23,7 @@ fn small() -> Vec<u8> {
 }
 
 fn state(d: &Device, slot: &str) -> Option<AppState> {
-    d.status.session.apps.iter().find(|a| a.name == slot).map(|a| a.state)
+    d.status.session.app(slot).map(|a| a.state)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,7 +46,7 @@ async fn an_app_refused_for_want_of_a_slot_runs_once_another_leaves() {
     deploy(&p.store, "fifth", "1", &small(), "fleet=slots", Strategy::AllAtOnce, &[]).await;
     let d = device_where(&p.store, DEVICE, "the fifth app rejected", |d| state(d, "fifth") == Some(AppState::Rejected))
         .await;
-    let fifth = d.status.session.apps.iter().find(|a| a.name == "fifth").unwrap();
+    let fifth = d.status.session.app("fifth").unwrap();
     assert_eq!(
         fifth.reason.as_deref(),
         Some("no-resources: all 4 app slots are in use; retrying when room appears"),
@@ -61,7 +61,7 @@ async fn an_app_refused_for_want_of_a_slot_runs_once_another_leaves() {
     })
     .await;
     assert!(["one", "three", "four"].iter().all(|a| state(&d, a) == Some(AppState::Running)), "{:?}", d.status);
-    let fifth = d.status.session.apps.iter().find(|a| a.name == "fifth").unwrap();
+    let fifth = d.status.session.app("fifth").unwrap();
     assert_eq!((fifth.revision, fifth.reason.as_deref()), (Some(1), None));
     let app = p.store.get_application("fifth").await.unwrap().unwrap();
     assert_eq!(app.spec, spec, "the application was not touched");

@@ -15,7 +15,7 @@ use wasmbed_testkit::{application_where, devices_where};
 const N: usize = 12;
 
 fn slot_state(d: &Device, slot: &str) -> Option<(AppState, Option<u64>)> {
-    d.status.session.apps.iter().find(|a| a.name == slot).map(|a| (a.state, a.revision))
+    d.status.session.app(slot).map(|a| (a.state, a.revision))
 }
 
 async fn platform(tmp: &tempfile::TempDir) -> (Platform, Fleet) {

@@ -230,6 +230,18 @@ impl DeviceStatus {
     }
 }
 
+impl SessionStatus {
+    /// The device's report of slot `name`, if it made one.
+    pub fn app(&self, name: &str) -> Option<&AppObservation> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+
+    /// Some running slot matches `which`.
+    pub fn runs(&self, which: impl Fn(&AppObservation) -> bool) -> bool {
+        self.apps.iter().any(|a| a.state == AppState::Running && which(a))
+    }
+}
+
 /// One app slot as observed on a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

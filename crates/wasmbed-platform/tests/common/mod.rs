@@ -57,12 +57,7 @@ impl Fleet {
 
 /// The revision `app` runs on `d`, if its slot is running.
 pub fn running_revision(d: &Device, slot: &str) -> Option<u64> {
-    d.status
-        .session
-        .apps
-        .iter()
-        .find(|a| a.name == slot && a.state == wasmbed_model::AppState::Running)
-        .and_then(|a| a.revision)
+    d.status.session.app(slot).filter(|a| a.state == wasmbed_model::AppState::Running).and_then(|a| a.revision)
 }
 
 /// Stores `module` and writes application `name` (as the API would).
