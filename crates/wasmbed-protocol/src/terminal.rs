@@ -167,17 +167,30 @@ fn bounded_str<'b>(d: &mut Decoder<'b>, max: usize, what: &'static str) -> Resul
     Ok(s)
 }
 
-fn encode_name<Ctx, W: encode::Write>(v: &str, e: &mut Encoder<W>, _: &mut Ctx) -> Result<(), encode::Error<W::Error>> {
-    if v.len() > MAX_COMMAND_NAME_LEN {
-        return Err(encode::Error::message("command name too long"));
-    }
-    e.str(v)?;
-    Ok(())
+// A bounded text field's `encode_with`/`decode_with` pair: the same bound
+// and message both ways.
+macro_rules! bounded_text {
+    ($encode:ident, $decode:ident, $max:expr, $what:literal) => {
+        fn $encode<Ctx, W: encode::Write>(
+            v: &str,
+            e: &mut Encoder<W>,
+            _: &mut Ctx,
+        ) -> Result<(), encode::Error<W::Error>> {
+            if v.len() > $max {
+                return Err(encode::Error::message($what));
+            }
+            e.str(v)?;
+            Ok(())
+        }
+
+        fn $decode<'b, Ctx>(d: &mut Decoder<'b>, _: &mut Ctx) -> Result<String, decode::Error> {
+            bounded_str(d, $max, $what).map(String::from)
+        }
+    };
 }
 
-fn decode_name<'b, Ctx>(d: &mut Decoder<'b>, _: &mut Ctx) -> Result<String, decode::Error> {
-    bounded_str(d, MAX_COMMAND_NAME_LEN, "command name too long").map(String::from)
-}
+bounded_text!(encode_name, decode_name, MAX_COMMAND_NAME_LEN, "command name too long");
+bounded_text!(encode_output, decode_output, MAX_COMMAND_OUTPUT, "command output too long");
 
 fn encode_args<Ctx, W: encode::Write>(
     v: &[String],
@@ -205,20 +218,4 @@ fn decode_args<'b, Ctx>(d: &mut Decoder<'b>, _: &mut Ctx) -> Result<Vec<String>,
         args.push(String::from(bounded_str(d, MAX_COMMAND_ARG_LEN, "command argument too long")?));
     }
     Ok(args)
-}
-
-fn encode_output<Ctx, W: encode::Write>(
-    v: &str,
-    e: &mut Encoder<W>,
-    _: &mut Ctx,
-) -> Result<(), encode::Error<W::Error>> {
-    if v.len() > MAX_COMMAND_OUTPUT {
-        return Err(encode::Error::message("command output too long"));
-    }
-    e.str(v)?;
-    Ok(())
-}
-
-fn decode_output<'b, Ctx>(d: &mut Decoder<'b>, _: &mut Ctx) -> Result<String, decode::Error> {
-    bounded_str(d, MAX_COMMAND_OUTPUT, "command output too long").map(String::from)
 }

@@ -183,17 +183,23 @@ fn frames_of<M: minicbor::Encode<()>>(msgs: &[M]) -> Vec<u8> {
     wire
 }
 
+/// `stream` cut into pieces of the `splits` sizes, cycled until it ends.
+fn pieces<'a>(mut rest: &'a [u8], splits: &'a [usize]) -> impl Iterator<Item = &'a [u8]> {
+    splits.iter().cycle().map_while(move |&n| {
+        if rest.is_empty() {
+            return None;
+        }
+        let (piece, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        Some(piece)
+    })
+}
+
 /// Pushes `wire` in pieces of the given sizes, taking frames as they complete.
 fn reassemble(wire: &[u8], splits: &[usize]) -> Vec<Vec<u8>> {
     let mut reader = FrameReader::new(MAX_FRAME_LEN);
     let mut frames = Vec::new();
-    let mut rest = wire;
-    for &n in splits.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (piece, tail) = rest.split_at(n.min(rest.len()));
-        rest = tail;
+    for piece in pieces(wire, splits) {
         reader.push(piece).expect("valid header");
         while let Some(frame) = reader.next_frame().expect("valid frame") {
             frames.push(frame);
@@ -206,6 +212,26 @@ fn reassemble(wire: &[u8], splits: &[usize]) -> Vec<Vec<u8>> {
 fn payload_of<M: minicbor::Encode<()>>(msg: &M) -> Vec<u8> {
     let wire = frames_of(std::slice::from_ref(msg));
     wire[FRAME_HEADER_LEN..].to_vec()
+}
+
+/// Decoder of one direction's messages.
+type Decode<M> = fn(&[u8]) -> Result<M, FrameError>;
+
+/// `msgs` framed, pushed in pieces of the `splits` sizes, and decoded.
+fn through_reader<M: minicbor::Encode<()>>(msgs: &[M], splits: &[usize], decode: Decode<M>) -> Vec<M> {
+    reassemble(&frames_of(msgs), splits).iter().map(|f| decode(f).expect("decodes")).collect()
+}
+
+/// Every proper prefix of `msg`'s payload decodes as malformed.
+fn prefixes_are_malformed<M>(msg: &M, decode: Decode<M>) -> Result<(), TestCaseError>
+where
+    M: minicbor::Encode<()> + PartialEq + std::fmt::Debug,
+{
+    let payload = payload_of(msg);
+    for cut in 0..payload.len() {
+        prop_assert_eq!(decode(&payload[..cut]), Err(FrameError::Malformed), "cut {}", cut);
+    }
+    Ok(())
 }
 
 fn decode_all(bytes: &[u8]) {
@@ -226,18 +252,12 @@ fn bundle_header(body_len: usize) -> Vec<u8> {
 proptest! {
     #[test]
     fn device_messages_round_trip_through_the_reader(msgs in vec(device_msg(), 1..4), splits in splits()) {
-        let frames = reassemble(&frames_of(&msgs), &splits);
-        let decoded: Vec<DeviceMsg> =
-            frames.iter().map(|f| decode_device_msg(f).expect("decodes")).collect();
-        prop_assert_eq!(decoded, msgs);
+        prop_assert_eq!(through_reader(&msgs, &splits, decode_device_msg), msgs);
     }
 
     #[test]
     fn gateway_messages_round_trip_through_the_reader(msgs in vec(gateway_msg(), 1..4), splits in splits()) {
-        let frames = reassemble(&frames_of(&msgs), &splits);
-        let decoded: Vec<GatewayMsg> =
-            frames.iter().map(|f| decode_gateway_msg(f).expect("decodes")).collect();
-        prop_assert_eq!(decoded, msgs);
+        prop_assert_eq!(through_reader(&msgs, &splits, decode_gateway_msg), msgs);
     }
 
     #[test]
@@ -278,14 +298,8 @@ proptest! {
 
     #[test]
     fn truncated_payloads_are_malformed(dev in device_msg(), gw in gateway_msg()) {
-        let dev_payload = payload_of(&dev);
-        for cut in 0..dev_payload.len() {
-            prop_assert_eq!(decode_device_msg(&dev_payload[..cut]), Err(FrameError::Malformed), "cut {}", cut);
-        }
-        let gw_payload = payload_of(&gw);
-        for cut in 0..gw_payload.len() {
-            prop_assert_eq!(decode_gateway_msg(&gw_payload[..cut]), Err(FrameError::Malformed), "cut {}", cut);
-        }
+        prefixes_are_malformed(&dev, decode_device_msg)?;
+        prefixes_are_malformed(&gw, decode_gateway_msg)?;
     }
 
     #[test]
@@ -337,13 +351,7 @@ fn reader_stream(max: usize) -> impl Strategy<Value = Vec<u8>> {
 /// is at most one incomplete frame that fits `max`.
 fn check_reader_bound(max: usize, stream: &[u8], splits: &[usize]) -> Result<(), TestCaseError> {
     let mut reader = FrameReader::new(max);
-    let mut rest = stream;
-    for &n in splits.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (piece, tail) = rest.split_at(n.min(rest.len()));
-        rest = tail;
+    for piece in pieces(stream, splits) {
         match reader.push(piece) {
             Ok(()) => {}
             Err(FrameError::TooLarge { len, max: m }) => {
