@@ -164,6 +164,23 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut sh
     }
 }
 
+/// Puts `fresh` in place of the copy of `name` (removes it when gone) and
+/// marks a present one for reconciling; returns the copy it replaced.
+fn refresh<T>(
+    copies: &mut BTreeMap<String, T>,
+    dirty: &mut BTreeSet<String>,
+    name: &str,
+    fresh: Option<T>,
+) -> Option<T> {
+    match fresh {
+        Some(x) => {
+            dirty.insert(name.to_owned());
+            copies.insert(name.to_owned(), x)
+        }
+        None => copies.remove(name),
+    }
+}
+
 impl Reconciler {
     fn now(&self) -> u64 {
         (self.clock)()
@@ -193,19 +210,14 @@ impl Reconciler {
             EventKind::Device => {
                 let fresh = if ev.deleted { Ok(None) } else { self.store.get_device(&ev.name).await };
                 let Ok(fresh) = fresh else { return };
-                let old = match &fresh {
-                    Some(d) => self.devices.insert(ev.name.clone(), d.clone()),
-                    None => self.devices.remove(&ev.name),
-                };
-                let changed = match (&old, &fresh) {
+                let old = refresh(&mut self.devices, &mut self.dirty.devices, &ev.name, fresh);
+                let fresh = self.devices.get(&ev.name);
+                let changed = match (&old, fresh) {
                     (Some(o), Some(n)) => relevant(o) != relevant(n),
                     _ => true,
                 };
-                if fresh.is_some() {
-                    self.dirty.devices.insert(ev.name.clone());
-                }
                 if changed {
-                    for d in [&old, &fresh].into_iter().flatten() {
+                    for d in [old.as_ref(), fresh].into_iter().flatten() {
                         let hit: Vec<String> = self
                             .apps
                             .values()
@@ -219,15 +231,7 @@ impl Reconciler {
             EventKind::Application => {
                 let fresh = if ev.deleted { Ok(None) } else { self.store.get_application(&ev.name).await };
                 let Ok(fresh) = fresh else { return };
-                match fresh {
-                    Some(a) => {
-                        self.apps.insert(ev.name.clone(), a);
-                        self.dirty.apps.insert(ev.name.clone());
-                    }
-                    None => {
-                        self.apps.remove(&ev.name);
-                    }
-                }
+                refresh(&mut self.apps, &mut self.dirty.apps, &ev.name, fresh);
                 // Devices' Synced conditions depend on what their apps assign.
                 if !ev.status_only || ev.deleted {
                     self.dirty.devices.extend(self.devices.keys().cloned());
@@ -236,21 +240,16 @@ impl Reconciler {
             EventKind::Gateway => {
                 let fresh = if ev.deleted { Ok(None) } else { self.store.get_gateway(&ev.name).await };
                 let Ok(fresh) = fresh else { return };
-                match fresh {
-                    Some(g) => {
-                        self.gateways.insert(ev.name.clone(), g);
-                        self.dirty.gateways.insert(ev.name.clone());
-                    }
-                    None => {
-                        self.gateways.remove(&ev.name);
-                        // Its devices need another one.
-                        self.dirty.devices.extend(
-                            self.devices
-                                .values()
-                                .filter(|d| d.spec.gateway.as_deref() == Some(&ev.name))
-                                .map(|d| d.meta.name.clone()),
-                        );
-                    }
+                let gone = fresh.is_none();
+                refresh(&mut self.gateways, &mut self.dirty.gateways, &ev.name, fresh);
+                if gone {
+                    // Its devices need another one.
+                    self.dirty.devices.extend(
+                        self.devices
+                            .values()
+                            .filter(|d| d.spec.gateway.as_deref() == Some(&ev.name))
+                            .map(|d| d.meta.name.clone()),
+                    );
                 }
             }
         }
