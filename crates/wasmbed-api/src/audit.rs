@@ -142,9 +142,11 @@ impl AuditLog {
     }
 }
 
-/// The audited action of a request, from its method and route template.
-fn action_of(method: &Method, route: &str) -> Option<String> {
+/// The audited action of a request, from its method and route template
+/// (`{control}` is named by the path: `app.pause`, `app.abort`, ...).
+fn action_of(method: &Method, route: &str, path: &str) -> Option<String> {
     let parts: Vec<&str> = route.trim_start_matches("/api/v1/").split('/').collect();
+    let actual: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
     let kind = match *parts.first()? {
         "devices" => "device",
         "applications" => "app",
@@ -157,6 +159,7 @@ fn action_of(method: &Method, route: &str) -> Option<String> {
         (&Method::POST, []) => "create",
         (&Method::PUT, [_]) => "deploy",
         (&Method::DELETE, [_]) => "delete",
+        (&Method::POST, [_, "{control}"]) => actual.get(2).copied()?,
         (&Method::POST, [_, verb]) => verb,
         (&Method::GET, [_, "bundle"]) => "bundle",
         _ => return None,
@@ -193,7 +196,7 @@ pub async fn record(State(st): State<ApiState>, mut req: Request, next: Next) ->
         req.extensions_mut().insert(p.clone());
     }
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
-    let action = route.as_deref().and_then(|r| action_of(req.method(), r));
+    let action = route.as_deref().and_then(|r| action_of(req.method(), r, req.uri().path()));
     let target = target_of(req.uri().path());
     let resp = next.run(req).await;
     if let Some(action) = action {
@@ -219,7 +222,7 @@ mod tests {
 
     #[test]
     fn actions_come_from_the_route() {
-        let a = |m: Method, r: &str| action_of(&m, r);
+        let a = |m: Method, r: &str| action_of(&m, r, r);
         assert_eq!(a(Method::POST, "/api/v1/devices").as_deref(), Some("device.create"));
         assert_eq!(a(Method::DELETE, "/api/v1/devices/{name}").as_deref(), Some("device.delete"));
         assert_eq!(a(Method::POST, "/api/v1/devices/{name}/terminal").as_deref(), Some("device.terminal"));
@@ -227,6 +230,8 @@ mod tests {
         assert_eq!(a(Method::PUT, "/api/v1/applications/{name}").as_deref(), Some("app.deploy"));
         assert_eq!(a(Method::POST, "/api/v1/applications/{name}/rollback").as_deref(), Some("app.rollback"));
         assert_eq!(a(Method::POST, "/api/v1/modules").as_deref(), Some("module.upload"));
+        let control = action_of(&Method::POST, "/api/v1/applications/{name}/{control}", "/api/v1/applications/a/abort");
+        assert_eq!(control.as_deref(), Some("app.abort"));
         assert_eq!(a(Method::DELETE, "/api/v1/tokens/{id}").as_deref(), Some("token.revoke"));
         assert_eq!(a(Method::GET, "/api/v1/devices"), None, "reads are not audited");
         assert_eq!(target_of("/api/v1/devices/dev-1/terminal"), "dev-1");

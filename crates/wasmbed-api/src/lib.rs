@@ -152,9 +152,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/applications/{name}",
             get(apps::get_application).put(apps::deploy_application).delete(apps::delete_application),
         )
-        .route("/api/v1/applications/{name}/pause", post(apps::pause))
-        .route("/api/v1/applications/{name}/resume", post(apps::resume))
-        .route("/api/v1/applications/{name}/abort", post(apps::abort))
+        .route("/api/v1/applications/{name}/{control}", post(apps::control))
         .route("/api/v1/applications/{name}/rollback", post(apps::rollback))
         .route("/api/v1/applications/{name}/history", get(apps::history))
         .route("/api/v1/gateways", get(gateways::list_gateways))

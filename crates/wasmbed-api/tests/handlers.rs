@@ -463,3 +463,20 @@ async fn terminal_connect_and_metrics() {
     let (_, boards) = call_anonymous(&e, get_as("/api/v1/boards", &e.viewer)).await;
     assert!(boards.contains("8 KB of RAM"), "{boards}");
 }
+
+/// Rollout controls are one route: an unknown control or application is
+/// a 404 that says what exists, and nothing is written.
+#[tokio::test]
+async fn unknown_rollout_controls_are_named() {
+    let e = env();
+    let (status, body) = call(&e, json("POST", "/api/v1/applications/a/explode", "{}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body.contains("no rollout control") && body.contains("explode") && body.contains("pause, resume, abort"),
+        "{body}"
+    );
+    let (status, body) = call(&e, json("POST", "/api/v1/applications/nothing/pause", "{}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("not found"), "{body}");
+    assert!(e.store.list_applications().await.unwrap().is_empty());
+}

@@ -243,55 +243,71 @@ fn in_progress(app: &Application) -> Option<u64> {
     (!ro.phase.is_final()).then_some(ro.revision)
 }
 
-#[utoipa::path(post, path = "/api/v1/applications/{name}/pause", tag = "applications",
-    params(("name" = String, Path)), summary = "Hold the rollout", description = "Role: operator.",
-    responses((status = 200, description = "The application", body = wasmbed_model::Application),
-        (status = 409, description = "Nothing to pause", body = ErrorBody), AuthErrors))]
-pub async fn pause(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
-    update(&st, &name, false, |a| {
-        if in_progress(a).is_none() && a.status.observed_generation == a.meta.generation {
-            return Err(conflict(format!("{name}: no rollout in progress to pause")));
-        }
-        a.spec.paused = true;
-        Ok(())
-    })
-    .await
-    .map(Json)
+/// What an operator can do to a rollout: the last segment of
+/// `POST /api/v1/applications/{name}/{control}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutControl {
+    /// Hold the rollout where it is.
+    Pause,
+    /// Continue a paused rollout.
+    Resume,
+    /// Stop it: every touched device goes back to the previous revision.
+    Abort,
 }
 
-#[utoipa::path(post, path = "/api/v1/applications/{name}/resume", tag = "applications",
-    params(("name" = String, Path)), summary = "Continue a paused rollout", description = "Role: operator.",
-    responses((status = 200, description = "The application", body = wasmbed_model::Application),
-        (status = 409, description = "Not paused", body = ErrorBody), AuthErrors))]
-pub async fn resume(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
-    update(&st, &name, false, |a| {
-        if !a.spec.paused {
-            return Err(conflict(format!("{name}: not paused")));
+impl RolloutControl {
+    const ALL: [Self; 3] = [Self::Pause, Self::Resume, Self::Abort];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Abort => "abort",
         }
-        a.spec.paused = false;
+    }
+
+    /// Applies the control to `a`'s spec, or says why it does not apply.
+    fn apply(self, a: &mut Application) -> Result<(), String> {
+        let name = &a.meta.name;
+        match self {
+            Self::Pause if in_progress(a).is_none() && a.status.observed_generation == a.meta.generation => {
+                return Err(format!("{name}: no rollout in progress to pause"));
+            }
+            Self::Pause => a.spec.paused = true,
+            Self::Resume if !a.spec.paused => return Err(format!("{name}: not paused")),
+            Self::Resume => a.spec.paused = false,
+            Self::Abort => {
+                let Some(rev) = in_progress(a) else {
+                    let ro = a.status.rollout.as_ref();
+                    let last = ro.map(|r| format!(" (revision {} is {})", r.revision, r.phase.as_str()));
+                    return Err(format!("{name}: no rollout in progress to abort{}", last.unwrap_or_default()));
+                };
+                a.spec.abort_revision = Some(rev);
+                a.spec.paused = false;
+            }
+        }
         Ok(())
-    })
-    .await
-    .map(Json)
+    }
 }
 
-#[utoipa::path(post, path = "/api/v1/applications/{name}/abort", tag = "applications",
-    params(("name" = String, Path)), summary = "Abort the rollout; touched devices go back",
+#[utoipa::path(post, path = "/api/v1/applications/{name}/{control}", tag = "applications",
+    params(("name" = String, Path), ("control" = RolloutControl, Path)),
+    summary = "Pause, resume or abort the rollout (an abort sends touched devices back)",
     description = "Role: operator.",
     responses((status = 200, description = "The application", body = wasmbed_model::Application),
-        (status = 409, description = "Nothing to abort", body = ErrorBody), AuthErrors))]
-pub async fn abort(_: Operator, State(st): State<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Application>> {
-    update(&st, &name, false, |a| {
-        let Some(rev) = in_progress(a) else {
-            let last = a.status.rollout.as_ref().map(|r| format!(" (revision {} is {})", r.revision, r.phase.as_str()));
-            return Err(conflict(format!("{name}: no rollout in progress to abort{}", last.unwrap_or_default())));
-        };
-        a.spec.abort_revision = Some(rev);
-        a.spec.paused = false;
-        Ok(())
-    })
-    .await
-    .map(Json)
+        (status = 404, description = "No such application or control", body = ErrorBody),
+        (status = 409, description = "Nothing to pause, resume or abort", body = ErrorBody), AuthErrors))]
+pub async fn control(
+    _: Operator,
+    State(st): State<ApiState>,
+    Path((name, control)): Path<(String, String)>,
+) -> ApiResult<Json<Application>> {
+    let Some(control) = RolloutControl::ALL.into_iter().find(|c| c.name() == control) else {
+        let known: Vec<&str> = RolloutControl::ALL.iter().map(|c| c.name()).collect();
+        return Err(ApiError::not_found(format!("no rollout control {control:?}; known: {}", known.join(", "))));
+    };
+    update(&st, &name, false, |a| control.apply(a).map_err(conflict)).await.map(Json)
 }
 
 /// Body of `POST /api/v1/applications/{name}/rollback`.
