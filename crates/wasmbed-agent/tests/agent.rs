@@ -126,29 +126,35 @@ impl Harness {
     }
 }
 
+/// What `$take` makes of each message in `$msgs` that matches `$pat`, in
+/// order.
+macro_rules! select {
+    ($msgs:expr, $pat:pat => $take:expr) => {
+        $msgs
+            .iter()
+            .filter_map(|m| match m {
+                $pat => Some($take),
+                _ => None,
+            })
+            .collect()
+    };
+}
+
 fn statuses(msgs: &[DeviceMsg]) -> Vec<(String, AppState, Option<ErrorCode>)> {
-    msgs.iter()
-        .filter_map(|m| match m {
-            DeviceMsg::AppStatus(s) => Some((s.report.app.clone(), s.report.state, s.reason.as_ref().map(|r| r.code))),
-            _ => None,
-        })
-        .collect()
+    select!(msgs, DeviceMsg::AppStatus(s) => (s.report.app.clone(), s.report.state, s.reason.as_ref().map(|r| r.code)))
 }
 
 fn logs(msgs: &[DeviceMsg]) -> Vec<String> {
-    msgs.iter()
-        .filter_map(|m| match m {
-            DeviceMsg::AppLog(l) => Some(l.line.clone()),
-            _ => None,
-        })
-        .collect()
+    select!(msgs, DeviceMsg::AppLog(l) => l.line.clone())
+}
+
+/// Why each deploy among `msgs` was refused, in order.
+fn rejections(msgs: &[DeviceMsg]) -> Vec<FailReason> {
+    select!(msgs, DeviceMsg::DeployRejected(r) => r.reason.clone())
 }
 
 fn rejection(msgs: &[DeviceMsg]) -> Option<ErrorCode> {
-    msgs.iter().find_map(|m| match m {
-        DeviceMsg::DeployRejected(r) => Some(r.reason.code),
-        _ => None,
-    })
+    rejections(msgs).first().map(|r| r.code)
 }
 
 #[test]
@@ -251,14 +257,7 @@ fn deploys_refused_for_want_of_a_slot_can_be_retried_without_harm() {
     for _ in 0..50 {
         h.deploy_bytes("e", "1", &bytes, sha);
         let msgs = h.drain();
-        let refusals: Vec<_> = msgs
-            .iter()
-            .filter_map(|m| match m {
-                DeviceMsg::DeployRejected(r) => Some(r.reason.clone()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(refusals, std::slice::from_ref(&full));
+        assert_eq!(rejections(&msgs), std::slice::from_ref(&full));
         assert!(!msgs.iter().any(|m| matches!(m, DeviceMsg::Error(_))), "{msgs:?}");
     }
     assert_eq!(h.agent.state(), SessionState::Online);
@@ -306,12 +305,8 @@ fn malformed_frames_end_the_session_with_an_error_report() {
 
 #[test]
 fn commands_before_welcome_are_unexpected() {
-    let mut agent = Agent::new(AgentConfig::new("dev-1", "sim"));
-    agent.connected(0);
-    agent.take_outgoing();
-    let mut wire = Vec::new();
-    encode_frame(&GatewayMsg::Start(AppRef { app: "a".into() }), &mut wire).unwrap();
-    let err = agent.receive(&wire, 0).unwrap_err();
+    let mut agent = common::awaiting_welcome();
+    let err = common::send(&mut agent, &GatewayMsg::Start(AppRef { app: "a".into() }), 0).unwrap_err();
     assert_eq!(err.code, ErrorCode::UnexpectedMessage);
 }
 
@@ -385,14 +380,7 @@ fn a_module_that_cannot_fit_in_free_memory_is_refused_once() {
     let bytes = vec![0u8; 6000];
     let sha: [u8; 32] = Sha256::digest(&bytes).into();
     h.deploy_bytes("big", "1", &bytes, sha);
-    let msgs = h.drain();
-    let rejected: Vec<_> = msgs
-        .iter()
-        .filter_map(|m| match m {
-            DeviceMsg::DeployRejected(r) => Some(r.reason.clone()),
-            _ => None,
-        })
-        .collect();
+    let rejected = rejections(&h.drain());
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(rejected[0].code, ErrorCode::NoResources);
     assert!(rejected[0].detail.contains("not enough free memory"), "{}", rejected[0].detail);

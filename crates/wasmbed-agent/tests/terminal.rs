@@ -238,12 +238,9 @@ fn reboot_is_answered_then_requested_of_the_platform() {
 
 #[test]
 fn a_command_before_welcome_is_an_unexpected_message() {
-    let mut agent = Agent::new(AgentConfig::new("dev-1", "sim"));
-    agent.connected(0);
-    agent.take_outgoing();
-    let mut wire = Vec::new();
-    encode_frame(&GatewayMsg::Command(Command { id: 1, name: "status".into(), args: vec![] }), &mut wire).unwrap();
-    assert_eq!(agent.receive(&wire, 0).unwrap_err().code, ErrorCode::UnexpectedMessage);
+    let mut agent = common::awaiting_welcome();
+    let status = GatewayMsg::Command(Command { id: 1, name: "status".into(), args: vec![] });
+    assert_eq!(common::send(&mut agent, &status, 0).unwrap_err().code, ErrorCode::UnexpectedMessage);
 }
 
 #[test]

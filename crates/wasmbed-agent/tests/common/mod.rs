@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
-use wasmbed_agent::{Agent, AgentError};
+use wasmbed_agent::{Agent, AgentConfig, AgentError};
 use wasmbed_protocol::*;
 
 /// Encodes `msg` as one frame and hands it to the agent.
@@ -22,4 +22,13 @@ pub fn drain(agent: &mut Agent) -> Vec<DeviceMsg> {
         msgs.push(decode_device_msg(&p).unwrap());
     }
     msgs
+}
+
+/// A device that has connected and sent its enrollment (taken), and waits
+/// for the gateway's welcome.
+pub fn awaiting_welcome() -> Agent {
+    let mut agent = Agent::new(AgentConfig::new("dev-1", "sim"));
+    agent.connected(0);
+    agent.take_outgoing();
+    agent
 }
