@@ -33,6 +33,23 @@ async fn finished(p: &Platform, app: &str, revision: u64) -> wasmbed_model::Appl
     .await
 }
 
+/// Waits until every device runs one slot and keeps another installed,
+/// stopped; each given as slot name and revision.
+async fn running_beside_stopped(p: &Platform, what: &str, running: (&str, u64), stopped: (&str, u64)) {
+    devices_where(&p.store, what, |ds| {
+        ds.iter().all(|d| {
+            slot_state(d, running.0) == Some((AppState::Running, Some(running.1)))
+                && slot_state(d, stopped.0) == Some((AppState::Stopped, Some(stopped.1)))
+        })
+    })
+    .await;
+}
+
+/// Deploys the gateways have sent so far.
+fn modules_sent(p: &Platform) -> u64 {
+    p.gateways.iter().map(|g| g.stats().deploys.load(std::sync::atomic::Ordering::Relaxed)).sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_installs_beside_switches_and_rolls_back_at_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -50,15 +67,8 @@ async fn blue_green_installs_beside_switches_and_rolls_back_at_once() {
     assert_eq!(a.status.rollout.as_ref().unwrap().phase, RolloutPhase::Completed);
     assert_eq!(a.status.steps.iter().map(|s| s.step.as_str()).collect::<Vec<_>>(), ["install", "switch"]);
     // The new one runs; the old one is kept, stopped, for an instant rollback.
-    devices_where(&p.store, "r2 running beside a stopped r1", |ds| {
-        ds.iter().all(|d| {
-            slot_state(d, "bg.r2") == Some((AppState::Running, Some(2)))
-                && slot_state(d, "bg.r1") == Some((AppState::Stopped, Some(1)))
-        })
-    })
-    .await;
-    let deploys_before: u64 =
-        p.gateways.iter().map(|g| g.stats().deploys.load(std::sync::atomic::Ordering::Relaxed)).sum();
+    running_beside_stopped(&p, "r2 running beside a stopped r1", ("bg.r2", 2), ("bg.r1", 1)).await;
+    let deploys_before = modules_sent(&p);
 
     // Rolling back to revision 1 switches back without sending a module.
     let mut a = p.store.get_application("bg").await.unwrap().unwrap();
@@ -66,16 +76,8 @@ async fn blue_green_installs_beside_switches_and_rolls_back_at_once() {
     p.store.put_application(&a).await.unwrap();
     let a = finished(&p, "bg", 1).await;
     assert!(a.status.rollout.as_ref().unwrap().rollback);
-    devices_where(&p.store, "r1 running again beside a stopped r2", |ds| {
-        ds.iter().all(|d| {
-            slot_state(d, "bg.r1") == Some((AppState::Running, Some(1)))
-                && slot_state(d, "bg.r2") == Some((AppState::Stopped, Some(2)))
-        })
-    })
-    .await;
-    let deploys_after: u64 =
-        p.gateways.iter().map(|g| g.stats().deploys.load(std::sync::atomic::Ordering::Relaxed)).sum();
-    assert_eq!(deploys_before, deploys_after, "an instant rollback sends no module");
+    running_beside_stopped(&p, "r1 running again beside a stopped r2", ("bg.r1", 1), ("bg.r2", 2)).await;
+    assert_eq!(deploys_before, modules_sent(&p), "an instant rollback sends no module");
 
     // A new revision that cannot start: the switch is never made.
     deploy(&p.store, "bg", "3", &app("v3", 1000), "fleet=st", bg, APP_CAPS).await;
