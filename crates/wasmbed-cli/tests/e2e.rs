@@ -117,6 +117,16 @@ impl Platform {
         )
     }
 
+    /// [`Platform::sim`], waiting until its `n` devices are online.
+    fn sim_online(&self, n: usize, prefix: &str, label: &str) -> Proc {
+        let sim = self.sim(n, prefix, label);
+        wait_until(&format!("{n} devices online"), Duration::from_secs(60), || {
+            let d = self.devices();
+            d.len() == n && d.iter().all(|d| d.status.phase == DevicePhase::Online && d.status.session.simulated)
+        });
+        sim
+    }
+
     fn cli(&self, args: &[&str]) -> Output {
         Command::new(BIN)
             .arg("--data-dir")
@@ -160,11 +170,7 @@ fn deploy_replace_survive_sigkill_and_remove_on_three_simulated_devices() {
     let port = free_port();
     let mut p = Platform::start(&data, port);
 
-    let _sim = p.sim(3, "e2e", "app=demo");
-    wait_until("3 devices online", Duration::from_secs(60), || {
-        let d = p.devices();
-        d.len() == 3 && d.iter().all(|d| d.status.phase == DevicePhase::Online && d.status.session.simulated)
-    });
+    let _sim = p.sim_online(3, "e2e", "app=demo");
     let table = p.ok(&["device", "list"]);
     assert!(table.contains("sim (simulator)"), "{table}");
     let summary = p.ok(&["status"]);
@@ -422,11 +428,7 @@ fn a_canary_rollout_resumes_after_a_sigkill_and_applies_nothing_twice() {
     let data = tmp.path().join("data");
     let port = free_port();
     let mut p = Platform::start(&data, port);
-    let _sim = p.sim(10, "rk", "fleet=rk");
-    wait_until("10 devices online", Duration::from_secs(60), || {
-        let d = p.devices();
-        d.len() == 10 && d.iter().all(|d| d.status.phase == DevicePhase::Online)
-    });
+    let _sim = p.sim_online(10, "rk", "fleet=rk");
     let v1 = init_logger(tmp.path(), "started v1");
     let v2 = init_logger(tmp.path(), "started v2");
     p.ok(&["app", "deploy", "roll", v1.to_str().unwrap(), "--to", "fleet=rk", "--version", "1"]);
