@@ -4,7 +4,8 @@
 //! CTRL 0x08 (bit 0: TX enable), BAUDDIV 0x10 (minimum 16).
 
 use core::fmt;
-use core::ptr;
+
+use crate::mmio::Mmio;
 
 const DATA: usize = 0x00;
 const STATE: usize = 0x04;
@@ -16,7 +17,7 @@ const CTRL_TX_EN: u32 = 1;
 /// A CMSDK UART at a fixed base address.
 #[derive(Debug)]
 pub struct CmsdkUart {
-    base: usize,
+    regs: Mmio,
 }
 
 impl CmsdkUart {
@@ -26,36 +27,18 @@ impl CmsdkUart {
     ///
     /// `base` must be the address of a CMSDK UART that nothing else drives.
     pub unsafe fn new(base: usize) -> Self {
-        let uart = Self { base };
-        // SAFETY: the caller guarantees `base` maps a CMSDK UART we own.
-        unsafe {
-            uart.write_reg(BAUDDIV, 16);
-            uart.write_reg(CTRL, CTRL_TX_EN);
-        }
-        uart
-    }
-
-    /// # Safety
-    /// `offset` must be a register of this UART.
-    unsafe fn write_reg(&self, offset: usize, value: u32) {
-        // SAFETY: aligned MMIO register inside the peripheral (caller's contract).
-        unsafe { ptr::write_volatile((self.base + offset) as *mut u32, value) }
-    }
-
-    /// # Safety
-    /// `offset` must be a register of this UART.
-    unsafe fn read_reg(&self, offset: usize) -> u32 {
-        // SAFETY: aligned MMIO register inside the peripheral (caller's contract).
-        unsafe { ptr::read_volatile((self.base + offset) as *const u32) }
+        // SAFETY: the caller guarantees `base` maps a CMSDK UART we own; we
+        // pass only the offsets above.
+        let regs = unsafe { Mmio::new(base) };
+        regs.write(BAUDDIV, 16);
+        regs.write(CTRL, CTRL_TX_EN);
+        Self { regs }
     }
 
     /// Sends one byte, waiting while the transmit buffer is full.
     pub fn write_byte(&mut self, b: u8) {
-        // SAFETY: STATE and DATA are registers of this UART.
-        unsafe {
-            while self.read_reg(STATE) & STATE_TX_FULL != 0 {}
-            self.write_reg(DATA, u32::from(b));
-        }
+        while self.regs.read(STATE) & STATE_TX_FULL != 0 {}
+        self.regs.write(DATA, u32::from(b));
     }
 }
 

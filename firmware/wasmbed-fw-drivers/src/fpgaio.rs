@@ -2,14 +2,14 @@
 //! per LED). The firmware lights LED 0 while it holds a session with the
 //! gateway.
 
-use core::ptr;
+use crate::mmio::Mmio;
 
 const LED0: usize = 0x00;
 
 /// The FPGAIO LED register of a board.
 #[derive(Debug)]
 pub struct Leds {
-    base: usize,
+    regs: Mmio,
 }
 
 impl Leds {
@@ -17,20 +17,19 @@ impl Leds {
     ///
     /// `base` must be the address of an MPS2 FPGAIO block that nothing else drives.
     pub unsafe fn new(base: usize) -> Self {
-        Self { base }
+        // SAFETY: forwarded contract; we pass only LED0.
+        Self { regs: unsafe { Mmio::new(base) } }
     }
 
     /// Sets LED `n` on or off, leaving the others.
     pub fn set(&mut self, n: u8, on: bool) {
         let bits = Self::apply(self.get(), n, on);
-        // SAFETY: LED0 is a register of this FPGAIO block (constructor contract).
-        unsafe { ptr::write_volatile((self.base + LED0) as *mut u32, bits) }
+        self.regs.write(LED0, bits);
     }
 
     /// The LED bits as last written.
     pub fn get(&self) -> u32 {
-        // SAFETY: as in `set`.
-        unsafe { ptr::read_volatile((self.base + LED0) as *const u32) }
+        self.regs.read(LED0)
     }
 
     fn apply(bits: u32, n: u8, on: bool) -> u32 {

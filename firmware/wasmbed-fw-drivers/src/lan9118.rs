@@ -50,30 +50,16 @@ pub trait Regs {
     fn write(&mut self, offset: usize, value: u32);
 }
 
-/// The controller's registers in memory.
-#[derive(Debug)]
-pub struct Mmio {
-    base: usize,
-}
-
-impl Mmio {
-    /// # Safety
-    ///
-    /// `base` must be the address of a LAN9118 that nothing else drives.
-    pub unsafe fn new(base: usize) -> Self {
-        Self { base }
-    }
-}
+/// The controller's registers in memory (its offsets are this module's).
+pub use crate::mmio::Mmio;
 
 impl Regs for Mmio {
     fn read(&mut self, offset: usize) -> u32 {
-        // SAFETY: an aligned register inside the controller owned by `self` (see `new`).
-        unsafe { core::ptr::read_volatile((self.base + offset) as *const u32) }
+        Mmio::read(self, offset)
     }
 
     fn write(&mut self, offset: usize, value: u32) {
-        // SAFETY: an aligned register inside the controller owned by `self` (see `new`).
-        unsafe { core::ptr::write_volatile((self.base + offset) as *mut u32, value) }
+        Mmio::write(self, offset, value)
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod cmsdk_uart;
 pub mod fpgaio;
 pub mod lan9118;
+pub mod mmio;
 pub mod stm32_usart;
 pub mod systick;
 

@@ -6,7 +6,7 @@
 //! received byte only after DR was read, so polled reception loses nothing:
 //! the host side is flow-controlled.
 
-use core::ptr;
+use crate::mmio::Mmio;
 
 const SR: usize = 0x00;
 const DR: usize = 0x04;
@@ -27,7 +27,7 @@ pub const fn brr(pclk_hz: u32, baud: u32) -> u32 {
 /// A USART at a fixed base address.
 #[derive(Debug)]
 pub struct Usart {
-    base: usize,
+    regs: Mmio,
 }
 
 impl Usart {
@@ -38,48 +38,30 @@ impl Usart {
     /// `base` must be the address of an STM32 USART that nothing else drives
     /// concurrently, with its clock enabled.
     pub unsafe fn new(base: usize, pclk_hz: u32, baud: u32) -> Self {
-        let u = Self { base };
-        // SAFETY: registers of the USART the caller handed us.
-        unsafe {
-            u.write(BRR, brr(pclk_hz, baud));
-            u.write(CR1, CR1_UE | CR1_TE | CR1_RE);
-        }
-        u
-    }
-
-    /// # Safety
-    /// `offset` must be a register of this USART.
-    unsafe fn write(&self, offset: usize, value: u32) {
-        // SAFETY: aligned MMIO register inside the peripheral (caller's contract).
-        unsafe { ptr::write_volatile((self.base + offset) as *mut u32, value) }
-    }
-
-    /// # Safety
-    /// `offset` must be a register of this USART.
-    unsafe fn read(&self, offset: usize) -> u32 {
-        // SAFETY: aligned MMIO register inside the peripheral (caller's contract).
-        unsafe { ptr::read_volatile((self.base + offset) as *const u32) }
+        // SAFETY: the caller hands us the USART at `base`; we pass only the
+        // offsets above.
+        let regs = unsafe { Mmio::new(base) };
+        regs.write(BRR, brr(pclk_hz, baud));
+        regs.write(CR1, CR1_UE | CR1_TE | CR1_RE);
+        Self { regs }
     }
 
     /// Sends one byte, waiting while the transmit register is full.
     pub fn write_byte(&mut self, b: u8) {
-        // SAFETY: SR and DR are registers of this USART.
-        unsafe {
-            while self.read(SR) & SR_TXE == 0 {}
-            self.write(DR, u32::from(b));
-        }
+        while self.regs.read(SR) & SR_TXE == 0 {}
+        self.regs.write(DR, u32::from(b));
     }
 
     /// True when a received byte waits in DR.
     pub fn has_byte(&self) -> bool {
-        // SAFETY: SR is a register of this USART; reading it has no side effect.
-        unsafe { self.read(SR) & SR_RXNE != 0 }
+        // Reading SR has no side effect.
+        self.regs.read(SR) & SR_RXNE != 0
     }
 
     /// A received byte, if one is waiting.
     pub fn read_byte(&mut self) -> Option<u8> {
-        // SAFETY: SR and DR are registers of this USART; reading DR clears RXNE.
-        unsafe { (self.read(SR) & SR_RXNE != 0).then(|| self.read(DR) as u8) }
+        // Reading DR clears RXNE.
+        (self.regs.read(SR) & SR_RXNE != 0).then(|| self.regs.read(DR) as u8)
     }
 }
 
