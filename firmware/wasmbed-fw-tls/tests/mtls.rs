@@ -50,14 +50,10 @@ fn ca(name: &str) -> Ca {
     Ca { der, issuer: Issuer::new(p, key) }
 }
 
-fn leaf(
-    ca: &Ca,
-    cn: &str,
-    san: SanType,
-    eku: ExtendedKeyUsagePurpose,
-    nb: OffsetDateTime,
-    na: OffsetDateTime,
-) -> Identity {
+/// Validity: not before, not after.
+type Window = (OffsetDateTime, OffsetDateTime);
+
+fn leaf(ca: &Ca, cn: &str, san: SanType, eku: ExtendedKeyUsagePurpose, (nb, na): Window) -> Identity {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
     let mut p = CertificateParams::default();
     p.not_before = nb;
@@ -73,33 +69,27 @@ fn leaf(
     Identity { cert: cert.der().to_vec(), key: key.serialize_der() }
 }
 
-fn now_window() -> (OffsetDateTime, OffsetDateTime) {
+fn now_window() -> Window {
     let now = OffsetDateTime::now_utc();
     (now - time::Duration::hours(1), now + time::Duration::days(30))
 }
 
+/// The address the devices dial the gateway at here.
+fn localhost_san() -> SanType {
+    SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
 fn gateway(ca: &Ca) -> Identity {
-    let (nb, na) = now_window();
-    leaf(
-        ca,
-        "wasmbed-gateway",
-        SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        ExtendedKeyUsagePurpose::ServerAuth,
-        nb,
-        na,
-    )
+    gateway_valid(ca, now_window())
+}
+
+fn gateway_valid(ca: &Ca, window: Window) -> Identity {
+    leaf(ca, "wasmbed-gateway", localhost_san(), ExtendedKeyUsagePurpose::ServerAuth, window)
 }
 
 fn device(ca: &Ca) -> Identity {
-    let (nb, na) = now_window();
-    leaf(
-        ca,
-        "dev-1",
-        SanType::DnsName("dev-1.devices.wasmbed".try_into().unwrap()),
-        ExtendedKeyUsagePurpose::ClientAuth,
-        nb,
-        na,
-    )
+    let san = SanType::DnsName("dev-1.devices.wasmbed".try_into().unwrap());
+    leaf(ca, "dev-1", san, ExtendedKeyUsagePurpose::ClientAuth, now_window())
 }
 
 /// Same shape as wasmbed_pki::tls::server_config.
@@ -231,11 +221,23 @@ fn connect_with(
 
 const LOCALHOST: ServerName<'static> = ServerName::Ipv4([127, 0, 0, 1]);
 
+/// A device of `ca` (pinning it, with a good clock) connecting to a gateway
+/// that presents `gateway` and trusts `ca`'s devices.
+fn connect_to(ca: &Ca, gateway: &Identity) -> Outcome {
+    let cfg = server_config(&ca.der, gateway, None);
+    connect(ca, cfg, &device(ca), LOCALHOST, sys_clock())
+}
+
+/// The device refused the gateway's certificate.
+#[track_caller]
+fn assert_certificate_refused(o: &Outcome) {
+    assert!(matches!(o.client, Err(TlsError::InvalidCertificate)), "{:?}", o.client.as_ref().err());
+}
+
 #[test]
 fn mutual_tls_round_trip() {
     let ca = ca("ca-1");
-    let cfg = server_config(&ca.der, &gateway(&ca), None);
-    let o = connect(&ca, cfg, &device(&ca), LOCALHOST, sys_clock());
+    let o = connect_to(&ca, &gateway(&ca));
     let got = o.client.expect("client");
     assert_eq!(&got[..4], b"pong");
     assert_eq!(got.len(), 104);
@@ -246,10 +248,9 @@ fn mutual_tls_round_trip() {
 fn server_from_other_ca_is_refused() {
     let (ca1, ca2) = (ca("ca-1"), ca("ca-2"));
     // gateway cert from ca2, but it trusts devices from ca1: only the client check can fail
-    let cfg = server_config(&ca1.der, &gateway(&ca2), None);
-    let o = connect(&ca1, cfg, &device(&ca1), LOCALHOST, sys_clock());
+    let o = connect_to(&ca1, &gateway(&ca2));
     println!("client: {:?} / server: {:?}", o.client.as_ref().err(), o.server.as_ref().err());
-    assert!(matches!(o.client, Err(TlsError::InvalidCertificate)));
+    assert_certificate_refused(&o);
     assert!(o.server.is_err());
 }
 
@@ -257,26 +258,17 @@ fn server_from_other_ca_is_refused() {
 fn other_ca_with_same_subject_is_refused() {
     // same DN as the pinned CA, different key: the signature check must catch it
     let (ca1, ca2) = (ca("ca-same"), ca("ca-same"));
-    let cfg = server_config(&ca1.der, &gateway(&ca2), None);
-    let o = connect(&ca1, cfg, &device(&ca1), LOCALHOST, sys_clock());
-    assert!(matches!(o.client, Err(TlsError::InvalidCertificate)), "{:?}", o.client.err());
+    let o = connect_to(&ca1, &gateway(&ca2));
+    assert_certificate_refused(&o);
 }
 
 #[test]
 fn expired_server_cert_is_refused() {
     let ca = ca("ca-1");
     let now = OffsetDateTime::now_utc();
-    let gw = leaf(
-        &ca,
-        "wasmbed-gateway",
-        SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        ExtendedKeyUsagePurpose::ServerAuth,
-        now - time::Duration::days(30),
-        now - time::Duration::days(1),
-    );
-    let cfg = server_config(&ca.der, &gw, None);
-    let o = connect(&ca, cfg, &device(&ca), LOCALHOST, sys_clock());
-    assert!(matches!(o.client, Err(TlsError::InvalidCertificate)), "{:?}", o.client.err());
+    let gw = gateway_valid(&ca, (now - time::Duration::days(30), now - time::Duration::days(1)));
+    let o = connect_to(&ca, &gw);
+    assert_certificate_refused(&o);
 }
 
 #[test]
@@ -285,10 +277,10 @@ fn not_yet_valid_and_no_clock_are_refused() {
     let cfg = server_config(&ca.der, &gateway(&ca), None);
     // a device clock stuck in 1970 (not synced): cert not yet valid
     let o = connect(&ca, cfg.clone(), &device(&ca), LOCALHOST, || Some(0));
-    assert!(matches!(o.client, Err(TlsError::InvalidCertificate)), "{:?}", o.client.err());
+    assert_certificate_refused(&o);
     // no time at all: fail closed
     let o = connect(&ca, cfg, &device(&ca), LOCALHOST, || None);
-    assert!(matches!(o.client, Err(TlsError::InvalidCertificate)), "{:?}", o.client.err());
+    assert_certificate_refused(&o);
 }
 
 #[test]
@@ -296,39 +288,23 @@ fn wrong_ip_san_is_refused() {
     let ca = ca("ca-1");
     let cfg = server_config(&ca.der, &gateway(&ca), None);
     let o = connect(&ca, cfg, &device(&ca), ServerName::Ipv4([127, 0, 0, 2]), sys_clock());
-    assert!(matches!(o.client, Err(TlsError::InvalidCertificate)), "{:?}", o.client.err());
+    assert_certificate_refused(&o);
 }
 
 #[test]
 fn device_cert_posing_as_gateway_is_refused() {
     // a (stolen) device certificate for a name the client expects, but with clientAuth EKU only
     let ca = ca("ca-1");
-    let (nb, na) = now_window();
-    let fake = leaf(
-        &ca,
-        "x",
-        SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        ExtendedKeyUsagePurpose::ClientAuth,
-        nb,
-        na,
-    );
-    let cfg = server_config(&ca.der, &fake, None);
-    let o = connect(&ca, cfg, &device(&ca), LOCALHOST, sys_clock());
-    assert!(matches!(o.client, Err(TlsError::InvalidCertificate)), "{:?}", o.client.err());
+    let fake = leaf(&ca, "x", localhost_san(), ExtendedKeyUsagePurpose::ClientAuth, now_window());
+    let o = connect_to(&ca, &fake);
+    assert_certificate_refused(&o);
 }
 
 #[test]
 fn dns_name_san() {
     let ca = ca("ca-1");
-    let (nb, na) = now_window();
-    let gw = leaf(
-        &ca,
-        "gw",
-        SanType::DnsName("gateway.wasmbed.local".try_into().unwrap()),
-        ExtendedKeyUsagePurpose::ServerAuth,
-        nb,
-        na,
-    );
+    let san = SanType::DnsName("gateway.wasmbed.local".try_into().unwrap());
+    let gw = leaf(&ca, "gw", san, ExtendedKeyUsagePurpose::ServerAuth, now_window());
     let cfg = server_config(&ca.der, &gw, None);
     // name given to the verifier only (no SNI)
     let o = connect(&ca, cfg.clone(), &device(&ca), ServerName::Dns("Gateway.wasmbed.local"), sys_clock());
