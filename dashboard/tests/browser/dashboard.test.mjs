@@ -2,8 +2,9 @@
 // `wasmbed up` with a QEMU device running our firmware: sign in, the
 // setup page, the device coming Online, a canary rollout, app log and
 // serial console, the terminal (allowed and refused), disconnect and
-// connect, a second version, rollback, the audit log, the overview and
-// the devices page on a 390 px phone screen, a viewer's view.
+// connect, a second version, rollback, the audit log, the activity
+// chart of a page opened afresh, the overview and the devices page on a
+// 390 px phone screen, a viewer's view.
 //
 // One screenshot per step in target/browser-artifacts/. Run it with
 // `cargo xtask browser-test` (or as part of `cargo xtask test`).
@@ -217,6 +218,32 @@ stepTest('the overview counts the fleet', async () => {
   await page.getByRole('link', { name: '1 Online' }).waitFor();
   await page.getByRole('img', { name: /Heartbeats and app failures/ }).waitFor();
   // The device heartbeats every 5 s: the chart counts them as they arrive.
+  await page.getByText(/heartbeats \([1-9]\d*\)/).waitFor();
+});
+
+/** Waits for a heartbeat bar on the chart whose bucket had ended by `before` (Unix ms; null: by now). */
+function heartbeatBarEndedBy(before, timeout = UI_MS) {
+  return page.waitForFunction(
+    (t) =>
+      [...document.querySelectorAll('figure.chart rect.bar-hb')].some(
+        (r) => Number(r.getAttribute('data-start-ms')) + Number(r.closest('figure')?.getAttribute('data-bucket-ms')) <= (t ?? Date.now()),
+      ),
+    before,
+    { timeout },
+  );
+}
+
+stepTest('a page opened afresh shows the platform’s recent activity at once', async () => {
+  // First a bucket that has ended with a heartbeat in it (the device
+  // heartbeats every 5 s): the platform has counted that one too.
+  await heartbeatBarEndedBy(null, 60_000);
+  // After a reload, a bucket that ended before the page opened holds
+  // heartbeats the page cannot have seen itself: only the platform's count
+  // brings it.
+  const opened = Date.now();
+  await page.reload();
+  await page.getByRole('img', { name: /Heartbeats and app failures/ }).waitFor();
+  await heartbeatBarEndedBy(opened);
   await page.getByText(/heartbeats \([1-9]\d*\)/).waitFor();
 });
 
