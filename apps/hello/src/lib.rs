@@ -2,31 +2,20 @@
 //! Needs capability `log`.
 #![no_std]
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use wasmbed_sdk::{App, Counter, Line, log};
 
-use wasmbed_sdk::{Line, log};
+static TICKS: Counter = Counter::new();
 
-// wasm32 apps are single-threaded; an atomic is the safe way to keep state
-// in a static.
-static TICKS: AtomicU32 = AtomicU32::new(0);
+struct Hello;
 
-/// Called once after instantiation.
-#[unsafe(no_mangle)]
-pub extern "C" fn init() {
-    log("hello from wasmbed");
+impl App for Hello {
+    fn init() {
+        log("hello from wasmbed");
+    }
+
+    fn tick(_now_ms: u64) {
+        Line::new().push_str("hello #").push_u64(TICKS.next().into()).log();
+    }
 }
 
-/// Called every tick interval.
-#[unsafe(no_mangle)]
-pub extern "C" fn tick(_now_ms: u64) {
-    let n = TICKS.load(Ordering::Relaxed).wrapping_add(1);
-    TICKS.store(n, Ordering::Relaxed);
-    Line::new().push_str("hello #").push_u64(n.into()).log();
-}
-
-#[cfg(target_arch = "wasm32")]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    // Trap: the device marks the app failed and reports it.
-    core::arch::wasm32::unreachable()
-}
+wasmbed_sdk::export!(Hello);

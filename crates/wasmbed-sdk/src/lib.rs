@@ -2,9 +2,10 @@
 //! `wit/wasmbed-device.wit`): safe wrappers over the host functions a
 //! device links into an app from import module `wasmbed`.
 //!
-//! Apps are `#![no_std]` `cdylib`s without an allocator. They export
-//! `init()` and `tick(now_ms: u64)` and bring their own panic handler; see
-//! `apps/hello` for a complete one. Each group of functions here needs the
+//! Apps are `#![no_std]` `cdylib`s without an allocator. They implement
+//! [`App`] (`init()` and `tick(now_ms: u64)`) and export it with
+//! [`export!`], which also installs the panic handler; see `apps/hello`
+//! for a complete one. Each group of functions here needs the
 //! matching capability: an app that calls [`log`] must be granted `log`, or
 //! it fails to instantiate.
 //!
@@ -21,9 +22,11 @@
 #![no_std]
 #![deny(missing_docs)]
 
+mod app;
 mod host;
 mod line;
 
+pub use app::{App, Counter};
 pub use line::{LINE_CAPACITY, Line};
 
 /// Logs one line (capability `log`). The device may truncate long lines.
