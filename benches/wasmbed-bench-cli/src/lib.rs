@@ -59,7 +59,8 @@ pub enum Scenario {
     /// Deploy request → Running on QEMU devices of every board with firmware, 10 KB app, several rounds.
     ///
     /// Devices are spread round-robin over the boards that have an image;
-    /// the output's `boards` lists the boards that ran.
+    /// the output's `boards` lists the boards that ran. The app is code
+    /// without linear memory, which every board's heap can hold.
     DeployQemu(DeployQemu),
     /// The same compute kernels natively and as a WASM app in the agent's runtime, in guest instructions.
     Interp(Interp),

@@ -43,16 +43,28 @@ pub async fn deploy(
     strategy: serde_json::Value,
     caps: &[&str],
 ) -> Result<String> {
+    let mut spec = serde_json::json!({ "version": version, "selector": selector, "strategy": strategy });
+    if !caps.is_empty() {
+        spec["capabilities"] = serde_json::json!(caps);
+    }
+    deploy_spec(http, api, name, module, spec).await
+}
+
+/// Uploads `module` and deploys it as `name` with `spec` (an application
+/// spec as the API takes it, without the digest); returns the digest.
+pub async fn deploy_spec(
+    http: &reqwest::Client,
+    api: &str,
+    name: &str,
+    module: &[u8],
+    mut spec: serde_json::Value,
+) -> Result<String> {
     let digest = hex::encode(Sha256::digest(module));
     let resp = http.post(format!("{api}/api/v1/modules?digest={digest}")).body(module.to_vec()).send().await?;
     if !resp.status().is_success() {
         bail!("upload refused: {}", resp.text().await.unwrap_or_default());
     }
-    let mut spec =
-        serde_json::json!({ "version": version, "digest": digest, "selector": selector, "strategy": strategy });
-    if !caps.is_empty() {
-        spec["capabilities"] = serde_json::json!(caps);
-    }
+    spec["digest"] = serde_json::json!(digest);
     let resp = http.put(format!("{api}/api/v1/applications/{name}")).json(&spec).send().await?;
     if !resp.status().is_success() {
         bail!("deploy refused: {}", resp.text().await.unwrap_or_default());
