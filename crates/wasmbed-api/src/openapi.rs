@@ -47,7 +47,14 @@ use crate::handlers::{self, applications, devices, gateways, tokens};
         crate::activity::get_activity,
         crate::metrics::serve,
     ),
-    components(schemas(crate::events::Snapshot, crate::events::Heartbeat, crate::events::Deleted, crate::events::Lagged)),
+    components(schemas(
+        crate::events::Snapshot,
+        crate::events::Heartbeat,
+        crate::events::Deleted,
+        crate::events::Lagged,
+        // Named only as a path parameter, which utoipa does not collect.
+        crate::handlers::applications::RolloutControl,
+    )),
     // Every route needs a token (a role each states in its description).
     security(("bearer" = [])),
     modifiers(&BearerAuth)

@@ -30,3 +30,32 @@ fn the_committed_openapi_document_matches_the_code() {
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     assert!(doc["components"]["schemas"]["Strategy"].is_object(), "model types are in the document");
 }
+
+/// Every `$ref` names a schema the document defines (utoipa does not
+/// collect types named only as path parameters: a dangling reference breaks
+/// the dashboard's generated types).
+#[test]
+fn every_reference_resolves() {
+    fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v.as_str()) {
+                        ("$ref", Some(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_str(&wasmbed_api::openapi::document()).unwrap();
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected reference {r}"));
+        assert!(doc["components"]["schemas"][name].is_object(), "{r} is not defined");
+    }
+}
