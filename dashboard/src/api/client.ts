@@ -16,6 +16,7 @@ import type {
   ModuleInfo,
   NewDevice,
   RollbackRequest,
+  RolloutControl,
   TerminalAnswer,
   TerminalRequest,
   WhoAmI,
@@ -126,7 +127,7 @@ export class Api {
     this.request<ModuleInfo>('POST', `/modules${digest ? `?digest=${digest}` : ''}`, undefined, bytes);
   deploy = (name: string, req: DeployRequest) => this.request<Application>('PUT', `/applications/${enc(name)}`, req);
   deleteApplication = (name: string) => this.request<void>('DELETE', `/applications/${enc(name)}`);
-  rolloutControl = (name: string, verb: 'pause' | 'resume' | 'abort') =>
+  rolloutControl = (name: string, verb: RolloutControl) =>
     this.request<Application>('POST', `/applications/${enc(name)}/${verb}`);
   rollback = (name: string, revision?: number) =>
     this.request<Application>('POST', `/applications/${enc(name)}/rollback`, (revision === undefined ? {} : { revision }) satisfies RollbackRequest);

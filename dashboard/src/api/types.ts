@@ -24,6 +24,7 @@ export type Limits = Schemas['Limits'];
 export type Strategy = Schemas['Strategy'];
 export type StrategyType = Strategy['type'];
 export type RolloutPhase = Schemas['RolloutPhase'];
+export type RolloutControl = Schemas['RolloutControl'];
 export type Revision = Schemas['Revision'];
 export type RevisionOutcome = Schemas['RevisionOutcome'];
 export type HistoryEntry = Schemas['HistoryEntry'];
