@@ -1,8 +1,9 @@
 // Writes src/api/openapi.gen.ts, the TypeScript types of the HTTP API, from
-// the OpenAPI document the Rust code generates (docs/openapi.json, written
-// by `cargo xtask openapi`). `npm run gen:api` runs it; api-types.test.mjs
-// runs the same function in memory and fails when the committed file has
-// drifted from the document.
+// the OpenAPI document the Rust code generates (docs/openapi.json, committed,
+// with a Rust test that fails when it drifts from the code). The file is not
+// committed: `npm run gen:api` runs before every dev server, build, type
+// check and test, so the dashboard always compiles against the API as it is
+// and tsc fails where the two disagree.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,8 +15,9 @@ export const DOCUMENT = path.resolve(here, '../../docs/openapi.json');
 export const OUTPUT = path.resolve(here, '../src/api/openapi.gen.ts');
 
 const HEADER = `// Generated from docs/openapi.json by \`npm run gen:api\` (openapi-typescript,
-// pinned in package-lock.json). Do not edit: change the Rust types, run
-// \`cargo xtask openapi\`, then \`npm run gen:api\`. Friendly names: ./types.ts.
+// pinned in package-lock.json) before every build, type check and test; not
+// committed. Change the Rust types and run \`cargo xtask openapi\`. Friendly
+// names: ./types.ts.
 
 `;
 

@@ -1,6 +1,7 @@
 // Generated from docs/openapi.json by `npm run gen:api` (openapi-typescript,
-// pinned in package-lock.json). Do not edit: change the Rust types, run
-// `cargo xtask openapi`, then `npm run gen:api`. Friendly names: ./types.ts.
+// pinned in package-lock.json) before every build, type check and test; not
+// committed. Change the Rust types and run `cargo xtask openapi`. Friendly
+// names: ./types.ts.
 
 export interface paths {
     "/api/v1/activity": {
