@@ -3,18 +3,29 @@
 // bars are an SVG stretched to the box (so the chart keeps its height on
 // a phone); the labels are text beside it, so they are never stretched.
 
+import { Fragment } from 'react';
 import type { Activity } from '../api/types';
 import { slots, WINDOW_MS } from '../state/activity';
 
 const W = 600;
 const H = 100;
 
+/**
+ * What the chart counts, side by side in each bucket: where a bar starts and
+ * how wide it is (as parts of the bucket's width), its class (its colour
+ * and the caption's key: bar-hb, key-hb) and what one is called.
+ */
+const SERIES = [
+  { count: 'heartbeats', x: 0, width: 0.55, css: 'hb', what: 'heartbeats' },
+  { count: 'failures', x: 0.5, width: 0.45, css: 'fail', what: 'app failures' },
+] as const;
+
 export function ActivityChart({ activity, now }: { activity: Activity; now: number }) {
   const shown = slots(activity, now);
-  const max = Math.max(1, ...shown.map((s) => Math.max(s.heartbeats, s.failures)));
+  const max = Math.max(1, ...SERIES.flatMap(({ count }) => shown.map((s) => s[count])));
   const bw = W / shown.length;
   const h = (v: number) => (v / max) * H;
-  const total = shown.reduce((a, s) => ({ hb: a.hb + s.heartbeats, f: a.f + s.failures }), { hb: 0, f: 0 });
+  const total = (count: (typeof SERIES)[number]['count']) => shown.reduce((a, s) => a + s[count], 0);
   const per = activity.bucketMs % 1000 === 0 ? `${activity.bucketMs / 1000} s` : `${activity.bucketMs} ms`;
   const minutes = Math.round(WINDOW_MS / 60_000);
   return (
@@ -30,31 +41,22 @@ export function ActivityChart({ activity, now }: { activity: Activity; now: numb
         >
           {shown.map((s, i) => (
             <g key={s.startMs}>
-              {s.heartbeats > 0 && (
-                <rect
-                  x={i * bw}
-                  y={H - h(s.heartbeats)}
-                  width={bw * 0.55}
-                  height={h(s.heartbeats)}
-                  className="bar-hb"
-                  data-start-ms={s.startMs}
-                  data-heartbeats={s.heartbeats}
-                >
-                  <title>{`${new Date(s.startMs).toLocaleTimeString()}: ${s.heartbeats} heartbeats`}</title>
-                </rect>
-              )}
-              {s.failures > 0 && (
-                <rect
-                  x={i * bw + bw * 0.5}
-                  y={H - h(s.failures)}
-                  width={bw * 0.45}
-                  height={h(s.failures)}
-                  className="bar-fail"
-                  data-start-ms={s.startMs}
-                  data-failures={s.failures}
-                >
-                  <title>{`${new Date(s.startMs).toLocaleTimeString()}: ${s.failures} app failures`}</title>
-                </rect>
+              {SERIES.map(
+                ({ count, x, width, css, what }) =>
+                  s[count] > 0 && (
+                    <rect
+                      key={count}
+                      x={(i + x) * bw}
+                      y={H - h(s[count])}
+                      width={bw * width}
+                      height={h(s[count])}
+                      className={`bar-${css}`}
+                      data-start-ms={s.startMs}
+                      {...{ [`data-${count}`]: s[count] }}
+                    >
+                      <title>{`${new Date(s.startMs).toLocaleTimeString()}: ${s[count]} ${what}`}</title>
+                    </rect>
+                  ),
               )}
             </g>
           ))}
@@ -66,8 +68,12 @@ export function ActivityChart({ activity, now }: { activity: Activity; now: numb
         <span className="tick">now</span>
       </div>
       <figcaption>
-        <span className="key key-hb" /> heartbeats ({total.hb}) <span className="key key-fail" /> app failures ({total.f}) — per{' '}
-        {per}, counted by the platform
+        {SERIES.map(({ count, css, what }) => (
+          <Fragment key={count}>
+            <span className={`key key-${css}`} /> {what} ({total(count)}){' '}
+          </Fragment>
+        ))}
+        — per {per}, counted by the platform
       </figcaption>
     </figure>
   );
