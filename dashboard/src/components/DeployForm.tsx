@@ -9,6 +9,7 @@ import { parseSelector } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
 import { ErrorBanner, useAction } from './common';
+import { CheckField, SelectField, TextField } from './fields';
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -84,14 +85,8 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
   return (
     <form className="deploy" onSubmit={submit} aria-label="Deploy an application">
       <div className="row">
-        <label>
-          Application name
-          <input value={name} onChange={(e) => setName(e.target.value)} disabled={!!existing} required placeholder="hello" />
-        </label>
-        <label>
-          Version
-          <input value={version} onChange={(e) => setVersion(e.target.value)} required maxLength={64} />
-        </label>
+        <TextField label="Application name" value={name} onValue={setName} disabled={!!existing} required placeholder="hello" />
+        <TextField label="Version" value={version} onValue={setVersion} required maxLength={64} />
       </div>
       <label>
         Module (.wasm)
@@ -106,17 +101,11 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
       <fieldset>
         <legend>Capabilities</legend>
         {CAPABILITIES.map((c) => (
-          <label key={c} className="check">
-            <input type="checkbox" checked={caps.includes(c)} onChange={() => toggle(c)} />
-            {c}
-          </label>
+          <CheckField key={c} label={c} checked={caps.includes(c)} onChecked={() => toggle(c)} />
         ))}
         <p className="muted">The device links only the granted groups: a module importing anything else is refused.</p>
       </fieldset>
-      <label>
-        Target devices (label selector)
-        <input value={selector} onChange={(e) => setSelector(e.target.value)} placeholder="empty: every device" />
-      </label>
+      <TextField label="Target devices (label selector)" value={selector} onValue={setSelector} placeholder="empty: every device" />
       {'error' in sel ? (
         <ErrorBanner error={sel.error} />
       ) : (
@@ -127,54 +116,26 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
       )}
       <fieldset>
         <legend>Rollout strategy</legend>
-        <label>
-          Strategy
-          <select value={type} onChange={(e) => setType(e.target.value as StrategyType)}>
-            {STRATEGY_TYPES.map((t) => (
-              <option key={t}>{t}</option>
-            ))}
-          </select>
-        </label>
+        <SelectField label="Strategy" options={STRATEGY_TYPES} value={type} onValue={setType} />
         {type === 'rolling' && (
-          <label>
-            Max unavailable
-            <input value={maxUnavailable} onChange={(e) => setMaxUnavailable(e.target.value)} placeholder="25% or 2" />
-          </label>
+          <TextField label="Max unavailable" value={maxUnavailable} onValue={setMaxUnavailable} placeholder="25% or 2" />
         )}
         {type === 'canary' && (
           <>
-            <label>
-              Steps
-              <input value={steps} onChange={(e) => setSteps(e.target.value)} placeholder="1,10%,50%,100%" />
-            </label>
-            <label>
-              Failures tolerated per step
-              <input type="number" min={0} value={maxFailures} onChange={(e) => setMaxFailures(e.target.value)} />
-            </label>
+            <TextField label="Steps" value={steps} onValue={setSteps} placeholder="1,10%,50%,100%" />
+            <TextField label="Failures tolerated per step" type="number" min={0} value={maxFailures} onValue={setMaxFailures} />
           </>
         )}
         {(type === 'canary' || type === 'blue-green') && (
-          <label>
-            Soak time (ms)
-            <input type="number" min={0} value={soakMs} onChange={(e) => setSoakMs(e.target.value)} />
-          </label>
+          <TextField label="Soak time (ms)" type="number" min={0} value={soakMs} onValue={setSoakMs} />
         )}
       </fieldset>
       <details>
         <summary>Limits (defaults: 1,000,000 fuel per call, 2 pages, tick 1000 ms)</summary>
         <div className="row">
-          <label>
-            Fuel per call
-            <input type="number" min={1} value={fuel} onChange={(e) => setFuel(e.target.value)} />
-          </label>
-          <label>
-            Memory pages (64 KiB)
-            <input type="number" min={0} max={16} value={pages} onChange={(e) => setPages(e.target.value)} />
-          </label>
-          <label>
-            Tick (ms)
-            <input type="number" min={10} value={tickMs} onChange={(e) => setTickMs(e.target.value)} />
-          </label>
+          <TextField label="Fuel per call" type="number" min={1} value={fuel} onValue={setFuel} />
+          <TextField label="Memory pages (64 KiB)" type="number" min={0} max={16} value={pages} onValue={setPages} />
+          <TextField label="Tick (ms)" type="number" min={10} value={tickMs} onValue={setTickMs} />
         </div>
       </details>
       <ErrorBanner error={error} onDismiss={() => setError(null)} />

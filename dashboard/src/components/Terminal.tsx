@@ -5,6 +5,7 @@
 import { useState, type FormEvent, type KeyboardEvent } from 'react';
 import { TERMINAL_COMMANDS, type TerminalAnswer } from '../api/types';
 import { useAuth } from '../state/auth';
+import { TextField } from './fields';
 
 interface Entry {
   command: string;
@@ -68,18 +69,17 @@ export function Terminal({ device, online }: { device: string; online: boolean }
         ))}
       </pre>
       <form onSubmit={(e) => void submit(e)} className="row">
-        <label className="grow">
-          Terminal command
-          <input
-            value={command}
-            onChange={(e) => setCommand(e.target.value)}
-            onKeyDown={onKey}
-            placeholder={online ? 'status' : 'the device is not online'}
-            disabled={!allowed}
-            spellCheck={false}
-            autoComplete="off"
-          />
-        </label>
+        <TextField
+          label="Terminal command"
+          className="grow"
+          value={command}
+          onValue={setCommand}
+          onKeyDown={onKey}
+          placeholder={online ? 'status' : 'the device is not online'}
+          disabled={!allowed}
+          spellCheck={false}
+          autoComplete="off"
+        />
         <button type="submit" disabled={busy || !allowed || command.trim() === ''}>
           {busy ? 'Running…' : 'Run'}
         </button>

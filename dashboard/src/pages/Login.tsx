@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { ErrorBanner, useAction } from '../components/common';
+import { CheckField, TextField } from '../components/fields';
 import { useAuth } from '../state/auth';
 
 export function Login() {
@@ -22,23 +23,18 @@ export function Login() {
           here, or a token an admin created for you.
         </p>
         <ErrorBanner error={error ?? signedOutReason} />
-        <label>
-          API token
-          <input
-            type="password"
-            name="token"
-            autoComplete="off"
-            spellCheck={false}
-            placeholder="wbt_…"
-            value={token}
-            onChange={(e) => setToken(e.target.value)}
-            required
-          />
-        </label>
-        <label className="check">
-          <input type="checkbox" checked={remember} onChange={(e) => setRemember(e.target.checked)} />
-          Keep me signed in on this browser
-        </label>
+        <TextField
+          label="API token"
+          type="password"
+          name="token"
+          autoComplete="off"
+          spellCheck={false}
+          placeholder="wbt_…"
+          value={token}
+          onValue={setToken}
+          required
+        />
+        <CheckField label="Keep me signed in on this browser" checked={remember} onChecked={setRemember} />
         <button type="submit" className="primary" disabled={busy || token.trim() === ''}>
           {busy ? 'Checking…' : 'Sign in'}
         </button>
