@@ -40,7 +40,7 @@ pub use error::ApiError;
 pub use events::EventHub;
 pub use handlers::Status;
 pub use handlers::applications::HistoryEntry;
-pub use handlers::devices::{TerminalAnswer, TerminalError};
+pub use handlers::devices::{Refuser, TerminalAnswer, TerminalError};
 
 pub use wasmbed_model::defaults::MAX_MODULE_LEN;
 

@@ -121,8 +121,7 @@ async fn terminal(State(r): State<Replica>, body: Result<Json<TerminalCall>, Jso
     };
     match r.gateway.run_command(&call.device, line).await {
         Ok(reply) => {
-            Json(TerminalAnswer { outcome: reply.outcome.as_str().into(), output: reply.output, refused_by: None })
-                .into_response()
+            Json(TerminalAnswer { outcome: reply.outcome, output: reply.output, refused_by: None }).into_response()
         }
         Err(e @ CommandError::NotConnected(_)) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e @ CommandError::Busy(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

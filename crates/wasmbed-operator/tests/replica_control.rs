@@ -16,6 +16,7 @@ use wasmbed_api::{Terminal, TerminalError};
 use wasmbed_model::{Application, ApplicationSpec, LogBook, Meta};
 use wasmbed_operator::replica_control::{self as control, ControlClient, MAX_REQUEST, RemoteTerminal};
 use wasmbed_platform::{Platform, PlatformConfig, fixtures};
+use wasmbed_protocol::CommandOutcome;
 
 const NAME: &str = "wasmbed-gateway.test.svc";
 const TOKEN: &str = "0123456789abcdef";
@@ -56,17 +57,17 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
     wasmbed_testkit::device_where(&p.store, &device, "running hello", |d| d.status.session.runs(|a| a.name == "hello"))
         .await;
     let answer = terminal.run(&device, "status", &[]).await.unwrap();
-    assert_eq!(answer.outcome, "ok", "{answer:?}");
+    assert_eq!(answer.outcome, CommandOutcome::Ok, "{answer:?}");
     assert!(answer.output.contains(&device), "{answer:?}");
     let refused = terminal.run(&device, "shutdown", &["now".into()]).await.unwrap();
-    assert_eq!(refused.outcome, "refused", "the device itself refuses: {refused:?}");
+    assert_eq!(refused.outcome, CommandOutcome::Refused, "the device itself refuses: {refused:?}");
     assert_eq!(terminal.run("nobody", "status", &[]).await.unwrap_err(), TerminalError::NotConnected);
 
     // The app logs at its start: restart it until a line has come through
     // (the collector may not have been connected for the first start).
     let line = wasmbed_testkit::poll("a log line at the controller", async || {
         let restarted = terminal.run(&device, "restart-app", &["hello".into()]).await.unwrap();
-        assert_eq!(restarted.outcome, "ok", "{restarted:?}");
+        assert_eq!(restarted.outcome, CommandOutcome::Ok, "{restarted:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
         controller_logs.tail(&device, 10).pop().ok_or("no line yet")
     })
@@ -109,7 +110,7 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
     assert!(matches!(e, control::ControlError::Address(_)), "{e}");
 
     // Through all of that the replica kept serving.
-    assert_eq!(terminal.run(&device, "uptime", &[]).await.unwrap().outcome, "ok");
+    assert_eq!(terminal.run(&device, "uptime", &[]).await.unwrap().outcome, CommandOutcome::Ok);
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap().unwrap();
     p.shutdown().await;

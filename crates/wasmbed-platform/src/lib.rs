@@ -426,7 +426,7 @@ impl wasmbed_api::Terminal for GatewayTerminal {
             match gw.run_command(device, line.clone()).await {
                 Ok(reply) => {
                     return Ok(wasmbed_api::TerminalAnswer {
-                        outcome: reply.outcome.as_str().into(),
+                        outcome: reply.outcome,
                         output: reply.output,
                         refused_by: None,
                     });

@@ -48,8 +48,12 @@ pub struct Command {
     pub args: Vec<String>,
 }
 
-/// How the device dealt with a command.
+/// How the device dealt with a command (lower-case names in the API's
+/// JSON, with the `serde` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "lowercase"))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(rename_all = "lowercase"))]
 #[cbor(index_only)]
 pub enum CommandOutcome {
     /// Done; `output` is the answer.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use wasmbed_control::provisioning::Provisioner;
 use wasmbed_model::clock::to_unix_ms;
 use wasmbed_model::{Attempt, Device, DeviceSpec, Labels, LogLine, Meta, retry_on_conflict, validate_name};
+use wasmbed_protocol::CommandOutcome;
 
 use super::{ApiResult, json_error};
 use crate::audit::AuditNote;
@@ -257,13 +258,23 @@ pub struct TerminalRequest {
 /// A terminal answer.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TerminalAnswer {
-    /// `ok`, `refused` or `failed`.
-    pub outcome: String,
+    /// How the command went.
+    pub outcome: CommandOutcome,
     /// What the device (or the platform, for a refusal) said.
     pub output: String,
-    /// Who refused: `platform` or `device`; absent otherwise.
+    /// Who refused, for a refusal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refused_by: Option<String>,
+    pub refused_by: Option<Refuser>,
+}
+
+/// Who refused a terminal command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Refuser {
+    /// The API: not on the allow-list, nothing was sent.
+    Platform,
+    /// The device itself.
+    Device,
 }
 
 /// Why a terminal command could not be run (the device did not answer).
@@ -307,8 +318,11 @@ pub async fn terminal(
     // The device enforces the same list; checking here first gives the
     // operator the reason without a round trip.
     if let Err(why) = wasmbed_agent::TerminalCommand::parse(cmd, &args) {
-        let answer =
-            TerminalAnswer { outcome: "refused".into(), output: why.to_string(), refused_by: Some("platform".into()) };
+        let answer = TerminalAnswer {
+            outcome: CommandOutcome::Refused,
+            output: why.to_string(),
+            refused_by: Some(Refuser::Platform),
+        };
         let mut resp = Json(answer).into_response();
         resp.extensions_mut().insert(note("refused"));
         return Ok(resp);
@@ -318,12 +332,12 @@ pub async fn terminal(
     };
     match term.run(&name, cmd, &args).await {
         Ok(mut answer) => {
-            if answer.outcome == "refused" {
-                answer.refused_by = Some("device".into());
+            if answer.outcome == CommandOutcome::Refused {
+                answer.refused_by = Some(Refuser::Device);
             }
-            let outcome = answer.outcome.clone();
+            let outcome = answer.outcome;
             let mut resp = Json(answer).into_response();
-            resp.extensions_mut().insert(note(&outcome));
+            resp.extensions_mut().insert(note(outcome.as_str()));
             Ok(resp)
         }
         Err(e) => {
