@@ -13,5 +13,5 @@ export default defineConfig({
     host: '127.0.0.1',
     proxy: { '/api': { target: api, changeOrigin: false } },
   },
-  test: { include: ['src/**/*.test.ts', 'scripts/**/*.test.mjs'], environment: 'node' },
+  test: { include: ['src/**/*.test.{ts,tsx}', 'scripts/**/*.test.mjs'], environment: 'node' },
 });

@@ -1,5 +1,6 @@
 import { useEffect, useRef } from 'react';
 import type { StreamState } from './api/events';
+import { ErrorBanner, Page } from './components/common';
 import { useAuth } from './state/auth';
 import { FleetProvider, useFleet } from './state/fleet-context';
 import { Link, match, navigate, useLocation } from './router';
@@ -38,7 +39,7 @@ function StreamIndicator({ s }: { s: StreamState }) {
   );
 }
 
-function Page({ path }: { path: string }) {
+function PageAt({ path }: { path: string }) {
   let p: Record<string, string> | null;
   if (path === '/' || path === '') return <Overview />;
   if (path === '/setup') return <Setup />;
@@ -50,12 +51,11 @@ function Page({ path }: { path: string }) {
   if (path === '/gateways') return <Gateways />;
   if (path === '/audit') return <Audit />;
   return (
-    <div className="page">
-      <h1>Not found</h1>
+    <Page title="Not found">
       <p>
         Nothing here. <Link to="/">Overview</Link>
       </p>
-    </div>
+    </Page>
   );
 }
 
@@ -95,17 +95,16 @@ function Shell() {
           Sign out
         </button>
       </header>
-      {stream.kind === 'reconnecting' && (
-        <div className="error" role="alert">
-          Live updates interrupted: {stream.error}. Reconnecting; what is shown may be stale.
-        </div>
-      )}
-      {stream.kind === 'refused' && (
-        <div className="error" role="alert">
-          {stream.error.message}
-        </div>
-      )}
-      <main>{state.loaded ? <Page path={path} /> : <p className="empty">Connecting to the platform…</p>}</main>
+      <ErrorBanner
+        error={
+          stream.kind === 'reconnecting'
+            ? `Live updates interrupted: ${stream.error}. Reconnecting; what is shown may be stale.`
+            : stream.kind === 'refused'
+              ? stream.error.message
+              : null
+        }
+      />
+      <main>{state.loaded ? <PageAt path={path} /> : <p className="empty">Connecting to the platform…</p>}</main>
     </div>
   );
 }

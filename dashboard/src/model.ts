@@ -1,6 +1,6 @@
 // Small facts about resources the pages share.
 
-import type { Application, Board, Device, DevicePhase } from './api/types';
+import type { Application, Board, Device, DevicePhase, Gateway, GatewayHealth, Meta } from './api/types';
 
 export const SIM_BOARD = 'sim';
 
@@ -23,6 +23,25 @@ export function boardRefusal(b: Board): string | null {
 
 export function phaseOf(d: Device): DevicePhase {
   return d.status?.phase ?? 'Provisioning';
+}
+
+/** A gateway that has not reported yet is of unknown health. */
+export function healthOf(g: Gateway): GatewayHealth {
+  return g.status?.health ?? 'Unknown';
+}
+
+/** The address QEMU devices dial: the gateway's own for them, else the one host devices dial. */
+export function qemuEndpoint(g: Gateway): string {
+  return g.spec.deviceEndpoint ?? g.spec.endpoint;
+}
+
+/** Resources in name order. */
+export function byName<R extends { meta: Meta }>(resources: Iterable<R>): R[] {
+  return [...resources].sort((a, b) => a.meta.name.localeCompare(b.meta.name));
+}
+
+export function nameOf(r: { meta: Meta }): string {
+  return r.meta.name;
 }
 
 /** Kubernetes-style equality selector, as crates/wasmbed-model/src/selector.rs parses it. */
@@ -72,6 +91,11 @@ export function slotsOf(app: string, d: Device) {
   return (d.status?.session?.apps ?? []).filter((a) => a.name === app || a.name.startsWith(`${app}.r`));
 }
 
+/** The application a slot belongs to: the slot's name without a blue-green `.r<rev>` suffix (the inverse of slotsOf). */
+export function appOfSlot(slot: string): string {
+  return slot.replace(/\.r\d+$/, '');
+}
+
 export function strategyLabel(a: Application): string {
   // The platform's default when a spec names none (docs/api.md).
   const s = a.spec.strategy ?? { type: 'all-at-once' };
@@ -85,9 +109,9 @@ export function strategyLabel(a: Application): string {
   }
 }
 
-/** "12 s ago", "3 min ago"; exact time in the title. */
-export function ago(ms: number | null | undefined, now: number): string {
-  if (!ms) return 'never';
+/** "12 s ago", "3 min ago"; `never` (by default 'never') for no time. */
+export function ago(ms: number | null | undefined, now: number, never = 'never'): string {
+  if (!ms) return never;
   const s = Math.max(0, Math.round((now - ms) / 1000));
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;

@@ -28,6 +28,19 @@ export function useLocation(): { path: string; query: URLSearchParams } {
   return { path, query: new URLSearchParams(search) };
 }
 
+/**
+ * Sets one parameter of the current page's query (the empty value removes
+ * it), replacing the history entry: filters live in the URL, so a filtered
+ * view can be linked and survives a reload, without a history step per key.
+ */
+export function setQueryParam(key: string, value: string): void {
+  const q = new URLSearchParams(location.search);
+  if (value) q.set(key, value);
+  else q.delete(key);
+  const s = q.toString();
+  navigate(`${location.pathname}${s ? `?${s}` : ''}`, true);
+}
+
 /** Matches `/devices/:name` style patterns; returns the decoded parameters or null. */
 export function match(pattern: string, path: string): Record<string, string> | null {
   const p = pattern.split('/');

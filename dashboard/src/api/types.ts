@@ -24,6 +24,7 @@ export type Limits = Schemas['Limits'];
 export type Strategy = Schemas['Strategy'];
 export type StrategyType = Strategy['type'];
 export type RolloutPhase = Schemas['RolloutPhase'];
+export type StepStatus = Schemas['StepStatus'];
 export type RolloutControl = Schemas['RolloutControl'];
 export type Revision = Schemas['Revision'];
 export type RevisionOutcome = Schemas['RevisionOutcome'];
@@ -69,6 +70,10 @@ export const STRATEGY_TYPES = every<StrategyType>({ 'all-at-once': true, rolling
 
 /** Capability groups of ABI v1 (docs/api.md; the document types capabilities as plain strings). */
 export const CAPABILITIES = ['log', 'time', 'device'] as const;
+
+/** An audit entry's outcomes (docs/api.md; the document types the outcome as a plain string). */
+export const AUDIT_OUTCOMES = ['ok', 'refused', 'denied', 'failed'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 /** Terminal commands the device accepts (docs/api.md; the device enforces the same list). */
 export const TERMINAL_COMMANDS = ['status', 'apps', 'mem', 'uptime', 'restart-app NAME', 'reboot'];

@@ -6,7 +6,9 @@ import type { Board, Device } from '../api/types';
 import { boardRefusal } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
-import { ErrorBanner, Notice, Table, useAction } from './common';
+import { ErrorBanner, Notice, useAction } from './common';
+import { DataTable, type Column } from './DataTable';
+import { TextField } from './fields';
 
 function parseLabels(s: string): Record<string, string> | string {
   const out: Record<string, string> = {};
@@ -60,50 +62,36 @@ export function AddDevices({ onCreated, defaultCounts }: { onCreated?: (d: Devic
     });
   };
 
+  const columns: Column<Board>[] = [
+    { head: 'board', cell: (b) => b.name },
+    { head: 'what it is', cell: boardNote },
+    {
+      head: 'devices to add',
+      cell: (b) => (
+        <input
+          type="number"
+          min={0}
+          max={100}
+          aria-label={`Number of ${b.name} devices`}
+          value={counts[b.name] ?? 0}
+          onChange={(e) => setCounts({ ...counts, [b.name]: Math.max(0, Number(e.target.value) || 0) })}
+        />
+      ),
+    },
+  ];
+
   return (
     <form className="add-devices" onSubmit={submit} aria-label="Add devices">
       <ErrorBanner error={boardsError} />
-      <Table>
-        <thead>
-          <tr>
-            <th>board</th>
-            <th>what it is</th>
-            <th>devices to add</th>
-          </tr>
-        </thead>
-        <tbody>
-          {supported.map((b) => (
-            <tr key={b.name}>
-              <td>{b.name}</td>
-              <td>{boardNote(b)}</td>
-              <td>
-                <input
-                  type="number"
-                  min={0}
-                  max={100}
-                  aria-label={`Number of ${b.name} devices`}
-                  value={counts[b.name] ?? 0}
-                  onChange={(e) => setCounts({ ...counts, [b.name]: Math.max(0, Number(e.target.value) || 0) })}
-                />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </Table>
+      <DataTable columns={columns} rows={supported} rowKey={(b) => b.name} />
       {refused.map((b) => (
         <Notice key={b.name}>
           <strong>{b.name}</strong> cannot host a device here: {boardRefusal(b)}
         </Notice>
       ))}
       <div className="row">
-        <label>
-          Name prefix
-          <input value={prefix} onChange={(e) => setPrefix(e.target.value)} pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" required />
-        </label>
-        <label>
-          Labels
-          <input value={labels} onChange={(e) => setLabels(e.target.value)} placeholder="app=demo,site=lab" />
-        </label>
+        <TextField label="Name prefix" value={prefix} onValue={setPrefix} pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" required />
+        <TextField label="Labels" value={labels} onValue={setLabels} placeholder="app=demo,site=lab" />
       </div>
       <ErrorBanner error={error} onDismiss={() => setError(null)} />
       {created.length > 0 && <p role="status">Created {created.join(', ')}.</p>}

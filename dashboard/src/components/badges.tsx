@@ -5,6 +5,8 @@
 import type {
   AppState,
   AuditEntry,
+  AuditOutcome,
+  Condition,
   ConditionStatus,
   DevicePhase,
   GatewayHealth,
@@ -72,10 +74,20 @@ export const ConditionBadge = stateBadge<ConditionStatus>({
   Unknown: 'muted',
 });
 
+/** A condition: its status as a badge naming it, then why. */
+export function ConditionSummary({ c }: { c: Condition }) {
+  return (
+    <>
+      <ConditionBadge value={c.status} label={`${c.type}: ${c.status}`} /> {c.reason}
+      {c.message ? ` — ${c.message}` : ''}
+    </>
+  );
+}
+
 /** `refused`: bad input or a command the device refused; `denied`: no token or too low a role. */
 export const AuditOutcomeBadge = stateBadge<AuditEntry['outcome']>({
   ok: 'ok',
   refused: 'warn',
   denied: 'bad',
   failed: 'bad',
-});
+} satisfies Record<AuditOutcome, Tone>);

@@ -1,6 +1,6 @@
 // Small building blocks shared by the pages.
 
-import { useCallback, useState, type ReactNode, type TableHTMLAttributes } from 'react';
+import { useCallback, useState, type ReactNode } from 'react';
 
 /** An API error (or any failure) as a sentence, announced to screen readers. */
 export function ErrorBanner({ error, onDismiss }: { error: string | null; onDismiss?: () => void }) {
@@ -119,11 +119,21 @@ export function Facts({ items }: { items: [string, ReactNode][] }) {
   );
 }
 
-/** A table that scrolls sideways inside its own box when it is wider than the screen, so the page never does. */
-export function Table(props: TableHTMLAttributes<HTMLTableElement>) {
+/** A page: its heading, then its sections. */
+export function Page({ title, className, children }: { title: ReactNode; className?: string; children: ReactNode }) {
   return (
-    <div className="table-scroll">
-      <table {...props} />
+    <div className={className ? `page ${className}` : 'page'}>
+      <h1>{title}</h1>
+      {children}
     </div>
+  );
+}
+
+/** The page of one named resource the fleet does not hold: still loading, or gone (`children` says which and links back). */
+export function Missing({ name, loaded, children }: { name: string; loaded: boolean; children: ReactNode }) {
+  return (
+    <Page title={name}>
+      <Empty>{loaded ? children : 'Loading…'}</Empty>
+    </Page>
   );
 }

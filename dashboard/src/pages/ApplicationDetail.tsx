@@ -1,11 +1,31 @@
 import { RolloutProgress } from '../components/Rollout';
-import { AppStateBadge, ConditionBadge, RevisionOutcomeBadge, RolloutPhaseBadge } from '../components/badges';
-import { Empty, ErrorBanner, Facts, Section, Table, useAction } from '../components/common';
-import type { Application } from '../api/types';
+import { AppStateBadge, ConditionSummary, RevisionOutcomeBadge, RolloutPhaseBadge } from '../components/badges';
+import { DeviceLink, Targets } from '../components/columns';
+import { ErrorBanner, Facts, Missing, Page, Section, useAction } from '../components/common';
+import { DataTable, type Column } from '../components/DataTable';
+import type { AppObservation, Application, Revision, RolloutControl } from '../api/types';
 import { ago, rollbackTarget, slotsOf, strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate } from '../router';
+
+/** A slot of this application on a device. */
+type Placed = { device: string; slot: AppObservation };
+
+const PLACED_COLUMNS: Column<Placed>[] = [
+  { head: 'device', cell: ({ device }) => <DeviceLink name={device} /> },
+  { head: 'slot', cell: ({ slot }) => slot.name },
+  { head: 'revision', cell: ({ slot }) => slot.revision ?? '–' },
+  {
+    head: 'state',
+    cell: ({ slot }) => (
+      <>
+        <AppStateBadge value={slot.state} />
+        {slot.reason ? ` ${slot.reason}` : ''}
+      </>
+    ),
+  },
+];
 
 function Controls({ app }: { app: Application }) {
   const { api, can } = useAuth();
@@ -14,6 +34,11 @@ function Controls({ app }: { app: Application }) {
   const name = app.meta.name;
   const phase = app.status?.rollout?.phase;
   const moving = phase === 'Progressing' || phase === 'Paused';
+  const control = (verb: RolloutControl, label: string) => (
+    <button type="button" disabled={busy} onClick={() => void run(() => api.rolloutControl(name, verb))}>
+      {label}
+    </button>
+  );
   const remove = () => {
     if (!confirm(`Remove ${name} from every device?`)) return;
     void run(async () => {
@@ -27,21 +52,8 @@ function Controls({ app }: { app: Application }) {
         <Link to={`/applications/new?app=${encodeURIComponent(name)}`} className="button primary">
           Deploy a new version
         </Link>
-        {moving &&
-          (app.spec.paused ? (
-            <button type="button" disabled={busy} onClick={() => void run(() => api.rolloutControl(name, 'resume'))}>
-              Resume rollout
-            </button>
-          ) : (
-            <button type="button" disabled={busy} onClick={() => void run(() => api.rolloutControl(name, 'pause'))}>
-              Pause rollout
-            </button>
-          ))}
-        {moving && (
-          <button type="button" disabled={busy} onClick={() => void run(() => api.rolloutControl(name, 'abort'))}>
-            Abort rollout
-          </button>
-        )}
+        {moving && (app.spec.paused ? control('resume', 'Resume rollout') : control('pause', 'Pause rollout'))}
+        {moving && control('abort', 'Abort rollout')}
         <button type="button" className="danger" disabled={busy} onClick={remove}>
           Remove application
         </button>
@@ -58,6 +70,53 @@ function History({ app, now }: { app: Application; now: number }) {
   const history = [...(st.history ?? [])].reverse();
   const stable = st.stableRevision;
   const target = rollbackTarget(app);
+  const current = (r: Revision) => st.revision === r.revision;
+  const columns: Column<Revision>[] = [
+    {
+      head: 'revision',
+      cell: (r) => (
+        <>
+          {r.revision} {current(r) && <span className="tag">current</span>}{' '}
+          {stable === r.revision && <span className="tag">stable</span>}
+        </>
+      ),
+    },
+    { head: 'version', cell: (r) => r.template.version },
+    {
+      head: 'module',
+      cell: (r) => (
+        <>
+          <code title={r.template.digest}>{r.template.digest.slice(0, 12)}</code> ({r.template.size} B)
+        </>
+      ),
+    },
+    { head: 'capabilities', cell: (r) => r.template.capabilities.join(', ') },
+    { head: 'created', cell: (r) => ago(r.createdMs, now) },
+    {
+      head: 'outcome',
+      cell: (r) =>
+        current(r) && st.rollout?.revision === r.revision ? (
+          <RolloutPhaseBadge value={st.rollout.phase} />
+        ) : r.outcome ? (
+          <>
+            <RevisionOutcomeBadge value={r.outcome} />
+            {r.outcomeMessage && <span className="muted"> {r.outcomeMessage}</span>}
+          </>
+        ) : (
+          '–'
+        ),
+    },
+    {
+      head: '',
+      cell: (r) =>
+        !current(r) &&
+        can('operator') && (
+          <button type="button" disabled={busy} onClick={() => void run(() => api.rollback(app.meta.name, r.revision))}>
+            Roll back to {r.revision}
+          </button>
+        ),
+    },
+  ];
   return (
     <>
       {target !== null && can('operator') && (
@@ -66,60 +125,14 @@ function History({ app, now }: { app: Application; now: number }) {
         </button>
       )}
       <ErrorBanner error={error} onDismiss={() => setError(null)} />
-      {history.length === 0 ? (
-        <Empty>No revision yet.</Empty>
-      ) : (
-        <Table aria-label="Revision history">
-          <thead>
-            <tr>
-              <th>revision</th>
-              <th>version</th>
-              <th>module</th>
-              <th>capabilities</th>
-              <th>created</th>
-              <th>outcome</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {history.map((r) => {
-              const current = st.revision === r.revision;
-              return (
-                <tr key={r.revision} data-revision={r.revision}>
-                  <td>
-                    {r.revision} {current && <span className="tag">current</span>} {stable === r.revision && <span className="tag">stable</span>}
-                  </td>
-                  <td>{r.template.version}</td>
-                  <td>
-                    <code title={r.template.digest}>{r.template.digest.slice(0, 12)}</code> ({r.template.size} B)
-                  </td>
-                  <td>{r.template.capabilities.join(', ')}</td>
-                  <td>{ago(r.createdMs, now)}</td>
-                  <td>
-                    {current && st.rollout?.revision === r.revision ? (
-                      <RolloutPhaseBadge value={st.rollout.phase} />
-                    ) : r.outcome ? (
-                      <>
-                        <RevisionOutcomeBadge value={r.outcome} />
-                        {r.outcomeMessage && <span className="muted"> {r.outcomeMessage}</span>}
-                      </>
-                    ) : (
-                      '–'
-                    )}
-                  </td>
-                  <td>
-                    {!current && can('operator') && (
-                      <button type="button" disabled={busy} onClick={() => void run(() => api.rollback(app.meta.name, r.revision))}>
-                        Roll back to {r.revision}
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </Table>
-      )}
+      <DataTable
+        label="Revision history"
+        columns={columns}
+        rows={history}
+        rowKey={(r) => r.revision}
+        rowAttributes={(r) => ({ 'data-revision': r.revision })}
+        empty="No revision yet."
+      />
     </>
   );
 }
@@ -130,10 +143,9 @@ export function ApplicationDetail({ name }: { name: string }) {
   const app = state.applications[name];
   if (!app) {
     return (
-      <div className="page">
-        <h1>{name}</h1>
-        <Empty>{state.loaded ? <>There is no application {name}. <Link to="/applications">All applications</Link></> : 'Loading…'}</Empty>
-      </div>
+      <Missing name={name} loaded={state.loaded}>
+        There is no application {name}. <Link to="/applications">All applications</Link>
+      </Missing>
     );
   }
   const sp = app.spec;
@@ -142,10 +154,13 @@ export function ApplicationDetail({ name }: { name: string }) {
     .sort((a, b) => a.device.localeCompare(b.device));
 
   return (
-    <div className="page">
-      <h1>
-        {name} <span className="muted">version {sp.version}</span>
-      </h1>
+    <Page
+      title={
+        <>
+          {name} <span className="muted">version {sp.version}</span>
+        </>
+      }
+    >
       <Controls app={app} />
       <Section title="Rollout">
         <RolloutProgress app={app} now={now} />
@@ -156,7 +171,7 @@ export function ApplicationDetail({ name }: { name: string }) {
             items={[
               ['module', <code key="d" title={sp.digest}>{sp.digest.slice(0, 16)}… ({sp.size} B)</code>],
               ['capabilities', sp.capabilities?.join(', ') || 'none'],
-              ['targets', <code key="s">{sp.selector || '(every device)'}</code>],
+              ['targets', <Targets key="s" app={app} />],
               ['strategy', strategyLabel(app)],
               [
                 'limits',
@@ -168,46 +183,23 @@ export function ApplicationDetail({ name }: { name: string }) {
           />
           {(app.status?.conditions ?? []).map((c) => (
             <p key={c.type}>
-              <ConditionBadge value={c.status} label={`${c.type}: ${c.status}`} /> {c.reason}
-              {c.message ? ` — ${c.message}` : ''}
+              <ConditionSummary c={c} />
             </p>
           ))}
         </Section>
         <Section title="On devices">
-          {placed.length === 0 ? (
-            <Empty>No device reports this app yet.</Empty>
-          ) : (
-            <Table aria-label="Devices running the app">
-              <thead>
-                <tr>
-                  <th>device</th>
-                  <th>slot</th>
-                  <th>revision</th>
-                  <th>state</th>
-                </tr>
-              </thead>
-              <tbody>
-                {placed.map(({ device, slot }) => (
-                  <tr key={`${device}/${slot.name}`}>
-                    <td>
-                      <Link to={`/devices/${encodeURIComponent(device)}`}>{device}</Link>
-                    </td>
-                    <td>{slot.name}</td>
-                    <td>{slot.revision ?? '–'}</td>
-                    <td>
-                      <AppStateBadge value={slot.state} />
-                      {slot.reason ? ` ${slot.reason}` : ''}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </Table>
-          )}
+          <DataTable
+            label="Devices running the app"
+            columns={PLACED_COLUMNS}
+            rows={placed}
+            rowKey={({ device, slot }) => `${device}/${slot.name}`}
+            empty="No device reports this app yet."
+          />
         </Section>
       </div>
       <Section title="History">
         <History app={app} now={now} />
       </Section>
-    </div>
+    </Page>
   );
 }

@@ -3,21 +3,33 @@
 // when the filters change and every few seconds.
 
 import { useEffect, useState } from 'react';
-import type { AuditEntry } from '../api/types';
+import { AUDIT_OUTCOMES, type AuditEntry } from '../api/types';
 import { AuditOutcomeBadge } from '../components/badges';
-import { Empty, ErrorBanner, Section, Table } from '../components/common';
+import { Empty, ErrorBanner, Page, Section } from '../components/common';
+import { DataTable, type Column } from '../components/DataTable';
+import { Filters, SelectField, TextField } from '../components/fields';
 import { useAuth } from '../state/auth';
-import { navigate, useLocation } from '../router';
+import { setQueryParam, useLocation } from '../router';
 
 const REREAD_MS = 3000;
 
-function setQuery(key: string, value: string) {
-  const q = new URLSearchParams(location.search);
-  if (value) q.set(key, value);
-  else q.delete(key);
-  const s = q.toString();
-  navigate(`/audit${s ? `?${s}` : ''}`, true);
-}
+const COLUMNS: Column<AuditEntry>[] = [
+  { head: 'time', cell: (e) => new Date(e.atMs).toLocaleString() },
+  {
+    head: 'actor',
+    cell: (e) => (
+      <>
+        {e.actor}
+        {e.role ? <span className="muted"> ({e.role})</span> : null}
+      </>
+    ),
+  },
+  { head: 'action', cell: (e) => <code>{e.action}</code> },
+  { head: 'target', cell: (e) => e.target ?? '' },
+  { head: 'outcome', cell: (e) => <AuditOutcomeBadge value={e.outcome} /> },
+  { head: 'status', cell: (e) => e.status ?? '' },
+  { head: 'detail', cell: (e) => <code>{e.detail ?? ''}</code> },
+];
 
 export function Audit() {
   const { api, can } = useAuth();
@@ -56,86 +68,35 @@ export function Audit() {
   }, [api, allowed, actor, action, outcome, since, limit]);
 
   return (
-    <div className="page">
-      <h1>Audit log</h1>
+    <Page title="Audit log">
       <Section title="Entries">
         {!allowed ? (
           <Empty>Reading the audit log needs the operator role.</Empty>
         ) : (
           <>
-            <div className="filters" role="search" aria-label="Filter audit entries">
-              <label>
-                Actor
-                <input value={actor} onChange={(e) => setQuery('actor', e.target.value)} placeholder="token name" />
-              </label>
-              <label>
-                Action
-                <input value={action} onChange={(e) => setQuery('action', e.target.value)} placeholder="app.deploy" />
-              </label>
-              <label>
-                Outcome
-                <select value={outcome} onChange={(e) => setQuery('outcome', e.target.value)}>
-                  <option value="">any</option>
-                  <option>ok</option>
-                  <option>refused</option>
-                  <option>denied</option>
-                  <option>failed</option>
-                </select>
-              </label>
-              <label>
-                Since
-                <input type="datetime-local" value={since} onChange={(e) => setQuery('since', e.target.value)} />
-              </label>
-              <label>
-                At most
-                <input type="number" min={1} max={1000} value={limit} onChange={(e) => setQuery('limit', e.target.value)} />
-              </label>
-            </div>
+            <Filters label="Filter audit entries">
+              <TextField label="Actor" value={actor} onValue={(v) => setQueryParam('actor', v)} placeholder="token name" />
+              <TextField label="Action" value={action} onValue={(v) => setQueryParam('action', v)} placeholder="app.deploy" />
+              <SelectField label="Outcome" any="any" options={AUDIT_OUTCOMES} value={outcome} onValue={(v) => setQueryParam('outcome', v)} />
+              <TextField label="Since" type="datetime-local" value={since} onValue={(v) => setQueryParam('since', v)} />
+              <TextField label="At most" type="number" min={1} max={1000} value={limit} onValue={(v) => setQueryParam('limit', v)} />
+            </Filters>
             <ErrorBanner error={error} />
             {entries === null ? (
               <Empty>Loading…</Empty>
-            ) : entries.length === 0 ? (
-              <Empty>No entry matches.</Empty>
             ) : (
-              <Table aria-label="Audit entries">
-                <thead>
-                  <tr>
-                    <th>time</th>
-                    <th>actor</th>
-                    <th>action</th>
-                    <th>target</th>
-                    <th>outcome</th>
-                    <th>status</th>
-                    <th>detail</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {entries.map((e, i) => (
-                    <tr key={`${e.atMs}-${i}`} data-action={e.action} data-outcome={e.outcome}>
-                      <td>{new Date(e.atMs).toLocaleString()}</td>
-                      <td>
-                        {e.actor}
-                        {e.role ? <span className="muted"> ({e.role})</span> : null}
-                      </td>
-                      <td>
-                        <code>{e.action}</code>
-                      </td>
-                      <td>{e.target ?? ''}</td>
-                      <td>
-                        <AuditOutcomeBadge value={e.outcome} />
-                      </td>
-                      <td>{e.status ?? ''}</td>
-                      <td>
-                        <code>{e.detail ?? ''}</code>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </Table>
+              <DataTable
+                label="Audit entries"
+                columns={COLUMNS}
+                rows={entries}
+                rowKey={(e, i) => `${e.atMs}-${i}`}
+                rowAttributes={(e) => ({ 'data-action': e.action, 'data-outcome': e.outcome })}
+                empty="No entry matches."
+              />
             )}
           </>
         )}
       </Section>
-    </div>
+    </Page>
   );
 }

@@ -1,14 +1,24 @@
 import { AppLog } from '../components/AppLog';
 import { SerialConsole } from '../components/Console';
 import { Terminal } from '../components/Terminal';
-import { AppStateBadge, ConditionBadge, DevicePhaseBadge, ProcessStateBadge } from '../components/badges';
-import { Empty, ErrorBanner, Facts, Notice, Section, Table, useAction } from '../components/common';
-import type { Device } from '../api/types';
-import { ago, bytes, duration, isEmulated, isSimulated, phaseOf } from '../model';
+import { AppStateBadge, ConditionSummary, DevicePhaseBadge, ProcessStateBadge } from '../components/badges';
+import { AppLink } from '../components/columns';
+import { ErrorBanner, Facts, Missing, Notice, Page, Section, useAction } from '../components/common';
+import { DataTable, type Column } from '../components/DataTable';
+import type { AppObservation, Device } from '../api/types';
+import { ago, appOfSlot, bytes, duration, isEmulated, isSimulated, phaseOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate } from '../router';
 import { DeviceKind } from '../components/DeviceKind';
+
+const APP_COLUMNS: Column<AppObservation>[] = [
+  { head: 'slot', cell: (a) => <AppLink name={appOfSlot(a.name)}>{a.name}</AppLink> },
+  { head: 'version', cell: (a) => a.version },
+  { head: 'revision', cell: (a) => a.revision ?? '–' },
+  { head: 'state', cell: (a) => <AppStateBadge value={a.state} /> },
+  { head: 'reason', cell: (a) => a.reason ?? '' },
+];
 
 function Power({ d }: { d: Device }) {
   const { api, can } = useAuth();
@@ -58,16 +68,9 @@ export function DeviceDetail({ name }: { name: string }) {
   const d = state.devices[name];
   if (!d) {
     return (
-      <div className="page">
-        <h1>{name}</h1>
-        {state.loaded ? (
-          <Empty>
-            There is no device {name} (any more). <Link to="/devices">All devices</Link>
-          </Empty>
-        ) : (
-          <Empty>Loading…</Empty>
-        )}
-      </div>
+      <Missing name={name} loaded={state.loaded}>
+        There is no device {name} (any more). <Link to="/devices">All devices</Link>
+      </Missing>
     );
   }
   const s = d.status?.session;
@@ -77,10 +80,13 @@ export function DeviceDetail({ name }: { name: string }) {
   const phase = phaseOf(d);
 
   return (
-    <div className="page">
-      <h1>
-        {name} <DevicePhaseBadge value={phase} /> <DeviceKind d={d} />
-      </h1>
+    <Page
+      title={
+        <>
+          {name} <DevicePhaseBadge value={phase} /> <DeviceKind d={d} />
+        </>
+      }
+    >
       {sim && (
         <Notice>
           This is a <strong>simulated</strong> device: the device agent running on the platform’s host, not firmware on a
@@ -108,8 +114,7 @@ export function DeviceDetail({ name }: { name: string }) {
             <ul className="conditions" aria-label="Conditions">
               {(d.status?.conditions ?? []).map((c) => (
                 <li key={c.type}>
-                  <ConditionBadge value={c.status} label={`${c.type}: ${c.status}`} /> {c.reason}
-                  {c.message ? ` — ${c.message}` : ''}
+                  <ConditionSummary c={c} />
                 </li>
               ))}
             </ul>
@@ -122,7 +127,7 @@ export function DeviceDetail({ name }: { name: string }) {
               items={[
                 ['state', p ? <ProcessStateBadge key="s" value={p.state} /> : 'not started'],
                 ['restarts', String(p?.restarts ?? 0)],
-                ['started', p?.startedMs ? ago(p.startedMs, now) : '–'],
+                ['started', ago(p?.startedMs, now, '–')],
                 ['message', p?.message ?? '–'],
               ]}
             />
@@ -132,36 +137,7 @@ export function DeviceDetail({ name }: { name: string }) {
       </div>
 
       <Section title="Apps">
-        {(s?.apps ?? []).length === 0 ? (
-          <Empty>No app reported by the device.</Empty>
-        ) : (
-          <Table aria-label="Apps on the device">
-            <thead>
-              <tr>
-                <th>slot</th>
-                <th>version</th>
-                <th>revision</th>
-                <th>state</th>
-                <th>reason</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(s?.apps ?? []).map((a) => (
-                <tr key={a.name}>
-                  <td>
-                    <Link to={`/applications/${a.name.replace(/\.r\d+$/, '')}`}>{a.name}</Link>
-                  </td>
-                  <td>{a.version}</td>
-                  <td>{a.revision ?? '–'}</td>
-                  <td>
-                    <AppStateBadge value={a.state} />
-                  </td>
-                  <td>{a.reason ?? ''}</td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
-        )}
+        <DataTable label="Apps on the device" columns={APP_COLUMNS} rows={s?.apps ?? []} rowKey={(a) => a.name} empty="No app reported by the device." />
       </Section>
 
       <Section title="App log">
@@ -177,6 +153,6 @@ export function DeviceDetail({ name }: { name: string }) {
       <Section title="Terminal">
         <Terminal device={name} online={phase === 'Online'} />
       </Section>
-    </div>
+    </Page>
   );
 }

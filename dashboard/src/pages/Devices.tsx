@@ -1,21 +1,15 @@
 import { useState } from 'react';
 import { AddDevices } from '../components/AddDevices';
-import { DevicePhaseBadge } from '../components/badges';
-import { Empty, ErrorBanner, Section, Table } from '../components/common';
-import { AppStates, DeviceKind } from '../components/DeviceKind';
-import { DEVICE_PHASES } from '../api/types';
-import { ago, parseSelector, phaseOf } from '../model';
+import { deviceColumns, deviceRow } from '../components/columns';
+import { ErrorBanner, Page, Section } from '../components/common';
+import { DataTable, type Column } from '../components/DataTable';
+import { AppStates } from '../components/DeviceKind';
+import { Filters, SelectField, TextField } from '../components/fields';
+import { DEVICE_PHASES, type Device } from '../api/types';
+import { ago, byName, nameOf, parseSelector, phaseOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
-import { Link, navigate, useLocation } from '../router';
-
-function setQuery(key: string, value: string) {
-  const q = new URLSearchParams(location.search);
-  if (value) q.set(key, value);
-  else q.delete(key);
-  const s = q.toString();
-  navigate(`/devices${s ? `?${s}` : ''}`, true);
-}
+import { setQueryParam, useLocation } from '../router';
 
 export function Devices() {
   const { state, boards } = useFleet();
@@ -29,7 +23,7 @@ export function Devices() {
   const text = query.get('q') ?? '';
 
   const sel = parseSelector(selector);
-  const all = Object.values(state.devices).sort((a, b) => a.meta.name.localeCompare(b.meta.name));
+  const all = byName(Object.values(state.devices));
   const shown = all.filter(
     (d) =>
       (!phase || phaseOf(d) === phase) &&
@@ -39,9 +33,26 @@ export function Devices() {
   );
   const boardNames = [...new Set([...boards.map((b) => b.name), ...all.map((d) => d.spec.board)])].sort();
 
+  const columns: Column<Device>[] = [
+    deviceColumns.name,
+    deviceColumns.board,
+    deviceColumns.phase,
+    { head: 'last heartbeat', cell: (d) => ago(d.status?.session?.lastHeartbeatMs, now) },
+    { head: 'gateway', cell: (d) => d.status?.session?.gateway ?? d.spec.gateway ?? '–' },
+    { head: 'apps', cell: (d) => <AppStates d={d} /> },
+    {
+      head: 'labels',
+      cell: (d) =>
+        Object.entries(d.spec.labels ?? {}).map(([k, v]) => (
+          <code key={k} className="label">
+            {k}={v}
+          </code>
+        )),
+    },
+  ];
+
   return (
-    <div className="page">
-      <h1>Devices</h1>
+    <Page title="Devices">
       <Section
         title="Fleet"
         actions={
@@ -53,83 +64,25 @@ export function Devices() {
         }
       >
         {adding && <AddDevices onCreated={() => setAdding(false)} />}
-        <div className="filters" role="search" aria-label="Filter devices">
-          <label>
-            Name
-            <input type="search" value={text} onChange={(e) => setQuery('q', e.target.value)} placeholder="contains…" />
-          </label>
-          <label>
-            Phase
-            <select value={phase} onChange={(e) => setQuery('phase', e.target.value)}>
-              <option value="">any</option>
-              {DEVICE_PHASES.map((p) => (
-                <option key={p}>{p}</option>
-              ))}
-            </select>
-          </label>
-          <label>
-            Board
-            <select value={board} onChange={(e) => setQuery('board', e.target.value)}>
-              <option value="">any</option>
-              {boardNames.map((b) => (
-                <option key={b}>{b}</option>
-              ))}
-            </select>
-          </label>
-          <label>
-            Label selector
-            <input value={selector} onChange={(e) => setQuery('selector', e.target.value)} placeholder="app=demo,!canary" />
-          </label>
-        </div>
+        <Filters label="Filter devices">
+          <TextField label="Name" type="search" value={text} onValue={(v) => setQueryParam('q', v)} placeholder="contains…" />
+          <SelectField label="Phase" any="any" options={DEVICE_PHASES} value={phase} onValue={(v) => setQueryParam('phase', v)} />
+          <SelectField label="Board" any="any" options={boardNames} value={board} onValue={(v) => setQueryParam('board', v)} />
+          <TextField label="Label selector" value={selector} onValue={(v) => setQueryParam('selector', v)} placeholder="app=demo,!canary" />
+        </Filters>
         <ErrorBanner error={'error' in sel ? sel.error : null} />
         <p className="muted" role="status">
           {shown.length} of {all.length} devices
         </p>
-        {shown.length === 0 ? (
-          <Empty>{all.length === 0 ? 'No devices yet.' : 'No device matches these filters.'}</Empty>
-        ) : (
-          <Table aria-label="Devices">
-            <thead>
-              <tr>
-                <th>name</th>
-                <th>board</th>
-                <th>phase</th>
-                <th>last heartbeat</th>
-                <th>gateway</th>
-                <th>apps</th>
-                <th>labels</th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((d) => (
-                <tr key={d.meta.name} data-device={d.meta.name}>
-                  <td>
-                    <Link to={`/devices/${encodeURIComponent(d.meta.name)}`}>{d.meta.name}</Link>
-                  </td>
-                  <td>
-                    {d.spec.board} <DeviceKind d={d} />
-                  </td>
-                  <td>
-                    <DevicePhaseBadge value={phaseOf(d)} />
-                  </td>
-                  <td>{ago(d.status?.session?.lastHeartbeatMs, now)}</td>
-                  <td>{d.status?.session?.gateway ?? d.spec.gateway ?? '–'}</td>
-                  <td>
-                    <AppStates d={d} />
-                  </td>
-                  <td>
-                    {Object.entries(d.spec.labels ?? {}).map(([k, v]) => (
-                      <code key={k} className="label">
-                        {k}={v}
-                      </code>
-                    ))}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
-        )}
+        <DataTable
+          label="Devices"
+          columns={columns}
+          rows={shown}
+          rowKey={nameOf}
+          rowAttributes={deviceRow}
+          empty={all.length === 0 ? 'No devices yet.' : 'No device matches these filters.'}
+        />
       </Section>
-    </div>
+    </Page>
   );
 }

@@ -1,10 +1,23 @@
 import { ActivityChart } from '../components/ActivityChart';
-import { DevicePhaseBadge, GatewayHealthBadge, RolloutPhaseBadge } from '../components/badges';
-import { Empty, ProgressBar, Section, Table } from '../components/common';
-import { DEVICE_PHASES, type DevicePhase } from '../api/types';
-import { ago, isSimulated, phaseOf } from '../model';
+import { appColumns, gatewayColumns } from '../components/columns';
+import { DevicePhaseBadge } from '../components/badges';
+import { Page, Section } from '../components/common';
+import { DataTable, type Column } from '../components/DataTable';
+import { DEVICE_PHASES, type DevicePhase, type Gateway } from '../api/types';
+import { ago, isSimulated, nameOf, phaseOf } from '../model';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link } from '../router';
+
+/** A board and how many of its devices are in each phase. */
+type BoardRow = [board: string, phases: Map<DevicePhase, number>];
+
+const BOARD_COLUMNS: Column<BoardRow>[] = [
+  { head: 'board', cell: ([board]) => <Link to={`/devices?board=${board}`}>{board === 'sim' ? 'sim (simulator)' : board}</Link> },
+  { head: 'devices', cell: ([, phases]) => [...phases.values()].reduce((a, b) => a + b, 0) },
+  { head: 'phases', cell: ([, phases]) => [...phases].map(([p, n]) => <DevicePhaseBadge key={p} value={p} label={`${n} ${p}`} />) },
+];
+
+const APP_COLUMNS = [{ ...appColumns.name, head: 'application' }, appColumns.version, appColumns.rollout, appColumns.running];
 
 export function Overview() {
   const { state } = useFleet();
@@ -24,9 +37,15 @@ export function Overview() {
   }
   const simulated = devices.filter(isSimulated).length;
 
+  const gatewayTable: Column<Gateway>[] = [
+    { head: 'gateway', cell: (g) => <Link to="/gateways">{g.meta.name}</Link> },
+    gatewayColumns.health,
+    { head: 'sessions', cell: (g) => `${g.status?.sessions ?? 0} / ${g.spec.capacity}` },
+    { head: 'last report', cell: (g) => ago(g.status?.lastSeenMs, now) },
+  ];
+
   return (
-    <div className="page">
-      <h1>Fleet overview</h1>
+    <Page title="Fleet overview">
       <div className="tiles" aria-label="Devices by phase">
         {[...byPhase].map(([phase, n]) => (
           <Link key={phase} to={`/devices?phase=${phase}`} className="tile" aria-label={`${n} ${phase}`}>
@@ -46,110 +65,35 @@ export function Overview() {
 
       <div className="columns">
         <Section title="Devices by board">
-          {byBoard.size === 0 ? (
-            <Empty>
-              No devices yet. <Link to="/setup">Set up the first ones</Link>.
-            </Empty>
-          ) : (
-            <Table>
-              <thead>
-                <tr>
-                  <th>board</th>
-                  <th>devices</th>
-                  <th>phases</th>
-                </tr>
-              </thead>
-              <tbody>
-                {[...byBoard].sort(([a], [b]) => a.localeCompare(b)).map(([board, phases]) => (
-                  <tr key={board}>
-                    <td>
-                      <Link to={`/devices?board=${board}`}>{board === 'sim' ? 'sim (simulator)' : board}</Link>
-                    </td>
-                    <td>{[...phases.values()].reduce((a, b) => a + b, 0)}</td>
-                    <td>
-                      {[...phases].map(([p, n]) => (
-                        <DevicePhaseBadge key={p} value={p} label={`${n} ${p}`} />
-                      ))}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </Table>
-          )}
+          <DataTable
+            columns={BOARD_COLUMNS}
+            rows={[...byBoard].sort(([a], [b]) => a.localeCompare(b))}
+            rowKey={([board]) => board}
+            empty={
+              <>
+                No devices yet. <Link to="/setup">Set up the first ones</Link>.
+              </>
+            }
+          />
         </Section>
 
         <Section title="Gateways">
-          {gateways.length === 0 ? (
-            <Empty>No gateway has registered yet.</Empty>
-          ) : (
-            <Table>
-              <thead>
-                <tr>
-                  <th>gateway</th>
-                  <th>health</th>
-                  <th>sessions</th>
-                  <th>last report</th>
-                </tr>
-              </thead>
-              <tbody>
-                {gateways.map((g) => (
-                  <tr key={g.meta.name}>
-                    <td>
-                      <Link to="/gateways">{g.meta.name}</Link>
-                    </td>
-                    <td>
-                      <GatewayHealthBadge value={g.status?.health ?? 'Unknown'} />
-                    </td>
-                    <td>
-                      {g.status?.sessions ?? 0} / {g.spec.capacity}
-                    </td>
-                    <td>{ago(g.status?.lastSeenMs, now)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </Table>
-          )}
+          <DataTable columns={gatewayTable} rows={gateways} rowKey={nameOf} empty="No gateway has registered yet." />
         </Section>
       </div>
 
       <Section title="Applications">
-        {apps.length === 0 ? (
-          <Empty>
-            No applications yet. <Link to="/applications/new">Deploy one</Link>.
-          </Empty>
-        ) : (
-          <Table>
-            <thead>
-              <tr>
-                <th>application</th>
-                <th>version</th>
-                <th>rollout</th>
-                <th>running</th>
-              </tr>
-            </thead>
-            <tbody>
-              {apps.map((a) => (
-                <tr key={a.meta.name}>
-                  <td>
-                    <Link to={`/applications/${a.meta.name}`}>{a.meta.name}</Link>
-                  </td>
-                  <td>{a.spec.version}</td>
-                  <td>{a.status?.rollout ? <RolloutPhaseBadge value={a.status.rollout.phase} /> : '–'}</td>
-                  <td>
-                    <ProgressBar
-                      label={`${a.meta.name} running`}
-                      value={a.status?.running ?? 0}
-                      max={a.status?.desired ?? 0}
-                      failed={a.status?.failed ?? 0}
-                    />
-                    {a.status?.running ?? 0} of {a.status?.desired ?? 0}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </Table>
-        )}
+        <DataTable
+          columns={APP_COLUMNS}
+          rows={apps}
+          rowKey={nameOf}
+          empty={
+            <>
+              No applications yet. <Link to="/applications/new">Deploy one</Link>.
+            </>
+          }
+        />
       </Section>
-    </div>
+    </Page>
   );
 }

@@ -3,16 +3,25 @@
 
 import { useState } from 'react';
 import { AddDevices } from '../components/AddDevices';
-import { DevicePhaseBadge, GatewayHealthBadge } from '../components/badges';
-import { Empty, Section, Table } from '../components/common';
+import { deviceColumns, deviceRow, gatewayColumns } from '../components/columns';
+import { Page, Section } from '../components/common';
+import { DataTable } from '../components/DataTable';
 import { DeployForm } from '../components/DeployForm';
-import { phaseOf } from '../model';
+import { nameOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
 import { Link, navigate } from '../router';
-import { DeviceKind } from '../components/DeviceKind';
 
 const STEPS = ['Sign in', 'Gateway', 'Devices', 'First app'] as const;
+
+const GATEWAY_COLUMNS = [
+  { ...gatewayColumns.name, head: 'gateway' },
+  { ...gatewayColumns.hostEndpoint, head: 'devices on this host dial' },
+  { ...gatewayColumns.qemuEndpoint, head: 'QEMU devices dial' },
+  gatewayColumns.health,
+];
+
+const DEVICE_COLUMNS = [{ ...deviceColumns.name, head: 'device' }, deviceColumns.board, deviceColumns.phase];
 
 export function Setup() {
   const { me } = useAuth();
@@ -23,8 +32,7 @@ export function Setup() {
   const devices = created.map((n) => state.devices[n]).filter((d) => d !== undefined);
 
   return (
-    <div className="page setup">
-      <h1>Set up Wasmbed</h1>
+    <Page title="Set up Wasmbed" className="setup">
       <ol className="steps" aria-label="Setup progress">
         {STEPS.map((s, i) => (
           <li key={s} aria-current={i === step ? 'step' : undefined} className={i < step ? 'done' : i === step ? 'current' : ''}>
@@ -41,36 +49,13 @@ export function Setup() {
 
       {step === 1 && (
         <Section title="Step 2: gateway">
-          {gateways.length === 0 ? (
-            <Empty>No gateway has registered yet; it does within a few seconds of the platform starting.</Empty>
-          ) : (
-            <Table aria-label="Gateway addresses">
-              <thead>
-                <tr>
-                  <th>gateway</th>
-                  <th>devices on this host dial</th>
-                  <th>QEMU devices dial</th>
-                  <th>health</th>
-                </tr>
-              </thead>
-              <tbody>
-                {gateways.map((g) => (
-                  <tr key={g.meta.name}>
-                    <td>{g.meta.name}</td>
-                    <td>
-                      <code>{g.spec.endpoint}</code>
-                    </td>
-                    <td>
-                      <code>{g.spec.deviceEndpoint ?? g.spec.endpoint}</code>
-                    </td>
-                    <td>
-                      <GatewayHealthBadge value={g.status?.health ?? 'Unknown'} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </Table>
-          )}
+          <DataTable
+            label="Gateway addresses"
+            columns={GATEWAY_COLUMNS}
+            rows={gateways}
+            rowKey={nameOf}
+            empty="No gateway has registered yet; it does within a few seconds of the platform starting."
+          />
           <p>
             Each device’s identity bundle names these addresses, its own gateway first. They are set when the platform starts (
             <code>wasmbed up --gateway HOST:PORT --gateways N</code>); the API offers no way to change them while it runs.
@@ -86,30 +71,7 @@ export function Setup() {
           <p>Choose how many devices of each board to create. Each gets its identity now; QEMU devices start at once.</p>
           <AddDevices defaultCounts={{ 'mps2-an385': 1 }} onCreated={(ds) => setCreated((c) => [...c, ...ds.map((d) => d.meta.name)])} />
           {devices.length > 0 && (
-            <Table aria-label="New devices">
-              <thead>
-                <tr>
-                  <th>device</th>
-                  <th>board</th>
-                  <th>phase</th>
-                </tr>
-              </thead>
-              <tbody>
-                {devices.map((d) => (
-                  <tr key={d.meta.name} data-device={d.meta.name}>
-                    <td>
-                      <Link to={`/devices/${d.meta.name}`}>{d.meta.name}</Link>
-                    </td>
-                    <td>
-                      {d.spec.board} <DeviceKind d={d} />
-                    </td>
-                    <td>
-                      <DevicePhaseBadge value={phaseOf(d)} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </Table>
+            <DataTable label="New devices" columns={DEVICE_COLUMNS} rows={devices} rowKey={nameOf} rowAttributes={deviceRow} />
           )}
           <button type="button" className="primary" onClick={() => setStep(3)} disabled={Object.keys(state.devices).length === 0}>
             Continue to the first app
@@ -129,6 +91,6 @@ export function Setup() {
           </p>
         </Section>
       )}
-    </div>
+    </Page>
   );
 }
