@@ -37,10 +37,16 @@ impl Board {
     }
 }
 
+/// The host's loopback as a QEMU guest on user networking sees it
+/// (10.0.2.2): the address gateway certificates must name for QEMU devices.
+pub fn host_from_guest() -> String {
+    let [a, b, c, d] = table::HOST_FROM_GUEST;
+    format!("{a}.{b}.{c}.{d}")
+}
+
 /// The host's loopback at `port`, as a QEMU guest on user networking dials it.
 pub fn guest_loopback(port: u16) -> String {
-    let [a, b, c, d] = table::HOST_FROM_GUEST;
-    format!("{a}.{b}.{c}.{d}:{port}")
+    format!("{}:{port}", host_from_guest())
 }
 
 /// Every known board, the simulator first.

@@ -24,7 +24,7 @@ mod rollout;
 mod selector;
 mod store;
 
-pub use boards::{Board, SIM_BOARD, board, boards, guest_loopback, table as board_table};
+pub use boards::{Board, SIM_BOARD, board, boards, guest_loopback, host_from_guest, table as board_table};
 pub use logs::{LogBook, LogLine};
 pub use resources::*;
 pub use rollout::{RevisionOutcome, RolloutPhase, RolloutStatus, Step, Strategy};

@@ -65,7 +65,7 @@ pub fn gateway_sans(release: &str, namespace: &str) -> Vec<String> {
         format!("{svc}.{namespace}.svc.cluster.local"),
         "localhost".into(),
         "127.0.0.1".into(),
-        "10.0.2.2".into(),
+        wasmbed_model::host_from_guest(),
     ]
 }
 

@@ -191,7 +191,7 @@ impl Platform {
             .map_err(|source| PlatformError::Store { path: store_path.clone(), source })?;
         let logs = Arc::new(LogBook::new(1000));
 
-        let sans = ["localhost", "127.0.0.1", "10.0.2.2"].map(String::from);
+        let sans = ["localhost".to_string(), "127.0.0.1".to_string(), wasmbed_model::host_from_guest()];
         let server_id = pki.gateway_identity(&sans, SystemTime::now())?;
         let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server_id)?;
         let mut listeners = Vec::new();
