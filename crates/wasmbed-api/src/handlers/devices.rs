@@ -81,7 +81,7 @@ pub async fn create_device(
     // Assigned at once, so its first bundle already names its gateway (the
     // gateway reconciler keeps the assignment right afterwards).
     let mut device = Device { meta: Meta::named(&req.name), spec, status: Default::default() };
-    provisioner(&st).await?.assign(&mut device);
+    provisioner(&st, true).await?.assign(&mut device);
     let created = st.store.create_device(device).await?;
     // Issue the identity now, so a factory (or the simulator) can fetch it.
     if let Err(e) = st.pki.device_identity(&req.name, (st.now)()) {
@@ -116,7 +116,7 @@ pub async fn device_bundle(
 ) -> ApiResult<impl IntoResponse> {
     let device =
         st.store.get_device(&name).await?.ok_or_else(|| ApiError::not_found(format!("device {name:?} not found")))?;
-    let endpoints = provisioner(&st).await?.endpoints(&device);
+    let endpoints = provisioner(&st, false).await?.endpoints(&device);
     let bundle = st.pki.bundle(&name, &device.spec.board, &endpoints, (st.random)(), (st.now)()).map_err(|e| {
         tracing::error!(device = %name, "cannot build bundle: {e}");
         ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot build identity bundle".into() }
@@ -124,9 +124,12 @@ pub async fn device_bundle(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bundle.to_bytes()))
 }
 
-/// The fleet's gateways and devices as the store has them now.
-async fn provisioner(st: &ApiState) -> ApiResult<Provisioner> {
-    let (gateways, devices) = (st.store.list_gateways().await?, st.store.list_devices().await?);
+/// The fleet's gateways as the store has them now; with `assigning`, the
+/// devices too (their load decides where a new one goes; a bundle does not
+/// need them, so its route does not read the whole fleet).
+async fn provisioner(st: &ApiState, assigning: bool) -> ApiResult<Provisioner> {
+    let gateways = st.store.list_gateways().await?;
+    let devices = if assigning { st.store.list_devices().await? } else { Vec::new() };
     Ok(Provisioner::new(gateways, &devices, to_unix_ms((st.now)()), st.gateway_port))
 }
 
