@@ -15,6 +15,7 @@
 //! module eagerly, with this crate's [`crate::validate_module`], before it
 //! can reach a device, so through the platform that case does not arise.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -22,12 +23,14 @@ use alloc::vec::Vec;
 
 use sha2::{Digest, Sha256};
 use wasmbed_protocol::{
-    AppLimits, AppLog, AppReport, AppState, AppStatus, DeployBegin, DeployChunk, DeployRejected, ErrorCode, FailReason,
+    AppCounters, AppLimits, AppLog, AppReport, AppState, AppStatus, ConfigEntry, Delivery, DeployBegin, DeployChunk,
+    DeployRejected, ErrorCode, FailReason, MAX_MESSAGE_LEN, MAX_SAMPLES_PER_BATCH, Resource, TelemetryBatch,
     valid_app_name,
 };
 use wasmi::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder, TrapCode, TypedFunc};
 
-use crate::host::{self, Capability, HostCtx};
+use crate::host::{self, Capability, HostCtx, TokenBucket};
+use crate::peripherals::Peripherals;
 
 const PAGE: usize = 64 * 1024;
 
@@ -37,12 +40,15 @@ pub(crate) enum Note {
     Status(AppStatus),
     Rejected(DeployRejected),
     Log(AppLog),
+    /// Samples; the session dates the batch before sending it.
+    Telemetry(TelemetryBatch),
 }
 
 struct Running {
     store: Store<HostCtx>,
     init: Option<TypedFunc<(), ()>>,
     tick: Option<TypedFunc<i64, ()>>,
+    on_message: Option<TypedFunc<i32, ()>>,
     memory: Option<wasmi::Memory>,
 }
 
@@ -53,6 +59,9 @@ struct Slot {
     sha256: [u8; 32],
     size: usize,
     limits: AppLimits,
+    resources: Vec<Resource>,
+    config: Vec<ConfigEntry>,
+    counters: AppCounters,
     module: Module,
     /// Only the granted host functions: an ungranted import cannot link.
     linker: Linker<HostCtx>,
@@ -67,6 +76,8 @@ struct Staging {
     sha256: [u8; 32],
     limits: AppLimits,
     grants: Vec<Capability>,
+    resources: Vec<Resource>,
+    config: Vec<ConfigEntry>,
     start: bool,
     size: usize,
     buf: Vec<u8>,
@@ -81,6 +92,8 @@ pub(crate) struct Apps {
     refused: alloc::collections::BTreeSet<String>,
     max_apps: usize,
     max_module_len: usize,
+    /// The board's peripherals, lent to one app call at a time.
+    hw: Option<Box<dyn Peripherals>>,
 }
 
 impl core::fmt::Debug for Apps {
@@ -128,7 +141,12 @@ impl Apps {
             refused: Default::default(),
             max_apps,
             max_module_len,
+            hw: None,
         }
+    }
+
+    pub(crate) fn set_peripherals(&mut self, hw: Box<dyn Peripherals>) {
+        self.hw = Some(hw);
     }
 
     pub(crate) fn reports(&self) -> Vec<AppReport> {
@@ -185,6 +203,20 @@ impl Apps {
             ));
             return;
         }
+        let missing: Vec<String> = msg
+            .resources()
+            .iter()
+            .filter(|r| !self.hw.as_ref().is_some_and(|hw| hw.has(r)))
+            .map(|r| r.to_string())
+            .collect();
+        if !missing.is_empty() {
+            self.refused.insert(msg.app.clone());
+            out.push(reject(
+                ErrorCode::MissingPeripheral,
+                format!("this device has no {} (granted to the app)", missing.join(", ")),
+            ));
+            return;
+        }
         let known = self.slots.iter().any(|s| s.name == msg.app) || self.staging.contains_key(&msg.app);
         if !known && self.slots.len() + self.staging.len() >= self.max_apps {
             self.refused.insert(msg.app.clone());
@@ -201,6 +233,8 @@ impl Apps {
         }
         let staging = Staging {
             grants: msg.granted().to_vec(),
+            resources: msg.resources().to_vec(),
+            config: msg.config().to_vec(),
             start: msg.starts(),
             version: msg.version,
             revision: msg.revision,
@@ -283,8 +317,14 @@ impl Apps {
                 return;
             }
         };
+        let setup = Setup {
+            limits: &st.limits,
+            resources: &st.resources,
+            config: &st.config,
+            counters: AppCounters::default(),
+        };
         let running = if st.start {
-            match self.instantiate(&module, &linker, &st.limits, now) {
+            match self.instantiate(&module, &linker, &setup, now) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     out.push(reject(ErrorCode::InstantiateFailed, e));
@@ -302,6 +342,9 @@ impl Apps {
             sha256: digest,
             size: st.size,
             limits: st.limits,
+            resources: st.resources,
+            config: st.config,
+            counters: AppCounters::default(),
             module,
             linker,
             state: AppState::Stopped,
@@ -309,7 +352,7 @@ impl Apps {
             next_tick: now,
         };
         match running {
-            Some(running) => slot.launch(running, now, out),
+            Some(running) => slot.launch(running, &mut self.hw, now, out),
             // Installed beside a running version, to be started on a switch.
             None => out.push(slot.status(None)),
         }
@@ -320,12 +363,13 @@ impl Apps {
     }
 
     fn instantiate(
-        &self,
+        &mut self,
         module: &Module,
         linker: &Linker<HostCtx>,
-        limits: &AppLimits,
+        setup: &Setup<'_>,
         now: u64,
     ) -> Result<Running, String> {
+        let limits = setup.limits;
         let memory = (limits.max_memory_pages as usize).saturating_mul(PAGE);
         let ctx = HostCtx {
             limits: StoreLimitsBuilder::new()
@@ -339,20 +383,29 @@ impl Apps {
             logs: Vec::new(),
             dropped_logs: 0,
             device_id: self.device_id.clone(),
+            resources: setup.resources.to_vec(),
+            config: setup.config.to_vec(),
+            hw: None,
+            samples: Vec::new(),
+            dropped_samples: 0,
+            bucket: TokenBucket::new(now),
+            message: None,
+            counters: setup.counters,
         };
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limits);
         // The start function runs during instantiation: give it a budget too.
         store.set_fuel(limits.fuel_per_call).map_err(|e| format!("fuel: {e}"))?;
-        let instance =
-            linker.instantiate_and_start(&mut store, module).map_err(|e| format!("cannot instantiate: {e}"))?;
+        let instance = lend(&mut self.hw, &mut store, |store| linker.instantiate_and_start(store, module))
+            .map_err(|e| format!("cannot instantiate: {e}"))?;
         let init = instance.get_typed_func::<(), ()>(&store, "init").ok();
         let tick = instance.get_typed_func::<i64, ()>(&store, "tick").ok();
-        if init.is_none() && tick.is_none() {
-            return Err("the module exports neither `init` nor `tick(i64)`".into());
+        let on_message = instance.get_typed_func::<i32, ()>(&store, "on_message").ok();
+        if init.is_none() && tick.is_none() && on_message.is_none() {
+            return Err("the module exports none of `init`, `tick(i64)` and `on_message(i32)`".into());
         }
         let memory = instance.get_memory(&store, "memory");
-        Ok(Running { store, tick, init, memory })
+        Ok(Running { store, tick, init, on_message, memory })
     }
 
     pub(crate) fn start(&mut self, name: &str, now: u64, out: &mut Vec<Note>) {
@@ -361,10 +414,13 @@ impl Apps {
             return;
         }
         let slot = &self.slots[idx];
-        let instance = self.instantiate(&slot.module, &slot.linker, &slot.limits, now);
+        let (module, linker) = (slot.module.clone(), slot.linker.clone());
+        let (limits, resources, config) = (slot.limits, slot.resources.clone(), slot.config.clone());
+        let setup = Setup { limits: &limits, resources: &resources, config: &config, counters: slot.counters };
+        let instance = self.instantiate(&module, &linker, &setup, now);
         let slot = &mut self.slots[idx];
         match instance {
-            Ok(running) => slot.launch(running, now, out),
+            Ok(running) => slot.launch(running, &mut self.hw, now, out),
             Err(e) => slot.fail(reason(ErrorCode::InstantiateFailed, e), out),
         }
     }
@@ -398,6 +454,39 @@ impl Apps {
         self.slots.iter().find(|s| s.name == name).map(Slot::report)
     }
 
+    /// Delivers a message to `name`'s `on_message(len)` under its fuel
+    /// budget; a trap or running out of fuel fails the app.
+    pub(crate) fn deliver(&mut self, name: &str, payload: Vec<u8>, now: u64, out: &mut Vec<Note>) -> Delivery {
+        if payload.len() > MAX_MESSAGE_LEN {
+            return Delivery::TooLarge;
+        }
+        let Some(slot) = self.slots.iter_mut().find(|s| s.name == name) else { return Delivery::NotRunning };
+        let Some(running) = slot.running.as_mut() else { return Delivery::NotRunning };
+        let Some(handler) = running.on_message else { return Delivery::NoHandler };
+        let len = payload.len() as i32;
+        let ctx = running.store.data_mut();
+        ctx.now_ms = now;
+        ctx.message = Some(payload);
+        let result = lend(&mut self.hw, &mut running.store, |store| {
+            store.set_fuel(slot.limits.fuel_per_call).and_then(|()| handler.call(store, len))
+        });
+        running.store.data_mut().message = None;
+        slot.drain(now, out);
+        match result {
+            Ok(()) => {
+                slot.counters.messages = slot.counters.messages.saturating_add(1);
+                if let Some(r) = slot.running.as_mut() {
+                    r.store.data_mut().counters = slot.counters;
+                }
+                Delivery::Delivered
+            }
+            Err(e) => {
+                slot.fail(classify(&e), out);
+                Delivery::Failed
+            }
+        }
+    }
+
     /// Runs every tick that is due at `now`.
     pub(crate) fn run_due(&mut self, now: u64, out: &mut Vec<Note>) {
         for slot in &mut self.slots {
@@ -409,11 +498,10 @@ impl Apps {
             slot.next_tick = now.saturating_add(u64::from(slot.limits.tick_ms.max(1)));
             let Some(tick) = running.tick else { continue };
             running.store.data_mut().now_ms = now;
-            let result = running
-                .store
-                .set_fuel(slot.limits.fuel_per_call)
-                .and_then(|()| tick.call(&mut running.store, now as i64));
-            slot.drain_logs(now, out);
+            let result = lend(&mut self.hw, &mut running.store, |store| {
+                store.set_fuel(slot.limits.fuel_per_call).and_then(|()| tick.call(store, now as i64))
+            });
+            slot.drain(now, out);
             if let Err(e) = result {
                 slot.fail(classify(&e), out);
             }
@@ -421,11 +509,33 @@ impl Apps {
     }
 }
 
+/// What an instance is set up with, from its deploy.
+struct Setup<'a> {
+    limits: &'a AppLimits,
+    resources: &'a [Resource],
+    config: &'a [ConfigEntry],
+    /// Counted so far by earlier instances of the same install.
+    counters: AppCounters,
+}
+
+/// Lends the board's peripherals to one call on `store` (one app at a time
+/// holds them), and takes them back whatever the call did.
+fn lend<T>(
+    hw: &mut Option<Box<dyn Peripherals>>,
+    store: &mut Store<HostCtx>,
+    f: impl FnOnce(&mut Store<HostCtx>) -> T,
+) -> T {
+    store.data_mut().hw = hw.take();
+    let out = f(store);
+    *hw = store.data_mut().hw.take();
+    out
+}
+
 impl Running {
-    fn call_init(&mut self, limits: &AppLimits) -> Result<(), FailReason> {
+    fn call_init(&mut self, limits: &AppLimits, hw: &mut Option<Box<dyn Peripherals>>) -> Result<(), FailReason> {
         let Some(init) = self.init else { return Ok(()) };
         self.store.set_fuel(limits.fuel_per_call).map_err(|e| classify(&e))?;
-        init.call(&mut self.store, ()).map_err(|e| classify(&e))
+        lend(hw, &mut self.store, |store| init.call(store, ())).map_err(|e| classify(&e))
     }
 
     fn memory_bytes(&self) -> usize {
@@ -436,11 +546,11 @@ impl Running {
 impl Slot {
     /// Runs `init` on a fresh instance and reports Running, or Failed with
     /// the reason; the instance's log lines are reported either way.
-    fn launch(&mut self, mut running: Running, now: u64, out: &mut Vec<Note>) {
+    fn launch(&mut self, mut running: Running, hw: &mut Option<Box<dyn Peripherals>>, now: u64, out: &mut Vec<Note>) {
         running.store.data_mut().now_ms = now;
-        let result = running.call_init(&self.limits);
+        let result = running.call_init(&self.limits, hw);
         self.running = Some(running);
-        self.drain_logs(now, out);
+        self.drain(now, out);
         match result {
             Ok(()) => {
                 self.state = AppState::Running;
@@ -458,6 +568,7 @@ impl Slot {
             sha256: self.sha256.into(),
             state: self.state,
             revision: self.revision,
+            counters: (!self.counters.is_zero()).then_some(self.counters),
         }
     }
 
@@ -471,9 +582,24 @@ impl Slot {
         out.push(self.status(Some(why)));
     }
 
-    fn drain_logs(&mut self, now: u64, out: &mut Vec<Note>) {
+    /// Takes what the last call produced: log lines, samples, counters.
+    fn drain(&mut self, now: u64, out: &mut Vec<Note>) {
         let Some(running) = self.running.as_mut() else { return };
         let ctx = running.store.data_mut();
+        self.counters = ctx.counters;
+        if !ctx.samples.is_empty() || ctx.dropped_samples > 0 {
+            let samples = core::mem::take(&mut ctx.samples);
+            let dropped = core::mem::take(&mut ctx.dropped_samples);
+            debug_assert!(samples.len() <= MAX_SAMPLES_PER_BATCH);
+            out.push(Note::Telemetry(TelemetryBatch {
+                app: self.name.clone(),
+                revision: self.revision,
+                uptime_ms: now,
+                unix_ms: None,
+                samples,
+                dropped,
+            }));
+        }
         for line in ctx.logs.drain(..) {
             out.push(Note::Log(AppLog { app: self.name.clone(), uptime_ms: now, line }));
         }
@@ -492,6 +618,7 @@ impl Slot {
 pub struct Instantiated {
     running: Running,
     limits: AppLimits,
+    hw: Option<Box<dyn Peripherals>>,
 }
 
 impl core::fmt::Debug for Instantiated {
@@ -524,12 +651,33 @@ impl AppRuntime {
 
     /// Validates, compiles and instantiates `bytes` as an install does,
     /// with the default grants.
-    pub fn instantiate(&self, bytes: &[u8], limits: AppLimits) -> Result<Instantiated, String> {
+    pub fn instantiate(&mut self, bytes: &[u8], limits: AppLimits) -> Result<Instantiated, String> {
+        self.instantiate_granted(bytes, limits, host::DEFAULT_GRANTS, &[], &[])
+    }
+
+    /// As [`instantiate`](Self::instantiate), with these groups, hardware
+    /// and configuration granted, reaching the peripherals given to
+    /// [`with_peripherals`](Self::with_peripherals). `init` is not called.
+    pub fn instantiate_granted(
+        &mut self,
+        bytes: &[u8],
+        limits: AppLimits,
+        groups: &[Capability],
+        resources: &[Resource],
+        config: &[ConfigEntry],
+    ) -> Result<Instantiated, String> {
         let module = Module::new(&self.0.engine, bytes).map_err(|e| host::invalid_module(bytes, &e))?;
-        host::check_imports(&module, host::DEFAULT_GRANTS)?;
-        let linker = host::linker(&self.0.engine, host::DEFAULT_GRANTS).map_err(|e| format!("host functions: {e}"))?;
-        let running = self.0.instantiate(&module, &linker, &limits, 0)?;
-        Ok(Instantiated { running, limits })
+        host::check_imports(&module, groups)?;
+        let linker = host::linker(&self.0.engine, groups).map_err(|e| format!("host functions: {e}"))?;
+        let setup = Setup { limits: &limits, resources, config, counters: AppCounters::default() };
+        let running = self.0.instantiate(&module, &linker, &setup, 0)?;
+        Ok(Instantiated { running, limits, hw: self.0.hw.take() })
+    }
+
+    /// The runtime with these peripherals (lent to the next instance).
+    pub fn with_peripherals(mut self, hw: Box<dyn Peripherals>) -> Self {
+        self.0.set_peripherals(hw);
+        self
     }
 }
 
@@ -539,7 +687,19 @@ impl Instantiated {
         let tick = self.running.tick.ok_or("the module exports no tick")?;
         self.running.store.data_mut().now_ms = now;
         self.running.store.set_fuel(self.limits.fuel_per_call).map_err(|e| e.to_string())?;
-        tick.call(&mut self.running.store, now as i64).map_err(|e| classify(&e).detail)?;
+        lend(&mut self.hw, &mut self.running.store, |store| tick.call(store, now as i64))
+            .map_err(|e| classify(&e).detail)?;
         Ok(core::mem::take(&mut self.running.store.data_mut().logs))
+    }
+
+    /// Calls `init` with a fresh fuel budget.
+    pub fn init(&mut self) -> Result<(), String> {
+        self.running.call_init(&self.limits, &mut self.hw).map_err(|e| e.detail)
+    }
+
+    /// Samples published since the last call of this, and the counters.
+    pub fn take_samples(&mut self) -> (Vec<wasmbed_protocol::Sample>, AppCounters) {
+        let ctx = self.running.store.data_mut();
+        (core::mem::take(&mut ctx.samples), ctx.counters)
     }
 }

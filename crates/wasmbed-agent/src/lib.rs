@@ -35,13 +35,15 @@ extern crate alloc;
 mod apps;
 mod backoff;
 mod host;
+mod peripherals;
 mod session;
 mod terminal;
 mod transport;
 
 pub use apps::{AppRuntime, Instantiated};
 pub use backoff::{Backoff, NEXT_GATEWAY_MS, Reconnect};
-pub use host::{Capability, DEFAULT_GRANTS, MAX_LOG_LINE, validate_module};
+pub use host::{Capability, DEFAULT_GRANTS, ENTRY_POINTS, IMPORT_MODULE, MAX_LOG_LINE, TokenBucket, validate_module};
+pub use peripherals::{HwError, NoPeripherals, Peripherals};
 pub use session::{Agent, AgentConfig, AgentError, RECEIVE_PIECE, SessionState};
 pub use terminal::{ALLOWED_COMMANDS, Refusal, TerminalCommand};
 pub use transport::{Clock, StepError, Transport, step};

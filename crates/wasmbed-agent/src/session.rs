@@ -4,12 +4,14 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
+use alloc::boxed::Box;
 use wasmbed_protocol::{
     DeviceMsg, Enroll, ErrorCode, ErrorReport, FrameError, FrameReader, GatewayMsg, Heartbeat, MAX_FRAME_LEN,
-    decode_gateway_msg, encode_frame,
+    MessageResult, decode_gateway_msg, encode_frame,
 };
 
 use crate::apps::{Apps, Note};
+use crate::peripherals::Peripherals;
 
 /// Receive buffer reserved per session: a deploy chunk frame plus one
 /// [`RECEIVE_PIECE`] of the next, so it does not grow mid-session.
@@ -143,7 +145,19 @@ impl Agent {
 
     /// Wall-clock seconds derived from the gateway's Welcome, if one came.
     pub fn unix_time_s(&self, now_ms: u64) -> Option<u64> {
-        self.gateway_unix_time.map(|(unix, at)| unix + now_ms.saturating_sub(at) / 1000)
+        self.unix_time_ms(now_ms).map(|ms| ms / 1000)
+    }
+
+    /// Wall-clock milliseconds derived from the gateway's Welcome, if one came.
+    pub fn unix_time_ms(&self, now_ms: u64) -> Option<u64> {
+        self.gateway_unix_time.map(|(unix_ms, at)| unix_ms + now_ms.saturating_sub(at))
+    }
+
+    /// Gives apps the board's peripherals (by default they have none, and
+    /// a deploy granting hardware is rejected with `missing-peripheral`).
+    pub fn with_peripherals(mut self, hw: Box<dyn Peripherals>) -> Self {
+        self.apps.set_peripherals(hw);
+        self
     }
 
     /// Bytes the agent holds for apps (modules and linear memories).
@@ -214,7 +228,8 @@ impl Agent {
         match (self.state, msg) {
             (SessionState::Enrolling, GatewayMsg::Welcome(w)) => {
                 self.heartbeat_ms = u64::from(w.heartbeat_ms.max(100));
-                self.gateway_unix_time = Some((w.unix_time_s, now));
+                let unix_ms = w.unix_time_ms.unwrap_or(w.unix_time_s.saturating_mul(1000));
+                self.gateway_unix_time = Some((unix_ms, now));
                 self.state = SessionState::Online;
                 self.next_heartbeat = now;
             }
@@ -226,6 +241,12 @@ impl Agent {
                 if self.apps.remove(&r.app) {
                     self.next_heartbeat = now;
                 }
+            }
+            (SessionState::Online, GatewayMsg::AppMessage(m)) => {
+                let delivery = self.apps.deliver(&m.app, m.payload.into(), now, &mut self.notes);
+                // What the handler did first, then the answer.
+                self.flush_notes(now);
+                self.send(&DeviceMsg::MessageResult(MessageResult { id: m.id, delivery }));
             }
             (SessionState::Online, GatewayMsg::Command(c)) => {
                 let cx = crate::terminal::Context {
@@ -296,6 +317,10 @@ impl Agent {
                 }
                 Note::Rejected(r) => DeviceMsg::DeployRejected(r),
                 Note::Log(l) => DeviceMsg::AppLog(l),
+                Note::Telemetry(mut t) => {
+                    t.unix_ms = self.unix_time_ms(now);
+                    DeviceMsg::Telemetry(t)
+                }
             };
             self.send(&msg);
         }
@@ -324,5 +349,6 @@ fn message_name(msg: &GatewayMsg) -> &'static str {
         GatewayMsg::Remove(_) => "Remove",
         GatewayMsg::Error(_) => "Error",
         GatewayMsg::Command(_) => "Command",
+        GatewayMsg::AppMessage(_) => "AppMessage",
     }
 }

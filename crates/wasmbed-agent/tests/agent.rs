@@ -43,6 +43,8 @@ fn begin(app: &str, version: &str, size: usize, sha: [u8; 32]) -> DeployBegin {
         revision: None,
         start: None,
         grants: None,
+        resources: None,
+        config: None,
     }
 }
 
@@ -68,7 +70,8 @@ impl Harness {
         let mut h = Self { agent, now: 0 };
         let sent = h.drain();
         assert!(matches!(&sent[..], [DeviceMsg::Enroll(e)] if e.device_id == "dev-1" && e.simulated));
-        h.send(GatewayMsg::Welcome(Welcome { heartbeat_ms: 1000, unix_time_s: 1_700_000_000 })).unwrap();
+        h.send(GatewayMsg::Welcome(Welcome { heartbeat_ms: 1000, unix_time_s: 1_700_000_000, unix_time_ms: None }))
+            .unwrap();
         h.poll();
         assert_eq!(h.agent.state(), SessionState::Online);
         assert!(h.drain().iter().any(|m| matches!(m, DeviceMsg::Heartbeat(_))));
@@ -351,7 +354,7 @@ fn validate_module_matches_what_the_device_accepts() {
 /// functions as installs; bad modules and traps come back as errors.
 #[test]
 fn app_runtime_instantiates_ticks_and_refuses_bad_modules() {
-    let rt = wasmbed_agent::AppRuntime::default();
+    let mut rt = wasmbed_agent::AppRuntime::default();
     let good = wat::parse_str(
         r#"(module (import "wasmbed" "log" (func $log (param i32 i32))) (memory (export "memory") 1)
              (data (i32.const 0) "tock") (func (export "tick") (param i64) (call $log (i32.const 0) (i32.const 4))))"#,

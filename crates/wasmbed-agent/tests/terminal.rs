@@ -34,7 +34,8 @@ impl Harness {
         agent.connected(0);
         let mut h = Self { agent, now: 0, next_id: 1 };
         h.drain();
-        h.send(GatewayMsg::Welcome(Welcome { heartbeat_ms: 1000, unix_time_s: 1_700_000_000 })).unwrap();
+        h.send(GatewayMsg::Welcome(Welcome { heartbeat_ms: 1000, unix_time_s: 1_700_000_000, unix_time_ms: None }))
+            .unwrap();
         h.agent.poll(h.now, FREE);
         assert_eq!(h.agent.state(), SessionState::Online);
         h.drain();
@@ -62,6 +63,8 @@ impl Harness {
             revision: None,
             start: None,
             grants: None,
+            resources: None,
+            config: None,
         };
         self.send(GatewayMsg::DeployBegin(begin)).unwrap();
         self.send(GatewayMsg::DeployChunk(DeployChunk { app: app.into(), offset: 0, data: bytes.into() })).unwrap();
@@ -164,7 +167,7 @@ fn mem_reports_free_heap_heap_size_and_app_memory() {
     fresh.connected(0);
     let mut h = Harness { agent: fresh, now: 0, next_id: 1 };
     h.drain();
-    h.send(GatewayMsg::Welcome(Welcome { heartbeat_ms: 1000, unix_time_s: 0 })).unwrap();
+    h.send(GatewayMsg::Welcome(Welcome { heartbeat_ms: 1000, unix_time_s: 0, unix_time_ms: None })).unwrap();
     assert!(h.ok("mem", &[]).starts_with("free_heap: unknown\napp_memory: 0 bytes"));
 }
 

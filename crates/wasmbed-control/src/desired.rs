@@ -57,6 +57,7 @@ pub fn desired_apps(device: &Device, apps: &[Application]) -> Vec<DesiredApp> {
                 digest: t.digest.clone(),
                 limits: t.limits,
                 capabilities: t.capabilities.clone(),
+                config: t.config.clone(),
                 run,
             });
         }

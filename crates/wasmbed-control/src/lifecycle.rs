@@ -160,6 +160,7 @@ mod tests {
             digest: "aa".into(),
             limits: Limits::default(),
             capabilities: vec![],
+            config: Default::default(),
             run: true,
         };
         let (_, c) = lifecycle(&d, std::slice::from_ref(&want), 0);

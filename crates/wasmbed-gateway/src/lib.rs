@@ -47,11 +47,11 @@ use wasmbed_model::clock::Clock;
 use wasmbed_model::defaults;
 use wasmbed_model::{
     Application, Attempt, DeviceStatusPatch, EventKind, Gateway as GatewayResource, GatewaySpec, GatewayStatusPatch,
-    LogBook, Meta, Store, StoreError, retry_on_conflict,
+    LogBook, Meta, Store, StoreError, TelemetryBook, retry_on_conflict,
 };
 
 pub use sync::{Action, RETRY_NOTE, RetryPolicy, Room, plan};
-pub use terminal::{CommandError, CommandLine, CommandOutcome, CommandReply, MAX_COMMANDS_IN_FLIGHT};
+pub use terminal::{CommandError, CommandLine, CommandOutcome, CommandReply, MAX_COMMANDS_IN_FLIGHT, MessageReply};
 
 /// Gateway settings.
 #[derive(Debug, Clone)]
@@ -182,6 +182,7 @@ pub struct Gateway {
     cfg: GatewayConfig,
     store: Arc<dyn Store>,
     logs: Arc<LogBook>,
+    telemetry: Arc<TelemetryBook>,
     acceptor: TlsAcceptor,
     clock: Clock,
     sessions: Mutex<HashMap<String, SessionEntry>>,
@@ -219,6 +220,7 @@ impl Gateway {
             cfg,
             store,
             logs,
+            telemetry: Arc::default(),
             acceptor: TlsAcceptor::from(tls),
             clock,
             sessions: Mutex::default(),
@@ -228,6 +230,11 @@ impl Gateway {
             next_session: AtomicU64::new(1),
             stats: GatewayStats::default(),
         })
+    }
+
+    /// What the devices' apps published (shared with whoever serves it).
+    pub fn telemetry(&self) -> &Arc<TelemetryBook> {
+        &self.telemetry
     }
 
     /// Settings.

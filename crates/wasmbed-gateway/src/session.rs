@@ -11,15 +11,20 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
-use wasmbed_model::{AppObservation, Capability, DesiredApp, DeviceStatusPatch, LogLine, SessionStatus};
+use wasmbed_model::{AppObservation, DesiredApp, DeviceStatusPatch, Gauge, LogLine, SessionStatus, TelemetrySample};
 use wasmbed_protocol::{
-    AppRef, AppReport, AppState, DEPLOY_CHUNK_LEN, DeployBegin, DeployChunk, DeviceMsg, ErrorCode, ErrorReport,
-    FrameReader, GatewayMsg, Welcome, decode_device_msg, encode_frame,
+    AppRef, AppReport, AppState, ConfigEntry, DEPLOY_CHUNK_LEN, DeployBegin, DeployChunk, DeviceMsg, ErrorCode,
+    ErrorReport, FrameReader, GatewayMsg, Grant, TelemetryBatch, Welcome, decode_device_msg, encode_frame,
+    split_grants, valid_metric_name,
 };
 
 use crate::Gateway;
 use crate::sync::{Action, Pending, Room, deploy_key, digest_of, plan};
-use crate::terminal::Inbox;
+use crate::terminal::{Answer, Inbox};
+
+/// Metrics of one app kept in a device's status (the series themselves
+/// are bounded by the telemetry book).
+const MAX_METRICS_PER_APP: usize = 16;
 
 /// How a session ended.
 #[derive(Debug)]
@@ -78,6 +83,7 @@ pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, sh
         status: SessionStatus::default(),
         last_heartbeat: Instant::now(),
         commands: Arc::default(),
+        metrics: BTreeMap::new(),
     };
     s.run(shutdown).await;
 }
@@ -98,6 +104,8 @@ struct Session {
     last_heartbeat: Instant,
     /// Terminal commands to send and answers awaited.
     commands: Arc<Inbox>,
+    /// The latest value of each metric, per slot (written with the status).
+    metrics: BTreeMap<String, BTreeMap<String, Gauge>>,
 }
 
 impl Session {
@@ -147,7 +155,9 @@ impl Session {
             ..device.status.session.clone()
         };
         self.desired = wasmbed_control::desired_apps(&device, &self.gw.applications());
-        let welcome = Welcome { heartbeat_ms: self.gw.cfg.heartbeat_ms, unix_time_s: (self.gw.clock)() / 1000 };
+        let now_ms = (self.gw.clock)();
+        let welcome =
+            Welcome { heartbeat_ms: self.gw.cfg.heartbeat_ms, unix_time_s: now_ms / 1000, unix_time_ms: Some(now_ms) };
         self.queue(&GatewayMsg::Welcome(welcome));
         self.sync().await;
         let end = if self.flush().await.is_err() {
@@ -227,8 +237,8 @@ impl Session {
                     self.sync().await;
                 }
                 () = commands.ready() => {
-                    for cmd in self.commands.take() {
-                        self.queue(&GatewayMsg::Command(cmd));
+                    for msg in self.commands.take() {
+                        self.queue(&msg);
                     }
                 }
                 _ = replaced.changed() => return End::Replaced,
@@ -327,12 +337,53 @@ impl Session {
             DeviceMsg::Error(e) => return Err(End::Protocol(e.code, format!("device reported: {}", e.detail))),
             DeviceMsg::CommandResult(r) => {
                 let id = r.id;
-                if !self.commands.finish(r) {
+                if !self.commands.finish(Answer::Command(r)) {
                     info!(device = %self.device, id, "answer to a command nobody waits for (timed out?); ignored");
                 }
             }
+            DeviceMsg::MessageResult(r) => {
+                let id = r.id;
+                if !self.commands.finish(Answer::Message(r)) {
+                    info!(device = %self.device, id, "answer to a message nobody waits for (timed out?); ignored");
+                }
+            }
+            DeviceMsg::Telemetry(batch) => self.telemetry(batch),
         }
         Ok(())
+    }
+
+    /// Dates a batch's samples by the device's clock and records them.
+    /// Samples with a name the platform does not accept are dropped (the
+    /// agent checks names too; this is a device we do not trust).
+    fn telemetry(&mut self, batch: TelemetryBatch) {
+        let received = (self.gw.clock)();
+        // The device's wall clock came from this gateway; without one, the
+        // time of arrival. A batch dated in the future is dated now.
+        let sent = batch.unix_ms.filter(|t| *t <= received.saturating_add(5_000)).unwrap_or(received);
+        self.gw.telemetry.dropped_by_device(batch.dropped);
+        let latest = self.metrics.entry(batch.app.clone()).or_default();
+        let samples: Vec<TelemetrySample> = batch
+            .samples
+            .into_iter()
+            .filter(|s| valid_metric_name(&s.metric) && s.value.is_finite())
+            .map(|s| {
+                latest.insert(s.metric.clone(), Gauge(s.value));
+                TelemetrySample {
+                    device: self.device.clone(),
+                    app: batch.app.clone(),
+                    revision: batch.revision,
+                    t_ms: sent.saturating_sub(batch.uptime_ms.saturating_sub(s.uptime_ms)),
+                    metric: s.metric,
+                    value: s.value,
+                }
+            })
+            .collect();
+        if latest.len() > MAX_METRICS_PER_APP {
+            // Keep the status small whatever an app names.
+            let keep: Vec<String> = latest.keys().take(MAX_METRICS_PER_APP).cloned().collect();
+            latest.retain(|k, _| keep.contains(k));
+        }
+        self.gw.telemetry.record(samples);
     }
 
     /// Forgets requests the device has visibly carried out.
@@ -384,6 +435,10 @@ impl Session {
             return;
         };
         debug!(device = %self.device, slot = %d.slot, version = %d.version, bytes = module.len(), "deploying");
+        // Specs are validated on the way in; a grant that does not parse
+        // here is not granted.
+        let grants: Vec<Grant> = d.capabilities.iter().filter_map(|c| Grant::parse(c).ok()).collect();
+        let (groups, resources) = split_grants(&grants);
         let begin = DeployBegin {
             app: d.slot.clone(),
             version: d.version.clone(),
@@ -396,7 +451,11 @@ impl Session {
             },
             revision: Some(d.revision),
             start: (!d.run).then_some(false),
-            grants: Some(d.capabilities.iter().filter_map(|c| Capability::from_name(c)).collect()),
+            grants: Some(groups),
+            resources: (!resources.is_empty()).then_some(resources),
+            config: (!d.config.is_empty()).then(|| {
+                d.config.iter().map(|(key, value)| ConfigEntry { key: key.clone(), value: value.clone() }).collect()
+            }),
         };
         self.queue(&GatewayMsg::DeployBegin(begin));
         for (i, chunk) in module.chunks(DEPLOY_CHUNK_LEN).enumerate() {
@@ -422,6 +481,8 @@ impl Session {
                 state: r.state,
                 revision: r.revision,
                 reason: if r.state == AppState::Failed { self.reasons.get(&r.app).cloned() } else { None },
+                counters: r.counters,
+                metrics: self.metrics.get(&r.app).cloned().unwrap_or_default(),
             })
             .collect();
         for (slot, refusal) in &self.pending.rejected {
@@ -443,6 +504,8 @@ impl Session {
                     state: AppState::Rejected,
                     revision: Some(want.revision),
                     reason: Some(why),
+                    counters: None,
+                    metrics: BTreeMap::new(),
                 }),
             }
         }

@@ -288,6 +288,7 @@ mod tests {
             digest: hex::encode([digest_byte; 32]),
             limits: Limits::default(),
             capabilities: vec![],
+            config: Default::default(),
             run: true,
         }
     }
@@ -299,6 +300,7 @@ mod tests {
             sha256: [digest_byte; 32].into(),
             state,
             revision: Some(u64::from(digest_byte)),
+            counters: None,
         };
         (name.into(), r)
     }

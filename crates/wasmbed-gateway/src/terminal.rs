@@ -21,7 +21,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot};
-use wasmbed_protocol::{Command, CommandBoundError, CommandResult};
+use wasmbed_protocol::{
+    AppMessage, Command, CommandBoundError, CommandResult, Delivery, GatewayMsg, MAX_MESSAGE_LEN, MessageResult,
+};
 
 pub use wasmbed_protocol::CommandOutcome;
 
@@ -137,6 +139,18 @@ pub enum CommandError {
     /// stopping) before the device answered.
     #[error("the session of device {0} ended before it answered")]
     SessionEnded(String),
+    /// A message payload over the protocol's bound.
+    #[error("a message of {0} bytes exceeds the limit of {MAX_MESSAGE_LEN}")]
+    MessageTooLarge(usize),
+}
+
+/// What became of a message sent to an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageReply {
+    /// Delivered, or why not.
+    pub delivery: Delivery,
+    /// From the call to the answer.
+    pub elapsed: Duration,
 }
 
 impl Gateway {
@@ -153,26 +167,70 @@ impl Gateway {
     /// ```
     pub async fn run_command(&self, device: &str, command: CommandLine) -> Result<CommandReply, CommandError> {
         let started = Instant::now();
+        match self.ask(device, Request::Command(command)).await? {
+            Answer::Command(r) => Ok(CommandReply { outcome: r.outcome, output: r.output, elapsed: started.elapsed() }),
+            Answer::Message(_) => Err(CommandError::SessionEnded(device.into())),
+        }
+    }
+
+    /// Delivers `payload` to the app `app` on `device` through its current
+    /// session; the device answers whether the app's handler ran. Same
+    /// errors and timeout as [`run_command`](Self::run_command).
+    pub async fn send_message(&self, device: &str, app: &str, payload: Vec<u8>) -> Result<MessageReply, CommandError> {
+        if payload.len() > MAX_MESSAGE_LEN {
+            return Err(CommandError::MessageTooLarge(payload.len()));
+        }
+        let started = Instant::now();
+        match self.ask(device, Request::Message { app: app.into(), payload }).await? {
+            Answer::Message(r) => Ok(MessageReply { delivery: r.delivery, elapsed: started.elapsed() }),
+            Answer::Command(_) => Err(CommandError::SessionEnded(device.into())),
+        }
+    }
+
+    async fn ask(&self, device: &str, request: Request) -> Result<Answer, CommandError> {
         let inbox = self.sessions.lock().ok().and_then(|s| s.get(device).map(|e| e.commands.clone()));
         let Some(inbox) = inbox else { return Err(CommandError::NotConnected(device.into())) };
         let (reply, answer) = oneshot::channel();
-        inbox.push(Job { command, reply }).map_err(|e| e.with_device(device))?;
+        inbox.push(Job { request, reply }).map_err(|e| e.with_device(device))?;
         // Not kept while waiting: the session's end must drop the job.
         drop(inbox);
         let after = self.cfg.command_timeout;
         match tokio::time::timeout(after, answer).await {
-            Ok(Ok(r)) => Ok(CommandReply { outcome: r.outcome, output: r.output, elapsed: started.elapsed() }),
+            Ok(Ok(a)) => Ok(a),
             Ok(Err(_)) => Err(CommandError::SessionEnded(device.into())),
             Err(_) => Err(CommandError::Timeout { device: device.into(), after }),
         }
     }
 }
 
-/// A command waiting to be sent, and whom to answer.
+/// What a caller asks a device: a terminal command or a message for an app.
+#[derive(Debug)]
+pub(crate) enum Request {
+    Command(CommandLine),
+    Message { app: String, payload: Vec<u8> },
+}
+
+/// The device's answer to a [`Request`].
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Command(CommandResult),
+    Message(MessageResult),
+}
+
+impl Answer {
+    fn id(&self) -> u32 {
+        match self {
+            Self::Command(r) => r.id,
+            Self::Message(r) => r.id,
+        }
+    }
+}
+
+/// A request waiting to be sent, and whom to answer.
 #[derive(Debug)]
 pub(crate) struct Job {
-    command: CommandLine,
-    reply: oneshot::Sender<CommandResult>,
+    request: Request,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// Where [`Gateway::run_command`] leaves commands for one session, and the
@@ -188,7 +246,7 @@ struct InboxState {
     closed: bool,
     next_id: u32,
     queued: VecDeque<Job>,
-    waiting: Vec<(u32, oneshot::Sender<CommandResult>)>,
+    waiting: Vec<(u32, oneshot::Sender<Answer>)>,
 }
 
 impl InboxState {
@@ -235,26 +293,30 @@ impl Inbox {
         self.ready.notified().await;
     }
 
-    /// The queued commands as messages, each given its id; their callers
+    /// The queued requests as messages, each given its id; their callers
     /// now wait for [`finish`](Self::finish).
-    pub(crate) fn take(&self) -> Vec<Command> {
+    pub(crate) fn take(&self) -> Vec<GatewayMsg> {
         let Ok(mut st) = self.state.lock() else { return Vec::new() };
         st.prune();
         let mut out = Vec::with_capacity(st.queued.len());
         while let Some(job) = st.queued.pop_front() {
             let id = st.next_id;
             st.next_id = st.next_id.wrapping_add(1);
-            let CommandLine { name, args } = job.command;
-            out.push(Command { id, name, args });
+            out.push(match job.request {
+                Request::Command(CommandLine { name, args }) => GatewayMsg::Command(Command { id, name, args }),
+                Request::Message { app, payload } => {
+                    GatewayMsg::AppMessage(AppMessage { id, app, payload: payload.into() })
+                }
+            });
             st.waiting.push((id, job.reply));
         }
         out
     }
 
-    /// Hands a result to whoever waits for its id; false if nobody does.
-    pub(crate) fn finish(&self, result: CommandResult) -> bool {
+    /// Hands an answer to whoever waits for its id; false if nobody does.
+    pub(crate) fn finish(&self, result: Answer) -> bool {
         let Ok(mut st) = self.state.lock() else { return false };
-        let Some(at) = st.waiting.iter().position(|(id, _)| *id == result.id) else { return false };
+        let Some(at) = st.waiting.iter().position(|(id, _)| *id == result.id()) else { return false };
         let (_, tx) = st.waiting.swap_remove(at);
         tx.send(result).is_ok()
     }
@@ -274,13 +336,36 @@ mod tests {
     use super::*;
     use wasmbed_protocol::{MAX_COMMAND_ARG_LEN, MAX_COMMAND_ARGS, MAX_COMMAND_NAME_LEN};
 
-    fn job(line: &str) -> (Job, oneshot::Receiver<CommandResult>) {
+    fn job(line: &str) -> (Job, oneshot::Receiver<Answer>) {
         let (reply, rx) = oneshot::channel();
-        (Job { command: CommandLine::parse(line).unwrap(), reply }, rx)
+        (Job { request: Request::Command(CommandLine::parse(line).unwrap()), reply }, rx)
     }
 
-    fn result(id: u32, output: &str) -> CommandResult {
-        CommandResult { id, outcome: CommandOutcome::Ok, output: output.into() }
+    fn result(id: u32, output: &str) -> Answer {
+        Answer::Command(CommandResult { id, outcome: CommandOutcome::Ok, output: output.into() })
+    }
+
+    fn output(a: Answer) -> String {
+        match a {
+            Answer::Command(r) => r.output,
+            Answer::Message(m) => panic!("a message result: {m:?}"),
+        }
+    }
+
+    #[test]
+    fn messages_and_commands_share_ids_and_each_answer_finds_its_caller() {
+        let inbox = Inbox::default();
+        let (c, _rx_c) = job("status");
+        let (reply, rx_m) = oneshot::channel();
+        inbox.push(c).ok().unwrap();
+        inbox
+            .push(Job { request: Request::Message { app: "echo".into(), payload: b"hi".to_vec() }, reply })
+            .ok()
+            .unwrap();
+        let sent = inbox.take();
+        assert!(matches!(&sent[1], GatewayMsg::AppMessage(m) if m.id == 1 && m.app == "echo"));
+        assert!(inbox.finish(Answer::Message(MessageResult { id: 1, delivery: Delivery::NoHandler })));
+        assert!(matches!(rx_m.blocking_recv().unwrap(), Answer::Message(r) if r.delivery == Delivery::NoHandler));
     }
 
     #[test]
@@ -323,12 +408,19 @@ mod tests {
         let (b, rx_b) = job("uptime");
         inbox.push(a).ok().unwrap();
         inbox.push(b).ok().unwrap();
-        let sent = inbox.take();
-        assert_eq!(sent.iter().map(|c| (c.id, c.name.as_str())).collect::<Vec<_>>(), [(0, "status"), (1, "uptime")]);
+        let sent: Vec<(u32, String)> = inbox
+            .take()
+            .into_iter()
+            .map(|m| match m {
+                GatewayMsg::Command(c) => (c.id, c.name),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sent, [(0, "status".to_string()), (1, "uptime".to_string())]);
         assert!(inbox.take().is_empty(), "each command is sent once");
         assert!(!inbox.finish(result(9, "stray")), "an unknown id is nobody's");
         assert!(inbox.finish(result(1, "up")));
-        assert_eq!(rx_b.blocking_recv().unwrap().output, "up");
+        assert_eq!(output(rx_b.blocking_recv().unwrap()), "up");
         assert!(rx_a.try_recv().is_err(), "still waiting");
         assert!(!inbox.finish(result(1, "again")), "answered once");
         inbox.close();

@@ -81,6 +81,8 @@ fn printer_columns_point_at_fields_the_model_writes() {
         state: wasmbed_model::AppState::Running,
         revision: Some(1),
         reason: None,
+        counters: Some(wasmbed_model::AppCounters { samples: 3, ..Default::default() }),
+        metrics: [("temp_c".to_string(), wasmbed_model::Gauge(21.5))].into(),
     });
     device.status = Some(status);
 
@@ -90,6 +92,7 @@ fn printer_columns_point_at_fields_the_model_writes() {
         size: 1,
         capabilities: default_capabilities(),
         limits: Limits::default(),
+        config: [("threshold_c".to_string(), "30".to_string())].into(),
         selector: String::new(),
         strategy: Strategy::canary("1,100%").unwrap(),
         paused: false,

@@ -23,6 +23,7 @@ mod resources;
 mod rollout;
 mod selector;
 mod store;
+pub mod telemetry;
 
 pub use boards::{Board, SIM_BOARD, board, boards, guest_loopback, host_from_guest, table as board_table};
 pub use logs::{LogBook, LogLine};
@@ -30,4 +31,5 @@ pub use resources::*;
 pub use rollout::{RevisionOutcome, RolloutPhase, RolloutStatus, Step, Strategy};
 pub use selector::{Selector, SelectorError};
 pub use store::{Attempt, Event, EventKind, Store, StoreError, WRITE_ATTEMPTS, WatchStream, retry_on_conflict};
+pub use telemetry::{TelemetryBook, TelemetrySample};
 pub use wasmbed_protocol::Capability;

@@ -6,6 +6,8 @@ use alloc::vec::Vec;
 use minicbor::bytes::{ByteArray, ByteVec};
 use minicbor::{Decode, Encode};
 
+use crate::{AppCounters, AppMessage, ConfigEntry, MessageResult, Resource, TelemetryBatch};
+
 /// Longest app name either side accepts (checked by [`valid_app_name`]).
 pub const MAX_APP_NAME_LEN: usize = 63;
 
@@ -26,7 +28,7 @@ pub fn valid_app_name(name: &str) -> bool {
 }
 
 /// Device → gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
 pub enum DeviceMsg {
     /// First message of every session.
     #[n(0)]
@@ -49,6 +51,12 @@ pub enum DeviceMsg {
     /// The answer to a terminal [`Command`](crate::Command).
     #[n(6)]
     CommandResult(#[n(0)] crate::CommandResult),
+    /// Samples apps published (ABI v2 `telemetry`).
+    #[n(7)]
+    Telemetry(#[n(0)] TelemetryBatch),
+    /// What became of an [`AppMessage`].
+    #[n(8)]
+    MessageResult(#[n(0)] MessageResult),
 }
 
 /// Gateway → device.
@@ -79,6 +87,9 @@ pub enum GatewayMsg {
     /// [`CommandResult`](crate::CommandResult), refusing what it does not allow.
     #[n(7)]
     Command(#[n(0)] crate::Command),
+    /// A message for an app; the device answers with a [`MessageResult`].
+    #[n(8)]
+    AppMessage(#[n(0)] AppMessage),
 }
 
 /// Who the device is and what it already runs (so a reconnect re-syncs).
@@ -113,6 +124,10 @@ pub struct Welcome {
     /// a real-time clock use it for certificate validity).
     #[n(1)]
     pub unix_time_s: u64,
+    /// The same in milliseconds (absent from older gateways); devices date
+    /// telemetry from it.
+    #[n(2)]
+    pub unix_time_ms: Option<u64>,
 }
 
 /// Periodic device report.
@@ -195,6 +210,10 @@ pub struct AppReport {
     /// older than revisions, and for apps deployed without one).
     #[n(4)]
     pub revision: Option<u64>,
+    /// ABI v2 calls that did not reach the world (absent: none, or an
+    /// older agent).
+    #[n(5)]
+    pub counters: Option<AppCounters>,
 }
 
 /// An app changed state; `reason` says why when it failed.
@@ -303,6 +322,14 @@ pub struct DeployBegin {
     /// instantiate.
     #[n(7)]
     pub grants: Option<Vec<Capability>>,
+    /// The hardware the peripheral groups may reach (`gpio:led0`,
+    /// `i2c:0:0x48`, ...); a call with any other argument is refused. A
+    /// device without one of them rejects the deploy.
+    #[n(8)]
+    pub resources: Option<Vec<Resource>>,
+    /// Configuration the app reads with `config.get`.
+    #[n(9)]
+    pub config: Option<Vec<ConfigEntry>>,
 }
 
 impl DeployBegin {
@@ -315,9 +342,20 @@ impl DeployBegin {
     pub fn granted(&self) -> &[Capability] {
         self.grants.as_deref().unwrap_or(DEFAULT_GRANTS)
     }
+
+    /// The hardware granted to the app.
+    pub fn resources(&self) -> &[Resource] {
+        self.resources.as_deref().unwrap_or(&[])
+    }
+
+    /// The app's configuration.
+    pub fn config(&self) -> &[ConfigEntry] {
+        self.config.as_deref().unwrap_or(&[])
+    }
 }
 
-/// Capability groups of ABI v1, numbered like system calls: the number is
+/// Capability groups (ABI v1: `log`, `time`, `device`; ABI v2 adds the
+/// rest), numbered like system calls: the number is
 /// the wire format, the name is what specs and manifests say. Each group is
 /// a set of host functions in the `wasmbed` import module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
@@ -334,6 +372,31 @@ pub enum Capability {
     /// app's memory (for tagging data it reports).
     #[n(2)]
     Device,
+    /// `gpio_read/write/toggle(pin)`: the pins granted as `gpio:<pin>`.
+    #[n(3)]
+    Gpio,
+    /// `i2c_write/read/write_read(bus, addr, ..)`: the addresses granted as
+    /// `i2c:<bus>:<addr>`.
+    #[n(4)]
+    I2c,
+    /// `spi_transfer(bus, ..)`: the buses granted as `spi:<bus>`.
+    #[n(5)]
+    Spi,
+    /// `adc_read(channel)`: the channels granted as `adc:<channel>`.
+    #[n(6)]
+    Adc,
+    /// `uart_write/read(port, ..)`: the ports granted as `uart:<n>`.
+    #[n(7)]
+    Uart,
+    /// `telemetry_publish(name, value, uptime)`: numeric samples to the platform.
+    #[n(8)]
+    Telemetry,
+    /// `config_get(key, buf) -> len`: the application's configuration.
+    #[n(9)]
+    Config,
+    /// `message_read(buf) -> len`, for the app's `on_message(len)` export.
+    #[n(10)]
+    Messages,
 }
 
 /// Groups an app gets when its deploy names none (ABI v1 before grants).
@@ -341,7 +404,19 @@ pub const DEFAULT_GRANTS: &[Capability] = &[Capability::Log, Capability::Time];
 
 impl Capability {
     /// Every group, in number order.
-    pub const ALL: &[Capability] = &[Self::Log, Self::Time, Self::Device];
+    pub const ALL: &[Capability] = &[
+        Self::Log,
+        Self::Time,
+        Self::Device,
+        Self::Gpio,
+        Self::I2c,
+        Self::Spi,
+        Self::Adc,
+        Self::Uart,
+        Self::Telemetry,
+        Self::Config,
+        Self::Messages,
+    ];
 
     /// Name as specs say it.
     pub fn name(self) -> &'static str {
@@ -349,7 +424,21 @@ impl Capability {
             Self::Log => "log",
             Self::Time => "time",
             Self::Device => "device",
+            Self::Gpio => "gpio",
+            Self::I2c => "i2c",
+            Self::Spi => "spi",
+            Self::Adc => "adc",
+            Self::Uart => "uart",
+            Self::Telemetry => "telemetry",
+            Self::Config => "config",
+            Self::Messages => "messages",
         }
+    }
+
+    /// Groups that reach hardware, and so are granted per resource
+    /// (`gpio:led0`), never as a whole.
+    pub fn is_hardware(self) -> bool {
+        matches!(self, Self::Gpio | Self::I2c | Self::Spi | Self::Adc | Self::Uart)
     }
 
     /// The group a spec names, if there is one.
@@ -363,6 +452,14 @@ impl Capability {
             Self::Log => &["log"],
             Self::Time => &["now_ms"],
             Self::Device => &["device_id"],
+            Self::Gpio => &["gpio_read", "gpio_write", "gpio_toggle"],
+            Self::I2c => &["i2c_write", "i2c_read", "i2c_write_read"],
+            Self::Spi => &["spi_transfer"],
+            Self::Adc => &["adc_read"],
+            Self::Uart => &["uart_write", "uart_read"],
+            Self::Telemetry => &["telemetry_publish"],
+            Self::Config => &["config_get"],
+            Self::Messages => &["message_read"],
         }
     }
 }
@@ -441,6 +538,9 @@ pub enum ErrorCode {
     /// The session was replaced by a newer one for the same device.
     #[n(14)]
     Replaced,
+    /// The deploy grants hardware this device does not have.
+    #[n(15)]
+    MissingPeripheral,
 }
 
 impl ErrorCode {
@@ -462,6 +562,7 @@ impl ErrorCode {
             Self::BadChunk => "bad-chunk",
             Self::UnknownApp => "unknown-app",
             Self::Replaced => "replaced",
+            Self::MissingPeripheral => "missing-peripheral",
         }
     }
 }
@@ -498,7 +599,8 @@ mod tests {
             assert_eq!(Capability::from_name(c.name()), Some(*c));
             assert!(!c.imports().is_empty());
         }
-        assert_eq!(Capability::from_name("gpio"), None);
+        assert_eq!(Capability::from_name("bluetooth"), None);
+        assert!(Capability::Gpio.is_hardware() && !Capability::Telemetry.is_hardware());
         let begin = DeployBegin {
             app: "a".into(),
             version: "1".into(),
@@ -508,6 +610,8 @@ mod tests {
             revision: None,
             start: None,
             grants: None,
+            resources: None,
+            config: None,
         };
         assert!(begin.starts());
         assert_eq!(begin.granted(), DEFAULT_GRANTS);

@@ -86,6 +86,8 @@ fn device_name(msg: &DeviceMsg) -> &'static str {
         DeviceMsg::DeployRejected(_) => "device_deploy_rejected",
         DeviceMsg::Error(_) => "device_error",
         DeviceMsg::CommandResult(_) => "device_command_result",
+        DeviceMsg::Telemetry(_) => "device_telemetry",
+        DeviceMsg::MessageResult(_) => "device_message_result",
     }
 }
 
@@ -99,20 +101,21 @@ fn gateway_name(msg: &GatewayMsg) -> &'static str {
         GatewayMsg::Remove(_) => "gateway_remove",
         GatewayMsg::Error(_) => "gateway_error",
         GatewayMsg::Command(_) => "gateway_command",
+        GatewayMsg::AppMessage(_) => "gateway_app_message",
     }
 }
 
 const BUNDLE_NAME: &str = "identity_bundle";
 const ALTERNATES_NAME: &str = "identity_bundle_alternates";
-const DEVICE_VARIANTS: usize = 7;
-const GATEWAY_VARIANTS: usize = 8;
+const DEVICE_VARIANTS: usize = 9;
+const GATEWAY_VARIANTS: usize = 9;
 
 fn sha(seed: u8) -> minicbor::bytes::ByteArray<32> {
     core::array::from_fn(|i| seed.wrapping_add(i as u8)).into()
 }
 
 fn report(app: &str, state: AppState) -> AppReport {
-    AppReport { app: app.into(), version: "1.2.0".into(), sha256: sha(0x10), state, revision: None }
+    AppReport { app: app.into(), version: "1.2.0".into(), sha256: sha(0x10), state, revision: None, counters: None }
 }
 
 fn device_samples() -> Vec<DeviceMsg> {
@@ -145,12 +148,21 @@ fn device_samples() -> Vec<DeviceMsg> {
             outcome: CommandOutcome::Refused,
             output: "unknown command \"rm\"".into(),
         }),
+        DeviceMsg::Telemetry(TelemetryBatch {
+            app: "thermostat".into(),
+            revision: Some(3),
+            uptime_ms: 12_000,
+            unix_ms: Some(1_767_225_612_000),
+            samples: vec![Sample { metric: "temp_c".into(), uptime_ms: 11_990, value: 21.5 }],
+            dropped: 2,
+        }),
+        DeviceMsg::MessageResult(MessageResult { id: 9, delivery: Delivery::NoHandler }),
     ]
 }
 
 fn gateway_samples() -> Vec<GatewayMsg> {
     vec![
-        GatewayMsg::Welcome(Welcome { heartbeat_ms: 5_000, unix_time_s: 1_767_225_600 }),
+        GatewayMsg::Welcome(Welcome { heartbeat_ms: 5_000, unix_time_s: 1_767_225_600, unix_time_ms: None }),
         GatewayMsg::DeployBegin(DeployBegin {
             app: "ticker".into(),
             version: "2.0.0".into(),
@@ -160,6 +172,8 @@ fn gateway_samples() -> Vec<GatewayMsg> {
             revision: None,
             start: None,
             grants: None,
+            resources: None,
+            config: None,
         }),
         GatewayMsg::DeployChunk(DeployChunk {
             app: "ticker".into(),
@@ -171,6 +185,7 @@ fn gateway_samples() -> Vec<GatewayMsg> {
         GatewayMsg::Remove(AppRef { app: "ticker".into() }),
         GatewayMsg::Error(ErrorReport { code: ErrorCode::IdentityMismatch, detail: "enrolled as dev-8".into() }),
         GatewayMsg::Command(Command { id: 7, name: "restart-app".into(), args: vec!["hello".into()] }),
+        GatewayMsg::AppMessage(AppMessage { id: 9, app: "echo".into(), payload: b"ping".to_vec().into() }),
     ]
 }
 
@@ -190,30 +205,76 @@ fn bundle_sample() -> IdentityBundle {
 /// Messages with the fields added after the first vectors: named apart, so
 /// the first vectors stay exactly as old firmware and gateways wrote them.
 fn later_samples() -> Vec<(&'static str, GatewayMsg)> {
-    vec![(
-        "gateway_deploy_begin_revision",
-        GatewayMsg::DeployBegin(DeployBegin {
-            app: "ticker.r7".into(),
-            version: "2.0.0".into(),
-            size: 1_234,
-            sha256: sha(0xa0),
-            limits: AppLimits { fuel_per_call: 500_000, max_memory_pages: 2, tick_ms: 250 },
-            revision: Some(7),
-            start: Some(false),
-            grants: Some(vec![Capability::Log, Capability::Device]),
-        }),
-    )]
+    vec![
+        (
+            "gateway_deploy_begin_revision",
+            GatewayMsg::DeployBegin(DeployBegin {
+                app: "ticker.r7".into(),
+                version: "2.0.0".into(),
+                size: 1_234,
+                sha256: sha(0xa0),
+                limits: AppLimits { fuel_per_call: 500_000, max_memory_pages: 2, tick_ms: 250 },
+                revision: Some(7),
+                start: Some(false),
+                grants: Some(vec![Capability::Log, Capability::Device]),
+                resources: None,
+                config: None,
+            }),
+        ),
+        (
+            "gateway_deploy_begin_hardware",
+            GatewayMsg::DeployBegin(DeployBegin {
+                app: "thermostat".into(),
+                version: "1.0.0".into(),
+                size: 900,
+                sha256: sha(0xb0),
+                limits: AppLimits { fuel_per_call: 500_000, max_memory_pages: 1, tick_ms: 1_000 },
+                revision: Some(2),
+                start: None,
+                grants: Some(vec![Capability::Gpio, Capability::I2c, Capability::Telemetry, Capability::Config]),
+                resources: Some(vec![Resource::Gpio(Pin::Led(0)), Resource::I2c { bus: 0, addr: 0x48 }]),
+                config: Some(vec![ConfigEntry { key: "threshold_c".into(), value: "30".into() }]),
+            }),
+        ),
+        (
+            "gateway_welcome_ms",
+            GatewayMsg::Welcome(Welcome {
+                heartbeat_ms: 5_000,
+                unix_time_s: 1_767_225_600,
+                unix_time_ms: Some(1_767_225_600_123),
+            }),
+        ),
+    ]
 }
 
 fn later_device_samples() -> Vec<(&'static str, DeviceMsg)> {
-    vec![(
-        "device_heartbeat_revision",
-        DeviceMsg::Heartbeat(Heartbeat {
-            uptime_ms: 1_000,
-            free_memory: 4_096,
-            apps: vec![AppReport { revision: Some(7), ..report("ticker.r7", AppState::Stopped) }],
-        }),
-    )]
+    vec![
+        (
+            "device_heartbeat_revision",
+            DeviceMsg::Heartbeat(Heartbeat {
+                uptime_ms: 1_000,
+                free_memory: 4_096,
+                apps: vec![AppReport { revision: Some(7), ..report("ticker.r7", AppState::Stopped) }],
+            }),
+        ),
+        (
+            "device_heartbeat_counters",
+            DeviceMsg::Heartbeat(Heartbeat {
+                uptime_ms: 2_000,
+                free_memory: 4_096,
+                apps: vec![AppReport {
+                    counters: Some(AppCounters {
+                        denied: 1,
+                        hw_errors: 2,
+                        dropped_samples: 3,
+                        samples: 40,
+                        messages: 5,
+                    }),
+                    ..report("thermostat", AppState::Running)
+                }],
+            }),
+        ),
+    ]
 }
 
 fn bundle_with_alternates() -> IdentityBundle {

@@ -51,7 +51,7 @@ fn bytes(max: usize) -> impl Strategy<Value = ByteVec> {
     vec(any::<u8>(), 0..max).prop_map(ByteVec::from)
 }
 
-const ERROR_CODES: [ErrorCode; 15] = [
+const ERROR_CODES: [ErrorCode; 16] = [
     ErrorCode::Malformed,
     ErrorCode::UnsupportedVersion,
     ErrorCode::FrameTooLarge,
@@ -67,6 +67,7 @@ const ERROR_CODES: [ErrorCode; 15] = [
     ErrorCode::BadChunk,
     ErrorCode::UnknownApp,
     ErrorCode::Replaced,
+    ErrorCode::MissingPeripheral,
 ];
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
@@ -78,8 +79,72 @@ fn app_state() -> impl Strategy<Value = AppState> {
 }
 
 fn app_report() -> impl Strategy<Value = AppReport> {
-    (text(), text(), sha(), app_state(), proptest::option::of(any::<u64>()))
-        .prop_map(|(app, version, sha256, state, revision)| AppReport { app, version, sha256, state, revision })
+    (text(), text(), sha(), app_state(), proptest::option::of(any::<u64>()), proptest::option::of(counters())).prop_map(
+        |(app, version, sha256, state, revision, counters)| AppReport {
+            app,
+            version,
+            sha256,
+            state,
+            revision,
+            counters,
+        },
+    )
+}
+
+fn counters() -> impl Strategy<Value = AppCounters> {
+    (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
+        |(denied, hw_errors, dropped_samples, samples, messages)| AppCounters {
+            denied,
+            hw_errors,
+            dropped_samples,
+            samples,
+            messages,
+        },
+    )
+}
+
+fn resource() -> impl Strategy<Value = Resource> {
+    prop_oneof![
+        any::<u8>().prop_map(|i| Resource::Gpio(Pin::Led(i))),
+        any::<u8>().prop_map(|i| Resource::Gpio(Pin::Button(i))),
+        (any::<u8>(), any::<u8>()).prop_map(|(bus, addr)| Resource::I2c { bus, addr }),
+        any::<u8>().prop_map(Resource::Spi),
+        any::<u8>().prop_map(Resource::Adc),
+        any::<u8>().prop_map(Resource::Uart),
+    ]
+}
+
+fn config() -> impl Strategy<Value = Vec<ConfigEntry>> {
+    vec((text(), text()).prop_map(|(key, value)| ConfigEntry { key, value }), 0..4)
+}
+
+fn telemetry() -> impl Strategy<Value = TelemetryBatch> {
+    // Finite values: NaN is not equal to itself, so it cannot round-trip by ==.
+    let sample = (text(), any::<u64>(), -1e300f64..1e300).prop_map(|(metric, uptime_ms, value)| Sample {
+        metric,
+        uptime_ms,
+        value,
+    });
+    (
+        text(),
+        proptest::option::of(any::<u64>()),
+        any::<u64>(),
+        proptest::option::of(any::<u64>()),
+        vec(sample, 0..4),
+        any::<u32>(),
+    )
+        .prop_map(|(app, revision, uptime_ms, unix_ms, samples, dropped)| TelemetryBatch {
+            app,
+            revision,
+            uptime_ms,
+            unix_ms,
+            samples,
+            dropped,
+        })
+}
+
+fn delivery() -> impl Strategy<Value = Delivery> {
+    select(vec![Delivery::Delivered, Delivery::NotRunning, Delivery::NoHandler, Delivery::Failed, Delivery::TooLarge])
 }
 
 fn fail_reason() -> impl Strategy<Value = FailReason> {
@@ -127,20 +192,41 @@ fn device_msg() -> impl Strategy<Value = DeviceMsg> {
             .prop_map(|(app, version, reason)| { DeviceMsg::DeployRejected(DeployRejected { app, version, reason }) }),
         error_report().prop_map(DeviceMsg::Error),
         command_result().prop_map(DeviceMsg::CommandResult),
+        telemetry().prop_map(DeviceMsg::Telemetry),
+        (any::<u32>(), delivery()).prop_map(|(id, delivery)| DeviceMsg::MessageResult(MessageResult { id, delivery })),
     ]
 }
 
 fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
     prop_oneof![
-        (any::<u32>(), any::<u64>())
-            .prop_map(|(heartbeat_ms, unix_time_s)| GatewayMsg::Welcome(Welcome { heartbeat_ms, unix_time_s })),
+        (any::<u32>(), any::<u64>(), proptest::option::of(any::<u64>())).prop_map(
+            |(heartbeat_ms, unix_time_s, unix_time_ms)| GatewayMsg::Welcome(Welcome {
+                heartbeat_ms,
+                unix_time_s,
+                unix_time_ms
+            })
+        ),
         (
             (text(), text(), any::<u32>(), sha(), app_limits()),
-            (proptest::option::of(any::<u64>()), proptest::option::of(any::<bool>()), proptest::option::of(grants()))
+            (proptest::option::of(any::<u64>()), proptest::option::of(any::<bool>()), proptest::option::of(grants())),
+            (proptest::option::of(vec(resource(), 0..4)), proptest::option::of(config()))
         )
-            .prop_map(|((app, version, size, sha256, limits), (revision, start, grants))| {
-                GatewayMsg::DeployBegin(DeployBegin { app, version, size, sha256, limits, revision, start, grants })
-            }),
+            .prop_map(
+                |((app, version, size, sha256, limits), (revision, start, grants), (resources, config))| {
+                    GatewayMsg::DeployBegin(DeployBegin {
+                        app,
+                        version,
+                        size,
+                        sha256,
+                        limits,
+                        revision,
+                        start,
+                        grants,
+                        resources,
+                        config,
+                    })
+                }
+            ),
         (text(), any::<u32>(), bytes(600)).prop_map(|(app, offset, data)| GatewayMsg::DeployChunk(DeployChunk {
             app,
             offset,
@@ -151,6 +237,11 @@ fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
         app_ref().prop_map(GatewayMsg::Remove),
         error_report().prop_map(GatewayMsg::Error),
         command().prop_map(GatewayMsg::Command),
+        (any::<u32>(), text(), bytes(300)).prop_map(|(id, app, payload)| GatewayMsg::AppMessage(AppMessage {
+            id,
+            app,
+            payload
+        })),
     ]
 }
 
@@ -410,6 +501,7 @@ fn huge_array_length_claim_is_malformed_without_allocating() {
         sha256: [0u8; 32].into(),
         state: AppState::Running,
         revision: None,
+        counters: None,
     };
     let hb = DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 5, free_memory: 7, apps: vec![report] });
     let payload = payload_of(&hb);

@@ -27,7 +27,16 @@ pub fn device(name: &str) -> Device {
 
 /// An app slot as a device reports it (version `1`, no digest, no reason).
 pub fn observation(slot: &str, revision: Option<u64>, state: AppState) -> AppObservation {
-    AppObservation { name: slot.into(), version: "1".into(), digest: String::new(), state, revision, reason: None }
+    AppObservation {
+        name: slot.into(),
+        version: "1".into(),
+        digest: String::new(),
+        state,
+        revision,
+        reason: None,
+        counters: None,
+        metrics: Default::default(),
+    }
 }
 
 /// A gateway on `127.0.0.1:port` (QEMU devices dial `10.0.2.2:port`) taking

@@ -9,6 +9,8 @@
 //! specs and read statuses.
 
 #[allow(unused_imports)] // named by the OpenAPI attributes
+use std::collections::BTreeMap;
+
 use crate::error::ErrorBody;
 use crate::openapi::AuthErrors;
 use axum::Json;
@@ -105,9 +107,14 @@ pub struct DeployRequest {
     pub version: String,
     /// Digest of an uploaded module.
     pub digest: String,
-    /// Capability groups granted (default `log`, `time`).
+    /// Capabilities granted (default `log`, `time`): groups (`log`,
+    /// `time`, `device`, `telemetry`, `config`, `messages`) and hardware
+    /// (`gpio:led0`, `i2c:0:0x48`, `spi:0`, `adc:0`, `uart:1`).
     #[serde(default)]
     pub capabilities: Option<Vec<String>>,
+    /// Configuration delivered with the module; a change is a new revision.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
     /// Limits on each device.
     #[serde(default)]
     pub limits: LimitsInput,
@@ -169,6 +176,7 @@ pub async fn deploy_application(
             max_memory_pages: req.limits.max_memory_pages.unwrap_or(d.max_memory_pages),
             tick_ms: req.limits.tick_ms.unwrap_or(d.tick_ms),
         },
+        config: req.config,
         selector: req.selector,
         strategy: req.strategy,
         paused: false,

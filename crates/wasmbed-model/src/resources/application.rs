@@ -2,7 +2,12 @@
 //! and strategy it is rolled out with (spec); its revisions, rollout
 //! progress and counts (status).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use wasmbed_protocol::{
+    GRANT_FORMS, Grant, MAX_CONFIG_ENTRIES, MAX_CONFIG_KEY_LEN, MAX_CONFIG_VALUE_LEN, valid_config_key,
+};
 
 use super::{Condition, Meta, ValidationError};
 use crate::{RevisionOutcome, RolloutStatus, Selector, SelectorError, Strategy};
@@ -57,12 +62,18 @@ pub struct ApplicationSpec {
     pub digest: String,
     /// Module size in bytes.
     pub size: u32,
-    /// Capability groups the app may use (`log`, `time`, `device`).
+    /// What the app may use: groups (`log`, `time`, `device`,
+    /// `telemetry`, `config`, `messages`) and hardware (`gpio:led0`,
+    /// `i2c:0:0x48`, `spi:0`, `adc:0`, `uart:1`).
     #[serde(default = "default_capabilities")]
     pub capabilities: Vec<String>,
     /// Limits on each device.
     #[serde(default)]
     pub limits: Limits,
+    /// Configuration delivered with the module (the app reads it with
+    /// `config.get`); changing it makes a new revision.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
     /// Label selector choosing the devices.
     #[serde(default)]
     pub selector: String,
@@ -95,6 +106,9 @@ pub struct AppTemplate {
     pub capabilities: Vec<String>,
     /// Limits.
     pub limits: Limits,
+    /// Configuration.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
 }
 
 impl ApplicationSpec {
@@ -107,6 +121,7 @@ impl ApplicationSpec {
             size,
             capabilities: default_capabilities(),
             limits: Limits::default(),
+            config: BTreeMap::new(),
             selector: String::new(),
             strategy: Strategy::default(),
             paused: false,
@@ -125,6 +140,7 @@ impl ApplicationSpec {
             size: self.size,
             capabilities,
             limits: self.limits,
+            config: self.config.clone(),
         }
     }
 
@@ -135,6 +151,44 @@ impl ApplicationSpec {
         self.size = t.size;
         self.capabilities = t.capabilities.clone();
         self.limits = t.limits;
+        self.config = t.config.clone();
+    }
+}
+
+impl ApplicationSpec {
+    /// The capabilities, parsed; the error names the first malformed one.
+    pub fn grants(&self) -> Result<Vec<Grant>, ValidationError> {
+        self.capabilities
+            .iter()
+            .map(|c| {
+                Grant::parse(c).map_err(|e| ValidationError {
+                    field: "spec.capabilities",
+                    why: format!("{e}; the forms are: {GRANT_FORMS}"),
+                })
+            })
+            .collect()
+    }
+
+    fn validate_config(&self) -> Result<(), ValidationError> {
+        let field = "spec.config";
+        if self.config.len() > MAX_CONFIG_ENTRIES {
+            return Err(ValidationError { field, why: format!("at most {MAX_CONFIG_ENTRIES} entries") });
+        }
+        for (k, v) in &self.config {
+            if !valid_config_key(k) {
+                return Err(ValidationError {
+                    field,
+                    why: format!("key {k:?}: 1-{MAX_CONFIG_KEY_LEN} characters of [a-z0-9_.-]"),
+                });
+            }
+            if v.len() > MAX_CONFIG_VALUE_LEN {
+                return Err(ValidationError {
+                    field,
+                    why: format!("value of {k:?}: at most {MAX_CONFIG_VALUE_LEN} bytes, not {}", v.len()),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -153,15 +207,8 @@ impl ApplicationSpec {
         if self.digest.len() != 64 || !self.digest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ValidationError { field: "spec.digest", why: "must be 64 hex characters (SHA-256)".into() });
         }
-        for c in &self.capabilities {
-            if wasmbed_protocol::Capability::from_name(c).is_none() {
-                let known: Vec<&str> = wasmbed_protocol::Capability::ALL.iter().map(|c| c.name()).collect();
-                return Err(ValidationError {
-                    field: "spec.capabilities",
-                    why: format!("unknown capability {c:?}; known: {}", known.join(", ")),
-                });
-            }
-        }
+        self.grants()?;
+        self.validate_config()?;
         let l = &self.limits;
         if l.fuel_per_call == 0 || l.fuel_per_call > MAX_FUEL_PER_CALL {
             return Err(ValidationError {
@@ -302,6 +349,7 @@ mod tests {
             size: 10,
             capabilities: default_capabilities(),
             limits: Limits::default(),
+            config: BTreeMap::new(),
             selector: "app=demo".into(),
             strategy: Strategy::default(),
             paused: false,
@@ -313,12 +361,15 @@ mod tests {
     fn validation_names_the_field() {
         assert!(spec().validate().is_ok());
         type Break = fn(&mut ApplicationSpec);
-        let cases: [(Break, &str); 6] = [
+        let cases: [(Break, &str); 9] = [
             (|s| s.selector = "app=".into(), "spec.selector"),
             (|s| s.digest = "zz".into(), "spec.digest"),
             (|s| s.limits.max_memory_pages = 1000, "spec.limits.maxMemoryPages"),
             (|s| s.limits.fuel_per_call = 0, "spec.limits.fuelPerCall"),
-            (|s| s.capabilities.push("gpio:led9".into()), "spec.capabilities"),
+            (|s| s.capabilities.push("gpio:pin9".into()), "spec.capabilities"),
+            (|s| s.capabilities.push("i2c:0:0x99".into()), "spec.capabilities"),
+            (|s| _ = s.config.insert("Bad Key".into(), "1".into()), "spec.config"),
+            (|s| _ = s.config.insert("k".into(), "v".repeat(129)), "spec.config"),
             (|s| s.strategy = Strategy::canary_unchecked("10%,5%,100%"), "spec.strategy.steps"),
         ];
         for (break_it, field) in cases {
@@ -332,6 +383,18 @@ mod tests {
             s.validate().unwrap_err()
         };
         assert!(e.why.contains("\"gpio\"") && e.why.contains("log, time, device"), "{e}");
+        let mut ok = spec();
+        ok.capabilities.extend(["gpio:led0".into(), "i2c:0:0x48".into(), "telemetry".into()]);
+        ok.config.insert("threshold_c".into(), "30".into());
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn a_config_change_is_a_new_template() {
+        let a = spec();
+        let mut b = spec();
+        b.config.insert("threshold_c".into(), "25".into());
+        assert_ne!(a.template(), b.template());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! A Device: its board, labels and gateway (spec); its phase, session,
 //! process and apps as observed (status, one writer per part).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-pub use wasmbed_protocol::AppState;
+pub use wasmbed_protocol::{AppCounters, AppState};
 
 use super::{Condition, Labels, Limits, Meta, ValidationError};
 use crate::selector::valid_label_part;
@@ -79,8 +81,11 @@ pub struct DesiredApp {
     pub digest: String,
     /// Limits the app runs under.
     pub limits: Limits,
-    /// Capability groups granted.
+    /// Capabilities granted (as the spec writes them).
     pub capabilities: Vec<String>,
+    /// Configuration delivered with the module.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
     /// Running (true) or installed and stopped (false).
     pub run: bool,
 }
@@ -260,7 +265,31 @@ pub struct AppObservation {
     pub revision: Option<u64>,
     /// Why it failed or was rejected.
     pub reason: Option<String>,
+    /// Calls that did not reach the world (outside the grant, hardware
+    /// errors, telemetry over the rate limit), as the device counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<wasmbed_protocol::AppCounters>,
+    /// The latest value of each metric the slot published (what rollout
+    /// gates read); the series live in the platform's telemetry book.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, Gauge>,
 }
+
+/// A metric value in a status. Compared bit for bit, so statuses (which
+/// are compared to skip writes that change nothing) stay `Eq`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = f64))]
+#[serde(transparent)]
+pub struct Gauge(pub f64);
+
+impl PartialEq for Gauge {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Gauge {}
 
 #[cfg(test)]
 mod tests {
@@ -293,6 +322,8 @@ mod tests {
             state: AppState::Rejected,
             revision: None,
             reason: None,
+            counters: None,
+            metrics: BTreeMap::new(),
         };
         let json = serde_json::to_value(&o).unwrap();
         assert_eq!(json["state"], "rejected");

@@ -68,7 +68,7 @@ fn bench() -> Result<alloc::string::String, alloc::string::String> {
     }
     let calibration_cycles = systick::cycles() - t;
 
-    let runtime = wasmbed_agent::AppRuntime::default();
+    let mut runtime = wasmbed_agent::AppRuntime::default();
     let t = systick::cycles();
     let native = core::hint::black_box(wasmbed_bench_kernels::run_all(core::hint::black_box(SEED)));
     let native_cycles = systick::cycles() - t;
@@ -78,7 +78,7 @@ fn bench() -> Result<alloc::string::String, alloc::string::String> {
     let instantiate_cycles = systick::cycles() - t;
     drop(inst16);
     // The same with every function body validated at install.
-    let eager = wasmbed_agent::AppRuntime::with_eager_validation();
+    let mut eager = wasmbed_agent::AppRuntime::with_eager_validation();
     let t = systick::cycles();
     let inst16 = eager.instantiate(sized, limits)?;
     let eager_instantiate_cycles = systick::cycles() - t;
