@@ -206,12 +206,14 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     /// A gateway over `store`, accepting TLS with `tls` (see
-    /// `wasmbed_pki::tls::server_config`: TLS 1.3, client certificates required).
+    /// `wasmbed_pki::tls::server_config`: TLS 1.3, client certificates
+    /// required), recording app logs in `logs` and samples in `telemetry`.
     pub fn new(
         cfg: GatewayConfig,
         tls: Arc<rustls::ServerConfig>,
         store: Arc<dyn Store>,
         logs: Arc<LogBook>,
+        telemetry: Arc<TelemetryBook>,
         clock: Clock,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -220,7 +222,7 @@ impl Gateway {
             cfg,
             store,
             logs,
-            telemetry: Arc::default(),
+            telemetry,
             acceptor: TlsAcceptor::from(tls),
             clock,
             sessions: Mutex::default(),

@@ -28,7 +28,7 @@ use wasmbed_control::ControlConfig;
 use wasmbed_control::provisioning::Provisioner;
 use wasmbed_gateway::{Gateway, GatewayConfig};
 use wasmbed_model::clock::{self, unix_ms};
-use wasmbed_model::{Device, DeviceSpec, Labels, LogBook, Meta, SIM_BOARD, Store, StoreError, defaults};
+use wasmbed_model::{Device, DeviceSpec, Labels, LogBook, Meta, SIM_BOARD, Store, StoreError, TelemetryBook, defaults};
 use wasmbed_pki::{Pki, PkiError};
 use wasmbed_protocol::IdentityBundle;
 use wasmbed_qemu::manager::{ManagerConfig, QemuManager};
@@ -147,6 +147,8 @@ pub struct Platform {
     pub pki: Arc<Pki>,
     /// Recent app log lines.
     pub logs: Arc<LogBook>,
+    /// What the devices' apps published (every gateway records here).
+    pub telemetry: Arc<TelemetryBook>,
     /// The gateways, in the order of their addresses.
     pub gateways: Vec<Arc<Gateway>>,
     /// Where each gateway listens.
@@ -190,6 +192,7 @@ impl Platform {
         let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&store_path)
             .map_err(|source| PlatformError::Store { path: store_path.clone(), source })?;
         let logs = Arc::new(LogBook::new(1000));
+        let telemetry = Arc::new(TelemetryBook::default());
 
         let sans = ["localhost".to_string(), "127.0.0.1".to_string(), wasmbed_model::host_from_guest()];
         let server_id = pki.gateway_identity(&sans, SystemTime::now())?;
@@ -214,7 +217,7 @@ impl Platform {
                     .with_report_ms(cfg.report_ms)
                     // QEMU user networking shows the host's loopback as 10.0.2.2.
                     .with_endpoints(&addr.to_string(), Some(&wasmbed_model::guest_loopback(addr.port())));
-                Gateway::new(gw_cfg, tls.clone(), store.clone(), logs.clone(), clock::system())
+                Gateway::new(gw_cfg, tls.clone(), store.clone(), logs.clone(), telemetry.clone(), clock::system())
             })
             .collect();
 
@@ -280,6 +283,7 @@ impl Platform {
             store,
             pki,
             logs,
+            telemetry,
             gateways,
             gateway_addrs,
             api_addr,

@@ -37,7 +37,7 @@ pub async fn env_with_clock(cfg: GatewayConfig, gateway_clock: clock::Clock) -> 
     let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).expect("store");
     let server = pki.gateway_identity(&["127.0.0.1".into()], SystemTime::now()).expect("gateway identity");
     let tls = wasmbed_pki::tls::server_config(pki.ca_cert_der(), &server).expect("tls config");
-    let gw = Gateway::new(cfg, tls, store.clone(), Arc::new(LogBook::new(100)), gateway_clock);
+    let gw = Gateway::new(cfg, tls, store.clone(), Arc::new(LogBook::new(100)), Arc::default(), gateway_clock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let (stop, rx) = watch::channel(false);

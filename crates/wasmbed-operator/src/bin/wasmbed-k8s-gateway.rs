@@ -75,7 +75,8 @@ async fn main() -> Result<()> {
         .with_max_sessions(args.capacity)
         .with_endpoints(&args.endpoint, None);
     let logs = Arc::new(LogBook::new(1000));
-    let gateway = Gateway::new(cfg, tls, store as Arc<dyn Store>, logs.clone(), wasmbed_model::clock::system());
+    let gateway =
+        Gateway::new(cfg, tls, store as Arc<dyn Store>, logs.clone(), Arc::default(), wasmbed_model::clock::system());
     let listener =
         TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let control_listener = TcpListener::bind(&args.control_listen)
