@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use wasmbed_model::{Application, ApplicationSpec, Limits, RolloutPhase, Step, Strategy, default_capabilities};
+use wasmbed_model::{
+    Application, ApplicationSpec, Limits, MetricGate, RolloutPhase, Step, Strategy, default_capabilities,
+};
 
 use wasmbed_api::HistoryEntry;
 
@@ -93,6 +95,13 @@ pub struct DeployArgs {
     /// Devices updating at once (rolling): a count or a percentage.
     #[arg(long, default_value = "25%")]
     pub max_unavailable: String,
+    /// Metric gate (canary), repeatable: every updated device's latest
+    /// value must keep it, e.g. `--gate 'temp_c < 80'`.
+    #[arg(long = "gate", value_parser = parse_gate)]
+    pub gates: Vec<MetricGate>,
+    /// Configuration entry, repeatable: `--config threshold_c=30`.
+    #[arg(long = "config", value_parser = parse_config)]
+    pub config: Vec<(String, String)>,
     /// Capability granted, repeatable (default: log, time).
     #[arg(long = "capability", short = 'c')]
     pub capabilities: Vec<String>,
@@ -119,7 +128,12 @@ impl DeployArgs {
                 let Strategy::Canary { steps, .. } = Strategy::canary(&self.steps)? else {
                     unreachable!("canary() builds a canary")
                 };
-                Strategy::Canary { steps, soak_ms: self.soak_ms, max_failures: self.max_failures }
+                Strategy::Canary {
+                    steps,
+                    soak_ms: self.soak_ms,
+                    max_failures: self.max_failures,
+                    gates: self.gates.clone(),
+                }
             }
             "rolling" => {
                 let max_unavailable: Step = self
@@ -133,6 +147,9 @@ impl DeployArgs {
                 "spec.strategy (--strategy): unknown strategy {other:?}; known: all-at-once, rolling, canary, blue-green"
             ),
         };
+        if !self.gates.is_empty() && !matches!(s, Strategy::Canary { .. }) {
+            bail!("spec.strategy.gates (--gate): metric gates apply to the canary strategy, not {}", s.name());
+        }
         s.validate()?;
         Ok(s)
     }
@@ -181,6 +198,15 @@ async fn control(api: &Api, name: &str, verb: &str, done: &str, json: bool) -> R
     Ok(())
 }
 
+fn parse_gate(s: &str) -> std::result::Result<MetricGate, String> {
+    s.parse()
+}
+
+fn parse_config(s: &str) -> std::result::Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?}: write a config entry as KEY=VALUE"))?;
+    Ok((k.to_string(), v.to_string()))
+}
+
 pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
     let bytes = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
     let digest = hex::encode(Sha256::digest(&bytes));
@@ -198,6 +224,7 @@ pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
         strategy: a.strategy()?,
         capabilities,
         limits,
+        config: a.config.iter().cloned().collect(),
         ..ApplicationSpec::new(&version, &digest, bytes.len() as u32)
     };
     spec.validate()?;
@@ -207,6 +234,7 @@ pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
         "digest": spec.digest,
         "capabilities": spec.capabilities,
         "limits": spec.limits,
+        "config": spec.config,
         "selector": spec.selector,
         "strategy": spec.strategy,
     });
@@ -401,6 +429,8 @@ pub async fn deploy_file(api: &Api, name: &str, file: &Path, selector: &str, tic
         soak_ms: 0,
         max_failures: 0,
         max_unavailable: "25%".into(),
+        gates: vec![],
+        config: vec![],
         capabilities: vec![],
         fuel: None,
         memory_pages: None,

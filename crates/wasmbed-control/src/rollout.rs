@@ -23,8 +23,8 @@
 use std::collections::BTreeSet;
 
 use wasmbed_model::{
-    Application, ApplicationStatus, Condition, Device, DevicePhase, Revision, RevisionOutcome, RolloutPhase,
-    RolloutStatus, StepStatus, Strategy, merge_conditions,
+    Application, ApplicationStatus, Condition, Device, DevicePhase, MetricGate, Revision, RevisionOutcome,
+    RolloutPhase, RolloutStatus, StepStatus, Strategy, merge_conditions,
 };
 
 use crate::desired::{RevisionState, revision_state, slot_name, targets};
@@ -42,6 +42,42 @@ pub struct DeviceHealth {
     pub online: bool,
     /// What it reports for the new revision.
     pub new_revision: RevisionState,
+    /// How the new revision's reported metrics stand against the
+    /// strategy's metric gates.
+    pub metrics: GateVerdict,
+}
+
+/// A device's latest metrics against a canary's metric gates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum GateVerdict {
+    /// Every gated metric was reported and keeps its bound (or there are no gates).
+    #[default]
+    Within,
+    /// A gated metric has not been reported yet: the device is not ready.
+    Missing(String),
+    /// A reported value breaks a gate: the device counts as failed.
+    Breach(String),
+}
+
+/// The verdict of `gates` on what `device` reports for `slot` at `revision`.
+pub fn gate_verdict(gates: &[MetricGate], device: &Device, slot: &str, revision: u64) -> GateVerdict {
+    if gates.is_empty() {
+        return GateVerdict::Within;
+    }
+    let obs = device.status.session.apps.iter().find(|o| o.name == slot && o.revision == Some(revision));
+    for gate in gates {
+        match obs.and_then(|o| o.metrics.get(&gate.metric)) {
+            None => return GateVerdict::Missing(gate.metric.clone()),
+            Some(v) if !gate.holds(v.0) => {
+                return GateVerdict::Breach(format!(
+                    "{} reported {} = {}, outside `{gate}`",
+                    device.meta.name, gate.metric, v.0
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    GateVerdict::Within
 }
 
 /// The step list of a strategy: the cumulative devices each step covers
@@ -91,11 +127,22 @@ pub fn advance(strategy: &Strategy, st: &RolloutStatus, devices: &[DeviceHealth]
     };
 
     let touched: Vec<&DeviceHealth> = devices.iter().filter(|d| next.touched.contains(&d.name)).collect();
-    let failed = touched.iter().filter(|d| d.new_revision == RevisionState::Failed).count();
+    // A breach counts only where the new revision runs (a stale report of
+    // an older instance is not evidence).
+    let breach = |d: &DeviceHealth| match (&d.metrics, d.new_revision) {
+        (GateVerdict::Breach(why), RevisionState::Running) => Some(why.clone()),
+        _ => None,
+    };
+    let breaches: Vec<String> = touched.iter().filter_map(|d| breach(d)).collect();
+    let failed = touched.iter().filter(|d| d.new_revision == RevisionState::Failed).count() + breaches.len();
     if gated && failed > max_failures {
         next.phase = RolloutPhase::RolledBack;
+        let gate_note = match breaches.first() {
+            Some(why) => format!(" (metric gate: {why})"),
+            None => String::new(),
+        };
         next.message = Some(format!(
-            "{failed} of {} updated devices failed at step {} ({}; at most {} allowed): rolled back to {}",
+            "{failed} of {} updated devices failed at step {} ({}; at most {} allowed){gate_note}: rolled back to {}",
             touched.len(),
             i + 1,
             steps.get(i).map_or("-", |s| s.0.as_str()),
@@ -117,16 +164,17 @@ pub fn advance(strategy: &Strategy, st: &RolloutStatus, devices: &[DeviceHealth]
         return next;
     }
 
-    let ready = |s: RevisionState| match s {
-        RevisionState::Running => true,
+    let ready = |d: &DeviceHealth| match d.new_revision {
+        // Running, and (with metric gates) every gated metric reported.
+        RevisionState::Running => !gated || d.metrics == GateVerdict::Within,
         RevisionState::Installed => blue_green_install,
         RevisionState::Failed => !gated,
         RevisionState::Absent | RevisionState::Pending => false,
     };
     let online: Vec<&&DeviceHealth> = touched.iter().filter(|d| d.online).collect();
-    let settled = online.iter().all(|d| ready(d.new_revision));
+    let settled = online.iter().all(|d| ready(d));
     // A gate needs evidence: one online device showing the new revision.
-    let evidence = !gated || target == 0 || online.iter().any(|d| ready(d.new_revision));
+    let evidence = !gated || target == 0 || online.iter().any(|d| ready(d));
     let soaked = now_ms.saturating_sub(st.step_started_ms) >= soak_ms;
     if settled && evidence && soaked {
         if last {
@@ -205,12 +253,17 @@ pub fn reconcile(app: &Application, devices: &[&Device], now_ms: u64) -> Applica
     let slot = slot_name(&app.meta.name, ro.revision, &spec.strategy);
     let digest = st.revision(ro.revision).map(|r| r.template.digest.clone()).unwrap_or_default();
     let targeted: Vec<&Device> = devices.iter().copied().filter(|d| targets(app, &d.spec.labels)).collect();
+    let gates: &[MetricGate] = match &spec.strategy {
+        Strategy::Canary { gates, .. } if !ro.rollback => gates,
+        _ => &[],
+    };
     let health: Vec<DeviceHealth> = targeted
         .iter()
         .map(|d| DeviceHealth {
             name: d.meta.name.clone(),
             online: d.status.phase == DevicePhase::Online,
             new_revision: revision_state(d, &slot, ro.revision, &digest),
+            metrics: gate_verdict(gates, d, &slot, ro.revision),
         })
         .collect();
     let ro = advance(&spec.strategy, &ro, &health, now_ms);

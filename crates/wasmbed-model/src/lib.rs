@@ -28,7 +28,7 @@ pub mod telemetry;
 pub use boards::{Board, SIM_BOARD, board, boards, guest_loopback, host_from_guest, table as board_table};
 pub use logs::{LogBook, LogLine};
 pub use resources::*;
-pub use rollout::{RevisionOutcome, RolloutPhase, RolloutStatus, Step, Strategy};
+pub use rollout::{GateOp, MetricGate, RevisionOutcome, RolloutPhase, RolloutStatus, Step, Strategy};
 pub use selector::{Selector, SelectorError};
 pub use store::{Attempt, Event, EventKind, Store, StoreError, WRITE_ATTEMPTS, WatchStream, retry_on_conflict};
 pub use telemetry::{TelemetryBook, TelemetrySample};

@@ -141,6 +141,11 @@ pub enum Strategy {
         /// Failures tolerated per step.
         #[serde(default = "no_failures")]
         max_failures: u32,
+        /// Bounds on what the app reports (`temp_c < 80`): every updated
+        /// device's latest value of each metric must stay within them; a
+        /// device outside one counts as failed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gates: Vec<MetricGate>,
     },
     /// The new revision installed beside the old on every device, then
     /// switched; the old one is kept for instant rollback.
@@ -166,7 +171,7 @@ impl Strategy {
             .split(',')
             .map(|s| s.parse::<Step>().map_err(|why| ValidationError { field: STEPS, why }))
             .collect::<Result<Vec<_>, _>>()?;
-        let s = Self::Canary { steps, soak_ms: 0, max_failures: 0 };
+        let s = Self::Canary { steps, soak_ms: 0, max_failures: 0, gates: Vec::new() };
         s.validate()?;
         Ok(s)
     }
@@ -184,7 +189,7 @@ impl Strategy {
     #[cfg(test)]
     pub(crate) fn canary_unchecked(steps: &str) -> Self {
         let steps = steps.split(',').map(|s| s.parse().expect("step parses")).collect();
-        Self::Canary { steps, soak_ms: 0, max_failures: 0 }
+        Self::Canary { steps, soak_ms: 0, max_failures: 0, gates: Vec::new() }
     }
 
     /// Name as the CLI and API say it.
@@ -235,6 +240,137 @@ impl Strategy {
         }
     }
 }
+
+/// A comparison a metric gate makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateOp {
+    /// `<`
+    Below,
+    /// `<=`
+    AtMost,
+    /// `>`
+    Above,
+    /// `>=`
+    AtLeast,
+}
+
+impl GateOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            Self::Below => "<",
+            Self::AtMost => "<=",
+            Self::Above => ">",
+            Self::AtLeast => ">=",
+        }
+    }
+}
+
+/// A bound on an app metric a canary's updated devices must keep:
+/// `temp_c < 80`, `error_rate <= 0.01`. Written (in specs, the API and the
+/// CLI) as that text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MetricGate {
+    /// Metric name.
+    pub metric: String,
+    /// Comparison.
+    pub op: GateOp,
+    /// The bound.
+    pub bound: crate::Gauge,
+}
+
+impl MetricGate {
+    /// Whether `value` keeps the bound.
+    pub fn holds(&self, value: f64) -> bool {
+        let b = self.bound.0;
+        match self.op {
+            GateOp::Below => value < b,
+            GateOp::AtMost => value <= b,
+            GateOp::Above => value > b,
+            GateOp::AtLeast => value >= b,
+        }
+    }
+}
+
+impl fmt::Display for MetricGate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.metric, self.op.symbol(), self.bound.0)
+    }
+}
+
+impl FromStr for MetricGate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let form = "write a gate as METRIC OP NUMBER with OP one of <, <=, >, >= (e.g. `temp_c < 80`)";
+        let at = s.find(['<', '>']).ok_or_else(|| format!("{s:?}: no comparison; {form}"))?;
+        let (metric, rest) = s.split_at(at);
+        let (op, bound) = match rest.strip_prefix("<=").map(|b| (GateOp::AtMost, b)) {
+            Some(x) => x,
+            None => match rest.strip_prefix(">=") {
+                Some(b) => (GateOp::AtLeast, b),
+                None if rest.starts_with('<') => (GateOp::Below, &rest[1..]),
+                None => (GateOp::Above, &rest[1..]),
+            },
+        };
+        let metric = metric.trim();
+        if !wasmbed_protocol::valid_metric_name(metric) {
+            return Err(format!("{s:?}: {metric:?} is not a metric name ([a-z][a-z0-9_.]*, at most 32); {form}"));
+        }
+        let bound: f64 =
+            bound.trim().parse().map_err(|_| format!("{s:?}: {:?} is not a number; {form}", bound.trim()))?;
+        if !bound.is_finite() {
+            return Err(format!("{s:?}: the bound must be a finite number"));
+        }
+        Ok(Self { metric: metric.into(), op, bound: crate::Gauge(bound) })
+    }
+}
+
+impl TryFrom<String> for MetricGate {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<MetricGate> for String {
+    fn from(g: MetricGate) -> Self {
+        g.to_string()
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for MetricGate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MetricGate".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": GATE_PATTERN,
+            "description": "A bound on an app metric: METRIC OP NUMBER, OP one of <, <=, >, >=."
+        })
+    }
+}
+
+/// The text form of a gate, as a JSON-schema pattern.
+const GATE_PATTERN: &str = "^\\s*[a-z][a-z0-9_.]{0,31}\\s*(<|<=|>|>=)\\s*[-+0-9.eE]+\\s*$";
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for MetricGate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(GATE_PATTERN))
+            .description(Some("A bound on an app metric: METRIC OP NUMBER, OP one of <, <=, >, >= (`temp_c < 80`)."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for MetricGate {}
 
 /// How a revision's last rollout ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -417,5 +553,44 @@ mod tests {
         assert!(serde_json::from_str::<Strategy>(r#"{"type":"big-bang"}"#).is_err());
         assert!(serde_json::from_str::<Strategy>(r#"{"type":"rolling","maxUnavailable":"0"}"#).is_err());
         assert!(serde_json::from_str::<Strategy>(r#"{"type":"canary","steps":["1"],"extra":1}"#).is_err());
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    #[test]
+    fn gates_read_and_print_as_text() {
+        for (text, value, holds) in [
+            ("temp_c < 80", 79.9, true),
+            ("temp_c<80", 80.0, false),
+            ("error_rate <= 0.01", 0.01, true),
+            ("x >= -3", -3.5, false),
+            ("up > 0", 1.0, true),
+        ] {
+            let g: MetricGate = text.parse().unwrap();
+            assert_eq!(g.holds(value), holds, "{text} with {value}");
+            assert_eq!(g.to_string().parse::<MetricGate>().unwrap(), g);
+        }
+        let json = serde_json::to_value(Strategy::Canary {
+            steps: Strategy::canary_steps("1,100%"),
+            soak_ms: 0,
+            max_failures: 0,
+            gates: vec!["temp_c < 80".parse().unwrap()],
+        })
+        .unwrap();
+        assert_eq!(json["gates"][0], "temp_c < 80");
+        assert!(serde_json::from_value::<Strategy>(serde_json::json!({"type": "canary", "steps": ["100%"]})).is_ok());
+    }
+
+    #[test]
+    fn malformed_gates_say_how_to_write_one() {
+        for bad in ["temp_c", "temp_c = 3", "Temp < 3", "< 3", "temp_c < hot", "temp_c < inf", "temp_c <"] {
+            let e = bad.parse::<MetricGate>().unwrap_err();
+            assert!(e.contains(bad) || e.contains("finite"), "{bad}: {e}");
+        }
+        let bad = serde_json::json!({"type": "canary", "steps": ["100%"], "gates": ["temp_c ~ 3"]});
+        assert!(serde_json::from_value::<Strategy>(bad).is_err());
     }
 }

@@ -26,7 +26,7 @@ const LATE: usize = 5;
 
 fn canary(soak_ms: u64) -> Strategy {
     let Strategy::Canary { steps, .. } = Strategy::canary("1,10%,50%,100%").unwrap() else { unreachable!() };
-    Strategy::Canary { steps, soak_ms, max_failures: 0 }
+    Strategy::Canary { steps, soak_ms, max_failures: 0, gates: vec![] }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

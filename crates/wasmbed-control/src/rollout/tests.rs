@@ -33,7 +33,7 @@ impl Fleet {
                     (true, true) => RevisionState::Failed,
                     (true, false) => RevisionState::Running,
                 };
-                DeviceHealth { name: name.clone(), online, new_revision }
+                DeviceHealth { name: name.clone(), online, new_revision, metrics: GateVerdict::Within }
             })
             .collect()
     }
@@ -100,7 +100,12 @@ fn offline_devices_are_pending_not_failed_and_finish_after_reconnecting() {
 #[test]
 fn a_gate_with_every_device_offline_waits() {
     let st = RolloutStatus::start(2, Some(1), 0);
-    let away = |n: &str| DeviceHealth { name: n.into(), online: false, new_revision: RevisionState::Absent };
+    let away = |n: &str| DeviceHealth {
+        name: n.into(),
+        online: false,
+        new_revision: RevisionState::Absent,
+        metrics: GateVerdict::Within,
+    };
     let st = advance(&canary(), &st, &[away("a"), away("b")], 10);
     assert_eq!(st.touched.len(), 1);
     let again = advance(&canary(), &st, &[away("a"), away("b")], 20);
@@ -109,8 +114,12 @@ fn a_gate_with_every_device_offline_waits() {
 
 #[test]
 fn soak_time_holds_each_step_and_paused_rollouts_do_not_move() {
-    let strategy =
-        Strategy::Canary { steps: vec![Step::Devices(1), Step::Percent(100)], soak_ms: 1000, max_failures: 0 };
+    let strategy = Strategy::Canary {
+        steps: vec![Step::Devices(1), Step::Percent(100)],
+        soak_ms: 1000,
+        max_failures: 0,
+        gates: vec![],
+    };
     let names = ["a", "b"];
     let health = |running: &[&str]| -> Vec<DeviceHealth> {
         names
@@ -119,6 +128,7 @@ fn soak_time_holds_each_step_and_paused_rollouts_do_not_move() {
                 name: (*n).into(),
                 online: true,
                 new_revision: if running.contains(n) { RevisionState::Running } else { RevisionState::Absent },
+                metrics: GateVerdict::Within,
             })
             .collect()
     };
@@ -154,8 +164,18 @@ fn all_at_once_reports_failures_without_rolling_back() {
 fn touched_devices_lost_by_a_crash_are_found_again() {
     let st = RolloutStatus::start(2, Some(1), 0);
     let h = vec![
-        DeviceHealth { name: "a".into(), online: true, new_revision: RevisionState::Running },
-        DeviceHealth { name: "b".into(), online: true, new_revision: RevisionState::Absent },
+        DeviceHealth {
+            name: "a".into(),
+            online: true,
+            new_revision: RevisionState::Running,
+            metrics: GateVerdict::Within,
+        },
+        DeviceHealth {
+            name: "b".into(),
+            online: true,
+            new_revision: RevisionState::Absent,
+            metrics: GateVerdict::Within,
+        },
     ];
     let next = advance(&canary(), &st, &h, 10);
     assert!(next.touched.contains("a"), "a runs revision 2, so it was touched");
@@ -320,4 +340,65 @@ fn history_keeps_ten_revisions_and_the_stable_one() {
     assert_eq!(a.status.stable_revision, Some(1));
     assert!(a.status.revision(1).is_some(), "the stable revision is kept: {:?}", a.status.history);
     assert!(a.status.revision(15).is_some());
+}
+
+fn gated(gate: &str) -> Strategy {
+    Strategy::Canary {
+        steps: Strategy::canary_steps("1,100%"),
+        soak_ms: 0,
+        max_failures: 0,
+        gates: vec![gate.parse().expect("gate parses")],
+    }
+}
+
+fn one(metrics: GateVerdict) -> Vec<DeviceHealth> {
+    vec![
+        DeviceHealth { name: "a".into(), online: true, new_revision: RevisionState::Running, metrics },
+        DeviceHealth {
+            name: "b".into(),
+            online: true,
+            new_revision: RevisionState::Absent,
+            metrics: GateVerdict::Within,
+        },
+    ]
+}
+
+#[test]
+fn a_metric_gate_breach_rolls_the_canary_back_and_says_which() {
+    let strategy = gated("temp_c < 80");
+    let st = advance(&strategy, &RolloutStatus::start(2, Some(1), 0), &one(GateVerdict::Within), 0);
+    assert_eq!(st.touched.len(), 1);
+    let breach = GateVerdict::Breach("a reported temp_c = 91, outside `temp_c < 80`".into());
+    let rolled = advance(&strategy, &st, &one(breach), 10);
+    assert_eq!(rolled.phase, RolloutPhase::RolledBack);
+    let message = rolled.message.unwrap_or_default();
+    assert!(message.contains("metric gate") && message.contains("temp_c = 91"), "{message}");
+}
+
+#[test]
+fn a_canary_waits_for_the_gated_metric_before_it_moves_on() {
+    let strategy = gated("temp_c < 80");
+    let st = RolloutStatus::start(2, Some(1), 0);
+    let waiting = advance(&strategy, &st, &one(GateVerdict::Missing("temp_c".into())), 10);
+    assert_eq!((waiting.phase, waiting.step), (RolloutPhase::Progressing, 0), "no evidence yet");
+    let moved = advance(&strategy, &waiting, &one(GateVerdict::Within), 20);
+    assert_eq!(moved.step, 1);
+}
+
+#[test]
+fn gate_verdicts_read_the_new_revisions_latest_metrics() {
+    use wasmbed_model::{AppState, Gauge};
+    let gates: Vec<MetricGate> = vec!["temp_c < 80".parse().unwrap()];
+    let mut d = wasmbed_testkit::device("a");
+    assert_eq!(gate_verdict(&gates, &d, "thermo", 2), GateVerdict::Missing("temp_c".into()));
+    let mut obs = wasmbed_testkit::observation("thermo", Some(2), AppState::Running);
+    obs.metrics.insert("temp_c".into(), Gauge(85.0));
+    d.status.session.apps.push(obs);
+    assert!(matches!(gate_verdict(&gates, &d, "thermo", 2), GateVerdict::Breach(why) if why.contains("85")));
+    assert_eq!(
+        gate_verdict(&gates, &d, "thermo", 3),
+        GateVerdict::Missing("temp_c".into()),
+        "another revision's report"
+    );
+    assert_eq!(gate_verdict(&[], &d, "thermo", 2), GateVerdict::Within);
 }
