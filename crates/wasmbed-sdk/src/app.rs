@@ -1,5 +1,6 @@
-//! The app side of ABI v1 written once: the two exports a device calls,
-//! the panic that traps, and state kept in a `static`.
+//! The app side of the contract written once: the exports a device calls
+//! (`init`, `tick`, and for apps that take messages `on_message`), the
+//! panic that traps, and state kept in a `static`.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -11,9 +12,32 @@ pub trait App {
     fn tick(now_ms: u64);
 }
 
+/// An app that takes messages (capability `messages`): exported by
+/// `export!(MyApp, messages)`, which reads each message for it. An app
+/// without it exports no `on_message`, and the device answers a message
+/// for it with `no-handler`.
+pub trait OnMessage {
+    /// Called with each message sent to the app (at most
+    /// [`MAX_MESSAGE_LEN`](crate::messages::MAX_MESSAGE_LEN) bytes), under
+    /// the same fuel budget as `tick`.
+    fn on_message(msg: &[u8]);
+}
+
+/// Reads the message being delivered and hands it to `A`; what
+/// `export!(A, messages)` exports as `on_message`.
+#[doc(hidden)]
+pub fn deliver<A: OnMessage>(_len: u32) {
+    let mut buf = [0u8; crate::messages::MAX_MESSAGE_LEN];
+    if let Ok(msg) = crate::messages::read(&mut buf) {
+        A::on_message(msg);
+    }
+}
+
 /// Exports an [`App`] as the module's `init` and `tick`, and on wasm32
 /// installs the panic handler an app needs: a panic traps, and the device
 /// marks the app failed and reports it. Use it once, in the app's crate.
+/// `export!(MyApp, messages)` also exports `on_message` for an app that
+/// implements [`OnMessage`].
 ///
 /// ```
 /// use wasmbed_sdk::{App, Counter, Line, log};
@@ -35,9 +59,31 @@ pub trait App {
 /// wasmbed_sdk::export!(Hello);
 /// # fn main() {}
 /// ```
+///
+/// An app that takes messages:
+///
+/// ```
+/// use wasmbed_sdk::{App, OnMessage, log};
+///
+/// struct Echo;
+///
+/// impl App for Echo {
+///     fn init() {}
+///     fn tick(_now_ms: u64) {}
+/// }
+///
+/// impl OnMessage for Echo {
+///     fn on_message(msg: &[u8]) {
+///         log(core::str::from_utf8(msg).unwrap_or("(not UTF-8)"));
+///     }
+/// }
+///
+/// wasmbed_sdk::export!(Echo, messages);
+/// # fn main() { on_message(0); }
+/// ```
 #[macro_export]
 macro_rules! export {
-    ($app:ty) => {
+    (@core $app:ty) => {
         /// Called once after instantiation.
         #[unsafe(no_mangle)]
         pub extern "C" fn init() {
@@ -54,6 +100,18 @@ macro_rules! export {
         #[panic_handler]
         fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
             core::arch::wasm32::unreachable()
+        }
+    };
+    ($app:ty) => {
+        $crate::export!(@core $app);
+    };
+    ($app:ty, messages) => {
+        $crate::export!(@core $app);
+
+        /// Called with each message sent to the app, `len` bytes long.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn on_message(len: u32) {
+            $crate::deliver::<$app>(len)
         }
     };
 }

@@ -74,6 +74,38 @@ impl Line {
         self.push_u64(n.unsigned_abs())
     }
 
+    /// Appends `n / 10^decimals` in decimal with exactly `decimals`
+    /// digits after the point (`push_decimal(-2150, 2)` is `-21.50`), or
+    /// nothing if it does not all fit. For fixed-point values (sensor
+    /// readings) without `core::fmt`.
+    ///
+    /// ```
+    /// let mut line = wasmbed_sdk::Line::new();
+    /// line.push_decimal(215, 1).push_str(" ").push_decimal(-5, 2).push_str(" ").push_decimal(7, 0);
+    /// assert_eq!(line.as_str(), "21.5 -0.05 7");
+    /// ```
+    pub fn push_decimal(&mut self, n: i64, decimals: u32) -> &mut Self {
+        let Some(scale) = 10u64.checked_pow(decimals) else { return self };
+        let (whole, frac) = (n.unsigned_abs() / scale, n.unsigned_abs() % scale);
+        let sign = usize::from(n < 0);
+        let point = if decimals > 0 { 1 + decimals as usize } else { 0 };
+        if sign + decimal_len(whole) + point > LINE_CAPACITY - self.len {
+            return self;
+        }
+        if n < 0 {
+            self.push_bytes(b"-");
+        }
+        self.push_u64(whole);
+        if decimals > 0 {
+            self.push_bytes(b".");
+            for place in (0..decimals).rev() {
+                let digit = (frac / 10u64.pow(place) % 10) as u8;
+                self.push_bytes(&[b'0' + digit]);
+            }
+        }
+        self
+    }
+
     /// The text so far.
     pub fn as_str(&self) -> &str {
         // Only whole characters and ASCII digits are ever appended.
@@ -126,6 +158,18 @@ mod tests {
         line.push_str("z");
         assert_eq!(line.as_bytes().len(), LINE_CAPACITY);
         assert!(line.as_str().ends_with('z'));
+    }
+
+    #[test]
+    fn fixed_point_numbers_keep_their_places() {
+        let mut line = Line::new();
+        line.push_decimal(0, 2).push_str(" ").push_decimal(i64::MIN, 3).push_str(" ").push_decimal(1, 25);
+        assert_eq!(line.as_str(), "0.00 -9223372036854775.808 ", "10^25 is past u64: nothing");
+        let mut full = Line::new();
+        full.push_str(&"a".repeat(LINE_CAPACITY - 4)).push_decimal(-215, 1);
+        assert_eq!(full.as_bytes().len(), LINE_CAPACITY - 4, "-21.5 is five bytes: dropped whole");
+        full.push_decimal(215, 1);
+        assert!(full.as_str().ends_with("21.5"));
     }
 
     #[test]
