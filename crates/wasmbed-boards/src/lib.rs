@@ -5,7 +5,9 @@
 //! (machine, flags, where the bundle and boot seed are loaded), xtask
 //! builds for its Rust target, and the model lists it to users. Facts were
 //! read off QEMU 10.0's own monitor (`info mtree -f`, `info qtree`); see
-//! `shared/BOARDS.md`.
+//! `shared/BOARDS.md`. What each board offers apps (LEDs, I2C, SPI, ADC,
+//! serial ports) is its list of [`Peripheral`]s; whether it has what a
+//! grant names is [`Board::has`], the one place that rule lives.
 //!
 //! ```
 //! let b = wasmbed_boards::board("mps2-an385").unwrap();
@@ -16,7 +18,12 @@
 //! ```
 #![no_std]
 
+extern crate alloc;
+
+mod peripherals;
 mod table;
+
+pub use peripherals::{Peripheral, Provides, SIM_PERIPHERALS, describe, peripherals_have};
 
 pub use table::{BOARDS, MPS2_AN385, MPS2_AN386, MPS2_AN500, MPS2_AN505, OLIMEX_STM32_H405, STM32VLDISCOVERY};
 
@@ -39,7 +46,8 @@ pub struct Board {
     pub console: Uart,
     /// Register bits to set before anything else (clock gates): `(address, mask)`.
     pub clock_enables: &'static [(u32, u32)],
-    /// Peripherals the board has (as QEMU emulates them).
+    /// Peripherals apps can be granted (as QEMU emulates them; nothing
+    /// QEMU lacks, and never the console or the link).
     pub peripherals: &'static [Peripheral],
     /// What the board runs.
     pub role: Role,
@@ -194,19 +202,6 @@ pub const DEVICE_IP: [u8; 4] = [10, 0, 2, 15];
 /// address an emulated device is ever given.
 pub const HOST_FROM_GUEST: [u8; 4] = [10, 0, 2, 2];
 
-/// A peripheral a board has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Peripheral {
-    /// MPS2 FPGAIO user LEDs: the low `count` bits of the register at `base`.
-    FpgaioLeds {
-        /// LED register address.
-        base: u32,
-        /// LEDs wired to it.
-        count: u8,
-    },
-}
-
 /// What a board runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -267,11 +262,24 @@ impl Board {
     }
 
     /// The FPGAIO LED register, if the board has one.
-    #[allow(clippy::unnecessary_find_map, reason = "one kind of peripheral today; more are coming")]
     pub fn leds(&self) -> Option<u32> {
         self.peripherals.iter().find_map(|p| match *p {
             Peripheral::FpgaioLeds { base, .. } => Some(base),
+            _ => None,
         })
+    }
+
+    /// Whether the board has the hardware `r` names (see
+    /// [`peripherals_have`], the rule the platform, the simulator and the
+    /// firmware share).
+    pub fn has(&self, r: &wasmbed_protocol::Resource) -> bool {
+        peripherals_have(self.peripherals, r)
+    }
+
+    /// What the board offers apps, for error messages
+    /// (`gpio:led0, gpio:led1, i2c:0, ...`; see [`describe`]).
+    pub fn describe_peripherals(&self) -> alloc::string::String {
+        describe(self.peripherals)
     }
 
     /// The name of a firmware image built for this board (the binary of

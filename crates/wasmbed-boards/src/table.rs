@@ -13,8 +13,26 @@ const MPS2_MEMORY: MemoryMap =
     MemoryMap { flash: Region::new(0, 4 * MIB), ram: Region::new(0x2000_0000, 4 * MIB), stack: None };
 /// The MPS2 heap: room for several apps of a few pages each.
 const MPS2_HEAP: usize = 1024 * 1024;
-/// FPGAIO's two user LEDs (QEMU: `num-leds=2`, no switches).
-const MPS2_LEDS: &[Peripheral] = &[Peripheral::FpgaioLeds { base: 0x4002_8000, count: 2 }];
+/// What apps get on the AN385, AN386 and AN500 (one memory map), measured
+/// with QEMU 10.0's `info mtree -f` and `info qtree`:
+/// - FPGAIO's two user LEDs (`num-leds=2`; no switches: `has-switches=false`);
+/// - I2C bus 0: the SBCon at 0x4002_A000 (shield 1), the one QEMU attaches
+///   `-device tmp105,bus=i2c` to (the bus created last). The other three
+///   (touch 0x4002_2000, audio 0x4002_3000, shield 0 0x4002_9000) are left
+///   out: nothing can be attached to them from QEMU's command line;
+/// - SPI bus 0: the PL022 at 0x4002_7000, the one `-device <ssi device>,bus=ssi`
+///   attaches to (likewise; four more PL022s are left out);
+/// - serial ports 1-4 (UART0, port 0, is the console): QEMU's `-serial`
+///   1-4.
+const MPS2_PERIPHERALS: &[Peripheral] = &[
+    Peripheral::FpgaioLeds { base: 0x4002_8000, count: 2 },
+    Peripheral::SbconI2c { bus: 0, base: 0x4002_A000 },
+    Peripheral::Pl022Spi { bus: 0, base: 0x4002_7000 },
+    Peripheral::Uart { port: 1, uart: Uart::Cmsdk(0x4000_5000) },
+    Peripheral::Uart { port: 2, uart: Uart::Cmsdk(0x4000_6000) },
+    Peripheral::Uart { port: 3, uart: Uart::Cmsdk(0x4000_7000) },
+    Peripheral::Uart { port: 4, uart: Uart::Cmsdk(0x4000_9000) },
+];
 /// Every emulated board's bundle slot.
 const BUNDLE_LEN: u32 = 16 * KIB;
 
@@ -45,7 +63,7 @@ pub const MPS2_AN385: Board = Board {
     memory: MPS2_MEMORY,
     console: Uart::Cmsdk(0x4000_4000),
     clock_enables: &[],
-    peripherals: MPS2_LEDS,
+    peripherals: MPS2_PERIPHERALS,
     role: mps2_agent(0x4020_0000, 0x2100_0000),
 };
 
@@ -81,14 +99,28 @@ pub const MPS2_AN505: Board = Board {
     memory: MemoryMap { flash: Region::new(0x1000_0000, 4 * MIB), ram: Region::new(0x3800_0000, 3 * MIB), stack: None },
     console: Uart::Cmsdk(0x5020_0000),
     clock_enables: &[],
-    peripherals: &[Peripheral::FpgaioLeds { base: 0x5030_2000, count: 2 }],
+    // Secure aliases of the APB expansion blocks (QEMU's tz-ppc ports, read
+    // off `info mtree`): I2C bus 0 is the SBCon at 0x4020_D000 (shield 1)
+    // and SPI bus 0 the PL022 at 0x4020_B000, the ones `bus=i2c` and
+    // `bus=ssi` attach to, as on the other MPS2 boards; UART1-4 are
+    // `-serial` 1-4.
+    peripherals: &[
+        Peripheral::FpgaioLeds { base: 0x5030_2000, count: 2 },
+        Peripheral::SbconI2c { bus: 0, base: 0x5020_D000 },
+        Peripheral::Pl022Spi { bus: 0, base: 0x5020_B000 },
+        Peripheral::Uart { port: 1, uart: Uart::Cmsdk(0x5020_1000) },
+        Peripheral::Uart { port: 2, uart: Uart::Cmsdk(0x5020_2000) },
+        Peripheral::Uart { port: 3, uart: Uart::Cmsdk(0x5020_3000) },
+        Peripheral::Uart { port: 4, uart: Uart::Cmsdk(0x5020_4000) },
+    ],
     role: mps2_agent(0x5200_0000, 0x3830_0000),
 };
 
 /// STM32F405 peripheral clock after reset (HSI); QEMU does not model the
 /// prescalers.
 const STM32F405_PCLK_HZ: u32 = 16_000_000;
-/// STM32F405 RCC: APB1ENR (USART2EN, bit 17), APB2ENR (USART1EN, bit 4).
+/// STM32F405 RCC: APB1ENR (USART2EN bit 17, USART3EN bit 18), APB2ENR
+/// (USART1EN bit 4, ADC1EN bit 8, SPI1EN bit 12).
 const STM32F405_RCC_APB1ENR: u32 = 0x4002_3840;
 const STM32F405_RCC_APB2ENR: u32 = 0x4002_3844;
 
@@ -113,8 +145,17 @@ pub const OLIMEX_STM32_H405: Board = Board {
         stack: Some(Region::new(0x1000_0000, 64 * KIB - 256)),
     },
     console: Uart::Stm32 { base: 0x4001_1000, pclk_hz: STM32F405_PCLK_HZ },
-    clock_enables: &[(STM32F405_RCC_APB1ENR, 1 << 17), (STM32F405_RCC_APB2ENR, 1 << 4)],
-    peripherals: &[],
+    clock_enables: &[(STM32F405_RCC_APB1ENR, 1 << 17 | 1 << 18), (STM32F405_RCC_APB2ENR, 1 << 4 | 1 << 8 | 1 << 12)],
+    // QEMU 10.0 models no GPIO and no I2C on this SoC. ADC1 (QEMU generates
+    // its samples: each conversion reads 7 more than the last, whatever the
+    // channel); SPI1, the first of the F405's three (QEMU's `bus=ssi`
+    // attaches to SPI6, a block it maps though the F405 has none); USART3,
+    // QEMU's `-serial` 2 (USART1 is the console, USART2 the link).
+    peripherals: &[
+        Peripheral::Stm32Adc { base: 0x4001_2000, channels: 16 },
+        Peripheral::Stm32Spi { bus: 0, base: 0x4001_3000 },
+        Peripheral::Uart { port: 2, uart: Uart::Stm32 { base: 0x4000_4800, pclk_hz: STM32F405_PCLK_HZ } },
+    ],
     role: Role::Agent(AgentLayout {
         link: Link::Uart(Uart::Stm32 { base: 0x4000_4400, pclk_hz: STM32F405_PCLK_HZ }),
         bundle: Region::new(0x080F_C000, BUNDLE_LEN),
