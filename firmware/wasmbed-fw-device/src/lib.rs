@@ -9,7 +9,9 @@
 //! 3. the link to the gateway: TCP over LAN9118 + smoltcp, or a UART that
 //!    QEMU carries to the gateway as a TCP connection;
 //! 4. mutual TLS 1.3 pinned to the platform CA, then the device agent's
-//!    session over it, reconnecting with exponential backoff and jitter.
+//!    session over it, reconnecting with exponential backoff and jitter;
+//! 5. the board's peripherals for apps ([`peripherals`]), as the board
+//!    table lists them.
 //!
 //! A panic or a hard fault prints its reason on the console and resets the
 //! device; test and benchmark images get the same handlers
@@ -19,6 +21,7 @@
 extern crate alloc;
 
 pub mod net;
+pub mod peripherals;
 pub mod session;
 pub mod uart;
 
@@ -27,7 +30,6 @@ use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use embedded_alloc::LlffHeap;
 use wasmbed_fw_drivers::cmsdk_uart::CmsdkUart;
-use wasmbed_fw_drivers::fpgaio::Leds;
 use wasmbed_fw_drivers::stm32_usart::Usart;
 use wasmbed_fw_drivers::systick;
 use wasmbed_fw_runtime::heap::Counting;
@@ -117,14 +119,6 @@ impl Write for Console {
 /// Milliseconds since boot.
 pub fn now_ms() -> u64 {
     systick::now_ms()
-}
-
-/// Shows state on the board's LEDs, if it has them.
-pub(crate) fn led(board: &Board, n: u8, on: bool) {
-    if let Some(base) = board.leds() {
-        // SAFETY: the board's FPGAIO LED register; only this function drives it.
-        unsafe { Leds::new(to_usize(base)) }.set(n, on);
-    }
 }
 
 /// Reads a host-loaded region. Memory where nothing was loaded reads as

@@ -19,8 +19,9 @@ use wasmbed_fw_tls::{DeviceProvider, PinnedVerifier, Rng09, ServerName};
 use wasmbed_protocol::IdentityBundle;
 
 use crate::net::{Link as NetLink, Net, NetError, Stream, idle};
+use crate::peripherals::BoardPeripherals;
 use crate::uart::UartLink;
-use crate::{AgentLayout, Board, HEAP, Link, Uart, console, led, now_ms, to_usize};
+use crate::{AgentLayout, Board, HEAP, Link, Uart, console, now_ms, to_usize};
 
 /// TLS record buffers. The gateway may send full 16 KiB records; what the
 /// device sends is small, so its record buffer is too.
@@ -153,16 +154,23 @@ fn serve<L: NetLink>(
 ) -> String {
     let mut out = console();
     let heap_size = u32::try_from(HEAP.inner().used() + HEAP.inner().free()).unwrap_or(u32::MAX);
-    let mut agent = Agent::new(AgentConfig::new(&bundle.device_id, board.name).with_heap_size(heap_size));
+    // SAFETY: the one place the app peripherals are taken; the console and
+    // the link are not among them.
+    let hw = unsafe { BoardPeripherals::take(board) };
+    let _ = writeln!(out, "peripherals for apps: {}", board.describe_peripherals());
+    if let Some(e) = hw.adc_failed() {
+        let _ = writeln!(out, "adc: did not switch on ({e}); its calls will fail");
+    }
+    let mut agent = Agent::new(AgentConfig::new(&bundle.device_id, board.name).with_heap_size(heap_size))
+        .with_peripherals(alloc::boxed::Box::new(hw));
     let mut reconnect = Reconnect::new(gateways.len(), Backoff::DEVICE);
     loop {
         let mut online = false;
         let Some(gateway) = gateways.get(reconnect.gateway()).copied() else {
             return String::from("the identity bundle names no gateway");
         };
-        let result = session(board, layout, &link, gateway, bundle, &mut rng, boot_unix_ms, &mut agent, &mut online);
+        let result = session(layout, &link, gateway, bundle, &mut rng, boot_unix_ms, &mut agent, &mut online);
         agent.disconnected();
-        led(board, 0, false);
         if let Ok(Ended::Reboot) = result {
             // Reset only once the gateway has read the answer (it closes
             // its side after our close_notify).
@@ -197,7 +205,6 @@ fn free_heap() -> u32 {
 
 #[allow(clippy::too_many_arguments)]
 fn session<L: NetLink>(
-    board: &Board,
     layout: &AgentLayout,
     net: &RefCell<L>,
     gateway: SocketAddrV4,
@@ -261,7 +268,6 @@ fn session<L: NetLink>(
         agent.poll(now_ms(), free_heap());
         if !*online && agent.state() == SessionState::Online {
             *online = true;
-            led(board, 0, true);
             let _ = writeln!(out, "online: enrolled as {} (heap peak {} bytes)", bundle.device_id, HEAP.peak());
         }
         if !readable && agent.next_deadline().is_none_or(|d| d > now_ms()) {

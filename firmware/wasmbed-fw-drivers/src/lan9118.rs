@@ -36,32 +36,13 @@ const TX_CMD_A_FIRST: u32 = 1 << 13;
 const TX_CMD_A_LAST: u32 = 1 << 12;
 const RX_STS_ERROR: u32 = 1 << 15;
 const RX_DP_FFWD: u32 = 1 << 31;
-/// Polls of a busy bit before giving up (QEMU clears them at once; real
-/// silicon within microseconds).
-const SPIN_LIMIT: u32 = 100_000;
 /// Largest frame handled: a 1500-byte MTU plus the Ethernet header.
 pub const MAX_FRAME: usize = 1514;
 
-/// 32-bit register access at byte offsets from the controller's base.
-pub trait Regs {
-    /// Reads a register.
-    fn read(&mut self, offset: usize) -> u32;
-    /// Writes a register.
-    fn write(&mut self, offset: usize, value: u32);
-}
-
-/// The controller's registers in memory (its offsets are this module's).
-pub use crate::mmio::Mmio;
-
-impl Regs for Mmio {
-    fn read(&mut self, offset: usize) -> u32 {
-        Mmio::read(self, offset)
-    }
-
-    fn write(&mut self, offset: usize, value: u32) {
-        Mmio::write(self, offset, value)
-    }
-}
+use crate::mmio::SPIN_LIMIT;
+/// The register access the driver uses, and the controller's registers in
+/// memory (its offsets are this module's).
+pub use crate::mmio::{Mmio, Regs};
 
 /// What can go wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

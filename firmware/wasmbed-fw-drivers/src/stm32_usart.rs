@@ -1,12 +1,18 @@
-//! STM32F4 USART, polled (the olimex-stm32-h405 console and its link to the
-//! gateway, which QEMU carries as a TCP socket).
+//! STM32F4 USART, polled (the olimex-stm32-h405 console, its link to the
+//! gateway, which QEMU carries as a TCP socket, and the port apps are
+//! granted).
 //!
 //! Registers (offsets): SR 0x00 (bit 5 RXNE, bit 7 TXE), DR 0x04, BRR 0x08,
 //! CR1 0x0C (bit 13 UE, bit 3 TE, bit 2 RE). QEMU's model accepts the next
 //! received byte only after DR was read, so polled reception loses nothing:
 //! the host side is flow-controlled.
+//!
+//! The link and the console wait for TXE as long as it takes (the session
+//! owns the link; the console is QEMU's file); an app's port waits at most
+//! [`SPIN_LIMIT`](crate::mmio::SPIN_LIMIT) polls per byte.
 
-use crate::mmio::Mmio;
+use crate::BusError;
+use crate::mmio::{Mmio, Regs};
 
 const SR: usize = 0x00;
 const DR: usize = 0x04;
@@ -26,8 +32,8 @@ pub const fn brr(pclk_hz: u32, baud: u32) -> u32 {
 
 /// A USART at a fixed base address.
 #[derive(Debug)]
-pub struct Usart {
-    regs: Mmio,
+pub struct Usart<R: Regs = Mmio> {
+    regs: R,
 }
 
 impl Usart {
@@ -40,7 +46,13 @@ impl Usart {
     pub unsafe fn new(base: usize, pclk_hz: u32, baud: u32) -> Self {
         // SAFETY: the caller hands us the USART at `base`; we pass only the
         // offsets above.
-        let regs = unsafe { Mmio::new(base) };
+        Self::with_regs(unsafe { Mmio::new(base) }, pclk_hz, baud)
+    }
+}
+
+impl<R: Regs> Usart<R> {
+    /// 8N1 at `baud` from `pclk_hz`, transmitter and receiver on.
+    pub fn with_regs(mut regs: R, pclk_hz: u32, baud: u32) -> Self {
         regs.write(BRR, brr(pclk_hz, baud));
         regs.write(CR1, CR1_UE | CR1_TE | CR1_RE);
         Self { regs }
@@ -52,8 +64,27 @@ impl Usart {
         self.regs.write(DR, u32::from(b));
     }
 
+    /// Sends one byte once the transmit register is empty, waiting a
+    /// bounded time.
+    pub fn try_write_byte(&mut self, b: u8) -> Result<(), BusError> {
+        self.regs.poll(SR, |sr| sr & SR_TXE != 0)?;
+        self.regs.write(DR, u32::from(b));
+        Ok(())
+    }
+
+    /// Sends `data` with bounded waits; returns how many bytes went (fewer
+    /// when the port stalled; an error when not even one did).
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, BusError> {
+        for (n, &b) in data.iter().enumerate() {
+            if let Err(e) = self.try_write_byte(b) {
+                return if n == 0 { Err(e) } else { Ok(n) };
+            }
+        }
+        Ok(data.len())
+    }
+
     /// True when a received byte waits in DR.
-    pub fn has_byte(&self) -> bool {
+    pub fn has_byte(&mut self) -> bool {
         // Reading SR has no side effect.
         self.regs.read(SR) & SR_RXNE != 0
     }
@@ -63,16 +94,57 @@ impl Usart {
         // Reading DR clears RXNE.
         (self.regs.read(SR) & SR_RXNE != 0).then(|| self.regs.read(DR) as u8)
     }
+
+    /// Copies what has arrived into `buf`, without waiting; returns how
+    /// many bytes.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        for slot in buf.iter_mut() {
+            let Some(b) = self.read_byte() else { break };
+            *slot = b;
+            n += 1;
+        }
+        n
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::brr;
+    use super::*;
+    use crate::mmio::fake::{Access, Recorder};
 
     #[test]
     fn baud_register_rounds_to_the_nearest_divisor() {
         // 84 MHz APB2, 115200 baud: 729.17 -> 729 (0x2D9: mantissa 45, fraction 9)
         assert_eq!(brr(84_000_000, 115_200), 0x2D9);
         assert_eq!(brr(16_000_000, 9_600), 1667);
+    }
+
+    #[test]
+    fn setup_sets_the_rate_then_enables() {
+        let mut regs = Recorder::default();
+        let _ = Usart::with_regs(&mut regs, 16_000_000, 115_200);
+        assert_eq!(regs.writes(), [(BRR, 139), (CR1, 0x200C)]);
+    }
+
+    #[test]
+    fn an_app_write_waits_for_txe_a_bounded_time() {
+        let mut regs = Recorder::default().script(SR, &[0, SR_TXE]);
+        let mut u = Usart::with_regs(&mut regs, 16_000_000, 115_200);
+        assert_eq!(u.write(b"x"), Ok(1));
+        assert_eq!(regs.log[2..], [Access::R(SR, 0), Access::R(SR, SR_TXE), Access::W(DR, u32::from(b'x'))]);
+        let mut regs = Recorder::default();
+        let mut u = Usart::with_regs(&mut regs, 16_000_000, 115_200);
+        assert_eq!(u.write(b"x"), Err(BusError::Timeout));
+    }
+
+    #[test]
+    fn reading_takes_only_what_has_arrived() {
+        let mut regs = Recorder::default().script(SR, &[SR_RXNE, 0]).script(DR, &[0x42]);
+        let mut u = Usart::with_regs(&mut regs, 16_000_000, 115_200);
+        let mut buf = [0u8; 4];
+        assert_eq!(u.read(&mut buf), 1);
+        assert_eq!(buf[0], 0x42);
+        assert_eq!(regs.log[2..], [Access::R(SR, SR_RXNE), Access::R(DR, 0x42), Access::R(SR, 0)]);
     }
 }
