@@ -8,6 +8,15 @@
 //! A terminal `reboot` restarts the device as a cold boot: its apps are
 //! gone, its uptime starts over, and it enrolls in a new session.
 //!
+//! Each simulated device has simulated peripherals ([`SimPeripherals`],
+//! shaped by its board's peripheral list: the simulator's own board is
+//! [`wasmbed_boards::SIM_PERIPHERALS`]), so apps that drive LEDs, read a
+//! TMP105 over I2C or publish telemetry run here as on QEMU. While a device
+//! runs, its [`SimHandle`] is in [`SimOptions::peripherals`] under its id:
+//! the platform sets a sensor there (`temp0` to 31.5 °C) and reads an LED.
+//! [`local`] runs one app on a local agent without a platform (`wasmbed
+//! run`).
+//!
 //! ```no_run
 //! # async fn demo(bundle: wasmbed_protocol::IdentityBundle) {
 //! let (_stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -30,6 +39,14 @@ use wasmbed_agent::{Agent, AgentConfig, Backoff, Reconnect};
 use wasmbed_pki::Identity;
 use wasmbed_protocol::IdentityBundle;
 
+mod hw;
+pub mod local;
+
+pub use hw::{
+    ADC_MAX, ADC_VREF, DEFAULT_TEMP_C, SensorError, SimHandle, SimPeripherals, SimRegistry, TMP105_AT, Tmp105,
+    UART_CAPTURE,
+};
+
 /// Heap a simulated device pretends to have; heartbeats report this minus
 /// what the agent holds for apps.
 pub const SIM_HEAP_BYTES: u32 = 256 * 1024;
@@ -46,6 +63,9 @@ pub struct SimOptions {
     /// Handshakes in flight at once across a fleet (a real fleet does not
     /// dial in one instant; without a cap the listen backlog overflows).
     pub connect_limit: Arc<tokio::sync::Semaphore>,
+    /// Where each running device's peripherals are, by device id (shared
+    /// by clones of these options, so a fleet's devices are all in it).
+    pub peripherals: SimRegistry,
 }
 
 impl Default for SimOptions {
@@ -54,6 +74,7 @@ impl Default for SimOptions {
             backoff: Backoff::DEVICE,
             connect_timeout: Duration::from_secs(10),
             connect_limit: Arc::new(tokio::sync::Semaphore::new(256)),
+            peripherals: SimRegistry::default(),
         }
     }
 }
@@ -66,6 +87,22 @@ impl SimOptions {
         self.backoff = Backoff::new(ms(min), ms(max));
         self
     }
+
+    /// With the devices' peripherals registered in `registry` (keep a
+    /// clone to reach them).
+    pub fn with_peripherals(mut self, registry: SimRegistry) -> Self {
+        self.peripherals = registry;
+        self
+    }
+}
+
+/// The peripherals a simulated device of `board` has: the board table's
+/// list for a board in it, the simulator's own ([`SIM_PERIPHERALS`]) for
+/// `sim` (or any other name).
+///
+/// [`SIM_PERIPHERALS`]: wasmbed_boards::SIM_PERIPHERALS
+pub fn board_peripherals(board: &str) -> &'static [wasmbed_boards::Peripheral] {
+    wasmbed_boards::board(board).map_or(wasmbed_boards::SIM_PERIPHERALS, |b| b.peripherals)
 }
 
 /// Fleet-wide counters.
@@ -82,7 +119,8 @@ pub struct SimStats {
 /// Runs one simulated device until `stop` turns true. It redials as the
 /// firmware does ([`Reconnect`]): the gateways of its bundle in order (its
 /// own first), the next soon after one fails, and after a full round an
-/// exponential backoff with jitter.
+/// exponential backoff with jitter. Its peripherals' handle is in
+/// `opts.peripherals` under its id while it runs.
 pub async fn run_device(bundle: IdentityBundle, opts: SimOptions, stop: watch::Receiver<bool>) {
     run_device_with_stats(bundle, opts, stop, Arc::default()).await
 }
@@ -91,8 +129,22 @@ pub async fn run_device(bundle: IdentityBundle, opts: SimOptions, stop: watch::R
 pub async fn run_device_with_stats(
     bundle: IdentityBundle,
     opts: SimOptions,
+    stop: watch::Receiver<bool>,
+    stats: Arc<SimStats>,
+) {
+    let id = bundle.device_id.clone();
+    let hw = SimPeripherals::new(board_peripherals(&bundle.board));
+    opts.peripherals.insert(&id, hw.handle());
+    run_registered(bundle, &opts, stop, stats, hw).await;
+    opts.peripherals.remove(&id);
+}
+
+async fn run_registered(
+    bundle: IdentityBundle,
+    opts: &SimOptions,
     mut stop: watch::Receiver<bool>,
     stats: Arc<SimStats>,
+    hw: SimPeripherals,
 ) {
     let id = bundle.device_id.clone();
     let identity = Identity { cert_der: bundle.cert_der.to_vec(), key_der: bundle.key_der.to_vec() };
@@ -116,7 +168,13 @@ pub async fn run_device_with_stats(
         return;
     }
     let mut reconnect = Reconnect::new(gateways.len(), opts.backoff);
-    let cold_boot = || Agent::new(AgentConfig::new(&id, &bundle.board).simulated().with_heap_size(SIM_HEAP_BYTES));
+    // A cold boot resets the board (LEDs off, sensor registers at their
+    // power-up values); the world around it (temperatures) stays.
+    let cold_boot = || {
+        hw.handle().power_cycle();
+        Agent::new(AgentConfig::new(&id, &bundle.board).simulated().with_heap_size(SIM_HEAP_BYTES))
+            .with_peripherals(Box::new(hw.clone()))
+    };
     let mut boot = Instant::now();
     let mut agent = cold_boot();
     while !*stop.borrow() {
