@@ -15,9 +15,6 @@ const REG_TEMPERATURE: u8 = 0;
 const REG_CONFIG: u8 = 1;
 const REG_T_LOW: u8 = 2;
 
-/// The range QEMU accepts, exclusive at the top: -128 °C..128 °C.
-pub const RANGE_C: (f64, f64) = (-128.0, 128.0);
-
 /// One TMP105.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tmp105 {
@@ -33,11 +30,15 @@ pub struct Tmp105 {
 }
 
 impl Tmp105 {
-    /// A sensor at power-up, at `celsius` (clamped into [`RANGE_C`]).
+    /// The temperatures QEMU's model accepts, °C: from the first,
+    /// inclusive, to the second, exclusive.
+    pub const RANGE_C: (f64, f64) = (-128.0, 128.0);
+
+    /// A sensor at power-up, at `celsius` (clamped into [`Self::RANGE_C`]).
     pub fn new(celsius: f64) -> Self {
         let mut s = Self { temperature: 0, pointer: 0, config: 0, limits: [0; 2], len: 0, buf: [0; 2] };
         s.reset();
-        s.temperature = to_register(celsius.clamp(RANGE_C.0, RANGE_C.1 - 0.001));
+        s.temperature = to_register(celsius.clamp(Self::RANGE_C.0, Self::RANGE_C.1 - 0.001));
         s
     }
 
@@ -51,10 +52,10 @@ impl Tmp105 {
         self.buf = [0; 2];
     }
 
-    /// Sets the physical temperature; `None` outside [`RANGE_C`] (QEMU
+    /// Sets the physical temperature; `None` outside [`Self::RANGE_C`] (QEMU
     /// refuses those too).
     pub fn set_celsius(&mut self, celsius: f64) -> Option<()> {
-        if !(RANGE_C.0..RANGE_C.1).contains(&celsius) {
+        if !(Self::RANGE_C.0..Self::RANGE_C.1).contains(&celsius) {
             return None;
         }
         self.temperature = to_register(celsius);
