@@ -11,6 +11,7 @@ mod devices;
 mod gateways;
 mod logs;
 mod output;
+mod run;
 mod sim;
 mod status;
 mod system;
@@ -80,6 +81,8 @@ enum Cmd {
     },
     /// Run simulated devices (the device agent on this host, not firmware).
     Sim(sim::SimArgs),
+    /// Run one app locally on the device agent with simulated peripherals (no platform needed).
+    Run(run::RunArgs),
     /// Show platform status.
     Status,
     /// Save an API token for the commands that follow (in the data directory, owner-only).
@@ -151,6 +154,9 @@ async fn run(cli: Cli) -> Result<()> {
     if let Cmd::Up(args) = cli.cmd {
         return up::run(&cli.data_dir, args).await;
     }
+    if let Cmd::Run(args) = cli.cmd {
+        return run::run(args, json);
+    }
     if let Cmd::Login { token } = &cli.cmd {
         api::login(&cli.data_dir, token)?;
         println!("token saved in {}", api::credentials_path(&cli.data_dir).display());
@@ -159,7 +165,7 @@ async fn run(cli: Cli) -> Result<()> {
     let token = api::find_token(cli.token.as_deref(), &cli.data_dir);
     let api = api::Api::locate(cli.api.as_deref(), &cli.data_dir)?.with_token(token);
     match cli.cmd {
-        Cmd::Up(_) | Cmd::Login { .. } => unreachable!("handled above"),
+        Cmd::Up(_) | Cmd::Run(_) | Cmd::Login { .. } => unreachable!("handled above"),
         Cmd::Whoami => {
             let me: serde_json::Value = api.get("auth/whoami").await?;
             println!("{} ({})", me["name"].as_str().unwrap_or("?"), me["role"].as_str().unwrap_or("?"));
