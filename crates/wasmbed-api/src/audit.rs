@@ -167,6 +167,7 @@ fn action_of(method: &Method, route: &str, path: &str) -> Option<String> {
     let verb = match (kind, verb) {
         ("module", "create") => "upload",
         ("token", "delete") => "revoke",
+        ("app", "messages") => "send",
         _ => verb,
     };
     Some(format!("{kind}.{verb}"))
@@ -230,6 +231,7 @@ mod tests {
         assert_eq!(a(Method::PUT, "/api/v1/applications/{name}").as_deref(), Some("app.deploy"));
         assert_eq!(a(Method::POST, "/api/v1/applications/{name}/rollback").as_deref(), Some("app.rollback"));
         assert_eq!(a(Method::POST, "/api/v1/modules").as_deref(), Some("module.upload"));
+        assert_eq!(a(Method::POST, "/api/v1/applications/{name}/messages").as_deref(), Some("app.send"));
         let control = action_of(&Method::POST, "/api/v1/applications/{name}/{control}", "/api/v1/applications/a/abort");
         assert_eq!(control.as_deref(), Some("app.abort"));
         assert_eq!(a(Method::DELETE, "/api/v1/tokens/{id}").as_deref(), Some("token.revoke"));

@@ -11,6 +11,13 @@
 //! (`{name, lastHeartbeatMs, uptimeMs, freeMemory}`) instead of the whole
 //! device: a fleet heartbeats all the time. The hub also counts heartbeats
 //! and app failures into the [`ActivityLog`] the snapshot carries.
+//!
+//! The hub follows the telemetry book too: each sample goes out as one
+//! `telemetry` event ([`TelemetrySample`](wasmbed_model::TelemetrySample):
+//! `{device, app, revision, metric, tMs, value}`), serialized once for
+//! every client, and not at all while no client is connected. Samples the
+//! hub falls behind on are skipped (counted in the book's series, not
+//! re-sent); telemetry has no `lagged` of its own.
 
 use crate::openapi::AuthErrors;
 use std::convert::Infallible;
@@ -25,7 +32,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use wasmbed_model::clock::Clock;
-use wasmbed_model::{Device, EventKind, LogBook, Store};
+use wasmbed_model::{Device, EventKind, LogBook, Store, TelemetryBook};
 
 use crate::ApiState;
 use crate::activity::{Activity, ActivityLog};
@@ -84,16 +91,20 @@ pub struct Snapshot {
 }
 
 impl EventHub {
-    /// Starts the hub task (on the current tokio runtime); `clock` dates
-    /// the activity it counts.
-    pub fn start(store: Arc<dyn Store>, logs: Arc<LogBook>, clock: Clock) -> Arc<Self> {
+    /// Starts the hub task (on the current tokio runtime), following the
+    /// store, the app logs and the telemetry book; `clock` dates the
+    /// activity it counts.
+    pub fn start(store: Arc<dyn Store>, logs: Arc<LogBook>, telemetry: Arc<TelemetryBook>, clock: Clock) -> Arc<Self> {
         let (tx, _) = broadcast::channel(BUFFER);
         let activity = Arc::new(ActivityLog::default());
         let hub =
             Arc::new(Self { tx: tx.clone(), activity: activity.clone(), closed: tokio::sync::watch::channel(false).0 });
         let mut changes = store.watch();
         let mut lines = logs.follow();
+        let mut samples = telemetry.follow();
         tokio::spawn(async move {
+            // Held so that its feed stays open as long as the hub runs.
+            let _book = telemetry;
             let mut last = std::collections::HashMap::new();
             let mut count = |prev: Option<&Device>, next: &Device| {
                 let (heartbeats, failures) = crate::activity::change(prev, next);
@@ -110,6 +121,17 @@ impl EventHub {
                     line = lines.recv() => match line {
                         Ok(l) => serde_json::to_string(&l).ok().map(|data| Item { event: "log", data }),
                         Err(RecvError::Lagged(_)) => None,
+                        Err(RecvError::Closed) => return,
+                    },
+                    sample = samples.recv() => match sample {
+                        // Nobody listening: not worth serializing.
+                        Ok(_) if tx.receiver_count() == 0 => None,
+                        Ok(s) => serde_json::to_string(&s).ok().map(|data| Item { event: "telemetry", data }),
+                        Err(RecvError::Lagged(n)) => {
+                            tracing::debug!(missed = n, "event hub fell behind the telemetry feed");
+                            None
+                        }
+                        // Not while this task holds the book.
                         Err(RecvError::Closed) => return,
                     },
                 };
@@ -241,7 +263,10 @@ async fn item_for(
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     params(("token" = Option<String>, Query, description = "the token, for clients that cannot set headers")),
-    summary = "Live event stream (server-sent events): snapshot, then changes", description = "Role: viewer.",
+    summary = "Live event stream (server-sent events): snapshot, then changes",
+    description = "Role: viewer. Events (name: data): `snapshot`: Snapshot; `device`: Device; `application`: \
+        Application; `gateway`: Gateway; `heartbeat`: Heartbeat; `deleted`: Deleted; `log`: LogLine; \
+        `telemetry`: TelemetrySample; `lagged`: Lagged.",
     responses((status = 200, description = "text/event-stream"), AuthErrors))]
 /// `GET /api/v1/events`: the snapshot, then every change until the client or the server goes.
 pub async fn events(

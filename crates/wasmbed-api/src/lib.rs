@@ -10,8 +10,10 @@
 //! - **Auth**: bearer tokens with roles ([`auth`]); a handler states the
 //!   role it needs in its signature ([`auth::Operator`], ...).
 //! - **Audit**: every mutating request, with its outcome ([`audit`]).
-//! - **Events**: a server-sent event stream of every change ([`events`]).
-//! - **Metrics**: Prometheus text at `/metrics` ([`metrics`]).
+//! - **Events**: a server-sent event stream of every change and every
+//!   telemetry sample ([`events`]).
+//! - **Metrics**: Prometheus text at `/metrics` ([`metrics`]), with
+//!   fleet-level telemetry aggregates (never one series per device).
 //! - The built dashboard is served from [`ApiState::dashboard`] for every
 //!   other path (single-page app: unknown paths get its `index.html`).
 
@@ -31,7 +33,7 @@ use std::time::SystemTime;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use wasmbed_model::{LogBook, Store};
+use wasmbed_model::{LogBook, Store, TelemetryBook};
 use wasmbed_pki::Pki;
 
 pub use audit::AuditLog;
@@ -41,6 +43,8 @@ pub use events::EventHub;
 pub use handlers::Status;
 pub use handlers::applications::HistoryEntry;
 pub use handlers::devices::{Refuser, TerminalAnswer, TerminalError};
+pub use handlers::messages::{MessageRequest, MessageResult};
+pub use wasmbed_protocol::{Delivery, MAX_MESSAGE_LEN};
 
 pub use wasmbed_model::defaults::MAX_MODULE_LEN;
 
@@ -61,12 +65,16 @@ pub struct GatewayCounters {
     pub deploys: u64,
 }
 
-/// Runs terminal commands on devices (the platform routes them to the
-/// gateway holding the device's session).
+/// Runs terminal commands on devices and delivers messages to their apps
+/// (the platform routes both to the gateway holding the device's session).
 #[async_trait::async_trait]
 pub trait Terminal: Send + Sync {
     /// Sends `name args...` to `device` and waits for its answer.
     async fn run(&self, device: &str, name: &str, args: &[String]) -> Result<TerminalAnswer, TerminalError>;
+
+    /// Delivers `payload` (at most [`MAX_MESSAGE_LEN`] bytes) to the app
+    /// in slot `app` on `device` and waits for what became of it.
+    async fn send_message(&self, device: &str, app: &str, payload: &[u8]) -> Result<Delivery, TerminalError>;
 }
 
 /// Everything the handlers need, passed in by whoever wires the platform.
@@ -78,6 +86,8 @@ pub struct ApiState {
     pub pki: Arc<Pki>,
     /// Recent app logs.
     pub logs: Arc<LogBook>,
+    /// What the devices' apps published.
+    pub telemetry: Arc<TelemetryBook>,
     /// API tokens.
     pub tokens: Arc<Tokens>,
     /// The audit log.
@@ -127,7 +137,7 @@ pub async fn serve(
 
 /// The API router.
 pub fn router(state: ApiState) -> Router {
-    use handlers::{applications as apps, devices, gateways, tokens};
+    use handlers::{applications as apps, devices, gateways, messages, telemetry, tokens};
     let mut r = Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/status", get(handlers::status))
@@ -146,6 +156,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/devices/{name}/connect", post(devices::connect))
         .route("/api/v1/devices/{name}/disconnect", post(devices::disconnect))
         .route("/api/v1/devices/{name}/terminal", post(devices::terminal))
+        .route("/api/v1/devices/{name}/telemetry", get(telemetry::device_metrics))
+        .route("/api/v1/devices/{name}/telemetry/{metric}", get(telemetry::device_series))
         .route("/api/v1/modules", post(apps::upload_module))
         .route("/api/v1/applications", get(apps::list_applications))
         .route(
@@ -155,6 +167,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/applications/{name}/{control}", post(apps::control))
         .route("/api/v1/applications/{name}/rollback", post(apps::rollback))
         .route("/api/v1/applications/{name}/history", get(apps::history))
+        .route("/api/v1/applications/{name}/messages", post(messages::send))
+        .route("/api/v1/applications/{name}/telemetry/{metric}", get(telemetry::fleet_series))
         .route("/api/v1/gateways", get(gateways::list_gateways))
         .route("/metrics", get(metrics::serve))
         .route("/api/{*rest}", axum::routing::any(handlers::no_route));

@@ -4,6 +4,10 @@
 //! and board, applications by rollout phase and step, gateways' sessions and
 //! health); counters come from the gateways (heartbeats, deploys, refused
 //! handshakes, protocol errors) and from this API (requests by status).
+//!
+//! Telemetry is exported per application and metric, over each device's
+//! latest value (min, mean, max, and how many devices), never one series
+//! per device: a fleet of thousands stays a handful of series.
 
 use crate::openapi::AuthErrors;
 use std::fmt::Write as _;
@@ -46,6 +50,53 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 /// Label values are quoted; escape what the format reserves.
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// A sample value as the format spells it (`+Inf`, `-Inf`, `NaN`).
+fn value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+    } else {
+        v.to_string()
+    }
+}
+
+/// Fleet-level telemetry: per application and metric, never per device.
+fn telemetry(out: &mut String, book: &wasmbed_model::TelemetryBook) {
+    let fleet = book.fleet_latest();
+    family(out, "wasmbed_app_metric", "gauge", "Each application's metric over its devices' latest values.");
+    for f in &fleet {
+        let (app, metric) = (label(&f.app), label(&f.metric));
+        for (stat, v) in [("min", f.latest.min), ("mean", f.latest.mean), ("max", f.latest.max)] {
+            let _ =
+                writeln!(out, "wasmbed_app_metric{{app=\"{app}\",metric=\"{metric}\",stat=\"{stat}\"}} {}", value(v));
+        }
+    }
+    family(out, "wasmbed_app_metric_devices", "gauge", "Devices whose latest value of the metric is held.");
+    for f in &fleet {
+        let _ = writeln!(
+            out,
+            "wasmbed_app_metric_devices{{app=\"{}\",metric=\"{}\"}} {}",
+            label(&f.app),
+            label(&f.metric),
+            f.latest.count
+        );
+    }
+    let c = book.counts();
+    family(out, "wasmbed_telemetry_samples_total", "counter", "Telemetry samples recorded.");
+    let _ = writeln!(out, "wasmbed_telemetry_samples_total {}", c.received);
+    family(
+        out,
+        "wasmbed_telemetry_dropped_total",
+        "counter",
+        "Telemetry samples dropped: by devices over their apps' rate limits, by the platform over its series bound.",
+    );
+    let _ = writeln!(out, "wasmbed_telemetry_dropped_total{{by=\"device\"}} {}", c.dropped_by_devices);
+    let _ = writeln!(out, "wasmbed_telemetry_dropped_total{{by=\"platform\"}} {}", c.dropped_over_series_limit);
+    family(out, "wasmbed_telemetry_store_bytes", "gauge", "Bytes the telemetry series hold in memory.");
+    let _ = writeln!(out, "wasmbed_telemetry_store_bytes {}", book.bytes());
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "metrics", summary = "Prometheus metrics (text)",
@@ -126,5 +177,6 @@ pub async fn serve(_: Viewer, State(st): State<ApiState>) -> ApiResult<Response>
     }
     family(&mut out, "wasmbed_event_stream_clients", "gauge", "Clients on the live event stream.");
     let _ = writeln!(out, "wasmbed_event_stream_clients {}", st.events.clients());
+    telemetry(&mut out, &st.telemetry);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

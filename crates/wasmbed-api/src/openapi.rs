@@ -7,13 +7,13 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{self, applications, devices, gateways, tokens};
+use crate::handlers::{self, applications, devices, gateways, messages, telemetry, tokens};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
         title = "Wasmbed API",
-        description = "Deploy WebAssembly apps to microcontroller fleets: devices, applications and their rollouts, gateways, tokens, audit, live events. See docs/api.md.",
+        description = "Deploy WebAssembly apps to microcontroller fleets: devices, applications and their rollouts, telemetry, messages to apps, gateways, tokens, audit, live events. See docs/api.md.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -38,6 +38,10 @@ use crate::handlers::{self, applications, devices, gateways, tokens};
         applications::control,
         applications::rollback,
         applications::history,
+        messages::send,
+        telemetry::device_metrics,
+        telemetry::device_series,
+        telemetry::fleet_series,
         gateways::list_gateways,
         tokens::whoami,
         tokens::list,
@@ -52,6 +56,8 @@ use crate::handlers::{self, applications, devices, gateways, tokens};
         crate::events::Heartbeat,
         crate::events::Deleted,
         crate::events::Lagged,
+        // The `telemetry` event's data.
+        wasmbed_model::TelemetrySample,
         // Named only as a path parameter, which utoipa does not collect.
         crate::handlers::applications::RolloutControl,
     )),

@@ -1,6 +1,8 @@
 //! Handlers without a socket (`oneshot`): bad input gets a clear status and
 //! message, and nothing is written to the store; tokens and roles gate every
-//! route; the audit log records what was done and refused.
+//! route; the audit log records what was done and refused; telemetry
+//! reads and messages to apps, with a telemetry book filled directly and a
+//! fake terminal.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
@@ -12,7 +14,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use wasmbed_api::{ApiState, AuditLog, EventHub, MAX_MODULE_LEN, Role, Tokens, router};
-use wasmbed_model::{LogBook, Store};
+use wasmbed_model::{LogBook, Store, TelemetryBook, TelemetrySample};
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -32,13 +34,15 @@ fn env() -> Env {
     let operator = tokens.create("ops", Role::Operator, [8; 32], 0).unwrap().1;
     let viewer = tokens.create("watcher", Role::Viewer, [7; 32], 0).unwrap().1;
     let logs = Arc::new(LogBook::new(10));
+    let telemetry = Arc::new(TelemetryBook::default());
     let state = ApiState {
         store: store.clone(),
         pki,
         logs: logs.clone(),
+        telemetry: telemetry.clone(),
         tokens,
         audit: Arc::new(AuditLog::open(&tmp.path().join("audit.log")).unwrap()),
-        events: EventHub::start(store.clone(), logs, wasmbed_model::clock::system()),
+        events: EventHub::start(store.clone(), logs, telemetry, wasmbed_model::clock::system()),
         terminal: None,
         gateway_port: 4443,
         gateway: Arc::new(Default::default),
@@ -479,4 +483,336 @@ async fn unknown_rollout_controls_are_named() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body.contains("not found"), "{body}");
     assert!(e.store.list_applications().await.unwrap().is_empty());
+}
+
+fn sample(device: &str, app: &str, metric: &str, t_ms: u64, value: f64) -> TelemetrySample {
+    TelemetrySample { device: device.into(), app: app.into(), revision: None, metric: metric.into(), t_ms, value }
+}
+
+fn now_ms() -> u64 {
+    wasmbed_model::clock::unix_ms()
+}
+
+/// The message of an error answer (or the whole body).
+fn error_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(String::from))
+        .unwrap_or_else(|| body.to_string())
+}
+
+/// A status and body, the body as JSON.
+async fn read_json(e: &Env, uri: &str) -> (StatusCode, serde_json::Value) {
+    let (status, body) = call_anonymous(e, get_as(uri, &e.viewer)).await;
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+}
+
+#[tokio::test]
+async fn device_telemetry_lists_metrics_and_ranges_and_names_bad_input() {
+    let e = env();
+    e.store.create_device(wasmbed_testkit::device("t1")).await.unwrap();
+    e.store.create_device(wasmbed_testkit::device("quiet")).await.unwrap();
+    let now = now_ms();
+    let book = &e.state.telemetry;
+    book.record((0..10).map(|i| sample("t1", "thermo", "temp_c", now - 10_000 + i * 1000, 20.0 + i as f64)));
+    book.record([sample("t1", "thermo", "humidity", now - 500, 40.0)]);
+
+    // As a viewer: the metrics, by name, with their latest points.
+    let (status, v) = read_json(&e, "/api/v1/devices/t1/telemetry").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let names: Vec<&str> = v.as_array().unwrap().iter().map(|m| m["metric"].as_str().unwrap()).collect();
+    assert_eq!(names, ["humidity", "temp_c"]);
+    assert_eq!(v[1]["last"]["value"], 29.0);
+    assert_eq!((v[1]["app"].as_str(), v[1]["received"].as_u64()), (Some("thermo"), Some(10)));
+    let (status, v) = read_json(&e, "/api/v1/devices/quiet/telemetry").await;
+    assert_eq!((status, v), (StatusCode::OK, serde_json::json!([])), "a device that publishes nothing");
+
+    // A range, and the last hour by default.
+    let uri = format!("/api/v1/devices/t1/telemetry/temp_c?from={}&to={}", now - 8000, now - 6000);
+    let (status, v) = read_json(&e, &uri).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let values: Vec<f64> = v["points"].as_array().unwrap().iter().map(|p| p["value"].as_f64().unwrap()).collect();
+    assert_eq!(values, [22.0, 23.0, 24.0]);
+    assert!(v["points"][0]["tMs"].is_u64() && v["buckets"].is_array(), "{v}");
+    let (_, v) = read_json(&e, "/api/v1/devices/t1/telemetry/temp_c").await;
+    assert_eq!(v["points"].as_array().unwrap().len(), 10, "{v}");
+
+    for (uri, want, text) in [
+        ("/api/v1/devices/nope/telemetry", StatusCode::NOT_FOUND, "device \"nope\" not found"),
+        ("/api/v1/devices/nope/telemetry/temp_c", StatusCode::NOT_FOUND, "not found"),
+        ("/api/v1/devices/t1/telemetry/pressure", StatusCode::NOT_FOUND, "it publishes: humidity, temp_c"),
+        ("/api/v1/devices/quiet/telemetry/temp_c", StatusCode::NOT_FOUND, "it publishes: none yet"),
+        ("/api/v1/devices/t1/telemetry/Temp%20C", StatusCode::BAD_REQUEST, "metric: \"Temp C\" is not a metric name"),
+        ("/api/v1/devices/t1/telemetry/temp_c?from=abc", StatusCode::BAD_REQUEST, "from: \"abc\" is not"),
+        ("/api/v1/devices/t1/telemetry/temp_c?to=-1", StatusCode::BAD_REQUEST, "to: \"-1\" is not"),
+        ("/api/v1/devices/t1/telemetry/temp_c?from=10&to=5", StatusCode::BAD_REQUEST, "from: 10 is after to (5)"),
+        ("/api/v1/devices/t1/telemetry/temp_c?form=10", StatusCode::BAD_REQUEST, "unknown field `form`"),
+        ("/api/v1/devices/t1/telemetry/temp_c?step=1000", StatusCode::BAD_REQUEST, "unknown field `step`"),
+    ] {
+        let (status, body) = call_anonymous(&e, get_as(uri, &e.viewer)).await;
+        assert_eq!(status, want, "{uri}: {body}");
+        assert!(error_of(&body).contains(text), "{uri}: {body}");
+    }
+    assert_eq!(call_anonymous(&e, get("/api/v1/devices/t1/telemetry")).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn fleet_telemetry_aggregates_an_applications_devices_per_step() {
+    let e = env();
+    e.store.put_application(&wasmbed_testkit::application("thermo", "1", "00")).await.unwrap();
+    e.store.put_application(&wasmbed_testkit::application("quiet", "1", "00")).await.unwrap();
+    let t0 = 1_700_000_000_000;
+    let book = &e.state.telemetry;
+    // Two devices, one in a blue-green slot; another application's device.
+    book.record([
+        sample("a", "thermo", "temp_c", t0, 10.0),
+        sample("a", "thermo", "temp_c", t0 + 1500, 20.0),
+        sample("b", "thermo.r2", "temp_c", t0 + 500, 30.0),
+        sample("b", "thermo.r2", "temp_c", t0 + 2500, 40.0),
+        sample("c", "other", "temp_c", t0 + 500, 99.0),
+    ]);
+    let uri = format!("/api/v1/applications/thermo/telemetry/temp_c?from={t0}&to={}&step=2000", t0 + 3999);
+    let (status, v) = read_json(&e, &uri).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!((v["stepMs"].as_u64(), v["devices"].as_u64()), (Some(2000), Some(2)));
+    let b = v["buckets"].as_array().unwrap();
+    assert_eq!(b.len(), 2, "{v}");
+    let stats = |b: &serde_json::Value| {
+        (
+            b["tMs"].as_u64().unwrap(),
+            b["min"].as_f64().unwrap(),
+            b["mean"].as_f64().unwrap(),
+            b["max"].as_f64().unwrap(),
+            b["count"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(stats(&b[0]), (t0, 10.0, 20.0, 30.0, 3));
+    assert_eq!(stats(&b[1]), (t0 + 2000, 40.0, 40.0, 40.0, 1));
+    // The default step keeps an hour to at most 300 buckets, in whole seconds.
+    let (_, v) = read_json(&e, &format!("/api/v1/applications/thermo/telemetry/temp_c?to={}", t0 + 10_000)).await;
+    assert_eq!(v["stepMs"].as_u64(), Some(12_000), "{v}");
+    let (_, v) = read_json(&e, &format!("/api/v1/applications/thermo/telemetry/temp_c?from={t0}&to={t0}")).await;
+    assert_eq!(v["stepMs"].as_u64(), Some(1000), "never below a second: {v}");
+
+    let q = |rest: &str| format!("/api/v1/applications/thermo/telemetry/temp_c?from={t0}&to={}{rest}", t0 + 9999);
+    for (uri, want, text) in [
+        (q("&step=999"), StatusCode::BAD_REQUEST, "step: 999 ms is below the minimum of 1000 ms"),
+        (q("&step=1s"), StatusCode::BAD_REQUEST, "step: \"1s\" is not"),
+        (q("&step="), StatusCode::BAD_REQUEST, "step: \"\" is not"),
+        (
+            format!("/api/v1/applications/thermo/telemetry/temp_c?from=0&to={t0}&step=1000"),
+            StatusCode::BAD_REQUEST,
+            "at most 10000",
+        ),
+        (
+            format!("/api/v1/applications/thermo/telemetry/temp_c?from={}&to={t0}", t0 + 1),
+            StatusCode::BAD_REQUEST,
+            "from:",
+        ),
+        ("/api/v1/applications/thermo/telemetry/temp_c?from=x".into(), StatusCode::BAD_REQUEST, "from: \"x\""),
+        ("/api/v1/applications/nope/telemetry/temp_c".into(), StatusCode::NOT_FOUND, "application \"nope\" not found"),
+        ("/api/v1/applications/thermo/telemetry/rpm".into(), StatusCode::NOT_FOUND, "they publish: temp_c"),
+        ("/api/v1/applications/quiet/telemetry/temp_c".into(), StatusCode::NOT_FOUND, "they publish: none yet"),
+        ("/api/v1/applications/thermo/telemetry/9lives".into(), StatusCode::BAD_REQUEST, "metric:"),
+    ] {
+        let (status, body) = call_anonymous(&e, get_as(&uri, &e.viewer)).await;
+        assert_eq!(status, want, "{uri}: {body}");
+        assert!(error_of(&body).contains(text), "{uri}: {body}");
+    }
+}
+
+/// Answers as a device would, and records what it was asked.
+#[derive(Default)]
+struct FakeTerminal {
+    asked: std::sync::Mutex<Vec<(String, String, Vec<u8>)>>,
+}
+
+#[async_trait::async_trait]
+impl wasmbed_api::Terminal for FakeTerminal {
+    async fn run(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[String],
+    ) -> Result<wasmbed_api::TerminalAnswer, wasmbed_api::TerminalError> {
+        Err(wasmbed_api::TerminalError::NotConnected)
+    }
+
+    async fn send_message(
+        &self,
+        device: &str,
+        app: &str,
+        payload: &[u8],
+    ) -> Result<wasmbed_api::Delivery, wasmbed_api::TerminalError> {
+        self.asked.lock().unwrap().push((device.into(), app.into(), payload.to_vec()));
+        match device {
+            "d0" => Ok(wasmbed_api::Delivery::Delivered),
+            "d1" => Ok(wasmbed_api::Delivery::NoHandler),
+            "d2" => Err(wasmbed_api::TerminalError::NotConnected),
+            _ => Err(wasmbed_api::TerminalError::NoAnswer("timed out".into())),
+        }
+    }
+}
+
+#[tokio::test]
+async fn messages_reach_every_targeted_device_and_bad_ones_are_refused_before_sending() {
+    use wasmbed_testkit::With as _;
+    let mut e = env();
+    let fake = Arc::new(FakeTerminal::default());
+    e.state.terminal = Some(fake.clone());
+    let demo =
+        |name: &str| wasmbed_testkit::device(name).with(|d| _ = d.spec.labels.insert("app".into(), "demo".into()));
+    for name in ["d0", "d1", "d2"] {
+        e.store.create_device(demo(name)).await.unwrap();
+    }
+    e.store.create_device(wasmbed_testkit::device("elsewhere")).await.unwrap();
+    // d1 runs the application in a blue-green slot: the message goes there.
+    let session = wasmbed_model::SessionStatus {
+        apps: vec![
+            wasmbed_testkit::observation("echo.r1", Some(1), wasmbed_model::AppState::Stopped),
+            wasmbed_testkit::observation("echo.r2", Some(2), wasmbed_model::AppState::Running),
+        ],
+        ..Default::default()
+    };
+    e.store.patch_device_status("d1", wasmbed_model::DeviceStatusPatch::Session(session)).await.unwrap();
+    e.store.put_application(&wasmbed_testkit::application("echo", "1", "00")).await.unwrap();
+
+    let send = |body: &str| json("POST", "/api/v1/applications/echo/messages", body);
+    let (status, body) = call(&e, send(r#"{"payload":"hi"}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([
+            {"device": "d0", "delivery": "delivered"},
+            {"device": "d1", "delivery": "no-handler"},
+            {"device": "d2", "error": "not connected"},
+        ])
+    );
+    let mut asked = fake.asked.lock().unwrap().clone();
+    asked.sort();
+    let slots: Vec<(&str, &str)> = asked.iter().map(|(d, a, _)| (d.as_str(), a.as_str())).collect();
+    assert_eq!(slots, [("d0", "echo"), ("d1", "echo.r2"), ("d2", "echo")]);
+    assert!(asked.iter().all(|(_, _, p)| p == b"hi"));
+
+    // One device, a binary payload.
+    let (status, body) = call(&e, send(r#"{"device":"d0","payloadBase64":"AP8="}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, r#"[{"device":"d0","delivery":"delivered"}]"#);
+    assert_eq!(fake.asked.lock().unwrap().last().unwrap().2, [0, 255]);
+    let sent = fake.asked.lock().unwrap().len();
+
+    let at_limit = format!(r#"{{"device":"d0","payload":"{}"}}"#, "x".repeat(wasmbed_api::MAX_MESSAGE_LEN));
+    assert_eq!(call(&e, send(&at_limit)).await.0, StatusCode::OK, "the limit itself is fine");
+    let sent = sent + 1;
+    let over = format!(r#"{{"payload":"{}"}}"#, "x".repeat(wasmbed_api::MAX_MESSAGE_LEN + 1));
+    let over64 = format!(r#"{{"payloadBase64":"{}"}}"#, "AAAA".repeat(86));
+    let to_nope = json("POST", "/api/v1/applications/nope/messages", r#"{"payload":"x"}"#);
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (send(&over), StatusCode::BAD_REQUEST, "payload: a message of 257 bytes exceeds the limit of 256"),
+        (send(&over64), StatusCode::BAD_REQUEST, "payloadBase64: a message of 258 bytes exceeds the limit of 256"),
+        (send(r#"{"payload":"a","payloadBase64":"YQ=="}"#), StatusCode::BAD_REQUEST, "not both"),
+        (send(r#"{"device":"d0"}"#), StatusCode::BAD_REQUEST, "payload: missing"),
+        (send(r#"{"payloadBase64":"not base64!"}"#), StatusCode::BAD_REQUEST, "payloadBase64: not valid base64"),
+        (send(r#"{"payload":"x","devices":"d0"}"#), StatusCode::BAD_REQUEST, "unknown field `devices`"),
+        (send(r#"{"payload":7}"#), StatusCode::BAD_REQUEST, "payload"),
+        (to_nope, StatusCode::NOT_FOUND, "application \"nope\" not found"),
+        (send(r#"{"device":"elsewhere","payload":"x"}"#), StatusCode::NOT_FOUND, "does not target \"elsewhere\""),
+        (send(r#"{"device":"ghost","payload":"x"}"#), StatusCode::NOT_FOUND, "device: \"ghost\" not found"),
+        (with_token(send(r#"{"payload":"x"}"#), &e.viewer), StatusCode::FORBIDDEN, "operator"),
+    ];
+    for (req, want, text) in cases {
+        let (status, body) = call(&e, req).await;
+        assert_eq!(status, want, "{text}: {body}");
+        assert!(error_of(&body).contains(text), "{text}: {body}");
+    }
+    assert_eq!(fake.asked.lock().unwrap().len(), sent, "nothing was sent for a refused request");
+
+    // Audited as app.send, with what was sent and how it went.
+    let (_, audit) = call(&e, get("/api/v1/audit?action=app.send")).await;
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
+    let last = entries.iter().find(|e| e["detail"].as_str().is_some_and(|d| d.contains("\"hi\""))).unwrap();
+    assert_eq!(last["outcome"], "ok");
+    assert_eq!(last["detail"], "\"hi\" to every device: delivered on 1 of 3");
+    assert!(entries.iter().any(|e| e["status"] == 400), "refusals are audited too");
+
+    // A platform without device sessions says so.
+    e.state.terminal = None;
+    let (status, body) = call(&e, send(r#"{"payload":"x"}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+#[tokio::test]
+async fn metrics_export_fleet_aggregates_and_no_series_per_device() {
+    let e = env();
+    let book = &e.state.telemetry;
+    book.record((0..100).map(|i| sample(&format!("dev-{i:03}"), "thermo", "temp_c", 1000 + i, i as f64)));
+    book.record((0..100).map(|i| sample(&format!("dev-{i:03}"), "thermo", "temp_c", 2000 + i, 1.0 + i as f64)));
+    book.record([sample("odd-0", "we\"ird\\app", "x.y", 5, 1.5)]);
+    book.dropped_by_device(7);
+    let (status, text) = call_anonymous(&e, get_as("/metrics", &e.viewer)).await;
+    assert_eq!(status, StatusCode::OK);
+    let value = |series: &str| -> f64 {
+        let line = text.lines().find_map(|l| l.strip_prefix(series)).unwrap_or_else(|| panic!("{series} in:\n{text}"));
+        line.trim().parse().unwrap()
+    };
+    // Each device's latest value: 1..=100.
+    for (stat, want) in [("min", 1.0), ("mean", 50.5), ("max", 100.0)] {
+        let got = value(&format!(r#"wasmbed_app_metric{{app="thermo",metric="temp_c",stat="{stat}"}} "#));
+        assert!((got - want).abs() < 1e-9, "{stat}: {got}");
+    }
+    for line in [
+        r#"wasmbed_app_metric_devices{app="thermo",metric="temp_c"} 100"#,
+        r#"wasmbed_app_metric{app="we\"ird\\app",metric="x.y",stat="max"} 1.5"#,
+        "wasmbed_telemetry_samples_total 201",
+        r#"wasmbed_telemetry_dropped_total{by="device"} 7"#,
+        r#"wasmbed_telemetry_dropped_total{by="platform"} 0"#,
+        "# TYPE wasmbed_telemetry_store_bytes gauge",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    let bytes = text.lines().find_map(|l| l.strip_prefix("wasmbed_telemetry_store_bytes ")).unwrap();
+    assert!(bytes.parse::<u64>().unwrap() > 0);
+    assert!(!text.contains("dev-"), "no series names a device:\n{text}");
+    let telemetry_series =
+        text.lines().filter(|l| l.starts_with("wasmbed_app_metric") || l.starts_with("wasmbed_telemetry")).count();
+    assert_eq!(telemetry_series, 2 * 3 + 2 + 1 + 2 + 1, "a handful of series for 100 devices:\n{text}");
+}
+
+/// Reads SSE frames from `body` until an event named `name` arrives.
+async fn next_event(body: &mut Body, name: &str) -> serde_json::Value {
+    let mut text = String::new();
+    let want = format!("event: {name}\n");
+    loop {
+        if let Some(start) = text.find(&want) {
+            let rest = &text[start + want.len()..];
+            if let Some(end) = rest.find("\n\n") {
+                let data = rest[..end].strip_prefix("data: ").unwrap();
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame()).await;
+        let frame = frame.unwrap_or_else(|_| panic!("no {name} event in:\n{text}")).unwrap().unwrap();
+        if let Ok(bytes) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+#[tokio::test]
+async fn samples_go_out_on_the_event_stream_as_telemetry_events() {
+    let e = env();
+    let open = || async {
+        let resp = router(e.state.clone()).oneshot(get_as("/api/v1/events", &e.viewer)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.into_body()
+    };
+    let (mut one, mut two) = (open().await, open().await);
+    next_event(&mut one, "snapshot").await;
+    next_event(&mut two, "snapshot").await;
+    e.state.telemetry.record([sample("t1", "thermo", "temp_c", 1234, 21.5)]);
+    let want =
+        serde_json::json!({"device":"t1","app":"thermo","revision":null,"metric":"temp_c","tMs":1234,"value":21.5});
+    assert_eq!(next_event(&mut one, "telemetry").await, want);
+    assert_eq!(next_event(&mut two, "telemetry").await, want, "every client gets it");
 }

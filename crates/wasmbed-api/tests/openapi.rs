@@ -22,13 +22,20 @@ fn the_committed_openapi_document_matches_the_code() {
         "docs/openapi.json differs from the code: run `cargo xtask openapi` and commit it"
     );
     let doc: serde_json::Value = serde_json::from_str(&generated).unwrap();
-    for path in
-        ["/api/v1/devices/{name}/terminal", "/api/v1/applications/{name}/rollback", "/api/v1/events", "/metrics"]
-    {
+    for path in [
+        "/api/v1/devices/{name}/terminal",
+        "/api/v1/devices/{name}/telemetry/{metric}",
+        "/api/v1/applications/{name}/rollback",
+        "/api/v1/applications/{name}/messages",
+        "/api/v1/applications/{name}/telemetry/{metric}",
+        "/api/v1/events",
+        "/metrics",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     assert!(doc["components"]["schemas"]["Strategy"].is_object(), "model types are in the document");
+    assert!(doc["components"]["schemas"]["TelemetrySample"].is_object(), "the telemetry event's data is named");
 }
 
 /// Every `$ref` names a schema the document defines (utoipa does not

@@ -117,6 +117,11 @@ impl Api {
         self.send(self.http.request(method, self.url(path)).json(body)).await
     }
 
+    /// `GET` whose answer is read as it arrives (the event stream).
+    pub(crate) async fn get_stream(&self, path: &str) -> Result<reqwest::Response> {
+        self.respond(self.http.get(self.url(path)).header("accept", "text/event-stream")).await
+    }
+
     pub(crate) async fn post_bytes<T: serde::de::DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T> {
         self.send(self.http.post(self.url(path)).header("content-type", "application/wasm").body(body)).await
     }

@@ -11,12 +11,13 @@ use wasmbed_model::{
     Application, ApplicationSpec, Limits, MetricGate, RolloutPhase, Step, Strategy, default_capabilities,
 };
 
-use wasmbed_api::HistoryEntry;
+use wasmbed_api::{HistoryEntry, MessageResult};
 
 use crate::api::Api;
 use crate::output::{json_or_table, print_json, table};
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per run: boxing DeployArgs buys nothing
 pub enum AppCmd {
     /// Deploy (or update) an application from a .wasm file.
     Deploy(DeployArgs),
@@ -65,6 +66,19 @@ pub enum AppCmd {
     Rm {
         /// Application name.
         name: String,
+    },
+    /// Send a message to the application on one device or every device it targets.
+    Send {
+        /// Application name.
+        name: String,
+        /// Only this device.
+        #[arg(long)]
+        device: Option<String>,
+        /// The message: UTF-8 text (at most 256 bytes), or base64 with --base64.
+        payload: String,
+        /// PAYLOAD is base64 (a binary message).
+        #[arg(long)]
+        base64: bool,
     },
 }
 
@@ -185,6 +199,38 @@ pub async fn run(api: &Api, cmd: AppCmd, json: bool) -> Result<()> {
             println!("application {name} removed");
             Ok(())
         }
+        AppCmd::Send { name, device, payload, base64 } => send(api, &name, device, payload, base64, json).await,
+    }
+}
+
+/// Prints what became of the message on each device; an error when it was
+/// delivered nowhere.
+async fn send(api: &Api, name: &str, device: Option<String>, payload: String, base64: bool, json: bool) -> Result<()> {
+    let mut body = serde_json::json!({ "device": device });
+    body[if base64 { "payloadBase64" } else { "payload" }] = payload.into();
+    let results: Vec<MessageResult> =
+        api.send_json(reqwest::Method::POST, &format!("applications/{name}/messages"), &body).await?;
+    if json {
+        print_json(&results)?;
+    } else {
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|r| {
+                let what = match (&r.delivery, &r.error) {
+                    (Some(d), _) => d.as_str().to_string(),
+                    (None, Some(e)) => format!("error: {e}"),
+                    (None, None) => "?".into(),
+                };
+                vec![r.device.clone(), what]
+            })
+            .collect();
+        table(&["DEVICE", "RESULT"], &rows);
+    }
+    let delivered = results.iter().filter(|r| r.delivery == Some(wasmbed_api::Delivery::Delivered)).count();
+    match (delivered, results.len()) {
+        (_, 0) => bail!("{name} targets no device"),
+        (0, n) => bail!("the message was delivered on none of the {n} device(s)"),
+        _ => Ok(()),
     }
 }
 

@@ -8,6 +8,7 @@
 mod api;
 mod apps;
 mod devices;
+mod events;
 mod gateways;
 mod logs;
 mod output;
@@ -15,6 +16,7 @@ mod run;
 mod sim;
 mod status;
 mod system;
+mod telemetry;
 mod up;
 
 use std::path::PathBuf;
@@ -71,6 +73,8 @@ enum Cmd {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Show what a device's apps publish: its metrics, one metric's points, or samples as they arrive.
+    Telemetry(telemetry::TelemetryArgs),
     /// Show a QEMU device's serial console (firmware output).
     Console {
         /// Device name.
@@ -181,6 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Gateway(GatewayCmd::List) => gateways::list(&api, json).await,
         Cmd::Logs { device, tail, follow } => logs::logs(&api, &device, tail, follow, json).await,
         Cmd::Console { device, follow } => logs::console(&api, &device, follow).await,
+        Cmd::Telemetry(args) => telemetry::run(&api, args, json).await,
         Cmd::Sim(args) => sim::run(&api, args).await,
     }
 }

@@ -487,3 +487,115 @@ fn a_canary_rollout_resumes_after_a_sigkill_and_applies_nothing_twice() {
     let history = p.ok(&["app", "history", "roll"]);
     assert!(history.contains("Completed") && history.contains("current, stable"), "{history}");
 }
+
+/// An app publishing `temp_c` (20, 20.5, 21, ...) every tick; no `on_message`.
+fn thermometer(dir: &Path) -> PathBuf {
+    let path = dir.join("thermometer.wasm");
+    let wat = r#"(module
+        (import "wasmbed" "telemetry_publish" (func $publish (param i32 i32 f64 i64) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "temp_c")
+        (global $t (mut f64) (f64.const 20))
+        (func (export "tick") (param i64)
+          (drop (call $publish (i32.const 0) (i32.const 6) (global.get $t) (i64.const 0)))
+          (global.set $t (f64.add (global.get $t) (f64.const 0.5)))))"#;
+    std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    path
+}
+
+/// A simulated device runs an app that publishes telemetry: `wasmbed
+/// telemetry` shows its metrics and points and follows new samples; `app
+/// send` reports `no-handler` (the app has no `on_message`) and fails,
+/// since nothing was delivered; bad input is named.
+#[test]
+fn telemetry_reaches_the_cli_and_messages_report_what_became_of_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Platform::start(&tmp.path().join("data"), 0);
+    let _sim = p.sim_online(1, "tm", "app=tele");
+    let app = thermometer(tmp.path());
+    p.ok(&[
+        "app",
+        "deploy",
+        "tele",
+        app.to_str().unwrap(),
+        "--to",
+        "app=tele",
+        "--tick-ms",
+        "200",
+        "-c",
+        "log",
+        "-c",
+        "time",
+        "-c",
+        "telemetry",
+    ]);
+    // Empty until the first sample (before it, the metric is unknown: an error).
+    let points = || -> Vec<f64> {
+        let out = p.cli(&["telemetry", "tm-0", "--metric", "temp_c", "-o", "json"]);
+        let range: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        range["points"].as_array().into_iter().flatten().map(|p| p["value"].as_f64().unwrap()).collect()
+    };
+    wait_until("three temp_c points", Duration::from_secs(60), || points().len() >= 3);
+    let values = points();
+    assert_eq!(values[..3], [20.0, 20.5, 21.0], "in order, as published: {values:?}");
+    let table = p.ok(&["telemetry", "tm-0"]);
+    assert!(
+        table.contains("METRIC") && table.lines().any(|l| l.starts_with("temp_c") && l.contains("tele")),
+        "{table}"
+    );
+    let table = p.ok(&["telemetry", "tm-0", "--metric", "temp_c", "--since", "10m"]);
+    assert!(table.contains("TIME (UTC)") && table.lines().any(|l| l.ends_with(" 20")), "{table}");
+
+    // --follow prints new samples as they arrive, one line each.
+    let mut follow = Command::new(BIN);
+    follow
+        .arg("--data-dir")
+        .arg(&p.data)
+        .args(["telemetry", "tm-0", "--metric", "temp_c", "--follow"])
+        .env("WASMBED_TOKEN", &p.token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut follower = Proc::spawn(&mut follow);
+    let stdout = follower.0.child_mut().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let before = points().len();
+    let mut followed = Vec::new();
+    while followed.len() < before + 3 {
+        let line = rx.recv_timeout(Duration::from_secs(20)).expect("a line from telemetry --follow");
+        if line.contains("temp_c=") {
+            followed.push(line);
+        }
+    }
+    assert!(followed.iter().all(|l| l.ends_with("(tele)")), "{followed:?}");
+    follower.kill9();
+
+    // Messages: the app has no handler, so nothing is delivered.
+    let out = p.cli(&["app", "send", "tele", "hello"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "none delivered is a failure: {stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("tm-0") && l.ends_with("no-handler")), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("delivered on none"));
+    let out = p.cli(&["app", "send", "tele", "--device", "tm-0", "--base64", "AP8=", "-o", "json"]);
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results, serde_json::json!([{"device": "tm-0", "delivery": "no-handler"}]));
+
+    // Bad input, named.
+    for (args, text) in [
+        (&["app", "send", "tele", "--device", "nope", "x"][..], "not found"),
+        (&["app", "send", "nope", "x"][..], "application \"nope\" not found"),
+        (&["app", "send", "tele", &"x".repeat(300)][..], "payload: a message of 300 bytes exceeds the limit of 256"),
+        (&["app", "send", "tele", "--base64", "**"][..], "payloadBase64"),
+        (&["telemetry", "tm-0", "--metric", "rpm"][..], "it publishes: temp_c"),
+        (&["telemetry", "ghost"][..], "not found"),
+        (&["telemetry", "tm-0", "--since", "10x"][..], "unknown unit"),
+    ] {
+        let out = p.cli(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(text), "{args:?}: {err}");
+    }
+}

@@ -3,7 +3,8 @@
 //! In Kubernetes the controller serves the API but holds no device
 //! session: those live in the gateway replicas. So each replica serves a
 //! small HTTPS API on its control port, and the controller calls the
-//! replica that holds a device's session for its terminal, and follows
+//! replica that holds a device's session for its terminal and for messages
+//! to its apps, and follows
 //! every replica's app log lines into its own log book (which feeds the
 //! API's logs route and event stream).
 //!
@@ -11,6 +12,9 @@
 //!   `{"outcome","output"}`; 409 when the device holds no session with
 //!   this replica, 503 when it has too many commands in flight, 504 when
 //!   it does not answer, 400 for a request that is not a command.
+//! - `POST /v1/message` `{"device","app","payload":[bytes]}`: what became
+//!   of it, `{"delivery"}` (`delivered`, `not-running`, `no-handler`,
+//!   `failed`, `too-large`); 409, 503 and 504 as for the terminal.
 //! - `GET /v1/logs`: app log lines as they arrive, one JSON object per
 //!   line; an empty line every [`KEEPALIVE`] so a dead peer is noticed.
 //!
@@ -36,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use wasmbed_api::{TerminalAnswer, TerminalError};
+use wasmbed_api::{Delivery, TerminalAnswer, TerminalError};
 use wasmbed_gateway::{CommandError, CommandLine, Gateway};
 use wasmbed_model::{EventKind, LogBook, LogLine, Store};
 
@@ -68,6 +72,25 @@ pub struct TerminalCall {
     pub args: Vec<String>,
 }
 
+/// A message for an app on a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageCall {
+    /// The device.
+    pub device: String,
+    /// The app's slot.
+    pub app: String,
+    /// The message (at most `wasmbed_api::MAX_MESSAGE_LEN` bytes).
+    pub payload: Vec<u8>,
+}
+
+/// What became of a [`MessageCall`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageAnswer {
+    /// Delivered, or why the app did not take it.
+    pub delivery: Delivery,
+}
+
 /// A replica's refusal or failure, with the reason.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ErrorReply {
@@ -93,6 +116,7 @@ pub fn router(gateway: Arc<Gateway>, logs: Arc<LogBook>, token: &str, stop: watc
     let replica = Replica { gateway, logs, token_sha256: Sha256::digest(token.as_bytes()).into(), stop };
     Router::new()
         .route("/v1/terminal", post(terminal))
+        .route("/v1/message", post(message))
         .route("/v1/logs", get(follow_logs))
         .layer(middleware::from_fn_with_state(replica.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_REQUEST))
@@ -123,6 +147,20 @@ async fn terminal(State(r): State<Replica>, body: Result<Json<TerminalCall>, Jso
         Ok(reply) => {
             Json(TerminalAnswer { outcome: reply.outcome, output: reply.output, refused_by: None }).into_response()
         }
+        Err(e @ CommandError::NotConnected(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ CommandError::Busy(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
+    }
+}
+
+async fn message(State(r): State<Replica>, body: Result<Json<MessageCall>, JsonRejection>) -> Response {
+    let call = match body {
+        Ok(Json(call)) => call,
+        Err(e) => return error(e.status(), e.body_text()),
+    };
+    match r.gateway.send_message(&call.device, &call.app, call.payload).await {
+        Ok(reply) => Json(MessageAnswer { delivery: reply.delivery }).into_response(),
+        Err(CommandError::MessageTooLarge(_)) => Json(MessageAnswer { delivery: Delivery::TooLarge }).into_response(),
         Err(e @ CommandError::NotConnected(_)) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e @ CommandError::Busy(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e) => error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
@@ -309,13 +347,28 @@ impl ControlClient {
 
     /// Runs `call` on the replica at `endpoint`.
     pub async fn terminal(&self, endpoint: &str, call: &TerminalCall) -> Result<TerminalAnswer, ControlError> {
+        self.call(endpoint, "/v1/terminal", call).await
+    }
+
+    /// Delivers `call` through the replica at `endpoint`.
+    pub async fn message(&self, endpoint: &str, call: &MessageCall) -> Result<Delivery, ControlError> {
+        self.call(endpoint, "/v1/message", call).await.map(|a: MessageAnswer| a.delivery)
+    }
+
+    /// Posts `body` to `path` on the replica at `endpoint` and reads its answer.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ControlError> {
         let addr = self.address(endpoint).await?;
         let transport = |e: reqwest::Error| ControlError::Transport { addr, why: e.to_string() };
         let resp = self
             .http(addr, Some(CALL_TIMEOUT))?
-            .post(self.url("/v1/terminal"))
+            .post(self.url(path))
             .bearer_auth(&self.token)
-            .json(call)
+            .json(body)
             .send()
             .await
             .map_err(transport)?;
@@ -385,23 +438,39 @@ impl RemoteTerminal {
     pub fn new(store: Arc<dyn Store>, client: ControlClient) -> Self {
         Self { store, client }
     }
-}
 
-#[async_trait::async_trait]
-impl wasmbed_api::Terminal for RemoteTerminal {
-    async fn run(&self, device: &str, name: &str, args: &[String]) -> Result<TerminalAnswer, TerminalError> {
+    /// The endpoint of the replica holding `device`'s session.
+    async fn holder(&self, device: &str) -> Result<String, TerminalError> {
         let backend = |e: wasmbed_model::StoreError| TerminalError::NoAnswer(e.to_string());
         let d = self.store.get_device(device).await.map_err(backend)?.ok_or(TerminalError::NotConnected)?;
         let holder = d.status.session.gateway.filter(|_| d.status.session.connected);
         let Some(holder) = holder else { return Err(TerminalError::NotConnected) };
         let g = self.store.get_gateway(&holder).await.map_err(backend)?.ok_or(TerminalError::NotConnected)?;
+        Ok(g.spec.endpoint)
+    }
+}
+
+/// A replica's refusal as the terminal's error.
+fn terminal_error(e: ControlError) -> TerminalError {
+    match e {
+        ControlError::Refused { status: 409, .. } => TerminalError::NotConnected,
+        ControlError::Refused { status: 503, .. } => TerminalError::Busy,
+        e => TerminalError::NoAnswer(e.to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl wasmbed_api::Terminal for RemoteTerminal {
+    async fn run(&self, device: &str, name: &str, args: &[String]) -> Result<TerminalAnswer, TerminalError> {
+        let endpoint = self.holder(device).await?;
         let call = TerminalCall { device: device.to_owned(), name: name.to_owned(), args: args.to_vec() };
-        match self.client.terminal(&g.spec.endpoint, &call).await {
-            Ok(answer) => Ok(answer),
-            Err(ControlError::Refused { status: 409, .. }) => Err(TerminalError::NotConnected),
-            Err(ControlError::Refused { status: 503, .. }) => Err(TerminalError::Busy),
-            Err(e) => Err(TerminalError::NoAnswer(e.to_string())),
-        }
+        self.client.terminal(&endpoint, &call).await.map_err(terminal_error)
+    }
+
+    async fn send_message(&self, device: &str, app: &str, payload: &[u8]) -> Result<Delivery, TerminalError> {
+        let endpoint = self.holder(device).await?;
+        let call = MessageCall { device: device.to_owned(), app: app.to_owned(), payload: payload.to_vec() };
+        self.client.message(&endpoint, &call).await.map_err(terminal_error)
     }
 }
 

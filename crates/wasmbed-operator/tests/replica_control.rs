@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use wasmbed_api::{Terminal, TerminalError};
+use wasmbed_api::{Delivery, Terminal, TerminalError};
 use wasmbed_model::{Application, ApplicationSpec, LogBook, Meta};
 use wasmbed_operator::replica_control::{self as control, ControlClient, MAX_REQUEST, RemoteTerminal};
 use wasmbed_platform::{Platform, PlatformConfig, fixtures};
@@ -62,6 +62,15 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
     let refused = terminal.run(&device, "shutdown", &["now".into()]).await.unwrap();
     assert_eq!(refused.outcome, CommandOutcome::Refused, "the device itself refuses: {refused:?}");
     assert_eq!(terminal.run("nobody", "status", &[]).await.unwrap_err(), TerminalError::NotConnected);
+    // Messages to apps go the same way (hello has no on_message).
+    let message = |app: &'static str, payload: Vec<u8>| {
+        let (terminal, device) = (&terminal, device.clone());
+        async move { terminal.send_message(&device, app, &payload).await }
+    };
+    assert_eq!(message("hello", b"hi".to_vec()).await.unwrap(), Delivery::NoHandler);
+    assert_eq!(message("nothing", b"hi".to_vec()).await.unwrap(), Delivery::NotRunning);
+    assert_eq!(message("hello", vec![0; wasmbed_api::MAX_MESSAGE_LEN + 1]).await.unwrap(), Delivery::TooLarge);
+    assert_eq!(terminal.send_message("nobody", "hello", b"hi").await.unwrap_err(), TerminalError::NotConnected);
 
     // The app logs at its start: restart it until a line has come through
     // (the collector may not have been connected for the first start).

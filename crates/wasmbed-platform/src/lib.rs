@@ -263,6 +263,7 @@ impl Platform {
                 store: &store,
                 pki: &pki,
                 logs: &logs,
+                telemetry: &telemetry,
                 gateways: &gateways,
                 tokens: &tokens,
                 audit: Arc::new(wasmbed_api::AuditLog::open(&dir.join("audit.log"))?),
@@ -363,6 +364,7 @@ struct ApiParts<'a> {
     store: &'a Arc<dyn Store>,
     pki: &'a Arc<Pki>,
     logs: &'a Arc<LogBook>,
+    telemetry: &'a Arc<TelemetryBook>,
     gateways: &'a [Arc<Gateway>],
     tokens: &'a Arc<wasmbed_api::Tokens>,
     audit: Arc<wasmbed_api::AuditLog>,
@@ -379,9 +381,10 @@ fn api_state(p: ApiParts<'_>) -> wasmbed_api::ApiState {
         store: p.store.clone(),
         pki: p.pki.clone(),
         logs: p.logs.clone(),
+        telemetry: p.telemetry.clone(),
         tokens: p.tokens.clone(),
         audit: p.audit,
-        events: wasmbed_api::EventHub::start(p.store.clone(), p.logs.clone(), clock::system()),
+        events: wasmbed_api::EventHub::start(p.store.clone(), p.logs.clone(), p.telemetry.clone(), clock::system()),
         terminal: Some(terminal),
         gateway_port: p.gateway_port,
         gateway: Arc::new(move || {
@@ -405,11 +408,22 @@ fn api_state(p: ApiParts<'_>) -> wasmbed_api::ApiState {
     }
 }
 
-/// Terminal commands through whichever of this platform's gateways holds
-/// the device's session (the one its status names first).
+/// Terminal commands and app messages through whichever of this
+/// platform's gateways holds the device's session (the one its status
+/// names first).
 struct GatewayTerminal {
     store: Arc<dyn Store>,
     gateways: Vec<Arc<Gateway>>,
+}
+
+impl GatewayTerminal {
+    /// The gateways, the one the device's status names first.
+    async fn in_order(&self, device: &str) -> Vec<&Arc<Gateway>> {
+        let holder = self.store.get_device(device).await.ok().flatten().and_then(|d| d.status.session.gateway);
+        let mut order: Vec<&Arc<Gateway>> = self.gateways.iter().collect();
+        order.sort_by_key(|g| Some(g.config().name.as_str()) != holder.as_deref());
+        order
+    }
 }
 
 #[async_trait::async_trait]
@@ -423,10 +437,7 @@ impl wasmbed_api::Terminal for GatewayTerminal {
         use wasmbed_api::TerminalError as E;
         use wasmbed_gateway::{CommandError, CommandLine};
         let line = CommandLine::new(name, args.iter().cloned()).map_err(|e| E::NoAnswer(e.to_string()))?;
-        let holder = self.store.get_device(device).await.ok().flatten().and_then(|d| d.status.session.gateway);
-        let mut order: Vec<&Arc<Gateway>> = self.gateways.iter().collect();
-        order.sort_by_key(|g| Some(g.config().name.as_str()) != holder.as_deref());
-        for gw in order {
+        for gw in self.in_order(device).await {
             match gw.run_command(device, line.clone()).await {
                 Ok(reply) => {
                     return Ok(wasmbed_api::TerminalAnswer {
@@ -437,6 +448,26 @@ impl wasmbed_api::Terminal for GatewayTerminal {
                 }
                 Err(CommandError::NotConnected(_)) => continue,
                 Err(CommandError::Busy(_)) => return Err(E::Busy),
+                Err(e) => return Err(E::NoAnswer(e.to_string())),
+            }
+        }
+        Err(E::NotConnected)
+    }
+
+    async fn send_message(
+        &self,
+        device: &str,
+        app: &str,
+        payload: &[u8],
+    ) -> Result<wasmbed_api::Delivery, wasmbed_api::TerminalError> {
+        use wasmbed_api::TerminalError as E;
+        use wasmbed_gateway::CommandError;
+        for gw in self.in_order(device).await {
+            match gw.send_message(device, app, payload.to_vec()).await {
+                Ok(reply) => return Ok(reply.delivery),
+                Err(CommandError::NotConnected(_)) => continue,
+                Err(CommandError::Busy(_)) => return Err(E::Busy),
+                Err(CommandError::MessageTooLarge(_)) => return Ok(wasmbed_api::Delivery::TooLarge),
                 Err(e) => return Err(E::NoAnswer(e.to_string())),
             }
         }

@@ -3,6 +3,8 @@
 pub mod applications;
 pub mod devices;
 pub mod gateways;
+pub mod messages;
+pub mod telemetry;
 pub mod tokens;
 
 use crate::openapi::AuthErrors;

@@ -195,13 +195,17 @@ async fn serve_api(
     ));
     let logs = Arc::new(wasmbed_model::LogBook::new(100));
     tokio::spawn(control::collect_logs(store.clone(), control.clone(), logs.clone(), stop.clone()));
+    // Samples stay in the replicas' books: not relayed here (yet), so the
+    // telemetry routes answer from an empty book in Kubernetes mode.
+    let telemetry = Arc::new(wasmbed_model::TelemetryBook::default());
     let state = wasmbed_api::ApiState {
         store: store.clone(),
         pki,
         logs: logs.clone(),
+        telemetry: telemetry.clone(),
         tokens,
         audit: Arc::new(wasmbed_api::AuditLog::open(&args.api_dir.join("audit.log"))?),
-        events: wasmbed_api::EventHub::start(store.clone(), logs, clock::system()),
+        events: wasmbed_api::EventHub::start(store.clone(), logs, telemetry, clock::system()),
         terminal: Some(Arc::new(RemoteTerminal::new(store, control))),
         gateway_port: 0,
         gateway: Arc::new(wasmbed_api::GatewayCounters::default),
