@@ -30,7 +30,11 @@ pub fn run(scenario: &Scenario, args: &[OsString]) -> Result<()> {
         Scenario::DeploySim(_) => {
             cmd.env("WASMBED_BENCH_APP", apps::build()?.join("hello.wasm"));
         }
-        Scenario::GatewayScale(_) | Scenario::Api(_) | Scenario::Rollout(_) => {}
+        Scenario::GatewayScale(_) | Scenario::Api(_) | Scenario::Rollout(_) | Scenario::Telemetry(_) => {}
+        Scenario::HostCalls(_) => {
+            tools::ensure_qemu()?;
+            cmd.env("WASMBED_BENCH_HOST_CALLS_IMAGE", firmware::host_calls_image()?);
+        }
         Scenario::DeviceBoot(_) | Scenario::DeployQemu(_) => {
             tools::ensure_qemu()?;
             let dir = firmware::images_dir();

@@ -92,7 +92,7 @@ pub fn images() -> Result<PathBuf> {
 pub fn image_folders() -> Vec<String> {
     boards()
         .map(|b| format!("boards/{}", b.image_name()))
-        .chain([format!("benches/{INTERP}")])
+        .chain([format!("benches/{INTERP}"), format!("benches/{HOST_CALLS}")])
         .chain(CHECKS.iter().map(|(name, _)| format!("checks/{name}")))
         .collect()
 }
@@ -104,4 +104,13 @@ const INTERP: &str = "wasmbed-bench-interp-mps2-an385";
 pub fn interp_image() -> Result<PathBuf> {
     build_image("build the interp benchmark image", &format!("benches/{INTERP}"))?;
     Ok(elf(target_of("mps2-an385")?, INTERP))
+}
+
+/// The `host-calls` benchmark's image (for mps2-an385 only).
+const HOST_CALLS: &str = "wasmbed-bench-host-calls-mps2-an385";
+
+/// Builds the `host-calls` benchmark's image; returns the ELF.
+pub fn host_calls_image() -> Result<PathBuf> {
+    build_image("build the host-calls benchmark image", &format!("benches/{HOST_CALLS}"))?;
+    Ok(elf(target_of("mps2-an385")?, HOST_CALLS))
 }

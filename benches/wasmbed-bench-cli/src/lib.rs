@@ -75,6 +75,40 @@ pub enum Scenario {
     /// with `--fail-ratio R` it traps at init on that share of the devices
     /// and every touched device must go back to revision 1.
     Rollout(Rollout),
+    /// Samples N simulated devices publish at a rate, through gateway, store and API event stream.
+    ///
+    /// `wasmbed up` and `wasmbed sim` as separate processes; every device
+    /// runs an app publishing `--rate` samples per second for `--seconds`;
+    /// lag is from the app's publish (the sample's time) to the sample on
+    /// the API's event stream.
+    Telemetry(Telemetry),
+    /// Guest instructions per host call from a WASM app, and per direct native call of the same driver.
+    HostCalls(HostCalls),
+}
+
+/// Flags of `telemetry`.
+#[derive(Debug, Clone, Args)]
+pub struct Telemetry {
+    /// Simulated devices, each publishing.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub devices: usize,
+    /// Samples per second per device.
+    #[arg(long, value_name = "R", default_value_t = 1)]
+    pub rate: u32,
+    /// How long samples are measured (at least 30).
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub seconds: u64,
+}
+
+/// Flags of `host-calls`.
+#[derive(Debug, Clone, Args)]
+pub struct HostCalls {
+    /// The board (the benchmark image exists for mps2-an385 only).
+    #[arg(long, value_name = "BOARD", default_value = "mps2-an385", value_parser = ["mps2-an385"])]
+    pub board: String,
+    /// The benchmark image's ELF (cargo xtask bench builds and passes it).
+    #[arg(long, value_name = "ELF", env = "WASMBED_BENCH_HOST_CALLS_IMAGE")]
+    pub image: Option<PathBuf>,
 }
 
 /// Flags of `deploy-sim`.

@@ -4,15 +4,16 @@
 //! in its own module:
 //!
 //! - `deploy-sim` in `deploy.rs`, `gateway-scale` in `scale.rs`, `api` in
-//!   `api.rs`, `rollout` in `rollout.rs`;
-//! - `device-boot`, `deploy-qemu` and `interp`, on real firmware in QEMU,
-//!   in `qemu.rs`.
+//!   `api.rs`, `rollout` in `rollout.rs`, `telemetry` in `telemetry.rs`;
+//! - `device-boot`, `deploy-qemu`, `interp` and `host-calls`, on real
+//!   firmware in QEMU, in `qemu.rs`.
 
 mod api;
 mod deploy;
 mod qemu;
 mod rollout;
 mod scale;
+mod telemetry;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,8 @@ fn main() -> Result<()> {
         }
         Scenario::Api(a) => rt.block_on(api::run(a.devices, a.clients, a.seconds, a.heartbeat_ms))?,
         Scenario::Rollout(a) => rt.block_on(rollout::run(a.devices, a.strategy, a.fail_ratio))?,
+        Scenario::Telemetry(a) => rt.block_on(telemetry::run(a.devices, a.rate, a.seconds))?,
+        Scenario::HostCalls(a) => rt.block_on(qemu::host_calls(&required(a.image, "--image ELF")?))?,
     };
     println!("{json}");
     Ok(())

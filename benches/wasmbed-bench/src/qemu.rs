@@ -86,6 +86,9 @@ pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<se
             console: console.clone(),
             mac: Some(wasmbed_qemu::mac_for(&name)),
             gateway_port: Some(port),
+            peripherals: Vec::new(),
+            qmp: None,
+            paused: false,
         };
         let mut events = p.store.watch();
         let t0 = Instant::now();
@@ -350,9 +353,103 @@ pub async fn interp(image: &Path, kernels_wasm: &Path) -> Result<serde_json::Val
     }))
 }
 
+/// The `host-calls` app: `tick(now)` makes 16 calls of the host function
+/// `now % 10` picks (0 none, 1 gpio_write, 2 i2c_read of 2 bytes, 3
+/// telemetry_publish), through the same loop, so mode 0 is what the
+/// others cost without their call.
+const HOST_CALLS_APP: &str = r#"(module
+  (import "wasmbed" "gpio_write" (func $gpio (param i32 i32) (result i32)))
+  (import "wasmbed" "i2c_read" (func $i2c (param i32 i32 i32 i32) (result i32)))
+  (import "wasmbed" "telemetry_publish" (func $pub (param i32 i32 f64 i64) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "temp_c")
+  (func (export "tick") (param $now i64)
+    (local $mode i32) (local $i i32)
+    (local.set $mode (i32.wrap_i64 (i64.rem_u (local.get $now) (i64.const 10))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (i32.const 16)))
+        (if (i32.eq (local.get $mode) (i32.const 1))
+          (then (drop (call $gpio (i32.const 0) (i32.and (local.get $i) (i32.const 1))))))
+        (if (i32.eq (local.get $mode) (i32.const 2))
+          (then (drop (call $i2c (i32.const 0) (i32.const 0x48) (i32.const 32) (i32.const 2)))))
+        (if (i32.eq (local.get $mode) (i32.const 3))
+          (then (drop (call $pub (i32.const 0) (i32.const 6) (f64.const 21.5) (i64.const 0)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))))"#;
+
+pub async fn host_calls(image: &Path) -> Result<serde_json::Value> {
+    let tmp = tempfile::tempdir()?;
+    length_prefixed(&tmp.path().join("app.bin"), &wat::parse_str(HOST_CALLS_APP)?)?;
+    let console = tmp.path().join("console.log");
+    let mut cmd = std::process::Command::new("qemu-system-arm");
+    cmd.args(["-M", "mps2-an385", "-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"])
+        .args(["-nodefaults", "-nic", "none", "-serial"])
+        .arg(format!("file:{}", console.display()))
+        .arg("-kernel")
+        .arg(image)
+        .args(["-device", "tmp105,bus=i2c,address=0x48,id=temp0"])
+        .arg("-device")
+        .arg(format!("loader,file={},addr=0x21010000,force-raw=on", tmp.path().join("app.bin").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let qemu = ProcessGroup::spawn(&mut cmd).context("cannot start qemu-system-arm")?;
+    let start = Instant::now();
+    let line = loop {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.starts_with("host-calls")) {
+            break l.to_string();
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            bail!("the host-calls image printed nothing in 300 s:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    drop(qemu);
+    eprintln!("{line}");
+    let fields: HashMap<&str, u64> = line
+        .trim_start_matches("host-calls: ")
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+        .collect();
+    let get = |k: &str| fields.get(k).copied().with_context(|| format!("the image said: {line}"));
+    let per_cycle = get("calibration_insns")? as f64 / get("calibration_cycles")?.max(1) as f64;
+    let calls = get("calls")?.max(1) as f64;
+    // Instructions per call: the loop with the call, minus the loop alone.
+    let per_call = |with: &str, without: &str| -> Result<u64> {
+        let extra = get(with)?.saturating_sub(get(without)?) as f64;
+        Ok((extra * per_cycle / calls).round() as u64)
+    };
+    let gpio = per_call("wasm_gpio_cycles", "wasm_loop_cycles")?;
+    let i2c = per_call("wasm_i2c_cycles", "wasm_loop_cycles")?;
+    let native_gpio = per_call("native_gpio_cycles", "native_loop_cycles")?;
+    let native_i2c = per_call("native_i2c_cycles", "native_loop_cycles")?;
+    Ok(serde_json::json!({
+        "board": "mps2-an385",
+        "gpio_write_insns": gpio,
+        "i2c_read2_insns": i2c,
+        "telemetry_insns": per_call("wasm_telemetry_cycles", "wasm_loop_cycles")?,
+        "native_gpio_write_insns": native_gpio,
+        "native_i2c_read2_insns": native_i2c,
+        "gpio_overhead_insns": gpio.saturating_sub(native_gpio),
+        "i2c_read2_overhead_insns": i2c.saturating_sub(native_i2c),
+        "units": "guest instructions per call (-icount shift=0)",
+        "temp_raw": get("temp_raw")?,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_calls_app_validates_with_its_grants() {
+        let m = wat::parse_str(HOST_CALLS_APP).unwrap();
+        let caps =
+            [wasmbed_agent::Capability::Gpio, wasmbed_agent::Capability::I2c, wasmbed_agent::Capability::Telemetry];
+        wasmbed_agent::validate_module(&m, &caps).unwrap();
+    }
 
     #[test]
     fn sized_app_reaches_its_size_and_validates() {

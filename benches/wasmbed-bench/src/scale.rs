@@ -16,23 +16,23 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsConnector;
 
 /// Children die with their process group (see wasmbed-qemu).
-struct Group(wasmbed_qemu::ProcessGroup);
+pub(crate) struct Group(wasmbed_qemu::ProcessGroup);
 
 impl Group {
-    fn spawn(cmd: &mut Command) -> Result<Self> {
+    pub(crate) fn spawn(cmd: &mut Command) -> Result<Self> {
         Ok(Self(wasmbed_qemu::ProcessGroup::spawn(cmd).context("spawn")?))
     }
 
-    fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u32 {
         self.0.id()
     }
 
-    fn child(&mut self) -> &mut Child {
+    pub(crate) fn child(&mut self) -> &mut Child {
         self.0.child_mut()
     }
 }
 
-fn rss_bytes(pid: u32) -> Result<u64> {
+pub(crate) fn rss_bytes(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb = status
         .lines()
@@ -42,19 +42,19 @@ fn rss_bytes(pid: u32) -> Result<u64> {
     Ok(kb * 1024)
 }
 
-fn sibling(name: &str) -> Result<PathBuf> {
+pub(crate) fn sibling(name: &str) -> Result<PathBuf> {
     let me = std::env::current_exe()?;
     Ok(me.with_file_name(name))
 }
 
 /// Reads a child's stdout until a line starts with `prefix`; returns the rest.
-fn wait_line(child: &mut Child, prefix: &str) -> Result<String> {
+pub(crate) fn wait_line(child: &mut Child, prefix: &str) -> Result<String> {
     Ok(wait_lines(child, &[prefix])?.remove(0))
 }
 
 /// Reads `child`'s stdout until a line starting with each prefix was seen,
 /// in order; returns what follows each (the rest of stdout is drained).
-fn wait_lines(child: &mut Child, prefixes: &[&str]) -> Result<Vec<String>> {
+pub(crate) fn wait_lines(child: &mut Child, prefixes: &[&str]) -> Result<Vec<String>> {
     let out = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(out).lines();
     let mut found = Vec::new();
