@@ -97,6 +97,8 @@ fn telemetry(out: &mut String, book: &wasmbed_model::TelemetryBook) {
     let _ = writeln!(out, "wasmbed_telemetry_dropped_total{{by=\"platform\"}} {}", c.dropped_over_series_limit);
     family(out, "wasmbed_telemetry_store_bytes", "gauge", "Bytes the telemetry series hold in memory.");
     let _ = writeln!(out, "wasmbed_telemetry_store_bytes {}", book.bytes());
+    family(out, "wasmbed_telemetry_points", "gauge", "Full-rate points the telemetry series hold.");
+    let _ = writeln!(out, "wasmbed_telemetry_points {}", book.points());
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "metrics", summary = "Prometheus metrics (text)",

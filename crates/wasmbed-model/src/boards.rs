@@ -30,6 +30,23 @@ impl From<&'static table::Board> for Board {
 }
 
 impl Board {
+    /// The peripherals apps on this board can be granted (the simulator's
+    /// are what it models).
+    pub fn peripherals(&self) -> &'static [table::Peripheral] {
+        self.hardware.map_or(table::SIM_PERIPHERALS, |h| h.peripherals)
+    }
+
+    /// Whether devices of this board have the hardware `r` names.
+    pub fn has(&self, r: &wasmbed_protocol::Resource) -> bool {
+        table::peripherals_have(self.peripherals(), r)
+    }
+
+    /// What the board offers apps, for error messages.
+    pub fn describe_peripherals(&self) -> String {
+        let list = table::describe(self.peripherals());
+        if list.is_empty() { "no peripherals for apps".into() } else { list }
+    }
+
     /// How a device of this board dials a gateway that listens on the
     /// host's loopback at `port`: emulated devices see the host as 10.0.2.2.
     pub fn loopback_endpoint(&self, port: u16) -> String {
@@ -68,5 +85,26 @@ mod tests {
         assert_eq!(board("mps2-an385").map(|b| b.loopback_endpoint(4443)).as_deref(), Some("10.0.2.2:4443"));
         assert_eq!(board(SIM_BOARD).map(|b| b.loopback_endpoint(4443)).as_deref(), Some("127.0.0.1:4443"));
         assert!(boards().filter(|b| b.emulated).all(|b| b.hardware.is_some()));
+    }
+}
+
+#[cfg(test)]
+mod peripheral_tests {
+    use super::*;
+    use wasmbed_protocol::{Pin, Resource};
+
+    #[test]
+    fn the_simulator_and_the_table_answer_what_a_board_has() {
+        let an385 = board("mps2-an385").unwrap();
+        assert!(an385.has(&Resource::Gpio(Pin::Led(0))));
+        assert!(an385.has(&Resource::I2c { bus: 0, addr: 0x48 }));
+        assert!(!an385.has(&Resource::Gpio(Pin::Led(9))));
+        assert!(!an385.has(&Resource::Adc(0)), "QEMU's MPS2 has no ADC");
+        let olimex = board("olimex-stm32-h405").unwrap();
+        assert!(olimex.has(&Resource::Adc(0)));
+        assert!(!olimex.has(&Resource::Gpio(Pin::Led(0))), "QEMU does not model its GPIO");
+        let sim = board(SIM_BOARD).unwrap();
+        assert!(sim.has(&Resource::I2c { bus: 0, addr: 0x48 }));
+        assert!(an385.describe_peripherals().contains("gpio:led0"));
     }
 }

@@ -145,6 +145,45 @@ pub async fn get_application(
     Ok(Json(find(&st, &name).await?))
 }
 
+/// Refuses a deploy that grants hardware some targeted device's board
+/// lacks, naming the devices and what they lack (a device that joins later
+/// without it reports the app Rejected instead).
+async fn refuse_missing_hardware(
+    st: &ApiState,
+    spec: &ApplicationSpec,
+    hardware: &[wasmbed_protocol::Resource],
+) -> ApiResult<()> {
+    if hardware.is_empty() {
+        return Ok(());
+    }
+    let selector: wasmbed_model::Selector =
+        spec.selector.parse().map_err(|e: wasmbed_model::SelectorError| ApiError::bad_request(e.to_string()))?;
+    let mut lacking = Vec::new();
+    for d in st.store.list_devices().await?.iter().filter(|d| selector.matches(&d.spec.labels)) {
+        let Some(board) = wasmbed_model::board(&d.spec.board) else { continue };
+        let missing: Vec<String> = hardware.iter().filter(|r| !board.has(r)).map(|r| r.to_string()).collect();
+        if !missing.is_empty() {
+            lacking.push(format!(
+                "{} ({} has {}) lacks {}",
+                d.meta.name,
+                board.name,
+                board.describe_peripherals(),
+                missing.join(", ")
+            ));
+        }
+    }
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let shown = lacking.len().min(5);
+    let more = if lacking.len() > shown { format!("; and {} more", lacking.len() - shown) } else { String::new() };
+    Err(ApiError::unprocessable(format!(
+        "spec.capabilities: {} targeted device(s) lack granted hardware: {}{more}",
+        lacking.len(),
+        lacking[..shown].join("; ")
+    )))
+}
+
 async fn find(st: &ApiState, name: &str) -> ApiResult<Application> {
     st.store.get_application(name).await?.ok_or_else(|| ApiError::not_found(format!("application {name:?} not found")))
 }
@@ -189,9 +228,11 @@ pub async fn deploy_application(
             spec.digest
         )));
     };
-    let grants: Vec<Capability> = spec.capabilities.iter().filter_map(|c| Capability::from_name(c)).collect();
-    wasmbed_agent::validate_module(&module, &grants)
+    let grants = spec.grants().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (groups, hardware) = wasmbed_protocol::split_grants(&grants);
+    wasmbed_agent::validate_module(&module, &groups)
         .map_err(|e| ApiError::unprocessable(format!("spec.capabilities: {e}")))?;
+    refuse_missing_hardware(&st, &spec, &hardware).await?;
     let spec = ApplicationSpec { size: module.len() as u32, ..spec };
     // Written by the change (which may run more than once), read after.
     let created = std::sync::atomic::AtomicBool::new(false);
