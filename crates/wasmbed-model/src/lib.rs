@@ -22,6 +22,7 @@ mod logs;
 mod resources;
 mod rollout;
 mod selector;
+pub mod sensors;
 mod store;
 pub mod telemetry;
 
@@ -30,6 +31,7 @@ pub use logs::{LogBook, LogLine};
 pub use resources::*;
 pub use rollout::{GateOp, MetricGate, RevisionOutcome, RolloutPhase, RolloutStatus, Step, Strategy};
 pub use selector::{Selector, SelectorError};
+pub use sensors::{AttachedPeripheral, SensorError, SensorKind, SensorReading, Sensors};
 pub use store::{Attempt, Event, EventKind, Store, StoreError, WRITE_ATTEMPTS, WatchStream, retry_on_conflict};
 pub use telemetry::{TelemetryBook, TelemetrySample};
 pub use wasmbed_protocol::Capability;

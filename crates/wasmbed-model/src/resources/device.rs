@@ -43,10 +43,14 @@ pub struct DeviceSpec {
     /// (QEMU devices) until it is connected again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disconnected: bool,
+    /// Sensors wired to the board (e.g. a `tmp105` at `i2c:0:0x48`),
+    /// attached by whoever runs the device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peripherals: Vec<crate::AttachedPeripheral>,
 }
 
 impl DeviceSpec {
-    /// Checks board and labels.
+    /// Checks board, labels and peripherals.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.board.is_empty() {
             return Err(ValidationError { field: "spec.board", why: "must not be empty".into() });
@@ -59,7 +63,7 @@ impl DeviceSpec {
                 });
             }
         }
-        Ok(())
+        crate::sensors::validate_peripherals(&self.board, &self.peripherals)
     }
 }
 
