@@ -146,6 +146,9 @@ impl DevicePod {
             mac: Some(mac_for(&self.device)),
             // UART boards: QEMU dials 127.0.0.1 at this port itself.
             gateway_port: Some(self.link_port),
+            peripherals: Vec::new(),
+            qmp: None,
+            paused: false,
         })
     }
 }

@@ -271,6 +271,9 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
         console: console.clone(),
         mac: Some(wasmbed_qemu::mac_for("q-foreign")),
         gateway_port: Some(port),
+        peripherals: Vec::new(),
+        qmp: None,
+        paused: false,
     };
     let _qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap();
     let text = poll("a refusal on the console", async || {

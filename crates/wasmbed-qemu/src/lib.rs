@@ -16,6 +16,7 @@
 
 pub mod image;
 pub mod manager;
+pub mod qmp;
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -27,6 +28,8 @@ use std::process::{Child, Command, Stdio};
 pub const BOOT_SEED_MAGIC: [u8; 4] = *b"WBSD";
 
 pub use wasmbed_model::board_table::{Board, Transport};
+use wasmbed_model::{AttachedPeripheral, SensorKind};
+use wasmbed_protocol::Resource;
 
 /// A board whose devices the platform runs in QEMU: one of the board
 /// table's that runs the agent firmware.
@@ -46,6 +49,119 @@ pub enum QemuError {
         /// Why.
         source: std::io::Error,
     },
+    /// A declared peripheral cannot be attached to this board in QEMU.
+    #[error("peripheral {name} at {at}: {why}")]
+    Unattachable {
+        /// Its name.
+        name: String,
+        /// Where the spec puts it.
+        at: String,
+        /// Why not.
+        why: String,
+    },
+    /// The QMP socket's path is longer than a Unix socket address holds.
+    #[error("the QMP socket {} is {len} bytes long, more than a Unix socket path may be ({max}): use a shorter data directory", path.display())]
+    SocketPathTooLong {
+        /// The path.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// A QEMU device model for a sensor kind: what `-device` calls it, the
+/// QOM property holding what it measures, and that property's unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Model {
+    device: &'static str,
+    property: &'static str,
+    /// Property units per unit of the kind (TMP105: milli-degrees C).
+    scale: f64,
+}
+
+/// QEMU's model of each sensor kind (QEMU 10.0, `hw/sensor/`).
+fn model(kind: SensorKind) -> Model {
+    match kind {
+        SensorKind::Tmp105 => Model { device: "tmp105", property: "temperature", scale: 1000.0 },
+    }
+}
+
+/// A peripheral QEMU attaches to a board (`-device MODEL,bus=BUS,address=ADDR,id=NAME`),
+/// checked against it: only made by [`QemuPeripheral::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QemuPeripheral {
+    name: String,
+    model: Model,
+    bus: &'static str,
+    address: u8,
+}
+
+impl QemuPeripheral {
+    /// `p` on `board`, if QEMU can attach it there: on an I2C bus QEMU's
+    /// command line reaches. On the MPS2 boards that is bus 0, the SBCon
+    /// QEMU names `i2c` (the bus created last; `i2c.0`-style names and QOM
+    /// paths are refused), the only I2C bus the board table lists.
+    pub fn new(board: &Board, p: &AttachedPeripheral) -> Result<Self, QemuError> {
+        let refuse = |why: String| QemuError::Unattachable { name: p.name.clone(), at: p.at.clone(), why };
+        let r = p.resource().map_err(refuse)?;
+        let Resource::I2c { bus: 0, addr } = r else {
+            return Err(refuse(format!("QEMU attaches a {} on I2C bus 0 only (i2c:0:ADDR)", p.kind)));
+        };
+        if !board.has(&r) {
+            return Err(refuse(format!("board {} has no I2C bus 0", board.name)));
+        }
+        Ok(Self { name: p.name.clone(), model: model(p.kind), bus: "i2c", address: addr })
+    }
+
+    /// Its name (also its QEMU id).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where QMP finds it.
+    pub fn qom_path(&self) -> String {
+        format!("/machine/peripheral/{}", self.name)
+    }
+
+    /// The QOM property holding what it measures.
+    pub fn property(&self) -> &'static str {
+        self.model.property
+    }
+
+    /// A value in the kind's unit as QEMU's property takes it (TMP105:
+    /// milli-degrees Celsius), rounded.
+    pub fn to_qemu(&self, value: f64) -> i64 {
+        // Values are checked against the kind's range first: far inside i64.
+        (value * self.model.scale).round() as i64
+    }
+
+    /// The property's value in the kind's unit.
+    pub fn from_qemu(&self, raw: i64) -> f64 {
+        raw as f64 / self.model.scale
+    }
+
+    fn device_arg(&self) -> String {
+        format!("{},bus={},address={:#04x},id={}", self.model.device, self.bus, self.address, self.name)
+    }
+}
+
+/// Longest path a Unix socket address holds (`sun_path`, less its NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// `path` if it fits in a Unix socket address.
+pub fn socket_path(path: &Path) -> Result<&Path, QemuError> {
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(QemuError::SocketPathTooLong { path: path.to_path_buf(), len, max: MAX_SOCKET_PATH });
+    }
+    Ok(path)
+}
+
+/// A path as one value of a QEMU option list (commas doubled).
+fn option_value(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
 }
 
 /// Writes a per-boot seed file, readable only by its owner: magic, 32 seed
@@ -78,6 +194,14 @@ pub struct Launch {
     pub mac: Option<String>,
     /// The gateway's port on 127.0.0.1, for boards whose link is a UART.
     pub gateway_port: Option<u16>,
+    /// Peripherals attached to the board.
+    pub peripherals: Vec<QemuPeripheral>,
+    /// A QMP socket QEMU listens on (see [`qmp`]), for the platform to set
+    /// sensors and read memory while the device runs.
+    pub qmp: Option<PathBuf>,
+    /// Start with the CPU stopped (`-S`), so a QMP client can set up the
+    /// world before the firmware's first instruction and then `cont`.
+    pub paused: bool,
 }
 
 /// A locally administered unicast MAC derived from a device id, so every
@@ -124,6 +248,15 @@ impl Launch {
             if let Some(s) = &self.seed {
                 c.arg("-device").arg(loader(s, layout.boot_seed));
             }
+        }
+        for p in &self.peripherals {
+            c.arg("-device").arg(p.device_arg());
+        }
+        if let Some(q) = &self.qmp {
+            c.arg("-qmp").arg(format!("unix:{},server=on,wait=off", option_value(q)));
+        }
+        if self.paused {
+            c.arg("-S");
         }
         c
     }
@@ -260,15 +393,62 @@ mod tests {
             console: "c.log".into(),
             mac: Some(mac_for("dev-1")),
             gateway_port: None,
+            peripherals: Vec::new(),
+            qmp: None,
+            paused: false,
         };
         let args: Vec<String> = l.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let joined = args.join(" ");
+        assert!(!joined.contains("-qmp") && !joined.contains("-S") && !joined.contains("tmp105"), "{joined}");
         assert!(joined.contains("loader,file=b.bin,addr=0x21000000,force-raw=on"), "{joined}");
         assert!(joined.contains("loader,file=s.bin,addr=0x21004000,force-raw=on"), "{joined}");
         assert!(joined.contains("file,id=console,path=c.log,append=on") && joined.contains("-no-reboot"), "{joined}");
         assert!(joined.contains("-nic user,model=lan9118,mac=52:54:"), "{joined}");
         assert!(machine("stm32vldiscovery").is_none());
         assert_ne!(mac_for("a"), mac_for("b"));
+    }
+
+    fn tmp105(at: &str) -> AttachedPeripheral {
+        AttachedPeripheral { name: "temp0".into(), kind: SensorKind::Tmp105, at: at.into(), initial: None }
+    }
+
+    #[test]
+    fn sensors_and_a_qmp_socket_are_on_the_command_line() {
+        let board = machine("mps2-an385").unwrap();
+        let p = QemuPeripheral::new(board, &tmp105("i2c:0:72")).unwrap();
+        assert_eq!(p.qom_path(), "/machine/peripheral/temp0");
+        assert_eq!((p.to_qemu(31.5), p.from_qemu(31_500)), (31_500, 31.5));
+        let l = Launch {
+            board,
+            kernel: "fw.elf".into(),
+            bundle: None,
+            seed: None,
+            console: "c.log".into(),
+            mac: None,
+            gateway_port: None,
+            peripherals: vec![p],
+            qmp: Some("/run/a,b/qmp.sock".into()),
+            paused: true,
+        };
+        let args: Vec<String> = l.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-device tmp105,bus=i2c,address=0x48,id=temp0"), "{joined}");
+        assert!(joined.contains("-qmp unix:/run/a,,b/qmp.sock,server=on,wait=off"), "{joined}");
+        assert!(args.iter().any(|a| a == "-S"), "{joined}");
+    }
+
+    #[test]
+    fn peripherals_qemu_cannot_attach_are_refused() {
+        let olimex = machine("olimex-stm32-h405").unwrap();
+        let e = QemuPeripheral::new(olimex, &tmp105("i2c:0:0x48")).unwrap_err();
+        assert!(e.to_string().contains("no I2C bus 0"), "{e}");
+        let an385 = machine("mps2-an385").unwrap();
+        for at in ["i2c:1:0x48", "spi:0", "nonsense"] {
+            let e = QemuPeripheral::new(an385, &tmp105(at)).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("peripheral temp0 at {at}: ")), "{e}");
+        }
+        assert!(socket_path(Path::new(&"d/".repeat(60))).is_err());
+        assert!(socket_path(Path::new("/tmp/x/qmp.sock")).is_ok());
     }
 
     #[test]

@@ -17,6 +17,14 @@
 //! - Deleting the Device or stopping the manager kills its process group;
 //!   the group is also killed if the platform process itself dies
 //!   ([`ProcessGroup`]), so no QEMU outlives the platform.
+//! - The peripherals a Device's spec declares are attached to its QEMU,
+//!   which listens for QMP on `qmp.sock` in the device folder. The manager
+//!   is the platform's [`Sensors`]: a value set is applied through QMP and
+//!   remembered, and every start (the first, and each restart) sets each
+//!   sensor to its remembered value, else the spec's initial one, with the
+//!   CPU held (`-S`) until they are in place — the world outside a board
+//!   does not reboot with it. A change to the declared peripherals
+//!   restarts the device.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -29,14 +37,22 @@ use tokio::sync::{broadcast::error::RecvError, watch};
 use tokio::task::JoinHandle;
 use wasmbed_control::provisioning::Provisioner;
 use wasmbed_model::clock::unix_ms;
-use wasmbed_model::{Device, DeviceStatusPatch, EventKind, ProcessState, ProcessStatus, Store};
+use wasmbed_model::{
+    AttachedPeripheral, Device, DeviceStatusPatch, EventKind, Gauge, ProcessState, ProcessStatus, SensorError, Sensors,
+    Store,
+};
 use wasmbed_pki::Pki;
 use wasmbed_protocol::IdentityBundle;
 
-use crate::{Launch, ProcessGroup, Transport, mac_for, machine, write_boot_seed};
+use crate::qmp::{Qmp, QmpError};
+use crate::{Launch, ProcessGroup, QemuPeripheral, Transport, mac_for, machine, socket_path, write_boot_seed};
 
 /// Console files are rotated past this size (one old file is kept).
 const CONSOLE_MAX: u64 = 1024 * 1024;
+/// Bounds each QMP command.
+const QMP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a QEMU just started has to open its QMP socket.
+const QMP_READY: Duration = Duration::from_secs(5);
 
 /// What the manager needs to know.
 #[derive(Debug, Clone)]
@@ -95,6 +111,17 @@ struct Supervised {
     /// The gateway assignment it was started with (a UART device is
     /// cabled to its gateway's port, so a new assignment restarts it).
     gateway: Option<String>,
+    /// The peripherals it was started with (a change restarts it).
+    peripherals: Vec<AttachedPeripheral>,
+}
+
+/// A device's sensors as the manager drives them.
+#[derive(Default)]
+struct DeviceSensors {
+    /// What the platform set each sensor to (reapplied at every start).
+    values: Mutex<BTreeMap<String, f64>>,
+    /// One QMP conversation at a time (QEMU serves one client per socket).
+    qmp: tokio::sync::Mutex<()>,
 }
 
 /// Keeps one QEMU per emulated Device.
@@ -103,6 +130,8 @@ pub struct QemuManager {
     store: Arc<dyn Store>,
     pki: Arc<Pki>,
     devices: Mutex<HashMap<String, Supervised>>,
+    /// Per device, kept while it exists (across restarts and disconnects).
+    sensors: Mutex<HashMap<String, Arc<DeviceSensors>>>,
 }
 
 impl std::fmt::Debug for QemuManager {
@@ -114,7 +143,7 @@ impl std::fmt::Debug for QemuManager {
 impl QemuManager {
     /// A manager; nothing runs until [`run`](Self::run).
     pub fn new(cfg: ManagerConfig, store: Arc<dyn Store>, pki: Arc<Pki>) -> Arc<Self> {
-        Arc::new(Self { cfg, store, pki, devices: Mutex::default() })
+        Arc::new(Self { cfg, store, pki, devices: Mutex::default(), sensors: Mutex::default() })
     }
 
     /// The folder of a device (bundle, seed, console).
@@ -179,6 +208,7 @@ impl QemuManager {
             wanted.get(name).is_some_and(|d| {
                 machine(&d.spec.board).is_some_and(|b| b.transport() == Some(Transport::Uart))
                     && d.spec.gateway != s.gateway
+                    || d.spec.peripherals != s.peripherals
             })
         };
         let gone: Vec<String> = devices
@@ -193,6 +223,7 @@ impl QemuManager {
                 tracing::info!(device = %name, "device disconnected by an operator: stopping its QEMU");
             } else if !wanted.contains_key(&name) {
                 tracing::info!(device = %name, "device deleted: stopping its QEMU");
+                self.sensors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&name);
                 let dir = self.device_dir(&name);
                 // Remove the folder (the bundle holds the key) once QEMU is gone.
                 tokio::spawn(async move {
@@ -208,8 +239,9 @@ impl QemuManager {
             let (stop_tx, stop_rx) = watch::channel(false);
             let state = Arc::new(Mutex::new(Running { device: name.clone(), pid: None, starts: 0 }));
             let gateway = device.spec.gateway.clone();
+            let peripherals = device.spec.peripherals.clone();
             let task = tokio::spawn(self.clone().supervise(device, stop_rx, state.clone()));
-            devices.insert(name, Supervised { stop: stop_tx, task, state, gateway });
+            devices.insert(name, Supervised { stop: stop_tx, task, state, gateway, peripherals });
         }
     }
 
@@ -248,6 +280,20 @@ impl QemuManager {
                 tracing::error!(device = %name, "cannot write boot seed: {e}");
                 return;
             }
+            let attached: Result<Vec<QemuPeripheral>, _> =
+                device.spec.peripherals.iter().map(|p| QemuPeripheral::new(m, p)).collect();
+            let qmp = self.qmp_socket(&name);
+            let (attached, qmp) = match (attached, socket_path(&qmp)) {
+                (Ok(a), Ok(q)) => (a, q.to_path_buf()),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(device = %name, "cannot start: {e}");
+                    self.failed(&name, &e.to_string()).await;
+                    return;
+                }
+            };
+            let _ = std::fs::remove_file(&qmp);
+            let sensors = self.device_sensors(&name);
+            let presets = sensors.presets(&device.spec.peripherals, &attached);
             let launch = Launch {
                 board: m,
                 kernel: kernel.clone(),
@@ -256,6 +302,9 @@ impl QemuManager {
                 console: console.clone(),
                 mac: Some(mac_for(&name)),
                 gateway_port: Some(uart_port.unwrap_or(self.cfg.gateway_port)),
+                peripherals: attached,
+                qmp: Some(qmp.clone()),
+                paused: !presets.is_empty(),
             };
             // QEMU's own messages go to a file, not a pipe: nobody reads a
             // pipe while QEMU runs, and a full one (a socket link retrying
@@ -285,22 +334,30 @@ impl QemuManager {
                 st.starts += 1;
             }
             tracing::info!(device = %name, %board, pid = qemu.id(), "QEMU device started");
-            self.process(&name, ProcessState::Running, restarts, None).await;
-            let exit = loop {
-                tokio::select! {
-                    _ = stop.changed() => {
-                        qemu.kill();
-                        marker(&console, "stopped by the platform");
-                        state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pid = None;
-                        self.process(&name, ProcessState::Stopped, restarts, Some("stopped by the platform".into())).await;
-                        return;
-                    }
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            let exit = match preset(&sensors, &qmp, &presets).await {
+                Err(e) => {
+                    qemu.kill();
+                    format!("cannot set its sensors before starting the CPU: {e}")
                 }
-                match qemu.child_mut().try_wait() {
-                    Ok(Some(status)) => break status.to_string(),
-                    Ok(None) => {}
-                    Err(e) => break e.to_string(),
+                Ok(()) => {
+                    self.process(&name, ProcessState::Running, restarts, None).await;
+                    loop {
+                        tokio::select! {
+                            _ = stop.changed() => {
+                                qemu.kill();
+                                marker(&console, "stopped by the platform");
+                                state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pid = None;
+                                self.process(&name, ProcessState::Stopped, restarts, Some("stopped by the platform".into())).await;
+                                return;
+                            }
+                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        }
+                        match qemu.child_mut().try_wait() {
+                            Ok(Some(status)) => break status.to_string(),
+                            Ok(None) => {}
+                            Err(e) => break e.to_string(),
+                        }
+                    }
                 }
             };
             let last = last_line(&qemu_log);
@@ -326,6 +383,71 @@ impl QemuManager {
             restarts = restarts.saturating_add(1);
             delay = (delay * 2).min(self.cfg.restart_max);
         }
+    }
+
+    /// The QMP socket of a device's QEMU.
+    pub fn qmp_socket(&self, device: &str) -> PathBuf {
+        self.device_dir(device).join("qmp.sock")
+    }
+
+    fn device_sensors(&self, device: &str) -> Arc<DeviceSensors> {
+        let mut all = self.sensors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.entry(device.to_string()).or_default().clone()
+    }
+
+    /// The device named `device` as the store has it, or `NoSuchDevice`.
+    async fn device(&self, device: &str) -> Result<Device, SensorError> {
+        match self.store.get_device(device).await {
+            Ok(Some(d)) => Ok(d),
+            Ok(None) => Err(SensorError::NoSuchDevice { device: device.into() }),
+            Err(e) => Err(SensorError::Emulator(format!("cannot read device {device}: {e}"))),
+        }
+    }
+
+    /// A QMP session with `d`'s QEMU, if it runs now, and the device's
+    /// sensor state (whose lock the caller holds while talking).
+    fn reach(&self, d: &Device) -> Result<(&'static crate::Board, Arc<DeviceSensors>), SensorError> {
+        let name = &d.meta.name;
+        let Some(m) = machine(&d.spec.board) else {
+            return Err(SensorError::NoEmulator { device: name.clone(), board: d.spec.board.clone() });
+        };
+        let up = {
+            let devices = self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            devices
+                .get(name)
+                .is_some_and(|s| s.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pid.is_some())
+        };
+        if !up {
+            let why = match &d.status.process {
+                _ if d.spec.disconnected => "disconnected by an operator".to_string(),
+                Some(p) => {
+                    let state = match p.state {
+                        ProcessState::Running => "its QEMU is starting",
+                        ProcessState::Restarting => "its QEMU is restarting",
+                        ProcessState::Stopped => "its QEMU is stopped",
+                        ProcessState::Failed => "its QEMU cannot start",
+                    };
+                    match &p.message {
+                        Some(m) => format!("{state} ({m})"),
+                        None => state.to_string(),
+                    }
+                }
+                None => "its QEMU has not started".to_string(),
+            };
+            return Err(SensorError::NotRunning { device: name.clone(), why });
+        }
+        Ok((m, self.device_sensors(name)))
+    }
+
+    /// The 32-bit word at physical address `addr` in a running device, as
+    /// its bus answers (QEMU's `xp /1wx`): e.g. the MPS2 FPGAIO LED
+    /// register at 0x4002_8000, to see the LEDs without asking the firmware.
+    pub async fn read_word(&self, device: &str, addr: u32) -> Result<u32, SensorError> {
+        let d = self.device(device).await?;
+        let (_, sensors) = self.reach(&d)?;
+        let _one = sensors.qmp.lock().await;
+        let mut q = connect_when_ready(&self.qmp_socket(device)).await.map_err(emulator)?;
+        q.read_word(u64::from(addr)).await.map_err(emulator)
     }
 
     /// Gateway addresses for the device's bundle, its own first.
@@ -375,6 +497,83 @@ impl QemuManager {
         std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
         Ok(path)
     }
+}
+
+#[async_trait::async_trait]
+impl Sensors for QemuManager {
+    async fn set(&self, device: &str, sensor: &str, value: f64) -> Result<f64, SensorError> {
+        let d = self.device(device).await?;
+        let p = SensorError::find(&d, sensor)?;
+        let value = SensorError::in_range(p, value)?;
+        let (board, sensors) = self.reach(&d)?;
+        let qp = QemuPeripheral::new(board, p).map_err(|e| SensorError::Emulator(e.to_string()))?;
+        let _one = sensors.qmp.lock().await;
+        let mut q = connect_when_ready(&self.qmp_socket(device)).await.map_err(emulator)?;
+        q.qom_set(&qp.qom_path(), qp.property(), qp.to_qemu(value).into()).await.map_err(emulator)?;
+        let now = q.qom_get(&qp.qom_path(), qp.property()).await.map_err(emulator)?;
+        sensors.values.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(sensor.into(), value);
+        tracing::info!(device, sensor, value, "sensor set");
+        Ok(qp.from_qemu(now))
+    }
+
+    async fn get(&self, device: &str, sensor: &str) -> Result<f64, SensorError> {
+        let d = self.device(device).await?;
+        let p = SensorError::find(&d, sensor)?;
+        let (board, sensors) = self.reach(&d)?;
+        let qp = QemuPeripheral::new(board, p).map_err(|e| SensorError::Emulator(e.to_string()))?;
+        let _one = sensors.qmp.lock().await;
+        let mut q = connect_when_ready(&self.qmp_socket(device)).await.map_err(emulator)?;
+        let now = q.qom_get(&qp.qom_path(), qp.property()).await.map_err(emulator)?;
+        Ok(qp.from_qemu(now))
+    }
+}
+
+impl DeviceSensors {
+    /// What to set before the CPU starts: per attached peripheral, the
+    /// value the platform set, else the spec's initial one. Values of
+    /// sensors no longer declared are forgotten.
+    fn presets(&self, declared: &[AttachedPeripheral], attached: &[QemuPeripheral]) -> Vec<(QemuPeripheral, f64)> {
+        let mut values = self.values.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        values.retain(|name, _| declared.iter().any(|p| &p.name == name));
+        declared
+            .iter()
+            .zip(attached)
+            .filter_map(|(p, q)| {
+                let v = values.get(&p.name).copied().or(p.initial.map(|Gauge(v)| v))?;
+                Some((q.clone(), v))
+            })
+            .collect()
+    }
+}
+
+/// Sets each sensor of a QEMU started paused, then starts its CPU.
+async fn preset(sensors: &DeviceSensors, qmp: &Path, presets: &[(QemuPeripheral, f64)]) -> Result<(), QmpError> {
+    if presets.is_empty() {
+        return Ok(());
+    }
+    let _one = sensors.qmp.lock().await;
+    let mut q = connect_when_ready(qmp).await?;
+    for (p, v) in presets {
+        q.qom_set(&p.qom_path(), p.property(), p.to_qemu(*v).into()).await?;
+    }
+    q.cont().await
+}
+
+/// A QMP session, waiting for a QEMU just started to open its socket.
+async fn connect_when_ready(path: &Path) -> Result<Qmp, QmpError> {
+    let start = Instant::now();
+    loop {
+        match Qmp::connect(path, QMP_TIMEOUT).await {
+            Err(QmpError::Connect { .. }) if start.elapsed() < QMP_READY => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+fn emulator(e: QmpError) -> SensorError {
+    SensorError::Emulator(e.to_string())
 }
 
 /// The last line QEMU wrote (why it exited), at most 500 characters.

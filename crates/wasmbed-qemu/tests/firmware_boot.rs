@@ -29,6 +29,9 @@ fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Opt
         console: console.clone(),
         mac,
         gateway_port: None,
+        peripherals: Vec::new(),
+        qmp: None,
+        paused: false,
     };
     let mut cmd = launch.command();
     let _q = ProcessGroup::spawn(cmd.stdout(Stdio::null()))
@@ -139,6 +142,9 @@ fn a_panic_or_a_hard_fault_prints_why_and_resets() {
             console: console.clone(),
             mac: None,
             gateway_port: None,
+            peripherals: Vec::new(),
+            qmp: None,
+            paused: false,
         };
         let mut cmd = launch.command();
         cmd.arg("-device").arg(format!("loader,data={mode:#x},data-len=1,addr=0x21008000"));
