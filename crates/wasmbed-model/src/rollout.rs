@@ -356,6 +356,7 @@ impl schemars::JsonSchema for MetricGate {
 }
 
 /// The text form of a gate, as a JSON-schema pattern.
+#[cfg(any(feature = "schema", feature = "openapi"))]
 const GATE_PATTERN: &str = "^\\s*[a-z][a-z0-9_.]{0,31}\\s*(<|<=|>|>=)\\s*[-+0-9.eE]+\\s*$";
 
 #[cfg(feature = "openapi")]

@@ -17,10 +17,12 @@
 //! assert_eq!(d.status.session.apps[0].state, AppState::Running);
 //! ```
 
+mod apps;
 mod build;
 mod clock;
 mod wait;
 
+pub use apps::{example_app, example_apps};
 pub use build::{With, application, device, gateway, observation};
 pub use clock::FakeClock;
 pub use wait::{WAIT, application_where, device_where, devices_where, eventually, poll, wait_until};
