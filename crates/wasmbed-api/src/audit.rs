@@ -162,6 +162,7 @@ fn action_of(method: &Method, route: &str, path: &str) -> Option<String> {
         (&Method::POST, [_, "{control}"]) => actual.get(2).copied()?,
         (&Method::POST, [_, verb]) => verb,
         (&Method::GET, [_, "bundle"]) => "bundle",
+        (&Method::PUT, [_, "sensors", _]) => "sensor",
         _ => return None,
     };
     let verb = match (kind, verb) {
@@ -228,6 +229,7 @@ mod tests {
         assert_eq!(a(Method::DELETE, "/api/v1/devices/{name}").as_deref(), Some("device.delete"));
         assert_eq!(a(Method::POST, "/api/v1/devices/{name}/terminal").as_deref(), Some("device.terminal"));
         assert_eq!(a(Method::GET, "/api/v1/devices/{name}/bundle").as_deref(), Some("device.bundle"));
+        assert_eq!(a(Method::PUT, "/api/v1/devices/{name}/sensors/{sensor}").as_deref(), Some("device.sensor"));
         assert_eq!(a(Method::PUT, "/api/v1/applications/{name}").as_deref(), Some("app.deploy"));
         assert_eq!(a(Method::POST, "/api/v1/applications/{name}/rollback").as_deref(), Some("app.rollback"));
         assert_eq!(a(Method::POST, "/api/v1/modules").as_deref(), Some("module.upload"));

@@ -96,6 +96,9 @@ pub struct ApiState {
     pub events: Arc<EventHub>,
     /// Device terminals, when this platform holds device sessions.
     pub terminal: Option<Arc<dyn Terminal>>,
+    /// Sets what devices' sensors measure, when this platform runs
+    /// emulated devices.
+    pub sensors: Option<Arc<dyn wasmbed_model::Sensors>>,
     /// Gateway port devices connect to.
     pub gateway_port: u16,
     /// The gateway's live counters.
@@ -156,6 +159,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/devices/{name}/connect", post(devices::connect))
         .route("/api/v1/devices/{name}/disconnect", post(devices::disconnect))
         .route("/api/v1/devices/{name}/terminal", post(devices::terminal))
+        .route("/api/v1/devices/{name}/sensors", get(devices::list_sensors))
+        .route("/api/v1/devices/{name}/sensors/{sensor}", get(devices::get_sensor).put(devices::set_sensor))
         .route("/api/v1/devices/{name}/telemetry", get(telemetry::device_metrics))
         .route("/api/v1/devices/{name}/telemetry/{metric}", get(telemetry::device_series))
         .route("/api/v1/modules", post(apps::upload_module))

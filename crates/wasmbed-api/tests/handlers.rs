@@ -44,6 +44,7 @@ fn env() -> Env {
         audit: Arc::new(AuditLog::open(&tmp.path().join("audit.log")).unwrap()),
         events: EventHub::start(store.clone(), logs, telemetry, wasmbed_model::clock::system()),
         terminal: None,
+        sensors: None,
         gateway_port: 4443,
         gateway: Arc::new(Default::default),
         random: Arc::new(rand_bytes),
@@ -815,4 +816,146 @@ async fn samples_go_out_on_the_event_stream_as_telemetry_events() {
         serde_json::json!({"device":"t1","app":"thermo","revision":null,"metric":"temp_c","tMs":1234,"value":21.5});
     assert_eq!(next_event(&mut one, "telemetry").await, want);
     assert_eq!(next_event(&mut two, "telemetry").await, want, "every client gets it");
+}
+
+/// An emulator as the API sees it: `q-off` is not running, every other
+/// device runs and its sensors read what was last set (0 at first).
+#[derive(Default)]
+struct FakeSensors {
+    value: std::sync::Mutex<f64>,
+}
+
+#[async_trait::async_trait]
+impl wasmbed_model::Sensors for FakeSensors {
+    async fn set(&self, device: &str, sensor: &str, value: f64) -> Result<f64, wasmbed_model::SensorError> {
+        self.get(device, sensor).await?;
+        *self.value.lock().unwrap() = value;
+        Ok(value)
+    }
+
+    async fn get(&self, device: &str, _: &str) -> Result<f64, wasmbed_model::SensorError> {
+        if device == "q-off" {
+            return Err(wasmbed_model::SensorError::NotRunning { device: device.into(), why: "stopped".into() });
+        }
+        Ok(*self.value.lock().unwrap())
+    }
+}
+
+/// The `error` of an error answer.
+fn said(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    v["error"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn sensors_are_declared_at_creation_set_read_and_bad_input_is_named() {
+    let mut e = env();
+    let create = |body: &str| json("POST", "/api/v1/devices", body);
+    let temp0 = r#"{"name":"temp0","kind":"tmp105","at":"i2c:0:0x48","initial":21.5}"#;
+    // Malformed peripherals: refused naming the field, nothing created.
+    for (body, text) in [
+        (
+            r#"{"name":"x","board":"olimex-stm32-h405","peripherals":[{"name":"t","kind":"tmp105","at":"i2c:0:0x48"}]}"#,
+            "spec.peripherals[0].at: \"i2c:0:0x48\": board olimex-stm32-h405 has no such bus",
+        ),
+        (
+            r#"{"name":"x","board":"mps2-an385","peripherals":[{"name":"t","kind":"tmp105","at":"i2c:1:0x48"}]}"#,
+            "spec.peripherals[0].at",
+        ),
+        (
+            r#"{"name":"x","peripherals":[{"name":"t","kind":"tmp105","at":"i2c:0:0x48","initial":300}]}"#,
+            "spec.peripherals[0].initial",
+        ),
+        (r#"{"name":"x","peripherals":[{"name":"T","kind":"tmp105","at":"i2c:0:0x48"}]}"#, "spec.peripherals[0].name"),
+        (r#"{"name":"x","peripherals":[{"name":"t","kind":"bmp280","at":"i2c:0:0x48"}]}"#, "peripherals[0].kind"),
+        (r#"{"name":"x","peripherals":[{"name":"t","kind":"tmp105"}]}"#, "at"),
+    ] {
+        let (status, resp) = call(&e, create(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {resp}");
+        assert!(said(&resp).contains(text), "{body}: {resp}");
+    }
+    assert!(e.store.list_devices().await.unwrap().is_empty());
+    for body in [
+        format!(r#"{{"name":"q1","board":"mps2-an385","peripherals":[{temp0}]}}"#),
+        format!(r#"{{"name":"q-off","board":"mps2-an385","peripherals":[{temp0}]}}"#),
+        r#"{"name":"bare","board":"mps2-an385"}"#.to_string(),
+    ] {
+        let (status, resp) = call(&e, create(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{resp}");
+    }
+    let q1 = e.store.get_device("q1").await.unwrap().unwrap();
+    assert_eq!(q1.spec.peripherals[0].initial, Some(wasmbed_model::Gauge(21.5)));
+
+    let put = |uri: &str, body: &str| json("PUT", uri, body);
+    // Without an emulator on this platform: 503, after the checks any platform can make.
+    let (status, resp) = call(&e, put("/api/v1/devices/q1/sensors/temp0", r#"{"value":31.5}"#)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{resp}");
+    assert!(said(&resp).contains("no emulator on this platform"), "{resp}");
+    let (status, resp) = call(&e, get("/api/v1/devices/q1/sensors")).await;
+    assert_eq!(status, StatusCode::OK);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&resp).unwrap();
+    assert!(list[0]["value"].is_null() && list[0]["error"].as_str().unwrap().contains("no emulator"), "{resp}");
+
+    e.state.sensors = Some(Arc::new(FakeSensors::default()));
+    for (req, want, text) in [
+        (
+            put("/api/v1/devices/q1/sensors/temp9", r#"{"value":30}"#),
+            StatusCode::NOT_FOUND,
+            "device q1 has no sensor \"temp9\"; attached: temp0",
+        ),
+        (
+            put("/api/v1/devices/bare/sensors/temp0", r#"{"value":30}"#),
+            StatusCode::NOT_FOUND,
+            "it has no sensors attached",
+        ),
+        (
+            put("/api/v1/devices/nope/sensors/temp0", r#"{"value":30}"#),
+            StatusCode::NOT_FOUND,
+            "device \"nope\" not found",
+        ),
+        (
+            put("/api/v1/devices/q1/sensors/temp0", r#"{"value":200}"#),
+            StatusCode::BAD_REQUEST,
+            "outside what a tmp105 measures (-55 to 125 °C)",
+        ),
+        (put("/api/v1/devices/q1/sensors/temp0", r#"{"value":"hot"}"#), StatusCode::BAD_REQUEST, "value"),
+        (put("/api/v1/devices/q1/sensors/temp0", r#"{}"#), StatusCode::BAD_REQUEST, "value"),
+        (put("/api/v1/devices/q1/sensors/temp0", r#"{"value":30,"unit":"F"}"#), StatusCode::BAD_REQUEST, "unit"),
+        (
+            put("/api/v1/devices/q-off/sensors/temp0", r#"{"value":30}"#),
+            StatusCode::CONFLICT,
+            "q-off is not running: stopped",
+        ),
+        (get("/api/v1/devices/q1/sensors/temp9"), StatusCode::NOT_FOUND, "attached: temp0"),
+        (get("/api/v1/devices/q-off/sensors/temp0"), StatusCode::CONFLICT, "not running"),
+        (get("/api/v1/devices/nope/sensors"), StatusCode::NOT_FOUND, "not found"),
+    ] {
+        let what = format!("{} {}", req.method(), req.uri());
+        let (status, resp) = call(&e, req).await;
+        assert_eq!(status, want, "{what}: {resp}");
+        assert!(said(&resp).contains(text), "{what}: {resp}");
+    }
+    let as_viewer = with_token(put("/api/v1/devices/q1/sensors/temp0", r#"{"value":30}"#), &e.viewer);
+    assert_eq!(call_anonymous(&e, as_viewer).await.0, StatusCode::FORBIDDEN);
+
+    let (status, resp) = call(&e, put("/api/v1/devices/q1/sensors/temp0", r#"{"value":31.5}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    let reading: wasmbed_model::SensorReading = serde_json::from_str(&resp).unwrap();
+    assert_eq!((reading.value, reading.unit.as_str(), reading.quantity.as_str()), (Some(31.5), "°C", "temperature"));
+    let (_, resp) = call_anonymous(&e, get_as("/api/v1/devices/q1/sensors/temp0", &e.viewer)).await;
+    assert_eq!(serde_json::from_str::<wasmbed_model::SensorReading>(&resp).unwrap().value, Some(31.5));
+    let (_, resp) = call_anonymous(&e, get_as("/api/v1/devices/q-off/sensors", &e.viewer)).await;
+    let list: Vec<wasmbed_model::SensorReading> = serde_json::from_str(&resp).unwrap();
+    assert_eq!(list[0].value, None);
+    assert!(list[0].error.as_deref().is_some_and(|e| e.contains("not running")), "{resp}");
+
+    // Every attempt to set one is audited, with the value asked for.
+    let (_, body) = call(&e, get("/api/v1/audit?action=device.sensor")).await;
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let first = &entries[0];
+    assert_eq!((first["outcome"].as_str(), first["target"].as_str()), (Some("ok"), Some("q1")));
+    assert_eq!(first["detail"].as_str(), Some("temp0 = 31.5"));
+    let refused = entries.iter().filter(|e| e["outcome"] == "refused").count();
+    assert_eq!(refused, 8, "{body}");
+    assert!(entries.iter().any(|e| e["outcome"] == "denied"));
 }

@@ -28,7 +28,10 @@ use wasmbed_control::ControlConfig;
 use wasmbed_control::provisioning::Provisioner;
 use wasmbed_gateway::{Gateway, GatewayConfig};
 use wasmbed_model::clock::{self, unix_ms};
-use wasmbed_model::{Device, DeviceSpec, Labels, LogBook, Meta, SIM_BOARD, Store, StoreError, TelemetryBook, defaults};
+use wasmbed_model::{
+    AttachedPeripheral, Device, DeviceSpec, Labels, LogBook, Meta, SIM_BOARD, SensorError, Sensors, Store, StoreError,
+    TelemetryBook, defaults,
+};
 use wasmbed_pki::{Pki, PkiError};
 use wasmbed_protocol::IdentityBundle;
 use wasmbed_qemu::manager::{ManagerConfig, QemuManager};
@@ -157,6 +160,10 @@ pub struct Platform {
     pub api_addr: Option<SocketAddr>,
     /// The QEMU manager, when one runs.
     pub manager: Option<Arc<QemuManager>>,
+    /// Simulated devices run in this process register their peripherals
+    /// here ([`wasmbed_sim::SimOptions::with_peripherals`]), so the API can
+    /// set their sensors.
+    pub simulated: wasmbed_sim::SimRegistry,
     /// Per-device folders (console, bundle).
     pub devices_dir: PathBuf,
     /// API tokens.
@@ -253,6 +260,7 @@ impl Platform {
             m
         });
 
+        let simulated = wasmbed_sim::SimRegistry::default();
         let tokens = Arc::new(wasmbed_api::Tokens::open(&dir.join("auth").join("tokens.json"))?);
         let admin_token = tokens.ensure_admin(rand::random(), unix_ms())?;
         let mut api_addr = None;
@@ -270,6 +278,11 @@ impl Platform {
                 gateway_port,
                 consoles: devices_dir.clone(),
                 dashboard: cfg.dashboard.clone(),
+                sensors: Some(Arc::new(PlatformSensors {
+                    store: store.clone(),
+                    qemu: manager.clone(),
+                    simulated: simulated.clone(),
+                })),
             };
             let state = api_state(parts);
             let rx = stop_rx.clone();
@@ -289,6 +302,7 @@ impl Platform {
             gateway_addrs,
             api_addr,
             manager,
+            simulated,
             devices_dir,
             tokens,
             admin_token,
@@ -371,6 +385,7 @@ struct ApiParts<'a> {
     gateway_port: u16,
     consoles: PathBuf,
     dashboard: Option<PathBuf>,
+    sensors: Option<Arc<dyn wasmbed_model::Sensors>>,
 }
 
 fn api_state(p: ApiParts<'_>) -> wasmbed_api::ApiState {
@@ -386,6 +401,7 @@ fn api_state(p: ApiParts<'_>) -> wasmbed_api::ApiState {
         audit: p.audit,
         events: wasmbed_api::EventHub::start(p.store.clone(), p.logs.clone(), p.telemetry.clone(), clock::system()),
         terminal: Some(terminal),
+        sensors: p.sensors,
         gateway_port: p.gateway_port,
         gateway: Arc::new(move || {
             use std::sync::atomic::Ordering::Relaxed;
@@ -472,5 +488,82 @@ impl wasmbed_api::Terminal for GatewayTerminal {
             }
         }
         Err(E::NotConnected)
+    }
+}
+
+/// Sensors as this platform reaches them: a simulated device running in
+/// this process through its handle, a QEMU device through the QEMU
+/// manager. A simulated device run elsewhere (`wasmbed sim`) is out of
+/// reach: [`SensorError::NoEmulator`].
+struct PlatformSensors {
+    store: Arc<dyn Store>,
+    qemu: Option<Arc<QemuManager>>,
+    simulated: wasmbed_sim::SimRegistry,
+}
+
+impl PlatformSensors {
+    /// The declared sensor `sensor` of `device`, on its simulated
+    /// peripherals; one the simulator does not model by default (it
+    /// attaches `temp0` at `i2c:0:0x48`) is attached now, at its initial
+    /// value (0 °C without one, as QEMU's).
+    async fn simulated(
+        &self,
+        h: &wasmbed_sim::SimHandle,
+        device: &str,
+        sensor: &str,
+    ) -> Result<AttachedPeripheral, SensorError> {
+        let d = match self.store.get_device(device).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return Err(SensorError::NoSuchDevice { device: device.into() }),
+            Err(e) => return Err(SensorError::Emulator(format!("cannot read device {device}: {e}"))),
+        };
+        let p = SensorError::find(&d, sensor)?.clone();
+        if !h.sensors().contains(&p.name) {
+            let Ok(wasmbed_protocol::Resource::I2c { bus, addr }) = p.resource() else {
+                return Err(SensorError::Emulator(format!("the simulator cannot attach {} at {}", p.kind, p.at)));
+            };
+            let initial = p.initial.map_or(0.0, |g| g.0);
+            h.attach_tmp105(&p.name, bus, addr, initial).map_err(|e| SensorError::Emulator(e.to_string()))?;
+        }
+        Ok(p)
+    }
+
+    /// Nothing here runs `device`: say so, after the checks any platform makes.
+    async fn unreachable(&self, device: &str, sensor: &str) -> SensorError {
+        match self.store.get_device(device).await {
+            Ok(Some(d)) => match SensorError::find(&d, sensor) {
+                Ok(_) => SensorError::NoEmulator { device: device.into(), board: d.spec.board },
+                Err(e) => e,
+            },
+            Ok(None) => SensorError::NoSuchDevice { device: device.into() },
+            Err(e) => SensorError::Emulator(format!("cannot read device {device}: {e}")),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Sensors for PlatformSensors {
+    async fn set(&self, device: &str, sensor: &str, value: f64) -> Result<f64, SensorError> {
+        if let Some(h) = self.simulated.get(device) {
+            let p = self.simulated(&h, device, sensor).await?;
+            let value = SensorError::in_range(&p, value)?;
+            h.set_sensor(&p.name, value).map_err(|e| SensorError::Emulator(e.to_string()))?;
+            return Ok(h.sensor(&p.name).unwrap_or(value));
+        }
+        match &self.qemu {
+            Some(q) => q.set(device, sensor, value).await,
+            None => Err(self.unreachable(device, sensor).await),
+        }
+    }
+
+    async fn get(&self, device: &str, sensor: &str) -> Result<f64, SensorError> {
+        if let Some(h) = self.simulated.get(device) {
+            let p = self.simulated(&h, device, sensor).await?;
+            return h.sensor(&p.name).ok_or_else(|| SensorError::Emulator(format!("{} is not attached", p.name)));
+        }
+        match &self.qemu {
+            Some(q) => q.get(device, sensor).await,
+            None => Err(self.unreachable(device, sensor).await),
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Devices: create (issuing the identity), list, delete, bundle, logs,
-//! console, connect/disconnect, terminal.
+//! console, connect/disconnect, terminal, sensors.
 
 #[allow(unused_imports)] // named by the OpenAPI attributes
 use crate::error::ErrorBody;
@@ -12,7 +12,10 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use wasmbed_control::provisioning::Provisioner;
 use wasmbed_model::clock::to_unix_ms;
-use wasmbed_model::{Attempt, Device, DeviceSpec, Labels, LogLine, Meta, retry_on_conflict, validate_name};
+use wasmbed_model::{
+    AttachedPeripheral, Attempt, Device, DeviceSpec, Labels, LogLine, Meta, SensorError, SensorReading,
+    retry_on_conflict, validate_name,
+};
 use wasmbed_protocol::CommandOutcome;
 
 use super::{ApiResult, json_error};
@@ -46,6 +49,9 @@ pub struct NewDevice {
     /// Labels.
     #[serde(default)]
     pub labels: Labels,
+    /// Sensors wired to the board (e.g. a `tmp105` at `i2c:0:0x48`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peripherals: Vec<AttachedPeripheral>,
 }
 
 fn sim() -> String {
@@ -76,7 +82,7 @@ pub async fn create_device(
     if let Some(why) = board.unsupported {
         return Err(ApiError::unprocessable(format!("spec.board: {why}")));
     }
-    let spec = DeviceSpec { board: req.board, labels: req.labels, ..Default::default() };
+    let spec = DeviceSpec { board: req.board, labels: req.labels, peripherals: req.peripherals, ..Default::default() };
     spec.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Assigned at once, so its first bundle already names its gateway (the
     // gateway reconciler keeps the assignment right afterwards).
@@ -356,4 +362,112 @@ pub async fn terminal(
             Ok(resp)
         }
     }
+}
+
+/// The answer for a sensor that could not be set or read.
+fn sensor_error(e: SensorError) -> ApiError {
+    let status = match &e {
+        SensorError::NoSuchDevice { .. } | SensorError::NoSuchSensor { .. } => StatusCode::NOT_FOUND,
+        SensorError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
+        SensorError::NotRunning { .. } => StatusCode::CONFLICT,
+        SensorError::NoEmulator { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    ApiError { status, message: e.to_string() }
+}
+
+/// The device, or 404.
+async fn sensor_device(st: &ApiState, name: &str) -> ApiResult<Device> {
+    st.store.get_device(name).await?.ok_or_else(|| sensor_error(SensorError::NoSuchDevice { device: name.into() }))
+}
+
+/// What `sensor` of `d` reads now; without an emulator, why not.
+async fn read_sensor(st: &ApiState, d: &Device, sensor: &str) -> Result<f64, SensorError> {
+    match &st.sensors {
+        Some(s) => s.get(&d.meta.name, sensor).await,
+        None => Err(SensorError::NoEmulator { device: d.meta.name.clone(), board: d.spec.board.clone() }),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/devices/{name}/sensors", tag = "devices", params(("name" = String, Path)),
+    summary = "The device's sensors and what they measure now",
+    description = "Role: viewer. A sensor that cannot be read now (device not running, no emulator) has no `value` and says why in `error`.",
+    responses((status = 200, description = "Sensors, as the spec declares them", body = Vec<wasmbed_model::SensorReading>),
+        (status = 404, description = "No such device", body = ErrorBody), AuthErrors))]
+pub async fn list_sensors(
+    _: Viewer,
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<SensorReading>>> {
+    let d = sensor_device(&st, &name).await?;
+    let mut out = Vec::with_capacity(d.spec.peripherals.len());
+    for p in &d.spec.peripherals {
+        out.push(SensorReading::new(p, read_sensor(&st, &d, &p.name).await));
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/api/v1/devices/{name}/sensors/{sensor}", tag = "devices",
+    params(("name" = String, Path), ("sensor" = String, Path)), summary = "What one sensor measures now",
+    description = "Role: viewer.",
+    responses((status = 200, description = "The sensor and its value", body = wasmbed_model::SensorReading),
+        (status = 404, description = "No such device or sensor (the attached ones named)", body = ErrorBody),
+        (status = 409, description = "Device not running", body = ErrorBody),
+        (status = 502, description = "The emulator refused or did not answer", body = ErrorBody),
+        (status = 503, description = "No emulator runs the device here", body = ErrorBody), AuthErrors))]
+pub async fn get_sensor(
+    _: Viewer,
+    State(st): State<ApiState>,
+    Path((name, sensor)): Path<(String, String)>,
+) -> ApiResult<Json<SensorReading>> {
+    let d = sensor_device(&st, &name).await?;
+    let p = SensorError::find(&d, &sensor).map_err(sensor_error)?;
+    let value = read_sensor(&st, &d, &sensor).await.map_err(sensor_error)?;
+    Ok(Json(SensorReading::new(p, Ok(value))))
+}
+
+/// Body of `PUT /api/v1/devices/{name}/sensors/{sensor}`.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SensorValue {
+    /// What the sensor should measure, in its kind's unit (tmp105: °C,
+    /// -55 to 125).
+    pub value: f64,
+}
+
+#[utoipa::path(put, path = "/api/v1/devices/{name}/sensors/{sensor}", tag = "devices",
+    params(("name" = String, Path), ("sensor" = String, Path)), request_body = SensorValue,
+    summary = "Set what a sensor of a running emulated device measures",
+    description = "Role: operator. Answers the value as the emulator now reports it (QEMU's TMP105 keeps 1/256 °C).",
+    responses((status = 200, description = "The sensor and its new value", body = wasmbed_model::SensorReading),
+        (status = 400, description = "Malformed body, or a value outside the sensor's range", body = ErrorBody),
+        (status = 404, description = "No such device or sensor (the attached ones named)", body = ErrorBody),
+        (status = 409, description = "Device not running", body = ErrorBody),
+        (status = 502, description = "The emulator refused or did not answer", body = ErrorBody),
+        (status = 503, description = "No emulator runs the device here", body = ErrorBody), AuthErrors))]
+pub async fn set_sensor(
+    _: Operator,
+    State(st): State<ApiState>,
+    Path((name, sensor)): Path<(String, String)>,
+    body: Result<Json<SensorValue>, JsonRejection>,
+) -> ApiResult<axum::response::Response> {
+    let Json(req) = body.map_err(json_error)?;
+    let note = AuditNote { outcome: None, detail: Some(format!("{sensor} = {}", req.value)) };
+    let result = async {
+        let d = sensor_device(&st, &name).await?;
+        let p = SensorError::find(&d, &sensor).map_err(sensor_error)?;
+        let value = SensorError::in_range(p, req.value).map_err(sensor_error)?;
+        let Some(sensors) = &st.sensors else {
+            return Err(sensor_error(SensorError::NoEmulator { device: name.clone(), board: d.spec.board.clone() }));
+        };
+        let now = sensors.set(&name, &sensor, value).await.map_err(sensor_error)?;
+        Ok(SensorReading::new(p, Ok(now)))
+    }
+    .await;
+    let mut resp = match result {
+        Ok(reading) => Json(reading).into_response(),
+        Err(e) => e.into_response(),
+    };
+    resp.extensions_mut().insert(note);
+    Ok(resp)
 }

@@ -207,6 +207,7 @@ async fn serve_api(
         audit: Arc::new(wasmbed_api::AuditLog::open(&args.api_dir.join("audit.log"))?),
         events: wasmbed_api::EventHub::start(store.clone(), logs, telemetry, clock::system()),
         terminal: Some(Arc::new(RemoteTerminal::new(store, control))),
+        sensors: None,
         gateway_port: 0,
         gateway: Arc::new(wasmbed_api::GatewayCounters::default),
         random: Arc::new(rand::random),
