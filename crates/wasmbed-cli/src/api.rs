@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use wasmbed_model::{Device, Labels};
+use wasmbed_model::{AttachedPeripheral, Device, Labels};
 
 /// A located API, and the token to call it with.
 #[derive(Clone)]
@@ -132,7 +132,18 @@ impl Api {
 
     /// Creates a device; `None` when one of that name exists.
     pub async fn create_device(&self, name: &str, board: &str, labels: &Labels) -> Result<Option<Device>> {
-        let body = serde_json::json!({ "name": name, "board": board, "labels": labels });
+        self.create_device_with(name, board, labels, &[]).await
+    }
+
+    /// [`Api::create_device`], with sensors wired to its board.
+    pub async fn create_device_with(
+        &self,
+        name: &str,
+        board: &str,
+        labels: &Labels,
+        peripherals: &[AttachedPeripheral],
+    ) -> Result<Option<Device>> {
+        let body = serde_json::json!({ "name": name, "board": board, "labels": labels, "peripherals": peripherals });
         let resp = self.raw(self.http.post(self.url("devices")).json(&body)).await?;
         if resp.status() == reqwest::StatusCode::CONFLICT {
             return Ok(None);

@@ -1,9 +1,9 @@
-//! `wasmbed device add|list|rm`.
+//! `wasmbed device add|list|rm` (`sensor` is in [`crate::sensors`]).
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use wasmbed_model::{Device, Labels};
+use wasmbed_model::{AttachedPeripheral, Device, DeviceSpec, Labels};
 
 use crate::api::{Api, write_private};
 use crate::output::{ago, json_or_table, print_json};
@@ -14,10 +14,14 @@ pub async fn add(
     name: &str,
     board: &str,
     labels: Labels,
+    peripherals: Vec<AttachedPeripheral>,
     bundle_out: Option<&Path>,
     json: bool,
 ) -> Result<()> {
-    let Some(device) = api.create_device(name, board, &labels).await? else {
+    // Refused here, naming the field, before anything is sent.
+    let spec = DeviceSpec { board: board.into(), labels, peripherals, ..Default::default() };
+    spec.validate()?;
+    let Some(device) = api.create_device_with(name, board, &spec.labels, &spec.peripherals).await? else {
         bail!("device {name:?} already exists");
     };
     if let Some(path) = bundle_out {

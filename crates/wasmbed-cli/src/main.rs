@@ -13,6 +13,7 @@ mod gateways;
 mod logs;
 mod output;
 mod run;
+mod sensors;
 mod sim;
 mod status;
 mod system;
@@ -113,6 +114,21 @@ enum DeviceCmd {
         /// Also write the identity bundle to this file.
         #[arg(long)]
         bundle_out: Option<PathBuf>,
+        /// A sensor wired to the board, repeatable: `NAME=KIND@AT[=INITIAL]`,
+        /// e.g. `temp0=tmp105@i2c:0:0x48=21.5` (a TMP105 at I2C bus 0 address
+        /// 0x48, reading 21.5 °C at start).
+        #[arg(long = "sensor", value_name = "NAME=KIND@AT[=INITIAL]")]
+        sensors: Vec<String>,
+    },
+    /// Show a device's sensors, or what one measures; `--set` sets it (QEMU devices).
+    Sensor {
+        /// Device name.
+        device: String,
+        /// Sensor name (all of them when left out).
+        sensor: Option<String>,
+        /// Set what it measures, in its unit (tmp105: °C).
+        #[arg(long, requires = "sensor", allow_negative_numbers = true)]
+        set: Option<f64>,
     },
     /// List devices.
     List,
@@ -176,8 +192,12 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Status => status::status(&api, json).await,
-        Cmd::Device(DeviceCmd::Add { name, board, labels, bundle_out }) => {
-            devices::add(&api, &name, &board, parse_labels(&labels)?, bundle_out.as_deref(), json).await
+        Cmd::Device(DeviceCmd::Add { name, board, labels, bundle_out, sensors: s }) => {
+            let (labels, peripherals) = (parse_labels(&labels)?, sensors::parse(&s)?);
+            devices::add(&api, &name, &board, labels, peripherals, bundle_out.as_deref(), json).await
+        }
+        Cmd::Device(DeviceCmd::Sensor { device, sensor, set }) => {
+            sensors::run(&api, &device, sensor.as_deref(), set, json).await
         }
         Cmd::Device(DeviceCmd::List) => devices::list(&api, json).await,
         Cmd::Device(DeviceCmd::Rm { name }) => devices::rm(&api, &name).await,

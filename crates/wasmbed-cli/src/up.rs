@@ -142,7 +142,9 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
     let sim_fleet = if args.demo_sim > 0 {
         let bundles = crate::sim::ensure_sim_devices(&api, "sim", args.demo_sim, &demo_labels).await?;
         println!("  demo:     {} SIMULATED devices (the device agent on this host, labelled app=demo)", args.demo_sim);
-        Some(tokio::spawn(wasmbed_sim::run_fleet(bundles, wasmbed_sim::SimOptions::default(), sim_rx)))
+        // Registered with the platform, so `wasmbed device sensor` reaches them.
+        let opts = wasmbed_sim::SimOptions::default().with_peripherals(platform.simulated.clone());
+        Some(tokio::spawn(wasmbed_sim::run_fleet(bundles, opts, sim_rx)))
     } else {
         None
     };

@@ -599,3 +599,75 @@ fn telemetry_reaches_the_cli_and_messages_report_what_became_of_them() {
         assert!(!out.status.success() && err.contains(text), "{args:?}: {err}");
     }
 }
+
+/// Sensors from the CLI: declared at `device add`, read and set on a real
+/// QEMU device, and bad input refused with the reason — malformed flags
+/// and specs (naming the field), a sensor the device lacks, a device
+/// without sensors, a value out of range, a device no emulator runs.
+#[test]
+fn sensors_are_declared_read_set_and_refused_clearly_from_the_cli() {
+    let firmware = wasmbed_qemu::firmware_from_source("mps2-an385").unwrap();
+    let fw_dir = firmware.parent().unwrap().to_str().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Platform::start_with(&tmp.path().join("data"), 0, &["--firmware-dir", &fw_dir]);
+    let refused = |args: &[&str], text: &str| {
+        let out = p.cli(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(text), "{args:?}: {err}");
+    };
+    for (args, text) in [
+        (&["--sensor", "temp0=tmp105"][..], "--sensor \"temp0=tmp105\": expected NAME=KIND@AT"),
+        (&["--sensor", "temp0=bmp280@i2c:0:0x76"][..], "unknown kind \"bmp280\"; known: tmp105"),
+        (&["--board", "olimex-stm32-h405", "--sensor", "t=tmp105@i2c:0:0x48"][..], "spec.peripherals[0].at"),
+        (&["--board", "mps2-an385", "--sensor", "t=tmp105@i2c:1:0x48"][..], "spec.peripherals[0].at"),
+        (&["--sensor", "t=tmp105@i2c:0:0x48=300"][..], "spec.peripherals[0].initial"),
+        (&["--sensor", "t=tmp105@i2c:0:0x48", "--sensor", "t=tmp105@i2c:0:0x49"][..], "spec.peripherals[1].name"),
+    ] {
+        let mut add = vec!["device", "add", "x"];
+        add.extend_from_slice(args);
+        refused(&add, text);
+    }
+    assert!(p.devices().is_empty(), "nothing was created");
+
+    p.ok(&["device", "add", "q1", "--board", "mps2-an385", "--sensor", "temp0=tmp105@i2c:0:0x48=21.5"]);
+    p.ok(&["device", "add", "bare"]);
+    p.ok(&["device", "add", "s1", "--sensor", "temp0=tmp105@i2c:0:0x48"]);
+    wait_until("q1's QEMU to answer for temp0", Duration::from_secs(60), || {
+        p.cli(&["device", "sensor", "q1", "temp0"]).status.success()
+    });
+    let out = p.ok(&["device", "sensor", "q1", "temp0"]);
+    assert_eq!(out, "temp0 on q1 (tmp105 at i2c:0:0x48): 21.5 °C\n", "the initial value");
+    assert_eq!(p.ok(&["device", "sensor", "q1", "temp0", "--set", "31.5"]), "temp0 on q1 set to 31.5 °C\n");
+    assert_eq!(p.ok(&["device", "sensor", "q1", "temp0", "--set", "-3.5"]), "temp0 on q1 set to -3.5 °C\n");
+    let out = p.ok(&["device", "sensor", "q1", "temp0", "--set", "20.938"]);
+    assert_eq!(out, "temp0 on q1 set to 20.938 °C: it reads 20.937 °C\n", "as QEMU keeps it");
+    p.ok(&["device", "sensor", "q1", "temp0", "--set", "31.5"]);
+    let table = p.ok(&["device", "sensor", "q1"]);
+    assert!(table.starts_with("SENSOR") && table.contains("31.5 °C") && table.contains("-55 to 125 °C"), "{table}");
+    let all: Vec<wasmbed_model::SensorReading> =
+        serde_json::from_str(&p.ok(&["device", "sensor", "q1", "-o", "json"])).unwrap();
+    assert_eq!((all.len(), all[0].value), (1, Some(31.5)));
+
+    refused(
+        &["device", "sensor", "q1", "temp9", "--set", "30"],
+        "device q1 has no sensor \"temp9\"; attached: temp0 (HTTP 404)",
+    );
+    refused(&["device", "sensor", "q1", "temp9"], "attached: temp0");
+    refused(
+        &["device", "sensor", "bare", "temp0", "--set", "30"],
+        "device bare has no sensor \"temp0\"; it has no sensors attached",
+    );
+    refused(&["device", "sensor", "nope", "temp0"], "device \"nope\" not found");
+    refused(
+        &["device", "sensor", "q1", "temp0", "--set", "200"],
+        "outside what a tmp105 measures (-55 to 125 °C) (HTTP 400)",
+    );
+    refused(&["device", "sensor", "q1", "temp0", "--set", "warm"], "invalid value 'warm'");
+    refused(&["device", "sensor", "q1", "--set", "30"], "<SENSOR>");
+    refused(
+        &["device", "sensor", "s1", "temp0", "--set", "30"],
+        "has no emulator on this platform, so its sensors cannot be reached from here (HTTP 503)",
+    );
+    let out = p.ok(&["device", "sensor", "q1", "temp0"]);
+    assert!(out.ends_with(": 31.5 °C\n"), "refusals changed nothing: {out}");
+}
