@@ -486,6 +486,48 @@ async fn unknown_rollout_controls_are_named() {
     assert!(e.store.list_applications().await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn a_deploy_granting_hardware_a_targeted_board_lacks_names_the_devices_and_what_they_lack() {
+    let e = env();
+    let post = |body: &str| {
+        Request::post("/api/v1/devices")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    for body in [
+        r#"{"name": "m1", "board": "mps2-an385", "labels": {"fleet": "lab", "kind": "mps2"}}"#,
+        r#"{"name": "o1", "board": "olimex-stm32-h405", "labels": {"fleet": "lab"}}"#,
+    ] {
+        assert_eq!(call(&e, post(body)).await.0, StatusCode::CREATED, "{body}");
+    }
+    let led = wat::parse_str(
+        r#"(module (import "wasmbed" "gpio_write" (func (param i32 i32) (result i32))) (func (export "init")))"#,
+    )
+    .unwrap();
+    let d = digest(&led);
+    assert_eq!(call(&e, post_bytes("/api/v1/modules", led)).await.0, StatusCode::CREATED);
+    let put = |selector: &str, caps: &str| {
+        json(
+            "PUT",
+            "/api/v1/applications/blinky",
+            &format!(r#"{{"version":"1","digest":"{d}","selector":"{selector}","capabilities":{caps}}}"#),
+        )
+    };
+    // The olimex board's GPIO is not emulated: no LEDs for apps.
+    let (status, body) = call(&e, put("fleet=lab", r#"["gpio:led0"]"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("o1") && body.contains("gpio:led0") && !body.contains("m1 ("), "{body}");
+    // A malformed grant is named.
+    let (status, body) = call(&e, put("fleet=lab", r#"["gpio:lamp"]"#)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("spec.capabilities") && body.contains("gpio:lamp"), "{body}");
+    assert!(e.store.list_applications().await.unwrap().is_empty());
+    // Targeting only the devices that have it: deployed.
+    let (status, body) = call(&e, put("kind=mps2", r#"["gpio:led0","i2c:0:0x48"]"#)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 fn sample(device: &str, app: &str, metric: &str, t_ms: u64, value: f64) -> TelemetrySample {
     TelemetrySample { device: device.into(), app: app.into(), revision: None, metric: metric.into(), t_ms, value }
 }
@@ -777,7 +819,8 @@ async fn metrics_export_fleet_aggregates_and_no_series_per_device() {
     assert!(!text.contains("dev-"), "no series names a device:\n{text}");
     let telemetry_series =
         text.lines().filter(|l| l.starts_with("wasmbed_app_metric") || l.starts_with("wasmbed_telemetry")).count();
-    assert_eq!(telemetry_series, 2 * 3 + 2 + 1 + 2 + 1, "a handful of series for 100 devices:\n{text}");
+    assert_eq!(telemetry_series, 2 * 3 + 2 + 1 + 2 + 1 + 1, "a handful of series for 100 devices:\n{text}");
+    assert!(text.lines().any(|l| l == "wasmbed_telemetry_points 201"), "{text}");
 }
 
 /// Reads SSE frames from `body` until an event named `name` arrives.

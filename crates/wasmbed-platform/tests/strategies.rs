@@ -107,7 +107,12 @@ async fn rolling_waves_and_pause_resume_abort() {
     devices_where(&p.store, "revision 2 everywhere", |ds| ds.iter().all(|d| running_revision(d, "r") == Some(2))).await;
 
     // A canary held by its soak time, paused, resumed, then aborted.
-    let slow = Strategy::Canary { steps: Strategy::canary_steps("1,50%,100%"), soak_ms: 60_000, max_failures: 0, gates: vec![] };
+    let slow = Strategy::Canary {
+        steps: Strategy::canary_steps("1,50%,100%"),
+        soak_ms: 60_000,
+        max_failures: 0,
+        gates: vec![],
+    };
     deploy(&p.store, "r", "3", &app("v3", 0), "fleet=st", slow, APP_CAPS).await;
     application_where(&p.store, "r", "soaking revision 3 on one device", |a| {
         a.status.rollout.as_ref().is_some_and(|r| r.revision == 3) && a.status.running == 1
