@@ -13,10 +13,9 @@
 //!   most [`MAX_PERIPHERALS`] per device.
 //! - `at` is written as a grant names hardware (`i2c:0:0x48`, parsed by
 //!   [`Grant::parse`](wasmbed_protocol::Grant::parse)); it must be a bus
-//!   the kind sits on, one the device's board has (the board table's
-//!   [`peripherals_have`](wasmbed_boards::peripherals_have) over its list,
-//!   or for `sim` over what the simulator models), and no two peripherals
-//!   share an address. The board
+//!   the kind sits on, one the device's board has ([`Board::has`](crate::Board::has):
+//!   the board table, or for `sim` what the simulator models), and no two
+//!   peripherals share an address. The board
 //!   table lists only the buses a peripheral can be attached to in QEMU
 //!   (I2C bus 0 on the MPS2 boards), so that is the one rule.
 //! - Values are in the kind's unit and within its range
@@ -201,12 +200,6 @@ macro_rules! peripheral_fields {
 }
 const FIELDS: [[&str; 3]; MAX_PERIPHERALS] = peripheral_fields!(0, 1, 2, 3, 4, 5, 6, 7);
 
-/// What a board offers apps and sensors: the board table's list, or for
-/// `sim` what the simulator models; `None` for a board nobody knows.
-fn offered(board: &str) -> Option<&'static [wasmbed_boards::Peripheral]> {
-    crate::board(board).map(|b| b.hardware.map_or(wasmbed_boards::SIM_PERIPHERALS, |hw| hw.peripherals))
-}
-
 /// Checks a device's peripherals against its board (see the module's rules).
 pub(crate) fn validate_peripherals(board: &str, list: &[AttachedPeripheral]) -> Result<(), ValidationError> {
     if list.len() > MAX_PERIPHERALS {
@@ -243,10 +236,10 @@ pub(crate) fn validate_peripherals(board: &str, list: &[AttachedPeripheral]) -> 
                 }
             )));
         }
-        if let Some(offered) = offered(board)
-            && !wasmbed_boards::peripherals_have(offered, &r)
+        if let Some(b) = crate::board(board)
+            && !b.has(&r)
         {
-            let offers = wasmbed_boards::describe(offered);
+            let offers = b.describe_peripherals();
             return Err(at(format!("{:?}: board {board} has no such bus; it offers {offers}", p.at)));
         }
         if let Some((other, _)) = seen.iter().find(|(_, o)| *o == r) {
