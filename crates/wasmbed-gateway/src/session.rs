@@ -104,8 +104,9 @@ struct Session {
     last_heartbeat: Instant,
     /// Terminal commands to send and answers awaited.
     commands: Arc<Inbox>,
-    /// The latest value of each metric, per slot (written with the status).
-    metrics: BTreeMap<String, BTreeMap<String, Gauge>>,
+    /// The latest value of each metric, per slot, with the revision that
+    /// published them (written with the status).
+    metrics: BTreeMap<String, (Option<u64>, BTreeMap<String, Gauge>)>,
 }
 
 impl Session {
@@ -361,7 +362,12 @@ impl Session {
         // time of arrival. A batch dated in the future is dated now.
         let sent = batch.unix_ms.filter(|t| *t <= received.saturating_add(5_000)).unwrap_or(received);
         self.gw.telemetry.dropped_by_device(batch.dropped);
-        let latest = self.metrics.entry(batch.app.clone()).or_default();
+        let (revision, latest) = self.metrics.entry(batch.app.clone()).or_default();
+        if *revision != batch.revision {
+            // A new revision in the slot: its values start afresh.
+            *revision = batch.revision;
+            latest.clear();
+        }
         let samples: Vec<TelemetrySample> = batch
             .samples
             .into_iter()
@@ -482,7 +488,14 @@ impl Session {
                 revision: r.revision,
                 reason: if r.state == AppState::Failed { self.reasons.get(&r.app).cloned() } else { None },
                 counters: r.counters,
-                metrics: self.metrics.get(&r.app).cloned().unwrap_or_default(),
+                // Only what this revision published: a gate must not see
+                // the previous revision's values.
+                metrics: self
+                    .metrics
+                    .get(&r.app)
+                    .filter(|(revision, _)| *revision == r.revision)
+                    .map(|(_, m)| m.clone())
+                    .unwrap_or_default(),
             })
             .collect();
         for (slot, refusal) in &self.pending.rejected {

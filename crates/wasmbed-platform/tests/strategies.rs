@@ -145,3 +145,52 @@ async fn rolling_waves_and_pause_resume_abort() {
     .await;
     p.shutdown().await;
 }
+
+/// Publishes `temp_c` = VALUE every tick.
+fn publishing(value: f64) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+             (import "wasmbed" "telemetry_publish" (func $p (param i32 i32 f64 i64) (result i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 0) "temp_c")
+             (func (export "tick") (param i64)
+               (drop (call $p (i32.const 0) (i32.const 6) (f64.const {value}) (i64.const 0)))))"#
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_whose_new_version_breaks_a_metric_gate_is_rolled_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (p, _fleet) = platform(&tmp).await;
+    let caps = &["telemetry"];
+    let gated = |steps: &str| Strategy::Canary {
+        steps: Strategy::canary_steps(steps),
+        soak_ms: 0,
+        max_failures: 0,
+        gates: vec!["temp_c < 80".parse().unwrap()],
+    };
+    // Revision 1 reports 21.5: the gate holds, the canary completes.
+    deploy(&p.store, "thermo", "1", &publishing(21.5), "fleet=st", gated("1,50%,100%"), caps).await;
+    let done = finished(&p, "thermo", 1).await;
+    assert_eq!(done.status.rollout.unwrap().phase, RolloutPhase::Completed);
+    // Revision 2 runs fine but reports 91: its first step breaks the gate.
+    deploy(&p.store, "thermo", "2", &publishing(91.0), "fleet=st", gated("1,50%,100%"), caps).await;
+    let rolled = finished(&p, "thermo", 2).await;
+    let ro = rolled.status.rollout.unwrap();
+    assert_eq!(ro.phase, RolloutPhase::RolledBack, "{:?}", ro.message);
+    let why = ro.message.unwrap_or_default();
+    assert!(why.contains("metric gate") && why.contains("temp_c = 91"), "{why}");
+    assert!(ro.touched.len() < N, "it stopped at the canary step: {} touched", ro.touched.len());
+    devices_where(&p.store, "every device back on revision 1", |ds| {
+        ds.iter().all(|d| running_revision(d, "thermo") == Some(1))
+    })
+    .await;
+    // Revision 1's devices report its value again, in their status.
+    devices_where(&p.store, "temp_c 21.5 in every status", |ds| {
+        ds.iter()
+            .all(|d| d.status.session.app("thermo").and_then(|a| a.metrics.get("temp_c")).map(|g| g.0) == Some(21.5))
+    })
+    .await;
+    p.shutdown().await;
+}
