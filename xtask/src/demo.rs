@@ -20,6 +20,8 @@ pub fn run(devices: usize, up: &[OsString]) -> Result<()> {
     let mut cmd = Command::new(&bin);
     cmd.args(["up", "--demo", &devices.to_string(), "--demo-app"])
         .arg(apps.join("hello.wasm"))
+        .arg("--demo-thermostat")
+        .arg(apps.join("thermostat.wasm"))
         .arg("--firmware-dir")
         .arg(&firmware)
         .arg("--data-dir")

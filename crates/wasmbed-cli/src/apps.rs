@@ -464,7 +464,23 @@ pub async fn history(api: &Api, name: &str, json: bool) -> Result<()> {
 }
 
 /// The demo deploy `wasmbed up` does: all at once, default limits.
-pub async fn deploy_file(api: &Api, name: &str, file: &Path, selector: &str, tick_ms: u32) -> Result<()> {
+/// What a demo deploy grants and configures beyond the defaults.
+#[derive(Debug, Default)]
+pub struct Grants<'a> {
+    /// Capabilities (empty: the defaults).
+    pub capabilities: &'a [&'a str],
+    /// Configuration entries.
+    pub config: &'a [(&'a str, &'a str)],
+}
+
+pub async fn deploy_file(
+    api: &Api,
+    name: &str,
+    file: &Path,
+    selector: &str,
+    tick_ms: u32,
+    grants: Grants<'_>,
+) -> Result<()> {
     let args = DeployArgs {
         name: name.into(),
         file: file.into(),
@@ -476,8 +492,8 @@ pub async fn deploy_file(api: &Api, name: &str, file: &Path, selector: &str, tic
         max_failures: 0,
         max_unavailable: "25%".into(),
         gates: vec![],
-        config: vec![],
-        capabilities: vec![],
+        config: grants.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        capabilities: grants.capabilities.iter().map(|c| c.to_string()).collect(),
         fuel: None,
         memory_pages: None,
         tick_ms: Some(tick_ms),

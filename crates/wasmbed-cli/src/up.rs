@@ -42,10 +42,37 @@ pub struct UpArgs {
     /// App deployed to the demo fleet.
     #[arg(long)]
     demo_app: Option<std::path::PathBuf>,
+    /// The thermostat example, deployed to the demo devices with a
+    /// temperature sensor (labelled sensor=temp0): QEMU devices whose board
+    /// has the I2C bus and LED it needs get a TMP105 at i2c:0:0x48.
+    #[arg(long)]
+    demo_thermostat: Option<std::path::PathBuf>,
     /// Folder with the board firmware images (`wasmbed-fw-<board>` ELFs)
     /// QEMU devices boot; without it, QEMU devices cannot start.
     #[arg(long, env = "WASMBED_FIRMWARE_DIR")]
     firmware_dir: Option<std::path::PathBuf>,
+}
+
+/// What the thermostat example needs (see `apps/thermostat`).
+const THERMOSTAT_GRANTS: &[&str] = &["log", "time", "telemetry", "config", "gpio:led0", "i2c:0:0x48"];
+
+/// The sensor a demo device of `board` gets: a TMP105 at 21.5 °C where the
+/// board has what the thermostat drives (I2C bus 0 and LED 0), else none.
+fn demo_sensors(board: &str) -> Vec<wasmbed_model::AttachedPeripheral> {
+    let Some(b) = wasmbed_model::board(board) else { return Vec::new() };
+    let needs = [
+        wasmbed_protocol::Resource::I2c { bus: 0, addr: 0x48 },
+        wasmbed_protocol::Resource::Gpio(wasmbed_protocol::Pin::Led(0)),
+    ];
+    if !needs.iter().all(|r| b.has(r)) {
+        return Vec::new();
+    }
+    vec![wasmbed_model::AttachedPeripheral {
+        name: "temp0".into(),
+        kind: wasmbed_model::SensorKind::Tmp105,
+        at: "i2c:0:0x48".into(),
+        initial: Some(wasmbed_model::Gauge(21.5)),
+    }]
 }
 
 fn gateway_addrs(args: &UpArgs) -> Result<Vec<SocketAddr>> {
@@ -131,12 +158,22 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
         if boards.is_empty() {
             bail!("--demo {}: no firmware images found; pass --firmware-dir (cargo xtask demo builds them)", args.demo);
         }
+        let mut with_sensor = 0;
         for i in 0..args.demo {
             let board = boards[i % boards.len()];
-            let labels = demo_labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            api.create_device(&format!("demo-{i}"), board, &labels).await?;
+            let mut labels: wasmbed_model::Labels =
+                demo_labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let sensors = demo_sensors(board);
+            if !sensors.is_empty() {
+                labels.insert("sensor".into(), "temp0".into());
+                with_sensor += 1;
+            }
+            api.create_device_with(&format!("demo-{i}"), board, &labels, &sensors).await?;
         }
-        println!("  demo:     {} QEMU devices running our firmware (labelled app=demo)", args.demo);
+        println!(
+            "  demo:     {} QEMU devices running our firmware (labelled app=demo); {with_sensor} with a TMP105 temperature sensor (temp0, labelled sensor=temp0)",
+            args.demo
+        );
     }
     let (sim_stop, sim_rx) = watch::channel(false);
     let sim_fleet = if args.demo_sim > 0 {
@@ -149,7 +186,12 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
         None
     };
     if let Some(app) = &args.demo_app {
-        crate::apps::deploy_file(&api, "hello", app, "app=demo", 2000).await?;
+        crate::apps::deploy_file(&api, "hello", app, "app=demo", 2000, Default::default()).await?;
+    }
+    if let Some(app) = &args.demo_thermostat {
+        let grants = crate::apps::Grants { capabilities: THERMOSTAT_GRANTS, config: &[("threshold_c", "30")] };
+        crate::apps::deploy_file(&api, "thermostat", app, "sensor=temp0", 1000, grants).await?;
+        println!("  demo:     thermostat deployed to sensor=temp0 (LED 0 on above 30 °C; temp_c telemetry)");
     }
     if args.demo + args.demo_sim > 0 {
         let me = std::env::current_exe().map_or_else(|_| "wasmbed".into(), |p| p.display().to_string());
@@ -158,6 +200,10 @@ pub async fn run(data_dir: &Path, args: UpArgs) -> Result<()> {
         println!("            {me} --data-dir {dd} app status hello");
         println!("            {me} --data-dir {dd} logs demo-0 --follow");
         println!("            {me} --data-dir {dd} console demo-0 --follow");
+        if args.demo_thermostat.is_some() {
+            println!("            {me} --data-dir {dd} telemetry demo-0 --metric temp_c --follow");
+            println!("            {me} --data-dir {dd} device sensor demo-0 temp0 --set 31.5");
+        }
     }
     println!("Stop with Ctrl-C.");
 
