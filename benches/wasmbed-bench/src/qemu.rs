@@ -89,6 +89,7 @@ pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<se
             peripherals: Vec::new(),
             qmp: None,
             paused: false,
+            app_uarts: None,
         };
         let mut events = p.store.watch();
         let t0 = Instant::now();

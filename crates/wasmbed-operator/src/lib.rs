@@ -149,6 +149,7 @@ impl DevicePod {
             peripherals: Vec::new(),
             qmp: None,
             paused: false,
+            app_uarts: None,
         })
     }
 }

@@ -175,3 +175,54 @@ async fn an_app_on_the_olimex_board_reads_the_adc_and_publishes_it() {
     }
     env.p.shutdown().await;
 }
+
+/// Each tick: logs what arrived on port 1 (if anything), then writes "tick\n" to it.
+const UART_APP: &str = r#"(module
+  (import "wasmbed" "uart_read" (func $read (param i32 i32 i32) (result i32)))
+  (import "wasmbed" "uart_write" (func $write (param i32 i32 i32) (result i32)))
+  (import "wasmbed" "log" (func $log (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "tick\n")
+  (func (export "tick") (param i64) (local $n i32)
+    (local.set $n (call $read (i32.const 1) (i32.const 64) (i32.const 64)))
+    (if (i32.gt_s (local.get $n) (i32.const 0)) (then (call $log (i32.const 64) (local.get $n))))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 5)))))"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_talks_over_a_serial_port_whose_far_end_the_test_holds() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = platform_for("mps2-an385").await;
+    env.add_device("serial-0", "mps2-an385", vec![]).await;
+    env.deploy("serial", &wat::parse_str(UART_APP).unwrap(), &["log", "uart:1"], &[], 300).await;
+    env.wait_running("serial-0", "serial").await;
+    // The far end of UART1: what the app writes arrives here, not through
+    // the firmware's reports.
+    let socket = env.manager().app_uart("serial-0", 1);
+    let mut far = poll("serial-0: uart1 socket", async || {
+        tokio::net::UnixStream::connect(&socket).await.map_err(|e| e.to_string())
+    })
+    .await;
+    let mut got = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while !String::from_utf8_lossy(&got).contains("tick\n") {
+            let mut buf = [0u8; 64];
+            let n = far.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the port closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no tick on uart1: {got:?}\nconsole:\n{}", env.console("serial-0")));
+    // And what the far end sends reaches the app (QEMU's UART holds one
+    // byte at a time: it may arrive over several ticks).
+    far.write_all(b"ping").await.unwrap();
+    poll("serial-0: the app logged ping", async || {
+        let lines: String = env.p.logs.tail("serial-0", 50).iter().map(|l| l.line.clone()).collect();
+        if lines.contains("ping") { Ok(()) } else { Err(lines) }
+    })
+    .await;
+    let counters =
+        env.device("serial-0").await.status.session.app("serial").and_then(|a| a.counters).unwrap_or_default();
+    assert_eq!((counters.denied, counters.hw_errors), (0, 0), "{counters:?}");
+    env.p.shutdown().await;
+}

@@ -274,6 +274,7 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
         peripherals: Vec::new(),
         qmp: None,
         paused: false,
+        app_uarts: None,
     };
     let _qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap();
     let text = poll("a refusal on the console", async || {

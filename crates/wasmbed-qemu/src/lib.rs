@@ -202,6 +202,17 @@ pub struct Launch {
     /// Start with the CPU stopped (`-S`), so a QMP client can set up the
     /// world before the firmware's first instruction and then `cont`.
     pub paused: bool,
+    /// A folder where each serial port the board gives apps (`uart:N`)
+    /// becomes a Unix socket QEMU listens on, `uart<N>.sock`: the far end
+    /// of the port, for whatever the device is wired to (and for tests).
+    /// `None`: those ports are connected to nothing.
+    pub app_uarts: Option<PathBuf>,
+}
+
+/// The socket the far end of app serial port `port` is, in `dir` (see
+/// [`Launch::app_uarts`]).
+pub fn app_uart_socket(dir: &Path, port: u8) -> PathBuf {
+    dir.join(format!("uart{port}.sock"))
 }
 
 /// A locally administered unicast MAC derived from a device id, so every
@@ -238,6 +249,31 @@ impl Launch {
             // gateway drops the connection.
             c.arg("-chardev").arg(format!("socket,id=link,host=127.0.0.1,port={port},reconnect-ms=1000"));
             c.args(["-serial", "chardev:link"]);
+        }
+        if let Some(dir) = &self.app_uarts {
+            // QEMU numbers serial ports by their order on the command line:
+            // fill the ones before each app port with nothing.
+            let mut next = if self.gateway_port.is_some() && transport == Some(Transport::Uart) { 2 } else { 1 };
+            let mut ports: Vec<u8> = self
+                .board
+                .peripherals
+                .iter()
+                .filter_map(|p| match p {
+                    wasmbed_model::board_table::Peripheral::Uart { port, .. } => Some(*port),
+                    _ => None,
+                })
+                .collect();
+            ports.sort_unstable();
+            let first = next;
+            for port in ports.into_iter().filter(|p| *p >= first) {
+                for _ in next..port {
+                    c.args(["-serial", "null"]);
+                }
+                let sock = option_value(&app_uart_socket(dir, port));
+                c.arg("-chardev").arg(format!("socket,id=uart{port},path={sock},server=on,wait=off"));
+                c.arg("-serial").arg(format!("chardev:uart{port}"));
+                next = port + 1;
+            }
         }
         c.arg("-kernel").arg(&self.kernel);
         let loader = |file: &Path, addr: u32| format!("loader,file={},addr={addr:#x},force-raw=on", file.display());
@@ -396,6 +432,7 @@ mod tests {
             peripherals: Vec::new(),
             qmp: None,
             paused: false,
+            app_uarts: None,
         };
         let args: Vec<String> = l.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let joined = args.join(" ");
@@ -429,12 +466,42 @@ mod tests {
             peripherals: vec![p],
             qmp: Some("/run/a,b/qmp.sock".into()),
             paused: true,
+            app_uarts: None,
         };
         let args: Vec<String> = l.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let joined = args.join(" ");
         assert!(joined.contains("-device tmp105,bus=i2c,address=0x48,id=temp0"), "{joined}");
         assert!(joined.contains("-qmp unix:/run/a,,b/qmp.sock,server=on,wait=off"), "{joined}");
         assert!(args.iter().any(|a| a == "-S"), "{joined}");
+    }
+
+    #[test]
+    fn app_serial_ports_are_sockets_after_the_console_and_the_link() {
+        let serials = |board: &str, gateway_port: Option<u16>| -> Vec<String> {
+            let l = Launch {
+                board: machine(board).unwrap(),
+                kernel: "fw.elf".into(),
+                bundle: None,
+                seed: None,
+                console: "c.log".into(),
+                mac: None,
+                gateway_port,
+                peripherals: Vec::new(),
+                qmp: None,
+                paused: false,
+                app_uarts: Some("/d".into()),
+            };
+            let args: Vec<String> = l.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+            args.windows(2).filter(|w| w[0] == "-serial").map(|w| w[1].clone()).collect()
+        };
+        // MPS2: the link is Ethernet; UART1-4 are ports 1-4.
+        assert_eq!(
+            serials("mps2-an385", None),
+            ["chardev:console", "chardev:uart1", "chardev:uart2", "chardev:uart3", "chardev:uart4"]
+        );
+        // Olimex: USART1 is the console, USART2 the link, USART3 port 2.
+        assert_eq!(serials("olimex-stm32-h405", Some(4443)), ["chardev:console", "chardev:link", "chardev:uart2"]);
+        assert_eq!(app_uart_socket(Path::new("/d"), 2), Path::new("/d/uart2.sock"));
     }
 
     #[test]

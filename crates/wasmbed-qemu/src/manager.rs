@@ -305,6 +305,7 @@ impl QemuManager {
                 peripherals: attached,
                 qmp: Some(qmp.clone()),
                 paused: !presets.is_empty(),
+                app_uarts: self.app_uarts(&dir),
             };
             // QEMU's own messages go to a file, not a pipe: nobody reads a
             // pipe while QEMU runs, and a full one (a socket link retrying
@@ -382,6 +383,30 @@ impl QemuManager {
             }
             restarts = restarts.saturating_add(1);
             delay = (delay * 2).min(self.cfg.restart_max);
+        }
+    }
+
+    /// The far end of app serial port `port` of `device` (a Unix socket
+    /// QEMU listens on while the device runs; see [`Launch::app_uarts`]).
+    pub fn app_uart(&self, device: &str, port: u8) -> PathBuf {
+        crate::app_uart_socket(&self.device_dir(device), port)
+    }
+
+    /// Where a device's app UART sockets go, if their paths fit a socket
+    /// address (else its app ports are connected to nothing, said once).
+    fn app_uarts(&self, dir: &Path) -> Option<PathBuf> {
+        let longest = crate::app_uart_socket(dir, u8::MAX);
+        match socket_path(&longest) {
+            Ok(_) => {
+                for port in 0..=u8::MAX {
+                    let _ = std::fs::remove_file(crate::app_uart_socket(dir, port));
+                }
+                Some(dir.to_path_buf())
+            }
+            Err(e) => {
+                tracing::warn!("app serial ports connected to nothing: {e}");
+                None
+            }
         }
     }
 

@@ -32,6 +32,7 @@ fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Opt
         peripherals: Vec::new(),
         qmp: None,
         paused: false,
+        app_uarts: None,
     };
     let mut cmd = launch.command();
     let _q = ProcessGroup::spawn(cmd.stdout(Stdio::null()))
@@ -145,6 +146,7 @@ fn a_panic_or_a_hard_fault_prints_why_and_resets() {
             peripherals: Vec::new(),
             qmp: None,
             paused: false,
+            app_uarts: None,
         };
         let mut cmd = launch.command();
         cmd.arg("-device").arg(format!("loader,data={mode:#x},data-len=1,addr=0x21008000"));
