@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Device } from './api/types';
-import { ago, appOfSlot, byName, slotsOf } from './model';
+import { ago, appOfSlot, byName, formatValue, pairsText, parseGate, parsePairs, slotsOf, words } from './model';
 
 describe('model', () => {
   it('names the application of every slot slotsOf finds for it', () => {
@@ -18,5 +18,29 @@ describe('model', () => {
   it('lists resources in name order', () => {
     const r = (name: string) => ({ meta: { name } }) as Device;
     expect(byName([r('b'), r('a')]).map((x) => x.meta.name)).toEqual(['a', 'b']);
+  });
+
+  it('reads key=value pairs back from the text it writes, naming the field of a bad term', () => {
+    expect(parsePairs('config', ' threshold_c=30 , mode = eco,')).toEqual({ threshold_c: '30', mode: 'eco' });
+    expect(parsePairs('config', pairsText({ a: '1', b: 'x' }))).toEqual({ a: '1', b: 'x' });
+    expect(parsePairs('config', 'threshold_c')).toBe('config: "threshold_c" is not key=value');
+    expect(parsePairs('labels', '=x')).toBe('labels: "=x" is not key=value');
+    expect(words(' gpio:led0, ,i2c:0:0x48 ')).toEqual(['gpio:led0', 'i2c:0:0x48']);
+  });
+
+  it('reads a metric gate the platform accepted, and nothing else', () => {
+    expect(parseGate('temp_c < 80')).toEqual({ metric: 'temp_c', op: '<', bound: 80 });
+    expect(parseGate(' error_rate<=0.01 ')).toEqual({ metric: 'error_rate', op: '<=', bound: 0.01 });
+    expect(parseGate('temp_c > -5e1')).toEqual({ metric: 'temp_c', op: '>', bound: -50 });
+    expect(parseGate('temp_c == 80')).toBeNull();
+    expect(parseGate('temp_c < 8.0.0')).toBeNull();
+  });
+
+  it('shows metric values short', () => {
+    expect(formatValue(31.5)).toBe('31.5');
+    expect(formatValue(21.4375)).toBe('21.44');
+    expect(formatValue(0.00125)).toBe('0.0013');
+    expect(formatValue(12)).toBe('12');
+    expect(formatValue(-0.5)).toBe('-0.5');
   });
 });

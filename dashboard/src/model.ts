@@ -1,6 +1,6 @@
 // Small facts about resources the pages share.
 
-import type { Application, Board, Device, DevicePhase, Gateway, GatewayHealth, Meta } from './api/types';
+import type { Application, Board, Device, DevicePhase, Gateway, GatewayHealth, Meta, MetricGate } from './api/types';
 
 export const SIM_BOARD = 'sim';
 
@@ -42,6 +42,62 @@ export function byName<R extends { meta: Meta }>(resources: Iterable<R>): R[] {
 
 export function nameOf(r: { meta: Meta }): string {
   return r.meta.name;
+}
+
+/**
+ * `k=v,k2=v2` as a map (labels, an application's config); a sentence
+ * naming `field` and the bad term when one is not `key=value`.
+ */
+export function parsePairs(field: string, s: string): Record<string, string> | string {
+  const out: Record<string, string> = {};
+  for (const raw of s.split(',')) {
+    const t = raw.trim();
+    if (t === '') continue;
+    const i = t.indexOf('=');
+    if (i <= 0 || i === t.length - 1) return `${field}: "${t}" is not key=value`;
+    out[t.slice(0, i).trim()] = t.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** A map as `parsePairs` reads it. */
+export function pairsText(m: Record<string, string> | undefined): string {
+  return Object.entries(m ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+}
+
+/** Comma-separated words, trimmed, empty ones dropped. */
+export function words(s: string): string[] {
+  return s
+    .split(',')
+    .map((w) => w.trim())
+    .filter(Boolean);
+}
+
+/**
+ * A canary metric gate (`temp_c < 80`) read for display: which metric it
+ * bounds, how, and the bound. The platform parses and enforces gates; this
+ * reads one it accepted (the form its schema's pattern gives), so a chart
+ * can draw the bound. `null` for anything else.
+ */
+export function parseGate(g: MetricGate): { metric: string; op: '<' | '<=' | '>' | '>='; bound: number } | null {
+  const m = /^\s*([a-z][a-z0-9_.]{0,31})\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$/.exec(g);
+  const bound = Number(m?.[3]);
+  if (!m || !m[1] || !Number.isFinite(bound)) return null;
+  return { metric: m[1], op: m[2] as '<' | '<=' | '>' | '>=', bound };
+}
+
+/** The canary metric gates of an application's strategy (none for other strategies). */
+export function gatesOf(a: Application): MetricGate[] {
+  const s = a.spec.strategy;
+  return s?.type === 'canary' ? (s.gates ?? []) : [];
+}
+
+/** A metric value for people: whole numbers as they are, else 2 decimals (4 below 1), trailing zeros dropped. */
+export function formatValue(v: number): string {
+  if (Number.isInteger(v)) return String(v);
+  return v.toFixed(Math.abs(v) < 1 ? 4 : 2).replace(/\.?0+$/, '');
 }
 
 /** Kubernetes-style equality selector, as crates/wasmbed-model/src/selector.rs parses it. */

@@ -4,19 +4,29 @@
 
 import type {
   Application,
+  AttachedPeripheral,
   AuditEntry,
   AuditQuery,
   Board,
   ConsoleChunk,
   DeployRequest,
   Device,
+  FleetQuery,
+  FleetSeries,
   Gateway,
   HistoryEntry,
   LogLine,
+  MessageRequest,
+  MessageResult,
+  MetricSummary,
   ModuleInfo,
   NewDevice,
   RollbackRequest,
   RolloutControl,
+  SensorReading,
+  SensorValue,
+  SeriesQuery,
+  SeriesRange,
   TerminalAnswer,
   TerminalRequest,
   WhoAmI,
@@ -112,8 +122,8 @@ export class Api {
   boards = () => this.request<Board[]>('GET', '/boards');
   devices = () => this.request<Device[]>('GET', '/devices');
   gateways = () => this.request<Gateway[]>('GET', '/gateways');
-  createDevice = (name: string, board: string, labels: Record<string, string>) =>
-    this.request<Device>('POST', '/devices', { name, board, labels } satisfies NewDevice);
+  createDevice = (name: string, board: string, labels: Record<string, string>, peripherals: AttachedPeripheral[] = []) =>
+    this.request<Device>('POST', '/devices', { name, board, labels, peripherals } satisfies NewDevice);
   deleteDevice = (name: string) => this.request<void>('DELETE', `/devices/${enc(name)}`);
   connect = (name: string) => this.request<Device>('POST', `/devices/${enc(name)}/connect`);
   disconnect = (name: string) => this.request<Device>('POST', `/devices/${enc(name)}/disconnect`);
@@ -122,6 +132,12 @@ export class Api {
     this.request<ConsoleChunk>('GET', `/devices/${enc(name)}/console?offset=${offset}`);
   terminal = (name: string, command: string) =>
     this.request<TerminalAnswer>('POST', `/devices/${enc(name)}/terminal`, { command } satisfies TerminalRequest);
+  sensors = (name: string) => this.request<SensorReading[]>('GET', `/devices/${enc(name)}/sensors`);
+  setSensor = (name: string, sensor: string, value: number) =>
+    this.request<SensorReading>('PUT', `/devices/${enc(name)}/sensors/${enc(sensor)}`, { value } satisfies SensorValue);
+  deviceMetrics = (name: string) => this.request<MetricSummary[]>('GET', `/devices/${enc(name)}/telemetry`);
+  deviceSeries = (name: string, metric: string, q: SeriesQuery) =>
+    this.request<SeriesRange>('GET', `/devices/${enc(name)}/telemetry/${enc(metric)}${query(q)}`);
 
   uploadModule = (bytes: ArrayBuffer, digest: string | null) =>
     this.request<ModuleInfo>('POST', `/modules${digest ? `?digest=${digest}` : ''}`, undefined, bytes);
@@ -132,17 +148,24 @@ export class Api {
   rollback = (name: string, revision?: number) =>
     this.request<Application>('POST', `/applications/${enc(name)}/rollback`, (revision === undefined ? {} : { revision }) satisfies RollbackRequest);
   history = (name: string) => this.request<HistoryEntry[]>('GET', `/applications/${enc(name)}/history`);
+  fleetSeries = (name: string, metric: string, q: FleetQuery) =>
+    this.request<FleetSeries>('GET', `/applications/${enc(name)}/telemetry/${enc(metric)}${query(q)}`);
+  sendMessage = (name: string, req: MessageRequest) =>
+    this.request<MessageResult[]>('POST', `/applications/${enc(name)}/messages`, req);
 
-  audit = (q: AuditQuery) => {
-    const p = new URLSearchParams();
-    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') p.set(k, String(v));
-    const qs = p.toString();
-    return this.request<AuditEntry[]>('GET', `/audit${qs ? `?${qs}` : ''}`);
-  };
+  audit = (q: AuditQuery) => this.request<AuditEntry[]>('GET', `/audit${query(q)}`);
 }
 
 function enc(s: string): string {
   return encodeURIComponent(s);
+}
+
+/** `?k=v&...` of the parameters that are set, or nothing. */
+function query(q: Record<string, string | number | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') p.set(k, String(v));
+  const qs = p.toString();
+  return qs ? `?${qs}` : '';
 }
 
 /** Hex SHA-256 of the bytes, when the browser offers WebCrypto (secure contexts only; loopback is one). */

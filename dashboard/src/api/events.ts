@@ -2,11 +2,14 @@
 // one event per change. The connection is kept up with backoff; a reconnect
 // gets a fresh snapshot, so nothing is lost while it was down. A `lagged`
 // event means the server dropped events for us: reconnect at once.
+// `telemetry` events (one per sample) are not changes to a resource: they
+// go to the charts, never into the fleet state.
 
 import { Api, ApiError, errorMessage } from './client';
 import { SseParser } from './sse';
-import type { Application, Deleted, Device, Gateway, Heartbeat, LogLine, Snapshot } from './types';
+import type { Application, Deleted, Device, Gateway, Heartbeat, LogLine, Snapshot, TelemetrySample } from './types';
 
+/** Events that change the fleet state (state/fleet.ts). */
 export type FleetEvent =
   | { type: 'snapshot'; data: Snapshot }
   | { type: 'device'; data: Device }
@@ -16,26 +19,29 @@ export type FleetEvent =
   | { type: 'deleted'; data: Deleted }
   | { type: 'log'; data: LogLine };
 
+/** Everything the stream delivers. */
+export type StreamEvent = FleetEvent | { type: 'telemetry'; data: TelemetrySample };
+
 export type StreamState =
   | { kind: 'connecting' }
   | { kind: 'live' }
   | { kind: 'reconnecting'; error: string; retryInMs: number }
   | { kind: 'refused'; error: ApiError };
 
-const KNOWN = new Set(['snapshot', 'device', 'heartbeat', 'application', 'gateway', 'deleted', 'log']);
+const KNOWN = new Set<string>(['snapshot', 'device', 'heartbeat', 'application', 'gateway', 'deleted', 'log', 'telemetry'] satisfies StreamEvent['type'][]);
 /** The server comments every 15 s; this much silence means the connection is dead. */
 const SILENCE_MS = 45_000;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 
-/** Parses one message into a fleet event; `null` for kinds this dashboard does not know (newer servers). */
-export function parseEvent(event: string, data: string): FleetEvent | 'lagged' | null {
+/** Parses one message into an event; `null` for kinds this dashboard does not know (newer servers). */
+export function parseEvent(event: string, data: string): StreamEvent | 'lagged' | null {
   if (event === 'lagged') return 'lagged';
   if (!KNOWN.has(event)) return null;
-  return { type: event, data: JSON.parse(data) as unknown } as FleetEvent;
+  return { type: event, data: JSON.parse(data) as unknown } as StreamEvent;
 }
 
 export interface StreamHandlers {
-  onEvent: (e: FleetEvent) => void;
+  onEvent: (e: StreamEvent) => void;
   onState: (s: StreamState) => void;
 }
 

@@ -24,6 +24,8 @@ describe('SseParser', () => {
     expect(parseEvent('lagged', '{"missed":3}')).toBe('lagged');
     expect(parseEvent('future-kind', '{}')).toBeNull();
     expect(parseEvent('deleted', '{"kind":"device","name":"a"}')).toEqual({ type: 'deleted', data: { kind: 'device', name: 'a' } });
+    const sample = { device: 'd', app: 'thermostat', revision: 2, metric: 'temp_c', tMs: 5, value: 21.5 };
+    expect(parseEvent('telemetry', JSON.stringify(sample))).toEqual({ type: 'telemetry', data: sample });
   });
 });
 

@@ -16,13 +16,19 @@ export type DevicePhase = Schemas['DevicePhase'];
 export type SessionStatus = Schemas['SessionStatus'];
 export type AppObservation = Schemas['AppObservation'];
 export type AppState = AppObservation['state'];
+export type AppCounters = Schemas['AppCounters'];
 export type ProcessState = Schemas['ProcessState'];
 export type NewDevice = Schemas['NewDevice'];
+export type AttachedPeripheral = Schemas['AttachedPeripheral'];
+export type SensorKind = Schemas['SensorKind'];
+export type SensorReading = Schemas['SensorReading'];
+export type SensorValue = Schemas['SensorValue'];
 
 export type Application = Schemas['Application'];
 export type Limits = Schemas['Limits'];
 export type Strategy = Schemas['Strategy'];
 export type StrategyType = Strategy['type'];
+export type MetricGate = Schemas['MetricGate'];
 export type RolloutPhase = Schemas['RolloutPhase'];
 export type StepStatus = Schemas['StepStatus'];
 export type RolloutControl = Schemas['RolloutControl'];
@@ -44,6 +50,18 @@ export type LogLine = Schemas['LogLine'];
 export type TerminalRequest = Schemas['TerminalRequest'];
 export type TerminalAnswer = Schemas['TerminalAnswer'];
 export type AuditEntry = Schemas['AuditEntry'];
+
+// What apps publish (`GET .../telemetry...`) and messages to apps.
+export type Point = Schemas['Point'];
+export type Aggregate = Schemas['Aggregate'];
+export type SeriesRange = Schemas['SeriesRange'];
+export type MetricSummary = Schemas['MetricSummary'];
+export type FleetSeries = Schemas['FleetSeries'];
+export type SeriesQuery = NonNullable<operations['device_series']['parameters']['query']>;
+export type FleetQuery = NonNullable<operations['fleet_series']['parameters']['query']>;
+export type MessageRequest = Schemas['MessageRequest'];
+export type MessageResult = Schemas['MessageResult'];
+export type Delivery = Schemas['Delivery'];
 export type AuditQuery = NonNullable<operations['audit']['parameters']['query']>;
 
 // The event stream's payloads (`GET /api/v1/events`) and the platform's
@@ -53,6 +71,7 @@ export type Heartbeat = Schemas['Heartbeat'];
 export type Deleted = Schemas['Deleted'];
 export type Activity = Schemas['Activity'];
 export type ActivityBucket = Schemas['ActivityBucket'];
+export type TelemetrySample = Schemas['TelemetrySample'];
 
 /**
  * Every member of a string union, in the order written. The argument must
@@ -66,10 +85,17 @@ function every<T extends string>(members: Record<T, true>): T[] {
 /** Device phases in lifecycle order. */
 export const DEVICE_PHASES = every<DevicePhase>({ Provisioning: true, Connecting: true, Online: true, Unreachable: true, Failed: true });
 
+export const SENSOR_KINDS = every<SensorKind>({ tmp105: true });
+
 export const STRATEGY_TYPES = every<StrategyType>({ 'all-at-once': true, rolling: true, canary: true, 'blue-green': true });
 
-/** Capability groups of ABI v1 (docs/api.md; the document types capabilities as plain strings). */
-export const CAPABILITIES = ['log', 'time', 'device'] as const;
+/**
+ * Capability groups (docs/api.md; the document types capabilities as plain
+ * strings). Hardware is granted by name beside them (`gpio:led0`,
+ * `i2c:0:0x48`, `spi:0`, `adc:0`, `uart:1`), which only the platform
+ * parses: it refuses a malformed one naming it.
+ */
+export const CAPABILITIES = ['log', 'time', 'device', 'telemetry', 'config', 'messages'] as const;
 
 /** An audit entry's outcomes (docs/api.md; the document types the outcome as a plain string). */
 export const AUDIT_OUTCOMES = ['ok', 'refused', 'denied', 'failed'] as const;

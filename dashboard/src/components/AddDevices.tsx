@@ -2,25 +2,13 @@
 // Boards that cannot host a runtime are listed with the platform's reason.
 
 import { useState, type FormEvent } from 'react';
-import type { Board, Device } from '../api/types';
-import { boardRefusal } from '../model';
+import { SENSOR_KINDS, type AttachedPeripheral, type Board, type Device, type SensorKind } from '../api/types';
+import { boardRefusal, parsePairs } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
 import { ErrorBanner, Notice, useAction } from './common';
 import { DataTable, type Column } from './DataTable';
-import { TextField } from './fields';
-
-function parseLabels(s: string): Record<string, string> | string {
-  const out: Record<string, string> = {};
-  for (const raw of s.split(',')) {
-    const t = raw.trim();
-    if (t === '') continue;
-    const i = t.indexOf('=');
-    if (i <= 0 || i === t.length - 1) return `labels: "${t}" is not key=value`;
-    out[t.slice(0, i).trim()] = t.slice(i + 1).trim();
-  }
-  return out;
-}
+import { CheckField, SelectField, TextField } from './fields';
 
 function boardNote(b: Board): string {
   if (b.name === 'sim') return 'the device agent on the platform’s host, not firmware: simulated';
@@ -34,6 +22,8 @@ export function AddDevices({ onCreated, defaultCounts }: { onCreated?: (d: Devic
   const [prefix, setPrefix] = useState('dev');
   const [labels, setLabels] = useState('app=demo');
   const [created, setCreated] = useState<string[]>([]);
+  const [withSensor, setWithSensor] = useState(false);
+  const [sensor, setSensor] = useState({ name: 'temp0', kind: 'tmp105' as SensorKind, at: 'i2c:0:0x48', initial: '21.5' });
   const { run, busy, error, setError } = useAction();
 
   const supported = boards.filter((b) => !boardRefusal(b));
@@ -42,8 +32,12 @@ export function AddDevices({ onCreated, defaultCounts }: { onCreated?: (d: Devic
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const l = parseLabels(labels);
+    const l = parsePairs('labels', labels);
     if (typeof l === 'string') return setError(l);
+    const initial = sensor.initial.trim() === '' ? null : Number(sensor.initial);
+    if (initial !== null && !Number.isFinite(initial)) return setError(`Initial value: “${sensor.initial}” is not a number`);
+    // The platform checks the rest (the name, that the board has that bus, the range) and names what is wrong.
+    const peripherals: AttachedPeripheral[] = withSensor ? [{ name: sensor.name.trim(), kind: sensor.kind, at: sensor.at.trim(), initial }] : [];
     void run(async () => {
       const made: Device[] = [];
       let n = 0;
@@ -53,7 +47,7 @@ export function AddDevices({ onCreated, defaultCounts }: { onCreated?: (d: Devic
           let name: string;
           do name = `${prefix}-${b.name === 'sim' ? 'sim' : b.name.replace(/^mps2-/, '')}-${n++}`;
           while (state.devices[name] || made.some((d) => d.meta.name === name));
-          made.push(await api.createDevice(name, b.name, l));
+          made.push(await api.createDevice(name, b.name, l, peripherals));
           setCreated(made.map((d) => d.meta.name));
         }
       }
@@ -93,6 +87,19 @@ export function AddDevices({ onCreated, defaultCounts }: { onCreated?: (d: Devic
         <TextField label="Name prefix" value={prefix} onValue={setPrefix} pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" required />
         <TextField label="Labels" value={labels} onValue={setLabels} placeholder="app=demo,site=lab" />
       </div>
+      <fieldset>
+        <legend>Sensors</legend>
+        <CheckField label="Attach a sensor to each new device" checked={withSensor} onChecked={setWithSensor} />
+        {withSensor && (
+          <>
+            <TextField label="Sensor name" value={sensor.name} onValue={(name) => setSensor({ ...sensor, name })} required />
+            <SelectField label="Sensor kind" options={SENSOR_KINDS} value={sensor.kind} onValue={(kind) => setSensor({ ...sensor, kind })} />
+            <TextField label="Sensor address" value={sensor.at} onValue={(at) => setSensor({ ...sensor, at })} placeholder="i2c:0:0x48" required />
+            <TextField label="Initial value" type="number" step="any" value={sensor.initial} onValue={(v) => setSensor({ ...sensor, initial: v })} />
+            <p className="muted">The device’s emulator attaches it; the device’s page shows and sets what it measures.</p>
+          </>
+        )}
+      </fieldset>
       <ErrorBanner error={error} onDismiss={() => setError(null)} />
       {created.length > 0 && <p role="status">Created {created.join(', ')}.</p>}
       <button type="submit" className="primary" disabled={busy || total === 0}>

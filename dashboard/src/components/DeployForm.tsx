@@ -5,7 +5,7 @@
 import { useState, type FormEvent } from 'react';
 import { sha256Hex } from '../api/client';
 import { CAPABILITIES, STRATEGY_TYPES, type Application, type DeployRequest, type ModuleInfo, type Strategy, type StrategyType } from '../api/types';
-import { parseSelector } from '../model';
+import { pairsText, parsePairs, parseSelector, words } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
 import { ErrorBanner, useAction } from './common';
@@ -13,7 +13,10 @@ import { CheckField, SelectField, TextField } from './fields';
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-function strategyOf(type: StrategyType, f: { maxUnavailable: string; steps: string; soakMs: string; maxFailures: string }): Strategy {
+/** Groups are checkboxes; the rest of an application's capabilities name hardware. */
+const isGroup = (c: string) => (CAPABILITIES as readonly string[]).includes(c);
+
+function strategyOf(type: StrategyType, f: { maxUnavailable: string; steps: string; soakMs: string; maxFailures: string; gates: string }): Strategy {
   const soakMs = Number(f.soakMs) || 0;
   switch (type) {
     case 'all-at-once':
@@ -23,9 +26,10 @@ function strategyOf(type: StrategyType, f: { maxUnavailable: string; steps: stri
     case 'canary':
       return {
         type,
-        steps: f.steps.split(',').map((s) => s.trim()).filter(Boolean),
+        steps: words(f.steps),
         soakMs,
         maxFailures: Number(f.maxFailures) || 0,
+        gates: words(f.gates),
       };
     case 'blue-green':
       return { type, soakMs };
@@ -40,13 +44,16 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
   const [name, setName] = useState(existing?.meta.name ?? '');
   const [file, setFile] = useState<File | null>(null);
   const [version, setVersion] = useState(spec ? nextVersion(spec.version) : '1');
-  const [caps, setCaps] = useState<string[]>(spec?.capabilities ?? ['log', 'time']);
+  const [caps, setCaps] = useState<string[]>((spec?.capabilities ?? ['log', 'time']).filter(isGroup));
+  const [hardware, setHardware] = useState((spec?.capabilities ?? []).filter((c) => !isGroup(c)).join(', '));
+  const [config, setConfig] = useState(pairsText(spec?.config));
   const [selector, setSelector] = useState(spec?.selector ?? 'app=demo');
   const [type, setType] = useState<StrategyType>(s?.type ?? 'all-at-once');
   const [maxUnavailable, setMaxUnavailable] = useState(s?.type === 'rolling' ? s.maxUnavailable : '25%');
   const [steps, setSteps] = useState(s?.type === 'canary' ? s.steps.join(',') : '1,50%,100%');
   const [soakMs, setSoakMs] = useState(s && 'soakMs' in s ? String(s.soakMs ?? 0) : '0');
   const [maxFailures, setMaxFailures] = useState(s?.type === 'canary' ? String(s.maxFailures ?? 0) : '0');
+  const [gates, setGates] = useState(s?.type === 'canary' ? (s.gates ?? []).join(', ') : '');
   const [fuel, setFuel] = useState('');
   const [pages, setPages] = useState('');
   const [tickMs, setTickMs] = useState('');
@@ -60,6 +67,8 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
     e.preventDefault();
     if (!NAME.test(name)) return setError('Application name: 1-63 characters of a-z, 0-9 and -, not starting or ending with -');
     if (!file) return setError('Choose the module (.wasm) to deploy');
+    const cfg = parsePairs('config', config);
+    if (typeof cfg === 'string') return setError(cfg);
     void run(async () => {
       const bytes = await file.arrayBuffer();
       const m = await api.uploadModule(bytes, await sha256Hex(bytes));
@@ -71,10 +80,11 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
       const app = await api.deploy(name, {
         version: version.trim(),
         digest: m.digest,
-        capabilities: caps,
+        capabilities: [...caps, ...words(hardware)],
+        config: cfg,
         limits,
         selector: selector.trim(),
-        strategy: strategyOf(type, { maxUnavailable, steps, soakMs, maxFailures }),
+        strategy: strategyOf(type, { maxUnavailable, steps, soakMs, maxFailures, gates }),
       });
       onDeployed(app);
     });
@@ -103,8 +113,13 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
         {CAPABILITIES.map((c) => (
           <CheckField key={c} label={c} checked={caps.includes(c)} onChecked={() => toggle(c)} />
         ))}
-        <p className="muted">The device links only the granted groups: a module importing anything else is refused.</p>
+        <TextField label="Hardware" className="grow" value={hardware} onValue={setHardware} placeholder="gpio:led0, i2c:0:0x48" spellCheck={false} />
+        <p className="muted">
+          The device links only what is granted: a module importing anything else is refused, and a call to hardware outside the grant
+          (another pin, another I2C address) fails and is counted. Hardware the targeted devices lack is refused at deploy.
+        </p>
       </fieldset>
+      <TextField label="Configuration" value={config} onValue={setConfig} placeholder="threshold_c=30, mode=eco" spellCheck={false} />
       <TextField label="Target devices (label selector)" value={selector} onValue={setSelector} placeholder="empty: every device" />
       {'error' in sel ? (
         <ErrorBanner error={sel.error} />
@@ -124,6 +139,7 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
           <>
             <TextField label="Steps" value={steps} onValue={setSteps} placeholder="1,10%,50%,100%" />
             <TextField label="Failures tolerated per step" type="number" min={0} value={maxFailures} onValue={setMaxFailures} />
+            <TextField label="Metric gates" value={gates} onValue={setGates} placeholder="temp_c < 80, error_rate < 0.01" spellCheck={false} />
           </>
         )}
         {(type === 'canary' || type === 'blue-green') && (

@@ -8,6 +8,7 @@ import type {
   AuditOutcome,
   Condition,
   ConditionStatus,
+  Delivery,
   DevicePhase,
   GatewayHealth,
   ProcessState,
@@ -65,6 +66,15 @@ export const GatewayHealthBadge = stateBadge<GatewayHealth>({
   Unknown: 'muted',
   Healthy: 'ok',
   Unhealthy: 'bad',
+});
+
+/** What became of a message on a device: taken by the app, or why not. */
+export const DeliveryBadge = stateBadge<Delivery>({
+  delivered: 'ok',
+  'not-running': 'warn',
+  'no-handler': 'warn',
+  failed: 'bad',
+  'too-large': 'bad',
 });
 
 /** A condition's status; the label usually names the condition too. */

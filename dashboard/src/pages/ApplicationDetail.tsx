@@ -3,8 +3,10 @@ import { AppStateBadge, ConditionSummary, RevisionOutcomeBadge, RolloutPhaseBadg
 import { DeviceLink, Targets } from '../components/columns';
 import { ErrorBanner, Facts, Missing, Page, Section, useAction } from '../components/common';
 import { DataTable, type Column } from '../components/DataTable';
+import { SendMessage } from '../components/SendMessage';
+import { FleetTelemetry } from '../components/Telemetry';
 import type { AppObservation, Application, Revision, RolloutControl } from '../api/types';
-import { ago, rollbackTarget, slotsOf, strategyLabel } from '../model';
+import { ago, gatesOf, pairsText, rollbackTarget, slotsOf, strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate } from '../router';
@@ -173,6 +175,8 @@ export function ApplicationDetail({ name }: { name: string }) {
               ['capabilities', sp.capabilities?.join(', ') || 'none'],
               ['targets', <Targets key="s" app={app} />],
               ['strategy', strategyLabel(app)],
+              ['metric gates', gatesOf(app).join(', ') || 'none'],
+              ['config', pairsText(sp.config) ? <code key="c">{pairsText(sp.config)}</code> : 'none'],
               [
                 'limits',
                 sp.limits
@@ -197,6 +201,12 @@ export function ApplicationDetail({ name }: { name: string }) {
           />
         </Section>
       </div>
+      <Section title="Telemetry">
+        <FleetTelemetry key={name} app={app} />
+      </Section>
+      <Section title="Messages">
+        <SendMessage key={name} app={name} devices={[...new Set(placed.map((p) => p.device))]} />
+      </Section>
       <Section title="History">
         <History app={app} now={now} />
       </Section>

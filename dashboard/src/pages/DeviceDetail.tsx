@@ -3,14 +3,43 @@ import { SerialConsole } from '../components/Console';
 import { Terminal } from '../components/Terminal';
 import { AppStateBadge, ConditionSummary, DevicePhaseBadge, ProcessStateBadge } from '../components/badges';
 import { AppLink } from '../components/columns';
-import { ErrorBanner, Facts, Missing, Notice, Page, Section, useAction } from '../components/common';
+import { Empty, ErrorBanner, Facts, Missing, Notice, Page, Section, useAction } from '../components/common';
 import { DataTable, type Column } from '../components/DataTable';
-import type { AppObservation, Device } from '../api/types';
-import { ago, appOfSlot, bytes, duration, isEmulated, isSimulated, phaseOf } from '../model';
+import { SendMessage } from '../components/SendMessage';
+import { Sensors } from '../components/Sensors';
+import { DeviceTelemetry } from '../components/Telemetry';
+import type { AppCounters, AppObservation, Device } from '../api/types';
+import { ago, appOfSlot, bytes, duration, formatValue, isEmulated, isSimulated, phaseOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate } from '../router';
 import { DeviceKind } from '../components/DeviceKind';
+
+/**
+ * What each counter an app reports is called in the apps table, and
+ * whether a count above zero is a problem to point at (calls that did not
+ * reach the world) or just activity.
+ */
+const COUNTERS: Record<keyof AppCounters, { head: string; problem: boolean }> = {
+  denied: { head: 'denied calls', problem: true },
+  hwErrors: { head: 'hardware errors', problem: true },
+  droppedSamples: { head: 'dropped samples', problem: true },
+  samples: { head: 'samples', problem: false },
+  messages: { head: 'messages', problem: false },
+};
+
+const COUNTER_COLUMNS: Column<AppObservation>[] = (Object.keys(COUNTERS) as (keyof AppCounters)[]).map((key) => ({
+  head: COUNTERS[key].head,
+  cell: (a) => {
+    const n = a.counters?.[key];
+    if (n === undefined) return '–';
+    return (
+      <span className={COUNTERS[key].problem && n > 0 ? 'count warn' : 'count'} data-counter={key}>
+        {n}
+      </span>
+    );
+  },
+}));
 
 const APP_COLUMNS: Column<AppObservation>[] = [
   { head: 'slot', cell: (a) => <AppLink name={appOfSlot(a.name)}>{a.name}</AppLink> },
@@ -18,6 +47,14 @@ const APP_COLUMNS: Column<AppObservation>[] = [
   { head: 'revision', cell: (a) => a.revision ?? '–' },
   { head: 'state', cell: (a) => <AppStateBadge value={a.state} /> },
   { head: 'reason', cell: (a) => a.reason ?? '' },
+  ...COUNTER_COLUMNS,
+  {
+    head: 'latest metrics',
+    cell: (a) =>
+      Object.entries(a.metrics ?? {})
+        .map(([m, v]) => `${m} ${formatValue(v)}`)
+        .join(', ') || '–',
+  },
 ];
 
 function Power({ d }: { d: Device }) {
@@ -60,6 +97,14 @@ function Remove({ name }: { name: string }) {
       <ErrorBanner error={error} />
     </>
   );
+}
+
+/** A message control for each application on the device. */
+function Messages({ device, apps }: { device: string; apps: string[] }) {
+  const { can } = useAuth();
+  if (apps.length === 0) return <Empty>No app runs on the device.</Empty>;
+  if (!can('operator')) return <p className="muted">Sending messages needs the operator role.</p>;
+  return apps.map((app) => <SendMessage key={`${device}/${app}`} app={app} device={device} />);
 }
 
 export function DeviceDetail({ name }: { name: string }) {
@@ -137,7 +182,26 @@ export function DeviceDetail({ name }: { name: string }) {
       </div>
 
       <Section title="Apps">
-        <DataTable label="Apps on the device" columns={APP_COLUMNS} rows={s?.apps ?? []} rowKey={(a) => a.name} empty="No app reported by the device." />
+        <DataTable
+          label="Apps on the device"
+          columns={APP_COLUMNS}
+          rows={s?.apps ?? []}
+          rowKey={(a) => a.name}
+          rowAttributes={(a) => ({ 'data-slot': a.name })}
+          empty="No app reported by the device."
+        />
+      </Section>
+
+      <Section title="Sensors">
+        <Sensors key={name} device={d} />
+      </Section>
+
+      <Section title="Telemetry">
+        <DeviceTelemetry key={name} device={d} />
+      </Section>
+
+      <Section title="Messages to apps">
+        <Messages device={name} apps={[...new Set((s?.apps ?? []).map((a) => appOfSlot(a.name)))]} />
       </Section>
 
       <Section title="App log">

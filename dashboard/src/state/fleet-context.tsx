@@ -1,11 +1,13 @@
 // Holds the fleet state for every page and keeps the event stream open
-// while someone is signed in.
+// while someone is signed in. Resource events go into the fleet state;
+// telemetry samples go to the charts through the telemetry feed.
 
-import { createContext, useContext, useEffect, useReducer, useState, type ReactNode } from 'react';
+import { createContext, useContext, useEffect, useMemo, useReducer, useState, type ReactNode } from 'react';
 import { openEventStream, type StreamState } from '../api/events';
 import type { Board } from '../api/types';
 import { useAuth } from './auth';
 import { emptyFleet, fleetReducer, type FleetState } from './fleet';
+import { TelemetryFeed } from './telemetry-feed';
 
 interface Fleet {
   state: FleetState;
@@ -13,6 +15,8 @@ interface Fleet {
   /** Boards the platform knows (GET /boards), empty until loaded. */
   boards: Board[];
   boardsError: string | null;
+  /** Telemetry samples as they arrive. */
+  telemetry: TelemetryFeed;
 }
 
 const FleetContext = createContext<Fleet | null>(null);
@@ -23,24 +27,29 @@ export function FleetProvider({ children }: { children: ReactNode }) {
   const [stream, setStream] = useState<StreamState>({ kind: 'connecting' });
   const [boards, setBoards] = useState<Board[]>([]);
   const [boardsError, setBoardsError] = useState<string | null>(null);
+  const telemetry = useMemo(() => new TelemetryFeed(), []);
 
   useEffect(
     () =>
       openEventStream(api, {
-        onEvent: (event) => dispatch({ event, atMs: Date.now() }),
+        onEvent: (event) => {
+          if (event.type === 'telemetry') return telemetry.publish(event.data);
+          dispatch({ event, atMs: Date.now() });
+          if (event.type === 'snapshot') telemetry.resync();
+        },
         onState: (s) => {
           setStream(s);
           if (s.kind === 'refused' && s.error.status === 401) signOut(s.error.message);
         },
       }),
-    [api, signOut],
+    [api, signOut, telemetry],
   );
 
   useEffect(() => {
     api.boards().then(setBoards, (e: Error) => setBoardsError(e.message));
   }, [api]);
 
-  return <FleetContext.Provider value={{ state, stream, boards, boardsError }}>{children}</FleetContext.Provider>;
+  return <FleetContext.Provider value={{ state, stream, boards, boardsError, telemetry }}>{children}</FleetContext.Provider>;
 }
 
 export function useFleet(): Fleet {

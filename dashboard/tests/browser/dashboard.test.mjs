@@ -1,10 +1,12 @@
 // The dashboard end to end, in headless Chromium against a real
-// `wasmbed up` with a QEMU device running our firmware: sign in, the
-// setup page, the device coming Online, a canary rollout, app log and
-// serial console, the terminal (allowed and refused), disconnect and
-// connect, a second version, rollback, the audit log, the activity
-// chart of a page opened afresh, the overview and the devices page on a
-// 390 px phone screen, a viewer's view.
+// `wasmbed up` with a QEMU device running our firmware, a TMP105
+// temperature sensor attached: sign in, the setup page, the device coming
+// Online, a canary rollout, app log and serial console, the terminal
+// (allowed and refused), disconnect and connect, a second version,
+// rollback, the thermostat example following the sensor as the dashboard
+// sets it (device and fleet charts), a message to the echo example, the
+// audit log, the activity chart of a page opened afresh, the overview and
+// the devices page on a 390 px phone screen, a viewer's view.
 //
 // One screenshot per step in target/browser-artifacts/. Run it with
 // `cargo xtask browser-test` (or as part of `cargo xtask test`).
@@ -33,6 +35,12 @@ let page;
 let step = 0;
 const pageErrors = [];
 const DEVICE = 'e2e-an385-0';
+/** The sensor the device is created with, and the room it starts in (°C; a TMP105 at 12 bits keeps 1/16 °C). */
+const SENSOR = 'temp0';
+const ROOM_C = 21.5;
+const HOT_C = 31.5;
+/** A sample a second reaches the page within a few seconds; QEMU on a loaded machine is slower. */
+const TELEMETRY_MS = 90_000;
 
 before(async () => {
   platform = await startPlatform(P, P.artifacts);
@@ -116,6 +124,12 @@ stepTest('setup: create an mps2-an385 QEMU device', async () => {
   await page.getByRole('note').filter({ hasText: 'stm32vldiscovery' }).filter({ hasText: 'WebAssembly runtime' }).waitFor();
   await page.getByLabel('Number of mps2-an385 devices').fill('1');
   await page.getByLabel('Name prefix').fill('e2e');
+  // A TMP105 on I2C bus 0, as QEMU emulates it on the MPS2 boards.
+  await page.getByLabel('Attach a sensor to each new device').check();
+  assert.equal(await page.getByLabel('Sensor name').inputValue(), SENSOR);
+  assert.equal(await page.getByLabel('Sensor kind').inputValue(), 'tmp105');
+  assert.equal(await page.getByLabel('Sensor address').inputValue(), 'i2c:0:0x48');
+  await page.getByLabel('Initial value').fill(String(ROOM_C));
   await page.getByRole('button', { name: 'Create 1 device' }).click();
   await page.getByRole('table', { name: 'New devices' }).locator(`tr[data-device="${DEVICE}"]`).waitFor();
 });
@@ -201,6 +215,101 @@ stepTest('roll back to revision 1 in one click', async () => {
   const onDevice = page.getByRole('table', { name: 'Devices running the app' }).locator('tr', { hasText: DEVICE });
   await onDevice.locator('td:nth-child(3)', { hasText: /^1$/ }).waitFor({ timeout: ROLLOUT_MS });
   await onDevice.locator('.badge[data-value="running"]').waitFor({ timeout: ROLLOUT_MS });
+});
+
+/** Waits until the chart named `name` shows `value` as its latest. */
+async function chartFollows(name, value, timeout = TELEMETRY_MS) {
+  await page.getByRole('figure', { name }).waitFor({ timeout });
+  await page.locator(`figure[aria-label="${name}"] .latest[data-value="${value}"]`).waitFor({ timeout });
+}
+
+/** Deploys `app` (its module from the apps folder) to the demo devices, all at once, and waits for the rollout. */
+async function deploy(app, { groups, hardware = '', config = '' }) {
+  await page.goto(`${platform.api}/applications/new`);
+  await page.getByLabel('Application name', { exact: true }).fill(app);
+  await page.getByLabel('Module (.wasm)', { exact: true }).setInputFiles(path.join(P.apps, `${app}.wasm`));
+  for (const g of ['log', 'time', 'device', 'telemetry', 'config', 'messages']) {
+    await page.getByRole('group', { name: 'Capabilities' }).getByLabel(g, { exact: true }).setChecked(groups.includes(g));
+  }
+  await page.getByLabel('Hardware', { exact: true }).fill(hardware);
+  await page.getByLabel('Configuration', { exact: true }).fill(config);
+  await page.getByLabel('Target devices (label selector)', { exact: true }).fill('app=demo');
+  // A select's name is its label and its options: match the start.
+  await page.getByRole('combobox', { name: /^Strategy/ }).selectOption('all-at-once');
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.waitForURL(`**/applications/${app}`);
+  await page.locator('[aria-label="Rollout"][data-phase="Completed"]').waitFor({ timeout: ROLLOUT_MS });
+  await page.getByRole('table', { name: 'Devices running the app' }).locator('tr', { hasText: DEVICE }).locator('.badge[data-value="running"]').waitFor({ timeout: ROLLOUT_MS });
+}
+
+stepTest('deploy the thermostat with its hardware grants and config', async () => {
+  await deploy('thermostat', { groups: ['log', 'time', 'telemetry', 'config'], hardware: 'gpio:led0, i2c:0:0x48', config: 'threshold_c=30' });
+  const spec = page.getByRole('region', { name: 'Specification' });
+  const granted = (await spec.locator('dt', { hasText: /^capabilities$/ }).locator('xpath=following-sibling::dd').innerText()).split(', ');
+  assert.deepEqual([...granted].sort(), ['config', 'gpio:led0', 'i2c:0:0x48', 'log', 'telemetry', 'time']);
+  await spec.getByText('threshold_c=30').waitFor();
+});
+
+stepTest('the device page shows the sensor and charts the temperature the thermostat reads', async () => {
+  await page.getByRole('table', { name: 'Devices running the app' }).getByRole('link', { name: DEVICE }).click();
+  await page.getByRole('heading', { name: DEVICE }).waitFor();
+  const sensor = page.getByRole('table', { name: 'Sensors' }).locator(`tr[data-sensor="${SENSOR}"]`);
+  await sensor.locator(`.sensor-value[data-value="${ROOM_C}"]`).waitFor({ timeout: 60_000 });
+  await chartFollows(`temp_c on ${DEVICE}`, ROOM_C);
+  // Below the threshold: the LED stays off, and the app said so.
+  await page.getByRole('log', { name: 'App log' }).getByText(`temperature ${ROOM_C.toFixed(2)} C: LED 0 off`).first().waitFor({ timeout: 60_000 });
+  // The app's counters, as the device reports them: nothing denied, no hardware error.
+  const counters = page.getByRole('table', { name: 'Apps on the device' }).locator('tr[data-slot="thermostat"]');
+  await counters.locator('[data-counter="denied"]', { hasText: /^0$/ }).waitFor({ timeout: 60_000 });
+  await counters.locator('[data-counter="hwErrors"]', { hasText: /^0$/ }).waitFor();
+});
+
+stepTest('a value the sensor cannot measure is refused with the platform’s reason', async () => {
+  const form = page.getByRole('form', { name: `Set ${SENSOR}` });
+  await form.getByLabel(`${SENSOR} (°C)`).fill('500');
+  await form.getByRole('button', { name: 'Set' }).click();
+  await alert().filter({ hasText: 'outside what a tmp105 measures' }).waitFor();
+});
+
+stepTest('setting the sensor from the dashboard: the chart follows, the thermostat turns the LED on', async () => {
+  const form = page.getByRole('form', { name: `Set ${SENSOR}` });
+  await form.getByLabel(`${SENSOR} (°C)`).fill(String(HOT_C));
+  await form.getByRole('button', { name: 'Set' }).click();
+  await page.getByRole('table', { name: 'Sensors' }).locator(`tr[data-sensor="${SENSOR}"] .sensor-value[data-value="${HOT_C}"]`).waitFor();
+  // The chart had the room's temperature; now it follows the new one, live,
+  // and its window holds both.
+  await chartFollows(`temp_c on ${DEVICE}`, HOT_C);
+  const chart = page.getByRole('figure', { name: `temp_c on ${DEVICE}` });
+  assert.match(await chart.getByRole('img').getAttribute('aria-label'), new RegExp(`from ${ROOM_C} to ${HOT_C}; latest ${HOT_C}$`));
+  await page.getByRole('log', { name: 'App log' }).getByText(`temperature ${HOT_C.toFixed(2)} C: LED 0 on`).first().waitFor({ timeout: 60_000 });
+});
+
+stepTest('the application page charts the fleet’s temperature', async () => {
+  await page.goto(`${platform.api}/applications/thermostat`);
+  // One device: the newest step's min, mean and max are its value; the window holds the room's too.
+  await chartFollows('temp_c across thermostat', HOT_C);
+  const fleet = page.getByRole('figure', { name: 'temp_c across thermostat' });
+  await fleet.getByText('1 device reporting').waitFor();
+  assert.match(await fleet.getByRole('img').getAttribute('aria-label'), new RegExp(`from ${ROOM_C} to ${HOT_C}; latest ${HOT_C}$`));
+  await page.getByLabel('Time window').selectOption('1 h');
+  await chartFollows('temp_c across thermostat', HOT_C);
+});
+
+stepTest('a message from the dashboard reaches the echo app: delivered', async () => {
+  await deploy('echo', { groups: ['log', 'time', 'telemetry', 'messages'] });
+  await page.getByLabel('Message to echo', { exact: true }).fill('hello from the dashboard');
+  await page.getByRole('combobox', { name: /^To\b/ }).selectOption(DEVICE);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByRole('table', { name: 'Deliveries to echo' }).locator(`tr[data-device="${DEVICE}"] .badge[data-value="delivered"]`).waitFor({ timeout: 60_000 });
+  // On the device: the app logged it, and an app without a handler says so.
+  await page.goto(`${platform.api}/devices/${DEVICE}`);
+  await page.getByRole('log', { name: 'App log' }).getByText('hello from the dashboard').first().waitFor({ timeout: 60_000 });
+  const toThermostat = page.locator('.send-message[data-app="thermostat"]');
+  await toThermostat.getByLabel('Message to thermostat', { exact: true }).fill('ping');
+  await toThermostat.getByRole('button', { name: 'Send' }).click();
+  await page.getByRole('table', { name: 'Deliveries to thermostat' }).locator(`tr[data-device="${DEVICE}"] .badge[data-value="no-handler"]`).waitFor({ timeout: 60_000 });
+  // The message's length is telemetry too.
+  await chartFollows(`msg_len on ${DEVICE}`, 'hello from the dashboard'.length);
 });
 
 stepTest('the audit log records the deploys and the refused command', async () => {
@@ -290,9 +399,14 @@ stepTest('a viewer token sees the fleet but no controls', async () => {
   await page.getByText('e2e-viewer').waitFor();
   await page.goto(`${platform.api}/devices/${DEVICE}`);
   await page.locator('h1 .badge[data-value="Online"]').waitFor();
-  assert.equal(await page.getByRole('button', { name: /Disconnect|Connect|Delete device/ }).count(), 0);
+  assert.equal(await page.getByRole('button', { name: /Disconnect|Connect|Delete device|^Set$|^Send$/ }).count(), 0);
   assert.equal(await page.getByLabel('Terminal command').isDisabled(), true);
   await page.getByText('Running commands needs the operator role.').waitFor();
+  await page.getByText('Setting a sensor needs the operator role.').waitFor();
+  await page.getByText('Sending messages needs the operator role.').first().waitFor();
+  // Reading is a viewer's right: the sensor's value and the chart are there.
+  await page.getByRole('table', { name: 'Sensors' }).locator(`.sensor-value[data-value="${HOT_C}"]`).waitFor();
+  await chartFollows(`temp_c on ${DEVICE}`, HOT_C);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
   await page.getByText('Reading the audit log needs the operator role.').waitFor();
 });
