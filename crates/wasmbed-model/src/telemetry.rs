@@ -4,14 +4,14 @@
 //! Bounds (in memory only; nothing goes to disk, and after a platform
 //! restart the series start again):
 //! - each series keeps its last [`TelemetryLimits::recent_points`] points at
-//!   full rate (16 bytes each), and one aggregate (min, mean, max, count;
+//!   full rate (12 bytes each), and one aggregate (min, mean, max, count;
 //!   40 bytes) per [`TelemetryLimits::bucket_ms`] for
 //!   [`TelemetryLimits::buckets`] buckets;
 //! - at most [`TelemetryLimits::max_series`] series; samples of a series
 //!   beyond that are dropped and counted.
 //!
 //! With the defaults (600 points, one-minute buckets for 24 hours) a series
-//! holds at most about 67 KB, so 1,000 devices with two metrics each stay
+//! holds at most about 65 KB, so 1,000 devices with two metrics each stay
 //! under 140 MB in the worst case: [`TelemetryBook::bytes`] says what is
 //! held now.
 
@@ -151,9 +151,97 @@ impl Default for TelemetryLimits {
     }
 }
 
+/// Full-rate points, 12 bytes each: times as ms after a base kept once
+/// per series, and capacity grown in small exact steps (not doubled), so
+/// what a series holds is close to what it uses.
+#[derive(Default)]
+struct Ring {
+    base_ms: u64,
+    times: VecDeque<u32>,
+    values: VecDeque<f64>,
+}
+
+impl Ring {
+    /// Capacity is added this many points at a time.
+    const STEP: usize = 16;
+    /// How far before its first point a series' base is set, so slightly
+    /// older samples arriving later need no re-basing.
+    const SLACK_MS: u64 = 3_600_000;
+
+    fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    fn get(&self, i: usize) -> Option<Point> {
+        Some(Point { t_ms: self.base_ms + u64::from(*self.times.get(i)?), value: *self.values.get(i)? })
+    }
+
+    fn front(&self) -> Option<Point> {
+        self.get(0)
+    }
+
+    fn back(&self) -> Option<Point> {
+        self.get(self.len().checked_sub(1)?)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Point> + '_ {
+        self.times.iter().zip(&self.values).map(|(t, v)| Point { t_ms: self.base_ms + u64::from(*t), value: *v })
+    }
+
+    /// Appends `p`, dropping the oldest beyond `limit` points.
+    fn push(&mut self, p: Point, limit: usize) {
+        if self.times.is_empty() {
+            self.base_ms = p.t_ms.saturating_sub(Self::SLACK_MS);
+        }
+        let fits = |base: u64| p.t_ms >= base && p.t_ms - base <= u64::from(u32::MAX);
+        if !fits(self.base_ms) {
+            self.rebase(p.t_ms);
+            if !fits(self.base_ms) {
+                // Weeks older than what the series holds now: not kept.
+                return;
+            }
+        }
+        if self.times.len() >= limit {
+            self.times.pop_front();
+            self.values.pop_front();
+        }
+        if self.times.len() == self.times.capacity() {
+            let more = Self::STEP.min(limit.saturating_sub(self.times.len())).max(1);
+            self.times.reserve_exact(more);
+            self.values.reserve_exact(more);
+        }
+        self.times.push_back((p.t_ms - self.base_ms) as u32);
+        self.values.push_back(p.value);
+    }
+
+    /// A new base for the newest of `t_ms` and the points kept, reaching
+    /// back as far as 32 bits of ms allow; older points are dropped (a
+    /// clock that jumped by weeks: the newest time wins).
+    fn rebase(&mut self, t_ms: u64) {
+        let points: Vec<Point> = self.iter().collect();
+        let newest = points.iter().map(|p| p.t_ms).chain([t_ms]).max().unwrap_or(t_ms);
+        let reach = u64::from(u32::MAX) - Self::SLACK_MS;
+        let oldest =
+            points.iter().map(|p| p.t_ms).chain([t_ms]).filter(|t| newest - t <= reach).min().unwrap_or(newest);
+        self.base_ms = oldest.saturating_sub(Self::SLACK_MS);
+        self.times.clear();
+        self.values.clear();
+        for q in points {
+            if q.t_ms >= self.base_ms && q.t_ms - self.base_ms <= u64::from(u32::MAX) {
+                self.times.push_back((q.t_ms - self.base_ms) as u32);
+                self.values.push_back(q.value);
+            }
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.times.capacity() * std::mem::size_of::<u32>() + self.values.capacity() * std::mem::size_of::<f64>()
+    }
+}
+
 struct Series {
     app: String,
-    recent: VecDeque<Point>,
+    recent: Ring,
     buckets: VecDeque<Aggregate>,
     received: u64,
 }
@@ -162,7 +250,7 @@ impl Series {
     fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.app.capacity()
-            + self.recent.capacity() * std::mem::size_of::<Point>()
+            + self.recent.bytes()
             + self.buckets.capacity() * std::mem::size_of::<Aggregate>()
     }
 }
@@ -222,7 +310,7 @@ impl TelemetryBook {
                 }
                 None => map.entry(key).or_insert_with(|| Series {
                     app: s.app.clone(),
-                    recent: VecDeque::new(),
+                    recent: Ring::default(),
                     buckets: VecDeque::new(),
                     received: 0,
                 }),
@@ -231,10 +319,7 @@ impl TelemetryBook {
                 series.app.clone_from(&s.app);
             }
             let point = Point { t_ms: s.t_ms, value: s.value };
-            if series.recent.len() >= self.limits.recent_points {
-                series.recent.pop_front();
-            }
-            series.recent.push_back(point);
+            series.recent.push(point, self.limits.recent_points);
             series.received += 1;
             let start = s.t_ms - s.t_ms % self.limits.bucket_ms.max(1);
             match series.buckets.back_mut() {
@@ -242,6 +327,9 @@ impl TelemetryBook {
                 _ => {
                     if series.buckets.len() >= self.limits.buckets {
                         series.buckets.pop_front();
+                    }
+                    if series.buckets.len() == series.buckets.capacity() {
+                        series.buckets.reserve_exact(1);
                     }
                     series.buckets.push_back(Aggregate::of(start, s.value));
                 }
@@ -266,7 +354,7 @@ impl TelemetryBook {
     pub fn range(&self, device: &str, metric: &str, from_ms: u64, to_ms: u64) -> SeriesRange {
         let Ok(map) = self.series.lock() else { return SeriesRange::default() };
         let Some(s) = map.get(&(device.to_string(), metric.to_string())) else { return SeriesRange::default() };
-        let points: Vec<Point> = s.recent.iter().filter(|p| p.t_ms >= from_ms && p.t_ms <= to_ms).copied().collect();
+        let points: Vec<Point> = s.recent.iter().filter(|p| p.t_ms >= from_ms && p.t_ms <= to_ms).collect();
         let first = s.recent.front().map_or(u64::MAX, |p| p.t_ms);
         let buckets = s
             .buckets
@@ -291,7 +379,7 @@ impl TelemetryBook {
                 Some(MetricSummary {
                     metric: m.clone(),
                     app: s.app.clone(),
-                    last: *s.recent.back()?,
+                    last: s.recent.back()?,
                     received: s.received,
                 })
             })
@@ -432,6 +520,34 @@ mod tests {
         let range = book.fleet_range("thermo", "temp_c", 0, 10_000, 10_000);
         assert_eq!(range.len(), 1);
         assert_eq!(range[0].count, 2);
+    }
+
+    #[test]
+    fn a_point_costs_about_its_twelve_bytes_in_a_fleet_of_short_series() {
+        let book = TelemetryBook::default();
+        for t in 0..30u64 {
+            book.record((0..1000).map(|d| {
+                sample(&format!("telemetry-{d:04}"), "telemetry", "temp_c", 1_767_225_600_000 + t * 1000, 21.5)
+            }));
+        }
+        let per_point = book.bytes() as f64 / book.points() as f64;
+        assert_eq!(book.points(), 30_000);
+        assert!(per_point <= 32.0, "{per_point} bytes per point");
+    }
+
+    #[test]
+    fn points_far_apart_or_out_of_order_keep_their_times() {
+        let book = TelemetryBook::new(TelemetryLimits { recent_points: 10, ..Default::default() });
+        let day = 86_400_000;
+        let times = [100 * day, 100 * day - 2 * 3_600_000, 160 * day, 160 * day + 1];
+        book.record(times.iter().map(|t| sample("d", "a", "m", *t, *t as f64)));
+        let r = book.range("d", "m", 0, u64::MAX);
+        // The two older points cannot share a 32-bit base with 160 days on:
+        // the newest are kept, exactly, and an old straggler is not.
+        assert!(r.points.iter().all(|p| p.value == p.t_ms as f64), "{r:?}");
+        assert_eq!(r.points.iter().map(|p| p.t_ms).collect::<Vec<_>>(), [160 * day, 160 * day + 1]);
+        book.record([sample("d", "a", "m", 100 * day, 1.0)]);
+        assert_eq!(book.range("d", "m", 0, u64::MAX).points.len(), 2);
     }
 
     #[test]
