@@ -172,7 +172,7 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> Result<Linker<HostCtx>,
                 l.func_wrap(IMPORT_MODULE, "config_get", host_config_get)?;
             }
             Capability::Messages => {
-                l.func_wrap(IMPORT_MODULE, "message_read", host_message_read)?;
+                l.func_wrap(IMPORT_MODULE, "messages_read", host_messages_read)?;
             }
             // A group this build does not implement is never linked, so an
             // app importing it fails to instantiate with the import named.
@@ -393,12 +393,12 @@ fn host_config_get(mut c: Caller<'_, HostCtx>, kptr: i32, klen: i32, bptr: i32, 
     Ok(copy_out(data, buf, entry.value.as_bytes()))
 }
 
-/// `message_read(ptr, cap) -> len | not-found`: the message being
+/// `messages_read(ptr, cap) -> len | not-found`: the message being
 /// delivered, during `on_message`.
-fn host_message_read(mut c: Caller<'_, HostCtx>, ptr: i32, cap: i32) -> Result<i32, Error> {
-    let mem = memory(&c, "message_read")?;
+fn host_messages_read(mut c: Caller<'_, HostCtx>, ptr: i32, cap: i32) -> Result<i32, Error> {
+    let mem = memory(&c, "messages_read")?;
     let (data, ctx) = mem.data_and_store_mut(&mut c);
-    let buf = span("message_read", ptr, cap, data.len())?;
+    let buf = span("messages_read", ptr, cap, data.len())?;
     match &ctx.message {
         Some(m) => Ok(copy_out(data, buf, m)),
         None => Ok(HostError::NotFound.code()),

@@ -366,7 +366,7 @@ fn config_is_read_by_key_and_a_missing_key_is_not_found() {
 
 /// Logs every message it gets.
 const ECHO: &str = r#"(module
-  (import "wasmbed" "message_read" (func $read (param i32 i32) (result i32)))
+  (import "wasmbed" "messages_read" (func $read (param i32 i32) (result i32)))
   (import "wasmbed" "log" (func $log (param i32 i32)))
   (memory (export "memory") 1)
   (func (export "on_message") (param $len i32)

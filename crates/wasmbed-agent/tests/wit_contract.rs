@@ -169,7 +169,6 @@ fn core_import_name(interface: &str, function: &str) -> String {
     match (interface, function) {
         // v1: the function's own name.
         ("log" | "time" | "device", f) => f.replace('-', "_"),
-        ("messages", "read") => "message_read".into(),
         (i, f) => format!("{i}_{}", f.replace('-', "_")),
     }
 }

@@ -394,7 +394,7 @@ pub enum Capability {
     /// `config_get(key, buf) -> len`: the application's configuration.
     #[n(9)]
     Config,
-    /// `message_read(buf) -> len`, for the app's `on_message(len)` export.
+    /// `messages_read(buf) -> len`, for the app's `on_message(len)` export.
     #[n(10)]
     Messages,
 }
@@ -459,7 +459,7 @@ impl Capability {
             Self::Uart => &["uart_write", "uart_read"],
             Self::Telemetry => &["telemetry_publish"],
             Self::Config => &["config_get"],
-            Self::Messages => &["message_read"],
+            Self::Messages => &["messages_read"],
         }
     }
 }

@@ -49,8 +49,8 @@ mod imports {
         pub fn telemetry_publish(ptr: *const u8, len: usize, value: f64, uptime_ms: i64) -> i32;
         /// `config_get(key_ptr, key_len, buf_ptr, cap) -> len | error`.
         pub fn config_get(kptr: *const u8, klen: usize, bptr: *mut u8, cap: usize) -> i32;
-        /// `message_read(ptr, cap) -> len | error`.
-        pub fn message_read(ptr: *mut u8, cap: usize) -> i32;
+        /// `messages_read(ptr, cap) -> len | error`.
+        pub fn messages_read(ptr: *mut u8, cap: usize) -> i32;
     }
 }
 
@@ -252,11 +252,11 @@ pub(crate) fn config_get(key: &str, buf: &mut [u8]) -> i32 {
     }
 }
 
-pub(crate) fn message_read(buf: &mut [u8]) -> i32 {
+pub(crate) fn messages_read(buf: &mut [u8]) -> i32 {
     #[cfg(target_arch = "wasm32")]
     // SAFETY: see above.
     unsafe {
-        imports::message_read(buf.as_mut_ptr(), buf.len())
+        imports::messages_read(buf.as_mut_ptr(), buf.len())
     }
     #[cfg(not(target_arch = "wasm32"))]
     {

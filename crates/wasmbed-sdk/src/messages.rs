@@ -12,6 +12,6 @@ pub const MAX_MESSAGE_LEN: usize = 256;
 /// Copies the message being delivered into `buf`: its bytes, or `Invalid`
 /// when `buf` is shorter than the message, `NotFound` outside a delivery.
 pub fn read(buf: &mut [u8]) -> Result<&[u8], HostError> {
-    let code = crate::host::message_read(buf);
+    let code = crate::host::messages_read(buf);
     filled(code, buf)
 }
