@@ -4,9 +4,9 @@
 //! session: those live in the gateway replicas. So each replica serves a
 //! small HTTPS API on its control port, and the controller calls the
 //! replica that holds a device's session for its terminal and for messages
-//! to its apps, and follows
-//! every replica's app log lines into its own log book (which feeds the
-//! API's logs route and event stream).
+//! to its apps, and follows every replica's app log lines and telemetry
+//! samples into its own log and telemetry books (which feed the API's
+//! logs and telemetry routes, `/metrics` and the event stream).
 //!
 //! - `POST /v1/terminal` `{"device","name","args"}`: the device's answer
 //!   `{"outcome","output"}`; 409 when the device holds no session with
@@ -17,6 +17,8 @@
 //!   `failed`, `too-large`); 409, 503 and 504 as for the terminal.
 //! - `GET /v1/logs`: app log lines as they arrive, one JSON object per
 //!   line; an empty line every [`KEEPALIVE`] so a dead peer is noticed.
+//! - `GET /v1/telemetry`: the samples the replica's devices publish, the
+//!   same way (`{"device","app","revision","metric","tMs","value"}`).
 //!
 //! Trust: the replica presents the gateway certificate; the controller
 //! verifies it against the platform CA under the gateway Service's name
@@ -42,7 +44,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use wasmbed_api::{Delivery, TerminalAnswer, TerminalError};
 use wasmbed_gateway::{CommandError, CommandLine, Gateway};
-use wasmbed_model::{EventKind, LogBook, LogLine, Store};
+use wasmbed_model::{EventKind, LogBook, LogLine, Store, TelemetryBook, TelemetrySample};
 
 /// The control port replicas listen on (the chart's default).
 pub const CONTROL_PORT: u16 = 9443;
@@ -106,18 +108,22 @@ fn error(status: StatusCode, why: impl Into<String>) -> Response {
 struct Replica {
     gateway: Arc<Gateway>,
     logs: Arc<LogBook>,
+    telemetry: Arc<TelemetryBook>,
     token_sha256: [u8; 32],
     stop: watch::Receiver<bool>,
 }
 
-/// A replica's control API over its gateway and log book; callers must
-/// present `token`. Log streams end when `stop` turns true.
+/// A replica's control API over its gateway, its log book and the
+/// gateway's telemetry book; callers must present `token`. Streams end
+/// when `stop` turns true.
 pub fn router(gateway: Arc<Gateway>, logs: Arc<LogBook>, token: &str, stop: watch::Receiver<bool>) -> Router {
-    let replica = Replica { gateway, logs, token_sha256: Sha256::digest(token.as_bytes()).into(), stop };
+    let telemetry = gateway.telemetry().clone();
+    let replica = Replica { gateway, logs, telemetry, token_sha256: Sha256::digest(token.as_bytes()).into(), stop };
     Router::new()
         .route("/v1/terminal", post(terminal))
         .route("/v1/message", post(message))
         .route("/v1/logs", get(follow_logs))
+        .route("/v1/telemetry", get(follow_telemetry))
         .layer(middleware::from_fn_with_state(replica.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_REQUEST))
         .with_state(replica)
@@ -168,8 +174,20 @@ async fn message(State(r): State<Replica>, body: Result<Json<MessageCall>, JsonR
 }
 
 async fn follow_logs(State(r): State<Replica>) -> Response {
-    let lines = r.logs.follow();
-    let state = (lines, r.stop);
+    ndjson(r.logs.follow(), r.stop)
+}
+
+async fn follow_telemetry(State(r): State<Replica>) -> Response {
+    ndjson(r.telemetry.follow(), r.stop)
+}
+
+/// Each record `lines` receives as one JSON line, with a keepalive line
+/// when idle, until `stop`.
+fn ndjson<T: Serialize + Clone + Send + 'static>(
+    lines: tokio::sync::broadcast::Receiver<T>,
+    stop: watch::Receiver<bool>,
+) -> Response {
+    let state = (lines, stop);
     let stream = futures_util::stream::unfold(state, |(mut lines, mut stop)| async move {
         if *stop.borrow() {
             return None;
@@ -386,15 +404,32 @@ impl ControlClient {
         logs: &LogBook,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), ControlError> {
+        self.follow(endpoint, "/v1/logs", |l: LogLine| logs.push(l), stop).await
+    }
+
+    /// Follows the replica's telemetry samples into `book`, as
+    /// [`follow_logs`](Self::follow_logs) does log lines.
+    pub async fn follow_telemetry(
+        &self,
+        endpoint: &str,
+        book: &TelemetryBook,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), ControlError> {
+        self.follow(endpoint, "/v1/telemetry", |s: TelemetrySample| book.record([s]), stop).await
+    }
+
+    /// Hands each record of the replica's stream at `path` to `sink`.
+    async fn follow<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        mut sink: impl FnMut(T),
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), ControlError> {
         let addr = self.address(endpoint).await?;
         let transport = |e: reqwest::Error| ControlError::Transport { addr, why: e.to_string() };
-        let mut resp = self
-            .http(addr, None)?
-            .get(self.url("/v1/logs"))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(transport)?;
+        let mut resp =
+            self.http(addr, None)?.get(self.url(path)).bearer_auth(&self.token).send().await.map_err(transport)?;
         if !resp.status().is_success() {
             return Err(Self::refused(addr, resp).await);
         }
@@ -408,10 +443,10 @@ impl ControlClient {
             pending.extend_from_slice(&chunk);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                match serde_json::from_slice::<LogLine>(&line[..end]) {
-                    Ok(l) => logs.push(l),
+                match serde_json::from_slice::<T>(&line[..end]) {
+                    Ok(record) => sink(record),
                     Err(_) if line.len() <= 1 => {} // keepalive
-                    Err(e) => tracing::debug!(%addr, "skipping a log line that does not parse: {e}"),
+                    Err(e) => tracing::debug!(%addr, path, "skipping a line that does not parse: {e}"),
                 }
             }
             if pending.len() > MAX_LOG_LINE {
@@ -474,13 +509,23 @@ impl wasmbed_api::Terminal for RemoteTerminal {
     }
 }
 
-/// Keeps one log follower per Gateway resource, feeding `logs`; followers
-/// come and go with the resources (event-driven, from the store's watch)
-/// and dial again with backoff when their stream ends.
-pub async fn collect_logs(
+/// Where the controller keeps what the replicas' devices produce.
+#[derive(Debug, Clone)]
+pub struct Books {
+    /// App log lines.
+    pub logs: Arc<LogBook>,
+    /// Telemetry samples.
+    pub telemetry: Arc<TelemetryBook>,
+}
+
+/// Keeps one follower per Gateway resource and stream (log lines and
+/// telemetry), feeding `books`; followers come and go with the resources
+/// (event-driven, from the store's watch) and dial again with backoff when
+/// their stream ends.
+pub async fn collect_records(
     store: Arc<dyn Store>,
     client: ControlClient,
-    logs: Arc<LogBook>,
+    books: Books,
     mut stop: watch::Receiver<bool>,
 ) {
     use std::collections::BTreeMap;
@@ -506,7 +551,7 @@ pub async fn collect_logs(
                         client.clone(),
                         name.clone(),
                         endpoint.clone(),
-                        logs.clone(),
+                        books.clone(),
                         stop.clone(),
                     ));
                     followers.insert(name, (endpoint, task));
@@ -534,19 +579,50 @@ pub async fn collect_logs(
     }
 }
 
-async fn follow_one(
-    client: ControlClient,
-    name: String,
-    endpoint: String,
-    logs: Arc<LogBook>,
+/// What a follower follows.
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Logs,
+    Telemetry,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Logs => "log",
+            Self::Telemetry => "telemetry",
+        }
+    }
+}
+
+/// Both of one replica's streams, each dialled again when it ends.
+async fn follow_one(client: ControlClient, name: String, endpoint: String, books: Books, stop: watch::Receiver<bool>) {
+    let logs = follow_again(&client, &name, &endpoint, &books, Stream::Logs, stop.clone());
+    let telemetry = follow_again(&client, &name, &endpoint, &books, Stream::Telemetry, stop);
+    tokio::join!(logs, telemetry);
+}
+
+/// Follows one of the replica's streams, again with backoff each time it
+/// ends, until `stop`.
+async fn follow_again(
+    client: &ControlClient,
+    name: &str,
+    endpoint: &str,
+    books: &Books,
+    stream: Stream,
     mut stop: watch::Receiver<bool>,
 ) {
+    let what = stream.name();
     let mut delay = Duration::from_millis(500);
     loop {
         let started = tokio::time::Instant::now();
-        match client.follow_logs(&endpoint, &logs, &mut stop).await {
-            Ok(()) => tracing::debug!(gateway = %name, "log stream ended"),
-            Err(e) => tracing::debug!(gateway = %name, "log stream: {e}"),
+        let followed = match stream {
+            Stream::Logs => client.follow_logs(endpoint, &books.logs, &mut stop).await,
+            Stream::Telemetry => client.follow_telemetry(endpoint, &books.telemetry, &mut stop).await,
+        };
+        match followed {
+            Ok(()) => tracing::debug!(gateway = %name, "{what} stream ended"),
+            Err(e) => tracing::debug!(gateway = %name, "{what} stream: {e}"),
         }
         if *stop.borrow() {
             return;

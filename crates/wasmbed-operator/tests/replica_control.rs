@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use wasmbed_api::{Delivery, Terminal, TerminalError};
-use wasmbed_model::{Application, ApplicationSpec, LogBook, Meta};
+use wasmbed_model::{Application, ApplicationSpec, LogBook, Meta, TelemetryBook};
 use wasmbed_operator::replica_control::{self as control, ControlClient, MAX_REQUEST, RemoteTerminal};
 use wasmbed_platform::{Platform, PlatformConfig, fixtures};
 use wasmbed_protocol::CommandOutcome;
@@ -52,7 +52,9 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
     let client = ControlClient::new(p.pki.ca_cert_der(), NAME, port, TOKEN).unwrap();
     let terminal = RemoteTerminal::new(p.store.clone(), client.clone());
     let controller_logs = Arc::new(LogBook::new(100));
-    tokio::spawn(control::collect_logs(p.store.clone(), client.clone(), controller_logs.clone(), stop_rx.clone()));
+    let controller_telemetry = Arc::new(TelemetryBook::default());
+    let books = control::Books { logs: controller_logs.clone(), telemetry: controller_telemetry.clone() };
+    tokio::spawn(control::collect_records(p.store.clone(), client.clone(), books, stop_rx.clone()));
 
     wasmbed_testkit::device_where(&p.store, &device, "running hello", |d| d.status.session.runs(|a| a.name == "hello"))
         .await;
@@ -84,6 +86,24 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
     assert!(line.line.contains("hello from the replica"), "{line:?}");
     assert_eq!(line.app, "hello");
 
+    // Samples the replica's devices publish reach the controller's book
+    // (what its telemetry routes, /metrics and event stream serve).
+    let sample = wasmbed_model::TelemetrySample {
+        device: device.clone(),
+        app: "hello".into(),
+        revision: Some(1),
+        metric: "temp_c".into(),
+        t_ms: 1_767_225_600_000,
+        value: 21.5,
+    };
+    let relayed = wasmbed_testkit::poll("a sample at the controller", async || {
+        p.gateways[0].telemetry().record([sample.clone()]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        controller_telemetry.metrics(&device).pop().ok_or("no sample yet")
+    })
+    .await;
+    assert_eq!((relayed.metric.as_str(), relayed.last.value), ("temp_c", 21.5));
+
     // Bad input at the control port: refused with the reason, nothing run.
     let tls = wasmbed_pki::tls::verifying_client_config(p.pki.ca_cert_der()).unwrap();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
@@ -96,6 +116,8 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
     assert_eq!(status(wrong), 401, "wrong token");
     let logs_url = format!("https://{NAME}:{port}/v1/logs");
     assert_eq!(status(http.get(&logs_url).send().await.unwrap()), 401, "the log stream needs the token too");
+    let telemetry_url = format!("https://{NAME}:{port}/v1/telemetry");
+    assert_eq!(status(http.get(&telemetry_url).send().await.unwrap()), 401, "and the telemetry stream");
     let post =
         |body: Vec<u8>| http.post(&url).bearer_auth(TOKEN).header("content-type", "application/json").body(body).send();
     let malformed = post(b"{\"device\":".to_vec()).await.unwrap();

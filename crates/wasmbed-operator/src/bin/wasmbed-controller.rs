@@ -193,11 +193,12 @@ async fn serve_api(
         tokens.saves(),
         stop.clone(),
     ));
+    // What the replicas' devices produce, followed into the controller's
+    // own books (which the API serves).
     let logs = Arc::new(wasmbed_model::LogBook::new(100));
-    tokio::spawn(control::collect_logs(store.clone(), control.clone(), logs.clone(), stop.clone()));
-    // Samples stay in the replicas' books: not relayed here (yet), so the
-    // telemetry routes answer from an empty book in Kubernetes mode.
     let telemetry = Arc::new(wasmbed_model::TelemetryBook::default());
+    let books = control::Books { logs: logs.clone(), telemetry: telemetry.clone() };
+    tokio::spawn(control::collect_records(store.clone(), control.clone(), books, stop.clone()));
     let state = wasmbed_api::ApiState {
         store: store.clone(),
         pki,
