@@ -68,7 +68,12 @@ pub fn images_dir() -> PathBuf {
 
 /// Test-only images (fault injection) and their board, built beside the
 /// boards' images for the tests.
-const CHECKS: &[(&str, &str)] = &[("wasmbed-check-fault-mps2-an385", "mps2-an385")];
+const CHECKS: &[(&str, &str)] = &[
+    ("wasmbed-check-fault-mps2-an385", "mps2-an385"),
+    ("wasmbed-check-peripherals-mps2-an385", "mps2-an385"),
+    ("wasmbed-check-peripherals-mps2-an505", "mps2-an505"),
+    ("wasmbed-check-peripherals-olimex-stm32-h405", "olimex-stm32-h405"),
+];
 
 /// The Rust target of a board in the table.
 fn target_of(board: &str) -> Result<&'static str> {
