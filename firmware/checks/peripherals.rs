@@ -147,3 +147,30 @@ pub fn run(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8>
     let _ = writeln!(console(), "peripherals check: {} passed, {} failed", c.passed, c.failed);
     exit(c.failed == 0)
 }
+
+/// The whole `main.rs` of a check image for `$board` (a `wasmbed_boards`
+/// constant): the board's name checked against the crate's, the heap, the
+/// checks, and the exception handlers devices run.
+#[macro_export]
+macro_rules! check_main {
+    ($board:path) => {
+        const _: () = assert!(
+            wasmbed_fw_device::same_name(
+                $board.name,
+                env!("WASMBED_BOARD", "build images with firmware/image-build.rs")
+            ),
+            "this board is not the one the crate is named after (and its memory.x made for)"
+        );
+
+        #[cortex_m_rt::entry]
+        fn main() -> ! {
+            static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; 16 * 1024] =
+                [core::mem::MaybeUninit::uninit(); 16 * 1024];
+            // SAFETY (cortex-m-rt): `entry` turns this static into a unique
+            // `&'static mut`; nothing else names it.
+            peripherals::run(&$board, HEAP_MEM)
+        }
+
+        wasmbed_fw_device::exception_handlers!();
+    };
+}
