@@ -28,23 +28,9 @@ impl Proc {
     }
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// Builds the example apps (a no-op when they are fresh) and returns their dir.
+/// The example apps, built (a no-op when they are fresh).
 fn example_apps() -> PathBuf {
-    let apps = repo_root().join("apps");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--locked", "--quiet"])
-        .current_dir(&apps)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .status()
-        .expect("cargo");
-    assert!(status.success(), "building example apps failed");
-    apps.join("target/wasm32-unknown-unknown/release")
+    wasmbed_testkit::example_apps().to_path_buf()
 }
 
 fn free_port() -> u16 {

@@ -4,29 +4,13 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmbed");
 
-/// The example apps, built once (a no-op when they are fresh).
+/// An example app's path (the apps built once, a no-op when fresh).
 fn app(name: &str) -> String {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--locked", "--quiet"])
-            .current_dir(&apps)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .status()
-            .unwrap();
-        assert!(status.success(), "building example apps failed");
-        apps.join("target/wasm32-unknown-unknown/release")
-    });
-    dir.join(format!("{name}.wasm")).to_str().unwrap().to_string()
+    wasmbed_testkit::example_apps().join(format!("{name}.wasm")).to_str().unwrap().to_string()
 }
 
 fn wasmbed(args: &[&str]) -> Output {
