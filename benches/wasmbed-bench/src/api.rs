@@ -19,11 +19,25 @@ use wasmbed_platform::{Platform, PlatformConfig};
 use crate::deploy::{percentile, sim_devices, until_sessions};
 
 /// Reads `device` events off one stream and records their lag.
-async fn follow(url: String, lags: Arc<Mutex<Vec<f64>>>, mut stop: watch::Receiver<bool>) -> Result<u64> {
+async fn follow(url: String, lags: Arc<Mutex<Vec<f64>>>, stop: watch::Receiver<bool>) -> Result<u64> {
+    follow_stamps(url, &["heartbeat", "device"], "lastHeartbeatMs", lags, stop).await
+}
+
+/// Reads the events named `events` off one stream and records, for each,
+/// the time since the Unix-ms stamp in its field `field`; returns how many.
+pub async fn follow_stamps(
+    url: String,
+    events: &[&str],
+    field: &str,
+    lags: Arc<Mutex<Vec<f64>>>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<u64> {
     let mut resp = reqwest::get(&url).await?;
     if !resp.status().is_success() {
         bail!("event stream: HTTP {}", resp.status());
     }
+    let names: Vec<String> = events.iter().map(|e| format!("event: {e}\n")).collect();
+    let key = format!("\"{field}\":");
     let mut buf = String::new();
     let mut seen = 0u64;
     loop {
@@ -36,12 +50,12 @@ async fn follow(url: String, lags: Arc<Mutex<Vec<f64>>>, mut stop: watch::Receiv
         buf.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buf.find("\n\n") {
             let block: String = buf.drain(..end + 2).collect();
-            if !block.contains("event: heartbeat") && !block.contains("event: device") {
+            if !names.iter().any(|n| block.contains(n.as_str())) {
                 continue;
             }
             // The stamp, read without parsing the whole event (this client
             // shares the machine with the platform it measures).
-            let stamp = block.split("\"lastHeartbeatMs\":").nth(1).and_then(|r| {
+            let stamp = block.split(key.as_str()).nth(1).and_then(|r| {
                 let digits: String = r.chars().take_while(char::is_ascii_digit).collect();
                 digits.parse::<u64>().ok()
             });

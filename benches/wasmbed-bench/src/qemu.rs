@@ -290,44 +290,64 @@ fn length_prefixed(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, v).with_context(|| format!("cannot write {}", path.display()))
 }
 
-pub async fn interp(image: &Path, kernels_wasm: &Path) -> Result<serde_json::Value> {
+/// Runs a benchmark image on mps2-an385 under `-icount shift=0` (one
+/// guest instruction, one virtual ns) with `loads` (file, address) put in
+/// memory and `devices` attached, until its console prints a line starting
+/// with `prefix`; returns the line and its `key=number` fields.
+async fn icount_image(
+    image: &Path,
+    loads: &[(PathBuf, u32)],
+    devices: &[&str],
+    prefix: &str,
+) -> Result<(String, HashMap<String, u64>)> {
     let tmp = tempfile::tempdir()?;
-    let kernels = std::fs::read(kernels_wasm).with_context(|| format!("cannot read {}", kernels_wasm.display()))?;
-    let sized = sized_app(16 * 1024);
-    length_prefixed(&tmp.path().join("kernels.bin"), &kernels)?;
-    length_prefixed(&tmp.path().join("sized.bin"), &sized)?;
     let console = tmp.path().join("console.log");
-    let loader =
-        |name: &str, addr: u32| format!("loader,file={},addr={addr:#x},force-raw=on", tmp.path().join(name).display());
     let mut cmd = std::process::Command::new("qemu-system-arm");
     cmd.args(["-M", "mps2-an385", "-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"])
         .args(["-nodefaults", "-nic", "none", "-serial"])
         .arg(format!("file:{}", console.display()))
         .arg("-kernel")
         .arg(image)
-        .args(["-device", &loader("kernels.bin", 0x2101_0000), "-device", &loader("sized.bin", 0x2102_0000)])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    for (file, addr) in loads {
+        cmd.arg("-device").arg(format!("loader,file={},addr={addr:#x},force-raw=on", file.display()));
+    }
+    for d in devices {
+        cmd.args(["-device", d]);
+    }
     let qemu = ProcessGroup::spawn(&mut cmd).context("cannot start qemu-system-arm")?;
     let start = Instant::now();
     let line = loop {
         let text = std::fs::read_to_string(&console).unwrap_or_default();
-        if let Some(l) = text.lines().find(|l| l.starts_with("interp")) {
+        if let Some(l) = text.lines().find(|l| l.starts_with(prefix)) {
             break l.to_string();
         }
         if start.elapsed() > Duration::from_secs(300) {
-            bail!("the interp image printed nothing in 300 s:\n{text}");
+            bail!("the {prefix} image printed nothing in 300 s:\n{text}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     drop(qemu);
     eprintln!("{line}");
-    let fields: HashMap<&str, u64> = line
-        .trim_start_matches("interp: ")
+    let fields = line
+        .split_once(": ")
+        .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .filter_map(|kv| kv.split_once('='))
-        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
         .collect();
+    Ok((line, fields))
+}
+
+pub async fn interp(image: &Path, kernels_wasm: &Path) -> Result<serde_json::Value> {
+    let tmp = tempfile::tempdir()?;
+    let kernels = std::fs::read(kernels_wasm).with_context(|| format!("cannot read {}", kernels_wasm.display()))?;
+    let sized = sized_app(16 * 1024);
+    length_prefixed(&tmp.path().join("kernels.bin"), &kernels)?;
+    length_prefixed(&tmp.path().join("sized.bin"), &sized)?;
+    let loads = [(tmp.path().join("kernels.bin"), 0x2101_0000), (tmp.path().join("sized.bin"), 0x2102_0000)];
+    let (line, fields) = icount_image(image, &loads, &[], "interp").await?;
     let get = |k: &str| fields.get(k).copied().with_context(|| format!("the image said: {line}"));
     // Under -icount every guest instruction is one virtual ns; the image's
     // timer counts core cycles. The calibration loop (a known instruction
@@ -382,38 +402,8 @@ const HOST_CALLS_APP: &str = r#"(module
 pub async fn host_calls(image: &Path) -> Result<serde_json::Value> {
     let tmp = tempfile::tempdir()?;
     length_prefixed(&tmp.path().join("app.bin"), &wat::parse_str(HOST_CALLS_APP)?)?;
-    let console = tmp.path().join("console.log");
-    let mut cmd = std::process::Command::new("qemu-system-arm");
-    cmd.args(["-M", "mps2-an385", "-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"])
-        .args(["-nodefaults", "-nic", "none", "-serial"])
-        .arg(format!("file:{}", console.display()))
-        .arg("-kernel")
-        .arg(image)
-        .args(["-device", "tmp105,bus=i2c,address=0x48,id=temp0"])
-        .arg("-device")
-        .arg(format!("loader,file={},addr=0x21010000,force-raw=on", tmp.path().join("app.bin").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let qemu = ProcessGroup::spawn(&mut cmd).context("cannot start qemu-system-arm")?;
-    let start = Instant::now();
-    let line = loop {
-        let text = std::fs::read_to_string(&console).unwrap_or_default();
-        if let Some(l) = text.lines().find(|l| l.starts_with("host-calls")) {
-            break l.to_string();
-        }
-        if start.elapsed() > Duration::from_secs(300) {
-            bail!("the host-calls image printed nothing in 300 s:\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    drop(qemu);
-    eprintln!("{line}");
-    let fields: HashMap<&str, u64> = line
-        .trim_start_matches("host-calls: ")
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
-        .collect();
+    let loads = [(tmp.path().join("app.bin"), 0x2101_0000)];
+    let (line, fields) = icount_image(image, &loads, &["tmp105,bus=i2c,address=0x48,id=temp0"], "host-calls").await?;
     let get = |k: &str| fields.get(k).copied().with_context(|| format!("the image said: {line}"));
     let per_cycle = get("calibration_insns")? as f64 / get("calibration_cycles")?.max(1) as f64;
     let calls = get("calls")?.max(1) as f64;

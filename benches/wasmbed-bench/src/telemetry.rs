@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use wasmbed_model::clock::unix_ms;
 
+use crate::api::follow_stamps;
 use crate::deploy::{authorized, percentile};
 use crate::scale::{Group, rss_bytes, sibling, wait_line, wait_lines};
 
@@ -30,41 +30,6 @@ const APP: &str = r#"(module
   (func (export "tick") (param $now i64)
     (drop (call $p (i32.const 0) (i32.const 6)
       (f64.convert_i64_u (i64.rem_u (local.get $now) (i64.const 1000))) (i64.const 0)))))"#;
-
-/// Reads `telemetry` events off the stream and records their lag.
-async fn follow(url: String, lags: Arc<Mutex<Vec<f64>>>, mut stop: watch::Receiver<bool>) -> Result<u64> {
-    let mut resp = reqwest::get(&url).await?;
-    if !resp.status().is_success() {
-        bail!("event stream: HTTP {}", resp.status());
-    }
-    let mut buf = String::new();
-    let mut seen = 0u64;
-    loop {
-        let chunk = tokio::select! {
-            c = resp.chunk() => c?,
-            _ = stop.changed() => return Ok(seen),
-        };
-        let Some(chunk) = chunk else { return Ok(seen) };
-        let at = unix_ms();
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            if !block.contains("event: telemetry") {
-                continue;
-            }
-            let stamp = block.split("\"tMs\":").nth(1).and_then(|r| {
-                let digits: String = r.chars().take_while(char::is_ascii_digit).collect();
-                digits.parse::<u64>().ok()
-            });
-            if let Some(t) = stamp {
-                seen += 1;
-                if let Ok(mut l) = lags.lock() {
-                    l.push(at.saturating_sub(t) as f64);
-                }
-            }
-        }
-    }
-}
 
 /// One figure off `/metrics`: the sum over every series of `name`.
 fn metric(text: &str, name: &str) -> f64 {
@@ -134,7 +99,8 @@ pub async fn run(n: usize, rate: u32, seconds: u64) -> Result<serde_json::Value>
     eprintln!("every device publishes; following the event stream for {seconds} s");
     let lags = Arc::new(Mutex::new(Vec::new()));
     let (stop, stop_rx) = watch::channel(false);
-    let stream = tokio::spawn(follow(format!("{api}/api/v1/events?token={token}"), lags.clone(), stop_rx));
+    let url = format!("{api}/api/v1/events?token={token}");
+    let stream = tokio::spawn(follow_stamps(url, &["telemetry"], "tMs", lags.clone(), stop_rx));
     // A clean slate once the stream is connected (its snapshot sent).
     tokio::time::sleep(Duration::from_secs(2)).await;
     if let Ok(mut l) = lags.lock() {
