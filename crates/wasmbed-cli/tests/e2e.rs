@@ -300,6 +300,11 @@ fn cli_reports_bad_input_clearly() {
         (&["--strategy", "canary", "--steps", "10%,5%,100%"][..], "spec.strategy.steps"),
         (&["--strategy", "canary", "--steps", "1,50%"][..], "spec.strategy.steps"),
         (&["--capability", "gpio"][..], "spec.capabilities"),
+        (&["--capability", "i2c:0:0x99"][..], "spec.capabilities"),
+        (&["--config", "Bad Key=1"][..], "spec.config"),
+        (&["--config", "novalue"][..], "KEY=VALUE"),
+        (&["--gate", "temp_c < 3"][..], "spec.strategy.gates (--gate)"),
+        (&["--strategy", "canary", "--steps", "100%", "--gate", "temp_c ~ 3"][..], "--gate"),
     ] {
         let mut args = vec!["app", "deploy", "a", w];
         args.extend_from_slice(flags);
@@ -307,6 +312,11 @@ fn cli_reports_bad_input_clearly() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(field), "{flags:?}: {err}");
     }
+    // Hardware the targeted device's board lacks: refused by the platform,
+    // naming the device and what it lacks.
+    let out = p.cli(&["app", "deploy", "a", w, "--to", "a=b", "--capability", "gpio:led7"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("good") && err.contains("gpio:led7"), "{err}");
     let out = p.cli(&["app", "rollback", "nothing-here", "--to", "3"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
     assert!(p.ok(&["app", "list"]).lines().count() == 1, "nothing was deployed");
