@@ -53,8 +53,18 @@ pub const UART_CAPTURE: usize = 4096;
 /// Where the simulator's default TMP105 sits: bus 0, address 0x48 (the
 /// sensor `temp0`).
 pub const TMP105_AT: (u8, u8) = (0, 0x48);
-/// What a TMP105 takes, as QEMU's model does.
-const TMP105_RANGE: &str = "-128 to 128 °C, exclusive";
+/// `celsius` if a TMP105 measures it: the platform's rule for the kind
+/// (the datasheet's range, narrower than what QEMU's model stores), so
+/// `wasmbed run` and simulated devices refuse what the API refuses.
+fn tmp105_takes(celsius: f64) -> Option<f64> {
+    wasmbed_model::SensorKind::Tmp105.check(celsius).ok()
+}
+
+/// The TMP105's range as people read it.
+fn tmp105_range() -> String {
+    let (min, max) = wasmbed_model::SensorKind::Tmp105.range();
+    format!("{min} to {max} {}", wasmbed_model::SensorKind::Tmp105.unit())
+}
 /// The room a simulated device boots into, °C (QEMU's model starts at 0).
 pub const DEFAULT_TEMP_C: f64 = 20.0;
 /// ADC reference voltage, V: the input that reads full scale.
@@ -79,8 +89,8 @@ pub enum SensorError {
         name: String,
         /// The value asked for.
         value: f64,
-        /// What it takes, e.g. `-128 to 128 °C (exclusive)`.
-        range: &'static str,
+        /// What it takes, e.g. `-55 to 125 °C`.
+        range: String,
     },
     /// The device has no such serial port.
     NoSuchPort(u8),
@@ -174,10 +184,10 @@ impl World {
             return refuse("the name is empty or an ADC input's".into());
         }
         let mut dev = Tmp105::new(0.0);
-        dev.set_celsius(celsius).ok_or_else(|| SensorError::OutOfRange {
+        tmp105_takes(celsius).and_then(|c| dev.set_celsius(c)).ok_or_else(|| SensorError::OutOfRange {
             name: name.into(),
             value: celsius,
-            range: TMP105_RANGE,
+            range: tmp105_range(),
         })?;
         self.i2c.push(Attached { name: name.into(), bus, addr, dev });
         Ok(())
@@ -228,13 +238,13 @@ impl SimHandle {
         let mut w = self.world();
         let out_of_range = |range| SensorError::OutOfRange { name: name.into(), value, range };
         if let Some(a) = w.i2c.iter_mut().find(|a| a.name == name) {
-            return a.dev.set_celsius(value).ok_or_else(|| out_of_range(TMP105_RANGE));
+            return tmp105_takes(value).and_then(|v| a.dev.set_celsius(v)).ok_or_else(|| out_of_range(tmp105_range()));
         }
         if let Some(ch) = adc_channel(name)
             && let Some(count) = w.adc.get_mut(ch)
         {
             if !(0.0..=ADC_VREF).contains(&value) {
-                return Err(out_of_range("0 to 3.3 V"));
+                return Err(out_of_range(format!("0 to {ADC_VREF} V")));
             }
             *count = (value / ADC_VREF * f64::from(ADC_MAX)).round() as u16;
             return Ok(());
@@ -499,6 +509,9 @@ mod tests {
     fn bad_sensor_values_are_refused_by_name() {
         let h = SimPeripherals::new(SIM_PERIPHERALS).handle();
         assert!(matches!(h.set_sensor("temp0", 200.0), Err(SensorError::OutOfRange { .. })));
+        // The platform's range for the kind, not the wider one QEMU stores.
+        let e = h.set_sensor("temp0", 126.0).unwrap_err().to_string();
+        assert!(e.contains("-55 to 125 °C"), "{e}");
         assert!(matches!(h.set_sensor("adc0", -1.0), Err(SensorError::OutOfRange { .. })));
         assert!(matches!(h.set_sensor("adc4", 1.0), Err(SensorError::NoSuchSensor { .. })));
         assert!(matches!(h.set_sensor("humidity0", 1.0), Err(SensorError::NoSuchSensor { .. })));
