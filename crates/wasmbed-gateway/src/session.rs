@@ -33,6 +33,8 @@ enum End {
     Closed(String),
     /// A newer session for the same device took over.
     Replaced,
+    /// The device was deleted: its identity is no longer accepted.
+    Deleted,
     /// The gateway is stopping.
     Shutdown,
     /// No heartbeat within the liveness window.
@@ -189,11 +191,19 @@ impl Session {
                 let _ = self.flush().await;
                 self.status.last_error = Some(format!("protocol error: {}: {detail}", code.as_str()));
             }
+            End::Deleted => {
+                info!(device = %self.device, "device deleted; its session ends");
+                self.queue(&GatewayMsg::Error(ErrorReport {
+                    code: ErrorCode::Revoked,
+                    detail: "this device was deleted; its identity is no longer accepted".into(),
+                }));
+                let _ = self.flush().await;
+            }
             End::Silent => info!(device = %self.device, "no heartbeat within the liveness window; session ended"),
             End::Closed(why) => info!(device = %self.device, "session closed: {why}"),
             End::Shutdown | End::Killed => {}
         }
-        if current {
+        if current && !matches!(end, End::Deleted) {
             self.status.connected = false;
             // Another gateway may hold the device already (it failed over):
             // its session is not ours to close.
@@ -232,8 +242,11 @@ impl Session {
                     }
                 }
                 () = resync.notified() => {
-                    if let Ok(Some(d)) = self.gw.store.get_device(&self.device).await {
-                        self.desired = wasmbed_control::desired_apps(&d, &self.gw.applications());
+                    match self.gw.store.get_device(&self.device).await {
+                        Ok(Some(d)) => self.desired = wasmbed_control::desired_apps(&d, &self.gw.applications()),
+                        // Deleted: its session ends now, not at its next reconnect.
+                        Ok(None) => return End::Deleted,
+                        Err(e) => debug!(device = %self.device, "store unavailable on resync: {e}"),
                     }
                     self.sync().await;
                 }

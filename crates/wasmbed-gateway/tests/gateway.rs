@@ -220,6 +220,28 @@ async fn a_second_connection_replaces_the_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_device_ends_its_live_session_at_once() {
+    let e = env(fast()).await;
+    let id = e.add_device("gone").await;
+    let keep = e.add_device("kept").await;
+    let mut s = e.raw_device("gone", &id).await;
+    let mut other = e.raw_device("kept", &keep).await;
+    e.wait_phase("gone", DevicePhase::Online).await;
+    e.store.delete_device("gone").await.unwrap();
+    match recv(&mut s).await {
+        Some(GatewayMsg::Error(r)) => assert_eq!(r.code, ErrorCode::Revoked, "{r:?}"),
+        other => panic!("expected Revoked, got {other:?}"),
+    }
+    assert_eq!(recv(&mut s).await, None, "and the connection is closed");
+    // Its identity is refused from then on; the other device is untouched.
+    let mut again = e.tls(e.pki.ca_cert_der(), &id).await.unwrap();
+    send(&mut again, &enroll("gone")).await;
+    assert!(matches!(recv(&mut again).await, Some(GatewayMsg::Error(r)) if r.code == ErrorCode::IdentityMismatch));
+    send(&mut other, &DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 5, free_memory: 7, apps: vec![] })).await;
+    assert_eq!(e.gw.session_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_device_becomes_unreachable_after_three_intervals() {
     let e = env(fast()).await;
     let id = e.add_device("quiet").await;

@@ -541,6 +541,10 @@ pub enum ErrorCode {
     /// The deploy grants hardware this device does not have.
     #[n(15)]
     MissingPeripheral,
+    /// The device's identity was revoked (the device was deleted): the
+    /// session ends and the identity is refused from now on.
+    #[n(16)]
+    Revoked,
 }
 
 impl ErrorCode {
@@ -563,6 +567,7 @@ impl ErrorCode {
             Self::UnknownApp => "unknown-app",
             Self::Replaced => "replaced",
             Self::MissingPeripheral => "missing-peripheral",
+            Self::Revoked => "revoked",
         }
     }
 }

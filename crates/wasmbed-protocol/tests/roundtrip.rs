@@ -51,7 +51,7 @@ fn bytes(max: usize) -> impl Strategy<Value = ByteVec> {
     vec(any::<u8>(), 0..max).prop_map(ByteVec::from)
 }
 
-const ERROR_CODES: [ErrorCode; 16] = [
+const ERROR_CODES: [ErrorCode; 17] = [
     ErrorCode::Malformed,
     ErrorCode::UnsupportedVersion,
     ErrorCode::FrameTooLarge,
@@ -68,6 +68,7 @@ const ERROR_CODES: [ErrorCode; 16] = [
     ErrorCode::UnknownApp,
     ErrorCode::Replaced,
     ErrorCode::MissingPeripheral,
+    ErrorCode::Revoked,
 ];
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
