@@ -82,6 +82,24 @@ pub enum AuthErrors {
     Forbidden(crate::error::ErrorBody),
 }
 
+/// The answers of a route that reads or sets one sensor through its
+/// emulator, beyond success and bad input.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum SensorErrors {
+    /// No such device or sensor (the attached ones named)
+    #[response(status = 404)]
+    NotFound(crate::error::ErrorBody),
+    /// Device not running
+    #[response(status = 409)]
+    NotRunning(crate::error::ErrorBody),
+    /// The emulator refused or did not answer
+    #[response(status = 502)]
+    Emulator(crate::error::ErrorBody),
+    /// No emulator runs the device here
+    #[response(status = 503)]
+    NoEmulator(crate::error::ErrorBody),
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

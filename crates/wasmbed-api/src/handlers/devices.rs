@@ -3,7 +3,7 @@
 
 #[allow(unused_imports)] // named by the OpenAPI attributes
 use crate::error::ErrorBody;
-use crate::openapi::AuthErrors;
+use crate::openapi::{AuthErrors, SensorErrors};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -411,10 +411,7 @@ pub async fn list_sensors(
     params(("name" = String, Path), ("sensor" = String, Path)), summary = "What one sensor measures now",
     description = "Role: viewer.",
     responses((status = 200, description = "The sensor and its value", body = wasmbed_model::SensorReading),
-        (status = 404, description = "No such device or sensor (the attached ones named)", body = ErrorBody),
-        (status = 409, description = "Device not running", body = ErrorBody),
-        (status = 502, description = "The emulator refused or did not answer", body = ErrorBody),
-        (status = 503, description = "No emulator runs the device here", body = ErrorBody), AuthErrors))]
+        SensorErrors, AuthErrors))]
 pub async fn get_sensor(
     _: Viewer,
     State(st): State<ApiState>,
@@ -441,10 +438,7 @@ pub struct SensorValue {
     description = "Role: operator. Answers the value as the emulator now reports it (QEMU's TMP105 keeps 1/256 °C).",
     responses((status = 200, description = "The sensor and its new value", body = wasmbed_model::SensorReading),
         (status = 400, description = "Malformed body, or a value outside the sensor's range", body = ErrorBody),
-        (status = 404, description = "No such device or sensor (the attached ones named)", body = ErrorBody),
-        (status = 409, description = "Device not running", body = ErrorBody),
-        (status = 502, description = "The emulator refused or did not answer", body = ErrorBody),
-        (status = 503, description = "No emulator runs the device here", body = ErrorBody), AuthErrors))]
+        SensorErrors, AuthErrors))]
 pub async fn set_sensor(
     _: Operator,
     State(st): State<ApiState>,
