@@ -6,7 +6,8 @@
 //! serialization per change. A client gets a `snapshot` of everything
 //! first (it subscribes before reading it, so no change falls in between),
 //! then the changes; one that falls behind gets a `lagged` event and should
-//! re-read, or reconnect for a new snapshot. A device change that only
+//! re-read, or reconnect for a new snapshot. A stream ends when the token
+//! that opened it is revoked. A device change that only
 //! moves its heartbeat figures goes out as a small `heartbeat` event
 //! (`{name, lastHeartbeatMs, uptimeMs, freeMemory}`) instead of the whole
 //! device: a fleet heartbeats all the time. The hub also counts heartbeats
@@ -262,7 +263,8 @@ async fn item_for(
 }
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
-    params(("token" = Option<String>, Query, description = "the token, for clients that cannot set headers")),
+    params(("token" = Option<String>, Query, description = "the token, for clients that cannot set headers \
+        (this route only; every other refuses it)")),
     summary = "Live event stream (server-sent events): snapshot, then changes",
     description = "Role: viewer. Events (name: data): `snapshot`: Snapshot; `device`: Device; `application`: \
         Application; `gateway`: Gateway; `heartbeat`: Heartbeat; `deleted`: Deleted; `log`: LogLine; \
@@ -270,7 +272,7 @@ async fn item_for(
     responses((status = 200, description = "text/event-stream"), AuthErrors))]
 /// `GET /api/v1/events`: the snapshot, then every change until the client or the server goes.
 pub async fn events(
-    _: Viewer,
+    Viewer(caller): Viewer,
     State(st): State<ApiState>,
 ) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>> {
     // Subscribe first: a change made while the snapshot is read is then
@@ -285,20 +287,32 @@ pub async fn events(
     let first = serde_json::to_string(&snapshot).map_err(crate::ApiError::internal)?;
     let head = stream::once(async move { Ok(SseEvent::default().event("snapshot").data(first)) });
     let closed = st.events.closed.subscribe();
-    let tail = stream::unfold((rx, closed), |(mut rx, mut closed)| async move {
-        if *closed.borrow() {
-            return None;
-        }
-        let next = tokio::select! {
-            next = rx.recv() => next,
-            _ = closed.changed() => return None,
-        };
-        let event = match next {
-            Ok(item) => SseEvent::default().event(item.event).data(&item.data),
-            Err(RecvError::Lagged(n)) => SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}")),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), (rx, closed)))
-    });
+    // The stream lives as long as its token: a revocation (a write of the
+    // token file) that removed it ends the stream.
+    let token_changes = st.tokens.saves();
+    let token = (st.tokens.clone(), caller.id);
+    let tail =
+        stream::unfold((rx, closed, token_changes, token), |(mut rx, mut closed, mut changes, token)| async move {
+            if *closed.borrow() || !token.0.exists(&token.1) {
+                return None;
+            }
+            let next = loop {
+                tokio::select! {
+                    next = rx.recv() => break next,
+                    _ = closed.changed() => return None,
+                    changed = changes.changed() => {
+                        if changed.is_err() || !token.0.exists(&token.1) {
+                            return None;
+                        }
+                    }
+                }
+            };
+            let event = match next {
+                Ok(item) => SseEvent::default().event(item.event).data(&item.data),
+                Err(RecvError::Lagged(n)) => SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}")),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (rx, closed, changes, token)))
+        });
     Ok(Sse::new(head.chain(tail)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -9,7 +9,8 @@
 //!
 //! - **Auth**: bearer tokens with roles ([`auth`]); a handler states the
 //!   role it needs in its signature ([`auth::Operator`], ...).
-//! - **Audit**: every mutating request, with its outcome ([`audit`]).
+//! - **Audit**: every mutating request, with its outcome and key facts,
+//!   in a hash-chained log ([`audit`]).
 //! - **Events**: a server-sent event stream of every change and every
 //!   telemetry sample ([`events`]).
 //! - **Metrics**: Prometheus text at `/metrics` ([`metrics`]), with
@@ -40,10 +41,10 @@ pub use audit::AuditLog;
 pub use auth::{Role, Tokens};
 pub use error::ApiError;
 pub use events::EventHub;
-pub use handlers::Status;
 pub use handlers::applications::HistoryEntry;
 pub use handlers::devices::{Refuser, TerminalAnswer, TerminalError};
 pub use handlers::messages::{MessageRequest, MessageResult};
+pub use handlers::{AuditCheck, Status};
 pub use wasmbed_protocol::{Delivery, MAX_MESSAGE_LEN};
 
 pub use wasmbed_model::defaults::MAX_MODULE_LEN;
@@ -149,6 +150,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/api/v1/audit", get(handlers::audit))
+        .route("/api/v1/audit/verify", get(handlers::verify_audit))
         .route("/api/v1/events", get(events::events))
         .route("/api/v1/activity", get(activity::get_activity))
         .route("/api/v1/devices", get(devices::list_devices).post(devices::create_device))
@@ -185,6 +187,9 @@ pub fn router(state: ApiState) -> Router {
     }
     r.route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
+        // Outside every route and the dashboard's pages: a token in a URL is
+        // refused before anything reads it.
+        .layer(axum::middleware::from_fn(auth::refuse_query_token))
         // Room for the module plus a margin; the handler answers 413 with a
         // readable message for anything over MAX_MODULE_LEN.
         .layer(DefaultBodyLimit::max(MAX_MODULE_LEN * 2))

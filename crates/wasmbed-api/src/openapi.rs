@@ -20,6 +20,7 @@ use crate::handlers::{self, applications, devices, gateways, messages, telemetry
         handlers::status,
         handlers::boards,
         handlers::audit,
+        handlers::verify_audit,
         devices::list_devices,
         devices::get_device,
         devices::create_device,
@@ -74,7 +75,7 @@ pub struct ApiDoc;
 /// The answers every authenticated route may give.
 #[derive(Debug, utoipa::IntoResponses)]
 pub enum AuthErrors {
-    /// No valid token
+    /// No valid token: none, unknown, revoked, expired, or sent in the URL of a route other than the event stream
     #[response(status = 401)]
     Unauthorized(crate::error::ErrorBody),
     /// Role too low

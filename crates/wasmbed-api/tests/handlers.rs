@@ -31,8 +31,8 @@ fn env() -> Env {
     let pki = Arc::new(wasmbed_pki::Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap());
     let tokens = Arc::new(Tokens::open(&tmp.path().join("tokens.json")).unwrap());
     let admin = tokens.ensure_admin([9; 32], 0).unwrap().unwrap();
-    let operator = tokens.create("ops", Role::Operator, [8; 32], 0).unwrap().1;
-    let viewer = tokens.create("watcher", Role::Viewer, [7; 32], 0).unwrap().1;
+    let operator = tokens.create("ops", Role::Operator, None, [8; 32], 0).unwrap().1;
+    let viewer = tokens.create("watcher", Role::Viewer, None, [7; 32], 0).unwrap().1;
     let logs = Arc::new(LogBook::new(10));
     let telemetry = Arc::new(TelemetryBook::default());
     let state = ApiState {

@@ -97,7 +97,7 @@ export const STRATEGY_TYPES = every<StrategyType>({ 'all-at-once': true, rolling
  */
 export const CAPABILITIES = ['log', 'time', 'device', 'telemetry', 'config', 'messages'] as const;
 
-/** An audit entry's outcomes (docs/api.md; the document types the outcome as a plain string). */
+/** An audit entry's outcomes, in the order the filter offers them (the document's `Outcome`). */
 export const AUDIT_OUTCOMES = ['ok', 'refused', 'denied', 'failed'] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 

@@ -3,7 +3,7 @@
 // when the filters change and every few seconds.
 
 import { useEffect, useState } from 'react';
-import { AUDIT_OUTCOMES, type AuditEntry } from '../api/types';
+import { AUDIT_OUTCOMES, type AuditEntry, type AuditOutcome } from '../api/types';
 import { AuditOutcomeBadge } from '../components/badges';
 import { Empty, ErrorBanner, Page, Section } from '../components/common';
 import { DataTable, type Column } from '../components/DataTable';
@@ -21,6 +21,7 @@ const COLUMNS: Column<AuditEntry>[] = [
       <>
         {e.actor}
         {e.role ? <span className="muted"> ({e.role})</span> : null}
+        {e.tokenId ? <span className="muted"> · {e.tokenId}</span> : null}
       </>
     ),
   },
@@ -28,6 +29,7 @@ const COLUMNS: Column<AuditEntry>[] = [
   { head: 'target', cell: (e) => e.target ?? '' },
   { head: 'outcome', cell: (e) => <AuditOutcomeBadge value={e.outcome} /> },
   { head: 'status', cell: (e) => e.status ?? '' },
+  { head: 'facts', cell: (e) => <code>{Object.entries(e.facts ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}</code> },
   { head: 'detail', cell: (e) => <code>{e.detail ?? ''}</code> },
 ];
 
@@ -38,7 +40,9 @@ export function Audit() {
   const [error, setError] = useState<string | null>(null);
   const actor = query.get('actor') ?? '';
   const action = query.get('action') ?? '';
-  const outcome = query.get('outcome') ?? '';
+  const outcomeParam = query.get('outcome') ?? '';
+  // Anything else in the address is no filter (the platform would refuse it).
+  const outcome = AUDIT_OUTCOMES.find((o): o is AuditOutcome => o === outcomeParam);
   const since = query.get('since') ?? '';
   const limit = query.get('limit') ?? '200';
   const allowed = can('operator');
@@ -77,7 +81,7 @@ export function Audit() {
             <Filters label="Filter audit entries">
               <TextField label="Actor" value={actor} onValue={(v) => setQueryParam('actor', v)} placeholder="token name" />
               <TextField label="Action" value={action} onValue={(v) => setQueryParam('action', v)} placeholder="app.deploy" />
-              <SelectField label="Outcome" any="any" options={AUDIT_OUTCOMES} value={outcome} onValue={(v) => setQueryParam('outcome', v)} />
+              <SelectField label="Outcome" any="any" options={AUDIT_OUTCOMES} value={outcome ?? ''} onValue={(v) => setQueryParam('outcome', v)} />
               <TextField label="Since" type="datetime-local" value={since} onValue={(v) => setQueryParam('since', v)} />
               <TextField label="At most" type="number" min={1} max={1000} value={limit} onValue={(v) => setQueryParam('limit', v)} />
             </Filters>

@@ -26,6 +26,7 @@ use wasmbed_model::{
 };
 
 use super::{ApiResult, json_error};
+use crate::audit::{AuditNote, Noted};
 use crate::auth::{Operator, Viewer};
 use crate::{ApiError, ApiState, MAX_MODULE_LEN};
 
@@ -62,7 +63,7 @@ pub async fn upload_module(
     State(st): State<ApiState>,
     query: Result<Query<Upload>, QueryRejection>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<ModuleInfo>)> {
+) -> ApiResult<Noted<(StatusCode, Json<ModuleInfo>)>> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
     if body.len() > MAX_MODULE_LEN {
         return Err(ApiError {
@@ -84,7 +85,8 @@ pub async fn upload_module(
     let existed = st.store.get_module(&digest).await?.is_some();
     st.store.put_module(&digest, &body).await?;
     let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((code, Json(ModuleInfo { digest, size: body.len() as u32, imports })))
+    let note = AuditNote { target: Some(digest.clone()), ..AuditNote::default() }.fact("size", body.len());
+    Ok(Noted((code, Json(ModuleInfo { digest, size: body.len() as u32, imports })), note))
 }
 
 /// Limits as a deploy may give them: any field left out takes its default.
@@ -201,7 +203,7 @@ pub async fn deploy_application(
     State(st): State<ApiState>,
     Path(name): Path<String>,
     body: Result<Json<DeployRequest>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Application>)> {
+) -> ApiResult<Noted<(StatusCode, Json<Application>)>> {
     validate_name(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let Json(req) = body.map_err(json_error)?;
     let d = Limits::default();
@@ -246,7 +248,10 @@ pub async fn deploy_application(
     })
     .await?;
     tracing::info!(app = %name, version = %saved.spec.version, digest = %saved.spec.digest, "application deployed");
-    Ok((if created.into_inner() { StatusCode::CREATED } else { StatusCode::OK }, Json(saved)))
+    let note = AuditNote::with_fact("version", &saved.spec.version)
+        .fact("digest", &saved.spec.digest)
+        .fact("generation", saved.meta.generation);
+    Ok(Noted((if created.into_inner() { StatusCode::CREATED } else { StatusCode::OK }, Json(saved)), note))
 }
 
 /// Reads, changes and writes an application's spec, retrying on a

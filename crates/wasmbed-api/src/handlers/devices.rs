@@ -19,7 +19,7 @@ use wasmbed_model::{
 use wasmbed_protocol::CommandOutcome;
 
 use super::{ApiResult, json_error};
-use crate::audit::AuditNote;
+use crate::audit::{AuditNote, Noted, Outcome};
 use crate::auth::{Operator, Viewer};
 use crate::{ApiError, ApiState};
 
@@ -68,7 +68,7 @@ pub async fn create_device(
     _: Operator,
     State(st): State<ApiState>,
     body: Result<Json<NewDevice>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Device>)> {
+) -> ApiResult<Noted<(StatusCode, Json<Device>)>> {
     let Json(req) = body.map_err(json_error)?;
     validate_name(&req.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let Some(board) = wasmbed_model::board(&req.board) else {
@@ -95,7 +95,9 @@ pub async fn create_device(
         let _ = st.store.delete_device(&req.name).await;
         return Err(ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot issue identity".into() });
     }
-    Ok((StatusCode::CREATED, Json(created)))
+    let note = AuditNote { target: Some(created.meta.name.clone()), ..AuditNote::default() }
+        .fact("board", &created.spec.board);
+    Ok(Noted((StatusCode::CREATED, Json(created)), note))
 }
 
 #[utoipa::path(delete, path = "/api/v1/devices/{name}", tag = "devices", params(("name" = String, Path)),
@@ -314,7 +316,15 @@ pub async fn terminal(
     body: Result<Json<TerminalRequest>, JsonRejection>,
 ) -> ApiResult<axum::response::Response> {
     let Json(req) = body.map_err(json_error)?;
-    let note = |outcome: &str| AuditNote { outcome: Some(outcome.into()), detail: Some(req.command.clone()) };
+    let note = |outcome: CommandOutcome| AuditNote {
+        outcome: Some(match outcome {
+            CommandOutcome::Ok => Outcome::Ok,
+            CommandOutcome::Refused => Outcome::Refused,
+            CommandOutcome::Failed => Outcome::Failed,
+        }),
+        detail: Some(req.command.clone()),
+        ..AuditNote::default()
+    };
     if st.store.get_device(&name).await?.is_none() {
         return Err(ApiError::not_found(format!("device {name:?} not found")));
     }
@@ -333,7 +343,7 @@ pub async fn terminal(
             refused_by: Some(Refuser::Platform),
         };
         let mut resp = Json(answer).into_response();
-        resp.extensions_mut().insert(note("refused"));
+        resp.extensions_mut().insert(note(CommandOutcome::Refused));
         return Ok(resp);
     }
     let Some(term) = &st.terminal else {
@@ -346,7 +356,7 @@ pub async fn terminal(
             }
             let outcome = answer.outcome;
             let mut resp = Json(answer).into_response();
-            resp.extensions_mut().insert(note(outcome.as_str()));
+            resp.extensions_mut().insert(note(outcome));
             Ok(resp)
         }
         Err(e) => {
@@ -358,7 +368,7 @@ pub async fn terminal(
                 }
             };
             let mut resp = ApiError { status, message }.into_response();
-            resp.extensions_mut().insert(note("failed"));
+            resp.extensions_mut().insert(note(CommandOutcome::Failed));
             Ok(resp)
         }
     }
@@ -446,7 +456,7 @@ pub async fn set_sensor(
     body: Result<Json<SensorValue>, JsonRejection>,
 ) -> ApiResult<axum::response::Response> {
     let Json(req) = body.map_err(json_error)?;
-    let note = AuditNote { outcome: None, detail: Some(format!("{sensor} = {}", req.value)) };
+    let note = AuditNote { detail: Some(format!("{sensor} = {}", req.value)), ..AuditNote::default() };
     let result = async {
         let d = sensor_device(&st, &name).await?;
         let p = SensorError::find(&d, &sensor).map_err(sensor_error)?;

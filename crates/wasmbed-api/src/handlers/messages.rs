@@ -23,7 +23,7 @@ use wasmbed_model::{AppState, Device};
 use wasmbed_protocol::{Delivery, MAX_MESSAGE_LEN};
 
 use super::{ApiResult, json_error};
-use crate::audit::AuditNote;
+use crate::audit::{AuditNote, Outcome};
 use crate::auth::Operator;
 use crate::{ApiError, ApiState, TerminalError};
 
@@ -213,10 +213,11 @@ pub async fn send(
     results.sort_by(|a, b| a.device.cmp(&b.device));
 
     let delivered = results.iter().filter(|r| r.delivery == Some(Delivery::Delivered)).count();
-    let outcome = if delivered > 0 { "ok" } else { "failed" };
+    let outcome = if delivered > 0 { Outcome::Ok } else { Outcome::Failed };
     let note = AuditNote {
-        outcome: Some(outcome.into()),
+        outcome: Some(outcome),
         detail: Some(format!("{detail}: delivered on {delivered} of {}", results.len())),
+        ..AuditNote::default()
     };
     let mut resp = Json(results).into_response();
     resp.extensions_mut().insert(note);

@@ -102,7 +102,7 @@ pub async fn boards(_: Viewer) -> Json<Vec<BoardInfo>> {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
     params(("actor" = Option<String>, Query, description = "only this actor"),
         ("action" = Option<String>, Query, description = "only actions starting with this"),
-        ("outcome" = Option<String>, Query, description = "ok, refused, denied or failed"),
+        ("outcome" = Option<crate::audit::Outcome>, Query, description = "ok, refused, denied or failed"),
         ("since" = Option<u64>, Query, description = "Unix ms"),
         ("limit" = Option<usize>, Query, description = "at most 1000")), summary = "Audit entries, newest first",
     description = "Role: operator.",
@@ -115,6 +115,43 @@ pub async fn audit(
     let axum::extract::Query(q) =
         query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
     Ok(Json(st.audit.query(&q)))
+}
+
+/// The answer of `GET /api/v1/audit/verify`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditCheck {
+    /// The chain holds, from the genesis value to the last entry the API wrote.
+    pub intact: bool,
+    /// What was read, when intact.
+    pub verified: Option<crate::audit::Verified>,
+    /// The line the problem is on (from 1), when it is on one.
+    pub line: Option<usize>,
+    /// What is wrong, when not intact.
+    pub problem: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", summary = "Check the audit log's hash chain",
+    description = "Role: operator. Reads the log file and checks every link, and that it ends with the last \
+        entry this API wrote (which the file alone cannot show). A broken chain is answered 200 with \
+        `intact: false`, the line and the problem.",
+    responses((status = 200, description = "The check", body = AuditCheck), AuthErrors))]
+pub async fn verify_audit(_: Operator, State(st): State<ApiState>) -> ApiResult<Json<AuditCheck>> {
+    use crate::audit::VerifyError;
+    let log = st.audit.clone();
+    let checked = tokio::task::spawn_blocking(move || log.verify()).await.map_err(ApiError::internal)?;
+    Ok(Json(match checked {
+        Ok(v) => AuditCheck { intact: true, verified: Some(v), line: None, problem: None },
+        Err(VerifyError::Io(e)) => return Err(ApiError::internal(e)),
+        Err(e) => {
+            let line = match &e {
+                VerifyError::Chain(c) => c.line(),
+                VerifyError::NotTheHead { lines } => Some(*lines),
+                VerifyError::Io(_) => None,
+            };
+            AuditCheck { intact: false, verified: None, line, problem: Some(e.to_string()) }
+        }
+    }))
 }
 
 /// Unknown API paths: a JSON 404, not the dashboard's page.

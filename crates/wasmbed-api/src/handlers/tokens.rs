@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiResult, json_error};
-use crate::auth::{Admin, Role, TokenInfo, Viewer};
+use crate::audit::{AuditNote, Noted};
+use crate::auth::{Admin, AuthError, Lifetime, Role, TokenInfo, Viewer};
 use crate::{ApiError, ApiState};
 
 /// The caller.
@@ -40,12 +41,15 @@ pub async fn list(_: Admin, State(st): State<ApiState>) -> Json<Vec<TokenInfo>> 
 
 /// Body of `POST /api/v1/tokens`.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewToken {
     /// Who it is for.
     pub name: String,
     /// Its role.
     pub role: Role,
+    /// Seconds it works for, 60 to 31622400 (366 days); left out: until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_secs: Option<u64>,
 }
 
 /// A created token: the secret is shown this once.
@@ -59,29 +63,44 @@ pub struct CreatedToken {
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
-    summary = "Create a token (its secret is shown once)", description = "Role: admin.",
+    summary = "Create a token (its secret is shown once)",
+    description = "Role: admin. With `lifetimeSecs` the token is refused (401, saying it expired) after that long.",
     responses((status = 201, description = "Created", body = CreatedToken),
         (status = 400, description = "Bad field", body = ErrorBody), AuthErrors))]
 pub async fn create(
     _: Admin,
     State(st): State<ApiState>,
     body: Result<Json<NewToken>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+) -> ApiResult<Noted<(StatusCode, Json<CreatedToken>)>> {
     let Json(req) = body.map_err(json_error)?;
+    let lifetime =
+        req.lifetime_secs.map(Lifetime::from_secs).transpose().map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = wasmbed_model::clock::to_unix_ms((st.now)());
-    let (info, token) = st.tokens.create(&req.name, req.role, (st.random)(), now).map_err(|e| match e {
-        crate::auth::AuthError::BadName => ApiError::bad_request(e.to_string()),
+    let (info, token) = st.tokens.create(&req.name, req.role, lifetime, (st.random)(), now).map_err(|e| match e {
+        AuthError::BadName => ApiError::bad_request(e.to_string()),
         other => ApiError::internal(other),
     })?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { info, token })))
+    let mut note = AuditNote { target: Some(info.id.clone()), ..AuditNote::default() }
+        .fact("name", &info.name)
+        .fact("role", info.role.as_str());
+    if let Some(at) = info.expires_ms {
+        note = note.fact("expiresMs", at);
+    }
+    Ok(Noted((StatusCode::CREATED, Json(CreatedToken { info, token })), note))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
-    summary = "Revoke a token", description = "Role: admin.", responses((status = 204, description = "Revoked"),
+    summary = "Revoke a token (its open event streams end)", description = "Role: admin.",
+    responses((status = 204, description = "Revoked"),
         (status = 404, description = "No such token", body = ErrorBody), AuthErrors))]
-pub async fn revoke(_: Admin, State(st): State<ApiState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke(_: Admin, State(st): State<ApiState>, Path(id): Path<String>) -> ApiResult<Noted<StatusCode>> {
+    let Some(info) = st.tokens.list().into_iter().find(|t| t.id == id) else {
+        return Err(ApiError::not_found(format!("no token {id:?}")));
+    };
+    let note = AuditNote::with_fact("name", &info.name).fact("role", info.role.as_str());
     match st.tokens.revoke(&id) {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(true) => Ok(Noted(StatusCode::NO_CONTENT, note)),
+        // Revoked by a concurrent request in between.
         Ok(false) => Err(ApiError::not_found(format!("no token {id:?}"))),
         Err(e) => Err(ApiError::internal(e)),
     }
