@@ -163,8 +163,11 @@ pub enum AuthError {
     #[error("name: must be 1-64 characters")]
     BadName,
     /// A lifetime out of bounds.
-    #[error("lifetimeSecs: {0} is out of bounds; a token lives {min} s to {max} s (366 days)",
-        min = Lifetime::MIN_SECS, max = Lifetime::MAX_SECS)]
+    #[error(
+        "{0} s is out of bounds: a token lives {min} s (1 minute) to {max} s (366 days)",
+        min = Lifetime::MIN_SECS,
+        max = Lifetime::MAX_SECS
+    )]
     BadLifetime(u64),
 }
 
@@ -514,7 +517,7 @@ mod tests {
             assert!(matches!(Lifetime::from_secs(bad), Err(AuthError::BadLifetime(s)) if s == bad), "{bad}");
         }
         let e = Lifetime::from_secs(0).unwrap_err().to_string();
-        assert!(e.starts_with("lifetimeSecs:"), "{e}");
+        assert!(e.contains("1 minute") && e.contains("366 days"), "{e}");
         assert_eq!(Lifetime::from_secs(Lifetime::MAX_SECS).unwrap().secs(), Lifetime::MAX_SECS);
         // Tokens written before lifetimes existed still read, as never expiring.
         let dir = tempfile::tempdir().unwrap();

@@ -7,6 +7,7 @@
 
 mod api;
 mod apps;
+mod audit;
 mod devices;
 mod events;
 mod gateways;
@@ -18,6 +19,8 @@ mod sim;
 mod status;
 mod system;
 mod telemetry;
+mod tokens;
+mod units;
 mod up;
 
 use std::path::PathBuf;
@@ -97,6 +100,24 @@ enum Cmd {
     },
     /// Show who the saved token is.
     Whoami,
+    /// Manage API tokens (admin).
+    #[command(subcommand)]
+    Token(tokens::TokenCmd),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Check the audit log's hash chain: every line links to the one before;
+    /// a changed, deleted, inserted or moved line is named with its number.
+    Verify {
+        /// Check this log file here, without the API (e.g. `<data-dir>/audit.log`);
+        /// without it, the API checks its own (and catches a cut end too).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,6 +198,9 @@ async fn run(cli: Cli) -> Result<()> {
     if let Cmd::Run(args) = cli.cmd {
         return run::run(args, json);
     }
+    if let Cmd::Audit(AuditCmd::Verify { file: Some(file) }) = &cli.cmd {
+        return audit::verify_file(file, json);
+    }
     if let Cmd::Login { token } = &cli.cmd {
         api::login(&cli.data_dir, token)?;
         println!("token saved in {}", api::credentials_path(&cli.data_dir).display());
@@ -192,6 +216,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Status => status::status(&api, json).await,
+        Cmd::Token(cmd) => tokens::run(&api, cmd, json).await,
+        Cmd::Audit(AuditCmd::Verify { file: _ }) => audit::verify_api(&api, json).await,
         Cmd::Device(DeviceCmd::Add { name, board, labels, bundle_out, sensors: s }) => {
             let (labels, peripherals) = (parse_labels(&labels)?, sensors::parse(&s)?);
             devices::add(&api, &name, &board, labels, peripherals, bundle_out.as_deref(), json).await

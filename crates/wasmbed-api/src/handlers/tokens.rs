@@ -73,8 +73,11 @@ pub async fn create(
     body: Result<Json<NewToken>, JsonRejection>,
 ) -> ApiResult<Noted<(StatusCode, Json<CreatedToken>)>> {
     let Json(req) = body.map_err(json_error)?;
-    let lifetime =
-        req.lifetime_secs.map(Lifetime::from_secs).transpose().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let lifetime = req
+        .lifetime_secs
+        .map(Lifetime::from_secs)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("lifetimeSecs: {e}")))?;
     let now = wasmbed_model::clock::to_unix_ms((st.now)());
     let (info, token) = st.tokens.create(&req.name, req.role, lifetime, (st.random)(), now).map_err(|e| match e {
         AuthError::BadName => ApiError::bad_request(e.to_string()),
