@@ -15,12 +15,14 @@
 //! sessions every `report_ms`, which is how the control plane knows it is
 //! alive and how many devices it holds.
 //!
-//! Layers, outermost first: [`Gateway::run`] (accept loop, session cap,
-//! shutdown) → `session` (one device: framing, enrollment, liveness) →
+//! Layers, outermost first: [`Gateway::run`] (accept loop, handshake slots
+//! per source (`admission`), session cap, shutdown) → `session` (one
+//! device: framing, enrollment, liveness; its writes through `outbox`) →
 //! `sync` (the pure diff of desired against reported apps, and when a
 //! deploy refused for lack of room is retried: [`RetryPolicy`]). Beside them,
 //! `terminal` relays commands to a device's session and matches answers
-//! ([`Gateway::run_command`]).
+//! ([`Gateway::run_command`]), and `turned`, the one summary line per
+//! interval of connections turned away before authentication.
 //!
 //! ```no_run
 //! # async fn demo(gw: std::sync::Arc<wasmbed_gateway::Gateway>) -> std::io::Result<()> {
@@ -30,9 +32,12 @@
 //! # }
 //! ```
 
+mod admission;
+mod outbox;
 mod session;
 mod sync;
 mod terminal;
+mod turned;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,12 +68,26 @@ pub struct GatewayConfig {
     pub heartbeat_ms: u32,
     /// Heartbeats a device may miss before it is Unreachable.
     pub missed_heartbeats: u32,
-    /// Concurrent sessions (including handshakes in progress).
+    /// Authenticated sessions held at once (a connection takes a slot once
+    /// its client certificate was accepted).
     pub max_sessions: usize,
+    /// Handshakes in progress at once, before authentication (see
+    /// `admission`: a stale one gives way when they run out).
+    pub max_handshakes: usize,
+    /// Handshakes in progress from one source address (IPv4, IPv6 /64).
+    /// Everything behind one NAT shares it, as do devices on this host:
+    /// QEMU user networking and the olimex UART link arrive from 127.0.0.1.
+    pub max_handshakes_per_source: usize,
     /// Largest frame accepted from a device.
     pub max_frame_len: usize,
-    /// Time allowed for the TLS handshake and the Enroll message.
+    /// Time allowed for the TLS handshake, and then for the Enroll message.
     pub handshake_timeout: Duration,
+    /// How long a device may take no bytes of a write before its session
+    /// is closed (a device that stops reading must not hold a task).
+    pub write_timeout: Duration,
+    /// How often connections turned away before authentication are
+    /// summed up in one warning.
+    pub summary_interval: Duration,
     /// How long [`Gateway::run_command`] waits for a device's answer.
     pub command_timeout: Duration,
     /// Address devices on this host dial, as registered in the Gateway
@@ -89,8 +108,22 @@ impl Default for GatewayConfig {
             heartbeat_ms: defaults::HEARTBEAT_MS,
             missed_heartbeats: defaults::MISSED_HEARTBEATS,
             max_sessions: defaults::MAX_SESSIONS,
+            // A handshake costs a task and TLS state (~10 KB) whether or not
+            // it will finish: far fewer than sessions, and still more than
+            // a fleet that dials in at once holds (the simulator keeps 256
+            // in flight; the gateway finishes ~1,000 a second).
+            max_handshakes: 1024,
+            // Half the pool: one source cannot take it all, and a fleet
+            // behind one NAT (or all of `wasmbed up`'s devices) is paced
+            // by it, never locked out (stale handshakes give way).
+            max_handshakes_per_source: 512,
             max_frame_len: wasmbed_protocol::MAX_FRAME_LEN,
-            handshake_timeout: Duration::from_secs(10),
+            // A device's handshake takes milliseconds to a few hundred
+            // (QEMU under load); an idle connection gets no longer than this.
+            handshake_timeout: Duration::from_secs(5),
+            // Longer than a chunk takes over the slowest link (a UART).
+            write_timeout: Duration::from_secs(10),
+            summary_interval: Duration::from_secs(10),
             // Generous: a device may be busy installing a module first.
             command_timeout: Duration::from_secs(5),
             endpoint: None,
@@ -111,6 +144,26 @@ impl GatewayConfig {
     /// With a different session cap.
     pub fn with_max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = n;
+        self
+    }
+
+    /// With other limits on handshakes in progress: in all, and from one
+    /// source address.
+    pub fn with_handshake_limits(mut self, max: usize, per_source: usize) -> Self {
+        self.max_handshakes = max;
+        self.max_handshakes_per_source = per_source;
+        self
+    }
+
+    /// With a different handshake timeout.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// With a different write timeout.
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
         self
     }
 
@@ -153,18 +206,30 @@ impl GatewayConfig {
 /// Counters, for status endpoints and tests.
 #[derive(Debug, Default)]
 pub struct GatewayStats {
-    /// TLS handshakes that failed (bad, expired or missing client certificate).
+    /// TLS handshakes that failed (bad, expired or missing client
+    /// certificate) or timed out.
     pub handshake_failures: AtomicU64,
+    /// Of those, handshakes that timed out.
+    pub handshake_timeouts: AtomicU64,
+    /// Connections closed at accept: no handshake slot was free.
+    pub refused_handshakes: AtomicU64,
+    /// Stale handshakes closed to make room for a newer connection.
+    pub handshakes_evicted: AtomicU64,
     /// Sessions ended by a protocol error.
     pub protocol_errors: AtomicU64,
     /// Sessions that completed enrollment.
     pub enrollments: AtomicU64,
     /// Heartbeats received.
     pub heartbeats: AtomicU64,
-    /// Connections refused because the session cap was reached.
+    /// Authenticated connections refused because the session cap was reached.
     pub refused_over_cap: AtomicU64,
     /// Modules sent to devices (one per deploy of a slot).
     pub deploys: AtomicU64,
+    /// Sessions closed because their device took no bytes for the write timeout.
+    pub write_timeouts: AtomicU64,
+    /// App entries from devices not kept: invalid (name, version) or past
+    /// [`wasmbed_protocol::MAX_DEVICE_APPS`] per device.
+    pub app_entries_dropped: AtomicU64,
 }
 
 struct SessionEntry {
@@ -191,7 +256,11 @@ pub struct Gateway {
     /// sessions only when that changed (not on every count update).
     assignments: Mutex<Vec<String>>,
     modules: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    chunks: outbox::ChunkCache,
+    /// Session slots (authenticated sessions only).
     permits: Arc<Semaphore>,
+    handshakes: Arc<admission::Admission>,
+    turned: turned::Turned,
     /// Set by [`Gateway::kill`]: everything stops at once, as if the process died.
     killed: watch::Sender<bool>,
     next_session: AtomicU64,
@@ -218,6 +287,9 @@ impl Gateway {
     ) -> Arc<Self> {
         Arc::new(Self {
             permits: Arc::new(Semaphore::new(cfg.max_sessions)),
+            handshakes: admission::Admission::new(cfg.max_handshakes, cfg.max_handshakes_per_source),
+            turned: turned::Turned::default(),
+            chunks: outbox::ChunkCache::default(),
             killed: watch::channel(false).0,
             cfg,
             store,
@@ -247,6 +319,11 @@ impl Gateway {
     /// Counters.
     pub fn stats(&self) -> &GatewayStats {
         &self.stats
+    }
+
+    /// Handshakes in progress now (connections not yet authenticated).
+    pub fn handshakes_in_progress(&self) -> usize {
+        self.handshakes.in_progress()
     }
 
     /// Devices holding an enrolled session now.
@@ -279,6 +356,8 @@ impl Gateway {
         let watcher = tokio::spawn(self.clone().watch_store());
         let reporter = tokio::spawn(self.clone().report());
         let mut killed = self.kill_signal();
+        let mut summary = tokio::time::interval(self.cfg.summary_interval);
+        summary.tick().await;
         info!(%addr, gateway = %self.cfg.name, "gateway listening");
         loop {
             tokio::select! {
@@ -292,19 +371,25 @@ impl Gateway {
                             continue;
                         }
                     };
-                    let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                        self.stats.refused_over_cap.fetch_add(1, Ordering::Relaxed);
-                        warn!(%peer, max = self.cfg.max_sessions, "session cap reached; connection refused");
-                        continue;
+                    let ticket = match self.handshakes.admit(peer.ip(), std::time::Instant::now()) {
+                        admission::Admit::Yes { ticket, evicted } => {
+                            if evicted {
+                                self.stats.handshakes_evicted.fetch_add(1, Ordering::Relaxed);
+                                self.turned.count(turned::Why::Evicted);
+                            }
+                            ticket
+                        }
+                        admission::Admit::No => {
+                            self.stats.refused_handshakes.fetch_add(1, Ordering::Relaxed);
+                            self.turned.count(turned::Why::NoRoom);
+                            debug!(%peer, "no handshake slot; connection refused");
+                            continue;
+                        }
                     };
                     let _ = tcp.set_nodelay(true);
-                    let gw = self.clone();
-                    let stop = shutdown.clone();
-                    tokio::spawn(async move {
-                        session::serve(gw, tcp, peer, stop).await;
-                        drop(permit);
-                    });
+                    tokio::spawn(session::serve(self.clone(), tcp, peer, ticket, shutdown.clone()));
                 }
+                _ = summary.tick() => self.summarize(),
                 _ = shutdown.changed() => break,
                 _ = killed.changed() => {
                     warn!(gateway = %self.cfg.name, "gateway killed");
@@ -321,6 +406,19 @@ impl Gateway {
         watcher.abort();
         reporter.abort();
         Ok(())
+    }
+
+    /// One warning for everything turned away before authentication since
+    /// the last one.
+    fn summarize(&self) {
+        let Some(s) = self.turned.take() else { return };
+        let every = self.cfg.summary_interval;
+        match self.handshakes.busiest() {
+            Some((source, n)) => {
+                warn!(gateway = %self.cfg.name, "in the last {every:?}: {s}; busiest source now {source} with {n} handshakes in progress")
+            }
+            None => warn!(gateway = %self.cfg.name, "in the last {every:?}: {s}"),
+        }
     }
 
     /// Creates or updates this gateway's resource (endpoint and capacity).
@@ -451,6 +549,15 @@ impl Gateway {
             cache.insert(digest.to_string(), bytes.clone());
         }
         Some(bytes)
+    }
+
+    /// The DeployChunk frames of `module` (digest `digest`) for `slot`,
+    /// encoded by the first session that needs them and shared after.
+    fn chunk_frames(&self, slot: &str, digest: &str, module: &[u8]) -> Option<Arc<[u8]>> {
+        self.chunks
+            .get(slot, digest, module)
+            .map_err(|e| warn!(slot, digest, "cannot encode the module's chunks: {e}"))
+            .ok()
     }
 
     /// Registers a session for `device`, ending any older one.

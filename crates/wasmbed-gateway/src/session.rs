@@ -13,12 +13,14 @@ use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 use wasmbed_model::{AppObservation, DesiredApp, DeviceStatusPatch, Gauge, LogLine, SessionStatus, TelemetrySample};
 use wasmbed_protocol::{
-    AppRef, AppReport, AppState, ConfigEntry, DEPLOY_CHUNK_LEN, DeployBegin, DeployChunk, DeviceMsg, ErrorCode,
-    ErrorReport, FrameReader, GatewayMsg, Grant, TelemetryBatch, Welcome, decode_device_msg, encode_frame,
-    split_grants, valid_metric_name,
+    AppRef, AppReport, AppState, ConfigEntry, DeployBegin, DeviceMsg, ErrorCode, ErrorReport, FrameReader, GatewayMsg,
+    Grant, MAX_DEVICE_APPS, MAX_VERSION_LEN, TelemetryBatch, Welcome, decode_device_msg, split_grants, valid_app_name,
+    valid_metric_name,
 };
 
 use crate::Gateway;
+use crate::admission::Ticket;
+use crate::outbox::{Outbox, WriteError};
 use crate::sync::{Action, Pending, Room, deploy_key, digest_of, plan};
 use crate::terminal::{Answer, Inbox};
 
@@ -26,11 +28,16 @@ use crate::terminal::{Answer, Inbox};
 /// are bounded by the telemetry book).
 const MAX_METRICS_PER_APP: usize = 16;
 
+/// Longest failure reason from a device kept in its status (bytes).
+const MAX_REASON_LEN: usize = 256;
+
 /// How a session ended.
 #[derive(Debug)]
 enum End {
     /// The device closed the connection or the transport failed.
     Closed(String),
+    /// The device took no bytes of a write for the write timeout.
+    Stalled,
     /// A newer session for the same device took over.
     Replaced,
     /// The device was deleted: its identity is no longer accepted.
@@ -45,19 +52,37 @@ enum End {
     Killed,
 }
 
-pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, shutdown: watch::Receiver<bool>) {
-    let stream = match timeout(gw.cfg.handshake_timeout, gw.acceptor.accept(tcp)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            gw.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            warn!(%peer, "TLS handshake refused: {e}");
-            return;
-        }
-        Err(_) => {
-            gw.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            warn!(%peer, "TLS handshake timed out");
-            return;
-        }
+/// Serves one connection: its TLS handshake under `ticket` (a handshake
+/// slot), then, authenticated, its session under a session slot.
+pub(crate) async fn serve(
+    gw: Arc<Gateway>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    mut ticket: Ticket,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // Failures are summed up in one line per interval (`turned`): an idle
+    // flood must not flood the log too.
+    let stream = tokio::select! {
+        accepted = timeout(gw.cfg.handshake_timeout, gw.acceptor.accept(tcp)) => match accepted {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                gw.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                gw.turned.tls_failed(format!("{peer}: {e}"));
+                debug!(%peer, "TLS handshake refused: {e}");
+                return;
+            }
+            Err(_) => {
+                gw.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                gw.stats.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
+                gw.turned.count(crate::turned::Why::TimedOut);
+                debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        // Counted by the accept loop, which evicted it.
+        () = ticket.evicted() => return debug!(%peer, "stale handshake evicted for a newer connection"),
+        _ = shutdown.changed() => return,
     };
     let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
     let device = match cert.as_deref().map(wasmbed_pki::device_id_from_cert) {
@@ -71,13 +96,23 @@ pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, sh
             return;
         }
     };
+    // Authenticated: from here on the connection holds a session slot.
+    drop(ticket);
+    let Ok(permit) = gw.permits.clone().try_acquire_owned() else {
+        gw.stats.refused_over_cap.fetch_add(1, Ordering::Relaxed);
+        gw.turned.count(crate::turned::Why::OverSessionCap);
+        debug!(%peer, device, max = gw.cfg.max_sessions, "session cap reached; connection refused");
+        let mut stream = stream;
+        let _ = timeout(std::time::Duration::from_secs(1), stream.shutdown()).await;
+        return;
+    };
     let mut s = Session {
         gw: gw.clone(),
         device,
         peer,
         stream,
         reader: FrameReader::new(gw.cfg.max_frame_len),
-        out: Vec::new(),
+        out: Outbox::default(),
         reported: BTreeMap::new(),
         reasons: BTreeMap::new(),
         pending: Pending::new(gw.cfg.deploy_retry),
@@ -86,8 +121,10 @@ pub(crate) async fn serve(gw: Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, sh
         last_heartbeat: Instant::now(),
         commands: Arc::default(),
         metrics: BTreeMap::new(),
+        dropped: 0,
     };
     s.run(shutdown).await;
+    drop(permit);
 }
 
 struct Session {
@@ -96,7 +133,7 @@ struct Session {
     peer: SocketAddr,
     stream: TlsStream<TcpStream>,
     reader: FrameReader,
-    out: Vec<u8>,
+    out: Outbox,
     reported: BTreeMap<String, AppReport>,
     /// Why an app last failed, from its AppStatus.
     reasons: BTreeMap<String, String>,
@@ -109,6 +146,8 @@ struct Session {
     /// The latest value of each metric, per slot, with the revision that
     /// published them (written with the status).
     metrics: BTreeMap<String, (Option<u64>, BTreeMap<String, Gauge>)>,
+    /// App entries from this device not kept (see [`Session::keep_apps`]).
+    dropped: u64,
 }
 
 impl Session {
@@ -147,7 +186,7 @@ impl Session {
         self.gw.stats.enrollments.fetch_add(1, Ordering::Relaxed);
         let kind = if enroll.simulated { "simulated device" } else { "device" };
         info!(device = %self.device, peer = %self.peer, board = %enroll.board, "{kind} enrolled");
-        self.reported = enroll.apps.into_iter().map(|a| (a.app.clone(), a)).collect();
+        self.reported = self.keep_apps(enroll.apps);
         self.status = SessionStatus {
             connected: true,
             simulated: enroll.simulated,
@@ -200,6 +239,11 @@ impl Session {
                 let _ = self.flush().await;
             }
             End::Silent => info!(device = %self.device, "no heartbeat within the liveness window; session ended"),
+            End::Stalled => warn!(
+                device = %self.device,
+                timeout = ?self.gw.cfg.write_timeout,
+                "the device stopped reading; session ended"
+            ),
             End::Closed(why) => info!(device = %self.device, "session closed: {why}"),
             End::Shutdown | End::Killed => {}
         }
@@ -260,8 +304,10 @@ impl Session {
                 _ = killed.changed() => return End::Killed,
                 () = sleep_until(deadline) => return End::Silent,
             }
-            if let Err(e) = self.flush().await {
-                return End::Closed(format!("write failed: {e}"));
+            match self.flush().await {
+                Ok(()) => {}
+                Err(WriteError::Stalled(_)) => return End::Stalled,
+                Err(e) => return End::Closed(e.to_string()),
             }
         }
     }
@@ -302,7 +348,10 @@ impl Session {
             DeviceMsg::Heartbeat(hb) => {
                 self.gw.stats.heartbeats.fetch_add(1, Ordering::Relaxed);
                 self.last_heartbeat = Instant::now();
-                self.reported = hb.apps.into_iter().map(|a| (a.app.clone(), a)).collect();
+                self.reported = self.keep_apps(hb.apps);
+                // What the device no longer reports is not kept either.
+                self.reasons.retain(|app, _| self.reported.contains_key(app));
+                self.metrics.retain(|app, _| self.reported.contains_key(app));
                 self.settle_pending();
                 self.status.last_heartbeat_ms = Some((self.gw.clock)());
                 self.status.uptime_ms = Some(hb.uptime_ms);
@@ -313,9 +362,14 @@ impl Session {
             }
             DeviceMsg::AppStatus(st) => {
                 let name = st.report.app.clone();
+                let known = self.reported.contains_key(&name);
+                if !acceptable(&st.report) || (!known && self.reported.len() >= MAX_DEVICE_APPS) {
+                    self.drop_apps(1, "an app status");
+                    return Ok(());
+                }
                 match st.reason {
                     Some(r) => {
-                        let why = format!("{}: {}", r.code.as_str(), r.detail);
+                        let why = clip(format!("{}: {}", r.code.as_str(), r.detail));
                         info!(device = %self.device, app = %name, "app failed: {why}");
                         self.reasons.insert(name.clone(), why);
                     }
@@ -334,7 +388,14 @@ impl Session {
                 received_ms: (self.gw.clock)(),
                 line: l.line,
             }),
-            DeviceMsg::DeployRejected(r) => {
+            DeviceMsg::DeployRejected(mut r) => {
+                // Only a deploy this session sent can be refused.
+                if !self.pending.deploying.contains_key(&r.app) {
+                    self.drop_apps(1, "a refusal of a deploy not sent");
+                    return Ok(());
+                }
+                r.reason.detail = clip(std::mem::take(&mut r.reason.detail));
+                r.version = clip(std::mem::take(&mut r.version));
                 let (room, now) = (self.room(), (self.gw.clock)());
                 let refusal = self.pending.refused(&r.app, &r.reason, room, now, jitter());
                 let why = refusal.reason();
@@ -375,6 +436,12 @@ impl Session {
         // time of arrival. A batch dated in the future is dated now.
         let sent = batch.unix_ms.filter(|t| *t <= received.saturating_add(5_000)).unwrap_or(received);
         self.gw.telemetry.dropped_by_device(batch.dropped);
+        if !valid_app_name(&batch.app) {
+            return self.drop_apps(1, "telemetry");
+        }
+        if !self.metrics.contains_key(&batch.app) && self.metrics.len() >= MAX_DEVICE_APPS {
+            return self.drop_apps(1, "telemetry");
+        }
         let (revision, latest) = self.metrics.entry(batch.app.clone()).or_default();
         if *revision != batch.revision {
             // A new revision in the slot: its values start afresh.
@@ -403,6 +470,36 @@ impl Session {
             latest.retain(|k, _| keep.contains(k));
         }
         self.gw.telemetry.record(samples);
+    }
+
+    /// The app entries of a report worth keeping: valid names and versions,
+    /// each once, at most [`MAX_DEVICE_APPS`] (the first ones). The rest is
+    /// counted and dropped: the device is not trusted to bound itself.
+    fn keep_apps(&mut self, apps: Vec<AppReport>) -> BTreeMap<String, AppReport> {
+        let given = apps.len();
+        let mut kept = BTreeMap::new();
+        for a in apps.into_iter().filter(acceptable) {
+            if kept.len() < MAX_DEVICE_APPS && !kept.contains_key(&a.app) {
+                kept.insert(a.app.clone(), a);
+            }
+        }
+        self.drop_apps((given - kept.len()) as u64, "a report");
+        kept
+    }
+
+    /// Counts `n` app entries from the device not kept, warning once per session.
+    fn drop_apps(&mut self, n: u64, what: &str) {
+        if n == 0 {
+            return;
+        }
+        self.gw.stats.app_entries_dropped.fetch_add(n, Ordering::Relaxed);
+        if self.dropped == 0 {
+            warn!(
+                device = %self.device,
+                "dropped {n} app entries from {what}: invalid, or past {MAX_DEVICE_APPS} apps (further drops are only counted)"
+            );
+        }
+        self.dropped = self.dropped.saturating_add(n);
     }
 
     /// Forgets requests the device has visibly carried out.
@@ -476,15 +573,10 @@ impl Session {
                 d.config.iter().map(|(key, value)| ConfigEntry { key: key.clone(), value: value.clone() }).collect()
             }),
         };
+        // One copy of the chunks for every session deploying this module.
+        let Some(chunks) = self.gw.chunk_frames(&d.slot, &d.digest, &module) else { return };
         self.queue(&GatewayMsg::DeployBegin(begin));
-        for (i, chunk) in module.chunks(DEPLOY_CHUNK_LEN).enumerate() {
-            let offset = (i * DEPLOY_CHUNK_LEN) as u32;
-            self.queue(&GatewayMsg::DeployChunk(DeployChunk {
-                app: d.slot.clone(),
-                offset,
-                data: chunk.to_vec().into(),
-            }));
-        }
+        self.out.share(chunks);
         self.pending.deploying.insert(d.slot.clone(), deploy_key(&d));
         self.gw.stats.deploys.fetch_add(1, Ordering::Relaxed);
     }
@@ -556,18 +648,22 @@ impl Session {
     }
 
     fn queue(&mut self, msg: &GatewayMsg) {
-        if let Err(e) = encode_frame(msg, &mut self.out) {
+        if let Err(e) = self.out.queue(msg) {
             warn!(device = %self.device, "cannot encode a message: {e}");
         }
     }
 
-    async fn flush(&mut self) -> std::io::Result<()> {
+    /// Writes what is queued; a device that takes no bytes for the write
+    /// timeout fails it (counted), so it cannot hold this task.
+    async fn flush(&mut self) -> Result<(), WriteError> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let out = std::mem::take(&mut self.out);
-        self.stream.write_all(&out).await?;
-        self.stream.flush().await
+        let written = self.out.write_to(&mut self.stream, self.gw.cfg.write_timeout).await;
+        if let Err(WriteError::Stalled(_)) = written {
+            self.gw.stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        written
     }
 
     async fn close(&mut self) {
@@ -581,6 +677,23 @@ fn jitter() -> u32 {
     // Each RandomState's keys differ from the last one's, so each call
     // draws another value.
     std::hash::RandomState::new().hash_one(()) as u32
+}
+
+/// Whether an app entry from a device is one the platform could have made.
+fn acceptable(r: &AppReport) -> bool {
+    valid_app_name(&r.app) && r.version.len() <= MAX_VERSION_LEN
+}
+
+/// Cuts text from a device to [`MAX_REASON_LEN`] bytes on a character boundary.
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_REASON_LEN {
+        let mut end = MAX_REASON_LEN;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 fn frame_end(e: wasmbed_protocol::FrameError) -> End {

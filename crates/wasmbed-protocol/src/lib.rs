@@ -55,6 +55,14 @@ pub const DEFAULT_HEARTBEAT_MS: u32 = 5_000;
 /// Largest module a device accepts and the platform stores (bytes).
 pub const MAX_MODULE_LEN: usize = 128 * 1024;
 
+/// Apps one device reports at most. Agents hold far fewer (4 by default);
+/// a gateway tracks no more slots than this for a device and drops the rest.
+pub const MAX_DEVICE_APPS: usize = 64;
+
+/// Longest version string an application may carry; a device reporting a
+/// longer one reports something the platform never sent.
+pub const MAX_VERSION_LEN: usize = 64;
+
 pub use terminal::{
     Command, CommandBoundError, CommandOutcome, CommandResult, MAX_COMMAND_ARG_LEN, MAX_COMMAND_ARGS,
     MAX_COMMAND_NAME_LEN, MAX_COMMAND_OUTPUT, fit_output,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use wasmbed_protocol::{
-    GRANT_FORMS, Grant, MAX_CONFIG_ENTRIES, MAX_CONFIG_KEY_LEN, MAX_CONFIG_VALUE_LEN, valid_config_key,
+    GRANT_FORMS, Grant, MAX_CONFIG_ENTRIES, MAX_CONFIG_KEY_LEN, MAX_CONFIG_VALUE_LEN, MAX_VERSION_LEN, valid_config_key,
 };
 
 use super::{Condition, Meta, ValidationError};
@@ -201,8 +201,9 @@ pub const MAX_MEMORY_PAGES: u32 = 16;
 impl ApplicationSpec {
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<Selector, ValidationError> {
-        if self.version.is_empty() || self.version.len() > 64 {
-            return Err(ValidationError { field: "spec.version", why: "must be 1-64 characters".into() });
+        if self.version.is_empty() || self.version.len() > MAX_VERSION_LEN {
+            let why = format!("must be 1-{MAX_VERSION_LEN} characters");
+            return Err(ValidationError { field: "spec.version", why });
         }
         if self.digest.len() != 64 || !self.digest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ValidationError { field: "spec.digest", why: "must be 64 hex characters (SHA-256)".into() });
