@@ -60,6 +60,9 @@ pub fn manifests() -> Result<()> {
         ("api.persistence.size=lots", "api.persistence.size"),
         ("gateway.controlPort=0", "gateway.controlPort"),
         ("gateway.networkPolicy=maybe", "gateway.networkPolicy"),
+        // The API is served in clear: never on a node port or a load balancer.
+        ("api.serviceType=LoadBalancer", "api.serviceType"),
+        ("api.serviceType=NodePort", "api.serviceType"),
     ] {
         let mut c = Command::new(&helm);
         c.args(["template", "wasmbed", "--kube-version", KUBERNETES_VERSION]).arg(&chart).args(["--set", bad]);

@@ -10,7 +10,9 @@
 //! over the replicas' control port (`wasmbed_operator::control`, with a
 //! token kept in a Secret the replicas mount). The API's token file (hashes only) is kept in a Secret: the
 //! first admin token is made once, and every token created or revoked
-//! later is written back, so tokens outlive the controller.
+//! later is written back, so tokens outlive the controller. The first
+//! admin token's secret is kept in the `<release>-admin-token` Secret and
+//! never printed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -162,9 +164,18 @@ fn hex_token(bytes: [u8; 32]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The HTTP API over the cluster's resources. The token file is kept in a
-/// Secret (made with the first admin token, printed to this log once, and
-/// written back after every change).
+/// The Secret holding the first admin token's secret (key [`ADMIN_TOKEN_KEY`]).
+fn admin_token_secret(release: &str) -> String {
+    format!("{release}-admin-token")
+}
+
+/// Key of the first admin token in its Secret.
+const ADMIN_TOKEN_KEY: &str = "token";
+
+/// The HTTP API over the cluster's resources. The token file (hashes) is
+/// kept in a Secret, written back after every change; the first admin
+/// token's secret goes into a Secret of its own and never to a log, where
+/// anyone who can read Pod logs would find it.
 async fn serve_api(
     args: &Args,
     secrets: &Api<Secret>,
@@ -175,15 +186,21 @@ async fn serve_api(
 ) -> Result<tokio::task::JoinHandle<()>> {
     let auth_dir = args.api_dir.join("auth");
     let name = format!("{}-api-tokens", args.release);
+    let mut first_admin = None;
     secrets::sync_dir(secrets, &name, &auth_dir, &[TOKEN_FILE], Mutability::Updatable, |dir| {
         let tokens = wasmbed_api::Tokens::open(&dir.join(TOKEN_FILE)).map_err(|e| e.to_string())?;
-        if let Some(t) = tokens.ensure_admin(rand::random(), unix_ms()).map_err(|e| e.to_string())? {
-            // Shown once; only its hash is stored.
-            println!("admin token: {t}");
-        }
+        first_admin = tokens.ensure_admin(rand::random(), unix_ms()).map_err(|e| e.to_string())?;
         Ok(())
     })
     .await?;
+    if let Some(token) = first_admin {
+        // Should the controller die before this, the token file holds a hash
+        // nobody has the secret of: delete its Secret to start over.
+        let admin = admin_token_secret(&args.release);
+        secrets::ensure(secrets, &admin, || Ok(BTreeMap::from([(ADMIN_TOKEN_KEY.to_owned(), token.into_bytes())])))
+            .await?;
+        tracing::info!(secret = %admin, key = ADMIN_TOKEN_KEY, "first admin token stored (in the Secret only)");
+    }
     let tokens = Arc::new(wasmbed_api::Tokens::open(&auth_dir.join(TOKEN_FILE))?);
     tokio::spawn(secrets::follow(
         secrets.clone(),
