@@ -128,6 +128,10 @@ pub struct GatewayScale {
     /// Sessions to open (and MQTT connections for the comparison).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub sessions: usize,
+    /// Connections a second client holds open without ever finishing a
+    /// TLS handshake, for the whole run (from 127.0.0.2).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub half_open: usize,
 }
 
 /// Flags of `device-boot`.

@@ -38,7 +38,7 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let json = match cli.scenario {
         Scenario::DeploySim(a) => rt.block_on(deploy::run(a.devices, &required(a.app, "--app FILE")?))?,
-        Scenario::GatewayScale(a) => rt.block_on(scale::run(a.sessions))?,
+        Scenario::GatewayScale(a) => rt.block_on(scale::run(a.sessions, a.half_open))?,
         Scenario::DeviceBoot(a) => {
             let board = wasmbed_qemu::machine(&a.board).with_context(|| format!("no firmware for {}", a.board))?;
             let image = firmware_dir(a.firmware)?.join(board.image_name().to_string());

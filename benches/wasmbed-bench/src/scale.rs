@@ -1,5 +1,9 @@
 //! gateway-scale: concurrent mTLS sessions on one gateway process, beside
-//! Mosquitto (mutual TLS, `require_certificate true`) measured the same way.
+//! Mosquitto (mutual TLS, `require_certificate true`) measured the same way;
+//! with `--half-open N`, while a second client holds N connections that
+//! never finish a handshake (`half_open`).
+
+mod half_open;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -75,11 +79,11 @@ async fn status(http: &reqwest::Client, api: &str) -> Result<serde_json::Value> 
     Ok(http.get(format!("{api}/api/v1/status")).send().await?.json().await?)
 }
 
-pub async fn run(n: usize) -> Result<serde_json::Value> {
+pub async fn run(n: usize, half_open: usize) -> Result<serde_json::Value> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("ours");
     let bin = sibling("wasmbed")?;
-    let ours = measure_ours(&bin, &data, n).await?;
+    let ours = measure_ours(&bin, &data, n, half_open).await?;
     eprintln!("ours: {ours}");
     let mosq = measure_mosquitto(&data.join("pki"), n).await?;
     eprintln!("mosquitto: {mosq}");
@@ -89,13 +93,16 @@ pub async fn run(n: usize) -> Result<serde_json::Value> {
         "bytes_per_session": ours["bytes_per_session"],
         "handshakes_per_s": ours["handshakes_per_s"],
         "heartbeats_per_s": ours["heartbeats_per_s"],
+        "half_open": half_open,
+        "half_open_gateway_bytes": ours["half_open_bytes"],
+        "half_open_closed_by_gateway": ours["half_open_closed"],
         "mosquitto_sessions": mosq["sessions"],
         "mosquitto_bytes_per_conn": mosq["bytes_per_conn"],
         "mosquitto_handshakes_per_s": mosq["handshakes_per_s"],
     }))
 }
 
-async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::Value> {
+async fn measure_ours(bin: &Path, data: &Path, n: usize, half_open: usize) -> Result<serde_json::Value> {
     let mut up = Group::spawn(
         Command::new(bin)
             .args(["up", "--gateway", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--heartbeat-ms", "5000"])
@@ -104,8 +111,11 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped()),
     )?;
-    let found = wait_lines(up.child(), &["api:", "admin token:"])?;
+    let found = wait_lines(up.child(), &["api:", "admin token:", "gateway:"])?;
     let (api, token) = (found[0].clone(), found[1].clone());
+    // "gateway-0 on 127.0.0.1:PORT (mutual TLS 1.3)"
+    let gateway: std::net::SocketAddr =
+        found[2].split_whitespace().nth(2).context("no gateway address")?.parse().context("gateway address")?;
     let http = crate::deploy::authorized(&token)?;
     eprintln!("gateway up at {api}; creating {n} simulated devices");
     let created = Command::new(bin)
@@ -117,10 +127,21 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
     if !created.success() {
         bail!("creating devices failed");
     }
-    // The baseline holds the device records: what is measured is sessions.
+    // The baseline holds the device records (and the half-open load, at
+    // its full size: stale handshakes already giving way): what is
+    // measured is sessions.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let quiet = rss_bytes(up.id())?;
+    let load = if half_open > 0 {
+        let load = half_open::start(gateway, half_open)?;
+        eprintln!("holding {half_open} half-open connections from {}", half_open::SOURCE);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Some(load)
+    } else {
+        None
+    };
     let rss0 = rss_bytes(up.id())?;
-    eprintln!("gateway RSS before sessions: {rss0} B");
+    eprintln!("gateway RSS before sessions: {rss0} B ({} B for the half-open load)", rss0.saturating_sub(quiet));
     let mut sim = Group::spawn(
         Command::new(bin)
             .args(["sim", "--devices", &n.to_string(), "--prefix", "scale", "--api", &api])
@@ -148,9 +169,19 @@ async fn measure_ours(bin: &Path, data: &Path, n: usize) -> Result<serde_json::V
     let hb_rate = (h1 - h0) as f64 / th.elapsed().as_secs_f64();
     let rss1 = rss_bytes(up.id())?;
     let held_end = status(&http, &api).await?["gateway"]["sessions"].as_u64().unwrap_or(0);
+    let half_open_closed = load.as_ref().map_or(0, |l| l.seen.closed.load(Ordering::Relaxed));
+    if let Some(l) = &load {
+        eprintln!(
+            "half-open client: {} connections opened, {half_open_closed} closed by the gateway",
+            l.seen.opened.load(Ordering::Relaxed)
+        );
+    }
+    drop(load);
     drop(sim);
     drop(up);
     Ok(serde_json::json!({
+        "half_open_bytes": rss0.saturating_sub(quiet),
+        "half_open_closed": half_open_closed,
         "sessions": held_end,
         "rss": rss1,
         "bytes_per_session": (rss1.saturating_sub(rss0)) / (held.max(1) as u64),
