@@ -157,17 +157,27 @@ impl Api {
     }
 }
 
-/// Writes a file only its owner can read (it holds a private key).
+/// Writes a file only its owner can read (it holds a private key or a
+/// token), even over an existing file that others could read.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(bytes)?;
-    Ok(())
+    Ok(wasmbed_qemu::write_private(path, bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_written_over_a_readable_file_is_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.bin");
+        std::fs::write(&path, b"an older bundle, longer than the new one").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, b"bundle").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"bundle");
+        let e = write_private(&dir.path().join("no/such/dir/b.bin"), b"x").unwrap_err();
+        assert!(e.to_string().contains("no/such/dir/b.bin"), "{e}");
+    }
 }

@@ -168,12 +168,43 @@ fn option_value(path: &Path) -> String {
 /// bytes, and the host's Unix time in ms (little-endian u64) — the boards
 /// have no clock of their own and must check certificate validity.
 pub fn write_boot_seed(path: &Path, seed: [u8; 32], unix_ms: u64) -> Result<(), QemuError> {
-    let io = |source| QemuError::Io { path: path.to_path_buf(), source };
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
-    f.write_all(&BOOT_SEED_MAGIC).map_err(io)?;
-    f.write_all(&seed).map_err(io)?;
-    f.write_all(&unix_ms.to_le_bytes()).map_err(io)
+    let mut bytes = Vec::with_capacity(44);
+    bytes.extend_from_slice(&BOOT_SEED_MAGIC);
+    bytes.extend_from_slice(&seed);
+    bytes.extend_from_slice(&unix_ms.to_le_bytes());
+    write_private(path, &bytes)
+}
+
+/// Writes a file only its owner may read (an identity bundle, a seed, a
+/// token), replacing any previous one whole. A new file in the same folder
+/// is renamed over `path`: opening an existing file with a mode keeps its
+/// old mode, so a bundle written over a 0644 file would stay readable.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), QemuError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| QemuError::Io { path, source }
+    };
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&tmp)(e)),
+        _ => {}
+    }
+    // `create_new`: never through a symlink or into a file someone else opened.
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io(&tmp))?;
+    // The umask can only clear bits; set the exact mode before any byte.
+    let written = f
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| f.write_all(bytes))
+        .and_then(|()| f.sync_all());
+    drop(f);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
+    Ok(())
 }
 
 /// One QEMU run of a firmware image.
@@ -236,6 +267,11 @@ impl Launch {
         c.args(self.board.qemu.args);
         let transport = self.board.transport();
         match (&self.mac, transport) {
+            // Not `restrict=on`: it refuses every TCP connection to 10.0.2.2
+            // unless a `guestfwd` names it, QEMU refuses a `guestfwd` to 10.0.2.2
+            // (the host's own address), and a chardev `guestfwd` carries one
+            // host connection for QEMU's lifetime, so a device could not
+            // reconnect (measured with QEMU 10.0.2; see issue 13).
             (Some(mac), Some(Transport::Ethernet)) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
             _ => c.args(["-nic", "none"]),
         };
@@ -529,6 +565,28 @@ mod tests {
         assert_eq!(bytes.len(), 44);
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(write_boot_seed(&dir.path().join("missing/dir/seed.bin"), [0; 32], 1).is_err());
+    }
+
+    #[test]
+    fn a_private_file_written_over_a_readable_one_ends_up_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let (bundle, seed) = (dir.path().join("bundle.bin"), dir.path().join("seed.bin"));
+        for p in [&bundle, &seed] {
+            std::fs::write(p, b"an older, longer file left readable by all").unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        // A temp file left by a crash, readable by all, is not reused.
+        std::fs::write(dir.path().join("bundle.bin.tmp"), b"stale").unwrap();
+        std::fs::set_permissions(dir.path().join("bundle.bin.tmp"), std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_private(&bundle, b"key").unwrap();
+        write_boot_seed(&seed, [3; 32], 1).unwrap();
+        assert_eq!((mode(&bundle), mode(&seed)), (0o600, 0o600));
+        assert_eq!(std::fs::read(&bundle).unwrap(), b"key");
+        assert_eq!(std::fs::read(&seed).unwrap().len(), 44);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "no temp file left: {left:?}");
     }
 
     #[test]
