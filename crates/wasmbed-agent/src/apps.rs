@@ -14,6 +14,16 @@
 //! with `invalid-module` at that first call. The platform validates every
 //! module eagerly, with this crate's [`crate::validate_module`], before it
 //! can reach a device, so through the platform that case does not arise.
+//!
+//! Resources: before anything is compiled, a module is sized against the
+//! device's [`ModuleBudget`] ([`crate::measure`], [`crate::check`]) and
+//! refused with `no-resources` naming the limit it exceeds. Each installed
+//! app reserves the most it can ever hold (linear memory, tables and stacks
+//! at their limits), so apps that grow later cannot take each other's room;
+//! wasmi's stacks and the store's tables and memory stop at the budget's
+//! limits and trap, failing only that app. Each app has its own engine:
+//! wasmi's code map only grows while its engine lives, so a shared one would
+//! keep every replaced version's code.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -24,15 +34,18 @@ use alloc::vec::Vec;
 use sha2::{Digest, Sha256};
 use wasmbed_protocol::{
     AppCounters, AppLimits, AppLog, AppReport, AppState, AppStatus, ConfigEntry, Delivery, DeployBegin, DeployChunk,
-    DeployRejected, ErrorCode, FailReason, MAX_MESSAGE_LEN, MAX_SAMPLES_PER_BATCH, Resource, TelemetryBatch,
-    valid_app_name,
+    DeployRejected, ErrorCode, FailReason, MAX_MESSAGE_LEN, MAX_SAMPLES_PER_BATCH, ModuleBudget, Resource,
+    TelemetryBatch, valid_app_name,
 };
 use wasmi::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder, TrapCode, TypedFunc};
 
+use crate::budget::{self, Growth};
 use crate::host::{self, Capability, HostCtx, TokenBucket};
 use crate::peripherals::Peripherals;
 
-const PAGE: usize = 64 * 1024;
+/// The value stack wasmi starts with (its default), or the budget's limit
+/// when that is smaller.
+const MIN_VALUE_STACK: usize = 1000;
 
 /// What app work produced, for the session to send.
 #[derive(Debug)]
@@ -62,6 +75,9 @@ struct Slot {
     resources: Vec<Resource>,
     config: Vec<ConfigEntry>,
     counters: AppCounters,
+    /// What it was admitted with: how far it may grow, and so the most it
+    /// can hold once running.
+    admitted: Admitted,
     module: Module,
     /// Only the granted host functions: an ungranted import cannot link.
     linker: Linker<HostCtx>,
@@ -80,11 +96,15 @@ struct Staging {
     config: Vec<ConfigEntry>,
     start: bool,
     size: usize,
+    /// The device's free heap when the deploy began, if known.
+    free: Option<usize>,
     buf: Vec<u8>,
 }
 
 pub(crate) struct Apps {
-    engine: Engine,
+    /// Each install gets an engine of its own from this.
+    config: Config,
+    budget: ModuleBudget,
     device_id: String,
     slots: Vec<Slot>,
     staging: BTreeMap<String, Staging>,
@@ -123,18 +143,31 @@ fn classify(err: &wasmi::Error) -> FailReason {
 }
 
 impl Apps {
-    pub(crate) fn new(max_apps: usize, max_module_len: usize, device_id: &str) -> Self {
+    pub(crate) fn new(max_apps: usize, max_module_len: usize, device_id: &str, budget: ModuleBudget) -> Self {
         // Function bodies are validated (and translated) at their first call.
-        Self::with_mode(max_apps, max_module_len, device_id, wasmi::CompilationMode::Lazy)
+        Self::with_mode(max_apps, max_module_len, device_id, budget, wasmi::CompilationMode::Lazy)
     }
 
-    fn with_mode(max_apps: usize, max_module_len: usize, device_id: &str, mode: wasmi::CompilationMode) -> Self {
+    fn with_mode(
+        max_apps: usize,
+        max_module_len: usize,
+        device_id: &str,
+        budget: ModuleBudget,
+        mode: wasmi::CompilationMode,
+    ) -> Self {
         let mut config = Config::default();
         config.consume_fuel(true);
         config.compilation_mode(mode);
-        let engine = Engine::new(&config);
+        // The minimum first: wasmi panics on a maximum below it.
+        let value_stack = budget.value_stack as usize;
+        config.set_min_stack_height(MIN_VALUE_STACK.min(value_stack));
+        config.set_max_stack_height(value_stack);
+        config.set_max_recursion_depth(budget.call_depth as usize);
+        // One app per engine runs one call at a time: one stack to keep.
+        config.set_max_cached_stacks(1);
         Self {
-            engine,
+            config,
+            budget,
             device_id: device_id.into(),
             slots: Vec::new(),
             staging: BTreeMap::new(),
@@ -165,9 +198,11 @@ impl Apps {
         self.slots.iter().filter(|s| s.running.is_some()).map(|s| s.next_tick).min()
     }
 
-    /// `free`: the device's free heap, when known. The module, its compiled
-    /// form and a page of linear memory must fit beside what runs now (the
-    /// old version of the app keeps running until the new one is installed).
+    /// `free`: the device's free heap, when known. The module's bytes must
+    /// fit now; what compiling and instantiating it needs is sized once they
+    /// are all here ([`install`](Self::install)), against this same figure
+    /// (the old version of the app keeps running until the new one is
+    /// installed).
     pub(crate) fn begin(&mut self, msg: DeployBegin, free: Option<usize>, out: &mut Vec<Note>) {
         self.refused.remove(&msg.app);
         let reject = |code, detail: String| {
@@ -190,16 +225,16 @@ impl Apps {
             ));
             return;
         }
-        // At least one page of linear memory (apps rarely start with more;
-        // growth beyond is bounded by the limits and checked then).
-        let need = size.saturating_mul(2).saturating_add(PAGE.min((msg.limits.max_memory_pages as usize) * PAGE));
-        if let Some(free) = free
-            && need > free
-        {
+        let least = budget::floor(size);
+        if least > self.budget.heap || free.is_some_and(|free| least > free) {
             self.refused.insert(msg.app.clone());
+            let free = free.map_or(String::new(), |f| format!(", {f} are free"));
             out.push(reject(
                 ErrorCode::NoResources,
-                format!("not enough free memory: the module needs about {need} bytes, {free} are free"),
+                format!(
+                    "not enough free memory: a module of {size} bytes needs at least {least}, the device has {} for apps{free}",
+                    self.budget.heap
+                ),
             ));
             return;
         }
@@ -241,6 +276,7 @@ impl Apps {
             sha256: *msg.sha256,
             limits: msg.limits,
             size,
+            free,
             buf,
         };
         self.staging.insert(msg.app, staging);
@@ -286,7 +322,7 @@ impl Apps {
         }
     }
 
-    fn install(&mut self, name: String, st: Staging, now: u64, out: &mut Vec<Note>) {
+    fn install(&mut self, name: String, mut st: Staging, now: u64, out: &mut Vec<Note>) {
         let reject = |code, detail: String| {
             Note::Rejected(DeployRejected {
                 app: name.clone(),
@@ -299,18 +335,29 @@ impl Apps {
             out.push(reject(ErrorCode::HashMismatch, "module SHA-256 does not match the announced digest".into()));
             return;
         }
-        let module = match Module::new(&self.engine, &st.buf) {
+        let admitted = match self.size_up(&name, &st.buf, &st.limits, st.free) {
+            Ok(a) => a,
+            Err((code, why)) => {
+                out.push(reject(code, why));
+                return;
+            }
+        };
+        let engine = Engine::new(&self.config);
+        let module = match Module::new(&engine, &st.buf) {
             Ok(m) => m,
             Err(e) => {
                 out.push(reject(ErrorCode::InvalidModule, host::invalid_module(&st.buf, &e)));
                 return;
             }
         };
+        // wasmi keeps what it needs (bodies, segments): the bytes can go
+        // before the instance takes its memory.
+        st.buf = Vec::new();
         if let Err(e) = host::check_imports(&module, &st.grants) {
             out.push(reject(ErrorCode::InstantiateFailed, e));
             return;
         }
-        let linker = match host::linker(&self.engine, &st.grants) {
+        let linker = match host::linker(&engine, &st.grants) {
             Ok(l) => l,
             Err(e) => {
                 out.push(reject(ErrorCode::InstantiateFailed, format!("host functions: {e}")));
@@ -319,6 +366,7 @@ impl Apps {
         };
         let setup = Setup {
             limits: &st.limits,
+            growth: admitted.growth,
             resources: &st.resources,
             config: &st.config,
             counters: AppCounters::default(),
@@ -345,6 +393,7 @@ impl Apps {
             resources: st.resources,
             config: st.config,
             counters: AppCounters::default(),
+            admitted,
             module,
             linker,
             state: AppState::Stopped,
@@ -362,6 +411,40 @@ impl Apps {
         }
     }
 
+    /// Sizes `bytes` against the budget before anything is compiled: each
+    /// count within its limit; what it needs to run within what the other
+    /// apps (all but `name`, which it replaces) leave of the budget, the
+    /// rest of which it may grow into; what installing it takes within the
+    /// heap that was free (`free`, when known).
+    fn size_up(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        limits: &AppLimits,
+        free: Option<usize>,
+    ) -> Result<Admitted, (ErrorCode, String)> {
+        let no_room = |why: String| (ErrorCode::NoResources, format!("not enough free memory: {why}"));
+        let needs = budget::measure(bytes).map_err(|e| (ErrorCode::InvalidModule, host::invalid_module(bytes, &e)))?;
+        let heap = budget::check(&needs, limits, &self.budget).map_err(|e| match e {
+            budget::OverBudget::Heap { .. } => no_room(format!("{e}")),
+            _ => (ErrorCode::NoResources, format!("over this device's budget: {e}")),
+        })?;
+        let others: usize = self.slots.iter().filter(|s| s.name != name).map(|s| s.admitted.reserved).sum();
+        let Some(room) = self.budget.heap.checked_sub(others).and_then(|left| left.checked_sub(heap.running)) else {
+            return Err(no_room(format!(
+                "the module needs up to {} bytes, other apps hold {others} of the {} this device has for apps",
+                heap.running, self.budget.heap
+            )));
+        };
+        if let Some(free) = free
+            && heap.install > free
+        {
+            return Err(no_room(format!("installing needs about {} bytes, {free} are free", heap.install)));
+        }
+        let growth = budget::growth_room(&needs, limits, &self.budget, room);
+        Ok(Admitted { reserved: heap.running.saturating_add(growth.bytes), growth })
+    }
+
     fn instantiate(
         &mut self,
         module: &Module,
@@ -370,12 +453,12 @@ impl Apps {
         now: u64,
     ) -> Result<Running, String> {
         let limits = setup.limits;
-        let memory = (limits.max_memory_pages as usize).saturating_mul(PAGE);
         let ctx = HostCtx {
             limits: StoreLimitsBuilder::new()
-                .memory_size(memory)
+                .memory_size(setup.growth.memory_bytes)
                 .memories(1)
                 .tables(1)
+                .table_elements(setup.growth.table_elements)
                 .instances(1)
                 .trap_on_grow_failure(true)
                 .build(),
@@ -392,7 +475,7 @@ impl Apps {
             message: None,
             counters: setup.counters,
         };
-        let mut store = Store::new(&self.engine, ctx);
+        let mut store = Store::new(module.engine(), ctx);
         store.limiter(|ctx| &mut ctx.limits);
         // The start function runs during instantiation: give it a budget too.
         store.set_fuel(limits.fuel_per_call).map_err(|e| format!("fuel: {e}"))?;
@@ -416,7 +499,8 @@ impl Apps {
         let slot = &self.slots[idx];
         let (module, linker) = (slot.module.clone(), slot.linker.clone());
         let (limits, resources, config) = (slot.limits, slot.resources.clone(), slot.config.clone());
-        let setup = Setup { limits: &limits, resources: &resources, config: &config, counters: slot.counters };
+        let growth = slot.admitted.growth;
+        let setup = Setup { limits: &limits, growth, resources: &resources, config: &config, counters: slot.counters };
         let instance = self.instantiate(&module, &linker, &setup, now);
         let slot = &mut self.slots[idx];
         match instance {
@@ -509,9 +593,19 @@ impl Apps {
     }
 }
 
+/// What an app was admitted with (see [`Apps::size_up`]).
+#[derive(Debug, Clone, Copy)]
+struct Admitted {
+    /// The most it can hold once running: the budget other apps cannot use.
+    reserved: usize,
+    /// How far its memory and tables may grow.
+    growth: Growth,
+}
+
 /// What an instance is set up with, from its deploy.
 struct Setup<'a> {
     limits: &'a AppLimits,
+    growth: Growth,
     resources: &'a [Resource],
     config: &'a [ConfigEntry],
     /// Counted so far by earlier instances of the same install.
@@ -638,15 +732,21 @@ impl core::fmt::Debug for AppRuntime {
 
 impl Default for AppRuntime {
     fn default() -> Self {
-        Self(Apps::new(1, usize::MAX, "bench"))
+        Self::with_budget(ModuleBudget::DEFAULT)
     }
 }
 
 impl AppRuntime {
+    /// The runtime of a device with this budget.
+    pub fn with_budget(budget: ModuleBudget) -> Self {
+        Self(Apps::new(1, usize::MAX, "bench", budget))
+    }
+
     /// The runtime validating every function body at install instead (what
     /// the agent did before lazy validation), to measure the difference.
     pub fn with_eager_validation() -> Self {
-        Self(Apps::with_mode(1, usize::MAX, "bench", wasmi::CompilationMode::LazyTranslation))
+        let mode = wasmi::CompilationMode::LazyTranslation;
+        Self(Apps::with_mode(1, usize::MAX, "bench", ModuleBudget::DEFAULT, mode))
     }
 
     /// Validates, compiles and instantiates `bytes` as an install does,
@@ -658,6 +758,7 @@ impl AppRuntime {
     /// As [`instantiate`](Self::instantiate), with these groups, hardware
     /// and configuration granted, reaching the peripherals given to
     /// [`with_peripherals`](Self::with_peripherals). `init` is not called.
+    /// The module is sized against the budget first, as an install does.
     pub fn instantiate_granted(
         &mut self,
         bytes: &[u8],
@@ -666,10 +767,13 @@ impl AppRuntime {
         resources: &[Resource],
         config: &[ConfigEntry],
     ) -> Result<Instantiated, String> {
-        let module = Module::new(&self.0.engine, bytes).map_err(|e| host::invalid_module(bytes, &e))?;
+        let admitted = self.0.size_up("", bytes, &limits, None).map_err(|(_, why)| why)?;
+        let engine = Engine::new(&self.0.config);
+        let module = Module::new(&engine, bytes).map_err(|e| host::invalid_module(bytes, &e))?;
         host::check_imports(&module, groups)?;
-        let linker = host::linker(&self.0.engine, groups).map_err(|e| format!("host functions: {e}"))?;
-        let setup = Setup { limits: &limits, resources, config, counters: AppCounters::default() };
+        let linker = host::linker(&engine, groups).map_err(|e| format!("host functions: {e}"))?;
+        let growth = admitted.growth;
+        let setup = Setup { limits: &limits, growth, resources, config, counters: AppCounters::default() };
         let running = self.0.instantiate(&module, &linker, &setup, 0)?;
         Ok(Instantiated { running, limits, hw: self.0.hw.take() })
     }

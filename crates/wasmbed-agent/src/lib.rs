@@ -34,6 +34,7 @@ extern crate alloc;
 
 mod apps;
 mod backoff;
+mod budget;
 mod host;
 mod peripherals;
 mod session;
@@ -42,6 +43,7 @@ mod transport;
 
 pub use apps::{AppRuntime, Instantiated};
 pub use backoff::{Backoff, NEXT_GATEWAY_MS, Reconnect};
+pub use budget::{HeapNeed, MeasureError, ModuleNeeds, OverBudget, check, measure};
 pub use host::{Capability, DEFAULT_GRANTS, ENTRY_POINTS, IMPORT_MODULE, MAX_LOG_LINE, TokenBucket, validate_module};
 pub use peripherals::{HwError, NoPeripherals, Peripherals};
 pub use session::{Agent, AgentConfig, AgentError, RECEIVE_PIECE, SessionState};

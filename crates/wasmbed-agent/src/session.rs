@@ -7,7 +7,7 @@ use core::fmt;
 use alloc::boxed::Box;
 use wasmbed_protocol::{
     DeviceMsg, Enroll, ErrorCode, ErrorReport, FrameError, FrameReader, GatewayMsg, Heartbeat, MAX_FRAME_LEN,
-    MessageResult, decode_gateway_msg, encode_frame,
+    MessageResult, ModuleBudget, decode_gateway_msg, encode_frame,
 };
 
 use crate::apps::{Apps, Note};
@@ -39,10 +39,14 @@ pub struct AgentConfig {
     /// Size of the device's heap, when the platform knows it (the terminal's
     /// `mem` reports it beside the free heap passed to `poll`).
     pub heap_size: Option<u32>,
+    /// What apps may hold: the board's, from the board table (the agent
+    /// knows no board).
+    pub budget: ModuleBudget,
 }
 
 impl AgentConfig {
-    /// Defaults for a device: 4 app slots, 128 KiB modules.
+    /// Defaults for a device: 4 app slots, 128 KiB modules, the budget of
+    /// a [`ModuleBudget::DEFAULT_HEAP`] heap.
     pub fn new(device_id: &str, board: &str) -> Self {
         Self {
             device_id: device_id.into(),
@@ -52,7 +56,14 @@ impl AgentConfig {
             max_apps: 4,
             max_module_len: wasmbed_protocol::MAX_MODULE_LEN,
             heap_size: None,
+            budget: ModuleBudget::DEFAULT,
         }
+    }
+
+    /// With the budget of the device's board.
+    pub fn with_budget(mut self, budget: ModuleBudget) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// With the size of the device's heap.
@@ -117,7 +128,7 @@ pub struct Agent {
 impl Agent {
     /// A disconnected agent with no apps.
     pub fn new(cfg: AgentConfig) -> Self {
-        let apps = Apps::new(cfg.max_apps, cfg.max_module_len, &cfg.device_id);
+        let apps = Apps::new(cfg.max_apps, cfg.max_module_len, &cfg.device_id, cfg.budget);
         Self {
             cfg,
             state: SessionState::Disconnected,

@@ -300,7 +300,7 @@ mod tests {
     #[test]
     fn a_pending_reboot_refuses_further_commands() {
         let cfg = AgentConfig::new("d", "sim");
-        let mut apps = Apps::new(1, 1024, "d");
+        let mut apps = Apps::new(1, 1024, "d", cfg.budget);
         let cx =
             Context { cfg: &cfg, apps: &mut apps, free_memory: None, heartbeat_ms: 1000, reboot_pending: true, now: 5 };
         let cmd = Command { id: 3, name: "status".into(), args: vec![] };

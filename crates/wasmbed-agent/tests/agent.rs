@@ -378,7 +378,7 @@ fn a_module_that_cannot_fit_in_free_memory_is_refused_once() {
     let mut h = Harness::online();
     h.deploy("hello", "1", GOOD);
     assert_eq!(h.app_state("hello"), Some(("1".into(), AppState::Running)));
-    h.agent.poll(h.now, 70_000); // less than a page plus two copies of the module
+    h.agent.poll(h.now, 20_000); // less than the module and the smallest instance
     h.drain();
     let bytes = vec![0u8; 6000];
     let sha: [u8; 32] = Sha256::digest(&bytes).into();

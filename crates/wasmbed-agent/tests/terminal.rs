@@ -151,11 +151,11 @@ fn apps_lists_each_app_with_version_state_digest_and_memory() {
 #[test]
 fn mem_reports_free_heap_heap_size_and_app_memory() {
     let mut h = device();
-    h.agent.poll(h.now, 77_000);
+    h.agent.poll(h.now, 150_000);
     h.drain();
     assert_eq!(
         h.ok("mem", &[]),
-        "free_heap: 77000 bytes\nheap_size: 262144 bytes\napp_memory: 0 bytes (modules and linear memories)"
+        "free_heap: 150000 bytes\nheap_size: 262144 bytes\napp_memory: 0 bytes (modules and linear memories)"
     );
     h.deploy("hello", HELLO);
     let out = h.ok("mem", &[]);
@@ -269,6 +269,8 @@ fn answers_never_exceed_the_output_bound() {
     // Many apps with long names: `apps` and `mem` are cut, not refused.
     let mut cfg = AgentConfig::new("dev-1", "sim");
     cfg.max_apps = 40;
+    cfg.budget = wasmbed_protocol::ModuleBudget::for_heap(64 * 1024 * 1024);
+    cfg.budget = wasmbed_protocol::ModuleBudget::for_heap(64 * 1024 * 1024);
     let mut h = Harness::online(cfg);
     for i in 0..40 {
         h.deploy(&format!("{i:02}-{}", "a".repeat(60)), HELLO);

@@ -7,7 +7,9 @@
 //! read off QEMU 10.0's own monitor (`info mtree -f`, `info qtree`); see
 //! `shared/BOARDS.md`. What each board offers apps (LEDs, I2C, SPI, ADC,
 //! serial ports) is its list of [`Peripheral`]s; whether it has what a
-//! grant names is [`Board::has`], the one place that rule lives.
+//! grant names is [`Board::has`], the one place that rule lives. What its
+//! apps may hold is [`Board::module_budget`], sized from its heap (the
+//! simulator's is [`SIM_BUDGET`]).
 //!
 //! ```
 //! let b = wasmbed_boards::board("mps2-an385").unwrap();
@@ -15,6 +17,8 @@
 //! assert_eq!(b.qemu.machine, "mps2-an385");
 //! assert!(b.agent().is_some());
 //! assert!(wasmbed_boards::board("stm32vldiscovery").unwrap().agent().is_none());
+//! let budget = wasmbed_boards::MPS2_AN385.module_budget().unwrap();
+//! assert!(budget.globals < 19_800);
 //! ```
 #![no_std]
 
@@ -26,6 +30,12 @@ mod table;
 pub use peripherals::{Peripheral, Provides, SIM_PERIPHERALS, describe, peripherals_have};
 
 pub use table::{BOARDS, MPS2_AN385, MPS2_AN386, MPS2_AN500, MPS2_AN505, OLIMEX_STM32_H405, STM32VLDISCOVERY};
+pub use wasmbed_protocol::ModuleBudget;
+
+/// The heap a simulated device has.
+pub const SIM_HEAP_BYTES: usize = ModuleBudget::DEFAULT_HEAP;
+/// What apps may hold on a simulated device.
+pub const SIM_BUDGET: ModuleBudget = ModuleBudget::for_heap(SIM_HEAP_BYTES);
 
 /// Everything the platform knows about one board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +255,15 @@ impl Board {
         }
     }
 
+    /// What apps may hold on this board, sized from its agent's heap; `None`
+    /// when it runs no agent.
+    pub const fn module_budget(&self) -> Option<ModuleBudget> {
+        match &self.role {
+            Role::Agent(a) => Some(ModuleBudget::for_heap(a.heap_bytes)),
+            Role::Unsupported(_) => None,
+        }
+    }
+
     /// Why devices of this board cannot be created, if they cannot.
     pub const fn unsupported(&self) -> Option<&'static str> {
         match self.role {
@@ -356,6 +375,18 @@ mod tests {
         let mut s = String::new();
         MPS2_AN385.memory.write_memory_x("mps2-an385", &mut s).unwrap();
         assert!(s.contains("RAM   : ORIGIN = 0x20000000, LENGTH = 0x400000") && !s.contains("STACK"), "{s}");
+    }
+
+    #[test]
+    fn every_agent_board_has_a_budget_within_its_heap() {
+        for b in BOARDS {
+            match (b.agent(), b.module_budget()) {
+                (Some(a), Some(budget)) => assert!(budget.heap < a.heap_bytes && budget.heap > 0, "{}", b.name),
+                (None, None) => {}
+                _ => panic!("{}: a budget without an agent, or the reverse", b.name),
+            }
+        }
+        assert_eq!(SIM_BUDGET, ModuleBudget::DEFAULT);
     }
 
     #[test]

@@ -47,6 +47,15 @@ impl Board {
         if list.is_empty() { "no peripherals for apps".into() } else { list }
     }
 
+    /// What apps may hold on a device of this board (the simulator's own
+    /// budget for `sim`); `None` when the board runs no agent.
+    pub fn module_budget(&self) -> Option<table::ModuleBudget> {
+        match self.hardware {
+            Some(h) => h.module_budget(),
+            None => Some(table::SIM_BUDGET),
+        }
+    }
+
     /// How a device of this board dials a gateway that listens on the
     /// host's loopback at `port`: emulated devices see the host as 10.0.2.2.
     pub fn loopback_endpoint(&self, port: u16) -> String {

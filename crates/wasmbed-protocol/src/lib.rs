@@ -36,12 +36,14 @@ extern crate alloc;
 extern crate std;
 
 mod app_io;
+mod budget;
 mod bundle;
 mod frame;
 mod msg;
 mod terminal;
 
 pub use app_io::*;
+pub use budget::ModuleBudget;
 pub use bundle::{BUNDLE_MAGIC, BUNDLE_VERSION, BundleError, IdentityBundle};
 pub use frame::{
     FRAME_HEADER_LEN, FrameError, FrameReader, MAX_FRAME_LEN, PROTOCOL_VERSION, decode_device_msg, decode_gateway_msg,

@@ -47,9 +47,15 @@ pub use hw::{
     UART_CAPTURE,
 };
 
-/// Heap a simulated device pretends to have; heartbeats report this minus
-/// what the agent holds for apps.
-pub const SIM_HEAP_BYTES: u32 = 256 * 1024;
+/// Heap a simulated device pretends to have (the board table's);
+/// heartbeats report this minus what the agent holds for apps.
+pub const SIM_HEAP_BYTES: u32 = wasmbed_boards::SIM_HEAP_BYTES as u32;
+
+/// What apps may hold on a simulated device of `board`: that board's
+/// budget from the table, or the simulator's own.
+pub fn module_budget(board: &str) -> wasmbed_boards::ModuleBudget {
+    wasmbed_boards::board(board).and_then(|b| b.module_budget()).unwrap_or(wasmbed_boards::SIM_BUDGET)
+}
 
 /// Simulator settings.
 #[derive(Debug, Clone)]
@@ -172,8 +178,8 @@ async fn run_registered(
     // power-up values); the world around it (temperatures) stays.
     let cold_boot = || {
         hw.handle().power_cycle();
-        Agent::new(AgentConfig::new(&id, &bundle.board).simulated().with_heap_size(SIM_HEAP_BYTES))
-            .with_peripherals(Box::new(hw.clone()))
+        let config = AgentConfig::new(&id, &bundle.board).simulated().with_heap_size(SIM_HEAP_BYTES);
+        Agent::new(config.with_budget(module_budget(&bundle.board))).with_peripherals(Box::new(hw.clone()))
     };
     let mut boot = Instant::now();
     let mut agent = cold_boot();

@@ -153,7 +153,10 @@ impl LocalRun {
     pub fn start(module: &[u8], hw: SimPeripherals, setup: &LocalSetup) -> (Self, Vec<Stamped>) {
         let handle = hw.handle();
         let uarts = uart_ports(&hw);
-        let config = AgentConfig::new(&setup.device_id, &setup.board).simulated().with_heap_size(setup.heap_bytes);
+        let config = AgentConfig::new(&setup.device_id, &setup.board)
+            .simulated()
+            .with_heap_size(setup.heap_bytes)
+            .with_budget(crate::module_budget(&setup.board));
         let mut run = Self {
             agent: Agent::new(config).with_peripherals(Box::new(hw)),
             leds: handle.leds(),

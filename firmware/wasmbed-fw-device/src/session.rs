@@ -161,8 +161,11 @@ fn serve<L: NetLink>(
     if let Some(e) = hw.adc_failed() {
         let _ = writeln!(out, "adc: did not switch on ({e}); its calls will fail");
     }
-    let mut agent = Agent::new(AgentConfig::new(&bundle.device_id, board.name).with_heap_size(heap_size))
-        .with_peripherals(alloc::boxed::Box::new(hw));
+    let mut config = AgentConfig::new(&bundle.device_id, board.name).with_heap_size(heap_size);
+    if let Some(budget) = board.module_budget() {
+        config = config.with_budget(budget);
+    }
+    let mut agent = Agent::new(config).with_peripherals(alloc::boxed::Box::new(hw));
     let mut reconnect = Reconnect::new(gateways.len(), Backoff::DEVICE);
     loop {
         let mut online = false;
