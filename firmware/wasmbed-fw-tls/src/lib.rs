@@ -10,9 +10,11 @@
 //! (`tests/mtls.rs`):
 //!
 //! - embedded-tls does not itself require the server's Certificate and
-//!   CertificateVerify: our provider only signs the client's
-//!   CertificateVerify after a good server signature, and callers must
-//!   call `ensure_server_authenticated()` after `open()`.
+//!   CertificateVerify, and writes the client's Certificate before it asks
+//!   for the signer: our provider hands out the device certificate, and
+//!   signs, only after a good server signature (a server that skipped its
+//!   own gets an empty Certificate), and callers must call
+//!   `ensure_server_authenticated()` after `open()`.
 //! - A client certificate the server refuses can still let `open()` return
 //!   `Ok`: the failure shows on the first read or flush.
 //! - rustls ignores the RFC 6066 `max_fragment_length` extension; the
@@ -270,7 +272,10 @@ impl<R: rand_core_06::CryptoRngCore, C: UnixClock> CryptoProvider for DeviceProv
     }
 
     fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
-        Some(Certificate::X509(self.cert_der))
+        // Asked after the server's Finished, which any peer of the key
+        // exchange can compute: the device's identity goes only to a server
+        // that proved its own.
+        self.verifier.server_authenticated().then_some(Certificate::X509(self.cert_der))
     }
 }
 

@@ -135,6 +135,29 @@ fn spawn_server(config: Arc<ServerConfig>, reply_len: usize) -> (u16, thread::Jo
     (port, h)
 }
 
+/// How a server's handshake ended, and how many certificates the client presented.
+type Seen = (Result<(), String>, usize);
+
+/// Accepts one connection and runs the server's side of the handshake.
+fn spawn_recording_server(config: Arc<ServerConfig>) -> (u16, thread::JoinHandle<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let h = thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut conn = rustls::ServerConnection::new(config).unwrap();
+        let mut ended = Ok(());
+        while conn.is_handshaking() {
+            if let Err(e) = conn.complete_io(&mut sock) {
+                ended = Err(e.to_string());
+                break;
+            }
+        }
+        (ended, conn.peer_certificates().map_or(0, |c| c.len()))
+    });
+    (port, h)
+}
+
 fn sys_clock() -> impl UnixClock {
     || Some(SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs())
 }
@@ -252,6 +275,48 @@ fn server_from_other_ca_is_refused() {
     println!("client: {:?} / server: {:?}", o.client.as_ref().err(), o.server.as_ref().err());
     assert_certificate_refused(&o);
     assert!(o.server.is_err());
+}
+
+/// TLS 1.3 sends the client certificate after the server's Certificate,
+/// CertificateVerify and Finished: a server with another CA's certificate
+/// that asks for the device's (and would accept it) gets none, because the
+/// handshake ends at the device's check of the server.
+#[test]
+fn a_refused_server_never_sees_the_device_certificate() {
+    let (ca1, ca2) = (ca("ca-1"), ca("ca-2"));
+    let dev = device(&ca1);
+    let shown = |gateway: &Identity| {
+        // It trusts ca-1's devices: a certificate sent would be taken.
+        let (port, server) = spawn_recording_server(server_config(&ca1.der, gateway, None));
+        let verifier = PinnedVerifier::new(&ca1.der, LOCALHOST, sys_clock()).unwrap();
+        let provider = DeviceProvider::new(rng(), verifier, &dev.cert, &dev.key).unwrap();
+        let check = |p: &DeviceProvider<'_, _, _>| p.ensure_server_authenticated();
+        let client = run_client(port, &TlsConfig::new(), provider, check, 17 * 1024, 4096, 0);
+        let (server, certs) = server.join().unwrap();
+        (client.err(), server, certs)
+    };
+    // The platform's own gateway gets it: the server would have recorded it.
+    let (client, server, certs) = shown(&gateway(&ca1));
+    assert!(client.is_none() && server.is_ok() && certs == 1, "{client:?} {server:?} {certs}");
+    let (client, server, certs) = shown(&gateway(&ca2));
+    assert!(matches!(client, Some(TlsError::InvalidCertificate)), "{client:?}");
+    assert!(server.is_err());
+    assert_eq!(certs, 0, "the device showed its certificate to a server it refused");
+}
+
+/// embedded-tls 0.19 asks for the client certificate after the server's
+/// Finished even when the server sent no Certificate or CertificateVerify
+/// (any peer of the key exchange can compute that Finished), and sends it
+/// before asking for the signer: until the server proved its key there is
+/// no certificate to send, and nothing is signed.
+#[test]
+fn no_client_certificate_before_the_server_proved_its_key() {
+    let ca = ca("ca-1");
+    let dev = device(&ca);
+    let verifier = PinnedVerifier::new(&ca.der, LOCALHOST, sys_clock()).unwrap();
+    let mut provider = DeviceProvider::new(rng(), verifier, &dev.cert, &dev.key).unwrap();
+    assert!(provider.client_cert().is_none());
+    assert!(provider.signer().is_err());
 }
 
 #[test]
