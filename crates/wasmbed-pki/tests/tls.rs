@@ -200,3 +200,54 @@ async fn tls12_client_is_refused() {
 
     gw.assert_refused(Arc::new(config), Side::Server, |e| matches!(e, rustls::Error::PeerIncompatible(_))).await;
 }
+
+/// A simulated device shows its certificate only to a gateway it
+/// authenticated: TLS 1.3 sends it after the server's Certificate,
+/// CertificateVerify and Finished, and rustls checks the first two before
+/// the third. A server with another CA's certificate that asks for the
+/// device's (and would accept it) gets none.
+#[test]
+fn a_refused_gateway_never_sees_the_device_certificate() {
+    let now = SystemTime::now();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::open_or_create(dir.path(), now).unwrap();
+    let (_other_dir, other) = other_pki(now);
+    let sans = ["localhost".to_string()];
+    let device = tls::client_config(pki.ca_cert_der(), &pki.device_identity("good-device", now).unwrap()).unwrap();
+    let shown = |gateway: &wasmbed_pki::Identity| {
+        // It trusts this CA's devices: a certificate sent would be taken.
+        let config = tls::server_config(pki.ca_cert_der(), gateway).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            sock.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut conn = rustls::ServerConnection::new(config).unwrap();
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut sock).is_err() {
+                    break;
+                }
+            }
+            conn.peer_certificates().map_or(0, <[_]>::len)
+        });
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(LIMIT)).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(device.clone(), name).unwrap();
+        let mut client = Ok(());
+        while conn.is_handshaking() {
+            if let Err(e) = conn.complete_io(&mut sock) {
+                client = Err(e);
+                break;
+            }
+        }
+        drop(sock);
+        (client, server.join().unwrap())
+    };
+    let (client, certs) = shown(&pki.gateway_identity(&sans, now).unwrap());
+    assert!(client.is_ok() && certs == 1, "the platform's own gateway gets it: {client:?} {certs}");
+    let (client, certs) = shown(&other.gateway_identity(&sans, now).unwrap());
+    let err = client.unwrap_err();
+    assert!(rustls_error(&err).is_some_and(unknown_issuer), "{err:?}");
+    assert_eq!(certs, 0, "the device showed its certificate to a gateway it refused");
+}
