@@ -12,6 +12,10 @@ use crate::{cargo, root, run, tools};
 /// `v1_33`; the chart's floor is 1.30).
 const KUBERNETES_VERSION: &str = "1.33.0";
 
+/// A well-formed image digest for the renders below (the SHA-256 of nothing:
+/// a placeholder, no image has it); there is no registry here to ask.
+const PLACEHOLDER_DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 /// Renders the Helm chart (defaults and overridden values) and validates it,
 /// the CRDs and the controller's device Pod with `kubernetes-validate
 /// --strict`; checks that bad values are refused by the chart's schema.
@@ -22,6 +26,7 @@ pub fn manifests() -> Result<()> {
     let out = root().join("target/k8s");
     std::fs::create_dir_all(&out)?;
     run("helm lint --strict", Command::new(&helm).args(["lint", "--strict"]).arg(&chart))?;
+    let digests = format!("images.gateway.digest={PLACEHOLDER_DIGEST},images.device.digest={PLACEHOLDER_DIGEST}");
     let renders: [(&str, &[&str]); 2] = [
         ("chart-defaults.yaml", &[]),
         (
@@ -31,6 +36,8 @@ pub fn manifests() -> Result<()> {
                 "gateway.replicas=3,namespace=fleet,images.device.tag=dev,gateway.port=5443",
                 "--set",
                 "api.persistence.enabled=false",
+                "--set",
+                &digests,
             ],
         ),
     ];
@@ -55,6 +62,20 @@ pub fn manifests() -> Result<()> {
         std::fs::write(out.join(file), &rendered.stdout)?;
         files.push(out.join(file));
     }
+    // A digest, when given, names the image, and wins over a tag.
+    let values = std::fs::read_to_string(out.join("chart-values.yaml"))?;
+    for want in [
+        format!("\"wasmbed/gateway@{PLACEHOLDER_DIGEST}\""),
+        format!("--device-image=wasmbed/device@{PLACEHOLDER_DIGEST}"),
+    ] {
+        if !values.contains(&want) {
+            bail!("the chart rendered with digests does not say {want}");
+        }
+    }
+    if values.contains("wasmbed/device:dev") {
+        bail!("the chart used the device image's tag although a digest was given");
+    }
+    secrets_by_name(&std::fs::read_to_string(out.join("chart-defaults.yaml"))?)?;
     // Bad values are refused by the chart's schema, naming the value.
     for (bad, field) in [
         ("api.persistence.size=lots", "api.persistence.size"),
@@ -63,6 +84,9 @@ pub fn manifests() -> Result<()> {
         // The API is served in clear: never on a node port or a load balancer.
         ("api.serviceType=LoadBalancer", "api.serviceType"),
         ("api.serviceType=NodePort", "api.serviceType"),
+        // Digests only in their one form: a tag or a short hash is not one.
+        ("images.gateway.digest=latest", "images.gateway.digest"),
+        ("images.device.digest=sha256:E3B0C442", "images.device.digest"),
     ] {
         let mut c = Command::new(&helm);
         c.args(["template", "wasmbed", "--kube-version", KUBERNETES_VERSION]).arg(&chart).args(["--set", bad]);
@@ -89,4 +113,37 @@ pub fn manifests() -> Result<()> {
         "kubernetes-validate --strict (CRDs, rendered chart, device Pod)",
         Command::new("kubernetes-validate").args(["--strict", "--quiet", "-k", KUBERNETES_VERSION]).args(&files),
     )
+}
+
+/// Checks the controller's Role in a chart rendered for release `wasmbed`:
+/// the release's Secrets are read by name, only the token file is patched,
+/// and what is granted on Secrets without names is only what RBAC cannot
+/// limit by name (`create`) or what per-device names need (`get`, `delete`).
+fn secrets_by_name(rendered: &str) -> Result<()> {
+    let role = rendered
+        .split("\n---")
+        .find(|doc| doc.contains("\nkind: Role\n") && doc.contains("name: wasmbed-controller\n"))
+        .context("no controller Role in the rendered chart")?;
+    let mut named: Vec<(String, Vec<String>)> = Vec::new();
+    for rule in role.split("\n  - apiGroups:").filter(|r| r.contains("resources: [\"secrets\"]")) {
+        let verbs = rule.lines().find_map(|l| l.trim().strip_prefix("verbs: ")).context("a rule without verbs")?;
+        let names: Vec<String> =
+            rule.lines().filter_map(|l| l.trim().strip_prefix("- ")).map(|n| n.trim().to_owned()).collect();
+        if names.is_empty() {
+            if let Some(v) =
+                ["\"patch\"", "\"update\"", "\"list\"", "\"watch\"", "*"].iter().find(|v| verbs.contains(*v))
+            {
+                bail!("the controller may {v} every Secret: name them (resourceNames)");
+            }
+        } else {
+            named.push((verbs.to_owned(), names));
+        }
+    }
+    let release = ["ca", "app-signing", "gateway-tls", "gateway-control", "api-tokens", "admin-token"];
+    let gets = named.iter().find(|(v, _)| v.contains("\"get\"")).map(|(_, n)| n.clone()).unwrap_or_default();
+    let patches = named.iter().find(|(v, _)| v.contains("\"patch\"")).map(|(_, n)| n.clone()).unwrap_or_default();
+    if gets != release.map(|n| format!("wasmbed-{n}")) || patches != ["wasmbed-api-tokens"] {
+        bail!("the controller's Role should get the release's Secrets and patch its token file by name: {named:?}");
+    }
+    Ok(())
 }

@@ -2,8 +2,14 @@
 {{- default .Release.Namespace .Values.namespace -}}
 {{- end -}}
 
+{{- /* An image by digest when one is given (what runs is then exactly what
+was built and reviewed); by tag, or the chart's appVersion, otherwise. */ -}}
 {{- define "wasmbed.image" -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .image.repository (default .chart.AppVersion .image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "wasmbed.labels" -}}
