@@ -1002,3 +1002,45 @@ async fn sensors_are_declared_at_creation_set_read_and_bad_input_is_named() {
     assert_eq!(refused, 8, "{body}");
     assert!(entries.iter().any(|e| e["outcome"] == "denied"));
 }
+
+#[tokio::test]
+async fn modules_over_a_board_budget_are_refused_at_upload_and_deploy_naming_the_limit() {
+    let e = env();
+    // No board runs 19,800 globals (the module that reset every MPS2
+    // device): refused at upload, naming the limit.
+    let globals = "(global (mut i64) (i64.const 0))".repeat(19_800);
+    let globals = wat::parse_str(format!(r#"(module {globals} (func (export "init")))"#)).unwrap();
+    let (status, body) = call(&e, post_bytes("/api/v1/modules", globals)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("globals") && body.contains("the largest"), "{body}");
+    // Nor a table of a million elements.
+    let table = wat::parse_str(r#"(module (table 1000000 funcref) (func (export "init")))"#).unwrap();
+    let (status, body) = call(&e, post_bytes("/api/v1/modules", table)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("table elements"), "{body}");
+    // A module an MPS2 board holds but the 128 KiB-RAM board does not:
+    // stored, and refused at deploy naming the device, its board and the limit.
+    for body in [
+        r#"{"name": "m1", "board": "mps2-an385", "labels": {"fleet": "lab", "kind": "mps2"}}"#,
+        r#"{"name": "o1", "board": "olimex-stm32-h405", "labels": {"fleet": "lab"}}"#,
+    ] {
+        assert_eq!(call(&e, json("POST", "/api/v1/devices", body)).await.0, StatusCode::CREATED, "{body}");
+    }
+    let filler = "x".repeat(60 * 1024);
+    let big = wat::parse_str(format!(
+        r#"(module (memory (export "memory") 1) (data (i32.const 0) "{filler}") (func (export "init")))"#
+    ))
+    .unwrap();
+    let d = digest(&big);
+    assert_eq!(call(&e, post_bytes("/api/v1/modules", big)).await.0, StatusCode::CREATED);
+    let put = |selector: &str| {
+        json("PUT", "/api/v1/applications/big", &format!(r#"{{"version":"1","digest":"{d}","selector":"{selector}"}}"#))
+    };
+    let (status, body) = call(&e, put("fleet=lab")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("o1 (olimex-stm32-h405)") && body.contains("data segment bytes"), "{body}");
+    assert!(!body.contains("m1 ("), "{body}");
+    assert!(e.store.list_applications().await.unwrap().is_empty());
+    let (status, body) = call(&e, put("kind=mps2")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

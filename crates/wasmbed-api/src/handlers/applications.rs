@@ -4,8 +4,10 @@
 //! (`POST /modules`, content-addressed by SHA-256, validated by the agent's
 //! own validator), then an application's spec names it by digest
 //! (`PUT /applications/{name}`). The spec is checked field by field, and
-//! the module against the capabilities the spec grants, before anything is
-//! written. The rollout itself is the control plane's: these handlers write
+//! the module against the capabilities the spec grants and against the
+//! resource budget of every targeted device's board (the agent's own
+//! estimate, [`wasmbed_agent::check`]), before anything is written. The
+//! rollout itself is the control plane's: these handlers write
 //! specs and read statuses.
 
 #[allow(unused_imports)] // named by the OpenAPI attributes
@@ -82,6 +84,7 @@ pub async fn upload_module(
     // Every group of the ABI: an import no capability provides is refused
     // now; whether the app is granted what it imports is checked at deploy.
     let imports = wasmbed_agent::validate_module(&body, Capability::ALL).map_err(ApiError::unprocessable)?;
+    refuse_unfit_for_every_board(&body)?;
     let existed = st.store.get_module(&digest).await?.is_some();
     st.store.put_module(&digest, &body).await?;
     let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
@@ -186,6 +189,58 @@ async fn refuse_missing_hardware(
     )))
 }
 
+/// What a module needs outside its linear memory, as a device sizes it.
+fn module_needs(module: &[u8]) -> ApiResult<wasmbed_agent::ModuleNeeds> {
+    wasmbed_agent::measure(module).map_err(|e| ApiError::unprocessable(format!("invalid WebAssembly: {e}")))
+}
+
+/// Refuses a module that no board could run whatever its limits: it is
+/// sized against the most generous board's budget, with as much linear
+/// memory as a spec may grant.
+fn refuse_unfit_for_every_board(module: &[u8]) -> ApiResult<()> {
+    let needs = module_needs(module)?;
+    let limits =
+        wasmbed_protocol::AppLimits { max_memory_pages: wasmbed_model::MAX_MEMORY_PAGES, ..Default::default() };
+    let largest = wasmbed_model::boards()
+        .filter_map(|b| b.module_budget().map(|budget| (b.name, budget)))
+        .max_by_key(|(_, budget)| budget.heap);
+    let Some((name, budget)) = largest else { return Ok(()) };
+    wasmbed_agent::check(&needs, &limits, &budget).map(|_| ()).map_err(|e| {
+        ApiError::unprocessable(format!("no board has the resources for this module: {e} (on {name}, the largest)"))
+    })
+}
+
+/// Refuses a deploy whose module exceeds the budget of a targeted
+/// device's board, naming the devices, their boards and the limit (a device
+/// that joins later refuses it with `no-resources` instead).
+async fn refuse_over_budget(
+    st: &ApiState,
+    spec: &ApplicationSpec,
+    module: &[u8],
+    limits: &wasmbed_protocol::AppLimits,
+) -> ApiResult<()> {
+    let needs = module_needs(module)?;
+    let selector: wasmbed_model::Selector =
+        spec.selector.parse().map_err(|e: wasmbed_model::SelectorError| ApiError::bad_request(e.to_string()))?;
+    let mut over = Vec::new();
+    for d in st.store.list_devices().await?.iter().filter(|d| selector.matches(&d.spec.labels)) {
+        let Some(budget) = wasmbed_model::board(&d.spec.board).and_then(|b| b.module_budget()) else { continue };
+        if let Err(e) = wasmbed_agent::check(&needs, limits, &budget) {
+            over.push(format!("{} ({}): {e}", d.meta.name, d.spec.board));
+        }
+    }
+    if over.is_empty() {
+        return Ok(());
+    }
+    let shown = over.len().min(5);
+    let more = if over.len() > shown { format!("; and {} more", over.len() - shown) } else { String::new() };
+    Err(ApiError::unprocessable(format!(
+        "spec.digest: the module exceeds the resources of {} targeted device(s): {}{more}",
+        over.len(),
+        over[..shown].join("; ")
+    )))
+}
+
 async fn find(st: &ApiState, name: &str) -> ApiResult<Application> {
     st.store.get_application(name).await?.ok_or_else(|| ApiError::not_found(format!("application {name:?} not found")))
 }
@@ -235,6 +290,12 @@ pub async fn deploy_application(
     wasmbed_agent::validate_module(&module, &groups)
         .map_err(|e| ApiError::unprocessable(format!("spec.capabilities: {e}")))?;
     refuse_missing_hardware(&st, &spec, &hardware).await?;
+    let limits = wasmbed_protocol::AppLimits {
+        fuel_per_call: spec.limits.fuel_per_call,
+        max_memory_pages: spec.limits.max_memory_pages,
+        tick_ms: spec.limits.tick_ms,
+    };
+    refuse_over_budget(&st, &spec, &module, &limits).await?;
     let spec = ApplicationSpec { size: module.len() as u32, ..spec };
     // Written by the change (which may run more than once), read after.
     let created = std::sync::atomic::AtomicBool::new(false);
