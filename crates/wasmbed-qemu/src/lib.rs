@@ -267,19 +267,22 @@ impl Launch {
         c.args(self.board.qemu.args);
         let transport = self.board.transport();
         match (&self.mac, transport) {
-            // Not `restrict=on`: it refuses every TCP connection to 10.0.2.2
-            // unless a `guestfwd` names it, QEMU refuses a `guestfwd` to 10.0.2.2
-            // (the host's own address), and a chardev `guestfwd` carries one
-            // host connection for QEMU's lifetime, so a device could not
-            // reconnect (measured with QEMU 10.0.2; see issue 13).
+            // Not `restrict=on` (measured, QEMU 10.0.2): it refuses TCP to
+            // 10.0.2.2 unless a `guestfwd` names it; QEMU takes a `guestfwd`
+            // to 10.0.2.2 only with `host=` moved off it, and then a chardev
+            // forward is one host connection for QEMU's whole life (a device
+            // that reconnects reaches nothing), while a `cmd:` forward, one
+            // per connection, needs a relay program on the host.
             (Some(mac), Some(Transport::Ethernet)) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
             _ => c.args(["-nic", "none"]),
         };
-        // Appended, so restarts keep the history; `-no-reboot` turns a
-        // firmware reset into an exit the manager sees (and restarts with a
-        // fresh boot seed).
+        // Appended, so restarts keep the history. No `-no-reboot`: a
+        // firmware reset (watchdog, panic, terminal `reboot`) resets the
+        // board in place as hardware does, keeping the RAM the firmware's
+        // crash journal lives in (a fresh QEMU would lose it); the firmware
+        // mixes its reset count into the boot seed it reads again.
         c.arg("-chardev").arg(format!("file,id=console,path={},append=on", self.console.display()));
-        c.args(["-serial", "chardev:console", "-no-reboot"]);
+        c.args(["-serial", "chardev:console"]);
         if let (Some(port), Some(Transport::Uart)) = (self.gateway_port, transport) {
             // The second serial port is the link; QEMU redials if the
             // gateway drops the connection.
@@ -475,7 +478,7 @@ mod tests {
         assert!(!joined.contains("-qmp") && !joined.contains("-S") && !joined.contains("tmp105"), "{joined}");
         assert!(joined.contains("loader,file=b.bin,addr=0x21000000,force-raw=on"), "{joined}");
         assert!(joined.contains("loader,file=s.bin,addr=0x21004000,force-raw=on"), "{joined}");
-        assert!(joined.contains("file,id=console,path=c.log,append=on") && joined.contains("-no-reboot"), "{joined}");
+        assert!(joined.contains("file,id=console,path=c.log,append=on") && !joined.contains("-no-reboot"), "{joined}");
         assert!(joined.contains("-nic user,model=lan9118,mac=52:54:"), "{joined}");
         assert!(machine("stm32vldiscovery").is_none());
         assert_ne!(mac_for("a"), mac_for("b"));
