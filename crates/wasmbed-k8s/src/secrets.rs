@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::ByteString;
@@ -152,6 +152,8 @@ fn write_files(dir: &Path, name: &str, s: &Secret, files: &[&str]) -> Result<(),
             .mode(0o600)
             .open(&path)
             .map_err(io(&path))?;
+        // The mode above applies only to a new file: tighten one that was there.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io(&path))?;
         f.write_all(&bytes.0).map_err(io(&path))?;
     }
     Ok(())

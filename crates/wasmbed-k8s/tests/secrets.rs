@@ -52,13 +52,17 @@ async fn the_ca_is_made_once_and_read_back_on_later_starts() {
         Outcome::Created
     );
     let later = dir.path().join("later");
+    // A key file left readable by all (say, by an older release) is tightened.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(&later).unwrap();
+    std::fs::write(later.join("ca.key"), "an older, longer key file").unwrap();
+    std::fs::set_permissions(later.join("ca.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let never = |_: &std::path::Path| -> Result<(), String> { panic!("the CA must not be made twice") };
     assert_eq!(
         sync_dir(&secrets, "wasmbed-ca", &later, &["ca.crt", "ca.key"], Mutability::Immutable, never).await.unwrap(),
         Outcome::Found
     );
     assert_eq!(std::fs::read_to_string(later.join("ca.key")).unwrap(), "stored-key");
-    use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(later.join("ca.key")).unwrap().permissions().mode() & 0o777, 0o600);
     done(server).await;
 }
