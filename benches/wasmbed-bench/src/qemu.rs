@@ -73,8 +73,12 @@ pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<se
         add_device(&p.store, &name, board, ("bench", "boot")).await?;
         let dir = tmp.path().join(&name);
         std::fs::create_dir_all(&dir)?;
-        let bundle =
-            p.pki.bundle(&name, board, &[wasmbed_model::guest_loopback(port)], rand_seed(), SystemTime::now())?;
+        // Issued and recorded as the platform's issuers do: the gateway
+        // accepts only the recorded certificate.
+        let now = SystemTime::now();
+        let identity = p.pki.reissue_device(&name, now)?.record(now)?;
+        wasmbed_model::record_identity(p.store.as_ref(), &name, identity).await?;
+        let bundle = p.pki.bundle(&name, board, &[wasmbed_model::guest_loopback(port)], rand_seed(), now)?;
         std::fs::write(dir.join("bundle.bin"), bundle.to_bytes())?;
         write_boot_seed(&dir.join("seed.bin"), rand_seed(), unix_ms())?;
         let console = dir.join("console.log");

@@ -1,5 +1,6 @@
 //! Fleet activity over the last ten minutes, in 10 s buckets: heartbeats
-//! received and apps that newly failed. The event hub counts every device
+//! received, apps that newly failed, and enrollments refused because the
+//! certificate was not the device's current one (an old bundle). The event hub counts every device
 //! change as it fans it out, so a client that opens the dashboard gets the
 //! recent history in its snapshot (and `GET /api/v1/activity`) instead of
 //! a chart that starts empty.
@@ -32,6 +33,21 @@ pub struct ActivityBucket {
     pub heartbeats: u32,
     /// Apps that turned failed or rejected.
     pub failures: u32,
+    /// Enrollments refused for a certificate that is not the device's
+    /// current one (each device's `status.refused` says which and from where).
+    #[serde(default)]
+    pub refused: u32,
+}
+
+/// What one device change counts for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Its heartbeat moved.
+    pub heartbeats: u32,
+    /// Apps that newly turned failed or rejected.
+    pub failures: u32,
+    /// Enrollments newly refused.
+    pub refused: u32,
 }
 
 /// Recent activity, oldest bucket first; buckets with nothing are left out.
@@ -51,24 +67,26 @@ pub struct ActivityLog {
 }
 
 impl ActivityLog {
-    /// Counts `heartbeats` and `failures` seen at `at_ms`.
-    pub fn record(&self, at_ms: u64, heartbeats: u32, failures: u32) {
-        if heartbeats == 0 && failures == 0 {
+    /// Counts what was `seen` at `at_ms`.
+    pub fn record(&self, at_ms: u64, seen: Seen) {
+        if seen == Seen::default() {
             return;
         }
         let start_ms = at_ms - at_ms % BUCKET_MS;
         let mut b = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match b.back_mut() {
-            Some(last) if last.start_ms == start_ms => {
-                last.heartbeats = last.heartbeats.saturating_add(heartbeats);
-                last.failures = last.failures.saturating_add(failures);
-            }
             // A clock stepping back would reorder buckets: count into the newest.
-            Some(last) if last.start_ms > start_ms => {
-                last.heartbeats = last.heartbeats.saturating_add(heartbeats);
-                last.failures = last.failures.saturating_add(failures);
+            Some(last) if last.start_ms >= start_ms => {
+                last.heartbeats = last.heartbeats.saturating_add(seen.heartbeats);
+                last.failures = last.failures.saturating_add(seen.failures);
+                last.refused = last.refused.saturating_add(seen.refused);
             }
-            _ => b.push_back(ActivityBucket { start_ms, heartbeats, failures }),
+            _ => b.push_back(ActivityBucket {
+                start_ms,
+                heartbeats: seen.heartbeats,
+                failures: seen.failures,
+                refused: seen.refused,
+            }),
         }
         while b.len() > BUCKETS {
             b.pop_front();
@@ -83,19 +101,29 @@ impl ActivityLog {
     }
 }
 
-/// What a device's change counts for: whether its heartbeat moved, and how
-/// many of its apps newly turned failed or rejected.
-pub fn change(prev: Option<&Device>, next: &Device) -> (u32, u32) {
+/// What a device's change counts for: whether its heartbeat moved, how
+/// many of its apps newly turned failed or rejected, and how many
+/// enrollments were newly refused.
+pub fn change(prev: Option<&Device>, next: &Device) -> Seen {
     let hb = next.status.session.last_heartbeat_ms;
     let heartbeat = hb.is_some() && hb != prev.and_then(|p| p.status.session.last_heartbeat_ms);
     let was_failed =
         |name: &str| prev.is_some_and(|p| p.status.session.apps.iter().any(|a| a.name == name && a.state.is_failure()));
     let failures = next.status.session.apps.iter().filter(|a| a.state.is_failure() && !was_failed(&a.name)).count();
-    (u32::from(heartbeat), u32::try_from(failures).unwrap_or(u32::MAX))
+    let attempts = |d: Option<&Device>| d.and_then(|d| d.status.refused.as_ref()).map_or(0, |r| r.attempts);
+    // A count that went down was reset (a re-created device): all of it is new.
+    let (before, after) = (attempts(prev), attempts(Some(next)));
+    let refused = if after >= before { after - before } else { after };
+    Seen {
+        heartbeats: u32::from(heartbeat),
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        refused: u32::try_from(refused).unwrap_or(u32::MAX),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/activity", tag = "events",
-    summary = "Heartbeats and app failures of the last ten minutes, per 10 s", description = "Role: viewer.",
+    summary = "Heartbeats, app failures and refused enrollments of the last ten minutes, per 10 s",
+    description = "Role: viewer.",
     responses((status = 200, description = "Recent activity", body = Activity), AuthErrors))]
 /// `GET /api/v1/activity`.
 pub async fn get_activity(_: Viewer, State(st): State<ApiState>) -> Json<Activity> {
@@ -111,23 +139,24 @@ mod tests {
     #[test]
     fn buckets_count_and_age_out() {
         let log = ActivityLog::default();
-        log.record(12_000, 1, 0);
-        log.record(19_999, 2, 1);
-        log.record(20_000, 0, 0);
-        log.record(25_000, 1, 0);
+        let seen = |heartbeats, failures, refused| Seen { heartbeats, failures, refused };
+        log.record(12_000, seen(1, 0, 0));
+        log.record(19_999, seen(2, 1, 4));
+        log.record(20_000, seen(0, 0, 0));
+        log.record(25_000, seen(1, 0, 0));
         let now = log.recent(25_000);
         assert_eq!(now.bucket_ms, BUCKET_MS);
         assert_eq!(
             now.buckets,
             [
-                ActivityBucket { start_ms: 10_000, heartbeats: 3, failures: 1 },
-                ActivityBucket { start_ms: 20_000, heartbeats: 1, failures: 0 },
+                ActivityBucket { start_ms: 10_000, heartbeats: 3, failures: 1, refused: 4 },
+                ActivityBucket { start_ms: 20_000, heartbeats: 1, failures: 0, refused: 0 },
             ]
         );
         // Ten minutes later the first bucket has left the window.
         assert_eq!(log.recent(10_000 + BUCKETS as u64 * BUCKET_MS).buckets.len(), 1);
         for i in 0..200u64 {
-            log.record(30_000 + i * BUCKET_MS, 1, 0);
+            log.record(30_000 + i * BUCKET_MS, seen(1, 0, 0));
         }
         assert!(log.recent(u64::MAX / 2).buckets.is_empty());
         assert!(log.buckets.lock().unwrap().len() <= BUCKETS, "bounded");
@@ -143,14 +172,36 @@ mod tests {
         };
         let ok = observation("a", Some(1), AppState::Running);
         let bad = observation("a", Some(1), AppState::Failed);
+        let counts = |s: Seen| (s.heartbeats, s.failures);
         let first = beat(1, vec![ok.clone()]);
-        assert_eq!(change(None, &first), (1, 0));
-        assert_eq!(change(Some(&first), &first), (0, 0), "nothing moved");
+        assert_eq!(counts(change(None, &first)), (1, 0));
+        assert_eq!(counts(change(Some(&first), &first)), (0, 0), "nothing moved");
         let failed = beat(2, vec![bad.clone()]);
-        assert_eq!(change(Some(&first), &failed), (1, 1));
-        assert_eq!(change(Some(&failed), &beat(3, vec![bad])), (1, 0), "still failed is not new");
+        assert_eq!(counts(change(Some(&first), &failed)), (1, 1));
+        assert_eq!(counts(change(Some(&failed), &beat(3, vec![bad]))), (1, 0), "still failed is not new");
         let rejected = beat(3, vec![observation("b", Some(2), AppState::Rejected), ok]);
-        assert_eq!(change(Some(&first), &rejected), (1, 1));
-        assert_eq!(change(None, &device("quiet")), (0, 0), "no heartbeat yet");
+        assert_eq!(counts(change(Some(&first), &rejected)), (1, 1));
+        assert_eq!(change(None, &device("quiet")), Seen::default(), "no heartbeat yet");
+    }
+
+    #[test]
+    fn refused_enrollments_count_what_is_new_on_the_device() {
+        let refused = |attempts| {
+            device("d").with(|d| {
+                d.status.refused = Some(wasmbed_model::RefusedIdentity {
+                    attempts,
+                    last_attempt_ms: 1,
+                    fingerprint: "f".into(),
+                    source: "10.0.0.9:4000".into(),
+                    gateway: "gateway-0".into(),
+                });
+            })
+        };
+        assert_eq!(change(None, &refused(3)).refused, 3, "a device first seen with refusals");
+        assert_eq!(change(Some(&refused(3)), &refused(5)).refused, 2);
+        assert_eq!(change(Some(&refused(5)), &refused(5)).refused, 0, "nothing new");
+        assert_eq!(change(Some(&refused(5)), &refused(1)).refused, 1, "a new device of that name");
+        assert_eq!(change(Some(&refused(u64::MAX)), &refused(1)).refused, 1);
+        assert_eq!(change(None, &refused(u64::MAX)).refused, u32::MAX, "saturates");
     }
 }

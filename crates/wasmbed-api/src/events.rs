@@ -108,8 +108,7 @@ impl EventHub {
             let _book = telemetry;
             let mut last = std::collections::HashMap::new();
             let mut count = |prev: Option<&Device>, next: &Device| {
-                let (heartbeats, failures) = crate::activity::change(prev, next);
-                activity.record(clock(), heartbeats, failures);
+                activity.record(clock(), crate::activity::change(prev, next));
             };
             loop {
                 let item = tokio::select! {

@@ -289,6 +289,66 @@ fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
 }
 
+/// The fingerprint of the certificate in a bundle fetched from the API.
+async fn fetch_bundle(e: &Env, device: &str) -> String {
+    let req = with_token(get(&format!("/api/v1/devices/{device}/bundle")), &e.operator);
+    let resp = router(e.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let bundle = wasmbed_protocol::IdentityBundle::from_bytes(&bytes).unwrap();
+    assert_eq!(bundle.device_id, device);
+    wasmbed_pki::Fingerprint::of(&bundle.cert_der).to_string()
+}
+
+async fn recorded(e: &Env, device: &str) -> String {
+    e.store.get_device(device).await.unwrap().unwrap().spec.identity.expect("an identity is recorded").fingerprint
+}
+
+#[tokio::test]
+async fn a_device_is_created_with_its_identity_recorded_and_each_bundle_re_issues_it() {
+    let e = env();
+    let (status, body) = call(&e, json("POST", "/api/v1/devices", r#"{"name":"d1"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let created: wasmbed_model::Device = serde_json::from_str(&body).unwrap();
+    let first = created.spec.identity.expect("recorded as it is created").fingerprint;
+    assert_eq!(first, recorded(&e, "d1").await);
+    // What the PKI keeps (and the QEMU manager provisions) is that identity.
+    let kept = e.state.pki.device_identity("d1", SystemTime::now()).unwrap();
+    assert_eq!(kept.fingerprint().to_string(), first);
+    // A second create of the name is refused and leaves the identity alone.
+    let (status, _) = call(&e, json("POST", "/api/v1/devices", r#"{"name":"d1"}"#)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(recorded(&e, "d1").await, first);
+    assert_eq!(e.state.pki.device_identity("d1", SystemTime::now()).unwrap(), kept);
+
+    // Each bundle is a new identity, recorded: the previous one is revoked.
+    let second = fetch_bundle(&e, "d1").await;
+    assert_ne!(second, first);
+    assert_eq!(recorded(&e, "d1").await, second);
+    let third = fetch_bundle(&e, "d1").await;
+    assert_ne!(third, second);
+    assert_eq!(recorded(&e, "d1").await, third);
+
+    // Deleted and created again: a new key, not the one before.
+    let (status, _) = call(&e, Request::delete("/api/v1/devices/d1").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&e, json("POST", "/api/v1/devices", r#"{"name":"d1"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let again = recorded(&e, "d1").await;
+    assert!(![first, second, third].contains(&again));
+
+    // Bad names and absent devices issue nothing.
+    for bad in ["nope", "..", "UPPER", "a%2Fb"] {
+        let (status, _) = call(&e, get(&format!("/api/v1/devices/{bad}/bundle"))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    let (status, _) = call_anonymous(&e, get("/api/v1/devices/d1/bundle")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&e, with_token(get("/api/v1/devices/d1/bundle"), &e.viewer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(recorded(&e, "d1").await, again, "a refused request re-issues nothing");
+}
+
 #[tokio::test]
 async fn console_reads_from_an_offset_and_refuses_what_has_none() {
     let e = env();

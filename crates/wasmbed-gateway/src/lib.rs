@@ -21,8 +21,10 @@
 //! `sync` (the pure diff of desired against reported apps, and when a
 //! deploy refused for lack of room is retried: [`RetryPolicy`]). Beside them,
 //! `terminal` relays commands to a device's session and matches answers
-//! ([`Gateway::run_command`]), and `turned`, the one summary line per
-//! interval of connections turned away before authentication.
+//! ([`Gateway::run_command`]), `turned`, the one summary line per
+//! interval of connections turned away before authentication, and
+//! `refusals`, which certificate a device may enroll with (only the one
+//! recorded on its spec) and the cap on log lines about those it refuses.
 //!
 //! ```no_run
 //! # async fn demo(gw: std::sync::Arc<wasmbed_gateway::Gateway>) -> std::io::Result<()> {
@@ -34,6 +36,7 @@
 
 mod admission;
 mod outbox;
+mod refusals;
 mod session;
 mod sync;
 mod terminal;
@@ -225,6 +228,9 @@ pub struct GatewayStats {
     pub refused_over_cap: AtomicU64,
     /// Modules sent to devices (one per deploy of a slot).
     pub deploys: AtomicU64,
+    /// Enrollments refused because the certificate was not the device's
+    /// current one (an old bundle after a re-issue or a re-creation).
+    pub refused_identities: AtomicU64,
     /// Sessions closed because their device took no bytes for the write timeout.
     pub write_timeouts: AtomicU64,
     /// App entries from devices not kept: invalid (name, version) or past
@@ -265,6 +271,8 @@ pub struct Gateway {
     killed: watch::Sender<bool>,
     next_session: AtomicU64,
     stats: GatewayStats,
+    /// Caps the log lines about refused certificates.
+    refusal_log: refusals::LogThrottle,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -303,6 +311,7 @@ impl Gateway {
             modules: Mutex::default(),
             next_session: AtomicU64::new(1),
             stats: GatewayStats::default(),
+            refusal_log: refusals::LogThrottle::default(),
         })
     }
 

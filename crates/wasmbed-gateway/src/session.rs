@@ -11,7 +11,10 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
-use wasmbed_model::{AppObservation, DesiredApp, DeviceStatusPatch, Gauge, LogLine, SessionStatus, TelemetrySample};
+use wasmbed_model::{
+    AppObservation, DesiredApp, Device, DeviceStatusPatch, Gauge, LogLine, RefusedIdentity, SessionStatus,
+    TelemetrySample,
+};
 use wasmbed_protocol::{
     AppRef, AppReport, AppState, ConfigEntry, DeployBegin, DeviceMsg, ErrorCode, ErrorReport, FrameReader, GatewayMsg,
     Grant, MAX_DEVICE_APPS, MAX_VERSION_LEN, TelemetryBatch, Welcome, decode_device_msg, split_grants, valid_app_name,
@@ -21,6 +24,7 @@ use wasmbed_protocol::{
 use crate::Gateway;
 use crate::admission::Ticket;
 use crate::outbox::{Outbox, WriteError};
+use crate::refusals::refusal;
 use crate::sync::{Action, Pending, Room, deploy_key, digest_of, plan};
 use crate::terminal::{Answer, Inbox};
 
@@ -42,6 +46,8 @@ enum End {
     Replaced,
     /// The device was deleted: its identity is no longer accepted.
     Deleted,
+    /// The device's identity was re-issued: this certificate is no longer accepted.
+    Reissued,
     /// The gateway is stopping.
     Shutdown,
     /// No heartbeat within the liveness window.
@@ -122,6 +128,7 @@ pub(crate) async fn serve(
         commands: Arc::default(),
         metrics: BTreeMap::new(),
         dropped: 0,
+        fingerprint: wasmbed_pki::Fingerprint::of(cert.as_deref().unwrap_or_default()),
     };
     s.run(shutdown).await;
     drop(permit);
@@ -148,6 +155,8 @@ struct Session {
     metrics: BTreeMap<String, (Option<u64>, BTreeMap<String, Gauge>)>,
     /// App entries from this device not kept (see [`Session::keep_apps`]).
     dropped: u64,
+    /// The certificate this session authenticated with.
+    fingerprint: wasmbed_pki::Fingerprint,
 }
 
 impl Session {
@@ -175,13 +184,18 @@ impl Session {
             Ok(Some(d)) => d,
             Ok(None) => {
                 let detail = format!("no device named {:?} (deleted?)", self.device);
-                return self.refuse(ErrorCode::IdentityMismatch, detail).await;
+                return self.refuse_identity(None, ErrorCode::IdentityMismatch, detail).await;
             }
             Err(e) => {
                 warn!(device = %self.device, "store unavailable: {e}");
                 return self.close().await;
             }
         };
+        // Before registering: an old certificate must not replace the live
+        // session of the device that holds the current one.
+        if let Some(why) = refusal(device.spec.identity.as_ref(), &self.fingerprint) {
+            return self.refuse_identity(Some(&device), ErrorCode::Revoked, why.into()).await;
+        }
         let (session_id, resync, mut replaced) = self.gw.register(&self.device, self.commands.clone());
         self.gw.stats.enrollments.fetch_add(1, Ordering::Relaxed);
         let kind = if enroll.simulated { "simulated device" } else { "device" };
@@ -238,6 +252,14 @@ impl Session {
                 }));
                 let _ = self.flush().await;
             }
+            End::Reissued => {
+                info!(device = %self.device, "device identity re-issued; the session of the previous one ends");
+                self.queue(&GatewayMsg::Error(ErrorReport {
+                    code: ErrorCode::Revoked,
+                    detail: "this device's identity was re-issued; this certificate is no longer accepted".into(),
+                }));
+                let _ = self.flush().await;
+            }
             End::Silent => info!(device = %self.device, "no heartbeat within the liveness window; session ended"),
             End::Stalled => warn!(
                 device = %self.device,
@@ -287,6 +309,10 @@ impl Session {
                 }
                 () = resync.notified() => {
                     match self.gw.store.get_device(&self.device).await {
+                        // Re-issued: the previous certificate's session ends now too.
+                        Ok(Some(d)) if refusal(d.spec.identity.as_ref(), &self.fingerprint).is_some() => {
+                            return End::Reissued;
+                        }
                         Ok(Some(d)) => self.desired = wasmbed_control::desired_apps(&d, &self.gw.applications()),
                         // Deleted: its session ends now, not at its next reconnect.
                         Ok(None) => return End::Deleted,
@@ -636,6 +662,33 @@ impl Session {
         if let Err(e) = self.gw.store.patch_device_status(&self.device, patch).await {
             warn!(device = %self.device, "cannot write status: {e}");
         }
+    }
+
+    /// Refuses a certificate that is not `device`'s current one (or that of
+    /// a device that does not exist): counted on the device's status, logged
+    /// within the gateway's cap, told to the device, and the session closed.
+    async fn refuse_identity(&mut self, device: Option<&Device>, code: ErrorCode, detail: String) {
+        self.gw.stats.refused_identities.fetch_add(1, Ordering::Relaxed);
+        let presented = self.fingerprint.to_string();
+        let refused = device.map(|d| {
+            let (at, source) = ((self.gw.clock)(), self.peer.to_string());
+            RefusedIdentity::next(d.status.refused.as_ref(), at, &presented, &source, &self.gw.cfg.name)
+        });
+        if let Some(held_back) = self.gw.refusal_log.admit(Instant::now().into_std()) {
+            let attempts = refused.as_ref().map(|r| r.attempts);
+            warn!(
+                device = %self.device, peer = %self.peer, fingerprint = %presented, ?attempts, held_back,
+                "enrollment refused: {}: {detail}", code.as_str()
+            );
+        }
+        if let Some(r) = refused
+            && let Err(e) = self.gw.store.patch_device_status(&self.device, DeviceStatusPatch::Refused(r)).await
+        {
+            debug!(device = %self.device, "cannot record a refused enrollment: {e}");
+        }
+        self.queue(&GatewayMsg::Error(ErrorReport { code, detail }));
+        let _ = self.flush().await;
+        self.close().await;
     }
 
     /// Ends the session with an error report to the device.

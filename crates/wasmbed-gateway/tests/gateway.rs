@@ -26,8 +26,35 @@ impl Env {
     async fn add_device(&self, name: &str) -> Identity {
         let spec = DeviceSpec { board: "sim".into(), ..Default::default() };
         let d = Device { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
-        self.store.create_device(d).await.unwrap();
-        self.pki.device_identity(name, SystemTime::now()).unwrap()
+        self.create_device(d).await
+    }
+
+    /// Re-issues `name`'s identity as the bundle route does: a new key,
+    /// recorded on the device.
+    async fn reissue(&self, name: &str) -> Identity {
+        let now = SystemTime::now();
+        let id = self.pki.reissue_device(name, now).unwrap();
+        wasmbed_model::record_identity(self.store.as_ref(), name, id.record(now).unwrap()).await.unwrap();
+        id
+    }
+
+    /// Expects the gateway to answer Revoked on `s`, then close it.
+    async fn expect_revoked(s: &mut TlsStream<TcpStream>, why: &str) {
+        match recv(s).await {
+            Some(GatewayMsg::Error(r)) => {
+                assert_eq!(r.code, ErrorCode::Revoked, "{r:?}");
+                assert!(r.detail.contains(why), "{r:?}");
+            }
+            other => panic!("expected Revoked, got {other:?}"),
+        }
+        assert_eq!(recv(s).await, None, "and the connection is closed");
+    }
+
+    /// Tries to enroll as `name` with `id`; the gateway must refuse it.
+    async fn refused_enrollment(&self, name: &str, id: &Identity, why: &str) {
+        let mut s = self.tls(self.pki.ca_cert_der(), id).await.unwrap();
+        send(&mut s, &enroll(name)).await;
+        Self::expect_revoked(&mut s, why).await;
     }
 
     /// A simulated device (the real agent) connected in the background.
@@ -238,6 +265,112 @@ async fn deleting_a_device_ends_its_live_session_at_once() {
     send(&mut again, &enroll("gone")).await;
     assert!(matches!(recv(&mut again).await, Some(GatewayMsg::Error(r)) if r.code == ErrorCode::IdentityMismatch));
     send(&mut other, &DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 5, free_memory: 7, apps: vec![] })).await;
+    assert_eq!(e.gw.session_count(), 1);
+}
+
+/// Sends a heartbeat on `s` and checks nothing comes back for a while: the
+/// session was neither replaced nor closed.
+async fn still_served(s: &mut TlsStream<TcpStream>) {
+    send(s, &DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 5, free_memory: 7, apps: vec![] })).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(150), recv(s)).await;
+    assert!(quiet.is_err(), "the session was disturbed: {quiet:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_bundle_after_re_creation_is_refused_and_the_real_device_keeps_its_session() {
+    let e = env(fast()).await;
+    let old = e.add_device("dev").await;
+    e.store.delete_device("dev").await.unwrap();
+    e.pki.forget_device("dev").unwrap();
+    // Re-created under the same name: a new key, held by the real device.
+    let current = e.add_device("dev").await;
+    assert_ne!(current.fingerprint(), old.fingerprint());
+    let mut real = e.raw_device("dev", &current).await;
+    e.wait_phase("dev", DevicePhase::Online).await;
+
+    e.refused_enrollment("dev", &old, "not the device's current certificate").await;
+    still_served(&mut real).await;
+    assert_eq!(e.gw.session_count(), 1);
+    assert_eq!(e.gw.stats().refused_identities.load(Ordering::Relaxed), 1);
+    assert_eq!(e.gw.stats().enrollments.load(Ordering::Relaxed), 1);
+    let d = e.store.get_device("dev").await.unwrap().unwrap();
+    let refused = d.status.refused.expect("the refusal is recorded on the device");
+    assert_eq!(refused.attempts, 1);
+    assert_eq!(refused.fingerprint, old.fingerprint().to_string());
+    assert!(refused.source.starts_with("127.0.0.1:"), "{refused:?}");
+    assert_eq!(refused.gateway, "gateway-0");
+    assert!(d.status.session.connected, "the real device is still connected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_issuing_ends_the_previous_identitys_session_and_only_the_current_one_replaces_a_session() {
+    let e = env(fast()).await;
+    let old = e.add_device("dev").await;
+    let mut s = e.raw_device("dev", &old).await;
+    e.wait_phase("dev", DevicePhase::Online).await;
+    let current = e.reissue("dev").await;
+    Env::expect_revoked(&mut s, "re-issued").await;
+    e.refused_enrollment("dev", &old, "not the device's current certificate").await;
+
+    // The current certificate enrolls, and a second connection with it
+    // still replaces the first.
+    let mut first = e.raw_device("dev", &current).await;
+    let mut second = e.raw_device("dev", &current).await;
+    match recv(&mut first).await {
+        Some(GatewayMsg::Error(r)) => assert_eq!(r.code, ErrorCode::Replaced, "{r:?}"),
+        other => panic!("expected Replaced, got {other:?}"),
+    }
+    // The old one cannot take it back.
+    e.refused_enrollment("dev", &old, "not the device's current certificate").await;
+    still_served(&mut second).await;
+    assert_eq!(e.gw.session_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_attempts_is_counted_on_the_device_and_the_fleet_is_served() {
+    let e = env(fast()).await;
+    let old = e.add_device("dev").await;
+    let current = e.reissue("dev").await;
+    let mut real = e.raw_device("dev", &current).await;
+    let beat = DeviceMsg::Heartbeat(Heartbeat { uptime_ms: 5, free_memory: 7, apps: vec![] });
+    for _ in 0..20 {
+        e.refused_enrollment("dev", &old, "not the device's current certificate").await;
+        // Heartbeats keep the real session alive through the flood.
+        send(&mut real, &beat).await;
+    }
+    // A device with no certificate recorded accepts none.
+    let spec = DeviceSpec { board: "sim".into(), ..Default::default() };
+    e.store.create_device(Device { meta: Meta::named("bare"), spec, status: Default::default() }).await.unwrap();
+    let bare = e.pki.device_identity("bare", SystemTime::now()).unwrap();
+    e.refused_enrollment("bare", &bare, "no certificate is recorded").await;
+
+    let d = wasmbed_testkit::device_where(&e.store, "dev", "20 refusals", |d| {
+        d.status.refused.as_ref().is_some_and(|r| r.attempts == 20)
+    })
+    .await;
+    assert_eq!(d.status.refused.map(|r| r.fingerprint), Some(old.fingerprint().to_string()));
+    assert_eq!(e.gw.stats().refused_identities.load(Ordering::Relaxed), 21);
+    still_served(&mut real).await;
+    assert_eq!(e.gw.session_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_device_runs_on_with_the_bundle_fetched_after_a_re_issue() {
+    let e = env(fast()).await;
+    let old_sim = e.run_sim("s").await;
+    let old = e.pki.device_identity("s", SystemTime::now()).unwrap();
+    wasmbed_testkit::device_where(&e.store, "s", "connected", |d| d.status.session.connected).await;
+    e.reissue("s").await;
+    wasmbed_testkit::device_where(&e.store, "s", "its session ended", |d| !d.status.session.connected).await;
+    let _ = old_sim.send(true);
+    e.refused_enrollment("s", &old, "not the device's current certificate").await;
+
+    // The bundle fetched after the re-issue (what the bundle route returns).
+    let bundle = e.pki.bundle("s", "sim", &[e.addr.to_string()], [2; 32], SystemTime::now()).unwrap();
+    let (_new_sim, rx) = watch::channel(false);
+    tokio::spawn(wasmbed_sim::run_device(bundle, Default::default(), rx));
+    wasmbed_testkit::device_where(&e.store, "s", "connected again", |d| d.status.session.connected).await;
+    assert_eq!(e.gw.stats().enrollments.load(Ordering::Relaxed), 2);
     assert_eq!(e.gw.session_count(), 1);
 }
 

@@ -35,8 +35,7 @@ async fn add_device(e: &Env, name: &str, role: &str) -> Identity {
     let d = device(name).with(|d| {
         d.spec.labels.insert("role".into(), role.into());
     });
-    e.store.create_device(d).await.unwrap();
-    e.pki.device_identity(name, SystemTime::now()).unwrap()
+    e.create_device(d).await
 }
 
 /// A simulated device (the real agent) connected in the background.

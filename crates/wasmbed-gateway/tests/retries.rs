@@ -31,7 +31,7 @@ async fn add_device(e: &Env, name: &str, role: &str) {
     let d = device(name).with(|d| {
         d.spec.labels.insert("role".into(), role.into());
     });
-    e.store.create_device(d).await.unwrap();
+    e.create_device(d).await;
 }
 
 /// Application `name` with module `wat`, on the devices labelled `role`.

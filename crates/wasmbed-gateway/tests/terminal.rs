@@ -29,7 +29,7 @@ impl Env {
         let labels = [("fleet".to_string(), "t".to_string())].into();
         let spec = DeviceSpec { board: "sim".into(), labels, ..Default::default() };
         let d = Device { meta: Meta { name: name.into(), ..Default::default() }, spec, status: Default::default() };
-        self.store.create_device(d).await.unwrap();
+        self.create_device(d).await;
     }
 
     /// A simulated device connected in the background, and its counters.

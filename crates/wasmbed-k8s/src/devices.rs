@@ -11,8 +11,15 @@
 //!   matches (new image, new gateway address) is replaced. Devices of other
 //!   boards have none; an emulated board that cannot run gets a `Failed`
 //!   process status saying why.
-//! - The identity bundle is issued once, into the Secret [`secret_name`]
-//!   (like flash programmed at the factory), and mounted read-only.
+//! - The identity bundle is issued into the Secret [`secret_name`] (like
+//!   flash programmed at the factory), mounted read-only, and recorded on
+//!   the Device (`spec.identity`, the only certificate gateways accept).
+//!   The Secret says which certificate it holds ([`FINGERPRINT`]); one that
+//!   does not hold the recorded identity (it was re-issued through the
+//!   API, or the Secret predates recorded identities) is replaced by a new
+//!   identity, and the Pod with it (the fingerprint is part of its
+//!   template). A re-created Device finds no Secret (the old one went with
+//!   the old Device) and gets a new key.
 //! - The device's `process` status follows its Pod (one writer's part).
 //! - Reconciling is idempotent; errors are logged and retried with backoff.
 //!
@@ -38,7 +45,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
-use wasmbed_model::{DeviceStatusPatch, ProcessState, ProcessStatus, Store};
+use wasmbed_model::{DeviceIdentity, DeviceStatusPatch, ProcessState, ProcessStatus, Store, record_identity};
 
 use crate::KubeStore;
 use crate::crd::{DeviceResource, FINALIZER};
@@ -50,6 +57,9 @@ pub const DEVICE_LABEL: &str = "wasmbed.io/device";
 pub const TEMPLATE_HASH: &str = "wasmbed.io/pod-template-hash";
 /// Key of the identity bundle in the device's Secret.
 pub const BUNDLE_KEY: &str = "bundle.bin";
+/// Annotation on a device's identity Secret (and Pod): the fingerprint of
+/// the certificate it holds.
+pub const FINGERPRINT: &str = "wasmbed.io/identity-fingerprint";
 /// Where the Secret is mounted in the device container.
 pub const IDENTITY_DIR: &str = "/var/run/wasmbed/identity";
 /// The device container's scratch folder (boot seed, console log).
@@ -111,10 +121,20 @@ impl DevicePodConfig {
     }
 }
 
+/// A device identity just issued.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The encoded identity bundle.
+    pub bundle: Vec<u8>,
+    /// What the Device records of it.
+    pub identity: DeviceIdentity,
+}
+
 /// Issues a device's identity bundle (in the controller: the platform CA).
 pub trait IdentityIssuer: Send + Sync + 'static {
-    /// The encoded identity bundle of `device`, of `board`, dialing `gateway`.
-    fn bundle(&self, device: &str, board: &str, gateway: &str) -> Result<Vec<u8>, String>;
+    /// A new identity (a new key every time) for `device`, of `board`,
+    /// dialing `gateway`.
+    fn issue(&self, device: &str, board: &str, gateway: &str) -> Result<Issued, String>;
 }
 
 /// Why a reconcile failed.
@@ -218,18 +238,20 @@ fn labels(device: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// FNV-1a over the template's JSON: stable across runs and builds.
-fn template_hash(spec: &PodSpec) -> String {
+/// FNV-1a over the template's JSON and the identity: stable across runs
+/// and builds.
+fn template_hash(spec: &PodSpec, fingerprint: &str) -> String {
     let json = serde_json::to_string(spec).unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in json.bytes() {
+    for b in json.bytes().chain(fingerprint.bytes()) {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{h:016x}")
 }
 
-/// The Pod of `device` (an emulated board), owned by it.
-pub fn device_pod(device: &DeviceResource, cfg: &DevicePodConfig) -> Result<Pod, ReconcileError> {
+/// The Pod of `device` (an emulated board), owned by it, running the
+/// identity whose certificate has `fingerprint`.
+pub fn device_pod(device: &DeviceResource, cfg: &DevicePodConfig, fingerprint: &str) -> Result<Pod, ReconcileError> {
     let name = device.meta().name.clone().ok_or(ReconcileError::Unnamed)?;
     let board = &device.spec.0.board;
     let args = [
@@ -308,12 +330,16 @@ pub fn device_pod(device: &DeviceResource, cfg: &DevicePodConfig) -> Result<Pod,
         ]),
         ..PodSpec::default()
     };
-    let hash = template_hash(&spec);
+    // A new identity is a new template: the Pod is replaced to load it.
+    let hash = template_hash(&spec, fingerprint);
     Ok(Pod {
         metadata: ObjectMeta {
             name: Some(pod_name(&name)),
             labels: Some(labels(&name)),
-            annotations: Some(BTreeMap::from([(TEMPLATE_HASH.to_owned(), hash)])),
+            annotations: Some(BTreeMap::from([
+                (TEMPLATE_HASH.to_owned(), hash),
+                (FINGERPRINT.to_owned(), fingerprint.to_owned()),
+            ])),
             owner_references: device.controller_owner_ref(&()).map(|o| vec![o]),
             ..ObjectMeta::default()
         },
@@ -375,8 +401,8 @@ async fn apply(device: Arc<DeviceResource>, ctx: &Context) -> Result<Action, Rec
             Ok(resync)
         }
         Placement::Pod => {
-            ensure_identity(ctx, &device, &name).await?;
-            let want = device_pod(&device, &ctx.cfg)?;
+            let fingerprint = ensure_identity(ctx, &device, &name).await?;
+            let want = device_pod(&device, &ctx.cfg, &fingerprint)?;
             let pods = ctx.pods();
             let pod = pod_name(&name);
             match pods.get_opt(&pod).await.map_err(api(format!("reading Pod {pod}")))? {
@@ -413,34 +439,50 @@ async fn set_process(ctx: &Context, device: &DeviceResource, p: Option<ProcessSt
     })
 }
 
-async fn ensure_identity(ctx: &Context, device: &DeviceResource, name: &str) -> Result<(), ReconcileError> {
+/// Keeps the device's identity Secret holding its recorded identity (see
+/// the module docs) and returns the fingerprint of the certificate in it.
+async fn ensure_identity(ctx: &Context, device: &DeviceResource, name: &str) -> Result<String, ReconcileError> {
     let secrets = ctx.secrets();
     let secret = secret_name(name);
-    if secrets.get_opt(&secret).await.map_err(api(format!("reading Secret {secret}")))?.is_some() {
-        return Ok(());
+    let recorded = device.spec.0.identity.as_ref();
+    if let Some(s) = secrets.get_opt(&secret).await.map_err(api(format!("reading Secret {secret}")))? {
+        match s.annotations().get(FINGERPRINT) {
+            Some(held) if recorded.is_some_and(|r| r.accepts(held)) => return Ok(held.clone()),
+            _ => {
+                tracing::info!(device = %name, "identity Secret does not hold the recorded identity: issuing a new one");
+                delete_if_present(&secrets, &secret).await?;
+            }
+        }
     }
-    let bundle = ctx
+    let issued = ctx
         .issuer
-        .bundle(name, &device.spec.0.board, &ctx.cfg.bundle_gateway())
+        .issue(name, &device.spec.0.board, &ctx.cfg.bundle_gateway())
         .map_err(|why| ReconcileError::Identity { device: name.to_owned(), why })?;
+    let fingerprint = issued.identity.fingerprint.clone();
     let s = Secret {
         metadata: ObjectMeta {
             name: Some(secret.clone()),
             labels: Some(labels(name)),
+            annotations: Some(BTreeMap::from([(FINGERPRINT.to_owned(), fingerprint.clone())])),
             owner_references: device.controller_owner_ref(&()).map(|o| vec![o]),
             ..ObjectMeta::default()
         },
         type_: Some("Opaque".to_owned()),
-        data: Some(BTreeMap::from([(BUNDLE_KEY.to_owned(), ByteString(bundle))])),
+        data: Some(BTreeMap::from([(BUNDLE_KEY.to_owned(), ByteString(issued.bundle))])),
         immutable: Some(true),
         ..Secret::default()
     };
-    match secrets.create(&PostParams::default(), &s).await {
-        Ok(_) => Ok(()),
-        // Another controller replica won the race; its bundle stands.
-        Err(kube::Error::Api(st)) if st.code == 409 => Ok(()),
-        Err(e) => Err(api(format!("creating Secret {secret}"))(e)),
-    }
+    // Another controller replica racing gets a 409 here: an error, and the
+    // next round compares its Secret with what it recorded.
+    secrets.create(&PostParams::default(), &s).await.map_err(api(format!("creating Secret {secret}")))?;
+    // Recorded once the Secret holds it: the previous identity is refused
+    // from here on.
+    record_identity(&ctx.store, name, issued.identity).await.map_err(|e| ReconcileError::Api {
+        doing: format!("recording the identity of device {name}"),
+        detail: e.to_string(),
+    })?;
+    tracing::info!(device = %name, %fingerprint, "device identity issued");
+    Ok(fingerprint)
 }
 
 async fn delete_if_present<K>(api_: &Api<K>, what: &str) -> Result<(), ReconcileError>

@@ -130,6 +130,7 @@ pub fn device_status_part(patch: &DeviceStatusPatch) -> Result<serde_json::Value
     Ok(match patch {
         DeviceStatusPatch::Session(s) => json!({ "session": serde_json::to_value(s)? }),
         DeviceStatusPatch::Process(p) => json!({ "process": serde_json::to_value(p)? }),
+        DeviceStatusPatch::Refused(r) => json!({ "refused": serde_json::to_value(r)? }),
         DeviceStatusPatch::Lifecycle { phase, conditions } => {
             json!({ "phase": serde_json::to_value(phase)?, "conditions": serde_json::to_value(conditions)? })
         }

@@ -180,6 +180,7 @@ fn status_patches_write_declared_fields_and_whole_parts() {
             message: None,
         })),
         DeviceStatusPatch::Lifecycle { phase: DevicePhase::Online, conditions: vec![] },
+        DeviceStatusPatch::Refused(RefusedIdentity::next(None, 1, "f", "127.0.0.1:1", "gateway-0")),
     ];
     for p in &parts {
         let body = wasmbed_k8s::device_status_part(p).unwrap();
@@ -192,6 +193,8 @@ fn status_patches_write_declared_fields_and_whole_parts() {
     assert_eq!(keys(&session["session"]), declared("devices", "/properties/status/properties/session/properties"));
     let process = wasmbed_k8s::device_status_part(&parts[1]).unwrap();
     assert_eq!(keys(&process["process"]), declared("devices", "/properties/status/properties/process/properties"));
+    let refused = wasmbed_k8s::device_status_part(&parts[3]).unwrap();
+    assert_eq!(keys(&refused["refused"]), declared("devices", "/properties/status/properties/refused/properties"));
     let gw_props = declared("gateways", "/properties/status/properties");
     for p in [
         GatewayStatusPatch::Report { sessions: 1, at_ms: 2, report_ms: 3 },

@@ -10,23 +10,48 @@ use common::*;
 use http::Method;
 use serde_json::{Value, json};
 use wasmbed_k8s::crd::DeviceResource;
-use wasmbed_k8s::devices::{Context, DevicePodConfig, IdentityIssuer, reconcile};
+use wasmbed_k8s::devices::{Context, DevicePodConfig, IdentityIssuer, Issued, reconcile};
+use wasmbed_model::DeviceIdentity;
 
-struct FakeIssuer;
+/// Issues a new identity per call: the n-th has fingerprint [`issued`]`(n)`.
+#[derive(Default)]
+struct FakeIssuer(std::sync::atomic::AtomicU64);
 
 impl IdentityIssuer for FakeIssuer {
-    fn bundle(&self, device: &str, board: &str, gateway: &str) -> Result<Vec<u8>, String> {
-        Ok(format!("WBID {device} {board} {gateway}").into_bytes())
+    fn issue(&self, device: &str, board: &str, gateway: &str) -> Result<Issued, String> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let identity = DeviceIdentity { fingerprint: issued(n), issued_at_ms: n, not_after_ms: 1_000 + n };
+        Ok(Issued { bundle: format!("WBID {device} {board} {gateway}").into_bytes(), identity })
     }
 }
 
-fn ctx(script: Vec<Exchange>) -> (Arc<Context>, tokio::task::JoinHandle<()>) {
-    let (client, server) = scripted(script);
-    let cfg = DevicePodConfig::new("registry.example/wasmbed-device:1", "wasmbed-gateway.wasmbed.svc:4443");
-    (Context::new(client, NS, cfg, Arc::new(FakeIssuer)), server)
+/// Fingerprint of the `n`-th identity the fake issuer made.
+fn issued(n: u64) -> String {
+    format!("{n:064x}")
 }
 
+/// Fingerprint of the identity the test devices have recorded.
+const RECORDED: &str = "abababababababababababababababababababababababababababababababab";
+
+fn ctx(script: Vec<Exchange>) -> (Arc<Context>, tokio::task::JoinHandle<()>) {
+    ctx_with(script, Arc::default())
+}
+
+fn ctx_with(script: Vec<Exchange>, issuer: Arc<FakeIssuer>) -> (Arc<Context>, tokio::task::JoinHandle<()>) {
+    let (client, server) = scripted(script);
+    let cfg = DevicePodConfig::new("registry.example/wasmbed-device:1", "wasmbed-gateway.wasmbed.svc:4443");
+    (Context::new(client, NS, cfg, issuer), server)
+}
+
+/// A device with [`RECORDED`] as its identity.
 fn device(board: &str, finalizer: bool, deleting: bool) -> Value {
+    let mut d = unidentified(board, finalizer, deleting);
+    d["spec"]["identity"] = json!({ "fingerprint": RECORDED, "issuedAtMs": 1, "notAfterMs": 2 });
+    d
+}
+
+/// A device with no identity recorded (just created, or re-created).
+fn unidentified(board: &str, finalizer: bool, deleting: bool) -> Value {
     let mut d = device_json("dev-1", 5, board);
     if finalizer {
         d["metadata"]["finalizers"] = json!(["wasmbed.io/cleanup"]);
@@ -59,9 +84,45 @@ fn get_identity() -> Exchange {
     Exchange::new(Method::GET, path("secrets", Some(IDENTITY), None))
 }
 
-/// The identity Secret is there already.
+/// The identity Secret is there already, holding [`RECORDED`].
 fn identity_found() -> Exchange {
-    get_identity().reply(200, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "s" } }))
+    get_identity().reply(200, &secret(Some(RECORDED)))
+}
+
+fn secret(fingerprint: Option<&str>) -> Value {
+    let mut s = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": IDENTITY } });
+    if let Some(f) = fingerprint {
+        s["metadata"]["annotations"] = json!({ "wasmbed.io/identity-fingerprint": f });
+    }
+    s
+}
+
+/// A new identity, the `n`-th issued: its Secret is created, then it is
+/// recorded on the device (read, read again for the version, replaced).
+fn new_identity(d: &Value, n: u64) -> Vec<Exchange> {
+    let mut recorded = d.clone();
+    recorded["spec"]["identity"] = json!({ "fingerprint": issued(n), "issuedAtMs": n, "notAfterMs": 1_000 + n });
+    recorded["metadata"]["resourceVersion"] = json!("6");
+    vec![
+        Exchange::new(Method::POST, path("secrets", None, None))
+            .check(move |body, _| {
+                assert_eq!(body["metadata"]["name"], "wasmbed-device-dev-1-identity");
+                assert_eq!(body["metadata"]["annotations"]["wasmbed.io/identity-fingerprint"], issued(n).as_str());
+                assert_eq!(body["data"]["bundle.bin"], b64("WBID dev-1 mps2-an385 10.0.2.2:4443"));
+                assert_eq!(body["metadata"]["ownerReferences"][0]["kind"], "Device");
+                assert_eq!(body["metadata"]["ownerReferences"][0]["controller"], true);
+                assert_eq!(body["immutable"], true);
+            })
+            .reply(201, &secret(Some(&issued(n)))),
+        Exchange::new(Method::GET, path("devices", Some("dev-1"), None)).reply(200, d),
+        Exchange::new(Method::GET, path("devices", Some("dev-1"), None)).reply(200, d),
+        Exchange::new(Method::PUT, path("devices", Some("dev-1"), None))
+            .check(move |body, _| {
+                assert_eq!(body["spec"]["identity"]["fingerprint"], issued(n).as_str(), "recorded on the spec");
+                assert_eq!(body["metadata"]["resourceVersion"], "5");
+            })
+            .reply(200, &recorded),
+    ]
 }
 
 fn get_pod() -> Exchange {
@@ -110,22 +171,15 @@ async fn the_finalizer_is_added_first() {
 
 #[tokio::test]
 async fn an_emulated_device_gets_its_identity_and_one_pod() {
-    let d = device("mps2-an385", true, false);
-    let script = vec![
-        get_identity().reply(404, &not_found()),
-        Exchange::new(Method::POST, path("secrets", None, None))
-            .check(|body, _| {
-                assert_eq!(body["metadata"]["name"], "wasmbed-device-dev-1-identity");
-                assert_eq!(body["data"]["bundle.bin"], b64("WBID dev-1 mps2-an385 10.0.2.2:4443"));
-                assert_eq!(body["metadata"]["ownerReferences"][0]["kind"], "Device");
-                assert_eq!(body["metadata"]["ownerReferences"][0]["controller"], true);
-                assert_eq!(body["immutable"], true);
-            })
-            .reply(201, &json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "x" } })),
+    let d = unidentified("mps2-an385", true, false);
+    let mut script = vec![get_identity().reply(404, &not_found())];
+    script.extend(new_identity(&d, 1));
+    script.extend([
         get_pod().reply(404, &not_found()),
         Exchange::new(Method::POST, path("pods", None, None))
             .check(|body, _| {
                 assert_eq!(body["metadata"]["name"], "wasmbed-device-dev-1");
+                assert_eq!(body["metadata"]["annotations"]["wasmbed.io/identity-fingerprint"], issued(1).as_str());
                 assert_eq!(body["metadata"]["labels"]["wasmbed.io/device"], "dev-1");
                 assert_eq!(body["metadata"]["ownerReferences"][0]["name"], "dev-1");
                 let c = &body["spec"]["containers"][0];
@@ -141,7 +195,54 @@ async fn an_emulated_device_gets_its_identity_and_one_pod() {
                 assert_eq!(body["spec"]["volumes"][1]["emptyDir"]["medium"], "Memory");
             })
             .reply(201, &json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "wasmbed-device-dev-1" } })),
-    ];
+    ]);
+    reconciles(&d, script).await;
+}
+
+#[tokio::test]
+async fn a_re_created_device_gets_a_new_key() {
+    let issuer = Arc::new(FakeIssuer::default());
+    // Created, deleted (its Secret went with it) and created again under
+    // the same name: each time a new identity is issued and recorded.
+    for n in [1, 2] {
+        let d = unidentified("mps2-an385", true, false);
+        let mut script = vec![get_identity().reply(404, &not_found())];
+        script.extend(new_identity(&d, n));
+        script.extend([
+            get_pod().reply(404, &not_found()),
+            Exchange::new(Method::POST, path("pods", None, None)).reply(201, &pod("h", json!({}))),
+        ]);
+        let (ctx, server) = ctx_with(script, issuer.clone());
+        reconcile(obj(&d), ctx).await.unwrap();
+        done(server).await;
+    }
+    assert_ne!(issued(1), issued(2));
+}
+
+#[tokio::test]
+async fn a_secret_not_holding_the_recorded_identity_is_replaced_and_its_pod_with_it() {
+    // The identity was re-issued through the API, or the Secret was made
+    // before identities were recorded, or its annotation is junk.
+    for held in [Some("cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"), None, Some("junk")] {
+        let d = device("mps2-an385", true, false);
+        let mut script = vec![
+            get_identity().reply(200, &secret(held)),
+            Exchange::new(Method::DELETE, path("secrets", Some(IDENTITY), None)).reply(200, &secret(held)),
+        ];
+        script.extend(new_identity(&d, 1));
+        // The Pod still runs the old identity: its template changed.
+        script.extend([
+            get_pod().reply(200, &pod(&current_hash(&d), json!({}))),
+            Exchange::new(Method::DELETE, path("pods", Some(POD), None)).reply(200, &pod("h", json!({}))),
+        ]);
+        reconciles(&d, script).await;
+    }
+}
+
+#[tokio::test]
+async fn a_secret_holding_the_recorded_identity_is_kept_and_so_is_its_pod() {
+    let d = device("mps2-an385", true, false);
+    let script = vec![identity_found(), get_pod().reply(200, &pod(&current_hash(&d), json!({})))];
     reconciles(&d, script).await;
 }
 
@@ -154,7 +255,7 @@ fn pod(hash: &str, status: Value) -> Value {
 
 fn current_hash(d: &Value) -> String {
     let cfg = DevicePodConfig::new("registry.example/wasmbed-device:1", "wasmbed-gateway.wasmbed.svc:4443");
-    let p = wasmbed_k8s::devices::device_pod(&obj(d), &cfg).unwrap();
+    let p = wasmbed_k8s::devices::device_pod(&obj(d), &cfg, RECORDED).unwrap();
     p.metadata.annotations.unwrap()["wasmbed.io/pod-template-hash"].clone()
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use wasmbed_k8s::devices::IdentityIssuer;
+use wasmbed_k8s::devices::{IdentityIssuer, Issued};
 use wasmbed_pki::Pki;
 use wasmbed_qemu::{Launch, mac_for, machine, write_boot_seed};
 
@@ -69,17 +69,21 @@ pub fn gateway_sans(release: &str, namespace: &str) -> Vec<String> {
     ]
 }
 
-/// Issues device identity bundles from the platform CA.
+/// Issues device identity bundles from the platform CA: a new key for
+/// every call (a re-created Device must not get its predecessor's key,
+/// which the CA's folder would otherwise hand out again).
 #[derive(Debug)]
 pub struct PkiIssuer(pub Arc<Pki>);
 
 impl IdentityIssuer for PkiIssuer {
-    fn bundle(&self, device: &str, board: &str, gateway: &str) -> Result<Vec<u8>, String> {
-        let seed: [u8; 32] = rand::random();
-        self.0
-            .bundle(device, board, &[gateway], seed, SystemTime::now())
-            .map(|b| b.to_bytes())
-            .map_err(|e| e.to_string())
+    fn issue(&self, device: &str, board: &str, gateway: &str) -> Result<Issued, String> {
+        let (seed, now): ([u8; 32], _) = (rand::random(), SystemTime::now());
+        let fresh = self.0.reissue_device(device, now).map_err(|e| e.to_string())?;
+        let bundle = self.0.bundle(device, board, &[gateway], seed, now).map_err(|e| e.to_string())?;
+        if bundle.cert_der.as_slice() != fresh.cert_der.as_slice() {
+            return Err(format!("the identity of {device} was re-issued again meanwhile"));
+        }
+        Ok(Issued { bundle: bundle.to_bytes(), identity: fresh.record(now).map_err(|e| e.to_string())? })
     }
 }
 
@@ -228,6 +232,27 @@ mod tests {
         assert!(e.to_string().contains("no QEMU machine"), "{e}");
         let e = pod(dir.path(), "mps2-an386").prepare([0; 32], 1).unwrap_err();
         assert!(e.to_string().contains("wasmbed-fw-mps2-an386"), "{e}");
+    }
+
+    #[test]
+    fn every_identity_issued_has_a_new_key_and_records_the_certificate_in_its_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let issuer = PkiIssuer(Arc::new(Pki::open_or_create(dir.path(), SystemTime::now()).unwrap()));
+        // The same name twice, as a re-created Device asks for it.
+        let first = issuer.issue("dev-1", "mps2-an385", "10.0.2.2:4443").unwrap();
+        let again = issuer.issue("dev-1", "mps2-an385", "10.0.2.2:4443").unwrap();
+        assert_ne!(first.identity.fingerprint, again.identity.fingerprint);
+        let (a, b) = (bundle(&first.bundle), bundle(&again.bundle));
+        assert_ne!(a.key_der, b.key_der, "a new key, not the stored one");
+        assert_eq!(wasmbed_pki::Fingerprint::of(&b.cert_der).to_string(), again.identity.fingerprint);
+        assert!(again.identity.validate().is_ok());
+        for bad in ["../ca", "", "Dev"] {
+            assert!(issuer.issue(bad, "mps2-an385", "10.0.2.2:4443").is_err(), "{bad:?}");
+        }
+    }
+
+    fn bundle(bytes: &[u8]) -> wasmbed_protocol::IdentityBundle {
+        wasmbed_protocol::IdentityBundle::from_bytes(bytes).unwrap()
     }
 
     #[test]

@@ -19,7 +19,10 @@ async fn the_entrypoint_boots_the_firmware_and_relays_it_to_the_gateway() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = PlatformConfig::new(&tmp.path().join("platform")).with_heartbeat_ms(1000).quick();
     let p = Platform::start(cfg).await.unwrap();
-    let spec = DeviceSpec { board: BOARD.into(), ..DeviceSpec::default() };
+    // Recorded as the controller records what it issues into the Secret.
+    let now = SystemTime::now();
+    let identity = Some(p.pki.reissue_device("pod-1", now).unwrap().record(now).unwrap());
+    let spec = DeviceSpec { board: BOARD.into(), identity, ..DeviceSpec::default() };
     p.store.create_device(Device { meta: Meta::named("pod-1"), spec, status: Default::default() }).await.unwrap();
 
     // The Pod's link port: free on this host's loopback.

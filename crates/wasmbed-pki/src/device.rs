@@ -1,9 +1,12 @@
-//! Device identities: issued per device id, stored under `devices/`, and
-//! forgotten when the device is deleted.
+//! Device identities: issued per device id, stored under `devices/`,
+//! re-issued on demand, and forgotten when the device is deleted.
 //!
 //! Guarantees: a device id is validated before any path is built from it,
-//! so no id can name a file outside `devices/`. Assumes: forgetting is not
-//! revoking; the gateway also checks that the device still exists.
+//! so no id can name a file outside `devices/`; a re-issued identity has a
+//! new key. Assumes: neither forgetting nor re-issuing revokes by itself;
+//! the platform records the current certificate's
+//! [`Fingerprint`](crate::Fingerprint) on the Device and the gateway
+//! accepts only that one.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -43,6 +46,25 @@ impl Pki {
         self.issue_device(device_id, not_before, not_after)?.store(&cert_path, &key_path)
     }
 
+    /// A new identity for `device_id` (new key, new certificate), stored in
+    /// place of any previous one: what re-issuing a device's bundle does.
+    pub fn reissue_device(&self, device_id: &str, now: SystemTime) -> Result<Identity, PkiError> {
+        validate_device_id(device_id)?;
+        let devices = self.dir.join(DEVICES);
+        files::ensure_dir(&devices)?;
+        let _lock = files::lock(&self.dir)?;
+        let (cert_path, key_path) = device_paths(&devices, device_id);
+        let (not_before, not_after) = leaf_validity(now)?;
+        self.issue_device(device_id, not_before, not_after)?.store(&cert_path, &key_path)
+    }
+
+    /// A new identity for `device_id`, never stored: for issuers that keep
+    /// identities elsewhere (Kubernetes keeps each in the device's Secret).
+    pub fn new_device_identity(&self, device_id: &str, now: SystemTime) -> Result<Identity, PkiError> {
+        let (not_before, not_after) = leaf_validity(now)?;
+        self.issue_device_with_validity(device_id, not_before, not_after)
+    }
+
     /// Like [`device_identity`](Self::device_identity) with an explicit
     /// validity period, and never stored: for tests that need a certificate
     /// not yet valid or already expired.
@@ -58,9 +80,8 @@ impl Pki {
 
     /// Deletes a device's stored identity; absent is fine.
     ///
-    /// This does not revoke the certificate: one already given to the device
-    /// stays valid until it expires, so the gateway must also check that the
-    /// device still exists.
+    /// This does not revoke the certificate by itself: what does is that the
+    /// gateway accepts only the certificate recorded on an existing Device.
     pub fn forget_device(&self, device_id: &str) -> Result<(), PkiError> {
         validate_device_id(device_id)?;
         let _lock = files::lock(&self.dir)?;
@@ -155,6 +176,26 @@ mod tests {
         assert!(!dir.join("devices/dev-1.key").exists());
         pki.forget_device("dev-1").unwrap();
         assert_ne!(pki.device_identity("dev-1", now).unwrap(), first);
+    }
+
+    #[test]
+    fn reissuing_gives_a_new_key_that_is_then_the_stored_one() {
+        let (_tmp, dir, now, pki) = setup();
+        let first = pki.device_identity("dev-1", now).unwrap();
+        let second = pki.reissue_device("dev-1", now).unwrap();
+        assert_ne!(first.key_der, second.key_der);
+        assert_eq!(pki.device_identity("dev-1", now).unwrap(), second, "the re-issued one is kept");
+        assert_eq!(device_id_from_cert(&second.cert_der).unwrap(), "dev-1");
+
+        let unstored = pki.new_device_identity("dev-1", now).unwrap();
+        assert_ne!(unstored.key_der, second.key_der);
+        assert_eq!(pki.device_identity("dev-1", now).unwrap(), second, "a new identity is not stored");
+        assert!(!dir.join("devices/dev-2.crt").exists() && pki.new_device_identity("dev-2", now).is_ok());
+        assert!(!dir.join("devices/dev-2.crt").exists());
+        for bad in ["../ca", "", "UP"] {
+            assert!(matches!(pki.reissue_device(bad, now), Err(PkiError::InvalidDeviceId(_))));
+            assert!(matches!(pki.new_device_identity(bad, now), Err(PkiError::InvalidDeviceId(_))));
+        }
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub enum PkiError {
     /// device id.
     #[error("invalid certificate: {0}")]
     InvalidCertificate(String),
+    /// Text that is not a certificate fingerprint (64 hex digits).
+    #[error("invalid certificate fingerprint {0:?}: must be 64 hex digits")]
+    InvalidFingerprint(String),
     /// Generating a key or signing a certificate failed.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),

@@ -11,8 +11,9 @@
 //! the one rule for issuing, storing and reusing a leaf; `bundle` builds a
 //! device's [`IdentityBundle`](wasmbed_protocol::IdentityBundle);
 //! `validity` holds the lifetimes and the time conversions; `identity` the
-//! [`Identity`] type and device ids; `files` the owner-only file writes and
-//! the directory lock; [`tls`] the rustls configurations.
+//! [`Identity`] type and device ids; `fingerprint` how one certificate is
+//! named ([`Fingerprint`]); `files` the owner-only file writes and the
+//! directory lock; [`tls`] the rustls configurations.
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -37,6 +38,7 @@ mod ca;
 mod device;
 mod error;
 mod files;
+mod fingerprint;
 mod gateway;
 mod identity;
 mod leaf;
@@ -48,6 +50,7 @@ mod validity;
 pub use ca::{CA_COMMON_NAME, Pki};
 pub use device::DEVICE_DNS_SUFFIX;
 pub use error::PkiError;
+pub use fingerprint::Fingerprint;
 pub use gateway::GATEWAY_COMMON_NAME;
 pub use identity::{Identity, MAX_DEVICE_ID_LEN, device_id_from_cert, validate_device_id};
 pub use validity::{BACKDATE, CA_LIFETIME, LEAF_LIFETIME, RENEW_BEFORE};

@@ -343,9 +343,13 @@ impl Platform {
                 status: Default::default(),
             };
             provisioner.assign(&mut d);
+            // A new key, recorded as the device is created (the only
+            // certificate its gateway will accept).
+            let now = SystemTime::now();
+            d.spec.identity = Some(self.pki.reissue_device(&name, now)?.record(now)?);
             let d = self.store.create_device(d).await.map_err(store_err)?;
             let endpoints = provisioner.endpoints(&d);
-            bundles.push(self.pki.bundle(&name, SIM_BOARD, &endpoints, rand::random(), SystemTime::now())?);
+            bundles.push(self.pki.bundle(&name, SIM_BOARD, &endpoints, rand::random(), now)?);
         }
         Ok(bundles)
     }

@@ -3,8 +3,12 @@
 //!
 //! - A device's identity bundle is written into its folder, like a factory
 //!   programming flash: once, and again only when the fleet's gateways
-//!   change (keeping its key and seed). It lists every gateway, the
-//!   device's own first.
+//!   change (keeping its key and seed) or its identity does. It lists
+//!   every gateway, the device's own first, and holds the identity recorded
+//!   on the Device (the one the PKI last issued for it); a device with none
+//!   recorded, or one the PKI no longer holds, gets a new one, recorded by
+//!   the manager. A running device whose recorded identity changes (its
+//!   bundle was re-issued) is restarted with the new one.
 //! - The process's state goes into the `process` part of the Device's
 //!   status (Running, Restarting, Stopped, Failed with the reason).
 //! - Every start gets a fresh per-boot seed and the host's time.
@@ -39,9 +43,9 @@ use wasmbed_control::provisioning::Provisioner;
 use wasmbed_model::clock::unix_ms;
 use wasmbed_model::{
     AttachedPeripheral, Device, DeviceStatusPatch, EventKind, Gauge, ProcessState, ProcessStatus, SensorError, Sensors,
-    Store,
+    Store, record_identity,
 };
-use wasmbed_pki::Pki;
+use wasmbed_pki::{Fingerprint, Pki};
 use wasmbed_protocol::IdentityBundle;
 
 use crate::qmp::{Qmp, QmpError};
@@ -113,6 +117,20 @@ struct Supervised {
     gateway: Option<String>,
     /// The peripherals it was started with (a change restarts it).
     peripherals: Vec<AttachedPeripheral>,
+    /// Fingerprint of the certificate in the bundle its QEMU runs with (a
+    /// different one recorded on the Device restarts it).
+    provisioned: Arc<Mutex<Option<String>>>,
+}
+
+/// Whether `d`'s recorded identity is no longer the one its running QEMU
+/// was provisioned with (its bundle was re-issued). Nothing recorded, or
+/// nothing provisioned yet, is no change: the manager is about to do both.
+fn reissued(d: &Device, s: &Supervised) -> bool {
+    let provisioned = s.provisioned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match (&d.spec.identity, provisioned.as_deref()) {
+        (Some(recorded), Some(running)) => !recorded.accepts(running),
+        _ => false,
+    }
 }
 
 /// A device's sensors as the manager drives them.
@@ -209,6 +227,7 @@ impl QemuManager {
                 machine(&d.spec.board).is_some_and(|b| b.transport() == Some(Transport::Uart))
                     && d.spec.gateway != s.gateway
                     || d.spec.peripherals != s.peripherals
+                    || reissued(d, s)
             })
         };
         let gone: Vec<String> = devices
@@ -240,12 +259,19 @@ impl QemuManager {
             let state = Arc::new(Mutex::new(Running { device: name.clone(), pid: None, starts: 0 }));
             let gateway = device.spec.gateway.clone();
             let peripherals = device.spec.peripherals.clone();
-            let task = tokio::spawn(self.clone().supervise(device, stop_rx, state.clone()));
-            devices.insert(name, Supervised { stop: stop_tx, task, state, gateway, peripherals });
+            let provisioned = Arc::new(Mutex::new(None));
+            let task = tokio::spawn(self.clone().supervise(device, stop_rx, state.clone(), provisioned.clone()));
+            devices.insert(name, Supervised { stop: stop_tx, task, state, gateway, peripherals, provisioned });
         }
     }
 
-    async fn supervise(self: Arc<Self>, device: Device, mut stop: watch::Receiver<bool>, state: Arc<Mutex<Running>>) {
+    async fn supervise(
+        self: Arc<Self>,
+        device: Device,
+        mut stop: watch::Receiver<bool>,
+        state: Arc<Mutex<Running>>,
+        provisioned: Arc<Mutex<Option<String>>>,
+    ) {
         let name = device.meta.name.clone();
         let board = device.spec.board.clone();
         let Some(m) = machine(&board) else { return };
@@ -265,7 +291,7 @@ impl QemuManager {
                 _ => device.clone(),
             };
             let endpoints = self.endpoints(&device).await;
-            let (bundle, uart_port) = match self.ensure_bundle(&dir, &name, &board, &endpoints) {
+            let (bundle, uart_port) = match self.ensure_bundle(&dir, &device, &endpoints, &provisioned).await {
                 Ok(p) => (p, endpoints.first().and_then(|e| e.rsplit_once(':')).and_then(|(_, p)| p.parse().ok())),
                 Err(e) => {
                     tracing::error!(device = %name, "cannot provision: {e}");
@@ -493,23 +519,52 @@ impl QemuManager {
         self.process(name, ProcessState::Failed, 0, Some(why.to_string())).await;
     }
 
-    /// Writes the device's bundle unless one for these gateways exists.
-    fn ensure_bundle(&self, dir: &Path, name: &str, board: &str, gateways: &[String]) -> Result<PathBuf, String> {
+    /// Writes the device's bundle unless one for these gateways and its
+    /// recorded identity exists (see the module docs), and notes in
+    /// `provisioned` the certificate it holds.
+    async fn ensure_bundle(
+        &self,
+        dir: &Path,
+        device: &Device,
+        gateways: &[String],
+        provisioned: &Mutex<Option<String>>,
+    ) -> Result<PathBuf, String> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let (name, board) = (device.meta.name.as_str(), device.spec.board.as_str());
+        let recorded = device.spec.identity.as_ref();
+        let is_recorded = |cert: &[u8]| recorded.is_some_and(|r| r.accepts(&Fingerprint::of(cert).to_string()));
+        let provision = |cert: &[u8]| {
+            *provisioned.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(Fingerprint::of(cert).to_string());
+        };
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| e.to_string())?;
         let path = dir.join("bundle.bin");
         let old = std::fs::read(&path).ok().and_then(|b| IdentityBundle::from_bytes(&b).ok());
         let seed = match &old {
             Some(b)
-                if b.gateways().eq(gateways.iter().map(String::as_str)) && b.board == board && b.device_id == name =>
+                if b.gateways().eq(gateways.iter().map(String::as_str))
+                    && b.board == board
+                    && b.device_id == name
+                    && is_recorded(&b.cert_der) =>
             {
+                provision(&b.cert_der);
                 return Ok(path);
             }
-            // Re-provisioned for new gateways: the device keeps its seed.
+            // Re-provisioned for new gateways or a new identity: the device keeps its seed.
             Some(b) => b.seed.as_slice().try_into().unwrap_or_else(|_| rand::random()),
             None => rand::random(),
         };
-        let bundle = self.pki.bundle(name, board, gateways, seed, SystemTime::now()).map_err(|e| e.to_string())?;
+        let now = SystemTime::now();
+        let stored = self.pki.device_identity(name, now).map_err(|e| e.to_string())?;
+        // None recorded, or the PKI no longer holds the recorded one: a new
+        // identity, recorded once the bundle holding it is written.
+        let new = if is_recorded(&stored.cert_der) {
+            None
+        } else {
+            let id = self.pki.reissue_device(name, now).map_err(|e| e.to_string())?;
+            Some(id.record(now).map_err(|e| e.to_string())?)
+        };
+        let bundle = self.pki.bundle(name, board, gateways, seed, now).map_err(|e| e.to_string())?;
         let tmp = dir.join("bundle.bin.tmp");
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -520,6 +575,11 @@ impl QemuManager {
             .map_err(|e| e.to_string())?;
         f.write_all(&bundle.to_bytes()).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+        provision(&bundle.cert_der);
+        if let Some(identity) = new {
+            record_identity(self.store.as_ref(), name, identity).await.map_err(|e| e.to_string())?;
+            tracing::info!(device = %name, "new identity issued and recorded");
+        }
         Ok(path)
     }
 }

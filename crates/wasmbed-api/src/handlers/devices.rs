@@ -1,5 +1,5 @@
-//! Devices: create (issuing the identity), list, delete, bundle, logs,
-//! console, connect/disconnect, terminal, sensors.
+//! Devices: create (issuing the identity), list, delete, bundle (re-issuing
+//! it), logs, console, connect/disconnect, terminal, sensors.
 
 #[allow(unused_imports)] // named by the OpenAPI attributes
 use crate::error::ErrorBody;
@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use wasmbed_control::provisioning::Provisioner;
 use wasmbed_model::clock::to_unix_ms;
 use wasmbed_model::{
-    AttachedPeripheral, Attempt, Device, DeviceSpec, Labels, LogLine, Meta, SensorError, SensorReading,
-    retry_on_conflict, validate_name,
+    AttachedPeripheral, Attempt, Device, DeviceIdentity, DeviceSpec, Labels, LogLine, Meta, SensorError, SensorReading,
+    StoreError, record_identity, retry_on_conflict, validate_name,
 };
 use wasmbed_protocol::CommandOutcome;
 
@@ -88,13 +88,16 @@ pub async fn create_device(
     // gateway reconciler keeps the assignment right afterwards).
     let mut device = Device { meta: Meta::named(&req.name), spec, status: Default::default() };
     provisioner(&st, true).await?.assign(&mut device);
-    let created = st.store.create_device(device).await?;
-    // Issue the identity now, so a factory (or the simulator) can fetch it.
-    if let Err(e) = st.pki.device_identity(&req.name, (st.now)()) {
-        tracing::error!(device = %req.name, "cannot issue identity: {e}");
-        let _ = st.store.delete_device(&req.name).await;
-        return Err(ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot issue identity".into() });
+    // Refused before issuing: a new key must not replace the stored one of
+    // the device that has the name.
+    if st.store.get_device(&req.name).await?.is_some() {
+        return Err(StoreError::AlreadyExists { kind: "device", name: req.name }.into());
     }
+    // A new key (a re-created device's old bundle is refused), recorded in
+    // the same write that creates the device: it never exists without one.
+    let (identity, _) = issue(&st, &req.name)?;
+    device.spec.identity = Some(identity);
+    let created = st.store.create_device(device).await?;
     let note = AuditNote { target: Some(created.meta.name.clone()), ..AuditNote::default() }
         .fact("board", &created.spec.board);
     Ok(Noted((StatusCode::CREATED, Json(created)), note))
@@ -114,9 +117,12 @@ pub async fn delete_device(_: Operator, State(st): State<ApiState>, Path(name): 
 }
 
 #[utoipa::path(get, path = "/api/v1/devices/{name}/bundle", tag = "devices", params(("name" = String, Path)),
-    summary = "The identity bundle (binary, holds the private key)", description = "Role: operator.",
+    summary = "Re-issue the device's identity and return its bundle (binary, holds the private key)",
+    description = "Role: operator. Every call issues a new key and certificate and records it on the device: \
+        the previous identity is revoked (its live session ends, its bundle is refused from then on).",
     responses((status = 200, description = "Bundle bytes"),
-        (status = 404, description = "No such device", body = ErrorBody), AuthErrors))]
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 409, description = "Re-issued again meanwhile; ask again", body = ErrorBody), AuthErrors))]
 pub async fn device_bundle(
     _: Operator,
     State(st): State<ApiState>,
@@ -125,11 +131,31 @@ pub async fn device_bundle(
     let device =
         st.store.get_device(&name).await?.ok_or_else(|| ApiError::not_found(format!("device {name:?} not found")))?;
     let endpoints = provisioner(&st, false).await?.endpoints(&device);
+    let (identity, cert) = issue(&st, &name)?;
+    record_identity(st.store.as_ref(), &name, identity).await?;
     let bundle = st.pki.bundle(&name, &device.spec.board, &endpoints, (st.random)(), (st.now)()).map_err(|e| {
         tracing::error!(device = %name, "cannot build bundle: {e}");
         ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot build identity bundle".into() }
     })?;
+    if bundle.cert_der.as_slice() != cert.as_slice() {
+        // Another call re-issued in between: this bundle would be refused.
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: format!("the identity of {name:?} was re-issued again meanwhile; ask again"),
+        });
+    }
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bundle.to_bytes()))
+}
+
+/// Issues a new identity for `name` (stored, for the bundle route and the
+/// QEMU manager) and returns its record and certificate.
+fn issue(st: &ApiState, name: &str) -> ApiResult<(DeviceIdentity, Vec<u8>)> {
+    let now = (st.now)();
+    let issued = st.pki.reissue_device(name, now).and_then(|id| Ok((id.record(now)?, id.cert_der)));
+    issued.map_err(|e| {
+        tracing::error!(device = %name, "cannot issue identity: {e}");
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot issue identity".into() }
+    })
 }
 
 /// The fleet's gateways as the store has them now; with `assigning`, the

@@ -10,8 +10,8 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 use wasmbed_gateway::{Gateway, GatewayConfig};
 use wasmbed_model::clock;
-use wasmbed_model::{LogBook, Store};
-use wasmbed_pki::Pki;
+use wasmbed_model::{Device, LogBook, Store};
+use wasmbed_pki::{Identity, Pki};
 
 pub struct Env {
     pub tmp: tempfile::TempDir,
@@ -23,6 +23,18 @@ pub struct Env {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Stops the control plane.
     _control: watch::Sender<bool>,
+}
+
+impl Env {
+    /// Creates `device` with the identity the PKI holds for it recorded on
+    /// its spec, as the platform's issuers do, and returns that identity.
+    pub async fn create_device(&self, mut device: Device) -> Identity {
+        let now = SystemTime::now();
+        let id = self.pki.device_identity(&device.meta.name, now).expect("identity");
+        device.spec.identity = Some(id.record(now).expect("record"));
+        self.store.create_device(device).await.expect("create device");
+        id
+    }
 }
 
 pub async fn env(cfg: GatewayConfig) -> Env {

@@ -47,10 +47,14 @@ pub struct DeviceSpec {
     /// attached by whoever runs the device.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peripherals: Vec<crate::AttachedPeripheral>,
+    /// The one certificate the device may enroll with, recorded by whoever
+    /// issued it; none recorded, no certificate is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<super::DeviceIdentity>,
 }
 
 impl DeviceSpec {
-    /// Checks board, labels and peripherals.
+    /// Checks board, labels, peripherals and the recorded identity.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.board.is_empty() {
             return Err(ValidationError { field: "spec.board", why: "must not be empty".into() });
@@ -62,6 +66,9 @@ impl DeviceSpec {
                     why: format!("{k}={v}: keys and values are 1-253 characters of [A-Za-z0-9._/-]"),
                 });
             }
+        }
+        if let Some(identity) = &self.identity {
+            identity.validate()?;
         }
         crate::sensors::validate_peripherals(&self.board, &self.peripherals)
     }
@@ -144,6 +151,9 @@ pub struct DeviceStatus {
     /// The device's emulator process, for devices the platform runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessStatus>,
+    /// Enrollments refused because the certificate was not the recorded one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<super::RefusedIdentity>,
 }
 
 /// A device's session, written by the gateway that holds (or last held) it.
@@ -216,6 +226,8 @@ pub enum DeviceStatusPatch {
     Session(SessionStatus),
     /// The QEMU manager's view of the process.
     Process(Option<ProcessStatus>),
+    /// A gateway's count of refused enrollments (written whole).
+    Refused(super::RefusedIdentity),
     /// The device reconciler's conclusion.
     Lifecycle {
         /// Phase.
@@ -231,6 +243,7 @@ impl DeviceStatus {
         match patch {
             DeviceStatusPatch::Session(s) => self.session = s,
             DeviceStatusPatch::Process(p) => self.process = p,
+            DeviceStatusPatch::Refused(r) => self.refused = Some(r),
             DeviceStatusPatch::Lifecycle { phase, conditions } => {
                 self.phase = phase;
                 self.conditions = conditions;

@@ -5,17 +5,21 @@
 //! CRDs' schemas.
 //!
 //! Each status has one writer per part: a Device's `session` is written by
-//! the gateway holding its session, its `process` by the QEMU manager, its
-//! `phase` and `conditions` by the device reconciler; the parts are merged
-//! by the store ([`DeviceStatusPatch`]), so writers never overwrite each
-//! other.
+//! the gateway holding its session, its `refused` by the gateway refusing
+//! a certificate, its `process` by the QEMU manager, its `phase` and
+//! `conditions` by the device reconciler; the parts are merged by the store
+//! ([`DeviceStatusPatch`]), so writers never overwrite each other. A
+//! Device's `identity` (spec) is written by whoever issues its certificate
+//! ([`record_identity`]).
 
 mod application;
 mod device;
 mod gateway;
+mod identity;
 mod meta;
 
 pub use application::*;
 pub use device::*;
 pub use gateway::*;
+pub use identity::*;
 pub use meta::*;
