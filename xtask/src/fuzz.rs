@@ -1,11 +1,13 @@
-//! The protocol's fuzz targets (`fuzz/`, its own workspace): every target
-//! cargo-fuzz finds there, seeded with the golden vectors of
-//! `crates/wasmbed-protocol/tests/golden/`.
+//! The fuzz targets (`fuzz/`, its own workspace): every target cargo-fuzz
+//! finds there. The decoders are seeded with the golden vectors of
+//! `crates/wasmbed-protocol/tests/golden/`; [`MODULE_TARGET`] with the
+//! example apps.
 //!
 //! `cargo xtask test` builds them all and runs each for [`TEST_RUNS`]
-//! inputs from a fresh corpus and a fixed seed, so the step takes the same
-//! time and finds the same things on every run; `cargo xtask fuzz SECONDS`
-//! fuzzes for longer and keeps its corpus in `fuzz/corpus/`.
+//! inputs ([`MODULE_TEST_RUNS`] for the module target, whose inputs each
+//! run a device) from a fresh corpus and a fixed seed, so the step takes the
+//! same time and finds the same things on every run; `cargo xtask fuzz
+//! SECONDS` fuzzes for longer and keeps its corpus in `fuzz/corpus/`.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,22 @@ use crate::{root, tools};
 /// cores (measured: 40,000 to 66,000 inputs a second), after a build of
 /// about a minute and a half when the protocol changed.
 pub const TEST_RUNS: u64 = 500_000;
+
+/// The target that deploys each input to a device agent.
+const MODULE_TARGET: &str = "module";
+
+/// Inputs of [`MODULE_TARGET`] in `cargo xtask test`: each builds an
+/// engine, installs and runs a module (measured: 10,000 in 17 s on two busy
+/// cores), so about 35 seconds, after its own build (about 4 minutes cold,
+/// less when only the agent changed) and the example apps' when they did.
+pub const MODULE_TEST_RUNS: u64 = 20_000;
+
+/// Flags [`MODULE_TARGET`] is built and run with: release without debug
+/// assertions, as devices run wasmi. wasmi's lazy translator asserts
+/// (`debug_assert!`) on some invalid bodies before its validator reports
+/// them, which no device build compiles in; the fuzzer found one within
+/// 300 inputs.
+const MODULE_FLAGS: &[&str] = &["-O"];
 
 /// How long each target runs.
 #[derive(Debug, Clone, Copy)]
@@ -44,8 +62,13 @@ pub fn run(budget: Budget) -> Result<()> {
         crate::cargo().current_dir(root().join("fuzz")).args(["fetch", "--locked", "--quiet"]),
     )?;
     crate::run("build the fuzz targets (nightly, sanitizers)", tools.cargo_fuzz().arg("build"))?;
-    let seeds = seeds()?;
+    let golden = seeds()?;
+    let apps = if targets.iter().any(|t| t == MODULE_TARGET) { Some(module_seeds()?) } else { None };
     for target in &targets {
+        let seeds = match &apps {
+            Some(apps) if target == MODULE_TARGET => apps,
+            _ => &golden,
+        };
         let (what, corpus, flags) = match budget {
             Budget::Seconds(s) => (
                 format!("fuzz {target} for {s} s"),
@@ -53,6 +76,7 @@ pub fn run(budget: Budget) -> Result<()> {
                 vec![format!("-max_total_time={s}")],
             ),
             Budget::Runs(n) => {
+                let n = if target == MODULE_TARGET { n.min(MODULE_TEST_RUNS) } else { n };
                 let fresh = root().join("target/fuzz/runs").join(target);
                 if fresh.exists() {
                     std::fs::remove_dir_all(&fresh).with_context(|| format!("cannot empty {}", fresh.display()))?;
@@ -63,13 +87,16 @@ pub fn run(budget: Budget) -> Result<()> {
         std::fs::create_dir_all(&corpus).with_context(|| format!("cannot create {}", corpus.display()))?;
         // New inputs go to the first folder; the seeds stay as they are.
         // A hang is a bug too: no input may take ten seconds.
+        let flags_of_target: &[&str] = if target == MODULE_TARGET { MODULE_FLAGS } else { &[] };
         crate::run(
             &what,
             tools
                 .cargo_fuzz()
-                .args(["run", target])
+                .arg("run")
+                .args(flags_of_target)
+                .arg(target)
                 .arg(&corpus)
-                .arg(&seeds)
+                .arg(seeds)
                 .args(["--", "-timeout=10", "-print_final_stats=1"])
                 .args(flags),
         )?;
@@ -100,6 +127,28 @@ fn seeds() -> Result<PathBuf> {
         let mut split = vec![0xff];
         split.extend_from_slice(&bytes);
         write(&out.join(format!("{name}.split")), &split)?;
+    }
+    Ok(out)
+}
+
+/// Copies the example apps (built for wasm32) into `target/fuzz/seeds-module/`;
+/// returns that folder.
+fn module_seeds() -> Result<PathBuf> {
+    let built = crate::apps::build()?;
+    let out = root().join("target/fuzz/seeds-module");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut n = 0;
+    for entry in std::fs::read_dir(&built).with_context(|| format!("cannot read {}", built.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "wasm")
+            && let Some(name) = path.file_name()
+        {
+            std::fs::copy(&path, out.join(name)).with_context(|| format!("cannot copy {}", path.display()))?;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        bail!("no example apps in {}", built.display());
     }
     Ok(out)
 }
