@@ -41,6 +41,13 @@ pub fn run(scenario: &Scenario, args: &[OsString]) -> Result<()> {
             firmware::all_boards(&dir)?;
             cmd.env("WASMBED_FIRMWARE_DIR", dir);
         }
+        Scenario::Verify(_) => {
+            tools::ensure_qemu()?;
+            cmd.env("WASMBED_BENCH_VERIFY_IMAGE", firmware::verify_image()?);
+            let dir = firmware::images_dir();
+            firmware::all_boards(&dir)?;
+            cmd.env("WASMBED_FIRMWARE_DIR", dir);
+        }
         Scenario::Interp(_) => {
             tools::ensure_qemu()?;
             cmd.env("WASMBED_BENCH_KERNELS", apps::build()?.join("kernels.wasm"));

@@ -97,7 +97,7 @@ pub fn images() -> Result<PathBuf> {
 pub fn image_folders() -> Vec<String> {
     boards()
         .map(|b| format!("boards/{}", b.image_name()))
-        .chain([format!("benches/{INTERP}"), format!("benches/{HOST_CALLS}")])
+        .chain([format!("benches/{INTERP}"), format!("benches/{HOST_CALLS}"), format!("benches/{VERIFY}")])
         .chain(CHECKS.iter().map(|(name, _)| format!("checks/{name}")))
         .collect()
 }
@@ -118,4 +118,13 @@ const HOST_CALLS: &str = "wasmbed-bench-host-calls-mps2-an385";
 pub fn host_calls_image() -> Result<PathBuf> {
     build_image("build the host-calls benchmark image", &format!("benches/{HOST_CALLS}"))?;
     Ok(elf(target_of("mps2-an385")?, HOST_CALLS))
+}
+
+/// The `verify` benchmark's image (for mps2-an385 only).
+const VERIFY: &str = "wasmbed-bench-verify-mps2-an385";
+
+/// Builds the `verify` benchmark's image; returns the ELF.
+pub fn verify_image() -> Result<PathBuf> {
+    build_image("build the verify benchmark image", &format!("benches/{VERIFY}"))?;
+    Ok(elf(target_of("mps2-an385")?, VERIFY))
 }

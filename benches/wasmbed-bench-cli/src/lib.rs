@@ -84,6 +84,27 @@ pub enum Scenario {
     Telemetry(Telemetry),
     /// Guest instructions per host call from a WASM app, and per direct native call of the same driver.
     HostCalls(HostCalls),
+    /// Guest instructions for a device to check one signed deploy, and the firmware's flash with signing in.
+    ///
+    /// The check is the agent's own (`DeployTrust::check`: the manifest's
+    /// ECDSA P-256 signature, then every field of the deploy against it),
+    /// run once by a benchmark image under `-icount`; the flash figure is
+    /// the board's device firmware image.
+    Verify(Verify),
+}
+
+/// Flags of `verify`.
+#[derive(Debug, Clone, Args)]
+pub struct Verify {
+    /// The board (the benchmark image exists for mps2-an385 only).
+    #[arg(long, value_name = "BOARD", default_value = "mps2-an385", value_parser = ["mps2-an385"])]
+    pub board: String,
+    /// The benchmark image's ELF (cargo xtask bench builds and passes it).
+    #[arg(long, value_name = "ELF", env = "WASMBED_BENCH_VERIFY_IMAGE")]
+    pub image: Option<PathBuf>,
+    /// Where the device firmware images are (for their flash size).
+    #[command(flatten)]
+    pub firmware: FirmwareDir,
 }
 
 /// Flags of `telemetry`.

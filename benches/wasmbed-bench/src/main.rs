@@ -56,6 +56,11 @@ fn main() -> Result<()> {
         Scenario::Rollout(a) => rt.block_on(rollout::run(a.devices, a.strategy, a.fail_ratio))?,
         Scenario::Telemetry(a) => rt.block_on(telemetry::run(a.devices, a.rate, a.seconds))?,
         Scenario::HostCalls(a) => rt.block_on(qemu::host_calls(&required(a.image, "--image ELF")?))?,
+        Scenario::Verify(a) => {
+            let board = wasmbed_qemu::machine(&a.board).with_context(|| format!("no firmware for {}", a.board))?;
+            let firmware = firmware_dir(a.firmware)?.join(board.image_name().to_string());
+            rt.block_on(qemu::verify(&a.board, &required(a.image, "--image ELF")?, &firmware))?
+        }
     };
     println!("{json}");
     Ok(())

@@ -378,6 +378,54 @@ pub async fn interp(image: &Path, kernels_wasm: &Path) -> Result<serde_json::Val
     }))
 }
 
+/// Guest instructions for the agent to check one signed deploy on
+/// `board`, and the flash of its device firmware (`firmware`, an ELF).
+pub async fn verify(board: &str, image: &Path, firmware: &Path) -> Result<serde_json::Value> {
+    let tmp = tempfile::tempdir()?;
+    let key = wasmbed_trust::SigningKey::generate(|b| rand::fill(b)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A deploy as the platform sends one: the thermostat example's grants
+    // and a config entry, signed the way the control plane signs.
+    let caps: Vec<String> = ["log", "time", "telemetry", "config", "messages", "gpio:led0", "i2c:0:0x48"]
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let config = std::collections::BTreeMap::from([("threshold_c".to_string(), "30".to_string())]);
+    let mut manifest = wasmbed_model::deploy_manifest(
+        "thermostat",
+        3,
+        "1.2.0",
+        &"5a".repeat(32),
+        12_345,
+        &caps,
+        wasmbed_model::Limits::default(),
+        &config,
+    )
+    .context("manifest")?;
+    (manifest.sequence, manifest.floor) = (7, 6);
+    let signed = key.sign_manifest(&manifest);
+    let begin = wasmbed_protocol::DeployBegin::for_manifest("thermostat".into(), &manifest, true, Some(signed));
+    let msg = minicbor::to_vec(wasmbed_protocol::GatewayMsg::DeployBegin(begin))?;
+    let mut input = Vec::new();
+    for piece in [key.public_sec1(), &msg] {
+        input.extend_from_slice(&(piece.len() as u32).to_le_bytes());
+        input.extend_from_slice(piece);
+    }
+    std::fs::write(tmp.path().join("input.bin"), &input)?;
+    let loads = [(tmp.path().join("input.bin"), 0x2101_0000)];
+    let (line, fields) = icount_image(image, &loads, &[], "verify").await?;
+    let get = |k: &str| fields.get(k).copied().with_context(|| format!("the image said: {line}"));
+    let per_cycle = get("calibration_insns")? as f64 / get("calibration_cycles")?.max(1) as f64;
+    let flash = wasmbed_qemu::image::Image::read(firmware)?.sizes().flash;
+    Ok(serde_json::json!({
+        "board": board,
+        "verify_insns": (get("verify_cycles")? as f64 * per_cycle).round() as u64,
+        "manifest_bytes": get("manifest_bytes")?,
+        "flash_bytes": flash,
+        "algorithm": "ECDSA P-256 / SHA-256",
+        "units": "guest instructions (-icount shift=0)",
+    }))
+}
+
 /// The `host-calls` app: `tick(now)` makes 16 calls of the host function
 /// `now % 10` picks (0 none, 1 gpio_write, 2 i2c_read of 2 bytes, 3
 /// telemetry_publish), through the same loop, so mode 0 is what the

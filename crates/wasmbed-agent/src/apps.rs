@@ -41,6 +41,7 @@ use wasmi::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder, TrapCode,
 
 use crate::budget::{self, Growth};
 use crate::host::{self, Capability, HostCtx, TokenBucket};
+use crate::journal::{AppId, Guard, Stage};
 use crate::peripherals::Peripherals;
 
 /// The value stack wasmi starts with (its default), or the budget's limit
@@ -114,6 +115,9 @@ pub(crate) struct Apps {
     max_module_len: usize,
     /// The board's peripherals, lent to one app call at a time.
     hw: Option<Box<dyn Peripherals>>,
+    /// Journals and times every stage an app runs through (crash-loop
+    /// protection, per-call deadline).
+    pub(crate) guard: Guard,
 }
 
 impl core::fmt::Debug for Apps {
@@ -175,6 +179,7 @@ impl Apps {
             max_apps,
             max_module_len,
             hw: None,
+            guard: Guard::new(crate::journal::DEFAULT_DEADLINE_MS),
         }
     }
 
@@ -183,7 +188,7 @@ impl Apps {
     }
 
     pub(crate) fn reports(&self) -> Vec<AppReport> {
-        self.slots.iter().map(Slot::report).collect()
+        self.slots.iter().map(Slot::report).chain(self.guard.reports()).collect()
     }
 
     /// Bytes held for apps: modules and linear memories (the simulator's
@@ -196,6 +201,19 @@ impl Apps {
 
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.slots.iter().filter(|s| s.running.is_some()).map(|s| s.next_tick).min()
+    }
+
+    /// Refuses the deploy `msg` announces without looking at it further
+    /// (e.g. its manifest is not believed); its chunks are dropped.
+    pub(crate) fn refuse(&mut self, msg: &DeployBegin, code: ErrorCode, detail: String, out: &mut Vec<Note>) {
+        if valid_app_name(&msg.app) {
+            self.refused.insert(msg.app.clone());
+        }
+        out.push(Note::Rejected(DeployRejected {
+            app: msg.app.clone(),
+            version: msg.version.clone(),
+            reason: reason(code, detail),
+        }));
     }
 
     /// `free`: the device's free heap, when known. The module's bytes must
@@ -214,6 +232,17 @@ impl Apps {
         };
         if !valid_app_name(&msg.app) {
             out.push(reject(ErrorCode::UnknownApp, format!("invalid app name {:?}", msg.app)));
+            return;
+        }
+        // The revision that reset the device is not run again.
+        let id = AppId { app: &msg.app, version: &msg.version, revision: msg.revision, digest: &msg.sha256 };
+        if let Err(why) = self.guard.admit(id) {
+            self.refused.insert(msg.app.clone());
+            out.push(Note::Rejected(DeployRejected {
+                app: msg.app.clone(),
+                version: msg.version.clone(),
+                reason: why,
+            }));
             return;
         }
         let size = msg.size as usize;
@@ -343,7 +372,12 @@ impl Apps {
             }
         };
         let engine = Engine::new(&self.config);
-        let module = match Module::new(&engine, &st.buf) {
+        let id = AppId { app: &name, version: &st.version, revision: st.revision, digest: &digest };
+        self.guard.enter(id, Stage::Install);
+        let module = Module::new(&engine, &st.buf);
+        // Compiling is not held to the per-call deadline: only journaled.
+        let _ = self.guard.leave();
+        let module = match module {
             Ok(m) => m,
             Err(e) => {
                 out.push(reject(ErrorCode::InvalidModule, host::invalid_module(&st.buf, &e)));
@@ -372,10 +406,17 @@ impl Apps {
             counters: AppCounters::default(),
         };
         let running = if st.start {
-            match self.instantiate(&module, &linker, &setup, now) {
-                Ok(r) => Some(r),
-                Err(e) => {
+            self.guard.enter(id, Stage::Instantiate);
+            let instance = self.instantiate(&module, &linker, &setup, now);
+            let late = self.guard.leave();
+            match (instance, late) {
+                (Ok(r), Ok(())) => Some(r),
+                (Err(e), _) => {
                     out.push(reject(ErrorCode::InstantiateFailed, e));
+                    return;
+                }
+                (Ok(_), Err(why)) => {
+                    out.push(reject(why.code, why.detail));
                     return;
                 }
             }
@@ -401,7 +442,7 @@ impl Apps {
             next_tick: now,
         };
         match running {
-            Some(running) => slot.launch(running, &mut self.hw, now, out),
+            Some(running) => slot.launch(running, &mut self.hw, &mut self.guard, now, out),
             // Installed beside a running version, to be started on a switch.
             None => out.push(slot.status(None)),
         }
@@ -501,11 +542,14 @@ impl Apps {
         let (limits, resources, config) = (slot.limits, slot.resources.clone(), slot.config.clone());
         let growth = slot.admitted.growth;
         let setup = Setup { limits: &limits, growth, resources: &resources, config: &config, counters: slot.counters };
+        self.guard.enter(slot.id(), Stage::Instantiate);
         let instance = self.instantiate(&module, &linker, &setup, now);
+        let late = self.guard.leave();
         let slot = &mut self.slots[idx];
-        match instance {
-            Ok(running) => slot.launch(running, &mut self.hw, now, out),
-            Err(e) => slot.fail(reason(ErrorCode::InstantiateFailed, e), out),
+        match (instance, late) {
+            (Ok(running), Ok(())) => slot.launch(running, &mut self.hw, &mut self.guard, now, out),
+            (Err(e), _) => slot.fail(reason(ErrorCode::InstantiateFailed, e), out),
+            (Ok(_), Err(why)) => slot.fail(why, out),
         }
     }
 
@@ -519,6 +563,9 @@ impl Apps {
 
     pub(crate) fn remove(&mut self, name: &str) -> bool {
         self.staging.remove(name);
+        if self.guard.forget(name) {
+            return true;
+        }
         let before = self.slots.len();
         self.slots.retain(|s| s.name != name);
         before != self.slots.len()
@@ -551,11 +598,15 @@ impl Apps {
         let ctx = running.store.data_mut();
         ctx.now_ms = now;
         ctx.message = Some(payload);
+        let id = AppId { app: &slot.name, version: &slot.version, revision: slot.revision, digest: &slot.sha256 };
+        self.guard.enter(id, Stage::Message);
         let result = lend(&mut self.hw, &mut running.store, |store| {
             store.set_fuel(slot.limits.fuel_per_call).and_then(|()| handler.call(store, len))
         });
+        let late = self.guard.leave();
         running.store.data_mut().message = None;
         slot.drain(now, out);
+        let result = result.map_err(|e| classify(&e)).and(late);
         match result {
             Ok(()) => {
                 slot.counters.messages = slot.counters.messages.saturating_add(1);
@@ -564,8 +615,8 @@ impl Apps {
                 }
                 Delivery::Delivered
             }
-            Err(e) => {
-                slot.fail(classify(&e), out);
+            Err(why) => {
+                slot.fail(why, out);
                 Delivery::Failed
             }
         }
@@ -582,12 +633,15 @@ impl Apps {
             slot.next_tick = now.saturating_add(u64::from(slot.limits.tick_ms.max(1)));
             let Some(tick) = running.tick else { continue };
             running.store.data_mut().now_ms = now;
+            let id = AppId { app: &slot.name, version: &slot.version, revision: slot.revision, digest: &slot.sha256 };
+            self.guard.enter(id, Stage::Tick);
             let result = lend(&mut self.hw, &mut running.store, |store| {
                 store.set_fuel(slot.limits.fuel_per_call).and_then(|()| tick.call(store, now as i64))
             });
+            let late = self.guard.leave();
             slot.drain(now, out);
-            if let Err(e) = result {
-                slot.fail(classify(&e), out);
+            if let Err(why) = result.map_err(|e| classify(&e)).and(late) {
+                slot.fail(why, out);
             }
         }
     }
@@ -640,9 +694,18 @@ impl Running {
 impl Slot {
     /// Runs `init` on a fresh instance and reports Running, or Failed with
     /// the reason; the instance's log lines are reported either way.
-    fn launch(&mut self, mut running: Running, hw: &mut Option<Box<dyn Peripherals>>, now: u64, out: &mut Vec<Note>) {
+    fn launch(
+        &mut self,
+        mut running: Running,
+        hw: &mut Option<Box<dyn Peripherals>>,
+        guard: &mut Guard,
+        now: u64,
+        out: &mut Vec<Note>,
+    ) {
         running.store.data_mut().now_ms = now;
+        guard.enter(self.id(), Stage::Init);
         let result = running.call_init(&self.limits, hw);
+        let result = result.and(guard.leave());
         self.running = Some(running);
         self.drain(now, out);
         match result {
@@ -653,6 +716,10 @@ impl Slot {
             }
             Err(why) => self.fail(why, out),
         }
+    }
+
+    fn id(&self) -> AppId<'_> {
+        AppId { app: &self.name, version: &self.version, revision: self.revision, digest: &self.sha256 }
     }
 
     fn report(&self) -> AppReport {

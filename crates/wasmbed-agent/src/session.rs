@@ -6,12 +6,15 @@ use core::fmt;
 
 use alloc::boxed::Box;
 use wasmbed_protocol::{
-    DeviceMsg, Enroll, ErrorCode, ErrorReport, FrameError, FrameReader, GatewayMsg, Heartbeat, MAX_FRAME_LEN,
-    MessageResult, ModuleBudget, decode_gateway_msg, encode_frame,
+    AppStatus, DeviceMsg, Enroll, ErrorCode, ErrorReport, FrameError, FrameReader, GatewayMsg, Heartbeat,
+    MAX_FRAME_LEN, MessageResult, ModuleBudget, decode_gateway_msg, encode_frame,
 };
 
 use crate::apps::{Apps, Note};
+use crate::journal::{Journal, ResetCause};
 use crate::peripherals::Peripherals;
+use crate::transport::Clock;
+use crate::trust::DeployTrust;
 
 /// Receive buffer reserved per session: a deploy chunk frame plus one
 /// [`RECEIVE_PIECE`] of the next, so it does not grow mid-session.
@@ -42,6 +45,9 @@ pub struct AgentConfig {
     /// What apps may hold: the board's, from the board table (the agent
     /// knows no board).
     pub budget: ModuleBudget,
+    /// The longest one call into an app may take (with a clock given by
+    /// [`Agent::with_clock`]): the board's, from the board table.
+    pub call_deadline_ms: u32,
 }
 
 impl AgentConfig {
@@ -57,7 +63,14 @@ impl AgentConfig {
             max_module_len: wasmbed_protocol::MAX_MODULE_LEN,
             heap_size: None,
             budget: ModuleBudget::DEFAULT,
+            call_deadline_ms: crate::journal::DEFAULT_DEADLINE_MS,
         }
+    }
+
+    /// With this limit on one call into an app.
+    pub fn with_call_deadline_ms(mut self, ms: u32) -> Self {
+        self.call_deadline_ms = ms;
+        self
     }
 
     /// With the budget of the device's board.
@@ -123,12 +136,15 @@ pub struct Agent {
     free_memory: Option<usize>,
     /// A terminal `reboot` was answered; the platform resets.
     reboot_requested: bool,
+    /// Which deploys to believe.
+    trust: DeployTrust,
 }
 
 impl Agent {
     /// A disconnected agent with no apps.
     pub fn new(cfg: AgentConfig) -> Self {
-        let apps = Apps::new(cfg.max_apps, cfg.max_module_len, &cfg.device_id, cfg.budget);
+        let mut apps = Apps::new(cfg.max_apps, cfg.max_module_len, &cfg.device_id, cfg.budget);
+        apps.guard.set_deadline(cfg.call_deadline_ms);
         Self {
             cfg,
             state: SessionState::Disconnected,
@@ -141,7 +157,42 @@ impl Agent {
             notes: Vec::new(),
             free_memory: None,
             reboot_requested: false,
+            trust: DeployTrust::unpinned(),
         }
+    }
+
+    /// Believes only deploys `trust` vouches for (the firmware and the
+    /// simulator pin the key from the device's bundle).
+    pub fn with_trust(mut self, trust: DeployTrust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// Keeps the crash journal in `journal`, memory that survives a reset
+    /// (see the `journal` module): an app the last boot died running is
+    /// Failed from now on, with `cause` in its reason, and not run again
+    /// until a new revision of it arrives.
+    pub fn with_journal(mut self, journal: Box<dyn Journal>, cause: ResetCause) -> Self {
+        self.apps.guard.attach(journal, cause);
+        self
+    }
+
+    /// Times each call into an app with `clock`: one that returns after
+    /// [`AgentConfig::call_deadline_ms`] fails its app with `deadline`.
+    pub fn with_clock(mut self, clock: Box<dyn Clock + Send>) -> Self {
+        self.apps.guard.set_clock(clock);
+        self
+    }
+
+    /// Apps quarantined because the device reset while running them, with
+    /// why (each is reported Failed to every gateway session).
+    pub fn quarantined(&self) -> Vec<AppStatus> {
+        self.apps.guard.reasons().map(|(report, reason)| AppStatus { report, reason: Some(reason) }).collect()
+    }
+
+    /// The app-signing trust, as it stands after any rotations.
+    pub fn trust(&self) -> &DeployTrust {
+        &self.trust
     }
 
     /// Session state.
@@ -243,8 +294,18 @@ impl Agent {
                 self.gateway_unix_time = Some((unix_ms, now));
                 self.state = SessionState::Online;
                 self.next_heartbeat = now;
+                // Enroll listed them Failed; say why to each new session.
+                self.notes.extend(self.quarantined().into_iter().map(Note::Status));
             }
-            (SessionState::Online, GatewayMsg::DeployBegin(m)) => self.apps.begin(m, self.free_memory, &mut self.notes),
+            (SessionState::Online, GatewayMsg::DeployBegin(m)) => match self.trust.check(&m) {
+                Ok(()) => self.apps.begin(m, self.free_memory, &mut self.notes),
+                Err((code, detail)) => self.apps.refuse(&m, code, detail, &mut self.notes),
+            },
+            (SessionState::Online, GatewayMsg::TrustKey(k)) => {
+                if let Err((code, detail)) = self.trust.rotate(&k) {
+                    return Err(self.fatal(code, detail));
+                }
+            }
             (SessionState::Online, GatewayMsg::DeployChunk(m)) => self.apps.chunk(m, now, &mut self.notes),
             (SessionState::Online, GatewayMsg::Start(r)) => self.apps.start(&r.app, now, &mut self.notes),
             (SessionState::Online, GatewayMsg::Stop(r)) => self.apps.stop(&r.app, &mut self.notes),
@@ -354,6 +415,7 @@ fn message_name(msg: &GatewayMsg) -> &'static str {
     match msg {
         GatewayMsg::Welcome(_) => "Welcome",
         GatewayMsg::DeployBegin(_) => "DeployBegin",
+        GatewayMsg::TrustKey(_) => "TrustKey",
         GatewayMsg::DeployChunk(_) => "DeployChunk",
         GatewayMsg::Start(_) => "Start",
         GatewayMsg::Stop(_) => "Stop",

@@ -45,6 +45,7 @@ fn begin(app: &str, version: &str, size: usize, sha: [u8; 32]) -> DeployBegin {
         grants: None,
         resources: None,
         config: None,
+        manifest: None,
     }
 }
 

@@ -65,6 +65,7 @@ impl Harness {
             grants: None,
             resources: None,
             config: None,
+            manifest: None,
         };
         self.send(GatewayMsg::DeployBegin(begin)).unwrap();
         self.send(GatewayMsg::DeployChunk(DeployChunk { app: app.into(), offset: 0, data: bytes.into() })).unwrap();

@@ -326,6 +326,7 @@ fn action_of(method: &Method, route: &str, path: &str) -> Option<String> {
         "modules" => "module",
         "tokens" => "token",
         "gateways" => "gateway",
+        "signing" => "signing",
         _ => return None,
     };
     let verb = match (method, &parts[1..]) {
@@ -334,6 +335,8 @@ fn action_of(method: &Method, route: &str, path: &str) -> Option<String> {
         (&Method::DELETE, [_]) => "delete",
         (&Method::POST, [_, "{control}"]) => actual.get(2).copied()?,
         (&Method::POST, [_, verb]) => verb,
+        // One of its kind: `/signing/rotate` names no resource, only a verb.
+        (&Method::POST, [verb]) if kind == "signing" => verb,
         (&Method::GET, [_, "bundle"]) => "bundle",
         (&Method::PUT, [_, "sensors", _]) => "sensor",
         _ => return None,
@@ -349,7 +352,12 @@ fn action_of(method: &Method, route: &str, path: &str) -> Option<String> {
 
 /// The resource a request names (`/api/v1/<kind>/<name>/...`).
 fn target_of(path: &str) -> String {
-    path.trim_start_matches("/api/v1/").split('/').nth(1).unwrap_or("").to_string()
+    let mut parts = path.trim_start_matches("/api/v1/").split('/');
+    match parts.next() {
+        // The platform has one app-signing key set; what follows is a verb.
+        Some("signing") => "app-signing".into(),
+        _ => parts.next().unwrap_or("").to_string(),
+    }
 }
 
 fn outcome_of(status: StatusCode) -> Outcome {
@@ -422,6 +430,10 @@ mod tests {
         let control = action_of(&Method::POST, "/api/v1/applications/{name}/{control}", "/api/v1/applications/a/abort");
         assert_eq!(control.as_deref(), Some("app.abort"));
         assert_eq!(a(Method::DELETE, "/api/v1/tokens/{id}").as_deref(), Some("token.revoke"));
+        assert_eq!(a(Method::POST, "/api/v1/signing/rotate").as_deref(), Some("signing.rotate"));
+        assert_eq!(a(Method::POST, "/api/v1/signing/retire").as_deref(), Some("signing.retire"));
+        assert_eq!(target_of("/api/v1/signing/rotate"), "app-signing");
+        assert_eq!(a(Method::GET, "/api/v1/signing"), None, "reads are not audited");
         assert_eq!(a(Method::GET, "/api/v1/devices"), None, "reads are not audited");
         assert_eq!(target_of("/api/v1/devices/dev-1/terminal"), "dev-1");
     }

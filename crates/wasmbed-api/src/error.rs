@@ -30,6 +30,11 @@ impl ApiError {
         Self { status: StatusCode::NOT_FOUND, message: message.into() }
     }
 
+    /// 503: not offered by this platform (the message says why).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }
+    }
+
     /// 500: logged in full, answered briefly.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {detail}");

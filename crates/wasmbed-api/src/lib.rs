@@ -44,6 +44,7 @@ pub use events::EventHub;
 pub use handlers::applications::HistoryEntry;
 pub use handlers::devices::{Refuser, TerminalAnswer, TerminalError};
 pub use handlers::messages::{MessageRequest, MessageResult};
+pub use handlers::signing::{Retired, Rotated, SigningKeyInfo, SigningKeys};
 pub use handlers::{AuditCheck, Status};
 pub use wasmbed_protocol::{Delivery, MAX_MESSAGE_LEN};
 
@@ -100,6 +101,9 @@ pub struct ApiState {
     /// Sets what devices' sensors measure, when this platform runs
     /// emulated devices.
     pub sensors: Option<Arc<dyn wasmbed_model::Sensors>>,
+    /// The app-signing keys, when this platform rotates them through the
+    /// API (not in Kubernetes yet).
+    pub signing: Option<Arc<dyn SigningKeys>>,
     /// Gateway port devices connect to.
     pub gateway_port: u16,
     /// The gateway's live counters.
@@ -141,7 +145,7 @@ pub async fn serve(
 
 /// The API router.
 pub fn router(state: ApiState) -> Router {
-    use handlers::{applications as apps, devices, gateways, messages, telemetry, tokens};
+    use handlers::{applications as apps, devices, gateways, messages, signing, telemetry, tokens};
     let mut r = Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/status", get(handlers::status))
@@ -151,6 +155,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/api/v1/audit", get(handlers::audit))
         .route("/api/v1/audit/verify", get(handlers::verify_audit))
+        .route("/api/v1/signing", get(signing::signing_key))
+        .route("/api/v1/signing/rotate", post(signing::rotate_key))
+        .route("/api/v1/signing/retire", post(signing::retire_keys))
         .route("/api/v1/events", get(events::events))
         .route("/api/v1/activity", get(activity::get_activity))
         .route("/api/v1/devices", get(devices::list_devices).post(devices::create_device))

@@ -7,13 +7,13 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{self, applications, devices, gateways, messages, telemetry, tokens};
+use crate::handlers::{self, applications, devices, gateways, messages, signing, telemetry, tokens};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
         title = "Wasmbed API",
-        description = "Deploy WebAssembly apps to microcontroller fleets: devices, applications and their rollouts, telemetry, messages to apps, gateways, tokens, audit, live events. See docs/api.md.",
+        description = "Deploy WebAssembly apps to microcontroller fleets: devices, applications and their rollouts, telemetry, messages to apps, gateways, tokens, the app-signing key, audit, live events. See docs/api.md.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -51,6 +51,9 @@ use crate::handlers::{self, applications, devices, gateways, messages, telemetry
         tokens::list,
         tokens::create,
         tokens::revoke,
+        signing::signing_key,
+        signing::rotate_key,
+        signing::retire_keys,
         crate::events::events,
         crate::activity::get_activity,
         crate::metrics::serve,

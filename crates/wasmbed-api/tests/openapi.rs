@@ -29,6 +29,7 @@ fn the_committed_openapi_document_matches_the_code() {
         "/api/v1/applications/{name}/messages",
         "/api/v1/applications/{name}/telemetry/{metric}",
         "/api/v1/events",
+        "/api/v1/signing/rotate",
         "/metrics",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");

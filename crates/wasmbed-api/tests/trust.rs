@@ -47,6 +47,7 @@ fn env() -> Env {
         events: EventHub::start(store.clone(), logs, telemetry, wasmbed_model::clock::system()),
         terminal: None,
         sensors: None,
+        signing: None,
         gateway_port: 4443,
         gateway: Arc::new(Default::default),
         random: Arc::new(rand_bytes),

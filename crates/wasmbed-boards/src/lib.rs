@@ -233,6 +233,36 @@ pub struct AgentLayout {
     pub boot_seed: u32,
     /// The allocator's arena: modules, their linear memory, buffers.
     pub heap_bytes: usize,
+    /// The hardware watchdog the firmware arms, where QEMU emulates one.
+    pub watchdog: Option<Watchdog>,
+    /// The longest one call into an app may take (the agent's per-call
+    /// deadline); below the watchdog's [`Watchdog::warning_ms`], so a call
+    /// that returns late fails its app before the board would reset.
+    pub call_deadline_ms: u32,
+}
+
+/// A hardware watchdog: unfed for [`warning_ms`](Self::warning_ms) it warns
+/// (the firmware records why the board is about to reset), unfed as long
+/// again it resets the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watchdog {
+    /// ARM CMSDK APB watchdog at `base`, counting at `clock_hz`; its
+    /// interrupt is the NMI.
+    Cmsdk {
+        /// Register block.
+        base: u32,
+        /// WDOGCLK.
+        clock_hz: u32,
+    },
+}
+
+impl Watchdog {
+    /// Unfed this long, the watchdog warns; as long again, it resets. Long
+    /// enough for the slowest step of the main loop (a TLS handshake's
+    /// signature checks on a 25 MHz core).
+    pub const fn warning_ms(&self) -> u32 {
+        4_000
+    }
 }
 
 /// Bytes reserved for the per-boot seed and time at
@@ -351,6 +381,19 @@ mod tests {
             assert!(!a.bundle.overlaps(seed), "{}: bundle and seed overlap", b.name);
             assert!(a.heap_bytes < m.ram.len as usize, "{}: heap larger than RAM", b.name);
         }
+    }
+
+    #[test]
+    fn a_late_call_fails_its_app_before_the_watchdog_resets_the_board() {
+        for b in BOARDS {
+            let Some(a) = b.agent() else { continue };
+            assert!(a.call_deadline_ms > 0, "{}", b.name);
+            if let Some(w) = a.watchdog {
+                assert!(a.call_deadline_ms < w.warning_ms(), "{}", b.name);
+            }
+        }
+        assert!(MPS2_AN385.agent().is_some_and(|a| a.watchdog.is_some()));
+        assert!(OLIMEX_STM32_H405.agent().is_some_and(|a| a.watchdog.is_none()), "QEMU emulates no STM32 watchdog");
     }
 
     #[test]

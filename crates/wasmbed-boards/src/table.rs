@@ -1,7 +1,7 @@
 //! The boards, as data. A new board is one constant here, one line in
 //! [`BOARDS`] and (when it runs our firmware) one folder in `firmware/boards/`.
 
-use crate::{AgentLayout, Board, Cpu, Link, MemoryMap, Peripheral, Qemu, Region, Role, Uart};
+use crate::{AgentLayout, Board, Cpu, Link, MemoryMap, Peripheral, Qemu, Region, Role, Uart, Watchdog};
 
 const KIB: u32 = 1024;
 const MIB: u32 = 1024 * KIB;
@@ -35,16 +35,25 @@ const MPS2_PERIPHERALS: &[Peripheral] = &[
 ];
 /// Every emulated board's bundle slot.
 const BUNDLE_LEN: u32 = 16 * KIB;
+/// The agent's limit on one call into an app: a default fuel budget takes
+/// well under a second on the slowest core (25 MHz), first-call validation
+/// included.
+const CALL_DEADLINE_MS: u32 = 3_000;
+/// The CMSDK watchdog of AN385, AN386 and AN500 (`info qtree`: 0x4000_8000,
+/// WDOGCLK 25 MHz; QEMU wires its interrupt to the NMI).
+const MPS2_WATCHDOG: Watchdog = Watchdog::Cmsdk { base: 0x4000_8000, clock_hz: 25_000_000 };
 
 /// An MPS2 board running the agent: LAN9118 at `lan9118`; the identity
 /// bundle at the start of the PSRAM (or SSRAM) the link leaves alone, at
 /// `provisioning`, and the boot seed right after it.
-const fn mps2_agent(lan9118: u32, provisioning: u32) -> Role {
+const fn mps2_agent(lan9118: u32, provisioning: u32, watchdog: Option<Watchdog>) -> Role {
     Role::Agent(AgentLayout {
         link: Link::Lan9118 { base: lan9118 },
         bundle: Region::new(provisioning, BUNDLE_LEN),
         boot_seed: provisioning + BUNDLE_LEN,
         heap_bytes: MPS2_HEAP,
+        watchdog,
+        call_deadline_ms: CALL_DEADLINE_MS,
     })
 }
 
@@ -64,7 +73,7 @@ pub const MPS2_AN385: Board = Board {
     console: Uart::Cmsdk(0x4000_4000),
     clock_enables: &[],
     peripherals: MPS2_PERIPHERALS,
-    role: mps2_agent(0x4020_0000, 0x2100_0000),
+    role: mps2_agent(0x4020_0000, 0x2100_0000, Some(MPS2_WATCHDOG)),
 };
 
 /// Arm MPS2 AN386: the AN385's memory map on a Cortex-M4F.
@@ -82,7 +91,7 @@ pub const MPS2_AN500: Board = Board {
     cpu: Cpu::CortexM7F,
     target: "thumbv7em-none-eabihf",
     qemu: machine("mps2-an500"),
-    role: mps2_agent(0xA000_0000, 0x6000_0000),
+    role: mps2_agent(0xA000_0000, 0x6000_0000, Some(MPS2_WATCHDOG)),
     ..MPS2_AN385
 };
 
@@ -113,7 +122,10 @@ pub const MPS2_AN505: Board = Board {
         Peripheral::Uart { port: 3, uart: Uart::Cmsdk(0x5020_3000) },
         Peripheral::Uart { port: 4, uart: Uart::Cmsdk(0x5020_4000) },
     ],
-    role: mps2_agent(0x5200_0000, 0x3830_0000),
+    // Three CMSDK watchdogs (0x5008_1000 Secure, 0x4008_1000 Non-secure,
+    // 0x5002_E000 on the 32 kHz clock), behind the TrustZone PPC; not yet
+    // measured here, so not armed.
+    role: mps2_agent(0x5200_0000, 0x3830_0000, None),
 };
 
 /// STM32F405 peripheral clock after reset (HSI); QEMU does not model the
@@ -162,6 +174,9 @@ pub const OLIMEX_STM32_H405: Board = Board {
         boot_seed: 0x1000_FF00,
         // Apps need a 64 KiB page each; .data and .bss take the rest.
         heap_bytes: 112 * 1024,
+        // QEMU 10.0 maps the F405's IWDG and WWDG as unimplemented devices.
+        watchdog: None,
+        call_deadline_ms: CALL_DEADLINE_MS,
     }),
 };
 

@@ -11,6 +11,7 @@ mod audit;
 mod devices;
 mod events;
 mod gateways;
+mod keys;
 mod logs;
 mod output;
 mod run;
@@ -106,6 +107,9 @@ enum Cmd {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Show, rotate and retire the app-signing key.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -217,6 +221,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Status => status::status(&api, json).await,
         Cmd::Token(cmd) => tokens::run(&api, cmd, json).await,
+        Cmd::Keys(cmd) => keys::run(&api, cmd, json).await,
         Cmd::Audit(AuditCmd::Verify { file: _ }) => audit::verify_api(&api, json).await,
         Cmd::Device(DeviceCmd::Add { name, board, labels, bundle_out, sensors: s }) => {
             let (labels, peripherals) = (parse_labels(&labels)?, sensors::parse(&s)?);

@@ -1,4 +1,4 @@
-//! `wasmbed token` and `wasmbed audit verify`: offline against a file, and
+//! `wasmbed token`, `wasmbed audit verify` and `wasmbed keys`: offline against a file, and
 //! through a real `wasmbed up` (API and gateway on 127.0.0.1 port 0).
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
@@ -161,4 +161,33 @@ fn tokens_expire_as_asked_and_the_platform_checks_its_audit_chain() {
         assert!(!out.status.success(), "{args:?}: {}", text(&out));
         assert!(text(&out).contains("line 1 was changed"), "{args:?}: {}", text(&out));
     }
+}
+
+#[test]
+fn keys_show_rotate_and_retire_the_app_signing_key_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (_up, admin) = up(data);
+    let json = |token: &str, args: &[&str]| {
+        let out = wasmbed(data, Some(token), &[args, &["-o", "json"]].concat());
+        assert!(out.status.success(), "wasmbed {args:?}: {}", text(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let k0 = json(&admin, &["keys", "show"])["keyId"].as_str().unwrap().to_string();
+    let table = String::from_utf8(wasmbed(data, Some(&admin), &["keys", "show"]).stdout).unwrap();
+    assert!(table.starts_with("KEY ID") && table.contains(&format!("{k0}  0")), "{table}");
+
+    // Only an admin rotates.
+    let viewer =
+        json(&admin, &["token", "create", "watcher", "--role", "viewer"])["token"].as_str().unwrap().to_string();
+    let out = wasmbed(data, Some(&viewer), &["keys", "rotate"]);
+    assert!(!out.status.success() && text(&out).contains("403"), "{}", text(&out));
+
+    let rotated = json(&admin, &["keys", "rotate"]);
+    assert_eq!((rotated["previousKeyId"].as_str(), rotated["current"]["generation"].as_u64()), (Some(&*k0), Some(1)));
+    let k1 = rotated["current"]["keyId"].as_str().unwrap();
+    assert_eq!(json(&viewer, &["keys", "show"])["keyId"], k1);
+    let out = wasmbed(data, Some(&admin), &["keys", "retire"]);
+    assert!(text(&out).contains(&format!("retired 1 older key(s); current: {k1} (generation 1)")), "{}", text(&out));
+    assert!(!data.join("app-signing/key-0.pem").exists() && data.join("app-signing/key-1.pem").exists());
 }

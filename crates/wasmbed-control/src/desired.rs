@@ -55,6 +55,8 @@ pub fn desired_apps(device: &Device, apps: &[Application]) -> Vec<DesiredApp> {
                 revision,
                 version: t.version.clone(),
                 digest: t.digest.clone(),
+                size: t.size,
+                manifest: app.status.signing.as_ref().and_then(|s| s.manifest(revision)).map(|m| m.envelope.clone()),
                 limits: t.limits,
                 capabilities: t.capabilities.clone(),
                 config: t.config.clone(),

@@ -29,6 +29,8 @@ pub mod modules;
 pub mod provisioning;
 pub mod rollout;
 mod run;
+pub mod signing;
 
 pub use desired::desired_apps;
 pub use run::{Clock, ControlConfig, run};
+pub use signing::SharedKey;

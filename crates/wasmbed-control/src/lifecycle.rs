@@ -158,6 +158,8 @@ mod tests {
             revision: 2,
             version: "2".into(),
             digest: "aa".into(),
+            size: 1,
+            manifest: None,
             limits: Limits::default(),
             capabilities: vec![],
             config: Default::default(),

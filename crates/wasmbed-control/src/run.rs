@@ -36,6 +36,7 @@ use crate::gateways;
 use crate::lifecycle::{heartbeat_deadline, lifecycle};
 use crate::modules::{Sweeper, used};
 use crate::rollout::reconcile;
+use crate::signing::{SharedKey, sign_manifests};
 
 pub use wasmbed_model::clock::Clock;
 
@@ -51,11 +52,19 @@ pub struct ControlConfig {
     /// How long a module stays unused before it is deleted; `None` keeps
     /// every module.
     pub module_grace_ms: Option<u64>,
+    /// The app-signing key deploys are signed with (`None`: deploys go out
+    /// unsigned, and devices that pin a key refuse them).
+    pub signer: Option<SharedKey>,
 }
 
 impl Default for ControlConfig {
     fn default() -> Self {
-        Self { tick_ms: 250, assign_gateways: true, module_grace_ms: Some(wasmbed_model::defaults::MODULE_GRACE_MS) }
+        Self {
+            tick_ms: 250,
+            assign_gateways: true,
+            module_grace_ms: Some(wasmbed_model::defaults::MODULE_GRACE_MS),
+            signer: None,
+        }
     }
 }
 
@@ -75,6 +84,12 @@ impl ControlConfig {
     /// With another grace for unused modules (`None`: keep them all).
     pub fn with_module_grace_ms(mut self, ms: Option<u64>) -> Self {
         self.module_grace_ms = ms;
+        self
+    }
+
+    /// Signing deploys with `key` (replaced in place when it rotates).
+    pub fn with_signer(mut self, key: SharedKey) -> Self {
+        self.signer = Some(key);
         self
     }
 }
@@ -115,6 +130,8 @@ struct Reconciler {
     dirty: Dirty,
     modules: Sweeper,
     next_sweep_ms: u64,
+    /// Id of the key the last pass signed with.
+    signed_with: Option<[u8; 8]>,
 }
 
 /// Runs every reconciler until `shutdown` turns true.
@@ -131,6 +148,7 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut sh
         dirty: Dirty::default(),
         modules: Sweeper::default(),
         next_sweep_ms: 0,
+        signed_with: None,
     };
     r.relist().await;
     info!("control plane reconcilers running");
@@ -283,6 +301,12 @@ impl Reconciler {
     /// Marks what time alone made stale.
     fn timers(&mut self) {
         let now = self.now();
+        // A rotated key signs every application's manifests again.
+        let key_id = self.cfg.signer.as_ref().and_then(|k| k.read().ok().map(|k| k.id()));
+        if key_id != self.signed_with {
+            self.signed_with = key_id;
+            self.dirty.apps.extend(self.apps.keys().cloned());
+        }
         for d in self.devices.values() {
             let late = d.status.phase == DevicePhase::Online && heartbeat_deadline(&d.status).is_none_or(|t| now > t);
             if late {
@@ -368,7 +392,10 @@ impl Reconciler {
             let devices: Vec<&Device> = self.devices.values().collect();
             for name in dirty_apps {
                 let Some(a) = self.apps.get(&name) else { continue };
-                let next = reconcile(a, &devices, now);
+                let mut next = reconcile(a, &devices, now);
+                if let Some(key) = self.cfg.signer.as_ref().and_then(|k| k.read().ok()) {
+                    sign_manifests(&name, &mut next, &key);
+                }
                 if next == a.status {
                     continue;
                 }

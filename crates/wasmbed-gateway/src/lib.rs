@@ -102,7 +102,15 @@ pub struct GatewayConfig {
     pub report_ms: u32,
     /// How deploys a device refused for lack of room are retried.
     pub deploy_retry: RetryPolicy,
+    /// Announcements of the app-signing keys after the first, in order:
+    /// sent to every device after `Welcome`, so one that pins an older key
+    /// moves to the current one (shared: a rotation appends to it).
+    pub trust_chain: TrustChain,
 }
+
+/// The app-signing key announcements a gateway relays (it cannot make
+/// them: it holds no signing key).
+pub type TrustChain = Arc<std::sync::RwLock<Vec<wasmbed_protocol::Signed>>>;
 
 impl Default for GatewayConfig {
     fn default() -> Self {
@@ -133,6 +141,7 @@ impl Default for GatewayConfig {
             device_endpoint: None,
             report_ms: defaults::GATEWAY_REPORT_MS,
             deploy_retry: RetryPolicy::DEFAULT,
+            trust_chain: TrustChain::default(),
         }
     }
 }
@@ -198,6 +207,12 @@ impl GatewayConfig {
     /// With a different retry policy for deploys refused for lack of room.
     pub fn with_deploy_retry(mut self, policy: RetryPolicy) -> Self {
         self.deploy_retry = policy;
+        self
+    }
+
+    /// Relaying the app-signing key announcements in `chain`.
+    pub fn with_trust_chain(mut self, chain: TrustChain) -> Self {
+        self.trust_chain = chain;
         self
     }
 

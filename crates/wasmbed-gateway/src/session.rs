@@ -16,9 +16,8 @@ use wasmbed_model::{
     TelemetrySample,
 };
 use wasmbed_protocol::{
-    AppRef, AppReport, AppState, ConfigEntry, DeployBegin, DeviceMsg, ErrorCode, ErrorReport, FrameReader, GatewayMsg,
-    Grant, MAX_DEVICE_APPS, MAX_VERSION_LEN, TelemetryBatch, Welcome, decode_device_msg, split_grants, valid_app_name,
-    valid_metric_name,
+    AppRef, AppReport, AppState, DeployBegin, DeviceMsg, ErrorCode, ErrorReport, FrameReader, GatewayMsg,
+    MAX_DEVICE_APPS, MAX_VERSION_LEN, TelemetryBatch, Welcome, decode_device_msg, valid_app_name, valid_metric_name,
 };
 
 use crate::Gateway;
@@ -129,6 +128,7 @@ pub(crate) async fn serve(
         metrics: BTreeMap::new(),
         dropped: 0,
         fingerprint: wasmbed_pki::Fingerprint::of(cert.as_deref().unwrap_or_default()),
+        announced: 0,
     };
     s.run(shutdown).await;
     drop(permit);
@@ -157,6 +157,8 @@ struct Session {
     dropped: u64,
     /// The certificate this session authenticated with.
     fingerprint: wasmbed_pki::Fingerprint,
+    /// App-signing key announcements sent so far (of the gateway's chain).
+    announced: usize,
 }
 
 impl Session {
@@ -545,6 +547,19 @@ impl Session {
     }
 
     async fn sync(&mut self) {
+        // Before any deploy: a device pinning an older app-signing key
+        // moves along the chain to the key deploys are signed with now.
+        let fresh: Vec<_> = self
+            .gw
+            .cfg
+            .trust_chain
+            .read()
+            .map(|c| c.iter().skip(self.announced).cloned().collect())
+            .unwrap_or_default();
+        for announcement in fresh {
+            self.announced += 1;
+            self.queue(&GatewayMsg::TrustKey(announcement));
+        }
         let now = (self.gw.clock)();
         for action in plan(&self.desired, &self.reported, &self.pending, self.room(), now) {
             match action {
@@ -573,32 +588,20 @@ impl Session {
             self.status.last_error = Some(format!("module {} for {} is missing from the store", d.digest, d.slot));
             return;
         };
-        let Ok(sha) = <[u8; 32]>::try_from(hex::decode(&d.digest).unwrap_or_default()) else {
+        let size = module.len() as u32;
+        let (app, caps) = (&d.app, &d.capabilities);
+        let Some(manifest) =
+            wasmbed_model::deploy_manifest(app, d.revision, &d.version, &d.digest, size, caps, d.limits, &d.config)
+        else {
             return;
         };
         debug!(device = %self.device, slot = %d.slot, version = %d.version, bytes = module.len(), "deploying");
-        // Specs are validated on the way in; a grant that does not parse
-        // here is not granted.
-        let grants: Vec<Grant> = d.capabilities.iter().filter_map(|c| Grant::parse(c).ok()).collect();
-        let (groups, resources) = split_grants(&grants);
-        let begin = DeployBegin {
-            app: d.slot.clone(),
-            version: d.version.clone(),
-            size: module.len() as u32,
-            sha256: sha.into(),
-            limits: wasmbed_protocol::AppLimits {
-                fuel_per_call: d.limits.fuel_per_call,
-                max_memory_pages: d.limits.max_memory_pages,
-                tick_ms: d.limits.tick_ms,
-            },
-            revision: Some(d.revision),
-            start: (!d.run).then_some(false),
-            grants: Some(groups),
-            resources: (!resources.is_empty()).then_some(resources),
-            config: (!d.config.is_empty()).then(|| {
-                d.config.iter().map(|(key, value)| ConfigEntry { key: key.clone(), value: value.clone() }).collect()
-            }),
-        };
+        // The device holds the deploy to the signed manifest, which the
+        // control plane made from the same facts by the same rule; a
+        // revision not (yet) signed goes out unsigned and devices that pin
+        // a key refuse it until it is.
+        let signed = d.manifest.as_deref().and_then(wasmbed_model::envelope);
+        let begin = DeployBegin::for_manifest(d.slot.clone(), &manifest, d.run, signed);
         // One copy of the chunks for every session deploying this module.
         let Some(chunks) = self.gw.chunk_frames(&d.slot, &d.digest, &module) else { return };
         self.queue(&GatewayMsg::DeployBegin(begin));

@@ -185,11 +185,17 @@ pub fn holds(r: &AppReport, d: &DesiredApp) -> bool {
 
 /// The key a deploy in flight or refused is remembered by.
 pub fn deploy_key(d: &DesiredApp) -> String {
-    format!("{}@{}", d.digest, d.revision)
+    match &d.manifest {
+        // A new signature makes a new deploy: one refused as unsigned, or
+        // under a key the device has moved past, goes out again once signed.
+        Some(m) => format!("{}@{}/{}", d.digest, d.revision, &m[m.len().saturating_sub(16)..]),
+        None => format!("{}@{}", d.digest, d.revision),
+    }
 }
 
 /// Whether `r` shows the deploy remembered as `key` carried out.
 pub fn shows(r: &AppReport, key: &str) -> bool {
+    let key = key.split('/').next().unwrap_or(key);
     match r.revision {
         Some(rev) => *key == format!("{}@{rev}", digest_of(r)),
         None => key.split('@').next() == Some(digest_of(r).as_str()),
@@ -286,6 +292,8 @@ mod tests {
             revision: u64::from(digest_byte),
             version: "1".into(),
             digest: hex::encode([digest_byte; 32]),
+            size: 1,
+            manifest: None,
             limits: Limits::default(),
             capabilities: vec![],
             config: Default::default(),

@@ -23,6 +23,7 @@ mod resources;
 mod rollout;
 mod selector;
 pub mod sensors;
+mod signing;
 mod store;
 pub mod telemetry;
 
@@ -32,6 +33,7 @@ pub use resources::*;
 pub use rollout::{GateOp, MetricGate, RevisionOutcome, RolloutPhase, RolloutStatus, Step, Strategy};
 pub use selector::{Selector, SelectorError};
 pub use sensors::{AttachedPeripheral, SensorError, SensorKind, SensorReading, Sensors};
+pub use signing::{SignedManifest, SigningStatus, deploy_manifest, envelope};
 pub use store::{Attempt, Event, EventKind, Store, StoreError, WRITE_ATTEMPTS, WatchStream, retry_on_conflict};
 pub use telemetry::{TelemetryBook, TelemetrySample};
 pub use wasmbed_protocol::Capability;

@@ -32,6 +32,16 @@ pub fn ca_secret(release: &str) -> String {
     format!("{release}-ca")
 }
 
+/// Files of the app-signing key folder kept in its Secret (generation 0;
+/// rotation is not offered in Kubernetes yet).
+pub const APP_SIGNING_FILES: [&str; 1] = ["key-0.pem"];
+
+/// Name of the app-signing key Secret of a release: read by the controller
+/// only (it signs deploys); gateways and device Pods never mount it.
+pub fn app_signing_secret(release: &str) -> String {
+    format!("{release}-app-signing")
+}
+
 /// Name of the gateway identity Secret of a release (the chart mounts it).
 pub fn gateway_tls_secret(release: &str) -> String {
     format!("{release}-gateway-tls")

@@ -22,6 +22,7 @@ impl Pki {
         let (first, rest) = gateways.split_first().ok_or(PkiError::NoGateway)?;
         let Identity { cert_der, key_der } = self.device_identity(device_id, now)?;
         let alternates: Vec<String> = rest.iter().map(|g| g.as_ref().to_owned()).collect();
+        let pinned = self.app_key.read().ok().and_then(|k| k.clone());
         Ok(IdentityBundle {
             device_id: device_id.to_owned(),
             gateway: first.as_ref().to_owned(),
@@ -31,7 +32,17 @@ impl Pki {
             seed: seed.into(),
             board: board.to_owned(),
             alternates: (!alternates.is_empty()).then_some(alternates),
+            app_key: pinned.as_ref().map(|(k, _)| k.clone().into()),
+            app_key_generation: pinned.map(|(_, g)| g),
         })
+    }
+
+    /// Pins `key` (generation `generation`) in every bundle issued from now
+    /// on: devices install only deploys it, or keys it announces, signed.
+    pub fn pin_app_key(&self, key: &wasmbed_trust::SigningKey, generation: u32) {
+        if let Ok(mut k) = self.app_key.write() {
+            *k = Some((key.public_sec1().to_vec(), generation));
+        }
     }
 }
 

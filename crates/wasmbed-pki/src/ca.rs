@@ -57,6 +57,9 @@ pub struct Pki {
     pub(crate) ca_der: Vec<u8>,
     /// The CA's certificate and key, to sign leaves with.
     pub(crate) issuer: Issuer<'static, KeyPair>,
+    /// Public app-signing key (SEC1) and its generation, pinned in every
+    /// bundle issued; the private half is not here (see `AppSigning`).
+    pub(crate) app_key: std::sync::RwLock<Option<(Vec<u8>, u32)>>,
 }
 
 impl fmt::Debug for Pki {
@@ -108,7 +111,7 @@ impl Pki {
         }
         let issuer = Issuer::from_ca_cert_der(&CertificateDer::from(ca_der.as_slice()), key)
             .map_err(|e| PkiError::corrupt(&cert_path, e.to_string()))?;
-        Ok(Pki { dir: dir.to_owned(), ca_der, issuer })
+        Ok(Pki { dir: dir.to_owned(), ca_der, issuer, app_key: Default::default() })
     }
 
     /// The directory this PKI lives in.

@@ -42,6 +42,7 @@ mod fingerprint;
 mod gateway;
 mod identity;
 mod leaf;
+mod signing;
 #[cfg(test)]
 mod testing;
 pub mod tls;
@@ -53,4 +54,5 @@ pub use error::PkiError;
 pub use fingerprint::Fingerprint;
 pub use gateway::GATEWAY_COMMON_NAME;
 pub use identity::{Identity, MAX_DEVICE_ID_LEN, device_id_from_cert, validate_device_id};
+pub use signing::AppSigning;
 pub use validity::{BACKDATE, CA_LIFETIME, LEAF_LIFETIME, RENEW_BEFORE};

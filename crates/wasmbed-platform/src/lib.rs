@@ -12,7 +12,10 @@
 //! # Ok(()) }
 //! ```
 
+mod app_keys;
 pub mod fixtures;
+
+pub use app_keys::{AppKeyInfo, AppKeys};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,7 +35,7 @@ use wasmbed_model::{
     AttachedPeripheral, Device, DeviceSpec, Labels, LogBook, Meta, SIM_BOARD, SensorError, Sensors, Store, StoreError,
     TelemetryBook, defaults,
 };
-use wasmbed_pki::{Pki, PkiError};
+use wasmbed_pki::{AppSigning, Pki, PkiError};
 use wasmbed_protocol::IdentityBundle;
 use wasmbed_qemu::manager::{ManagerConfig, QemuManager};
 
@@ -171,6 +174,8 @@ pub struct Platform {
     /// The first admin token's secret, when this start created it (print
     /// it once; only its hash is kept).
     pub admin_token: Option<String>,
+    /// The app-signing keys (rotation).
+    pub app_keys: Arc<AppKeys>,
     stop: watch::Sender<bool>,
     gateway_tasks: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -195,6 +200,11 @@ impl Platform {
         let dir = &cfg.data_dir;
         std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
         let pki = Arc::new(Pki::open_or_create(&dir.join("pki"), SystemTime::now())?);
+        // The app-signing key lives apart from the CA; only the control
+        // plane signs with it, and every bundle pins its public half.
+        let signing = AppSigning::open_or_create(&dir.join("app-signing"), |b| rand::fill(b))?;
+        let app_keys = Arc::new(AppKeys::new(signing, pki.clone()));
+        let (signer, trust_chain) = (app_keys.signer(), app_keys.chain());
         let store_path = dir.join("wasmbed.redb");
         let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&store_path)
             .map_err(|source| PlatformError::Store { path: store_path.clone(), source })?;
@@ -222,6 +232,7 @@ impl Platform {
                     .with_heartbeat_ms(cfg.heartbeat_ms)
                     .with_max_sessions(cfg.max_sessions)
                     .with_report_ms(cfg.report_ms)
+                    .with_trust_chain(trust_chain.clone())
                     // QEMU user networking shows the host's loopback as 10.0.2.2.
                     .with_endpoints(&addr.to_string(), Some(&wasmbed_model::guest_loopback(addr.port())));
                 Gateway::new(gw_cfg, tls.clone(), store.clone(), logs.clone(), telemetry.clone(), clock::system())
@@ -244,7 +255,7 @@ impl Platform {
         let mut tasks = vec![tokio::spawn(wasmbed_control::run(
             store.clone(),
             clock::system(),
-            cfg.control.clone(),
+            cfg.control.clone().with_signer(signer.clone()),
             stop_rx.clone(),
         ))];
 
@@ -278,6 +289,7 @@ impl Platform {
                 gateway_port,
                 consoles: devices_dir.clone(),
                 dashboard: cfg.dashboard.clone(),
+                app_keys: &app_keys,
                 sensors: Some(Arc::new(PlatformSensors {
                     store: store.clone(),
                     qemu: manager.clone(),
@@ -306,6 +318,7 @@ impl Platform {
             devices_dir,
             tokens,
             admin_token,
+            app_keys,
             stop,
             gateway_tasks,
             tasks,
@@ -389,6 +402,7 @@ struct ApiParts<'a> {
     gateway_port: u16,
     consoles: PathBuf,
     dashboard: Option<PathBuf>,
+    app_keys: &'a Arc<AppKeys>,
     sensors: Option<Arc<dyn wasmbed_model::Sensors>>,
 }
 
@@ -406,6 +420,7 @@ fn api_state(p: ApiParts<'_>) -> wasmbed_api::ApiState {
         events: wasmbed_api::EventHub::start(p.store.clone(), p.logs.clone(), p.telemetry.clone(), clock::system()),
         terminal: Some(terminal),
         sensors: p.sensors,
+        signing: Some(p.app_keys.clone()),
         gateway_port: p.gateway_port,
         gateway: Arc::new(move || {
             use std::sync::atomic::Ordering::Relaxed;

@@ -212,9 +212,10 @@ async fn every_board_enrolls_and_runs_an_app() {
         assert!(p.console(&name).contains(&format!("wasmbed firmware {} on {board}", env!("CARGO_PKG_VERSION"))));
         p.wait_log(&name, None, "hello board").await;
     }
-    // The 128 KiB-RAM board refuses a module its heap cannot hold, naming
-    // the limit of its budget, and keeps running what it has (no
-    // out-of-memory reset).
+    // The 128 KiB-RAM board refuses a module its heap cannot hold, saying
+    // which limit (its budget's data segment bytes, or the free heap the
+    // deploy found, whichever is checked first), and keeps running what it
+    // has (no out-of-memory reset).
     let filler = "x".repeat(60 * 1024);
     let big = wat::parse_str(format!(
         r#"(module (memory (export "memory") 1) (data (i32.const 0) "{filler}") (func (export "init")))"#
@@ -223,11 +224,11 @@ async fn every_board_enrolls_and_runs_an_app() {
     p.deploy("big", "board=olimex-stm32-h405", &big).await;
     let d = p
         .wait_for("b-olimex-stm32-h405", "refusing big", |d| {
-            d.status
-                .session
-                .last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("big") && e.contains("data segment bytes"))
+            d.status.session.last_error.as_deref().is_some_and(|e| {
+                e.contains("big")
+                    && e.contains("no-resources")
+                    && (e.contains("data segment bytes") || e.contains("not enough free memory"))
+            })
         })
         .await;
     assert_eq!(d.status.phase, DevicePhase::Online);
@@ -342,8 +343,9 @@ fn figure(output: &str, key: &str) -> u64 {
 
 /// The device terminal on our firmware: `status` and `mem` answer with the
 /// firmware's own figures, disallowed commands are refused by the device
-/// with its reason, and `reboot` resets the board (QEMU exits, the manager
-/// starts it again) and the device comes back Online with a fresh uptime.
+/// with its reason, and `reboot` resets the board (in place, as hardware
+/// does: the same QEMU boots the firmware again) and the device comes back
+/// Online with a fresh uptime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_terminal_answers_refuses_and_reboots_a_qemu_device() {
     let p = platform().await;
@@ -398,10 +400,12 @@ async fn the_terminal_answers_refuses_and_reboots_a_qemu_device() {
     let reboot = run("reboot").await.unwrap();
     assert_eq!(reboot.outcome, CommandOutcome::Ok);
     let start = std::time::Instant::now();
-    poll("QEMU restarted after the reboot", async || {
-        if p.manager().running().first().is_some_and(|r| r.starts >= 2) { Ok(()) } else { Err(p.console("q-term")) }
+    poll("the board booted again after the reboot", async || {
+        let console = p.console("q-term");
+        if console.contains("boot: warm reset 1 since power-on") { Ok(()) } else { Err(console) }
     })
     .await;
+    assert_eq!(p.manager().running()[0].starts, 1, "reset in place, not a new QEMU");
     let console = p.console("q-term");
     assert!(console.contains("reboot requested over the terminal: answer sent to the gateway; resetting"), "{console}");
     // Back Online in a new session: a fresh uptime, the app re-deployed.
@@ -421,5 +425,114 @@ async fn the_terminal_answers_refuses_and_reboots_a_qemu_device() {
     })
     .await;
     println!("terminal transcript (mps2-an385 in QEMU):\n{transcript}");
+    p.shutdown().await;
+}
+
+/// Our firmware pins the platform's app-signing key from its bundle: a
+/// deploy the control plane signed runs; the same deploy with its signed
+/// manifest changed on the way (as a compromised gateway or store would)
+/// is refused, and the gateway records why. The running app is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qemu_device_runs_only_what_the_platform_signed() {
+    let p = platform().await;
+    p.add_device("q-sig", &[("fleet", "a")]).await;
+    p.wait_for("q-sig", "Online", |d| d.status.phase == DevicePhase::Online).await;
+    let console = p.console("q-sig");
+    assert!(console.contains("deploys must be signed by app key"), "{console}");
+
+    p.deploy("hello", "fleet=a", &logging_app("signed and running")).await;
+    p.wait_for("q-sig", "running hello", |d| app_state(d, "hello") == Some(AppState::Running)).await;
+    p.wait_log("q-sig", Some("hello"), "signed and running").await;
+
+    // An app for devices labelled evil=1 (none yet): signed by the control
+    // plane, then its manifest is changed in the store.
+    p.deploy("evil", "evil=1", &logging_app("must never run")).await;
+    let app = application_where(&p.p.store, "evil", "signed", |a| a.status.signing.is_some()).await;
+    let mut status = app.status.clone();
+    let rec = &mut status.signing.as_mut().unwrap().manifests[0];
+    let mut signed = rec.signed().unwrap();
+    let last = signed.body.len() - 1;
+    signed.body[last] ^= 1;
+    rec.envelope = hex::encode(minicbor::to_vec(&signed).unwrap());
+    p.p.store.update_application_status("evil", &status).await.unwrap();
+
+    let mut d = p.device("q-sig").await;
+    d.spec.labels.insert("evil".into(), "1".into());
+    p.p.store.update_device_spec(&d).await.unwrap();
+    let d = p
+        .wait_for("q-sig", "refusing evil", |d| {
+            d.status
+                .session
+                .app("evil")
+                .is_some_and(|a| a.reason.as_deref().is_some_and(|r| r.contains("bad-signature")))
+        })
+        .await;
+    assert_eq!(app_state(&d, "evil"), Some(AppState::Rejected));
+    assert_eq!(app_state(&d, "hello"), Some(AppState::Running), "the signed app keeps running");
+    assert!(!p.p.logs.tail("q-sig", 50).iter().any(|l| l.line == "must never run"));
+    p.shutdown().await;
+}
+
+/// Crash-loop protection on a real board (issue 13): an app whose `init`
+/// does not return within the watchdog's time (its fuel budget lasts far
+/// longer) stops the main loop; the CMSDK watchdog warns, then resets the
+/// board in place. The firmware's crash journal, in RAM the reset keeps,
+/// names the app: the device comes back in a new session, reports it
+/// Failed with the watchdog and the stage, does not run it again (one reset
+/// over a window of several watchdog periods), and runs its other app again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_reset_while_starting_an_app_reports_it_failed_and_does_not_loop() {
+    let p = platform().await;
+    p.add_device("q-loop", &[("fleet", "loop")]).await;
+    p.deploy("steady", "fleet=loop", &logging_app("steady")).await;
+    p.wait_for("q-loop", "running steady", |d| app_state(d, "steady") == Some(AppState::Running)).await;
+
+    let stuck = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "init") (loop br 0)))"#).unwrap();
+    let digest = hex::encode(Sha256::digest(&stuck));
+    p.p.store.put_module(&digest, &stuck).await.unwrap();
+    let limits = Limits { fuel_per_call: wasmbed_model::MAX_FUEL_PER_CALL, tick_ms: 200, ..Limits::default() };
+    let spec = ApplicationSpec {
+        selector: "fleet=loop".into(),
+        limits,
+        ..ApplicationSpec::new("1", &digest, stuck.len() as u32)
+    };
+    let app = Application { meta: Meta::named("stuck"), spec, status: Default::default() };
+    p.p.store.put_application(&app).await.unwrap();
+
+    let why = "the watchdog reset the device while running init of stuck revision";
+    let d = p
+        .wait_for("q-loop", "stuck Failed after a watchdog reset", |d| {
+            d.status
+                .session
+                .app("stuck")
+                .is_some_and(|a| a.state == AppState::Failed && a.reason.as_deref().is_some_and(|r| r.contains(why)))
+        })
+        .await;
+    let reason = d.status.session.app("stuck").and_then(|a| a.reason.clone()).unwrap();
+    assert!(
+        reason.starts_with("device-reset") && reason.contains("not run again until a new revision arrives"),
+        "{reason}"
+    );
+    p.wait_for("q-loop", "Online and running steady again", |d| {
+        d.status.phase == DevicePhase::Online && app_state(d, "steady") == Some(AppState::Running)
+    })
+    .await;
+    let console = p.console("q-loop");
+    assert!(console.contains("watchdog: not fed for"), "the NMI warned first:\n{console}");
+    assert!(console.contains("boot: warm reset 1 since power-on (Watchdog)"), "{console}");
+    assert!(console.contains("crash journal: stuck is Failed"), "{console}");
+
+    // No crash loop: over three more watchdog periods, no second reset, and
+    // the app stays Failed.
+    tokio::time::sleep(std::time::Duration::from_secs(25)).await;
+    let console = p.console("q-loop");
+    let boots = console.matches("wasmbed firmware ").count();
+    assert_eq!(boots, 2, "one reset, then no more:\n{console}");
+    assert_eq!(p.manager().running()[0].starts, 1, "reset in place: the same QEMU");
+    let d = p.device("q-loop").await;
+    assert_eq!(app_state(&d, "stuck"), Some(AppState::Failed));
+    assert_eq!(app_state(&d, "steady"), Some(AppState::Running));
+    assert_eq!(d.status.phase, DevicePhase::Online);
+    println!("q-loop console:\n{console}");
     p.shutdown().await;
 }

@@ -52,6 +52,14 @@ pub struct IdentityBundle {
     /// reached (absent in bundles written before there were several).
     #[n(7)]
     pub alternates: Option<Vec<String>>,
+    /// SEC1 public key of the platform's app-signing key the device pins:
+    /// it installs only deploys this key (or a key it announced) signed.
+    /// Absent in bundles issued before deploys were signed.
+    #[n(8)]
+    pub app_key: Option<ByteVec>,
+    /// Generation of `app_key` in the platform's rotation chain (absent: 0).
+    #[n(9)]
+    pub app_key_generation: Option<u32>,
 }
 
 impl IdentityBundle {
@@ -69,6 +77,7 @@ impl fmt::Debug for IdentityBundle {
             .field("gateway", &self.gateway)
             .field("board", &self.board)
             .field("alternates", &self.alternates)
+            .field("app_key", &self.app_key.as_ref().map(|k| k.len()))
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +158,8 @@ mod tests {
             seed: [7u8; 32].into(),
             board: "mps2-an385".into(),
             alternates: None,
+            app_key: None,
+            app_key_generation: None,
         }
     }
 

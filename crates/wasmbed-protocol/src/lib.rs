@@ -39,6 +39,7 @@ mod app_io;
 mod budget;
 mod bundle;
 mod frame;
+mod manifest;
 mod msg;
 mod terminal;
 
@@ -49,6 +50,7 @@ pub use frame::{
     FRAME_HEADER_LEN, FrameError, FrameReader, MAX_FRAME_LEN, PROTOCOL_VERSION, decode_device_msg, decode_gateway_msg,
     encode_frame,
 };
+pub use manifest::*;
 pub use msg::*;
 /// Heartbeat interval a device keeps until its gateway's `Welcome` says
 /// otherwise, and the interval the platform asks for by default.

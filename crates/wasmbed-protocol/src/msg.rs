@@ -90,6 +90,10 @@ pub enum GatewayMsg {
     /// A message for an app; the device answers with a [`MessageResult`].
     #[n(8)]
     AppMessage(#[n(0)] AppMessage),
+    /// A new app-signing key, signed by the one the device trusts now
+    /// ([`KeyRotation`](crate::KeyRotation)); sent in order after `Welcome`.
+    #[n(9)]
+    TrustKey(#[n(0)] crate::Signed),
 }
 
 /// Who the device is and what it already runs (so a reconnect re-syncs).
@@ -330,9 +334,33 @@ pub struct DeployBegin {
     /// Configuration the app reads with `config.get`.
     #[n(9)]
     pub config: Option<Vec<ConfigEntry>>,
+    /// The platform's signed [`Manifest`](crate::Manifest) for this deploy.
+    /// A device that pins an app-signing key refuses a deploy without one,
+    /// and holds every field above to it.
+    #[n(10)]
+    pub manifest: Option<crate::Signed>,
 }
 
 impl DeployBegin {
+    /// The deploy of `manifest`'s module into `slot`, saying exactly what
+    /// the manifest says (and carrying it when signed), so a device that
+    /// checks one against the other finds them equal.
+    pub fn for_manifest(slot: String, m: &crate::Manifest, start: bool, signed: Option<crate::Signed>) -> Self {
+        Self {
+            app: slot,
+            version: m.version.clone(),
+            size: m.module_size,
+            sha256: m.module_sha256,
+            limits: m.limits,
+            revision: Some(m.revision),
+            start: (!start).then_some(false),
+            grants: Some(m.grants.clone()),
+            resources: (!m.resources.is_empty()).then(|| m.resources.clone()),
+            config: (!m.config.is_empty()).then(|| m.config.clone()),
+            manifest: signed,
+        }
+    }
+
     /// Whether the app should start once installed.
     pub fn starts(&self) -> bool {
         self.start.unwrap_or(true)
@@ -545,6 +573,26 @@ pub enum ErrorCode {
     /// session ends and the identity is refused from now on.
     #[n(16)]
     Revoked,
+    /// A deploy without a signed manifest, to a device that requires one.
+    #[n(17)]
+    Unsigned,
+    /// A manifest (or key announcement) whose signature does not verify
+    /// under the key the device trusts, or that was signed by another key.
+    #[n(18)]
+    BadSignature,
+    /// A deploy or module that differs from what its manifest says.
+    #[n(19)]
+    ManifestMismatch,
+    /// A manifest older than one the device already accepted.
+    #[n(20)]
+    Replayed,
+    /// The device reset while it ran the app (its watchdog, a panic, a
+    /// fault): that revision is not run there again.
+    #[n(21)]
+    DeviceReset,
+    /// One call into the app took longer than the device allows.
+    #[n(22)]
+    Deadline,
 }
 
 impl ErrorCode {
@@ -568,6 +616,12 @@ impl ErrorCode {
             Self::Replaced => "replaced",
             Self::MissingPeripheral => "missing-peripheral",
             Self::Revoked => "revoked",
+            Self::Unsigned => "unsigned",
+            Self::BadSignature => "bad-signature",
+            Self::ManifestMismatch => "manifest-mismatch",
+            Self::Replayed => "replayed",
+            Self::DeviceReset => "device-reset",
+            Self::Deadline => "deadline",
         }
     }
 }
@@ -617,6 +671,7 @@ mod tests {
             grants: None,
             resources: None,
             config: None,
+            manifest: None,
         };
         assert!(begin.starts());
         assert_eq!(begin.granted(), DEFAULT_GRANTS);

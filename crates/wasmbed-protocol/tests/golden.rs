@@ -102,13 +102,14 @@ fn gateway_name(msg: &GatewayMsg) -> &'static str {
         GatewayMsg::Error(_) => "gateway_error",
         GatewayMsg::Command(_) => "gateway_command",
         GatewayMsg::AppMessage(_) => "gateway_app_message",
+        GatewayMsg::TrustKey(_) => "gateway_trust_key",
     }
 }
 
 const BUNDLE_NAME: &str = "identity_bundle";
 const ALTERNATES_NAME: &str = "identity_bundle_alternates";
 const DEVICE_VARIANTS: usize = 9;
-const GATEWAY_VARIANTS: usize = 9;
+const GATEWAY_VARIANTS: usize = 10;
 
 fn sha(seed: u8) -> minicbor::bytes::ByteArray<32> {
     core::array::from_fn(|i| seed.wrapping_add(i as u8)).into()
@@ -174,6 +175,7 @@ fn gateway_samples() -> Vec<GatewayMsg> {
             grants: None,
             resources: None,
             config: None,
+            manifest: None,
         }),
         GatewayMsg::DeployChunk(DeployChunk {
             app: "ticker".into(),
@@ -186,6 +188,7 @@ fn gateway_samples() -> Vec<GatewayMsg> {
         GatewayMsg::Error(ErrorReport { code: ErrorCode::IdentityMismatch, detail: "enrolled as dev-8".into() }),
         GatewayMsg::Command(Command { id: 7, name: "restart-app".into(), args: vec!["hello".into()] }),
         GatewayMsg::AppMessage(AppMessage { id: 9, app: "echo".into(), payload: b"ping".to_vec().into() }),
+        GatewayMsg::TrustKey(signed_sample(KeyRotation { key: vec![0x02; 33].into(), generation: 1 }.to_body())),
     ]
 }
 
@@ -199,6 +202,8 @@ fn bundle_sample() -> IdentityBundle {
         seed: sha(0x55),
         board: "mps2-an385".into(),
         alternates: None,
+        app_key: None,
+        app_key_generation: None,
     }
 }
 
@@ -219,6 +224,7 @@ fn later_samples() -> Vec<(&'static str, GatewayMsg)> {
                 grants: Some(vec![Capability::Log, Capability::Device]),
                 resources: None,
                 config: None,
+                manifest: None,
             }),
         ),
         (
@@ -234,8 +240,18 @@ fn later_samples() -> Vec<(&'static str, GatewayMsg)> {
                 grants: Some(vec![Capability::Gpio, Capability::I2c, Capability::Telemetry, Capability::Config]),
                 resources: Some(vec![Resource::Gpio(Pin::Led(0)), Resource::I2c { bus: 0, addr: 0x48 }]),
                 config: Some(vec![ConfigEntry { key: "threshold_c".into(), value: "30".into() }]),
+                manifest: None,
             }),
         ),
+        ("gateway_deploy_begin_signed", {
+            let m = manifest_sample();
+            GatewayMsg::DeployBegin(DeployBegin::for_manifest(
+                "thermostat".into(),
+                &m,
+                true,
+                Some(signed_sample(m.to_body())),
+            ))
+        }),
         (
             "gateway_welcome_ms",
             GatewayMsg::Welcome(Welcome {
@@ -258,6 +274,14 @@ fn later_device_samples() -> Vec<(&'static str, DeviceMsg)> {
             }),
         ),
         (
+            "device_deploy_rejected_replayed",
+            DeviceMsg::DeployRejected(DeployRejected {
+                app: "thermostat".into(),
+                version: "1.0.0".into(),
+                reason: FailReason { code: ErrorCode::Replayed, detail: "manifest 3 is older than 4".into() },
+            }),
+        ),
+        (
             "device_heartbeat_counters",
             DeviceMsg::Heartbeat(Heartbeat {
                 uptime_ms: 2_000,
@@ -275,6 +299,29 @@ fn later_device_samples() -> Vec<(&'static str, DeviceMsg)> {
             }),
         ),
     ]
+}
+
+/// A manifest as the control plane signs one.
+fn manifest_sample() -> Manifest {
+    Manifest {
+        application: "thermostat".into(),
+        revision: 2,
+        version: "1.0.0".into(),
+        module_sha256: sha(0xb0),
+        module_size: 900,
+        grants: vec![Capability::Log, Capability::I2c],
+        resources: vec![Resource::I2c { bus: 0, addr: 0x48 }],
+        limits: AppLimits { fuel_per_call: 500_000, max_memory_pages: 1, tick_ms: 1_000 },
+        config: vec![ConfigEntry { key: "threshold_c".into(), value: "30".into() }],
+        sequence: 5,
+        floor: 4,
+    }
+}
+
+/// An envelope around `body` (the signature bytes are a fixed pattern:
+/// the vector pins the encoding, not a key).
+fn signed_sample(body: Vec<u8>) -> Signed {
+    Signed { body: body.into(), key_id: [0x4b; 8].into(), signature: [0x5a; 64].into() }
 }
 
 fn bundle_with_alternates() -> IdentityBundle {
@@ -309,7 +356,16 @@ fn gateway_messages_match_golden_frames() {
 
 #[test]
 fn identity_bundle_matches_golden_bytes() {
-    for (name, bundle) in [(BUNDLE_NAME, bundle_sample()), (ALTERNATES_NAME, bundle_with_alternates())] {
+    let pinned = IdentityBundle {
+        app_key: Some(vec![0x03; 33].into()),
+        app_key_generation: Some(2),
+        ..bundle_with_alternates()
+    };
+    for (name, bundle) in [
+        (BUNDLE_NAME, bundle_sample()),
+        (ALTERNATES_NAME, bundle_with_alternates()),
+        ("identity_bundle_app_key", pinned),
+    ] {
         let file = check_golden(name, &bundle.to_bytes());
         assert_eq!(IdentityBundle::from_bytes(&file).expect("golden bundle decodes"), bundle, "{name}");
     }
@@ -335,6 +391,7 @@ fn every_variant_has_a_vector_and_no_vector_is_stale() {
     expected.insert(format!("{BUNDLE_NAME}.hex"));
     assert_eq!(expected.len(), DEVICE_VARIANTS + GATEWAY_VARIANTS + 1, "one sample per variant");
     expected.insert(format!("{ALTERNATES_NAME}.hex"));
+    expected.insert("identity_bundle_app_key.hex".into());
     expected.extend(later_samples().iter().map(|(n, _)| format!("{n}.hex")));
     expected.extend(later_device_samples().iter().map(|(n, _)| format!("{n}.hex")));
 

@@ -210,10 +210,14 @@ fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
         (
             (text(), text(), any::<u32>(), sha(), app_limits()),
             (proptest::option::of(any::<u64>()), proptest::option::of(any::<bool>()), proptest::option::of(grants())),
-            (proptest::option::of(vec(resource(), 0..4)), proptest::option::of(config()))
+            (
+                proptest::option::of(vec(resource(), 0..4)),
+                proptest::option::of(config()),
+                proptest::option::of(signed())
+            )
         )
             .prop_map(
-                |((app, version, size, sha256, limits), (revision, start, grants), (resources, config))| {
+                |((app, version, size, sha256, limits), (revision, start, grants), (resources, config, manifest))| {
                     GatewayMsg::DeployBegin(DeployBegin {
                         app,
                         version,
@@ -225,6 +229,7 @@ fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
                         grants,
                         resources,
                         config,
+                        manifest,
                     })
                 }
             ),
@@ -243,7 +248,17 @@ fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
             app,
             payload
         })),
+        signed().prop_map(GatewayMsg::TrustKey),
     ]
+}
+
+/// A signed envelope (any body: the signature is the device's to check).
+fn signed() -> impl Strategy<Value = Signed> {
+    (bytes(400), any::<[u8; 8]>(), vec(any::<u8>(), 64)).prop_map(|(body, key_id, sig)| Signed {
+        body,
+        key_id: key_id.into(),
+        signature: <[u8; 64]>::try_from(sig).unwrap_or([0; 64]).into(),
+    })
 }
 
 fn identity_bundle() -> impl Strategy<Value = IdentityBundle> {
@@ -257,6 +272,8 @@ fn identity_bundle() -> impl Strategy<Value = IdentityBundle> {
             seed,
             board,
             alternates,
+            app_key: None,
+            app_key_generation: None,
         })
 }
 

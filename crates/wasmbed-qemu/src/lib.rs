@@ -276,11 +276,13 @@ impl Launch {
             (Some(mac), Some(Transport::Ethernet)) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
             _ => c.args(["-nic", "none"]),
         };
-        // Appended, so restarts keep the history; `-no-reboot` turns a
-        // firmware reset into an exit the manager sees (and restarts with a
-        // fresh boot seed).
+        // Appended, so restarts keep the history. No `-no-reboot`: a
+        // firmware reset (watchdog, panic, terminal `reboot`) resets the
+        // board in place as hardware does, keeping the RAM the firmware's
+        // crash journal lives in (a fresh QEMU would lose it); the firmware
+        // mixes its reset count into the boot seed it reads again.
         c.arg("-chardev").arg(format!("file,id=console,path={},append=on", self.console.display()));
-        c.args(["-serial", "chardev:console", "-no-reboot"]);
+        c.args(["-serial", "chardev:console"]);
         if let (Some(port), Some(Transport::Uart)) = (self.gateway_port, transport) {
             // The second serial port is the link; QEMU redials if the
             // gateway drops the connection.
@@ -476,7 +478,7 @@ mod tests {
         assert!(!joined.contains("-qmp") && !joined.contains("-S") && !joined.contains("tmp105"), "{joined}");
         assert!(joined.contains("loader,file=b.bin,addr=0x21000000,force-raw=on"), "{joined}");
         assert!(joined.contains("loader,file=s.bin,addr=0x21004000,force-raw=on"), "{joined}");
-        assert!(joined.contains("file,id=console,path=c.log,append=on") && joined.contains("-no-reboot"), "{joined}");
+        assert!(joined.contains("file,id=console,path=c.log,append=on") && !joined.contains("-no-reboot"), "{joined}");
         assert!(joined.contains("-nic user,model=lan9118,mac=52:54:"), "{joined}");
         assert!(machine("stm32vldiscovery").is_none());
         assert_ne!(mac_for("a"), mac_for("b"));

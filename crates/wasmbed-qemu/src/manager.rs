@@ -15,9 +15,13 @@
 //! - The serial console is appended to `console.log` in the device folder
 //!   (rotated at 1 MiB), with a marker line per start and exit; QEMU's own
 //!   messages go to `qemu.log` there (rewritten per start).
-//! - QEMU runs with `-no-reboot`: a firmware reset (panic, hard fault) ends
-//!   the process and the manager starts it again with a new seed, backing off
-//!   exponentially when it keeps exiting.
+//! - A firmware reset (watchdog, panic, hard fault, terminal `reboot`)
+//!   resets the board in place, as hardware does, keeping the RAM where the
+//!   firmware's crash journal lives; the firmware counts its warm resets
+//!   and mixes the count into the seed. Only a QEMU that exits (killed,
+//!   crashed) is started again, with a new seed, backing off exponentially
+//!   when it keeps exiting; `restarts` counts those, not board resets
+//!   (the console has a `boot: warm reset N` line for each).
 //! - Deleting the Device or stopping the manager kills its process group;
 //!   the group is also killed if the platform process itself dies
 //!   ([`ProcessGroup`]), so no QEMU outlives the platform.
@@ -49,7 +53,9 @@ use wasmbed_pki::{Fingerprint, Pki};
 use wasmbed_protocol::IdentityBundle;
 
 use crate::qmp::{Qmp, QmpError};
-use crate::{Launch, ProcessGroup, QemuPeripheral, Transport, mac_for, machine, socket_path, write_boot_seed};
+use crate::{
+    Launch, ProcessGroup, QemuPeripheral, Transport, mac_for, machine, socket_path, write_boot_seed, write_private,
+};
 
 /// Console files are rotated past this size (one old file is kept).
 const CONSOLE_MAX: u64 = 1024 * 1024;
@@ -529,7 +535,7 @@ impl QemuManager {
         gateways: &[String],
         provisioned: &Mutex<Option<String>>,
     ) -> Result<PathBuf, String> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::os::unix::fs::DirBuilderExt;
         let (name, board) = (device.meta.name.as_str(), device.spec.board.as_str());
         let recorded = device.spec.identity.as_ref();
         let is_recorded = |cert: &[u8]| recorded.is_some_and(|r| r.accepts(&Fingerprint::of(cert).to_string()));
@@ -565,16 +571,7 @@ impl QemuManager {
             Some(id.record(now).map_err(|e| e.to_string())?)
         };
         let bundle = self.pki.bundle(name, board, gateways, seed, now).map_err(|e| e.to_string())?;
-        let tmp = dir.join("bundle.bin.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| e.to_string())?;
-        f.write_all(&bundle.to_bytes()).map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+        write_private(&path, &bundle.to_bytes()).map_err(|e| e.to_string())?;
         provision(&bundle.cert_der);
         if let Some(identity) = new {
             record_identity(self.store.as_ref(), name, identity).await.map_err(|e| e.to_string())?;

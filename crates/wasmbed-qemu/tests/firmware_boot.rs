@@ -119,8 +119,8 @@ fn the_firmware_reaches_the_gateway_over_ethernet() {
 
 /// The shared firmware's fault handlers, triggered on purpose by a test
 /// image: a panic and a hard fault each print their reason on the console
-/// and reset the device (an exit under `-no-reboot`, which the QEMU manager
-/// answers by restarting it). The image defines no handler of its own: its
+/// and reset the device (the manager lets QEMU reset in place; here
+/// `-no-reboot` makes the reset an exit the test can wait for). The image defines no handler of its own: its
 /// HardFault comes from `exception_handlers!`, the macro `board_main!`
 /// expands in every board image, and the panic handler from the firmware
 /// crate they all link.
@@ -150,6 +150,7 @@ fn a_panic_or_a_hard_fault_prints_why_and_resets() {
         };
         let mut cmd = launch.command();
         cmd.arg("-device").arg(format!("loader,data={mode:#x},data-len=1,addr=0x21008000"));
+        cmd.arg("-no-reboot");
         let mut qemu = ProcessGroup::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null())).unwrap();
         let start = Instant::now();
         let status = loop {

@@ -102,8 +102,8 @@ async fn a_tmp105_on_a_qemu_device_is_set_read_kept_and_refused_clearly() {
     assert_eq!(m.get("nobody", "temp0").await, Err(SensorError::NoSuchDevice { device: "nobody".into() }));
     assert_eq!(m.get("q-temp", "temp0").await, Ok(31.5));
 
-    // The board resets (QEMU exits under -no-reboot); the world outside it
-    // does not: the restarted device reads what was set, not the initial value.
+    // QEMU dies and is started again; the world outside the board does
+    // not: the restarted device reads what was set, not the initial value.
     let killed = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
     assert!(killed.success());
     started(&m, "q-temp", 2).await;

@@ -35,7 +35,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_rustls::TlsConnector;
 use tracing::{debug, info, warn};
-use wasmbed_agent::{Agent, AgentConfig, Backoff, Reconnect};
+use wasmbed_agent::{Agent, AgentConfig, Backoff, DeployTrust, Reconnect, ResetCause};
 use wasmbed_pki::Identity;
 use wasmbed_protocol::IdentityBundle;
 
@@ -173,13 +173,26 @@ async fn run_registered(
         warn!(device = %id, "simulated device cannot start: no usable gateway address in its bundle");
         return;
     }
+    let trust = match DeployTrust::from_bundle(&bundle) {
+        Ok(t) => t,
+        Err(e) => {
+            warn!(device = %id, "simulated device cannot start: its bundle's app-signing key: {e}");
+            return;
+        }
+    };
     let mut reconnect = Reconnect::new(gateways.len(), opts.backoff);
     // A cold boot resets the board (LEDs off, sensor registers at their
-    // power-up values); the world around it (temperatures) stays.
+    // power-up values); the world around it (temperatures) stays, and so
+    // does the crash journal, as a board's RAM does over a warm reset.
+    let journal = ProcessJournal::default();
     let cold_boot = || {
         hw.handle().power_cycle();
         let config = AgentConfig::new(&id, &bundle.board).simulated().with_heap_size(SIM_HEAP_BYTES);
-        Agent::new(config.with_budget(module_budget(&bundle.board))).with_peripherals(Box::new(hw.clone()))
+        Agent::new(config.with_budget(module_budget(&bundle.board)))
+            .with_peripherals(Box::new(hw.clone()))
+            .with_trust(trust.clone())
+            .with_journal(Box::new(journal.clone()), ResetCause::Unknown)
+            .with_clock(Box::new(Uptime(std::time::Instant::now())))
     };
     let mut boot = Instant::now();
     let mut agent = cold_boot();
@@ -274,6 +287,33 @@ async fn run_registered(
         if *stop.borrow() || wait(reconnect.ended(enrolled, rand::random()), &mut stop).await {
             break;
         }
+    }
+}
+
+/// A simulated device's crash journal: kept in the process across its
+/// simulated cold boots.
+#[derive(Debug, Clone, Default)]
+struct ProcessJournal(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl wasmbed_agent::Journal for ProcessJournal {
+    fn load(&self) -> Vec<u8> {
+        self.0.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    fn save(&mut self, bytes: &[u8]) {
+        if let Ok(mut b) = self.0.lock() {
+            b.clear();
+            b.extend_from_slice(bytes);
+        }
+    }
+}
+
+/// The agent's clock for per-call deadlines: milliseconds since boot.
+struct Uptime(std::time::Instant);
+
+impl wasmbed_agent::Clock for Uptime {
+    fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
     }
 }
 

@@ -188,6 +188,7 @@ impl LocalRun {
             grants: Some(setup.groups.clone()),
             resources: Some(setup.resources.clone()),
             config: Some(setup.config.clone()),
+            manifest: None,
         };
         run.send(GatewayMsg::DeployBegin(begin), &mut out);
         for (i, piece) in module.chunks(CHUNK).enumerate() {

@@ -15,7 +15,9 @@
 //!
 //! A panic or a hard fault prints its reason on the console and resets the
 //! device; test and benchmark images get the same handlers
-//! ([`exception_handlers!`]).
+//! ([`exception_handlers!`]). What must outlive a reset (the agent's crash
+//! journal, why the board reset, a reset count for the CSPRNG) is kept in
+//! [`warm`], with the watchdog.
 #![no_std]
 
 extern crate alloc;
@@ -24,6 +26,7 @@ pub mod net;
 pub mod peripherals;
 pub mod session;
 pub mod uart;
+pub mod warm;
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -171,14 +174,23 @@ pub const fn heap_bytes(board: &Board) -> usize {
 /// Boots the device. `heap` is the arena for the allocator.
 pub fn run(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8>]) -> ! {
     init(board, heap);
+    let booted = warm::boot();
     let mut out = console();
     let _ = writeln!(out, "wasmbed firmware {} on {}", env!("CARGO_PKG_VERSION"), board.name);
+    if booted.resets > 0 {
+        let _ = writeln!(
+            out,
+            "boot: warm reset {} since power-on ({:?}); {} ms of uptime before it",
+            booted.resets, booted.cause, booted.carried_ms
+        );
+    }
     let reason = match board.agent() {
         None => alloc::format!("the board table gives {} no agent firmware", board.name),
         Some(layout) => {
             let provisioned = wasmbed_fw_runtime::provision::provision(
                 region(to_usize(layout.bundle.start), to_usize(layout.bundle.len)),
                 region(to_usize(layout.boot_seed), wasmbed_fw_runtime::provision::BOOT_SEED_LEN),
+                booted,
             );
             match provisioned {
                 Err(e) => alloc::format!("{e}"),
@@ -189,12 +201,15 @@ pub fn run(board: &'static Board, heap: &'static mut [core::mem::MaybeUninit<u8>
     let _ = writeln!(out, "refusing to connect: {reason}");
     let _ = writeln!(out, "halted");
     loop {
+        // Halted on purpose: not a hang for the watchdog to reset.
+        warm::feed();
         cortex_m::asm::wfi();
     }
 }
 
 /// Prints a fault's reason and resets.
 pub fn fault(what: &str, pc: u32) -> ! {
+    warm::set_cause(wasmbed_fw_runtime::persist::Cause::Fault);
     let _ = writeln!(console(), "fault: {what} at pc {pc:#010x}; resetting");
     cortex_m::peripheral::SCB::sys_reset()
 }
@@ -202,6 +217,7 @@ pub fn fault(what: &str, pc: u32) -> ! {
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
+    warm::set_cause(wasmbed_fw_runtime::persist::Cause::Panic);
     let _ = writeln!(console(), "panic: {info}; resetting");
     cortex_m::peripheral::SCB::sys_reset()
 }
@@ -243,7 +259,8 @@ macro_rules! board_main {
 }
 
 /// The exception handlers of every image: SysTick drives the time base, a
-/// hard fault prints where it happened and resets. [`board_main!`] brings
+/// hard fault prints where it happened and resets, the NMI (the MPS2
+/// watchdog's warning) records that the watchdog is about to reset. [`board_main!`] brings
 /// them; test and benchmark images call this, so tests run the handlers
 /// devices run.
 #[macro_export]
@@ -257,6 +274,13 @@ macro_rules! exception_handlers {
         #[$crate::cortex_m_rt::exception]
         unsafe fn HardFault(ef: &$crate::cortex_m_rt::ExceptionFrame) -> ! {
             $crate::fault("hard fault", ef.pc())
+        }
+
+        // SAFETY (cortex-m-rt): the NMI can preempt anything; the handler
+        // only stores one word and writes to the console.
+        #[$crate::cortex_m_rt::exception]
+        unsafe fn NonMaskableInt() {
+            $crate::warm::on_warning();
         }
     };
 }

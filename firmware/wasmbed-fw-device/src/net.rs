@@ -219,8 +219,10 @@ impl<D: Device> Link for Net<D> {
 }
 
 /// Waits for the next interrupt (at most a SysTick, 1 ms): QEMU then idles
-/// instead of spinning a host core.
+/// instead of spinning a host core. Every wait of the main loop comes here
+/// (never an app call): it feeds the watchdog.
 pub fn idle() {
+    crate::warm::feed();
     cortex_m::asm::wfi();
 }
 

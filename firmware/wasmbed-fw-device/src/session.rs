@@ -11,7 +11,7 @@ use core::net::SocketAddrV4;
 use embedded_tls::blocking::{Aes128GcmSha256, TlsConfig, TlsConnection, TlsContext, TlsError};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use wasmbed_agent::{Agent, AgentConfig, AgentError, Backoff, Reconnect, SessionState};
+use wasmbed_agent::{Agent, AgentConfig, AgentError, Backoff, DeployTrust, Reconnect, SessionState};
 use wasmbed_boards::{DEVICE_IP, HOST_FROM_GUEST};
 use wasmbed_fw_drivers::lan9118::{Lan9118, Mmio, phy::Eth};
 use wasmbed_fw_runtime::provision::Provisioned;
@@ -21,6 +21,7 @@ use wasmbed_protocol::IdentityBundle;
 use crate::net::{Link as NetLink, Net, NetError, Stream, idle};
 use crate::peripherals::BoardPeripherals;
 use crate::uart::UartLink;
+use crate::warm::{self, WarmJournal};
 use crate::{AgentLayout, Board, HEAP, Link, Uart, console, now_ms, to_usize};
 
 /// TLS record buffers. The gateway may send full 16 KiB records; what the
@@ -165,7 +166,30 @@ fn serve<L: NetLink>(
     if let Some(budget) = board.module_budget() {
         config = config.with_budget(budget);
     }
-    let mut agent = Agent::new(config).with_peripherals(alloc::boxed::Box::new(hw));
+    // Deploys are believed only as the platform's app-signing key vouches.
+    let trust = match DeployTrust::from_bundle(bundle) {
+        Ok(t) => t,
+        Err(e) => return alloc::format!("the identity bundle's app-signing key: {e}"),
+    };
+    match trust.key() {
+        Some(k) => {
+            let id: String = k.id().iter().map(|b| alloc::format!("{b:02x}")).collect();
+            let _ = writeln!(out, "deploys must be signed by app key {id} (generation {})", k.generation());
+        }
+        None => {
+            let _ = writeln!(out, "no app-signing key in the bundle: unsigned deploys are accepted");
+        }
+    }
+    let mut agent = Agent::new(config.with_call_deadline_ms(layout.call_deadline_ms))
+        .with_peripherals(alloc::boxed::Box::new(hw))
+        .with_trust(trust)
+        .with_journal(alloc::boxed::Box::new(WarmJournal), warm::last_cause())
+        .with_clock(alloc::boxed::Box::new(Uptime));
+    for q in agent.quarantined() {
+        let why = q.reason.map(|r| r.detail).unwrap_or_default();
+        let _ = writeln!(out, "crash journal: {} is Failed: {why}", q.report.app);
+    }
+    warm::arm(layout.watchdog);
     let mut reconnect = Reconnect::new(gateways.len(), Backoff::DEVICE);
     loop {
         let mut online = false;
@@ -195,11 +219,21 @@ fn serve<L: NetLink>(
     }
 }
 
-/// Resets the board. QEMU runs with `-no-reboot`, so there this ends the
-/// process and the platform starts the device again with a new boot seed.
+/// Resets the board. QEMU resets in place, as a board does: RAM outside
+/// `.bss` and `.data` survives ([`warm`]), the host's boot seed is the one
+/// loaded at launch, and the reset count keeps the CSPRNG from repeating.
 fn reboot() -> ! {
     let _ = writeln!(console(), "reboot requested over the terminal: answer sent to the gateway; resetting");
     cortex_m::peripheral::SCB::sys_reset()
+}
+
+/// The agent's clock for per-call deadlines.
+struct Uptime;
+
+impl wasmbed_agent::Clock for Uptime {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
 }
 
 fn free_heap() -> u32 {
@@ -269,6 +303,8 @@ fn session<L: NetLink>(
             }
         }
         agent.poll(now_ms(), free_heap());
+        // Between agent calls, even when there is no time to idle.
+        warm::feed();
         if !*online && agent.state() == SessionState::Online {
             *online = true;
             let _ = writeln!(out, "online: enrolled as {} (heap peak {} bytes)", bundle.device_id, HEAP.peak());

@@ -10,6 +10,7 @@
 #![no_std]
 
 pub mod cmsdk_uart;
+pub mod cmsdk_watchdog;
 pub mod fpgaio;
 pub mod lan9118;
 pub mod mmio;

@@ -61,13 +61,21 @@ pub struct Provisioned {
     pub boot_unix_ms: u64,
 }
 
-/// Reads the bundle region and the boot seed region.
-pub fn provision(bundle_region: &[u8], boot_seed_region: &[u8]) -> Result<Provisioned, ProvisionError> {
+/// Reads the bundle region and the boot seed region. `warm` is what the
+/// memory that survives a reset says ([`crate::persist::Boot`]): after an
+/// in-place reset the host's boot seed and launch time are the ones it
+/// wrote before, so the count of warm resets goes into the CSPRNG and the
+/// uptime of the boots before into the time.
+pub fn provision(
+    bundle_region: &[u8],
+    boot_seed_region: &[u8],
+    warm: crate::persist::Boot,
+) -> Result<Provisioned, ProvisionError> {
     let bundle = IdentityBundle::from_bytes(bundle_region).map_err(ProvisionError::Bundle)?;
     let boot = boot_seed(boot_seed_region).ok_or(ProvisionError::NoBootSeed)?;
-    let boot_unix_ms = boot_time(boot_seed_region).ok_or(ProvisionError::NoTime)?;
-    let rng = mix(&bundle.seed, &boot);
-    Ok(Provisioned { bundle, rng, boot_unix_ms })
+    let launched_ms = boot_time(boot_seed_region).ok_or(ProvisionError::NoTime)?;
+    let rng = mix(&bundle.seed, &boot, warm.resets);
+    Ok(Provisioned { bundle, rng, boot_unix_ms: launched_ms.saturating_add(warm.carried_ms) })
 }
 
 fn boot_seed(region: &[u8]) -> Option<[u8; 32]> {
@@ -84,12 +92,15 @@ fn boot_time(region: &[u8]) -> Option<u64> {
     (ms >= MIN_UNIX_MS).then_some(ms)
 }
 
-/// HKDF-SHA256: the boot seed salts the device seed.
-pub fn mix(device_seed: &[u8; 32], boot_seed: &[u8; 32]) -> ChaCha20Rng {
+/// HKDF-SHA256: the boot seed salts the device seed; the count of warm
+/// resets since the boot seed was written tells the boots it served apart.
+pub fn mix(device_seed: &[u8; 32], boot_seed: &[u8; 32], resets: u32) -> ChaCha20Rng {
     let hk = Hkdf::<Sha256>::new(Some(boot_seed), device_seed);
     let mut key = [0u8; 32];
+    let [a, b, c, d] = resets.to_le_bytes();
+    let info = [b"wasmbed device csprng v1 reset ".as_slice(), &[a, b, c, d]];
     // 32 bytes is far below HKDF's 255 * 32 limit: expand cannot fail.
-    let _ = hk.expand(b"wasmbed device csprng v1", &mut key);
+    let _ = hk.expand_multi_info(&info, &mut key);
     ChaCha20Rng::from_seed(key)
 }
 
@@ -98,6 +109,14 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
     use rand_core::RngCore;
+
+    use crate::persist::{Boot, Cause};
+
+    const COLD: Boot = Boot { resets: 0, cause: Cause::Unknown, carried_ms: 0 };
+
+    fn provision(bundle: &[u8], seed: &[u8]) -> Result<Provisioned, ProvisionError> {
+        super::provision(bundle, seed, COLD)
+    }
 
     fn bundle() -> Vec<u8> {
         IdentityBundle {
@@ -109,6 +128,8 @@ mod tests {
             seed: [9; 32].into(),
             board: "mps2-an385".into(),
             alternates: None,
+            app_key: None,
+            app_key_generation: None,
         }
         .to_bytes()
     }
@@ -152,5 +173,16 @@ mod tests {
         let (x, y, z) = (a.next_u64(), b.next_u64(), c.next_u64());
         assert_ne!(x, y);
         assert_eq!(x, z);
+    }
+
+    #[test]
+    fn a_warm_reset_draws_a_new_stream_from_the_same_boot_seed_and_keeps_the_time() {
+        let warm = Boot { resets: 1, cause: Cause::Watchdog, carried_ms: 5_000 };
+        let cold = provision(&bundle(), &seed(1)).unwrap();
+        let after = super::provision(&bundle(), &seed(1), warm).unwrap();
+        assert_ne!(cold.rng.clone().next_u64(), after.rng.clone().next_u64());
+        assert_eq!(after.boot_unix_ms, T + 5_000);
+        let again = super::provision(&bundle(), &seed(1), Boot { resets: 2, ..warm }).unwrap();
+        assert_ne!(after.rng.clone().next_u64(), again.rng.clone().next_u64());
     }
 }

@@ -4,6 +4,7 @@ pub mod applications;
 pub mod devices;
 pub mod gateways;
 pub mod messages;
+pub mod signing;
 pub mod telemetry;
 pub mod tokens;
 

@@ -330,6 +330,11 @@ pub struct ApplicationStatus {
     /// Kept revisions, oldest first.
     #[serde(default)]
     pub history: Vec<Revision>,
+    /// The signed manifests devices are sent (absent until the control
+    /// plane signs; devices that pin an app-signing key refuse unsigned
+    /// deploys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<crate::SigningStatus>,
 }
 
 impl ApplicationStatus {

@@ -90,6 +90,12 @@ pub struct DesiredApp {
     pub version: String,
     /// Hex SHA-256 of the module.
     pub digest: String,
+    /// Module size in bytes.
+    #[serde(default)]
+    pub size: u32,
+    /// Hex of the signed manifest's envelope, when the revision is signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     /// Limits the app runs under.
     pub limits: Limits,
     /// Capabilities granted (as the spec writes them).

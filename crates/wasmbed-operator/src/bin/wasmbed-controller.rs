@@ -30,8 +30,8 @@ use wasmbed_k8s::secrets::{self, Mutability};
 use wasmbed_model::Store;
 use wasmbed_model::clock::{self, unix_ms};
 use wasmbed_operator::replica_control::{self as control, ControlClient, RemoteTerminal};
-use wasmbed_operator::{CA_FILES, CONTROL_TOKEN, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer};
-use wasmbed_pki::Pki;
+use wasmbed_operator::{APP_SIGNING_FILES, CA_FILES, CONTROL_TOKEN, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer};
+use wasmbed_pki::{AppSigning, Pki};
 
 /// The API's token file, as named in its folder and its Secret.
 const TOKEN_FILE: &str = "tokens.json";
@@ -66,6 +66,9 @@ struct Args {
     /// Memory-backed folder the CA is materialized in.
     #[arg(long, default_value = "/var/run/wasmbed/pki")]
     pki_dir: PathBuf,
+    /// Memory-backed folder the app-signing key is materialized in.
+    #[arg(long, default_value = "/var/run/wasmbed/app-signing")]
+    signing_dir: PathBuf,
     /// Address the HTTP API listens on.
     #[arg(long, default_value = "0.0.0.0:8080")]
     listen: std::net::SocketAddr,
@@ -92,6 +95,24 @@ async fn main() -> Result<()> {
     .await?;
     tracing::info!(secret = %ca, ?outcome, "platform CA");
     let pki = Arc::new(Pki::open_or_create(&args.pki_dir, SystemTime::now()).context("opening the platform CA")?);
+
+    // The app-signing key: its own Secret, apart from the CA, read by this
+    // controller only. Every bundle pins its public half.
+    let signing_secret = wasmbed_operator::app_signing_secret(&args.release);
+    let fill = |b: &mut [u8]| rand::fill(b);
+    let outcome = secrets::sync_dir(
+        &secrets,
+        &signing_secret,
+        &args.signing_dir,
+        &APP_SIGNING_FILES,
+        Mutability::Immutable,
+        |d| AppSigning::open_or_create(d, fill).map(drop).map_err(|e| e.to_string()),
+    )
+    .await?;
+    tracing::info!(secret = %signing_secret, ?outcome, "app-signing key");
+    let signing = AppSigning::open_or_create(&args.signing_dir, fill).context("opening the app-signing key")?;
+    pki.pin_app_key(signing.key(), signing.generation());
+    let signer: wasmbed_control::SharedKey = Arc::new(std::sync::RwLock::new(signing.key().clone()));
 
     let tls = wasmbed_operator::gateway_tls_secret(&args.release);
     let sans = wasmbed_operator::gateway_sans(&args.release, &args.namespace);
@@ -121,7 +142,7 @@ async fn main() -> Result<()> {
         async move { store.watch_changes(rx).await }
     });
     // One Service in front of every gateway: devices are not assigned to one.
-    let control_cfg = wasmbed_control::ControlConfig::default().without_gateway_assignment();
+    let control_cfg = wasmbed_control::ControlConfig::default().without_gateway_assignment().with_signer(signer);
     let control = tokio::spawn(wasmbed_control::run(
         store.clone() as Arc<dyn Store>,
         clock::system(),
@@ -226,6 +247,7 @@ async fn serve_api(
         events: wasmbed_api::EventHub::start(store.clone(), logs, telemetry, clock::system()),
         terminal: Some(Arc::new(RemoteTerminal::new(store, control))),
         sensors: None,
+        signing: None,
         gateway_port: 0,
         gateway: Arc::new(wasmbed_api::GatewayCounters::default),
         random: Arc::new(rand::random),

@@ -1,0 +1,172 @@
+//! Signing the manifests devices are sent. The control plane is the only
+//! holder of the app-signing key; gateways relay what it signed.
+//!
+//! Which manifests are valid: signed by the current key, with a sequence
+//! at or above the application's highest stated floor (a device refuses
+//! anything below a floor it has seen). Each pass makes sure every
+//! revision a device may be sent now (the rollout's revision and the one
+//! it replaces) has a valid manifest; those that do not are signed afresh,
+//! with a floor at the lowest of those in use. So a rollback to the
+//! revision just before needs no new signature, a rollback further back
+//! gets one, and nothing older than what is in use can be replayed.
+
+use std::sync::{Arc, RwLock};
+
+use wasmbed_model::{ApplicationStatus, SignedManifest, deploy_manifest};
+use wasmbed_trust::SigningKey;
+
+/// The current app-signing key, shared with whoever rotates it.
+pub type SharedKey = Arc<RwLock<SigningKey>>;
+
+/// Signs what `status` (the next status of application `app`) needs and
+/// drops manifests of revisions no device is sent any more.
+pub fn sign_manifests(app: &str, status: &mut ApplicationStatus, key: &SigningKey) {
+    let Some(ro) = &status.rollout else { return };
+    let mut needed: Vec<u64> = ro.previous.into_iter().chain([ro.revision]).collect();
+    needed.dedup();
+    let key_id = hex_id(key);
+    let mut signing = status.signing.take().unwrap_or_default();
+    let valid = |m: &SignedManifest, floor: u64| m.key_id == key_id && m.sequence >= floor && m.signed().is_some();
+    // Sequences: kept where valid, the next ones where not.
+    let mut plan: Vec<(u64, u64, bool)> = Vec::new();
+    for &rev in &needed {
+        if status.revision(rev).is_none() {
+            continue;
+        }
+        match signing.manifest(rev).filter(|m| valid(m, signing.floor)) {
+            Some(m) => plan.push((rev, m.sequence, false)),
+            None => {
+                signing.sequence += 1;
+                plan.push((rev, signing.sequence, true));
+            }
+        }
+    }
+    let floor = plan.iter().map(|p| p.1).min().unwrap_or(signing.floor).max(signing.floor);
+    let mut manifests = Vec::new();
+    for (rev, sequence, fresh) in plan {
+        if !fresh {
+            manifests.extend(signing.manifest(rev).cloned());
+            continue;
+        }
+        let Some(t) = status.revision(rev).map(|r| &r.template) else { continue };
+        let Some(mut m) =
+            deploy_manifest(app, rev, &t.version, &t.digest, t.size, &t.capabilities, t.limits, &t.config)
+        else {
+            continue;
+        };
+        m.sequence = sequence;
+        m.floor = floor;
+        manifests.push(SignedManifest::new(rev, sequence, &key.sign_manifest(&m)));
+    }
+    signing.floor = floor;
+    signing.manifests = manifests;
+    status.signing = Some(signing);
+}
+
+fn hex_id(key: &SigningKey) -> String {
+    key.id().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmbed_model::{AppTemplate, Limits, Revision, RolloutStatus};
+    use wasmbed_trust::TrustedKey;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::generate(|b| b.fill(seed)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn template(version: &str) -> AppTemplate {
+        AppTemplate {
+            version: version.into(),
+            digest: "ab".repeat(32),
+            size: 10,
+            capabilities: vec!["log".into()],
+            limits: Limits::default(),
+            config: Default::default(),
+        }
+    }
+
+    fn status_at(revision: u64, previous: Option<u64>, history: u64) -> ApplicationStatus {
+        ApplicationStatus {
+            rollout: Some(RolloutStatus::start(revision, previous, 0)),
+            history: (1..=history).map(|r| Revision::new(r, template(&r.to_string()), 0)).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn seq(st: &ApplicationStatus, rev: u64) -> u64 {
+        st.signing.as_ref().and_then(|s| s.manifest(rev)).map_or(0, |m| m.sequence)
+    }
+
+    /// Plays a device that accepted every manifest in `st`: its floor.
+    fn device_floor(st: &ApplicationStatus, k: &SigningKey, floor: u64) -> u64 {
+        let t = k.trusted();
+        st.signing.iter().flat_map(|s| &s.manifests).fold(floor, |f, m| {
+            let man =
+                t.verify_manifest(&m.signed().unwrap_or_else(|| panic!("envelope"))).unwrap_or_else(|e| panic!("{e}"));
+            assert!(man.sequence >= f, "a device would refuse revision {}", m.revision);
+            f.max(man.floor)
+        })
+    }
+
+    #[test]
+    fn new_revisions_are_signed_and_old_ones_stay_valid_until_replaced() {
+        let k = key(1);
+        let mut st = status_at(1, None, 1);
+        sign_manifests("a", &mut st, &k);
+        assert_eq!(seq(&st, 1), 1);
+        let f = device_floor(&st, &k, 0);
+        // Rollout of 2 from 1: 1 keeps its manifest, 2 gets the next.
+        st.rollout = Some(RolloutStatus::start(2, Some(1), 0));
+        st.history.push(Revision::new(2, template("2"), 0));
+        sign_manifests("a", &mut st, &k);
+        assert_eq!((seq(&st, 1), seq(&st, 2)), (1, 2));
+        let f = device_floor(&st, &k, f);
+        // Signing again changes nothing.
+        let before = st.clone();
+        sign_manifests("a", &mut st, &k);
+        assert_eq!(st, before);
+        // Rollout of 3 from 2: 1 is dropped and no longer vouched for.
+        st.rollout = Some(RolloutStatus::start(3, Some(2), 0));
+        st.history.push(Revision::new(3, template("3"), 0));
+        sign_manifests("a", &mut st, &k);
+        assert_eq!((seq(&st, 1), seq(&st, 2), seq(&st, 3)), (0, 2, 3));
+        let f = device_floor(&st, &k, f);
+        assert_eq!(f, 2, "revision 1's manifest is now a replay");
+        // Rollback to 1 (kept in history): signed again, above the floor.
+        st.rollout = Some(RolloutStatus { rollback: true, ..RolloutStatus::start(1, Some(3), 0) });
+        sign_manifests("a", &mut st, &k);
+        assert_eq!((seq(&st, 1), seq(&st, 3)), (4, 3));
+        device_floor(&st, &k, f);
+    }
+
+    #[test]
+    fn a_new_key_signs_everything_in_use_again() {
+        let (k0, k1) = (key(2), key(3));
+        let mut st = status_at(2, Some(1), 2);
+        sign_manifests("a", &mut st, &k0);
+        sign_manifests("a", &mut st, &k1);
+        let s = st.signing.as_ref().unwrap_or_else(|| panic!("signed"));
+        assert_eq!(s.manifests.len(), 2);
+        let t: TrustedKey = k1.trusted();
+        assert!(s.manifests.iter().all(|m| m.signed().is_some_and(|e| t.verify_manifest(&e).is_ok())));
+        assert_eq!((seq(&st, 1), seq(&st, 2)), (3, 4));
+    }
+
+    #[test]
+    fn a_corrupt_record_is_signed_again_and_no_rollout_signs_nothing() {
+        let k = key(4);
+        let mut st = status_at(1, None, 1);
+        sign_manifests("a", &mut st, &k);
+        if let Some(s) = st.signing.as_mut() {
+            s.manifests[0].envelope = "not hex".into();
+        }
+        sign_manifests("a", &mut st, &k);
+        assert_eq!(seq(&st, 1), 2);
+        let mut idle = ApplicationStatus::default();
+        sign_manifests("a", &mut idle, &k);
+        assert_eq!(idle.signing, None);
+    }
+}
