@@ -26,6 +26,7 @@ pub mod events;
 mod handlers;
 pub mod metrics;
 pub mod openapi;
+pub mod refusals;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -135,6 +136,7 @@ pub async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let hub = state.events.clone();
+    tokio::spawn(refusals::follow(state.store.clone(), state.audit.clone(), stop.clone()));
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move {
             let _ = stop.changed().await;

@@ -50,6 +50,11 @@ impl Fleet {
         }
     }
 
+    /// Devices of `bundles`, all off (power them on by name).
+    pub fn of(bundles: impl IntoIterator<Item = IdentityBundle>) -> Self {
+        Self { bundles: bundles.into_iter().map(|b| (b.device_id.clone(), b)).collect(), running: BTreeMap::new() }
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.bundles.keys().cloned().collect()
     }
