@@ -24,9 +24,11 @@ pub fn sign_manifests(app: &str, status: &mut ApplicationStatus, key: &SigningKe
     let Some(ro) = &status.rollout else { return };
     let mut needed: Vec<u64> = ro.previous.into_iter().chain([ro.revision]).collect();
     needed.dedup();
-    let key_id = hex_id(key);
     let mut signing = status.signing.take().unwrap_or_default();
-    let valid = |m: &SignedManifest, floor: u64| m.key_id == key_id && m.sequence >= floor && m.signed().is_some();
+    // Read off the envelope itself (which must decode anyway), not the
+    // record's hex copy of its key id.
+    let valid =
+        |m: &SignedManifest, floor: u64| m.sequence >= floor && m.signed().is_some_and(|s| *s.key_id == key.id());
     // Sequences: kept where valid, the next ones where not.
     let mut plan: Vec<(u64, u64, bool)> = Vec::new();
     for &rev in &needed {
@@ -61,10 +63,6 @@ pub fn sign_manifests(app: &str, status: &mut ApplicationStatus, key: &SigningKe
     signing.floor = floor;
     signing.manifests = manifests;
     status.signing = Some(signing);
-}
-
-fn hex_id(key: &SigningKey) -> String {
-    key.id().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
