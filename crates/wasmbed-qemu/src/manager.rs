@@ -241,12 +241,20 @@ impl QemuManager {
             .filter(|(name, s)| !wanted.contains_key(*name) || s.task.is_finished() || recable(name, s))
             .map(|(name, _)| name.clone())
             .collect();
+        // A device restarted in place (re-cabled, re-issued, or its
+        // supervisor ended): the new supervisor waits for the old one, so
+        // two never provision, record an identity or report a state for the
+        // same device at once (the old one's "stopped" landing after the
+        // new one's "running" would hide a device that runs).
+        let mut predecessors: HashMap<String, JoinHandle<()>> = HashMap::new();
         for name in gone {
             let Some(s) = devices.remove(&name) else { continue };
             let _ = s.stop.send(true);
-            if exists.contains(&name) && !wanted.contains_key(&name) {
+            if wanted.contains_key(&name) {
+                predecessors.insert(name, s.task);
+            } else if exists.contains(&name) {
                 tracing::info!(device = %name, "device disconnected by an operator: stopping its QEMU");
-            } else if !wanted.contains_key(&name) {
+            } else {
                 tracing::info!(device = %name, "device deleted: stopping its QEMU");
                 self.sensors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&name);
                 let dir = self.device_dir(&name);
@@ -266,7 +274,15 @@ impl QemuManager {
             let gateway = device.spec.gateway.clone();
             let peripherals = device.spec.peripherals.clone();
             let provisioned = Arc::new(Mutex::new(None));
-            let task = tokio::spawn(self.clone().supervise(device, stop_rx, state.clone(), provisioned.clone()));
+            let previous = predecessors.remove(&name);
+            let me = self.clone();
+            let (st, pr) = (state.clone(), provisioned.clone());
+            let task = tokio::spawn(async move {
+                if let Some(previous) = previous {
+                    let _ = previous.await;
+                }
+                me.supervise(device, stop_rx, st, pr).await;
+            });
             devices.insert(name, Supervised { stop: stop_tx, task, state, gateway, peripherals, provisioned });
         }
     }
@@ -310,6 +326,7 @@ impl QemuManager {
             let seed: [u8; 32] = rand::random();
             if let Err(e) = write_boot_seed(&seed_path, seed, unix_ms()) {
                 tracing::error!(device = %name, "cannot write boot seed: {e}");
+                self.failed(&name, &format!("cannot write boot seed: {e}")).await;
                 return;
             }
             let attached: Result<Vec<QemuPeripheral>, _> =
@@ -347,6 +364,7 @@ impl QemuManager {
                 Ok(f) => Stdio::from(f),
                 Err(e) => {
                     tracing::error!(device = %name, "cannot write {}: {e}", qemu_log.display());
+                    self.failed(&name, &format!("cannot write {}: {e}", qemu_log.display())).await;
                     return;
                 }
             };
