@@ -118,7 +118,7 @@ pub fn manifests() -> Result<()> {
 /// Checks the controller's Role in a chart rendered for release `wasmbed`:
 /// the release's Secrets are read by name, only the token file is patched,
 /// and what is granted on Secrets without names is only what RBAC cannot
-/// limit by name (`create`) or what per-device names need (`get`, `delete`).
+/// limit by name (`create`; device identities are never read nor deleted).
 fn secrets_by_name(rendered: &str) -> Result<()> {
     let role = rendered
         .split("\n---")
@@ -130,9 +130,8 @@ fn secrets_by_name(rendered: &str) -> Result<()> {
         let names: Vec<String> =
             rule.lines().filter_map(|l| l.trim().strip_prefix("- ")).map(|n| n.trim().to_owned()).collect();
         if names.is_empty() {
-            if let Some(v) =
-                ["\"patch\"", "\"update\"", "\"list\"", "\"watch\"", "*"].iter().find(|v| verbs.contains(*v))
-            {
+            let mut granted = verbs.trim_matches(|c| c == '[' || c == ']').split(',').map(str::trim);
+            if let Some(v) = granted.find(|v| *v != "\"create\"") {
                 bail!("the controller may {v} every Secret: name them (resourceNames)");
             }
         } else {
@@ -146,4 +145,28 @@ fn secrets_by_name(rendered: &str) -> Result<()> {
         bail!("the controller's Role should get the release's Secrets and patch its token file by name: {named:?}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secrets_by_name;
+
+    /// A controller Role as the chart renders it, with `unnamed` as the
+    /// verbs of its Secrets rule without names.
+    fn role(unnamed: &str) -> String {
+        let gets = ["ca", "app-signing", "gateway-tls", "gateway-control", "api-tokens", "admin-token"]
+            .map(|n| format!("      - wasmbed-{n}\n"))
+            .concat();
+        format!(
+            "---\nkind: Role\nmetadata:\n  name: wasmbed-controller\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    verbs: {unnamed}\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    resourceNames:\n{gets}    verbs: [\"get\"]\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    resourceNames:\n      - wasmbed-api-tokens\n    verbs: [\"patch\"]\n"
+        )
+    }
+
+    #[test]
+    fn only_create_is_granted_on_secrets_without_names() {
+        assert!(secrets_by_name(&role("[\"create\"]")).is_ok());
+        for bad in ["[\"create\", \"get\"]", "[\"delete\"]", "[\"*\"]", "[\"list\", \"create\"]"] {
+            assert!(secrets_by_name(&role(bad)).is_err(), "{bad}");
+        }
+    }
 }

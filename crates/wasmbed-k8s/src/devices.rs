@@ -4,22 +4,43 @@
 //!
 //! Guarantees:
 //! - Every Device carries the finalizer [`FINALIZER`]; when a Device is
-//!   deleted, its Pod and its identity Secret are deleted first, then the
-//!   finalizer is removed (kube's `finalizer` helper: Apply / Cleanup).
-//! - A Device of an emulated, supported board has exactly one Pod, named
-//!   [`pod_name`], owned by the Device; a Pod whose template no longer
-//!   matches (new image, new gateway address) is replaced. Devices of other
-//!   boards have none; an emulated board that cannot run gets a `Failed`
-//!   process status saying why.
-//! - The identity bundle is issued into the Secret [`secret_name`] (like
-//!   flash programmed at the factory), mounted read-only, and recorded on
-//!   the Device (`spec.identity`, the only certificate gateways accept).
-//!   The Secret says which certificate it holds ([`FINGERPRINT`]); one that
-//!   does not hold the recorded identity (it was re-issued through the
-//!   API, or the Secret predates recorded identities) is replaced by a new
-//!   identity, and the Pod with it (the fingerprint is part of its
-//!   template). A re-created Device finds no Secret (the old one went with
-//!   the old Device) and gets a new key.
+//!   deleted, its Pod is deleted first (its identity Secret goes with it,
+//!   see below), then the finalizer is removed (kube's `finalizer` helper:
+//!   Apply / Cleanup).
+//! - A Device of an emulated, supported board whose name is a valid
+//!   resource name has exactly one Pod, named [`pod_name`], owned by the
+//!   Device. Devices of other boards have none; an emulated board that
+//!   cannot run (or a Device named outside the model's rules, made around
+//!   the API) gets a `Failed` process status saying why.
+//! - A device Pod is a device provisioned: every Pod the reconciler makes
+//!   gets a new identity (like flash programmed at the factory), issued
+//!   into its own Secret [`secret_name`]`(device, fingerprint)`, named
+//!   after the certificate it holds and mounted read-only, and recorded
+//!   on the Device (`spec.identity`, the only certificate gateways accept).
+//!   A Pod is kept while its template matches (image, gateway address) and
+//!   the certificate it names ([`FINGERPRINT`]) is the recorded one;
+//!   otherwise it is deleted and, once gone, made again with a new
+//!   identity. (Before deleting one, the Device is read again from the API
+//!   server: the controller's cache may not show yet the identity the
+//!   round that made the Pod recorded.) So a template change re-issues the device's identity too,
+//!   as does an identity re-issued through the API, a Device re-created
+//!   under the same name, a device reconnected after an operator
+//!   disconnected it, and a Pod deleted by hand: the old key is revoked as
+//!   its Pod goes.
+//! - Identity Secrets are write-only for the controller: it creates them
+//!   and never reads or deletes one, so RBAC grants it no `get` or
+//!   `delete` on Secrets it cannot name in advance. Each is owned by its
+//!   Pod (an owner reference to the Pod's uid, without
+//!   `blockOwnerDeletion`), so Kubernetes' garbage collector deletes it
+//!   with the Pod. The order of the steps makes this self-healing without
+//!   reading Secrets back: the Pod is made first (with the new
+//!   fingerprint), then its Secret (owned by the Pod just made: the
+//!   kubelet waits for it before starting the container), and only then
+//!   is the identity recorded. A failure or a crash between two steps
+//!   leaves a Pod whose fingerprint is not the recorded one, which the next
+//!   round replaces, its Secret with it. (Identity Secrets of earlier
+//!   versions, `wasmbed-device-<device>-identity`, are owned by their
+//!   Device and go with it.)
 //! - The device's `process` status follows its Pod (one writer's part).
 //! - Reconciling is idempotent; errors are logged and retried with backoff.
 //!
@@ -38,7 +59,7 @@ use k8s_openapi::api::core::v1::{
     SeccompProfile, Secret, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -57,8 +78,8 @@ pub const DEVICE_LABEL: &str = "wasmbed.io/device";
 pub const TEMPLATE_HASH: &str = "wasmbed.io/pod-template-hash";
 /// Key of the identity bundle in the device's Secret.
 pub const BUNDLE_KEY: &str = "bundle.bin";
-/// Annotation on a device's identity Secret (and Pod): the fingerprint of
-/// the certificate it holds.
+/// Annotation on a device's Pod (and its identity Secret): the fingerprint
+/// of the certificate it runs with.
 pub const FINGERPRINT: &str = "wasmbed.io/identity-fingerprint";
 /// Where the Secret is mounted in the device container.
 pub const IDENTITY_DIR: &str = "/var/run/wasmbed/identity";
@@ -72,9 +93,19 @@ pub fn pod_name(device: &str) -> String {
     format!("wasmbed-device-{device}")
 }
 
-/// The identity Secret of a device.
-pub fn secret_name(device: &str) -> String {
-    format!("wasmbed-device-{device}-identity")
+/// How many leading hex digits of its certificate's fingerprint name a
+/// device's identity Secret: 64 bits, enough that two identities of one
+/// device never share a name.
+pub const SECRET_FINGERPRINT_DIGITS: usize = 16;
+
+/// The identity Secret of `device` holding the certificate whose SHA-256
+/// is `fingerprint` (64 lower-case hex digits):
+/// `wasmbed-device-<device>-<its first 16 digits>`. Device names are at
+/// most 63 characters (checked before any Pod is made), so this is at most
+/// 95, well within the 253 Kubernetes allows.
+pub fn secret_name(device: &str, fingerprint: &str) -> String {
+    let short: String = fingerprint.chars().take(SECRET_FINGERPRINT_DIGITS).collect();
+    format!("wasmbed-device-{device}-{short}")
 }
 
 /// How device Pods are made.
@@ -205,6 +236,10 @@ impl Context {
     fn secrets(&self) -> Api<Secret> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
+
+    fn devices(&self) -> Api<DeviceResource> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
 }
 
 /// What becomes of a Device of `board` here.
@@ -250,7 +285,8 @@ fn template_hash(spec: &PodSpec, fingerprint: &str) -> String {
 }
 
 /// The Pod of `device` (an emulated board), owned by it, running the
-/// identity whose certificate has `fingerprint`.
+/// identity whose certificate has `fingerprint` (mounted from the Secret
+/// [`secret_name`]`(device, fingerprint)`).
 pub fn device_pod(device: &DeviceResource, cfg: &DevicePodConfig, fingerprint: &str) -> Result<Pod, ReconcileError> {
     let name = device.meta().name.clone().ok_or(ReconcileError::Unnamed)?;
     let board = &device.spec.0.board;
@@ -311,7 +347,7 @@ pub fn device_pod(device: &DeviceResource, cfg: &DevicePodConfig, fingerprint: &
             Volume {
                 name: "identity".to_owned(),
                 secret: Some(SecretVolumeSource {
-                    secret_name: Some(secret_name(&name)),
+                    secret_name: Some(secret_name(&name, fingerprint)),
                     // Group-readable: the container runs as the fsGroup, not as root.
                     default_mode: Some(0o440),
                     ..SecretVolumeSource::default()
@@ -376,7 +412,16 @@ pub fn process_status(pod: &Pod) -> Option<ProcessStatus> {
 async fn apply(device: Arc<DeviceResource>, ctx: &Context) -> Result<Action, ReconcileError> {
     let name = device.meta().name.clone().ok_or(ReconcileError::Unnamed)?;
     let resync = Action::requeue(ctx.cfg.resync);
-    match placement(&device.spec.0.board) {
+    let placement = match placement(&device.spec.0.board) {
+        // The API checks names; a Device made around it (kubectl) may have
+        // one too long for the names made from it.
+        Placement::Pod => match wasmbed_model::validate_name(&name) {
+            Ok(()) => Placement::Pod,
+            Err(e) => Placement::Refused(e.to_string()),
+        },
+        other => other,
+    };
+    match placement {
         Placement::None => {
             remove_pod(ctx, &name).await?;
             Ok(resync)
@@ -401,30 +446,50 @@ async fn apply(device: Arc<DeviceResource>, ctx: &Context) -> Result<Action, Rec
             Ok(resync)
         }
         Placement::Pod => {
-            let fingerprint = ensure_identity(ctx, &device, &name).await?;
-            let want = device_pod(&device, &ctx.cfg, &fingerprint)?;
             let pods = ctx.pods();
             let pod = pod_name(&name);
-            match pods.get_opt(&pod).await.map_err(api(format!("reading Pod {pod}")))? {
-                None => {
-                    pods.create(&PostParams::default(), &want).await.map_err(api(format!("creating Pod {pod}")))?;
-                    tracing::info!(device = %name, "device Pod created");
-                }
-                Some(have) if have.annotations().get(TEMPLATE_HASH) != want.annotations().get(TEMPLATE_HASH) => {
-                    // Replaced on the next round, once this one is gone.
-                    tracing::info!(device = %name, "device Pod template changed: replacing the Pod");
-                    delete_if_present(&pods, &pod).await?;
-                    return Ok(Action::requeue(Duration::from_secs(2)));
-                }
-                Some(have) => {
-                    if let Some(p) = process_status(&have) {
-                        set_process(ctx, &device, Some(p)).await?;
-                    }
-                }
+            let Some(have) = pods.get_opt(&pod).await.map_err(api(format!("reading Pod {pod}")))? else {
+                provision(ctx, &device, &name).await?;
+                return Ok(resync);
+            };
+            // Made again on a later round, once this one is gone.
+            let wait = Action::requeue(Duration::from_secs(2));
+            if have.meta().deletion_timestamp.is_some() {
+                return Ok(wait);
+            }
+            let device = if keeps(&have, &device, &ctx.cfg)? {
+                device
+            } else {
+                // The Device in the controller's cache may be older than the
+                // Pod just read (the round that made the Pod recorded its
+                // identity a moment ago): ask the API server before
+                // replacing anything.
+                let devices = ctx.devices();
+                let fresh = devices.get(&name).await.map_err(api(format!("reading Device {name}")))?;
+                Arc::new(fresh)
+            };
+            if !keeps(&have, &device, &ctx.cfg)? {
+                tracing::info!(device = %name, "device Pod not the recorded identity or template: replacing it");
+                delete_if_present(&pods, &pod).await?;
+                return Ok(wait);
+            }
+            if let Some(p) = process_status(&have) {
+                set_process(ctx, &device, Some(p)).await?;
             }
             Ok(resync)
         }
     }
+}
+
+/// True when `pod` runs the identity recorded on `device` with the Pod
+/// template the reconciler makes now.
+fn keeps(pod: &Pod, device: &DeviceResource, cfg: &DevicePodConfig) -> Result<bool, ReconcileError> {
+    let held = pod.annotations().get(FINGERPRINT);
+    let Some(recorded) = device.spec.0.identity.as_ref().filter(|r| held.is_some_and(|f| r.accepts(f))) else {
+        return Ok(false);
+    };
+    let want = device_pod(device, cfg, &recorded.fingerprint)?;
+    Ok(pod.annotations().get(TEMPLATE_HASH).is_some_and(|h| want.annotations().get(TEMPLATE_HASH) == Some(h)))
 }
 
 async fn set_process(ctx: &Context, device: &DeviceResource, p: Option<ProcessStatus>) -> Result<(), ReconcileError> {
@@ -439,32 +504,39 @@ async fn set_process(ctx: &Context, device: &DeviceResource, p: Option<ProcessSt
     })
 }
 
-/// Keeps the device's identity Secret holding its recorded identity (see
-/// the module docs) and returns the fingerprint of the certificate in it.
-async fn ensure_identity(ctx: &Context, device: &DeviceResource, name: &str) -> Result<String, ReconcileError> {
-    let secrets = ctx.secrets();
-    let secret = secret_name(name);
-    let recorded = device.spec.0.identity.as_ref();
-    if let Some(s) = secrets.get_opt(&secret).await.map_err(api(format!("reading Secret {secret}")))? {
-        match s.annotations().get(FINGERPRINT) {
-            Some(held) if recorded.is_some_and(|r| r.accepts(held)) => return Ok(held.clone()),
-            _ => {
-                tracing::info!(device = %name, "identity Secret does not hold the recorded identity: issuing a new one");
-                delete_if_present(&secrets, &secret).await?;
-            }
-        }
-    }
+/// Provisions a device that has no Pod (see the module docs): a new
+/// identity, the Pod running it, its Secret owned by that Pod, and then
+/// the identity recorded on the Device. Each step's failure is an error,
+/// and leaves nothing the next round keeps.
+async fn provision(ctx: &Context, device: &DeviceResource, name: &str) -> Result<(), ReconcileError> {
     let issued = ctx
         .issuer
         .issue(name, &device.spec.0.board, &ctx.cfg.bundle_gateway())
         .map_err(|why| ReconcileError::Identity { device: name.to_owned(), why })?;
+    // The fingerprint names the Secret: it must be one.
+    issued.identity.validate().map_err(|e| ReconcileError::Identity { device: name.to_owned(), why: e.to_string() })?;
     let fingerprint = issued.identity.fingerprint.clone();
+    let pod = pod_name(name);
+    let want = device_pod(device, &ctx.cfg, &fingerprint)?;
+    let created = ctx.pods().create(&PostParams::default(), &want).await.map_err(api(format!("creating Pod {pod}")))?;
+    // The Pod owns the Secret, not controls it: nothing reconciles a Secret
+    // from its Pod. No blockOwnerDeletion (it would need more permissions,
+    // and nothing waits on it).
+    let owner = created
+        .owner_ref(&())
+        .map(|o| OwnerReference { controller: Some(false), block_owner_deletion: None, ..o })
+        .ok_or_else(|| ReconcileError::Api {
+            doing: format!("creating Pod {pod}"),
+            detail: "the API server answered with a Pod without a name or uid".to_owned(),
+        })?;
+    tracing::info!(device = %name, "device Pod created");
+    let secret = secret_name(name, &fingerprint);
     let s = Secret {
         metadata: ObjectMeta {
             name: Some(secret.clone()),
             labels: Some(labels(name)),
             annotations: Some(BTreeMap::from([(FINGERPRINT.to_owned(), fingerprint.clone())])),
-            owner_references: device.controller_owner_ref(&()).map(|o| vec![o]),
+            owner_references: Some(vec![owner]),
             ..ObjectMeta::default()
         },
         type_: Some("Opaque".to_owned()),
@@ -472,17 +544,18 @@ async fn ensure_identity(ctx: &Context, device: &DeviceResource, name: &str) -> 
         immutable: Some(true),
         ..Secret::default()
     };
-    // Another controller replica racing gets a 409 here: an error, and the
-    // next round compares its Secret with what it recorded.
-    secrets.create(&PostParams::default(), &s).await.map_err(api(format!("creating Secret {secret}")))?;
-    // Recorded once the Secret holds it: the previous identity is refused
+    // A 409 (another replica racing, with a key of its own) is an error
+    // like any other: the Pod's identity is not recorded, so the next round
+    // replaces it.
+    ctx.secrets().create(&PostParams::default(), &s).await.map_err(api(format!("creating Secret {secret}")))?;
+    // Recorded once its Secret holds it: the previous identity is refused
     // from here on.
     record_identity(&ctx.store, name, issued.identity).await.map_err(|e| ReconcileError::Api {
         doing: format!("recording the identity of device {name}"),
         detail: e.to_string(),
     })?;
     tracing::info!(device = %name, %fingerprint, "device identity issued");
-    Ok(fingerprint)
+    Ok(())
 }
 
 async fn delete_if_present<K>(api_: &Api<K>, what: &str) -> Result<(), ReconcileError>
@@ -507,9 +580,10 @@ async fn remove_pod(ctx: &Context, device: &str) -> Result<(), ReconcileError> {
 
 async fn cleanup(device: Arc<DeviceResource>, ctx: &Context) -> Result<Action, ReconcileError> {
     let name = device.meta().name.clone().ok_or(ReconcileError::Unnamed)?;
+    // Its identity Secret is owned by the Pod: the garbage collector
+    // deletes it with the Pod.
     delete_if_present(&ctx.pods(), &pod_name(&name)).await?;
-    delete_if_present(&ctx.secrets(), &secret_name(&name)).await?;
-    tracing::info!(device = %name, "device deleted: its Pod and identity are gone");
+    tracing::info!(device = %name, "device deleted: its Pod is gone, and its identity with it");
     Ok(Action::await_change())
 }
 

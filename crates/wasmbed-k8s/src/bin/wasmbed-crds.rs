@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
         device.metadata.namespace = Some("wasmbed".into());
         device.metadata.uid = Some("00000000-0000-0000-0000-000000000000".into());
         let cfg = DevicePodConfig::new("wasmbed/device:0.1.0", "wasmbed-gateway.wasmbed.svc:4443");
-        // A sample identity: the controller passes the one in the device's Secret.
+        // A sample identity: the controller passes the one it issues for the Pod.
         let mut pod = device_pod(&device, &cfg, &"0".repeat(64))?;
         pod.metadata.namespace = Some("wasmbed".into());
         print!("{}", serde_saphyr::to_string(&pod).context("rendering the Pod")?);

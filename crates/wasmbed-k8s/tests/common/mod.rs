@@ -48,6 +48,11 @@ impl Exchange {
         self.body = body.as_bytes().to_vec();
         self
     }
+
+    /// The request expected: method and path.
+    pub fn request(&self) -> (&Method, &str) {
+        (&self.method, &self.path)
+    }
 }
 
 /// A `Status` answer as the API server writes it.
