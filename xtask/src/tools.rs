@@ -26,7 +26,9 @@ pub fn ensure_targets() -> Result<()> {
 }
 
 /// Installs QEMU 10 from bookworm-backports when `qemu-system-arm` is
-/// missing or older (Debian 12's own 7.2 lacks olimex-stm32-h405).
+/// missing or older (Debian 12's own 7.2 lacks olimex-stm32-h405), and
+/// `socat`, which QEMU runs to carry each device connection to its
+/// gateway (see `wasmbed_qemu::user_network`).
 pub fn ensure_qemu() -> Result<()> {
     let version = Command::new("qemu-system-arm").arg("--version").output();
     let major = version
@@ -34,7 +36,9 @@ pub fn ensure_qemu() -> Result<()> {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.split_whitespace().nth(3).and_then(|v| v.split('.').next().map(str::to_string)))
         .and_then(|m| m.parse::<u32>().ok());
-    if major.is_some_and(|m| m >= 10) {
+    // The program `wasmbed_qemu::RELAY` names (xtask builds apart from the crates).
+    let relay = output(Command::new("socat").arg("-V")).is_some();
+    if major.is_some_and(|m| m >= 10) && relay {
         return Ok(());
     }
     let script = r#"set -e
@@ -42,9 +46,10 @@ mirror=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources | head -n1
 printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" > /etc/apt/sources.list.d/bookworm-backports.sources
 apt-get update -qq
 mkdir -p /var/tmp
+DEBIAN_FRONTEND=noninteractive TMPDIR=/var/tmp apt-get install -y -qq socat
 DEBIAN_FRONTEND=noninteractive TMPDIR=/var/tmp apt-get install -y -qq -t bookworm-backports qemu-system-arm
 "#;
-    run("install QEMU 10 (bookworm-backports)", Command::new("sh").args(["-c", script]))
+    run("install QEMU 10 (bookworm-backports) and socat", Command::new("sh").args(["-c", script]))
 }
 
 /// Installs Debian's Chromium when missing (Playwright's own browser

@@ -89,7 +89,7 @@ pub async fn device_boot(board: &str, firmware: &Path, runs: usize) -> Result<se
             seed: Some(dir.join("seed.bin")),
             console: console.clone(),
             mac: Some(wasmbed_qemu::mac_for(&name)),
-            gateway_port: Some(port),
+            gateway_ports: vec![port],
             peripherals: Vec::new(),
             qmp: None,
             paused: false,

@@ -159,7 +159,7 @@ impl DevicePod {
             console: self.console(),
             mac: Some(mac_for(&self.device)),
             // UART boards: QEMU dials 127.0.0.1 at this port itself.
-            gateway_port: Some(self.link_port),
+            gateway_ports: vec![self.link_port],
             peripherals: Vec::new(),
             qmp: None,
             paused: false,

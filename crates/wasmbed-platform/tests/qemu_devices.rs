@@ -272,7 +272,7 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
         seed: Some(dir.join("seed.bin")),
         console: console.clone(),
         mac: Some(wasmbed_qemu::mac_for("q-foreign")),
-        gateway_port: Some(port),
+        gateway_ports: vec![port],
         peripherals: Vec::new(),
         qmp: None,
         paused: false,
@@ -286,6 +286,54 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
     .await;
     assert!(text.contains("reconnecting in"), "it backs off and retries: {text}");
     assert!(!text.contains("online:"), "{text}");
+    p.shutdown().await;
+}
+
+/// QEMU's user network is restricted to the gateways (`restrict=on` and a
+/// forward per gateway): a device whose bundle also names another port on
+/// the host reaches nothing there, as the listener on that port sees,
+/// while the forwarded gateway still answers it (and refuses its foreign
+/// CA, which is how the test knows the device got through).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qemu_device_reaches_its_gateway_and_nothing_else_on_the_host() {
+    let p = platform_for(&[]).await;
+    let other = Pki::open_or_create(&p.tmp.path().join("other-pki"), SystemTime::now()).unwrap();
+    let port = p.p.gateway_port();
+    let bystander = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    bystander.set_nonblocking(true).unwrap();
+    let blocked = bystander.local_addr().unwrap().port();
+    let endpoints = [format!("10.0.2.2:{blocked}"), format!("10.0.2.2:{port}")];
+    let bundle = other.bundle("q-fenced", BOARD, &endpoints, [7; 32], SystemTime::now()).unwrap();
+    let dir = p.tmp.path().join("fenced");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bundle.bin"), bundle.to_bytes()).unwrap();
+    write_boot_seed(&dir.join("seed.bin"), [8; 32], unix_ms()).unwrap();
+    let console = dir.join("console.log");
+    let launch = Launch {
+        board: machine(BOARD).unwrap(),
+        kernel: wasmbed_qemu::firmware_from_source(BOARD).unwrap(),
+        bundle: Some(dir.join("bundle.bin")),
+        seed: Some(dir.join("seed.bin")),
+        console: console.clone(),
+        mac: Some(wasmbed_qemu::mac_for("q-fenced")),
+        gateway_ports: vec![port],
+        peripherals: Vec::new(),
+        qmp: None,
+        paused: false,
+        app_uarts: None,
+    };
+    let _qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap();
+    // It tried the blocked port first, then reached the gateway, twice over.
+    let text = poll("the gateway reached twice", async || {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if text.matches("did not verify against the pinned platform CA").count() >= 2 { Ok(text) } else { Err(text) }
+    })
+    .await;
+    assert!(text.contains(&format!("10.0.2.2:{blocked}")), "it dialled the blocked port: {text}");
+    match bystander.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the device reached a host port that is not a gateway: {other:?}\n{text}"),
+    }
     p.shutdown().await;
 }
 

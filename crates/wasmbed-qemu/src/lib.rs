@@ -220,11 +220,12 @@ pub struct Launch {
     pub seed: Option<PathBuf>,
     /// File the serial console is written to.
     pub console: PathBuf,
-    /// Ethernet MAC on QEMU user networking (the host's loopback is
-    /// 10.0.2.2 inside); `None` for no network.
+    /// Ethernet MAC on QEMU user networking; `None` for no network.
     pub mac: Option<String>,
-    /// The gateway's port on 127.0.0.1, for boards whose link is a UART.
-    pub gateway_port: Option<u16>,
+    /// The gateways' ports on the host's 127.0.0.1, all the device may
+    /// reach. A UART board's QEMU dials the first; an Ethernet board
+    /// reaches each as 10.0.2.2 at the same port, and nothing else.
+    pub gateway_ports: Vec<u16>,
     /// Peripherals attached to the board.
     pub peripherals: Vec<QemuPeripheral>,
     /// A QMP socket QEMU listens on (see [`qmp`]), for the platform to set
@@ -238,6 +239,27 @@ pub struct Launch {
     /// of the port, for whatever the device is wired to (and for tests).
     /// `None`: those ports are connected to nothing.
     pub app_uarts: Option<PathBuf>,
+}
+
+/// The program QEMU runs for each connection a device opens to a gateway
+/// (see [`user_network`]): it carries the connection's bytes to the
+/// host's port and back, and ends when either side closes.
+pub const RELAY: &str = "socat";
+
+/// QEMU user networking for a device that may reach the gateways at
+/// `ports` and nothing else. `restrict=on` drops every packet to the host
+/// or beyond; each gateway is a `guestfwd` on 10.0.2.2 (moved off the
+/// host address, which QEMU requires for a forward there) running one
+/// [`RELAY`] per connection. (A `guestfwd` to a chardev instead would be
+/// one host connection for QEMU's whole life: a device that reconnects
+/// would reach nothing.)
+pub fn user_network(mac: &str, ports: &[u16]) -> String {
+    let mut nic = format!("user,model=lan9118,mac={mac},restrict=on,host=10.0.2.254");
+    for port in ports {
+        // No comma in the command: QEMU would take it for the next option.
+        nic.push_str(&format!(",guestfwd=tcp:10.0.2.2:{port}-cmd:{RELAY} STDIO TCP:127.0.0.1:{port}"));
+    }
+    nic
 }
 
 /// The socket the far end of app serial port `port` is, in `dir` (see
@@ -267,13 +289,7 @@ impl Launch {
         c.args(self.board.qemu.args);
         let transport = self.board.transport();
         match (&self.mac, transport) {
-            // Not `restrict=on` (measured, QEMU 10.0.2): it refuses TCP to
-            // 10.0.2.2 unless a `guestfwd` names it; QEMU takes a `guestfwd`
-            // to 10.0.2.2 only with `host=` moved off it, and then a chardev
-            // forward is one host connection for QEMU's whole life (a device
-            // that reconnects reaches nothing), while a `cmd:` forward, one
-            // per connection, needs a relay program on the host.
-            (Some(mac), Some(Transport::Ethernet)) => c.arg("-nic").arg(format!("user,model=lan9118,mac={mac}")),
+            (Some(mac), Some(Transport::Ethernet)) => c.arg("-nic").arg(user_network(mac, &self.gateway_ports)),
             _ => c.args(["-nic", "none"]),
         };
         // Appended, so restarts keep the history. No `-no-reboot`: a
@@ -283,7 +299,7 @@ impl Launch {
         // mixes its reset count into the boot seed it reads again.
         c.arg("-chardev").arg(format!("file,id=console,path={},append=on", self.console.display()));
         c.args(["-serial", "chardev:console"]);
-        if let (Some(port), Some(Transport::Uart)) = (self.gateway_port, transport) {
+        if let (Some(port), Some(Transport::Uart)) = (self.gateway_ports.first(), transport) {
             // The second serial port is the link; QEMU redials if the
             // gateway drops the connection.
             c.arg("-chardev").arg(format!("socket,id=link,host=127.0.0.1,port={port},reconnect-ms=1000"));
@@ -292,7 +308,7 @@ impl Launch {
         if let Some(dir) = &self.app_uarts {
             // QEMU numbers serial ports by their order on the command line:
             // fill the ones before each app port with nothing.
-            let mut next = if self.gateway_port.is_some() && transport == Some(Transport::Uart) { 2 } else { 1 };
+            let mut next = if !self.gateway_ports.is_empty() && transport == Some(Transport::Uart) { 2 } else { 1 };
             let mut ports: Vec<u8> = self
                 .board
                 .peripherals
@@ -467,7 +483,7 @@ mod tests {
             seed: Some("s.bin".into()),
             console: "c.log".into(),
             mac: Some(mac_for("dev-1")),
-            gateway_port: None,
+            gateway_ports: Vec::new(),
             peripherals: Vec::new(),
             qmp: None,
             paused: false,
@@ -479,9 +495,22 @@ mod tests {
         assert!(joined.contains("loader,file=b.bin,addr=0x21000000,force-raw=on"), "{joined}");
         assert!(joined.contains("loader,file=s.bin,addr=0x21004000,force-raw=on"), "{joined}");
         assert!(joined.contains("file,id=console,path=c.log,append=on") && !joined.contains("-no-reboot"), "{joined}");
+        // Without gateways, restricted and forwarding nothing: the device reaches nobody.
         assert!(joined.contains("-nic user,model=lan9118,mac=52:54:"), "{joined}");
+        assert!(joined.contains(",restrict=on,") && !joined.contains("guestfwd"), "{joined}");
         assert!(machine("stm32vldiscovery").is_none());
         assert_ne!(mac_for("a"), mac_for("b"));
+    }
+
+    #[test]
+    fn an_ethernet_device_reaches_its_gateways_and_nothing_else() {
+        let nic = user_network("52:54:00:00:00:01", &[4443, 5000]);
+        assert_eq!(
+            nic,
+            "user,model=lan9118,mac=52:54:00:00:00:01,restrict=on,host=10.0.2.254,\
+             guestfwd=tcp:10.0.2.2:4443-cmd:socat STDIO TCP:127.0.0.1:4443,\
+             guestfwd=tcp:10.0.2.2:5000-cmd:socat STDIO TCP:127.0.0.1:5000"
+        );
     }
 
     fn tmp105(at: &str) -> AttachedPeripheral {
@@ -501,7 +530,7 @@ mod tests {
             seed: None,
             console: "c.log".into(),
             mac: None,
-            gateway_port: None,
+            gateway_ports: Vec::new(),
             peripherals: vec![p],
             qmp: Some("/run/a,b/qmp.sock".into()),
             paused: true,
@@ -516,7 +545,7 @@ mod tests {
 
     #[test]
     fn app_serial_ports_are_sockets_after_the_console_and_the_link() {
-        let serials = |board: &str, gateway_port: Option<u16>| -> Vec<String> {
+        let serials = |board: &str, gateway_ports: Vec<u16>| -> Vec<String> {
             let l = Launch {
                 board: machine(board).unwrap(),
                 kernel: "fw.elf".into(),
@@ -524,7 +553,7 @@ mod tests {
                 seed: None,
                 console: "c.log".into(),
                 mac: None,
-                gateway_port,
+                gateway_ports,
                 peripherals: Vec::new(),
                 qmp: None,
                 paused: false,
@@ -535,11 +564,11 @@ mod tests {
         };
         // MPS2: the link is Ethernet; UART1-4 are ports 1-4.
         assert_eq!(
-            serials("mps2-an385", None),
+            serials("mps2-an385", vec![]),
             ["chardev:console", "chardev:uart1", "chardev:uart2", "chardev:uart3", "chardev:uart4"]
         );
         // Olimex: USART1 is the console, USART2 the link, USART3 port 2.
-        assert_eq!(serials("olimex-stm32-h405", Some(4443)), ["chardev:console", "chardev:link", "chardev:uart2"]);
+        assert_eq!(serials("olimex-stm32-h405", vec![4443]), ["chardev:console", "chardev:link", "chardev:uart2"]);
         assert_eq!(app_uart_socket(Path::new("/d"), 2), Path::new("/d/uart2.sock"));
     }
 

@@ -139,6 +139,20 @@ fn reissued(d: &Device, s: &Supervised) -> bool {
     }
 }
 
+/// The host ports of a device's gateway endpoints (each `address:port`,
+/// the address as the device sees the host), in its order of preference;
+/// `fallback` when none parses.
+fn gateway_ports(endpoints: &[String], fallback: u16) -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::new();
+    for port in endpoints.iter().filter_map(|e| e.rsplit_once(':')).filter_map(|(_, p)| p.parse().ok()) {
+        // QEMU refuses the same forward twice.
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    if ports.is_empty() { vec![fallback] } else { ports }
+}
+
 /// A device's sensors as the manager drives them.
 #[derive(Default)]
 struct DeviceSensors {
@@ -313,8 +327,8 @@ impl QemuManager {
                 _ => device.clone(),
             };
             let endpoints = self.endpoints(&device).await;
-            let (bundle, uart_port) = match self.ensure_bundle(&dir, &device, &endpoints, &provisioned).await {
-                Ok(p) => (p, endpoints.first().and_then(|e| e.rsplit_once(':')).and_then(|(_, p)| p.parse().ok())),
+            let bundle = match self.ensure_bundle(&dir, &device, &endpoints, &provisioned).await {
+                Ok(p) => p,
                 Err(e) => {
                     tracing::error!(device = %name, "cannot provision: {e}");
                     self.failed(&name, &format!("cannot write identity bundle: {e}")).await;
@@ -350,7 +364,7 @@ impl QemuManager {
                 seed: Some(seed_path),
                 console: console.clone(),
                 mac: Some(mac_for(&name)),
-                gateway_port: Some(uart_port.unwrap_or(self.cfg.gateway_port)),
+                gateway_ports: gateway_ports(&endpoints, self.cfg.gateway_port),
                 peripherals: attached,
                 qmp: Some(qmp.clone()),
                 paused: !presets.is_empty(),

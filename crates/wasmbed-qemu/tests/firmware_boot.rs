@@ -16,10 +16,18 @@ use wasmbed_model::clock::unix_ms;
 /// Boots the firmware and returns its console once the line holding `until`
 /// is complete (the UART writes byte by byte: a reason may still be on its way).
 fn boot(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, until: &str) -> String {
-    boot_net(dir, bundle, seed, None, until)
+    boot_net(dir, bundle, seed, None, &[], until)
 }
 
-fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Option<String>, until: &str) -> String {
+/// `boot` with a network: `mac`, and the host ports the device may reach.
+fn boot_net(
+    dir: &Path,
+    bundle: Option<PathBuf>,
+    seed: Option<PathBuf>,
+    mac: Option<String>,
+    gateway_ports: &[u16],
+    until: &str,
+) -> String {
     let console = dir.join(format!("console-{}.log", until.len()));
     let launch = Launch {
         board: machine("mps2-an385").unwrap(),
@@ -28,7 +36,7 @@ fn boot_net(dir: &Path, bundle: Option<PathBuf>, seed: Option<PathBuf>, mac: Opt
         seed,
         console: console.clone(),
         mac,
-        gateway_port: None,
+        gateway_ports: gateway_ports.to_vec(),
         peripherals: Vec::new(),
         qmp: None,
         paused: false,
@@ -111,7 +119,7 @@ fn the_firmware_reaches_the_gateway_over_ethernet() {
     write_boot_seed(&seed, [3; 32], unix_ms()).unwrap();
     let accepted = std::thread::spawn(move || listener.accept().map(|(_, peer)| peer));
     let mac = wasmbed_qemu::mac_for("fw-1");
-    let text = boot_net(dir.path(), Some(bundle), Some(seed), Some(mac.clone()), "tcp: connected");
+    let text = boot_net(dir.path(), Some(bundle), Some(seed), Some(mac.clone()), &[port], "tcp: connected");
     assert!(text.contains(&format!("LAN9118 MAC {mac}")), "the driver reads the MAC QEMU was given: {text}");
     let peer = accepted.join().unwrap().unwrap();
     assert!(peer.ip().is_loopback(), "{peer}");
@@ -142,7 +150,7 @@ fn a_panic_or_a_hard_fault_prints_why_and_resets() {
             seed: None,
             console: console.clone(),
             mac: None,
-            gateway_port: None,
+            gateway_ports: Vec::new(),
             peripherals: Vec::new(),
             qmp: None,
             paused: false,
