@@ -88,12 +88,11 @@ pub struct PkiIssuer(pub Arc<Pki>);
 impl IdentityIssuer for PkiIssuer {
     fn issue(&self, device: &str, board: &str, gateway: &str) -> Result<Issued, String> {
         let (seed, now): ([u8; 32], _) = (rand::random(), SystemTime::now());
-        let fresh = self.0.reissue_device(device, now).map_err(|e| e.to_string())?;
-        let bundle = self.0.bundle(device, board, &[gateway], seed, now).map_err(|e| e.to_string())?;
-        if bundle.cert_der.as_slice() != fresh.cert_der.as_slice() {
-            return Err(format!("the identity of {device} was re-issued again meanwhile"));
-        }
-        Ok(Issued { bundle: bundle.to_bytes(), identity: fresh.record(now).map_err(|e| e.to_string())? })
+        // Never stored here: the key goes into the device's Secret only.
+        let fresh = self.0.new_device_identity(device, now).map_err(|e| e.to_string())?;
+        let identity = fresh.record(now).map_err(|e| e.to_string())?;
+        let bundle = self.0.bundle_with(fresh, device, board, &[gateway], seed).map_err(|e| e.to_string())?;
+        Ok(Issued { bundle: bundle.to_bytes(), identity })
     }
 }
 
@@ -256,9 +255,24 @@ mod tests {
         assert_ne!(a.key_der, b.key_der, "a new key, not the stored one");
         assert_eq!(wasmbed_pki::Fingerprint::of(&b.cert_der).to_string(), again.identity.fingerprint);
         assert!(again.identity.validate().is_ok());
+        // No key on the controller's disk: nothing was stored for the device.
+        let stored: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.to_string_lossy().contains("dev-1")).collect();
+        assert!(stored.is_empty(), "{stored:?}");
         for bad in ["../ca", "", "Dev"] {
             assert!(issuer.issue(bad, "mps2-an385", "10.0.2.2:4443").is_err(), "{bad:?}");
         }
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+        out
     }
 
     fn bundle(bytes: &[u8]) -> wasmbed_protocol::IdentityBundle {

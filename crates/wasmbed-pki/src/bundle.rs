@@ -19,8 +19,24 @@ impl Pki {
         seed: [u8; 32],
         now: SystemTime,
     ) -> Result<IdentityBundle, PkiError> {
+        let identity = self.device_identity(device_id, now)?;
+        self.bundle_with(identity, device_id, board, gateways, seed)
+    }
+
+    /// A bundle holding `identity` (say from
+    /// [`new_device_identity`](Self::new_device_identity)), which is not
+    /// stored: for issuers that keep identities elsewhere, such as the
+    /// Kubernetes controller, which writes each into its device's Secret.
+    pub fn bundle_with<S: AsRef<str>>(
+        &self,
+        identity: Identity,
+        device_id: &str,
+        board: &str,
+        gateways: &[S],
+        seed: [u8; 32],
+    ) -> Result<IdentityBundle, PkiError> {
         let (first, rest) = gateways.split_first().ok_or(PkiError::NoGateway)?;
-        let Identity { cert_der, key_der } = self.device_identity(device_id, now)?;
+        let Identity { cert_der, key_der } = identity;
         let alternates: Vec<String> = rest.iter().map(|g| g.as_ref().to_owned()).collect();
         let pinned = self.app_key.read().ok().and_then(|k| k.clone());
         Ok(IdentityBundle {

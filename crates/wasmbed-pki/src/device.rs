@@ -61,6 +61,7 @@ impl Pki {
     /// A new identity for `device_id`, never stored: for issuers that keep
     /// identities elsewhere (Kubernetes keeps each in the device's Secret).
     pub fn new_device_identity(&self, device_id: &str, now: SystemTime) -> Result<Identity, PkiError> {
+        validate_device_id(device_id)?;
         let (not_before, not_after) = leaf_validity(now)?;
         self.issue_device_with_validity(device_id, not_before, not_after)
     }
