@@ -66,6 +66,28 @@ pub struct GatewayCounters {
     /// Modules sent to devices since start.
     #[serde(default)]
     pub deploys: u64,
+    /// Of the refused handshakes, those that timed out.
+    #[serde(default)]
+    pub handshake_timeouts: u64,
+    /// Connections closed at accept: no handshake slot was free.
+    #[serde(default)]
+    pub refused_handshakes: u64,
+    /// Stale handshakes closed to make room for newer connections.
+    #[serde(default)]
+    pub handshakes_evicted: u64,
+    /// Authenticated connections refused because the session cap was reached.
+    #[serde(default)]
+    pub refused_over_cap: u64,
+    /// Enrollments refused because the certificate was not the device's
+    /// current one (revoked by a re-issue or a re-creation).
+    #[serde(default)]
+    pub refused_identities: u64,
+    /// Sessions closed because their device took no bytes for the write timeout.
+    #[serde(default)]
+    pub write_timeouts: u64,
+    /// App status entries from devices not kept (invalid, or past the cap).
+    #[serde(default)]
+    pub app_entries_dropped: u64,
 }
 
 /// Runs terminal commands on devices and delivers messages to their apps

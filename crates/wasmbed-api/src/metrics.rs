@@ -141,6 +141,25 @@ pub async fn serve(_: Viewer, State(st): State<ApiState>) -> ApiResult<Response>
         ("wasmbed_deploys_total", "Modules sent to devices.", c.deploys),
         ("wasmbed_handshake_failures_total", "Refused TLS handshakes.", c.handshake_failures),
         ("wasmbed_protocol_errors_total", "Sessions ended by a protocol error.", c.protocol_errors),
+        ("wasmbed_handshake_timeouts_total", "Refused TLS handshakes that timed out.", c.handshake_timeouts),
+        (
+            "wasmbed_handshakes_refused_total",
+            "Connections closed at accept: no handshake slot free.",
+            c.refused_handshakes,
+        ),
+        ("wasmbed_handshakes_evicted_total", "Stale handshakes closed to make room.", c.handshakes_evicted),
+        (
+            "wasmbed_sessions_refused_over_cap_total",
+            "Authenticated connections over the session cap.",
+            c.refused_over_cap,
+        ),
+        (
+            "wasmbed_identities_refused_total",
+            "Enrollments with a certificate that is not the device's current one.",
+            c.refused_identities,
+        ),
+        ("wasmbed_write_timeouts_total", "Sessions closed: the device took no bytes in time.", c.write_timeouts),
+        ("wasmbed_app_entries_dropped_total", "App status entries from devices not kept.", c.app_entries_dropped),
     ] {
         let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
         family(&mut out, name, kind, help);

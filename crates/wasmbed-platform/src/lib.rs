@@ -432,6 +432,13 @@ fn api_state(p: ApiParts<'_>) -> wasmbed_api::ApiState {
                 c.handshake_failures += st.handshake_failures.load(Relaxed);
                 c.protocol_errors += st.protocol_errors.load(Relaxed);
                 c.deploys += st.deploys.load(Relaxed);
+                c.handshake_timeouts += st.handshake_timeouts.load(Relaxed);
+                c.refused_handshakes += st.refused_handshakes.load(Relaxed);
+                c.handshakes_evicted += st.handshakes_evicted.load(Relaxed);
+                c.refused_over_cap += st.refused_over_cap.load(Relaxed);
+                c.refused_identities += st.refused_identities.load(Relaxed);
+                c.write_timeouts += st.write_timeouts.load(Relaxed);
+                c.app_entries_dropped += st.app_entries_dropped.load(Relaxed);
             }
             c
         }),

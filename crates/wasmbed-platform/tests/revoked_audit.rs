@@ -63,6 +63,13 @@ async fn an_old_bundle_after_a_reissue_is_refused_and_audited() {
     .await;
     assert_eq!(entry["outcome"], "refused");
     assert_eq!(entry["facts"]["fingerprint"], fingerprint.as_str());
+    // The gateway's own count, as Prometheus reads it.
+    let metrics = http.get(format!("{url}/metrics")).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
+    let refused = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wasmbed_identities_refused_total "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(refused.is_some_and(|n| n >= 2), "{metrics}");
     // The chain still verifies with the entry in it.
     let verified: Value =
         http.get(format!("{url}/api/v1/audit/verify")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
