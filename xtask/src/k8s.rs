@@ -141,8 +141,11 @@ fn secrets_by_name(rendered: &str) -> Result<()> {
     let release = ["ca", "app-signing", "gateway-tls", "gateway-control", "api-tokens", "admin-token"];
     let gets = named.iter().find(|(v, _)| v.contains("\"get\"")).map(|(_, n)| n.clone()).unwrap_or_default();
     let patches = named.iter().find(|(v, _)| v.contains("\"patch\"")).map(|(_, n)| n.clone()).unwrap_or_default();
-    if gets != release.map(|n| format!("wasmbed-{n}")) || patches != ["wasmbed-api-tokens"] {
-        bail!("the controller's Role should get the release's Secrets and patch its token file by name: {named:?}");
+    if gets != release.map(|n| format!("wasmbed-{n}")) || patches != ["wasmbed-api-tokens", "wasmbed-app-signing"] {
+        bail!(
+            "the controller's Role should get the release's Secrets and patch its token file and app-signing keys \
+             by name: {named:?}"
+        );
     }
     Ok(())
 }
@@ -158,7 +161,7 @@ mod tests {
             .map(|n| format!("      - wasmbed-{n}\n"))
             .concat();
         format!(
-            "---\nkind: Role\nmetadata:\n  name: wasmbed-controller\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    verbs: {unnamed}\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    resourceNames:\n{gets}    verbs: [\"get\"]\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    resourceNames:\n      - wasmbed-api-tokens\n    verbs: [\"patch\"]\n"
+            "---\nkind: Role\nmetadata:\n  name: wasmbed-controller\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    verbs: {unnamed}\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    resourceNames:\n{gets}    verbs: [\"get\"]\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    resourceNames:\n      - wasmbed-api-tokens\n      - wasmbed-app-signing\n    verbs: [\"patch\"]\n"
         )
     }
 

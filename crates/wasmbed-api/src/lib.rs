@@ -45,7 +45,7 @@ pub use events::EventHub;
 pub use handlers::applications::HistoryEntry;
 pub use handlers::devices::{Refuser, TerminalAnswer, TerminalError};
 pub use handlers::messages::{MessageRequest, MessageResult};
-pub use handlers::signing::{Retired, Rotated, SigningKeyInfo, SigningKeys};
+pub use handlers::signing::{Retired, Rotated, SigningError, SigningKeyInfo, SigningKeys};
 pub use handlers::{AuditCheck, Status};
 pub use wasmbed_protocol::{Delivery, MAX_MESSAGE_LEN};
 

@@ -40,10 +40,10 @@ impl SigningKeys for FakeKeys {
         SigningKeyInfo { key_id: k.0[generation].clone(), generation: generation as u32, chain_len: generation }
     }
 
-    fn rotate(&self, fill: &mut dyn FnMut(&mut [u8])) -> Result<Rotated, PkiError> {
+    fn rotate(&self, fill: &mut dyn FnMut(&mut [u8])) -> Result<Rotated, wasmbed_api::SigningError> {
         if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
             let source = std::io::Error::other("disk full");
-            return Err(PkiError::Io { path: "/secret/app-signing/key-1.pem".into(), source });
+            return Err(PkiError::Io { path: "/secret/app-signing/key-1.pem".into(), source }.into());
         }
         let mut seed = [0u8; 40];
         fill(&mut seed);
@@ -56,7 +56,7 @@ impl SigningKeys for FakeKeys {
         Ok(Rotated { previous_key_id, current: self.current() })
     }
 
-    fn retire(&self) -> Result<usize, PkiError> {
+    fn retire(&self) -> Result<usize, wasmbed_api::SigningError> {
         Ok(std::mem::take(&mut self.keys.lock().unwrap().1))
     }
 }

@@ -10,6 +10,8 @@
 //! - [`forward`]: the device Pod's relay from QEMU's link to the gateway.
 //! - [`schema`]: makes the model's JSON schemas structural.
 //! - [`secrets`]: the platform CA and identities kept in Secrets.
+//! - [`signing`]: the app-signing keys (a Secret) and their announcements
+//!   (ConfigMaps the gateways read), so that keys can rotate.
 //! - [`watch`]: the API server's watches as the store's events.
 //!
 //! No Kubernetes cluster runs in this repository's tests: the API server is
@@ -27,6 +29,7 @@ pub mod devices;
 pub mod forward;
 pub mod schema;
 pub mod secrets;
+pub mod signing;
 mod store;
 pub mod watch;
 

@@ -88,12 +88,12 @@ pub enum Outcome {
     Created,
 }
 
-fn api(doing: &'static str, name: &str) -> impl FnOnce(kube::Error) -> SecretError {
+pub(crate) fn api(doing: &'static str, name: &str) -> impl FnOnce(kube::Error) -> SecretError {
     let name = name.to_owned();
     move |e| SecretError::Api { doing, name, detail: describe(&e) }
 }
 
-fn secret(name: &str, data: BTreeMap<String, Vec<u8>>, mutability: Mutability) -> Secret {
+pub(crate) fn secret(name: &str, data: BTreeMap<String, Vec<u8>>, mutability: Mutability) -> Secret {
     Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -134,7 +134,7 @@ pub async fn store_files(secrets: &Api<Secret>, name: &str, dir: &Path, files: &
     Ok(())
 }
 
-fn write_files(dir: &Path, name: &str, s: &Secret, files: &[&str]) -> Result<(), SecretError> {
+pub(crate) fn write_files(dir: &Path, name: &str, s: &Secret, files: &[&str]) -> Result<(), SecretError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SecretError::Io { path, source }
@@ -159,7 +159,7 @@ fn write_files(dir: &Path, name: &str, s: &Secret, files: &[&str]) -> Result<(),
     Ok(())
 }
 
-fn read_files(dir: &Path, files: &[&str]) -> Result<BTreeMap<String, Vec<u8>>, SecretError> {
+pub(crate) fn read_files(dir: &Path, files: &[&str]) -> Result<BTreeMap<String, Vec<u8>>, SecretError> {
     let mut data = BTreeMap::new();
     for file in files {
         let path = dir.join(file);

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod replica_control;
+pub mod signing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,10 +32,6 @@ pub const CA_FILES: [&str; 2] = ["ca.crt", "ca.key"];
 pub fn ca_secret(release: &str) -> String {
     format!("{release}-ca")
 }
-
-/// Files of the app-signing key folder kept in its Secret (generation 0;
-/// rotation is not offered in Kubernetes yet).
-pub const APP_SIGNING_FILES: [&str; 1] = ["key-0.pem"];
 
 /// Name of the app-signing key Secret of a release: read by the controller
 /// only (it signs deploys); gateways and device Pods never mount it.

@@ -87,7 +87,7 @@ impl wasmbed_api::SigningKeys for AppKeys {
         self.info().into()
     }
 
-    fn rotate(&self, fill: &mut dyn FnMut(&mut [u8])) -> Result<wasmbed_api::Rotated, PkiError> {
+    fn rotate(&self, fill: &mut dyn FnMut(&mut [u8])) -> Result<wasmbed_api::Rotated, wasmbed_api::SigningError> {
         let before = self.info();
         let now = AppKeys::rotate(self, fill)?;
         // The new key's announcement names the key that signed it: right
@@ -99,8 +99,8 @@ impl wasmbed_api::SigningKeys for AppKeys {
         Ok(wasmbed_api::Rotated { previous_key_id: previous, current: now.into() })
     }
 
-    fn retire(&self) -> Result<usize, PkiError> {
-        self.retire_old()
+    fn retire(&self) -> Result<usize, wasmbed_api::SigningError> {
+        Ok(self.retire_old()?)
     }
 }
 

@@ -14,15 +14,19 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use wasmbed_pki::PkiError;
 
 use super::ApiResult;
 use crate::audit::{AuditNote, Noted};
 use crate::auth::{Admin, Viewer};
 use crate::{ApiError, ApiState};
 
+/// Why keys could not be rotated or retired (the key folder, or where a
+/// platform keeps the keys besides it).
+pub type SigningError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The platform's app-signing keys, as the API offers them. Implemented
-/// by whoever holds them (the platform); blocking calls.
+/// by whoever holds them (the platform in embedded mode, the controller
+/// in Kubernetes); blocking calls.
 pub trait SigningKeys: Send + Sync {
     /// The key deploys are signed with now.
     fn current(&self) -> SigningKeyInfo;
@@ -30,12 +34,12 @@ pub trait SigningKeys: Send + Sync {
     /// Makes a key generated from `fill` (secure random bytes) current,
     /// announced under the present one: devices move to it, new bundles
     /// pin it, every application's manifests are signed again with it.
-    fn rotate(&self, fill: &mut dyn FnMut(&mut [u8])) -> Result<Rotated, PkiError>;
+    fn rotate(&self, fill: &mut dyn FnMut(&mut [u8])) -> Result<Rotated, SigningError>;
 
     /// Deletes the private keys of every older generation (their
     /// announcements stay, so devices with old bundles still reach the
     /// current key); returns how many were deleted.
-    fn retire(&self) -> Result<usize, PkiError>;
+    fn retire(&self) -> Result<usize, SigningError>;
 }
 
 /// The key deploys are signed with.
@@ -76,7 +80,7 @@ fn keys(st: &ApiState) -> ApiResult<Arc<dyn SigningKeys>> {
     st.signing.clone().ok_or_else(|| {
         ApiError::unavailable(
             "this platform does not manage the app-signing key through the API (in Kubernetes the controller \
-             holds it; rotation is not offered there yet)",
+             holds it; rotation is served by the controller)",
         )
     })
 }

@@ -21,7 +21,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use k8s_openapi::api::core::v1::{ResourceRequirements, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, ResourceRequirements, Secret};
 use kube::{Api, Client};
 use tokio::sync::watch;
 use wasmbed_k8s::KubeStore;
@@ -30,8 +30,9 @@ use wasmbed_k8s::secrets::{self, Mutability};
 use wasmbed_model::Store;
 use wasmbed_model::clock::{self, unix_ms};
 use wasmbed_operator::replica_control::{self as control, ControlClient, RemoteTerminal};
-use wasmbed_operator::{APP_SIGNING_FILES, CA_FILES, CONTROL_TOKEN, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer};
-use wasmbed_pki::{AppSigning, Pki};
+use wasmbed_operator::signing::ClusterAppKeys;
+use wasmbed_operator::{CA_FILES, CONTROL_TOKEN, GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, PkiIssuer};
+use wasmbed_pki::Pki;
 
 /// The API's token file, as named in its folder and its Secret.
 const TOKEN_FILE: &str = "tokens.json";
@@ -96,23 +97,18 @@ async fn main() -> Result<()> {
     tracing::info!(secret = %ca, ?outcome, "platform CA");
     let pki = Arc::new(Pki::open_or_create(&args.pki_dir, SystemTime::now()).context("opening the platform CA")?);
 
-    // The app-signing key: its own Secret, apart from the CA, read by this
-    // controller only. Every bundle pins its public half.
-    let signing_secret = wasmbed_operator::app_signing_secret(&args.release);
-    let fill = |b: &mut [u8]| rand::fill(b);
-    let outcome = secrets::sync_dir(
-        &secrets,
-        &signing_secret,
-        &args.signing_dir,
-        &APP_SIGNING_FILES,
-        Mutability::Immutable,
-        |d| AppSigning::open_or_create(d, fill).map(drop).map_err(|e| e.to_string()),
-    )
-    .await?;
-    tracing::info!(secret = %signing_secret, ?outcome, "app-signing key");
-    let signing = AppSigning::open_or_create(&args.signing_dir, fill).context("opening the app-signing key")?;
-    pki.pin_app_key(signing.key(), signing.generation());
-    let signer: wasmbed_control::SharedKey = Arc::new(std::sync::RwLock::new(signing.key().clone()));
+    // The app-signing keys: their own Secret, apart from the CA, read by
+    // this controller only (it signs deploys, and rotates the keys through
+    // the API it serves). Every bundle pins the current key's public half.
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &args.namespace);
+    let app_keys = Arc::new(
+        ClusterAppKeys::open(secrets.clone(), config_maps, &args.release, &args.signing_dir, pki.clone(), |b| {
+            rand::fill(b)
+        })
+        .await
+        .context("opening the app-signing keys")?,
+    );
+    let signer = app_keys.signer();
 
     let tls = wasmbed_operator::gateway_tls_secret(&args.release);
     let sans = wasmbed_operator::gateway_sans(&args.release, &args.namespace);
@@ -151,7 +147,8 @@ async fn main() -> Result<()> {
     ));
     let channel = control_client(&args, &secrets, &pki).await?;
     let api =
-        serve_api(&args, &secrets, store.clone() as Arc<dyn Store>, pki.clone(), channel, stop_rx.clone()).await?;
+        serve_api(&args, &secrets, store.clone() as Arc<dyn Store>, pki.clone(), app_keys, channel, stop_rx.clone())
+            .await?;
     let ctx = devices::Context::new(client, &args.namespace, pod_cfg, Arc::new(PkiIssuer(pki)));
     let pods = tokio::spawn(devices::run(ctx, stop_rx));
     tracing::info!(namespace = %args.namespace, "controller running");
@@ -202,6 +199,7 @@ async fn serve_api(
     secrets: &Api<Secret>,
     store: Arc<dyn Store>,
     pki: Arc<Pki>,
+    signing: Arc<ClusterAppKeys>,
     control: ControlClient,
     stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
@@ -247,7 +245,7 @@ async fn serve_api(
         events: wasmbed_api::EventHub::start(store.clone(), logs, telemetry, clock::system()),
         terminal: Some(Arc::new(RemoteTerminal::new(store, control))),
         sensors: None,
-        signing: None,
+        signing: Some(signing),
         gateway_port: 0,
         gateway: Arc::new(wasmbed_api::GatewayCounters::default),
         random: Arc::new(rand::random),

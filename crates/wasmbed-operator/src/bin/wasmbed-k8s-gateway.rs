@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use kube::Client;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::{Api, Client};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use wasmbed_gateway::{Gateway, GatewayConfig};
+use wasmbed_gateway::{Gateway, GatewayConfig, TrustChain};
 use wasmbed_k8s::KubeStore;
 use wasmbed_model::{LogBook, Store};
+use wasmbed_operator::signing::follow_announcements;
 use wasmbed_operator::{GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, read, replica_control as control};
 use wasmbed_pki::Identity;
 
@@ -50,6 +52,10 @@ struct Args {
     /// File holding the control token (the mounted control Secret).
     #[arg(long, default_value = "/var/run/wasmbed/control/token")]
     control_token_file: PathBuf,
+    /// Helm release name: prefixes the app-signing announcements this
+    /// gateway relays to devices.
+    #[arg(long, default_value = "wasmbed")]
+    release: String,
 }
 
 #[tokio::main]
@@ -63,6 +69,7 @@ async fn main() -> Result<()> {
     let control_tls = wasmbed_pki::tls::token_server_config(&id).context("building the control port's TLS")?;
     let token = String::from_utf8(read(&args.control_token_file)?).context("the control token is not text")?;
     let client = Client::try_default().await.context("cannot configure the Kubernetes client")?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &args.namespace);
     let store = Arc::new(KubeStore::new(client, &args.namespace));
     let owner = store.clone();
     let (stop, stop_rx) = watch::channel(false);
@@ -70,10 +77,15 @@ async fn main() -> Result<()> {
         let (store, rx) = (store.clone(), stop_rx.clone());
         async move { store.watch_changes(rx).await }
     });
+    // Announcements of newer app-signing keys, relayed to every device.
+    let chain = TrustChain::default();
+    let following =
+        tokio::spawn(follow_announcements(config_maps, args.release.clone(), chain.clone(), stop_rx.clone()));
     let cfg = GatewayConfig::default()
         .with_name(&args.name)
         .with_max_sessions(args.capacity)
-        .with_endpoints(&args.endpoint, None);
+        .with_endpoints(&args.endpoint, None)
+        .with_trust_chain(chain);
     let logs = Arc::new(LogBook::new(1000));
     let gateway =
         Gateway::new(cfg, tls, store as Arc<dyn Store>, logs.clone(), Arc::default(), wasmbed_model::clock::system());
@@ -106,5 +118,6 @@ async fn main() -> Result<()> {
     serving.await.context("gateway task")?.context("gateway")?;
     controlling.await.context("control port task")?.context("control port")?;
     let _ = watching.await;
+    let _ = following.await;
     Ok(())
 }
