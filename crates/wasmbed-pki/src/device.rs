@@ -46,6 +46,20 @@ impl Pki {
         self.issue_device(device_id, not_before, not_after)?.store(&cert_path, &key_path)
     }
 
+    /// The identity stored for `device_id`, as it is: `None` when none is
+    /// stored, or when the stored certificate is not this CA's or does not
+    /// name the device. Unlike [`device_identity`](Self::device_identity)
+    /// it never issues nor writes anything, and returns a stored
+    /// certificate near or past its expiry as it is: what the device holds
+    /// in its bundle (for recording it on a Device that has none recorded).
+    /// Rejects an invalid device id.
+    pub fn stored_device_identity(&self, device_id: &str) -> Result<Option<Identity>, PkiError> {
+        validate_device_id(device_id)?;
+        let _lock = files::lock(&self.dir)?;
+        let (cert_path, key_path) = device_paths(&self.dir.join(DEVICES), device_id);
+        self.read_leaf(&cert_path, &key_path, |cert| common_name(cert).is_ok_and(|cn| cn == device_id))
+    }
+
     /// A new identity for `device_id` (new key, new certificate), stored in
     /// place of any previous one: what re-issuing a device's bundle does.
     pub fn reissue_device(&self, device_id: &str, now: SystemTime) -> Result<Identity, PkiError> {
@@ -177,6 +191,71 @@ mod tests {
         assert!(!dir.join("devices/dev-1.key").exists());
         pki.forget_device("dev-1").unwrap();
         assert_ne!(pki.device_identity("dev-1", now).unwrap(), first);
+    }
+
+    /// Every file under `dir`, with its contents.
+    fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path.clone());
+                    out.push((path, Vec::new()));
+                } else {
+                    out.push((path.clone(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_stored_identity_is_read_and_never_issued() {
+        let (_tmp, dir, now, pki) = setup();
+        let before = snapshot(&dir);
+        assert_eq!(pki.stored_device_identity("dev-1").unwrap(), None);
+        assert_eq!(snapshot(&dir), before, "asking created nothing");
+        assert!(!dir.join("devices").exists());
+
+        let issued = pki.device_identity("dev-1", now).unwrap();
+        let after_issue = snapshot(&dir);
+        assert_eq!(pki.stored_device_identity("dev-1").unwrap(), Some(issued.clone()));
+        assert_eq!(pki.stored_device_identity("dev-2").unwrap(), None);
+        assert_eq!(snapshot(&dir), after_issue, "reading changed nothing");
+
+        // Returned as stored even where `device_identity` would replace it.
+        let day = Duration::from_secs(86_400);
+        let later = now + LEAF_LIFETIME + day;
+        assert_eq!(pki.stored_device_identity("dev-1").unwrap(), Some(issued.clone()));
+        assert_ne!(Pki::open_or_create(&dir, now).unwrap().device_identity("dev-1", later).unwrap(), issued);
+        let reissued = pki.stored_device_identity("dev-1").unwrap().unwrap();
+        assert_ne!(reissued, issued, "the replacement is what is stored now");
+
+        // Another CA's certificate, or one naming another device, is not this device's.
+        let other = tempfile::tempdir().unwrap();
+        let foreign = Pki::open_or_create(other.path(), now).unwrap();
+        foreign.device_identity("dev-1", now).unwrap();
+        for f in ["dev-1.crt", "dev-1.key"] {
+            std::fs::copy(other.path().join("devices").join(f), dir.join("devices").join(f)).unwrap();
+        }
+        assert_eq!(pki.stored_device_identity("dev-1").unwrap(), None);
+        pki.device_identity("dev-3", now).unwrap();
+        for (from, to) in [("dev-3.crt", "dev-1.crt"), ("dev-3.key", "dev-1.key")] {
+            std::fs::copy(dir.join("devices").join(from), dir.join("devices").join(to)).unwrap();
+        }
+        assert_eq!(pki.stored_device_identity("dev-1").unwrap(), None);
+        // A half-present identity is absent; a key beside another certificate is corrupt.
+        pki.device_identity("dev-4", now).unwrap();
+        std::fs::remove_file(dir.join("devices/dev-4.key")).unwrap();
+        assert_eq!(pki.stored_device_identity("dev-4").unwrap(), None);
+        std::fs::copy(dir.join("devices/dev-3.key"), dir.join("devices/dev-4.key")).unwrap();
+        assert!(matches!(pki.stored_device_identity("dev-4"), Err(PkiError::Corrupt { .. })));
+        for bad in ["../ca", "", "UP"] {
+            assert!(matches!(pki.stored_device_identity(bad), Err(PkiError::InvalidDeviceId(_))));
+        }
     }
 
     #[test]

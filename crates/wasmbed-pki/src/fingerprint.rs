@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use crate::identity::parse_cert;
-use crate::{Identity, PkiError};
+use crate::{BACKDATE, Identity, PkiError};
 
 /// SHA-256 of a certificate's DER.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,9 +70,16 @@ impl Identity {
     /// When this identity's certificate expires.
     pub fn not_after(&self) -> Result<SystemTime, PkiError> {
         let cert = parse_cert(&self.cert_der)?;
-        let secs = cert.validity().not_after.timestamp();
-        let secs = u64::try_from(secs).map_err(|_| PkiError::InvalidValidity("expires before 1970"))?;
-        UNIX_EPOCH.checked_add(Duration::from_secs(secs)).ok_or(PkiError::InvalidValidity("time out of range"))
+        from_unix(cert.validity().not_after.timestamp(), "expires before 1970")
+    }
+
+    /// When this identity's certificate was issued, as this PKI issues
+    /// certificates (valid from [`BACKDATE`] before the issue): for a
+    /// stored certificate whose issue was not recorded.
+    pub fn issued_at(&self) -> Result<SystemTime, PkiError> {
+        let cert = parse_cert(&self.cert_der)?;
+        let not_before = from_unix(cert.validity().not_before.timestamp(), "valid before 1970")?;
+        not_before.checked_add(BACKDATE).ok_or(PkiError::InvalidValidity("time out of range"))
     }
 
     /// What a Device records of this identity, issued at `issued_at`: the
@@ -86,6 +93,12 @@ impl Identity {
             not_after_ms: ms(self.not_after()?),
         })
     }
+}
+
+/// `secs` after the Unix epoch; `before_1970` when negative.
+fn from_unix(secs: i64, before_1970: &'static str) -> Result<SystemTime, PkiError> {
+    let secs = u64::try_from(secs).map_err(|_| PkiError::InvalidValidity(before_1970))?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs)).ok_or(PkiError::InvalidValidity("time out of range"))
 }
 
 #[cfg(test)]
@@ -125,8 +138,12 @@ mod tests {
         let want = now + LEAF_LIFETIME;
         let off = expires.duration_since(want).unwrap_or_else(|e| e.duration());
         assert!(off < Duration::from_secs(1), "{expires:?} vs {want:?}");
+        let issued = again.issued_at().unwrap();
+        let off = issued.duration_since(now).unwrap_or_else(|e| e.duration());
+        assert!(off < Duration::from_secs(1), "{issued:?} vs {now:?}");
         let junk = Identity { cert_der: vec![0x30, 0x00], key_der: vec![] };
         assert!(matches!(junk.not_after(), Err(PkiError::InvalidCertificate(_))));
+        assert!(matches!(junk.issued_at(), Err(PkiError::InvalidCertificate(_))));
     }
 
     #[cfg(feature = "model")]

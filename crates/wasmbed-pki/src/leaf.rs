@@ -59,6 +59,24 @@ impl Pki {
         now: SystemTime,
         names_what_was_asked: impl Fn(&X509Certificate<'_>) -> bool,
     ) -> Result<Option<Identity>, PkiError> {
+        let now = unix_secs(now)?;
+        self.read_leaf(cert_path, key_path, |cert| {
+            let validity = cert.validity();
+            let fresh = now >= validity.not_before.timestamp()
+                && now.saturating_add(RENEW_BEFORE.as_secs() as i64) <= validity.not_after.timestamp();
+            fresh && names_what_was_asked(cert)
+        })
+    }
+
+    /// A stored leaf identity signed by this CA that `accept` accepts,
+    /// whatever its validity period; `None` if absent or not accepted; an
+    /// error if a file is corrupt. Reads only.
+    pub(crate) fn read_leaf(
+        &self,
+        cert_path: &Path,
+        key_path: &Path,
+        accept: impl Fn(&X509Certificate<'_>) -> bool,
+    ) -> Result<Option<Identity>, PkiError> {
         let (Some(cert_pem), Some(key_pem)) = (files::read(cert_path)?, files::read(key_path)?) else {
             return Ok(None);
         };
@@ -72,11 +90,7 @@ impl Pki {
 
         let ca = parse_cert(&self.ca_der)?;
         let signed_by_ca = cert.issuer() == ca.subject() && cert.verify_signature(Some(ca.public_key())).is_ok();
-        let now = unix_secs(now)?;
-        let validity = cert.validity();
-        let fresh = now >= validity.not_before.timestamp()
-            && now.saturating_add(RENEW_BEFORE.as_secs() as i64) <= validity.not_after.timestamp();
-        if !(signed_by_ca && fresh && names_what_was_asked(&cert)) {
+        if !(signed_by_ca && accept(&cert)) {
             return Ok(None);
         }
         Ok(Some(Identity { cert_der, key_der: key.serialize_der() }))

@@ -7,9 +7,10 @@
 //! from the operating system's random source.
 //!
 //! Where things live: `ca` opens or creates the CA ([`Pki`]); `gateway` and
-//! `device` issue their identities (and `device` forgets them); `leaf` is
-//! the one rule for issuing, storing and reusing a leaf; `bundle` builds a
-//! device's [`IdentityBundle`](wasmbed_protocol::IdentityBundle);
+//! `device` issue their identities (and `device` reads a stored one as it
+//! is, and forgets them); `leaf` is the one rule for issuing, storing and
+//! reusing a leaf; `bundle` builds a device's
+//! [`IdentityBundle`](wasmbed_protocol::IdentityBundle);
 //! `validity` holds the lifetimes and the time conversions; `identity` the
 //! [`Identity`] type and device ids; `fingerprint` how one certificate is
 //! named ([`Fingerprint`]); `files` the owner-only file writes and the

@@ -14,6 +14,7 @@
 
 mod app_keys;
 pub mod fixtures;
+mod upgrade;
 
 pub use app_keys::{AppKeyInfo, AppKeys};
 
@@ -208,6 +209,9 @@ impl Platform {
         let store_path = dir.join("wasmbed.redb");
         let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&store_path)
             .map_err(|source| PlatformError::Store { path: store_path.clone(), source })?;
+        // Before any gateway accepts a connection: devices from before
+        // identities were recorded get the certificate their bundle holds.
+        upgrade::record_stored_identities(store.as_ref(), &pki).await;
         let logs = Arc::new(LogBook::new(1000));
         let telemetry = Arc::new(TelemetryBook::default());
 
