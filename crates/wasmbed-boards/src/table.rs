@@ -122,10 +122,11 @@ pub const MPS2_AN505: Board = Board {
         Peripheral::Uart { port: 3, uart: Uart::Cmsdk(0x5020_3000) },
         Peripheral::Uart { port: 4, uart: Uart::Cmsdk(0x5020_4000) },
     ],
-    // Three CMSDK watchdogs (0x5008_1000 Secure, 0x4008_1000 Non-secure,
-    // 0x5002_E000 on the 32 kHz clock), behind the TrustZone PPC; not yet
-    // measured here, so not armed.
-    role: mps2_agent(0x5200_0000, 0x3830_0000, None),
+    // The SSE's three CMSDK watchdogs (QEMU's armsse.c): 0x5002_E000 on the
+    // 32 kHz clock, 0x4008_1000 Non-secure (an ordinary IRQ) and 0x5008_1000
+    // Secure on MAINCLK (20 MHz), whose warning QEMU wires to the NMI as on
+    // the other MPS2 boards and which sits behind no PPC: the one armed.
+    role: mps2_agent(0x5200_0000, 0x3830_0000, Some(Watchdog::Cmsdk { base: 0x5008_1000, clock_hz: 20_000_000 })),
 };
 
 /// STM32F405 peripheral clock after reset (HSI); QEMU does not model the

@@ -530,8 +530,19 @@ async fn a_qemu_device_runs_only_what_the_platform_signed() {
 /// over a window of several watchdog periods), and runs its other app again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_reset_while_starting_an_app_reports_it_failed_and_does_not_loop() {
-    let p = platform().await;
-    p.add_device("q-loop", &[("fleet", "loop")]).await;
+    watchdog_stops_a_stuck_app_once(BOARD).await;
+}
+
+/// The same on mps2-an505, whose Secure watchdog (one of the SSE's three)
+/// is the one armed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_an505_watchdog_resets_a_stuck_app_once() {
+    watchdog_stops_a_stuck_app_once("mps2-an505").await;
+}
+
+async fn watchdog_stops_a_stuck_app_once(board: &str) {
+    let p = platform_for(&[board]).await;
+    p.add_board_device("q-loop", board, &[("fleet", "loop")]).await;
     p.deploy("steady", "fleet=loop", &logging_app("steady")).await;
     p.wait_for("q-loop", "running steady", |d| app_state(d, "steady") == Some(AppState::Running)).await;
 
