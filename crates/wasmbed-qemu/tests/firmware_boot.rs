@@ -173,3 +173,50 @@ fn a_panic_or_a_hard_fault_prints_why_and_resets() {
         assert!(text.contains(want) && text.contains("; resetting"), "{text}");
     }
 }
+
+/// A firmware that crashes before it serves does not reset for ever: QEMU
+/// resets it in place (as the manager runs devices, without `-no-reboot`),
+/// the crash count survives in RAM, and the third crash in a row halts the
+/// image with the reason on the console, while QEMU keeps running.
+#[test]
+fn crashing_before_serving_three_times_in_a_row_halts_instead_of_looping() {
+    let image = wasmbed_qemu::image_from_source(
+        "checks/wasmbed-check-fault-mps2-an385",
+        "wasmbed-check-fault-mps2-an385",
+        "thumbv7m-none-eabi",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let console = dir.path().join("console.log");
+    let launch = Launch {
+        board: machine("mps2-an385").unwrap(),
+        kernel: image,
+        bundle: None,
+        seed: None,
+        console: console.clone(),
+        mac: None,
+        gateway_ports: Vec::new(),
+        peripherals: Vec::new(),
+        qmp: None,
+        paused: false,
+        app_uarts: None,
+    };
+    let mut cmd = launch.command();
+    cmd.arg("-device").arg("loader,data=0x50,data-len=1,addr=0x21008000");
+    let mut qemu = ProcessGroup::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null())).unwrap();
+    let start = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if text.contains("halted instead of resetting again") && text.ends_with('\n') {
+            break text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "never halted:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(text.matches("panic: panicked at").count(), 3, "{text}");
+    assert!(text.contains("crashed 3 times in a row before serving (last: Panic)"), "{text}");
+    // Halted, not reset: nothing more is printed, and QEMU is still there.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(std::fs::read_to_string(&console).unwrap(), text);
+    assert!(qemu.child_mut().try_wait().unwrap().is_none(), "QEMU still runs the halted board");
+}

@@ -59,13 +59,36 @@ pub fn set_cause(cause: Cause) {
     unsafe { write_volatile(addr_of_mut!(CAUSE).cast::<u32>(), cause.word()) }
 }
 
+/// Boots in a row that may panic or fault before serving; the next one
+/// halts instead (see [`boot`]).
+pub const EARLY_CRASH_LIMIT: u32 = 3;
+
 /// Once per boot, first: what the last boot left (see [`Block::boot`]).
+///
+/// A firmware that panics or faults before it serves (nothing an app did:
+/// the crash journal handles those) would reset in place for ever, as QEMU
+/// and real boards do; after [`EARLY_CRASH_LIMIT`] such boots in a row it
+/// halts here instead, saying why, until it is restarted (the platform
+/// restarts a QEMU device whose process ends; a board, by its reset button
+/// or power).
 pub fn boot() -> Boot {
     // SAFETY: as in `set_cause`; any word is a valid u32.
     let cause = unsafe { read_volatile(addr_of_mut!(CAUSE).cast::<u32>()) };
     set_cause(Cause::Unknown);
     let found = block().boot(cause);
     LAST_CAUSE.store(found.cause.word(), Relaxed);
+    if found.early_crashes >= EARLY_CRASH_LIMIT {
+        let _ = writeln!(
+            console(),
+            "boot: the firmware crashed {} times in a row before serving (last: {:?}); halted instead of \
+             resetting again",
+            found.early_crashes,
+            found.cause
+        );
+        loop {
+            cortex_m::asm::wfi();
+        }
+    }
     found
 }
 
@@ -94,8 +117,10 @@ impl Journal for WarmJournal {
     }
 }
 
-/// Arms the board's watchdog, if it has one.
+/// The device serves from now: arms the board's watchdog, if it has one.
 pub fn arm(watchdog: Option<Watchdog>) {
+    // Serving: a crash from here on is no early crash.
+    block().mark_serving();
     let Some(w @ Watchdog::Cmsdk { base, clock_hz }) = watchdog else { return };
     // SAFETY: the board's watchdog, from the table; only this module drives it.
     let mut wd = unsafe { Cmsdk::new(to_usize(base)) };

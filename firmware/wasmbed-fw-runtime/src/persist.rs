@@ -64,6 +64,8 @@ pub struct Block {
     carried_ms: u64,
     /// Uptime of this boot at the last [`Block::set_uptime`], ms.
     uptime_ms: u64,
+    /// Boots in a row that panicked or faulted before serving.
+    early_crashes: u32,
     journal_len: u32,
     journal: [u8; JOURNAL_CAP],
     checksum: u32,
@@ -79,6 +81,10 @@ pub struct Boot {
     pub cause: Cause,
     /// Uptime of the boots since power-on, to add to the host's launch time.
     pub carried_ms: u64,
+    /// Boots in a row, this one's predecessors, that panicked or faulted
+    /// before they served (see [`Block::mark_serving`]): a firmware that
+    /// cannot start, not an app, which no crash journal can stop.
+    pub early_crashes: u32,
 }
 
 impl Block {
@@ -88,6 +94,7 @@ impl Block {
         resets: 0,
         carried_ms: 0,
         uptime_ms: 0,
+        early_crashes: 0,
         journal_len: 0,
         journal: [0; JOURNAL_CAP],
         checksum: 0,
@@ -99,18 +106,25 @@ impl Block {
     pub fn boot(&mut self, cause: u32) -> Boot {
         let intact = self.magic == MAGIC && self.checksum == self.sum() && self.journal_len as usize <= JOURNAL_CAP;
         let found = if intact {
+            let cause = Cause::from_word(cause);
+            let early_crashes = match cause {
+                Cause::Panic | Cause::Fault => self.early_crashes.saturating_add(1),
+                Cause::Unknown | Cause::Watchdog => 0,
+            };
             Boot {
                 resets: self.resets.saturating_add(1),
-                cause: Cause::from_word(cause),
+                cause,
                 carried_ms: self.carried_ms.saturating_add(self.uptime_ms),
+                early_crashes,
             }
         } else {
             *self = Self::EMPTY;
-            Boot { resets: 0, cause: Cause::Unknown, carried_ms: 0 }
+            Boot { resets: 0, cause: Cause::Unknown, carried_ms: 0, early_crashes: 0 }
         };
         self.magic = MAGIC;
         self.resets = found.resets;
         self.carried_ms = found.carried_ms;
+        self.early_crashes = found.early_crashes;
         self.uptime_ms = 0;
         self.seal();
         found
@@ -131,6 +145,13 @@ impl Block {
         true
     }
 
+    /// This boot got as far as serving: a crash from here on is not an
+    /// early one (the agent's crash journal deals with those).
+    pub fn mark_serving(&mut self) {
+        self.early_crashes = 0;
+        self.seal();
+    }
+
     /// Records this boot's uptime (the next boot adds it to the time).
     pub fn set_uptime(&mut self, ms: u64) {
         self.uptime_ms = ms;
@@ -149,6 +170,7 @@ impl Block {
         eat(&self.resets.to_le_bytes());
         eat(&self.carried_ms.to_le_bytes());
         eat(&self.uptime_ms.to_le_bytes());
+        eat(&self.early_crashes.to_le_bytes());
         eat(&self.journal_len.to_le_bytes());
         eat(&self.journal);
         h
@@ -168,14 +190,36 @@ mod tests {
         let mut b = Block::EMPTY;
         b.magic = 0xdead_beef; // whatever RAM held at power-on
         let wd = Cause::Watchdog.word();
-        assert_eq!(b.boot(wd), Boot { resets: 0, cause: Cause::Unknown, carried_ms: 0 }, "no cause on a cold boot");
+        assert_eq!(
+            b.boot(wd),
+            Boot { resets: 0, cause: Cause::Unknown, carried_ms: 0, early_crashes: 0 },
+            "no cause on a cold boot"
+        );
         assert!(b.journal().is_empty());
         assert!(b.set_journal(b"record"));
         b.set_uptime(1_500);
-        assert_eq!(b.boot(wd), Boot { resets: 1, cause: Cause::Watchdog, carried_ms: 1_500 });
+        assert_eq!(b.boot(wd), Boot { resets: 1, cause: Cause::Watchdog, carried_ms: 1_500, early_crashes: 0 });
         assert_eq!(b.journal(), b"record");
         b.set_uptime(500);
-        assert_eq!(b.boot(0), Boot { resets: 2, cause: Cause::Unknown, carried_ms: 2_000 });
+        assert_eq!(b.boot(0), Boot { resets: 2, cause: Cause::Unknown, carried_ms: 2_000, early_crashes: 0 });
+    }
+
+    #[test]
+    fn crashes_before_serving_are_counted_in_a_row_and_serving_clears_them() {
+        let mut b = Block::EMPTY;
+        b.boot(0);
+        let (panic, fault) = (Cause::Panic.word(), Cause::Fault.word());
+        assert_eq!(b.boot(panic).early_crashes, 1);
+        assert_eq!(b.boot(fault).early_crashes, 2);
+        assert_eq!(b.boot(panic).early_crashes, 3);
+        // A reset for another reason (a terminal reboot) starts the count over.
+        assert_eq!(b.boot(0).early_crashes, 0);
+        assert_eq!(b.boot(panic).early_crashes, 1);
+        // A boot that served and then crashed is the journal's business.
+        b.mark_serving();
+        assert_eq!(b.boot(panic).early_crashes, 1);
+        b.mark_serving();
+        assert_eq!(b.boot(Cause::Watchdog.word()).early_crashes, 0);
     }
 
     #[test]

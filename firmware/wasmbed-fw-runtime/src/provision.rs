@@ -112,7 +112,7 @@ mod tests {
 
     use crate::persist::{Boot, Cause};
 
-    const COLD: Boot = Boot { resets: 0, cause: Cause::Unknown, carried_ms: 0 };
+    const COLD: Boot = Boot { resets: 0, cause: Cause::Unknown, carried_ms: 0, early_crashes: 0 };
 
     fn provision(bundle: &[u8], seed: &[u8]) -> Result<Provisioned, ProvisionError> {
         super::provision(bundle, seed, COLD)
@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_warm_reset_draws_a_new_stream_from_the_same_boot_seed_and_keeps_the_time() {
-        let warm = Boot { resets: 1, cause: Cause::Watchdog, carried_ms: 5_000 };
+        let warm = Boot { resets: 1, cause: Cause::Watchdog, carried_ms: 5_000, early_crashes: 0 };
         let cold = provision(&bundle(), &seed(1)).unwrap();
         let after = super::provision(&bundle(), &seed(1), warm).unwrap();
         assert_ne!(cold.rng.clone().next_u64(), after.rng.clone().next_u64());

@@ -2,7 +2,8 @@
 //! purpose. The host loads one byte at [`MODE`]: `P` panics, `H` executes an
 //! undefined instruction (a UsageFault, escalated to HardFault). Either way
 //! the firmware must print why and reset, which QEMU (`-no-reboot`) turns
-//! into an exit the test observes. The panic handler is the shared
+//! into an exit the test observes; without it, QEMU resets in place and the
+//! third crash before serving in a row halts the image. The panic handler is the shared
 //! firmware's, and the exception handlers come from the same macro board
 //! images get them from (`exception_handlers!`, inside `board_main!`), so
 //! nothing here stands in for what devices run. Not a production image.
@@ -21,6 +22,8 @@ const MODE: usize = 0x2100_8000;
 fn main() -> ! {
     static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; 16 * 1024] = [core::mem::MaybeUninit::uninit(); 16 * 1024];
     wasmbed_fw_device::init(&wasmbed_boards::MPS2_AN385, HEAP_MEM);
+    // As devices boot: a crash before serving counts towards the halt.
+    wasmbed_fw_device::warm::boot();
     let mode = host_region(MODE, 1)[0];
     let _ = writeln!(console(), "fault check: mode {:?}", char::from(mode));
     match mode {
