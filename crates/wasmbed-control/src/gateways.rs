@@ -48,6 +48,18 @@ pub fn load<'a>(devices: impl IntoIterator<Item = &'a Device>) -> BTreeMap<Strin
 /// The gateway `device` should be assigned to, when that differs from its
 /// current assignment; `None` leaves it as it is.
 pub fn assign(device: &Device, gateways: &[Gateway], load: &BTreeMap<String, u32>, now_ms: u64) -> Option<String> {
+    assign_lazily(device, gateways, now_ms, || load)
+}
+
+/// [`assign`], asking for the fleet's `load` only when the device has to
+/// be placed anew (counting a whole fleet for every device that is where
+/// it should be would make each status change cost the fleet's size).
+pub fn assign_lazily<'l>(
+    device: &Device,
+    gateways: &[Gateway],
+    now_ms: u64,
+    load: impl FnOnce() -> &'l BTreeMap<String, u32>,
+) -> Option<String> {
     // A gateway that registered but has not reported yet can take devices:
     // at start-up every gateway is Unknown for a moment.
     let usable = |g: &Gateway| health(g, now_ms) != GatewayHealth::Unhealthy;
@@ -62,6 +74,7 @@ pub fn assign(device: &Device, gateways: &[Gateway], load: &BTreeMap<String, u32
     {
         return (current != Some(g)).then(|| g.to_string());
     }
+    let load = load();
     let room = |g: &Gateway| i64::from(g.spec.capacity) - i64::from(load.get(&g.meta.name).copied().unwrap_or(0));
     let best = gateways
         .iter()

@@ -358,7 +358,10 @@ impl Reconciler {
         if !dirty_devices.is_empty() {
             let apps: Vec<Application> = self.apps.values().cloned().collect();
             let gws: Vec<Gateway> = self.gateways.values().cloned().collect();
-            let mut load = gateways::load(self.devices.values());
+            // Counted only if some device needs placing, with the moves
+            // made before in this pass.
+            let mut load: Option<BTreeMap<String, u32>> = None;
+            let mut moves: Vec<(Option<String>, String)> = Vec::new();
             for name in dirty_devices {
                 let Some(d) = self.devices.get(&name) else { continue };
                 let (phase, conditions) = lifecycle(d, &desired_apps(d, &apps), now);
@@ -374,14 +377,18 @@ impl Reconciler {
                 if !self.cfg.assign_gateways {
                     continue;
                 }
-                let Some(g) = gateways::assign(d, &gws, &load, now) else { continue };
+                let (devices, slot, made) = (&self.devices, &mut load, &moves);
+                let Some(g) = gateways::assign_lazily(d, &gws, now, move || counted_load(slot, devices.values(), made))
+                else {
+                    continue;
+                };
                 let mut moved = d.clone();
-                if let Some(n) = moved.spec.gateway.as_ref().and_then(|old| load.get_mut(old)) {
-                    *n = n.saturating_sub(1);
-                }
                 info!(device = %name, from = ?moved.spec.gateway, to = %g, "gateway assigned");
-                moved.spec.gateway = Some(g.clone());
-                *load.entry(g).or_insert(0) += 1;
+                match load.as_mut() {
+                    Some(l) => move_one(l, moved.spec.gateway.as_deref(), &g),
+                    None => moves.push((moved.spec.gateway.clone(), g.clone())),
+                }
+                moved.spec.gateway = Some(g);
                 if let Err(e) = self.store.update_device_spec(&moved).await {
                     failed.push((Kind::Device, name, e));
                 }
@@ -429,4 +436,28 @@ impl Reconciler {
         };
         set.insert(name);
     }
+}
+
+/// The fleet's load in `slot`, counted now if it was not (from `devices`
+/// and the `moves` made since they were read).
+fn counted_load<'a, 'd>(
+    slot: &'a mut Option<BTreeMap<String, u32>>,
+    devices: impl Iterator<Item = &'d Device>,
+    moves: &[(Option<String>, String)],
+) -> &'a BTreeMap<String, u32> {
+    slot.get_or_insert_with(|| {
+        let mut l = gateways::load(devices);
+        for (from, to) in moves {
+            move_one(&mut l, from.as_deref(), to);
+        }
+        l
+    })
+}
+
+/// Counts a device moved from gateway `from` to `to` in `load`.
+fn move_one(load: &mut BTreeMap<String, u32>, from: Option<&str>, to: &str) {
+    if let Some(n) = from.and_then(|f| load.get_mut(f)) {
+        *n = n.saturating_sub(1);
+    }
+    *load.entry(to.to_owned()).or_insert(0) += 1;
 }

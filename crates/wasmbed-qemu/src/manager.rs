@@ -208,7 +208,11 @@ impl QemuManager {
             tokio::select! {
                 _ = stop.changed() => break,
                 ev = events.recv() => match ev {
-                    Ok(ev) if ev.kind == EventKind::Device && !ev.status_only => self.reconcile().await,
+                    Ok(ev) if ev.kind == EventKind::Device && !ev.status_only => {
+                        if self.concerns(&ev.name, ev.deleted).await {
+                            self.reconcile().await;
+                        }
+                    }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => self.reconcile().await,
                     Err(RecvError::Closed) => break,
@@ -224,6 +228,24 @@ impl QemuManager {
         }
         for s in all {
             let _ = s.task.await;
+        }
+    }
+
+    /// Whether a change of device `name` can change what runs: it is one
+    /// this manager supervises, or one of an emulated board. (Reconciling
+    /// reads the whole fleet; a fleet of simulated devices changing must
+    /// not make every change cost the fleet's size.)
+    async fn concerns(&self, name: &str, deleted: bool) -> bool {
+        if self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(name) {
+            return true;
+        }
+        if deleted {
+            return false;
+        }
+        match self.store.get_device(name).await {
+            Ok(Some(d)) => machine(&d.spec.board).is_some(),
+            Ok(None) => false,
+            Err(_) => true,
         }
     }
 
