@@ -3,12 +3,18 @@
 //! A connection holds no session slot until it has authenticated; before
 //! that it holds a handshake [`Ticket`], from a pool smaller than the
 //! sessions' and capped per source address. When the pool (or the source's
-//! share of it) is full, the oldest handshake of the busiest source gives
-//! way if it has been in progress longer than [`STALE_HANDSHAKE`]:
+//! share of it) is full, the oldest handshake of the busiest source that
+//! has been waiting on its peer for [`STALE_HANDSHAKE`] gives way:
 //! connections that never finish a handshake cannot keep devices out, even
 //! devices behind the same address, unless they are opened faster than
 //! devices finish theirs. Otherwise the newcomer is turned away (it retries
 //! as devices do), so a fleet dialling in at once is paced, not thrashed.
+//!
+//! Staleness counts only time spent waiting for the peer's bytes
+//! ([`Watched`] notes it): a handshake the gateway itself has not got to
+//! yet, because a flood keeps its cores busy, is not stale. (Counting from
+//! arrival made devices evict each other's handshakes under load, wasting
+//! the work already done on them.)
 //!
 //! Sources are IPv4 addresses and IPv6 /64 prefixes (what one host holds).
 
@@ -17,6 +23,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
 /// A handshake in progress this long is taken for one that will not finish
@@ -68,9 +78,91 @@ pub(crate) enum Admit {
 
 struct Entry {
     id: u64,
-    since: Instant,
+    /// Since when the handshake has been waiting on its peer, if it is.
+    wait: Arc<PeerWait>,
     /// Tells the handshake to give way.
     evict: oneshot::Sender<()>,
+}
+
+/// Whether a handshake is waiting for its peer's bytes, and since when.
+#[derive(Debug, Default)]
+pub(crate) struct PeerWait(Mutex<Option<Instant>>);
+
+impl PeerWait {
+    /// The handshake wants bytes the peer has not sent (as of `now`).
+    pub(crate) fn pending(&self, now: Instant) {
+        if let Ok(mut w) = self.0.lock() {
+            w.get_or_insert(now);
+        }
+    }
+
+    /// The peer sent something: not waiting on it any more.
+    pub(crate) fn progressed(&self) {
+        if let Ok(mut w) = self.0.lock() {
+            *w = None;
+        }
+    }
+
+    /// Waiting on the peer for at least [`STALE_HANDSHAKE`] at `now`.
+    fn stale(&self, now: Instant) -> bool {
+        self.0.lock().ok().and_then(|w| *w).is_some_and(|since| now.saturating_duration_since(since) >= STALE_HANDSHAKE)
+    }
+}
+
+/// A connection during its handshake, noting in its ticket's [`PeerWait`]
+/// when a read waits on the peer and when bytes arrive.
+#[derive(Debug)]
+pub(crate) struct Watched<S> {
+    inner: S,
+    wait: Option<Arc<PeerWait>>,
+}
+
+impl<S> Watched<S> {
+    /// Authenticated: no one evicts it any more, so stop noting.
+    pub(crate) fn unwatch(&mut self) {
+        self.wait = None;
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Some(wait) = &self.wait {
+            match &polled {
+                Poll::Pending => wait.pending(Instant::now()),
+                Poll::Ready(_) if buf.filled().len() > before => wait.progressed(),
+                Poll::Ready(_) => {}
+            }
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 #[derive(Default)]
@@ -81,13 +173,11 @@ struct Book {
 }
 
 impl Book {
-    /// Removes the oldest handshake of `source` if it is stale at `now`.
+    /// Removes the oldest handshake of `source` that is stale at `now`.
     fn evict_stale(&mut self, source: Source, now: Instant) -> bool {
         let Some(queue) = self.by_source.get_mut(&source) else { return false };
-        if queue.front().is_none_or(|e| now.saturating_duration_since(e.since) < STALE_HANDSHAKE) {
-            return false;
-        }
-        let Some(victim) = queue.pop_front() else { return false };
+        let Some(at) = queue.iter().position(|e| e.wait.stale(now)) else { return false };
+        let Some(victim) = queue.remove(at) else { return false };
         if queue.is_empty() {
             self.by_source.remove(&source);
         }
@@ -136,9 +226,12 @@ impl Admission {
         let id = book.next;
         book.next += 1;
         let (evict, gone) = oneshot::channel();
-        book.by_source.entry(source).or_default().push_back(Entry { id, since: now, evict });
+        let wait = Arc::new(PeerWait::default());
+        // Nothing read yet: waiting on the peer from the start.
+        wait.pending(now);
+        book.by_source.entry(source).or_default().push_back(Entry { id, wait: wait.clone(), evict });
         book.total += 1;
-        Admit::Yes { ticket: Ticket { pool: self.clone(), source, id, gone }, evicted }
+        Admit::Yes { ticket: Ticket { pool: self.clone(), source, id, gone, wait }, evicted }
     }
 
     /// Handshakes in progress now.
@@ -169,6 +262,7 @@ pub(crate) struct Ticket {
     source: Source,
     id: u64,
     gone: oneshot::Receiver<()>,
+    wait: Arc<PeerWait>,
 }
 
 impl std::fmt::Debug for Ticket {
@@ -178,6 +272,11 @@ impl std::fmt::Debug for Ticket {
 }
 
 impl Ticket {
+    /// `stream`, noting in this ticket when its handshake waits on the peer.
+    pub(crate) fn watch<S>(&self, stream: S) -> Watched<S> {
+        Watched { inner: stream, wait: Some(self.wait.clone()) }
+    }
+
     /// Resolves when this handshake must give way to a newer one.
     pub(crate) async fn evicted(&mut self) {
         // The sender goes only with the slot (eviction) or with the
@@ -233,6 +332,38 @@ mod tests {
         // Dropping the evicted ticket does not free anyone else's slot.
         drop(oldest);
         assert_eq!(pool.in_progress(), 2);
+    }
+
+    #[test]
+    fn a_handshake_the_gateway_has_not_got_to_is_not_stale() {
+        let pool = Admission::new(10, 1);
+        let t0 = Instant::now();
+        let (busy, _) = yes(pool.admit(ip("10.0.0.1"), t0));
+        // Its peer sent a ClientHello; the gateway is yet to answer.
+        busy.wait.progressed();
+        assert!(matches!(pool.admit(ip("10.0.0.1"), t0 + 10 * STALE_HANDSHAKE), Admit::No), "not evicted");
+        // Answered, and now waiting on the peer again: stale a while later.
+        busy.wait.pending(t0 + 10 * STALE_HANDSHAKE);
+        assert!(matches!(pool.admit(ip("10.0.0.1"), t0 + 10 * STALE_HANDSHAKE), Admit::No));
+        let (_new, evicted) = yes(pool.admit(ip("10.0.0.1"), t0 + 11 * STALE_HANDSHAKE));
+        assert!(evicted);
+    }
+
+    #[tokio::test]
+    async fn a_watched_stream_notes_waiting_on_the_peer_and_its_bytes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let pool = Admission::new(10, 1);
+        let (ticket, _) = yes(pool.admit(ip("10.0.0.1"), Instant::now()));
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut watched = ticket.watch(near);
+        ticket.wait.progressed();
+        let mut byte = [0u8; 1];
+        // Nothing sent: the read waits on the peer.
+        assert!(tokio::time::timeout(Duration::from_millis(20), watched.read(&mut byte)).await.is_err());
+        assert!(ticket.wait.stale(Instant::now() + STALE_HANDSHAKE));
+        far.write_all(b"x").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(watched.read(&mut byte).await.unwrap_or(0), 1);
+        assert!(!ticket.wait.stale(Instant::now() + STALE_HANDSHAKE), "bytes arrived");
     }
 
     #[test]

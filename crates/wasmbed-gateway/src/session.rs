@@ -10,6 +10,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::server::TlsStream;
+
+use crate::admission::Watched;
 use tracing::{debug, info, warn};
 use wasmbed_model::{
     AppObservation, DesiredApp, Device, DeviceStatusPatch, Gauge, LogLine, RefusedIdentity, SessionStatus,
@@ -69,8 +71,11 @@ pub(crate) async fn serve(
     // Failures are summed up in one line per interval (`turned`): an idle
     // flood must not flood the log too.
     let stream = tokio::select! {
-        accepted = timeout(gw.cfg.handshake_timeout, gw.acceptor.accept(tcp)) => match accepted {
-            Ok(Ok(s)) => s,
+        accepted = timeout(gw.cfg.handshake_timeout, gw.acceptor.accept(ticket.watch(tcp))) => match accepted {
+            Ok(Ok(mut s)) => {
+                s.get_mut().0.unwatch();
+                s
+            }
             Ok(Err(e)) => {
                 gw.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
                 gw.turned.tls_failed(format!("{peer}: {e}"));
@@ -138,7 +143,7 @@ struct Session {
     gw: Arc<Gateway>,
     device: String,
     peer: SocketAddr,
-    stream: TlsStream<TcpStream>,
+    stream: TlsStream<Watched<TcpStream>>,
     reader: FrameReader,
     out: Outbox,
     reported: BTreeMap<String, AppReport>,
