@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::SystemTime;
 
@@ -252,15 +253,13 @@ async fn a_board_without_a_firmware_image_is_reported_not_started() {
     p.shutdown().await;
 }
 
-/// A device provisioned with another CA must not talk to this gateway.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
-    let p = platform().await;
-    // Not a Device of this platform: launched by hand with a bundle from a different CA.
+/// Runs a device that is not one of this platform's: QEMU launched by hand
+/// with a bundle from another CA naming `endpoints`, its network forwarding
+/// `gateway_ports`. Returns QEMU (killed on drop) and its console file.
+fn foreign_device(p: &Env, name: &str, endpoints: &[String], gateway_ports: Vec<u16>) -> (ProcessGroup, PathBuf) {
     let other = Pki::open_or_create(&p.tmp.path().join("other-pki"), SystemTime::now()).unwrap();
-    let port = p.p.gateway_port();
-    let bundle = other.bundle("q-foreign", BOARD, &[format!("10.0.2.2:{port}")], [7; 32], SystemTime::now()).unwrap();
-    let dir = p.tmp.path().join("foreign");
+    let bundle = other.bundle(name, BOARD, endpoints, [7; 32], SystemTime::now()).unwrap();
+    let dir = p.tmp.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("bundle.bin"), bundle.to_bytes()).unwrap();
     write_boot_seed(&dir.join("seed.bin"), [8; 32], unix_ms()).unwrap();
@@ -271,14 +270,22 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
         bundle: Some(dir.join("bundle.bin")),
         seed: Some(dir.join("seed.bin")),
         console: console.clone(),
-        mac: Some(wasmbed_qemu::mac_for("q-foreign")),
-        gateway_ports: vec![port],
+        mac: Some(wasmbed_qemu::mac_for(name)),
+        gateway_ports,
         peripherals: Vec::new(),
         qmp: None,
         paused: false,
         app_uarts: None,
     };
-    let _qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap();
+    (ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap(), console)
+}
+
+/// A device provisioned with another CA must not talk to this gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
+    let p = platform().await;
+    let port = p.p.gateway_port();
+    let (_qemu, console) = foreign_device(&p, "q-foreign", &[format!("10.0.2.2:{port}")], vec![port]);
     let text = poll("a refusal on the console", async || {
         let text = std::fs::read_to_string(&console).unwrap_or_default();
         if text.contains("did not verify against the pinned platform CA") { Ok(text) } else { Err(text) }
@@ -297,32 +304,12 @@ async fn a_device_pinning_another_ca_refuses_the_gateway_and_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_qemu_device_reaches_its_gateway_and_nothing_else_on_the_host() {
     let p = platform_for(&[]).await;
-    let other = Pki::open_or_create(&p.tmp.path().join("other-pki"), SystemTime::now()).unwrap();
     let port = p.p.gateway_port();
     let bystander = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     bystander.set_nonblocking(true).unwrap();
     let blocked = bystander.local_addr().unwrap().port();
     let endpoints = [format!("10.0.2.2:{blocked}"), format!("10.0.2.2:{port}")];
-    let bundle = other.bundle("q-fenced", BOARD, &endpoints, [7; 32], SystemTime::now()).unwrap();
-    let dir = p.tmp.path().join("fenced");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("bundle.bin"), bundle.to_bytes()).unwrap();
-    write_boot_seed(&dir.join("seed.bin"), [8; 32], unix_ms()).unwrap();
-    let console = dir.join("console.log");
-    let launch = Launch {
-        board: machine(BOARD).unwrap(),
-        kernel: wasmbed_qemu::firmware_from_source(BOARD).unwrap(),
-        bundle: Some(dir.join("bundle.bin")),
-        seed: Some(dir.join("seed.bin")),
-        console: console.clone(),
-        mac: Some(wasmbed_qemu::mac_for("q-fenced")),
-        gateway_ports: vec![port],
-        peripherals: Vec::new(),
-        qmp: None,
-        paused: false,
-        app_uarts: None,
-    };
-    let _qemu = ProcessGroup::spawn(launch.command().stdout(Stdio::null())).unwrap();
+    let (_qemu, console) = foreign_device(&p, "q-fenced", &endpoints, vec![port]);
     // It tried the blocked port first, then reached the gateway, twice over.
     let text = poll("the gateway reached twice", async || {
         let text = std::fs::read_to_string(&console).unwrap_or_default();

@@ -125,6 +125,33 @@ fn the_firmware_reaches_the_gateway_over_ethernet() {
     assert!(peer.ip().is_loopback(), "{peer}");
 }
 
+/// QEMU running the fault-injection image with `mode` (`P` panic, `H` hard
+/// fault) loaded where it reads it, its console to `console`.
+fn fault_check(console: &Path, mode: u8) -> std::process::Command {
+    let image = wasmbed_qemu::image_from_source(
+        "checks/wasmbed-check-fault-mps2-an385",
+        "wasmbed-check-fault-mps2-an385",
+        "thumbv7m-none-eabi",
+    )
+    .unwrap();
+    let launch = Launch {
+        board: machine("mps2-an385").unwrap(),
+        kernel: image,
+        bundle: None,
+        seed: None,
+        console: console.to_path_buf(),
+        mac: None,
+        gateway_ports: Vec::new(),
+        peripherals: Vec::new(),
+        qmp: None,
+        paused: false,
+        app_uarts: None,
+    };
+    let mut cmd = launch.command();
+    cmd.arg("-device").arg(format!("loader,data={mode:#x},data-len=1,addr=0x21008000"));
+    cmd
+}
+
 /// The shared firmware's fault handlers, triggered on purpose by a test
 /// image: a panic and a hard fault each print their reason on the console
 /// and reset the device (the manager lets QEMU reset in place; here
@@ -134,30 +161,10 @@ fn the_firmware_reaches_the_gateway_over_ethernet() {
 /// crate they all link.
 #[test]
 fn a_panic_or_a_hard_fault_prints_why_and_resets() {
-    let image = wasmbed_qemu::image_from_source(
-        "checks/wasmbed-check-fault-mps2-an385",
-        "wasmbed-check-fault-mps2-an385",
-        "thumbv7m-none-eabi",
-    )
-    .unwrap();
     for (mode, want) in [(b'P', "panic: panicked at"), (b'H', "fault: hard fault at pc 0x")] {
         let dir = tempfile::tempdir().unwrap();
         let console = dir.path().join("console.log");
-        let launch = Launch {
-            board: machine("mps2-an385").unwrap(),
-            kernel: image.clone(),
-            bundle: None,
-            seed: None,
-            console: console.clone(),
-            mac: None,
-            gateway_ports: Vec::new(),
-            peripherals: Vec::new(),
-            qmp: None,
-            paused: false,
-            app_uarts: None,
-        };
-        let mut cmd = launch.command();
-        cmd.arg("-device").arg(format!("loader,data={mode:#x},data-len=1,addr=0x21008000"));
+        let mut cmd = fault_check(&console, mode);
         cmd.arg("-no-reboot");
         let mut qemu = ProcessGroup::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null())).unwrap();
         let start = Instant::now();
@@ -180,29 +187,9 @@ fn a_panic_or_a_hard_fault_prints_why_and_resets() {
 /// image with the reason on the console, while QEMU keeps running.
 #[test]
 fn crashing_before_serving_three_times_in_a_row_halts_instead_of_looping() {
-    let image = wasmbed_qemu::image_from_source(
-        "checks/wasmbed-check-fault-mps2-an385",
-        "wasmbed-check-fault-mps2-an385",
-        "thumbv7m-none-eabi",
-    )
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let console = dir.path().join("console.log");
-    let launch = Launch {
-        board: machine("mps2-an385").unwrap(),
-        kernel: image,
-        bundle: None,
-        seed: None,
-        console: console.clone(),
-        mac: None,
-        gateway_ports: Vec::new(),
-        peripherals: Vec::new(),
-        qmp: None,
-        paused: false,
-        app_uarts: None,
-    };
-    let mut cmd = launch.command();
-    cmd.arg("-device").arg("loader,data=0x50,data-len=1,addr=0x21008000");
+    let mut cmd = fault_check(&console, b'P');
     let mut qemu = ProcessGroup::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null())).unwrap();
     let start = Instant::now();
     let text = loop {
