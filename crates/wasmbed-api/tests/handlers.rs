@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,48 +15,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use wasmbed_api::{ApiState, AuditLog, EventHub, MAX_MODULE_LEN, Role, Tokens, router};
-use wasmbed_model::{LogBook, Store, TelemetryBook, TelemetrySample};
+use wasmbed_api::{MAX_MODULE_LEN, router};
+use wasmbed_model::TelemetrySample;
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    store: Arc<dyn Store>,
-    state: ApiState,
-    viewer: String,
-    operator: String,
-    admin: String,
-}
+type Env = common::Fixture;
 
 fn env() -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
-    let pki = Arc::new(wasmbed_pki::Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap());
-    let tokens = Arc::new(Tokens::open(&tmp.path().join("tokens.json")).unwrap());
-    let admin = tokens.ensure_admin([9; 32], 0).unwrap().unwrap();
-    let operator = tokens.create("ops", Role::Operator, None, [8; 32], 0).unwrap().1;
-    let viewer = tokens.create("watcher", Role::Viewer, None, [7; 32], 0).unwrap().1;
-    let logs = Arc::new(LogBook::new(10));
-    let telemetry = Arc::new(TelemetryBook::default());
-    let state = ApiState {
-        store: store.clone(),
-        pki,
-        logs: logs.clone(),
-        telemetry: telemetry.clone(),
-        tokens,
-        audit: Arc::new(AuditLog::open(&tmp.path().join("audit.log")).unwrap()),
-        events: EventHub::start(store.clone(), logs, telemetry, wasmbed_model::clock::system()),
-        terminal: None,
-        sensors: None,
-        signing: None,
-        gateway_port: 4443,
-        gateway: Arc::new(Default::default),
-        random: Arc::new(rand_bytes),
-        now: Arc::new(SystemTime::now),
-        consoles: Some(tmp.path().join("devices")),
-        dashboard: None,
-        counters: Arc::default(),
-    };
-    Env { _tmp: tmp, store, state, viewer, operator, admin }
+    common::fixture(rand_bytes, |st, dir| st.consoles = Some(dir.join("devices")))
 }
 
 /// Distinct bytes per call (token secrets must differ).
@@ -361,7 +328,7 @@ async fn console_reads_from_an_offset_and_refuses_what_has_none() {
     };
     assert_eq!(call(&e, create("q1", "mps2-an385")).await.0, StatusCode::CREATED);
     assert_eq!(call(&e, create("s1", "sim")).await.0, StatusCode::CREATED);
-    let dir = e._tmp.path().join("devices/q1");
+    let dir = e.tmp.path().join("devices/q1");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("console.log"), "boot\nonline\n").unwrap();
 

@@ -6,16 +6,16 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
-use wasmbed_api::{ApiState, AuditLog, EventHub, Role, Rotated, SigningKeyInfo, SigningKeys, Tokens, router};
-use wasmbed_model::{LogBook, Store, TelemetryBook};
+use wasmbed_api::{Rotated, SigningKeyInfo, SigningKeys, router};
 use wasmbed_pki::PkiError;
 
 /// Keys named by the first random bytes they were made from; the first is `k0`.
@@ -61,43 +61,15 @@ impl SigningKeys for FakeKeys {
     }
 }
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    state: ApiState,
-    admin: String,
-    operator: String,
-    viewer: String,
-}
+type Env = common::Fixture;
 
 fn env(keys: Option<Arc<FakeKeys>>) -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
-    let pki = Arc::new(wasmbed_pki::Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap());
-    let tokens = Arc::new(Tokens::open(&tmp.path().join("tokens.json")).unwrap());
-    let admin = tokens.ensure_admin([9; 32], 0).unwrap().unwrap();
-    let operator = tokens.create("ops", Role::Operator, None, [8; 32], 0).unwrap().1;
-    let viewer = tokens.create("watcher", Role::Viewer, None, [7; 32], 0).unwrap().1;
-    let (logs, telemetry) = (Arc::new(LogBook::new(10)), Arc::new(TelemetryBook::default()));
-    let state = ApiState {
-        store: store.clone(),
-        pki,
-        logs: logs.clone(),
-        telemetry: telemetry.clone(),
-        tokens,
-        audit: Arc::new(AuditLog::open(&tmp.path().join("audit.log")).unwrap()),
-        events: EventHub::start(store, logs, telemetry, wasmbed_model::clock::system()),
-        terminal: None,
-        sensors: None,
-        signing: keys.map(|k| k as Arc<dyn SigningKeys>),
-        gateway_port: 4443,
-        gateway: Arc::new(Default::default),
-        random: Arc::new(|| [0xab; 32]),
-        now: Arc::new(SystemTime::now),
-        consoles: None,
-        dashboard: None,
-        counters: Arc::default(),
-    };
-    Env { _tmp: tmp, state, admin, operator, viewer }
+    common::fixture(
+        || [0xab; 32],
+        |st, _| {
+            st.signing = keys.map(|k| k as Arc<dyn SigningKeys>);
+        },
+    )
 }
 
 async fn call(e: &Env, method: &str, uri: &str, token: Option<&str>) -> (StatusCode, Value) {

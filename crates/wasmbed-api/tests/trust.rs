@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -13,8 +15,8 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
-use wasmbed_api::{ApiState, AuditLog, EventHub, Role, Tokens, router};
-use wasmbed_model::{LogBook, Store, TelemetryBook};
+use wasmbed_api::{ApiState, Role, router};
+use wasmbed_model::Store;
 
 struct Env {
     tmp: tempfile::TempDir,
@@ -27,36 +29,10 @@ struct Env {
 }
 
 fn env() -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&tmp.path().join("s.redb")).unwrap();
-    let pki = Arc::new(wasmbed_pki::Pki::open_or_create(&tmp.path().join("pki"), SystemTime::now()).unwrap());
-    let tokens = Arc::new(Tokens::open(&tmp.path().join("tokens.json")).unwrap());
-    let admin = tokens.ensure_admin([9; 32], 0).unwrap().unwrap();
-    let viewer = tokens.create("watcher", Role::Viewer, None, [7; 32], 0).unwrap().1;
-    let logs = Arc::new(LogBook::new(10));
-    let telemetry = Arc::new(TelemetryBook::default());
     let now = Arc::new(Mutex::new(SystemTime::now()));
     let clock = now.clone();
-    let state = ApiState {
-        store: store.clone(),
-        pki,
-        logs: logs.clone(),
-        telemetry: telemetry.clone(),
-        tokens,
-        audit: Arc::new(AuditLog::open(&tmp.path().join("audit.log")).unwrap()),
-        events: EventHub::start(store.clone(), logs, telemetry, wasmbed_model::clock::system()),
-        terminal: None,
-        sensors: None,
-        signing: None,
-        gateway_port: 4443,
-        gateway: Arc::new(Default::default),
-        random: Arc::new(rand_bytes),
-        now: Arc::new(move || *clock.lock().unwrap()),
-        consoles: None,
-        dashboard: None,
-        counters: Arc::default(),
-    };
-    Env { tmp, state, store, now, admin, viewer }
+    let f = common::fixture(rand_bytes, |st, _| st.now = Arc::new(move || *clock.lock().unwrap()));
+    Env { tmp: f.tmp, state: f.state, store: f.store, now, admin: f.admin, viewer: f.viewer }
 }
 
 /// Distinct bytes per call (token secrets must differ).
