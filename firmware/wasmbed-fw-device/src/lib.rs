@@ -37,6 +37,7 @@ use wasmbed_fw_drivers::stm32_usart::Usart;
 use wasmbed_fw_drivers::systick;
 use wasmbed_fw_runtime::heap::Counting;
 
+pub use cortex_m;
 pub use cortex_m_rt;
 pub use wasmbed_boards::{AgentLayout, Board, Link, Uart};
 
@@ -254,6 +255,34 @@ macro_rules! board_main {
             // SAFETY (cortex-m-rt): `entry` turns this static into a unique
             // `&'static mut`; nothing else names it.
             $crate::run(&BOARD, HEAP_MEM)
+        }
+    };
+}
+
+/// A benchmark image's `main`: the board's heap, then `$bench()` once,
+/// its result printed as one `NAME: LINE` (or `NAME failed: WHY`) console
+/// line, which `cargo xtask bench` reads; then idle. `$bench` returns
+/// `Result<String, String>`.
+#[macro_export]
+macro_rules! bench_main {
+    ($board:expr, $name:literal, $bench:path) => {
+        #[$crate::cortex_m_rt::entry]
+        fn main() -> ! {
+            static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; $crate::heap_bytes(&$board)] =
+                [core::mem::MaybeUninit::uninit(); $crate::heap_bytes(&$board)];
+            $crate::init(&$board, HEAP_MEM);
+            let mut out = $crate::console();
+            match $bench() {
+                Ok(line) => {
+                    let _ = core::fmt::Write::write_fmt(&mut out, format_args!(concat!($name, ": {}\n"), line));
+                }
+                Err(e) => {
+                    let _ = core::fmt::Write::write_fmt(&mut out, format_args!(concat!($name, " failed: {}\n"), e));
+                }
+            }
+            loop {
+                $crate::cortex_m::asm::wfi();
+            }
         }
     };
 }

@@ -17,14 +17,12 @@ extern crate alloc;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use core::fmt::Write;
 use core::hint::black_box;
 
-use cortex_m_rt::entry;
 use wasmbed_agent::{AppRuntime, Peripherals};
 use wasmbed_boards::MPS2_AN385;
+use wasmbed_fw_device::host_region;
 use wasmbed_fw_device::peripherals::BoardPeripherals;
-use wasmbed_fw_device::{console, host_region};
 use wasmbed_fw_drivers::systick;
 use wasmbed_protocol::{AppLimits, Capability, Grant, Pin, Resource, split_grants};
 
@@ -42,24 +40,7 @@ fn module() -> Option<&'static [u8]> {
     (4..=60 * 1024).contains(&(len + 4)).then(|| &host_region(APP, len + 4)[4..])
 }
 
-#[entry]
-fn main() -> ! {
-    static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; wasmbed_fw_device::heap_bytes(&MPS2_AN385)] =
-        [core::mem::MaybeUninit::uninit(); wasmbed_fw_device::heap_bytes(&MPS2_AN385)];
-    wasmbed_fw_device::init(&MPS2_AN385, HEAP_MEM);
-    let mut out = console();
-    match bench() {
-        Ok(line) => {
-            let _ = writeln!(out, "host-calls: {line}");
-        }
-        Err(e) => {
-            let _ = writeln!(out, "host-calls failed: {e}");
-        }
-    }
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
+wasmbed_fw_device::bench_main!(MPS2_AN385, "host-calls", bench);
 
 /// Cycles of `f`, the fewest of `ROUNDS` runs.
 fn fewest(mut f: impl FnMut(u64) -> Result<(), String>) -> Result<u64, String> {

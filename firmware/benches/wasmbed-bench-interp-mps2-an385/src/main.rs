@@ -14,11 +14,8 @@
 
 extern crate alloc;
 
-use core::fmt::Write;
-
-use cortex_m_rt::entry;
 use wasmbed_boards::MPS2_AN385;
-use wasmbed_fw_device::{HEAP, console, host_region};
+use wasmbed_fw_device::{HEAP, host_region};
 use wasmbed_fw_drivers::systick;
 use wasmbed_protocol::AppLimits;
 
@@ -35,25 +32,7 @@ fn module(addr: usize) -> Option<&'static [u8]> {
     (4..=60 * 1024).contains(&(len + 4)).then(|| &host_region(addr, len + 4)[4..])
 }
 
-#[entry]
-fn main() -> ! {
-    // A device's heap, as the board table gives it.
-    static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; wasmbed_fw_device::heap_bytes(&MPS2_AN385)] =
-        [core::mem::MaybeUninit::uninit(); wasmbed_fw_device::heap_bytes(&MPS2_AN385)];
-    wasmbed_fw_device::init(&MPS2_AN385, HEAP_MEM);
-    let mut out = console();
-    match bench() {
-        Ok(line) => {
-            let _ = writeln!(out, "interp: {line}");
-        }
-        Err(e) => {
-            let _ = writeln!(out, "interp failed: {e}");
-        }
-    }
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
+wasmbed_fw_device::bench_main!(MPS2_AN385, "interp", bench);
 
 fn bench() -> Result<alloc::string::String, alloc::string::String> {
     let kernels = module(KERNELS_APP).ok_or("no kernels app loaded")?;

@@ -14,12 +14,10 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::string::String;
-use core::fmt::Write;
 
-use cortex_m_rt::entry;
 use wasmbed_agent::{DeployTrust, TrustedKey};
 use wasmbed_boards::MPS2_AN385;
-use wasmbed_fw_device::{console, host_region};
+use wasmbed_fw_device::host_region;
 use wasmbed_fw_drivers::systick;
 use wasmbed_protocol::{GatewayMsg, decode_gateway_msg};
 
@@ -34,24 +32,7 @@ fn piece(at: usize) -> Option<(&'static [u8], usize)> {
     (len <= 16 * 1024).then(|| (&host_region(at, len + 4)[4..], at + 4 + len))
 }
 
-#[entry]
-fn main() -> ! {
-    static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; wasmbed_fw_device::heap_bytes(&MPS2_AN385)] =
-        [core::mem::MaybeUninit::uninit(); wasmbed_fw_device::heap_bytes(&MPS2_AN385)];
-    wasmbed_fw_device::init(&MPS2_AN385, HEAP_MEM);
-    let mut out = console();
-    match bench() {
-        Ok(line) => {
-            let _ = writeln!(out, "verify: {line}");
-        }
-        Err(e) => {
-            let _ = writeln!(out, "verify failed: {e}");
-        }
-    }
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
+wasmbed_fw_device::bench_main!(MPS2_AN385, "verify", bench);
 
 fn bench() -> Result<String, String> {
     let (key, next) = piece(INPUT).ok_or("no key loaded")?;
