@@ -11,30 +11,46 @@
 //! apps may hold is [`Board::module_budget`], sized from its heap (the
 //! simulator's is [`SIM_BUDGET`]).
 //!
+//! A board runs one of two things ([`Role`]): the agent firmware, which
+//! holds a TLS session and runs WebAssembly apps itself ([`Board::agent`]),
+//! or, when it is too small for that, firmware that serves its peripherals
+//! over a wire to its gateway, where its apps run ([`Board::attached`]).
+//!
 //! ```
 //! let b = wasmbed_boards::board("mps2-an385").unwrap();
 //! assert_eq!(b.target, "thumbv7m-none-eabi");
 //! assert_eq!(b.qemu.machine, "mps2-an385");
 //! assert!(b.agent().is_some());
-//! assert!(wasmbed_boards::board("stm32vldiscovery").unwrap().agent().is_none());
+//! let vl = wasmbed_boards::board("stm32vldiscovery").unwrap();
+//! assert!(vl.agent().is_none() && vl.attached().is_some());
 //! let budget = wasmbed_boards::MPS2_AN385.module_budget().unwrap();
 //! assert!(budget.globals < 19_800);
 //! ```
+//!
+//! Without the default `platform` feature the crate needs no allocator
+//! (firmware of attached boards has none): the facts stay, the grant
+//! checks and module budgets go.
 #![no_std]
 
+#[cfg(feature = "platform")]
 extern crate alloc;
 
 mod peripherals;
 mod table;
 
-pub use peripherals::{Peripheral, Provides, SIM_PERIPHERALS, describe, peripherals_have};
+pub use peripherals::{Peripheral, Provides};
+#[cfg(feature = "platform")]
+pub use peripherals::{SIM_PERIPHERALS, describe, peripherals_have};
 
 pub use table::{BOARDS, MPS2_AN385, MPS2_AN386, MPS2_AN500, MPS2_AN505, OLIMEX_STM32_H405, STM32VLDISCOVERY};
+#[cfg(feature = "platform")]
 pub use wasmbed_protocol::ModuleBudget;
 
 /// The heap a simulated device has.
+#[cfg(feature = "platform")]
 pub const SIM_HEAP_BYTES: usize = ModuleBudget::DEFAULT_HEAP;
 /// What apps may hold on a simulated device.
+#[cfg(feature = "platform")]
 pub const SIM_BUDGET: ModuleBudget = ModuleBudget::for_heap(SIM_HEAP_BYTES);
 
 /// Everything the platform knows about one board.
@@ -218,9 +234,44 @@ pub enum Role {
     /// Our firmware with the device agent: it holds a TLS session and runs
     /// WebAssembly apps.
     Agent(AgentLayout),
+    /// Too small for the agent: our firmware serves the board's
+    /// peripherals over a serial link (`wasmbed-boardlink`) to its gateway,
+    /// where its apps run as edge components.
+    Attached(AttachedLayout),
     /// Not (yet) something a device can be created for; why, and the plan.
     Unsupported(&'static str),
 }
+
+/// What the firmware of an attached board serves, and where the host
+/// provisions it.
+///
+/// The board's LEDs, SPI buses and app UARTs are its
+/// [`peripherals`](Board::peripherals), as on agent boards; the console is
+/// [`Board::console`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachedLayout {
+    /// The UART carrying the board link; QEMU carries it to the gateway as
+    /// a TCP byte stream.
+    pub link: Uart,
+    /// QEMU's index of the link UART (its `-serial` N).
+    pub link_port: u8,
+    /// QEMU's index of the console UART ([`Board::console`]).
+    pub console_port: u8,
+    /// Where the host loads the board's provisioning (its id and link key,
+    /// `wasmbed_boardlink::Provisioning`): outside the linked memory, as a
+    /// factory would program it.
+    pub provisioning: Region,
+    /// Timers the firmware runs for the gateway (`TimerStart`), counted off
+    /// its SysTick.
+    pub timers: u8,
+}
+
+/// Why devices of an attached board cannot be created yet. It names the
+/// RAM (8 KB, too little for a WebAssembly runtime) because that is what
+/// users ask first.
+const ATTACHED_NOT_YET: &str = "stm32vldiscovery is an attached board (8 KB of RAM, too little for a WebAssembly \
+     runtime: its apps run on a gateway and drive it over its serial link): the platform does not yet attach it \
+     to a gateway";
 
 /// Where the agent firmware keeps what the host provisions, and its heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,31 +332,44 @@ impl Board {
     pub const fn agent(&self) -> Option<&AgentLayout> {
         match &self.role {
             Role::Agent(a) => Some(a),
-            Role::Unsupported(_) => None,
+            Role::Attached(_) | Role::Unsupported(_) => None,
+        }
+    }
+
+    /// The attached firmware's layout, when the board runs it.
+    pub const fn attached(&self) -> Option<&AttachedLayout> {
+        match &self.role {
+            Role::Attached(a) => Some(a),
+            Role::Agent(_) | Role::Unsupported(_) => None,
         }
     }
 
     /// What apps may hold on this board, sized from its agent's heap; `None`
     /// when it runs no agent.
+    #[cfg(feature = "platform")]
     pub const fn module_budget(&self) -> Option<ModuleBudget> {
         match &self.role {
             Role::Agent(a) => Some(ModuleBudget::for_heap(a.heap_bytes)),
-            Role::Unsupported(_) => None,
+            Role::Attached(_) | Role::Unsupported(_) => None,
         }
     }
 
-    /// Why devices of this board cannot be created, if they cannot.
+    /// Why devices of this board cannot be created, if they cannot. Attached
+    /// boards cannot be yet: the platform does not attach them to gateways.
     pub const fn unsupported(&self) -> Option<&'static str> {
         match self.role {
             Role::Agent(_) => None,
+            Role::Attached(_) => Some(ATTACHED_NOT_YET),
             Role::Unsupported(why) => Some(why),
         }
     }
 
-    /// How its devices reach the gateway, when they do.
+    /// How its devices reach the gateway, when they do (an attached board's
+    /// link is a UART carried to the gateway's TCP port).
     pub const fn transport(&self) -> Option<Transport> {
         match &self.role {
             Role::Agent(a) => Some(a.link.transport()),
+            Role::Attached(_) => Some(Transport::Uart),
             Role::Unsupported(_) => None,
         }
     }
@@ -321,12 +385,14 @@ impl Board {
     /// Whether the board has the hardware `r` names (see
     /// [`peripherals_have`], the rule the platform, the simulator and the
     /// firmware share).
+    #[cfg(feature = "platform")]
     pub fn has(&self, r: &wasmbed_protocol::Resource) -> bool {
         peripherals_have(self.peripherals, r)
     }
 
     /// What the board offers apps, for error messages
     /// (`gpio:led0, gpio:led1, i2c:0, ...`; see [`describe`]).
+    #[cfg(feature = "platform")]
     pub fn describe_peripherals(&self) -> alloc::string::String {
         describe(self.peripherals)
     }
@@ -353,7 +419,7 @@ pub fn board(name: &str) -> Option<&'static Board> {
     BOARDS.iter().find(|b| b.name == name)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "platform"))]
 mod tests {
     use super::*;
 
@@ -381,6 +447,46 @@ mod tests {
             assert!(!a.bundle.overlaps(seed), "{}: bundle and seed overlap", b.name);
             assert!(a.heap_bytes < m.ram.len as usize, "{}: heap larger than RAM", b.name);
         }
+    }
+
+    #[test]
+    fn an_attached_board_keeps_its_link_console_and_provisioning_apart() {
+        let attached: std::vec::Vec<_> = BOARDS.iter().filter(|b| b.attached().is_some()).collect();
+        assert_eq!(attached.iter().map(|b| b.name).collect::<std::vec::Vec<_>>(), ["stm32vldiscovery"]);
+        for b in attached {
+            let a = b.attached().unwrap();
+            let m = b.memory;
+            for linked in [Some(m.flash), Some(m.ram), m.stack].into_iter().flatten() {
+                assert!(!linked.overlaps(a.provisioning), "{}: provisioning inside the link", b.name);
+            }
+            assert_eq!(a.provisioning.end(), m.flash.end() + u64::from(a.provisioning.len), "{}", b.name);
+            assert_ne!(a.link, b.console, "{}", b.name);
+            assert_ne!(a.link_port, a.console_port, "{}", b.name);
+            for p in b.peripherals {
+                if let Peripheral::Uart { port, .. } = p {
+                    assert!(![a.link_port, a.console_port].contains(port), "{}: port {port}", b.name);
+                }
+            }
+            assert!(a.timers > 0 && b.agent().is_none() && b.module_budget().is_none(), "{}", b.name);
+        }
+    }
+
+    #[test]
+    fn the_stm32vldiscovery_budget_is_linked_in() {
+        // Issue 14: static RAM (data, bss and the stack) within 6 KB, flash
+        // within 64 KB of the 128 KiB; the link enforces the RAM half.
+        let m = STM32VLDISCOVERY.memory;
+        let stack = m.stack.unwrap();
+        assert!(m.ram.len + stack.len <= 6 * 1024);
+        assert!(m.ram.end() <= u64::from(stack.start) && stack.end() <= 0x2000_2000);
+        assert_eq!(m.flash.end(), 0x0801_FC00);
+    }
+
+    #[test]
+    fn an_attached_board_is_refused_until_the_platform_attaches_it() {
+        let why = STM32VLDISCOVERY.unsupported().unwrap();
+        assert!(why.contains("attached board") && why.contains("8 KB of RAM"), "{why}");
+        assert_eq!(STM32VLDISCOVERY.transport(), Some(Transport::Uart));
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!
 //! Numbering, as apps see it: LEDs, I2C and SPI buses and ADC channels count
 //! from 0 on each board; a serial port is numbered as QEMU numbers the
-//! board's UARTs (its Nth `-serial`), so port 0 is the console everywhere.
+//! board's UARTs (its Nth `-serial`), so port 0 is the console of an agent
+//! board and the link of an attached one, and never an app's.
 //!
 //! ```
 //! use wasmbed_boards::{MPS2_AN385, OLIMEX_STM32_H405};
@@ -25,10 +26,15 @@
 //! );
 //! ```
 
+#[cfg(feature = "platform")]
 use alloc::string::String;
+#[cfg(feature = "platform")]
 use alloc::vec::Vec;
-use core::fmt::{self, Write};
+use core::fmt;
+#[cfg(feature = "platform")]
+use core::fmt::Write;
 
+#[cfg(feature = "platform")]
 use wasmbed_protocol::{Pin, Resource};
 
 use crate::Uart;
@@ -47,6 +53,13 @@ pub enum Peripheral {
         /// LEDs wired to it.
         count: u8,
     },
+    /// LEDs whose pins QEMU does not model (the STM32F100's GPIO): the
+    /// firmware keeps what was last written and reports it as a shadow,
+    /// never read from a pin; apps' `gpio:led0`.. `gpio:led{count-1}`.
+    ShadowLeds {
+        /// How many.
+        count: u8,
+    },
     /// Arm SBCon two-wire serial bus (QEMU `versatile_i2c`), driven by
     /// bit-banging SCL and SDA; apps' `i2c:BUS:ADDR`.
     SbconI2c {
@@ -63,7 +76,8 @@ pub enum Peripheral {
         /// Controller address.
         base: u32,
     },
-    /// STM32F2/F4 SPI (QEMU `stm32f2xx-spi`), as a master; apps' `spi:BUS`.
+    /// STM32 SPI (QEMU's `stm32f2xx-spi`, which its STM32F100 uses too: the
+    /// register map is the same), as a master; apps' `spi:BUS`.
     Stm32Spi {
         /// The bus number apps use.
         bus: u8,
@@ -116,7 +130,7 @@ impl Peripheral {
     /// What apps call this peripheral.
     pub const fn provides(&self) -> Provides {
         match *self {
-            Self::FpgaioLeds { count, .. } => Provides::Leds { count },
+            Self::FpgaioLeds { count, .. } | Self::ShadowLeds { count } => Provides::Leds { count },
             Self::SbconI2c { bus, .. } => Provides::I2cBus(bus),
             Self::Pl022Spi { bus, .. } | Self::Stm32Spi { bus, .. } => Provides::SpiBus(bus),
             Self::Stm32Adc { channels, .. } => Provides::AdcChannels { count: channels },
@@ -126,6 +140,7 @@ impl Peripheral {
     }
 }
 
+#[cfg(feature = "platform")]
 impl Provides {
     /// Whether `r` is one of the resources this covers.
     pub fn covers(self, r: &Resource) -> bool {
@@ -167,6 +182,7 @@ impl fmt::Display for Provides {
 /// LED count, `i2c:B:ADDR` (any address) when bus B exists, `spi:B`,
 /// `adc:C` for C below the channel count, `uart:N`. Buttons: no board
 /// QEMU emulates has any.
+#[cfg(feature = "platform")]
 pub fn peripherals_have(list: &[Peripheral], r: &Resource) -> bool {
     list.iter().any(|p| p.provides().covers(r))
 }
@@ -174,6 +190,7 @@ pub fn peripherals_have(list: &[Peripheral], r: &Resource) -> bool {
 /// The resources `list` offers, for error messages, in the order grants
 /// list them (gpio, i2c, spi, adc, uart):
 /// `gpio:led0, gpio:led1, i2c:0, spi:0, uart:1`, or `none`.
+#[cfg(feature = "platform")]
 pub fn describe(list: &[Peripheral]) -> String {
     let mut offered: Vec<Provides> = list.iter().map(Peripheral::provides).collect();
     offered.sort_by_key(|p| match *p {
@@ -202,6 +219,7 @@ pub fn describe(list: &[Peripheral]) -> String {
 
 /// What the host simulator (`wasmbed run`, the fleet simulator) models:
 /// two LEDs, I2C bus 0, SPI bus 0, ADC channels 0-3 and serial port 1.
+#[cfg(feature = "platform")]
 pub const SIM_PERIPHERALS: &[Peripheral] = &[
     Peripheral::Simulated(Provides::Leds { count: 2 }),
     Peripheral::Simulated(Provides::I2cBus(0)),
@@ -210,13 +228,20 @@ pub const SIM_PERIPHERALS: &[Peripheral] = &[
     Peripheral::Simulated(Provides::UartPort(1)),
 ];
 
-#[cfg(test)]
+#[cfg(all(test, feature = "platform"))]
 mod tests {
     use super::*;
     use crate::{BOARDS, MPS2_AN385, MPS2_AN505, OLIMEX_STM32_H405, STM32VLDISCOVERY};
 
     fn i2c(bus: u8, addr: u8) -> Resource {
         Resource::I2c { bus, addr }
+    }
+
+    #[test]
+    fn shadow_leds_are_granted_like_real_ones() {
+        assert!(STM32VLDISCOVERY.has(&Resource::Gpio(Pin::Led(1))));
+        assert!(!STM32VLDISCOVERY.has(&Resource::Gpio(Pin::Led(2))));
+        assert_eq!(STM32VLDISCOVERY.leds(), None, "no LED register: a shadow");
     }
 
     #[test]
@@ -253,7 +278,9 @@ mod tests {
         assert!(!OLIMEX_STM32_H405.has(&Resource::Spi(1)));
         assert!(OLIMEX_STM32_H405.has(&Resource::Uart(2)));
         assert!(MPS2_AN385.has(&Resource::Uart(1)));
-        assert!(!STM32VLDISCOVERY.has(&Resource::Uart(1)));
+        assert!(STM32VLDISCOVERY.has(&Resource::Uart(1)), "USART2, QEMU's -serial 1");
+        assert!(!STM32VLDISCOVERY.has(&Resource::Uart(2)), "USART3 is the console");
+        assert!(STM32VLDISCOVERY.has(&Resource::Spi(1)) && !STM32VLDISCOVERY.has(&Resource::Spi(2)));
     }
 
     #[test]
@@ -263,6 +290,7 @@ mod tests {
                 crate::Link::Uart(u) => Some(u),
                 crate::Link::Lan9118 { .. } => None,
             });
+            let link = link.or(b.attached().map(|a| a.link));
             for p in b.peripherals {
                 if let Peripheral::Uart { uart, .. } = p {
                     assert_ne!(*uart, b.console, "{}: the console is not for apps", b.name);
@@ -302,7 +330,7 @@ mod tests {
     #[test]
     fn descriptions() {
         assert_eq!(describe(&[]), "none");
-        assert_eq!(describe(STM32VLDISCOVERY.peripherals), "none");
+        assert_eq!(describe(STM32VLDISCOVERY.peripherals), "gpio:led0, gpio:led1, spi:0, spi:1, uart:1");
         assert_eq!(OLIMEX_STM32_H405.describe_peripherals(), "spi:0, adc:0-15, uart:2");
         assert_eq!(describe(&[Peripheral::Simulated(Provides::AdcChannels { count: 1 })]), "adc:0");
         assert_eq!(describe(&[Peripheral::Simulated(Provides::Leds { count: 0 })]), "none");

@@ -1,7 +1,7 @@
 //! The boards, as data. A new board is one constant here, one line in
 //! [`BOARDS`] and (when it runs our firmware) one folder in `firmware/boards/`.
 
-use crate::{AgentLayout, Board, Cpu, Link, MemoryMap, Peripheral, Qemu, Region, Role, Uart, Watchdog};
+use crate::{AgentLayout, AttachedLayout, Board, Cpu, Link, MemoryMap, Peripheral, Qemu, Region, Role, Uart, Watchdog};
 
 const KIB: u32 = 1024;
 const MIB: u32 = 1024 * KIB;
@@ -181,28 +181,65 @@ pub const OLIMEX_STM32_H405: Board = Board {
     }),
 };
 
+/// STM32F100 peripheral clock after reset (the 8 MHz HSI; QEMU models no
+/// RCC: it clocks the core at 24 MHz and ignores the baud rate).
+const STM32F100_PCLK_HZ: u32 = 8_000_000;
+/// STM32F100 RCC: APB2ENR (SPI1EN bit 12, USART1EN bit 14), APB1ENR
+/// (SPI2EN bit 14, USART2EN bit 17, USART3EN bit 18). QEMU maps the RCC as
+/// an unimplemented device; silicon needs the gates.
+const STM32F100_RCC_APB2ENR: u32 = 0x4002_1018;
+const STM32F100_RCC_APB1ENR: u32 = 0x4002_101C;
+
 /// STM32VLDISCOVERY (STM32F100, Cortex-M3 at 24 MHz as QEMU clocks it):
-/// 8 KiB of RAM, too little for any WebAssembly runtime.
+/// 8 KiB of RAM, too little for any WebAssembly runtime, so it is an
+/// attached board: its firmware serves its peripherals over USART1 to its
+/// gateway, where its apps run.
+///
+/// QEMU 10.0 models three USARTs (QEMU's `-serial` 0-2: USART1 0x4001_3800,
+/// USART2 0x4000_4400, USART3 0x4000_4800), two SPIs (SPI1 0x4001_3000,
+/// SPI2 0x4000_3800) and SysTick; GPIO, timers, ADC, I2C and RCC are
+/// unimplemented devices. So: USART1 is the link, USART3 the console,
+/// USART2 the apps' serial port; the two user LEDs (PC8, PC9 on the real
+/// board) exist only as the firmware's record of what was last written (a
+/// shadow: nothing reads them back); timers are counted off SysTick.
+///
+/// Memory: the last 1 KiB flash page holds the provisioning, outside the
+/// link; the link gives `.data` and `.bss` 4 KiB and the stack 2 KiB above
+/// them, so an image that outgrows the 6 KB budget fails to link; the top
+/// 2 KiB are left spare.
 pub const STM32VLDISCOVERY: Board = Board {
     name: "stm32vldiscovery",
     cpu: Cpu::CortexM3,
     target: "thumbv7m-none-eabi",
-    qemu: machine("stm32vldiscovery"),
+    // As for the olimex board: QEMU's loader programs the provisioning page
+    // only when the machine has a RAM size.
+    qemu: Qemu { machine: "stm32vldiscovery", args: &["-m", "1M"] },
     core_hz: 24_000_000,
     memory: MemoryMap {
-        flash: Region::new(0x0800_0000, 128 * KIB),
-        ram: Region::new(0x2000_0000, 8 * KIB),
-        stack: None,
+        flash: Region::new(0x0800_0000, 128 * KIB - ATTACHED_PROVISIONING_LEN),
+        ram: Region::new(0x2000_0000, 4 * KIB),
+        stack: Some(Region::new(0x2000_1000, 2 * KIB)),
     },
-    // USART1, clocked from the 8 MHz HSI after reset.
-    console: Uart::Stm32 { base: 0x4001_3800, pclk_hz: 8_000_000 },
-    clock_enables: &[],
-    peripherals: &[],
-    role: Role::Unsupported(
-        "stm32vldiscovery has 8 KB of RAM, too little for a WebAssembly runtime; \
-         planned: its app will run on the gateway as an edge component and drive the board remotely",
-    ),
+    console: Uart::Stm32 { base: 0x4000_4800, pclk_hz: STM32F100_PCLK_HZ },
+    clock_enables: &[(STM32F100_RCC_APB2ENR, 1 << 12 | 1 << 14), (STM32F100_RCC_APB1ENR, 1 << 14 | 1 << 17 | 1 << 18)],
+    peripherals: &[
+        Peripheral::ShadowLeds { count: 2 },
+        Peripheral::Stm32Spi { bus: 0, base: 0x4001_3000 },
+        Peripheral::Stm32Spi { bus: 1, base: 0x4000_3800 },
+        Peripheral::Uart { port: 1, uart: Uart::Stm32 { base: 0x4000_4400, pclk_hz: STM32F100_PCLK_HZ } },
+    ],
+    role: Role::Attached(AttachedLayout {
+        link: Uart::Stm32 { base: 0x4001_3800, pclk_hz: STM32F100_PCLK_HZ },
+        link_port: 0,
+        console_port: 2,
+        provisioning: Region::new(0x0800_0000 + 128 * KIB - ATTACHED_PROVISIONING_LEN, ATTACHED_PROVISIONING_LEN),
+        timers: 4,
+    }),
 };
+
+/// One STM32F100 flash page, where the host programs an attached board's
+/// provisioning.
+const ATTACHED_PROVISIONING_LEN: u32 = KIB;
 
 /// Every board, in the order users see them.
 pub const BOARDS: &[Board] = &[MPS2_AN385, MPS2_AN386, MPS2_AN500, MPS2_AN505, OLIMEX_STM32_H405, STM32VLDISCOVERY];
