@@ -5,7 +5,8 @@
 //! with a request outstanding) and to a board `Server`. Nothing may panic;
 //! whatever decodes must re-encode to the same frame; whatever the server
 //! answers must be a good frame; and after any input, a good frame still
-//! comes through the same deframer.
+//! comes through the same deframer. The same bytes are also read as an
+//! attached board's provisioning record.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -73,6 +74,11 @@ fn ends(opened: bool) -> (Client, Server) {
 fuzz_target!(|data: &[u8]| {
     let mut scratch = data.to_vec();
     let _ = cobs::decode_in_place(&mut scratch);
+    // The provisioning page is read by the same rule: never a panic, and
+    // whatever decodes re-encodes to the same record.
+    if let Ok(p) = Provisioning::decode(data) {
+        assert_eq!(p.encode()[..], data[..PROVISIONING_LEN]);
+    }
 
     let Some((&first, stream)) = data.split_first() else {
         return;

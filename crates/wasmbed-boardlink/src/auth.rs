@@ -36,6 +36,11 @@ impl BoardKey {
     pub const fn new(bytes: [u8; KEY_LEN]) -> Self {
         Self(bytes)
     }
+
+    /// The key's bytes, for the provisioning record.
+    pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for BoardKey {

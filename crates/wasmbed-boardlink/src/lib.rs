@@ -43,6 +43,12 @@
 //! HMAC-SHA-256 under the 32-byte key of its bundle ([`proof`]). A board
 //! answering wrongly is refused with [`ClientError::BadProof`].
 //!
+//! # Provisioning
+//!
+//! The board's id and key come from a fixed 74-byte record the host
+//! programs into its flash ([`Provisioning`], in [`provision`]): magic,
+//! layout version, id, key, CRC-32.
+//!
 //! # The two ends
 //!
 //! [`Client`] (gateway) and [`Server`] (board) are sans-IO state machines:
@@ -84,6 +90,7 @@ pub mod cobs;
 pub mod crc;
 mod frame;
 pub mod msg;
+pub mod provision;
 pub mod session;
 
 pub use auth::{BoardId, BoardIdTooLong, BoardKey, Challenge, KEY_LEN, PROOF_LABEL, hmac_sha256, proof, verify_proof};
@@ -94,4 +101,5 @@ pub use frame::{
 pub use msg::{
     CHALLENGE_LEN, DecodeError, ErrorCode, Event, MAC_LEN, MAX_BOARD_ID_LEN, MAX_DATA_LEN, Readback, Request, Response,
 };
+pub use provision::{PROVISIONING_LEN, PROVISIONING_MAGIC, PROVISIONING_VERSION, Provisioning, ProvisioningError};
 pub use session::{Client, ClientError, ClientState, Incoming, Server, ServerError, ServerState, Step};

@@ -1,6 +1,6 @@
 //! Golden vectors: the exact wire bytes of one frame per message variant
-//! (delimiters, COBS, header, message, CRC), checked in as hex under
-//! `tests/golden/`.
+//! (delimiters, COBS, header, message, CRC), and of the provisioning
+//! record, checked in as hex under `tests/golden/`.
 //!
 //! Board firmware built from an older commit must keep understanding a
 //! newer gateway, so any change to these bytes is a wire change: it must be
@@ -142,13 +142,26 @@ fn the_golden_proof_opens_a_session() {
     assert_eq!(client.receive(&f.frame()), Ok(Incoming::Opened));
 }
 
+/// The provisioning record of the sample board and key: what the host
+/// programs and every firmware built since must read.
+#[test]
+fn provisioning_matches_its_golden_record() {
+    let p = Provisioning::new(board_id(), BoardKey::new(KEY));
+    let file = check_golden(PROVISIONING_FILE, &p.encode());
+    assert_eq!(Provisioning::decode(&file), Ok(p));
+}
+
+/// Not a frame: the record the host programs into an attached board.
+const PROVISIONING_FILE: &str = "provisioning";
+
 #[test]
 fn every_variant_has_a_vector_and_no_vector_is_stale() {
     let mut expected: BTreeSet<String> = BTreeSet::new();
+    expected.insert(format!("{PROVISIONING_FILE}.hex"));
     expected.extend(requests().iter().map(|m| format!("{}.hex", request_name(m))));
     expected.extend(responses().iter().map(|m| format!("{}.hex", response_name(m))));
     expected.extend(events().iter().map(|m| format!("{}.hex", event_name(m))));
-    assert_eq!(expected.len(), REQUEST_VARIANTS + RESPONSE_VARIANTS + EVENT_VARIANTS, "one sample per variant");
+    assert_eq!(expected.len(), 1 + REQUEST_VARIANTS + RESPONSE_VARIANTS + EVENT_VARIANTS, "one sample per variant");
     if updating() {
         return; // the other tests may still be writing files
     }
