@@ -1,4 +1,5 @@
-//! The example apps in `apps/` (their own workspace, built for wasm32).
+//! The example apps in `apps/` and the edge components in `components/`
+//! (each its own workspace, built for wasm32).
 
 use std::path::PathBuf;
 
@@ -14,4 +15,14 @@ pub fn build() -> Result<PathBuf> {
     c.current_dir(root().join("apps")).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
     run("build example apps (wasm32)", &mut c)?;
     Ok(root().join("apps/target/wasm32-unknown-unknown/release"))
+}
+
+/// Builds the edge components; returns the folder holding the `.wasm` files.
+pub fn build_components() -> Result<PathBuf> {
+    tools::ensure_targets()?;
+    // components/ has its own .cargo/config.toml (target, component linker).
+    let mut c = cargo();
+    c.current_dir(root().join("components")).args(["build", "--release", "--locked"]).env_remove("CARGO_TARGET_DIR");
+    run("build edge components (wasm32, component model)", &mut c)?;
+    Ok(root().join("components/target/wasm32-unknown-unknown/release"))
 }

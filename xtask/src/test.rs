@@ -10,15 +10,18 @@ use crate::{apps, cargo, dashboard, firmware, fuzz, k8s, root, run, tools};
 pub fn run_all() -> Result<()> {
     tools::ensure_targets()?;
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(
-        "cargo fmt --check (firmware)",
-        cargo().current_dir(root().join("firmware")).args(["fmt", "--all", "--", "--check"]),
-    )?;
+    for folder in ["firmware", "apps", "components"] {
+        run(
+            &format!("cargo fmt --check ({folder})"),
+            cargo().current_dir(root().join(folder)).args(["fmt", "--all", "--", "--check"]),
+        )?;
+    }
     run(
         "clippy (workspace, all targets, -D warnings)",
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
     )?;
     let apps = apps::build()?;
+    apps::build_components()?;
     tools::ensure_qemu()?;
     let firmware_dir = firmware::images()?;
     // The firmware crates that build for the host too (the rest are bare-metal only).
@@ -52,6 +55,17 @@ pub fn run_all() -> Result<()> {
     run(
         "clippy (example apps, wasm32)",
         cargo().current_dir(root().join("apps")).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "clippy (edge components, wasm32)",
+        cargo().current_dir(root().join("components")).args([
+            "clippy",
+            "--release",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     run(
         "device TLS client for thumbv7m-none-eabi (no_std)",

@@ -22,7 +22,7 @@ mod build;
 mod clock;
 mod wait;
 
-pub use apps::{example_app, example_apps};
+pub use apps::{edge_component, edge_components, example_app, example_apps};
 pub use build::{With, application, device, gateway, observation};
 pub use clock::FakeClock;
 pub use wait::{WAIT, application_where, device_where, devices_where, eventually, poll, wait_until};
