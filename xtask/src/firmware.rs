@@ -8,9 +8,10 @@ use clap::builder::PossibleValuesParser;
 
 use crate::{cargo, root, run, tools};
 
-/// The boards with firmware, from the board table.
+/// The boards with firmware (the agent's, or an attached board's), from
+/// the board table.
 pub fn boards() -> impl Iterator<Item = &'static wasmbed_boards::Board> {
-    wasmbed_boards::BOARDS.iter().filter(|b| b.agent().is_some())
+    wasmbed_boards::BOARDS.iter().filter(|b| b.has_firmware())
 }
 
 /// Accepts the name of a board with firmware (and lists them when not).

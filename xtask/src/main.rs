@@ -256,7 +256,8 @@ mod tests {
     #[test]
     fn firmware_boards_come_from_the_table() {
         assert!(Cli::try_parse_from(["x", "firmware", "olimex-stm32-h405"]).is_ok());
-        assert!(Cli::try_parse_from(["x", "firmware", "stm32vldiscovery"]).is_err(), "no firmware for it");
+        assert!(Cli::try_parse_from(["x", "firmware", "stm32vldiscovery"]).is_ok(), "attached firmware");
+        assert!(Cli::try_parse_from(["x", "firmware", "pdp-11"]).is_err(), "not in the table");
         assert!(Cli::try_parse_from(["x", "firmware", "--all", "--out", "/tmp/fw"]).is_ok());
         assert!(Cli::try_parse_from(["x", "firmware", "--out", "/tmp/fw"]).is_err(), "--out needs --all");
     }

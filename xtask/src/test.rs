@@ -25,7 +25,8 @@ pub fn run_all() -> Result<()> {
     tools::ensure_qemu()?;
     let firmware_dir = firmware::images()?;
     // The firmware crates that build for the host too (the rest are bare-metal only).
-    let host_crates = ["-p", "wasmbed-fw-runtime", "-p", "wasmbed-fw-drivers", "-p", "wasmbed-fw-tls"];
+    let host_crates =
+        ["-p", "wasmbed-fw-runtime", "-p", "wasmbed-fw-drivers", "-p", "wasmbed-fw-tls", "-p", "wasmbed-fw-attached"];
     run(
         "firmware unit tests (host)",
         cargo().current_dir(root().join("firmware")).args(["test", "--locked"]).args(host_crates),

@@ -344,6 +344,11 @@ impl Board {
         }
     }
 
+    /// Whether Wasmbed has firmware for the board (agent or attached).
+    pub const fn has_firmware(&self) -> bool {
+        !matches!(self.role, Role::Unsupported(_))
+    }
+
     /// What apps may hold on this board, sized from its agent's heap; `None`
     /// when it runs no agent.
     #[cfg(feature = "platform")]
@@ -468,6 +473,7 @@ mod tests {
                 }
             }
             assert!(a.timers > 0 && b.agent().is_none() && b.module_budget().is_none(), "{}", b.name);
+            assert!(b.has_firmware(), "{}", b.name);
         }
     }
 

@@ -7,7 +7,8 @@
 //! and [`Image::mismatches`] compares that data with a [`Board`]: the board
 //! name the image carries, its CPU architecture, the vector table at the
 //! start of flash, every section inside the linked memory, and nothing in
-//! the slots the host loads the bundle and boot seed into.
+//! the slots the host loads the bundle and boot seed into (an attached
+//! board's: its provisioning page).
 //!
 //! ```no_run
 //! let board = wasmbed_qemu::machine("mps2-an385").unwrap();
@@ -125,7 +126,7 @@ pub struct ImageSizes {
 #[non_exhaustive]
 pub enum Mismatch {
     /// The table gives the board no firmware.
-    #[error("the table gives {0} no agent firmware")]
+    #[error("the table gives {0} no firmware")]
     NoFirmware(&'static str),
     /// No board name in the image.
     #[error("the image carries no board name (no {BOARD_SECTION} section)")]
@@ -184,7 +185,7 @@ pub enum Mismatch {
         name: String,
         /// Where it is.
         region: Region,
-        /// `bundle` or `boot seed`.
+        /// `bundle` or `boot seed` (agent boards), `provisioning` (attached).
         slot: &'static str,
         /// The slot.
         at: Region,
@@ -261,8 +262,10 @@ impl Image {
     /// it agrees.
     pub fn mismatches(&self, board: &Board) -> Vec<Mismatch> {
         let mut found = Vec::new();
-        let Some(layout) = board.agent() else {
-            return vec![Mismatch::NoFirmware(board.name)];
+        let slots = match (board.agent(), board.attached()) {
+            (Some(a), _) => vec![("bundle", a.bundle), ("boot seed", a.boot_seed_slot())],
+            (None, Some(a)) => vec![("provisioning", a.provisioning)],
+            (None, None) => return vec![Mismatch::NoFirmware(board.name)],
         };
         match &self.board {
             None => found.push(Mismatch::NoBoardName),
@@ -292,7 +295,6 @@ impl Image {
             other => found.push(Mismatch::VectorTable { at: other.map(|(at, _, _)| at), flash: memory.flash.start }),
         }
         let linked: Vec<Region> = [Some(memory.flash), Some(memory.ram), memory.stack].into_iter().flatten().collect();
-        let slots = [("bundle", layout.bundle), ("boot seed", layout.boot_seed_slot())];
         let placed = self.sections.iter().map(|s| (s.name.as_str(), s.region, &linked[..]));
         // Stored bytes are programmed into flash.
         let stored = self.loads.iter().map(|r| ("load", *r, std::slice::from_ref(&memory.flash)));
@@ -300,7 +302,7 @@ impl Image {
             if !within.iter().any(|m| m.contains(region)) {
                 found.push(Mismatch::OutsideMemory { name: name.to_string(), region });
             }
-            for (slot, at) in slots {
+            for &(slot, at) in &slots {
                 if region.overlaps(at) {
                     found.push(Mismatch::Provisioning { name: name.to_string(), region, slot, at });
                 }
@@ -431,8 +433,45 @@ mod tests {
         let found = image.mismatches(&MPS2_AN385);
         assert!(found.contains(&Mismatch::NoBoardName), "{found:?}");
         assert!(found.contains(&Mismatch::Entry { reset: 0x400, entry: 0x401 }), "not Thumb: {found:?}");
+        let unsupported = Board { role: wasmbed_model::board_table::Role::Unsupported("no"), ..MPS2_AN385 };
+        assert_eq!(an385_image().mismatches(&unsupported), [Mismatch::NoFirmware("mps2-an385")]);
+    }
+
+    /// What a good stm32vldiscovery image looks like: the stack in its own
+    /// region, nothing in the provisioning page at the end of flash.
+    fn vl_image() -> Image {
+        let section = |name: &str, start, len, stored, writable| Section {
+            name: name.into(),
+            region: Region::new(start, len),
+            stored,
+            writable,
+        };
+        Image {
+            entry: 0x0800_0401,
+            board: Some("stm32vldiscovery".into()),
+            cpu: CpuAttributes { arch: Some(10), profile: Some(u64::from(b'M')), fpu: false },
+            vector_table: Some((0x0800_0000, 0x2000_1800, 0x0800_0401)),
+            sections: vec![
+                section(".vector_table", 0x0800_0000, 0x400, true, false),
+                section(".text", 0x0800_0400, 0x7000, true, false),
+                section(".data", 0x2000_0000, 0x100, true, true),
+                section(".bss", 0x2000_0100, 0x300, false, true),
+            ],
+            loads: vec![Region::new(0x0800_0000, 0x7400), Region::new(0x0800_7400, 0x100)],
+            heap_arena: 0,
+        }
+    }
+
+    #[test]
+    fn an_attached_image_keeps_out_of_its_provisioning_page() {
         let vl = wasmbed_model::board_table::STM32VLDISCOVERY;
-        assert_eq!(an385_image().mismatches(&vl), [Mismatch::NoFirmware("stm32vldiscovery")]);
+        assert_eq!(vl_image().mismatches(&vl), []);
+        assert_eq!(vl_image().sizes(), ImageSizes { flash: 0x7500, static_ram: 0x400 });
+        let mut big = vl_image();
+        big.sections[1].region.len = 0x1_FC00;
+        big.loads[0].len = 0x2_0000;
+        let found = big.mismatches(&vl);
+        assert!(found.iter().any(|m| matches!(m, Mismatch::Provisioning { slot: "provisioning", .. })), "{found:?}");
     }
 
     #[test]

@@ -357,7 +357,9 @@ impl Launch {
 /// (`cargo build --release` in `firmware/boards/wasmbed-fw-<board>`). Tests
 /// and benchmarks use it; `WASMBED_FIRMWARE_DIR` points at prebuilt images.
 pub fn firmware_from_source(board: &str) -> Result<PathBuf, String> {
-    let b = machine(board).ok_or_else(|| format!("no firmware for board {board}"))?;
+    let b = wasmbed_model::board_table::board(board)
+        .filter(|b| b.has_firmware())
+        .ok_or_else(|| format!("no firmware for board {board}"))?;
     let name = b.image_name().to_string();
     image_from_source(&format!("boards/{name}"), &name, b.target)
 }

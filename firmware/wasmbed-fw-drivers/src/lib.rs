@@ -12,6 +12,7 @@
 pub mod cmsdk_uart;
 pub mod cmsdk_watchdog;
 pub mod fpgaio;
+#[cfg(feature = "ethernet")]
 pub mod lan9118;
 pub mod mmio;
 pub mod pl022;
@@ -23,6 +24,7 @@ pub mod systick;
 
 /// The TCP/IP stack the Ethernet driver plugs into, re-exported so boards
 /// use the same version.
+#[cfg(feature = "ethernet")]
 pub use smoltcp;
 
 /// Why a transfer on a bus or a conversion failed (I2C, SPI, ADC, UARTs).

@@ -1,9 +1,11 @@
-//! STM32F4 USART, polled (the olimex-stm32-h405 console, its link to the
+//! STM32 USART, polled (the olimex-stm32-h405 console, its link to the
 //! gateway, which QEMU carries as a TCP socket, and the port apps are
-//! granted).
+//! granted); the STM32F100's USARTs have the same registers, and the
+//! stm32vldiscovery's firmware also takes an interrupt per received byte
+//! ([`Usart::listen_rx`]).
 //!
 //! Registers (offsets): SR 0x00 (bit 5 RXNE, bit 7 TXE), DR 0x04, BRR 0x08,
-//! CR1 0x0C (bit 13 UE, bit 3 TE, bit 2 RE). QEMU's model accepts the next
+//! CR1 0x0C (bit 13 UE, bit 5 RXNEIE, bit 3 TE, bit 2 RE). QEMU's model accepts the next
 //! received byte only after DR was read, so polled reception loses nothing:
 //! the host side is flow-controlled.
 //!
@@ -21,6 +23,7 @@ const CR1: usize = 0x0C;
 const SR_RXNE: u32 = 1 << 5;
 const SR_TXE: u32 = 1 << 7;
 const CR1_UE: u32 = 1 << 13;
+const CR1_RXNEIE: u32 = 1 << 5;
 const CR1_TE: u32 = 1 << 3;
 const CR1_RE: u32 = 1 << 2;
 
@@ -83,6 +86,12 @@ impl<R: Regs> Usart<R> {
         Ok(data.len())
     }
 
+    /// Interrupts (the USART's IRQ) while a received byte waits, when `on`.
+    pub fn listen_rx(&mut self, on: bool) {
+        let cr1 = self.regs.read(CR1);
+        self.regs.write(CR1, if on { cr1 | CR1_RXNEIE } else { cr1 & !CR1_RXNEIE });
+    }
+
     /// True when a received byte waits in DR.
     pub fn has_byte(&mut self) -> bool {
         // Reading SR has no side effect.
@@ -136,6 +145,15 @@ mod tests {
         let mut regs = Recorder::default();
         let mut u = Usart::with_regs(&mut regs, 16_000_000, 115_200);
         assert_eq!(u.write(b"x"), Err(BusError::Timeout));
+    }
+
+    #[test]
+    fn the_receive_interrupt_is_switched_in_cr1_alone() {
+        let mut regs = Recorder::default().script(CR1, &[0x200C, 0x202C]);
+        let mut u = Usart::with_regs(&mut regs, 8_000_000, 115_200);
+        u.listen_rx(true);
+        u.listen_rx(false);
+        assert_eq!(regs.writes()[2..], [(CR1, 0x202C), (CR1, 0x200C)]);
     }
 
     #[test]
