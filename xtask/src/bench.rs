@@ -48,6 +48,9 @@ pub fn run(scenario: &Scenario, args: &[OsString]) -> Result<()> {
             firmware::all_boards(&dir)?;
             cmd.env("WASMBED_FIRMWARE_DIR", dir);
         }
+        Scenario::Edge(_) => {
+            cmd.env("WASMBED_BENCH_COMPONENT", apps::build_components()?.join("probe.wasm"));
+        }
         Scenario::Interp(_) => {
             tools::ensure_qemu()?;
             cmd.env("WASMBED_BENCH_KERNELS", apps::build()?.join("kernels.wasm"));

@@ -91,6 +91,26 @@ pub enum Scenario {
     /// run once by a benchmark image under `-icount`; the flash figure is
     /// the board's device firmware image.
     Verify(Verify),
+    /// Edge components under wasmtime: instantiate, call, hot swap under events, rollback, memory per instance.
+    ///
+    /// The probe component (`components/probe`) in this process: N
+    /// instances staged (instantiated and initialised) one by one, calls
+    /// of its `on-tick` through the slot, hot swaps and rollbacks of a
+    /// worker while another thread streams telemetry events at it, and the
+    /// events the component counted (in the host-held kv store) against
+    /// those sent.
+    Edge(Edge),
+}
+
+/// Flags of `edge`.
+#[derive(Debug, Clone, Args)]
+pub struct Edge {
+    /// Component instances held at once.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub components: usize,
+    /// The probe component (cargo xtask bench builds and passes it).
+    #[arg(long, value_name = "FILE", env = "WASMBED_BENCH_COMPONENT")]
+    pub component: Option<PathBuf>,
 }
 
 /// Flags of `verify`.

@@ -4,12 +4,14 @@
 //! in its own module:
 //!
 //! - `deploy-sim` in `deploy.rs`, `gateway-scale` in `scale.rs`, `api` in
-//!   `api.rs`, `rollout` in `rollout.rs`, `telemetry` in `telemetry.rs`;
+//!   `api.rs`, `rollout` in `rollout.rs`, `telemetry` in `telemetry.rs`,
+//!   `edge` in `edge.rs`;
 //! - `device-boot`, `deploy-qemu`, `interp` and `host-calls`, on real
 //!   firmware in QEMU, in `qemu.rs`.
 
 mod api;
 mod deploy;
+mod edge;
 mod qemu;
 mod rollout;
 mod scale;
@@ -63,5 +65,6 @@ fn main() -> Result<()> {
         }
     };
     println!("{json}");
+        Scenario::Edge(a) => edge::run(a.components, &required(a.component, "--component FILE")?)?,
     Ok(())
 }

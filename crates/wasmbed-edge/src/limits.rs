@@ -15,7 +15,7 @@ pub const TICK: Duration = Duration::from_millis(1);
 pub struct Limits {
     /// Largest component binary accepted.
     pub max_component_bytes: usize,
-    /// Linear memory per instance, in bytes (all its memories together).
+    /// Linear memory per instance, in bytes (a component has one memory).
     pub max_memory_bytes: usize,
     /// Table elements per table.
     pub max_table_elements: usize,
@@ -51,8 +51,7 @@ impl Limits {
 pub(crate) struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
-    /// Memory already held by the instance's other memories (a component
-    /// may have several core instances; the limit is for all of them).
+    /// The last refusal, for the failure's reason.
     pub(crate) denied: Option<String>,
 }
 

@@ -4,9 +4,9 @@
 //!
 //! A hot swap has two halves. [`stage`] instantiates the new version and
 //! runs its `init` — on any thread, while the old version keeps handling
-//! events. [`Slot::commit`] then swaps the two between two events. Whoever
-//! drives the slot delivers events and commits from one queue (see
-//! [`crate::worker`]), so no event is lost or handled twice across a swap.
+//! events. [`Slot::commit`] then swaps the two between two events: the
+//! slot is driven by one thread (see [`crate::worker`]), so every event is
+//! handled once, by the version running when its turn comes.
 //! A version whose `init` fails never reaches the slot: the old one keeps
 //! serving.
 

@@ -177,6 +177,7 @@ fn hot_swap_under_a_stream_of_events_loses_and_doubles_none_and_rollback_restore
     let Err(Failure::Init(why)) = v3 else { panic!("{v3:?}") };
     assert!(why.contains("init=fail"), "{why}");
     producer.join().unwrap();
+    worker.settle().unwrap();
 
     let status = worker.status().unwrap();
     assert_eq!(status.state, SlotState::Running(version(2)));
@@ -189,6 +190,7 @@ fn hot_swap_under_a_stream_of_events_loses_and_doubles_none_and_rollback_restore
     // Rollback: the previous version handles the next event.
     assert_eq!(worker.rollback().unwrap(), Ok(version(1)));
     worker.deliver(Event::Telemetry(sample("seq", (EVENTS + 1) as f64))).unwrap();
+    worker.settle().unwrap();
     let status = worker.status().unwrap();
     assert_eq!((status.state, status.previous), (SlotState::Running(version(1)), Some(version(2))));
     assert_eq!(counter(&kv, "handled.a"), a + 1);
