@@ -54,7 +54,7 @@ pub enum Scenario {
     /// with mutual TLS on loopback, held by this process's MQTT client,
     /// measured the same way.
     GatewayScale(GatewayScale),
-    /// QEMU start → enrollment recorded by the gateway (median of runs), flash, static RAM, heap peak.
+    /// QEMU start → enrollment recorded by the gateway, or an attached board authenticated on its link (median of runs), flash, static RAM, heap peak.
     DeviceBoot(DeviceBoot),
     /// Deploy request → Running on QEMU devices of every board with firmware, 10 KB app, several rounds.
     ///
@@ -281,9 +281,9 @@ pub struct FirmwareDir {
     pub firmware_dir: Option<PathBuf>,
 }
 
-/// The boards with agent firmware, from the board table.
+/// The boards with firmware (agent or attached), from the board table.
 fn firmware_boards() -> PossibleValuesParser {
-    PossibleValuesParser::new(wasmbed_boards::BOARDS.iter().filter(|b| b.agent().is_some()).map(|b| b.name))
+    PossibleValuesParser::new(wasmbed_boards::BOARDS.iter().filter(|b| b.has_firmware()).map(|b| b.name))
 }
 
 /// Every scenario's name and one-line description, in order.
@@ -340,7 +340,9 @@ mod tests {
     fn boards_come_from_the_table() {
         let ok = Cli::try_parse_from(["b", "device-boot", "--board", "olimex-stm32-h405"]);
         assert!(ok.is_ok(), "{ok:?}");
-        let err = Cli::try_parse_from(["b", "device-boot", "--board", "stm32vldiscovery"]).unwrap_err();
+        let attached = Cli::try_parse_from(["b", "device-boot", "--board", "stm32vldiscovery"]);
+        assert!(attached.is_ok(), "{attached:?}");
+        let err = Cli::try_parse_from(["b", "device-boot", "--board", "pdp-11"]).unwrap_err();
         assert!(err.to_string().contains("mps2-an385"), "the error lists the boards: {err}");
     }
 

@@ -42,7 +42,9 @@ fn main() -> Result<()> {
         Scenario::DeploySim(a) => rt.block_on(deploy::run(a.devices, &required(a.app, "--app FILE")?))?,
         Scenario::GatewayScale(a) => rt.block_on(scale::run(a.sessions, a.half_open))?,
         Scenario::DeviceBoot(a) => {
-            let board = wasmbed_qemu::machine(&a.board).with_context(|| format!("no firmware for {}", a.board))?;
+            let board = wasmbed_model::board_table::board(&a.board)
+                .filter(|b| b.has_firmware())
+                .with_context(|| format!("no firmware for {}", a.board))?;
             let image = firmware_dir(a.firmware)?.join(board.image_name().to_string());
             rt.block_on(qemu::device_boot(&a.board, &image, a.runs))?
         }
@@ -63,8 +65,8 @@ fn main() -> Result<()> {
             let firmware = firmware_dir(a.firmware)?.join(board.image_name().to_string());
             rt.block_on(qemu::verify(&a.board, &required(a.image, "--image ELF")?, &firmware))?
         }
+        Scenario::Edge(a) => edge::run(a.components, &required(a.component, "--component FILE")?)?,
     };
     println!("{json}");
-        Scenario::Edge(a) => edge::run(a.components, &required(a.component, "--component FILE")?)?,
     Ok(())
 }
