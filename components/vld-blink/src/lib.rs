@@ -10,8 +10,9 @@ use std::cell::Cell;
 
 use wasmbed_edge_guest::wasmbed::edge::{attached_board as board, log};
 
-/// The USART apps may use (USART1 is the link to the gateway).
-const PORT: u8 = 2;
+/// USART2, port 1 in the board table (USART1, port 0, is the link to the
+/// gateway; USART3 the board's console).
+const PORT: u8 = 1;
 /// LED states per step: blue, green, both, none.
 const PATTERN: [(bool, bool); 4] = [(true, false), (false, true), (true, true), (false, false)];
 

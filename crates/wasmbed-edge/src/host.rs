@@ -90,6 +90,11 @@ pub struct HostState {
     pub(crate) limiter: Limiter,
     pub(crate) subscriptions: Vec<String>,
     pub(crate) counters: CallCounters,
+    /// Time the current call spent waiting in host functions (a board's
+    /// answer): the call's deadline counts the component's own time only.
+    pub(crate) host_time: std::time::Duration,
+    /// When the current call began.
+    pub(crate) call_started: std::time::Instant,
 }
 
 impl fmt::Debug for HostState {
@@ -100,7 +105,14 @@ impl fmt::Debug for HostState {
 
 impl HostState {
     pub(crate) fn new(cx: Context, limiter: Limiter) -> Self {
-        Self { cx, limiter, subscriptions: Vec::new(), counters: CallCounters::default() }
+        Self {
+            cx,
+            limiter,
+            subscriptions: Vec::new(),
+            counters: CallCounters::default(),
+            host_time: std::time::Duration::ZERO,
+            call_started: std::time::Instant::now(),
+        }
     }
 
     /// Whether the instance asked for samples of `metric`.
@@ -119,7 +131,12 @@ impl HostState {
         self.cx.board.clone().ok_or_else(|| EdgeError::Unavailable("no board is attached for this application".into()))
     }
 
-    fn board_result<T>(&mut self, r: Result<T, EdgeError>) -> Result<T, EdgeError> {
+    /// Runs a board call, its wait kept out of the call's deadline.
+    fn on_board<T>(&mut self, call: impl FnOnce(&dyn BoardPort) -> Result<T, EdgeError>) -> Result<T, EdgeError> {
+        let board = self.board()?;
+        let started = std::time::Instant::now();
+        let r = call(board.as_ref());
+        self.host_time += started.elapsed();
         if r.is_err() {
             self.counters.board_errors += 1;
         }
@@ -239,41 +256,29 @@ impl messages::Host for HostState {
 
 impl attached_board::Host for HostState {
     fn uptime_ms(&mut self) -> Result<u32, EdgeError> {
-        let b = self.board()?;
-        let r = b.uptime_ms();
-        self.board_result(r)
+        self.on_board(|b| b.uptime_ms())
     }
 
     fn led_set(&mut self, led: u8, on: bool) -> Result<(), EdgeError> {
-        let b = self.board()?;
-        let r = b.led_set(led, on);
-        self.board_result(r)
+        self.on_board(|b| b.led_set(led, on))
     }
 
     fn led_get(&mut self, led: u8) -> Result<bool, EdgeError> {
-        let b = self.board()?;
-        let r = b.led_get(led);
-        self.board_result(r)
+        self.on_board(|b| b.led_get(led))
     }
 
     fn uart_write(&mut self, port: u8, data: Vec<u8>) -> Result<u32, EdgeError> {
         self.board_data(&data)?;
-        let b = self.board()?;
-        let r = b.uart_write(port, &data);
-        self.board_result(r)
+        self.on_board(|b| b.uart_write(port, &data))
     }
 
     fn uart_read(&mut self, port: u8, max: u32) -> Result<Vec<u8>, EdgeError> {
         let max = max.min(MAX_BOARD_DATA as u32);
-        let b = self.board()?;
-        let r = b.uart_read(port, max);
-        self.board_result(r)
+        self.on_board(|b| b.uart_read(port, max))
     }
 
     fn spi_transfer(&mut self, bus: u8, data: Vec<u8>) -> Result<Vec<u8>, EdgeError> {
         self.board_data(&data)?;
-        let b = self.board()?;
-        let r = b.spi_transfer(bus, &data);
-        self.board_result(r)
+        self.on_board(|b| b.spi_transfer(bus, &data))
     }
 }

@@ -5,8 +5,10 @@
 
 use std::fmt;
 
+use std::time::{Duration, Instant};
 use thiserror::Error;
-use wasmtime::{Store, Trap};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::wasmbed::edge::types::Sample;
 use crate::engine::{EdgeEngine, Prepared};
@@ -101,6 +103,19 @@ impl Instance {
         let mut store = Store::new(engine.engine(), HostState::new(cx, Limiter::new(&limits)));
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(limits.deadline_ticks());
+        // At the deadline, time spent waiting on the host (a board's
+        // answer) is given back; the component's own time, or the call's
+        // whole time past the wall limit, stops it.
+        let (deadline, wall) = (limits.call_deadline, limits.call_wall_limit);
+        store.epoch_deadline_callback(move |cx| {
+            let state = cx.data();
+            let elapsed = state.call_started.elapsed();
+            let own = elapsed.saturating_sub(state.host_time);
+            if own >= deadline || elapsed >= wall {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Continue(crate::limits::ticks(deadline - own)))
+        });
         let bindings = match prepared.pre.instantiate(&mut store) {
             Ok(b) => b,
             Err(e) => {
@@ -154,6 +169,9 @@ impl Instance {
         export: &'static str,
         f: impl FnOnce(&crate::bindings::Component, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, Failure> {
+        let state = self.store.data_mut();
+        state.call_started = Instant::now();
+        state.host_time = Duration::ZERO;
         self.store.set_epoch_deadline(self.deadline_ticks);
         f(&self.bindings, &mut self.store).map_err(|e| {
             if let Some(why) = self.store.data_mut().limiter.denied.take() {

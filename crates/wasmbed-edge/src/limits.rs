@@ -19,8 +19,11 @@ pub struct Limits {
     pub max_memory_bytes: usize,
     /// Table elements per table.
     pub max_table_elements: usize,
-    /// The longest one call into a component may run.
+    /// The longest one call into a component may run, not counting time
+    /// it waits in host functions (a board's answer).
     pub call_deadline: Duration,
+    /// The longest one call may take with those waits counted.
+    pub call_wall_limit: Duration,
     /// Instances the engine holds at once (its pool's size): every
     /// version of every application, the kept previous ones included.
     pub max_instances: u32,
@@ -33,6 +36,7 @@ impl Default for Limits {
             max_memory_bytes: 16 * 1024 * 1024,
             max_table_elements: 10_000,
             call_deadline: Duration::from_millis(100),
+            call_wall_limit: Duration::from_secs(10),
             max_instances: 1_000,
         }
     }
@@ -41,8 +45,13 @@ impl Default for Limits {
 impl Limits {
     /// The call deadline in epoch ticks (at least one).
     pub fn deadline_ticks(&self) -> u64 {
-        (self.call_deadline.as_micros() / TICK.as_micros()).max(1) as u64
+        ticks(self.call_deadline)
     }
+}
+
+/// Epoch ticks in `d` (at least one).
+pub(crate) fn ticks(d: Duration) -> u64 {
+    (d.as_micros() / TICK.as_micros()).max(1) as u64
 }
 
 /// One instance's resource limiter: refuses growth past the limits with a

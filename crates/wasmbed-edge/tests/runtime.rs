@@ -248,11 +248,14 @@ fn fleet_watch_messages_a_device_whose_temperature_runs_away() {
 #[derive(Default)]
 struct ScriptedBoard {
     unplugged: Mutex<bool>,
+    /// How long each answer takes (a board across a slow wire).
+    delay: Mutex<Duration>,
     calls: Mutex<Vec<String>>,
 }
 
 impl ScriptedBoard {
     fn call<T>(&self, what: String, answer: T) -> Result<T, EdgeError> {
+        thread::sleep(*self.delay.lock().unwrap());
         if *self.unplugged.lock().unwrap() {
             return Err(EdgeError::Unavailable("the board is not connected".into()));
         }
@@ -309,8 +312,15 @@ fn an_unplugged_board_is_an_error_value_and_the_component_goes_on() {
     slot.deliver(&Event::Tick(0));
     assert_eq!(
         *board.calls.lock().unwrap(),
-        ["uart 2 hello from the edge\r\n", "led 0 true", "led 1 false", "uart? 2", "uart 2 ping"]
+        ["uart 1 hello from the edge\r\n", "led 0 true", "led 1 false", "uart? 1", "uart 1 ping"]
     );
+    // A slow board: four answers of 60 ms each are more than the 100 ms
+    // deadline, which counts the component's own time only.
+    *board.delay.lock().unwrap() = Duration::from_millis(60);
+    slot.deliver(&Event::Tick(0));
+    assert_eq!(slot.state(), &SlotState::Running(version(1)));
+    *board.delay.lock().unwrap() = Duration::ZERO;
+
     // Unplugged mid-run: an error value, logged and counted; no failure.
     *board.unplugged.lock().unwrap() = true;
     slot.deliver(&Event::Tick(0));

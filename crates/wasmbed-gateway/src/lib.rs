@@ -24,7 +24,8 @@
 //! ([`Gateway::run_command`]), `turned`, the one summary line per
 //! interval of connections turned away before authentication, and
 //! `refusals`, which certificate a device may enroll with (only the one
-//! recorded on its spec) and the cap on log lines about those it refuses.
+//! recorded on its spec) and the cap on log lines about those it refuses,
+//! and [`edge`], the edge tier: components and attached boards.
 //!
 //! ```no_run
 //! # async fn demo(gw: std::sync::Arc<wasmbed_gateway::Gateway>) -> std::io::Result<()> {
@@ -35,6 +36,7 @@
 //! ```
 
 mod admission;
+pub mod edge;
 mod outbox;
 mod refusals;
 mod session;

@@ -11,6 +11,10 @@
 //! rest (LEDs, uptime, timers) is what the board answers: its LEDs are a
 //! shadow, since QEMU models no GPIO on the STM32F100.
 //!
+//! The last test runs the `vld-blink` edge component on the gateway's edge
+//! host against the board: its greeting and echo are read at QEMU's side
+//! of USART2.
+//!
 //! Every QEMU runs in its own process group, killed when the test ends.
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
@@ -272,4 +276,83 @@ async fn a_board_killed_mid_call_fails_the_call_at_once_and_comes_back_when_rest
     let (again, _events, rest) = Board::boot(dir.path(), Some(&p)).await.attach(&p).await.unwrap();
     assert!(matches!(again.call(Request::Uptime).await, Ok(OwnedResponse::Uptime { .. })));
     drop(rest);
+}
+
+/// What the gateway's services saw of a component: its log lines.
+#[derive(Default)]
+struct Logs(std::sync::Mutex<Vec<String>>);
+
+impl wasmbed_edge::Services for Logs {
+    fn now_ms(&self) -> i64 {
+        0
+    }
+    fn log(&self, _app: &str, _level: wasmbed_edge::Level, line: &str) {
+        self.0.lock().unwrap().push(line.to_string());
+    }
+    fn publish(&self, _: &str, _: &str, _: f64) -> Result<(), wasmbed_edge::EdgeError> {
+        Ok(())
+    }
+    fn send(&self, _: &str, _: &str, _: &[u8]) -> Result<(), wasmbed_edge::EdgeError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_on_the_gateway_drives_the_board_over_its_link() {
+    use std::sync::Arc;
+    use wasmbed_edge::{Capability, Grants, Limits, SlotState, Version};
+    use wasmbed_gateway::edge::{EdgeDeploy, EdgeHost, LinkedBoard};
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = provisioning(KEY);
+    let (link, _events, mut rest) = Board::boot(dir.path(), Some(&p)).await.attach(&p).await.unwrap();
+    let logs = Arc::new(Logs::default());
+    let (host, _journal) = EdgeHost::new(Limits::default(), logs.clone()).unwrap();
+    let deploy = |revision: u64| EdgeDeploy {
+        app: "blink".into(),
+        version: Version { revision, label: format!("v{revision}") },
+        component: wasmbed_testkit::edge_component("vld-blink").into(),
+        grants: Grants::of([Capability::Log, Capability::AttachedBoard]),
+        config: Default::default(),
+        board: Some(Arc::new(LinkedBoard::new(link.clone(), tokio::runtime::Handle::current()))),
+        tick: Some(Duration::from_millis(50)),
+    };
+    host.deploy(deploy(1)).await.unwrap();
+
+    // Its init greets on USART2: read at QEMU's side of USART2.
+    let hello = b"hello from the edge\r\n";
+    assert_eq!(read_exactly(&mut rest.uart, hello.len()).await, hello);
+    // What arrives on USART2, its tick echoes back there.
+    rest.uart.write_all(b"ping").await.unwrap();
+    assert_eq!(read_exactly(&mut rest.uart, 4).await, b"ping");
+    // Its LED pattern is walking: the board's shadow changes between ticks.
+    let led0 = || async {
+        match link.call(Request::LedGet { led: 0 }).await {
+            Ok(OwnedResponse::Led { on, readback: Readback::Shadow, .. }) => on,
+            other => panic!("{other:?}"),
+        }
+    };
+    let first = led0().await;
+    let until = Instant::now() + BOOT;
+    while led0().await == first {
+        assert!(Instant::now() < until, "LED 0 never changed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Unplugged: the component sees error values and keeps running.
+    rest.qemu.kill();
+    let until = Instant::now() + BOOT;
+    while !logs.0.lock().unwrap().iter().any(|l| l.contains("Unavailable")) {
+        assert!(Instant::now() < until, "no error logged: {:?}", logs.0.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = host.status("blink").await.unwrap();
+    assert_eq!(status.state, SlotState::Running(Version { revision: 1, label: "v1".into() }));
+    // A new version cannot greet an unplugged board: its init fails and
+    // the running version serves on.
+    let e = host.deploy(deploy(2)).await.unwrap_err();
+    assert!(e.to_string().contains("init failed"), "{e}");
+    let status = host.status("blink").await.unwrap();
+    assert_eq!(status.state, SlotState::Running(Version { revision: 1, label: "v1".into() }));
+    host.remove("blink").await;
 }

@@ -1,0 +1,235 @@
+//! The edge tier on a gateway: the applications of `runtime: edge` it runs
+//! as WebAssembly components (`wasmbed-edge`), each on its own worker, fed
+//! the samples of the devices this gateway serves and its tick; and the
+//! boards wired to it ([`LinkedBoard`]).
+//!
+//! A deploy compiles, links for the grants and stages the new version off
+//! the async runtime (its `init` may call a board, which blocks), then
+//! commits it between two events; a version that fails to stage leaves the
+//! running one serving. Every lifecycle step is logged and sent on the
+//! journal the gateway's owner audits.
+
+mod board;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use wasmbed_edge::kv::Kv;
+use wasmbed_edge::worker::{Status, WorkerError};
+use wasmbed_edge::{
+    BoardPort, Context, EdgeEngine, Event, Failure, Grants, Lifecycle, Limits, LoadError, NoPrevious, Sample, Services,
+    Slot, Version, Worker, stage,
+};
+
+pub use board::LinkedBoard;
+
+/// One version of an edge application, as the control plane assigns it.
+#[derive(Clone)]
+pub struct EdgeDeploy {
+    /// The application.
+    pub app: String,
+    /// Its revision and version label.
+    pub version: Version,
+    /// The component binary.
+    pub component: Arc<[u8]>,
+    /// What it may import.
+    pub grants: Grants,
+    /// Its config.
+    pub config: BTreeMap<String, String>,
+    /// The board it drives, for an application that targets one.
+    pub board: Option<Arc<dyn BoardPort>>,
+    /// Its tick interval (none: never ticked).
+    pub tick: Option<Duration>,
+}
+
+impl std::fmt::Debug for EdgeDeploy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeDeploy")
+            .field("app", &self.app)
+            .field("version", &self.version)
+            .field("bytes", &self.component.len())
+            .field("grants", &self.grants)
+            .finish()
+    }
+}
+
+/// Why a deploy did not take.
+#[derive(Debug, Error)]
+pub enum EdgeDeployError {
+    /// The component could not be loaded (invalid, too large, an import
+    /// not granted).
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The new version failed to start; the running one (if any) serves on.
+    #[error("{0}")]
+    Start(Failure),
+    /// The application's worker is gone.
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    /// No thread could be started for it.
+    #[error("no worker thread: {0}")]
+    Thread(String),
+}
+
+/// A lifecycle step of an edge application on this gateway.
+pub type JournalEntry = (String, Lifecycle);
+
+struct Hosted {
+    worker: Arc<Worker>,
+    kv: Arc<Mutex<Kv>>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Drop for Hosted {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+    }
+}
+
+/// The edge applications this gateway runs.
+pub struct EdgeHost {
+    engine: EdgeEngine,
+    services: Arc<dyn Services>,
+    apps: Mutex<BTreeMap<String, Hosted>>,
+    journal: mpsc::UnboundedSender<JournalEntry>,
+}
+
+impl std::fmt::Debug for EdgeHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeHost").field("apps", &self.apps().len()).finish()
+    }
+}
+
+impl EdgeHost {
+    /// A host for components within `limits`; the journal's receiver is
+    /// returned beside it.
+    pub fn new(
+        limits: Limits,
+        services: Arc<dyn Services>,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<JournalEntry>), LoadError> {
+        let (journal, rx) = mpsc::unbounded_channel();
+        let engine = EdgeEngine::new(limits)?;
+        Ok((Self { engine, services, apps: Mutex::new(BTreeMap::new()), journal }, rx))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Hosted>> {
+        self.apps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The applications hosted, by name.
+    pub fn apps(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Runs `deploy`'s version: the first one of its application, or a hot
+    /// swap of the running one.
+    pub async fn deploy(&self, deploy: EdgeDeploy) -> Result<(), EdgeDeployError> {
+        let kv = self.lock().get(&deploy.app).map(|h| h.kv.clone()).unwrap_or_default();
+        let cx = Context {
+            app: deploy.app.as_str().into(),
+            config: Arc::new(deploy.config.clone()),
+            kv: kv.clone(),
+            services: self.services.clone(),
+            board: deploy.board.clone(),
+        };
+        let engine = self.engine.clone();
+        let (component, grants, version) = (deploy.component.clone(), deploy.grants, deploy.version.clone());
+        // Compiling takes milliseconds and init may block on a board: off
+        // the async runtime.
+        let staged = tokio::task::spawn_blocking(move || {
+            let prepared = engine.prepare(&engine.compile(&component)?, grants)?;
+            Ok::<_, EdgeDeployError>(stage(&engine, &prepared, version, cx))
+        })
+        .await
+        .map_err(|e| EdgeDeployError::Thread(e.to_string()))??;
+        let staged = match staged {
+            Ok(s) => s,
+            Err(failure) => {
+                warn!(app = %deploy.app, version = %deploy.version, %failure, "edge version did not start; the running one serves on");
+                let _ = self.journal.send((
+                    deploy.app.clone(),
+                    Lifecycle::StageFailed { version: deploy.version.clone(), failure: failure.clone() },
+                ));
+                return Err(EdgeDeployError::Start(failure));
+            }
+        };
+        let existing = self.lock().get(&deploy.app).map(|h| h.worker.clone());
+        let worker = match existing {
+            Some(w) => w,
+            None => {
+                let journal = self.journal.clone();
+                let worker = Worker::spawn(Slot::new(deploy.app.clone()), move |app, step| {
+                    info!(app, step = ?step, "edge application");
+                    let _ = journal.send((app.to_string(), step));
+                })
+                .map_err(|e| EdgeDeployError::Thread(e.to_string()))?;
+                let worker = Arc::new(worker);
+                let ticker = deploy.tick.map(|every| spawn_ticker(worker.clone(), every, self.services.clone()));
+                self.lock().insert(deploy.app.clone(), Hosted { worker: worker.clone(), kv, ticker });
+                worker
+            }
+        };
+        let w = worker.clone();
+        tokio::task::spawn_blocking(move || w.commit(staged))
+            .await
+            .map_err(|e| EdgeDeployError::Thread(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Puts an application's previous version back.
+    pub async fn rollback(&self, app: &str) -> Result<Result<Version, NoPrevious>, WorkerError> {
+        let worker = self.lock().get(app).map(|h| h.worker.clone()).ok_or(WorkerError::Stopped)?;
+        tokio::task::spawn_blocking(move || worker.rollback()).await.map_err(|_| WorkerError::Stopped)?
+    }
+
+    /// An application's status.
+    pub async fn status(&self, app: &str) -> Result<Status, WorkerError> {
+        let worker = self.lock().get(app).map(|h| h.worker.clone()).ok_or(WorkerError::Stopped)?;
+        tokio::task::spawn_blocking(move || worker.status()).await.map_err(|_| WorkerError::Stopped)?
+    }
+
+    /// Stops an application and drops its versions (its kv store with it:
+    /// the platform keeps the persistent copy).
+    pub async fn remove(&self, app: &str) {
+        let hosted = self.lock().remove(app);
+        if let Some(h) = hosted {
+            // Joining the worker waits for the event in progress.
+            let _ = tokio::task::spawn_blocking(move || drop(h)).await;
+        }
+    }
+
+    /// Hands a device sample to every application (each takes the metrics
+    /// it subscribed to); returns how many queues were full.
+    pub fn sample(&self, sample: &Sample) -> usize {
+        let workers: Vec<_> = self.lock().values().map(|h| h.worker.clone()).collect();
+        workers.iter().filter(|w| w.deliver(Event::Telemetry(sample.clone())).is_err()).count()
+    }
+
+    /// Hands a message to one application.
+    pub fn message(&self, app: &str, payload: Vec<u8>) -> Result<(), WorkerError> {
+        let worker = self.lock().get(app).map(|h| h.worker.clone()).ok_or(WorkerError::Stopped)?;
+        worker.deliver(Event::Message(payload))
+    }
+}
+
+/// Delivers `Tick(now)` every `every`; a tick that finds the queue full is
+/// skipped (the next one comes soon).
+fn spawn_ticker(worker: Arc<Worker>, every: Duration, services: Arc<dyn Services>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            if let Err(WorkerError::Stopped) = worker.deliver(Event::Tick(services.now_ms())) {
+                return;
+            }
+        }
+    })
+}
