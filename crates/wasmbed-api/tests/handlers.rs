@@ -237,7 +237,11 @@ async fn device_create_rejections_write_nothing() {
         ("{\"name\": 5}", StatusCode::BAD_REQUEST, "name"),
         ("{not json", StatusCode::BAD_REQUEST, "invalid JSON"),
         ("{\"name\": \"ok\", \"board\": \"pdp-11\"}", StatusCode::BAD_REQUEST, "spec.board"),
-        ("{\"name\": \"ok\", \"board\": \"stm32vldiscovery\"}", StatusCode::UNPROCESSABLE_ENTITY, "8 KB of RAM"),
+        (
+            "{\"name\": \"a-name-longer-than-thirty-two-bytes\", \"board\": \"stm32vldiscovery\"}",
+            StatusCode::BAD_REQUEST,
+            "at most 32 characters",
+        ),
         ("{\"name\": \"ok\", \"labels\": {\"a b\": \"c\"}}", StatusCode::BAD_REQUEST, "spec.labels"),
     ] {
         let (status, resp) = call(&e, post(body)).await;
@@ -270,6 +274,36 @@ async fn fetch_bundle(e: &Env, device: &str) -> String {
 
 async fn recorded(e: &Env, device: &str) -> String {
     e.store.get_device(device).await.unwrap().unwrap().spec.identity.expect("an identity is recorded").fingerprint
+}
+
+#[tokio::test]
+async fn an_attached_board_is_created_with_a_link_key_and_its_bundle_is_its_provisioning_record() {
+    let e = env();
+    let body = r#"{"name":"vld-1","board":"stm32vldiscovery"}"#;
+    let (status, body) = call(&e, json("POST", "/api/v1/devices", body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // What is recorded names the link key the PKI keeps (for its gateway).
+    let key = e.state.pki.link_key("vld-1").unwrap().expect("a link key is stored");
+    let first = recorded(&e, "vld-1").await;
+    assert_eq!(first, key.fingerprint().to_string());
+    assert!(e.state.pki.stored_device_identity("vld-1").unwrap().is_none(), "no certificate for it");
+
+    // Its bundle is the record for its flash, with a new key, recorded.
+    let req = with_token(get("/api/v1/devices/vld-1/bundle"), &e.operator);
+    let resp = router(e.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let record = wasmbed_boardlink::Provisioning::decode(&bytes).unwrap();
+    assert_eq!(record.board.as_bytes(), b"vld-1");
+    let now = e.state.pki.link_key("vld-1").unwrap().unwrap();
+    assert_ne!(now, key, "re-issued");
+    assert_eq!(record, e.state.pki.provisioning("vld-1", &now).unwrap());
+    assert_eq!(recorded(&e, "vld-1").await, now.fingerprint().to_string());
+
+    // Deleted: its key goes with it.
+    let (status, _) = call(&e, Request::delete("/api/v1/devices/vld-1").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(e.state.pki.link_key("vld-1").unwrap().is_none());
 }
 
 #[tokio::test]
@@ -494,7 +528,9 @@ async fn terminal_connect_and_metrics() {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
     let (_, boards) = call_anonymous(&e, get_as("/api/v1/boards", &e.viewer)).await;
-    assert!(boards.contains("8 KB of RAM"), "{boards}");
+    let boards: serde_json::Value = serde_json::from_str(&boards).unwrap();
+    let vl = boards.as_array().unwrap().iter().find(|b| b["name"] == "stm32vldiscovery").unwrap();
+    assert_eq!(vl["supported"], true, "{vl}");
 }
 
 /// Rollout controls are one route: an unknown control or application is

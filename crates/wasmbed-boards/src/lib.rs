@@ -266,13 +266,6 @@ pub struct AttachedLayout {
     pub timers: u8,
 }
 
-/// Why devices of an attached board cannot be created yet. It names the
-/// RAM (8 KB, too little for a WebAssembly runtime) because that is what
-/// users ask first.
-const ATTACHED_NOT_YET: &str = "stm32vldiscovery is an attached board (8 KB of RAM, too little for a WebAssembly \
-     runtime: its apps run on a gateway and drive it over its serial link): the platform does not yet attach it \
-     to a gateway";
-
 /// Where the agent firmware keeps what the host provisions, and its heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AgentLayout {
@@ -359,12 +352,11 @@ impl Board {
         }
     }
 
-    /// Why devices of this board cannot be created, if they cannot. Attached
-    /// boards cannot be yet: the platform does not attach them to gateways.
+    /// Why devices of this board cannot be created, if they cannot. An
+    /// attached board can: its gateway attaches it and runs its apps.
     pub const fn unsupported(&self) -> Option<&'static str> {
         match self.role {
-            Role::Agent(_) => None,
-            Role::Attached(_) => Some(ATTACHED_NOT_YET),
+            Role::Agent(_) | Role::Attached(_) => None,
             Role::Unsupported(why) => Some(why),
         }
     }
@@ -489,9 +481,8 @@ mod tests {
     }
 
     #[test]
-    fn an_attached_board_is_refused_until_the_platform_attaches_it() {
-        let why = STM32VLDISCOVERY.unsupported().unwrap();
-        assert!(why.contains("attached board") && why.contains("8 KB of RAM"), "{why}");
+    fn devices_of_an_attached_board_can_be_created() {
+        assert_eq!(STM32VLDISCOVERY.unsupported(), None);
         assert_eq!(STM32VLDISCOVERY.transport(), Some(Transport::Uart));
     }
 
@@ -551,6 +542,5 @@ mod tests {
         assert_eq!(OLIMEX_STM32_H405.transport(), Some(Transport::Uart));
         assert_eq!(MPS2_AN500.leds(), Some(0x4002_8000));
         assert_eq!(std::format!("{}", MPS2_AN386.image_name()), "wasmbed-fw-mps2-an386");
-        assert!(STM32VLDISCOVERY.unsupported().is_some_and(|w| w.contains("8 KB")));
     }
 }

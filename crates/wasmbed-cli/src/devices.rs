@@ -33,7 +33,11 @@ pub async fn add(
     }
     println!("device {name} created (board {board})");
     if let Some(p) = bundle_out {
-        println!("identity bundle written to {}", p.display());
+        let what = match wasmbed_model::board(board).and_then(|b| b.attached()) {
+            Some(_) => "provisioning record (its id and link key, for the board's flash)",
+            None => "identity bundle",
+        };
+        println!("{what} written to {}", p.display());
     }
     Ok(())
 }

@@ -64,6 +64,12 @@ pub fn run(args: RunArgs, json: bool) -> Result<()> {
     if let Some(why) = board.unsupported {
         bail!("--board {}: apps do not run on it: {why}", board.name);
     }
+    if board.attached().is_some() {
+        bail!(
+            "--board {}: it runs no WebAssembly runtime (an attached board: its apps run as edge components on its gateway)",
+            board.name
+        );
+    }
     // What a simulated device of this board has: the board table's list,
     // or the simulator's own for `sim`.
     let peripherals = wasmbed_sim::board_peripherals(board.name);

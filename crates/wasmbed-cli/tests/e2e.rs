@@ -267,9 +267,12 @@ fn cli_reports_bad_input_clearly() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = p.cli(&["device", "add", "Bad_Name"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("metadata.name"));
-    let out = p.cli(&["device", "add", "tiny", "--board", "stm32vldiscovery"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("8 KB of RAM"), "{err}");
+    // An attached board: its "bundle" is the provisioning record for its flash.
+    let record = tmp.path().join("tiny.bin");
+    let out = p.ok(&["device", "add", "tiny", "--board", "stm32vldiscovery", "--bundle-out", record.to_str().unwrap()]);
+    assert!(out.contains("provisioning record"), "{out}");
+    let record = std::fs::read(&record).unwrap();
+    assert!(record.len() == 74 && record.starts_with(b"WBAP"), "{record:?}");
     let out = p.cli(&["device", "add", "x", "--label", "novalue"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("key=value"));
     let bundle = tmp.path().join("b.bin");

@@ -257,6 +257,12 @@ pub enum Placement {
 pub fn placement(board: &str) -> Placement {
     match wasmbed_model::board(board) {
         Some(b) if !b.emulated => Placement::None,
+        // Its gateway must hold the other end of its serial link, which
+        // only a gateway beside its QEMU (`wasmbed up`) does.
+        Some(b) if b.attached().is_some() => Placement::Refused(format!(
+            "{} is an attached board: it runs beside its gateway under `wasmbed up`, not yet in Kubernetes",
+            b.name
+        )),
         Some(b) => match b.unsupported {
             Some(why) => Placement::Refused(why.to_owned()),
             None => Placement::Pod,

@@ -423,7 +423,10 @@ async fn an_emulated_board_that_cannot_run_is_reported_failed() {
         patch_device(Some("status"))
             .check(|body, _| {
                 assert_eq!(body["status"]["process"]["state"], "Failed");
-                assert!(body["status"]["process"]["message"].as_str().unwrap().contains("8 KB of RAM"), "{body}");
+                assert!(
+                    body["status"]["process"]["message"].as_str().unwrap().contains("not yet in Kubernetes"),
+                    "{body}"
+                );
             })
             .reply(200, &device("stm32vldiscovery", true, false)),
     ];

@@ -6,6 +6,11 @@ pub use wasmbed_boards as table;
 /// The board name used by devices of the host simulator.
 pub const SIM_BOARD: &str = "sim";
 
+/// Longest name of a device of an attached board: its name is the board id
+/// in its provisioning record, which holds 32 bytes
+/// (`wasmbed_boardlink::MAX_BOARD_ID_LEN`).
+pub const MAX_ATTACHED_NAME_LEN: usize = 32;
+
 /// A board as the platform uses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Board {
@@ -45,6 +50,12 @@ impl Board {
     pub fn describe_peripherals(&self) -> String {
         let list = table::describe(self.peripherals());
         if list.is_empty() { "no peripherals for apps".into() } else { list }
+    }
+
+    /// The board's attached layout when it runs no agent but is attached
+    /// to its gateway over a serial link (its apps run on the gateway).
+    pub fn attached(&self) -> Option<&'static table::AttachedLayout> {
+        self.hardware.and_then(|h| h.attached())
     }
 
     /// What apps may hold on a device of this board (the simulator's own
@@ -94,6 +105,13 @@ mod tests {
         assert_eq!(board("mps2-an385").map(|b| b.loopback_endpoint(4443)).as_deref(), Some("10.0.2.2:4443"));
         assert_eq!(board(SIM_BOARD).map(|b| b.loopback_endpoint(4443)).as_deref(), Some("127.0.0.1:4443"));
         assert!(boards().filter(|b| b.emulated).all(|b| b.hardware.is_some()));
+    }
+
+    #[test]
+    fn an_attached_board_is_a_board_devices_can_be_created_for() {
+        let vl = board("stm32vldiscovery").unwrap();
+        assert!(vl.unsupported.is_none() && vl.attached().is_some() && vl.module_budget().is_none());
+        assert!(board("mps2-an385").unwrap().attached().is_none());
     }
 }
 

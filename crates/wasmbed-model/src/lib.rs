@@ -27,7 +27,9 @@ mod signing;
 mod store;
 pub mod telemetry;
 
-pub use boards::{Board, SIM_BOARD, board, boards, guest_loopback, host_from_guest, table as board_table};
+pub use boards::{
+    Board, MAX_ATTACHED_NAME_LEN, SIM_BOARD, board, boards, guest_loopback, host_from_guest, table as board_table,
+};
 pub use logs::{LogBook, LogLine};
 pub use resources::*;
 pub use rollout::{GateOp, MetricGate, RevisionOutcome, RolloutPhase, RolloutStatus, Step, Strategy};

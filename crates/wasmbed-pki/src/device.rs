@@ -93,7 +93,8 @@ impl Pki {
         Ok(self.issue_device(device_id, not_before, not_after)?.identity())
     }
 
-    /// Deletes a device's stored identity; absent is fine.
+    /// Deletes a device's stored identity (and an attached board's link
+    /// key); absent is fine.
     ///
     /// This does not revoke the certificate by itself: what does is that the
     /// gateway accepts only the certificate recorded on an existing Device.
@@ -102,7 +103,8 @@ impl Pki {
         let _lock = files::lock(&self.dir)?;
         let (cert_path, key_path) = device_paths(&self.dir.join(DEVICES), device_id);
         files::remove_if_present(&cert_path)?;
-        files::remove_if_present(&key_path)
+        files::remove_if_present(&key_path)?;
+        self.forget_link_key(device_id)
     }
 
     fn issue_device(&self, device_id: &str, not_before: SystemTime, not_after: SystemTime) -> Result<Issued, PkiError> {

@@ -50,6 +50,10 @@ pub enum PkiError {
     /// starts or ends with `-`.
     #[error("invalid device id {0:?}: must be 1-63 characters of [a-z0-9-], not starting or ending with '-'")]
     InvalidDeviceId(String),
+    /// An attached board's id is its device id, and its provisioning record
+    /// holds at most 32 bytes of it.
+    #[error("device id {0:?} is too long for an attached board: its provisioning record holds at most 32 bytes")]
+    BoardIdTooLong(String),
     /// A bundle was asked for without any gateway address.
     #[error("an identity bundle needs at least one gateway address")]
     NoGateway,

@@ -8,7 +8,7 @@
 //!
 //! Where things live: `ca` opens or creates the CA ([`Pki`]); `gateway` and
 //! `device` issue their identities (and `device` reads a stored one as it
-//! is, and forgets them); `leaf` is the one rule for issuing, storing and
+//! is, and forgets them); `link` the link keys of attached boards; `leaf` is the one rule for issuing, storing and
 //! reusing a leaf; `bundle` builds a device's
 //! [`IdentityBundle`](wasmbed_protocol::IdentityBundle);
 //! `validity` holds the lifetimes and the time conversions; `identity` the
@@ -43,6 +43,7 @@ mod fingerprint;
 mod gateway;
 mod identity;
 mod leaf;
+mod link;
 mod signing;
 #[cfg(test)]
 mod testing;
@@ -55,5 +56,6 @@ pub use error::PkiError;
 pub use fingerprint::Fingerprint;
 pub use gateway::GATEWAY_COMMON_NAME;
 pub use identity::{Identity, MAX_DEVICE_ID_LEN, device_id_from_cert, validate_device_id};
+pub use link::{LINK_KEY_LEN, LinkKey};
 pub use signing::AppSigning;
 pub use validity::{BACKDATE, CA_LIFETIME, LEAF_LIFETIME, RENEW_BEFORE};

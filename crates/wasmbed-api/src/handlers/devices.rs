@@ -82,6 +82,13 @@ pub async fn create_device(
     if let Some(why) = board.unsupported {
         return Err(ApiError::unprocessable(format!("spec.board: {why}")));
     }
+    if board.attached().is_some() && req.name.len() > wasmbed_model::MAX_ATTACHED_NAME_LEN {
+        return Err(ApiError::bad_request(format!(
+            "name: at most {} characters for a device of board {} (the id in its provisioning record)",
+            wasmbed_model::MAX_ATTACHED_NAME_LEN,
+            board.name
+        )));
+    }
     let spec = DeviceSpec { board: req.board, labels: req.labels, peripherals: req.peripherals, ..Default::default() };
     spec.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Assigned at once, so its first bundle already names its gateway (the
@@ -95,7 +102,11 @@ pub async fn create_device(
     }
     // A new key (a re-created device's old bundle is refused), recorded in
     // the same write that creates the device: it never exists without one.
-    let (identity, _) = issue(&st, &req.name)?;
+    // An attached board's key is its link key, which its gateway checks.
+    let identity = match board.attached() {
+        Some(_) => issue_link_key(&st, &req.name)?.0,
+        None => issue(&st, &req.name)?.0,
+    };
     device.spec.identity = Some(identity);
     let created = st.store.create_device(device).await?;
     let note = AuditNote { target: Some(created.meta.name.clone()), ..AuditNote::default() }
@@ -119,7 +130,9 @@ pub async fn delete_device(_: Operator, State(st): State<ApiState>, Path(name): 
 #[utoipa::path(get, path = "/api/v1/devices/{name}/bundle", tag = "devices", params(("name" = String, Path)),
     summary = "Re-issue the device's identity and return its bundle (binary, holds the private key)",
     description = "Role: operator. Every call issues a new key and certificate and records it on the device: \
-        the previous identity is revoked (its live session ends, its bundle is refused from then on).",
+        the previous identity is revoked (its live session ends, its bundle is refused from then on). \
+        For a device of an attached board (stm32vldiscovery) it is the board's provisioning record: a new link key, \
+        the previous one refused by its gateway from then on.",
     responses((status = 200, description = "Bundle bytes"),
         (status = 404, description = "No such device", body = ErrorBody),
         (status = 409, description = "Re-issued again meanwhile; ask again", body = ErrorBody), AuthErrors))]
@@ -130,6 +143,9 @@ pub async fn device_bundle(
 ) -> ApiResult<impl IntoResponse> {
     let device =
         st.store.get_device(&name).await?.ok_or_else(|| ApiError::not_found(format!("device {name:?} not found")))?;
+    if wasmbed_model::board(&device.spec.board).is_some_and(|b| b.attached().is_some()) {
+        return provisioning_record(&st, &name).await;
+    }
     let endpoints = provisioner(&st, false).await?.endpoints(&device);
     let (identity, cert) = issue(&st, &name)?;
     record_identity(st.store.as_ref(), &name, identity).await?;
@@ -145,6 +161,31 @@ pub async fn device_bundle(
         });
     }
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bundle.to_bytes()))
+}
+
+/// The bundle route for an attached board: a new link key, recorded, in
+/// the provisioning record the board's flash is programmed with.
+async fn provisioning_record(
+    st: &ApiState,
+    name: &str,
+) -> ApiResult<([(header::HeaderName, &'static str); 1], Vec<u8>)> {
+    let (identity, key) = issue_link_key(st, name)?;
+    record_identity(st.store.as_ref(), name, identity).await?;
+    let record = st.pki.provisioning(name, &key).map_err(|e| {
+        tracing::error!(device = %name, "cannot build provisioning record: {e}");
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot build provisioning record".into() }
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], record.encode().to_vec()))
+}
+
+/// Issues a new link key for the attached board `name` (stored, for the
+/// gateway and the QEMU manager) and returns its record and the key.
+fn issue_link_key(st: &ApiState, name: &str) -> ApiResult<(DeviceIdentity, wasmbed_pki::LinkKey)> {
+    let key = st.pki.reissue_link_key(name).map_err(|e| {
+        tracing::error!(device = %name, "cannot issue link key: {e}");
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "cannot issue link key".into() }
+    })?;
+    Ok((key.record((st.now)()), key))
 }
 
 /// Issues a new identity for `name` (stored, for the bundle route and the
