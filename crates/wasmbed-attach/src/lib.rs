@@ -6,6 +6,8 @@
 //! - [`attach`]: authenticates the board on an accepted stream (a random
 //!   challenge from the caller's RNG, resent until answered, since a board
 //!   that is still booting drops what arrives before its USART is on);
+//!   [`attach_claimed`] does the same for a board not known in advance,
+//!   looking its key up by the id its proof claims;
 //! - [`BoardLink`]: a cloneable handle; [`BoardLink::call`] sends one
 //!   request and awaits its answer under a deadline. Calls are serialized
 //!   (the board serves one at a time); one task owns the stream, so the
@@ -71,7 +73,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 pub use wasmbed_boardlink::{BoardId, Event, Provisioning, Readback, Request};
 use wasmbed_boardlink::{
-    CHALLENGE_LEN, Client, ClientError, ClientState, Deframer, EncodeError, ErrorCode, Incoming, MAX_WIRE_LEN, Response,
+    BoardKey, CHALLENGE_LEN, Client, ClientError, ClientState, Deframer, EncodeError, ErrorCode, Incoming,
+    MAX_WIRE_LEN, Response,
 };
 
 /// How long things may take on a board link.
@@ -125,6 +128,10 @@ pub enum AttachError {
     /// The board proved a key, but under another board's id.
     #[error("the board answered the challenge as another board")]
     WrongBoard,
+    /// The board claimed an id no key is provisioned for
+    /// ([`attach_claimed`]).
+    #[error("the board claims to be {0:?}, which no key is provisioned for")]
+    UnknownBoard(BoardId),
     /// The board refused the challenge.
     #[error("the board refused the challenge: {0}")]
     Refused(ErrorCode),
@@ -276,9 +283,49 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
     R: rand::CryptoRng + ?Sized,
 {
+    let client = Client::new(board.key.clone(), board.board);
+    attach_client(stream, client, None::<fn(&BoardId) -> Option<BoardKey>>, rng, config).await
+}
+
+/// Like [`attach`], for a stream from a board not known in advance (every
+/// board reaches one listener): the board's proof names its id, `keys`
+/// gives the key provisioned for that id, and the proof is then checked
+/// against it. `keys` is asked once per proof received.
+///
+/// Errors as [`attach`]'s, and [`AttachError::UnknownBoard`] when `keys`
+/// knows no key for the id the board claims.
+pub async fn attach_claimed<S, R, K>(
+    stream: S,
+    keys: K,
+    rng: &mut R,
+    config: LinkConfig,
+) -> Result<(BoardLink, Events), AttachError>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+    R: rand::CryptoRng + ?Sized,
+    K: FnMut(&BoardId) -> Option<BoardKey>,
+{
+    // Never proves anything: every proof is re-keyed by `keys` before it
+    // is checked, and an id `keys` does not know is refused first.
+    let unknown = BoardId::new(&[]).map_err(|_| AttachError::Disconnected)?;
+    let client = Client::new(BoardKey::new([0; wasmbed_boardlink::KEY_LEN]), unknown);
+    attach_client(stream, client, Some(keys), rng, config).await
+}
+
+async fn attach_client<S, R, K>(
+    stream: S,
+    mut client: Client,
+    mut keys: Option<K>,
+    rng: &mut R,
+    config: LinkConfig,
+) -> Result<(BoardLink, Events), AttachError>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+    R: rand::CryptoRng + ?Sized,
+    K: FnMut(&BoardId) -> Option<BoardKey>,
+{
     let (rd, wr) = tokio::io::split(stream);
     let mut wire = Wire { rd, wr, deframer: Deframer::new(), buf: Box::new([0; READ_CHUNK]) };
-    let mut client = Client::new(board.key.clone(), board.board);
     let counters = Arc::new(Counters::default());
     let give_up = Instant::now() + config.hello_deadline;
     let mut out = [0u8; MAX_WIRE_LEN];
@@ -310,6 +357,10 @@ where
                     Counters::add(&counters.bad_frames);
                     continue;
                 };
+                if let (Some(keys), Some(claimed)) = (keys.as_mut(), client.claimed_board(&frame)) {
+                    let key = keys(&claimed).ok_or(AttachError::UnknownBoard(claimed))?;
+                    client.expect(key, claimed);
+                }
                 match client.receive(&frame) {
                     Ok(Incoming::Opened) => break 'proved input.to_vec(),
                     Ok(_) => Counters::add(&counters.rejected),
@@ -322,12 +373,13 @@ where
             }
         }
     };
-    tracing::debug!(board = ?board.board, "board attached");
+    let board = client.board();
+    tracing::debug!(?board, "board attached");
     let (calls, queue) = mpsc::channel(16);
     let (events_tx, events) = mpsc::channel(config.events.max(1));
     let task = Task { wire, client, counters: counters.clone(), events: events_tx, waiting: None };
     tokio::spawn(task.run(queue, leftover));
-    Ok((BoardLink { calls, counters, board: board.board, config }, events))
+    Ok((BoardLink { calls, counters, board, config }, events))
 }
 
 /// The gateway's handle on an attached board; clones share the link.

@@ -211,6 +211,34 @@ async fn a_board_with_another_key_is_refused_as_bad_proof() {
 }
 
 #[tokio::test]
+async fn a_board_that_names_itself_is_attached_with_the_key_provisioned_for_that_name() {
+    // One listener for every board: the key is looked up by the claimed id.
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let keys = |asked: Arc<Mutex<Vec<BoardId>>>, key: [u8; 32]| {
+        move |id: &BoardId| {
+            asked.lock().unwrap().push(*id);
+            (id.as_bytes() == b"vld-1").then(|| BoardKey::new(key))
+        }
+    };
+    let wire = spawn_board(KEY, 1, honest(), Seen::default());
+    let (link, _events) = attach_claimed(wire, keys(asked.clone(), KEY), &mut rng(), quick()).await.unwrap();
+    assert_eq!(link.board(), BoardId::new(b"vld-1").unwrap());
+    assert_eq!(link.call(Request::Uptime).await, Ok(OwnedResponse::Uptime { ms: 10 }));
+    assert_eq!(asked.lock().unwrap().as_slice(), [BoardId::new(b"vld-1").unwrap()]);
+
+    // Another key than the one provisioned for the claimed name: refused.
+    let wire = spawn_board([1; 32], 0, honest(), Seen::default());
+    let e = attach_claimed(wire, keys(asked.clone(), KEY), &mut rng(), quick()).await.unwrap_err();
+    assert!(matches!(e, AttachError::BadProof), "{e:?}");
+
+    // A name nothing is provisioned for: refused, naming it.
+    let wire = spawn_board(KEY, 0, honest(), Seen::default());
+    let e = attach_claimed(wire, |_: &BoardId| None, &mut rng(), quick()).await.unwrap_err();
+    assert!(matches!(e, AttachError::UnknownBoard(id) if id.as_bytes() == b"vld-1"), "{e:?}");
+    assert!(e.to_string().contains("vld-1"), "{e}");
+}
+
+#[tokio::test]
 async fn a_booting_board_that_missed_the_first_hellos_is_attached_by_a_later_one() {
     let wire = spawn_board(KEY, 3, honest(), Seen::default());
     let (link, _) = attach(wire, &provisioning(KEY), &mut rng(), quick()).await.unwrap();

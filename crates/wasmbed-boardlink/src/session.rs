@@ -179,6 +179,36 @@ impl Client {
         self.state
     }
 
+    /// The board this end authenticates.
+    pub fn board(&self) -> BoardId {
+        self.board
+    }
+
+    /// The board id that `frame` claims if it answers the outstanding
+    /// Hello with a proof, before anything is checked; `None` for any other
+    /// frame. A gateway that cannot know which board dialled (every board
+    /// reaches one listener) looks the key up by this id, calls
+    /// [`expect`](Self::expect), and only then [`receive`](Self::receive)s
+    /// the frame, which verifies the proof.
+    pub fn claimed_board(&self, frame: &Frame<'_>) -> Option<BoardId> {
+        match self.state {
+            ClientState::Proving { seq, .. } if seq == frame.seq && frame.kind == Kind::Response => {
+                match Response::decode(frame) {
+                    Ok(Response::Proof { board_id, .. }) => BoardId::new(board_id).ok(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Authenticates `board` holding `key` from now on; the session state
+    /// is kept (see [`claimed_board`](Self::claimed_board)).
+    pub fn expect(&mut self, key: BoardKey, board: BoardId) {
+        self.key = key;
+        self.board = board;
+    }
+
     /// Whether the board has proved its key.
     pub fn is_open(&self) -> bool {
         matches!(self.state, ClientState::Open { .. })

@@ -291,6 +291,34 @@ fn a_session_opens_and_serves() {
 }
 
 #[test]
+fn a_gateway_learns_which_board_dialled_from_its_proof_and_then_checks_it() {
+    // The gateway starts knowing no board: it looks the key up by the claimed id.
+    let mut link = Link::new(KEY, b"vld-9");
+    link.gateway = Client::new(BoardKey::new([0; 32]), BoardId::new(b"").expect("short"));
+    let hello = wire(|o| link.gateway.hello(CHALLENGE, o));
+    let (_, reply) = link.at_board(&hello);
+    let f = single(&reply);
+    let claimed = link.gateway.claimed_board(&f.frame()).expect("a proof claims a board");
+    assert_eq!(claimed.as_bytes(), b"vld-9");
+    link.gateway.expect(BoardKey::new(KEY), claimed);
+    assert_eq!(link.gateway.receive(&f.frame()), Ok(Incoming::Opened));
+    assert_eq!(link.gateway.board(), claimed);
+    // Once open, nothing claims a board any more.
+    let (_, reply) = link.ask(&Request::Uptime);
+    assert_eq!(link.gateway.claimed_board(&single(&reply).frame()), None);
+
+    // The claim is not the proof: the wrong key for the claimed id is refused.
+    let mut link = Link::new([0x5d; 32], b"vld-9");
+    link.gateway = Client::new(BoardKey::new([0; 32]), BoardId::new(b"").expect("short"));
+    let hello = wire(|o| link.gateway.hello(CHALLENGE, o));
+    let (_, reply) = link.at_board(&hello);
+    let f = single(&reply);
+    let claimed = link.gateway.claimed_board(&f.frame()).expect("claimed");
+    link.gateway.expect(BoardKey::new(KEY), claimed);
+    assert_eq!(link.gateway.receive(&f.frame()), Err(ClientError::BadProof));
+}
+
+#[test]
 fn a_board_with_another_key_is_refused() {
     let mut link = Link::new([0x5d; 32], BOARD);
     assert_eq!(link.open(), Err(ClientError::BadProof));
