@@ -7,7 +7,8 @@
 //! that knows how slots are named.
 
 use wasmbed_model::{
-    AppObservation, AppState, Application, DesiredApp, Device, Labels, RolloutPhase, RolloutStatus, Selector, Strategy,
+    AppObservation, AppState, Application, DesiredApp, Device, Labels, RolloutPhase, RolloutStatus, Runtime, Selector,
+    Strategy,
 };
 
 /// How a targeted device is doing with one revision of an app.
@@ -36,17 +37,44 @@ pub fn slot_name(app: &str, revision: u64, strategy: &Strategy) -> String {
 }
 
 /// Whether `app` targets a device with `labels`. Selectors that do not
-/// parse match nothing (the API refuses them).
+/// parse match nothing (the API refuses them); edge applications target
+/// gateways, never devices.
 pub fn targets(app: &Application, labels: &Labels) -> bool {
+    app.spec.runtime == Runtime::Device && selects(app, labels)
+}
+
+/// The labels an edge application's selector sees on a gateway: its name
+/// as `gateway=<name>`.
+pub fn gateway_labels(gateway: &str) -> Labels {
+    Labels::from([("gateway".to_string(), gateway.to_string())])
+}
+
+/// Whether edge application `app` targets the gateway named `gateway`.
+pub fn targets_gateway(app: &Application, gateway: &str) -> bool {
+    app.spec.runtime == Runtime::Edge && selects(app, &gateway_labels(gateway))
+}
+
+fn selects(app: &Application, labels: &Labels) -> bool {
     app.spec.selector.parse::<Selector>().is_ok_and(|s| s.matches(labels))
 }
 
 /// Slots `device` should have, sorted by slot name.
 pub fn desired_apps(device: &Device, apps: &[Application]) -> Vec<DesiredApp> {
+    let targeted = apps.iter().filter(|a| targets(a, &device.spec.labels));
+    desired_of(&device.meta.name, targeted)
+}
+
+/// Edge slots the gateway named `gateway` should run, sorted by slot name.
+pub fn desired_edge_apps(gateway: &str, apps: &[Application]) -> Vec<DesiredApp> {
+    desired_of(gateway, apps.iter().filter(|a| targets_gateway(a, gateway)))
+}
+
+/// What the rollouts of `apps` assign to the target named `name`.
+fn desired_of<'a>(name: &str, apps: impl Iterator<Item = &'a Application>) -> Vec<DesiredApp> {
     let mut out = Vec::new();
-    for app in apps.iter().filter(|a| targets(a, &device.spec.labels)) {
+    for app in apps {
         let Some(ro) = &app.status.rollout else { continue };
-        for (revision, run) in assignment(&app.spec.strategy, ro, &device.meta.name) {
+        for (revision, run) in assignment(&app.spec.strategy, ro, name) {
             let Some(rev) = app.status.revision(revision) else { continue };
             let t = &rev.template;
             out.push(DesiredApp {
@@ -91,7 +119,13 @@ pub fn assignment(strategy: &Strategy, ro: &RolloutStatus, device: &str) -> Vec<
 
 /// What `device` reports for `revision` of `app` (whose module is `digest`).
 pub fn revision_state(device: &Device, slot: &str, revision: u64, digest: &str) -> RevisionState {
-    let obs = device.status.session.apps.iter().find(|o| o.name == slot && holds(o, revision, digest));
+    revision_state_in(&device.status.session.apps, slot, revision, digest)
+}
+
+/// How a target reporting `observations` (a device's apps, a gateway's
+/// edge apps) is doing with `revision` in `slot`.
+pub fn revision_state_in(observations: &[AppObservation], slot: &str, revision: u64, digest: &str) -> RevisionState {
+    let obs = observations.iter().find(|o| o.name == slot && holds(o, revision, digest));
     match obs.map(|o| o.state) {
         None => RevisionState::Absent,
         Some(AppState::Running) => RevisionState::Running,

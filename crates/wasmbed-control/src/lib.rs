@@ -31,6 +31,6 @@ pub mod rollout;
 mod run;
 pub mod signing;
 
-pub use desired::desired_apps;
+pub use desired::{desired_apps, desired_edge_apps, gateway_labels, targets_gateway};
 pub use run::{Clock, ControlConfig, run};
 pub use signing::SharedKey;

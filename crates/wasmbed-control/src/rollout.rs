@@ -23,11 +23,11 @@
 use std::collections::BTreeSet;
 
 use wasmbed_model::{
-    Application, ApplicationStatus, Condition, Device, DevicePhase, MetricGate, Revision, RevisionOutcome,
-    RolloutPhase, RolloutStatus, StepStatus, Strategy, merge_conditions,
+    AppObservation, Application, ApplicationStatus, Condition, Device, DevicePhase, Gateway, GatewayHealth, MetricGate,
+    Revision, RevisionOutcome, RolloutPhase, RolloutStatus, Runtime, StepStatus, Strategy, merge_conditions,
 };
 
-use crate::desired::{RevisionState, revision_state, slot_name, targets};
+use crate::desired::{RevisionState, revision_state_in, slot_name, targets, targets_gateway};
 
 /// Revisions kept in an application's history (the current and the stable
 /// one are always kept).
@@ -61,18 +61,26 @@ pub enum GateVerdict {
 
 /// The verdict of `gates` on what `device` reports for `slot` at `revision`.
 pub fn gate_verdict(gates: &[MetricGate], device: &Device, slot: &str, revision: u64) -> GateVerdict {
+    gate_verdict_in(gates, &device.meta.name, &device.status.session.apps, slot, revision)
+}
+
+/// The verdict of `gates` on what target `name` reports in `observations`.
+fn gate_verdict_in(
+    gates: &[MetricGate],
+    name: &str,
+    observations: &[AppObservation],
+    slot: &str,
+    revision: u64,
+) -> GateVerdict {
     if gates.is_empty() {
         return GateVerdict::Within;
     }
-    let obs = device.status.session.apps.iter().find(|o| o.name == slot && o.revision == Some(revision));
+    let obs = observations.iter().find(|o| o.name == slot && o.revision == Some(revision));
     for gate in gates {
         match obs.and_then(|o| o.metrics.get(&gate.metric)) {
             None => return GateVerdict::Missing(gate.metric.clone()),
             Some(v) if !gate.holds(v.0) => {
-                return GateVerdict::Breach(format!(
-                    "{} reported {} = {}, outside `{gate}`",
-                    device.meta.name, gate.metric, v.0
-                ));
+                return GateVerdict::Breach(format!("{name} reported {} = {}, outside `{gate}`", gate.metric, v.0));
             }
             Some(_) => {}
         }
@@ -189,8 +197,55 @@ pub fn advance(strategy: &Strategy, st: &RolloutStatus, devices: &[DeviceHealth]
     next
 }
 
-/// The application's next status, given every device of the fleet.
+/// What the rollout engine needs of one target (a device, or for an edge
+/// application a gateway): its name, whether it is there, and what it
+/// reports of its apps.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Its name (rollouts assign revisions by name).
+    pub name: &'a str,
+    /// Holding a session (a device) or reporting (a gateway) now.
+    pub online: bool,
+    /// What it reports of its apps.
+    pub observations: &'a [AppObservation],
+}
+
+impl<'a> Target<'a> {
+    /// A device as a target.
+    pub fn device(d: &'a Device) -> Self {
+        Self { name: &d.meta.name, online: d.status.phase == DevicePhase::Online, observations: &d.status.session.apps }
+    }
+
+    /// A gateway as an edge application's target.
+    pub fn gateway(g: &'a Gateway) -> Self {
+        Self { name: &g.meta.name, online: g.status.health == GatewayHealth::Healthy, observations: &g.status.edge }
+    }
+}
+
+/// The application's next status, given every device of the fleet (edge
+/// applications: every gateway).
 pub fn reconcile(app: &Application, devices: &[&Device], now_ms: u64) -> ApplicationStatus {
+    reconcile_fleet(app, devices, &[], now_ms)
+}
+
+/// The application's next status, given every device and gateway.
+pub fn reconcile_fleet(
+    app: &Application,
+    devices: &[&Device],
+    gateways: &[&Gateway],
+    now_ms: u64,
+) -> ApplicationStatus {
+    let targets: Vec<Target<'_>> = match app.spec.runtime {
+        Runtime::Device => devices.iter().filter(|d| targets(app, &d.spec.labels)).map(|d| Target::device(d)).collect(),
+        Runtime::Edge => {
+            gateways.iter().filter(|g| targets_gateway(app, &g.meta.name)).map(|g| Target::gateway(g)).collect()
+        }
+    };
+    reconcile_targets(app, &targets, now_ms)
+}
+
+/// The application's next status, given the targets its selector chose.
+fn reconcile_targets(app: &Application, targeted: &[Target<'_>], now_ms: u64) -> ApplicationStatus {
     let spec = &app.spec;
     let mut st = app.status.clone();
     st.observed_generation = app.meta.generation;
@@ -252,18 +307,17 @@ pub fn reconcile(app: &Application, devices: &[&Device], now_ms: u64) -> Applica
     // Health of every targeted device.
     let slot = slot_name(&app.meta.name, ro.revision, &spec.strategy);
     let digest = st.revision(ro.revision).map(|r| r.template.digest.clone()).unwrap_or_default();
-    let targeted: Vec<&Device> = devices.iter().copied().filter(|d| targets(app, &d.spec.labels)).collect();
     let gates: &[MetricGate] = match &spec.strategy {
         Strategy::Canary { gates, .. } if !ro.rollback => gates,
         _ => &[],
     };
     let health: Vec<DeviceHealth> = targeted
         .iter()
-        .map(|d| DeviceHealth {
-            name: d.meta.name.clone(),
-            online: d.status.phase == DevicePhase::Online,
-            new_revision: revision_state(d, &slot, ro.revision, &digest),
-            metrics: gate_verdict(gates, d, &slot, ro.revision),
+        .map(|t| DeviceHealth {
+            name: t.name.to_string(),
+            online: t.online,
+            new_revision: revision_state_in(t.observations, &slot, ro.revision, &digest),
+            metrics: gate_verdict_in(gates, t.name, t.observations, &slot, ro.revision),
         })
         .collect();
     let ro = advance(&spec.strategy, &ro, &health, now_ms);

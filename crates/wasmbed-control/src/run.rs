@@ -28,14 +28,14 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use wasmbed_model::{
     AppObservation, Application, Device, DevicePhase, DeviceStatusPatch, Event, EventKind, Gateway, GatewayStatusPatch,
-    RolloutPhase, Store, StoreError,
+    RolloutPhase, Runtime, Store, StoreError,
 };
 
 use crate::desired::{desired_apps, targets};
 use crate::gateways;
 use crate::lifecycle::{heartbeat_deadline, lifecycle};
 use crate::modules::{Sweeper, used};
-use crate::rollout::reconcile;
+use crate::rollout::reconcile_fleet;
 use crate::signing::{SharedKey, sign_manifests};
 
 pub use wasmbed_model::clock::Clock;
@@ -260,6 +260,10 @@ impl Reconciler {
                 let Ok(fresh) = fresh else { return };
                 let gone = fresh.is_none();
                 refresh(&mut self.gateways, &mut self.dirty.gateways, &ev.name, fresh);
+                // Edge applications' rollouts read what gateways report.
+                self.dirty.apps.extend(
+                    self.apps.values().filter(|a| a.spec.runtime == Runtime::Edge).map(|a| a.meta.name.clone()),
+                );
                 if gone {
                     // Its devices need another one.
                     self.dirty.devices.extend(
@@ -397,9 +401,10 @@ impl Reconciler {
         let dirty_apps = std::mem::take(&mut self.dirty.apps);
         if !dirty_apps.is_empty() {
             let devices: Vec<&Device> = self.devices.values().collect();
+            let gateways: Vec<&Gateway> = self.gateways.values().collect();
             for name in dirty_apps {
                 let Some(a) = self.apps.get(&name) else { continue };
-                let mut next = reconcile(a, &devices, now);
+                let mut next = reconcile_fleet(a, &devices, &gateways, now);
                 if let Some(key) = self.cfg.signer.as_ref().and_then(|k| k.read().ok()) {
                     sign_manifests(&name, &mut next, &key);
                 }

@@ -73,6 +73,13 @@ fn counter(kv: &Mutex<Kv>, key: &str) -> u64 {
 }
 
 #[test]
+fn the_platform_grants_the_interfaces_the_runtime_links() {
+    // The API validates edge grants with the model's list; the gateway
+    // links with this crate's: one WIT, so the two must be the same.
+    assert_eq!(Capability::ALL.map(|c| c.name()), wasmbed_model::EDGE_CAPABILITIES);
+}
+
+#[test]
 fn grants_decide_what_links_and_bad_binaries_are_refused() {
     let engine = engine();
     let probe = engine.compile(&edge_component("probe")).unwrap();

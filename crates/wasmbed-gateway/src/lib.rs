@@ -290,6 +290,8 @@ pub struct Gateway {
     stats: GatewayStats,
     /// Caps the log lines about refused certificates.
     refusal_log: refusals::LogThrottle,
+    /// Wakes the edge applications' runner when applications change.
+    edge_wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -329,6 +331,7 @@ impl Gateway {
             next_session: AtomicU64::new(1),
             stats: GatewayStats::default(),
             refusal_log: refusals::LogThrottle::default(),
+            edge_wake: Arc::new(Notify::new()),
         })
     }
 
@@ -381,6 +384,7 @@ impl Gateway {
         self.close_stale_sessions().await;
         let watcher = tokio::spawn(self.clone().watch_store());
         let reporter = tokio::spawn(self.clone().report());
+        let edge = tokio::spawn(edge::apps::run(self.clone(), self.edge_wake.clone()));
         let mut killed = self.kill_signal();
         let mut summary = tokio::time::interval(self.cfg.summary_interval);
         summary.tick().await;
@@ -421,6 +425,7 @@ impl Gateway {
                     warn!(gateway = %self.cfg.name, "gateway killed");
                     watcher.abort();
                     reporter.abort();
+                    edge.abort();
                     return Ok(());
                 }
             }
@@ -431,6 +436,7 @@ impl Gateway {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.permits.acquire_many(all)).await;
         watcher.abort();
         reporter.abort();
+        edge.abort();
         Ok(())
     }
 
@@ -541,6 +547,7 @@ impl Gateway {
                     // Rollouts live in application statuses.
                     if self.refresh_apps().await {
                         self.resync_all();
+                        self.edge_wake.notify_one();
                     }
                 }
                 Ok(ev) if ev.status_only || ev.kind == EventKind::Gateway => {}

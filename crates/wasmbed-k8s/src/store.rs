@@ -144,6 +144,8 @@ pub fn gateway_status_part(patch: &GatewayStatusPatch) -> Result<serde_json::Val
             json!({ "sessions": sessions, "lastSeenMs": at_ms, "reportMs": report_ms })
         }
         GatewayStatusPatch::Health(h) => json!({ "health": serde_json::to_value(h)? }),
+        // A merge patch replaces an array whole: the list is the report.
+        GatewayStatusPatch::Edge(apps) => json!({ "edge": serde_json::to_value(apps)? }),
     })
 }
 

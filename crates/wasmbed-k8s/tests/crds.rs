@@ -90,6 +90,7 @@ fn printer_columns_point_at_fields_the_model_writes() {
         version: "1".into(),
         digest: "ab".repeat(32),
         size: 1,
+        runtime: wasmbed_model::Runtime::Device,
         capabilities: default_capabilities(),
         limits: Limits::default(),
         config: [("threshold_c".to_string(), "30".to_string())].into(),
@@ -106,7 +107,7 @@ fn printer_columns_point_at_fields_the_model_writes() {
         ..ApplicationStatus::default()
     });
 
-    let gw_spec = GatewaySpec { endpoint: "10.0.0.1:4443".into(), device_endpoint: None, capacity: 10 };
+    let gw_spec = GatewaySpec { endpoint: "10.0.0.1:4443".into(), capacity: 10, ..Default::default() };
     let mut gw = wasmbed_k8s::crd::GatewayResource::new("g", wasmbed_k8s::crd::GatewayResourceSpec(gw_spec));
     gw.metadata.creation_timestamp = Some(now);
     gw.status = Some(GatewayStatus::default());
@@ -199,6 +200,7 @@ fn status_patches_write_declared_fields_and_whole_parts() {
     for p in [
         GatewayStatusPatch::Report { sessions: 1, at_ms: 2, report_ms: 3 },
         GatewayStatusPatch::Health(GatewayHealth::Healthy),
+        GatewayStatusPatch::Edge(vec![]),
     ] {
         for k in keys(&wasmbed_k8s::gateway_status_part(&p).unwrap()) {
             assert!(gw_props.contains(&k), "{k} not in the Gateway status schema");

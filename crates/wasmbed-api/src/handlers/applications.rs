@@ -266,6 +266,7 @@ pub async fn deploy_application(
         version: req.version,
         digest: req.digest.to_ascii_lowercase(),
         size: 0,
+        runtime: wasmbed_model::Runtime::Device,
         capabilities: req.capabilities.unwrap_or_else(default_capabilities),
         limits: Limits {
             fuel_per_call: req.limits.fuel_per_call.unwrap_or(d.fuel_per_call),

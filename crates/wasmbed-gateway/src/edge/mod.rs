@@ -9,6 +9,7 @@
 //! running one serving. Every lifecycle step is logged and sent on the
 //! journal the gateway's owner audits.
 
+pub(crate) mod apps;
 mod board;
 
 use std::collections::BTreeMap;

@@ -50,6 +50,31 @@ pub struct Application {
     pub status: ApplicationStatus,
 }
 
+/// Where an application runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// A core WebAssembly module on the devices the selector matches.
+    #[default]
+    Device,
+    /// A WebAssembly component on the gateways the selector matches (by
+    /// their labels; every gateway carries `gateway=<its name>`).
+    Edge,
+}
+
+impl Runtime {
+    /// Whether this is the default, device runtime.
+    pub fn is_device(&self) -> bool {
+        *self == Self::Device
+    }
+}
+
+/// The capabilities an edge component may be granted: the interfaces of
+/// the `wasmbed:edge` WIT package (`wit/wasmbed-edge.wit`).
+pub const EDGE_CAPABILITIES: [&str; 7] = ["log", "clocks", "config", "kv", "telemetry", "messages", "attached-board"];
+
 /// Desired state of an application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -62,9 +87,13 @@ pub struct ApplicationSpec {
     pub digest: String,
     /// Module size in bytes.
     pub size: u32,
+    /// Devices (a core module each) or gateways (a component each).
+    #[serde(default, skip_serializing_if = "Runtime::is_device")]
+    pub runtime: Runtime,
     /// What the app may use: groups (`log`, `time`, `device`,
     /// `telemetry`, `config`, `messages`) and hardware (`gpio:led0`,
-    /// `i2c:0:0x48`, `spi:0`, `adc:0`, `uart:1`).
+    /// `i2c:0:0x48`, `spi:0`, `adc:0`, `uart:1`); for the edge runtime,
+    /// the interfaces in [`EDGE_CAPABILITIES`].
     #[serde(default = "default_capabilities")]
     pub capabilities: Vec<String>,
     /// Limits on each device.
@@ -119,6 +148,7 @@ impl ApplicationSpec {
             version: version.into(),
             digest: digest.into(),
             size,
+            runtime: Runtime::Device,
             capabilities: default_capabilities(),
             limits: Limits::default(),
             config: BTreeMap::new(),
@@ -169,6 +199,29 @@ impl ApplicationSpec {
             .collect()
     }
 
+    /// An edge application grants edge interfaces, and hot-swaps in place
+    /// (a gateway keeps the previous version for rollback: blue-green is
+    /// what it does anyway).
+    fn validate_edge(&self) -> Result<(), ValidationError> {
+        for c in &self.capabilities {
+            if !EDGE_CAPABILITIES.contains(&c.as_str()) {
+                return Err(ValidationError {
+                    field: "spec.capabilities",
+                    why: format!("{c:?} is no edge capability (one of {})", EDGE_CAPABILITIES.join(", ")),
+                });
+            }
+        }
+        if matches!(self.strategy, Strategy::BlueGreen { .. }) {
+            return Err(ValidationError {
+                field: "spec.strategy",
+                why: "edge applications are hot-swapped with the previous version kept for rollback; \
+                      use all-at-once, rolling or canary"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     fn validate_config(&self) -> Result<(), ValidationError> {
         let field = "spec.config";
         if self.config.len() > MAX_CONFIG_ENTRIES {
@@ -208,7 +261,10 @@ impl ApplicationSpec {
         if self.digest.len() != 64 || !self.digest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ValidationError { field: "spec.digest", why: "must be 64 hex characters (SHA-256)".into() });
         }
-        self.grants()?;
+        match self.runtime {
+            Runtime::Device => drop(self.grants()?),
+            Runtime::Edge => self.validate_edge()?,
+        }
         self.validate_config()?;
         let l = &self.limits;
         if l.fuel_per_call == 0 || l.fuel_per_call > MAX_FUEL_PER_CALL {
@@ -353,6 +409,7 @@ mod tests {
             version: "1".into(),
             digest: "ab".repeat(32),
             size: 10,
+            runtime: Runtime::Device,
             capabilities: default_capabilities(),
             limits: Limits::default(),
             config: BTreeMap::new(),
@@ -361,6 +418,32 @@ mod tests {
             paused: false,
             abort_revision: None,
         }
+    }
+
+    #[test]
+    fn edge_applications_grant_edge_interfaces_and_hot_swap() {
+        let edge = |caps: &[&str], strategy: Strategy| ApplicationSpec {
+            runtime: Runtime::Edge,
+            capabilities: caps.iter().map(|c| c.to_string()).collect(),
+            strategy,
+            ..spec()
+        };
+        assert!(edge(&["log", "kv", "attached-board"], Strategy::default()).validate().is_ok());
+        let e = edge(&["log", "gpio:led0"], Strategy::default()).validate().unwrap_err();
+        assert_eq!(e.field, "spec.capabilities");
+        assert!(e.why.contains("no edge capability"), "{e}");
+        let e = edge(&["time"], Strategy::default()).validate().unwrap_err();
+        assert_eq!(e.field, "spec.capabilities");
+        let e = edge(&["log"], Strategy::BlueGreen { soak_ms: 0 }).validate().unwrap_err();
+        assert_eq!(e.field, "spec.strategy");
+        // Device apps still refuse edge interfaces.
+        let e = ApplicationSpec { capabilities: vec!["kv".into()], ..spec() }.validate().unwrap_err();
+        assert_eq!(e.field, "spec.capabilities");
+        // The runtime is left out of a device app's JSON (older readers).
+        let json = serde_json::to_value(spec()).unwrap();
+        assert!(json.get("runtime").is_none());
+        let json = serde_json::to_value(edge(&["log"], Strategy::default())).unwrap();
+        assert_eq!(json["runtime"], "edge");
     }
 
     #[test]

@@ -100,6 +100,10 @@ pub enum GatewayStatusPatch {
     /// The gateway's own report.
     Report {
         /// Sessions now.
+    /// The edge applications it runs, one observation per slot, as devices
+    /// report theirs (the gateway).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edge: Vec<super::AppObservation>,
         sessions: u32,
         /// Time of the report.
         at_ms: u64,
@@ -116,6 +120,8 @@ impl GatewayStatus {
         match patch {
             GatewayStatusPatch::Report { sessions, at_ms, report_ms } => {
                 self.sessions = sessions;
+    /// What the gateway's edge applications are doing.
+    Edge(Vec<super::AppObservation>),
                 self.last_seen_ms = Some(at_ms);
                 self.report_ms = Some(report_ms);
             }
@@ -128,6 +134,7 @@ impl GatewayStatus {
 mod tests {
     use super::*;
 
+            GatewayStatusPatch::Edge(apps) => self.edge = apps,
     #[test]
     fn gateway_specs_are_checked() {
         let ok = GatewaySpec { endpoint: "127.0.0.1:4443".into(), device_endpoint: None, capacity: 10 };

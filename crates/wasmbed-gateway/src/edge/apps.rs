@@ -1,0 +1,262 @@
+//! The edge applications the rollouts assign to this gateway
+//! ([`wasmbed_control::desired_edge_apps`]), kept running on its
+//! [`EdgeHost`], and what they do reported in the gateway's status as one
+//! observation per slot — the same shape devices report theirs in, so the
+//! rollout engine gates and rolls back edge applications as it does device
+//! ones.
+//!
+//! The components are fed the samples this gateway's devices publish, log
+//! into the gateway's log book under the gateway's name, publish derived
+//! samples under it too, and message device apps through their sessions.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tracing::{info, warn};
+use wasmbed_edge::{EdgeError, Grants, Level, Lifecycle, Limits, Sample, Services, SlotState, Version};
+use wasmbed_model::{AppObservation, AppState, DesiredApp, GatewayStatusPatch, Gauge, LogLine, TelemetrySample};
+
+use super::{EdgeDeploy, EdgeDeployError, EdgeHost};
+use crate::Gateway;
+use wasmbed_protocol::Delivery;
+
+/// How long a component's message to a device may wait for its delivery.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The gateway as its components see it.
+struct GatewayServices {
+    gateway: Weak<Gateway>,
+    runtime: Handle,
+    /// The latest value of each metric each slot published, for metric gates.
+    metrics: Mutex<BTreeMap<String, BTreeMap<String, Gauge>>>,
+}
+
+impl GatewayServices {
+    fn gateway(&self) -> Result<Arc<Gateway>, EdgeError> {
+        self.gateway.upgrade().ok_or_else(|| EdgeError::Unavailable("the gateway is stopping".into()))
+    }
+}
+
+impl Services for GatewayServices {
+    fn now_ms(&self) -> i64 {
+        self.gateway.upgrade().map_or(0, |g| i64::try_from((g.clock)()).unwrap_or(i64::MAX))
+    }
+
+    fn log(&self, app: &str, level: Level, line: &str) {
+        let Some(gw) = self.gateway.upgrade() else { return };
+        let level = match level {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        gw.logs.push(LogLine {
+            device: gw.cfg.name.clone(),
+            app: app.to_string(),
+            uptime_ms: 0,
+            received_ms: (gw.clock)(),
+            line: format!("[{level}] {line}"),
+        });
+    }
+
+    fn publish(&self, app: &str, metric: &str, value: f64) -> Result<(), EdgeError> {
+        let gw = self.gateway()?;
+        if let Ok(mut m) = self.metrics.lock() {
+            m.entry(app.to_string()).or_default().insert(metric.to_string(), Gauge(value));
+        }
+        gw.telemetry.record([TelemetrySample {
+            device: gw.cfg.name.clone(),
+            app: app.to_string(),
+            revision: None,
+            metric: metric.to_string(),
+            t_ms: (gw.clock)(),
+            value,
+        }]);
+        Ok(())
+    }
+
+    fn send(&self, device: &str, app: &str, payload: &[u8]) -> Result<(), EdgeError> {
+        let gw = self.gateway()?;
+        let sent = self.runtime.block_on(async {
+            tokio::time::timeout(SEND_TIMEOUT, gw.send_message(device, app, payload.to_vec())).await
+        });
+        match sent {
+            Err(_) => Err(EdgeError::Unavailable(format!("{device} did not answer within {SEND_TIMEOUT:?}"))),
+            Ok(Err(e)) => Err(EdgeError::Unavailable(e.to_string())),
+            Ok(Ok(reply)) => match reply.delivery {
+                Delivery::Delivered => Ok(()),
+                other => Err(EdgeError::Failed(format!("{device}: {other:?}"))),
+            },
+        }
+    }
+}
+
+/// Where one slot stands on this gateway, as reported.
+#[derive(Debug, Clone)]
+struct Reported {
+    desired: DesiredApp,
+    state: AppState,
+    reason: Option<String>,
+}
+
+/// Runs the edge applications assigned to `gw` until aborted.
+pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
+    let services = Arc::new(GatewayServices {
+        gateway: Arc::downgrade(&gw),
+        runtime: Handle::current(),
+        metrics: Mutex::new(BTreeMap::new()),
+    });
+    let (host, mut journal) = match EdgeHost::new(Limits::default(), services.clone()) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(gateway = %gw.cfg.name, "no edge runtime on this gateway: {e}");
+            return;
+        }
+    };
+    let host = Arc::new(host);
+    let name = gw.cfg.name.clone();
+    tokio::spawn(async move {
+        while let Some((app, step)) = journal.recv().await {
+            match &step {
+                Lifecycle::Failed { version, failure } | Lifecycle::StageFailed { version, failure } => {
+                    warn!(gateway = %name, app, %version, %failure, "edge application failed")
+                }
+                _ => info!(gateway = %name, app, step = ?step, "edge application"),
+            }
+        }
+    });
+    // Device samples reach every component (each takes what it subscribed to).
+    let feed = {
+        let (host, mut samples) = (host.clone(), gw.telemetry.follow());
+        tokio::spawn(async move {
+            loop {
+                match samples.recv().await {
+                    Ok(s) => {
+                        let at_ms = i64::try_from(s.t_ms).unwrap_or(i64::MAX);
+                        let sample = Sample { device: s.device, app: s.app, metric: s.metric, value: s.value, at_ms };
+                        host.sample(&sample);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    };
+    let mut reported: BTreeMap<String, Reported> = BTreeMap::new();
+    let mut every = tokio::time::interval(Duration::from_millis(u64::from(gw.cfg.report_ms)));
+    loop {
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = every.tick() => {}
+        }
+        let desired = wasmbed_control::desired_edge_apps(&gw.cfg.name, &gw.applications());
+        converge(&gw, &host, &services, &desired, &mut reported).await;
+        let observations = observe(&host, &services, &reported).await;
+        if let Err(e) = gw.store.patch_gateway_status(&gw.cfg.name, GatewayStatusPatch::Edge(observations)).await {
+            warn!(gateway = %gw.cfg.name, "cannot report edge applications: {e}");
+        }
+        if feed.is_finished() {
+            return;
+        }
+    }
+}
+
+/// Deploys, rolls back and removes until the host runs what is desired.
+async fn converge(
+    gw: &Gateway,
+    host: &EdgeHost,
+    services: &GatewayServices,
+    desired: &[DesiredApp],
+    reported: &mut BTreeMap<String, Reported>,
+) {
+    for gone in reported.keys().filter(|s| !desired.iter().any(|d| &d.slot == *s)).cloned().collect::<Vec<_>>() {
+        host.remove(&gone).await;
+        reported.remove(&gone);
+    }
+    for d in desired {
+        if reported.get(&d.slot).is_some_and(|r| r.desired.revision == d.revision && r.desired.digest == d.digest) {
+            continue;
+        }
+        // Metrics gate the revision that published them: start afresh.
+        if let Ok(mut m) = services.metrics.lock() {
+            m.remove(&d.slot);
+        }
+        // The previous version is kept instantiated: going back is a swap.
+        let status = host.status(&d.slot).await.ok();
+        if status.as_ref().and_then(|s| s.previous.as_ref()).is_some_and(|v| v.revision == d.revision)
+            && let Ok(Ok(v)) = host.rollback(&d.slot).await
+        {
+            info!(gateway = %gw.cfg.name, slot = %d.slot, version = %v, "edge application rolled back");
+            reported.insert(d.slot.clone(), Reported { desired: d.clone(), state: AppState::Running, reason: None });
+            continue;
+        }
+        if status.as_ref().is_some_and(|s| s.state == SlotState::Running(version(d))) {
+            reported.insert(d.slot.clone(), Reported { desired: d.clone(), state: AppState::Running, reason: None });
+            continue;
+        }
+        let (state, reason) = match deploy(gw, host, d).await {
+            Ok(()) => (AppState::Running, None),
+            Err(why) => (AppState::Failed, Some(why)),
+        };
+        reported.insert(d.slot.clone(), Reported { desired: d.clone(), state, reason });
+    }
+}
+
+fn version(d: &DesiredApp) -> Version {
+    Version { revision: d.revision, label: d.version.clone() }
+}
+
+/// Deploys one desired version; why not, as the observation's reason.
+async fn deploy(gw: &Gateway, host: &EdgeHost, d: &DesiredApp) -> Result<(), String> {
+    let grants = Grants::parse(&d.capabilities).map_err(|e| e.to_string())?;
+    let component = gw.module(&d.digest).await.ok_or_else(|| format!("component {} is not in the store", d.digest))?;
+    let deploy = EdgeDeploy {
+        app: d.slot.clone(),
+        version: version(d),
+        component: component.as_slice().into(),
+        grants,
+        config: d.config.clone(),
+        board: None,
+        tick: Some(Duration::from_millis(u64::from(d.limits.tick_ms))),
+    };
+    match host.deploy(deploy).await {
+        Ok(()) => Ok(()),
+        Err(EdgeDeployError::Start(f)) => Err(f.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// One observation per slot: what was deployed, and whether its version
+/// still runs (a trap after the deploy fails it).
+async fn observe(
+    host: &EdgeHost,
+    services: &GatewayServices,
+    reported: &BTreeMap<String, Reported>,
+) -> Vec<AppObservation> {
+    let metrics = services.metrics.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut out = Vec::with_capacity(reported.len());
+    for (slot, r) in reported {
+        let (mut state, mut reason) = (r.state, r.reason.clone());
+        if state == AppState::Running
+            && let Ok(s) = host.status(slot).await
+            && let SlotState::Failed { version, failure } = s.state
+            && version.revision == r.desired.revision
+        {
+            state = AppState::Failed;
+            reason = Some(failure.to_string());
+        }
+        out.push(AppObservation {
+            name: slot.clone(),
+            version: r.desired.version.clone(),
+            digest: r.desired.digest.clone(),
+            state,
+            revision: Some(r.desired.revision),
+            reason,
+            counters: None,
+            metrics: metrics.get(slot).cloned().unwrap_or_default(),
+        });
+    }
+    out
+}

@@ -1,0 +1,102 @@
+//! Edge applications (`runtime: edge`) on the running platform: two real
+//! gateways over one store run a component each, and the rollout engine
+//! takes them through a canary exactly as it does device apps — a version
+//! that fails on the first gateway is rolled back, and the other gateway
+//! never sees it. What runs is read from the gateways' own records (their
+//! status in the store) and the component's own account (its kv store is
+//! the gateway's).
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmbed_model::{
+    AppState, Application, ApplicationSpec, Gateway, Meta, RevisionOutcome, RolloutPhase, Runtime, Store, Strategy,
+};
+use wasmbed_platform::{Platform, PlatformConfig};
+use wasmbed_testkit::{edge_component, eventually};
+
+const CAPS: [&str; 4] = ["log", "config", "kv", "telemetry"];
+
+/// Stores the component and writes edge application `name` with `config`.
+async fn deploy_edge(store: &Arc<dyn Store>, name: &str, version: &str, config: &[(&str, &str)]) {
+    let component = edge_component("probe");
+    let digest = hex::encode(Sha256::digest(&component));
+    store.put_module(&digest, &component).await.unwrap();
+    let existing = store.get_application(name).await.unwrap();
+    let meta = existing.as_ref().map_or_else(|| Meta::named(name), |a| a.meta.clone());
+    let Strategy::Canary { steps, .. } = Strategy::canary("1,100%").unwrap() else { unreachable!() };
+    let spec = ApplicationSpec {
+        runtime: Runtime::Edge,
+        capabilities: CAPS.iter().map(|c| c.to_string()).collect(),
+        config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        strategy: Strategy::Canary { steps, soak_ms: 300, max_failures: 0, gates: vec![] },
+        ..ApplicationSpec::new(version, &digest, component.len() as u32)
+    };
+    spec.validate().unwrap();
+    store.put_application(&Application { meta, spec, status: Default::default() }).await.unwrap();
+}
+
+/// What a gateway reports of edge slot `slot`: (revision, state).
+fn edge_state(g: &Gateway, slot: &str) -> Option<(u64, AppState)> {
+    g.status.edge.iter().find(|o| o.name == slot).map(|o| (o.revision.unwrap_or(0), o.state))
+}
+
+async fn gateways(store: &Arc<dyn Store>) -> Vec<Gateway> {
+    store.list_gateways().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_of_an_edge_application_across_two_gateways_rolls_back_on_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p =
+        Platform::start(PlatformConfig::new(tmp.path()).with_gateways(2).with_heartbeat_ms(300).quick()).await.unwrap();
+    eventually(&p.store, "both gateways reported", async || {
+        let gws = gateways(&p.store).await;
+        if gws.iter().filter(|g| g.status.last_seen_ms.is_some()).count() == 2 { Ok(()) } else { Err(gws) }
+    })
+    .await;
+
+    // Revision 1 reaches both gateways through the canary.
+    deploy_edge(&p.store, "probe", "1", &[("label", "a")]).await;
+    eventually(&p.store, "revision 1 completed on both gateways", async || {
+        let app = p.store.get_application("probe").await.unwrap().unwrap();
+        let gws = gateways(&p.store).await;
+        let phase = app.status.rollout.as_ref().map(|r| r.phase);
+        let both = gws.iter().all(|g| edge_state(g, "probe") == Some((1, AppState::Running)));
+        if phase == Some(RolloutPhase::Completed) && both && app.status.desired == 2 {
+            Ok(())
+        } else {
+            Err((app.status, gws))
+        }
+    })
+    .await;
+
+    // Revision 2 (a config change) fails its init: the canary's first
+    // gateway reports it failed, the rollout rolls back, and both gateways
+    // run revision 1.
+    deploy_edge(&p.store, "probe", "2", &[("label", "b"), ("init", "fail")]).await;
+    let app = eventually(&p.store, "revision 2 rolled back", async || {
+        let app = p.store.get_application("probe").await.unwrap().unwrap();
+        let ro = app.status.rollout.clone();
+        if ro.as_ref().is_some_and(|r| r.revision == 2 && r.phase == RolloutPhase::RolledBack) {
+            Ok(app)
+        } else {
+            Err(app.status)
+        }
+    })
+    .await;
+    let message = app.status.rollout.as_ref().and_then(|r| r.message.clone()).unwrap_or_default();
+    assert!(message.contains("1 of 1 updated devices failed") || message.contains("failed"), "{message}");
+    assert_eq!(app.status.revision(2).and_then(|r| r.outcome), Some(RevisionOutcome::RolledBack));
+    let touched = app.status.rollout.as_ref().map(|r| r.touched.len());
+    assert_eq!(touched, Some(1), "the canary's first step touched one gateway");
+    eventually(&p.store, "both gateways run revision 1 again", async || {
+        let gws = gateways(&p.store).await;
+        if gws.iter().all(|g| edge_state(g, "probe") == Some((1, AppState::Running))) { Ok(()) } else { Err(gws) }
+    })
+    .await;
+    p.shutdown().await;
+}
