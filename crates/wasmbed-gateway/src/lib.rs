@@ -25,7 +25,8 @@
 //! interval of connections turned away before authentication, and
 //! `refusals`, which certificate a device may enroll with (only the one
 //! recorded on its spec) and the cap on log lines about those it refuses,
-//! and [`edge`], the edge tier: components and attached boards.
+//! and [`edge`], the edge tier: components and attached boards (whose
+//! links [`Gateway::serve_boards`] accepts on a second listener).
 //!
 //! ```no_run
 //! # async fn demo(gw: std::sync::Arc<wasmbed_gateway::Gateway>) -> std::io::Result<()> {
@@ -100,6 +101,9 @@ pub struct GatewayConfig {
     pub endpoint: Option<String>,
     /// Address emulated devices dial (QEMU: 10.0.2.2:port), if different.
     pub device_endpoint: Option<String>,
+    /// Address of its board-link listener ([`Gateway::serve_boards`]),
+    /// registered for the QEMU manager to connect attached boards to.
+    pub board_link_endpoint: Option<String>,
     /// How often the gateway reports itself into the store.
     pub report_ms: u32,
     /// How deploys a device refused for lack of room are retried.
@@ -141,6 +145,7 @@ impl Default for GatewayConfig {
             command_timeout: Duration::from_secs(5),
             endpoint: None,
             device_endpoint: None,
+            board_link_endpoint: None,
             report_ms: defaults::GATEWAY_REPORT_MS,
             deploy_retry: RetryPolicy::DEFAULT,
             trust_chain: TrustChain::default(),
@@ -200,6 +205,12 @@ impl GatewayConfig {
         self
     }
 
+    /// With the address of its board-link listener registered.
+    pub fn with_board_link_endpoint(mut self, endpoint: &str) -> Self {
+        self.board_link_endpoint = Some(endpoint.into());
+        self
+    }
+
     /// With a different report interval.
     pub fn with_report_ms(mut self, ms: u32) -> Self {
         self.report_ms = ms.max(10);
@@ -253,6 +264,9 @@ pub struct GatewayStats {
     /// App entries from devices not kept: invalid (name, version) or past
     /// [`wasmbed_protocol::MAX_DEVICE_APPS`] per device.
     pub app_entries_dropped: AtomicU64,
+    /// Board links refused: a wrong or re-issued link key, a name that is
+    /// no attached board's device (see [`Gateway::serve_boards`]).
+    pub refused_boards: AtomicU64,
 }
 
 struct SessionEntry {
@@ -292,6 +306,8 @@ pub struct Gateway {
     refusal_log: refusals::LogThrottle,
     /// Wakes the edge applications' runner when applications change.
     edge_wake: Arc<Notify>,
+    /// Boards attached over their serial links, by device name.
+    attached: edge::attached::Attached,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -332,6 +348,7 @@ impl Gateway {
             stats: GatewayStats::default(),
             refusal_log: refusals::LogThrottle::default(),
             edge_wake: Arc::new(Notify::new()),
+            attached: edge::attached::Attached::default(),
         })
     }
 
@@ -458,6 +475,7 @@ impl Gateway {
         let spec = GatewaySpec {
             endpoint: self.cfg.endpoint.clone().unwrap_or_else(|| addr.to_string()),
             device_endpoint: self.cfg.device_endpoint.clone(),
+            board_link_endpoint: self.cfg.board_link_endpoint.clone(),
             capacity: u32::try_from(self.cfg.max_sessions).unwrap_or(u32::MAX),
         };
         let registered = retry_on_conflict(|| async {

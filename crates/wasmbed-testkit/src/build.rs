@@ -47,6 +47,7 @@ pub fn gateway(name: &str, port: u16, capacity: u32) -> Gateway {
         spec: GatewaySpec {
             endpoint: format!("127.0.0.1:{port}"),
             device_endpoint: Some(wasmbed_model::guest_loopback(port)),
+            board_link_endpoint: None,
             capacity,
         },
         status: GatewayStatus { last_seen_ms: Some(0), report_ms: Some(1000), ..Default::default() },

@@ -10,6 +10,7 @@
 //! journal the gateway's owner audits.
 
 pub(crate) mod apps;
+pub(crate) mod attached;
 mod board;
 
 use std::collections::BTreeMap;

@@ -30,6 +30,11 @@ pub struct GatewaySpec {
     /// host as 10.0.2.2); absent when it equals `endpoint`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_endpoint: Option<String>,
+    /// `127.0.0.1:port` where it listens for attached boards' serial links
+    /// (QEMU connects the board's link UART there); absent when it takes
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_link_endpoint: Option<String>,
     /// Most sessions it should be given.
     pub capacity: u32,
 }
@@ -54,6 +59,9 @@ impl GatewaySpec {
         endpoint("spec.endpoint", &self.endpoint)?;
         if let Some(e) = &self.device_endpoint {
             endpoint("spec.deviceEndpoint", e)?;
+        }
+        if let Some(e) = &self.board_link_endpoint {
+            endpoint("spec.boardLinkEndpoint", e)?;
         }
         if self.capacity == 0 {
             return Err(ValidationError { field: "spec.capacity", why: "must be at least 1".into() });
@@ -92,6 +100,10 @@ pub struct GatewayStatus {
     /// Health (the gateway reconciler).
     #[serde(default)]
     pub health: GatewayHealth,
+    /// The edge applications it runs, one observation per slot, as devices
+    /// report theirs (the gateway).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edge: Vec<super::AppObservation>,
 }
 
 /// One writer's part of a gateway status.
@@ -100,10 +112,6 @@ pub enum GatewayStatusPatch {
     /// The gateway's own report.
     Report {
         /// Sessions now.
-    /// The edge applications it runs, one observation per slot, as devices
-    /// report theirs (the gateway).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub edge: Vec<super::AppObservation>,
         sessions: u32,
         /// Time of the report.
         at_ms: u64,
@@ -112,6 +120,8 @@ pub enum GatewayStatusPatch {
     },
     /// The reconciler's verdict.
     Health(GatewayHealth),
+    /// What the gateway's edge applications are doing.
+    Edge(Vec<super::AppObservation>),
 }
 
 impl GatewayStatus {
@@ -120,12 +130,11 @@ impl GatewayStatus {
         match patch {
             GatewayStatusPatch::Report { sessions, at_ms, report_ms } => {
                 self.sessions = sessions;
-    /// What the gateway's edge applications are doing.
-    Edge(Vec<super::AppObservation>),
                 self.last_seen_ms = Some(at_ms);
                 self.report_ms = Some(report_ms);
             }
             GatewayStatusPatch::Health(h) => self.health = h,
+            GatewayStatusPatch::Edge(apps) => self.edge = apps,
         }
     }
 }
@@ -134,10 +143,9 @@ impl GatewayStatus {
 mod tests {
     use super::*;
 
-            GatewayStatusPatch::Edge(apps) => self.edge = apps,
     #[test]
     fn gateway_specs_are_checked() {
-        let ok = GatewaySpec { endpoint: "127.0.0.1:4443".into(), device_endpoint: None, capacity: 10 };
+        let ok = GatewaySpec { endpoint: "127.0.0.1:4443".into(), capacity: 10, ..Default::default() };
         assert!(ok.validate().is_ok());
         assert_eq!(ok.endpoint_for("mps2-an385"), "127.0.0.1:4443");
         let bad = GatewaySpec { endpoint: "nowhere".into(), ..ok.clone() };
@@ -147,5 +155,7 @@ mod tests {
         let both = GatewaySpec { device_endpoint: Some("10.0.2.2:4443".into()), ..ok };
         assert_eq!(both.endpoint_for("mps2-an385"), "10.0.2.2:4443");
         assert_eq!(both.endpoint_for("sim"), "127.0.0.1:4443");
+        let bad = GatewaySpec { board_link_endpoint: Some("127.0.0.1:0".into()), ..both };
+        assert_eq!(bad.validate().unwrap_err().field, "spec.boardLinkEndpoint");
     }
 }
