@@ -1108,3 +1108,78 @@ async fn modules_over_a_board_budget_are_refused_at_upload_and_deploy_naming_the
     let (status, body) = call(&e, put("kind=mps2")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+#[tokio::test]
+async fn edge_components_are_checked_at_upload_and_deploy_as_a_gateway_would() {
+    let e = env();
+    let probe = wasmbed_testkit::edge_component("probe");
+    let p = digest(&probe);
+    let (status, body) = call(&e, post_bytes("/api/v1/modules", probe)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.contains("wasmbed:edge/kv@0.1.0"), "its imports are listed: {body}");
+    // A component that does not compile is refused at upload.
+    let mut broken = wasmbed_testkit::edge_component("probe");
+    broken.truncate(broken.len() / 2);
+    let (status, body) = call(&e, post_bytes("/api/v1/modules", broken)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let m = good_module();
+    let d = digest(&m);
+    assert_eq!(call(&e, post_bytes("/api/v1/modules", m)).await.0, StatusCode::CREATED);
+
+    let put = |name: &str, body: String| json("PUT", &format!("/api/v1/applications/{name}"), &body);
+    let caps = r#""capabilities":["log","config","kv","telemetry"]"#;
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        // One grant short: the import is named.
+        (
+            put(
+                "e",
+                format!(r#"{{"version":"1","digest":"{p}","runtime":"edge","capabilities":["log","config","kv"]}}"#),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "imports wasmbed:edge/telemetry@0.1.0, but the application was not granted `telemetry`",
+        ),
+        // A device capability is no edge capability.
+        (
+            put("e", format!(r#"{{"version":"1","digest":"{p}","runtime":"edge","capabilities":["gpio:led0"]}}"#)),
+            StatusCode::BAD_REQUEST,
+            "spec.capabilities",
+        ),
+        // A core module is not a component, and a component not a module.
+        (
+            put("e", format!(r#"{{"version":"1","digest":"{d}","runtime":"edge"}}"#)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not a WebAssembly component",
+        ),
+        (put("e", format!(r#"{{"version":"1","digest":"{p}",{caps}}}"#)), StatusCode::BAD_REQUEST, "spec.capabilities"),
+        (
+            put(
+                "e",
+                format!(
+                    r#"{{"version":"1","digest":"{p}","runtime":"edge",{caps},"strategy":{{"type":"blue-green"}}}}"#
+                ),
+            ),
+            StatusCode::BAD_REQUEST,
+            "spec.strategy",
+        ),
+        (
+            put("e", format!(r#"{{"version":"1","digest":"{p}","runtime":"cloud"}}"#)),
+            StatusCode::BAD_REQUEST,
+            "runtime",
+        ),
+    ];
+    for (req, want, text) in cases {
+        let (status, body) = call(&e, req).await;
+        assert_eq!(status, want, "{body}");
+        assert!(body.contains(text), "{text:?} not in {body}");
+    }
+    assert!(e.state.store.get_application("e").await.unwrap().is_none(), "nothing written");
+
+    let (status, body) =
+        call(&e, put("e", format!(r#"{{"version":"1","digest":"{p}","runtime":"edge",{caps}}}"#))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.contains(r#""runtime":"edge""#), "{body}");
+    // Its runtime cannot change.
+    let (status, body) = call(&e, put("e", format!(r#"{{"version":"2","digest":"{d}"}}"#))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("spec.runtime"), "{body}");
+}

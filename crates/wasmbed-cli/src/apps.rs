@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use wasmbed_model::{
-    Application, ApplicationSpec, Limits, MetricGate, RolloutPhase, Step, Strategy, default_capabilities,
+    Application, ApplicationSpec, Limits, MetricGate, RolloutPhase, Runtime, Step, Strategy, default_capabilities,
 };
 
 use wasmbed_api::{HistoryEntry, MessageResult};
@@ -88,9 +88,14 @@ pub struct DeployArgs {
     pub name: String,
     /// The module.
     pub file: PathBuf,
-    /// Label selector choosing devices, e.g. `app=demo`.
+    /// Label selector choosing devices, e.g. `app=demo` (with `--runtime
+    /// edge`, gateways: `gateway=gateway-0`; empty: all of them).
     #[arg(long = "to", default_value = "")]
     pub selector: String,
+    /// Where it runs: `device` (a core module on devices) or `edge` (a
+    /// WebAssembly component on gateways).
+    #[arg(long, default_value = "device", value_parser = parse_runtime)]
+    pub runtime: Runtime,
     /// Version label (default: first 12 hex digits of the digest).
     #[arg(long)]
     pub version: Option<String>,
@@ -116,7 +121,7 @@ pub struct DeployArgs {
     /// Configuration entry, repeatable: `--config threshold_c=30`.
     #[arg(long = "config", value_parser = parse_config)]
     pub config: Vec<(String, String)>,
-    /// Capability granted, repeatable (default: log, time).
+    /// Capability granted, repeatable (default: log, time; edge: log).
     #[arg(long = "capability", short = 'c')]
     pub capabilities: Vec<String>,
     /// Fuel per init/tick call.
@@ -248,6 +253,14 @@ fn parse_gate(s: &str) -> std::result::Result<MetricGate, String> {
     s.parse()
 }
 
+fn parse_runtime(s: &str) -> std::result::Result<Runtime, String> {
+    match s {
+        "device" => Ok(Runtime::Device),
+        "edge" => Ok(Runtime::Edge),
+        _ => Err(format!("{s:?}: the runtime is device or edge")),
+    }
+}
+
 fn parse_config(s: &str) -> std::result::Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?}: write a config entry as KEY=VALUE"))?;
     Ok((k.to_string(), v.to_string()))
@@ -258,7 +271,11 @@ pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
     let digest = hex::encode(Sha256::digest(&bytes));
     let version = a.version.clone().unwrap_or_else(|| digest[..12].to_string());
     let d = Limits::default();
-    let capabilities = if a.capabilities.is_empty() { default_capabilities() } else { a.capabilities.clone() };
+    let capabilities = match (a.capabilities.is_empty(), a.runtime) {
+        (false, _) => a.capabilities.clone(),
+        (true, Runtime::Device) => default_capabilities(),
+        (true, Runtime::Edge) => vec!["log".to_string()],
+    };
     let limits = Limits {
         fuel_per_call: a.fuel.unwrap_or(d.fuel_per_call),
         max_memory_pages: a.memory_pages.unwrap_or(d.max_memory_pages),
@@ -267,6 +284,7 @@ pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
     // Checked here first, so a mistake is named before anything is uploaded.
     let spec = ApplicationSpec {
         selector: a.selector.clone(),
+        runtime: a.runtime,
         strategy: a.strategy()?,
         capabilities,
         limits,
@@ -283,6 +301,7 @@ pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
         "config": spec.config,
         "selector": spec.selector,
         "strategy": spec.strategy,
+        "runtime": spec.runtime,
     });
     let app: Application = api
         .send_json(reqwest::Method::PUT, &format!("applications/{}", a.name), &body)
@@ -293,8 +312,9 @@ pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
     }
     if !json {
         println!(
-            "application {} version {version} deployed to devices matching {:?} ({}, sha256 {digest})",
+            "application {} version {version} deployed to {} matching {:?} ({}, sha256 {digest})",
             a.name,
+            if a.runtime == Runtime::Edge { "gateways" } else { "devices" },
             a.selector,
             spec.strategy.name()
         );
@@ -314,12 +334,14 @@ pub async fn list(api: &Api, json: bool) -> Result<()> {
     json_or_table(
         &apps,
         json,
-        &["NAME", "VERSION", "REV", "STRATEGY", "ROLLOUT", "SELECTOR", "RUNNING", "FAILED", "OFFLINE"],
+        &["NAME", "RUNTIME", "VERSION", "REV", "STRATEGY", "ROLLOUT", "SELECTOR", "RUNNING", "FAILED", "OFFLINE"],
         |a| {
             let s = &a.status;
             let ro = s.rollout.as_ref();
             vec![
                 a.meta.name.clone(),
+                // Devices run core modules; gateways, edge components.
+                if a.spec.runtime == Runtime::Edge { "edge".into() } else { "device".into() },
                 a.spec.version.clone(),
                 s.revision.map_or("-".into(), |r| r.to_string()),
                 a.spec.strategy.name().into(),
@@ -485,6 +507,7 @@ pub async fn deploy_file(
         name: name.into(),
         file: file.into(),
         selector: selector.into(),
+        runtime: Runtime::Device,
         version: Some("1".into()),
         strategy: "all-at-once".into(),
         steps: "100%".into(),

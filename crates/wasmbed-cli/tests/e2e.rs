@@ -670,3 +670,37 @@ fn sensors_are_declared_read_set_and_refused_clearly_from_the_cli() {
     let out = p.ok(&["device", "sensor", "q1", "temp0"]);
     assert!(out.ends_with(": 31.5 °C\n"), "refusals changed nothing: {out}");
 }
+
+#[test]
+fn an_edge_component_is_deployed_to_the_gateway_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Platform::start(&tmp.path().join("d"), 0);
+    let probe = wasmbed_testkit::edge_components().join("probe.wasm");
+    let probe = probe.to_str().unwrap();
+    let grants = ["-c", "log", "-c", "config", "-c", "kv", "-c", "telemetry"];
+
+    // Bad input is refused naming the flag or field; nothing is deployed.
+    let out = p.cli(&["app", "deploy", "watch", probe, "--runtime", "cloud"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the runtime is device or edge"), "{out:?}");
+    let out = p.cli(&["app", "deploy", "watch", probe, "--runtime", "edge", "-c", "gpio:led0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.capabilities"), "{out:?}");
+    let out = p.cli(&["app", "deploy", "watch", probe, "--runtime", "edge", "-c", "log"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not granted `config`"), "the missing grant is named: {err}");
+    let module = tmp.path().join("m.wasm");
+    std::fs::write(&module, wat::parse_str("(module (func (export \"init\")))").unwrap()).unwrap();
+    let out = p.cli(&["app", "deploy", "watch", module.to_str().unwrap(), "--runtime", "edge"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a WebAssembly component"), "{out:?}");
+    let out = p.cli(&["app", "deploy", "watch", probe]);
+    assert!(!out.status.success(), "a component is no device app: {out:?}");
+    assert!(!p.ok(&["app", "list"]).contains("watch"));
+
+    let mut args = vec!["app", "deploy", "watch", probe, "--runtime", "edge", "--config", "label=a"];
+    args.extend(grants);
+    let out = p.ok(&args);
+    assert!(out.contains("deployed to gateways"), "{out}");
+    assert!(p.ok(&["app", "list"]).lines().any(|l| l.starts_with("watch") && l.contains("edge")));
+    wait_until("the gateway runs it", Duration::from_secs(60), || {
+        p.ok(&["gateway", "list"]).contains("watch@1 Running")
+    });
+}

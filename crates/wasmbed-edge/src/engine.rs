@@ -206,3 +206,30 @@ impl Prepared {
         self.grants
     }
 }
+
+/// Whether `bytes` start like a component (not a core module): the
+/// `\0asm` magic and the component layer's version.
+pub fn is_component(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00])
+}
+
+/// Checks `bytes` the way a gateway will — compiling them as a component —
+/// and returns what it imports, for the platform to refuse at upload and
+/// deploy what no gateway would run. Compiled on an engine of its own (no
+/// pool, no deadline: nothing runs).
+pub fn inspect(bytes: &[u8]) -> Result<Vec<String>, LoadError> {
+    static ENGINE: std::sync::OnceLock<Result<Engine, String>> = std::sync::OnceLock::new();
+    if !is_component(bytes) {
+        return Err(LoadError::Invalid("not a WebAssembly component (a core module runs on devices)".into()));
+    }
+    let engine = ENGINE
+        .get_or_init(|| {
+            let mut config = Config::new();
+            config.wasm_component_model(true);
+            Engine::new(&config).map_err(|e| format!("{e:#}"))
+        })
+        .as_ref()
+        .map_err(|e| LoadError::Engine(e.clone()))?;
+    let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+    Ok(component.component_type().imports(engine).map(|(name, _)| name.to_owned()).collect())
+}

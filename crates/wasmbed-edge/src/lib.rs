@@ -28,7 +28,7 @@ mod slot;
 pub mod worker;
 
 pub use bindings::wasmbed::edge::types::Sample;
-pub use engine::{Compiled, EdgeEngine, LoadError, Prepared};
+pub use engine::{Compiled, EdgeEngine, LoadError, Prepared, inspect, is_component};
 pub use grant::{
     Capability, Grants, Import, ImportRefused, PACKAGE, PACKAGE_VERSION, UnknownCapability, check_imports, classify,
 };

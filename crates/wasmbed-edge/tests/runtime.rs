@@ -95,6 +95,13 @@ fn grants_decide_what_links_and_bad_binaries_are_refused() {
     assert_eq!(import, "wasmbed:edge/telemetry@0.1.0");
     assert!(err.to_string().contains("not granted `telemetry`"), "{err}");
 
+    // What the platform checks at upload is what the gateway links.
+    assert_eq!(wasmbed_edge::inspect(&edge_component("probe")).unwrap(), probe.imports());
+    assert!(
+        matches!(wasmbed_edge::inspect(&example_app("hello")), Err(LoadError::Invalid(w)) if w.contains("core module"))
+    );
+    assert!(matches!(wasmbed_edge::inspect(b"\0asm\x0d\0\x01\0junk"), Err(LoadError::Invalid(_))));
+
     // A device app is a core module, not a component.
     assert!(matches!(engine.compile(&example_app("hello")), Err(LoadError::Invalid(_))));
     assert!(matches!(engine.compile(b"\0asm garbage"), Err(LoadError::Invalid(_))));

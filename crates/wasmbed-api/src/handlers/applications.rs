@@ -81,10 +81,18 @@ pub async fn upload_module(
             "digest: the module's SHA-256 is {digest}, not {claimed} (corrupted upload?)"
         )));
     }
-    // Every group of the ABI: an import no capability provides is refused
-    // now; whether the app is granted what it imports is checked at deploy.
-    let imports = wasmbed_agent::validate_module(&body, Capability::ALL).map_err(ApiError::unprocessable)?;
-    refuse_unfit_for_every_board(&body)?;
+    let imports = if wasmbed_edge::is_component(&body) {
+        // An edge component: compiled as a gateway will, its imports kept
+        // to check against the grants at deploy.
+        wasmbed_edge::inspect(&body).map_err(|e| ApiError::unprocessable(e.to_string()))?
+    } else {
+        // Every group of the ABI: an import no capability provides is
+        // refused now; whether the app is granted what it imports is
+        // checked at deploy.
+        let imports = wasmbed_agent::validate_module(&body, Capability::ALL).map_err(ApiError::unprocessable)?;
+        refuse_unfit_for_every_board(&body)?;
+        imports
+    };
     let existed = st.store.get_module(&digest).await?.is_some();
     st.store.put_module(&digest, &body).await?;
     let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
@@ -129,6 +137,10 @@ pub struct DeployRequest {
     /// Rollout strategy (default all-at-once).
     #[serde(default)]
     pub strategy: Strategy,
+    /// `device` (default: a core module on devices) or `edge` (a component
+    /// on gateways; the selector matches `gateway=<name>`).
+    #[serde(default)]
+    pub runtime: wasmbed_model::Runtime,
 }
 
 #[utoipa::path(get, path = "/api/v1/applications", tag = "applications", summary = "List applications",
@@ -266,8 +278,13 @@ pub async fn deploy_application(
         version: req.version,
         digest: req.digest.to_ascii_lowercase(),
         size: 0,
-        runtime: wasmbed_model::Runtime::Device,
-        capabilities: req.capabilities.unwrap_or_else(default_capabilities),
+        runtime: req.runtime,
+        // An edge component logs unless told otherwise; a device app gets
+        // the ABI's default groups.
+        capabilities: req.capabilities.unwrap_or_else(|| match req.runtime {
+            wasmbed_model::Runtime::Edge => vec!["log".into()],
+            wasmbed_model::Runtime::Device => default_capabilities(),
+        }),
         limits: Limits {
             fuel_per_call: req.limits.fuel_per_call.unwrap_or(d.fuel_per_call),
             max_memory_pages: req.limits.max_memory_pages.unwrap_or(d.max_memory_pages),
@@ -286,22 +303,22 @@ pub async fn deploy_application(
             spec.digest
         )));
     };
-    let grants = spec.grants().map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (groups, hardware) = wasmbed_protocol::split_grants(&grants);
-    wasmbed_agent::validate_module(&module, &groups)
-        .map_err(|e| ApiError::unprocessable(format!("spec.capabilities: {e}")))?;
-    refuse_missing_hardware(&st, &spec, &hardware).await?;
-    let limits = wasmbed_protocol::AppLimits {
-        fuel_per_call: spec.limits.fuel_per_call,
-        max_memory_pages: spec.limits.max_memory_pages,
-        tick_ms: spec.limits.tick_ms,
-    };
-    refuse_over_budget(&st, &spec, &module, &limits).await?;
+    if spec.runtime == wasmbed_model::Runtime::Edge {
+        refuse_unfit_component(&spec, &module)?;
+    } else {
+        refuse_unfit_module(&st, &spec, &module).await?;
+    }
     let spec = ApplicationSpec { size: module.len() as u32, ..spec };
     // Written by the change (which may run more than once), read after.
     let created = std::sync::atomic::AtomicBool::new(false);
     let saved = update(&st, &name, true, |app| {
         created.store(app.meta.resource_version == 0, std::sync::atomic::Ordering::Relaxed);
+        if app.meta.resource_version != 0 && app.spec.runtime != spec.runtime {
+            return Err(ApiError::bad_request(format!(
+                "spec.runtime: {name} runs on {:?}; an application's runtime cannot change (delete it and deploy anew)",
+                app.spec.runtime
+            )));
+        }
         // An operator's pause holds across deploys; an abort was for the
         // revision it named.
         let paused = app.spec.paused;
@@ -314,6 +331,32 @@ pub async fn deploy_application(
         .fact("digest", &saved.spec.digest)
         .fact("generation", saved.meta.generation);
     Ok(Noted((if created.into_inner() { StatusCode::CREATED } else { StatusCode::OK }, Json(saved)), note))
+}
+
+/// Refuses a device deploy whose module imports what it was not granted,
+/// grants hardware a targeted device lacks, or exceeds a targeted
+/// device's budget.
+async fn refuse_unfit_module(st: &ApiState, spec: &ApplicationSpec, module: &[u8]) -> ApiResult<()> {
+    let grants = spec.grants().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (groups, hardware) = wasmbed_protocol::split_grants(&grants);
+    wasmbed_agent::validate_module(module, &groups)
+        .map_err(|e| ApiError::unprocessable(format!("spec.capabilities: {e}")))?;
+    refuse_missing_hardware(st, spec, &hardware).await?;
+    let limits = wasmbed_protocol::AppLimits {
+        fuel_per_call: spec.limits.fuel_per_call,
+        max_memory_pages: spec.limits.max_memory_pages,
+        tick_ms: spec.limits.tick_ms,
+    };
+    refuse_over_budget(st, spec, module, &limits).await
+}
+
+/// Refuses an edge deploy whose module is no component or imports an
+/// interface it was not granted (the gateway would refuse it the same way).
+fn refuse_unfit_component(spec: &ApplicationSpec, module: &[u8]) -> ApiResult<()> {
+    let imports = wasmbed_edge::inspect(module).map_err(|e| ApiError::unprocessable(format!("spec.digest: {e}")))?;
+    let grants = wasmbed_edge::Grants::parse(&spec.capabilities).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    wasmbed_edge::check_imports(imports.iter().map(String::as_str), grants)
+        .map_err(|e| ApiError::unprocessable(format!("spec.capabilities: {e}")))
 }
 
 /// Reads, changes and writes an application's spec, retrying on a

@@ -93,7 +93,8 @@ pub struct ApplicationSpec {
     /// What the app may use: groups (`log`, `time`, `device`,
     /// `telemetry`, `config`, `messages`) and hardware (`gpio:led0`,
     /// `i2c:0:0x48`, `spi:0`, `adc:0`, `uart:1`); for the edge runtime,
-    /// the interfaces in [`EDGE_CAPABILITIES`].
+    /// `wasmbed:edge` interfaces (`log`, `clocks`, `config`, `kv`,
+    /// `telemetry`, `messages`, `attached-board`).
     #[serde(default = "default_capabilities")]
     pub capabilities: Vec<String>,
     /// Limits on each device.
