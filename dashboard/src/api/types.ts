@@ -25,6 +25,7 @@ export type SensorReading = Schemas['SensorReading'];
 export type SensorValue = Schemas['SensorValue'];
 
 export type Application = Schemas['Application'];
+export type Runtime = Schemas['Runtime'];
 export type Limits = Schemas['Limits'];
 export type Strategy = Schemas['Strategy'];
 export type StrategyType = Strategy['type'];
@@ -96,6 +97,15 @@ export const STRATEGY_TYPES = every<StrategyType>({ 'all-at-once': true, rolling
  * parses: it refuses a malformed one naming it.
  */
 export const CAPABILITIES = ['log', 'time', 'device', 'telemetry', 'config', 'messages'] as const;
+
+/** Where an application runs: devices (a core module) or gateways (an edge component). */
+export const RUNTIMES = every<Runtime>({ device: true, edge: true });
+
+/**
+ * The interfaces an edge component may be granted (wit/wasmbed-edge.wit;
+ * the platform refuses any other, naming it).
+ */
+export const EDGE_CAPABILITIES = ['log', 'clocks', 'config', 'kv', 'telemetry', 'messages', 'attached-board'] as const;
 
 /** An audit entry's outcomes, in the order the filter offers them (the document's `Outcome`). */
 export const AUDIT_OUTCOMES = ['ok', 'refused', 'denied', 'failed'] as const;

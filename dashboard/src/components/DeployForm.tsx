@@ -4,7 +4,18 @@
 
 import { useState, type FormEvent } from 'react';
 import { sha256Hex } from '../api/client';
-import { CAPABILITIES, STRATEGY_TYPES, type Application, type DeployRequest, type ModuleInfo, type Strategy, type StrategyType } from '../api/types';
+import {
+  CAPABILITIES,
+  EDGE_CAPABILITIES,
+  RUNTIMES,
+  STRATEGY_TYPES,
+  type Application,
+  type DeployRequest,
+  type ModuleInfo,
+  type Runtime,
+  type Strategy,
+  type StrategyType,
+} from '../api/types';
 import { pairsText, parsePairs, parseSelector, words } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet } from '../state/fleet-context';
@@ -14,7 +25,7 @@ import { CheckField, SelectField, TextField } from './fields';
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Groups are checkboxes; the rest of an application's capabilities name hardware. */
-const isGroup = (c: string) => (CAPABILITIES as readonly string[]).includes(c);
+const isGroup = (c: string) => (CAPABILITIES as readonly string[]).includes(c) || (EDGE_CAPABILITIES as readonly string[]).includes(c);
 
 function strategyOf(type: StrategyType, f: { maxUnavailable: string; steps: string; soakMs: string; maxFailures: string; gates: string }): Strategy {
   const soakMs = Number(f.soakMs) || 0;
@@ -42,6 +53,8 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
   const spec = existing?.spec;
   const s = spec?.strategy;
   const [name, setName] = useState(existing?.meta.name ?? '');
+  const [runtime, setRuntime] = useState<Runtime>(spec?.runtime ?? 'device');
+  const edge = runtime === 'edge';
   const [file, setFile] = useState<File | null>(null);
   const [version, setVersion] = useState(spec ? nextVersion(spec.version) : '1');
   const [caps, setCaps] = useState<string[]>((spec?.capabilities ?? ['log', 'time']).filter(isGroup));
@@ -61,7 +74,12 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
   const { run, busy, error, setError } = useAction();
 
   const sel = parseSelector(selector);
-  const matched = 'matches' in sel ? Object.values(state.devices).filter((d) => sel.matches(d.spec.labels ?? {})) : [];
+  // Edge applications choose gateways, which carry gateway=<name>.
+  const targets = edge
+    ? Object.values(state.gateways).map((g) => ({ name: g.meta.name, labels: { gateway: g.meta.name } as Record<string, string> }))
+    : Object.values(state.devices).map((d) => ({ name: d.meta.name, labels: d.spec.labels ?? {} }));
+  const matched = 'matches' in sel ? targets.filter((t) => sel.matches(t.labels)) : [];
+  const noun = edge ? 'gateway' : 'device';
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -80,11 +98,12 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
       const app = await api.deploy(name, {
         version: version.trim(),
         digest: m.digest,
-        capabilities: [...caps, ...words(hardware)],
+        capabilities: edge ? caps : [...caps, ...words(hardware)],
         config: cfg,
         limits,
         selector: selector.trim(),
         strategy: strategyOf(type, { maxUnavailable, steps, soakMs, maxFailures, gates }),
+        runtime,
       });
       onDeployed(app);
     });
@@ -98,8 +117,13 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
         <TextField label="Application name" value={name} onValue={setName} disabled={!!existing} required placeholder="hello" />
         <TextField label="Version" value={version} onValue={setVersion} required maxLength={64} />
       </div>
+      <SelectField label="Runs on" options={RUNTIMES} value={runtime} onValue={(r) => {
+        setRuntime(r);
+        setCaps(r === 'edge' ? ['log'] : ['log', 'time']);
+        if (r === 'edge' && type === 'blue-green') setType('all-at-once');
+      }} />
       <label>
-        Module (.wasm)
+        {edge ? 'Component (.wasm)' : 'Module (.wasm)'}
         <input type="file" accept=".wasm,application/wasm" onChange={(e) => setFile(e.target.files?.[0] ?? null)} required />
       </label>
       {module && (
@@ -110,28 +134,43 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
       )}
       <fieldset>
         <legend>Capabilities</legend>
-        {CAPABILITIES.map((c) => (
+        {(edge ? EDGE_CAPABILITIES : CAPABILITIES).map((c) => (
           <CheckField key={c} label={c} checked={caps.includes(c)} onChecked={() => toggle(c)} />
         ))}
-        <TextField label="Hardware" className="grow" value={hardware} onValue={setHardware} placeholder="gpio:led0, i2c:0:0x48" spellCheck={false} />
-        <p className="muted">
-          The device links only what is granted: a module importing anything else is refused, and a call to hardware outside the grant
-          (another pin, another I2C address) fails and is counted. Hardware the targeted devices lack is refused at deploy.
-        </p>
+        {edge ? (
+          <p className="muted">
+            The gateway links only what is granted: a component importing anything else (WASI included) is refused at deploy, naming the
+            import. It runs under wasmtime on every gateway the selector matches, hot-swapped between events.
+          </p>
+        ) : (
+          <>
+            <TextField label="Hardware" className="grow" value={hardware} onValue={setHardware} placeholder="gpio:led0, i2c:0:0x48" spellCheck={false} />
+            <p className="muted">
+              The device links only what is granted: a module importing anything else is refused, and a call to hardware outside the grant
+              (another pin, another I2C address) fails and is counted. Hardware the targeted devices lack is refused at deploy.
+            </p>
+          </>
+        )}
       </fieldset>
       <TextField label="Configuration" value={config} onValue={setConfig} placeholder="threshold_c=30, mode=eco" spellCheck={false} />
-      <TextField label="Target devices (label selector)" value={selector} onValue={setSelector} placeholder="empty: every device" />
+      <TextField
+        label={edge ? 'Target gateways (label selector)' : 'Target devices (label selector)'}
+        value={selector}
+        onValue={setSelector}
+        placeholder={edge ? 'empty: every gateway; gateway=gateway-0' : 'empty: every device'}
+      />
       {'error' in sel ? (
         <ErrorBanner error={sel.error} />
       ) : (
         <p className="muted" role="status" aria-label="Matched devices">
-          Matches {matched.length} device{matched.length === 1 ? '' : 's'}
-          {matched.length > 0 && `: ${matched.slice(0, 8).map((d) => d.meta.name).join(', ')}${matched.length > 8 ? ', …' : ''}`}
+          Matches {matched.length} {noun}
+          {matched.length === 1 ? '' : 's'}
+          {matched.length > 0 && `: ${matched.slice(0, 8).map((t) => t.name).join(', ')}${matched.length > 8 ? ', …' : ''}`}
         </p>
       )}
       <fieldset>
         <legend>Rollout strategy</legend>
-        <SelectField label="Strategy" options={STRATEGY_TYPES} value={type} onValue={setType} />
+        <SelectField label="Strategy" options={edge ? STRATEGY_TYPES.filter((t) => t !== 'blue-green') : STRATEGY_TYPES} value={type} onValue={setType} />
         {type === 'rolling' && (
           <TextField label="Max unavailable" value={maxUnavailable} onValue={setMaxUnavailable} placeholder="25% or 2" />
         )}

@@ -22,7 +22,13 @@ export function AppLink({ name, children }: { name: string; children?: ReactNode
 
 /** An application's label selector; the empty one targets every device. */
 export function Targets({ app }: { app: Application }) {
-  return <code>{app.spec.selector || '(every device)'}</code>;
+  const every = app.spec.runtime === 'edge' ? '(every gateway)' : '(every device)';
+  return <code>{app.spec.selector || every}</code>;
+}
+
+/** Where an application runs: devices (a core module) or gateways (an edge component). */
+export function runtimeLabel(app: Application): string {
+  return app.spec.runtime === 'edge' ? 'edge (gateways)' : 'device';
 }
 
 /** How many of the devices an application targets run it: a bar, then "n of m". */
@@ -56,6 +62,7 @@ export const deviceRow = (d: Device): RowAttributes => ({ 'data-device': d.meta.
 export const appColumns = {
   name: { head: 'name', cell: (a) => <AppLink name={a.meta.name} /> },
   version: { head: 'version', cell: (a) => a.spec.version },
+  runtime: { head: 'runs on', cell: runtimeLabel },
   rollout: { head: 'rollout', cell: (a) => (a.status?.rollout ? <RolloutPhaseBadge value={a.status.rollout.phase} /> : '–') },
   running: { head: 'running', cell: (a) => <Running app={a} /> },
 } satisfies Record<string, Column<Application>>;
@@ -65,4 +72,9 @@ export const gatewayColumns = {
   health: { head: 'health', cell: (g) => <GatewayHealthBadge value={healthOf(g)} /> },
   hostEndpoint: { head: 'endpoint (host devices)', cell: (g) => <code>{g.spec.endpoint}</code> },
   qemuEndpoint: { head: 'endpoint (QEMU devices)', cell: (g) => <code>{qemuEndpoint(g)}</code> },
+  edge: {
+    head: 'edge applications',
+    cell: (g) =>
+      (g.status?.edge ?? []).map((o) => `${o.name} r${o.revision ?? '?'} ${o.state}${o.reason ? `: ${o.reason}` : ''}`).join('; ') || '–',
+  },
 } satisfies Record<string, Column<Gateway>>;

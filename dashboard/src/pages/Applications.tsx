@@ -11,6 +11,7 @@ import { Link, navigate, useLocation } from '../router';
 const COLUMNS: Column<Application>[] = [
   appColumns.name,
   appColumns.version,
+  appColumns.runtime,
   { head: 'revision', cell: (a) => a.status?.revision ?? '–' },
   { head: 'targets', cell: (a) => <Targets app={a} /> },
   { head: 'strategy', cell: strategyLabel },

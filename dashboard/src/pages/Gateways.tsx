@@ -24,6 +24,7 @@ export function Gateways() {
       },
     },
     { head: 'last report', cell: (g) => ago(g.status?.lastSeenMs, now) },
+    gatewayColumns.edge,
   ];
   return (
     <Page title="Gateways">
@@ -31,7 +32,8 @@ export function Gateways() {
         <DataTable label="Gateways" columns={columns} rows={byName(Object.values(state.gateways))} rowKey={nameOf} empty="No gateway has registered yet." />
         <p className="muted">
           Sessions are mutual TLS 1.3; QEMU devices reach the host through QEMU user networking, which maps the host’s loopback to
-          10.0.2.2.
+          10.0.2.2. Gateways also run the edge applications (WebAssembly components under wasmtime) whose selector matches
+          their <code>gateway=NAME</code> label.
         </p>
       </Section>
     </Page>
