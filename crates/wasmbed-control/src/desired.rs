@@ -49,9 +49,32 @@ pub fn gateway_labels(gateway: &str) -> Labels {
     Labels::from([("gateway".to_string(), gateway.to_string())])
 }
 
+/// Whether edge application `app` drives attached boards: granted
+/// `attached-board`, it targets the attached-board devices its selector
+/// matches (each run on the gateway the board is wired to, with exactly
+/// that board); otherwise it targets gateways.
+pub fn drives_boards(app: &Application) -> bool {
+    app.spec.runtime == Runtime::Edge && app.spec.capabilities.iter().any(|c| c == ATTACHED_BOARD)
+}
+
+/// The edge capability that binds a component to one attached board.
+pub const ATTACHED_BOARD: &str = "attached-board";
+
 /// Whether edge application `app` targets the gateway named `gateway`.
 pub fn targets_gateway(app: &Application, gateway: &str) -> bool {
-    app.spec.runtime == Runtime::Edge && selects(app, &gateway_labels(gateway))
+    app.spec.runtime == Runtime::Edge && !drives_boards(app) && selects(app, &gateway_labels(gateway))
+}
+
+/// Whether edge application `app` targets `device`, an attached board.
+pub fn targets_board(app: &Application, device: &Device) -> bool {
+    let attached = wasmbed_model::board(&device.spec.board).is_some_and(|b| b.attached().is_some());
+    attached && drives_boards(app) && selects(app, &device.spec.labels)
+}
+
+/// The slot a gateway runs `slot` in for the board of `device` (a gateway
+/// may hold several boards, each with its own instance).
+pub fn board_slot(slot: &str, device: &str) -> String {
+    format!("{slot}@{device}")
 }
 
 fn selects(app: &Application, labels: &Labels) -> bool {
@@ -67,6 +90,16 @@ pub fn desired_apps(device: &Device, apps: &[Application]) -> Vec<DesiredApp> {
 /// Edge slots the gateway named `gateway` should run, sorted by slot name.
 pub fn desired_edge_apps(gateway: &str, apps: &[Application]) -> Vec<DesiredApp> {
     desired_of(gateway, apps.iter().filter(|a| targets_gateway(a, gateway)))
+}
+
+/// Edge slots the gateway holding `device`'s board should run for it
+/// (slots named by [`board_slot`]), sorted by slot name.
+pub fn desired_board_apps(device: &Device, apps: &[Application]) -> Vec<DesiredApp> {
+    let mut out = desired_of(&device.meta.name, apps.iter().filter(|a| targets_board(a, device)));
+    for d in &mut out {
+        d.slot = board_slot(&d.slot, &device.meta.name);
+    }
+    out
 }
 
 /// What the rollouts of `apps` assign to the target named `name`.

@@ -31,6 +31,9 @@ pub mod rollout;
 mod run;
 pub mod signing;
 
-pub use desired::{desired_apps, desired_edge_apps, gateway_labels, targets_gateway};
+pub use desired::{
+    ATTACHED_BOARD, board_slot, desired_apps, desired_board_apps, desired_edge_apps, drives_boards, gateway_labels,
+    targets_board, targets_gateway,
+};
 pub use run::{Clock, ControlConfig, run};
 pub use signing::SharedKey;

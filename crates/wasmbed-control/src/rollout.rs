@@ -20,6 +20,7 @@
 //!   reconnect mid-rollout get what the rollout assigns them.
 //! - All-at-once has no gate: failures are counted and reported.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use wasmbed_model::{
@@ -27,7 +28,9 @@ use wasmbed_model::{
     Revision, RevisionOutcome, RolloutPhase, RolloutStatus, Runtime, StepStatus, Strategy, merge_conditions,
 };
 
-use crate::desired::{RevisionState, revision_state_in, slot_name, targets, targets_gateway};
+use crate::desired::{
+    RevisionState, board_slot, drives_boards, revision_state_in, slot_name, targets, targets_board, targets_gateway,
+};
 
 /// Revisions kept in an application's history (the current and the stable
 /// one are always kept).
@@ -200,25 +203,49 @@ pub fn advance(strategy: &Strategy, st: &RolloutStatus, devices: &[DeviceHealth]
 /// What the rollout engine needs of one target (a device, or for an edge
 /// application a gateway): its name, whether it is there, and what it
 /// reports of its apps.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Target<'a> {
     /// Its name (rollouts assign revisions by name).
     pub name: &'a str,
     /// Holding a session (a device) or reporting (a gateway) now.
     pub online: bool,
     /// What it reports of its apps.
-    pub observations: &'a [AppObservation],
+    pub observations: Cow<'a, [AppObservation]>,
 }
 
 impl<'a> Target<'a> {
     /// A device as a target.
     pub fn device(d: &'a Device) -> Self {
-        Self { name: &d.meta.name, online: d.status.phase == DevicePhase::Online, observations: &d.status.session.apps }
+        let online = d.status.phase == DevicePhase::Online;
+        Self { name: &d.meta.name, online, observations: Cow::Borrowed(&d.status.session.apps) }
     }
 
     /// A gateway as an edge application's target.
     pub fn gateway(g: &'a Gateway) -> Self {
-        Self { name: &g.meta.name, online: g.status.health == GatewayHealth::Healthy, observations: &g.status.edge }
+        let online = g.status.health == GatewayHealth::Healthy;
+        Self { name: &g.meta.name, online, observations: Cow::Borrowed(&g.status.edge) }
+    }
+
+    /// An attached board as an edge application's target: online while
+    /// attached, its observations those the gateway holding it reports for
+    /// it (slots named by [`board_slot`], renamed to the application's).
+    pub fn board(d: &'a Device, gateways: &[&Gateway]) -> Self {
+        let suffix = board_slot("", &d.meta.name);
+        let holder = d.status.session.gateway.as_deref();
+        let observations = gateways
+            .iter()
+            .filter(|g| Some(g.meta.name.as_str()) == holder)
+            .flat_map(|g| g.status.edge.iter())
+            .filter_map(|o| {
+                let slot = o.name.strip_suffix(&suffix)?;
+                Some(AppObservation { name: slot.to_string(), ..o.clone() })
+            })
+            .collect();
+        Self {
+            name: &d.meta.name,
+            online: d.status.phase == DevicePhase::Online,
+            observations: Cow::Owned(observations),
+        }
     }
 }
 
@@ -237,6 +264,9 @@ pub fn reconcile_fleet(
 ) -> ApplicationStatus {
     let targets: Vec<Target<'_>> = match app.spec.runtime {
         Runtime::Device => devices.iter().filter(|d| targets(app, &d.spec.labels)).map(|d| Target::device(d)).collect(),
+        Runtime::Edge if drives_boards(app) => {
+            devices.iter().filter(|d| targets_board(app, d)).map(|d| Target::board(d, gateways)).collect()
+        }
         Runtime::Edge => {
             gateways.iter().filter(|g| targets_gateway(app, &g.meta.name)).map(|g| Target::gateway(g)).collect()
         }
@@ -316,8 +346,8 @@ fn reconcile_targets(app: &Application, targeted: &[Target<'_>], now_ms: u64) ->
         .map(|t| DeviceHealth {
             name: t.name.to_string(),
             online: t.online,
-            new_revision: revision_state_in(t.observations, &slot, ro.revision, &digest),
-            metrics: gate_verdict_in(gates, t.name, t.observations, &slot, ro.revision),
+            new_revision: revision_state_in(&t.observations, &slot, ro.revision, &digest),
+            metrics: gate_verdict_in(gates, t.name, &t.observations, &slot, ro.revision),
         })
         .collect();
     let ro = advance(&spec.strategy, &ro, &health, now_ms);

@@ -31,7 +31,7 @@ use wasmbed_model::{
     RolloutPhase, Runtime, Store, StoreError,
 };
 
-use crate::desired::{desired_apps, targets};
+use crate::desired::{desired_apps, targets, targets_board};
 use crate::gateways;
 use crate::lifecycle::{heartbeat_deadline, lifecycle};
 use crate::modules::{Sweeper, used};
@@ -239,7 +239,7 @@ impl Reconciler {
                         let hit: Vec<String> = self
                             .apps
                             .values()
-                            .filter(|a| targets(a, &d.spec.labels))
+                            .filter(|a| targets(a, &d.spec.labels) || targets_board(a, d))
                             .map(|a| a.meta.name.clone())
                             .collect();
                         self.dirty.apps.extend(hit);

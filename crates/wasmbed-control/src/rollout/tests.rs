@@ -402,3 +402,62 @@ fn gate_verdicts_read_the_new_revisions_latest_metrics() {
     );
     assert_eq!(gate_verdict(&[], &d, "thermo", 2), GateVerdict::Within);
 }
+
+#[test]
+fn an_edge_application_granted_a_board_targets_attached_boards_through_their_gateways() {
+    use wasmbed_model::{AppObservation, AppState, ApplicationSpec, DeviceSpec, Meta, Runtime};
+    let mut app = Application {
+        meta: Meta::named("blink"),
+        spec: ApplicationSpec {
+            runtime: Runtime::Edge,
+            capabilities: vec!["log".into(), "attached-board".into()],
+            selector: "room=lab".into(),
+            ..ApplicationSpec::new("1", &"ab".repeat(32), 10)
+        },
+        status: Default::default(),
+    };
+    let device = |name: &str, board: &str| {
+        let mut d = Device {
+            meta: Meta::named(name),
+            spec: DeviceSpec {
+                board: board.into(),
+                labels: [("room".into(), "lab".into())].into(),
+                ..Default::default()
+            },
+            status: Default::default(),
+        };
+        d.status.phase = DevicePhase::Online;
+        d.status.session.gateway = Some("gw-a".into());
+        d
+    };
+    let vld = device("vld-1", "stm32vldiscovery");
+    let mps2 = device("m-1", "mps2-an385");
+    let spec = wasmbed_model::GatewaySpec { endpoint: "127.0.0.1:1".into(), capacity: 1, ..Default::default() };
+    let mut gw = Gateway { meta: Meta::named("gw-a"), spec, status: Default::default() };
+    gw.status.health = GatewayHealth::Healthy;
+
+    // The first pass starts the rollout: only the attached board is a
+    // target (not the MPS2 device, not the gateway itself).
+    app.status = reconcile_fleet(&app, &[&vld, &mps2], &[&gw], 0);
+    assert_eq!(app.status.desired, 1, "{:?}", app.status);
+    let desired = crate::desired_board_apps(&vld, std::slice::from_ref(&app));
+    assert_eq!(desired.iter().map(|d| d.slot.as_str()).collect::<Vec<_>>(), ["blink@vld-1"]);
+    assert!(crate::desired_board_apps(&mps2, std::slice::from_ref(&app)).is_empty());
+    assert!(crate::desired_edge_apps("gw-a", std::slice::from_ref(&app)).is_empty());
+
+    // The gateway holding the board reports the slot running: the rollout
+    // completes on it.
+    gw.status.edge = vec![AppObservation {
+        name: "blink@vld-1".into(),
+        version: "1".into(),
+        digest: "ab".repeat(32),
+        state: AppState::Running,
+        revision: Some(1),
+        reason: None,
+        counters: None,
+        metrics: Default::default(),
+    }];
+    app.status = reconcile_fleet(&app, &[&vld, &mps2], &[&gw], 10);
+    assert_eq!(app.status.running, 1, "{:?}", app.status);
+    assert_eq!(app.status.rollout.map(|r| r.phase), Some(RolloutPhase::Completed));
+}

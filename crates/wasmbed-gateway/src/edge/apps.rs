@@ -151,7 +151,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
             _ = wake.notified() => {}
             _ = every.tick() => {}
         }
-        let desired = wasmbed_control::desired_edge_apps(&gw.cfg.name, &gw.applications());
+        let desired = wanted(&gw).await;
         converge(&gw, &host, &services, &desired, &mut reported).await;
         let observations = observe(&host, &services, &reported).await;
         if let Err(e) = gw.store.patch_gateway_status(&gw.cfg.name, GatewayStatusPatch::Edge(observations)).await {
@@ -163,19 +163,46 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
     }
 }
 
+/// One slot this gateway should run: what, and for which attached board.
+#[derive(Debug, Clone)]
+struct Wanted {
+    app: DesiredApp,
+    /// The device whose board the slot drives.
+    board: Option<String>,
+}
+
+/// What the rollouts assign to this gateway, and to the boards it holds.
+async fn wanted(gw: &Gateway) -> Vec<Wanted> {
+    let apps = gw.applications();
+    let mut out: Vec<Wanted> = wasmbed_control::desired_edge_apps(&gw.cfg.name, &apps)
+        .into_iter()
+        .map(|app| Wanted { app, board: None })
+        .collect();
+    for device in gw.attached_boards() {
+        let Ok(Some(d)) = gw.store.get_device(&device).await else { continue };
+        out.extend(
+            wasmbed_control::desired_board_apps(&d, &apps)
+                .into_iter()
+                .map(|app| Wanted { app, board: Some(device.clone()) }),
+        );
+    }
+    out
+}
+
 /// Deploys, rolls back and removes until the host runs what is desired.
 async fn converge(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     host: &EdgeHost,
     services: &GatewayServices,
-    desired: &[DesiredApp],
+    desired: &[Wanted],
     reported: &mut BTreeMap<String, Reported>,
 ) {
-    for gone in reported.keys().filter(|s| !desired.iter().any(|d| &d.slot == *s)).cloned().collect::<Vec<_>>() {
+    for gone in reported.keys().filter(|s| !desired.iter().any(|w| &w.app.slot == *s)).cloned().collect::<Vec<_>>() {
         host.remove(&gone).await;
         reported.remove(&gone);
     }
-    for d in desired {
+    for w in desired {
+        let d = &w.app;
         if reported.get(&d.slot).is_some_and(|r| r.desired.revision == d.revision && r.desired.digest == d.digest) {
             continue;
         }
@@ -196,7 +223,7 @@ async fn converge(
             reported.insert(d.slot.clone(), Reported { desired: d.clone(), state: AppState::Running, reason: None });
             continue;
         }
-        let (state, reason) = match deploy(gw, host, d).await {
+        let (state, reason) = match deploy(gw, host, w).await {
             Ok(()) => (AppState::Running, None),
             Err(why) => (AppState::Failed, Some(why)),
         };
@@ -209,7 +236,8 @@ fn version(d: &DesiredApp) -> Version {
 }
 
 /// Deploys one desired version; why not, as the observation's reason.
-async fn deploy(gw: &Gateway, host: &EdgeHost, d: &DesiredApp) -> Result<(), String> {
+async fn deploy(gw: &Arc<Gateway>, host: &EdgeHost, w: &Wanted) -> Result<(), String> {
+    let d = &w.app;
     let grants = Grants::parse(&d.capabilities).map_err(|e| e.to_string())?;
     let component = gw.module(&d.digest).await.ok_or_else(|| format!("component {} is not in the store", d.digest))?;
     let deploy = EdgeDeploy {
@@ -218,7 +246,11 @@ async fn deploy(gw: &Gateway, host: &EdgeHost, d: &DesiredApp) -> Result<(), Str
         component: component.as_slice().into(),
         grants,
         config: d.config.clone(),
-        board: None,
+        // Exactly the board the slot is for, on whichever link holds it.
+        board: w.board.as_ref().map(|device| {
+            let port = super::LinkedBoard::attached(Arc::downgrade(gw), device.clone(), Handle::current());
+            Arc::new(port) as Arc<dyn wasmbed_edge::BoardPort>
+        }),
         tick: Some(Duration::from_millis(u64::from(d.limits.tick_ms))),
     };
     match host.deploy(deploy).await {

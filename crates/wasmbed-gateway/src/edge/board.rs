@@ -2,6 +2,8 @@
 //! board link. The runtime calls from its workers' threads, off the async
 //! runtime, so each call blocks on the link's async call there.
 
+use std::sync::Weak;
+
 use tokio::runtime::Handle;
 use wasmbed_attach::{BoardLink, LinkError, OwnedResponse, Request};
 use wasmbed_boardlink::ErrorCode;
@@ -10,19 +12,42 @@ use wasmbed_edge::{BoardPort, EdgeError};
 /// A board reached over its link.
 #[derive(Debug, Clone)]
 pub struct LinkedBoard {
-    link: BoardLink,
+    link: Link,
     runtime: Handle,
+}
+
+/// Which link a board's calls take.
+#[derive(Debug, Clone)]
+enum Link {
+    /// This one.
+    Fixed(BoardLink),
+    /// Whichever the gateway holds for the device when the call is made: a
+    /// board that restarts is attached on a new link, and its component
+    /// goes on with it.
+    Attached { gateway: Weak<crate::Gateway>, device: String },
 }
 
 impl LinkedBoard {
     /// The board behind `link`; calls run on `runtime` (which must not be
     /// the calling thread's: the edge runtime's workers have their own).
     pub fn new(link: BoardLink, runtime: Handle) -> Self {
-        Self { link, runtime }
+        Self { link: Link::Fixed(link), runtime }
+    }
+
+    /// `device`'s board, on whichever link `gateway` holds for it.
+    pub(crate) fn attached(gateway: Weak<crate::Gateway>, device: String, runtime: Handle) -> Self {
+        Self { link: Link::Attached { gateway, device }, runtime }
     }
 
     fn call(&self, request: Request<'_>) -> Result<OwnedResponse, EdgeError> {
-        self.runtime.block_on(self.link.call(request)).map_err(edge_error)
+        let link = match &self.link {
+            Link::Fixed(l) => l.clone(),
+            Link::Attached { gateway, device } => gateway
+                .upgrade()
+                .and_then(|g| g.attached_board(device))
+                .ok_or_else(|| EdgeError::Unavailable(format!("{device} is not attached to this gateway")))?,
+        };
+        self.runtime.block_on(link.call(request)).map_err(edge_error)
     }
 }
 
