@@ -407,6 +407,12 @@ impl BoardLink {
         self.calls.is_closed()
     }
 
+    /// Resolves once the link has ended: the stream closed or failed, or
+    /// the board lost the session.
+    pub async fn closed(&self) {
+        self.calls.closed().await;
+    }
+
     /// Sends `request` and awaits its answer within the configured call
     /// deadline (waiting for earlier calls included).
     pub async fn call(&self, request: Request<'_>) -> Result<OwnedResponse, LinkError> {

@@ -338,6 +338,7 @@ async fn a_board_gone_mid_call_fails_the_call_at_once_and_every_later_one() {
     assert!(t.elapsed() < Duration::from_secs(1), "promptly, not at the deadline: {:?}", t.elapsed());
     assert_eq!(link.call(Request::Uptime).await, Err(LinkError::Disconnected));
     assert!(link.is_closed());
+    tokio::time::timeout(Duration::from_secs(1), link.closed()).await.expect("closed() resolves once it ended");
     assert_eq!(events.recv().await, None, "the events end with the link");
 }
 

@@ -227,10 +227,20 @@ impl Platform {
             .map(TcpListener::local_addr)
             .collect::<Result<_, _>>()
             .map_err(io("listener address".into()))?;
+        // Each gateway's board-link listener: on the loopback only, where
+        // the QEMU manager connects attached boards' link UARTs.
+        let mut board_listeners = Vec::new();
+        for _ in &cfg.gateways {
+            let listener =
+                TcpListener::bind("127.0.0.1:0").await.map_err(io("cannot listen for board links".into()))?;
+            let addr = listener.local_addr().map_err(io("listener address".into()))?;
+            board_listeners.push((listener, addr));
+        }
         let gateways: Vec<Arc<Gateway>> = gateway_addrs
             .iter()
+            .zip(&board_listeners)
             .enumerate()
-            .map(|(i, addr)| {
+            .map(|(i, (addr, (_, board_addr)))| {
                 let gw_cfg = GatewayConfig::default()
                     .with_name(&format!("gateway-{i}"))
                     .with_heartbeat_ms(cfg.heartbeat_ms)
@@ -238,7 +248,8 @@ impl Platform {
                     .with_report_ms(cfg.report_ms)
                     .with_trust_chain(trust_chain.clone())
                     // QEMU user networking shows the host's loopback as 10.0.2.2.
-                    .with_endpoints(&addr.to_string(), Some(&wasmbed_model::guest_loopback(addr.port())));
+                    .with_endpoints(&addr.to_string(), Some(&wasmbed_model::guest_loopback(addr.port())))
+                    .with_board_link_endpoint(&board_addr.to_string());
                 Gateway::new(gw_cfg, tls.clone(), store.clone(), logs.clone(), telemetry.clone(), clock::system())
             })
             .collect();
@@ -262,6 +273,14 @@ impl Platform {
             cfg.control.clone().with_signer(signer.clone()),
             stop_rx.clone(),
         ))];
+        for (gw, (listener, _)) in gateways.iter().zip(board_listeners) {
+            let (gw, pki, rx) = (gw.clone(), pki.clone(), stop_rx.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = gw.serve_boards(listener, pki, rx).await {
+                    tracing::error!("board-link listener stopped: {e}");
+                }
+            }));
+        }
 
         let devices_dir = dir.join("devices");
         let gateway_port = gateway_addrs[0].port();

@@ -3,7 +3,9 @@
 //!
 //! The identity bundle and a fresh per-boot seed are loaded into reserved
 //! memory with `-device loader`, as a factory would program flash; the
-//! serial console goes to a file the platform can stream.
+//! serial console goes to a file the platform can stream. An attached
+//! board (the stm32vldiscovery) gets its provisioning record the same way,
+//! and its link UART is connected to its gateway's board-link listener.
 //!
 //! [`manager`] supervises one QEMU process per Device; [`image`] reads
 //! firmware images and checks them against the board table.
@@ -12,6 +14,7 @@
 //! let b = wasmbed_qemu::machine("mps2-an385").unwrap();
 //! assert_eq!(b.qemu.machine, "mps2-an385");
 //! assert!(wasmbed_qemu::machine("stm32vldiscovery").is_none(), "no agent firmware for it");
+//! assert!(wasmbed_qemu::emulated("stm32vldiscovery").is_some(), "attached-board firmware");
 //! ```
 
 pub mod image;
@@ -35,6 +38,12 @@ use wasmbed_protocol::Resource;
 /// table's that runs the agent firmware.
 pub fn machine(board: &str) -> Option<&'static Board> {
     wasmbed_model::board_table::board(board).filter(|b| b.agent().is_some())
+}
+
+/// A board whose devices the platform runs in QEMU with any of our
+/// firmware: the agent boards ([`machine`]) and the attached boards.
+pub fn emulated(board: &str) -> Option<&'static Board> {
+    wasmbed_model::board_table::board(board).filter(|b| b.has_firmware())
 }
 
 /// Failures preparing a launch.
@@ -214,7 +223,8 @@ pub struct Launch {
     pub board: &'static Board,
     /// Firmware ELF.
     pub kernel: PathBuf,
-    /// Identity bundle file, if provisioned.
+    /// Identity bundle file (an agent board) or provisioning record (an
+    /// attached board), if provisioned.
     pub bundle: Option<PathBuf>,
     /// Per-boot seed file, if any.
     pub seed: Option<PathBuf>,
@@ -224,7 +234,8 @@ pub struct Launch {
     pub mac: Option<String>,
     /// The gateways' ports on the host's 127.0.0.1, all the device may
     /// reach. A UART board's QEMU dials the first; an Ethernet board
-    /// reaches each as 10.0.2.2 at the same port, and nothing else.
+    /// reaches each as 10.0.2.2 at the same port, and nothing else. For an
+    /// attached board: its gateway's board-link listener.
     pub gateway_ports: Vec<u16>,
     /// Peripherals attached to the board.
     pub peripherals: Vec<QemuPeripheral>,
@@ -284,6 +295,9 @@ impl Launch {
     /// The `qemu-system-arm` command. Callers run it in its own process group
     /// and under a timeout: firmware never exits on its own.
     pub fn command(&self) -> Command {
+        if let Some(layout) = self.board.attached() {
+            return self.attached_command(layout);
+        }
         let mut c = Command::new("qemu-system-arm");
         c.args(["-M", self.board.qemu.machine, "-display", "none", "-monitor", "none", "-nodefaults"]);
         c.args(self.board.qemu.args);
@@ -340,6 +354,12 @@ impl Launch {
                 c.arg("-device").arg(loader(s, layout.boot_seed));
             }
         }
+        self.finish(&mut c);
+        c
+    }
+
+    /// What every board's command ends with: peripherals, QMP, held CPU.
+    fn finish(&self, c: &mut Command) {
         for p in &self.peripherals {
             c.arg("-device").arg(p.device_arg());
         }
@@ -349,6 +369,52 @@ impl Launch {
         if self.paused {
             c.arg("-S");
         }
+    }
+
+    /// An attached board: every serial port by its index in the table
+    /// (the console to its file, the link to the gateway's board-link
+    /// listener, app ports to sockets or nothing), no network, and the
+    /// provisioning record loaded into its flash page.
+    fn attached_command(&self, layout: &wasmbed_model::board_table::AttachedLayout) -> Command {
+        let mut c = Command::new("qemu-system-arm");
+        c.args(["-M", self.board.qemu.machine, "-display", "none", "-monitor", "none", "-nodefaults"]);
+        c.args(self.board.qemu.args);
+        c.args(["-nic", "none"]);
+        let app_ports: Vec<u8> = self
+            .board
+            .peripherals
+            .iter()
+            .filter_map(|p| match p {
+                wasmbed_model::board_table::Peripheral::Uart { port, .. } => Some(*port),
+                _ => None,
+            })
+            .collect();
+        let last = app_ports.iter().chain([&layout.link_port, &layout.console_port]).copied().max().unwrap_or(0);
+        let mut serial = vec![String::from("null"); usize::from(last) + 1];
+        c.arg("-chardev").arg(format!("file,id=console,path={},append=on", self.console.display()));
+        serial[usize::from(layout.console_port)] = "chardev:console".into();
+        if let Some(port) = self.gateway_ports.first() {
+            // QEMU redials when the gateway drops the link (a refused
+            // board, a gateway restart).
+            c.arg("-chardev").arg(format!("socket,id=link,host=127.0.0.1,port={port},reconnect-ms=1000"));
+            serial[usize::from(layout.link_port)] = "chardev:link".into();
+        }
+        if let Some(dir) = &self.app_uarts {
+            for port in app_ports {
+                let sock = option_value(&app_uart_socket(dir, port));
+                c.arg("-chardev").arg(format!("socket,id=uart{port},path={sock},server=on,wait=off"));
+                serial[usize::from(port)] = format!("chardev:uart{port}");
+            }
+        }
+        for s in &serial {
+            c.arg("-serial").arg(s);
+        }
+        c.arg("-kernel").arg(&self.kernel);
+        if let Some(record) = &self.bundle {
+            let at = layout.provisioning.start;
+            c.arg("-device").arg(format!("loader,file={},addr={at:#x},force-raw=on", record.display()));
+        }
+        self.finish(&mut c);
         c
     }
 }
@@ -572,6 +638,39 @@ mod tests {
         // Olimex: USART1 is the console, USART2 the link, USART3 port 2.
         assert_eq!(serials("olimex-stm32-h405", vec![4443]), ["chardev:console", "chardev:link", "chardev:uart2"]);
         assert_eq!(app_uart_socket(Path::new("/d"), 2), Path::new("/d/uart2.sock"));
+    }
+
+    #[test]
+    fn an_attached_board_is_cabled_to_its_gateway_and_provisioned_in_its_flash_page() {
+        let board = emulated("stm32vldiscovery").unwrap();
+        let layout = board.attached().unwrap();
+        let l = Launch {
+            board,
+            kernel: "fw.elf".into(),
+            bundle: Some("p.bin".into()),
+            seed: None,
+            console: "c.log".into(),
+            mac: None,
+            gateway_ports: vec![4999],
+            peripherals: Vec::new(),
+            qmp: None,
+            paused: false,
+            app_uarts: Some("/d".into()),
+        };
+        let args: Vec<String> = l.command().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let joined = args.join(" ");
+        let serials: Vec<&str> = args.windows(2).filter(|w| w[0] == "-serial").map(|w| w[1].as_str()).collect();
+        let mut want = vec!["null"; 3];
+        want[usize::from(layout.link_port)] = "chardev:link";
+        want[usize::from(layout.console_port)] = "chardev:console";
+        want[1] = "chardev:uart1";
+        assert_eq!(serials, want, "{joined}");
+        assert!(joined.contains("socket,id=link,host=127.0.0.1,port=4999,reconnect-ms=1000"), "{joined}");
+        assert!(joined.contains("-nic none") && !joined.contains("lan9118"), "{joined}");
+        let at = layout.provisioning.start;
+        assert!(joined.contains(&format!("loader,file=p.bin,addr={at:#x},force-raw=on")), "{joined}");
+        assert_eq!(joined.matches("loader").count(), 1, "no boot seed: {joined}");
+        assert!(emulated("mps2-an385").is_some() && machine("stm32vldiscovery").is_none());
     }
 
     #[test]

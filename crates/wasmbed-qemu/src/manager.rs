@@ -12,6 +12,11 @@
 //! - The process's state goes into the `process` part of the Device's
 //!   status (Running, Restarting, Stopped, Failed with the reason).
 //! - Every start gets a fresh per-boot seed and the host's time.
+//! - An attached board (the stm32vldiscovery) gets its provisioning record
+//!   (its name and the link key recorded on the Device) in its flash page
+//!   instead of a bundle, no seed and no network: its link UART is
+//!   connected to its gateway's board-link listener (`boardLinkEndpoint`
+//!   of its Gateway; it waits, as for a restart, until one is registered).
 //! - The serial console is appended to `console.log` in the device folder
 //!   (rotated at 1 MiB), with a marker line per start and exit; QEMU's own
 //!   messages go to `qemu.log` there (rewritten per start).
@@ -54,7 +59,8 @@ use wasmbed_protocol::IdentityBundle;
 
 use crate::qmp::{Qmp, QmpError};
 use crate::{
-    Launch, ProcessGroup, QemuPeripheral, Transport, mac_for, machine, socket_path, write_boot_seed, write_private,
+    Launch, ProcessGroup, QemuPeripheral, Transport, emulated as machine, mac_for, socket_path, write_boot_seed,
+    write_private,
 };
 
 /// Console files are rotated past this size (one old file is kept).
@@ -348,8 +354,34 @@ impl QemuManager {
                 Ok(Some(d)) => d,
                 _ => device.clone(),
             };
+            // An attached board is cabled to its gateway's board-link
+            // listener, which may not be registered yet (the platform is
+            // starting): wait for it as for a restart.
+            let link_port = match m.attached() {
+                None => None,
+                Some(_) => match self.board_link_port(&device).await {
+                    Some(port) => Some(port),
+                    None => {
+                        let why = "waiting for its gateway's board-link listener";
+                        self.process(&name, ProcessState::Restarting, restarts, Some(why.into())).await;
+                        tokio::select! {
+                            _ = stop.changed() => {
+                                self.process(&name, ProcessState::Stopped, restarts, Some("stopped by the platform".into())).await;
+                                return;
+                            }
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(self.cfg.restart_max);
+                        continue;
+                    }
+                },
+            };
             let endpoints = self.endpoints(&device).await;
-            let bundle = match self.ensure_bundle(&dir, &device, &endpoints, &provisioned).await {
+            let provisioning = match link_port {
+                Some(_) => self.ensure_provisioning(&dir, &device, &provisioned).await,
+                None => self.ensure_bundle(&dir, &device, &endpoints, &provisioned).await,
+            };
+            let bundle = match provisioning {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(device = %name, "cannot provision: {e}");
@@ -358,13 +390,19 @@ impl QemuManager {
                 }
             };
             rotate(&console);
+            // Agent boards read a per-boot seed; attached boards have none.
             let seed_path = dir.join("seed.bin");
             let seed: [u8; 32] = rand::random();
-            if let Err(e) = write_boot_seed(&seed_path, seed, unix_ms()) {
-                tracing::error!(device = %name, "cannot write boot seed: {e}");
-                self.failed(&name, &format!("cannot write boot seed: {e}")).await;
-                return;
-            }
+            let seeded =
+                if m.agent().is_some() { write_boot_seed(&seed_path, seed, unix_ms()).map(Some) } else { Ok(None) };
+            let seed_path = match seeded {
+                Ok(s) => s.map(|()| seed_path),
+                Err(e) => {
+                    tracing::error!(device = %name, "cannot write boot seed: {e}");
+                    self.failed(&name, &format!("cannot write boot seed: {e}")).await;
+                    return;
+                }
+            };
             let attached: Result<Vec<QemuPeripheral>, _> =
                 device.spec.peripherals.iter().map(|p| QemuPeripheral::new(m, p)).collect();
             let qmp = self.qmp_socket(&name);
@@ -383,10 +421,13 @@ impl QemuManager {
                 board: m,
                 kernel: kernel.clone(),
                 bundle: Some(bundle.clone()),
-                seed: Some(seed_path),
+                seed: seed_path,
                 console: console.clone(),
-                mac: Some(mac_for(&name)),
-                gateway_ports: gateway_ports(&endpoints, self.cfg.gateway_port),
+                mac: m.agent().map(|_| mac_for(&name)),
+                gateway_ports: match link_port {
+                    Some(port) => vec![port],
+                    None => gateway_ports(&endpoints, self.cfg.gateway_port),
+                },
                 peripherals: attached,
                 qmp: Some(qmp.clone()),
                 paused: !presets.is_empty(),
@@ -567,6 +608,18 @@ impl QemuManager {
         Provisioner::new(gateways, &[], unix_ms(), self.cfg.gateway_port).endpoints(device)
     }
 
+    /// The host port of the board-link listener of `device`'s gateway (or,
+    /// unassigned or its gateway taking no board links, of any gateway that
+    /// takes them), if one is registered.
+    async fn board_link_port(&self, device: &Device) -> Option<u16> {
+        let gateways = self.store.list_gateways().await.unwrap_or_default();
+        let port = |g: &wasmbed_model::Gateway| {
+            g.spec.board_link_endpoint.as_deref()?.rsplit_once(':')?.1.parse::<u16>().ok().filter(|p| *p > 0)
+        };
+        let own = gateways.iter().find(|g| device.spec.gateway.as_deref() == Some(g.meta.name.as_str()));
+        own.and_then(port).or_else(|| gateways.iter().find_map(port))
+    }
+
     async fn process(&self, name: &str, state: ProcessState, restarts: u32, message: Option<String>) {
         let started_ms = (state == ProcessState::Running).then(unix_ms);
         let p = ProcessStatus { state, restarts, started_ms, message };
@@ -577,6 +630,37 @@ impl QemuManager {
 
     async fn failed(&self, name: &str, why: &str) {
         self.process(name, ProcessState::Failed, 0, Some(why.to_string())).await;
+    }
+
+    /// Writes an attached board's provisioning record (its name and the link
+    /// key recorded on the Device; a new key, recorded, when the PKI holds
+    /// none or not that one), and notes in `provisioned` the key's
+    /// fingerprint.
+    async fn ensure_provisioning(
+        &self,
+        dir: &Path,
+        device: &Device,
+        provisioned: &Mutex<Option<String>>,
+    ) -> Result<PathBuf, String> {
+        use std::os::unix::fs::DirBuilderExt;
+        let name = device.meta.name.as_str();
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| e.to_string())?;
+        let recorded = device.spec.identity.as_ref();
+        let stored = self.pki.link_key(name).map_err(|e| e.to_string())?;
+        let (key, new) = match stored {
+            Some(k) if recorded.is_some_and(|r| r.accepts(&k.fingerprint().to_string())) => (k, false),
+            _ => (self.pki.reissue_link_key(name).map_err(|e| e.to_string())?, true),
+        };
+        let record = self.pki.provisioning(name, &key).map_err(|e| e.to_string())?;
+        let path = dir.join("provisioning.bin");
+        write_private(&path, &record.encode()).map_err(|e| e.to_string())?;
+        *provisioned.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key.fingerprint().to_string());
+        if new {
+            let identity = key.record(SystemTime::now());
+            record_identity(self.store.as_ref(), name, identity).await.map_err(|e| e.to_string())?;
+            tracing::info!(device = %name, "new link key issued and recorded");
+        }
+        Ok(path)
     }
 
     /// Writes the device's bundle unless one for these gateways and its

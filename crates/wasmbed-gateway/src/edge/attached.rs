@@ -272,6 +272,8 @@ impl Gateway {
         let why = loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                // Unplugged (QEMU gone): closed at once, not at the next beat.
+                () = link.closed() => break Some("the board link closed: the board was unplugged or stopped".to_string()),
                 _ = replaced.changed() => break None,
                 _ = stop.changed() => break Some("the gateway stopped".to_string()),
                 _ = killed.changed() => return,
