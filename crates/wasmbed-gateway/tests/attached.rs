@@ -1,7 +1,8 @@
 //! The board-link listener against in-process boards (`wasmbed-boardlink`'s
 //! `Server` over TCP, as QEMU carries a board's USART1): a board of a
 //! Device of board stm32vldiscovery is attached by the name its proof
-//! claims and goes Online; unplugged, it goes Unreachable and its link is
+//! claims and goes Online, and the terminal's `status` and `uptime` are
+//! answered from its link; unplugged, it goes Unreachable and its link is
 //! gone; a board with another key, or claiming a name no device has, is
 //! refused and counted.
 
@@ -18,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use wasmbed_attach::{OwnedResponse, Request};
 use wasmbed_boardlink::{BoardId, BoardKey, Deframer, MAX_WIRE_LEN, Response, Server, Step};
-use wasmbed_gateway::GatewayConfig;
+use wasmbed_gateway::{CommandLine, CommandOutcome, GatewayConfig};
 use wasmbed_model::{Device, DevicePhase, DeviceSpec, Meta};
 use wasmbed_pki::Pki;
 use wasmbed_testkit::{device_where, eventually};
@@ -78,6 +79,15 @@ async fn a_provisioned_board_is_attached_online_and_unreachable_once_unplugged_a
     let link = e.gw.attached_board("vld-1").expect("its link is held");
     assert!(matches!(link.call(Request::Uptime).await, Ok(OwnedResponse::Uptime { .. })));
     assert_eq!(e.gw.attached_boards(), ["vld-1"]);
+    // The terminal: the gateway answers for a board that runs no agent.
+    let uptime = e.gw.run_command("vld-1", CommandLine::parse("uptime").unwrap()).await.unwrap();
+    assert_eq!(uptime.outcome, CommandOutcome::Ok);
+    assert!(uptime.output.starts_with("uptime_ms: "), "{}", uptime.output);
+    let status = e.gw.run_command("vld-1", CommandLine::parse("status").unwrap()).await.unwrap();
+    assert!(status.output.contains("runtime: none"), "{}", status.output);
+    let other = e.gw.run_command("vld-1", CommandLine::parse("apps").unwrap()).await.unwrap();
+    assert_eq!(other.outcome, CommandOutcome::Refused);
+    assert!(other.output.contains("no WebAssembly runtime"), "{}", other.output);
 
     // Unplugged: the session closes and the device goes Unreachable.
     plugged.abort();

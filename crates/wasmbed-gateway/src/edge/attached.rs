@@ -17,7 +17,10 @@
 //! board's uptime every heartbeat interval, which is its heartbeat; a dead
 //! link closes the session, and the device reconciler's rules make it
 //! Unreachable. A newer link for the same board replaces the older one.
-//! [`Gateway::attached_board`] hands out the link for edge components.
+//! [`Gateway::attached_board`] hands out the link for edge components. The
+//! device terminal's `status` and `uptime` for such a board are answered
+//! here from its link (it runs no agent); anything else is refused, saying
+//! why.
 //!
 //! Assumes: the listener is on the loopback, where only QEMU processes
 //! connect (see `wasmbed-boardlink` on why the wire is not encrypted).
@@ -37,7 +40,7 @@ use wasmbed_boardlink::{BoardId, BoardKey};
 use wasmbed_model::{DeviceStatusPatch, RefusedIdentity, SessionStatus};
 use wasmbed_pki::Pki;
 
-use crate::Gateway;
+use crate::{CommandError, CommandLine, CommandOutcome, CommandReply, Gateway};
 
 /// Links being authenticated at once; more connections wait in the
 /// kernel's backlog (each board's QEMU redials anyway).
@@ -172,6 +175,46 @@ impl Gateway {
         let mut names: Vec<String> = self.attached.lock().keys().cloned().collect();
         names.sort();
         names
+    }
+
+    /// Answers a terminal command for the board of `device` from its link,
+    /// or `None` when no such board is attached to this gateway.
+    pub(crate) async fn board_command(
+        &self,
+        device: &str,
+        command: &CommandLine,
+    ) -> Option<Result<CommandReply, CommandError>> {
+        let link = self.attached_board(device)?;
+        let started = std::time::Instant::now();
+        let (outcome, output) = match (command.name(), command.args()) {
+            (name @ ("status" | "uptime"), []) => match link.call(Request::Uptime).await {
+                Ok(OwnedResponse::Uptime { ms }) if name == "uptime" => {
+                    (CommandOutcome::Ok, format!("uptime_ms: {ms}"))
+                }
+                Ok(OwnedResponse::Uptime { ms }) => {
+                    let s = link.stats();
+                    let status = format!(
+                        "attached board over its serial link to gateway {}
+uptime_ms: {ms}
+runtime: none                          (its apps run as edge components on its gateway)
+link: {} bad frames, {} stale, {}                          timeouts",
+                        self.cfg.name, s.bad_frames, s.stale, s.timeouts
+                    );
+                    (CommandOutcome::Ok, status)
+                }
+                Ok(other) => (CommandOutcome::Failed, format!("the board answered out of turn: {other:?}")),
+                Err(e) => (CommandOutcome::Failed, e.to_string()),
+            },
+            (name, _) => (
+                CommandOutcome::Refused,
+                format!(
+                    "{name:?}: an attached board answers `status` and `uptime`; it runs no WebAssembly runtime \
+                     (its apps run as edge components on gateway {})",
+                    self.cfg.name
+                ),
+            ),
+        };
+        Some(Ok(CommandReply { outcome, output, elapsed: started.elapsed() }))
     }
 
     /// Authenticates one link; the device and its link when it is a board
