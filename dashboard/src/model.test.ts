@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Device } from './api/types';
-import { ago, appOfSlot, byName, formatValue, pairsText, parseGate, parsePairs, slotsOf, words } from './model';
+import type { Board, Device } from './api/types';
+import { ago, appOfSlot, byName, formatValue, isAttached, pairsText, parseGate, parsePairs, slotsOf, words } from './model';
 
 describe('model', () => {
   it('names the application of every slot slotsOf finds for it', () => {
@@ -13,6 +13,17 @@ describe('model', () => {
     expect(ago(1_000, 13_000)).toBe('12 s ago');
     expect(ago(undefined, 13_000)).toBe('never');
     expect(ago(null, 13_000, '–')).toBe('–');
+  });
+
+  it('tells an attached board from the board list', () => {
+    const boards = [
+      { name: 'stm32vldiscovery', emulated: true, attached: true, supported: true },
+      { name: 'mps2-an385', emulated: true, attached: false, supported: true },
+    ] as Board[];
+    const on = (board: string) => ({ spec: { board } }) as Device;
+    expect(isAttached(on('stm32vldiscovery'), boards)).toBe(true);
+    expect(isAttached(on('mps2-an385'), boards)).toBe(false);
+    expect(isAttached(on('unknown'), boards)).toBe(false);
   });
 
   it('lists resources in name order', () => {

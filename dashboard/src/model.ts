@@ -15,6 +15,11 @@ export function isEmulated(d: Device, boards: Board[]): boolean {
   return b ? b.emulated : d.spec.board !== SIM_BOARD;
 }
 
+/** The device is an attached board: no WebAssembly runtime, driven over a serial link by its gateway, where its apps run. */
+export function isAttached(d: Device, boards: Board[]): boolean {
+  return boards.find((b) => b.name === d.spec.board)?.attached === true;
+}
+
 /** Why devices of this board cannot be created, or null when they can. */
 export function boardRefusal(b: Board): string | null {
   if (b.supported) return null;

@@ -530,7 +530,9 @@ async fn terminal_connect_and_metrics() {
     let (_, boards) = call_anonymous(&e, get_as("/api/v1/boards", &e.viewer)).await;
     let boards: serde_json::Value = serde_json::from_str(&boards).unwrap();
     let vl = boards.as_array().unwrap().iter().find(|b| b["name"] == "stm32vldiscovery").unwrap();
-    assert_eq!(vl["supported"], true, "{vl}");
+    assert_eq!((&vl["supported"], &vl["attached"]), (&serde_json::json!(true), &serde_json::json!(true)), "{vl}");
+    let an385 = boards.as_array().unwrap().iter().find(|b| b["name"] == "mps2-an385").unwrap();
+    assert_eq!(an385["attached"], false, "{an385}");
 }
 
 /// Rollout controls are one route: an unknown control or application is

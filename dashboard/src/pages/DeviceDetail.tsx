@@ -9,7 +9,7 @@ import { SendMessage } from '../components/SendMessage';
 import { Sensors } from '../components/Sensors';
 import { DeviceTelemetry } from '../components/Telemetry';
 import type { AppCounters, AppObservation, Device } from '../api/types';
-import { ago, appOfSlot, bytes, duration, formatValue, isEmulated, isSimulated, phaseOf } from '../model';
+import { ago, appOfSlot, bytes, duration, formatValue, isAttached, isEmulated, isSimulated, phaseOf } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate } from '../router';
@@ -122,6 +122,7 @@ export function DeviceDetail({ name }: { name: string }) {
   const p = d.status?.process;
   const emulated = isEmulated(d, boards);
   const sim = isSimulated(d);
+  const attached = isAttached(d, boards);
   const phase = phaseOf(d);
 
   return (
@@ -129,6 +130,11 @@ export function DeviceDetail({ name }: { name: string }) {
       title={
         <>
           {name} <DevicePhaseBadge value={phase} /> <DeviceKind d={d} />
+          {attached && (
+            <span className="tag attached" title="Driven by its gateway over a serial link; no WebAssembly runtime">
+              attached
+            </span>
+          )}
         </>
       }
     >
@@ -136,6 +142,13 @@ export function DeviceDetail({ name }: { name: string }) {
         <Notice>
           This is a <strong>simulated</strong> device: the device agent running on the platform’s host, not firmware on a
           board. It has no serial console and cannot be connected or disconnected from here.
+        </Notice>
+      )}
+      {attached && (
+        <Notice>
+          This is an <strong>attached board</strong>: it has no WebAssembly runtime. Its firmware serves its UARTs, SPI,
+          LEDs and timers over a serial link to its gateway{s?.gateway ? ` (${s.gateway})` : ''}, and its apps run there
+          as edge components. Its terminal answers <code>status</code> and <code>uptime</code>.
         </Notice>
       )}
       <div className="columns">

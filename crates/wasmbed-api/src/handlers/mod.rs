@@ -78,6 +78,10 @@ pub struct BoardInfo {
     pub name: String,
     /// Devices of it run our firmware in QEMU.
     pub emulated: bool,
+    /// Devices of it run no WebAssembly runtime: they are attached to a
+    /// gateway over a serial link, and their apps run there as edge
+    /// components.
+    pub attached: bool,
     /// Devices of it can be created.
     pub supported: bool,
     /// Why not, when they cannot.
@@ -93,6 +97,7 @@ pub async fn boards(_: Viewer) -> Json<Vec<BoardInfo>> {
             .map(|b| BoardInfo {
                 name: b.name.into(),
                 emulated: b.emulated,
+                attached: b.attached().is_some(),
                 supported: b.unsupported.is_none(),
                 reason: b.unsupported.map(String::from),
             })
