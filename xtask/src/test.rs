@@ -53,21 +53,12 @@ pub fn run_all() -> Result<()> {
             ]),
         )?;
     }
-    run(
-        "clippy (example apps, wasm32)",
-        cargo().current_dir(root().join("apps")).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
-    )?;
-    run(
-        "clippy (edge components, wasm32)",
-        cargo().current_dir(root().join("components")).args([
-            "clippy",
-            "--release",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
+    for (folder, what) in apps::WORKSPACES {
+        run(
+            &format!("clippy ({what})"),
+            cargo().current_dir(root().join(folder)).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
+        )?;
+    }
     run(
         "device TLS client for thumbv7m-none-eabi (no_std)",
         cargo().current_dir(root().join("firmware")).args([
