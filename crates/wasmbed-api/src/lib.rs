@@ -88,6 +88,10 @@ pub struct GatewayCounters {
     /// App status entries from devices not kept (invalid, or past the cap).
     #[serde(default)]
     pub app_entries_dropped: u64,
+    /// Attached boards' links refused (a wrong or re-issued link key, a
+    /// name no attached board's device has).
+    #[serde(default)]
+    pub refused_boards: u64,
 }
 
 /// Runs terminal commands on devices and delivers messages to their apps

@@ -160,6 +160,7 @@ pub async fn serve(_: Viewer, State(st): State<ApiState>) -> ApiResult<Response>
         ),
         ("wasmbed_write_timeouts_total", "Sessions closed: the device took no bytes in time.", c.write_timeouts),
         ("wasmbed_app_entries_dropped_total", "App status entries from devices not kept.", c.app_entries_dropped),
+        ("wasmbed_board_links_refused_total", "Attached boards' links refused at authentication.", c.refused_boards),
     ] {
         let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
         family(&mut out, name, kind, help);

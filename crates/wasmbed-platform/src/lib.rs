@@ -462,6 +462,7 @@ fn api_state(p: ApiParts<'_>) -> wasmbed_api::ApiState {
                 c.refused_identities += st.refused_identities.load(Relaxed);
                 c.write_timeouts += st.write_timeouts.load(Relaxed);
                 c.app_entries_dropped += st.app_entries_dropped.load(Relaxed);
+                c.refused_boards += st.refused_boards.load(Relaxed);
             }
             c
         }),

@@ -167,6 +167,10 @@ async fn an_attached_board_is_a_device_online_through_its_gateway_restarted_and_
     let refused = d.status.refused.unwrap();
     assert_eq!(refused.gateway, gw.config().name);
     assert!(gw.stats().refused_boards.load(Ordering::Relaxed) >= 1);
+    let metrics = e.http.get(format!("{}/metrics", e.p.api_url().unwrap())).bearer_auth(e.token()).send();
+    let metrics = metrics.await.unwrap().text().await.unwrap();
+    let refused = metrics.lines().find_map(|l| l.strip_prefix("wasmbed_board_links_refused_total "));
+    assert!(refused.and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n >= 1), "{metrics}");
     // The real board is still the one attached.
     let d = e.wait_for("vld-1", "still Online", |d| d.status.phase == DevicePhase::Online).await;
     assert!(d.status.session.connected);
