@@ -1,10 +1,12 @@
-//! Edge applications (`runtime: edge`) on the running platform: two real
-//! gateways over one store run a component each, and the rollout engine
-//! takes them through a canary exactly as it does device apps — a version
-//! that fails on the first gateway is rolled back, and the other gateway
-//! never sees it. What runs is read from the gateways' own records (their
-//! status in the store) and the component's own account (its kv store is
-//! the gateway's).
+//! Edge applications (`runtime: edge`) on the running platform:
+//! - two real gateways over one store run a component each, and the
+//!   rollout engine takes them through a canary exactly as it does device
+//!   apps — a version that fails on the first gateway is rolled back, and
+//!   the other gateway never sees it (read from the gateways' own records);
+//! - an application granted `attached-board` drives a real stm32vldiscovery
+//!   in QEMU, created through the API and attached to its gateway: what it
+//!   writes is read at QEMU's side of the board's USART2, not from the
+//!   component's report.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
 
@@ -20,19 +22,36 @@ use wasmbed_testkit::{edge_component, eventually};
 
 const CAPS: [&str; 4] = ["log", "config", "kv", "telemetry"];
 
-/// Stores the component and writes edge application `name` with `config`.
+/// Stores the probe component and writes edge application `name` with `config`.
 async fn deploy_edge(store: &Arc<dyn Store>, name: &str, version: &str, config: &[(&str, &str)]) {
-    let component = edge_component("probe");
+    let Strategy::Canary { steps, .. } = Strategy::canary("1,100%").unwrap() else { unreachable!() };
+    let strategy = Strategy::Canary { steps, soak_ms: 300, max_failures: 0, gates: vec![] };
+    deploy_component(store, name, "probe", version, &CAPS, "", config, strategy).await;
+}
+
+/// Stores component `component` and writes edge application `name`.
+#[allow(clippy::too_many_arguments)] // The application's fields, named where called.
+async fn deploy_component(
+    store: &Arc<dyn Store>,
+    name: &str,
+    component: &str,
+    version: &str,
+    caps: &[&str],
+    selector: &str,
+    config: &[(&str, &str)],
+    strategy: Strategy,
+) {
+    let component = edge_component(component);
     let digest = hex::encode(Sha256::digest(&component));
     store.put_module(&digest, &component).await.unwrap();
     let existing = store.get_application(name).await.unwrap();
     let meta = existing.as_ref().map_or_else(|| Meta::named(name), |a| a.meta.clone());
-    let Strategy::Canary { steps, .. } = Strategy::canary("1,100%").unwrap() else { unreachable!() };
     let spec = ApplicationSpec {
         runtime: Runtime::Edge,
-        capabilities: CAPS.iter().map(|c| c.to_string()).collect(),
+        capabilities: caps.iter().map(|c| c.to_string()).collect(),
         config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
-        strategy: Strategy::Canary { steps, soak_ms: 300, max_failures: 0, gates: vec![] },
+        selector: selector.into(),
+        strategy,
         ..ApplicationSpec::new(version, &digest, component.len() as u32)
     };
     spec.validate().unwrap();
@@ -98,5 +117,60 @@ async fn a_canary_of_an_edge_application_across_two_gateways_rolls_back_on_failu
         if gws.iter().all(|g| edge_state(g, "probe") == Some((1, AppState::Running))) { Ok(()) } else { Err(gws) }
     })
     .await;
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_application_drives_an_attached_board_observed_at_its_usart2() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wasmbed_model::DevicePhase;
+
+    const BOARD: &str = "stm32vldiscovery";
+    let tmp = tempfile::tempdir().unwrap();
+    let firmware = [(BOARD.to_string(), wasmbed_qemu::firmware_from_source(BOARD).unwrap())].into_iter().collect();
+    let cfg = PlatformConfig::new(tmp.path()).with_heartbeat_ms(1000).with_firmware(firmware).with_api().quick();
+    let p = Platform::start(cfg).await.unwrap();
+    // Created through the API, which issues its link key.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/devices", p.api_url().unwrap()))
+        .bearer_auth(p.admin_token.clone().unwrap())
+        .json(&serde_json::json!({"name": "vld-1", "board": BOARD, "labels": {"room": "lab"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED, "{}", resp.text().await.unwrap_or_default());
+    eventually(&p.store, "vld-1 attached and Online", async || {
+        let d = p.store.get_device("vld-1").await.unwrap().unwrap();
+        if d.status.phase == DevicePhase::Online { Ok(()) } else { Err(d.status) }
+    })
+    .await;
+
+    // QEMU's side of the board's USART2 (uart:1), before anything writes.
+    let manager = p.manager.clone().unwrap();
+    let mut usart2 = tokio::net::UnixStream::connect(manager.app_uart("vld-1", 1)).await.unwrap();
+    let strategy = Strategy::AllAtOnce;
+    deploy_component(&p.store, "blink", "vld-blink", "1", &["log", "attached-board"], "room=lab", &[], strategy).await;
+
+    // Its init greets on USART2, its tick echoes what arrives there.
+    let within = std::time::Duration::from_secs(60);
+    let hello = b"hello from the edge\r\n";
+    let mut got = vec![0; hello.len()];
+    tokio::time::timeout(within, usart2.read_exact(&mut got)).await.unwrap().unwrap();
+    assert_eq!(got, hello);
+    usart2.write_all(b"ping").await.unwrap();
+    let mut echo = [0; 4];
+    tokio::time::timeout(within, usart2.read_exact(&mut echo)).await.unwrap().unwrap();
+    assert_eq!(&echo, b"ping");
+
+    // The rollout sees it running on the board, reported by its gateway.
+    let app = eventually(&p.store, "blink running on vld-1", async || {
+        let app = p.store.get_application("blink").await.unwrap().unwrap();
+        let phase = app.status.rollout.as_ref().map(|r| r.phase);
+        if phase == Some(RolloutPhase::Completed) && app.status.running == 1 { Ok(app) } else { Err(app.status) }
+    })
+    .await;
+    assert_eq!(app.status.desired, 1, "the board, not the gateway");
+    let gw = gateways(&p.store).await;
+    assert!(gw.iter().any(|g| edge_state(g, "blink@vld-1") == Some((1, AppState::Running))), "{gw:?}");
     p.shutdown().await;
 }
