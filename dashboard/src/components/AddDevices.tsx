@@ -12,6 +12,8 @@ import { CheckField, SelectField, TextField } from './fields';
 
 function boardNote(b: Board): string {
   if (b.name === 'sim') return 'the device agent on the platform’s host, not firmware: simulated';
+  // Too small for a runtime: wired to its gateway, which runs its apps as edge components.
+  if (b.attached) return 'an attached board in QEMU: no WebAssembly runtime, its apps run on its gateway';
   return b.emulated ? 'our firmware in QEMU' : 'hardware';
 }
 
