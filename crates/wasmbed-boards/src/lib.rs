@@ -53,6 +53,36 @@ pub const SIM_HEAP_BYTES: usize = ModuleBudget::DEFAULT_HEAP;
 #[cfg(feature = "platform")]
 pub const SIM_BUDGET: ModuleBudget = ModuleBudget::for_heap(SIM_HEAP_BYTES);
 
+/// Whether two board names are equal, in a constant: an image checks at
+/// compile time that the board it was given is the one it links for.
+pub const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A board name as the bytes of a fixed-size static: what an image keeps
+/// in its `.wasmbed.board` section for the host's image check.
+pub const fn name_bytes<const N: usize>(name: &str) -> [u8; N] {
+    let mut out = [0; N];
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < N && i < bytes.len() {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
 /// Everything the platform knows about one board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Board {
@@ -418,6 +448,19 @@ pub fn board(name: &str) -> Option<&'static Board> {
 
 #[cfg(all(test, feature = "platform"))]
 mod tests {
+    #[test]
+    fn board_names_compare_and_copy_in_constants() {
+        // Evaluated at compile time, as images use them.
+        const BYTES: [u8; 4] = super::name_bytes("mps2-an385");
+        assert_eq!(&BYTES, b"mps2");
+        for (a, b, same) in
+            [("mps2-an385", "mps2-an385", true), ("mps2-an385", "mps2-an386", false), ("mps2", "mps2-an385", false)]
+        {
+            assert_eq!(super::same_name(a, b), same, "{a} {b}");
+        }
+        assert_eq!(super::name_bytes::<6>("sim"), *b"sim\0\0\0");
+    }
+
     use super::*;
 
     extern crate std;

@@ -314,35 +314,9 @@ macro_rules! exception_handlers {
     };
 }
 
-/// Whether two names are equal, in a constant (for [`board_main!`]).
+// For [`board_main!`], which names them through `$crate`.
 #[doc(hidden)]
-pub const fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-/// A name as the bytes of a fixed-size static (for [`board_main!`]).
-#[doc(hidden)]
-pub const fn name_bytes<const N: usize>(name: &str) -> [u8; N] {
-    let mut out = [0; N];
-    let bytes = name.as_bytes();
-    let mut i = 0;
-    while i < N && i < bytes.len() {
-        out[i] = bytes[i];
-        i += 1;
-    }
-    out
-}
+pub use wasmbed_boards::{name_bytes, same_name};
 
 /// The SysTick handler's work.
 pub fn tick() {

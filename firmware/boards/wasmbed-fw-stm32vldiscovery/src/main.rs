@@ -31,7 +31,7 @@ use core::fmt::Write;
 use cortex_m::interrupt;
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use wasmbed_boardlink::Provisioning;
-use wasmbed_boards::{AttachedLayout, Board, Peripheral, STM32VLDISCOVERY, Uart};
+use wasmbed_boards::{AttachedLayout, Board, Peripheral, STM32VLDISCOVERY, Uart, name_bytes, same_name};
 use wasmbed_fw_attached::{Attached, Config, Hardware, HwError};
 use wasmbed_fw_drivers::stm32_spi::Stm32Spi;
 use wasmbed_fw_drivers::stm32_usart::Usart;
@@ -259,32 +259,4 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     interrupt::disable();
     let _ = writeln!(console(), "panic: {info}; resetting");
     cortex_m::peripheral::SCB::sys_reset()
-}
-
-/// Whether two names are equal, in a constant.
-const fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-/// A name as the bytes of a fixed-size static.
-const fn name_bytes<const N: usize>(name: &str) -> [u8; N] {
-    let mut out = [0; N];
-    let bytes = name.as_bytes();
-    let mut i = 0;
-    while i < N && i < bytes.len() {
-        out[i] = bytes[i];
-        i += 1;
-    }
-    out
 }
