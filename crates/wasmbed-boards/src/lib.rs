@@ -409,6 +409,15 @@ impl Board {
         })
     }
 
+    /// The serial ports apps may use (`uart:N`), by their number: QEMU's
+    /// `-serial` index.
+    pub fn app_uart_ports(&self) -> impl Iterator<Item = u8> + '_ {
+        self.peripherals.iter().filter_map(|p| match *p {
+            Peripheral::Uart { port, .. } => Some(port),
+            _ => None,
+        })
+    }
+
     /// Whether the board has the hardware `r` names (see
     /// [`peripherals_have`], the rule the platform, the simulator and the
     /// firmware share).
@@ -502,10 +511,8 @@ mod tests {
             assert_eq!(a.provisioning.end(), m.flash.end() + u64::from(a.provisioning.len), "{}", b.name);
             assert_ne!(a.link, b.console, "{}", b.name);
             assert_ne!(a.link_port, a.console_port, "{}", b.name);
-            for p in b.peripherals {
-                if let Peripheral::Uart { port, .. } = p {
-                    assert!(![a.link_port, a.console_port].contains(port), "{}: port {port}", b.name);
-                }
+            for port in b.app_uart_ports() {
+                assert!(![a.link_port, a.console_port].contains(&port), "{}: port {port}", b.name);
             }
             assert!(a.timers > 0 && b.agent().is_none() && b.module_budget().is_none(), "{}", b.name);
             assert!(b.has_firmware(), "{}", b.name);

@@ -323,15 +323,7 @@ impl Launch {
             // QEMU numbers serial ports by their order on the command line:
             // fill the ones before each app port with nothing.
             let mut next = if !self.gateway_ports.is_empty() && transport == Some(Transport::Uart) { 2 } else { 1 };
-            let mut ports: Vec<u8> = self
-                .board
-                .peripherals
-                .iter()
-                .filter_map(|p| match p {
-                    wasmbed_model::board_table::Peripheral::Uart { port, .. } => Some(*port),
-                    _ => None,
-                })
-                .collect();
+            let mut ports: Vec<u8> = self.board.app_uart_ports().collect();
             ports.sort_unstable();
             let first = next;
             for port in ports.into_iter().filter(|p| *p >= first) {
@@ -380,15 +372,7 @@ impl Launch {
         c.args(["-M", self.board.qemu.machine, "-display", "none", "-monitor", "none", "-nodefaults"]);
         c.args(self.board.qemu.args);
         c.args(["-nic", "none"]);
-        let app_ports: Vec<u8> = self
-            .board
-            .peripherals
-            .iter()
-            .filter_map(|p| match p {
-                wasmbed_model::board_table::Peripheral::Uart { port, .. } => Some(*port),
-                _ => None,
-            })
-            .collect();
+        let app_ports: Vec<u8> = self.board.app_uart_ports().collect();
         let last = app_ports.iter().chain([&layout.link_port, &layout.console_port]).copied().max().unwrap_or(0);
         let mut serial = vec![String::from("null"); usize::from(last) + 1];
         c.arg("-chardev").arg(format!("file,id=console,path={},append=on", self.console.display()));

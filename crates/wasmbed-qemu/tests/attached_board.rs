@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wasmbed_attach::{AttachError, BoardLink, Event, Events, LinkConfig, LinkError, OwnedResponse, Readback, Request};
 use wasmbed_boardlink::{BoardId, BoardKey, Provisioning};
-use wasmbed_model::board_table::{Peripheral, STM32VLDISCOVERY};
+use wasmbed_model::board_table::STM32VLDISCOVERY;
 use wasmbed_qemu::ProcessGroup;
 
 const KEY: [u8; 32] = [0x5c; 32];
@@ -46,14 +46,7 @@ fn config() -> LinkConfig {
 
 /// The apps' UART in the table (USART2) and its QEMU serial index.
 fn app_port() -> u8 {
-    STM32VLDISCOVERY
-        .peripherals
-        .iter()
-        .find_map(|p| match p {
-            Peripheral::Uart { port, .. } => Some(*port),
-            _ => None,
-        })
-        .unwrap()
+    STM32VLDISCOVERY.app_uart_ports().next().unwrap()
 }
 
 /// A running board and QEMU's ends of its serial ports.
