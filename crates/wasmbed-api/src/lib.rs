@@ -21,6 +21,7 @@
 pub mod activity;
 pub mod audit;
 pub mod auth;
+pub mod edge_audit;
 mod error;
 pub mod events;
 mod handlers;
@@ -163,6 +164,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let hub = state.events.clone();
     tokio::spawn(refusals::follow(state.store.clone(), state.audit.clone(), stop.clone()));
+    tokio::spawn(edge_audit::follow(state.store.clone(), state.audit.clone(), stop.clone()));
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move {
             let _ = stop.changed().await;

@@ -145,7 +145,9 @@ pub fn gateway_status_part(patch: &GatewayStatusPatch) -> Result<serde_json::Val
         }
         GatewayStatusPatch::Health(h) => json!({ "health": serde_json::to_value(h)? }),
         // A merge patch replaces an array whole: the list is the report.
-        GatewayStatusPatch::Edge(apps) => json!({ "edge": serde_json::to_value(apps)? }),
+        GatewayStatusPatch::Edge { apps, journal } => {
+            json!({ "edge": serde_json::to_value(apps)?, "edgeJournal": serde_json::to_value(journal)? })
+        }
     })
 }
 

@@ -200,7 +200,7 @@ fn status_patches_write_declared_fields_and_whole_parts() {
     for p in [
         GatewayStatusPatch::Report { sessions: 1, at_ms: 2, report_ms: 3 },
         GatewayStatusPatch::Health(GatewayHealth::Healthy),
-        GatewayStatusPatch::Edge(vec![]),
+        GatewayStatusPatch::Edge { apps: vec![], journal: vec![] },
     ] {
         for k in keys(&wasmbed_k8s::gateway_status_part(&p).unwrap()) {
             assert!(gw_props.contains(&k), "{k} not in the Gateway status schema");

@@ -70,8 +70,8 @@ async fn gateways(store: &Arc<dyn Store>) -> Vec<Gateway> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_of_an_edge_application_across_two_gateways_rolls_back_on_failure() {
     let tmp = tempfile::tempdir().unwrap();
-    let p =
-        Platform::start(PlatformConfig::new(tmp.path()).with_gateways(2).with_heartbeat_ms(300).quick()).await.unwrap();
+    let cfg = PlatformConfig::new(tmp.path()).with_gateways(2).with_heartbeat_ms(300).with_api().quick();
+    let p = Platform::start(cfg).await.unwrap();
     eventually(&p.store, "both gateways reported", async || {
         let gws = gateways(&p.store).await;
         if gws.iter().filter(|g| g.status.last_seen_ms.is_some()).count() == 2 { Ok(()) } else { Err(gws) }
@@ -117,6 +117,28 @@ async fn a_canary_of_an_edge_application_across_two_gateways_rolls_back_on_failu
         if gws.iter().all(|g| edge_state(g, "probe") == Some((1, AppState::Running))) { Ok(()) } else { Err(gws) }
     })
     .await;
+
+    // Every step is in the hash-chained audit log, as each gateway saw it.
+    let log = tmp.path().join("audit.log");
+    let entries = eventually(&p.store, "the steps audited", async || {
+        let entries: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|e: &serde_json::Value| e["action"].as_str().is_some_and(|a| a.starts_with("edge.")))
+            .collect();
+        let started =
+            |rev: &str| entries.iter().filter(|e| e["action"] == "edge.start" && e["facts"]["revision"] == rev).count();
+        let refused = entries.iter().filter(|e| e["action"] == "edge.stage" && e["outcome"] == "failed").count();
+        if started("1") == 2 && refused == 1 { Ok(entries) } else { Err(entries) }
+    })
+    .await;
+    let refused = entries.iter().find(|e| e["action"] == "edge.stage").unwrap();
+    assert_eq!((&refused["target"], &refused["facts"]["revision"]), (&"probe".into(), &"2".into()));
+    assert!(refused["detail"].as_str().is_some_and(|d| d.contains("init")), "{refused}");
+    let gateway = refused["actor"].as_str().unwrap();
+    let touched: Vec<_> = app.status.rollout.as_ref().map(|r| r.touched.iter().cloned().collect()).unwrap_or_default();
+    assert_eq!(touched, [gateway], "the gateway that refused revision 2 is the one the canary touched");
     p.shutdown().await;
 }
 

@@ -9,14 +9,17 @@
 //! into the gateway's log book under the gateway's name, publish derived
 //! samples under it too, and message device apps through their sessions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tracing::{info, warn};
-use wasmbed_edge::{EdgeError, Grants, Level, Lifecycle, Limits, Sample, Services, SlotState, Version};
-use wasmbed_model::{AppObservation, AppState, DesiredApp, GatewayStatusPatch, Gauge, LogLine, TelemetrySample};
+use wasmbed_edge::{EdgeError, Grants, Level, Limits, Sample, Services, SlotState, Version};
+use wasmbed_model::{
+    AppObservation, AppState, DesiredApp, EDGE_JOURNAL_KEPT, EdgeStep, GatewayStatusPatch, Gauge, LogLine,
+    TelemetrySample,
+};
 
 use super::{EdgeDeploy, EdgeDeployError, EdgeHost};
 use crate::Gateway;
@@ -101,6 +104,37 @@ struct Reported {
     reason: Option<String>,
 }
 
+/// The latest lifecycle steps, numbered, as the status reports them.
+#[derive(Debug, Default)]
+struct Journal {
+    next: u64,
+    steps: VecDeque<EdgeStep>,
+}
+
+impl Journal {
+    /// Goes on from the steps a previous run of this gateway reported.
+    fn continuing(earlier: Vec<EdgeStep>) -> Self {
+        let next = earlier.iter().map(|s| s.seq + 1).max().unwrap_or(1);
+        let mut j = Self { next, steps: earlier.into() };
+        j.trim();
+        j
+    }
+
+    fn push(&mut self, mut step: EdgeStep, at_ms: u64) {
+        step.seq = self.next;
+        step.at_ms = at_ms;
+        self.next += 1;
+        self.steps.push_back(step);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        while self.steps.len() > EDGE_JOURNAL_KEPT {
+            self.steps.pop_front();
+        }
+    }
+}
+
 /// Runs the edge applications assigned to `gw` until aborted.
 pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
     let services = Arc::new(GatewayServices {
@@ -116,17 +150,34 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
         }
     };
     let host = Arc::new(host);
-    let name = gw.cfg.name.clone();
-    tokio::spawn(async move {
-        while let Some((app, step)) = journal.recv().await {
-            match &step {
-                Lifecycle::Failed { version, failure } | Lifecycle::StageFailed { version, failure } => {
-                    warn!(gateway = %name, app, %version, %failure, "edge application failed")
+    // Steps are numbered on from the last this gateway reported, so the
+    // audit follower, which goes by number, sees a restart's steps as new.
+    let earlier = match gw.store.get_gateway(&gw.cfg.name).await {
+        Ok(Some(g)) => g.status.edge_journal,
+        _ => Vec::new(),
+    };
+    let steps = Arc::new(Mutex::new(Journal::continuing(earlier)));
+    {
+        let (name, steps, wake, gw) = (gw.cfg.name.clone(), steps.clone(), wake.clone(), Arc::downgrade(&gw));
+        tokio::spawn(async move {
+            while let Some(step) = journal.recv().await {
+                match &step.reason {
+                    Some(why) => {
+                        warn!(gateway = %name, slot = %step.slot, kind = ?step.kind, revision = ?step.revision, %why, "edge application")
+                    }
+                    None => {
+                        info!(gateway = %name, slot = %step.slot, kind = ?step.kind, revision = ?step.revision, "edge application")
+                    }
                 }
-                _ => info!(gateway = %name, app, step = ?step, "edge application"),
+                let Some(gw) = gw.upgrade() else { return };
+                if let Ok(mut j) = steps.lock() {
+                    j.push(step, (gw.clock)());
+                }
+                // Reported (and so audited) now, not at the next interval.
+                wake.notify_one();
             }
-        }
-    });
+        });
+    }
     // Device samples reach every component (each takes what it subscribed to).
     let feed = {
         let (host, mut samples) = (host.clone(), gw.telemetry.follow());
@@ -153,8 +204,9 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
         }
         let desired = wanted(&gw).await;
         converge(&gw, &host, &services, &desired, &mut reported).await;
-        let observations = observe(&host, &services, &reported).await;
-        if let Err(e) = gw.store.patch_gateway_status(&gw.cfg.name, GatewayStatusPatch::Edge(observations)).await {
+        let apps = observe(&host, &services, &reported).await;
+        let journal = steps.lock().map(|j| j.steps.iter().cloned().collect()).unwrap_or_default();
+        if let Err(e) = gw.store.patch_gateway_status(&gw.cfg.name, GatewayStatusPatch::Edge { apps, journal }).await {
             warn!(gateway = %gw.cfg.name, "cannot report edge applications: {e}");
         }
         if feed.is_finished() {

@@ -27,6 +27,7 @@ use wasmbed_edge::{
     BoardPort, Context, EdgeEngine, Event, Failure, Grants, Lifecycle, Limits, LoadError, NoPrevious, Sample, Services,
     Slot, Version, Worker, stage,
 };
+use wasmbed_model::{EdgeStep, EdgeStepKind};
 
 pub use board::LinkedBoard;
 
@@ -78,8 +79,34 @@ pub enum EdgeDeployError {
     Thread(String),
 }
 
-/// A lifecycle step of an edge application on this gateway.
-pub type JournalEntry = (String, Lifecycle);
+/// A lifecycle step of an edge application on this gateway, as the
+/// status reports it; the runner numbers and times it.
+pub type JournalEntry = EdgeStep;
+
+/// The step `step` of the application in `slot`, not yet numbered.
+fn journal_entry(slot: &str, step: Lifecycle) -> EdgeStep {
+    let (kind, at, other, reason) = match step {
+        Lifecycle::Started { version, replaced } => (EdgeStepKind::Started, Some(version), replaced, None),
+        Lifecycle::StageFailed { version, failure } => {
+            (EdgeStepKind::StageFailed, Some(version), None, Some(failure.to_string()))
+        }
+        Lifecycle::Failed { version, failure } => {
+            (EdgeStepKind::Failed, Some(version), None, Some(failure.to_string()))
+        }
+        Lifecycle::RolledBack { from, to } => (EdgeStepKind::RolledBack, Some(to), from, None),
+        Lifecycle::Stopped => (EdgeStepKind::Stopped, None, None, None),
+    };
+    EdgeStep {
+        seq: 0,
+        at_ms: 0,
+        slot: slot.to_string(),
+        kind,
+        revision: at.as_ref().map(|v| v.revision),
+        version: at.map(|v| v.label),
+        other: other.map(|v| v.revision),
+        reason,
+    }
+}
 
 struct Hosted {
     worker: Arc<Worker>,
@@ -150,16 +177,19 @@ impl EdgeHost {
             Ok::<_, EdgeDeployError>(stage(&engine, &prepared, version, cx))
         })
         .await
-        .map_err(|e| EdgeDeployError::Thread(e.to_string()))??;
-        let staged = match staged {
+        .map_err(|e| EdgeDeployError::Thread(e.to_string()));
+        let staged = match staged.and_then(|s| s.and_then(|s| s.map_err(EdgeDeployError::Start))) {
             Ok(s) => s,
-            Err(failure) => {
-                warn!(app = %deploy.app, version = %deploy.version, %failure, "edge version did not start; the running one serves on");
-                let _ = self.journal.send((
-                    deploy.app.clone(),
-                    Lifecycle::StageFailed { version: deploy.version.clone(), failure: failure.clone() },
-                ));
-                return Err(EdgeDeployError::Start(failure));
+            Err(e) => {
+                warn!(app = %deploy.app, version = %deploy.version, "edge version did not start ({e}); the running one serves on");
+                let _ = self.journal.send(EdgeStep {
+                    kind: EdgeStepKind::StageFailed,
+                    revision: Some(deploy.version.revision),
+                    version: Some(deploy.version.label.clone()),
+                    reason: Some(e.to_string()),
+                    ..journal_entry(&deploy.app, Lifecycle::Stopped)
+                });
+                return Err(e);
             }
         };
         let existing = self.lock().get(&deploy.app).map(|h| h.worker.clone());
@@ -169,7 +199,7 @@ impl EdgeHost {
                 let journal = self.journal.clone();
                 let worker = Worker::spawn(Slot::new(deploy.app.clone()), move |app, step| {
                     info!(app, step = ?step, "edge application");
-                    let _ = journal.send((app.to_string(), step));
+                    let _ = journal.send(journal_entry(app, step));
                 })
                 .map_err(|e| EdgeDeployError::Thread(e.to_string()))?;
                 let worker = Arc::new(worker);
@@ -204,6 +234,7 @@ impl EdgeHost {
         if let Some(h) = hosted {
             // Joining the worker waits for the event in progress.
             let _ = tokio::task::spawn_blocking(move || drop(h)).await;
+            let _ = self.journal.send(journal_entry(app, Lifecycle::Stopped));
         }
     }
 

@@ -104,6 +104,80 @@ pub struct GatewayStatus {
     /// report theirs (the gateway).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub edge: Vec<super::AppObservation>,
+    /// The latest lifecycle steps of its edge applications, oldest first
+    /// (at most [`EDGE_JOURNAL_KEPT`]): the API audits each once, by its
+    /// `seq` (the gateway).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edge_journal: Vec<EdgeStep>,
+}
+
+/// Lifecycle steps a gateway keeps in its status for the audit log.
+pub const EDGE_JOURNAL_KEPT: usize = 64;
+
+/// What happened to an edge application on a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EdgeStepKind {
+    /// A version was committed and handles events (`other`: the one it
+    /// replaced, kept for rollback).
+    Started,
+    /// A version failed to stage (load, link or `init`); the running one
+    /// served on.
+    StageFailed,
+    /// The running version failed while handling an event.
+    Failed,
+    /// The previous version was put back (`other`: the one set aside).
+    RolledBack,
+    /// The application was removed from the gateway.
+    Stopped,
+}
+
+impl EdgeStepKind {
+    /// The audit log's action for it.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::Started => "edge.start",
+            Self::StageFailed => "edge.stage",
+            Self::Failed => "edge.fail",
+            Self::RolledBack => "edge.rollback",
+            Self::Stopped => "edge.stop",
+        }
+    }
+
+    /// Whether it reports a failure.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::StageFailed | Self::Failed)
+    }
+}
+
+/// One lifecycle step of an edge application on a gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct EdgeStep {
+    /// Its number on this gateway, increasing across the gateway's restarts.
+    pub seq: u64,
+    /// When, Unix milliseconds.
+    pub at_ms: u64,
+    /// The slot: the application, or `<application>@<device>` for one
+    /// driving an attached board.
+    pub slot: String,
+    /// What happened.
+    pub kind: EdgeStepKind,
+    /// The revision it happened to (none for `Stopped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// That revision's version label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The revision replaced (`Started`) or set aside (`RolledBack`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<u64>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One writer's part of a gateway status.
@@ -120,8 +194,14 @@ pub enum GatewayStatusPatch {
     },
     /// The reconciler's verdict.
     Health(GatewayHealth),
-    /// What the gateway's edge applications are doing.
-    Edge(Vec<super::AppObservation>),
+    /// What the gateway's edge applications are doing, and their latest
+    /// lifecycle steps.
+    Edge {
+        /// One observation per slot.
+        apps: Vec<super::AppObservation>,
+        /// The latest steps, oldest first.
+        journal: Vec<EdgeStep>,
+    },
 }
 
 impl GatewayStatus {
@@ -134,7 +214,10 @@ impl GatewayStatus {
                 self.report_ms = Some(report_ms);
             }
             GatewayStatusPatch::Health(h) => self.health = h,
-            GatewayStatusPatch::Edge(apps) => self.edge = apps,
+            GatewayStatusPatch::Edge { apps, journal } => {
+                self.edge = apps;
+                self.edge_journal = journal;
+            }
         }
     }
 }
