@@ -1,7 +1,11 @@
 //! A component's key-value store: small, bounded, and shared by every
 //! version of one application so a hot swap or a rollback keeps it. The
-//! platform persists it ([`Kv::entries`] after each change it is told of,
-//! [`Kv::restore`] at start).
+//! platform persists it: [`Kv::encode`] when its [`Kv::changes`] moved,
+//! [`Kv::decode`] when the application starts on a gateway.
+//!
+//! The encoding: `WKV1`, the number of entries (u16, little-endian, so a
+//! cut between two entries is seen), then per entry (in key order) the key's length
+//! (u8), the key, the value's length (u16, little-endian), the value.
 
 use std::collections::BTreeMap;
 
@@ -30,12 +34,40 @@ pub enum KvError {
     Full,
 }
 
+/// Why persisted bytes are not a store.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KvDecodeError {
+    /// They do not start with the magic.
+    #[error("not a key-value store (no WKV1 header)")]
+    Magic,
+    /// An entry runs past the end.
+    #[error("truncated at byte {0}")]
+    Truncated(usize),
+    /// Bytes follow the last entry.
+    #[error("bytes after the last entry, from byte {0}")]
+    Trailing(usize),
+    /// A key is not UTF-8.
+    #[error("a key at byte {0} is not UTF-8")]
+    Key(usize),
+}
+
+const MAGIC: &[u8; 4] = b"WKV1";
+
 /// One application's store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Kv {
     entries: BTreeMap<String, Vec<u8>>,
     bytes: usize,
+    changes: u64,
 }
+
+impl PartialEq for Kv {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for Kv {}
 
 impl Kv {
     /// An empty store.
@@ -76,6 +108,7 @@ impl Kv {
         }
         self.entries.insert(key.to_owned(), value);
         self.bytes = bytes;
+        self.changes += 1;
         Ok(())
     }
 
@@ -84,6 +117,7 @@ impl Kv {
         match self.entries.remove(key) {
             Some(v) => {
                 self.bytes -= key.len() + v.len();
+                self.changes += 1;
                 true
             }
             None => false,
@@ -98,6 +132,51 @@ impl Kv {
     /// Keys and values held, in bytes.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// How many times it changed: persist it when this moved.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Its persistent form (see the module's doc).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MAGIC.len() + self.bytes + 3 * self.entries.len());
+        out.extend_from_slice(MAGIC);
+        // At most MAX_KEYS entries.
+        out.extend_from_slice(&(self.entries.len() as u16).to_le_bytes());
+        for (k, v) in &self.entries {
+            // The limits keep these in range: a key ≤ 64 bytes, a value ≤ 4 KiB.
+            out.push(k.len() as u8);
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(&(v.len() as u16).to_le_bytes());
+            out.extend_from_slice(v);
+        }
+        out
+    }
+
+    /// A store from its persistent form; entries past today's limits are
+    /// left out, and how many is returned beside it.
+    pub fn decode(bytes: &[u8]) -> Result<(Self, usize), KvDecodeError> {
+        let rest = bytes.strip_prefix(MAGIC).ok_or(KvDecodeError::Magic)?;
+        let (count, mut rest) = rest.split_at_checked(2).ok_or(KvDecodeError::Truncated(MAGIC.len()))?;
+        let count = u16::from_le_bytes([count[0], count[1]]);
+        let mut entries = Vec::new();
+        for _ in 0..count {
+            let at = bytes.len() - rest.len();
+            let (&klen, r) = rest.split_first().ok_or(KvDecodeError::Truncated(at))?;
+            let (key, r) = r.split_at_checked(usize::from(klen)).ok_or(KvDecodeError::Truncated(at))?;
+            let key = std::str::from_utf8(key).map_err(|_| KvDecodeError::Key(at))?;
+            let (vlen, r) = r.split_at_checked(2).ok_or(KvDecodeError::Truncated(at))?;
+            let vlen = usize::from(u16::from_le_bytes([vlen[0], vlen[1]]));
+            let (value, r) = r.split_at_checked(vlen).ok_or(KvDecodeError::Truncated(at))?;
+            entries.push((key.to_owned(), value.to_vec()));
+            rest = r;
+        }
+        if !rest.is_empty() {
+            return Err(KvDecodeError::Trailing(bytes.len() - rest.len()));
+        }
+        Ok(Self::restore(entries))
     }
 }
 
@@ -124,6 +203,32 @@ mod tests {
         assert!(kv.delete("more") && !kv.delete("more"));
         let (copy, skipped) = Kv::restore(kv.entries().map(|(k, v)| (k.to_owned(), v.to_vec())));
         assert_eq!((copy, skipped), (kv.clone(), 0));
+    }
+
+    #[test]
+    fn the_persistent_form_round_trips_and_bad_bytes_are_errors() {
+        let mut kv = Kv::new();
+        assert_eq!(kv.changes(), 0);
+        kv.set("count", b"41".to_vec()).unwrap();
+        kv.set("big", vec![7; MAX_VALUE_LEN]).unwrap();
+        kv.set("empty", vec![]).unwrap();
+        assert!(kv.delete("empty"));
+        assert_eq!(kv.changes(), 4);
+        assert_eq!(kv.set("", vec![]).map_err(|_| kv.changes()), Err(4), "a refused set is no change");
+        let bytes = kv.encode();
+        assert_eq!(Kv::decode(&bytes), Ok((kv.clone(), 0)));
+        assert_eq!(Kv::decode(b"WKV1\0\0"), Ok((Kv::new(), 0)));
+        assert_eq!(Kv::decode(b"WKV1\0\0\0"), Err(KvDecodeError::Trailing(6)));
+        assert_eq!(Kv::decode(b"{}"), Err(KvDecodeError::Magic));
+        for cut in 4..bytes.len() {
+            assert!(matches!(Kv::decode(&bytes[..cut]), Err(KvDecodeError::Truncated(_))), "cut at {cut}");
+        }
+        assert_eq!(Kv::decode(b"WKV1\x01\x00\x01\xff\x00\x00"), Err(KvDecodeError::Key(6)));
+        // An entry past the limits (written by another version): left out.
+        let mut long = b"WKV1\x01\x00\x41".to_vec();
+        long.extend_from_slice(&[b'k'; 65]);
+        long.extend_from_slice(&[0, 0]);
+        assert_eq!(Kv::decode(&long), Ok((Kv::new(), 1)));
     }
 
     #[test]

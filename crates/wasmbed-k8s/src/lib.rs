@@ -34,7 +34,8 @@ mod store;
 pub mod watch;
 
 pub use store::{
-    KubeStore, MODULE_KEY, MODULE_LABEL, PART_OF, device_status_part, gateway_status_part, module_config_map,
+    KubeStore, MODULE_KEY, MODULE_LABEL, PART_OF, device_status_part, edge_state_config_map, gateway_status_part,
+    module_config_map,
 };
 
 /// Resolves once `shutdown` is true or its sender is gone.

@@ -16,6 +16,10 @@
 //!   deleted.
 //! - Modules live in immutable ConfigMaps named after their digest
 //!   (`wasmbed-module-<sha256>`, key `module.wasm` in `binaryData`).
+//! - Edge slots' persistent state lives in ConfigMaps named after a hash of
+//!   `<gateway>/<slot>` (`wasmbed-edge-state-<16 hex>`, key `kv` in
+//!   `binaryData`, the gateway and slot in annotations), written whole by
+//!   server-side apply.
 //! - Every failure is a [`StoreError`]; API-server errors, unreadable
 //!   answers and transport failures become [`StoreError::Backend`] with a
 //!   message that says what was being done and what the server said.
@@ -70,6 +74,19 @@ impl std::fmt::Debug for KubeStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeStore").field("namespace", &self.namespace).finish_non_exhaustive()
     }
+}
+
+/// The key an edge slot's state is stored under in its ConfigMap.
+pub const EDGE_STATE_KEY: &str = "kv";
+/// Label marking an edge-state ConfigMap.
+pub const EDGE_STATE_LABEL: &str = "wasmbed.io/edge-state";
+
+/// The ConfigMap name of an edge slot's state: slots (`app@device`) are
+/// not valid object names, so a hash of where it runs.
+pub fn edge_state_config_map(gateway: &str, slot: &str) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(format!("{gateway}/{slot}").as_bytes());
+    format!("wasmbed-edge-state-{}", hex::encode(&hash[..8]))
 }
 
 /// The ConfigMap name of a module.
@@ -437,6 +454,57 @@ impl Store for KubeStore {
         match self.config_maps.delete(&module_config_map(digest), &DeleteParams::default()).await {
             Ok(_) => Ok(()),
             Err(e) => match store_error(e, "module", digest, "deleting") {
+                StoreError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn put_edge_state(&self, gateway: &str, slot: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let name = edge_state_config_map(gateway, slot);
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(BTreeMap::from([
+                    (PART_OF.0.to_owned(), PART_OF.1.to_owned()),
+                    (EDGE_STATE_LABEL.to_owned(), "true".to_owned()),
+                ])),
+                annotations: Some(BTreeMap::from([
+                    ("wasmbed.io/gateway".to_owned(), gateway.to_owned()),
+                    ("wasmbed.io/slot".to_owned(), slot.to_owned()),
+                ])),
+                ..ObjectMeta::default()
+            },
+            binary_data: Some(BTreeMap::from([(EDGE_STATE_KEY.to_owned(), ByteString(bytes.to_vec()))])),
+            ..ConfigMap::default()
+        };
+        // One writer (the gateway running the slot): apply replaces it whole.
+        let pp = PatchParams::apply("wasmbed-gateway").force();
+        self.config_maps
+            .patch(&name, &pp, &Patch::Apply(&cm))
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(e, "edge state", &name, "storing"))
+    }
+
+    async fn get_edge_state(&self, gateway: &str, slot: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = edge_state_config_map(gateway, slot);
+        let Some(cm) =
+            self.config_maps.get_opt(&name).await.map_err(|e| store_error(e, "edge state", &name, "reading"))?
+        else {
+            return Ok(None);
+        };
+        match cm.binary_data.and_then(|mut d| d.remove(EDGE_STATE_KEY)) {
+            Some(bytes) => Ok(Some(bytes.0)),
+            None => Err(StoreError::Backend(format!("ConfigMap {name} has no binaryData key {EDGE_STATE_KEY}"))),
+        }
+    }
+
+    async fn delete_edge_state(&self, gateway: &str, slot: &str) -> Result<(), StoreError> {
+        let name = edge_state_config_map(gateway, slot);
+        match self.config_maps.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) => match store_error(e, "edge state", &name, "deleting") {
                 StoreError::NotFound { .. } => Ok(()),
                 other => Err(other),
             },

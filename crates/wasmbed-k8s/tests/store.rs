@@ -230,6 +230,42 @@ async fn modules_live_in_immutable_config_maps_named_by_digest() {
 }
 
 #[tokio::test]
+async fn edge_state_lives_in_a_config_map_named_by_a_hash_of_gateway_and_slot() {
+    let name = wasmbed_k8s::edge_state_config_map("gateway-0", "blink@vld-0");
+    assert!(name.starts_with("wasmbed-edge-state-") && name.len() == "wasmbed-edge-state-".len() + 16, "{name}");
+    assert_ne!(name, wasmbed_k8s::edge_state_config_map("gateway-1", "blink@vld-0"));
+    let cm = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": name },
+        "binaryData": { "kv": "AQID" } });
+    let (s, server) = store(vec![
+        Exchange::new(Method::PATCH, path("configmaps", Some(&name), None))
+            .check(|body, req| {
+                assert_eq!(body["metadata"]["labels"]["wasmbed.io/edge-state"], "true");
+                assert_eq!(body["metadata"]["annotations"]["wasmbed.io/slot"], "blink@vld-0");
+                assert_eq!(body["metadata"]["annotations"]["wasmbed.io/gateway"], "gateway-0");
+                assert_eq!(body["binaryData"]["kv"], "AQID");
+                let query = req.uri().query().unwrap_or_default();
+                assert!(query.contains("fieldManager=wasmbed-gateway") && query.contains("force=true"), "{query}");
+            })
+            .reply(200, &cm),
+        Exchange::new(Method::GET, path("configmaps", Some(&name), None)).reply(200, &cm),
+        Exchange::new(Method::DELETE, path("configmaps", Some(&name), None))
+            .reply(404, &status(404, "NotFound", "not found")),
+        Exchange::new(Method::GET, path("configmaps", Some(&name), None))
+            .reply(404, &status(404, "NotFound", "not found")),
+        Exchange::new(Method::GET, path("configmaps", Some(&name), None))
+            .reply(200, &json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": name } })),
+    ]);
+    s.put_edge_state("gateway-0", "blink@vld-0", &[1, 2, 3]).await.unwrap();
+    assert_eq!(s.get_edge_state("gateway-0", "blink@vld-0").await.unwrap(), Some(vec![1, 2, 3]));
+    s.delete_edge_state("gateway-0", "blink@vld-0").await.unwrap();
+    assert_eq!(s.get_edge_state("gateway-0", "blink@vld-0").await.unwrap(), None);
+    // A ConfigMap someone emptied: an error naming it, not an empty store.
+    let e = s.get_edge_state("gateway-0", "blink@vld-0").await.unwrap_err();
+    assert!(e.to_string().contains(&name), "{e}");
+    done(server).await;
+}
+
+#[tokio::test]
 async fn modules_are_listed_by_label_without_their_bytes_and_deleted() {
     let (a, b) = ("a".repeat(64), "b".repeat(64));
     let meta = |name: &str| {

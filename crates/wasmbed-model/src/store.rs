@@ -121,6 +121,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a module's bytes; deleting an absent one is no error.
     async fn delete_module(&self, digest: &str) -> Result<(), StoreError>;
 
+    /// Stores the persistent state (its key-value store, encoded) of edge
+    /// slot `slot` on gateway `gateway`, replacing what was there.
+    async fn put_edge_state(&self, gateway: &str, slot: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Reads an edge slot's persistent state.
+    async fn get_edge_state(&self, gateway: &str, slot: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Deletes an edge slot's persistent state; deleting an absent one is no error.
+    async fn delete_edge_state(&self, gateway: &str, slot: &str) -> Result<(), StoreError>;
+
     /// Subscribes to changes made after this call.
     fn watch(&self) -> WatchStream;
 }

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmbed_model::{
-    AppState, Application, ApplicationSpec, Gateway, Meta, RevisionOutcome, RolloutPhase, Runtime, Store, Strategy,
+    AppState, Application, ApplicationSpec, EdgeStepKind, Gateway, Meta, RevisionOutcome, RolloutPhase, Runtime, Store,
+    Strategy,
 };
 use wasmbed_platform::{Platform, PlatformConfig};
 use wasmbed_testkit::{edge_component, eventually};
@@ -194,5 +195,94 @@ async fn an_edge_application_drives_an_attached_board_observed_at_its_usart2() {
     assert_eq!(app.status.desired, 1, "the board, not the gateway");
     let gw = gateways(&p.store).await;
     assert!(gw.iter().any(|g| edge_state(g, "blink@vld-1") == Some((1, AppState::Running))), "{gw:?}");
+    p.shutdown().await;
+}
+
+/// Hands samples of `seq` to the platform's telemetry, as devices publish them.
+fn publish_seq(p: &Platform, seqs: std::ops::RangeInclusive<u64>) {
+    p.telemetry.record(seqs.map(|i| wasmbed_model::TelemetrySample {
+        device: "sensor-1".into(),
+        app: "counter".into(),
+        revision: None,
+        metric: "seq".into(),
+        t_ms: i,
+        value: i as f64,
+    }));
+}
+
+/// A counter the probe keeps in its key-value store, as the platform keeps it.
+async fn kept_counter(store: &Arc<dyn Store>, slot: &str, key: &str) -> Option<u64> {
+    let bytes = store.get_edge_state("gateway-0", slot).await.unwrap()?;
+    let (kv, _) = wasmbed_edge::kv::Kv::decode(&bytes).unwrap();
+    Some(u64::from_le_bytes(kv.get(key)?.try_into().unwrap()))
+}
+
+/// Waits until gateway-0's journal shows `slot` started after step `after`;
+/// returns that step's number.
+async fn started_after(store: &Arc<dyn Store>, slot: &str, after: u64) -> u64 {
+    eventually(store, "started on the gateway", async || {
+        let g = store.get_gateway("gateway-0").await.unwrap();
+        let journal = g.map(|g| g.status.edge_journal).unwrap_or_default();
+        let step = journal.iter().find(|s| s.slot == slot && s.kind == EdgeStepKind::Started && s.seq > after);
+        step.map(|s| s.seq).ok_or(journal)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_applications_key_value_store_is_kept_by_the_platform_across_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = || PlatformConfig::new(tmp.path()).with_heartbeat_ms(300).quick();
+    let p = Platform::start(cfg()).await.unwrap();
+    deploy_edge(&p.store, "probe", "1", &[("label", "a")]).await;
+    let before = started_after(&p.store, "probe", 0).await;
+    publish_seq(&p, 1..=5);
+    // Read from the platform's store, not from the component.
+    eventually(&p.store, "5 samples counted and kept", async || match kept_counter(&p.store, "probe", "count").await {
+        Some(5) => Ok(()),
+        other => Err(other),
+    })
+    .await;
+    p.shutdown().await;
+
+    // A store the platform kept for another slot that cannot be read.
+    let mut started = Platform::start(cfg()).await;
+    for _ in 0..100 {
+        if started.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        started = Platform::start(cfg()).await;
+    }
+    let p = started.unwrap();
+    p.store.put_edge_state("gateway-0", "probe-b", b"not a store").await.unwrap();
+    started_after(&p.store, "probe", before).await;
+    publish_seq(&p, 6..=8);
+    eventually(&p.store, "counting goes on from what was kept", async || {
+        let kept = (kept_counter(&p.store, "probe", "count").await, kept_counter(&p.store, "probe", "gaps").await);
+        if kept == (Some(8), None) { Ok(()) } else { Err(kept) }
+    })
+    .await;
+    deploy_edge(&p.store, "probe-b", "1", &[]).await;
+    started_after(&p.store, "probe-b", 0).await;
+    publish_seq(&p, 9..=9);
+    eventually(&p.store, "probe-b starts empty, the unreadable bytes kept aside", async || {
+        let aside = p.store.get_edge_state("gateway-0", "probe-b#unreadable").await.unwrap();
+        let count = kept_counter(&p.store, "probe-b", "count").await;
+        if aside.as_deref() == Some(&b"not a store"[..]) && count == Some(1) { Ok(()) } else { Err((aside, count)) }
+    })
+    .await;
+    let said = p.logs.tail("gateway-0", 100);
+    assert!(said.iter().any(|l| l.app == "probe-b" && l.line.contains("unreadable")), "{said:?}");
+
+    // Deleted applications take what they kept with them.
+    p.store.delete_application("probe-b").await.unwrap();
+    eventually(&p.store, "probe-b's store deleted", async || {
+        match p.store.get_edge_state("gateway-0", "probe-b").await.unwrap() {
+            None => Ok(()),
+            Some(b) => Err(b.len()),
+        }
+    })
+    .await;
     p.shutdown().await;
 }

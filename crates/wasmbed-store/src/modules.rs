@@ -1,4 +1,6 @@
-//! App module bytes: content-addressed by their SHA-256, the one thing the
+//! App module bytes, and edge slots' persistent state (the other blobs).
+//!
+//! Modules are content-addressed by their SHA-256, the one thing the
 //! store reads from the file rather than from its cache (modules are large
 //! and read once per deploy).
 //!
@@ -9,7 +11,7 @@
 use redb::{ReadableDatabase, ReadableTable};
 use wasmbed_model::StoreError;
 
-use crate::schema::{MODULES, backend};
+use crate::schema::{EDGE_STATE, MODULES, backend};
 use crate::store::Inner;
 use crate::write::Op;
 
@@ -50,5 +52,29 @@ impl Inner {
             return Ok(());
         }
         self.commit(format_args!("deleting module {digest}"), true, &[Op::Remove(MODULES, digest)])
+    }
+}
+
+/// An edge slot's row key.
+pub(crate) fn edge_state_key(gateway: &str, slot: &str) -> String {
+    format!("{gateway}/{slot}")
+}
+
+impl Inner {
+    pub(crate) fn get_edge_state(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let run = || -> Result<Option<Vec<u8>>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(EDGE_STATE)?;
+            Ok(table.get(key.as_bytes())?.map(|b| b.value().to_vec()))
+        };
+        run().map_err(|e| backend(format_args!("reading edge state {key}"), e))
+    }
+
+    pub(crate) fn put_edge_state(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.commit(format_args!("storing edge state {key}"), true, &[Op::Put(EDGE_STATE, key, bytes)])
+    }
+
+    pub(crate) fn delete_edge_state(&self, key: &str) -> Result<(), StoreError> {
+        self.commit(format_args!("deleting edge state {key}"), true, &[Op::Remove(EDGE_STATE, key)])
     }
 }

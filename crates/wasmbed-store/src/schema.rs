@@ -16,6 +16,7 @@
 //! | `gateway_specs` | gateway name          | JSON `{"meta": Meta, "spec": GatewaySpec}` |
 //! | `gateway_status`| gateway name          | JSON `GatewayStatus`                   |
 //! | `modules`       | lowercase hex SHA-256 | raw module bytes                       |
+//! | `edge_state`    | `<gateway>/<slot>`    | an edge slot's key-value store, as `wasmbed-edge` encodes it |
 //!
 //! A status row exists only beside its spec row; a missing one reads as the
 //! default status.
@@ -45,11 +46,13 @@ pub(crate) const APP_STATUS: Table = TableDefinition::new("app_status");
 pub(crate) const GATEWAY_SPECS: Table = TableDefinition::new("gateway_specs");
 pub(crate) const GATEWAY_STATUS: Table = TableDefinition::new("gateway_status");
 pub(crate) const MODULES: Table = TableDefinition::new("modules");
+/// Added within schema version 2: opening an older file creates it.
+pub(crate) const EDGE_STATE: Table = TableDefinition::new("edge_state");
 
 /// Every table, so that a fresh file has them all and readers never meet a
 /// missing one.
-pub(crate) const ALL_TABLES: [Table; 8] =
-    [META, DEVICE_SPECS, DEVICE_STATUS, APP_SPECS, APP_STATUS, GATEWAY_SPECS, GATEWAY_STATUS, MODULES];
+pub(crate) const ALL_TABLES: [Table; 9] =
+    [META, DEVICE_SPECS, DEVICE_STATUS, APP_SPECS, APP_STATUS, GATEWAY_SPECS, GATEWAY_STATUS, MODULES, EDGE_STATE];
 
 /// What a spec table holds: the resource without its status, which lives in
 /// its own table so that heartbeats never rewrite the spec.

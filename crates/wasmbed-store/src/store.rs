@@ -309,6 +309,23 @@ impl Store for RedbStore {
         self.write(true, move |inner| inner.delete_module(&digest)).await
     }
 
+    async fn put_edge_state(&self, gateway: &str, slot: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let (key, bytes) = (crate::modules::edge_state_key(gateway, slot), bytes.to_vec());
+        self.write(true, move |inner| inner.put_edge_state(&key, &bytes)).await
+    }
+
+    async fn get_edge_state(&self, gateway: &str, slot: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (key, inner) = (crate::modules::edge_state_key(gateway, slot), Arc::clone(&self.inner));
+        tokio::task::spawn_blocking(move || inner.get_edge_state(&key))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store read task failed: {e}")))?
+    }
+
+    async fn delete_edge_state(&self, gateway: &str, slot: &str) -> Result<(), StoreError> {
+        let key = crate::modules::edge_state_key(gateway, slot);
+        self.write(true, move |inner| inner.delete_edge_state(&key)).await
+    }
+
     fn watch(&self) -> WatchStream {
         self.inner.events.subscribe()
     }

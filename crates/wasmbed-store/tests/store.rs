@@ -186,6 +186,25 @@ async fn modules_are_listed_and_deleted_durably() {
 }
 
 #[tokio::test]
+async fn edge_state_is_replaced_whole_kept_per_gateway_and_deleted_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RedbStore::open(&db_path(&dir)).unwrap();
+        assert_eq!(store.get_edge_state("gateway-0", "watch").await.unwrap(), None);
+        store.put_edge_state("gateway-0", "watch", b"one").await.unwrap();
+        store.put_edge_state("gateway-0", "watch", b"two").await.unwrap();
+        store.put_edge_state("gateway-1", "watch", b"other").await.unwrap();
+        store.put_edge_state("gateway-0", "blink@vld-0", b"board").await.unwrap();
+        store.delete_edge_state("gateway-0", "blink@vld-0").await.unwrap();
+        store.delete_edge_state("gateway-0", "blink@vld-0").await.unwrap(); // gone already: no error
+    }
+    let store = RedbStore::open(&db_path(&dir)).unwrap();
+    assert_eq!(store.get_edge_state("gateway-0", "watch").await.unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(store.get_edge_state("gateway-1", "watch").await.unwrap().as_deref(), Some(&b"other"[..]));
+    assert_eq!(store.get_edge_state("gateway-0", "blink@vld-0").await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn everything_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tracing::{info, warn};
+use wasmbed_edge::kv::Kv;
 use wasmbed_edge::{EdgeError, Grants, Level, Limits, Sample, Services, SlotState, Version};
 use wasmbed_model::{
     AppObservation, AppState, DesiredApp, EDGE_JOURNAL_KEPT, EdgeStep, GatewayStatusPatch, Gauge, LogLine,
@@ -55,13 +56,7 @@ impl Services for GatewayServices {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        gw.logs.push(LogLine {
-            device: gw.cfg.name.clone(),
-            app: app.to_string(),
-            uptime_ms: 0,
-            received_ms: (gw.clock)(),
-            line: format!("[{level}] {line}"),
-        });
+        app_log(&gw, app, level, line);
     }
 
     fn publish(&self, app: &str, metric: &str, value: f64) -> Result<(), EdgeError> {
@@ -196,6 +191,10 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
         })
     };
     let mut reported: BTreeMap<String, Reported> = BTreeMap::new();
+    // Changes of each slot's key-value store when it was last written to
+    // the store (written at most once per round: a change waits for the
+    // next report at the latest).
+    let mut persisted: BTreeMap<String, u64> = BTreeMap::new();
     let mut every = tokio::time::interval(Duration::from_millis(u64::from(gw.cfg.report_ms)));
     loop {
         tokio::select! {
@@ -204,6 +203,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
         }
         let desired = wanted(&gw).await;
         converge(&gw, &host, &services, &desired, &mut reported).await;
+        persist(&gw, &host, &mut persisted).await;
         let apps = observe(&host, &services, &reported).await;
         let journal = steps.lock().map(|j| j.steps.iter().cloned().collect()).unwrap_or_default();
         if let Err(e) = gw.store.patch_gateway_status(&gw.cfg.name, GatewayStatusPatch::Edge { apps, journal }).await {
@@ -252,6 +252,10 @@ async fn converge(
     for gone in reported.keys().filter(|s| !desired.iter().any(|w| &w.app.slot == *s)).cloned().collect::<Vec<_>>() {
         host.remove(&gone).await;
         reported.remove(&gone);
+        // The application left this gateway: so does what it kept.
+        if let Err(e) = gw.store.delete_edge_state(&gw.cfg.name, &gone).await {
+            warn!(gateway = %gw.cfg.name, slot = %gone, "cannot delete the kept key-value store: {e}");
+        }
     }
     for w in desired {
         let d = &w.app;
@@ -304,11 +308,78 @@ async fn deploy(gw: &Arc<Gateway>, host: &EdgeHost, w: &Wanted) -> Result<(), St
             Arc::new(port) as Arc<dyn wasmbed_edge::BoardPort>
         }),
         tick: Some(Duration::from_millis(u64::from(d.limits.tick_ms))),
+        state: if host.apps().contains(&d.slot) { None } else { kept_state(gw, &d.slot).await },
     };
     match host.deploy(deploy).await {
         Ok(()) => Ok(()),
         Err(EdgeDeployError::Start(f)) => Err(f.to_string()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The key-value store the platform kept for `slot` on this gateway. One
+/// that cannot be read is kept aside (as `<slot>#unreadable`, so nothing
+/// is lost) and the application starts with an empty store,
+/// saying so in its log.
+async fn kept_state(gw: &Gateway, slot: &str) -> Option<Kv> {
+    let name = &gw.cfg.name;
+    let bytes = match gw.store.get_edge_state(name, slot).await {
+        Ok(b) => b?,
+        Err(e) => {
+            warn!(gateway = %name, slot, "cannot read the kept key-value store: {e}");
+            return None;
+        }
+    };
+    match Kv::decode(&bytes) {
+        Ok((kv, 0)) => Some(kv),
+        Ok((kv, left_out)) => {
+            note(gw, slot, &format!("{left_out} entries of its kept key-value store are past the limits: left out"));
+            Some(kv)
+        }
+        Err(e) => {
+            let aside = format!("{slot}#unreadable");
+            let kept = gw.store.put_edge_state(name, &aside, &bytes).await;
+            let whither = if kept.is_ok() { format!("kept as {aside}") } else { "and could not be kept aside".into() };
+            note(gw, slot, &format!("its kept key-value store is unreadable ({e}), {whither}; starting empty"));
+            None
+        }
+    }
+}
+
+/// A line in an application's log: the gateway's log book, under the
+/// gateway's name.
+fn app_log(gw: &Gateway, app: &str, level: &str, line: &str) {
+    gw.logs.push(LogLine {
+        device: gw.cfg.name.clone(),
+        app: app.to_string(),
+        uptime_ms: 0,
+        received_ms: (gw.clock)(),
+        line: format!("[{level}] {line}"),
+    });
+}
+
+/// A warning about an application, in its log as from the gateway.
+fn note(gw: &Gateway, slot: &str, line: &str) {
+    warn!(gateway = %gw.cfg.name, slot, "{line}");
+    app_log(gw, slot, "warn", line);
+}
+
+/// Writes the stores that changed since `persisted` says they were written.
+async fn persist(gw: &Gateway, host: &EdgeHost, persisted: &mut BTreeMap<String, u64>) {
+    for (slot, kv) in host.stores() {
+        let Some((changes, bytes)) = kv
+            .lock()
+            .ok()
+            .and_then(|kv| (persisted.get(&slot) != Some(&kv.changes())).then(|| (kv.changes(), kv.encode())))
+        else {
+            continue;
+        };
+        match gw.store.put_edge_state(&gw.cfg.name, &slot, &bytes).await {
+            Ok(()) => {
+                persisted.insert(slot, changes);
+            }
+            Err(e) => warn!(gateway = %gw.cfg.name, %slot, "cannot keep the key-value store: {e}"),
+        }
     }
 }
 

@@ -48,6 +48,9 @@ pub struct EdgeDeploy {
     pub board: Option<Arc<dyn BoardPort>>,
     /// Its tick interval (none: never ticked).
     pub tick: Option<Duration>,
+    /// Its key-value store as the platform kept it, taken when the
+    /// application is not running here yet (a running one keeps its own).
+    pub state: Option<Kv>,
 }
 
 impl std::fmt::Debug for EdgeDeploy {
@@ -160,7 +163,11 @@ impl EdgeHost {
     /// Runs `deploy`'s version: the first one of its application, or a hot
     /// swap of the running one.
     pub async fn deploy(&self, deploy: EdgeDeploy) -> Result<(), EdgeDeployError> {
-        let kv = self.lock().get(&deploy.app).map(|h| h.kv.clone()).unwrap_or_default();
+        let kv = self
+            .lock()
+            .get(&deploy.app)
+            .map(|h| h.kv.clone())
+            .unwrap_or_else(|| Arc::new(Mutex::new(deploy.state.clone().unwrap_or_default())));
         let cx = Context {
             app: deploy.app.as_str().into(),
             config: Arc::new(deploy.config.clone()),
@@ -225,6 +232,12 @@ impl EdgeHost {
     pub async fn status(&self, app: &str) -> Result<Status, WorkerError> {
         let worker = self.lock().get(app).map(|h| h.worker.clone()).ok_or(WorkerError::Stopped)?;
         tokio::task::spawn_blocking(move || worker.status()).await.map_err(|_| WorkerError::Stopped)?
+    }
+
+    /// Each application's key-value store, to persist the ones whose
+    /// [`Kv::changes`] moved.
+    pub fn stores(&self) -> Vec<(String, Arc<Mutex<Kv>>)> {
+        self.lock().iter().map(|(app, h)| (app.clone(), h.kv.clone())).collect()
     }
 
     /// Stops an application and drops its versions (its kv store with it:
