@@ -47,6 +47,7 @@ fn manifest(app: &str, revision: u64, bytes: &[u8], sequence: u64, floor: u64) -
         config: vec![ConfigEntry { key: "k".into(), value: "v".into() }],
         sequence,
         floor,
+        edge_grants: None,
     }
 }
 

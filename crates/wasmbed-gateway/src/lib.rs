@@ -112,6 +112,10 @@ pub struct GatewayConfig {
     /// sent to every device after `Welcome`, so one that pins an older key
     /// moves to the current one (shared: a rotation appends to it).
     pub trust_chain: TrustChain,
+    /// The app-signing key this gateway pins, which edge components'
+    /// signed manifests are checked against (moved along `trust_chain`).
+    /// Without one, edge components run unchecked, and the gateway says so.
+    pub app_key: Option<edge::PinnedKey>,
 }
 
 /// The app-signing key announcements a gateway relays (it cannot make
@@ -149,6 +153,7 @@ impl Default for GatewayConfig {
             report_ms: defaults::GATEWAY_REPORT_MS,
             deploy_retry: RetryPolicy::DEFAULT,
             trust_chain: TrustChain::default(),
+            app_key: None,
         }
     }
 }
@@ -226,6 +231,12 @@ impl GatewayConfig {
     /// Relaying the app-signing key announcements in `chain`.
     pub fn with_trust_chain(mut self, chain: TrustChain) -> Self {
         self.trust_chain = chain;
+        self
+    }
+
+    /// Pinning `key` for edge components' manifests.
+    pub fn with_app_key(mut self, key: edge::PinnedKey) -> Self {
+        self.app_key = Some(key);
         self
     }
 

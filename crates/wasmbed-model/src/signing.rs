@@ -72,8 +72,10 @@ pub fn envelope(hex: &str) -> Option<Signed> {
 
 /// What a deploy of one revision says, as a manifest: the one rule both
 /// the control plane (which signs it) and the gateway (which sends the
-/// deploy it vouches for) use, so the two cannot differ. Capabilities
-/// that do not parse are not granted (specs are validated on the way in).
+/// deploy it vouches for, or runs: an edge component) use, so they cannot
+/// differ. Capabilities a device knows are its grants and hardware; the
+/// others (the edge tier's, specs are validated on the way in) are carried
+/// as written in `edge_grants`.
 /// `None` if `digest` is not a SHA-256 in hex.
 #[allow(clippy::too_many_arguments)]
 pub fn deploy_manifest(
@@ -88,6 +90,7 @@ pub fn deploy_manifest(
 ) -> Option<Manifest> {
     let sha = <[u8; 32]>::try_from(hex::decode(digest).ok()?).ok()?;
     let grants: Vec<Grant> = capabilities.iter().filter_map(|c| Grant::parse(c).ok()).collect();
+    let edge: Vec<String> = capabilities.iter().filter(|c| Grant::parse(c).is_err()).cloned().collect();
     let (groups, resources) = split_grants(&grants);
     Some(Manifest {
         application: application.into(),
@@ -105,6 +108,7 @@ pub fn deploy_manifest(
         config: config.iter().map(|(key, value)| ConfigEntry { key: key.clone(), value: value.clone() }).collect(),
         sequence: 0,
         floor: 0,
+        edge_grants: (!edge.is_empty()).then_some(edge),
     })
 }
 
@@ -125,13 +129,16 @@ mod tests {
 
     #[test]
     fn a_manifest_says_what_the_spec_says() {
-        let caps = ["log".to_string(), "gpio:led0".into(), "bogus".into()];
+        let caps = ["log".to_string(), "gpio:led0".into(), "kv".into()];
         let config = BTreeMap::from([("k".to_string(), "v".to_string())]);
         let m = deploy_manifest("a", 2, "1.0", &"ab".repeat(32), 10, &caps, Limits::default(), &config);
         let m = m.unwrap_or_else(|| panic!("valid digest"));
         assert_eq!(m.grants, [wasmbed_protocol::Capability::Log, wasmbed_protocol::Capability::Gpio]);
         assert_eq!(m.resources.len(), 1);
         assert_eq!(m.config, [ConfigEntry { key: "k".into(), value: "v".into() }]);
+        assert_eq!(m.edge_grants, Some(vec!["kv".to_string()]), "what a device does not know, as written");
+        let device_only = deploy_manifest("a", 2, "1", &"ab".repeat(32), 10, &caps[..2], Limits::default(), &config);
+        assert_eq!(device_only.and_then(|m| m.edge_grants), None);
         assert!(deploy_manifest("a", 2, "1", "xyz", 10, &caps, Limits::default(), &config).is_none());
         assert!(deploy_manifest("a", 2, "1", "abab", 10, &caps, Limits::default(), &config).is_none());
     }

@@ -48,6 +48,13 @@ impl AppKeys {
         self.chain.clone()
     }
 
+    /// The current key's public half, for a gateway to pin: it checks the
+    /// edge components it runs against it (and the keys announced after it).
+    pub fn pinned(&self) -> wasmbed_gateway::edge::PinnedKey {
+        let f = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        wasmbed_gateway::edge::PinnedKey { sec1: f.key().public_sec1().to_vec(), generation: f.generation() }
+    }
+
     /// The current key.
     pub fn info(&self) -> AppKeyInfo {
         let f = self.files.lock().unwrap_or_else(|p| p.into_inner());

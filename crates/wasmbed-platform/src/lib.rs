@@ -247,6 +247,7 @@ impl Platform {
                     .with_max_sessions(cfg.max_sessions)
                     .with_report_ms(cfg.report_ms)
                     .with_trust_chain(trust_chain.clone())
+                    .with_app_key(app_keys.pinned())
                     // QEMU user networking shows the host's loopback as 10.0.2.2.
                     .with_endpoints(&addr.to_string(), Some(&wasmbed_model::guest_loopback(addr.port())))
                     .with_board_link_endpoint(&board_addr.to_string());

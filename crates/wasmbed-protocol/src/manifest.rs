@@ -75,6 +75,12 @@ pub struct Manifest {
     /// vouched for.
     #[n(10)]
     pub floor: u64,
+    /// Capabilities granted that a device does not have — the edge tier's
+    /// (`kv`, `clocks`, `attached-board`), as the spec writes
+    /// them — checked by the gateway that runs an edge component. Absent
+    /// (and not encoded) for device apps.
+    #[n(11)]
+    pub edge_grants: Option<Vec<String>>,
 }
 
 /// A new app-signing key, announced under the current one.
@@ -151,9 +157,35 @@ mod tests {
             config: Vec::new(),
             sequence: 1,
             floor: 1,
+            edge_grants: None,
         };
         assert!(m.names_slot("hello") && m.names_slot("hello.r3"));
         assert!(!m.names_slot("hellox") && !m.names_slot("hell") && !m.names_slot("other.r3"));
+    }
+
+    #[test]
+    fn edge_grants_are_encoded_only_when_present() {
+        let device = Manifest {
+            application: "a".into(),
+            revision: 1,
+            version: "1".into(),
+            module_sha256: [1; 32].into(),
+            module_size: 1,
+            grants: Vec::new(),
+            resources: Vec::new(),
+            limits: AppLimits::default(),
+            config: Vec::new(),
+            sequence: 1,
+            floor: 0,
+            edge_grants: None,
+        };
+        let edge = Manifest { edge_grants: Some(alloc::vec!["kv".into(), "attached-board".into()]), ..device.clone() };
+        let (d, e) = (device.to_body(), edge.to_body());
+        // A device manifest's body is what it was before edge grants existed.
+        assert_eq!(d.first(), Some(&0xab), "a map of 11 fields");
+        assert_eq!(e.first(), Some(&0xac), "a map of 12 fields");
+        assert_eq!(minicbor::decode::<Manifest>(&d).ok(), Some(device));
+        assert_eq!(minicbor::decode::<Manifest>(&e).ok(), Some(edge));
     }
 
     #[test]

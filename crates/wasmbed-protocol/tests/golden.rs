@@ -315,6 +315,7 @@ fn manifest_sample() -> Manifest {
         config: vec![ConfigEntry { key: "threshold_c".into(), value: "30".into() }],
         sequence: 5,
         floor: 4,
+        edge_grants: None,
     }
 }
 

@@ -144,6 +144,7 @@ mod tests {
             config: Vec::new(),
             sequence: 5,
             floor: 4,
+            edge_grants: None,
         }
     }
 

@@ -195,6 +195,12 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
     // the store (written at most once per round: a change waits for the
     // next report at the latest).
     let mut persisted: BTreeMap<String, u64> = BTreeMap::new();
+    // Per application, the highest manifest floor accepted: older
+    // manifests are replays.
+    let mut floors: BTreeMap<String, u64> = BTreeMap::new();
+    if gw.cfg.app_key.is_none() {
+        warn!(gateway = %gw.cfg.name, "no app-signing key pinned: edge components run without their signatures checked");
+    }
     let mut every = tokio::time::interval(Duration::from_millis(u64::from(gw.cfg.report_ms)));
     loop {
         tokio::select! {
@@ -202,7 +208,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
             _ = every.tick() => {}
         }
         let desired = wanted(&gw).await;
-        converge(&gw, &host, &services, &desired, &mut reported).await;
+        converge(&gw, &host, &services, &desired, &mut reported, &mut floors).await;
         persist(&gw, &host, &mut persisted).await;
         let apps = observe(&host, &services, &reported).await;
         let journal = steps.lock().map(|j| j.steps.iter().cloned().collect()).unwrap_or_default();
@@ -248,6 +254,7 @@ async fn converge(
     services: &GatewayServices,
     desired: &[Wanted],
     reported: &mut BTreeMap<String, Reported>,
+    floors: &mut BTreeMap<String, u64>,
 ) {
     for gone in reported.keys().filter(|s| !desired.iter().any(|w| &w.app.slot == *s)).cloned().collect::<Vec<_>>() {
         host.remove(&gone).await;
@@ -279,7 +286,7 @@ async fn converge(
             reported.insert(d.slot.clone(), Reported { desired: d.clone(), state: AppState::Running, reason: None });
             continue;
         }
-        let (state, reason) = match deploy(gw, host, w).await {
+        let (state, reason) = match deploy(gw, host, w, floors).await {
             Ok(()) => (AppState::Running, None),
             Err(why) => (AppState::Failed, Some(why)),
         };
@@ -292,10 +299,27 @@ fn version(d: &DesiredApp) -> Version {
 }
 
 /// Deploys one desired version; why not, as the observation's reason.
-async fn deploy(gw: &Arc<Gateway>, host: &EdgeHost, w: &Wanted) -> Result<(), String> {
+async fn deploy(
+    gw: &Arc<Gateway>,
+    host: &EdgeHost,
+    w: &Wanted,
+    floors: &mut BTreeMap<String, u64>,
+) -> Result<(), String> {
     let d = &w.app;
-    let grants = Grants::parse(&d.capabilities).map_err(|e| e.to_string())?;
-    let component = gw.module(&d.digest).await.ok_or_else(|| format!("component {} is not in the store", d.digest))?;
+    let refuse = |why: String| {
+        host.refused(&d.slot, &version(d), &why);
+        why
+    };
+    let grants = Grants::parse(&d.capabilities).map_err(|e| refuse(e.to_string()))?;
+    let component =
+        gw.module(&d.digest).await.ok_or_else(|| refuse(format!("component {} is not in the store", d.digest)))?;
+    // Only what the control plane signed runs here.
+    if let Some(key) = &gw.cfg.app_key {
+        let chain = gw.cfg.trust_chain.read().map(|c| c.clone()).unwrap_or_default();
+        let floor = floors.get(&d.app).copied().unwrap_or(0);
+        let manifest = super::vouch::check(key, &chain, d, &component, floor).map_err(|e| refuse(e.to_string()))?;
+        floors.insert(d.app.clone(), floor.max(manifest.floor));
+    }
     let deploy = EdgeDeploy {
         app: d.slot.clone(),
         version: version(d),

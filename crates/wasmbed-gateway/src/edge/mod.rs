@@ -12,6 +12,7 @@
 pub(crate) mod apps;
 pub(crate) mod attached;
 mod board;
+mod vouch;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ use wasmbed_edge::{
 use wasmbed_model::{EdgeStep, EdgeStepKind};
 
 pub use board::LinkedBoard;
+pub use vouch::{PinnedKey, Unvouched};
 
 /// One version of an edge application, as the control plane assigns it.
 #[derive(Clone)]
@@ -189,13 +191,7 @@ impl EdgeHost {
             Ok(s) => s,
             Err(e) => {
                 warn!(app = %deploy.app, version = %deploy.version, "edge version did not start ({e}); the running one serves on");
-                let _ = self.journal.send(EdgeStep {
-                    kind: EdgeStepKind::StageFailed,
-                    revision: Some(deploy.version.revision),
-                    version: Some(deploy.version.label.clone()),
-                    reason: Some(e.to_string()),
-                    ..journal_entry(&deploy.app, Lifecycle::Stopped)
-                });
+                self.refused(&deploy.app, &deploy.version, &e.to_string());
                 return Err(e);
             }
         };
@@ -232,6 +228,18 @@ impl EdgeHost {
     pub async fn status(&self, app: &str) -> Result<Status, WorkerError> {
         let worker = self.lock().get(app).map(|h| h.worker.clone()).ok_or(WorkerError::Stopped)?;
         tokio::task::spawn_blocking(move || worker.status()).await.map_err(|_| WorkerError::Stopped)?
+    }
+
+    /// Records that `version` of `app` was not started, and why (a refusal
+    /// before it reached this host, or a failed stage): a `StageFailed` step.
+    pub fn refused(&self, app: &str, version: &Version, why: &str) {
+        let _ = self.journal.send(EdgeStep {
+            kind: EdgeStepKind::StageFailed,
+            revision: Some(version.revision),
+            version: Some(version.label.clone()),
+            reason: Some(why.to_string()),
+            ..journal_entry(app, Lifecycle::Stopped)
+        });
     }
 
     /// Each application's key-value store, to persist the ones whose
