@@ -105,6 +105,14 @@ pub trait Terminal: Send + Sync {
     /// Delivers `payload` (at most [`MAX_MESSAGE_LEN`] bytes) to the app
     /// in slot `app` on `device` and waits for what became of it.
     async fn send_message(&self, device: &str, app: &str, payload: &[u8]) -> Result<Delivery, TerminalError>;
+
+    /// Delivers `payload` to the edge application in `slot` on `gateway`
+    /// and waits for what became of it. Platforms that cannot reach their
+    /// gateways' edge applications answer why not.
+    async fn send_edge_message(&self, gateway: &str, slot: &str, payload: &[u8]) -> Result<Delivery, TerminalError> {
+        let _ = (slot, payload);
+        Err(TerminalError::NoAnswer(format!("edge applications on {gateway} cannot be reached from this API yet")))
+    }
 }
 
 /// Everything the handlers need, passed in by whoever wires the platform.

@@ -67,11 +67,13 @@ pub enum AppCmd {
         /// Application name.
         name: String,
     },
-    /// Send a message to the application on one device or every device it targets.
+    /// Send a message to the application on one device or every device it
+    /// targets (an edge application: on every gateway it runs on, or every
+    /// board it drives).
     Send {
         /// Application name.
         name: String,
-        /// Only this device.
+        /// Only this device (for an edge application: this gateway, or board).
         #[arg(long)]
         device: Option<String>,
         /// The message: UTF-8 text (at most 256 bytes), or base64 with --base64.
@@ -229,12 +231,12 @@ async fn send(api: &Api, name: &str, device: Option<String>, payload: String, ba
                 vec![r.device.clone(), what]
             })
             .collect();
-        table(&["DEVICE", "RESULT"], &rows);
+        table(&["TARGET", "RESULT"], &rows);
     }
     let delivered = results.iter().filter(|r| r.delivery == Some(wasmbed_api::Delivery::Delivered)).count();
     match (delivered, results.len()) {
-        (_, 0) => bail!("{name} targets no device"),
-        (0, n) => bail!("the message was delivered on none of the {n} device(s)"),
+        (_, 0) => bail!("{name} targets nothing"),
+        (0, n) => bail!("the message was delivered on none of the {n} target(s)"),
         _ => Ok(()),
     }
 }

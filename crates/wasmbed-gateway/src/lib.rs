@@ -319,6 +319,8 @@ pub struct Gateway {
     edge_wake: Arc<Notify>,
     /// Boards attached over their serial links, by device name.
     attached: edge::attached::Attached,
+    /// The edge applications' host while its runner runs.
+    edge_host: std::sync::Mutex<std::sync::Weak<edge::EdgeHost>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -360,6 +362,7 @@ impl Gateway {
             refusal_log: refusals::LogThrottle::default(),
             edge_wake: Arc::new(Notify::new()),
             attached: edge::attached::Attached::default(),
+            edge_host: std::sync::Mutex::default(),
         })
     }
 

@@ -540,6 +540,23 @@ impl wasmbed_api::Terminal for GatewayTerminal {
         }
         Err(E::NotConnected)
     }
+
+    async fn send_edge_message(
+        &self,
+        gateway: &str,
+        slot: &str,
+        payload: &[u8],
+    ) -> Result<wasmbed_api::Delivery, wasmbed_api::TerminalError> {
+        use wasmbed_api::TerminalError as E;
+        use wasmbed_gateway::CommandError;
+        let gw = self.gateways.iter().find(|g| g.config().name == gateway).ok_or(E::NotConnected)?;
+        match gw.send_edge_message(slot, payload.to_vec()).await {
+            Ok(d) => Ok(d),
+            Err(CommandError::Busy(_)) => Err(E::Busy),
+            Err(CommandError::MessageTooLarge(_)) => Ok(wasmbed_api::Delivery::TooLarge),
+            Err(e) => Err(E::NoAnswer(e.to_string())),
+        }
+    }
 }
 
 /// Sensors as this platform reaches them: a simulated device running in

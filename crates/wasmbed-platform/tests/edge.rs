@@ -286,3 +286,65 @@ async fn an_edge_applications_key_value_store_is_kept_by_the_platform_across_a_r
     .await;
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_reach_an_edge_application_on_its_gateways_through_the_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = PlatformConfig::new(tmp.path()).with_gateways(2).with_heartbeat_ms(300).with_api().quick();
+    let p = Platform::start(cfg).await.unwrap();
+    deploy_edge(&p.store, "probe", "1", &[]).await;
+    eventually(&p.store, "the rollout completed", async || {
+        let app = p.store.get_application("probe").await.unwrap().unwrap();
+        let phase = app.status.rollout.as_ref().map(|r| r.phase);
+        if phase == Some(RolloutPhase::Completed) && app.status.running == 2 { Ok(()) } else { Err(app.status) }
+    })
+    .await;
+    let send = async |body: serde_json::Value| {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v1/applications/probe/messages", p.api_url().unwrap()))
+            .bearer_auth(p.admin_token.clone().unwrap())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json::<serde_json::Value>().await.unwrap())
+    };
+
+    // To every gateway it runs on: its on-message publishes, which the
+    // platform's telemetry records under each gateway's name.
+    let (status, results) = send(serde_json::json!({ "payload": "publish" })).await;
+    assert_eq!(status, 200, "{results}");
+    assert_eq!(
+        results,
+        serde_json::json!([
+            { "device": "gateway-0", "delivery": "delivered" },
+            { "device": "gateway-1", "delivery": "delivered" },
+        ])
+    );
+    for gw in ["gateway-0", "gateway-1"] {
+        let published = p.telemetry.metrics(gw);
+        assert!(published.iter().any(|m| m.metric == "probe_value"), "{gw}: {published:?}");
+    }
+
+    // To one gateway, and one it does not run on.
+    let (status, results) = send(serde_json::json!({ "device": "gateway-1", "payload": "trap" })).await;
+    assert_eq!((status, &results[0]["delivery"]), (200, &"failed".into()), "{results}");
+    let (status, body) = send(serde_json::json!({ "device": "gateway-7", "payload": "hi" })).await;
+    assert_eq!(status, 404, "{body}");
+    // The trap failed that version on that gateway only, reported by it.
+    eventually(&p.store, "gateway-1 reports probe failed", async || {
+        let g = p.store.get_gateway("gateway-1").await.unwrap().unwrap();
+        let o = g.status.edge.iter().find(|o| o.name == "probe").cloned();
+        match o {
+            Some(o) if o.state == AppState::Failed && o.reason.as_deref().is_some_and(|r| r.contains("trapped")) => {
+                Ok(())
+            }
+            other => Err(other),
+        }
+    })
+    .await;
+    let (_, results) = send(serde_json::json!({ "payload": "publish" })).await;
+    assert_eq!(results[0]["delivery"], "delivered", "{results}");
+    assert_eq!(results[1]["delivery"], "not-running", "{results}");
+    p.shutdown().await;
+}

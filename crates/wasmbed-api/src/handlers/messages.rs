@@ -1,7 +1,10 @@
 //! Messages to apps: `POST /applications/{name}/messages` delivers one
 //! payload to the application on one device or on every device it
 //! targets, through the [`Terminal`](crate::Terminal) (the gateway holding
-//! each device's session), and answers what became of it on each.
+//! each device's session), and answers what became of it on each. An edge
+//! application is reached on each gateway it runs on (or, driving attached
+//! boards, in each board's slot on the gateway holding it), each result
+//! named by that gateway (or board).
 //!
 //! The payload is checked here first (one of text or base64, at most
 //! [`MAX_MESSAGE_LEN`] bytes), so an oversized one is refused naming the
@@ -19,7 +22,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use wasmbed_model::telemetry::app_of_slot;
-use wasmbed_model::{AppState, Device};
+use wasmbed_model::{AppState, Application, Device, Runtime};
 use wasmbed_protocol::{Delivery, MAX_MESSAGE_LEN};
 
 use super::{ApiResult, json_error};
@@ -35,7 +38,8 @@ pub const PARALLEL: usize = 64;
 #[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MessageRequest {
-    /// One device the application targets (default: every one).
+    /// One device the application targets (default: every one); for an
+    /// edge application, one gateway it runs on (or board it drives).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// The message as UTF-8 text.
@@ -144,6 +148,61 @@ fn slot_on(device: &Device, app: &str) -> String {
         .map_or_else(|| app.to_string(), |a| a.name.clone())
 }
 
+/// Where one message goes.
+enum Ask {
+    /// To the app's slot on a device, through its session.
+    Device { slot: String },
+    /// To an edge application's slot on the gateway running it (none: a
+    /// board that is not attached now).
+    Edge { gateway: Option<String>, slot: String },
+}
+
+/// One target of a message, named as its result is.
+struct Target {
+    name: String,
+    ask: Ask,
+}
+
+/// Where `app` runs: the devices it targets; for an edge application the
+/// gateways it targets, or the attached boards it drives (each on the
+/// gateway holding it, in its own slot).
+async fn targets_of(st: &ApiState, app: &Application) -> ApiResult<Vec<Target>> {
+    use wasmbed_control::desired::{board_slot, drives_boards, targets, targets_board, targets_gateway};
+    let name = &app.meta.name;
+    Ok(match app.spec.runtime {
+        Runtime::Device => st
+            .store
+            .list_devices()
+            .await?
+            .into_iter()
+            .filter(|d| targets(app, &d.spec.labels))
+            .map(|d| Target { ask: Ask::Device { slot: slot_on(&d, name) }, name: d.meta.name })
+            .collect(),
+        Runtime::Edge if drives_boards(app) => st
+            .store
+            .list_devices()
+            .await?
+            .into_iter()
+            .filter(|d| targets_board(app, d))
+            .map(|d| Target {
+                ask: Ask::Edge { gateway: d.status.session.gateway.clone(), slot: board_slot(name, &d.meta.name) },
+                name: d.meta.name,
+            })
+            .collect(),
+        Runtime::Edge => st
+            .store
+            .list_gateways()
+            .await?
+            .into_iter()
+            .filter(|g| targets_gateway(app, &g.meta.name))
+            .map(|g| Target {
+                ask: Ask::Edge { gateway: Some(g.meta.name.clone()), slot: name.clone() },
+                name: g.meta.name,
+            })
+            .collect(),
+    })
+}
+
 /// What the audit log keeps of a payload: short text as is, else its size.
 fn describe(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
@@ -156,7 +215,9 @@ fn describe(bytes: &[u8]) -> String {
     params(("name" = String, Path)), request_body = MessageRequest,
     summary = "Send a message to the application on one device or every device it targets",
     description = "Role: operator. One result per device, sorted by device: `delivery` (delivered, not-running, \
-        no-handler, failed, too-large) or `error` (not connected, no answer). Payload: at most 256 bytes.",
+        no-handler, failed, too-large) or `error` (not connected, no answer). Payload: at most 256 bytes. \
+        An edge application's results are one per gateway it runs on (per board, for one driving attached \
+        boards), and `device` names one of those.",
     responses((status = 200, description = "What became of it on each device", body = Vec<MessageResult>),
         (status = 400, description = "Bad payload (field and limit named)", body = ErrorBody),
         (status = 404, description = "No such application, or a device it does not target", body = ErrorBody),
@@ -172,38 +233,44 @@ pub async fn send(
     let Some(app) = st.store.get_application(&name).await? else {
         return Err(ApiError::not_found(format!("application {name:?} not found")));
     };
-    let targeted = |d: &Device| wasmbed_control::desired::targets(&app, &d.spec.labels);
-    let devices: Vec<Device> = match &req.device {
-        Some(one) => {
-            let Some(d) = st.store.get_device(one).await? else {
-                return Err(ApiError::not_found(format!("device: {one:?} not found")));
+    let mut targets = targets_of(&st, &app).await?;
+    if let Some(one) = &req.device {
+        targets.retain(|t| &t.name == one);
+        if targets.is_empty() {
+            let what = if app.spec.runtime == Runtime::Edge { "run on" } else { "target" };
+            let known = match app.spec.runtime {
+                Runtime::Device => st.store.get_device(one).await?.is_some(),
+                Runtime::Edge => true,
             };
-            if !targeted(&d) {
-                return Err(ApiError::not_found(format!(
-                    "device: application {name:?} does not target {one:?} (selector {:?})",
-                    app.spec.selector
-                )));
+            if !known {
+                return Err(ApiError::not_found(format!("device: {one:?} not found")));
             }
-            vec![d]
+            return Err(ApiError::not_found(format!(
+                "device: application {name:?} does not {what} {one:?} (selector {:?})",
+                app.spec.selector
+            )));
         }
-        None => st.store.list_devices().await?.into_iter().filter(|d| targeted(d)).collect(),
-    };
+    }
     let Some(terminal) = st.terminal.clone() else {
         return Err(ApiError::unprocessable("this platform holds no device sessions"));
     };
 
-    let detail = format!("{} to {}", describe(&bytes), req.device.as_deref().unwrap_or("every device"));
+    let every = if app.spec.runtime == Runtime::Edge { "every target" } else { "every device" };
+    let detail = format!("{} to {}", describe(&bytes), req.device.as_deref().unwrap_or(every));
     let payload: Arc<[u8]> = bytes.into();
     let gate = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut asks = tokio::task::JoinSet::new();
-    for d in devices {
-        let slot = slot_on(&d, &name);
+    for t in targets {
         let (terminal, payload, gate) = (terminal.clone(), payload.clone(), gate.clone());
         asks.spawn(async move {
             // Never closed: acquiring only waits for a free place.
             let _place = gate.acquire_owned().await;
-            let r = terminal.send_message(&d.meta.name, &slot, &payload).await;
-            MessageResult::of(d.meta.name, r)
+            let r = match &t.ask {
+                Ask::Device { slot } => terminal.send_message(&t.name, slot, &payload).await,
+                Ask::Edge { gateway: Some(gateway), slot } => terminal.send_edge_message(gateway, slot, &payload).await,
+                Ask::Edge { gateway: None, .. } => Err(TerminalError::NotConnected),
+            };
+            MessageResult::of(t.name, r)
         });
     }
     let mut results = Vec::with_capacity(asks.len());

@@ -145,6 +145,9 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
         }
     };
     let host = Arc::new(host);
+    if let Ok(mut h) = gw.edge_host.lock() {
+        *h = Arc::downgrade(&host);
+    }
     // Steps are numbered on from the last this gateway reported, so the
     // audit follower, which goes by number, sees a restart's steps as new.
     let earlier = match gw.store.get_gateway(&gw.cfg.name).await {
@@ -438,4 +441,23 @@ async fn observe(
         });
     }
     out
+}
+
+impl Gateway {
+    /// Delivers `payload` to the edge application in `slot` on this
+    /// gateway and waits until its `on-message` handled it (in turn with
+    /// the events queued before it): the same answers as a device's.
+    pub async fn send_edge_message(&self, slot: &str, payload: Vec<u8>) -> Result<Delivery, crate::CommandError> {
+        if payload.len() > wasmbed_protocol::MAX_MESSAGE_LEN {
+            return Err(crate::CommandError::MessageTooLarge(payload.len()));
+        }
+        let Some(host) = self.edge_host.lock().ok().and_then(|h| h.upgrade()) else {
+            return Ok(Delivery::NotRunning);
+        };
+        match host.send(slot, payload).await {
+            Ok(d) => Ok(d),
+            Err(wasmbed_edge::worker::WorkerError::Full) => Err(crate::CommandError::Busy(slot.to_string())),
+            Err(wasmbed_edge::worker::WorkerError::Stopped) => Ok(Delivery::NotRunning),
+        }
+    }
 }

@@ -26,9 +26,10 @@ use wasmbed_edge::kv::Kv;
 use wasmbed_edge::worker::{Status, WorkerError};
 use wasmbed_edge::{
     BoardPort, Context, EdgeEngine, Event, Failure, Grants, Lifecycle, Limits, LoadError, NoPrevious, Sample, Services,
-    Slot, Version, Worker, stage,
+    Slot, SlotState, Version, Worker, stage,
 };
 use wasmbed_model::{EdgeStep, EdgeStepKind};
+use wasmbed_protocol::Delivery;
 
 pub use board::LinkedBoard;
 pub use vouch::{PinnedKey, Unvouched};
@@ -254,8 +255,8 @@ impl EdgeHost {
         let hosted = self.lock().remove(app);
         if let Some(h) = hosted {
             // Joining the worker waits for the event in progress.
+            // (The worker journals the slot's Stopped step as it ends.)
             let _ = tokio::task::spawn_blocking(move || drop(h)).await;
-            let _ = self.journal.send(journal_entry(app, Lifecycle::Stopped));
         }
     }
 
@@ -270,6 +271,27 @@ impl EdgeHost {
     pub fn message(&self, app: &str, payload: Vec<u8>) -> Result<(), WorkerError> {
         let worker = self.lock().get(app).map(|h| h.worker.clone()).ok_or(WorkerError::Stopped)?;
         worker.deliver(Event::Message(payload))
+    }
+
+    /// Hands a message to one application and waits until it was handled,
+    /// in its turn among the events queued before it: delivered, or why
+    /// not (no version running; the version failed while handling it).
+    pub async fn send(&self, app: &str, payload: Vec<u8>) -> Result<Delivery, WorkerError> {
+        let Some(worker) = self.lock().get(app).map(|h| h.worker.clone()) else {
+            return Ok(Delivery::NotRunning);
+        };
+        tokio::task::spawn_blocking(move || {
+            let before = worker.status()?;
+            if !matches!(before.state, SlotState::Running(_)) {
+                return Ok(Delivery::NotRunning);
+            }
+            worker.deliver(Event::Message(payload))?;
+            worker.settle()?;
+            let after = worker.status()?;
+            Ok(if after.counters.failures > before.counters.failures { Delivery::Failed } else { Delivery::Delivered })
+        })
+        .await
+        .map_err(|_| WorkerError::Stopped)?
     }
 }
 
