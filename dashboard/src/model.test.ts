@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import type { Board, Device } from './api/types';
-import { ago, appOfSlot, byName, formatValue, isAttached, pairsText, parseGate, parsePairs, slotsOf, words } from './model';
+import type { Board, Device, Gateway } from './api/types';
+import { ago, appOfSlot, byName, edgeSlotsOf, formatValue, isAttached, pairsText, parseGate, parsePairs, slotsOf, words } from './model';
 
 describe('model', () => {
   it('names the application of every slot slotsOf finds for it', () => {
     const d = { status: { session: { apps: [{ name: 'hello' }, { name: 'hello.r2' }, { name: 'hello-world' }] } } } as unknown as Device;
     expect(slotsOf('hello', d).map((s) => appOfSlot(s.name))).toEqual(['hello', 'hello']);
     expect(appOfSlot('hello-world')).toBe('hello-world');
+  });
+
+  it('finds an edge application on a gateway, one slot per board it drives', () => {
+    const g = { status: { edge: [{ name: 'blink' }, { name: 'blink@vld-1' }, { name: 'blinker' }] } } as unknown as Gateway;
+    expect(edgeSlotsOf('blink', g).map((s) => s.name)).toEqual(['blink', 'blink@vld-1']);
+    expect(edgeSlotsOf('blink', {} as Gateway)).toEqual([]);
   });
 
   it('says how long ago, or what the caller calls no time', () => {

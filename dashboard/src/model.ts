@@ -152,6 +152,11 @@ export function slotsOf(app: string, d: Device) {
   return (d.status?.session?.apps ?? []).filter((a) => a.name === app || a.name.startsWith(`${app}.r`));
 }
 
+/** The slots of edge application `app` a gateway reports: the app's own, and one per board it drives (`app@device`). */
+export function edgeSlotsOf(app: string, g: Gateway) {
+  return (g.status?.edge ?? []).filter((a) => a.name === app || a.name.startsWith(`${app}@`));
+}
+
 /** The application a slot belongs to: the slot's name without a blue-green `.r<rev>` suffix (the inverse of slotsOf). */
 export function appOfSlot(slot: string): string {
   return slot.replace(/\.r\d+$/, '');

@@ -1,7 +1,9 @@
 // A message to an application, on one device or on every device it
 // targets (POST /applications/{name}/messages), and what became of it on
 // each: delivered, or why the app did not take it, or why the device was
-// not asked. The platform checks the payload (its size) and audits the send.
+// not asked. An edge application is reached on each gateway it runs on (or
+// board it drives), and results are named by those. The platform checks
+// the payload (its size) and audits the send.
 
 import { useState, type FormEvent } from 'react';
 import type { MessageResult } from '../api/types';
@@ -12,8 +14,9 @@ import { Badge, ErrorBanner, useAction } from './common';
 import { DataTable, type Column } from './DataTable';
 import { SelectField, TextField } from './fields';
 
-const RESULT_COLUMNS: Column<MessageResult>[] = [
-  { head: 'device', cell: (r) => <DeviceLink name={r.device} /> },
+/** Results named by device (linked), or by gateway for an edge application. */
+const resultColumns = (onGateways: boolean): Column<MessageResult>[] => [
+  { head: onGateways ? 'target' : 'device', cell: (r) => (onGateways ? r.device : <DeviceLink name={r.device} />) },
   {
     head: 'result',
     cell: (r) =>
@@ -29,9 +32,20 @@ const RESULT_COLUMNS: Column<MessageResult>[] = [
 
 /**
  * `device`: the one device this control sends to (a device's page);
- * otherwise `devices` are offered beside "every device" (an application's page).
+ * otherwise `devices` are offered beside "every device" (an application's
+ * page) — for an edge application (`edge`), its gateways and boards.
  */
-export function SendMessage({ app, device, devices = [] }: { app: string; device?: string; devices?: readonly string[] }) {
+export function SendMessage({
+  app,
+  device,
+  devices = [],
+  edge = false,
+}: {
+  app: string;
+  device?: string;
+  devices?: readonly string[];
+  edge?: boolean;
+}) {
   const { api, can } = useAuth();
   const [payload, setPayload] = useState('');
   const [to, setTo] = useState('');
@@ -52,7 +66,7 @@ export function SendMessage({ app, device, devices = [] }: { app: string; device
     <div className="send-message" data-app={app}>
       <form className="row" onSubmit={submit} aria-label={`Send a message to ${app}`}>
         <TextField label={`Message to ${app}`} className="grow" value={payload} onValue={setPayload} spellCheck={false} autoComplete="off" />
-        {device === undefined && <SelectField label="To" options={devices} value={to} onValue={setTo} any="every device" />}
+        {device === undefined && <SelectField label="To" options={devices} value={to} onValue={setTo} any={edge ? 'every target' : 'every device'} />}
         <button type="submit" disabled={busy}>
           {busy ? 'Sending…' : 'Send'}
         </button>
@@ -61,11 +75,11 @@ export function SendMessage({ app, device, devices = [] }: { app: string; device
       {results && (
         <DataTable
           label={`Deliveries to ${app}`}
-          columns={RESULT_COLUMNS}
+          columns={resultColumns(edge)}
           rows={results.results}
           rowKey={(r) => r.device}
           rowAttributes={(r) => ({ 'data-device': r.device, 'data-delivery': r.delivery ?? 'not-asked' })}
-          empty={`No device runs ${app}: “${results.payload}” went nowhere.`}
+          empty={`Nothing runs ${app}: “${results.payload}” went nowhere.`}
         />
       )}
     </div>

@@ -6,16 +6,16 @@ import { DataTable, type Column } from '../components/DataTable';
 import { SendMessage } from '../components/SendMessage';
 import { FleetTelemetry } from '../components/Telemetry';
 import type { AppObservation, Application, Revision, RolloutControl } from '../api/types';
-import { ago, gatesOf, pairsText, rollbackTarget, slotsOf, strategyLabel } from '../model';
+import { ago, edgeSlotsOf, gatesOf, pairsText, rollbackTarget, slotsOf, strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate } from '../router';
 
-/** A slot of this application on a device. */
+/** A slot of this application on a device, or (an edge application) on a gateway. */
 type Placed = { device: string; slot: AppObservation };
 
-const PLACED_COLUMNS: Column<Placed>[] = [
-  { head: 'device', cell: ({ device }) => <DeviceLink name={device} /> },
+const placedColumns = (onGateways: boolean): Column<Placed>[] => [
+  { head: onGateways ? 'gateway' : 'device', cell: ({ device }) => (onGateways ? device : <DeviceLink name={device} />) },
   { head: 'slot', cell: ({ slot }) => slot.name },
   { head: 'revision', cell: ({ slot }) => slot.revision ?? '–' },
   {
@@ -151,9 +151,14 @@ export function ApplicationDetail({ name }: { name: string }) {
     );
   }
   const sp = app.spec;
-  const placed = Object.values(state.devices)
-    .flatMap((d) => slotsOf(name, d).map((slot) => ({ device: d.meta.name, slot })))
-    .sort((a, b) => a.device.localeCompare(b.device));
+  const edge = sp.runtime === 'edge';
+  const placed = (
+    edge
+      ? Object.values(state.gateways).flatMap((g) => edgeSlotsOf(name, g).map((slot) => ({ device: g.meta.name, slot })))
+      : Object.values(state.devices).flatMap((d) => slotsOf(name, d).map((slot) => ({ device: d.meta.name, slot })))
+  ).sort((a, b) => a.device.localeCompare(b.device));
+  // Messages go to each gateway, or to each board an edge app drives (its slot `app@board`).
+  const targets = placed.map(({ device, slot }) => (edge && slot.name.includes('@') ? slot.name.slice(slot.name.indexOf('@') + 1) : device));
 
   return (
     <Page
@@ -191,13 +196,13 @@ export function ApplicationDetail({ name }: { name: string }) {
             </p>
           ))}
         </Section>
-        <Section title="On devices">
+        <Section title={edge ? 'On gateways' : 'On devices'}>
           <DataTable
-            label="Devices running the app"
-            columns={PLACED_COLUMNS}
+            label={edge ? 'Gateways running the app' : 'Devices running the app'}
+            columns={placedColumns(edge)}
             rows={placed}
             rowKey={({ device, slot }) => `${device}/${slot.name}`}
-            empty="No device reports this app yet."
+            empty={edge ? 'No gateway reports this app yet.' : 'No device reports this app yet.'}
           />
         </Section>
       </div>
@@ -205,7 +210,7 @@ export function ApplicationDetail({ name }: { name: string }) {
         <FleetTelemetry key={name} app={app} />
       </Section>
       <Section title="Messages">
-        <SendMessage key={name} app={name} devices={[...new Set(placed.map((p) => p.device))]} />
+        <SendMessage key={name} app={name} devices={[...new Set(targets)]} edge={edge} />
       </Section>
       <Section title="History">
         <History app={app} now={now} />
