@@ -145,6 +145,8 @@ fn link(linker: &mut Linker<HostState>, grants: Grants) -> wasmtime::Result<()> 
             Capability::Telemetry => telemetry::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?,
             Capability::Messages => messages::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?,
             Capability::AttachedBoard => attached_board::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?,
+            // Its context (see `host::sandboxed_wasi`) leaves nothing to reach.
+            Capability::Wasi => wasmtime_wasi::p2::add_to_linker_sync(linker)?,
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! The capability rule: each `wasmbed:edge` interface is a capability of
-//! the same name, linked only when the application was granted it. A
-//! component that imports anything else is refused before it is
-//! instantiated, naming the import.
+//! the same name, linked only when the application was granted it; and
+//! `wasi` grants WASI 0.2 (`wasi:*@0.2.*`) in a sandbox with no files, no
+//! network, no environment and no stdio. A component that imports anything
+//! else is refused before it is instantiated, naming the import.
 
 use std::fmt;
 use std::str::FromStr;
@@ -30,12 +31,24 @@ pub enum Capability {
     Messages,
     /// `attached-board`: the board wired to this gateway.
     AttachedBoard,
+    /// `wasi`: WASI 0.2's interfaces (clocks, random, cli, io; filesystem
+    /// and sockets with nothing to reach), for components built for
+    /// `wasm32-wasip2`.
+    Wasi,
 }
 
 impl Capability {
     /// Every capability, in WIT order.
-    pub const ALL: [Capability; 7] =
-        [Self::Log, Self::Clocks, Self::Config, Self::Kv, Self::Telemetry, Self::Messages, Self::AttachedBoard];
+    pub const ALL: [Capability; 8] = [
+        Self::Log,
+        Self::Clocks,
+        Self::Config,
+        Self::Kv,
+        Self::Telemetry,
+        Self::Messages,
+        Self::AttachedBoard,
+        Self::Wasi,
+    ];
 
     /// The interface's name, as in the WIT and in an application's grants.
     pub const fn name(self) -> &'static str {
@@ -47,6 +60,7 @@ impl Capability {
             Self::Telemetry => "telemetry",
             Self::Messages => "messages",
             Self::AttachedBoard => "attached-board",
+            Self::Wasi => "wasi",
         }
     }
 
@@ -63,7 +77,7 @@ impl fmt::Display for Capability {
 
 /// A string that names no edge capability.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{0:?} is no edge capability (one of log, clocks, config, kv, telemetry, messages, attached-board)")]
+#[error("{0:?} is no edge capability (one of log, clocks, config, kv, telemetry, messages, attached-board, wasi)")]
 pub struct UnknownCapability(pub String);
 
 impl FromStr for Capability {
@@ -128,14 +142,28 @@ pub enum ImportRefused {
         /// The capability it needs.
         capability: Capability,
     },
-    /// Something that is no `wasmbed:edge@0.1.0` interface (WASI, another
-    /// package, another version).
-    #[error("the component imports {0}, which edge components cannot be granted (only wasmbed:edge@0.1.0 interfaces)")]
+    /// Something that is no `wasmbed:edge@0.1.0` interface nor WASI 0.2
+    /// (another package, another version).
+    #[error(
+        "the component imports {0}, which edge components cannot be granted (only wasmbed:edge@0.1.0 interfaces, and WASI 0.2 with `wasi`)"
+    )]
     Unknown(String),
 }
 
-/// Classifies one import name (`wasmbed:edge/kv@0.1.0`).
+/// The WASI packages `wasi` grants (0.2, any patch): what wasmtime-wasi
+/// links. Not `wasi:http`, `wasi:config` or others it does not provide.
+const WASI_PACKAGES: [&str; 6] = ["cli", "clocks", "filesystem", "io", "random", "sockets"];
+
+/// Classifies one import name (`wasmbed:edge/kv@0.1.0`, `wasi:random/random@0.2.3`).
 pub fn classify(import: &str) -> Option<Import> {
+    if let Some(rest) = import.strip_prefix("wasi:") {
+        let (path, version) = rest.split_once('@')?;
+        let (package, interface) = path.split_once('/')?;
+        let minor_two =
+            version.strip_prefix("0.2.").is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        return (WASI_PACKAGES.contains(&package) && !interface.is_empty() && minor_two)
+            .then_some(Import::Capability(Capability::Wasi));
+    }
     let rest = import.strip_prefix(PACKAGE)?.strip_prefix('/')?;
     let (interface, version) = rest.split_once('@')?;
     if version != PACKAGE_VERSION {
@@ -171,7 +199,8 @@ mod tests {
         for c in Capability::ALL {
             assert_eq!(c.name().parse::<Capability>(), Ok(c));
         }
-        assert!("wasi".parse::<Capability>().is_err());
+        assert_eq!("wasi".parse::<Capability>(), Ok(Capability::Wasi));
+        assert!("wasi:cli".parse::<Capability>().is_err());
         assert!("LOG".parse::<Capability>().is_err());
         let g = Grants::parse(["log", "kv"]).unwrap();
         assert!(g.has(Capability::Log) && g.has(Capability::Kv) && !g.has(Capability::Clocks));
@@ -187,9 +216,25 @@ mod tests {
             check_imports(["wasmbed:edge/kv@0.1.0"], g),
             Err(ImportRefused::NotGranted { capability: Capability::Kv, .. })
         ));
+        for bad in ["wasmbed:edge/log@0.2.0", "wasmbed:edge/fs@0.1.0", "wasmbed:edge/log", ""] {
+            assert_eq!(check_imports([bad], g), Err(ImportRefused::Unknown(bad.into())), "{bad}");
+        }
+        // WASI 0.2 only with `wasi`, and only what wasmtime-wasi provides.
+        let wasi = ["wasi:cli/environment@0.2.0", "wasi:random/random@0.2.6", "wasi:sockets/tcp@0.2.3"];
+        for import in wasi {
+            assert!(
+                matches!(
+                    check_imports([import], g),
+                    Err(ImportRefused::NotGranted { capability: Capability::Wasi, .. })
+                ),
+                "{import}"
+            );
+            assert_eq!(check_imports([import], g.with(Capability::Wasi)), Ok(()), "{import}");
+        }
         for bad in
-            ["wasi:cli/environment@0.2.0", "wasmbed:edge/log@0.2.0", "wasmbed:edge/fs@0.1.0", "wasmbed:edge/log", ""]
+            ["wasi:http/types@0.2.0", "wasi:cli/environment@0.3.0", "wasi:cli/environment@0.2.", "wasi:cli@0.2.0"]
         {
+            let g = g.with(Capability::Wasi);
             assert_eq!(check_imports([bad], g), Err(ImportRefused::Unknown(bad.into())), "{bad}");
         }
     }

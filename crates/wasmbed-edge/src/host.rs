@@ -95,6 +95,11 @@ pub struct HostState {
     pub(crate) host_time: std::time::Duration,
     /// When the current call began.
     pub(crate) call_started: std::time::Instant,
+    /// WASI's context, made on first use (only components granted `wasi`
+    /// reach it).
+    wasi: Option<wasmtime_wasi::WasiCtx>,
+    /// WASI's resources (streams, pollables, ...).
+    table: wasmtime::component::ResourceTable,
 }
 
 impl fmt::Debug for HostState {
@@ -112,6 +117,8 @@ impl HostState {
             counters: CallCounters::default(),
             host_time: std::time::Duration::ZERO,
             call_started: std::time::Instant::now(),
+            wasi: None,
+            table: wasmtime::component::ResourceTable::new(),
         }
     }
 
@@ -280,5 +287,19 @@ impl attached_board::Host for HostState {
     fn spi_transfer(&mut self, bus: u8, data: Vec<u8>) -> Result<Vec<u8>, EdgeError> {
         self.board_data(&data)?;
         self.on_board(|b| b.spi_transfer(bus, &data))
+    }
+}
+
+/// WASI as `wasi` grants it: clocks and random are the host's; there are
+/// no arguments, no environment, no preopened directories, stdin is
+/// closed and stdout and stderr are discarded (the `log` interface is how a
+/// component speaks), and every socket address and name lookup is refused.
+fn sandboxed_wasi() -> wasmtime_wasi::WasiCtx {
+    wasmtime_wasi::WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build()
+}
+
+impl wasmtime_wasi::WasiView for HostState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView { ctx: self.wasi.get_or_insert_with(sandboxed_wasi), table: &mut self.table }
     }
 }

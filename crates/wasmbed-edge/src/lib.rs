@@ -6,8 +6,9 @@
 //!   (instances start in microseconds and their memory is bounded up
 //!   front), epoch interruption (every call has a deadline).
 //! - [`Grants`]: the capability rule devices follow too — an interface is
-//!   linked only when granted, and a component importing anything else
-//!   (WASI included) is refused before it runs, naming the import.
+//!   linked only when granted (WASI 0.2 too, with `wasi`, in a sandbox
+//!   with nothing to reach), and a component importing anything else is
+//!   refused before it runs, naming the import.
 //! - [`Instance`]: one running version; a trap, a deadline or a limit
 //!   fails it with the reason and touches nothing else.
 //! - [`Slot`] and [`Worker`]: one application — hot swap between events

@@ -114,6 +114,29 @@ fn grants_decide_what_links_and_bad_binaries_are_refused() {
 }
 
 #[test]
+fn wasi_links_only_when_granted_and_reaches_no_file_network_or_environment() {
+    let engine = engine();
+    let wasi = engine.compile(&edge_component("wasi-probe")).unwrap();
+    assert!(wasi.imports().iter().any(|i| i.starts_with("wasi:random/random@0.2.")), "{:?}", wasi.imports());
+    // Not granted: refused naming the WASI import, as any other.
+    let err = engine.prepare(&wasi, Grants::of([Capability::Log])).unwrap_err();
+    assert!(
+        matches!(&err, LoadError::Refused(ImportRefused::NotGranted { capability: Capability::Wasi, import }) if import.starts_with("wasi:")),
+        "{err}"
+    );
+    // Granted: it runs, and finds nothing of the gateway's to reach.
+    let prepared = engine.prepare(&wasi, Grants::of([Capability::Log, Capability::Wasi])).unwrap();
+    let record = Arc::new(Record::default());
+    let cx = context("wasi", &record, &Arc::default(), &[]);
+    let mut slot = Slot::new("wasi");
+    slot.commit(stage(&engine, &prepared, version(1), cx).unwrap());
+    slot.deliver(&Event::Message(b"report".to_vec()));
+    assert_eq!(slot.state(), &SlotState::Running(version(1)));
+    let logs = record.logs.lock().unwrap().clone();
+    assert_eq!(logs, [("wasi".to_string(), Level::Info, "env=0 args=0 preopens=0 random-differs=true".to_string())]);
+}
+
+#[test]
 fn a_trap_a_runaway_loop_and_a_memory_hog_fail_their_version_and_nothing_else() {
     let engine = engine();
     let record = Arc::new(Record::default());

@@ -105,7 +105,7 @@ export const RUNTIMES = every<Runtime>({ device: true, edge: true });
  * The interfaces an edge component may be granted (wit/wasmbed-edge.wit;
  * the platform refuses any other, naming it).
  */
-export const EDGE_CAPABILITIES = ['log', 'clocks', 'config', 'kv', 'telemetry', 'messages', 'attached-board'] as const;
+export const EDGE_CAPABILITIES = ['log', 'clocks', 'config', 'kv', 'telemetry', 'messages', 'attached-board', 'wasi'] as const;
 
 /** An audit entry's outcomes, in the order the filter offers them (the document's `Outcome`). */
 export const AUDIT_OUTCOMES = ['ok', 'refused', 'denied', 'failed'] as const;

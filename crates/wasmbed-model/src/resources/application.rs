@@ -73,7 +73,8 @@ impl Runtime {
 
 /// The capabilities an edge component may be granted: the interfaces of
 /// the `wasmbed:edge` WIT package (`wit/wasmbed-edge.wit`).
-pub const EDGE_CAPABILITIES: [&str; 7] = ["log", "clocks", "config", "kv", "telemetry", "messages", "attached-board"];
+pub const EDGE_CAPABILITIES: [&str; 8] =
+    ["log", "clocks", "config", "kv", "telemetry", "messages", "attached-board", "wasi"];
 
 /// Desired state of an application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
