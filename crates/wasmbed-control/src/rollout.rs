@@ -112,6 +112,18 @@ pub fn plan_steps(strategy: &Strategy, rollback: bool, total: usize) -> Vec<(Str
 /// The next rollout status. `devices` are the devices the selector targets
 /// now (devices that joined mid-rollout included).
 pub fn advance(strategy: &Strategy, st: &RolloutStatus, devices: &[DeviceHealth], now_ms: u64) -> RolloutStatus {
+    advance_targets(strategy, st, devices, now_ms, "devices")
+}
+
+/// [`advance`] over targets its messages call `noun` (`devices`,
+/// `gateways`, `boards`).
+fn advance_targets(
+    strategy: &Strategy,
+    st: &RolloutStatus,
+    devices: &[DeviceHealth],
+    now_ms: u64,
+    noun: &str,
+) -> RolloutStatus {
     let mut next = st.clone();
     if st.phase != RolloutPhase::Progressing {
         return next;
@@ -153,7 +165,7 @@ pub fn advance(strategy: &Strategy, st: &RolloutStatus, devices: &[DeviceHealth]
             None => String::new(),
         };
         next.message = Some(format!(
-            "{failed} of {} updated devices failed at step {} ({}; at most {} allowed){gate_note}: rolled back to {}",
+            "{failed} of {} updated {noun} failed at step {} ({}; at most {} allowed){gate_note}: rolled back to {}",
             touched.len(),
             i + 1,
             steps.get(i).map_or("-", |s| s.0.as_str()),
@@ -190,7 +202,7 @@ pub fn advance(strategy: &Strategy, st: &RolloutStatus, devices: &[DeviceHealth]
     if settled && evidence && soaked {
         if last {
             next.phase = RolloutPhase::Completed;
-            let failed_note = (failed > 0).then(|| format!("{failed} devices failed"));
+            let failed_note = (failed > 0).then(|| format!("{failed} {noun} failed"));
             next.message = failed_note;
         } else {
             next.step += 1;
@@ -274,9 +286,19 @@ pub fn reconcile_fleet(
     reconcile_targets(app, &targets, now_ms)
 }
 
+/// What an application's targets are called in its rollout's messages.
+fn targets_noun(app: &Application) -> &'static str {
+    match app.spec.runtime {
+        Runtime::Device => "devices",
+        Runtime::Edge if drives_boards(app) => "boards",
+        Runtime::Edge => "gateways",
+    }
+}
+
 /// The application's next status, given the targets its selector chose.
 fn reconcile_targets(app: &Application, targeted: &[Target<'_>], now_ms: u64) -> ApplicationStatus {
     let spec = &app.spec;
+    let noun = targets_noun(app);
     let mut st = app.status.clone();
     st.observed_generation = app.meta.generation;
     if let Err(e) = spec.validate() {
@@ -320,7 +342,8 @@ fn reconcile_targets(app: &Application, targeted: &[Target<'_>], now_ms: u64) ->
     if spec.abort_revision == Some(ro.revision) && !ro.phase.is_final() {
         ro.phase = RolloutPhase::Aborted;
         ro.message = Some(format!(
-            "aborted by an operator: every touched device goes back to {}",
+            "aborted by an operator: every touched {} goes back to {}",
+            noun.trim_end_matches('s'),
             ro.previous.map_or("nothing".into(), |p| format!("revision {p}"))
         ));
     }
@@ -350,7 +373,7 @@ fn reconcile_targets(app: &Application, targeted: &[Target<'_>], now_ms: u64) ->
             metrics: gate_verdict_in(gates, t.name, &t.observations, &slot, ro.revision),
         })
         .collect();
-    let ro = advance(&spec.strategy, &ro, &health, now_ms);
+    let ro = advance_targets(&spec.strategy, &ro, &health, now_ms, noun);
     if ro.phase != before
         && let Some(outcome) = RevisionOutcome::of(ro.phase)
     {
@@ -369,7 +392,7 @@ fn reconcile_targets(app: &Application, targeted: &[Target<'_>], now_ms: u64) ->
     st.failed = health.iter().filter(|h| h.new_revision == RevisionState::Failed).count() as u32;
     st.pending_offline = health.iter().filter(|h| !h.online && h.new_revision != RevisionState::Running).count() as u32;
     st.steps = step_progress(&spec.strategy, &ro, &health, &st.steps, now_ms);
-    st.conditions = merge_conditions(&st.conditions, conditions(&ro, &st), now_ms);
+    st.conditions = merge_conditions(&st.conditions, conditions(&ro, &st, noun), now_ms);
     st.rollout = Some(ro);
     st
 }
@@ -428,7 +451,7 @@ fn step_progress(
         .collect()
 }
 
-fn conditions(ro: &RolloutStatus, st: &ApplicationStatus) -> Vec<Condition> {
+fn conditions(ro: &RolloutStatus, st: &ApplicationStatus, noun: &str) -> Vec<Condition> {
     let rev = ro.revision;
     let progressing = match ro.phase {
         RolloutPhase::Progressing => Condition::new("Progressing", true, "RollingOut", format!("revision {rev}")),
@@ -446,7 +469,7 @@ fn conditions(ro: &RolloutStatus, st: &ApplicationStatus) -> Vec<Condition> {
         "Available",
         available,
         if available { "Running" } else { "NotRunning" },
-        format!("{} of {} targeted devices run revision {rev}", st.running, st.desired),
+        format!("{} of {} targeted {noun} run revision {rev}", st.running, st.desired),
     );
     vec![progressing, available]
 }

@@ -109,7 +109,7 @@ async fn a_canary_of_an_edge_application_across_two_gateways_rolls_back_on_failu
     })
     .await;
     let message = app.status.rollout.as_ref().and_then(|r| r.message.clone()).unwrap_or_default();
-    assert!(message.contains("1 of 1 updated devices failed") || message.contains("failed"), "{message}");
+    assert!(message.contains("1 of 1 updated gateways failed"), "{message}");
     assert_eq!(app.status.revision(2).and_then(|r| r.outcome), Some(RevisionOutcome::RolledBack));
     let touched = app.status.rollout.as_ref().map(|r| r.touched.len());
     assert_eq!(touched, Some(1), "the canary's first step touched one gateway");
