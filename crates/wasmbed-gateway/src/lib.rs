@@ -467,6 +467,8 @@ impl Gateway {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.permits.acquire_many(all)).await;
         watcher.abort();
         reporter.abort();
+        // What components kept since the last round is written first.
+        let _ = tokio::time::timeout(Duration::from_secs(5), edge::apps::keep_all(&self)).await;
         edge.abort();
         Ok(())
     }

@@ -410,6 +410,13 @@ async fn persist(gw: &Gateway, host: &EdgeHost, persisted: &mut BTreeMap<String,
     }
 }
 
+/// Writes every slot's key-value store, changed or not: a gateway stopping
+/// in order loses none of what its components kept.
+pub(crate) async fn keep_all(gw: &Gateway) {
+    let Some(host) = gw.edge_host.lock().ok().and_then(|h| h.upgrade()) else { return };
+    persist(gw, &host, &mut BTreeMap::new()).await;
+}
+
 /// One observation per slot: what was deployed, and whether its version
 /// still runs (a trap after the deploy fails it).
 async fn observe(
