@@ -86,7 +86,17 @@ pub struct MessageCall {
     pub payload: Vec<u8>,
 }
 
-/// What became of a [`MessageCall`].
+/// A message for an edge application on the replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeMessageCall {
+    /// The application's slot on the replica (`app`, or `app@device`).
+    pub slot: String,
+    /// The message (at most `wasmbed_api::MAX_MESSAGE_LEN` bytes).
+    pub payload: Vec<u8>,
+}
+
+/// What became of a [`MessageCall`] or an [`EdgeMessageCall`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageAnswer {
     /// Delivered, or why the app did not take it.
@@ -122,6 +132,7 @@ pub fn router(gateway: Arc<Gateway>, logs: Arc<LogBook>, token: &str, stop: watc
     Router::new()
         .route("/v1/terminal", post(terminal))
         .route("/v1/message", post(message))
+        .route("/v1/edge-message", post(edge_message))
         .route("/v1/logs", get(follow_logs))
         .route("/v1/telemetry", get(follow_telemetry))
         .layer(middleware::from_fn_with_state(replica.clone(), authorize))
@@ -168,6 +179,19 @@ async fn message(State(r): State<Replica>, body: Result<Json<MessageCall>, JsonR
         Ok(reply) => Json(MessageAnswer { delivery: reply.delivery }).into_response(),
         Err(CommandError::MessageTooLarge(_)) => Json(MessageAnswer { delivery: Delivery::TooLarge }).into_response(),
         Err(e @ CommandError::NotConnected(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ CommandError::Busy(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
+    }
+}
+
+async fn edge_message(State(r): State<Replica>, body: Result<Json<EdgeMessageCall>, JsonRejection>) -> Response {
+    let call = match body {
+        Ok(Json(call)) => call,
+        Err(e) => return error(e.status(), e.body_text()),
+    };
+    match r.gateway.send_edge_message(&call.slot, call.payload).await {
+        Ok(delivery) => Json(MessageAnswer { delivery }).into_response(),
+        Err(CommandError::MessageTooLarge(_)) => Json(MessageAnswer { delivery: Delivery::TooLarge }).into_response(),
         Err(e @ CommandError::Busy(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e) => error(StatusCode::GATEWAY_TIMEOUT, e.to_string()),
     }
@@ -373,6 +397,11 @@ impl ControlClient {
         self.call(endpoint, "/v1/message", call).await.map(|a: MessageAnswer| a.delivery)
     }
 
+    /// Delivers `call` to an edge application on the replica at `endpoint`.
+    pub async fn edge_message(&self, endpoint: &str, call: &EdgeMessageCall) -> Result<Delivery, ControlError> {
+        self.call(endpoint, "/v1/edge-message", call).await.map(|a: MessageAnswer| a.delivery)
+    }
+
     /// Posts `body` to `path` on the replica at `endpoint` and reads its answer.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
@@ -506,6 +535,13 @@ impl wasmbed_api::Terminal for RemoteTerminal {
         let endpoint = self.holder(device).await?;
         let call = MessageCall { device: device.to_owned(), app: app.to_owned(), payload: payload.to_vec() };
         self.client.message(&endpoint, &call).await.map_err(terminal_error)
+    }
+
+    async fn send_edge_message(&self, gateway: &str, slot: &str, payload: &[u8]) -> Result<Delivery, TerminalError> {
+        let backend = |e: wasmbed_model::StoreError| TerminalError::NoAnswer(e.to_string());
+        let g = self.store.get_gateway(gateway).await.map_err(backend)?.ok_or(TerminalError::NotConnected)?;
+        let call = EdgeMessageCall { slot: slot.to_owned(), payload: payload.to_vec() };
+        self.client.edge_message(&g.spec.endpoint, &call).await.map_err(terminal_error)
     }
 }
 

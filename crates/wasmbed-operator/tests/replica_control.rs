@@ -74,6 +74,35 @@ async fn terminal_and_logs_reach_the_controller_through_a_replicas_control_port(
     assert_eq!(message("hello", vec![0; wasmbed_api::MAX_MESSAGE_LEN + 1]).await.unwrap(), Delivery::TooLarge);
     assert_eq!(terminal.send_message("nobody", "hello", b"hi").await.unwrap_err(), TerminalError::NotConnected);
 
+    // So do messages to an edge application on the replica's gateway.
+    let component = wasmbed_testkit::edge_component("probe");
+    let digest = hex::encode(Sha256::digest(&component));
+    p.store.put_module(&digest, &component).await.unwrap();
+    let spec = ApplicationSpec {
+        runtime: wasmbed_model::Runtime::Edge,
+        capabilities: ["log", "config", "kv", "telemetry"].map(String::from).to_vec(),
+        ..ApplicationSpec::new("1", &digest, component.len() as u32)
+    };
+    p.store
+        .put_application(&Application { meta: Meta::named("probe"), spec, status: Default::default() })
+        .await
+        .unwrap();
+    let gateway = p.gateways[0].config().name.clone();
+    wasmbed_testkit::poll("the edge app running on the replica", async || {
+        match terminal.send_edge_message(&gateway, "probe", b"publish").await {
+            Ok(Delivery::Delivered) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    assert_eq!(terminal.send_edge_message(&gateway, "nothing", b"hi").await.unwrap(), Delivery::NotRunning);
+    let too_large = vec![0; wasmbed_api::MAX_MESSAGE_LEN + 1];
+    assert_eq!(terminal.send_edge_message(&gateway, "probe", &too_large).await.unwrap(), Delivery::TooLarge);
+    assert_eq!(
+        terminal.send_edge_message("no-gateway", "probe", b"hi").await.unwrap_err(),
+        TerminalError::NotConnected
+    );
+
     // The app logs at its start: restart it until a line has come through
     // (the collector may not have been connected for the first start).
     let line = wasmbed_testkit::poll("a log line at the controller", async || {
