@@ -114,9 +114,14 @@ pub struct GatewayConfig {
     pub trust_chain: TrustChain,
     /// The app-signing key this gateway pins, which edge components'
     /// signed manifests are checked against (moved along `trust_chain`).
-    /// Without one, edge components run unchecked, and the gateway says so.
-    pub app_key: Option<edge::PinnedKey>,
+    /// Shared, so that a gateway that learns it after its start (in
+    /// Kubernetes, from the controller) sets it here. Until it is set, edge
+    /// components are refused as unsigned.
+    pub app_key: AppKeyPin,
 }
+
+/// The app-signing key a gateway pins for edge components, once known.
+pub type AppKeyPin = Arc<std::sync::RwLock<Option<edge::PinnedKey>>>;
 
 /// The app-signing key announcements a gateway relays (it cannot make
 /// them: it holds no signing key).
@@ -153,7 +158,7 @@ impl Default for GatewayConfig {
             report_ms: defaults::GATEWAY_REPORT_MS,
             deploy_retry: RetryPolicy::DEFAULT,
             trust_chain: TrustChain::default(),
-            app_key: None,
+            app_key: AppKeyPin::default(),
         }
     }
 }
@@ -235,8 +240,16 @@ impl GatewayConfig {
     }
 
     /// Pinning `key` for edge components' manifests.
-    pub fn with_app_key(mut self, key: edge::PinnedKey) -> Self {
-        self.app_key = Some(key);
+    pub fn with_app_key(self, key: edge::PinnedKey) -> Self {
+        if let Ok(mut k) = self.app_key.write() {
+            *k = Some(key);
+        }
+        self
+    }
+
+    /// Pinning the key `pin` holds, or will (set by whoever learns it).
+    pub fn with_app_key_pin(mut self, pin: AppKeyPin) -> Self {
+        self.app_key = pin;
         self
     }
 

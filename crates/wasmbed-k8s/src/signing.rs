@@ -13,6 +13,11 @@
 //!   ([`read_announcements`]) and relay. One object per generation means
 //!   the controller only ever creates them (no update rights), and the
 //!   gateways only ever get them by name.
+//! - Public keys: at every start the controller publishes its current
+//!   key's public half in an immutable ConfigMap of its generation,
+//!   [`public_key_config_map`]. A gateway pins the oldest it finds
+//!   ([`read_public_key`]) and walks the announcements from there, so it
+//!   checks the edge components it runs as devices check their modules.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,6 +40,14 @@ const MAX_NEW_PER_READ: u32 = 64;
 /// The ConfigMap holding the announcement of generation `generation`.
 pub fn announcement_config_map(release: &str, generation: u32) -> String {
     format!("{release}-app-signing-announce-{generation}")
+}
+
+/// Key of a public key (SEC1) in its ConfigMap.
+pub const PUBLIC_KEY_KEY: &str = "key.sec1";
+
+/// The ConfigMap holding the public key of generation `generation`.
+pub fn public_key_config_map(release: &str, generation: u32) -> String {
+    format!("{release}-app-signing-key-{generation}")
 }
 
 /// Whether `name` is a file of an app-signing folder: `key-<n>.pem` or
@@ -133,8 +146,8 @@ pub enum AnnouncementError {
         /// The server's answer.
         detail: String,
     },
-    /// A ConfigMap of that name holds no announcement.
-    #[error("ConfigMap {name} holds no binaryData key {ANNOUNCEMENT_KEY}")]
+    /// A ConfigMap of that name holds no announcement (or no key).
+    #[error("ConfigMap {name} holds no binaryData key {ANNOUNCEMENT_KEY} or {PUBLIC_KEY_KEY}")]
     Empty {
         /// The ConfigMap.
         name: String,
@@ -166,6 +179,56 @@ pub async fn publish_announcement(
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
         Err(e) => Err(AnnouncementError::Api { doing: "creating", name, detail: describe(&e) }),
     }
+}
+
+/// Publishes the public key (`sec1`) of generation `generation`; one
+/// already there is kept (a generation's key never changes).
+pub async fn publish_public_key(
+    config_maps: &Api<ConfigMap>,
+    release: &str,
+    generation: u32,
+    sec1: &[u8],
+) -> Result<(), AnnouncementError> {
+    let name = public_key_config_map(release, generation);
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(BTreeMap::from([(PART_OF.0.to_owned(), PART_OF.1.to_owned())])),
+            ..ObjectMeta::default()
+        },
+        binary_data: Some(BTreeMap::from([(PUBLIC_KEY_KEY.to_owned(), ByteString(sec1.to_vec()))])),
+        immutable: Some(true),
+        ..ConfigMap::default()
+    };
+    match config_maps.create(&PostParams::default(), &cm).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(AnnouncementError::Api { doing: "creating", name, detail: describe(&e) }),
+    }
+}
+
+/// The oldest public key published among generations `0..=newest` (a
+/// gateway knows the newest from the announcements it follows), with its
+/// generation; `None` when none is published yet.
+pub async fn read_public_key(
+    config_maps: &Api<ConfigMap>,
+    release: &str,
+    newest: u32,
+) -> Result<Option<(Vec<u8>, u32)>, AnnouncementError> {
+    for generation in 0..=newest.min(MAX_NEW_PER_READ) {
+        let name = public_key_config_map(release, generation);
+        let got = config_maps.get_opt(&name).await.map_err(|e| AnnouncementError::Api {
+            doing: "reading",
+            name: name.clone(),
+            detail: describe(&e),
+        })?;
+        let Some(cm) = got else { continue };
+        return match cm.binary_data.and_then(|mut d| d.remove(PUBLIC_KEY_KEY)) {
+            Some(bytes) => Ok(Some((bytes.0, generation))),
+            None => Err(AnnouncementError::Empty { name }),
+        };
+    }
+    Ok(None)
 }
 
 /// The announcements of generations `from`, `from + 1`, … that are

@@ -22,7 +22,10 @@ use tokio::sync::watch;
 use wasmbed_api::{Rotated, SigningError, SigningKeyInfo, SigningKeys};
 use wasmbed_control::SharedKey;
 use wasmbed_gateway::TrustChain;
-use wasmbed_k8s::signing::{persist_signing_dir, publish_announcement, read_announcements, sync_signing_dir};
+use wasmbed_k8s::signing::{
+    persist_signing_dir, publish_announcement, publish_public_key, read_announcements, read_public_key,
+    sync_signing_dir,
+};
 use wasmbed_pki::{AppSigning, Pki, PkiError};
 
 /// How often a gateway looks for a new announcement.
@@ -90,6 +93,8 @@ impl ClusterAppKeys {
             let generation = u32::try_from(i + 1).unwrap_or(u32::MAX);
             publish_announcement(&config_maps, release, generation, &encode(generation, signed)?).await?;
         }
+        // Gateways pin the oldest public key published and walk from there.
+        publish_public_key(&config_maps, release, files.generation(), files.key().public_sec1()).await?;
         pki.pin_app_key(files.key(), files.generation());
         let signer = Arc::new(RwLock::new(files.key().clone()));
         Ok(Self {
@@ -187,6 +192,37 @@ impl SigningKeys for ClusterAppKeys {
 
     fn retire(&self) -> Result<usize, SigningError> {
         Ok(tokio::runtime::Handle::current().block_on(self.retire_now())?)
+    }
+}
+
+/// Sets a gateway's `pin` to the oldest app-signing public key the
+/// controller published, looking every [`ANNOUNCEMENT_POLL`] until it
+/// finds one (or `stop` turns true). Until then the gateway refuses edge
+/// components as unsigned.
+pub async fn follow_public_key(
+    config_maps: Api<ConfigMap>,
+    release: String,
+    chain: TrustChain,
+    pin: wasmbed_gateway::AppKeyPin,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let newest = chain.read().map(|c| c.len()).unwrap_or(0);
+        match read_public_key(&config_maps, &release, u32::try_from(newest).unwrap_or(u32::MAX)).await {
+            Ok(Some((sec1, generation))) => {
+                if let Ok(mut p) = pin.write() {
+                    *p = Some(wasmbed_gateway::edge::PinnedKey { sec1, generation });
+                }
+                tracing::info!(generation, "app-signing key pinned for edge components");
+                return;
+            }
+            Ok(None) => tracing::debug!("no app-signing key published yet"),
+            Err(e) => tracing::warn!("reading the app-signing key: {e}"),
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(ANNOUNCEMENT_POLL) => {}
+        }
     }
 }
 

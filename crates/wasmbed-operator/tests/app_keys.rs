@@ -21,8 +21,8 @@ use kube::Api;
 use serde_json::{Value, json};
 use wasmbed_api::SigningKeys;
 use wasmbed_gateway::TrustChain;
-use wasmbed_k8s::signing::{AnnouncementError, read_announcements};
-use wasmbed_operator::signing::{ClusterAppKeys, follow_announcements};
+use wasmbed_k8s::signing::{AnnouncementError, read_announcements, read_public_key};
+use wasmbed_operator::signing::{ClusterAppKeys, follow_announcements, follow_public_key};
 use wasmbed_pki::Pki;
 
 const SECRET: &str = "rel-app-signing";
@@ -79,6 +79,14 @@ async fn keys_are_kept_rotated_undone_retired_and_followed() {
                 assert_eq!(keys, ["key-0.pem"], "{body}");
             })
             .reply(201, &secret_json(json!({}))),
+        // Its public key, for the gateways to pin.
+        Exchange::new(Method::POST, path("configmaps", None, None))
+            .check(|body, _| {
+                assert_eq!(body["metadata"]["name"], "rel-app-signing-key-0");
+                assert_eq!(body["immutable"], true);
+                assert!(body["binaryData"]["key.sec1"].is_string(), "{body}");
+            })
+            .reply(201, &config_map_json("rel-app-signing-key-0", json!({}))),
         // Rotation: kept in the Secret first, then announced.
         Exchange::new(Method::PATCH, path("secrets", Some(SECRET), None))
             .check(|body, _| {
@@ -143,6 +151,9 @@ async fn keys_are_kept_rotated_undone_retired_and_followed() {
     let (client, server) = scripted(vec![
         Exchange::new(Method::GET, path("secrets", Some(SECRET), None)).reply(200, &secret_json(data)),
         Exchange::new(Method::POST, path("configmaps", None, None)).reply(409, &status(409, "AlreadyExists", "exists")),
+        Exchange::new(Method::POST, path("configmaps", None, None))
+            .check(|body, _| assert_eq!(body["metadata"]["name"], "rel-app-signing-key-1"))
+            .reply(201, &config_map_json("rel-app-signing-key-1", json!({}))),
         // Bad input: a Secret with a file that is not a signing file.
         Exchange::new(Method::GET, path("secrets", Some(SECRET), None))
             .reply(200, &secret_json(json!({ "../ca.key": b64(b"x") }))),
@@ -183,4 +194,32 @@ async fn keys_are_kept_rotated_undone_retired_and_followed() {
     let e = read_announcements(&config_maps, "rel", 1).await.unwrap_err();
     assert!(matches!(e, AnnouncementError::Empty { .. }), "{e}");
     done(server).await;
+
+    // A gateway pins the oldest public key published (generation 0 was
+    // never published here: it pins 1), looking again until there is one.
+    let sec1 = rotated_key_sec1(&key_1);
+    let (client, server) = scripted(vec![
+        Exchange::new(Method::GET, path("configmaps", Some("rel-app-signing-key-0"), None))
+            .reply(404, &status(404, "NotFound", "")),
+        Exchange::new(Method::GET, path("configmaps", Some("rel-app-signing-key-1"), None))
+            .reply(200, &config_map_json("rel-app-signing-key-1", json!({ "key.sec1": b64(&sec1) }))),
+        // Bad input: a key ConfigMap without its key.
+        Exchange::new(Method::GET, path("configmaps", Some("rel-app-signing-key-0"), None))
+            .reply(200, &config_map_json("rel-app-signing-key-0", json!({}))),
+    ]);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, NS);
+    let pin = wasmbed_gateway::AppKeyPin::default();
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    follow_public_key(config_maps.clone(), "rel".into(), chain.clone(), pin.clone(), stop_rx).await;
+    let pinned = pin.read().unwrap().clone().unwrap();
+    assert_eq!((pinned.sec1, pinned.generation), (sec1, 1));
+    let e = read_public_key(&config_maps, "rel", 1).await.unwrap_err();
+    assert!(matches!(e, AnnouncementError::Empty { .. }), "{e}");
+    done(server).await;
+}
+
+/// The public half (SEC1) of a PEM private key.
+fn rotated_key_sec1(pem: &[u8]) -> Vec<u8> {
+    let key = wasmbed_trust::SigningKey::from_pem(std::str::from_utf8(pem).unwrap()).unwrap();
+    key.public_sec1().to_vec()
 }

@@ -201,9 +201,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
     // Per application, the highest manifest floor accepted: older
     // manifests are replays.
     let mut floors: BTreeMap<String, u64> = BTreeMap::new();
-    if gw.cfg.app_key.is_none() {
-        warn!(gateway = %gw.cfg.name, "no app-signing key pinned: edge components run without their signatures checked");
-    }
+
     let mut every = tokio::time::interval(Duration::from_millis(u64::from(gw.cfg.report_ms)));
     loop {
         tokio::select! {
@@ -317,12 +315,13 @@ async fn deploy(
     let component =
         gw.module(&d.digest).await.ok_or_else(|| refuse(format!("component {} is not in the store", d.digest)))?;
     // Only what the control plane signed runs here.
-    if let Some(key) = &gw.cfg.app_key {
-        let chain = gw.cfg.trust_chain.read().map(|c| c.clone()).unwrap_or_default();
-        let floor = floors.get(&d.app).copied().unwrap_or(0);
-        let manifest = super::vouch::check(key, &chain, d, &component, floor).map_err(|e| refuse(e.to_string()))?;
-        floors.insert(d.app.clone(), floor.max(manifest.floor));
-    }
+    let key = gw.cfg.app_key.read().ok().and_then(|k| k.clone()).ok_or_else(|| {
+        refuse("unsigned: this gateway pins no app-signing key yet, so it can check no manifest".to_string())
+    })?;
+    let chain = gw.cfg.trust_chain.read().map(|c| c.clone()).unwrap_or_default();
+    let floor = floors.get(&d.app).copied().unwrap_or(0);
+    let manifest = super::vouch::check(&key, &chain, d, &component, floor).map_err(|e| refuse(e.to_string()))?;
+    floors.insert(d.app.clone(), floor.max(manifest.floor));
     let deploy = EdgeDeploy {
         app: d.slot.clone(),
         version: version(d),

@@ -14,10 +14,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, Client};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use wasmbed_gateway::{Gateway, GatewayConfig, TrustChain};
+use wasmbed_gateway::{AppKeyPin, Gateway, GatewayConfig, TrustChain};
 use wasmbed_k8s::KubeStore;
 use wasmbed_model::{LogBook, Store};
-use wasmbed_operator::signing::follow_announcements;
+use wasmbed_operator::signing::{follow_announcements, follow_public_key};
 use wasmbed_operator::{GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY, read, replica_control as control};
 use wasmbed_pki::Identity;
 
@@ -80,12 +80,16 @@ async fn main() -> Result<()> {
     // Announcements of newer app-signing keys, relayed to every device.
     let chain = TrustChain::default();
     let following =
-        tokio::spawn(follow_announcements(config_maps, args.release.clone(), chain.clone(), stop_rx.clone()));
+        tokio::spawn(follow_announcements(config_maps.clone(), args.release.clone(), chain.clone(), stop_rx.clone()));
+    // The key edge components' manifests are checked against.
+    let pin = AppKeyPin::default();
+    tokio::spawn(follow_public_key(config_maps, args.release.clone(), chain.clone(), pin.clone(), stop_rx.clone()));
     let cfg = GatewayConfig::default()
         .with_name(&args.name)
         .with_max_sessions(args.capacity)
         .with_endpoints(&args.endpoint, None)
-        .with_trust_chain(chain);
+        .with_trust_chain(chain)
+        .with_app_key_pin(pin);
     let logs = Arc::new(LogBook::new(1000));
     let gateway =
         Gateway::new(cfg, tls, store as Arc<dyn Store>, logs.clone(), Arc::default(), wasmbed_model::clock::system());
