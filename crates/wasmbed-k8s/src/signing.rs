@@ -154,23 +154,21 @@ pub enum AnnouncementError {
     },
 }
 
-/// Publishes `announcement` (the CBOR of generation `generation`'s signed
-/// announcement) for the gateways; one already there is kept (announcements
-/// are never changed: a generation is announced once).
-pub async fn publish_announcement(
+/// Creates the immutable ConfigMap `name` holding `bytes` under `key`; one
+/// already there is kept (what these hold never changes).
+async fn publish_once(
     config_maps: &Api<ConfigMap>,
-    release: &str,
-    generation: u32,
-    announcement: &[u8],
+    name: String,
+    key: &str,
+    bytes: &[u8],
 ) -> Result<(), AnnouncementError> {
-    let name = announcement_config_map(release, generation);
     let cm = ConfigMap {
         metadata: ObjectMeta {
             name: Some(name.clone()),
             labels: Some(BTreeMap::from([(PART_OF.0.to_owned(), PART_OF.1.to_owned())])),
             ..ObjectMeta::default()
         },
-        binary_data: Some(BTreeMap::from([(ANNOUNCEMENT_KEY.to_owned(), ByteString(announcement.to_vec()))])),
+        binary_data: Some(BTreeMap::from([(key.to_owned(), ByteString(bytes.to_vec()))])),
         immutable: Some(true),
         ..ConfigMap::default()
     };
@@ -181,6 +179,33 @@ pub async fn publish_announcement(
     }
 }
 
+/// What ConfigMap `name` holds under `key`; `None` when there is no such
+/// ConfigMap, an error when it holds nothing under `key`.
+async fn read_one(config_maps: &Api<ConfigMap>, name: String, key: &str) -> Result<Option<Vec<u8>>, AnnouncementError> {
+    let got = config_maps.get_opt(&name).await.map_err(|e| AnnouncementError::Api {
+        doing: "reading",
+        name: name.clone(),
+        detail: describe(&e),
+    })?;
+    let Some(cm) = got else { return Ok(None) };
+    match cm.binary_data.and_then(|mut d| d.remove(key)) {
+        Some(bytes) => Ok(Some(bytes.0)),
+        None => Err(AnnouncementError::Empty { name }),
+    }
+}
+
+/// Publishes `announcement` (the CBOR of generation `generation`'s signed
+/// announcement) for the gateways; one already there is kept (announcements
+/// are never changed: a generation is announced once).
+pub async fn publish_announcement(
+    config_maps: &Api<ConfigMap>,
+    release: &str,
+    generation: u32,
+    announcement: &[u8],
+) -> Result<(), AnnouncementError> {
+    publish_once(config_maps, announcement_config_map(release, generation), ANNOUNCEMENT_KEY, announcement).await
+}
+
 /// Publishes the public key (`sec1`) of generation `generation`; one
 /// already there is kept (a generation's key never changes).
 pub async fn publish_public_key(
@@ -189,22 +214,7 @@ pub async fn publish_public_key(
     generation: u32,
     sec1: &[u8],
 ) -> Result<(), AnnouncementError> {
-    let name = public_key_config_map(release, generation);
-    let cm = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            labels: Some(BTreeMap::from([(PART_OF.0.to_owned(), PART_OF.1.to_owned())])),
-            ..ObjectMeta::default()
-        },
-        binary_data: Some(BTreeMap::from([(PUBLIC_KEY_KEY.to_owned(), ByteString(sec1.to_vec()))])),
-        immutable: Some(true),
-        ..ConfigMap::default()
-    };
-    match config_maps.create(&PostParams::default(), &cm).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(AnnouncementError::Api { doing: "creating", name, detail: describe(&e) }),
-    }
+    publish_once(config_maps, public_key_config_map(release, generation), PUBLIC_KEY_KEY, sec1).await
 }
 
 /// The oldest public key published among generations `0..=newest` (a
@@ -216,17 +226,9 @@ pub async fn read_public_key(
     newest: u32,
 ) -> Result<Option<(Vec<u8>, u32)>, AnnouncementError> {
     for generation in 0..=newest.min(MAX_NEW_PER_READ) {
-        let name = public_key_config_map(release, generation);
-        let got = config_maps.get_opt(&name).await.map_err(|e| AnnouncementError::Api {
-            doing: "reading",
-            name: name.clone(),
-            detail: describe(&e),
-        })?;
-        let Some(cm) = got else { continue };
-        return match cm.binary_data.and_then(|mut d| d.remove(PUBLIC_KEY_KEY)) {
-            Some(bytes) => Ok(Some((bytes.0, generation))),
-            None => Err(AnnouncementError::Empty { name }),
-        };
+        if let Some(sec1) = read_one(config_maps, public_key_config_map(release, generation), PUBLIC_KEY_KEY).await? {
+            return Ok(Some((sec1, generation)));
+        }
     }
     Ok(None)
 }
@@ -240,16 +242,9 @@ pub async fn read_announcements(
 ) -> Result<Vec<Vec<u8>>, AnnouncementError> {
     let mut out = Vec::new();
     for generation in from..from.saturating_add(MAX_NEW_PER_READ) {
-        let name = announcement_config_map(release, generation);
-        let got = config_maps.get_opt(&name).await.map_err(|e| AnnouncementError::Api {
-            doing: "reading",
-            name: name.clone(),
-            detail: describe(&e),
-        })?;
-        let Some(cm) = got else { break };
-        match cm.binary_data.and_then(|mut d| d.remove(ANNOUNCEMENT_KEY)) {
-            Some(bytes) => out.push(bytes.0),
-            None => return Err(AnnouncementError::Empty { name }),
+        match read_one(config_maps, announcement_config_map(release, generation), ANNOUNCEMENT_KEY).await? {
+            Some(bytes) => out.push(bytes),
+            None => break,
         }
     }
     Ok(out)

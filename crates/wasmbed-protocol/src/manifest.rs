@@ -143,10 +143,9 @@ impl KeyRotation {
 mod tests {
     use super::*;
 
-    #[test]
-    fn slots_of_an_application() {
-        let m = Manifest {
-            application: "hello".into(),
+    fn manifest(application: &str) -> Manifest {
+        Manifest {
+            application: application.into(),
             revision: 3,
             version: "1".into(),
             module_sha256: [0; 32].into(),
@@ -158,27 +157,19 @@ mod tests {
             sequence: 1,
             floor: 1,
             edge_grants: None,
-        };
+        }
+    }
+
+    #[test]
+    fn slots_of_an_application() {
+        let m = manifest("hello");
         assert!(m.names_slot("hello") && m.names_slot("hello.r3"));
         assert!(!m.names_slot("hellox") && !m.names_slot("hell") && !m.names_slot("other.r3"));
     }
 
     #[test]
     fn edge_grants_are_encoded_only_when_present() {
-        let device = Manifest {
-            application: "a".into(),
-            revision: 1,
-            version: "1".into(),
-            module_sha256: [1; 32].into(),
-            module_size: 1,
-            grants: Vec::new(),
-            resources: Vec::new(),
-            limits: AppLimits::default(),
-            config: Vec::new(),
-            sequence: 1,
-            floor: 0,
-            edge_grants: None,
-        };
+        let device = manifest("a");
         let edge = Manifest { edge_grants: Some(alloc::vec!["kv".into(), "attached-board".into()]), ..device.clone() };
         let (d, e) = (device.to_body(), edge.to_body());
         // A device manifest's body is what it was before edge grants existed.
