@@ -10,8 +10,9 @@ describe('model', () => {
   });
 
   it('finds an edge application on a gateway, one slot per board it drives', () => {
-    const g = { status: { edge: [{ name: 'blink' }, { name: 'blink@vld-1' }, { name: 'blinker' }] } } as unknown as Gateway;
-    expect(edgeSlotsOf('blink', g).map((s) => s.name)).toEqual(['blink', 'blink@vld-1']);
+    const edge = [{ name: 'blink' }, { name: 'blink@vld-1' }, { name: 'blinker' }, { name: 'blink.r3' }, { name: 'blink.r3@vld-2' }];
+    const g = { status: { edge } } as unknown as Gateway;
+    expect(edgeSlotsOf('blink', g).map((s) => s.name)).toEqual(['blink', 'blink@vld-1', 'blink.r3', 'blink.r3@vld-2']);
     expect(edgeSlotsOf('blink', {} as Gateway)).toEqual([]);
   });
 

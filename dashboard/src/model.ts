@@ -152,9 +152,19 @@ export function slotsOf(app: string, d: Device) {
   return (d.status?.session?.apps ?? []).filter((a) => a.name === app || a.name.startsWith(`${app}.r`));
 }
 
-/** The slots of edge application `app` a gateway reports: the app's own, and one per board it drives (`app@device`). */
+/** An edge slot without its blue-green revision: `watch.r3` is `watch`, `blink.r3@vld-1` is `blink@vld-1`. */
+export function unversionedSlot(slot: string): string {
+  const at = slot.indexOf('@');
+  const head = at < 0 ? slot : slot.slice(0, at);
+  return appOfSlot(head) + (at < 0 ? '' : slot.slice(at));
+}
+
+/** The slots of edge application `app` a gateway reports: the app's own (each blue-green revision), and one per board it drives (`app@device`). */
 export function edgeSlotsOf(app: string, g: Gateway) {
-  return (g.status?.edge ?? []).filter((a) => a.name === app || a.name.startsWith(`${app}@`));
+  return (g.status?.edge ?? []).filter((a) => {
+    const key = unversionedSlot(a.name);
+    return key === app || key.startsWith(`${app}@`);
+  });
 }
 
 /** The application a slot belongs to: the slot's name without a blue-green `.r<rev>` suffix (the inverse of slotsOf). */

@@ -1153,15 +1153,11 @@ async fn edge_components_are_checked_at_upload_and_deploy_as_a_gateway_would() {
             "not a WebAssembly component",
         ),
         (put("e", format!(r#"{{"version":"1","digest":"{p}",{caps}}}"#)), StatusCode::BAD_REQUEST, "spec.capabilities"),
+        // WASI is granted whole, as `wasi`, not by interface.
         (
-            put(
-                "e",
-                format!(
-                    r#"{{"version":"1","digest":"{p}","runtime":"edge",{caps},"strategy":{{"type":"blue-green"}}}}"#
-                ),
-            ),
+            put("e", format!(r#"{{"version":"1","digest":"{p}","runtime":"edge","capabilities":["wasi:cli"]}}"#)),
             StatusCode::BAD_REQUEST,
-            "spec.strategy",
+            "spec.capabilities",
         ),
         (
             put("e", format!(r#"{{"version":"1","digest":"{p}","runtime":"cloud"}}"#)),

@@ -77,6 +77,16 @@ pub fn board_slot(slot: &str, device: &str) -> String {
     format!("{slot}@{device}")
 }
 
+/// The slot an edge slot keeps its state under: its name without a
+/// blue-green revision (`watch.r3` → `watch`, `blink.r3@vld-1` →
+/// `blink@vld-1`), so the revisions side by side share one store.
+pub fn unversioned_slot(slot: &str) -> String {
+    match slot.split_once('@') {
+        Some((head, device)) => board_slot(wasmbed_model::telemetry::app_of_slot(head), device),
+        None => wasmbed_model::telemetry::app_of_slot(slot).to_string(),
+    }
+}
+
 fn selects(app: &Application, labels: &Labels) -> bool {
     app.spec.selector.parse::<Selector>().is_ok_and(|s| s.matches(labels))
 }
@@ -180,6 +190,14 @@ fn holds(o: &AppObservation, revision: u64, digest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blue_green_slots_share_their_unversioned_state() {
+        assert_eq!(unversioned_slot("watch"), "watch");
+        assert_eq!(unversioned_slot("watch.r3"), "watch");
+        assert_eq!(unversioned_slot("blink.r3@vld-1"), "blink@vld-1");
+        assert_eq!(unversioned_slot("blink@vld-1"), "blink@vld-1");
+    }
     use wasmbed_model::Step;
     use wasmbed_testkit::{With, observation};
 

@@ -348,3 +348,58 @@ async fn messages_reach_an_edge_application_on_its_gateways_through_the_api() {
     assert_eq!(results[1]["delivery"], "not-running", "{results}");
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_edge_rollout_installs_everywhere_then_switches_and_keeps_the_old_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = PlatformConfig::new(tmp.path()).with_gateways(2).with_heartbeat_ms(300).quick();
+    let p = Platform::start(cfg).await.unwrap();
+    let strategy = || Strategy::BlueGreen { soak_ms: 300 };
+    let completed = async |revision: u64| {
+        eventually(&p.store, "the rollout completed", async || {
+            let app = p.store.get_application("probe").await.unwrap().unwrap();
+            let ro = app.status.rollout.clone();
+            if ro.is_some_and(|r| r.revision == revision && r.phase == RolloutPhase::Completed) {
+                Ok(())
+            } else {
+                Err(app.status)
+            }
+        })
+        .await
+    };
+    deploy_component(&p.store, "probe", "probe", "1", &CAPS, "", &[("label", "a")], strategy()).await;
+    completed(1).await;
+    publish_seq(&p, 1..=2);
+    eventually(&p.store, "revision 1 counted the samples", async || {
+        match kept_counter(&p.store, "probe", "handled.a").await {
+            Some(2) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    deploy_component(&p.store, "probe", "probe", "2", &CAPS, "", &[("label", "b")], strategy()).await;
+    completed(2).await;
+    // Both gateways switched to revision 2 and keep revision 1 installed,
+    // idle, beside it.
+    eventually(&p.store, "r2 running and r1 kept on both gateways", async || {
+        let gws = gateways(&p.store).await;
+        let both = gws.iter().all(|g| {
+            edge_state(g, "probe.r2") == Some((2, AppState::Running))
+                && edge_state(g, "probe.r1") == Some((1, AppState::Stopped))
+        });
+        if both { Ok(()) } else { Err(gws) }
+    })
+    .await;
+    // Only the running revision is fed, and it goes on with the store the
+    // application kept: the sequence continues with no gap.
+    publish_seq(&p, 3..=5);
+    eventually(&p.store, "revision 2 counted the samples", async || {
+        let mut counted = Vec::new();
+        for key in ["handled.a", "handled.b", "count", "gaps"] {
+            counted.push(kept_counter(&p.store, "probe", key).await);
+        }
+        if counted == [Some(2), Some(3), Some(5), None] { Ok(()) } else { Err(counted) }
+    })
+    .await;
+    p.shutdown().await;
+}

@@ -310,6 +310,7 @@ async fn a_component_on_the_gateway_drives_the_board_over_its_link() {
         board: Some(Arc::new(LinkedBoard::new(link.clone(), tokio::runtime::Handle::current()))),
         tick: Some(Duration::from_millis(50)),
         state: None,
+        active: true,
     };
     host.deploy(deploy(1)).await.unwrap();
 

@@ -120,7 +120,6 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
       <SelectField label="Runs on" options={RUNTIMES} value={runtime} onValue={(r) => {
         setRuntime(r);
         setCaps(r === 'edge' ? ['log'] : ['log', 'time']);
-        if (r === 'edge' && type === 'blue-green') setType('all-at-once');
       }} />
       <label>
         {edge ? 'Component (.wasm)' : 'Module (.wasm)'}
@@ -170,7 +169,7 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
       )}
       <fieldset>
         <legend>Rollout strategy</legend>
-        <SelectField label="Strategy" options={edge ? STRATEGY_TYPES.filter((t) => t !== 'blue-green') : STRATEGY_TYPES} value={type} onValue={setType} />
+        <SelectField label="Strategy" options={STRATEGY_TYPES} value={type} onValue={setType} />
         {type === 'rolling' && (
           <TextField label="Max unavailable" value={maxUnavailable} onValue={setMaxUnavailable} placeholder="25% or 2" />
         )}

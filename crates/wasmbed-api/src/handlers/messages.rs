@@ -169,38 +169,50 @@ struct Target {
 async fn targets_of(st: &ApiState, app: &Application) -> ApiResult<Vec<Target>> {
     use wasmbed_control::desired::{board_slot, drives_boards, targets, targets_board, targets_gateway};
     let name = &app.meta.name;
-    Ok(match app.spec.runtime {
-        Runtime::Device => st
-            .store
-            .list_devices()
-            .await?
+    if app.spec.runtime == Runtime::Device {
+        let devices = st.store.list_devices().await?;
+        return Ok(devices
             .into_iter()
             .filter(|d| targets(app, &d.spec.labels))
             .map(|d| Target { ask: Ask::Device { slot: slot_on(&d, name) }, name: d.meta.name })
-            .collect(),
-        Runtime::Edge if drives_boards(app) => st
-            .store
+            .collect());
+    }
+    let gateways = st.store.list_gateways().await?;
+    let reported = |gateway: &str| gateways.iter().find(|g| g.meta.name == gateway).map(|g| g.status.edge.as_slice());
+    Ok(if drives_boards(app) {
+        st.store
             .list_devices()
             .await?
             .into_iter()
             .filter(|d| targets_board(app, d))
-            .map(|d| Target {
-                ask: Ask::Edge { gateway: d.status.session.gateway.clone(), slot: board_slot(name, &d.meta.name) },
-                name: d.meta.name,
+            .map(|d| {
+                let gateway = d.status.session.gateway.clone();
+                let key = board_slot(name, &d.meta.name);
+                let slot = edge_slot(gateway.as_deref().and_then(reported).unwrap_or_default(), &key);
+                Target { ask: Ask::Edge { gateway, slot }, name: d.meta.name }
             })
-            .collect(),
-        Runtime::Edge => st
-            .store
-            .list_gateways()
-            .await?
-            .into_iter()
+            .collect()
+    } else {
+        gateways
+            .iter()
             .filter(|g| targets_gateway(app, &g.meta.name))
             .map(|g| Target {
-                ask: Ask::Edge { gateway: Some(g.meta.name.clone()), slot: name.clone() },
-                name: g.meta.name,
+                ask: Ask::Edge { gateway: Some(g.meta.name.clone()), slot: edge_slot(&g.status.edge, name) },
+                name: g.meta.name.clone(),
             })
-            .collect(),
+            .collect()
     })
+}
+
+/// The slot on a gateway to deliver to for `key` (`app` or `app@device`):
+/// the running one (the newest revision, for blue-green), else any it
+/// reports, else `key` itself (answered `not-running`).
+fn edge_slot(reported: &[wasmbed_model::AppObservation], key: &str) -> String {
+    reported
+        .iter()
+        .filter(|o| wasmbed_control::desired::unversioned_slot(&o.name) == key)
+        .max_by_key(|o| (o.state == AppState::Running, o.revision))
+        .map_or_else(|| key.to_string(), |o| o.name.clone())
 }
 
 /// What the audit log keeps of a payload: short text as is, else its size.

@@ -260,14 +260,27 @@ async fn converge(
     for gone in reported.keys().filter(|s| !desired.iter().any(|w| &w.app.slot == *s)).cloned().collect::<Vec<_>>() {
         host.remove(&gone).await;
         reported.remove(&gone);
-        // The application left this gateway: so does what it kept.
-        if let Err(e) = gw.store.delete_edge_state(&gw.cfg.name, &gone).await {
+        // The application left this gateway: so does what it kept (unless
+        // a blue-green revision beside it shares the store).
+        let key = wasmbed_control::desired::unversioned_slot(&gone);
+        if !host.keeps(&key)
+            && let Err(e) = gw.store.delete_edge_state(&gw.cfg.name, &key).await
+        {
             warn!(gateway = %gw.cfg.name, slot = %gone, "cannot delete the kept key-value store: {e}");
         }
     }
     for w in desired {
         let d = &w.app;
-        if reported.get(&d.slot).is_some_and(|r| r.desired.revision == d.revision && r.desired.digest == d.digest) {
+        let serving = if d.run { AppState::Running } else { AppState::Stopped };
+        if let Some(r) = reported.get_mut(&d.slot)
+            && r.desired.revision == d.revision
+            && r.desired.digest == d.digest
+        {
+            // The same version: a blue-green switch only turns events on or off.
+            if r.desired.run != d.run && r.state != AppState::Failed && host.set_active(&d.slot, d.run) {
+                r.desired.run = d.run;
+                r.state = serving;
+            }
             continue;
         }
         // Metrics gate the revision that published them: start afresh.
@@ -280,15 +293,20 @@ async fn converge(
             && let Ok(Ok(v)) = host.rollback(&d.slot).await
         {
             info!(gateway = %gw.cfg.name, slot = %d.slot, version = %v, "edge application rolled back");
-            reported.insert(d.slot.clone(), Reported { desired: d.clone(), state: AppState::Running, reason: None });
+            host.set_active(&d.slot, d.run);
+            reported.insert(d.slot.clone(), Reported { desired: d.clone(), state: serving, reason: None });
             continue;
         }
         if status.as_ref().is_some_and(|s| s.state == SlotState::Running(version(d))) {
-            reported.insert(d.slot.clone(), Reported { desired: d.clone(), state: AppState::Running, reason: None });
+            host.set_active(&d.slot, d.run);
+            reported.insert(d.slot.clone(), Reported { desired: d.clone(), state: serving, reason: None });
             continue;
         }
         let (state, reason) = match deploy(gw, host, w, floors).await {
-            Ok(()) => (AppState::Running, None),
+            Ok(()) => {
+                host.set_active(&d.slot, d.run);
+                (serving, None)
+            }
             Err(why) => (AppState::Failed, Some(why)),
         };
         reported.insert(d.slot.clone(), Reported { desired: d.clone(), state, reason });
@@ -334,7 +352,12 @@ async fn deploy(
             Arc::new(port) as Arc<dyn wasmbed_edge::BoardPort>
         }),
         tick: Some(Duration::from_millis(u64::from(d.limits.tick_ms))),
-        state: if host.apps().contains(&d.slot) { None } else { kept_state(gw, &d.slot).await },
+        state: if host.apps().contains(&d.slot) {
+            None
+        } else {
+            kept_state(gw, &wasmbed_control::desired::unversioned_slot(&d.slot)).await
+        },
+        active: d.run,
     };
     match host.deploy(deploy).await {
         Ok(()) => Ok(()),

@@ -15,6 +15,7 @@ mod board;
 mod vouch;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +55,9 @@ pub struct EdgeDeploy {
     /// Its key-value store as the platform kept it, taken when the
     /// application is not running here yet (a running one keeps its own).
     pub state: Option<Kv>,
+    /// Fed events from the start (`false`: a blue-green revision installed
+    /// beside the running one, idle until switched to).
+    pub active: bool,
 }
 
 impl std::fmt::Debug for EdgeDeploy {
@@ -117,6 +121,11 @@ fn journal_entry(slot: &str, step: Lifecycle) -> EdgeStep {
 struct Hosted {
     worker: Arc<Worker>,
     kv: Arc<Mutex<Kv>>,
+    /// The slot its state is kept under (blue-green revisions share it).
+    state_key: String,
+    /// Whether it is fed events: a blue-green revision installed beside the
+    /// running one is instantiated, initialised and idle.
+    active: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
 
@@ -166,11 +175,13 @@ impl EdgeHost {
     /// Runs `deploy`'s version: the first one of its application, or a hot
     /// swap of the running one.
     pub async fn deploy(&self, deploy: EdgeDeploy) -> Result<(), EdgeDeployError> {
-        let kv = self
-            .lock()
-            .get(&deploy.app)
-            .map(|h| h.kv.clone())
-            .unwrap_or_else(|| Arc::new(Mutex::new(deploy.state.clone().unwrap_or_default())));
+        let state_key = wasmbed_control::desired::unversioned_slot(&deploy.app);
+        let kv = {
+            let apps = self.lock();
+            let shared = apps.get(&deploy.app).or_else(|| apps.values().find(|h| h.state_key == state_key));
+            shared.map(|h| h.kv.clone())
+        }
+        .unwrap_or_else(|| Arc::new(Mutex::new(deploy.state.clone().unwrap_or_default())));
         let cx = Context {
             app: deploy.app.as_str().into(),
             config: Arc::new(deploy.config.clone()),
@@ -207,8 +218,11 @@ impl EdgeHost {
                 })
                 .map_err(|e| EdgeDeployError::Thread(e.to_string()))?;
                 let worker = Arc::new(worker);
-                let ticker = deploy.tick.map(|every| spawn_ticker(worker.clone(), every, self.services.clone()));
-                self.lock().insert(deploy.app.clone(), Hosted { worker: worker.clone(), kv, ticker });
+                let active = Arc::new(AtomicBool::new(deploy.active));
+                let ticker =
+                    deploy.tick.map(|every| spawn_ticker(worker.clone(), active.clone(), every, self.services.clone()));
+                let hosted = Hosted { worker: worker.clone(), kv, state_key, active, ticker };
+                self.lock().insert(deploy.app.clone(), hosted);
                 worker
             }
         };
@@ -243,10 +257,29 @@ impl EdgeHost {
         });
     }
 
-    /// Each application's key-value store, to persist the ones whose
-    /// [`Kv::changes`] moved.
+    /// Each key-value store, by the slot it is kept under, to persist the
+    /// ones whose [`Kv::changes`] moved.
     pub fn stores(&self) -> Vec<(String, Arc<Mutex<Kv>>)> {
-        self.lock().iter().map(|(app, h)| (app.clone(), h.kv.clone())).collect()
+        let apps = self.lock();
+        let stores: BTreeMap<&str, &Arc<Mutex<Kv>>> = apps.values().map(|h| (h.state_key.as_str(), &h.kv)).collect();
+        stores.into_iter().map(|(key, kv)| (key.to_string(), kv.clone())).collect()
+    }
+
+    /// Whether a hosted slot keeps its state under `key`.
+    pub fn keeps(&self, key: &str) -> bool {
+        self.lock().values().any(|h| h.state_key == key)
+    }
+
+    /// Feeds an application events (`true`), or leaves it installed and
+    /// idle (`false`: a blue-green revision beside the running one, or the
+    /// one kept after a switch); whether it is hosted.
+    pub fn set_active(&self, app: &str, active: bool) -> bool {
+        self.lock().get(app).map(|h| h.active.store(active, Ordering::Relaxed)).is_some()
+    }
+
+    /// Whether an application is hosted and fed events.
+    fn worker_if_active(&self, app: &str) -> Option<Arc<Worker>> {
+        self.lock().get(app).filter(|h| h.active.load(Ordering::Relaxed)).map(|h| h.worker.clone())
     }
 
     /// Stops an application and drops its versions (its kv store with it:
@@ -263,13 +296,14 @@ impl EdgeHost {
     /// Hands a device sample to every application (each takes the metrics
     /// it subscribed to); returns how many queues were full.
     pub fn sample(&self, sample: &Sample) -> usize {
-        let workers: Vec<_> = self.lock().values().map(|h| h.worker.clone()).collect();
+        let workers: Vec<_> =
+            self.lock().values().filter(|h| h.active.load(Ordering::Relaxed)).map(|h| h.worker.clone()).collect();
         workers.iter().filter(|w| w.deliver(Event::Telemetry(sample.clone())).is_err()).count()
     }
 
     /// Hands a message to one application.
     pub fn message(&self, app: &str, payload: Vec<u8>) -> Result<(), WorkerError> {
-        let worker = self.lock().get(app).map(|h| h.worker.clone()).ok_or(WorkerError::Stopped)?;
+        let worker = self.worker_if_active(app).ok_or(WorkerError::Stopped)?;
         worker.deliver(Event::Message(payload))
     }
 
@@ -277,7 +311,7 @@ impl EdgeHost {
     /// in its turn among the events queued before it: delivered, or why
     /// not (no version running; the version failed while handling it).
     pub async fn send(&self, app: &str, payload: Vec<u8>) -> Result<Delivery, WorkerError> {
-        let Some(worker) = self.lock().get(app).map(|h| h.worker.clone()) else {
+        let Some(worker) = self.worker_if_active(app) else {
             return Ok(Delivery::NotRunning);
         };
         tokio::task::spawn_blocking(move || {
@@ -297,12 +331,20 @@ impl EdgeHost {
 
 /// Delivers `Tick(now)` every `every`; a tick that finds the queue full is
 /// skipped (the next one comes soon).
-fn spawn_ticker(worker: Arc<Worker>, every: Duration, services: Arc<dyn Services>) -> JoinHandle<()> {
+fn spawn_ticker(
+    worker: Arc<Worker>,
+    active: Arc<AtomicBool>,
+    every: Duration,
+    services: Arc<dyn Services>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             interval.tick().await;
+            if !active.load(Ordering::Relaxed) {
+                continue;
+            }
             if let Err(WorkerError::Stopped) = worker.deliver(Event::Tick(services.now_ms())) {
                 return;
             }

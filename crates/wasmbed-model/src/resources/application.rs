@@ -201,9 +201,7 @@ impl ApplicationSpec {
             .collect()
     }
 
-    /// An edge application grants edge interfaces, and hot-swaps in place
-    /// (a gateway keeps the previous version for rollback: blue-green is
-    /// what it does anyway).
+    /// An edge application grants edge interfaces only.
     fn validate_edge(&self) -> Result<(), ValidationError> {
         for c in &self.capabilities {
             if !EDGE_CAPABILITIES.contains(&c.as_str()) {
@@ -212,14 +210,6 @@ impl ApplicationSpec {
                     why: format!("{c:?} is no edge capability (one of {})", EDGE_CAPABILITIES.join(", ")),
                 });
             }
-        }
-        if matches!(self.strategy, Strategy::BlueGreen { .. }) {
-            return Err(ValidationError {
-                field: "spec.strategy",
-                why: "edge applications are hot-swapped with the previous version kept for rollback; \
-                      use all-at-once, rolling or canary"
-                    .into(),
-            });
         }
         Ok(())
     }
@@ -436,8 +426,7 @@ mod tests {
         assert!(e.why.contains("no edge capability"), "{e}");
         let e = edge(&["time"], Strategy::default()).validate().unwrap_err();
         assert_eq!(e.field, "spec.capabilities");
-        let e = edge(&["log"], Strategy::BlueGreen { soak_ms: 0 }).validate().unwrap_err();
-        assert_eq!(e.field, "spec.strategy");
+        assert!(edge(&["log"], Strategy::BlueGreen { soak_ms: 0 }).validate().is_ok(), "every strategy");
         // Device apps still refuse edge interfaces.
         let e = ApplicationSpec { capabilities: vec!["kv".into()], ..spec() }.validate().unwrap_err();
         assert_eq!(e.field, "spec.capabilities");
