@@ -202,6 +202,7 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
     // manifests are replays.
     let mut floors: BTreeMap<String, u64> = BTreeMap::new();
 
+    let mut last_report: Option<(Vec<AppObservation>, Vec<EdgeStep>)> = None;
     let mut every = tokio::time::interval(Duration::from_millis(u64::from(gw.cfg.report_ms)));
     loop {
         tokio::select! {
@@ -212,9 +213,15 @@ pub(crate) async fn run(gw: Arc<Gateway>, wake: Arc<tokio::sync::Notify>) {
         converge(&gw, &host, &services, &desired, &mut reported, &mut floors).await;
         persist(&gw, &host, &mut persisted).await;
         let apps = observe(&host, &services, &reported).await;
-        let journal = steps.lock().map(|j| j.steps.iter().cloned().collect()).unwrap_or_default();
-        if let Err(e) = gw.store.patch_gateway_status(&gw.cfg.name, GatewayStatusPatch::Edge { apps, journal }).await {
-            warn!(gateway = %gw.cfg.name, "cannot report edge applications: {e}");
+        let journal: Vec<EdgeStep> = steps.lock().map(|j| j.steps.iter().cloned().collect()).unwrap_or_default();
+        // Written when it changed (a status write is a store write).
+        let report = (apps, journal);
+        if last_report.as_ref() != Some(&report) {
+            let patch = GatewayStatusPatch::Edge { apps: report.0.clone(), journal: report.1.clone() };
+            match gw.store.patch_gateway_status(&gw.cfg.name, patch).await {
+                Ok(()) => last_report = Some(report),
+                Err(e) => warn!(gateway = %gw.cfg.name, "cannot report edge applications: {e}"),
+            }
         }
         if feed.is_finished() {
             return;
@@ -352,10 +359,11 @@ async fn deploy(
             Arc::new(port) as Arc<dyn wasmbed_edge::BoardPort>
         }),
         tick: Some(Duration::from_millis(u64::from(d.limits.tick_ms))),
-        state: if host.apps().contains(&d.slot) {
-            None
-        } else {
-            kept_state(gw, &wasmbed_control::desired::unversioned_slot(&d.slot)).await
+        // A store already hosted (this slot's, or a blue-green revision's
+        // beside it) is the one it uses; else the one the platform kept.
+        state: match wasmbed_control::desired::unversioned_slot(&d.slot) {
+            key if host.keeps(&key) => None,
+            key => kept_state(gw, &key).await,
         },
         active: d.run,
     };
