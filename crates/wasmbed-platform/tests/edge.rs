@@ -403,3 +403,40 @@ async fn a_blue_green_edge_rollout_installs_everywhere_then_switches_and_keeps_t
     .await;
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_stopping_in_order_keeps_what_its_components_changed_since_its_last_round() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = || {
+        let mut cfg = PlatformConfig::new(tmp.path()).with_heartbeat_ms(300).quick();
+        // Rounds ten minutes apart: only the stop can write what changed.
+        cfg.report_ms = 600_000;
+        cfg
+    };
+    let p = Platform::start(cfg()).await.unwrap();
+    deploy_edge(&p.store, "probe", "1", &[("label", "a")]).await;
+    eventually(&p.store, "the rollout completed", async || {
+        let app = p.store.get_application("probe").await.unwrap().unwrap();
+        let phase = app.status.rollout.as_ref().map(|r| r.phase);
+        if phase == Some(RolloutPhase::Completed) { Ok(()) } else { Err(app.status) }
+    })
+    .await;
+    publish_seq(&p, 1..=4);
+    // A message is handled in turn after the samples queued before it.
+    let delivered = p.gateways[0].send_edge_message("probe", b"hello".to_vec()).await.unwrap();
+    assert_eq!(delivered, wasmbed_protocol::Delivery::Delivered);
+    assert_eq!(kept_counter(&p.store, "probe", "count").await, None, "no round ran since the samples");
+    p.shutdown().await;
+
+    let mut started = Platform::start(cfg()).await;
+    for _ in 0..100 {
+        if started.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        started = Platform::start(cfg()).await;
+    }
+    let p = started.unwrap();
+    assert_eq!(kept_counter(&p.store, "probe", "count").await, Some(4), "written as the gateway stopped");
+    p.shutdown().await;
+}
