@@ -217,6 +217,20 @@ async fn kept_counter(store: &Arc<dyn Store>, slot: &str, key: &str) -> Option<u
     Some(u64::from_le_bytes(kv.get(key)?.try_into().unwrap()))
 }
 
+/// Starts the platform again on the data directory a stopped one used:
+/// its store file is free once the stopped platform's last tasks end.
+async fn start_again(cfg: impl Fn() -> PlatformConfig) -> Platform {
+    let mut started = Platform::start(cfg()).await;
+    for _ in 0..100 {
+        if started.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        started = Platform::start(cfg()).await;
+    }
+    started.unwrap()
+}
+
 /// Waits until gateway-0's journal shows `slot` started after step `after`;
 /// returns that step's number.
 async fn started_after(store: &Arc<dyn Store>, slot: &str, after: u64) -> u64 {
@@ -246,15 +260,7 @@ async fn an_edge_applications_key_value_store_is_kept_by_the_platform_across_a_r
     p.shutdown().await;
 
     // A store the platform kept for another slot that cannot be read.
-    let mut started = Platform::start(cfg()).await;
-    for _ in 0..100 {
-        if started.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        started = Platform::start(cfg()).await;
-    }
-    let p = started.unwrap();
+    let p = start_again(cfg).await;
     p.store.put_edge_state("gateway-0", "probe-b", b"not a store").await.unwrap();
     started_after(&p.store, "probe", before).await;
     publish_seq(&p, 6..=8);
@@ -428,15 +434,7 @@ async fn a_gateway_stopping_in_order_keeps_what_its_components_changed_since_its
     assert_eq!(kept_counter(&p.store, "probe", "count").await, None, "no round ran since the samples");
     p.shutdown().await;
 
-    let mut started = Platform::start(cfg()).await;
-    for _ in 0..100 {
-        if started.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        started = Platform::start(cfg()).await;
-    }
-    let p = started.unwrap();
+    let p = start_again(cfg).await;
     assert_eq!(kept_counter(&p.store, "probe", "count").await, Some(4), "written as the gateway stopped");
     p.shutdown().await;
 }
