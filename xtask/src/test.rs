@@ -23,6 +23,7 @@ pub fn run_all() -> Result<()> {
     let apps = apps::build()?;
     apps::build_components()?;
     tools::ensure_qemu()?;
+    tools::ensure_aot()?;
     let firmware_dir = firmware::images()?;
     // The firmware crates that build for the host too (the rest are bare-metal only).
     let host_crates =

@@ -52,6 +52,18 @@ DEBIAN_FRONTEND=noninteractive TMPDIR=/var/tmp apt-get install -y -qq -t bookwor
     run("install QEMU 10 (bookworm-backports) and socat", Command::new("sh").args(["-c", script]))
 }
 
+/// Installs the ahead-of-time compilers (`wasm2c` from Debian's `wabt`,
+/// `arm-none-eabi-gcc` from `gcc-arm-none-eabi`, with newlib) when missing:
+/// the platform compiles apps to native code with them (wasmbed-aot).
+pub fn ensure_aot() -> Result<()> {
+    let have = |tool: &str, arg: &str| output(Command::new(tool).arg(arg)).is_some();
+    if have("wasm2c", "--version") && have("arm-none-eabi-gcc", "-dumpversion") {
+        return Ok(());
+    }
+    let script = "set -e\napt-get update -qq\nDEBIAN_FRONTEND=noninteractive TMPDIR=/var/tmp apt-get install -y -qq wabt gcc-arm-none-eabi libnewlib-arm-none-eabi\n";
+    run("install wasm2c and arm-none-eabi-gcc (Debian)", Command::new("sh").args(["-c", script]))
+}
+
 /// Installs Debian's Chromium when missing (Playwright's own browser
 /// download cannot work here; playwright-core drives this one).
 pub fn ensure_chromium() -> Result<()> {

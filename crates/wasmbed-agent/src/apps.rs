@@ -34,14 +34,15 @@ use alloc::vec::Vec;
 use sha2::{Digest, Sha256};
 use wasmbed_protocol::{
     AppCounters, AppLimits, AppLog, AppReport, AppState, AppStatus, ConfigEntry, Delivery, DeployBegin, DeployChunk,
-    DeployRejected, ErrorCode, FailReason, MAX_MESSAGE_LEN, MAX_SAMPLES_PER_BATCH, ModuleBudget, Resource,
-    TelemetryBatch, valid_app_name,
+    DeployRejected, ErrorCode, FailReason, MAX_MESSAGE_LEN, MAX_SAMPLES_PER_BATCH, ModuleBudget, NativeArtifact,
+    Resource, TelemetryBatch, valid_app_name,
 };
 use wasmi::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder, TrapCode, TypedFunc};
 
 use crate::budget::{self, Growth};
 use crate::host::{self, Capability, HostCtx, TokenBucket};
 use crate::journal::{AppId, Guard, Stage};
+use crate::native::{Entry, NativeApp, NativeLoader};
 use crate::peripherals::Peripherals;
 
 /// The value stack wasmi starts with (its default), or the budget's limit
@@ -494,7 +495,27 @@ impl Apps {
         now: u64,
     ) -> Result<Running, String> {
         let limits = setup.limits;
-        let ctx = HostCtx {
+        let ctx = self.host_ctx(setup, now);
+        let mut store = Store::new(module.engine(), ctx);
+        store.limiter(|ctx| &mut ctx.limits);
+        // The start function runs during instantiation: give it a budget too.
+        store.set_fuel(limits.fuel_per_call).map_err(|e| format!("fuel: {e}"))?;
+        let instance = lend(&mut self.hw, &mut store, |store| linker.instantiate_and_start(store, module))
+            .map_err(|e| format!("cannot instantiate: {e}"))?;
+        let init = instance.get_typed_func::<(), ()>(&store, "init").ok();
+        let tick = instance.get_typed_func::<i64, ()>(&store, "tick").ok();
+        let on_message = instance.get_typed_func::<i32, ()>(&store, "on_message").ok();
+        if init.is_none() && tick.is_none() && on_message.is_none() {
+            return Err("the module exports none of `init`, `tick(i64)` and `on_message(i32)`".into());
+        }
+        let memory = instance.get_memory(&store, "memory");
+        Ok(Running { store, tick, init, on_message, memory })
+    }
+
+    /// The context an instance of an app set up with `setup` calls its
+    /// host functions with, interpreted or native.
+    fn host_ctx(&self, setup: &Setup<'_>, now: u64) -> HostCtx {
+        HostCtx {
             limits: StoreLimitsBuilder::new()
                 .memory_size(setup.growth.memory_bytes)
                 .memories(1)
@@ -515,21 +536,7 @@ impl Apps {
             bucket: TokenBucket::new(now),
             message: None,
             counters: setup.counters,
-        };
-        let mut store = Store::new(module.engine(), ctx);
-        store.limiter(|ctx| &mut ctx.limits);
-        // The start function runs during instantiation: give it a budget too.
-        store.set_fuel(limits.fuel_per_call).map_err(|e| format!("fuel: {e}"))?;
-        let instance = lend(&mut self.hw, &mut store, |store| linker.instantiate_and_start(store, module))
-            .map_err(|e| format!("cannot instantiate: {e}"))?;
-        let init = instance.get_typed_func::<(), ()>(&store, "init").ok();
-        let tick = instance.get_typed_func::<i64, ()>(&store, "tick").ok();
-        let on_message = instance.get_typed_func::<i32, ()>(&store, "on_message").ok();
-        if init.is_none() && tick.is_none() && on_message.is_none() {
-            return Err("the module exports none of `init`, `tick(i64)` and `on_message(i32)`".into());
         }
-        let memory = instance.get_memory(&store, "memory");
-        Ok(Running { store, tick, init, on_message, memory })
     }
 
     pub(crate) fn start(&mut self, name: &str, now: u64, out: &mut Vec<Note>) {
@@ -849,6 +856,42 @@ impl AppRuntime {
     pub fn with_peripherals(mut self, hw: Box<dyn Peripherals>) -> Self {
         self.0.set_peripherals(hw);
         self
+    }
+}
+
+impl AppRuntime {
+    /// Loads native code (`artifact`, an encoded [`NativeArtifact`]) with
+    /// `loader`, binds it under `groups` as an install does, and
+    /// instantiates it; `init` is not called. Its memory may grow to the
+    /// limits' pages.
+    pub fn instantiate_native(
+        &mut self,
+        loader: &mut dyn NativeLoader,
+        artifact: &[u8],
+        limits: AppLimits,
+        groups: &[Capability],
+    ) -> Result<NativeApp, String> {
+        let artifact = NativeArtifact::decode(artifact).map_err(|e| e.to_string())?;
+        let growth = Growth {
+            memory_bytes: limits.max_memory_pages as usize * budget::PAGE,
+            table_elements: self.0.budget.table_elements as usize,
+            bytes: 0,
+        };
+        let setup = Setup { limits: &limits, growth, resources: &[], config: &[], counters: AppCounters::default() };
+        let ctx = self.0.host_ctx(&setup, 0);
+        NativeApp::start(loader, &artifact, groups, limits, ctx, self.0.budget.table_elements).map_err(|e| e.detail)
+    }
+}
+
+impl NativeApp {
+    /// Calls `tick(now)` with a fresh fuel budget; returns the lines it logged.
+    pub fn tick(&mut self, now: u64) -> Result<Vec<String>, String> {
+        if !self.exports(Entry::Tick) {
+            return Err("the module exports no tick".into());
+        }
+        self.ctx().now_ms = now;
+        self.call(Entry::Tick, now).map_err(|e| e.detail)?;
+        Ok(core::mem::take(&mut self.ctx().logs))
     }
 }
 

@@ -112,13 +112,16 @@ impl TokenBucket {
 
 /// Builds a linker holding only the granted groups. The capability table
 /// (numbers, names, import names) is [`Capability`], shared with the
-/// platform; this is the one place the functions behind it are defined.
+/// platform; the functions behind it are defined once, below, for both
+/// runtimes: this linker for wasmi, and [`native_binding`] for native code.
 pub fn linker(engine: &Engine, grants: &[Capability]) -> Result<Linker<HostCtx>, Error> {
     let mut l = Linker::new(engine);
     for cap in grants {
         match cap {
             Capability::Log => {
-                l.func_wrap(IMPORT_MODULE, "log", host_log)?;
+                l.func_wrap(IMPORT_MODULE, "log", |mut c: Caller<'_, HostCtx>, ptr: i32, len: i32| {
+                    with_memory(&mut c, "log", |ctx, data| log(ctx, data, ptr, len))
+                })?;
             }
             Capability::Time => {
                 l.func_wrap(IMPORT_MODULE, "now_ms", |caller: Caller<'_, HostCtx>| -> i64 {
@@ -126,53 +129,100 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> Result<Linker<HostCtx>,
                 })?;
             }
             Capability::Device => {
-                l.func_wrap(IMPORT_MODULE, "device_id", host_device_id)?;
+                l.func_wrap(IMPORT_MODULE, "device_id", |mut c: Caller<'_, HostCtx>, ptr: i32, cap: i32| {
+                    with_memory(&mut c, "device_id", |ctx, data| device_id(ctx, data, ptr, cap))
+                })?;
             }
             Capability::Gpio => {
                 l.func_wrap(IMPORT_MODULE, "gpio_read", |mut c: Caller<'_, HostCtx>, pin: i32| {
-                    code(gpio(c.data_mut(), pin, |hw, p| hw.gpio_read(p)).map(i32::from))
+                    gpio_read(c.data_mut(), pin)
                 })?;
                 l.func_wrap(IMPORT_MODULE, "gpio_write", |mut c: Caller<'_, HostCtx>, pin: i32, level: i32| {
-                    code(gpio(c.data_mut(), pin, |hw, p| hw.gpio_write(p, level != 0)).map(|()| 0))
+                    gpio_write(c.data_mut(), pin, level)
                 })?;
                 l.func_wrap(IMPORT_MODULE, "gpio_toggle", |mut c: Caller<'_, HostCtx>, pin: i32| {
-                    code(
-                        gpio(c.data_mut(), pin, |hw, p| {
-                            let high = !hw.gpio_read(p)?;
-                            hw.gpio_write(p, high).map(|()| high)
-                        })
-                        .map(i32::from),
-                    )
+                    gpio_toggle(c.data_mut(), pin)
                 })?;
             }
             Capability::I2c => {
-                l.func_wrap(IMPORT_MODULE, "i2c_write", host_i2c_write)?;
-                l.func_wrap(IMPORT_MODULE, "i2c_read", host_i2c_read)?;
-                l.func_wrap(IMPORT_MODULE, "i2c_write_read", host_i2c_write_read)?;
+                l.func_wrap(
+                    IMPORT_MODULE,
+                    "i2c_write",
+                    |mut c: Caller<'_, HostCtx>, bus: i32, addr: i32, ptr: i32, len: i32| {
+                        with_memory(&mut c, "i2c_write", |ctx, data| i2c_write(ctx, data, bus, addr, ptr, len))
+                    },
+                )?;
+                l.func_wrap(
+                    IMPORT_MODULE,
+                    "i2c_read",
+                    |mut c: Caller<'_, HostCtx>, bus: i32, addr: i32, ptr: i32, len: i32| {
+                        with_memory(&mut c, "i2c_read", |ctx, data| i2c_read(ctx, data, bus, addr, ptr, len))
+                    },
+                )?;
+                l.func_wrap(
+                    IMPORT_MODULE,
+                    "i2c_write_read",
+                    |mut c: Caller<'_, HostCtx>, bus: i32, addr: i32, wptr: i32, wlen: i32, rptr: i32, rlen: i32| {
+                        with_memory(&mut c, "i2c_write_read", |ctx, data| {
+                            i2c_write_read(ctx, data, [bus, addr, wptr, wlen, rptr, rlen])
+                        })
+                    },
+                )?;
             }
             Capability::Spi => {
-                l.func_wrap(IMPORT_MODULE, "spi_transfer", host_spi_transfer)?;
+                l.func_wrap(
+                    IMPORT_MODULE,
+                    "spi_transfer",
+                    |mut c: Caller<'_, HostCtx>, bus: i32, ptr: i32, len: i32| {
+                        with_memory(&mut c, "spi_transfer", |ctx, data| spi_transfer(ctx, data, bus, ptr, len))
+                    },
+                )?;
             }
             Capability::Adc => {
                 l.func_wrap(IMPORT_MODULE, "adc_read", |mut c: Caller<'_, HostCtx>, ch: i32| {
-                    let ctx = c.data_mut();
-                    let r = granted(ctx, u8::try_from(ch).ok().map(Resource::Adc))
-                        .and_then(|_| with_hw(ctx, |hw| hw.adc_read(ch as u8)).map(i32::from));
-                    code(r)
+                    adc_read(c.data_mut(), ch)
                 })?;
             }
             Capability::Uart => {
-                l.func_wrap(IMPORT_MODULE, "uart_write", host_uart_write)?;
-                l.func_wrap(IMPORT_MODULE, "uart_read", host_uart_read)?;
+                l.func_wrap(
+                    IMPORT_MODULE,
+                    "uart_write",
+                    |mut c: Caller<'_, HostCtx>, port: i32, ptr: i32, len: i32| {
+                        with_memory(&mut c, "uart_write", |ctx, data| uart_write(ctx, data, port, ptr, len))
+                    },
+                )?;
+                l.func_wrap(
+                    IMPORT_MODULE,
+                    "uart_read",
+                    |mut c: Caller<'_, HostCtx>, port: i32, ptr: i32, cap: i32| {
+                        with_memory(&mut c, "uart_read", |ctx, data| uart_read(ctx, data, port, ptr, cap))
+                    },
+                )?;
             }
             Capability::Telemetry => {
-                l.func_wrap(IMPORT_MODULE, "telemetry_publish", host_telemetry_publish)?;
+                l.func_wrap(
+                    IMPORT_MODULE,
+                    "telemetry_publish",
+                    |mut c: Caller<'_, HostCtx>, ptr: i32, len: i32, value: f64, at: i64| {
+                        with_memory(&mut c, "telemetry_publish", |ctx, data| {
+                            telemetry_publish(ctx, data, ptr, len, value, at)
+                        })
+                    },
+                )?;
             }
             Capability::Config => {
-                l.func_wrap(IMPORT_MODULE, "config_get", host_config_get)?;
+                l.func_wrap(
+                    IMPORT_MODULE,
+                    "config_get",
+                    |mut c: Caller<'_, HostCtx>, kptr: i32, klen: i32, bptr: i32, cap: i32| {
+                        with_memory(&mut c, "config_get", |ctx, data| config_get(ctx, data, kptr, klen, bptr, cap))
+                    },
+                )?;
             }
             Capability::Messages => {
-                l.func_wrap(IMPORT_MODULE, "messages_read", host_messages_read)?;
+                l.func_wrap(IMPORT_MODULE, "messages_read", |mut c: Caller<'_, HostCtx>, ptr: i32, cap: i32| {
+                    with_memory(&mut c, "messages_read", |ctx, data| messages_read(ctx, data, ptr, cap))
+                })?;
             }
             // A group this build does not implement is never linked, so an
             // app importing it fails to instantiate with the import named.
@@ -180,6 +230,104 @@ pub fn linker(engine: &Engine, grants: &[Capability]) -> Result<Linker<HostCtx>,
         }
     }
     Ok(l)
+}
+
+/// Why a host call breaks the app contract (the call traps).
+pub(crate) type Broken = String;
+
+/// A host function as native code calls it: arguments in `io` (floats as
+/// their bits), the result back in `io[0]`; the app's exported memory, if
+/// it has one.
+pub(crate) type NativeFn = fn(&mut HostCtx, Option<&mut [u8]>, &mut [u64]) -> Result<(), Broken>;
+
+/// The host function native code calls as import `name`, if a granted
+/// group provides it (the same rule as [`check_imports`]).
+pub(crate) fn native_binding(name: &str, grants: &[Capability]) -> Result<NativeFn, String> {
+    granted_import(IMPORT_MODULE, name, grants)?;
+    fn mem<'a>(m: Option<&'a mut [u8]>, func: &str) -> Result<&'a mut [u8], Broken> {
+        m.ok_or_else(|| alloc::format!("{func}: the app exports no memory"))
+    }
+    let f: NativeFn = match name {
+        "log" => |c, m, io| log(c, mem(m, "log")?, io[0] as i32, io[1] as i32),
+        "now_ms" => |c, _, io| {
+            io[0] = c.now_ms;
+            Ok(())
+        },
+        "device_id" => |c, m, io| ret(io, device_id(c, mem(m, "device_id")?, io[0] as i32, io[1] as i32)),
+        "gpio_read" => |c, _, io| ret(io, Ok(gpio_read(c, io[0] as i32))),
+        "gpio_write" => |c, _, io| ret(io, Ok(gpio_write(c, io[0] as i32, io[1] as i32))),
+        "gpio_toggle" => |c, _, io| ret(io, Ok(gpio_toggle(c, io[0] as i32))),
+        "i2c_write" => |c, m, io| {
+            ret(io, i2c_write(c, mem(m, "i2c_write")?, io[0] as i32, io[1] as i32, io[2] as i32, io[3] as i32))
+        },
+        "i2c_read" => {
+            |c, m, io| ret(io, i2c_read(c, mem(m, "i2c_read")?, io[0] as i32, io[1] as i32, io[2] as i32, io[3] as i32))
+        }
+        "i2c_write_read" => |c, m, io| {
+            let args = [io[0], io[1], io[2], io[3], io[4], io[5]].map(|v| v as i32);
+            ret(io, i2c_write_read(c, mem(m, "i2c_write_read")?, args))
+        },
+        "spi_transfer" => {
+            |c, m, io| ret(io, spi_transfer(c, mem(m, "spi_transfer")?, io[0] as i32, io[1] as i32, io[2] as i32))
+        }
+        "adc_read" => |c, _, io| ret(io, Ok(adc_read(c, io[0] as i32))),
+        "uart_write" => {
+            |c, m, io| ret(io, uart_write(c, mem(m, "uart_write")?, io[0] as i32, io[1] as i32, io[2] as i32))
+        }
+        "uart_read" => |c, m, io| ret(io, uart_read(c, mem(m, "uart_read")?, io[0] as i32, io[1] as i32, io[2] as i32)),
+        "telemetry_publish" => |c, m, io| {
+            let data = mem(m, "telemetry_publish")?;
+            ret(io, telemetry_publish(c, data, io[0] as i32, io[1] as i32, f64::from_bits(io[2]), io[3] as i64))
+        },
+        "config_get" => |c, m, io| {
+            let data = mem(m, "config_get")?;
+            ret(io, config_get(c, data, io[0] as i32, io[1] as i32, io[2] as i32, io[3] as i32))
+        },
+        "messages_read" => |c, m, io| ret(io, messages_read(c, mem(m, "messages_read")?, io[0] as i32, io[1] as i32)),
+        other => return Err(alloc::format!("import {IMPORT_MODULE}.{other} has no host function in this build")),
+    };
+    Ok(f)
+}
+
+/// Puts an `i32` result where native code reads it.
+fn ret(io: &mut [u64], r: Result<i32, Broken>) -> Result<(), Broken> {
+    io[0] = u64::from(r? as u32);
+    Ok(())
+}
+
+/// Runs `f` on the caller's context and its exported memory (wasmi).
+fn with_memory<T>(
+    c: &mut Caller<'_, HostCtx>,
+    func: &str,
+    f: impl FnOnce(&mut HostCtx, &mut [u8]) -> Result<T, Broken>,
+) -> Result<T, Error> {
+    let mem = memory(c, func)?;
+    let (data, ctx) = mem.data_and_store_mut(c);
+    f(ctx, data).map_err(Error::new)
+}
+
+fn gpio_read(ctx: &mut HostCtx, pin: i32) -> i32 {
+    code(gpio(ctx, pin, |hw, p| hw.gpio_read(p)).map(i32::from))
+}
+
+fn gpio_write(ctx: &mut HostCtx, pin: i32, level: i32) -> i32 {
+    code(gpio(ctx, pin, |hw, p| hw.gpio_write(p, level != 0)).map(|()| 0))
+}
+
+fn gpio_toggle(ctx: &mut HostCtx, pin: i32) -> i32 {
+    code(
+        gpio(ctx, pin, |hw, p| {
+            let high = !hw.gpio_read(p)?;
+            hw.gpio_write(p, high).map(|()| high)
+        })
+        .map(i32::from),
+    )
+}
+
+fn adc_read(ctx: &mut HostCtx, ch: i32) -> i32 {
+    let r = granted(ctx, u8::try_from(ch).ok().map(Resource::Adc))
+        .and_then(|_| with_hw(ctx, |hw| hw.adc_read(ch as u8)).map(i32::from));
+    code(r)
 }
 
 /// The value an app sees: the count or value, or the error's negative code.
@@ -238,11 +386,11 @@ fn memory(caller: &Caller<'_, HostCtx>, func: &str) -> Result<Memory, Error> {
 
 /// `ptr..ptr+len` as a range of memory of `size` bytes; outside it the
 /// contract is broken and the call traps.
-fn span(func: &str, ptr: i32, len: i32, size: usize) -> Result<core::ops::Range<usize>, Error> {
+fn span(func: &str, ptr: i32, len: i32, size: usize) -> Result<core::ops::Range<usize>, Broken> {
     let (start, len) = (ptr as u32 as usize, len as u32 as usize);
     match start.checked_add(len) {
         Some(end) if end <= size => Ok(start..end),
-        _ => Err(Error::new(alloc::format!("{func}: buffer outside memory"))),
+        _ => Err(alloc::format!("{func}: buffer outside memory")),
     }
 }
 
@@ -257,9 +405,7 @@ fn i2c_target(bus: i32, addr: i32) -> Option<Resource> {
 }
 
 /// `i2c_write(bus, addr, ptr, len) -> len | error`.
-fn host_i2c_write(mut c: Caller<'_, HostCtx>, bus: i32, addr: i32, ptr: i32, len: i32) -> Result<i32, Error> {
-    let mem = memory(&c, "i2c_write")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut c);
+fn i2c_write(ctx: &mut HostCtx, data: &mut [u8], bus: i32, addr: i32, ptr: i32, len: i32) -> Result<i32, Broken> {
     let range = span("i2c_write", ptr, len, data.len())?;
     Ok(code((|| {
         let r = granted(ctx, i2c_target(bus, addr))?;
@@ -271,9 +417,7 @@ fn host_i2c_write(mut c: Caller<'_, HostCtx>, bus: i32, addr: i32, ptr: i32, len
 }
 
 /// `i2c_read(bus, addr, ptr, len) -> len | error`.
-fn host_i2c_read(mut c: Caller<'_, HostCtx>, bus: i32, addr: i32, ptr: i32, len: i32) -> Result<i32, Error> {
-    let mem = memory(&c, "i2c_read")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut c);
+fn i2c_read(ctx: &mut HostCtx, data: &mut [u8], bus: i32, addr: i32, ptr: i32, len: i32) -> Result<i32, Broken> {
     let range = span("i2c_read", ptr, len, data.len())?;
     Ok(code((|| {
         let r = granted(ctx, i2c_target(bus, addr))?;
@@ -285,18 +429,8 @@ fn host_i2c_read(mut c: Caller<'_, HostCtx>, bus: i32, addr: i32, ptr: i32, len:
 }
 
 /// `i2c_write_read(bus, addr, wptr, wlen, rptr, rlen) -> rlen | error`.
-#[allow(clippy::too_many_arguments)]
-fn host_i2c_write_read(
-    mut c: Caller<'_, HostCtx>,
-    bus: i32,
-    addr: i32,
-    wptr: i32,
-    wlen: i32,
-    rptr: i32,
-    rlen: i32,
-) -> Result<i32, Error> {
-    let mem = memory(&c, "i2c_write_read")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut c);
+fn i2c_write_read(ctx: &mut HostCtx, data: &mut [u8], args: [i32; 6]) -> Result<i32, Broken> {
+    let [bus, addr, wptr, wlen, rptr, rlen] = args;
     let w = span("i2c_write_read", wptr, wlen, data.len())?;
     let r = span("i2c_write_read", rptr, rlen, data.len())?;
     Ok(code((|| {
@@ -313,9 +447,7 @@ fn host_i2c_write_read(
 }
 
 /// `spi_transfer(bus, ptr, len) -> len | error`, in place.
-fn host_spi_transfer(mut c: Caller<'_, HostCtx>, bus: i32, ptr: i32, len: i32) -> Result<i32, Error> {
-    let mem = memory(&c, "spi_transfer")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut c);
+fn spi_transfer(ctx: &mut HostCtx, data: &mut [u8], bus: i32, ptr: i32, len: i32) -> Result<i32, Broken> {
     let range = span("spi_transfer", ptr, len, data.len())?;
     Ok(code((|| {
         granted(ctx, u8::try_from(bus).ok().map(Resource::Spi))?;
@@ -326,9 +458,7 @@ fn host_spi_transfer(mut c: Caller<'_, HostCtx>, bus: i32, ptr: i32, len: i32) -
 }
 
 /// `uart_write(port, ptr, len) -> taken | error`.
-fn host_uart_write(mut c: Caller<'_, HostCtx>, port: i32, ptr: i32, len: i32) -> Result<i32, Error> {
-    let mem = memory(&c, "uart_write")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut c);
+fn uart_write(ctx: &mut HostCtx, data: &mut [u8], port: i32, ptr: i32, len: i32) -> Result<i32, Broken> {
     let range = span("uart_write", ptr, len, data.len())?;
     Ok(code((|| {
         granted(ctx, u8::try_from(port).ok().map(Resource::Uart))?;
@@ -338,9 +468,7 @@ fn host_uart_write(mut c: Caller<'_, HostCtx>, port: i32, ptr: i32, len: i32) ->
 }
 
 /// `uart_read(port, ptr, cap) -> count | error`: what has arrived, at most `cap`.
-fn host_uart_read(mut c: Caller<'_, HostCtx>, port: i32, ptr: i32, cap: i32) -> Result<i32, Error> {
-    let mem = memory(&c, "uart_read")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut c);
+fn uart_read(ctx: &mut HostCtx, data: &mut [u8], port: i32, ptr: i32, cap: i32) -> Result<i32, Broken> {
     let range = span("uart_read", ptr, cap, data.len())?;
     Ok(code((|| {
         granted(ctx, u8::try_from(port).ok().map(Resource::Uart))?;
@@ -353,9 +481,14 @@ fn host_uart_read(mut c: Caller<'_, HostCtx>, port: i32, ptr: i32, cap: i32) -> 
 /// `telemetry_publish(name_ptr, name_len, value, uptime_ms) -> 0 | error`:
 /// `uptime_ms` 0 means now. Over the rate limit the sample is dropped and
 /// counted (`limited`); a bad name or a value that is not finite is `invalid`.
-fn host_telemetry_publish(mut c: Caller<'_, HostCtx>, ptr: i32, len: i32, value: f64, at: i64) -> Result<i32, Error> {
-    let mem = memory(&c, "telemetry_publish")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut c);
+fn telemetry_publish(
+    ctx: &mut HostCtx,
+    data: &mut [u8],
+    ptr: i32,
+    len: i32,
+    value: f64,
+    at: i64,
+) -> Result<i32, Broken> {
     let range = span("telemetry_publish", ptr, len, data.len())?;
     let Some(name) = core::str::from_utf8(&data[range]).ok().filter(|n| valid_metric_name(n)) else {
         return Ok(HostError::Invalid.code());
@@ -382,9 +515,7 @@ fn copy_out(data: &mut [u8], range: core::ops::Range<usize>, src: &[u8]) -> i32 
 }
 
 /// `config_get(key_ptr, key_len, buf_ptr, cap) -> len | not-found`.
-fn host_config_get(mut c: Caller<'_, HostCtx>, kptr: i32, klen: i32, bptr: i32, cap: i32) -> Result<i32, Error> {
-    let mem = memory(&c, "config_get")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut c);
+fn config_get(ctx: &mut HostCtx, data: &mut [u8], kptr: i32, klen: i32, bptr: i32, cap: i32) -> Result<i32, Broken> {
     let key = span("config_get", kptr, klen, data.len())?;
     let buf = span("config_get", bptr, cap, data.len())?;
     let Some(entry) = ctx.config.iter().find(|e| e.key.as_bytes() == &data[key.clone()]) else {
@@ -395,9 +526,7 @@ fn host_config_get(mut c: Caller<'_, HostCtx>, kptr: i32, klen: i32, bptr: i32, 
 
 /// `messages_read(ptr, cap) -> len | not-found`: the message being
 /// delivered, during `on_message`.
-fn host_messages_read(mut c: Caller<'_, HostCtx>, ptr: i32, cap: i32) -> Result<i32, Error> {
-    let mem = memory(&c, "messages_read")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut c);
+fn messages_read(ctx: &mut HostCtx, data: &mut [u8], ptr: i32, cap: i32) -> Result<i32, Broken> {
     let buf = span("messages_read", ptr, cap, data.len())?;
     match &ctx.message {
         Some(m) => Ok(copy_out(data, buf, m)),
@@ -408,23 +537,18 @@ fn host_messages_read(mut c: Caller<'_, HostCtx>, ptr: i32, cap: i32) -> Result<
 /// `device_id(ptr, cap) -> len`: copies up to `cap` bytes of the device id
 /// to `ptr` and returns the id's full length (an app can retry with a
 /// larger buffer). A buffer outside memory breaks the contract and traps.
-fn host_device_id(mut caller: Caller<'_, HostCtx>, ptr: i32, cap: i32) -> Result<i32, Error> {
-    let mem = memory(&caller, "device_id")?;
-    let (data, ctx) = mem.data_and_store_mut(&mut caller);
+fn device_id(ctx: &mut HostCtx, data: &mut [u8], ptr: i32, cap: i32) -> Result<i32, Broken> {
     let buf = span("device_id", ptr, cap, data.len())?;
     Ok(copy_out(data, buf, ctx.device_id.as_bytes()))
 }
 
 /// `log(ptr, len)`: a guest pointer outside its memory breaks the contract
 /// and traps; long lines are cut to [`MAX_LOG_LINE`] bytes.
-fn host_log(mut caller: Caller<'_, HostCtx>, ptr: i32, len: i32) -> Result<(), Error> {
-    let mem = memory(&caller, "log")?;
-    let data = mem.data(&caller);
+fn log(ctx: &mut HostCtx, data: &mut [u8], ptr: i32, len: i32) -> Result<(), Broken> {
     let range = span("log", ptr, len, data.len())?;
     let bytes = &data[range];
     let kept = &bytes[..bytes.len().min(MAX_LOG_LINE)];
     let line = String::from_utf8_lossy(kept).into_owned();
-    let ctx = caller.data_mut();
     if ctx.logs.len() < MAX_LOGS_PER_CALL {
         ctx.logs.push(line);
     } else {
@@ -436,18 +560,19 @@ fn host_log(mut caller: Caller<'_, HostCtx>, ptr: i32, len: i32) -> Result<(), E
 /// Every import of `module` must come from a granted group; the error
 /// names the first that does not and the capability that would provide it.
 pub(crate) fn check_imports(module: &Module, grants: &[Capability]) -> Result<(), String> {
-    for import in module.imports() {
-        let (m, name) = (import.module(), import.name());
-        if m == IMPORT_MODULE && grants.iter().any(|c| c.imports().contains(&name)) {
-            continue;
-        }
-        let provider = Capability::ALL.iter().find(|c| m == IMPORT_MODULE && c.imports().contains(&name));
-        return Err(match provider {
-            Some(c) => alloc::format!("import {m}.{name} needs the capability {:?}, which was not granted", c.name()),
-            None => alloc::format!("import {m}.{name} is not provided by any capability of the app contract"),
-        });
+    module.imports().try_for_each(|i| granted_import(i.module(), i.name(), grants))
+}
+
+/// The one rule for an import: a granted group provides `module.name`.
+pub(crate) fn granted_import(m: &str, name: &str, grants: &[Capability]) -> Result<(), String> {
+    if m == IMPORT_MODULE && grants.iter().any(|c| c.imports().contains(&name)) {
+        return Ok(());
     }
-    Ok(())
+    let provider = Capability::ALL.iter().find(|c| m == IMPORT_MODULE && c.imports().contains(&name));
+    Err(match provider {
+        Some(c) => alloc::format!("import {m}.{name} needs the capability {:?}, which was not granted", c.name()),
+        None => alloc::format!("import {m}.{name} is not provided by any capability of the app contract"),
+    })
 }
 
 /// Checks a module as a device would before it is ever sent: it must

@@ -132,6 +132,18 @@ impl Cpu {
             Self::CortexM33 => "Cortex-M33",
         }
     }
+
+    /// How `arm-none-eabi-gcc` targets this core for native app code: the
+    /// float ABI the board's Rust target uses (the device calls the code
+    /// and the code calls back), and the FPU the firmware switches on.
+    pub const fn gcc_flags(self) -> &'static [&'static str] {
+        match self {
+            Self::CortexM3 => &["-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"],
+            Self::CortexM4F => &["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+            Self::CortexM7F => &["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"],
+            Self::CortexM33 => &["-mcpu=cortex-m33+nofp", "-mthumb", "-mfloat-abi=soft"],
+        }
+    }
 }
 
 /// QEMU's emulation of a board.

@@ -41,6 +41,7 @@ mod bundle;
 mod frame;
 mod manifest;
 mod msg;
+mod native;
 mod terminal;
 
 pub use app_io::*;
@@ -52,6 +53,9 @@ pub use frame::{
 };
 pub use manifest::*;
 pub use msg::*;
+pub use native::{
+    NATIVE_EXPORTS_MEMORY, NATIVE_HEADER_LEN, NATIVE_IO_WORDS, NATIVE_MAGIC, NativeArtifact, NativeError,
+};
 /// Heartbeat interval a device keeps until its gateway's `Welcome` says
 /// otherwise, and the interval the platform asks for by default.
 pub const DEFAULT_HEARTBEAT_MS: u32 = 5_000;

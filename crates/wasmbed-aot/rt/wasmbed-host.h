@@ -1,0 +1,47 @@
+/* What the device hands an artifact (the imports' "instance", in wasm2c's
+ * words): how to reach the granted host functions and the heap. The
+ * device's loader lays out the same struct (wasmbed-agent's native.rs). */
+#ifndef WASMBED_HOST_H
+#define WASMBED_HOST_H
+
+#include <stdint.h>
+
+struct Z_wasmbed_instance_t {
+  /* Calls import number `import` (its place in the artifact's import
+   * list) with its arguments in io[0..] (floats as their bits); the result
+   * comes back in io[0]. Nonzero: the host refused, the call traps. */
+  uint32_t (*call)(struct Z_wasmbed_instance_t* host, uint32_t import, uint64_t* io);
+  /* Zeroed, 8-byte aligned; NULL when the heap cannot give it. */
+  void* (*alloc)(struct Z_wasmbed_instance_t* host, uint32_t bytes);
+  /* Moves `old` to a larger block, the rest zeroed; NULL leaves it. */
+  void* (*grow)(struct Z_wasmbed_instance_t* host, void* old, uint32_t old_bytes, uint32_t new_bytes);
+  void (*release)(struct Z_wasmbed_instance_t* host, void* block, uint32_t bytes);
+  /* The most the app's memory and table may grow to (its budget). */
+  uint32_t max_memory_pages;
+  uint32_t max_table_elements;
+};
+
+extern struct Z_wasmbed_instance_t* wasmbed_host;
+extern void* wasmbed_jmp[5];
+uint32_t wasmbed_trapped(void);
+
+/* The entry points the device calls, in the order of the header's bits. */
+enum { WASMBED_INIT = 0, WASMBED_TICK = 1, WASMBED_ON_MESSAGE = 2 };
+
+struct wasmbed_header {
+  uint32_t magic; /* "WNA1" */
+  uint32_t instance_size;
+  /* Bit n: entry point n is exported; bit 3: the app exports its memory. */
+  uint32_t exports;
+  /* Instantiates into `instance` (instance_size bytes, zeroed) and runs
+   * the start function: 0, or the trap. */
+  uint32_t (*instantiate)(void* instance, struct Z_wasmbed_instance_t* host, uint32_t fuel, uintptr_t stack_limit);
+  /* Runs entry point `entry` with `arg`: 0, or the trap. */
+  uint32_t (*call)(void* instance, uint32_t entry, uint64_t arg, uint32_t fuel, uintptr_t stack_limit);
+  /* The exported memory (NULL without one). */
+  void* (*memory)(void* instance);
+  /* Frees what the instance allocated. */
+  void (*release)(void* instance, struct Z_wasmbed_instance_t* host);
+};
+
+#endif

@@ -1,0 +1,327 @@
+//! Running the tools: wasm2c, the rewrite of its output, the glue, gcc,
+//! and reading the linked image back.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use object::read::elf::ElfFile32;
+use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionIndex, elf};
+use sha2::{Digest, Sha256};
+use wasmbed_boards::Board;
+use wasmbed_protocol::{NATIVE_EXPORTS_MEMORY, NATIVE_IO_WORDS, NativeArtifact};
+
+use crate::AotError;
+use crate::module::{CType, ModuleShape};
+
+/// The runtime every artifact links (see `rt/`).
+const RT_FILES: [(&str, &str); 4] = [
+    ("wasm-rt.h", include_str!("../rt/wasm-rt.h")),
+    ("wasmbed-host.h", include_str!("../rt/wasmbed-host.h")),
+    ("wasmbed-rt.c", include_str!("../rt/wasmbed-rt.c")),
+    ("link.ld", include_str!("../rt/link.ld")),
+];
+
+/// Optimisation and code generation, beside the board's core flags.
+const CFLAGS: &[&str] = &[
+    "-O2",
+    "-std=gnu11",
+    "-ffreestanding",
+    "-fno-common",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-fno-stack-protector",
+    "-fno-exceptions",
+    "-fno-unwind-tables",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-ident",
+    "-g0",
+    "-DNDEBUG",
+    "-w",
+];
+
+/// The tools, found on `PATH`, with their versions.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    wasm2c: PathBuf,
+    gcc: PathBuf,
+    versions: String,
+}
+
+fn version(tool: &'static str, path: &Path, arg: &str) -> Result<String, AotError> {
+    let out = Command::new(path)
+        .arg(arg)
+        .output()
+        .map_err(|e| AotError::Tool { tool, why: format!("{} ({e})", path.display()) })?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || text.is_empty() {
+        return Err(AotError::Tool { tool, why: format!("`{} {arg}` said nothing", path.display()) });
+    }
+    Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
+impl Toolchain {
+    /// `wasm2c` and `arm-none-eabi-gcc` from `PATH` (Debian's `wabt` and
+    /// `gcc-arm-none-eabi`).
+    pub fn from_path() -> Result<Self, AotError> {
+        Self::with("wasm2c".into(), "arm-none-eabi-gcc".into())
+    }
+
+    /// These tools.
+    pub fn with(wasm2c: PathBuf, gcc: PathBuf) -> Result<Self, AotError> {
+        let w = version("wasm2c", &wasm2c, "--version")?;
+        let g = version("arm-none-eabi-gcc", &gcc, "-dumpversion")?;
+        let rt: String = RT_FILES
+            .iter()
+            .fold(Sha256::new(), |h, (_, text)| h.chain_update(text.as_bytes()))
+            .finalize()
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Self { wasm2c, gcc, versions: format!("wasm2c {w}; arm-none-eabi-gcc {g}; rt {rt}") })
+    }
+
+    /// What an artifact for `board` names as its compiler: tool versions,
+    /// the runtime's digest and every flag, so equal strings mean equal
+    /// builds.
+    pub fn compiler(&self, board: &Board) -> String {
+        format!("{}; {} {}", self.versions, board.cpu.gcc_flags().join(" "), CFLAGS.join(" "))
+    }
+}
+
+fn run(tool: &'static str, cmd: &mut Command) -> Result<(), AotError> {
+    let out = cmd.output().map_err(|e| AotError::Tool { tool, why: e.to_string() })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stdout));
+    // Enough to see the reason; a failing module can print megabytes.
+    let text: String = text.lines().take(20).collect::<Vec<_>>().join("\n");
+    Err(AotError::Failed { tool, output: text })
+}
+
+/// Compiles `module` for `board` with `tools` into an artifact: the same
+/// input and tools give the same bytes.
+pub fn compile(module: &[u8], board: &Board, tools: &Toolchain) -> Result<NativeArtifact, AotError> {
+    if board.agent().is_none() {
+        return Err(AotError::NoAgent(board.name.into()));
+    }
+    let shape = ModuleShape::read(module)?;
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    for (name, text) in RT_FILES {
+        std::fs::write(d.join(name), text)?;
+    }
+    std::fs::write(d.join("app.wasm"), module)?;
+    run("wasm2c", Command::new(&tools.wasm2c).current_dir(d).args(["-n", "app", "app.wasm", "-o", "app.c"]))?;
+    let c = std::fs::read_to_string(d.join("app.c"))?;
+    std::fs::write(d.join("app.c"), rewrite(&c)?)?;
+    std::fs::write(d.join("glue.c"), glue(&shape))?;
+    let mut cc = Command::new(&tools.gcc);
+    cc.current_dir(d)
+        .args(board.cpu.gcc_flags())
+        .args(CFLAGS)
+        .args(["-I.", "-nostartfiles", "-nostdlib", "-static", "-Wl,-q", "-Wl,--gc-sections", "-Wl,-T,link.ld"])
+        .args(["-Wl,--build-id=none", "-o", "app.elf", "app.c", "glue.c", "wasmbed-rt.c"])
+        .args(["-Wl,--start-group", "-lm", "-lc", "-lgcc", "-Wl,--end-group"]);
+    run("arm-none-eabi-gcc", &mut cc)?;
+    let elf = std::fs::read(d.join("app.elf"))?;
+    let (image, ram_size, relocations) = image(&elf)?;
+    Ok(NativeArtifact {
+        board: board.name.into(),
+        compiler: tools.compiler(board),
+        module_sha256: <[u8; 32]>::from(Sha256::digest(module)).into(),
+        imports: shape.imports.iter().map(|i| i.name.clone()).collect(),
+        image: image.into(),
+        ram_size,
+        relocations,
+    })
+}
+
+/// Rewrites wasm2c's C: every function entry checks the stack and spends
+/// fuel (instead of wasm2c's call-depth count), every loop head spends
+/// fuel, and loads and stores use the runtime's bounds check.
+fn rewrite(c: &str) -> Result<String, AotError> {
+    const MEMCHECK: &str = "#define MEMCHECK(mem, a, t) RANGE_CHECK(mem, a, sizeof(t))";
+    if c.matches(MEMCHECK).count() != 1 {
+        return Err(AotError::Unexpected("no MEMCHECK definition".into()));
+    }
+    let c = c.replace(MEMCHECK, "#define MEMCHECK(mem, a, t) WASMBED_RANGE_CHECK(mem, a, sizeof(t))");
+    let c = c.replace("FUNC_PROLOGUE;", "WASMBED_PROLOGUE;");
+    let mut out = String::with_capacity(c.len() + c.len() / 16);
+    for line in c.lines() {
+        out.push_str(line);
+        // A loop's label: `  w2c_L<n>: ` on a line of its own.
+        let t = line.trim();
+        if t.starts_with("w2c_L") && t.ends_with(':') && t[5..t.len() - 1].bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(" WASMBED_FUEL;");
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The C between the device and wasm2c's code: one function per import
+/// (calling the host table by position), the entry points and the header.
+fn glue(shape: &ModuleShape) -> String {
+    let mut g = String::from("#include <string.h>\n#include \"app.h\"\n#include \"wasmbed-host.h\"\n\n");
+    for (idx, imp) in shape.imports.iter().enumerate() {
+        let ret = imp.result.map_or("void", CType::c);
+        let params: String = imp.params.iter().enumerate().map(|(i, t)| format!(", {} a{i}", t.c())).collect();
+        let _ = writeln!(g, "{ret} Z_wasmbedZ_{}(struct Z_wasmbed_instance_t* h{params}) {{", imp.name);
+        // Always the largest argument list a host function takes: the
+        // device reads a fixed window whatever the module declared.
+        let _ = writeln!(g, "  uint64_t io[{NATIVE_IO_WORDS}] = {{0}};");
+        for (i, t) in imp.params.iter().enumerate() {
+            let _ = match t {
+                CType::U32 | CType::U64 => writeln!(g, "  io[{i}] = a{i};"),
+                CType::F32 | CType::F64 => writeln!(g, "  memcpy(&io[{i}], &a{i}, sizeof a{i});"),
+            };
+        }
+        let _ = writeln!(g, "  if (UNLIKELY(h->call(h, {idx}u, io))) wasm_rt_trap(WASMBED_TRAP_HOST);");
+        let _ = match imp.result {
+            None => writeln!(g, "}}\n"),
+            Some(CType::U32) => writeln!(g, "  return (u32)io[0];\n}}\n"),
+            Some(CType::U64) => writeln!(g, "  return io[0];\n}}\n"),
+            Some(t) => writeln!(g, "  {} r;\n  memcpy(&r, &io[0], sizeof r);\n  return r;\n}}\n", t.c()),
+        };
+    }
+    let e = shape.entry;
+    let mut exports = 0u32;
+    let mut cases = String::new();
+    for (bit, on, call) in [
+        (0, e.init, "Z_appZ_init(inst)"),
+        (1, e.tick, "Z_appZ_tick(inst, arg)"),
+        (2, e.on_message, "Z_appZ_on_message(inst, (u32)arg)"),
+    ] {
+        if on {
+            exports |= 1 << bit;
+            let _ = writeln!(cases, "    case {bit}: {call}; break;");
+        }
+    }
+    if e.memory {
+        exports |= NATIVE_EXPORTS_MEMORY;
+    }
+    let memory = if e.memory { "return Z_appZ_memory((Z_app_instance_t*)inst);" } else { "(void)inst; return NULL;" };
+    let _ = write!(
+        g,
+        r#"static void enter(struct Z_wasmbed_instance_t* host, uint32_t fuel, uintptr_t limit) {{
+  wasmbed_host = host;
+  wasmbed_fuel = fuel;
+  wasmbed_stack_limit = limit;
+}}
+
+__attribute__((noinline)) static uint32_t wasmbed_instantiate(void* inst, struct Z_wasmbed_instance_t* host,
+                                                            uint32_t fuel, uintptr_t limit) {{
+  enter(host, fuel, limit);
+  if (__builtin_setjmp(wasmbed_jmp)) return wasmbed_trapped();
+  Z_app_init_module();
+  Z_app_instantiate((Z_app_instance_t*)inst, host);
+  return 0;
+}}
+
+__attribute__((noinline)) static uint32_t wasmbed_call(void* inst, uint32_t entry, uint64_t arg, uint32_t fuel,
+                                                     uintptr_t limit) {{
+  enter(((Z_app_instance_t*)inst)->Z_wasmbed_instance, fuel, limit);
+  if (__builtin_setjmp(wasmbed_jmp)) return wasmbed_trapped();
+  switch (entry) {{
+{cases}    default: (void)arg; return WASM_RT_TRAP_UNREACHABLE;
+  }}
+  return 0;
+}}
+
+static void* wasmbed_memory(void* inst) {{
+  {memory}
+}}
+
+static void wasmbed_release(void* inst, struct Z_wasmbed_instance_t* host) {{
+  wasmbed_host = host;
+  Z_app_free((Z_app_instance_t*)inst);
+}}
+
+__attribute__((section(".wasmbed_header"), used)) const struct wasmbed_header wasmbed_header = {{
+  0x31414E57u, sizeof(Z_app_instance_t), {exports}u,
+  wasmbed_instantiate, wasmbed_call, wasmbed_memory, wasmbed_release,
+}};
+"#
+    );
+    g
+}
+
+/// Relocation types that are relative to the code (nothing to do when the
+/// image moves as one block).
+const RELATIVE: &[u32] = &[
+    elf::R_ARM_NONE,
+    elf::R_ARM_REL32,
+    elf::R_ARM_THM_PC22,
+    elf::R_ARM_THM_PC8,
+    elf::R_ARM_THM_JUMP24,
+    elf::R_ARM_V4BX,
+    elf::R_ARM_PREL31,
+    elf::R_ARM_THM_MOVW_PREL_NC,
+    elf::R_ARM_THM_MOVT_PREL,
+    elf::R_ARM_THM_JUMP19,
+    elf::R_ARM_THM_JUMP6,
+    elf::R_ARM_THM_ALU_PREL_11_0,
+    elf::R_ARM_THM_PC12,
+    elf::R_ARM_THM_PC11,
+    elf::R_ARM_THM_PC9,
+];
+
+/// The `.image` bytes, the RAM it needs with its zeroed data, and the
+/// offsets of the absolute words in it.
+fn image(elf_bytes: &[u8]) -> Result<(Vec<u8>, u32, Vec<u32>), AotError> {
+    let bad = |why: String| AotError::Unloadable(why);
+    let file = ElfFile32::<object::Endianness>::parse(elf_bytes).map_err(|e| bad(e.to_string()))?;
+    let section = file.section_by_name(".image").ok_or_else(|| bad("no .image section".into()))?;
+    if section.address() != 0 {
+        return Err(bad(format!(".image linked at {:#x}, not 0", section.address())));
+    }
+    let data = section.data().map_err(|e| bad(e.to_string()))?.to_vec();
+    let mut end = data.len() as u64;
+    for s in file.sections() {
+        let name = s.name().unwrap_or_default();
+        let allocated =
+            matches!(s.kind(), object::SectionKind::UninitializedData | object::SectionKind::Data) || name == ".bss";
+        if allocated && s.size() > 0 && s.index() != section.index() {
+            if name != ".bss" {
+                return Err(bad(format!("section {name} outside the image")));
+            }
+            end = end.max(s.address() + s.size());
+        }
+    }
+    let mut relocations = Vec::new();
+    for (offset, r) in section.relocations() {
+        let RelocationFlags::Elf { r_type } = r.flags() else {
+            return Err(bad("a relocation that is not ELF".into()));
+        };
+        if RELATIVE.contains(&r_type) {
+            continue;
+        }
+        if r_type != elf::R_ARM_ABS32 && r_type != elf::R_ARM_TARGET1 {
+            return Err(bad(format!("relocation type {r_type} at {offset:#x} (position-dependent code)")));
+        }
+        // A word naming an undefined weak or absolute symbol does not move.
+        let moves = match r.target() {
+            RelocationTarget::Section(_) => true,
+            RelocationTarget::Symbol(i) => {
+                let sym = file.symbol_by_index(i).map_err(|e| bad(e.to_string()))?;
+                !sym.is_undefined() && sym.section_index().is_some_and(|s| s != SectionIndex(elf::SHN_ABS as usize))
+            }
+            _ => false,
+        };
+        if moves {
+            let offset = u32::try_from(offset).map_err(|_| bad("relocation past 4 GiB".into()))?;
+            if offset % 4 != 0 || offset as usize + 4 > data.len() {
+                return Err(bad(format!("relocation at {offset:#x} outside the image")));
+            }
+            relocations.push(offset);
+        }
+    }
+    relocations.sort_unstable();
+    relocations.dedup();
+    let ram = u32::try_from(end).map_err(|_| bad("image larger than 4 GiB".into()))?;
+    Ok((data, ram, relocations))
+}

@@ -1,0 +1,38 @@
+//! Compiles real app modules for every board that runs apps, with the
+//! tools on PATH (Debian's wabt and gcc-arm-none-eabi).
+
+use wasmbed_aot::{AotError, Toolchain, compile};
+use wasmbed_protocol::NativeArtifact;
+
+fn kernels() -> Vec<u8> {
+    let dir = std::env::var("WASMBED_APPS_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/target/wasm32-unknown-unknown/release").into()
+    });
+    std::fs::read(format!("{dir}/kernels.wasm")).expect("kernels.wasm (cargo xtask apps)")
+}
+
+#[test]
+fn kernels_compile_for_every_agent_board_reproducibly() {
+    let tools = Toolchain::from_path().expect("wasm2c and arm-none-eabi-gcc");
+    let module = kernels();
+    for board in wasmbed_boards::BOARDS.iter().filter(|b| b.agent().is_some()) {
+        let a = compile(&module, board, &tools).unwrap_or_else(|e| panic!("{}: {e}", board.name));
+        assert_eq!(a.board, board.name);
+        assert_eq!(a.imports, ["log"]);
+        assert!(a.compiler.contains("wasm2c 1.0.32"), "{}", a.compiler);
+        let again = compile(&module, board, &tools).expect("second build");
+        assert_eq!(a.encode(), again.encode(), "{}: the build is not reproducible", board.name);
+        assert_eq!(NativeArtifact::decode(&a.encode()).as_ref(), Ok(&a));
+        eprintln!("{}: {} bytes, {} RAM, {} relocations", board.name, a.image.len(), a.ram_size, a.relocations.len());
+    }
+}
+
+#[test]
+fn a_board_without_an_agent_and_a_bad_module_are_refused() {
+    let tools = Toolchain::from_path().expect("tools");
+    let vl = wasmbed_boards::board("stm32vldiscovery").expect("board");
+    assert!(matches!(compile(&kernels(), vl, &tools), Err(AotError::NoAgent(_))));
+    let an385 = wasmbed_boards::board("mps2-an385").expect("board");
+    let err = compile(b"\0asm\x01\0\0\0\x01\x02", an385, &tools).expect_err("garbage");
+    assert!(matches!(err, AotError::Module(_)), "{err}");
+}

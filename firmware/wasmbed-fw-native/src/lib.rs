@@ -1,0 +1,310 @@
+//! The native-code loader: the mechanism behind the agent's
+//! [`NativeLoader`] (the agent binds imports and maps traps; see
+//! `wasmbed_agent::NativeApp`).
+//!
+//! An artifact's image (`wasmbed-aot`) is linked at address 0. Loading
+//! copies it into a heap block, zeroes the rest of its RAM, adds the block's
+//! address to each relocated word and checks the header it then finds at
+//! the start. Heap RAM is executable on these cores (no MPU region is set).
+//! A call runs on the caller's stack with a limit [`NATIVE_STACK_BYTES`]
+//! below where it starts: the code checks it at every function entry and
+//! traps instead of running into the heap.
+#![no_std]
+
+extern crate alloc;
+
+use alloc::alloc::{Layout, alloc_zeroed, dealloc};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use wasmbed_agent::{Entry, NativeHost, NativeInstance, NativeLoader, NativeTrap};
+use wasmbed_protocol::{NATIVE_EXPORTS_MEMORY, NATIVE_IO_WORDS, NATIVE_MAGIC, NativeArtifact};
+
+/// Stack native code may use below the point it is called from, host
+/// functions it calls included. The firmware's stack is far larger.
+pub const NATIVE_STACK_BYTES: usize = 16 * 1024;
+
+/// The artifact's header (`rt/wasmbed-host.h`), after relocation.
+#[repr(C)]
+struct Header {
+    magic: u32,
+    instance_size: u32,
+    exports: u32,
+    instantiate: unsafe extern "C" fn(*mut u8, *mut HostTable, u32, usize) -> u32,
+    call: unsafe extern "C" fn(*mut u8, u32, u64, u32, usize) -> u32,
+    memory: unsafe extern "C" fn(*mut u8) -> *mut RtMemory,
+    release: unsafe extern "C" fn(*mut u8, *mut HostTable),
+}
+
+/// wasm2c's memory as our runtime lays it out.
+#[repr(C)]
+struct RtMemory {
+    data: *mut u8,
+    pages: u32,
+    max_pages: u32,
+    size: u32,
+}
+
+/// What the code is handed (`struct Z_wasmbed_instance_t`), first in
+/// [`Block`] so a pointer to one is a pointer to the other.
+#[repr(C)]
+struct HostTable {
+    call: extern "C" fn(*mut HostTable, u32, *mut u64) -> u32,
+    alloc: extern "C" fn(*mut HostTable, u32) -> *mut u8,
+    grow: extern "C" fn(*mut HostTable, *mut u8, u32, u32) -> *mut u8,
+    release: extern "C" fn(*mut HostTable, *mut u8, u32),
+    max_memory_pages: u32,
+    max_table_elements: u32,
+}
+
+#[repr(C)]
+struct Block {
+    table: HostTable,
+    /// The agent's side, during a call only.
+    host: Option<*mut (dyn NativeHost + 'static)>,
+    instance: *mut u8,
+    memory: unsafe extern "C" fn(*mut u8) -> *mut RtMemory,
+    /// Heap the code holds (memory, tables).
+    held: usize,
+}
+
+fn layout(bytes: u32) -> Option<Layout> {
+    Layout::from_size_align(bytes.max(1) as usize, 8).ok()
+}
+
+extern "C" fn host_alloc(t: *mut HostTable, bytes: u32) -> *mut u8 {
+    // SAFETY: `t` is the table this crate handed the code, the first field
+    // of a live Block (the code passes back what it was given).
+    let block = unsafe { &mut *(t as *mut Block) };
+    let Some(l) = layout(bytes) else { return core::ptr::null_mut() };
+    // SAFETY: a non-zero size; null on failure is handled by the code.
+    let p = unsafe { alloc_zeroed(l) };
+    if !p.is_null() {
+        block.held += l.size();
+    }
+    p
+}
+
+extern "C" fn host_release(t: *mut HostTable, p: *mut u8, bytes: u32) {
+    // SAFETY: as in host_alloc.
+    let block = unsafe { &mut *(t as *mut Block) };
+    if p.is_null() {
+        return;
+    }
+    let Some(l) = layout(bytes) else { return };
+    block.held = block.held.saturating_sub(l.size());
+    // SAFETY: `p` came from host_alloc/host_grow with this size (the
+    // runtime passes back the size it asked for).
+    unsafe { dealloc(p, l) }
+}
+
+extern "C" fn host_grow(t: *mut HostTable, old: *mut u8, old_bytes: u32, new_bytes: u32) -> *mut u8 {
+    if new_bytes < old_bytes {
+        return core::ptr::null_mut();
+    }
+    let p = host_alloc(t, new_bytes);
+    if p.is_null() {
+        return p;
+    }
+    if !old.is_null() {
+        // SAFETY: `old` holds `old_bytes` (runtime bookkeeping), `p` at
+        // least as many; distinct blocks.
+        unsafe { core::ptr::copy_nonoverlapping(old, p, old_bytes as usize) };
+        host_release(t, old, old_bytes);
+    }
+    p
+}
+
+extern "C" fn host_call(t: *mut HostTable, import: u32, io: *mut u64) -> u32 {
+    // SAFETY: as in host_alloc.
+    let block = unsafe { &mut *(t as *mut Block) };
+    let Some(host) = block.host else { return 1 };
+    // SAFETY: the glue passes its `uint64_t io[NATIVE_IO_WORDS]`, aligned
+    // and live for the call.
+    let io = unsafe { &mut *(io as *mut [u64; NATIVE_IO_WORDS]) };
+    // SAFETY: `memory` is the artifact's own accessor for this instance;
+    // the RtMemory it returns is the instance's, and its data holds `size`
+    // bytes the code is not using while the host runs.
+    let memory = unsafe {
+        let m = (block.memory)(block.instance);
+        match m.as_ref() {
+            Some(m) if !m.data.is_null() => Some(core::slice::from_raw_parts_mut(m.data, m.size as usize)),
+            Some(_) => Some(&mut [][..]),
+            None => None,
+        }
+    };
+    // SAFETY: set by `Loaded::run` from a live &mut for this call only.
+    let host = unsafe { &mut *host };
+    match host.call(import, memory, io) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// A loaded image and its instance.
+struct Loaded {
+    /// The image in RAM (8-byte aligned words).
+    image: Vec<u64>,
+    instance: Vec<u64>,
+    block: Box<Block>,
+    header: *const Header,
+}
+
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: reads the stack pointer; no memory, no flags.
+    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    sp
+}
+
+impl Loaded {
+    fn header(&self) -> &Header {
+        // SAFETY: checked at load to lie within `image` with the magic.
+        unsafe { &*self.header }
+    }
+
+    fn run(
+        &mut self,
+        host: &mut dyn NativeHost,
+        f: impl FnOnce(&Header, *mut u8, *mut HostTable, usize) -> u32,
+    ) -> Result<(), NativeTrap> {
+        // SAFETY: the pointer is only used by host_call during `f`, while
+        // the borrow it came from is live; the lifetime is erased to store it.
+        let erased: *mut (dyn NativeHost + 'static) = unsafe { core::mem::transmute(host as *mut dyn NativeHost) };
+        self.block.host = Some(erased);
+        let limit = stack_pointer().saturating_sub(NATIVE_STACK_BYTES);
+        let instance = self.instance.as_mut_ptr().cast::<u8>();
+        let table = &mut self.block.table as *mut HostTable;
+        let header = self.header;
+        // SAFETY: as in `header`.
+        let code = f(unsafe { &*header }, instance, table, limit);
+        self.block.host = None;
+        if code == 0 { Ok(()) } else { Err(NativeTrap(code)) }
+    }
+}
+
+impl NativeInstance for Loaded {
+    fn exports(&self, entry: Entry) -> bool {
+        self.header().exports & (1 << entry as u32) != 0
+    }
+
+    fn instantiate(&mut self, host: &mut dyn NativeHost, fuel: u32) -> Result<(), NativeTrap> {
+        // SAFETY: the header's entry points were checked to lie within the
+        // relocated image; the instance block is zeroed and
+        // `instance_size` long; the table outlives the call.
+        self.run(host, |h, inst, table, limit| unsafe { (h.instantiate)(inst, table, fuel, limit) })
+    }
+
+    fn call(&mut self, entry: Entry, arg: u64, host: &mut dyn NativeHost, fuel: u32) -> Result<(), NativeTrap> {
+        // SAFETY: as in instantiate, on an instantiated instance.
+        self.run(host, |h, inst, _, limit| unsafe { (h.call)(inst, entry as u32, arg, fuel, limit) })
+    }
+
+    fn memory_bytes(&self) -> usize {
+        (self.image.len() + self.instance.len()) * 8 + self.block.held
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        let instance = self.instance.as_mut_ptr().cast::<u8>();
+        let table = &mut self.block.table as *mut HostTable;
+        // SAFETY: frees what the instance allocated through the table
+        // (nothing when it never instantiated: the block is zeroed).
+        unsafe { (self.header().release)(instance, table) }
+    }
+}
+
+/// Loads artifacts built for `board`.
+#[derive(Debug)]
+pub struct Loader {
+    board: &'static str,
+}
+
+impl Loader {
+    /// A loader for this board's code.
+    pub const fn new(board: &'static str) -> Self {
+        Self { board }
+    }
+}
+
+fn zeroed_words(bytes: usize) -> Result<Vec<u64>, String> {
+    let words = bytes.div_ceil(8);
+    let mut v = Vec::new();
+    v.try_reserve_exact(words)
+        .map_err(|_| alloc::format!("not enough free memory for {bytes} bytes of native code"))?;
+    v.resize(words, 0);
+    Ok(v)
+}
+
+impl NativeLoader for Loader {
+    fn board(&self) -> &str {
+        self.board
+    }
+
+    fn load(
+        &mut self,
+        a: &NativeArtifact,
+        max_memory_pages: u32,
+        max_table_elements: u32,
+    ) -> Result<Box<dyn NativeInstance>, String> {
+        // Shape (header length, relocations inside the image) was checked
+        // by NativeArtifact::decode; checked again here, cheaply.
+        let len = a.image.len();
+        if (a.ram_size as usize) < len || len < core::mem::size_of::<Header>() {
+            return Err("native image shorter than its header".into());
+        }
+        let mut image = zeroed_words(a.ram_size as usize)?;
+        // SAFETY: `image` holds at least `ram_size >= len` bytes.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(image.as_mut_ptr().cast::<u8>(), image.len() * 8) };
+        bytes[..len].copy_from_slice(&a.image);
+        let base = bytes.as_ptr() as u32;
+        for &r in &a.relocations {
+            let r = r as usize;
+            let Some(word) = bytes.get_mut(r..r + 4).filter(|_| r.is_multiple_of(4) && r + 4 <= len) else {
+                return Err(alloc::format!("relocation at {r} outside the native image"));
+            };
+            let v = u32::from_le_bytes([word[0], word[1], word[2], word[3]]).wrapping_add(base);
+            word.copy_from_slice(&v.to_le_bytes());
+        }
+        let header = bytes.as_ptr().cast::<Header>();
+        // SAFETY: the image is 8-byte aligned and longer than a Header.
+        let h = unsafe { &*header };
+        let inside = |f: usize| (base as usize..base as usize + len).contains(&(f & !1));
+        let entries = [h.instantiate as usize, h.call as usize, h.memory as usize, h.release as usize];
+        if h.magic != NATIVE_MAGIC || !entries.iter().all(|&f| inside(f) && f & 1 == 1) {
+            return Err("native image without a valid WNA1 header".into());
+        }
+        if h.exports & !(0b111 | NATIVE_EXPORTS_MEMORY) != 0 {
+            return Err("native image header names unknown exports".into());
+        }
+        let instance = zeroed_words(h.instance_size as usize)?;
+        let memory = h.memory;
+        // The code is now in RAM as data: make it visible to instruction
+        // fetch (cores with caches; a no-op cost elsewhere).
+        cortex_m::asm::dsb();
+        cortex_m::asm::isb();
+        let mut loaded = Loaded {
+            image,
+            instance,
+            block: Box::new(Block {
+                table: HostTable {
+                    call: host_call,
+                    alloc: host_alloc,
+                    grow: host_grow,
+                    release: host_release,
+                    max_memory_pages,
+                    max_table_elements,
+                },
+                host: None,
+                instance: core::ptr::null_mut(),
+                memory,
+                held: 0,
+            }),
+            header,
+        };
+        loaded.block.instance = loaded.instance.as_mut_ptr().cast::<u8>();
+        Ok(Box::new(loaded))
+    }
+}
