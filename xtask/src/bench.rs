@@ -51,8 +51,11 @@ pub fn run(scenario: &Scenario, args: &[OsString]) -> Result<()> {
         Scenario::Edge(_) => {
             cmd.env("WASMBED_BENCH_COMPONENT", apps::build_components()?.join("probe.wasm"));
         }
-        Scenario::Interp(_) => {
+        Scenario::Interp(a) => {
             tools::ensure_qemu()?;
+            if a.mode == wasmbed_bench_cli::InterpMode::Native {
+                tools::ensure_aot()?;
+            }
             cmd.env("WASMBED_BENCH_KERNELS", apps::build()?.join("kernels.wasm"));
             cmd.env("WASMBED_BENCH_INTERP_IMAGE", firmware::interp_image()?);
         }

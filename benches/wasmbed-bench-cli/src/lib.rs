@@ -215,6 +215,19 @@ pub struct Interp {
     /// The kernels as a WASM app (cargo xtask bench passes the example `kernels.wasm`).
     #[arg(long, value_name = "FILE", env = "WASMBED_BENCH_KERNELS")]
     pub kernels: Option<PathBuf>,
+    /// How the app runs: in the interpreter (wasmi), or compiled ahead of
+    /// time to native code (wasm2c and arm-none-eabi-gcc, see wasmbed-aot).
+    #[arg(long, value_enum, default_value_t = InterpMode::Interpreted)]
+    pub mode: InterpMode,
+}
+
+/// How the `interp` benchmark runs the kernels app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InterpMode {
+    /// In wasmi, as devices run apps without a native artifact.
+    Interpreted,
+    /// As native code compiled ahead of time for the board.
+    Native,
 }
 
 /// Flags of `api`.

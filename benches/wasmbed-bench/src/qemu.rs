@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
+use wasmbed_bench_cli::InterpMode;
 use wasmbed_model::board_table::Board;
 use wasmbed_model::clock::unix_ms;
 use wasmbed_model::{Device, DevicePhase, DeviceSpec, Meta, Store};
@@ -417,13 +418,28 @@ async fn icount_image(
     Ok((line, fields))
 }
 
-pub async fn interp(image: &Path, kernels_wasm: &Path) -> Result<serde_json::Value> {
+pub async fn interp(image: &Path, kernels_wasm: &Path, mode: InterpMode) -> Result<serde_json::Value> {
     let tmp = tempfile::tempdir()?;
     let kernels = std::fs::read(kernels_wasm).with_context(|| format!("cannot read {}", kernels_wasm.display()))?;
     let sized = sized_app(16 * 1024);
+    // Native: the kernels app compiled for the board, as the platform
+    // compiles an app for its devices.
+    let artifact = match mode {
+        InterpMode::Interpreted => Vec::new(),
+        InterpMode::Native => {
+            let board = wasmbed_model::board_table::board("mps2-an385").context("board")?;
+            let tools = wasmbed_aot::Toolchain::from_path()?;
+            wasmbed_aot::compile(&kernels, board, &tools)?.encode()
+        }
+    };
     length_prefixed(&tmp.path().join("kernels.bin"), &kernels)?;
     length_prefixed(&tmp.path().join("sized.bin"), &sized)?;
-    let loads = [(tmp.path().join("kernels.bin"), 0x2101_0000), (tmp.path().join("sized.bin"), 0x2102_0000)];
+    length_prefixed(&tmp.path().join("native.bin"), &artifact)?;
+    let loads = [
+        (tmp.path().join("kernels.bin"), 0x2101_0000),
+        (tmp.path().join("sized.bin"), 0x2102_0000),
+        (tmp.path().join("native.bin"), 0x2103_0000),
+    ];
     let (line, fields) = icount_image(image, &loads, &[], "interp").await?;
     let get = |k: &str| fields.get(k).copied().with_context(|| format!("the image said: {line}"));
     // Under -icount every guest instruction is one virtual ns; the image's
@@ -431,16 +447,44 @@ pub async fn interp(image: &Path, kernels_wasm: &Path) -> Result<serde_json::Val
     // count) gives instructions per cycle, measured rather than assumed.
     let per_cycle = get("calibration_insns")? as f64 / get("calibration_cycles")?.max(1) as f64;
     let insns = |k: &str| -> Result<u64> { Ok((get(k)? as f64 * per_cycle).round() as u64) };
-    let native = insns("native_cycles")?;
+    let ratio = |a: u64, b: u64| ((a as f64 / b.max(1) as f64) * 100.0).round() / 100.0;
+    // The firmware's own build of the kernels (opt-level "z") and the one
+    // built for speed (opt-level 3), which app code is held to.
+    let native_z = insns("native_cycles")?;
+    let native = insns("native_fast_cycles")?;
+    if mode == InterpMode::Native {
+        let code = insns("aot_cycles")?;
+        let image_bytes =
+            wasmbed_protocol::NativeArtifact::decode(&artifact).map_err(|e| anyhow::anyhow!("{e}"))?.image.len();
+        return Ok(serde_json::json!({
+            "mode": "native",
+            "board": "mps2-an385",
+            "ratio": ratio(code, native),
+            "native_units": native,
+            "wasm_units": code,
+            "ratio_vs_firmware_profile": ratio(code, native_z),
+            "native_firmware_profile_units": native_z,
+            "wasm_first_call_units": insns("aot_first_cycles")?,
+            "code_bytes": image_bytes,
+            "artifact_bytes": get("aot_artifact_bytes")?,
+            "install_insns": insns("aot_install_cycles")?,
+            "bounds": "software",
+            "interpreted_units": insns("wasm_cycles")?,
+            "units": "guest instructions (-icount shift=0)",
+        }));
+    }
     let wasm = insns("wasm_cycles")?;
     Ok(serde_json::json!({
+        "mode": "interpreted",
         "board": "mps2-an385",
         "native_units": native,
         "wasm_units": wasm,
+        "ratio": ratio(wasm, native),
+        "ratio_vs_firmware_profile": ratio(wasm, native_z),
+        "native_firmware_profile_units": native_z,
         "wasm_first_call_units": insns("wasm_first_cycles")?,
         "units": "guest instructions (-icount shift=0)",
         "insns_per_timer_cycle": (per_cycle * 100.0).round() / 100.0,
-        "ratio": ((wasm as f64 / native.max(1) as f64) * 100.0).round() / 100.0,
         "instantiate_insns": insns("instantiate_cycles")?,
         "instantiate_validation": "module at install, each function body at its first call (wasmi Lazy)",
         "eager_validation_instantiate_insns": insns("eager_instantiate_cycles")?,

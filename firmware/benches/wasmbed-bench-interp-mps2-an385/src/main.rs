@@ -22,6 +22,9 @@ use wasmbed_protocol::AppLimits;
 /// Where the host loads the kernels app and the 16 KB app (u32 LE length, bytes).
 const KERNELS_APP: usize = 0x2101_0000;
 const SIZED_APP: usize = 0x2102_0000;
+/// Where the host loads the kernels app compiled to native code (u32 LE
+/// length, the encoded artifact; length 0 when not measured).
+const NATIVE_APP: usize = 0x2103_0000;
 /// Seed the kernels app uses too.
 const SEED: u32 = 7;
 /// Iterations of the 2-instruction calibration loop.
@@ -51,6 +54,19 @@ fn bench() -> Result<alloc::string::String, alloc::string::String> {
     let t = systick::cycles();
     let native = core::hint::black_box(wasmbed_bench_kernels::run_all(core::hint::black_box(SEED)));
     let native_cycles = systick::cycles() - t;
+
+    // The same kernels built for speed (opt-level 3), the baseline native
+    // app code is held to.
+    let t = systick::cycles();
+    let fast = core::hint::black_box(wasmbed_bench_kernels_fast::run_all(core::hint::black_box(SEED)));
+    let native_fast_cycles = systick::cycles() - t;
+    if fast != native {
+        return Err(alloc::format!("the two native builds differ: {native} / {fast}"));
+    }
+    let native_app = match module(NATIVE_APP) {
+        Some(artifact) => native_app(&mut runtime, artifact, limits, native)?,
+        None => alloc::string::String::new(),
+    };
 
     let t = systick::cycles();
     let inst16 = runtime.instantiate(sized, limits)?;
@@ -86,12 +102,40 @@ fn bench() -> Result<alloc::string::String, alloc::string::String> {
         return Err(alloc::format!("checksums differ: native {native}, wasm said {lines:?}"));
     }
     Ok(alloc::format!(
-        "calibration_insns={} calibration_cycles={calibration_cycles} native_cycles={native_cycles} wasm_cycles={wasm_cycles} wasm_first_cycles={first_cycles} instantiate_cycles={instantiate_cycles} eager_instantiate_cycles={eager_instantiate_cycles} \
+        "calibration_insns={} calibration_cycles={calibration_cycles} native_cycles={native_cycles} native_fast_cycles={native_fast_cycles}{native_app} wasm_cycles={wasm_cycles} wasm_first_cycles={first_cycles} instantiate_cycles={instantiate_cycles} eager_instantiate_cycles={eager_instantiate_cycles} \
          kernels_instantiate_cycles={kernels_instantiate_cycles} \
          app_heap_peak={app_heap_peak} sized_app_bytes={} kernels_app_bytes={} checksum={native}",
         2 * CALIBRATION_LOOPS,
         sized.len(),
         kernels.len()
+    ))
+}
+
+/// Runs the kernels app as native code: install (load, relocate, bind,
+/// instantiate), a first and a second tick, checksums compared with the
+/// native run's. Returns its figures as ` key=value` pairs.
+fn native_app(
+    runtime: &mut wasmbed_agent::AppRuntime,
+    artifact: &[u8],
+    limits: AppLimits,
+    native: u32,
+) -> Result<alloc::string::String, alloc::string::String> {
+    let mut loader = wasmbed_fw_native::Loader::new(MPS2_AN385.name);
+    let t = systick::cycles();
+    let mut app = runtime.instantiate_native(&mut loader, artifact, limits, wasmbed_agent::DEFAULT_GRANTS)?;
+    let install = systick::cycles() - t;
+    let t = systick::cycles();
+    let first = app.tick(1)?;
+    let first_cycles = systick::cycles() - t;
+    let t = systick::cycles();
+    let lines = app.tick(2)?;
+    let cycles = systick::cycles() - t;
+    if first != lines || !lines.contains(&alloc::format!("checksum {native}")) {
+        return Err(alloc::format!("native app checksum differs: native {native}, app said {lines:?}"));
+    }
+    Ok(alloc::format!(
+        " aot_cycles={cycles} aot_first_cycles={first_cycles} aot_install_cycles={install} aot_artifact_bytes={}",
+        artifact.len()
     ))
 }
 
