@@ -123,4 +123,15 @@ extern uint32_t wasmbed_fuel;
       wasm_rt_trap(WASM_RT_TRAP_OOB);                                   \
   } while (0)
 
+/* The same in 32 bits, for a memory of at least one page (its size is
+ * then at least 64 KiB, so `size - n` cannot wrap): the high word of `a`
+ * is the carry of the address plus offset, and must be zero. */
+#define WASMBED_RANGE_CHECK32(mem, a, n)                                        \
+  do {                                                                        \
+    uint64_t wasmbed_a_ = (a);                                                \
+    if (UNLIKELY((uint32_t)(wasmbed_a_ >> 32) != 0 ||                         \
+                 (uint32_t)wasmbed_a_ > (mem)->size - (uint32_t)(n)))         \
+      wasm_rt_trap(WASM_RT_TRAP_OOB);                                         \
+  } while (0)
+
 #endif

@@ -148,7 +148,11 @@ fn rewrite(c: &str) -> Result<String, AotError> {
     if c.matches(MEMCHECK).count() != 1 {
         return Err(AotError::Unexpected("no MEMCHECK definition".into()));
     }
-    let c = c.replace(MEMCHECK, "#define MEMCHECK(mem, a, t) WASMBED_RANGE_CHECK(mem, a, sizeof(t))");
+    // The 32-bit check needs a memory of at least one page (its size can
+    // then never be below an access's width); one that may start empty
+    // keeps the 64-bit check.
+    let check = if min_pages(c)? > 0 { "WASMBED_RANGE_CHECK32" } else { "WASMBED_RANGE_CHECK" };
+    let c = c.replace(MEMCHECK, &format!("#define MEMCHECK(mem, a, t) {check}(mem, a, sizeof(t))"));
     let c = c.replace("FUNC_PROLOGUE;", "WASMBED_PROLOGUE;");
     let mut out = String::with_capacity(c.len() + c.len() / 16);
     for line in c.lines() {
@@ -161,6 +165,20 @@ fn rewrite(c: &str) -> Result<String, AotError> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// The smallest page count any memory starts with (`u32::MAX` without
+/// a memory: nothing is checked then).
+fn min_pages(c: &str) -> Result<u32, AotError> {
+    const ALLOC: &str = "wasm_rt_allocate_memory(&instance->";
+    let mut least = u32::MAX;
+    for (at, _) in c.match_indices(ALLOC) {
+        // `wasm_rt_allocate_memory(&instance->w2c_memory, 1, 65536);`
+        let args = c[at + ALLOC.len()..].split(')').next().unwrap_or_default();
+        let pages = args.split(',').nth(1).and_then(|p| p.trim().parse::<u32>().ok());
+        least = least.min(pages.ok_or_else(|| AotError::Unexpected(format!("memory allocation {args:?}")))?);
+    }
+    Ok(least)
 }
 
 /// The C between the device and wasm2c's code: one function per import
