@@ -17,7 +17,8 @@
 //!
 //! Layers, outermost first: [`Gateway::run`] (accept loop, handshake slots
 //! per source (`admission`), session cap, shutdown) → `session` (one
-//! device: framing, enrollment, liveness; its writes through `outbox`) →
+//! device: framing, enrollment, liveness; its writes through `outbox`,
+//! its connection a `tls::DeviceTls`, which holds no buffer while idle) →
 //! `sync` (the pure diff of desired against reported apps, and when a
 //! deploy refused for lack of room is retried: [`RetryPolicy`]). Beside them,
 //! `terminal` relays commands to a device's session and matches answers
@@ -43,6 +44,7 @@ mod refusals;
 mod session;
 mod sync;
 mod terminal;
+mod tls;
 mod turned;
 
 use std::collections::HashMap;
@@ -52,7 +54,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 use wasmbed_model::clock::Clock;
 use wasmbed_model::defaults;
@@ -309,7 +310,8 @@ pub struct Gateway {
     store: Arc<dyn Store>,
     logs: Arc<LogBook>,
     telemetry: Arc<TelemetryBook>,
-    acceptor: TlsAcceptor,
+    /// Device-facing TLS (see `tls`).
+    tls: Arc<rustls::ServerConfig>,
     clock: Clock,
     sessions: Mutex<HashMap<String, SessionEntry>>,
     apps: RwLock<Arc<Vec<Application>>>,
@@ -364,7 +366,7 @@ impl Gateway {
             store,
             logs,
             telemetry,
-            acceptor: TlsAcceptor::from(tls),
+            tls,
             clock,
             sessions: Mutex::default(),
             apps: RwLock::default(),
