@@ -71,6 +71,7 @@ pub fn images_dir() -> PathBuf {
 /// boards' images for the tests.
 const CHECKS: &[(&str, &str)] = &[
     ("wasmbed-check-fault-mps2-an385", "mps2-an385"),
+    ("wasmbed-check-native-mps2-an385", "mps2-an385"),
     ("wasmbed-check-peripherals-mps2-an385", "mps2-an385"),
     ("wasmbed-check-peripherals-mps2-an505", "mps2-an505"),
     ("wasmbed-check-peripherals-olimex-stm32-h405", "olimex-stm32-h405"),

@@ -860,6 +860,13 @@ impl AppRuntime {
 }
 
 impl AppRuntime {
+    /// The per-call deadline native code is stopped at (default
+    /// [`crate::DEFAULT_DEADLINE_MS`]).
+    pub fn with_call_deadline(mut self, ms: u32) -> Self {
+        self.0.guard.set_deadline(ms);
+        self
+    }
+
     /// Loads native code (`artifact`, an encoded [`NativeArtifact`]) with
     /// `loader`, binds it under `groups` as an install does, and
     /// instantiates it; `init` is not called. Its memory may grow to the
@@ -879,12 +886,21 @@ impl AppRuntime {
         };
         let setup = Setup { limits: &limits, growth, resources: &[], config: &[], counters: AppCounters::default() };
         let ctx = self.0.host_ctx(&setup, 0);
-        NativeApp::start(loader, &artifact, groups, limits, ctx, self.0.budget.table_elements).map_err(|e| e.detail)
+        let (tables, deadline) = (self.0.budget.table_elements, self.0.guard.deadline_ms());
+        NativeApp::start(loader, &artifact, groups, limits, ctx, tables, deadline).map_err(|e| e.detail)
     }
 }
 
 impl NativeApp {
-    /// Calls `tick(now)` with a fresh fuel budget; returns the lines it logged.
+    /// Calls `init` (when exported) under the per-call deadline.
+    pub fn init(&mut self) -> Result<(), String> {
+        if !self.exports(Entry::Init) {
+            return Ok(());
+        }
+        self.call(Entry::Init, 0).map_err(|e| e.detail)
+    }
+
+    /// Calls `tick(now)` under the per-call deadline; returns the lines it logged.
     pub fn tick(&mut self, now: u64) -> Result<Vec<String>, String> {
         if !self.exports(Entry::Tick) {
             return Err("the module exports no tick".into());

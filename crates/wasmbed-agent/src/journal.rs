@@ -335,6 +335,11 @@ impl Guard {
         self.save();
     }
 
+    /// The per-call deadline, in milliseconds.
+    pub(crate) fn deadline_ms(&self) -> u32 {
+        self.deadline_ms
+    }
+
     pub(crate) fn set_deadline(&mut self, ms: u32) {
         self.deadline_ms = ms;
     }

@@ -49,6 +49,7 @@ impl NativeTrap {
             9 => (ErrorCode::Trap, "call stack exhausted"),
             10 => (ErrorCode::OutOfFuel, "all fuel consumed"),
             12 => (ErrorCode::MemoryLimit, "memory or table over the app's limit"),
+            13 => (ErrorCode::Deadline, "stopped at the call's deadline"),
             _ => (ErrorCode::Trap, "trap"),
         };
         let detail = match (self, broken) {
@@ -80,10 +81,11 @@ pub trait NativeHost {
 pub trait NativeInstance {
     /// Whether the app exports `entry` (with the contract's signature).
     fn exports(&self, entry: Entry) -> bool;
-    /// Sets the instance up (memory, data, tables, start function).
-    fn instantiate(&mut self, host: &mut dyn NativeHost, fuel: u32) -> Result<(), NativeTrap>;
-    /// Runs `entry` with `arg`, at most `fuel` loop iterations and calls.
-    fn call(&mut self, entry: Entry, arg: u64, host: &mut dyn NativeHost, fuel: u32) -> Result<(), NativeTrap>;
+    /// Sets the instance up (memory, data, tables, start function),
+    /// stopping it after `deadline_ms`.
+    fn instantiate(&mut self, host: &mut dyn NativeHost, deadline_ms: u32) -> Result<(), NativeTrap>;
+    /// Runs `entry` with `arg`, stopping it after `deadline_ms`.
+    fn call(&mut self, entry: Entry, arg: u64, host: &mut dyn NativeHost, deadline_ms: u32) -> Result<(), NativeTrap>;
     /// Bytes it holds: image, instance, linear memory.
     fn memory_bytes(&self) -> usize;
 }
@@ -146,17 +148,16 @@ pub(crate) fn bind(artifact: &NativeArtifact, board: &str, grants: &[Capability]
         .map_err(|detail| FailReason { code: ErrorCode::InstantiateFailed, detail })
 }
 
-/// Fuel for one call: the app's per-call budget, in the loop iterations
-/// and calls native code counts (at least one, at most what it holds).
-fn fuel(limits: &AppLimits) -> u32 {
-    limits.fuel_per_call.clamp(1, u64::from(u32::MAX)) as u32
-}
-
 /// One native app instance with its bound host functions.
+///
+/// Native code spends no fuel (counting it cost a third of its speed):
+/// a call that runs past the per-call deadline is stopped by the device's
+/// timer instead, and fails its app with `deadline`.
 pub struct NativeApp {
     instance: Box<dyn NativeInstance>,
     bound: Bound,
     limits: AppLimits,
+    deadline_ms: u32,
 }
 
 impl core::fmt::Debug for NativeApp {
@@ -175,14 +176,14 @@ impl NativeApp {
         limits: AppLimits,
         ctx: HostCtx,
         max_table_elements: u32,
+        deadline_ms: u32,
     ) -> Result<Self, FailReason> {
         let fns = bind(artifact, loader.board(), grants)?;
         let instance = loader
             .load(artifact, limits.max_memory_pages, max_table_elements)
             .map_err(|detail| FailReason { code: ErrorCode::InstantiateFailed, detail })?;
-        let mut app = Self { instance, bound: Bound { ctx, fns, broken: None }, limits };
-        let fuel = fuel(&app.limits);
-        app.instance.instantiate(&mut app.bound, fuel).map_err(|t| t.reason(app.bound.broken.take()))?;
+        let mut app = Self { instance, bound: Bound { ctx, fns, broken: None }, limits, deadline_ms };
+        app.instance.instantiate(&mut app.bound, deadline_ms).map_err(|t| t.reason(app.bound.broken.take()))?;
         if ![Entry::Init, Entry::Tick, Entry::OnMessage].iter().any(|e| app.instance.exports(*e)) {
             return Err(FailReason {
                 code: ErrorCode::InstantiateFailed,
@@ -197,10 +198,10 @@ impl NativeApp {
         self.instance.exports(entry)
     }
 
-    /// Runs `entry(arg)` with a fresh fuel budget.
+    /// Runs `entry(arg)` under the per-call deadline.
     pub fn call(&mut self, entry: Entry, arg: u64) -> Result<(), FailReason> {
-        let fuel = fuel(&self.limits);
-        self.instance.call(entry, arg, &mut self.bound, fuel).map_err(|t| t.reason(self.bound.broken.take()))
+        let deadline = self.deadline_ms;
+        self.instance.call(entry, arg, &mut self.bound, deadline).map_err(|t| t.reason(self.bound.broken.take()))
     }
 
     /// The app's context (time, logs, samples, the lent peripherals).
@@ -246,7 +247,7 @@ mod tests {
 
     #[test]
     fn traps_become_reasons() {
-        assert_eq!(NativeTrap(10).reason(None).code, ErrorCode::OutOfFuel);
+        assert_eq!(NativeTrap(13).reason(None).code, ErrorCode::Deadline);
         assert_eq!(NativeTrap(1).reason(None).code, ErrorCode::Trap);
         let host = NativeTrap::HOST.reason(Some("log: buffer outside memory".into()));
         assert_eq!(host.detail, "log: buffer outside memory");

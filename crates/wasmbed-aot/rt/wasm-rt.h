@@ -34,12 +34,14 @@ typedef enum {
   WASM_RT_TRAP_UNCAUGHT_EXCEPTION,
   WASM_RT_TRAP_UNALIGNED,
   WASM_RT_TRAP_EXHAUSTION,
-  /* Wasmbed's own: the call's fuel ran out. */
+  /* Wasmbed's own: the call's fuel ran out (unused: see DEADLINE). */
   WASMBED_TRAP_OUT_OF_FUEL,
   /* A host function refused the call (e.g. a buffer outside memory). */
   WASMBED_TRAP_HOST,
   /* Memory or a table could not be allocated. */
   WASMBED_TRAP_NO_MEMORY,
+  /* The call ran past its deadline; the device stopped it. */
+  WASMBED_TRAP_DEADLINE,
 } wasm_rt_trap_t;
 
 typedef enum {
@@ -98,21 +100,17 @@ uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t*, uint32_t delta, wa
 uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t*, uint32_t delta, wasm_rt_externref_t init);
 #define wasm_rt_is_initialized() true
 
-/* What every call of the app's code checks on entry (replaces wasm2c's
- * FUNC_PROLOGUE) and at every loop head: the stack left, and the fuel. */
+/* What every function of the app's code checks on entry (replacing
+ * wasm2c's call-depth count): the stack left. Runaway code costs nothing
+ * per loop: the device's timer stops a call past its deadline by sending
+ * the interrupted code to wasmbed_abort (see wasmbed-fw-native). */
 extern uintptr_t wasmbed_stack_limit;
-extern uint32_t wasmbed_fuel;
-#define WASMBED_FUEL                                            \
-  do {                                                          \
-    if (UNLIKELY(--wasmbed_fuel == 0)) wasm_rt_trap(WASMBED_TRAP_OUT_OF_FUEL); \
-  } while (0)
 #define WASMBED_PROLOGUE                                                   \
   do {                                                                     \
     uintptr_t wasmbed_sp_;                                                 \
     __asm__("mov %0, sp" : "=r"(wasmbed_sp_));                              \
     if (UNLIKELY(wasmbed_sp_ < wasmbed_stack_limit))                         \
       wasm_rt_trap(WASM_RT_TRAP_EXHAUSTION);                               \
-    WASMBED_FUEL;                                                          \
   } while (0)
 
 /* The bounds check of an access of `n` bytes at `a`: the 32-bit address

@@ -24,6 +24,8 @@ struct Z_wasmbed_instance_t {
 extern struct Z_wasmbed_instance_t* wasmbed_host;
 extern void* wasmbed_jmp[5];
 uint32_t wasmbed_trapped(void);
+void wasmbed_abort(void);
+extern const char wasmbed_guest_start[], wasmbed_guest_end[];
 
 /* The entry points the device calls, in the order of the header's bits. */
 enum { WASMBED_INIT = 0, WASMBED_TICK = 1, WASMBED_ON_MESSAGE = 2 };
@@ -35,13 +37,20 @@ struct wasmbed_header {
   uint32_t exports;
   /* Instantiates into `instance` (instance_size bytes, zeroed) and runs
    * the start function: 0, or the trap. */
-  uint32_t (*instantiate)(void* instance, struct Z_wasmbed_instance_t* host, uint32_t fuel, uintptr_t stack_limit);
+  uint32_t (*instantiate)(void* instance, struct Z_wasmbed_instance_t* host, uintptr_t stack_limit);
   /* Runs entry point `entry` with `arg`: 0, or the trap. */
-  uint32_t (*call)(void* instance, uint32_t entry, uint64_t arg, uint32_t fuel, uintptr_t stack_limit);
+  uint32_t (*call)(void* instance, uint32_t entry, uint64_t arg, uintptr_t stack_limit);
   /* The exported memory (NULL without one). */
   void* (*memory)(void* instance);
   /* Frees what the instance allocated. */
   void (*release)(void* instance, struct Z_wasmbed_instance_t* host);
+  /* Traps with WASMBED_TRAP_DEADLINE: where the device's timer sends the
+   * app's code when a call runs past its deadline... */
+  void (*abort)(void);
+  /* ...if it interrupted the app's own code, which lies here (the
+   * runtime and C library after it are never interrupted this way). */
+  const void* guest_start;
+  const void* guest_end;
 };
 
 #endif

@@ -9,7 +9,6 @@
 #include "wasmbed-host.h"
 
 uintptr_t wasmbed_stack_limit;
-uint32_t wasmbed_fuel;
 /* The entry the device called: where a trap unwinds to. */
 void* wasmbed_jmp[5];
 struct Z_wasmbed_instance_t* wasmbed_host;
@@ -18,6 +17,12 @@ static wasm_rt_trap_t wasmbed_trap_code;
 void wasm_rt_trap(wasm_rt_trap_t code) {
   wasmbed_trap_code = code;
   __builtin_longjmp(wasmbed_jmp, 1);
+}
+
+/* Where the device's timer sends app code that ran past its deadline
+ * (only ever from the app's own code, never from here or a host call). */
+void wasmbed_abort(void) {
+  wasm_rt_trap(WASMBED_TRAP_DEADLINE);
 }
 
 uint32_t wasmbed_trapped(void) {

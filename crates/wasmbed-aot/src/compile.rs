@@ -119,14 +119,21 @@ pub fn compile(module: &[u8], board: &Board, tools: &Toolchain) -> Result<Native
     let c = std::fs::read_to_string(d.join("app.c"))?;
     std::fs::write(d.join("app.c"), rewrite(&c)?)?;
     std::fs::write(d.join("glue.c"), glue(&shape))?;
-    let mut cc = Command::new(&tools.gcc);
-    cc.current_dir(d)
+    // One object per file: the linker script places app.o's code (the
+    // app's own) apart from the runtime's.
+    for file in ["app", "glue", "wasmbed-rt"] {
+        let mut cc = Command::new(&tools.gcc);
+        cc.current_dir(d).args(board.cpu.gcc_flags()).args(CFLAGS);
+        cc.args(["-I.", "-c", &format!("{file}.c"), "-o", &format!("{file}.o")]);
+        run("arm-none-eabi-gcc", &mut cc)?;
+    }
+    let mut ld = Command::new(&tools.gcc);
+    ld.current_dir(d)
         .args(board.cpu.gcc_flags())
-        .args(CFLAGS)
-        .args(["-I.", "-nostartfiles", "-nostdlib", "-static", "-Wl,-q", "-Wl,--gc-sections", "-Wl,-T,link.ld"])
-        .args(["-Wl,--build-id=none", "-o", "app.elf", "app.c", "glue.c", "wasmbed-rt.c"])
+        .args(["-nostartfiles", "-nostdlib", "-static", "-Wl,-q", "-Wl,--gc-sections", "-Wl,-T,link.ld"])
+        .args(["-Wl,--build-id=none", "-o", "app.elf", "app.o", "glue.o", "wasmbed-rt.o"])
         .args(["-Wl,--start-group", "-lm", "-lc", "-lgcc", "-Wl,--end-group"]);
-    run("arm-none-eabi-gcc", &mut cc)?;
+    run("arm-none-eabi-gcc", &mut ld)?;
     let elf = std::fs::read(d.join("app.elf"))?;
     let (image, ram_size, relocations) = image(&elf)?;
     Ok(NativeArtifact {
@@ -140,9 +147,9 @@ pub fn compile(module: &[u8], board: &Board, tools: &Toolchain) -> Result<Native
     })
 }
 
-/// Rewrites wasm2c's C: every function entry checks the stack and spends
-/// fuel (instead of wasm2c's call-depth count), every loop head spends
-/// fuel, and loads and stores use the runtime's bounds check.
+/// Rewrites wasm2c's C: every function entry checks the stack (instead of
+/// wasm2c's call-depth count), and loads and stores use the runtime's
+/// bounds check.
 fn rewrite(c: &str) -> Result<String, AotError> {
     const MEMCHECK: &str = "#define MEMCHECK(mem, a, t) RANGE_CHECK(mem, a, sizeof(t))";
     if c.matches(MEMCHECK).count() != 1 {
@@ -154,17 +161,7 @@ fn rewrite(c: &str) -> Result<String, AotError> {
     let check = if min_pages(c)? > 0 { "WASMBED_RANGE_CHECK32" } else { "WASMBED_RANGE_CHECK" };
     let c = c.replace(MEMCHECK, &format!("#define MEMCHECK(mem, a, t) {check}(mem, a, sizeof(t))"));
     let c = c.replace("FUNC_PROLOGUE;", "WASMBED_PROLOGUE;");
-    let mut out = String::with_capacity(c.len() + c.len() / 16);
-    for line in c.lines() {
-        out.push_str(line);
-        // A loop's label: `  w2c_L<n>: ` on a line of its own.
-        let t = line.trim();
-        if t.starts_with("w2c_L") && t.ends_with(':') && t[5..t.len() - 1].bytes().all(|b| b.is_ascii_digit()) {
-            out.push_str(" WASMBED_FUEL;");
-        }
-        out.push('\n');
-    }
-    Ok(out)
+    Ok(c)
 }
 
 /// The smallest page count any memory starts with (`u32::MAX` without
@@ -225,24 +222,22 @@ fn glue(shape: &ModuleShape) -> String {
     let memory = if e.memory { "return Z_appZ_memory((Z_app_instance_t*)inst);" } else { "(void)inst; return NULL;" };
     let _ = write!(
         g,
-        r#"static void enter(struct Z_wasmbed_instance_t* host, uint32_t fuel, uintptr_t limit) {{
+        r#"static void enter(struct Z_wasmbed_instance_t* host, uintptr_t limit) {{
   wasmbed_host = host;
-  wasmbed_fuel = fuel;
   wasmbed_stack_limit = limit;
 }}
 
 __attribute__((noinline)) static uint32_t wasmbed_instantiate(void* inst, struct Z_wasmbed_instance_t* host,
-                                                            uint32_t fuel, uintptr_t limit) {{
-  enter(host, fuel, limit);
+                                                            uintptr_t limit) {{
+  enter(host, limit);
   if (__builtin_setjmp(wasmbed_jmp)) return wasmbed_trapped();
   Z_app_init_module();
   Z_app_instantiate((Z_app_instance_t*)inst, host);
   return 0;
 }}
 
-__attribute__((noinline)) static uint32_t wasmbed_call(void* inst, uint32_t entry, uint64_t arg, uint32_t fuel,
-                                                     uintptr_t limit) {{
-  enter(((Z_app_instance_t*)inst)->Z_wasmbed_instance, fuel, limit);
+__attribute__((noinline)) static uint32_t wasmbed_call(void* inst, uint32_t entry, uint64_t arg, uintptr_t limit) {{
+  enter(((Z_app_instance_t*)inst)->Z_wasmbed_instance, limit);
   if (__builtin_setjmp(wasmbed_jmp)) return wasmbed_trapped();
   switch (entry) {{
 {cases}    default: (void)arg; return WASM_RT_TRAP_UNREACHABLE;
@@ -262,6 +257,7 @@ static void wasmbed_release(void* inst, struct Z_wasmbed_instance_t* host) {{
 __attribute__((section(".wasmbed_header"), used)) const struct wasmbed_header wasmbed_header = {{
   0x31414E57u, sizeof(Z_app_instance_t), {exports}u,
   wasmbed_instantiate, wasmbed_call, wasmbed_memory, wasmbed_release,
+  wasmbed_abort, wasmbed_guest_start, wasmbed_guest_end,
 }};
 "#
     );

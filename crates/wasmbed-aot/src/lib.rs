@@ -13,10 +13,11 @@
 //!
 //! What the C keeps of the sandbox (see `rt/`): every linear-memory access
 //! is bounds-checked in software; a trap unwinds to the device's call with
-//! its reason; each function entry checks the stack left and every loop
-//! head and call spends fuel, so runaway code stops with `out-of-fuel`;
-//! imports reach only the host functions the device binds by name, under
-//! its grants.
+//! its reason; each function entry checks the stack left; runaway code is
+//! stopped by the device at the call's deadline, at no cost per loop (its
+//! timer sends the app's code, and only that, to the runtime's abort path:
+//! `wasmbed-fw-native`); imports reach only the host functions the device
+//! binds by name, under its grants.
 
 mod compile;
 mod module;

@@ -22,9 +22,9 @@ use minicbor::{Decode, Encode};
 /// The header's first word: "WNA1", little-endian.
 pub const NATIVE_MAGIC: u32 = u32::from_le_bytes(*b"WNA1");
 
-/// The header's size in bytes: magic, instance size, exports, then four
-/// entry points (see `rt/wasmbed-host.h`).
-pub const NATIVE_HEADER_LEN: usize = 7 * 4;
+/// The header's size in bytes: magic, instance size, exports, four entry
+/// points, the abort path and the app code's range (see `rt/wasmbed-host.h`).
+pub const NATIVE_HEADER_LEN: usize = 10 * 4;
 
 /// The header's `exports` bit saying the app exports its memory.
 pub const NATIVE_EXPORTS_MEMORY: u32 = 1 << 3;

@@ -303,9 +303,20 @@ macro_rules! bench_main {
 #[macro_export]
 macro_rules! exception_handlers {
     () => {
-        #[$crate::cortex_m_rt::exception]
-        fn SysTick() {
-            $crate::tick();
+        // SysTick hands the stacked frame of what it interrupted to the
+        // native-code watch (wasmbed_fw_native::on_tick): MSP or PSP, as
+        // EXC_RETURN says; the tail branch keeps EXC_RETURN in lr.
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        unsafe extern "C" fn SysTick() {
+            core::arch::naked_asm!(
+                "tst lr, #4",
+                "ite eq",
+                "mrseq r0, msp",
+                "mrsne r0, psp",
+                "b {tick}",
+                tick = sym $crate::tick_with_frame,
+            );
         }
 
         #[$crate::cortex_m_rt::exception]
@@ -329,4 +340,14 @@ pub use wasmbed_boards::{name_bytes, same_name};
 /// The SysTick handler's work.
 pub fn tick() {
     systick::on_tick();
+}
+
+/// The SysTick handler's work, with the exception frame it interrupted.
+///
+/// # Safety
+/// Only from the SysTick handler, with its stacked frame.
+pub unsafe extern "C" fn tick_with_frame(frame: *mut u32) {
+    systick::on_tick();
+    // SAFETY: the handler passes its own exception frame.
+    unsafe { wasmbed_fw_native::on_tick(frame) }
 }

@@ -9,6 +9,14 @@
 //! A call runs on the caller's stack with a limit [`NATIVE_STACK_BYTES`]
 //! below where it starts: the code checks it at every function entry and
 //! traps instead of running into the heap.
+//!
+//! Runaway code is stopped at the call's deadline, at no cost per loop:
+//! while a call runs, the SysTick handler counts its milliseconds down
+//! ([`on_tick`]); past the deadline, if it interrupted the app's own code
+//! (the image's `guest_start..guest_end`, never the runtime, the C
+//! library or a host function, which may hold the heap), it rewrites the
+//! stacked return address to the image's abort path, which unwinds to the
+//! call like any trap. Otherwise it tries again at the next tick.
 #![no_std]
 
 extern crate alloc;
@@ -17,6 +25,7 @@ use alloc::alloc::{Layout, alloc_zeroed, dealloc};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use wasmbed_agent::{Entry, NativeHost, NativeInstance, NativeLoader, NativeTrap};
 use wasmbed_protocol::{NATIVE_EXPORTS_MEMORY, NATIVE_IO_WORDS, NATIVE_MAGIC, NativeArtifact};
@@ -31,10 +40,53 @@ struct Header {
     magic: u32,
     instance_size: u32,
     exports: u32,
-    instantiate: unsafe extern "C" fn(*mut u8, *mut HostTable, u32, usize) -> u32,
-    call: unsafe extern "C" fn(*mut u8, u32, u64, u32, usize) -> u32,
+    instantiate: unsafe extern "C" fn(*mut u8, *mut HostTable, usize) -> u32,
+    call: unsafe extern "C" fn(*mut u8, u32, u64, usize) -> u32,
     memory: unsafe extern "C" fn(*mut u8) -> *mut RtMemory,
     release: unsafe extern "C" fn(*mut u8, *mut HostTable),
+    abort: unsafe extern "C" fn(),
+    guest_start: u32,
+    guest_end: u32,
+}
+
+/// The running call's watch (see the crate's docs): milliseconds left
+/// plus one (0: no call is watched), and where its app code lies and its
+/// abort path.
+static TICKS_LEFT: AtomicU32 = AtomicU32::new(0);
+static GUEST_START: AtomicU32 = AtomicU32::new(0);
+static GUEST_END: AtomicU32 = AtomicU32::new(0);
+static ABORT: AtomicU32 = AtomicU32::new(0);
+
+/// xPSR's if-then and interrupted-multiple state: cleared when the
+/// interrupted code is sent elsewhere (it belonged to where it was).
+const XPSR_IT_ICI: u32 = 0x0600_FC00;
+
+/// Call from the SysTick handler, every millisecond, with the stacked
+/// exception frame (r0-r3, r12, lr, pc, xpsr) of what it interrupted.
+///
+/// # Safety
+/// `frame` must point to the exception frame the handler will return to.
+pub unsafe fn on_tick(frame: *mut u32) {
+    let left = TICKS_LEFT.load(Relaxed);
+    if left == 0 {
+        return;
+    }
+    if left > 1 {
+        TICKS_LEFT.store(left - 1, Relaxed);
+        return;
+    }
+    // SAFETY: the caller's frame: word 6 is the return address, 7 xPSR.
+    let pc = unsafe { frame.add(6).read_volatile() };
+    if (GUEST_START.load(Relaxed)..GUEST_END.load(Relaxed)).contains(&pc) {
+        // SAFETY: as above; the abort path is a Thumb function of the
+        // image, entered with the interrupted stack (it unwinds it).
+        unsafe {
+            frame.add(6).write_volatile(ABORT.load(Relaxed) & !1);
+            let psr = frame.add(7).read_volatile();
+            frame.add(7).write_volatile(psr & !XPSR_IT_ICI);
+        }
+        TICKS_LEFT.store(0, Relaxed);
+    }
 }
 
 /// wasm2c's memory as our runtime lays it out.
@@ -167,6 +219,7 @@ impl Loaded {
     fn run(
         &mut self,
         host: &mut dyn NativeHost,
+        deadline_ms: u32,
         f: impl FnOnce(&Header, *mut u8, *mut HostTable, usize) -> u32,
     ) -> Result<(), NativeTrap> {
         // SAFETY: the pointer is only used by host_call during `f`, while
@@ -178,7 +231,14 @@ impl Loaded {
         let table = &mut self.block.table as *mut HostTable;
         let header = self.header;
         // SAFETY: as in `header`.
-        let code = f(unsafe { &*header }, instance, table, limit);
+        let h = unsafe { &*header };
+        GUEST_START.store(h.guest_start, Relaxed);
+        GUEST_END.store(h.guest_end, Relaxed);
+        ABORT.store(h.abort as usize as u32, Relaxed);
+        // The tick under way counts as one.
+        TICKS_LEFT.store(deadline_ms.saturating_add(1).max(2), Relaxed);
+        let code = f(h, instance, table, limit);
+        TICKS_LEFT.store(0, Relaxed);
         self.block.host = None;
         if code == 0 { Ok(()) } else { Err(NativeTrap(code)) }
     }
@@ -189,16 +249,16 @@ impl NativeInstance for Loaded {
         self.header().exports & (1 << entry as u32) != 0
     }
 
-    fn instantiate(&mut self, host: &mut dyn NativeHost, fuel: u32) -> Result<(), NativeTrap> {
+    fn instantiate(&mut self, host: &mut dyn NativeHost, deadline_ms: u32) -> Result<(), NativeTrap> {
         // SAFETY: the header's entry points were checked to lie within the
         // relocated image; the instance block is zeroed and
         // `instance_size` long; the table outlives the call.
-        self.run(host, |h, inst, table, limit| unsafe { (h.instantiate)(inst, table, fuel, limit) })
+        self.run(host, deadline_ms, |h, inst, table, limit| unsafe { (h.instantiate)(inst, table, limit) })
     }
 
-    fn call(&mut self, entry: Entry, arg: u64, host: &mut dyn NativeHost, fuel: u32) -> Result<(), NativeTrap> {
+    fn call(&mut self, entry: Entry, arg: u64, host: &mut dyn NativeHost, deadline_ms: u32) -> Result<(), NativeTrap> {
         // SAFETY: as in instantiate, on an instantiated instance.
-        self.run(host, |h, inst, _, limit| unsafe { (h.call)(inst, entry as u32, arg, fuel, limit) })
+        self.run(host, deadline_ms, |h, inst, _, limit| unsafe { (h.call)(inst, entry as u32, arg, limit) })
     }
 
     fn memory_bytes(&self) -> usize {
@@ -272,8 +332,14 @@ impl NativeLoader for Loader {
         // SAFETY: the image is 8-byte aligned and longer than a Header.
         let h = unsafe { &*header };
         let inside = |f: usize| (base as usize..base as usize + len).contains(&(f & !1));
-        let entries = [h.instantiate as usize, h.call as usize, h.memory as usize, h.release as usize];
-        if h.magic != NATIVE_MAGIC || !entries.iter().all(|&f| inside(f) && f & 1 == 1) {
+        let entries =
+            [h.instantiate as usize, h.call as usize, h.memory as usize, h.release as usize, h.abort as usize];
+        let guest = h.guest_start as usize..h.guest_end as usize;
+        if h.magic != NATIVE_MAGIC
+            || !entries.iter().all(|&f| inside(f) && f & 1 == 1)
+            || guest.start > guest.end
+            || !(inside(guest.start) && (guest.is_empty() || inside(guest.end - 1)))
+        {
             return Err("native image without a valid WNA1 header".into());
         }
         if h.exports & !(0b111 | NATIVE_EXPORTS_MEMORY) != 0 {

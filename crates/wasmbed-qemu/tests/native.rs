@@ -1,0 +1,125 @@
+//! Native app code (compiled by wasmbed-aot with Debian's wasm2c and
+//! arm-none-eabi-gcc) on the real firmware loader in QEMU's mps2-an385:
+//! a good app runs; code that writes past its memory, recurses without
+//! end, divides by zero, loops for ever or hands a host function a buffer
+//! outside its memory is stopped with its reason; code for another board,
+//! with an ungranted import, or with a tampered relocation is refused.
+//! After all of them the first app runs again, the heap is back where it
+//! was and the firmware never reset.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failed unwrap is a failed test.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use wasmbed_aot::{Toolchain, compile};
+use wasmbed_protocol::NativeArtifact;
+use wasmbed_qemu::{Launch, ProcessGroup, machine};
+
+fn native(wat: &str, board: &str) -> Vec<u8> {
+    let module = wat::parse_str(wat).unwrap();
+    let board = wasmbed_boards::board(board).unwrap();
+    compile(&module, board, &Toolchain::from_path().expect("wasm2c and arm-none-eabi-gcc")).unwrap().encode()
+}
+
+const LOG: &str = r#"(import "wasmbed" "log" (func $log (param i32 i32)))"#;
+
+fn app(body: &str) -> String {
+    format!(
+        r#"(module {LOG}
+          (memory (export "memory") 1)
+          (data (i32.const 16) "hello native")
+          (func $deep (param $at i32) (result i32)
+            (i32.store (local.get $at) (local.get $at))
+            (i32.add (call $deep (i32.add (local.get $at) (i32.const 4))) (i32.load (local.get $at))))
+          (func $tail (param i32) (result i32) (i32.add (call $tail (local.get 0)) (i32.const 1)))
+          (func (export "tick") (param $now i64) {body}))"#
+    )
+}
+
+#[test]
+fn native_code_is_stopped_or_refused_with_a_reason_and_the_device_goes_on() {
+    let an385 = "mps2-an385";
+    let good = native(&app("(call $log (i32.const 16) (i32.const 12))"), an385);
+    let mut tampered = NativeArtifact::decode(&good).unwrap();
+    tampered.relocations.push(tampered.image.len() as u32);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (good.clone(), r#"ok ["hello native"]"#),
+        (native(&app("(i32.store (i32.const 65536) (i32.const 1))"), an385), "out of bounds memory access"),
+        (native(&app("(i32.store offset=8 (i32.const -4) (i32.const 1))"), an385), "out of bounds memory access"),
+        (native(&app("(drop (call $deep (i32.const 0)))"), an385), "call stack exhausted"),
+        (native(&app("(drop (i32.div_u (i32.const 1) (i32.wrap_i64 (local.get $now))))"), an385), "ok []"),
+        (native(&app("(drop (i32.div_u (i32.const 1) (i32.const 0)))"), an385), "integer divide by zero"),
+        (native(&app("(loop $spin (br $spin))"), an385), "stopped at the call's deadline"),
+        // Recursion gcc turns into a loop is a loop: stopped the same way.
+        (native(&app("(drop (call $tail (i32.const 0)))"), an385), "stopped at the call's deadline"),
+        (native(&app("(call $log (i32.const 70000) (i32.const 4))"), an385), "log: buffer outside memory"),
+        (native(&app("(call $log (i32.const 16) (i32.const 12))"), "mps2-an386"), "native code for board mps2-an386"),
+        (
+            native(
+                r#"(module (import "wasmbed" "gpio_write" (func $w (param i32 i32) (result i32)))
+                   (func (export "tick") (param i64) (drop (call $w (i32.const 0) (i32.const 1)))))"#,
+                an385,
+            ),
+            "needs the capability \"gpio\"",
+        ),
+        (tampered.encode(), "outside the image"),
+        (b"not an artifact".to_vec(), "not a native artifact"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut blob = (cases.len() as u32).to_le_bytes().to_vec();
+    for (bytes, _) in &cases {
+        blob.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        blob.extend_from_slice(bytes);
+    }
+    let input = dir.path().join("artifacts.bin");
+    std::fs::write(&input, &blob).unwrap();
+    let image = wasmbed_qemu::image_from_source(
+        "checks/wasmbed-check-native-mps2-an385",
+        "wasmbed-check-native-mps2-an385",
+        "thumbv7m-none-eabi",
+    )
+    .unwrap();
+    let console = dir.path().join("console.log");
+    let launch = Launch {
+        board: machine("mps2-an385").unwrap(),
+        kernel: image,
+        bundle: None,
+        seed: None,
+        console: console.clone(),
+        mac: None,
+        gateway_ports: Vec::new(),
+        peripherals: Vec::new(),
+        qmp: None,
+        paused: false,
+        app_uarts: None,
+    };
+    let mut cmd = launch.command();
+    cmd.arg("-device").arg(format!("loader,file={},addr=0x21010000,force-raw=on", input.display()));
+    cmd.arg("-no-reboot");
+    let _q = ProcessGroup::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null())).unwrap();
+    let start = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if text.contains("native check: done") && text.ends_with('\n') {
+            break text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the check never finished:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!text.contains("resetting"), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("native check: ")).collect();
+    for (n, (_, want)) in cases.iter().enumerate() {
+        let line = lines.get(n).unwrap_or_else(|| panic!("no line for case {n}:\n{text}"));
+        assert!(
+            line.starts_with(&format!("native check: {n} ")) && line.contains(want),
+            "case {n}: want {want:?}, got {line}"
+        );
+    }
+    // The first app again, after everything: it still runs.
+    assert_eq!(lines[cases.len()], r#"native check: 0 ok ["hello native"]"#, "{text}");
+    // Nothing an artifact did is still holding the heap.
+    let heap = lines[cases.len() + 1];
+    let words: Vec<&str> = heap.split_whitespace().collect();
+    assert_eq!(words.get(4), words.get(6), "{heap}");
+}

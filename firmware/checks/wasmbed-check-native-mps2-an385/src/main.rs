@@ -1,0 +1,80 @@
+//! Test image: native app artifacts run by the shared firmware's loader,
+//! one after another, with the SysTick handler every image has (it stops
+//! runaway code at the deadline). The host loads at [`ARTIFACTS`] a count
+//! (u32 LE) and that many length-prefixed artifacts. For each, the image
+//! instantiates it, calls `init` and `tick`, and prints one line:
+//! `native check: <n> ok <logs>` or `native check: <n> failed <reason>`.
+//! Then it runs the first again and prints the heap in use before and
+//! after everything, so a test sees that nothing an artifact did (a trap,
+//! a write past its memory, a loop without end) touched the firmware.
+//! Not a production image.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use core::fmt::Write;
+
+use cortex_m_rt::entry;
+use wasmbed_agent::AppRuntime;
+use wasmbed_fw_device::{HEAP, console, host_region};
+use wasmbed_protocol::AppLimits;
+
+/// Where the host loads the artifacts (PSRAM, outside the link).
+const ARTIFACTS: usize = 0x2101_0000;
+/// The most the host may load there.
+const MAX_BYTES: usize = 512 * 1024;
+/// The per-call deadline runaway code is stopped at.
+const DEADLINE_MS: u32 = 50;
+
+fn artifacts() -> alloc::vec::Vec<&'static [u8]> {
+    let word = |at: usize| u32::from_le_bytes(host_region(at, 4).try_into().unwrap_or([0; 4])) as usize;
+    let mut out = alloc::vec::Vec::new();
+    let mut at = ARTIFACTS + 4;
+    for _ in 0..word(ARTIFACTS).min(64) {
+        let len = word(at);
+        if at + 4 + len > ARTIFACTS + MAX_BYTES {
+            break;
+        }
+        out.push(host_region(at + 4, len));
+        at += 4 + len;
+    }
+    out
+}
+
+fn run(n: usize, artifact: &[u8]) {
+    let limits = AppLimits { fuel_per_call: u64::MAX / 2, max_memory_pages: 2, tick_ms: 1000 };
+    let mut runtime = AppRuntime::default().with_call_deadline(DEADLINE_MS);
+    let mut loader = wasmbed_fw_native::Loader::new(wasmbed_boards::MPS2_AN385.name);
+    let result =
+        runtime.instantiate_native(&mut loader, artifact, limits, wasmbed_agent::DEFAULT_GRANTS).and_then(|mut app| {
+            app.init()?;
+            app.tick(1)
+        });
+    let _ = match result {
+        Ok(logs) => writeln!(console(), "native check: {n} ok {logs:?}"),
+        Err(why) => writeln!(console(), "native check: {n} failed {why}"),
+    };
+}
+
+#[entry]
+fn main() -> ! {
+    static mut HEAP_MEM: [core::mem::MaybeUninit<u8>; 256 * 1024] = [core::mem::MaybeUninit::uninit(); 256 * 1024];
+    wasmbed_fw_device::init(&wasmbed_boards::MPS2_AN385, HEAP_MEM);
+    let list = artifacts();
+    let before = HEAP.used();
+    for (n, a) in list.iter().enumerate() {
+        run(n, a);
+    }
+    if let Some(first) = list.first() {
+        run(0, first);
+    }
+    let after = HEAP.used();
+    let _ = writeln!(console(), "native check: heap before {before} after {after}");
+    let _ = writeln!(console(), "native check: done");
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+wasmbed_fw_device::exception_handlers!();
