@@ -19,9 +19,11 @@
 //! `wasmbed-fw-native`); imports reach only the host functions the device
 //! binds by name, under its grants.
 
+mod cache;
 mod compile;
 mod module;
 
+pub use cache::{Cache, Origin};
 pub use compile::{Toolchain, compile};
 pub use module::{EntryPoints, ModuleShape};
 use wasmbed_protocol::NativeArtifact;

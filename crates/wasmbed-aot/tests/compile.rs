@@ -36,3 +36,26 @@ fn a_board_without_an_agent_and_a_bad_module_are_refused() {
     let err = compile(b"\0asm\x01\0\0\0\x01\x02", an385, &tools).expect_err("garbage");
     assert!(matches!(err, AotError::Module(_)), "{err}");
 }
+
+#[test]
+fn the_cache_compiles_once_and_replaces_a_damaged_copy() {
+    let tools = Toolchain::from_path().expect("tools");
+    let board = wasmbed_boards::board("mps2-an385").expect("board");
+    let dir = tempfile::tempdir().expect("dir");
+    let cache = wasmbed_aot::Cache::new(dir.path().join("aot"));
+    let module = kernels();
+    let (a, origin) = cache.get_or_compile(&module, board, &tools).expect("first");
+    assert_eq!(origin, wasmbed_aot::Origin::Compiled);
+    let (b, origin) = cache.get_or_compile(&module, board, &tools).expect("second");
+    assert_eq!((origin, &b), (wasmbed_aot::Origin::Cached, &a));
+    // Another board is another entry.
+    let an386 = wasmbed_boards::board("mps2-an386").expect("board");
+    assert_eq!(cache.get_or_compile(&module, an386, &tools).expect("an386").1, wasmbed_aot::Origin::Compiled);
+    // A damaged copy is compiled again, not trusted.
+    for entry in std::fs::read_dir(dir.path().join("aot")).expect("ls") {
+        let path = entry.expect("entry").path();
+        std::fs::write(&path, b"damaged").expect("damage");
+    }
+    let (c, origin) = cache.get_or_compile(&module, board, &tools).expect("third");
+    assert_eq!((origin, &c), (wasmbed_aot::Origin::Compiled, &a));
+}
