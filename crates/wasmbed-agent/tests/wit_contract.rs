@@ -205,6 +205,22 @@ fn every_wit_import_is_linked_by_its_capability_with_the_lowered_type() {
 }
 
 #[test]
+fn the_protocols_import_types_are_the_wit_lowering() {
+    // Native code is held to `import_type` when it is compiled (wasmbed-aot):
+    // the table must say what the WIT and the linker say.
+    let core = |t: &WasmType| match t {
+        WasmType::I32 => Core::I32,
+        WasmType::I64 => Core::I64,
+        WasmType::F64 => Core::F64,
+    };
+    for (interface, f) in wit().imports() {
+        let (params, result) = import_type(&f.name).unwrap_or_else(|| panic!("{interface}.{}: no import_type", f.name));
+        assert_eq!(params.iter().map(core).collect::<Vec<_>>(), f.params, "{}", f.name);
+        assert_eq!(result.iter().map(core).collect::<Vec<_>>(), f.results, "{}", f.name);
+    }
+}
+
+#[test]
 fn a_signature_other_than_the_wit_one_does_not_link() {
     // The check above is only as good as the linker's type check: prove it bites.
     let (interface, f) = wit().imports().into_iter().find(|(_, f)| f.name == "i2c_write_read").unwrap();

@@ -33,6 +33,14 @@ impl CType {
         }
     }
 
+    fn from_contract(t: wasmbed_protocol::WasmType) -> Self {
+        match t {
+            wasmbed_protocol::WasmType::I32 => Self::U32,
+            wasmbed_protocol::WasmType::I64 => Self::U64,
+            wasmbed_protocol::WasmType::F64 => Self::F64,
+        }
+    }
+
     /// The C type wasm2c declares.
     pub fn c(self) -> &'static str {
         match self {
@@ -106,6 +114,19 @@ impl ModuleShape {
             let (Some(params), Some(result)) = (params, result) else {
                 return Err(AotError::Module(format!("import {module}.{name} has a type no host function has")));
             };
+            // The interpreter's linker refuses an import of another type;
+            // native code binds by name, so the type is checked here.
+            let Some((want_params, want_result)) = wasmbed_protocol::import_type(name) else {
+                return Err(AotError::Module(format!(
+                    "import {module}.{name} is not provided by any capability of the app contract"
+                )));
+            };
+            let want_params: Vec<CType> = want_params.iter().map(|&t| CType::from_contract(t)).collect();
+            if params != want_params || result != want_result.map(CType::from_contract) {
+                return Err(AotError::Module(format!(
+                    "import {module}.{name} is declared with another type than the host function's"
+                )));
+            }
             imports.push(Import { name: name.into(), params, result });
         }
         let mut entry = EntryPoints::default();
@@ -134,6 +155,23 @@ impl ModuleShape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn wat(text: &str) -> Vec<u8> {
+        wat::parse_str(text).unwrap_or_default()
+    }
+
+    #[test]
+    fn imports_are_held_to_the_contracts_types() {
+        let ok = wat(r#"(module (import "wasmbed" "log" (func (param i32 i32))) (func (export "init")))"#);
+        assert_eq!(ModuleShape::read(&ok).map(|s| s.imports.len()).ok(), Some(1));
+        for bad in [
+            r#"(module (import "wasmbed" "log" (func (param i32) (result i32))) (func (export "init")))"#,
+            r#"(module (import "wasmbed" "format_disk" (func)) (func (export "init")))"#,
+            r#"(module (import "env" "log" (func (param i32 i32))) (func (export "init")))"#,
+        ] {
+            assert!(matches!(ModuleShape::read(&wat(bad)), Err(AotError::Module(_))), "{bad}");
+        }
+    }
 
     #[test]
     fn refuses_what_is_not_an_app() {

@@ -492,6 +492,37 @@ impl Capability {
     }
 }
 
+/// A core WebAssembly value type of the app contract's functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmType {
+    /// `i32`.
+    I32,
+    /// `i64`.
+    I64,
+    /// `f64`.
+    F64,
+}
+
+/// The core type of host function `name` of the app contract: parameters
+/// and result. What the agent's linker defines and `wit/wasmbed-device.wit`
+/// lowers to (both checked against this by the agent's contract test);
+/// native code is held to it when it is compiled.
+pub fn import_type(name: &str) -> Option<(&'static [WasmType], Option<WasmType>)> {
+    use WasmType::{F64, I32, I64};
+    Some(match name {
+        "log" => (&[I32, I32], None),
+        "now_ms" => (&[], Some(I64)),
+        "device_id" => (&[I32, I32], Some(I32)),
+        "gpio_read" | "gpio_toggle" | "adc_read" => (&[I32], Some(I32)),
+        "gpio_write" | "messages_read" => (&[I32, I32], Some(I32)),
+        "i2c_write" | "i2c_read" | "config_get" => (&[I32, I32, I32, I32], Some(I32)),
+        "i2c_write_read" => (&[I32, I32, I32, I32, I32, I32], Some(I32)),
+        "spi_transfer" | "uart_write" | "uart_read" => (&[I32, I32, I32], Some(I32)),
+        "telemetry_publish" => (&[I32, I32, F64, I64], Some(I32)),
+        _ => return None,
+    })
+}
+
 /// A slice of the module, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 #[cbor(map)]
