@@ -246,6 +246,17 @@ impl Apps {
             }));
             return;
         }
+        // Native code needs a loader for this board's code, which this
+        // agent is not given yet (the firmware's is wasmbed-fw-native; the
+        // platform sends no native deploys yet): refused, saying so.
+        if let Some(code) = &msg.native {
+            self.refused.insert(msg.app.clone());
+            out.push(reject(
+                ErrorCode::InstantiateFailed,
+                format!("native code for {} is not installed by this device; deploy the module", code.board),
+            ));
+            return;
+        }
         let size = msg.size as usize;
         if size > self.max_module_len {
             self.refused.insert(msg.app.clone());

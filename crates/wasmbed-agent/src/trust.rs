@@ -56,7 +56,20 @@ impl DeployTrust {
     /// Checks a deploy against its signed manifest; on success the
     /// application's replay floor rises to what the manifest states.
     pub fn check(&mut self, begin: &DeployBegin) -> Result<(), Refusal> {
-        let Some(key) = &self.key else { return Ok(()) };
+        let Some(key) = &self.key else {
+            // Machine code is never taken on trust: only a signed manifest
+            // can vouch for it.
+            if begin.native.is_some() {
+                return Err((
+                    ErrorCode::Unsigned,
+                    format!(
+                        "deploy of {} is native code, which this device runs only under a signed manifest, and it pins no app-signing key",
+                        begin.app
+                    ),
+                ));
+            }
+            return Ok(());
+        };
         let Some(signed) = &begin.manifest else {
             return Err((
                 ErrorCode::Unsigned,
@@ -114,11 +127,25 @@ fn matches(begin: &DeployBegin, m: &Manifest) -> Result<(), String> {
     if begin.version != m.version {
         return differs("version");
     }
-    if *begin.sha256 != *m.module_sha256 {
-        return differs("module digest");
-    }
-    if begin.size != m.module_size {
-        return differs("module size");
+    match &begin.native {
+        // The bytes are the module: its digest and size.
+        None => {
+            if *begin.sha256 != *m.module_sha256 {
+                return differs("module digest");
+            }
+            if begin.size != m.module_size {
+                return differs("module size");
+            }
+        }
+        // The bytes are native code: one the manifest names, exactly.
+        Some(code) => {
+            if !m.native.as_deref().unwrap_or_default().contains(&**code) {
+                return differs("native code (not named by the manifest)");
+            }
+            if *begin.sha256 != *code.sha256 || begin.size != code.size {
+                return differs("native code digest or size");
+            }
+        }
     }
     if begin.granted() != m.grants.as_slice() {
         return differs("capabilities");

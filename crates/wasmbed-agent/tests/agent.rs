@@ -46,6 +46,7 @@ fn begin(app: &str, version: &str, size: usize, sha: [u8; 32]) -> DeployBegin {
         resources: None,
         config: None,
         manifest: None,
+        native: None,
     }
 }
 

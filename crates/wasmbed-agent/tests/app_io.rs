@@ -104,6 +104,7 @@ impl Device {
             resources: Some(resources),
             config: Some(config.iter().map(|(k, v)| ConfigEntry { key: (*k).into(), value: (*v).into() }).collect()),
             manifest: None,
+            native: None,
         };
         common::send(&mut self.agent, &GatewayMsg::DeployBegin(begin), self.now).unwrap();
         let chunk = DeployChunk { app: app.into(), offset: 0, data: bytes.into() };
@@ -256,6 +257,7 @@ fn hardware_the_device_lacks_is_rejected_naming_it() {
         resources: Some(resources),
         config: None,
         manifest: None,
+        native: None,
     };
     common::send(&mut bare, &GatewayMsg::DeployBegin(begin), 0).unwrap();
     assert_eq!(rejected(&common::drain(&mut bare)).map(|r| r.code), Some(ErrorCode::MissingPeripheral));

@@ -48,6 +48,7 @@ fn manifest(app: &str, revision: u64, bytes: &[u8], sequence: u64, floor: u64) -
         sequence,
         floor,
         edge_grants: None,
+        native: None,
     }
 }
 
@@ -242,4 +243,70 @@ fn a_bundle_decides_what_is_trusted() {
     assert_eq!(t.key().map(|t| (t.id(), t.generation())), Some((k.id(), 3)));
     bundle.app_key = Some(vec![4; 33].into());
     assert!(DeployTrust::from_bundle(&bundle).is_err(), "a broken key is an error, not trust in everything");
+}
+
+/// Native code is run only as a signed manifest names it: never on a
+/// device that pins no key, never an artifact the manifest does not list
+/// exactly (board, digest, size, compiler), never with other bytes.
+#[test]
+fn native_code_only_as_its_signed_manifest_names_it() {
+    let k = key(1);
+    let bytes = module("n");
+    let code = NativeCode {
+        board: "mps2-an385".into(),
+        sha256: [9; 32].into(),
+        size: 9_000,
+        compiler: "wasm2c 1.0.32; arm-none-eabi-gcc 12.2.1".into(),
+    };
+    let native_begin = |m: &Manifest, code: &NativeCode| DeployBegin {
+        size: code.size,
+        sha256: code.sha256,
+        native: Some(Box::new(code.clone())),
+        ..signed_deploy(&k, "hello", m)
+    };
+    let mut m = manifest("hello", 1, &bytes, 1, 0);
+    m.native = Some(vec![code.clone()]);
+    // Named exactly: accepted.
+    let mut trust = DeployTrust::pinned(wasmbed_agent::TrustedKey::from_sec1(k.public_sec1()).unwrap());
+    assert_eq!(trust.check(&native_begin(&m, &code)), Ok(()));
+    // A device that pins no key takes no machine code, signed or not.
+    let err = DeployTrust::unpinned().check(&native_begin(&m, &code)).unwrap_err();
+    assert_eq!(err.0, ErrorCode::Unsigned, "{}", err.1);
+    // Not in the manifest: another compiler, another board, another digest.
+    for other in [
+        NativeCode { compiler: "gcc 13".into(), ..code.clone() },
+        NativeCode { board: "mps2-an386".into(), ..code.clone() },
+        NativeCode { sha256: [8; 32].into(), ..code.clone() },
+    ] {
+        let err = trust.check(&native_begin(&m, &other)).unwrap_err();
+        assert_eq!(err.0, ErrorCode::ManifestMismatch, "{}", err.1);
+        assert!(err.1.contains("native code"), "{}", err.1);
+    }
+    // The entry named, other bytes announced.
+    let swapped = DeployBegin { size: 1, ..native_begin(&m, &code) };
+    assert_eq!(trust.check(&swapped).unwrap_err().0, ErrorCode::ManifestMismatch);
+    // A manifest that names no native code vouches for the module only.
+    let plain = manifest("hello", 1, &bytes, 1, 0);
+    assert_eq!(trust.check(&native_begin(&plain, &code)).unwrap_err().0, ErrorCode::ManifestMismatch);
+    assert_eq!(trust.check(&signed_deploy(&k, "hello", &plain)), Ok(()));
+}
+
+/// A device that installs no native code refuses a signed native deploy
+/// saying so, and the app it runs keeps running.
+#[test]
+fn a_native_deploy_to_a_device_without_a_loader_is_refused_and_nothing_is_lost() {
+    let k = key(2);
+    let mut agent = device(&k);
+    let bytes = module("v1");
+    let m1 = manifest("hello", 1, &bytes, 1, 0);
+    assert_eq!(verdict(&deploy(&mut agent, signed_deploy(&k, "hello", &m1), &bytes)), Ok(()));
+    let code = NativeCode { board: "sim".into(), sha256: [9; 32].into(), size: 64, compiler: "gcc".into() };
+    let mut m2 = manifest("hello", 2, &module("v2"), 2, 1);
+    m2.native = Some(vec![code.clone()]);
+    let begin =
+        DeployBegin { size: 64, sha256: code.sha256, native: Some(Box::new(code)), ..signed_deploy(&k, "hello", &m2) };
+    let (code, why) = verdict(&deploy(&mut agent, begin, &[0u8; 64])).unwrap_err();
+    assert_eq!(code, ErrorCode::InstantiateFailed, "{why}");
+    assert!(why.contains("native code") && why.contains("not installed"), "{why}");
+    assert!(running(&mut agent, "hello"));
 }

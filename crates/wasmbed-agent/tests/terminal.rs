@@ -66,6 +66,7 @@ impl Harness {
             resources: None,
             config: None,
             manifest: None,
+            native: None,
         };
         self.send(GatewayMsg::DeployBegin(begin)).unwrap();
         self.send(GatewayMsg::DeployChunk(DeployChunk { app: app.into(), offset: 0, data: bytes.into() })).unwrap();

@@ -312,6 +312,7 @@ fn the_agent_calls_every_wit_export_with_the_lowered_type() {
         resources: None,
         config: None,
         manifest: None,
+        native: None,
     };
     common::send(&mut agent, &GatewayMsg::DeployBegin(begin), 0).unwrap();
     let chunk = DeployChunk { app: "contract".into(), offset: 0, data: bytes.clone().into() };

@@ -109,6 +109,7 @@ pub fn deploy_manifest(
         sequence: 0,
         floor: 0,
         edge_grants: (!edge.is_empty()).then_some(edge),
+        native: None,
     })
 }
 

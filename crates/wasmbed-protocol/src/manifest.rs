@@ -81,6 +81,30 @@ pub struct Manifest {
     /// (and not encoded) for device apps.
     #[n(11)]
     pub edge_grants: Option<Vec<String>>,
+    /// The module compiled ahead of time, one artifact per board (see
+    /// [`crate::NativeArtifact`]). A device runs native code only when its
+    /// deploy names one of these exactly. Absent (and not encoded) for a
+    /// module only.
+    #[n(12)]
+    pub native: Option<Vec<NativeCode>>,
+}
+
+/// One board's native artifact of a module, as a manifest vouches for it.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[cbor(map)]
+pub struct NativeCode {
+    /// The board it was compiled for.
+    #[n(0)]
+    pub board: String,
+    /// SHA-256 of the artifact's encoding.
+    #[n(1)]
+    pub sha256: ByteArray<32>,
+    /// The artifact's size in bytes.
+    #[n(2)]
+    pub size: u32,
+    /// What compiled it ([`crate::NativeArtifact::compiler`]).
+    #[n(3)]
+    pub compiler: String,
 }
 
 /// A new app-signing key, announced under the current one.
@@ -157,6 +181,7 @@ mod tests {
             sequence: 1,
             floor: 1,
             edge_grants: None,
+            native: None,
         }
     }
 

@@ -339,6 +339,13 @@ pub struct DeployBegin {
     /// and holds every field above to it.
     #[n(10)]
     pub manifest: Option<crate::Signed>,
+    /// Present: the bytes that follow are this native artifact of the
+    /// module, not the module (`size` and `sha256` are then the
+    /// artifact's). A device runs it only if the signed manifest names it.
+    /// (Boxed: most deploys carry none, and every message would be as
+    /// large as the largest.)
+    #[n(11)]
+    pub native: Option<alloc::boxed::Box<crate::NativeCode>>,
 }
 
 impl DeployBegin {
@@ -358,6 +365,7 @@ impl DeployBegin {
             resources: (!m.resources.is_empty()).then(|| m.resources.clone()),
             config: (!m.config.is_empty()).then(|| m.config.clone()),
             manifest: signed,
+            native: None,
         }
     }
 
@@ -703,6 +711,7 @@ mod tests {
             resources: None,
             config: None,
             manifest: None,
+            native: None,
         };
         assert!(begin.starts());
         assert_eq!(begin.granted(), DEFAULT_GRANTS);

@@ -176,6 +176,7 @@ fn gateway_samples() -> Vec<GatewayMsg> {
             resources: None,
             config: None,
             manifest: None,
+            native: None,
         }),
         GatewayMsg::DeployChunk(DeployChunk {
             app: "ticker".into(),
@@ -225,6 +226,7 @@ fn later_samples() -> Vec<(&'static str, GatewayMsg)> {
                 resources: None,
                 config: None,
                 manifest: None,
+                native: None,
             }),
         ),
         (
@@ -241,6 +243,7 @@ fn later_samples() -> Vec<(&'static str, GatewayMsg)> {
                 resources: Some(vec![Resource::Gpio(Pin::Led(0)), Resource::I2c { bus: 0, addr: 0x48 }]),
                 config: Some(vec![ConfigEntry { key: "threshold_c".into(), value: "30".into() }]),
                 manifest: None,
+                native: None,
             }),
         ),
         ("gateway_deploy_begin_signed", {
@@ -316,6 +319,7 @@ fn manifest_sample() -> Manifest {
         sequence: 5,
         floor: 4,
         edge_grants: None,
+        native: None,
     }
 }
 

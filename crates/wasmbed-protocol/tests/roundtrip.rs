@@ -230,6 +230,7 @@ fn gateway_msg() -> impl Strategy<Value = GatewayMsg> {
                         resources,
                         config,
                         manifest,
+                        native: None,
                     })
                 }
             ),

@@ -189,6 +189,7 @@ impl LocalRun {
             resources: Some(setup.resources.clone()),
             config: Some(setup.config.clone()),
             manifest: None,
+            native: None,
         };
         run.send(GatewayMsg::DeployBegin(begin), &mut out);
         for (i, piece) in module.chunks(CHUNK).enumerate() {

@@ -100,6 +100,7 @@ async fn a_simulated_device_running_the_thermostat_turns_led0_on_when_temp0_is_s
         resources: Some(resources),
         config: Some(vec![ConfigEntry { key: "threshold_c".into(), value: "30".into() }]),
         manifest: None,
+        native: None,
     })));
     deploy.extend(frame(&GatewayMsg::DeployChunk(DeployChunk {
         app: "thermostat".into(),

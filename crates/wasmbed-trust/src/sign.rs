@@ -145,6 +145,7 @@ mod tests {
             sequence: 5,
             floor: 4,
             edge_grants: None,
+            native: None,
         }
     }
 
