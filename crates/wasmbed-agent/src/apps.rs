@@ -45,6 +45,10 @@ use crate::journal::{AppId, Guard, Stage};
 use crate::native::{Entry, NativeApp, NativeLoader};
 use crate::peripherals::Peripherals;
 
+/// Heap a native app holds beyond its image and memory (instance,
+/// tables, the host table), reserved with it.
+const NATIVE_SLACK: usize = 4 * 1024;
+
 /// The value stack wasmi starts with (its default), or the budget's limit
 /// when that is smaller.
 const MIN_VALUE_STACK: usize = 1000;
@@ -59,12 +63,36 @@ pub(crate) enum Note {
     Telemetry(TelemetryBatch),
 }
 
-struct Running {
+/// An instance in wasmi.
+struct WasmRunning {
     store: Store<HostCtx>,
     init: Option<TypedFunc<(), ()>>,
     tick: Option<TypedFunc<i64, ()>>,
     on_message: Option<TypedFunc<i32, ()>>,
     memory: Option<wasmi::Memory>,
+}
+
+/// A running instance: interpreted, or native code.
+// The interpreter's instance stays inline in its slot, as before native
+// code: boxing it would add a heap block per instance, which the module
+// budget (tests/budget.rs) accounts to the byte.
+#[allow(clippy::large_enum_variant)]
+enum Running {
+    Wasm(WasmRunning),
+    Native(Box<NativeApp>),
+}
+
+/// What an installed app runs from, to instantiate it again.
+enum Code {
+    Wasm {
+        module: Module,
+        /// Only the granted host functions: an ungranted import cannot link.
+        linker: Linker<HostCtx>,
+    },
+    Native {
+        artifact: alloc::sync::Arc<NativeArtifact>,
+        grants: Vec<Capability>,
+    },
 }
 
 struct Slot {
@@ -80,9 +108,7 @@ struct Slot {
     /// What it was admitted with: how far it may grow, and so the most it
     /// can hold once running.
     admitted: Admitted,
-    module: Module,
-    /// Only the granted host functions: an ungranted import cannot link.
-    linker: Linker<HostCtx>,
+    code: Code,
     state: AppState,
     running: Option<Running>,
     next_tick: u64,
@@ -101,6 +127,9 @@ struct Staging {
     /// The device's free heap when the deploy began, if known.
     free: Option<usize>,
     buf: Vec<u8>,
+    /// The bytes are a native artifact for this board (vouched for by the
+    /// manifest; checked at the deploy's start).
+    native: bool,
 }
 
 pub(crate) struct Apps {
@@ -116,6 +145,8 @@ pub(crate) struct Apps {
     max_module_len: usize,
     /// The board's peripherals, lent to one app call at a time.
     hw: Option<Box<dyn Peripherals>>,
+    /// Places native code (firmware only).
+    loader: Option<Box<dyn NativeLoader>>,
     /// Journals and times every stage an app runs through (crash-loop
     /// protection, per-call deadline).
     pub(crate) guard: Guard,
@@ -180,12 +211,17 @@ impl Apps {
             max_apps,
             max_module_len,
             hw: None,
+            loader: None,
             guard: Guard::new(crate::journal::DEFAULT_DEADLINE_MS),
         }
     }
 
     pub(crate) fn set_peripherals(&mut self, hw: Box<dyn Peripherals>) {
         self.hw = Some(hw);
+    }
+
+    pub(crate) fn set_native_loader(&mut self, loader: Box<dyn NativeLoader>) {
+        self.loader = Some(loader);
     }
 
     pub(crate) fn reports(&self) -> Vec<AppReport> {
@@ -246,16 +282,21 @@ impl Apps {
             }));
             return;
         }
-        // Native code needs a loader for this board's code, which this
-        // agent is not given yet (the firmware's is wasmbed-fw-native; the
-        // platform sends no native deploys yet): refused, saying so.
+        // Native code needs this board's loader (firmware has one; the
+        // simulator's code is not Thumb-2).
         if let Some(code) = &msg.native {
-            self.refused.insert(msg.app.clone());
-            out.push(reject(
-                ErrorCode::InstantiateFailed,
-                format!("native code for {} is not installed by this device; deploy the module", code.board),
-            ));
-            return;
+            let board = self.loader.as_ref().map(|l| l.board());
+            if board != Some(code.board.as_str()) {
+                self.refused.insert(msg.app.clone());
+                let why = match board {
+                    None => {
+                        format!("native code for {}: this device runs no native code; deploy the module", code.board)
+                    }
+                    Some(b) => format!("native code for {}: this device is {b}", code.board),
+                };
+                out.push(reject(ErrorCode::InstantiateFailed, why));
+                return;
+            }
         }
         let size = msg.size as usize;
         if size > self.max_module_len {
@@ -266,7 +307,7 @@ impl Apps {
             ));
             return;
         }
-        let least = budget::floor(size);
+        let least = if msg.native.is_some() { size } else { budget::floor(size) };
         if least > self.budget.heap || free.is_some_and(|free| least > free) {
             self.refused.insert(msg.app.clone());
             let free = free.map_or(String::new(), |f| format!(", {f} are free"));
@@ -319,6 +360,7 @@ impl Apps {
             size,
             free,
             buf,
+            native: msg.native.is_some(),
         };
         self.staging.insert(msg.app, staging);
     }
@@ -375,6 +417,9 @@ impl Apps {
         if digest != st.sha256 {
             out.push(reject(ErrorCode::HashMismatch, "module SHA-256 does not match the announced digest".into()));
             return;
+        }
+        if st.native {
+            return self.install_native(name, st, digest, now, out);
         }
         let admitted = match self.size_up(&name, &st.buf, &st.limits, st.free) {
             Ok(a) => a,
@@ -436,6 +481,69 @@ impl Apps {
             None
         };
         // From here the new version replaces the old one.
+        let slot = Slot {
+            name: name.clone(),
+            version: st.version,
+            revision: st.revision,
+            sha256: digest,
+            size: st.size,
+            limits: st.limits,
+            resources: st.resources,
+            config: st.config,
+            counters: AppCounters::default(),
+            admitted,
+            code: Code::Wasm { module, linker },
+            state: AppState::Stopped,
+            running: None,
+            next_tick: now,
+        };
+        self.put(slot, running, now, out);
+    }
+
+    /// The new version `slot` replaces the old one; `running` (its fresh
+    /// instance, when it starts now) runs `init`.
+    fn put(&mut self, mut slot: Slot, running: Option<Running>, now: u64, out: &mut Vec<Note>) {
+        match running {
+            Some(running) => slot.launch(running, &mut self.hw, &mut self.guard, now, out),
+            // Installed beside a running version, to be started on a switch.
+            None => out.push(slot.status(None)),
+        }
+        match self.slots.iter_mut().find(|s| s.name == slot.name) {
+            Some(old) => *old = slot,
+            None => self.slots.push(slot),
+        }
+    }
+
+    /// Installs native code: an artifact for this board, its imports bound
+    /// under the grants, sized against the budget, then loaded.
+    fn install_native(&mut self, name: String, st: Staging, digest: [u8; 32], now: u64, out: &mut Vec<Note>) {
+        let reject = |code, detail: String| {
+            Note::Rejected(DeployRejected {
+                app: name.clone(),
+                version: st.version.clone(),
+                reason: reason(code, detail),
+            })
+        };
+        let artifact = match NativeArtifact::decode(&st.buf) {
+            Ok(a) => a,
+            Err(e) => return out.push(reject(ErrorCode::InvalidModule, e.to_string())),
+        };
+        // What the image, its memory at the limit and its table can hold.
+        let memory = st.limits.max_memory_pages as usize * budget::PAGE;
+        let needs = (artifact.ram_size as usize).saturating_add(memory).saturating_add(NATIVE_SLACK);
+        let others: usize = self.slots.iter().filter(|s| s.name != name).map(|s| s.admitted.reserved).sum();
+        if others.saturating_add(needs) > self.budget.heap {
+            return out.push(reject(
+                ErrorCode::NoResources,
+                format!(
+                    "not enough free memory: native code needs up to {needs} bytes, other apps hold {others} of the {} this device has for apps",
+                    self.budget.heap
+                ),
+            ));
+        }
+        let growth = Growth { memory_bytes: memory, table_elements: self.budget.table_elements as usize, bytes: 0 };
+        let admitted = Admitted { reserved: needs, growth };
+        let code = Code::Native { artifact: alloc::sync::Arc::new(artifact), grants: st.grants.clone() };
         let mut slot = Slot {
             name: name.clone(),
             version: st.version,
@@ -447,20 +555,61 @@ impl Apps {
             config: st.config,
             counters: AppCounters::default(),
             admitted,
-            module,
-            linker,
+            code,
             state: AppState::Stopped,
             running: None,
             next_tick: now,
         };
-        match running {
-            Some(running) => slot.launch(running, &mut self.hw, &mut self.guard, now, out),
-            // Installed beside a running version, to be started on a switch.
-            None => out.push(slot.status(None)),
-        }
-        match self.slots.iter_mut().find(|s| s.name == name) {
-            Some(old) => *old = slot,
-            None => self.slots.push(slot),
+        let running = if st.start {
+            match self.instantiate_slot(&mut slot, now) {
+                Ok(r) => Some(r),
+                Err(why) => {
+                    return out.push(Note::Rejected(DeployRejected { app: name, version: slot.version, reason: why }));
+                }
+            }
+        } else {
+            None
+        };
+        self.put(slot, running, now, out);
+    }
+
+    /// A fresh instance of `slot`'s code, under the guard.
+    fn instantiate_slot(&mut self, slot: &mut Slot, now: u64) -> Result<Running, FailReason> {
+        let setup = Setup {
+            limits: &slot.limits,
+            growth: slot.admitted.growth,
+            resources: &slot.resources,
+            config: &slot.config,
+            counters: slot.counters,
+        };
+        self.guard.enter(slot.id(), Stage::Instantiate);
+        let instance = match &slot.code {
+            Code::Wasm { module, linker } => {
+                let (module, linker) = (module.clone(), linker.clone());
+                self.instantiate(&module, &linker, &setup, now).map_err(|e| reason(ErrorCode::InstantiateFailed, e))
+            }
+            Code::Native { artifact, grants } => {
+                let ctx = self.host_ctx(&setup, now);
+                match self.loader.as_deref_mut() {
+                    Some(loader) => NativeApp::start(
+                        loader,
+                        artifact,
+                        grants,
+                        *setup.limits,
+                        ctx,
+                        self.budget.table_elements,
+                        self.guard.deadline_ms(),
+                    )
+                    .map(|app| Running::Native(Box::new(app))),
+                    None => Err(reason(ErrorCode::InstantiateFailed, "this device runs no native code")),
+                }
+            }
+        };
+        let late = self.guard.leave();
+        match (instance, late) {
+            (Ok(r), Ok(())) => Ok(r),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(why)) => Err(why),
         }
     }
 
@@ -520,7 +669,7 @@ impl Apps {
             return Err("the module exports none of `init`, `tick(i64)` and `on_message(i32)`".into());
         }
         let memory = instance.get_memory(&store, "memory");
-        Ok(Running { store, tick, init, on_message, memory })
+        Ok(Running::Wasm(WasmRunning { store, tick, init, on_message, memory }))
     }
 
     /// The context an instance of an app set up with `setup` calls its
@@ -555,20 +704,13 @@ impl Apps {
         if self.slots[idx].running.is_some() {
             return;
         }
-        let slot = &self.slots[idx];
-        let (module, linker) = (slot.module.clone(), slot.linker.clone());
-        let (limits, resources, config) = (slot.limits, slot.resources.clone(), slot.config.clone());
-        let growth = slot.admitted.growth;
-        let setup = Setup { limits: &limits, growth, resources: &resources, config: &config, counters: slot.counters };
-        self.guard.enter(slot.id(), Stage::Instantiate);
-        let instance = self.instantiate(&module, &linker, &setup, now);
-        let late = self.guard.leave();
-        let slot = &mut self.slots[idx];
-        match (instance, late) {
-            (Ok(running), Ok(())) => slot.launch(running, &mut self.hw, &mut self.guard, now, out),
-            (Err(e), _) => slot.fail(reason(ErrorCode::InstantiateFailed, e), out),
-            (Ok(_), Err(why)) => slot.fail(why, out),
+        // Out of the list while it is instantiated (which borrows the rest).
+        let mut slot = self.slots.remove(idx);
+        match self.instantiate_slot(&mut slot, now) {
+            Ok(running) => slot.launch(running, &mut self.hw, &mut self.guard, now, out),
+            Err(why) => slot.fail(why, out),
         }
+        self.slots.insert(idx, slot);
     }
 
     pub(crate) fn stop(&mut self, name: &str, out: &mut Vec<Note>) {
@@ -611,25 +753,25 @@ impl Apps {
         }
         let Some(slot) = self.slots.iter_mut().find(|s| s.name == name) else { return Delivery::NotRunning };
         let Some(running) = slot.running.as_mut() else { return Delivery::NotRunning };
-        let Some(handler) = running.on_message else { return Delivery::NoHandler };
-        let len = payload.len() as i32;
-        let ctx = running.store.data_mut();
+        if !running.has(Entry::OnMessage) {
+            return Delivery::NoHandler;
+        }
+        let len = payload.len() as u64;
+        let ctx = running.ctx();
         ctx.now_ms = now;
         ctx.message = Some(payload);
         let id = AppId { app: &slot.name, version: &slot.version, revision: slot.revision, digest: &slot.sha256 };
         self.guard.enter(id, Stage::Message);
-        let result = lend(&mut self.hw, &mut running.store, |store| {
-            store.set_fuel(slot.limits.fuel_per_call).and_then(|()| handler.call(store, len))
-        });
+        let result = running.call(Entry::OnMessage, len, &slot.limits, &mut self.hw);
         let late = self.guard.leave();
-        running.store.data_mut().message = None;
+        running.ctx().message = None;
         slot.drain(now, out);
-        let result = result.map_err(|e| classify(&e)).and(late);
+        let result = result.and(late);
         match result {
             Ok(()) => {
                 slot.counters.messages = slot.counters.messages.saturating_add(1);
                 if let Some(r) = slot.running.as_mut() {
-                    r.store.data_mut().counters = slot.counters;
+                    r.ctx().counters = slot.counters;
                 }
                 Delivery::Delivered
             }
@@ -649,16 +791,16 @@ impl Apps {
             }
             // Catch up without bursts: the next tick is one interval from now.
             slot.next_tick = now.saturating_add(u64::from(slot.limits.tick_ms.max(1)));
-            let Some(tick) = running.tick else { continue };
-            running.store.data_mut().now_ms = now;
+            if !running.has(Entry::Tick) {
+                continue;
+            }
+            running.ctx().now_ms = now;
             let id = AppId { app: &slot.name, version: &slot.version, revision: slot.revision, digest: &slot.sha256 };
             self.guard.enter(id, Stage::Tick);
-            let result = lend(&mut self.hw, &mut running.store, |store| {
-                store.set_fuel(slot.limits.fuel_per_call).and_then(|()| tick.call(store, now as i64))
-            });
+            let result = running.call(Entry::Tick, now, &slot.limits, &mut self.hw);
             let late = self.guard.leave();
             slot.drain(now, out);
-            if let Err(why) = result.map_err(|e| classify(&e)).and(late) {
+            if let Err(why) = result.and(late) {
                 slot.fail(why, out);
             }
         }
@@ -697,15 +839,79 @@ fn lend<T>(
     out
 }
 
+impl WasmRunning {
+    /// Calls `entry(arg)` (nothing when not exported) with a fresh fuel
+    /// budget and the peripherals lent.
+    fn call(
+        &mut self,
+        entry: Entry,
+        arg: u64,
+        limits: &AppLimits,
+        hw: &mut Option<Box<dyn Peripherals>>,
+    ) -> Result<(), FailReason> {
+        let fuel = limits.fuel_per_call;
+        let result = match entry {
+            Entry::Init => {
+                self.init.map(|f| lend(hw, &mut self.store, |s| s.set_fuel(fuel).and_then(|()| f.call(s, ()))))
+            }
+            Entry::Tick => {
+                self.tick.map(|f| lend(hw, &mut self.store, |s| s.set_fuel(fuel).and_then(|()| f.call(s, arg as i64))))
+            }
+            Entry::OnMessage => self
+                .on_message
+                .map(|f| lend(hw, &mut self.store, |s| s.set_fuel(fuel).and_then(|()| f.call(s, arg as i32)))),
+        };
+        result.unwrap_or(Ok(())).map_err(|e| classify(&e))
+    }
+}
+
 impl Running {
-    fn call_init(&mut self, limits: &AppLimits, hw: &mut Option<Box<dyn Peripherals>>) -> Result<(), FailReason> {
-        let Some(init) = self.init else { return Ok(()) };
-        self.store.set_fuel(limits.fuel_per_call).map_err(|e| classify(&e))?;
-        lend(hw, &mut self.store, |store| init.call(store, ())).map_err(|e| classify(&e))
+    fn ctx(&mut self) -> &mut HostCtx {
+        match self {
+            Self::Wasm(r) => r.store.data_mut(),
+            Self::Native(n) => n.ctx(),
+        }
+    }
+
+    fn has(&self, entry: Entry) -> bool {
+        match self {
+            Self::Wasm(r) => match entry {
+                Entry::Init => r.init.is_some(),
+                Entry::Tick => r.tick.is_some(),
+                Entry::OnMessage => r.on_message.is_some(),
+            },
+            Self::Native(n) => n.exports(entry),
+        }
+    }
+
+    /// Calls `entry(arg)` (nothing when not exported) under the app's
+    /// limits, with the board's peripherals lent for the call.
+    fn call(
+        &mut self,
+        entry: Entry,
+        arg: u64,
+        limits: &AppLimits,
+        hw: &mut Option<Box<dyn Peripherals>>,
+    ) -> Result<(), FailReason> {
+        match self {
+            Self::Wasm(r) => r.call(entry, arg, limits, hw),
+            Self::Native(n) => {
+                if !n.exports(entry) {
+                    return Ok(());
+                }
+                n.ctx().hw = hw.take();
+                let result = n.call(entry, arg);
+                *hw = n.ctx().hw.take();
+                result
+            }
+        }
     }
 
     fn memory_bytes(&self) -> usize {
-        self.memory.map_or(0, |m| m.data(&self.store).len())
+        match self {
+            Self::Wasm(r) => r.memory.map_or(0, |m| m.data(&r.store).len()),
+            Self::Native(n) => n.memory_bytes(),
+        }
     }
 }
 
@@ -720,9 +926,9 @@ impl Slot {
         now: u64,
         out: &mut Vec<Note>,
     ) {
-        running.store.data_mut().now_ms = now;
+        running.ctx().now_ms = now;
         guard.enter(self.id(), Stage::Init);
-        let result = running.call_init(&self.limits, hw);
+        let result = running.call(Entry::Init, 0, &self.limits, hw);
         let result = result.and(guard.leave());
         self.running = Some(running);
         self.drain(now, out);
@@ -764,7 +970,7 @@ impl Slot {
     /// Takes what the last call produced: log lines, samples, counters.
     fn drain(&mut self, now: u64, out: &mut Vec<Note>) {
         let Some(running) = self.running.as_mut() else { return };
-        let ctx = running.store.data_mut();
+        let ctx = running.ctx();
         self.counters = ctx.counters;
         if !ctx.samples.is_empty() || ctx.dropped_samples > 0 {
             let samples = core::mem::take(&mut ctx.samples);
@@ -795,7 +1001,7 @@ impl Slot {
 /// configuration, host functions and limits, minus the SHA-256 check), for
 /// measuring the runtime on a device (the `interp` benchmark).
 pub struct Instantiated {
-    running: Running,
+    running: WasmRunning,
     limits: AppLimits,
     hw: Option<Box<dyn Peripherals>>,
 }
@@ -859,7 +1065,9 @@ impl AppRuntime {
         let linker = host::linker(&engine, groups).map_err(|e| format!("host functions: {e}"))?;
         let growth = admitted.growth;
         let setup = Setup { limits: &limits, growth, resources, config, counters: AppCounters::default() };
-        let running = self.0.instantiate(&module, &linker, &setup, 0)?;
+        let Running::Wasm(running) = self.0.instantiate(&module, &linker, &setup, 0)? else {
+            return Err("not a WebAssembly instance".into());
+        };
         Ok(Instantiated { running, limits, hw: self.0.hw.take() })
     }
 
@@ -935,7 +1143,7 @@ impl Instantiated {
 
     /// Calls `init` with a fresh fuel budget.
     pub fn init(&mut self) -> Result<(), String> {
-        self.running.call_init(&self.limits, &mut self.hw).map_err(|e| e.detail)
+        self.running.call(Entry::Init, 0, &self.limits, &mut self.hw).map_err(|e| e.detail)
     }
 
     /// Samples published since the last call of this, and the counters.

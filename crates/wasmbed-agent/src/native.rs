@@ -78,7 +78,7 @@ pub trait NativeHost {
 }
 
 /// A loaded artifact's instance, as the firmware runs it.
-pub trait NativeInstance {
+pub trait NativeInstance: Send {
     /// Whether the app exports `entry` (with the contract's signature).
     fn exports(&self, entry: Entry) -> bool;
     /// Sets the instance up (memory, data, tables, start function),
@@ -92,7 +92,7 @@ pub trait NativeInstance {
 
 /// What the firmware offers to place native code (absent on the host
 /// simulator: its code is not Thumb-2).
-pub trait NativeLoader {
+pub trait NativeLoader: Send {
     /// The board whose code it runs.
     fn board(&self) -> &str;
     /// Places `artifact`'s image in RAM and relocates it; its memory and

@@ -215,6 +215,13 @@ impl Agent {
         self.gateway_unix_time.map(|(unix_ms, at)| unix_ms + now_ms.saturating_sub(at))
     }
 
+    /// This board's native-code loader: the agent then installs native
+    /// code its signed manifest names for this board (firmware only).
+    pub fn with_native_loader(mut self, loader: Box<dyn crate::NativeLoader>) -> Self {
+        self.apps.set_native_loader(loader);
+        self
+    }
+
     /// Gives apps the board's peripherals (by default they have none, and
     /// a deploy granting hardware is rejected with `missing-peripheral`).
     pub fn with_peripherals(mut self, hw: Box<dyn Peripherals>) -> Self {

@@ -22,6 +22,46 @@ fn native(wat: &str, board: &str) -> Vec<u8> {
     compile(&module, board, &Toolchain::from_path().expect("wasm2c and arm-none-eabi-gcc")).unwrap().encode()
 }
 
+/// Boots the check image with `loads` (file, address) until its console
+/// says `until` (a whole line); returns the console.
+fn run_check(dir: &std::path::Path, loads: &[(std::path::PathBuf, u32)], until: &str) -> String {
+    let image = wasmbed_qemu::image_from_source(
+        "checks/wasmbed-check-native-mps2-an385",
+        "wasmbed-check-native-mps2-an385",
+        "thumbv7m-none-eabi",
+    )
+    .unwrap();
+    let console = dir.join("console.log");
+    let launch = Launch {
+        board: machine("mps2-an385").unwrap(),
+        kernel: image,
+        bundle: None,
+        seed: None,
+        console: console.clone(),
+        mac: None,
+        gateway_ports: Vec::new(),
+        peripherals: Vec::new(),
+        qmp: None,
+        paused: false,
+        app_uarts: None,
+    };
+    let mut cmd = launch.command();
+    for (file, addr) in loads {
+        cmd.arg("-device").arg(format!("loader,file={},addr={addr:#x},force-raw=on", file.display()));
+    }
+    cmd.arg("-no-reboot");
+    let _q = ProcessGroup::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null())).unwrap();
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&console).unwrap_or_default();
+        if text.contains(until) && text.ends_with('\n') {
+            return text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the check never said {until:?}:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 const LOG: &str = r#"(import "wasmbed" "log" (func $log (param i32 i32)))"#;
 
 fn app(body: &str) -> String {
@@ -74,39 +114,7 @@ fn native_code_is_stopped_or_refused_with_a_reason_and_the_device_goes_on() {
     }
     let input = dir.path().join("artifacts.bin");
     std::fs::write(&input, &blob).unwrap();
-    let image = wasmbed_qemu::image_from_source(
-        "checks/wasmbed-check-native-mps2-an385",
-        "wasmbed-check-native-mps2-an385",
-        "thumbv7m-none-eabi",
-    )
-    .unwrap();
-    let console = dir.path().join("console.log");
-    let launch = Launch {
-        board: machine("mps2-an385").unwrap(),
-        kernel: image,
-        bundle: None,
-        seed: None,
-        console: console.clone(),
-        mac: None,
-        gateway_ports: Vec::new(),
-        peripherals: Vec::new(),
-        qmp: None,
-        paused: false,
-        app_uarts: None,
-    };
-    let mut cmd = launch.command();
-    cmd.arg("-device").arg(format!("loader,file={},addr=0x21010000,force-raw=on", input.display()));
-    cmd.arg("-no-reboot");
-    let _q = ProcessGroup::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null())).unwrap();
-    let start = Instant::now();
-    let text = loop {
-        let text = std::fs::read_to_string(&console).unwrap_or_default();
-        if text.contains("native check: done") && text.ends_with('\n') {
-            break text;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "the check never finished:\n{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let text = run_check(dir.path(), &[(input, 0x2101_0000)], "native check: done");
     assert!(!text.contains("resetting"), "{text}");
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("native check: ")).collect();
     for (n, (_, want)) in cases.iter().enumerate() {
@@ -122,4 +130,87 @@ fn native_code_is_stopped_or_refused_with_a_reason_and_the_device_goes_on() {
     let heap = lines[cases.len() + 1];
     let words: Vec<&str> = heap.split_whitespace().collect();
     assert_eq!(words.get(4), words.get(6), "{heap}");
+}
+
+/// The real agent, with this board's loader, takes native code only as a
+/// signed manifest names it: the artifact runs (its log lines reach the
+/// gateway's end); tampered bytes and another board's code are refused
+/// with their reasons.
+#[test]
+fn a_signed_native_deploy_runs_in_the_agent_and_tampered_or_foreign_code_is_refused() {
+    use wasmbed_protocol::*;
+    let key = wasmbed_trust::SigningKey::generate(|b| b.fill(7)).unwrap();
+    let module = wat::parse_str(
+        r#"(module (import "wasmbed" "log" (func $log (param i32 i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 16) "hello native") (data (i32.const 32) "init native")
+             (func (export "init") (call $log (i32.const 32) (i32.const 11)))
+             (func (export "tick") (param i64) (call $log (i32.const 16) (i32.const 12))))"#,
+    )
+    .unwrap();
+    let tools = Toolchain::from_path().unwrap();
+    let artifact = |board: &str| compile(&module, wasmbed_boards::board(board).unwrap(), &tools).unwrap().encode();
+    let code_of = |board: &str, bytes: &[u8]| NativeCode {
+        board: board.into(),
+        sha256: <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(bytes)).into(),
+        size: bytes.len() as u32,
+        compiler: NativeArtifact::decode(bytes).unwrap().compiler,
+    };
+    let (an385, an386) = (artifact("mps2-an385"), artifact("mps2-an386"));
+    let codes = vec![code_of("mps2-an385", &an385), code_of("mps2-an386", &an386)];
+    let mut wire = Vec::new();
+    let welcome = Welcome { heartbeat_ms: 60_000, unix_time_s: 0, unix_time_ms: None };
+    encode_frame(&GatewayMsg::Welcome(welcome), &mut wire).unwrap();
+    // Each deploy: a slot, the code it announces, the bytes it sends.
+    let mut tampered = an385.clone();
+    let at = tampered.len() / 2;
+    tampered[at] ^= 0x55;
+    for (slot, code, bytes) in
+        [("nat", &codes[0], &an385), ("tampered", &codes[0], &tampered), ("foreign", &codes[1], &an386)]
+    {
+        let m = Manifest {
+            application: slot.into(),
+            revision: 1,
+            version: "1".into(),
+            module_sha256: <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(&module)).into(),
+            module_size: module.len() as u32,
+            grants: vec![Capability::Log],
+            resources: vec![],
+            limits: AppLimits::default(),
+            config: vec![],
+            sequence: 1,
+            floor: 0,
+            edge_grants: None,
+            native: Some(codes.clone()),
+        };
+        let begin = DeployBegin {
+            size: code.size,
+            sha256: code.sha256,
+            native: Some(Box::new(code.clone())),
+            ..DeployBegin::for_manifest(slot.into(), &m, true, Some(key.sign_manifest(&m)))
+        };
+        encode_frame(&GatewayMsg::DeployBegin(begin), &mut wire).unwrap();
+        for (i, piece) in bytes.chunks(DEPLOY_CHUNK_LEN).enumerate() {
+            let chunk =
+                DeployChunk { app: slot.into(), offset: (i * DEPLOY_CHUNK_LEN) as u32, data: piece.to_vec().into() };
+            encode_frame(&GatewayMsg::DeployChunk(chunk), &mut wire).unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut blob = Vec::new();
+    for piece in [key.public_sec1(), &wire[..]] {
+        blob.extend_from_slice(&(piece.len() as u32).to_le_bytes());
+        blob.extend_from_slice(piece);
+    }
+    let session = dir.path().join("session.bin");
+    std::fs::write(&session, &blob).unwrap();
+    let text = run_check(dir.path(), &[(session, 0x2109_0000)], "native agent: done");
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("native agent: ")).collect();
+    let said = |app: &str, what: &str| lines.iter().any(|l| l.contains(&format!("app: \"{app}\"")) && l.contains(what));
+    assert!(said("nat", "Running"), "{text}");
+    assert!(said("nat", "init native") && said("nat", "hello native"), "{text}");
+    assert!(!said("nat", "Failed"), "{text}");
+    assert!(said("tampered", "HashMismatch"), "{text}");
+    assert!(said("foreign", "this device is mps2-an385"), "{text}");
+    assert!(!text.contains("resetting"), "{text}");
 }

@@ -182,6 +182,7 @@ fn serve<L: NetLink>(
     }
     let mut agent = Agent::new(config.with_call_deadline_ms(layout.call_deadline_ms))
         .with_peripherals(alloc::boxed::Box::new(hw))
+        .with_native_loader(alloc::boxed::Box::new(wasmbed_fw_native::Loader::new(board.name)))
         .with_trust(trust)
         .with_journal(alloc::boxed::Box::new(WarmJournal), warm::last_cause())
         .with_clock(alloc::boxed::Box::new(Uptime));

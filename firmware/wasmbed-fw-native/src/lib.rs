@@ -203,6 +203,11 @@ struct Loaded {
     header: *const Header,
 }
 
+// SAFETY: a Loaded owns its image, instance and host table outright (the
+// raw pointers point into its own blocks), and these cores run one thread:
+// moving it to another owner moves all of it.
+unsafe impl Send for Loaded {}
+
 fn stack_pointer() -> usize {
     let sp: usize;
     // SAFETY: reads the stack pointer; no memory, no flags.
