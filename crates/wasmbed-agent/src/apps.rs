@@ -109,6 +109,9 @@ struct Slot {
     /// can hold once running.
     admitted: Admitted,
     code: Code,
+    /// Its deploy starts it once installed (false: installed stopped,
+    /// beside a running version).
+    start: bool,
     state: AppState,
     running: Option<Running>,
     next_tick: u64,
@@ -455,47 +458,23 @@ impl Apps {
                 return;
             }
         };
-        let setup = Setup {
-            limits: &st.limits,
-            growth: admitted.growth,
-            resources: &st.resources,
-            config: &st.config,
-            counters: AppCounters::default(),
-        };
-        let running = if st.start {
-            self.guard.enter(id, Stage::Instantiate);
-            let instance = self.instantiate(&module, &linker, &setup, now);
-            let late = self.guard.leave();
-            match (instance, late) {
-                (Ok(r), Ok(())) => Some(r),
-                (Err(e), _) => {
-                    out.push(reject(ErrorCode::InstantiateFailed, e));
-                    return;
-                }
-                (Ok(_), Err(why)) => {
-                    out.push(reject(why.code, why.detail));
-                    return;
+        let slot = Slot::new(name, st, digest, admitted, Code::Wasm { module, linker }, now);
+        self.start_new(slot, now, out);
+    }
+
+    /// Instantiates a newly installed `slot` when its deploy starts it
+    /// (refused with the reason if that fails: the old version stays), and
+    /// puts it in place of the old version.
+    fn start_new(&mut self, mut slot: Slot, now: u64, out: &mut Vec<Note>) {
+        let running = if slot.start {
+            match self.instantiate_slot(&mut slot, now) {
+                Ok(r) => Some(r),
+                Err(reason) => {
+                    return out.push(Note::Rejected(DeployRejected { app: slot.name, version: slot.version, reason }));
                 }
             }
         } else {
             None
-        };
-        // From here the new version replaces the old one.
-        let slot = Slot {
-            name: name.clone(),
-            version: st.version,
-            revision: st.revision,
-            sha256: digest,
-            size: st.size,
-            limits: st.limits,
-            resources: st.resources,
-            config: st.config,
-            counters: AppCounters::default(),
-            admitted,
-            code: Code::Wasm { module, linker },
-            state: AppState::Stopped,
-            running: None,
-            next_tick: now,
         };
         self.put(slot, running, now, out);
     }
@@ -544,33 +523,8 @@ impl Apps {
         let growth = Growth { memory_bytes: memory, table_elements: self.budget.table_elements as usize, bytes: 0 };
         let admitted = Admitted { reserved: needs, growth };
         let code = Code::Native { artifact: alloc::sync::Arc::new(artifact), grants: st.grants.clone() };
-        let mut slot = Slot {
-            name: name.clone(),
-            version: st.version,
-            revision: st.revision,
-            sha256: digest,
-            size: st.size,
-            limits: st.limits,
-            resources: st.resources,
-            config: st.config,
-            counters: AppCounters::default(),
-            admitted,
-            code,
-            state: AppState::Stopped,
-            running: None,
-            next_tick: now,
-        };
-        let running = if st.start {
-            match self.instantiate_slot(&mut slot, now) {
-                Ok(r) => Some(r),
-                Err(why) => {
-                    return out.push(Note::Rejected(DeployRejected { app: name, version: slot.version, reason: why }));
-                }
-            }
-        } else {
-            None
-        };
-        self.put(slot, running, now, out);
+        let slot = Slot::new(name, st, digest, admitted, code, now);
+        self.start_new(slot, now, out);
     }
 
     /// A fresh instance of `slot`'s code, under the guard.
@@ -916,6 +870,27 @@ impl Running {
 }
 
 impl Slot {
+    /// The slot a completed deploy `st` installs: stopped, no instance yet.
+    fn new(name: String, st: Staging, sha256: [u8; 32], admitted: Admitted, code: Code, now: u64) -> Self {
+        Self {
+            name,
+            version: st.version,
+            revision: st.revision,
+            sha256,
+            size: st.size,
+            limits: st.limits,
+            resources: st.resources,
+            config: st.config,
+            counters: AppCounters::default(),
+            admitted,
+            code,
+            start: st.start,
+            state: AppState::Stopped,
+            running: None,
+            next_tick: now,
+        }
+    }
+
     /// Runs `init` on a fresh instance and reports Running, or Failed with
     /// the reason; the instance's log lines are reported either way.
     fn launch(

@@ -134,19 +134,7 @@ fn fault_check(console: &Path, mode: u8) -> std::process::Command {
         "thumbv7m-none-eabi",
     )
     .unwrap();
-    let launch = Launch {
-        board: machine("mps2-an385").unwrap(),
-        kernel: image,
-        bundle: None,
-        seed: None,
-        console: console.to_path_buf(),
-        mac: None,
-        gateway_ports: Vec::new(),
-        peripherals: Vec::new(),
-        qmp: None,
-        paused: false,
-        app_uarts: None,
-    };
+    let launch = common::alone(image, console);
     let mut cmd = launch.command();
     cmd.arg("-device").arg(format!("loader,data={mode:#x},data-len=1,addr=0x21008000"));
     cmd

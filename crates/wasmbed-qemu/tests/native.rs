@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use wasmbed_aot::{Toolchain, compile};
 use wasmbed_protocol::NativeArtifact;
-use wasmbed_qemu::{Launch, ProcessGroup, machine};
+use wasmbed_qemu::ProcessGroup;
+
+mod common;
 
 fn native(wat: &str, board: &str) -> Vec<u8> {
     let module = wat::parse_str(wat).unwrap();
@@ -32,19 +34,7 @@ fn run_check(dir: &std::path::Path, loads: &[(std::path::PathBuf, u32)], until: 
     )
     .unwrap();
     let console = dir.join("console.log");
-    let launch = Launch {
-        board: machine("mps2-an385").unwrap(),
-        kernel: image,
-        bundle: None,
-        seed: None,
-        console: console.clone(),
-        mac: None,
-        gateway_ports: Vec::new(),
-        peripherals: Vec::new(),
-        qmp: None,
-        paused: false,
-        app_uarts: None,
-    };
+    let launch = common::alone(image, &console);
     let mut cmd = launch.command();
     for (file, addr) in loads {
         cmd.arg("-device").arg(format!("loader,file={},addr={addr:#x},force-raw=on", file.display()));
