@@ -482,14 +482,24 @@ async fn a_qemu_device_runs_only_what_the_platform_signed() {
     // An app for devices labelled evil=1 (none yet): signed by the control
     // plane, then its manifest is changed in the store.
     p.deploy("evil", "evil=1", &logging_app("must never run")).await;
-    let app = application_where(&p.p.store, "evil", "signed", |a| a.status.signing.is_some()).await;
+    // Tampered once the control plane has finished with it (its rollout,
+    // matching no device, completes): a write of its own after ours would
+    // put the genuine manifest back (seen under CI's load).
+    let app = application_where(&p.p.store, "evil", "signed, rollout completed", |a| {
+        a.status.signing.is_some()
+            && a.status.rollout.as_ref().is_some_and(|r| r.phase == wasmbed_model::RolloutPhase::Completed)
+    })
+    .await;
     let mut status = app.status.clone();
     let rec = &mut status.signing.as_mut().unwrap().manifests[0];
     let mut signed = rec.signed().unwrap();
     let last = signed.body.len() - 1;
     signed.body[last] ^= 1;
     rec.envelope = hex::encode(minicbor::to_vec(&signed).unwrap());
+    let tampered = rec.envelope.clone();
     p.p.store.update_application_status("evil", &status).await.unwrap();
+    let kept = p.p.store.get_application("evil").await.unwrap().unwrap();
+    assert_eq!(kept.status.signing.unwrap().manifests[0].envelope, tampered, "the store keeps the tampered manifest");
 
     let mut d = p.device("q-sig").await;
     d.spec.labels.insert("evil".into(), "1".into());
