@@ -1,8 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import type { Board, Device, Gateway } from './api/types';
-import { ago, appOfSlot, byName, edgeSlotsOf, formatValue, isAttached, pairsText, parseGate, parsePairs, slotsOf, words } from './model';
+import type { Board, Device, Gateway, Revision } from './api/types';
+import { ago, appOfSlot, byName, edgeSlotsOf, formatValue, isAttached, nativeBuilds, pairsText, parseGate, parsePairs, slotsOf, words } from './model';
 
 describe('model', () => {
+  it('says what each board runs for a native revision, and why a board falls back', () => {
+    const template = { version: '1', digest: 'ab', size: 1, capabilities: [], limits: { fuelPerCall: 1, maxMemoryPages: 1, tickMs: 10 } };
+    const rev = (execution: 'interpreted' | 'auto', native: Revision['native']) =>
+      ({ revision: 1, createdMs: 0, template: { ...template, execution }, native }) as Revision;
+    const builds: Revision['native'] = [
+      { board: 'mps2-an385', state: 'Built', artifact: { board: 'mps2-an385', digest: 'cd'.repeat(32), size: 8610, compiler: 'gcc' } },
+      { board: 'sim', state: 'Failed', reason: 'the host simulator runs no native code: interpreted' },
+    ];
+    expect(nativeBuilds(rev('auto', builds))).toEqual([
+      { board: 'mps2-an385', runs: 'native', detail: '8610 B', digest: 'cd'.repeat(32) },
+      { board: 'sim', runs: 'interpreted', detail: 'the host simulator runs no native code: interpreted' },
+    ]);
+    expect(nativeBuilds(rev('interpreted', builds))).toEqual([]);
+  });
+
   it('names the application of every slot slotsOf finds for it', () => {
     const d = { status: { session: { apps: [{ name: 'hello' }, { name: 'hello.r2' }, { name: 'hello-world' }] } } } as unknown as Device;
     expect(slotsOf('hello', d).map((s) => appOfSlot(s.name))).toEqual(['hello', 'hello']);

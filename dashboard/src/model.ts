@@ -1,6 +1,6 @@
 // Small facts about resources the pages share.
 
-import type { Application, Board, Device, DevicePhase, Gateway, GatewayHealth, Meta, MetricGate } from './api/types';
+import type { Application, Board, Device, DevicePhase, Gateway, GatewayHealth, Meta, MetricGate, Revision } from './api/types';
 
 export const SIM_BOARD = 'sim';
 
@@ -222,4 +222,17 @@ export function rollbackTarget(app: Application): number | null {
     .reverse()
     .find((r) => r.revision !== st.revision && r.outcome === 'Completed');
   return earlier?.revision ?? null;
+}
+
+/**
+ * What each board's devices run for a revision: native code (its size and
+ * digest) or the interpreter (and why). Empty for an interpreted revision.
+ */
+export function nativeBuilds(r: Revision): { board: string; runs: 'native' | 'interpreted'; detail: string; digest?: string }[] {
+  if ((r.template.execution ?? 'interpreted') === 'interpreted') return [];
+  return (r.native ?? []).map((b) =>
+    b.state === 'Built' && b.artifact
+      ? { board: b.board, runs: 'native', detail: `${b.artifact.size} B`, digest: b.artifact.digest }
+      : { board: b.board, runs: 'interpreted', detail: b.reason ?? 'no native build' },
+  );
 }

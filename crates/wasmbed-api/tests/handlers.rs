@@ -1164,6 +1164,17 @@ async fn edge_components_are_checked_at_upload_and_deploy_as_a_gateway_would() {
             StatusCode::BAD_REQUEST,
             "runtime",
         ),
+        // Native code is for device apps, and named one of three ways.
+        (
+            put("e", format!(r#"{{"version":"1","digest":"{p}","runtime":"edge","execution":"native",{caps}}}"#)),
+            StatusCode::BAD_REQUEST,
+            "spec.execution",
+        ),
+        (
+            put("e", format!(r#"{{"version":"1","digest":"{d}","execution":"fast"}}"#)),
+            StatusCode::BAD_REQUEST,
+            "execution",
+        ),
     ];
     for (req, want, text) in cases {
         let (status, body) = call(&e, req).await;
@@ -1180,4 +1191,8 @@ async fn edge_components_are_checked_at_upload_and_deploy_as_a_gateway_would() {
     let (status, body) = call(&e, put("e", format!(r#"{{"version":"2","digest":"{d}"}}"#))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("spec.runtime"), "{body}");
+    // A device app asking for native code keeps it in its spec.
+    let (status, body) = call(&e, put("n", format!(r#"{{"version":"1","digest":"{d}","execution":"auto"}}"#))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.contains(r#""execution":"auto""#), "{body}");
 }

@@ -8,7 +8,8 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use wasmbed_model::{
-    Application, ApplicationSpec, Limits, MetricGate, RolloutPhase, Runtime, Step, Strategy, default_capabilities,
+    Application, ApplicationSpec, Execution, Limits, MetricGate, RolloutPhase, Runtime, Step, Strategy,
+    default_capabilities,
 };
 
 use wasmbed_api::{HistoryEntry, MessageResult};
@@ -98,6 +99,11 @@ pub struct DeployArgs {
     /// WebAssembly component on gateways).
     #[arg(long, default_value = "device", value_parser = parse_runtime)]
     pub runtime: Runtime,
+    /// How devices run it: `interpreted`, `native` (compiled per board
+    /// ahead of time) or `auto` (native where a board has code, else
+    /// interpreted). `app status` shows each board's build.
+    #[arg(long, default_value = "interpreted", value_parser = parse_execution)]
+    pub execution: Execution,
     /// Version label (default: first 12 hex digits of the digest).
     #[arg(long)]
     pub version: Option<String>,
@@ -263,6 +269,10 @@ fn parse_runtime(s: &str) -> std::result::Result<Runtime, String> {
     }
 }
 
+fn parse_execution(s: &str) -> std::result::Result<Execution, String> {
+    s.parse()
+}
+
 fn parse_config(s: &str) -> std::result::Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?}: write a config entry as KEY=VALUE"))?;
     Ok((k.to_string(), v.to_string()))
@@ -287,6 +297,7 @@ pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
     let spec = ApplicationSpec {
         selector: a.selector.clone(),
         runtime: a.runtime,
+        execution: a.execution,
         strategy: a.strategy()?,
         capabilities,
         limits,
@@ -304,6 +315,7 @@ pub async fn deploy(api: &Api, a: DeployArgs, json: bool) -> Result<()> {
         "selector": spec.selector,
         "strategy": spec.strategy,
         "runtime": spec.runtime,
+        "execution": spec.execution,
     });
     let app: Application = api
         .send_json(reqwest::Method::PUT, &format!("applications/{}", a.name), &body)
@@ -400,6 +412,7 @@ pub async fn status(api: &Api, name: &str, follow: bool, timeout: Duration, json
             }
             println!("{}", summary(&app));
             print_steps(&app);
+            print_native(&app);
             if let Some(m) = ro.and_then(|r| r.message.as_deref()) {
                 println!("  {m}");
             }
@@ -451,6 +464,30 @@ fn print_steps(a: &Application) {
         })
         .collect();
     table(&["STEP", "SIZE", "TARGET", "UPDATED", "RUNNING", "FAILED", "OFFLINE", "GATE"], &rows);
+}
+
+/// Each board's native build of the rollout's revision: what its devices
+/// run, and why a board falls back to the interpreter.
+fn print_native(a: &Application) {
+    let Some(rev) = a.status.rollout.as_ref().and_then(|ro| a.status.revision(ro.revision)) else { return };
+    if rev.template.execution.is_interpreted() {
+        return;
+    }
+    println!("  execution: {}", rev.template.execution.as_str());
+    let rows: Vec<Vec<String>> = rev
+        .native
+        .iter()
+        .map(|b| match b.artifact() {
+            Some(n) => {
+                let digest: String = n.digest.chars().take(12).collect();
+                vec![b.board.clone(), "native".into(), format!("{} bytes, sha256 {digest}", n.size)]
+            }
+            None => vec![b.board.clone(), "interpreted".into(), b.reason.clone().unwrap_or_default()],
+        })
+        .collect();
+    if !rows.is_empty() {
+        table(&["BOARD", "RUNS", "CODE OR WHY"], &rows);
+    }
 }
 
 pub async fn history(api: &Api, name: &str, json: bool) -> Result<()> {
@@ -510,6 +547,7 @@ pub async fn deploy_file(
         file: file.into(),
         selector: selector.into(),
         runtime: Runtime::Device,
+        execution: Execution::Interpreted,
         version: Some("1".into()),
         strategy: "all-at-once".into(),
         steps: "100%".into(),
@@ -558,5 +596,13 @@ mod tests {
             let e = args(flags).strategy().unwrap_err().to_string();
             assert!(e.starts_with(field), "{flags:?}: {e}");
         }
+    }
+
+    #[test]
+    fn execution_is_interpreted_unless_asked_and_a_wrong_one_is_named() {
+        assert_eq!(args(&[]).execution, Execution::Interpreted);
+        assert_eq!(args(&["--execution", "auto"]).execution, Execution::Auto);
+        let e = T::try_parse_from(["t", "hello", "hello.wasm", "--execution", "fast"]).err().unwrap().to_string();
+        assert!(e.contains("interpreted, native or auto"), "{e}");
     }
 }

@@ -94,32 +94,37 @@ fn selects(app: &Application, labels: &Labels) -> bool {
 /// Slots `device` should have, sorted by slot name.
 pub fn desired_apps(device: &Device, apps: &[Application]) -> Vec<DesiredApp> {
     let targeted = apps.iter().filter(|a| targets(a, &device.spec.labels));
-    desired_of(&device.meta.name, targeted)
+    desired_of(&device.meta.name, Some(&device.spec.board), targeted)
 }
 
 /// Edge slots the gateway named `gateway` should run, sorted by slot name.
 pub fn desired_edge_apps(gateway: &str, apps: &[Application]) -> Vec<DesiredApp> {
-    desired_of(gateway, apps.iter().filter(|a| targets_gateway(a, gateway)))
+    desired_of(gateway, None, apps.iter().filter(|a| targets_gateway(a, gateway)))
 }
 
 /// Edge slots the gateway holding `device`'s board should run for it
 /// (slots named by [`board_slot`]), sorted by slot name.
 pub fn desired_board_apps(device: &Device, apps: &[Application]) -> Vec<DesiredApp> {
-    let mut out = desired_of(&device.meta.name, apps.iter().filter(|a| targets_board(a, device)));
+    let mut out = desired_of(&device.meta.name, None, apps.iter().filter(|a| targets_board(a, device)));
     for d in &mut out {
         d.slot = board_slot(&d.slot, &device.meta.name);
     }
     out
 }
 
-/// What the rollouts of `apps` assign to the target named `name`.
-fn desired_of<'a>(name: &str, apps: impl Iterator<Item = &'a Application>) -> Vec<DesiredApp> {
+/// What the rollouts of `apps` assign to the target named `name`, a
+/// device of `board` (which may run native code) or a gateway.
+fn desired_of<'a>(name: &str, board: Option<&str>, apps: impl Iterator<Item = &'a Application>) -> Vec<DesiredApp> {
     let mut out = Vec::new();
     for app in apps {
         let Some(ro) = &app.status.rollout else { continue };
         for (revision, run) in assignment(&app.spec.strategy, ro, name) {
             let Some(rev) = app.status.revision(revision) else { continue };
             let t = &rev.template;
+            let manifest = app.status.signing.as_ref().and_then(|s| s.manifest(revision)).map(|m| m.envelope.clone());
+            // Native code travels only under a signed manifest naming it:
+            // the one signed now was made from these very build records.
+            let native = board.filter(|_| manifest.is_some()).and_then(|b| rev.artifact_for(b)).cloned();
             out.push(DesiredApp {
                 slot: slot_name(&app.meta.name, revision, &app.spec.strategy),
                 app: app.meta.name.clone(),
@@ -127,11 +132,12 @@ fn desired_of<'a>(name: &str, apps: impl Iterator<Item = &'a Application>) -> Ve
                 version: t.version.clone(),
                 digest: t.digest.clone(),
                 size: t.size,
-                manifest: app.status.signing.as_ref().and_then(|s| s.manifest(revision)).map(|m| m.envelope.clone()),
+                manifest,
                 limits: t.limits,
                 capabilities: t.capabilities.clone(),
                 config: t.config.clone(),
                 run,
+                native,
             });
         }
     }

@@ -9,6 +9,7 @@
 //!   Unreachable, or Failed) and conditions;
 //! - [`gateways`]: gateway health and which gateway each device belongs to;
 //! - [`modules`]: which stored modules no application needs any more;
+//! - [`native`]: which boards a revision is compiled for, and the record;
 //! - [`provisioning`]: a new device's gateway and its bundle's gateway list;
 //! - [`run`]: the task that watches the store and applies the decisions.
 //!
@@ -26,6 +27,7 @@ pub mod desired;
 pub mod gateways;
 pub mod lifecycle;
 pub mod modules;
+pub mod native;
 pub mod provisioning;
 pub mod rollout;
 mod run;
@@ -35,5 +37,6 @@ pub use desired::{
     ATTACHED_BOARD, board_slot, desired_apps, desired_board_apps, desired_edge_apps, drives_boards, gateway_labels,
     targets_board, targets_gateway,
 };
+pub use native::NativeBuilder;
 pub use run::{Clock, ControlConfig, run};
 pub use signing::SharedKey;

@@ -89,7 +89,7 @@ fn synced(device: &Device, desired: &[DesiredApp]) -> Condition {
         .filter(|d| {
             !obs.iter().any(|o| {
                 o.name == d.slot
-                    && o.revision.map_or(o.digest == d.digest, |r| r == d.revision)
+                    && o.revision.map_or(o.digest == d.shipped_digest(), |r| r == d.revision)
                     && o.state == if d.run { AppState::Running } else { AppState::Stopped }
             })
         })
@@ -164,6 +164,7 @@ mod tests {
             capabilities: vec![],
             config: Default::default(),
             run: true,
+            native: None,
         };
         let (_, c) = lifecycle(&d, std::slice::from_ref(&want), 0);
         assert_eq!(c.last().unwrap().status, ConditionStatus::False);

@@ -1,7 +1,8 @@
 //! Module garbage collection, as a pure decision.
 //!
 //! A stored module is **used** while an Application's spec names it or a
-//! kept revision of its history does (a rollback may need it again). A
+//! kept revision of its history does (a rollback may need it again); so is
+//! a kept revision's native artifact, which the module store also holds. A
 //! module that stays unused for a grace period is deleted: the grace spares
 //! a module uploaded a moment before the deploy that names it, and a
 //! restarted control plane starts every grace period again (it never
@@ -17,6 +18,8 @@ pub fn used<'a>(apps: impl IntoIterator<Item = &'a Application>) -> BTreeSet<Str
     for a in apps {
         used.insert(a.spec.digest.to_ascii_lowercase());
         used.extend(a.status.history.iter().map(|r| r.template.digest.to_ascii_lowercase()));
+        let artifacts = a.status.history.iter().flat_map(|r| &r.native).filter_map(|b| b.artifact());
+        used.extend(artifacts.map(|n| n.digest.to_ascii_lowercase()));
     }
     used
 }
@@ -50,7 +53,7 @@ impl Sweeper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasmbed_model::{ApplicationSpec, Meta, Revision};
+    use wasmbed_model::{ApplicationSpec, Meta, NativeArtifactRef, NativeBuild, Revision};
 
     fn app(digest: &str, history: &[&str]) -> Application {
         let mut a = Application {
@@ -67,8 +70,12 @@ mod tests {
 
     #[test]
     fn specs_and_kept_revisions_are_used() {
-        let apps = [app("AA", &["bb", "cc"]), app("dd", &[])];
+        let mut apps = [app("AA", &["bb", "cc"]), app("dd", &[])];
         assert_eq!(used(&apps).into_iter().collect::<Vec<_>>(), ["aa", "bb", "cc", "dd"]);
+        // A kept revision's native artifacts are used too; a failed build names none.
+        let artifact = NativeArtifactRef { board: "b".into(), digest: "EE".into(), size: 1, compiler: "c".into() };
+        apps[0].status.history[0].native = vec![NativeBuild::built(artifact), NativeBuild::failed("x", "why")];
+        assert_eq!(used(&apps).into_iter().collect::<Vec<_>>(), ["aa", "bb", "cc", "dd", "ee"]);
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //!   recomputed when it changes or when a device it targets changes phase
 //!   or app states (heartbeats alone do not wake it).
 //!
+//! A revision asking for native code is compiled per target board
+//! ([`crate::native`]) in the pass that first needs it, before its
+//! manifest is signed; the builder caches, so later passes are cheap.
+//!
 //! Time-driven work (heartbeat deadlines, soak times, gateway reports) is
 //! checked every `tick_ms`. A failed write is retried on the next tick.
 //! Modules no application uses are swept every quarter of their grace
@@ -35,6 +39,7 @@ use crate::desired::{desired_apps, targets, targets_board};
 use crate::gateways;
 use crate::lifecycle::{heartbeat_deadline, lifecycle};
 use crate::modules::{Sweeper, used};
+use crate::native::{self, NativeBuilder};
 use crate::rollout::reconcile_fleet;
 use crate::signing::{SharedKey, sign_manifests};
 
@@ -55,6 +60,9 @@ pub struct ControlConfig {
     /// The app-signing key deploys are signed with (`None`: deploys go out
     /// unsigned, and devices that pin a key refuse them).
     pub signer: Option<SharedKey>,
+    /// What compiles revisions asking for native code (`None`: every board
+    /// runs them interpreted, and their status says so).
+    pub native: Option<Arc<dyn NativeBuilder>>,
 }
 
 impl Default for ControlConfig {
@@ -64,6 +72,7 @@ impl Default for ControlConfig {
             assign_gateways: true,
             module_grace_ms: Some(wasmbed_model::defaults::MODULE_GRACE_MS),
             signer: None,
+            native: None,
         }
     }
 }
@@ -90,6 +99,12 @@ impl ControlConfig {
     /// Signing deploys with `key` (replaced in place when it rotates).
     pub fn with_signer(mut self, key: SharedKey) -> Self {
         self.signer = Some(key);
+        self
+    }
+
+    /// Compiling native revisions with `builder`.
+    pub fn with_native_builder(mut self, builder: Arc<dyn NativeBuilder>) -> Self {
+        self.native = Some(builder);
         self
     }
 }
@@ -405,6 +420,12 @@ impl Reconciler {
             for name in dirty_apps {
                 let Some(a) = self.apps.get(&name) else { continue };
                 let mut next = reconcile_fleet(a, &devices, &gateways, now);
+                if a.spec.runtime == Runtime::Device {
+                    // Built before signing: the manifest names the artifacts.
+                    let boards = native::target_boards(a, devices.iter().copied());
+                    native::build_missing(&mut next, &boards, self.cfg.native.as_deref()).await;
+                    next = native::with_condition(&a.status.conditions, next, now);
+                }
                 if let Some(key) = self.cfg.signer.as_ref().and_then(|k| k.read().ok()) {
                     sign_manifests(&name, &mut next, &key);
                 }

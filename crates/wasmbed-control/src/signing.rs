@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use wasmbed_model::{ApplicationStatus, SignedManifest, deploy_manifest};
+use wasmbed_model::{ApplicationStatus, SignedManifest, deploy_manifest, native_codes};
 use wasmbed_trust::SigningKey;
 
 /// The current app-signing key, shared with whoever rotates it.
@@ -26,16 +26,20 @@ pub fn sign_manifests(app: &str, status: &mut ApplicationStatus, key: &SigningKe
     needed.dedup();
     let mut signing = status.signing.take().unwrap_or_default();
     // Read off the envelope itself (which must decode anyway), not the
-    // record's hex copy of its key id.
-    let valid =
-        |m: &SignedManifest, floor: u64| m.sequence >= floor && m.signed().is_some_and(|s| *s.key_id == key.id());
+    // record's hex copy of its key id. A manifest naming other native code
+    // than the revision's builds (a board built since) is signed afresh.
+    let valid = |m: &SignedManifest, floor: u64, rev: u64| {
+        m.sequence >= floor
+            && m.signed().is_some_and(|s| *s.key_id == key.id())
+            && m.manifest().is_some_and(|man| man.native == status.revision(rev).and_then(|r| native_codes(&r.native)))
+    };
     // Sequences: kept where valid, the next ones where not.
     let mut plan: Vec<(u64, u64, bool)> = Vec::new();
     for &rev in &needed {
         if status.revision(rev).is_none() {
             continue;
         }
-        match signing.manifest(rev).filter(|m| valid(m, signing.floor)) {
+        match signing.manifest(rev).filter(|m| valid(m, signing.floor, rev)) {
             Some(m) => plan.push((rev, m.sequence, false)),
             None => {
                 signing.sequence += 1;
@@ -50,12 +54,14 @@ pub fn sign_manifests(app: &str, status: &mut ApplicationStatus, key: &SigningKe
             manifests.extend(signing.manifest(rev).cloned());
             continue;
         }
-        let Some(t) = status.revision(rev).map(|r| &r.template) else { continue };
+        let Some(r) = status.revision(rev) else { continue };
+        let t = &r.template;
         let Some(mut m) =
             deploy_manifest(app, rev, &t.version, &t.digest, t.size, &t.capabilities, t.limits, &t.config)
         else {
             continue;
         };
+        m.native = native_codes(&r.native);
         m.sequence = sequence;
         m.floor = floor;
         manifests.push(SignedManifest::new(rev, sequence, &key.sign_manifest(&m)));
@@ -68,7 +74,7 @@ pub fn sign_manifests(app: &str, status: &mut ApplicationStatus, key: &SigningKe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasmbed_model::{AppTemplate, Limits, Revision, RolloutStatus};
+    use wasmbed_model::{AppTemplate, Limits, NativeArtifactRef, NativeBuild, Revision, RolloutStatus};
     use wasmbed_trust::TrustedKey;
 
     fn key(seed: u8) -> SigningKey {
@@ -83,6 +89,7 @@ mod tests {
             capabilities: vec!["log".into()],
             limits: Limits::default(),
             config: Default::default(),
+            execution: wasmbed_model::Execution::Native,
         }
     }
 
@@ -138,6 +145,36 @@ mod tests {
         sign_manifests("a", &mut st, &k);
         assert_eq!((seq(&st, 1), seq(&st, 3)), (4, 3));
         device_floor(&st, &k, f);
+    }
+
+    #[test]
+    fn manifests_name_the_native_builds_and_a_new_build_is_signed_again() {
+        let k = key(5);
+        let mut st = status_at(1, None, 1);
+        let artifact = |board: &str, byte: u8| NativeArtifactRef {
+            board: board.into(),
+            digest: hex::encode([byte; 32]),
+            size: 100,
+            compiler: "wasm2c; gcc".into(),
+        };
+        st.history[0].native =
+            vec![NativeBuild::built(artifact("mps2-an385", 1)), NativeBuild::failed("mps2-an386", "gcc failed")];
+        sign_manifests("a", &mut st, &k);
+        let named = |st: &ApplicationStatus| {
+            let m = st.signing.as_ref().and_then(|s| s.manifest(1)).unwrap_or_else(|| panic!("signed"));
+            let env = m.signed().unwrap_or_else(|| panic!("envelope"));
+            let man = k.trusted().verify_manifest(&env).unwrap_or_else(|e| panic!("{e}"));
+            man.native.unwrap_or_default().iter().map(|c| c.board.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(named(&st), ["mps2-an385"], "failed builds are not named");
+        assert_eq!(seq(&st, 1), 1);
+        // Unchanged builds keep the manifest; a board built since gets a new one.
+        sign_manifests("a", &mut st, &k);
+        assert_eq!(seq(&st, 1), 1);
+        st.history[0].native.push(NativeBuild::built(artifact("mps2-an500", 2)));
+        sign_manifests("a", &mut st, &k);
+        assert_eq!(seq(&st, 1), 2);
+        assert_eq!(named(&st), ["mps2-an385", "mps2-an500"]);
     }
 
     #[test]

@@ -650,7 +650,7 @@ impl Session {
         let now = (self.gw.clock)();
         for action in plan(&self.desired, &self.reported, &self.pending, self.room(), now) {
             match action {
-                Action::Deploy(d) => self.deploy(d).await,
+                Action::Deploy(d) => self.deploy(*d).await,
                 Action::Start(app) => {
                     self.queue(&GatewayMsg::Start(AppRef { app: app.clone() }));
                     self.ask(app);
@@ -670,27 +670,42 @@ impl Session {
     }
 
     async fn deploy(&mut self, d: DesiredApp) {
-        let Some(module) = self.gw.module(&d.digest).await else {
-            warn!(device = %self.device, app = %d.slot, "module {} is not in the store", d.digest);
-            self.status.last_error = Some(format!("module {} for {} is missing from the store", d.digest, d.slot));
+        // The bytes sent: the module, or the native code for this
+        // device's board that the signed manifest names.
+        let shipped = d.shipped_digest();
+        let Some(bytes) = self.gw.module(shipped).await else {
+            let what = if d.native.is_some() { "native code" } else { "module" };
+            warn!(device = %self.device, app = %d.slot, "{what} {shipped} is not in the store");
+            self.status.last_error = Some(format!("{what} {shipped} for {} is missing from the store", d.slot));
             return;
         };
-        let size = module.len() as u32;
         let (app, caps) = (&d.app, &d.capabilities);
         let Some(manifest) =
-            wasmbed_model::deploy_manifest(app, d.revision, &d.version, &d.digest, size, caps, d.limits, &d.config)
+            wasmbed_model::deploy_manifest(app, d.revision, &d.version, &d.digest, d.size, caps, d.limits, &d.config)
         else {
             return;
         };
-        debug!(device = %self.device, slot = %d.slot, version = %d.version, bytes = module.len(), "deploying");
+        debug!(device = %self.device, slot = %d.slot, version = %d.version, bytes = bytes.len(), native = d.native.is_some(), "deploying");
         // The device holds the deploy to the signed manifest, which the
         // control plane made from the same facts by the same rule; a
         // revision not (yet) signed goes out unsigned and devices that pin
         // a key refuse it until it is.
         let signed = d.manifest.as_deref().and_then(wasmbed_model::envelope);
-        let begin = DeployBegin::for_manifest(d.slot.clone(), &manifest, d.run, signed);
-        // One copy of the chunks for every session deploying this module.
-        let Some(chunks) = self.gw.chunk_frames(&d.slot, &d.digest, &module) else { return };
+        let mut begin = DeployBegin::for_manifest(d.slot.clone(), &manifest, d.run, signed);
+        match d.native.as_ref().map(|n| (n.code(), n)) {
+            None => begin.size = bytes.len() as u32,
+            Some((Some(code), _)) => {
+                begin.sha256 = code.sha256;
+                begin.size = bytes.len() as u32;
+                begin.native = Some(Box::new(code));
+            }
+            Some((None, n)) => {
+                warn!(device = %self.device, app = %d.slot, "native code record {} is corrupt", n.digest);
+                return;
+            }
+        }
+        // One copy of the chunks for every session deploying these bytes.
+        let Some(chunks) = self.gw.chunk_frames(&d.slot, shipped, &bytes) else { return };
         self.queue(&GatewayMsg::DeployBegin(begin));
         self.out.share(chunks);
         self.pending.deploying.insert(d.slot.clone(), deploy_key(&d));

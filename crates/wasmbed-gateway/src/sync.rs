@@ -29,7 +29,7 @@ use wasmbed_protocol::{AppReport, AppState, ErrorCode, FailReason};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send the module and install it (started or not, as `run` says).
-    Deploy(DesiredApp),
+    Deploy(Box<DesiredApp>),
     /// Start an installed, stopped slot.
     Start(String),
     /// Stop a running slot, keeping it installed (blue-green's old side).
@@ -177,10 +177,13 @@ pub fn digest_of(r: &AppReport) -> String {
     hex::encode(*r.sha256)
 }
 
-/// Whether a reported slot holds the desired revision: same module, and
-/// the same revision when the device reports one.
+/// Whether a reported slot holds the desired revision: the same bytes
+/// (the module, or the native artifact the device's board is sent), and
+/// the same revision when the device reports one. So a device still
+/// interpreting a revision that now has native code for its board is
+/// sent the native code.
 pub fn holds(r: &AppReport, d: &DesiredApp) -> bool {
-    digest_of(r) == d.digest && r.revision.is_none_or(|rev| rev == d.revision)
+    digest_of(r) == d.shipped_digest() && r.revision.is_none_or(|rev| rev == d.revision)
 }
 
 /// The key a deploy in flight or refused is remembered by.
@@ -188,8 +191,8 @@ pub fn deploy_key(d: &DesiredApp) -> String {
     match &d.manifest {
         // A new signature makes a new deploy: one refused as unsigned, or
         // under a key the device has moved past, goes out again once signed.
-        Some(m) => format!("{}@{}/{}", d.digest, d.revision, &m[m.len().saturating_sub(16)..]),
-        None => format!("{}@{}", d.digest, d.revision),
+        Some(m) => format!("{}@{}/{}", d.shipped_digest(), d.revision, &m[m.len().saturating_sub(16)..]),
+        None => format!("{}@{}", d.shipped_digest(), d.revision),
     }
 }
 
@@ -267,7 +270,7 @@ pub fn plan(
                     .get(&d.slot)
                     .is_some_and(|r| r.key == key && !r.retry_now(&room, now_ms, &pending.policy));
                 if !in_flight && !held {
-                    actions.push(Action::Deploy(d.clone()));
+                    actions.push(Action::Deploy(Box::new(d.clone())));
                 }
             }
         }
@@ -298,6 +301,7 @@ mod tests {
             capabilities: vec![],
             config: Default::default(),
             run: true,
+            native: None,
         }
     }
 
@@ -346,7 +350,10 @@ mod tests {
         ]
         .into();
         let got = plan(&desired, &reported, &Pending::default(), Room::of(&reported, None), 0);
-        assert_eq!(got, [Action::Deploy(want("b", 2)), Action::Start("c".into()), Action::Remove("z".into())]);
+        assert_eq!(
+            got,
+            [Action::Deploy(Box::new(want("b", 2))), Action::Start("c".into()), Action::Remove("z".into())]
+        );
     }
 
     #[test]
@@ -358,7 +365,7 @@ mod tests {
         assert!(plan(&desired, &BTreeMap::new(), &p, Room::default(), 0).is_empty());
         // A new digest for a refused app is tried.
         let desired = [want("b", 3)];
-        assert_eq!(plan(&desired, &BTreeMap::new(), &p, Room::default(), 0), [Action::Deploy(want("b", 3))]);
+        assert_eq!(plan(&desired, &BTreeMap::new(), &p, Room::default(), 0), [Action::Deploy(Box::new(want("b", 3)))]);
     }
 
     #[test]
@@ -434,7 +441,7 @@ mod tests {
         let mut p = Pending::default();
         deploy_refused(&mut p, &d[0], &full(), room(4, 50_000), 0);
         let freed = room(3, 50_000);
-        assert_eq!(plan(&d, &BTreeMap::new(), &p, freed, 5_000), [Action::Deploy(want("a", 1))]);
+        assert_eq!(plan(&d, &BTreeMap::new(), &p, freed, 5_000), [Action::Deploy(Box::new(want("a", 1)))]);
         p.deploying.insert("a".into(), deploy_key(&d[0]));
         assert!(plan(&d, &BTreeMap::new(), &p, freed, 5_000).is_empty(), "sent once");
         assert!(p.rejected.contains_key("a"), "still reported rejected while the retry is on its way");
@@ -524,6 +531,33 @@ mod tests {
         d.revision = 9; // e.g. new limits, same module
         let reported: BTreeMap<_, _> = [has("a", 1, AppState::Running)].into();
         let room = Room::of(&reported, None);
-        assert_eq!(plan(std::slice::from_ref(&d), &reported, &Pending::default(), room, 0), [Action::Deploy(d)]);
+        assert_eq!(
+            plan(std::slice::from_ref(&d), &reported, &Pending::default(), room, 0),
+            [Action::Deploy(Box::new(d))]
+        );
+    }
+
+    #[test]
+    fn a_native_revision_is_held_by_its_artifact_not_by_the_module() {
+        let mut d = want("a", 1);
+        d.native = Some(wasmbed_model::NativeArtifactRef {
+            board: "mps2-an385".into(),
+            digest: hex::encode([7; 32]),
+            size: 1,
+            compiler: "c".into(),
+        });
+        // Still interpreting revision 1 (the module's digest): sent the native code.
+        let (name, mut r) = has("a", 1, AppState::Running);
+        let interpreted: BTreeMap<_, _> = [(name.clone(), r.clone())].into();
+        let room = Room::of(&interpreted, None);
+        assert_eq!(
+            plan(std::slice::from_ref(&d), &interpreted, &Pending::default(), room, 0),
+            [Action::Deploy(Box::new(d.clone()))]
+        );
+        // Reporting the artifact's digest: nothing to do, and the deploy in flight is settled.
+        r.sha256 = [7; 32].into();
+        assert!(shows(&r, &deploy_key(&d)));
+        let native: BTreeMap<_, _> = [(name, r)].into();
+        assert!(plan(std::slice::from_ref(&d), &native, &Pending::default(), room, 0).is_empty());
     }
 }

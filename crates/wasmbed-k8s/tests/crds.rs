@@ -91,6 +91,7 @@ fn printer_columns_point_at_fields_the_model_writes() {
         digest: "ab".repeat(32),
         size: 1,
         runtime: wasmbed_model::Runtime::Device,
+        execution: wasmbed_model::Execution::Auto,
         capabilities: default_capabilities(),
         limits: Limits::default(),
         config: [("threshold_c".to_string(), "30".to_string())].into(),
@@ -99,11 +100,23 @@ fn printer_columns_point_at_fields_the_model_writes() {
         paused: false,
         abort_revision: None,
     };
+    // A revision with one board's native build and one fallback.
+    let mut revision = wasmbed_model::Revision::new(1, spec.template(), 0);
+    revision.native = vec![
+        wasmbed_model::NativeBuild::built(wasmbed_model::NativeArtifactRef {
+            board: "mps2-an385".into(),
+            digest: "cd".repeat(32),
+            size: 8610,
+            compiler: "wasm2c 1.0.32; arm-none-eabi-gcc 12.2.1".into(),
+        }),
+        wasmbed_model::NativeBuild::failed("sim", "the host simulator runs no native code: interpreted"),
+    ];
     let mut app = wasmbed_k8s::crd::ApplicationResource::new("a", wasmbed_k8s::crd::ApplicationResourceSpec(spec));
     app.metadata.creation_timestamp = Some(now.clone());
     app.status = Some(ApplicationStatus {
         revision: Some(1),
         rollout: Some(RolloutStatus::start(1, None, 0)),
+        history: vec![revision],
         ..ApplicationStatus::default()
     });
 

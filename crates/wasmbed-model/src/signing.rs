@@ -63,6 +63,13 @@ impl SignedManifest {
     pub fn signed(&self) -> Option<Signed> {
         envelope(&self.envelope)
     }
+
+    /// The manifest the envelope holds, read without checking the
+    /// signature (for its signer, comparing it with what it would sign
+    /// now); `None` if the record is corrupt.
+    pub fn manifest(&self) -> Option<Manifest> {
+        minicbor::decode(&self.signed()?.body).ok()
+    }
 }
 
 /// A recorded envelope (hex of its CBOR), decoded; `None` if corrupt.

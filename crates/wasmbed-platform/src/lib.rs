@@ -14,9 +14,11 @@
 
 mod app_keys;
 pub mod fixtures;
+mod native;
 mod upgrade;
 
 pub use app_keys::{AppKeyInfo, AppKeys};
+pub use native::{AotBuilder, NativeTools};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -96,6 +98,9 @@ pub struct PlatformConfig {
     pub control: ControlConfig,
     /// The built dashboard to serve at `/` (`dashboard/dist`).
     pub dashboard: Option<PathBuf>,
+    /// The compilers native revisions are built with (unless `control`
+    /// brings its own builder).
+    pub native_tools: NativeTools,
 }
 
 impl PlatformConfig {
@@ -111,6 +116,7 @@ impl PlatformConfig {
             firmware: None,
             control: ControlConfig::default(),
             dashboard: None,
+            native_tools: NativeTools::default(),
         }
     }
 
@@ -268,12 +274,13 @@ impl Platform {
                 })
             })
             .collect();
-        let mut tasks = vec![tokio::spawn(wasmbed_control::run(
-            store.clone(),
-            clock::system(),
-            cfg.control.clone().with_signer(signer.clone()),
-            stop_rx.clone(),
-        ))];
+        let mut control = cfg.control.clone().with_signer(signer.clone());
+        if control.native.is_none() {
+            let cache = dir.join("native-cache");
+            control = control.with_native_builder(Arc::new(AotBuilder::new(store.clone(), cache, &cfg.native_tools)));
+        }
+        let mut tasks =
+            vec![tokio::spawn(wasmbed_control::run(store.clone(), clock::system(), control, stop_rx.clone()))];
         for (gw, (listener, _)) in gateways.iter().zip(board_listeners) {
             let (gw, pki, rx) = (gw.clone(), pki.clone(), stop_rx.clone());
             tasks.push(tokio::spawn(async move {

@@ -592,3 +592,91 @@ async fn watchdog_stops_a_stuck_app_once(board: &str) {
     println!("q-loop console:\n{console}");
     p.shutdown().await;
 }
+
+/// Native code end to end (issue 15): an application asking for `auto`
+/// is compiled for the QEMU device's board by the platform (Debian's
+/// `wasm2c` and `arm-none-eabi-gcc`), the signed manifest names the
+/// artifact, the gateway sends it, and the device runs it — the gateway's
+/// record of what the device holds is the artifact's digest, not the
+/// module's. A module whose native build fails (a tail call, which the
+/// interpreter runs and the compiler's validator refuses) runs
+/// interpreted, and the status says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qemu_device_runs_native_code_the_platform_compiled_and_a_failed_build_runs_interpreted() {
+    use wasmbed_model::{ConditionStatus, Execution, NativeBuildState};
+    let p = platform().await;
+    p.add_device("q-nat", &[("fleet", "n")]).await;
+    let deploy = async |name: &str, module: &[u8], execution: Execution| {
+        let digest = hex::encode(Sha256::digest(module));
+        p.p.store.put_module(&digest, module).await.unwrap();
+        let spec = ApplicationSpec {
+            selector: "fleet=n".into(),
+            execution,
+            limits: Limits { tick_ms: 200, ..Limits::default() },
+            ..ApplicationSpec::new("1", &digest, module.len() as u32)
+        };
+        p.p.store
+            .put_application(&Application { meta: Meta::named(name), spec, status: Default::default() })
+            .await
+            .unwrap();
+        digest
+    };
+    let fast = logging_app("native hello");
+    let tail = wat::parse_str(
+        r#"(module
+             (import "wasmbed" "log" (func $log (param i32 i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 0) "tail call")
+             (func $say (call $log (i32.const 0) (i32.const 9)))
+             (func (export "init") (return_call $say)))"#,
+    )
+    .unwrap();
+    let fast_module = deploy("fast", &fast, Execution::Auto).await;
+    let tail_module = deploy("tail", &tail, Execution::Native).await;
+    let d = p
+        .wait_for("q-nat", "running fast and tail", |d| {
+            app_state(d, "fast") == Some(AppState::Running) && app_state(d, "tail") == Some(AppState::Running)
+        })
+        .await;
+    p.wait_log("q-nat", Some("fast"), "native hello").await;
+    p.wait_log("q-nat", Some("tail"), "tail call").await;
+
+    // fast: built for the board, named by the signed manifest, and what
+    // the device reports holding is the artifact.
+    let app = p.p.store.get_application("fast").await.unwrap().unwrap();
+    let rev = app.status.revision(1).unwrap();
+    assert_eq!(rev.native.len(), 1, "{:?}", rev.native);
+    let artifact = rev.artifact_for(BOARD).unwrap_or_else(|| panic!("no artifact: {:?}", rev.native));
+    let bytes = p.p.store.get_module(&artifact.digest).await.unwrap().unwrap();
+    let decoded = wasmbed_protocol::NativeArtifact::decode(&bytes).unwrap();
+    assert_eq!((decoded.board.as_str(), decoded.compiler.as_str()), (BOARD, artifact.compiler.as_str()));
+    assert_eq!(hex::encode(*decoded.module_sha256), fast_module);
+    let manifest = app.status.signing.as_ref().and_then(|s| s.manifest(1)).and_then(|m| m.manifest()).unwrap();
+    let named = manifest.native.unwrap_or_default();
+    assert_eq!(named.len(), 1);
+    assert_eq!((named[0].board.as_str(), hex::encode(*named[0].sha256)), (BOARD, artifact.digest.clone()));
+    assert_eq!(d.status.session.app("fast").unwrap().digest, artifact.digest, "the device holds the native code");
+    let c = app.status.conditions.iter().find(|c| c.kind == "NativeCode").unwrap();
+    assert_eq!((c.status, c.reason.as_str()), (ConditionStatus::True, "Built"), "{c:?}");
+
+    // tail: the build failed with its reason, the device interprets it.
+    let app = p.p.store.get_application("tail").await.unwrap().unwrap();
+    let build = &app.status.revision(1).unwrap().native[0];
+    assert_eq!((build.board.as_str(), build.state), (BOARD, NativeBuildState::Failed));
+    let why = build.reason.as_deref().unwrap();
+    assert!(why.contains("tail"), "{why}");
+    assert_eq!(d.status.session.app("tail").unwrap().digest, tail_module, "the device holds the module");
+    let c = app.status.conditions.iter().find(|c| c.kind == "NativeCode").unwrap();
+    assert_eq!((c.status, c.reason.as_str()), (ConditionStatus::False, "Fallback"), "{c:?}");
+    assert!(c.message.contains(&format!("interpreted on {BOARD}")), "{c:?}");
+
+    // Back to interpreted: a new revision, and the device is sent the module.
+    let mut a = p.p.store.get_application("fast").await.unwrap().unwrap();
+    a.spec.execution = Execution::Interpreted;
+    p.p.store.put_application(&a).await.unwrap();
+    p.wait_for("q-nat", "fast interpreted", |d| {
+        d.status.session.app("fast").is_some_and(|a| a.digest == fast_module && a.state == AppState::Running)
+    })
+    .await;
+    p.shutdown().await;
+}

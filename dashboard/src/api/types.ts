@@ -26,6 +26,8 @@ export type SensorValue = Schemas['SensorValue'];
 
 export type Application = Schemas['Application'];
 export type Runtime = Schemas['Runtime'];
+export type Execution = Schemas['Execution'];
+export type NativeBuild = Schemas['NativeBuild'];
 export type Limits = Schemas['Limits'];
 export type Strategy = Schemas['Strategy'];
 export type StrategyType = Strategy['type'];
@@ -100,6 +102,9 @@ export const CAPABILITIES = ['log', 'time', 'device', 'telemetry', 'config', 'me
 
 /** Where an application runs: devices (a core module) or gateways (an edge component). */
 export const RUNTIMES = every<Runtime>({ device: true, edge: true });
+
+/** How a device app runs: interpreted, native code compiled per board, or native where a board has it. */
+export const EXECUTIONS = every<Execution>({ interpreted: true, native: true, auto: true });
 
 /**
  * The interfaces an edge component may be granted (wit/wasmbed-edge.wit;

@@ -7,10 +7,12 @@ import { sha256Hex } from '../api/client';
 import {
   CAPABILITIES,
   EDGE_CAPABILITIES,
+  EXECUTIONS,
   RUNTIMES,
   STRATEGY_TYPES,
   type Application,
   type DeployRequest,
+  type Execution,
   type ModuleInfo,
   type Runtime,
   type Strategy,
@@ -55,6 +57,7 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
   const [name, setName] = useState(existing?.meta.name ?? '');
   const [runtime, setRuntime] = useState<Runtime>(spec?.runtime ?? 'device');
   const edge = runtime === 'edge';
+  const [execution, setExecution] = useState<Execution>(spec?.execution ?? 'interpreted');
   const [file, setFile] = useState<File | null>(null);
   const [version, setVersion] = useState(spec ? nextVersion(spec.version) : '1');
   const [caps, setCaps] = useState<string[]>((spec?.capabilities ?? ['log', 'time']).filter(isGroup));
@@ -104,6 +107,7 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
         selector: selector.trim(),
         strategy: strategyOf(type, { maxUnavailable, steps, soakMs, maxFailures, gates }),
         runtime,
+        execution: edge ? 'interpreted' : execution,
       });
       onDeployed(app);
     });
@@ -121,6 +125,7 @@ export function DeployForm({ existing, onDeployed }: { existing?: Application; o
         setRuntime(r);
         setCaps(r === 'edge' ? ['log'] : ['log', 'time']);
       }} />
+      {!edge && <SelectField label="Execution" options={EXECUTIONS} value={execution} onValue={setExecution} />}
       <label>
         {edge ? 'Component (.wasm)' : 'Module (.wasm)'}
         <input type="file" accept=".wasm,application/wasm" onChange={(e) => setFile(e.target.files?.[0] ?? null)} required />

@@ -6,7 +6,7 @@ import { DataTable, type Column } from '../components/DataTable';
 import { SendMessage } from '../components/SendMessage';
 import { FleetTelemetry } from '../components/Telemetry';
 import type { AppObservation, Application, Revision, RolloutControl } from '../api/types';
-import { ago, edgeSlotsOf, gatesOf, pairsText, rollbackTarget, slotsOf, strategyLabel } from '../model';
+import { ago, edgeSlotsOf, gatesOf, nativeBuilds, pairsText, rollbackTarget, slotsOf, strategyLabel } from '../model';
 import { useAuth } from '../state/auth';
 import { useFleet, useNow } from '../state/fleet-context';
 import { Link, navigate } from '../router';
@@ -93,6 +93,7 @@ function History({ app, now }: { app: Application; now: number }) {
       ),
     },
     { head: 'capabilities', cell: (r) => r.template.capabilities.join(', ') },
+    { head: 'code', cell: (r) => codeOf(r) },
     { head: 'created', cell: (r) => ago(r.createdMs, now) },
     {
       head: 'outcome',
@@ -139,6 +140,41 @@ function History({ app, now }: { app: Application; now: number }) {
   );
 }
 
+/** A revision's code in one phrase: interpreted, or native on how many of its boards. */
+function codeOf(r: Revision): string {
+  const builds = nativeBuilds(r);
+  const execution = r.template.execution ?? 'interpreted';
+  if (execution === 'interpreted') return 'interpreted';
+  const native = builds.filter((b) => b.runs === 'native').length;
+  return `${execution}: native on ${native} of ${builds.length} board${builds.length === 1 ? '' : 's'}`;
+}
+
+/** Each board's native build of the rollout's revision. */
+function NativeCode({ app }: { app: Application }) {
+  const st = app.status ?? {};
+  const rev = (st.history ?? []).find((r) => r.revision === st.rollout?.revision);
+  const rows = rev ? nativeBuilds(rev) : [];
+  type Row = (typeof rows)[number];
+  const columns: Column<Row>[] = [
+    { head: 'board', cell: (b) => b.board },
+    { head: 'runs', cell: (b) => <span className={b.runs === 'native' ? 'tag' : 'muted'}>{b.runs}</span> },
+    {
+      head: 'code or reason',
+      cell: (b) => (b.digest ? <>{b.detail}, <code title={b.digest}>{b.digest.slice(0, 12)}</code></> : b.detail),
+    },
+  ];
+  return (
+    <DataTable
+      label="Native builds"
+      columns={columns}
+      rows={rows}
+      rowKey={(b) => b.board}
+      rowAttributes={(b) => ({ 'data-board': b.board })}
+      empty="No board built yet."
+    />
+  );
+}
+
 export function ApplicationDetail({ name }: { name: string }) {
   const { state } = useFleet();
   const now = useNow();
@@ -178,6 +214,7 @@ export function ApplicationDetail({ name }: { name: string }) {
             items={[
               ['module', <code key="d" title={sp.digest}>{sp.digest.slice(0, 16)}… ({sp.size} B)</code>],
               ['capabilities', sp.capabilities?.join(', ') || 'none'],
+              ...(edge ? [] : [['execution', sp.execution ?? 'interpreted'] as [string, string]]),
               ['targets', <Targets key="s" app={app} />],
               ['strategy', strategyLabel(app)],
               ['metric gates', gatesOf(app).join(', ') || 'none'],
@@ -206,6 +243,11 @@ export function ApplicationDetail({ name }: { name: string }) {
           />
         </Section>
       </div>
+      {!edge && (sp.execution ?? 'interpreted') !== 'interpreted' && (
+        <Section title="Native code">
+          <NativeCode app={app} />
+        </Section>
+      )}
       <Section title="Telemetry">
         <FleetTelemetry key={name} app={app} />
       </Section>

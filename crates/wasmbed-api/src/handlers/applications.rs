@@ -141,6 +141,11 @@ pub struct DeployRequest {
     /// on gateways; the selector matches `gateway=<name>`).
     #[serde(default)]
     pub runtime: wasmbed_model::Runtime,
+    /// `interpreted` (default), `native` or `auto`: native code compiled
+    /// per board ahead of time, the interpreter where a board has none
+    /// (the application's status says why). Device apps only.
+    #[serde(default)]
+    pub execution: wasmbed_model::Execution,
 }
 
 #[utoipa::path(get, path = "/api/v1/applications", tag = "applications", summary = "List applications",
@@ -279,6 +284,7 @@ pub async fn deploy_application(
         digest: req.digest.to_ascii_lowercase(),
         size: 0,
         runtime: req.runtime,
+        execution: req.execution,
         // An edge component logs unless told otherwise; a device app gets
         // the ABI's default groups.
         capabilities: req.capabilities.unwrap_or_else(|| match req.runtime {

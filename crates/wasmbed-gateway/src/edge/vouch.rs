@@ -153,6 +153,7 @@ mod tests {
             capabilities: caps.iter().map(|c| c.to_string()).collect(),
             config: [("threshold_c".to_string(), "30".to_string())].into(),
             run: true,
+            native: None,
         }
     }
 

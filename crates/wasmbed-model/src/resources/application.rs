@@ -9,7 +9,7 @@ use wasmbed_protocol::{
     GRANT_FORMS, Grant, MAX_CONFIG_ENTRIES, MAX_CONFIG_KEY_LEN, MAX_CONFIG_VALUE_LEN, MAX_VERSION_LEN, valid_config_key,
 };
 
-use super::{Condition, Meta, ValidationError};
+use super::{Condition, Execution, Meta, NativeArtifactRef, NativeBuild, ValidationError};
 use crate::{RevisionOutcome, RolloutStatus, Selector, SelectorError, Strategy};
 
 /// Resource limits of an app on a device.
@@ -91,6 +91,11 @@ pub struct ApplicationSpec {
     /// Devices (a core module each) or gateways (a component each).
     #[serde(default, skip_serializing_if = "Runtime::is_device")]
     pub runtime: Runtime,
+    /// How devices run it: `interpreted` (the default), `native` or `auto`
+    /// (compiled per board ahead of time, the interpreter where a board's
+    /// build failed or no toolchain builds for it). Device apps only.
+    #[serde(default, skip_serializing_if = "Execution::is_interpreted")]
+    pub execution: Execution,
     /// What the app may use: groups (`log`, `time`, `device`,
     /// `telemetry`, `config`, `messages`) and hardware (`gpio:led0`,
     /// `i2c:0:0x48`, `spi:0`, `adc:0`, `uart:1`); for the edge runtime,
@@ -140,6 +145,9 @@ pub struct AppTemplate {
     /// Configuration.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
+    /// Interpreted, native or auto.
+    #[serde(default, skip_serializing_if = "Execution::is_interpreted")]
+    pub execution: Execution,
 }
 
 impl ApplicationSpec {
@@ -151,6 +159,7 @@ impl ApplicationSpec {
             digest: digest.into(),
             size,
             runtime: Runtime::Device,
+            execution: Execution::Interpreted,
             capabilities: default_capabilities(),
             limits: Limits::default(),
             config: BTreeMap::new(),
@@ -173,6 +182,7 @@ impl ApplicationSpec {
             capabilities,
             limits: self.limits,
             config: self.config.clone(),
+            execution: self.execution,
         }
     }
 
@@ -184,6 +194,7 @@ impl ApplicationSpec {
         self.capabilities = t.capabilities.clone();
         self.limits = t.limits;
         self.config = t.config.clone();
+        self.execution = t.execution;
     }
 }
 
@@ -257,6 +268,10 @@ impl ApplicationSpec {
             Runtime::Device => drop(self.grants()?),
             Runtime::Edge => self.validate_edge()?,
         }
+        if self.runtime == Runtime::Edge && !self.execution.is_interpreted() {
+            let why = "edge components run in the gateway's wasmtime; execution is for device apps".into();
+            return Err(ValidationError { field: "spec.execution", why });
+        }
         self.validate_config()?;
         let l = &self.limits;
         if l.fuel_per_call == 0 || l.fuel_per_call > MAX_FUEL_PER_CALL {
@@ -306,12 +321,24 @@ pub struct Revision {
     /// Why, when it did not complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome_message: Option<String>,
+    /// Its native builds, one per board it was rolled out to (only when
+    /// its execution is `native` or `auto`), sorted by board.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub native: Vec<NativeBuild>,
 }
 
 impl Revision {
     /// A revision first rolled out at `created_ms`, with no outcome yet.
     pub fn new(revision: u64, template: AppTemplate, created_ms: u64) -> Self {
-        Self { revision, template, created_ms, outcome: None, outcome_message: None }
+        Self { revision, template, created_ms, outcome: None, outcome_message: None, native: Vec::new() }
+    }
+
+    /// The artifact its devices on `board` run, if it has one.
+    pub fn artifact_for(&self, board: &str) -> Option<&NativeArtifactRef> {
+        if self.template.execution.is_interpreted() {
+            return None;
+        }
+        self.native.iter().find(|b| b.board == board)?.artifact()
     }
 }
 
@@ -402,6 +429,7 @@ mod tests {
             digest: "ab".repeat(32),
             size: 10,
             runtime: Runtime::Device,
+            execution: Execution::Interpreted,
             capabilities: default_capabilities(),
             limits: Limits::default(),
             config: BTreeMap::new(),
@@ -467,6 +495,25 @@ mod tests {
         ok.capabilities.extend(["gpio:led0".into(), "i2c:0:0x48".into(), "telemetry".into()]);
         ok.config.insert("threshold_c".into(), "30".into());
         assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn execution_is_part_of_a_revision_and_for_device_apps_only() {
+        let native = ApplicationSpec { execution: Execution::Native, ..spec() };
+        assert!(native.validate().is_ok());
+        assert_ne!(native.template(), spec().template(), "changing it makes a new revision");
+        let mut back = spec();
+        back.set_template(&native.template());
+        assert_eq!(back.execution, Execution::Native, "a rollback restores it");
+        let edge = ApplicationSpec { runtime: Runtime::Edge, capabilities: vec!["log".into()], ..native };
+        assert_eq!(edge.validate().unwrap_err().field, "spec.execution");
+        // Left out when interpreted, so older records and readers agree.
+        assert!(serde_json::to_value(spec()).unwrap().get("execution").is_none());
+        let old: AppTemplate = serde_json::from_value(serde_json::json!({
+            "version": "1", "digest": "ab", "size": 1, "capabilities": [], "limits": Limits::default(),
+        }))
+        .unwrap();
+        assert_eq!(old.execution, Execution::Interpreted);
     }
 
     #[test]

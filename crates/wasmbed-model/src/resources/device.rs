@@ -105,6 +105,19 @@ pub struct DesiredApp {
     pub config: BTreeMap<String, String>,
     /// Running (true) or installed and stopped (false).
     pub run: bool,
+    /// The native code this device's board runs instead of the module:
+    /// set only for a revision that asks for native execution, has an
+    /// artifact for the board and a signed manifest naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<super::NativeArtifactRef>,
+}
+
+impl DesiredApp {
+    /// The digest of the bytes the device is sent and reports back: the
+    /// native artifact's, or the module's.
+    pub fn shipped_digest(&self) -> &str {
+        self.native.as_ref().map_or(&self.digest, |n| &n.digest)
+    }
 }
 
 /// Device lifecycle phase, derived by the device reconciler (ordered as a

@@ -17,9 +17,11 @@ mod device;
 mod gateway;
 mod identity;
 mod meta;
+mod native;
 
 pub use application::*;
 pub use device::*;
 pub use gateway::*;
 pub use identity::*;
 pub use meta::*;
+pub use native::*;

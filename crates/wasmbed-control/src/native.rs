@@ -1,0 +1,232 @@
+//! Native builds: which (revision, board) pairs an application needs
+//! compiled, the record of each, and the condition that tells people which
+//! boards run native code and which fall back to the interpreter.
+//!
+//! Compiling is the platform's job, behind [`NativeBuilder`]: the control
+//! plane runs no process. A revision asking for `native` or `auto` is
+//! built once per board among the devices it targets, before its manifest
+//! is signed (the manifest names each artifact); a board that joins later
+//! is built when it does, and the manifest signed again. Without a
+//! builder, or when a build fails, the board's devices run the interpreter
+//! and the record says why.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use wasmbed_model::{
+    Application, ApplicationStatus, Condition, Device, NativeArtifactRef, NativeBuild, NativeBuildState,
+    merge_conditions,
+};
+
+use crate::desired::targets;
+
+/// Compiles a stored module for a board and stores the artifact where
+/// gateways read modules.
+#[async_trait]
+pub trait NativeBuilder: Send + Sync {
+    /// The module stored under `module_digest`, compiled for `board`: the
+    /// artifact (already in the module store), or why there is none.
+    async fn build(&self, module_digest: &str, board: &str) -> Result<NativeArtifactRef, String>;
+}
+
+impl std::fmt::Debug for dyn NativeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NativeBuilder")
+    }
+}
+
+/// What a control plane without a builder records for every board.
+pub const NO_TOOLCHAIN: &str = "no native toolchain on this control plane: runs interpreted";
+
+/// The condition a native application's status carries.
+pub const CONDITION: &str = "NativeCode";
+
+/// Boards of the devices `app` targets.
+pub fn target_boards<'a>(app: &Application, devices: impl IntoIterator<Item = &'a Device>) -> BTreeSet<String> {
+    devices.into_iter().filter(|d| targets(app, &d.spec.labels)).map(|d| d.spec.board.clone()).collect()
+}
+
+/// The (revision, module digest, board) builds `status` lacks: for the
+/// revisions devices may be sent now (the rollout's and the one it
+/// replaces), when they ask for native code, one per board in `boards`.
+pub fn missing(status: &ApplicationStatus, boards: &BTreeSet<String>) -> Vec<(u64, String, String)> {
+    let Some(ro) = &status.rollout else { return Vec::new() };
+    let mut out = Vec::new();
+    for rev in ro.previous.into_iter().chain([ro.revision]) {
+        let Some(r) = status.revision(rev).filter(|r| !r.template.execution.is_interpreted()) else { continue };
+        for board in boards {
+            if !r.native.iter().any(|b| &b.board == board) {
+                out.push((rev, r.template.digest.clone(), board.clone()));
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// Records `build` on revision `rev`, keeping the records sorted by board.
+pub fn record(status: &mut ApplicationStatus, rev: u64, build: NativeBuild) {
+    let Some(r) = status.history.iter_mut().find(|r| r.revision == rev) else { return };
+    r.native.retain(|b| b.board != build.board);
+    r.native.push(build);
+    r.native.sort_by(|a, b| a.board.cmp(&b.board));
+}
+
+/// Builds what `status` lacks for `boards` with `builder` (or records that
+/// there is none).
+pub async fn build_missing(
+    status: &mut ApplicationStatus,
+    boards: &BTreeSet<String>,
+    builder: Option<&dyn NativeBuilder>,
+) {
+    for (rev, digest, board) in missing(status, boards) {
+        let build = match builder {
+            None => NativeBuild::failed(&board, NO_TOOLCHAIN),
+            Some(b) => match b.build(&digest, &board).await {
+                Ok(artifact) if artifact.board == board => NativeBuild::built(artifact),
+                Ok(artifact) => NativeBuild::failed(&board, format!("the builder made code for {}", artifact.board)),
+                Err(why) => NativeBuild::failed(&board, why),
+            },
+        };
+        match &build.reason {
+            Some(why) => tracing::warn!(revision = rev, %board, "native build failed, runs interpreted: {why}"),
+            None => tracing::info!(revision = rev, %board, "native code built"),
+        }
+        record(status, rev, build);
+    }
+}
+
+/// `status`'s conditions with [`CONDITION`] for the rollout's revision:
+/// true when every board it was built for runs native code, false (with
+/// each fallback's reason) when some run the interpreter; absent for an
+/// interpreted revision.
+pub fn with_condition(old: &[Condition], mut status: ApplicationStatus, now_ms: u64) -> ApplicationStatus {
+    let rev = status.rollout.as_ref().and_then(|ro| status.revision(ro.revision));
+    let cond = rev.filter(|r| !r.template.execution.is_interpreted() && !r.native.is_empty()).map(|r| {
+        let built: Vec<&str> = r.native.iter().filter(|b| b.artifact().is_some()).map(|b| b.board.as_str()).collect();
+        let failed: Vec<String> = r
+            .native
+            .iter()
+            .filter(|b| b.state == NativeBuildState::Failed)
+            .map(|b| format!("{}: {}", b.board, b.reason.as_deref().unwrap_or("failed")))
+            .collect();
+        let mut message = format!("revision {}", r.revision);
+        if !built.is_empty() {
+            message.push_str(&format!(": native code on {}", built.join(", ")));
+        }
+        if !failed.is_empty() {
+            message.push_str(&format!("; interpreted on {}", failed.join("; ")));
+        }
+        let all = failed.is_empty();
+        Condition::new(CONDITION, all, if all { "Built" } else { "Fallback" }, message)
+    });
+    let mut conditions: Vec<Condition> = status.conditions.iter().filter(|c| c.kind != CONDITION).cloned().collect();
+    conditions.extend(cond.map(|c| merge_conditions(old, vec![c], now_ms)).into_iter().flatten());
+    status.conditions = conditions;
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use wasmbed_model::{
+        ApplicationSpec, ConditionStatus, Execution, Labels, Meta, Revision, RolloutStatus, SIM_BOARD,
+    };
+    use wasmbed_testkit::With;
+
+    struct Fake {
+        calls: Mutex<Vec<(String, String)>>,
+    }
+
+    #[async_trait]
+    impl NativeBuilder for Fake {
+        async fn build(&self, digest: &str, board: &str) -> Result<NativeArtifactRef, String> {
+            self.calls.lock().unwrap().push((digest.into(), board.into()));
+            if board == "mps2-an386" {
+                return Err("arm-none-eabi-gcc failed: internal error".into());
+            }
+            if board == "odd" {
+                return Ok(NativeArtifactRef {
+                    board: "other".into(),
+                    digest: "cc".repeat(32),
+                    size: 1,
+                    compiler: "c".into(),
+                });
+            }
+            Ok(NativeArtifactRef { board: board.into(), digest: "aa".repeat(32), size: 10, compiler: "c".into() })
+        }
+    }
+
+    fn status(execution: Execution) -> ApplicationStatus {
+        let spec = ApplicationSpec { execution, ..ApplicationSpec::new("1", &"ab".repeat(32), 10) };
+        ApplicationStatus {
+            rollout: Some(RolloutStatus::start(2, Some(1), 0)),
+            history: vec![Revision::new(1, spec.template(), 0), Revision::new(2, spec.template(), 0)],
+            ..Default::default()
+        }
+    }
+
+    fn boards(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|b| b.to_string()).collect()
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn each_needed_revision_is_built_once_per_target_board_and_failures_fall_back_with_a_reason() {
+        let fake = Fake { calls: Mutex::new(Vec::new()) };
+        let mut st = status(Execution::Auto);
+        block_on(build_missing(&mut st, &boards(&["mps2-an385", "mps2-an386", "odd"]), Some(&fake)));
+        assert_eq!(fake.calls.lock().unwrap().len(), 6, "two revisions, three boards");
+        let r = st.revision(2).unwrap();
+        assert_eq!(r.native.iter().map(|b| b.board.as_str()).collect::<Vec<_>>(), ["mps2-an385", "mps2-an386", "odd"]);
+        assert_eq!(r.artifact_for("mps2-an385").map(|a| a.size), Some(10));
+        assert_eq!(r.artifact_for("mps2-an386"), None);
+        assert!(r.native[1].reason.as_deref().unwrap().contains("internal error"));
+        assert!(r.native[2].reason.as_deref().unwrap().contains("code for other"), "a wrong board is refused");
+        // Nothing is built twice; a new board is built when it appears.
+        block_on(build_missing(&mut st, &boards(&["mps2-an385", "mps2-an386", "odd", "mps2-an500"]), Some(&fake)));
+        assert_eq!(fake.calls.lock().unwrap().len(), 8);
+
+        let st = with_condition(&[], st, 7);
+        let c = st.conditions.iter().find(|c| c.kind == CONDITION).unwrap();
+        assert_eq!((c.status, c.reason.as_str(), c.last_transition_ms), (ConditionStatus::False, "Fallback", 7));
+        assert!(c.message.contains("native code on mps2-an385, mps2-an500"), "{}", c.message);
+        assert!(c.message.contains("interpreted on mps2-an386: arm-none-eabi-gcc failed"), "{}", c.message);
+    }
+
+    #[test]
+    fn interpreted_revisions_build_nothing_and_no_builder_says_so() {
+        let fake = Fake { calls: Mutex::new(Vec::new()) };
+        let mut st = status(Execution::Interpreted);
+        block_on(build_missing(&mut st, &boards(&["mps2-an385"]), Some(&fake)));
+        assert!(fake.calls.lock().unwrap().is_empty());
+        assert!(with_condition(&[], st, 0).conditions.is_empty());
+
+        let mut st = status(Execution::Native);
+        block_on(build_missing(&mut st, &boards(&["mps2-an385"]), None));
+        assert_eq!(st.revision(2).unwrap().native, [NativeBuild::failed("mps2-an385", NO_TOOLCHAIN)]);
+        let st = with_condition(&[], st, 0);
+        assert!(st.conditions[0].message.contains(NO_TOOLCHAIN), "{:?}", st.conditions);
+    }
+
+    #[test]
+    fn target_boards_are_those_of_the_devices_the_selector_matches() {
+        let app = Application {
+            meta: Meta::named("a"),
+            spec: ApplicationSpec { selector: "app=x".into(), ..ApplicationSpec::new("1", &"ab".repeat(32), 1) },
+            status: Default::default(),
+        };
+        let dev = |name: &str, board: &str, app: &str| {
+            wasmbed_testkit::device(name).with(|d| {
+                d.spec.board = board.into();
+                d.spec.labels = Labels::from([("app".to_string(), app.to_string())]);
+            })
+        };
+        let devices = [dev("a", "mps2-an385", "x"), dev("b", SIM_BOARD, "x"), dev("c", "mps2-an386", "y")];
+        assert_eq!(target_boards(&app, &devices), boards(&["mps2-an385", SIM_BOARD]));
+    }
+}
