@@ -25,8 +25,14 @@ fn native(wat: &str, board: &str) -> Vec<u8> {
 }
 
 /// Boots the check image with `loads` (file, address) until its console
-/// says `until` (a whole line); returns the console.
-fn run_check(dir: &std::path::Path, loads: &[(std::path::PathBuf, u32)], until: &str) -> String {
+/// says `until` (a whole line); returns the console, and the words at
+/// `peek` read through QEMU's monitor then (the firmware still running).
+fn run_check_peek(
+    dir: &std::path::Path,
+    loads: &[(std::path::PathBuf, u32)],
+    until: &str,
+    peek: &[u32],
+) -> (String, Vec<u32>) {
     let image = wasmbed_qemu::image_from_source(
         "checks/wasmbed-check-native-mps2-an385",
         "wasmbed-check-native-mps2-an385",
@@ -34,7 +40,9 @@ fn run_check(dir: &std::path::Path, loads: &[(std::path::PathBuf, u32)], until: 
     )
     .unwrap();
     let console = dir.join("console.log");
-    let launch = common::alone(image, &console);
+    let mut launch = common::alone(image, &console);
+    let qmp = dir.join("qmp.sock");
+    launch.qmp = Some(qmp.clone());
     let mut cmd = launch.command();
     for (file, addr) in loads {
         cmd.arg("-device").arg(format!("loader,file={},addr={addr:#x},force-raw=on", file.display()));
@@ -45,11 +53,24 @@ fn run_check(dir: &std::path::Path, loads: &[(std::path::PathBuf, u32)], until: 
     loop {
         let text = std::fs::read_to_string(&console).unwrap_or_default();
         if text.contains(until) && text.ends_with('\n') {
-            return text;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let words = rt.block_on(async {
+                let mut q = wasmbed_qemu::qmp::Qmp::connect(&qmp, Duration::from_secs(10)).await.unwrap();
+                let mut words = Vec::new();
+                for &addr in peek {
+                    words.push(q.read_word(u64::from(addr)).await.unwrap());
+                }
+                words
+            });
+            return (text, words);
         }
         assert!(start.elapsed() < Duration::from_secs(60), "the check never said {until:?}:\n{text}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn run_check(dir: &std::path::Path, loads: &[(std::path::PathBuf, u32)], until: &str) -> String {
+    run_check_peek(dir, loads, until, &[]).0
 }
 
 const LOG: &str = r#"(import "wasmbed" "log" (func $log (param i32 i32)))"#;
@@ -124,17 +145,21 @@ fn native_code_is_stopped_or_refused_with_a_reason_and_the_device_goes_on() {
 
 /// The real agent, with this board's loader, takes native code only as a
 /// signed manifest names it: the artifact runs (its log lines reach the
-/// gateway's end); tampered bytes and another board's code are refused
-/// with their reasons.
+/// gateway's end, and the LED it switches on through `gpio_write` is on in
+/// the FPGAIO register, read through QEMU's monitor); tampered bytes and
+/// another board's code are refused with their reasons.
 #[test]
 fn a_signed_native_deploy_runs_in_the_agent_and_tampered_or_foreign_code_is_refused() {
     use wasmbed_protocol::*;
     let key = wasmbed_trust::SigningKey::generate(|b| b.fill(7)).unwrap();
     let module = wat::parse_str(
         r#"(module (import "wasmbed" "log" (func $log (param i32 i32)))
+             (import "wasmbed" "gpio_write" (func $led (param i32 i32) (result i32)))
              (memory (export "memory") 1)
              (data (i32.const 16) "hello native") (data (i32.const 32) "init native")
-             (func (export "init") (call $log (i32.const 32) (i32.const 11)))
+             (func (export "init")
+               (drop (call $led (i32.const 0) (i32.const 1)))
+               (call $log (i32.const 32) (i32.const 11)))
              (func (export "tick") (param i64) (call $log (i32.const 16) (i32.const 12))))"#,
     )
     .unwrap();
@@ -164,8 +189,8 @@ fn a_signed_native_deploy_runs_in_the_agent_and_tampered_or_foreign_code_is_refu
             version: "1".into(),
             module_sha256: <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(&module)).into(),
             module_size: module.len() as u32,
-            grants: vec![Capability::Log],
-            resources: vec![],
+            grants: vec![Capability::Log, Capability::Gpio],
+            resources: vec![Resource::Gpio(Pin::Led(0))],
             limits: AppLimits::default(),
             config: vec![],
             sequence: 1,
@@ -194,7 +219,9 @@ fn a_signed_native_deploy_runs_in_the_agent_and_tampered_or_foreign_code_is_refu
     }
     let session = dir.path().join("session.bin");
     std::fs::write(&session, &blob).unwrap();
-    let text = run_check(dir.path(), &[(session, 0x2109_0000)], "native agent: done");
+    let leds = wasmbed_boards::board("mps2-an385").unwrap().leds().unwrap();
+    let (text, words) = run_check_peek(dir.path(), &[(session, 0x2109_0000)], "native agent: done", &[leds]);
+    assert_eq!(words[0] & 1, 1, "LED 0 is off in the FPGAIO register ({:#x}):\n{text}", words[0]);
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("native agent: ")).collect();
     let said = |app: &str, what: &str| lines.iter().any(|l| l.contains(&format!("app: \"{app}\"")) && l.contains(what));
     assert!(said("nat", "Running"), "{text}");

@@ -11,7 +11,7 @@
 //! Then, when the host loaded a session at [`SESSION`] (the app-signing
 //! key's SEC1 bytes, then the gateway's frames, each length-prefixed), it
 //! runs the real agent over it as devices do (key pinned, this board's
-//! loader): frames in, then a few seconds of polls, printing every message
+//! loader and peripherals): frames in, then a few seconds of polls, printing every message
 //! the device sends as `native agent: <message>`.
 //! Not a production image.
 #![no_std]
@@ -111,8 +111,12 @@ fn agent_session() {
     if let Some(budget) = board.module_budget() {
         config = config.with_budget(budget);
     }
+    // SAFETY: the only taker of the app peripherals in this image (the
+    // artifact runs above reach none).
+    let hw = unsafe { wasmbed_fw_device::peripherals::BoardPeripherals::take(board) };
     let mut agent = wasmbed_agent::Agent::new(config)
         .with_native_loader(alloc::boxed::Box::new(wasmbed_fw_native::Loader::new(board.name)))
+        .with_peripherals(alloc::boxed::Box::new(hw))
         .with_trust(trust);
     agent.connected(0);
     let _ = agent.take_outgoing();
