@@ -40,6 +40,7 @@ use wasmbed_protocol::{
 use wasmi::{Config, Engine, Linker, Module, Store, StoreLimitsBuilder, TrapCode, TypedFunc};
 
 use crate::budget::{self, Growth};
+use crate::compiler::TrustedCompiler;
 use crate::host::{self, Capability, HostCtx, TokenBucket};
 use crate::journal::{AppId, Guard, Stage};
 use crate::native::{Entry, NativeApp, NativeLoader};
@@ -150,6 +151,8 @@ pub(crate) struct Apps {
     hw: Option<Box<dyn Peripherals>>,
     /// Places native code (firmware only).
     loader: Option<Box<dyn NativeLoader>>,
+    /// Compiles vouched-for modules when the agent has no validator.
+    trusted: Option<Box<dyn TrustedCompiler>>,
     /// Journals and times every stage an app runs through (crash-loop
     /// protection, per-call deadline).
     pub(crate) guard: Guard,
@@ -215,6 +218,7 @@ impl Apps {
             max_module_len,
             hw: None,
             loader: None,
+            trusted: None,
             guard: Guard::new(crate::journal::DEFAULT_DEADLINE_MS),
         }
     }
@@ -225,6 +229,30 @@ impl Apps {
 
     pub(crate) fn set_native_loader(&mut self, loader: Box<dyn NativeLoader>) {
         self.loader = Some(loader);
+    }
+
+    pub(crate) fn set_trusted_compiler(&mut self, compiler: Box<dyn TrustedCompiler>) {
+        self.trusted = Some(compiler);
+    }
+
+    /// Whether this agent compiles modules it has not validated: without
+    /// the validator, only those a signed manifest vouches for, with the
+    /// firmware's compiler.
+    fn compiles(&self, vouched: bool) -> Result<(), String> {
+        crate::compiler::may_compile(crate::VALIDATES, vouched, self.trusted.is_some())
+    }
+
+    /// Compiles a module: validated here when the agent carries the
+    /// validator, else by the firmware's [`TrustedCompiler`] (only modules
+    /// a signed manifest vouches for get this far, see [`Self::compiles`]).
+    fn compile(&self, engine: &Engine, bytes: &[u8]) -> Result<Module, wasmi::Error> {
+        #[cfg(feature = "validate")]
+        return Module::new(engine, bytes);
+        #[cfg(not(feature = "validate"))]
+        match &self.trusted {
+            Some(c) => c.compile(engine, bytes),
+            None => Err(wasmi::Error::new("no module compiler")),
+        }
     }
 
     pub(crate) fn reports(&self) -> Vec<AppReport> {
@@ -261,7 +289,9 @@ impl Apps {
     /// are all here ([`install`](Self::install)), against this same figure
     /// (the old version of the app keeps running until the new one is
     /// installed).
-    pub(crate) fn begin(&mut self, msg: DeployBegin, free: Option<usize>, out: &mut Vec<Note>) {
+    /// A deploy starts; `vouched`: a signed manifest the device checked
+    /// vouches for it.
+    pub(crate) fn begin(&mut self, msg: DeployBegin, vouched: bool, free: Option<usize>, out: &mut Vec<Note>) {
         self.refused.remove(&msg.app);
         let reject = |code, detail: String| {
             Note::Rejected(DeployRejected {
@@ -283,6 +313,13 @@ impl Apps {
                 version: msg.version.clone(),
                 reason: why,
             }));
+            return;
+        }
+        if msg.native.is_none()
+            && let Err(why) = self.compiles(vouched)
+        {
+            self.refused.insert(msg.app.clone());
+            out.push(reject(ErrorCode::Unsigned, why));
             return;
         }
         // Native code needs this board's loader (firmware has one; the
@@ -434,7 +471,7 @@ impl Apps {
         let engine = Engine::new(&self.config);
         let id = AppId { app: &name, version: &st.version, revision: st.revision, digest: &digest };
         self.guard.enter(id, Stage::Install);
-        let module = Module::new(&engine, &st.buf);
+        let module = self.compile(&engine, &st.buf);
         // Compiling is not held to the per-call deadline: only journaled.
         let _ = self.guard.leave();
         let module = match module {
@@ -1035,7 +1072,8 @@ impl AppRuntime {
     ) -> Result<Instantiated, String> {
         let admitted = self.0.size_up("", bytes, &limits, None).map_err(|(_, why)| why)?;
         let engine = Engine::new(&self.0.config);
-        let module = Module::new(&engine, bytes).map_err(|e| host::invalid_module(bytes, &e))?;
+        self.0.compiles(false)?;
+        let module = self.0.compile(&engine, bytes).map_err(|e| host::invalid_module(bytes, &e))?;
         host::check_imports(&module, groups)?;
         let linker = host::linker(&engine, groups).map_err(|e| format!("host functions: {e}"))?;
         let growth = admitted.growth;

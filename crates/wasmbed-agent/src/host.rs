@@ -575,6 +575,7 @@ pub(crate) fn granted_import(m: &str, name: &str, grants: &[Capability]) -> Resu
     })
 }
 
+#[cfg(feature = "validate")]
 /// Checks a module as a device would before it is ever sent: it must
 /// validate under the agent's engine and import only functions the
 /// `grants` provide. Returns its imports (`module.name`), or the

@@ -35,6 +35,7 @@ extern crate alloc;
 mod apps;
 mod backoff;
 mod budget;
+mod compiler;
 mod host;
 mod journal;
 mod native;
@@ -47,7 +48,10 @@ mod trust;
 pub use apps::{AppRuntime, Instantiated};
 pub use backoff::{Backoff, NEXT_GATEWAY_MS, Reconnect};
 pub use budget::{HeapNeed, MeasureError, ModuleNeeds, OverBudget, check, measure};
-pub use host::{Capability, DEFAULT_GRANTS, ENTRY_POINTS, IMPORT_MODULE, MAX_LOG_LINE, TokenBucket, validate_module};
+pub use compiler::{TrustedCompiler, VALIDATES};
+#[cfg(feature = "validate")]
+pub use host::validate_module;
+pub use host::{Capability, DEFAULT_GRANTS, ENTRY_POINTS, IMPORT_MODULE, MAX_LOG_LINE, TokenBucket};
 pub use journal::{DEFAULT_DEADLINE_MS, JOURNAL_LEN, Journal, MAX_QUARANTINED, ResetCause};
 pub use native::{Entry, HostRefused, NativeApp, NativeHost, NativeInstance, NativeLoader, NativeTrap};
 pub use peripherals::{HwError, NoPeripherals, Peripherals};
@@ -55,3 +59,5 @@ pub use session::{Agent, AgentConfig, AgentError, RECEIVE_PIECE, SessionState};
 pub use terminal::{ALLOWED_COMMANDS, Refusal, TerminalCommand};
 pub use transport::{Clock, StepError, Transport, step};
 pub use trust::{DeployTrust, TrustError, TrustedKey};
+/// The interpreter, for firmware implementing [`TrustedCompiler`].
+pub use wasmi;

@@ -222,6 +222,14 @@ impl Agent {
         self
     }
 
+    /// The firmware's compiler for modules a signed manifest vouches for:
+    /// what an agent built without the validator compiles them with (see
+    /// [`crate::TrustedCompiler`]); an agent with the validator ignores it.
+    pub fn with_trusted_compiler(mut self, compiler: Box<dyn crate::TrustedCompiler>) -> Self {
+        self.apps.set_trusted_compiler(compiler);
+        self
+    }
+
     /// Gives apps the board's peripherals (by default they have none, and
     /// a deploy granting hardware is rejected with `missing-peripheral`).
     pub fn with_peripherals(mut self, hw: Box<dyn Peripherals>) -> Self {
@@ -305,7 +313,8 @@ impl Agent {
                 self.notes.extend(self.quarantined().into_iter().map(Note::Status));
             }
             (SessionState::Online, GatewayMsg::DeployBegin(m)) => match self.trust.check(&m) {
-                Ok(()) => self.apps.begin(m, self.free_memory, &mut self.notes),
+                // Checked against a signed manifest when a key is pinned.
+                Ok(()) => self.apps.begin(m, self.trust.key().is_some(), self.free_memory, &mut self.notes),
                 Err((code, detail)) => self.apps.refuse(&m, code, detail, &mut self.notes),
             },
             (SessionState::Online, GatewayMsg::TrustKey(k)) => {

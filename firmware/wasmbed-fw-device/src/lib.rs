@@ -25,6 +25,7 @@ extern crate alloc;
 pub mod net;
 pub mod peripherals;
 pub mod session;
+pub mod trusted;
 pub mod uart;
 pub mod warm;
 

@@ -176,13 +176,20 @@ fn serve<L: NetLink>(
             let id: String = k.id().iter().map(|b| alloc::format!("{b:02x}")).collect();
             let _ = writeln!(out, "deploys must be signed by app key {id} (generation {})", k.generation());
         }
-        None => {
+        None if wasmbed_agent::VALIDATES => {
             let _ = writeln!(out, "no app-signing key in the bundle: unsigned deploys are accepted");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "no app-signing key in the bundle: modules are refused (this firmware runs only signed ones)"
+            );
         }
     }
     let mut agent = Agent::new(config.with_call_deadline_ms(layout.call_deadline_ms))
         .with_peripherals(alloc::boxed::Box::new(hw))
         .with_native_loader(alloc::boxed::Box::new(wasmbed_fw_native::Loader::new(board.name)))
+        .with_trusted_compiler(alloc::boxed::Box::new(crate::trusted::Unvalidated))
         .with_trust(trust)
         .with_journal(alloc::boxed::Box::new(WarmJournal), warm::last_cause())
         .with_clock(alloc::boxed::Box::new(Uptime));
