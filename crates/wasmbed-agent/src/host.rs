@@ -576,6 +576,15 @@ pub(crate) fn granted_import(m: &str, name: &str, grants: &[Capability]) -> Resu
 }
 
 #[cfg(feature = "validate")]
+/// Whether `bytes` validate as a module under the agent's engine (what
+/// the device would have checked itself); the validator's message if not.
+pub fn validate_bytes(bytes: &[u8]) -> Result<(), String> {
+    let mut config = wasmi::Config::default();
+    config.consume_fuel(true);
+    wasmi::Module::new(&Engine::new(&config), bytes).map(drop).map_err(|e| invalid_module(bytes, &e))
+}
+
+#[cfg(feature = "validate")]
 /// Checks a module as a device would before it is ever sent: it must
 /// validate under the agent's engine and import only functions the
 /// `grants` provide. Returns its imports (`module.name`), or the

@@ -49,9 +49,9 @@ pub use apps::{AppRuntime, Instantiated};
 pub use backoff::{Backoff, NEXT_GATEWAY_MS, Reconnect};
 pub use budget::{HeapNeed, MeasureError, ModuleNeeds, OverBudget, check, measure};
 pub use compiler::{TrustedCompiler, VALIDATES};
-#[cfg(feature = "validate")]
-pub use host::validate_module;
 pub use host::{Capability, DEFAULT_GRANTS, ENTRY_POINTS, IMPORT_MODULE, MAX_LOG_LINE, TokenBucket};
+#[cfg(feature = "validate")]
+pub use host::{validate_bytes, validate_module};
 pub use journal::{DEFAULT_DEADLINE_MS, JOURNAL_LEN, Journal, MAX_QUARANTINED, ResetCause};
 pub use native::{Entry, HostRefused, NativeApp, NativeHost, NativeInstance, NativeLoader, NativeTrap};
 pub use peripherals::{HwError, NoPeripherals, Peripherals};

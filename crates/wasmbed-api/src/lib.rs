@@ -26,6 +26,7 @@ mod error;
 pub mod events;
 mod handlers;
 pub mod metrics;
+mod module_check;
 pub mod openapi;
 pub mod refusals;
 
@@ -48,6 +49,7 @@ pub use handlers::devices::{Refuser, TerminalAnswer, TerminalError};
 pub use handlers::messages::{MessageRequest, MessageResult};
 pub use handlers::signing::{Retired, Rotated, SigningError, SigningKeyInfo, SigningKeys};
 pub use handlers::{AuditCheck, Status};
+pub use module_check::StoredModuleCheck;
 pub use wasmbed_protocol::{Delivery, MAX_MESSAGE_LEN};
 
 pub use wasmbed_model::defaults::MAX_MODULE_LEN;

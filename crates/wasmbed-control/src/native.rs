@@ -64,6 +64,16 @@ pub fn missing(status: &ApplicationStatus, boards: &BTreeSet<String>) -> Vec<(u6
     out
 }
 
+/// Module digests of the revisions devices may be sent now (the
+/// rollout's and the one it replaces).
+pub fn sent_digests(status: &ApplicationStatus) -> Vec<String> {
+    let Some(ro) = &status.rollout else { return Vec::new() };
+    let revs = ro.previous.into_iter().chain([ro.revision]);
+    let mut out: Vec<String> = revs.filter_map(|r| status.revision(r)).map(|r| r.template.digest.clone()).collect();
+    out.dedup();
+    out
+}
+
 /// Records `build` on revision `rev`, keeping the records sorted by board.
 pub fn record(status: &mut ApplicationStatus, rev: u64, build: NativeBuild) {
     let Some(r) = status.history.iter_mut().find(|r| r.revision == rev) else { return };

@@ -41,7 +41,7 @@ use crate::lifecycle::{heartbeat_deadline, lifecycle};
 use crate::modules::{Sweeper, used};
 use crate::native::{self, NativeBuilder};
 use crate::rollout::reconcile_fleet;
-use crate::signing::{SharedKey, sign_manifests};
+use crate::signing::{ModuleCheck, SharedKey, sign_manifests};
 
 pub use wasmbed_model::clock::Clock;
 
@@ -60,6 +60,9 @@ pub struct ControlConfig {
     /// The app-signing key deploys are signed with (`None`: deploys go out
     /// unsigned, and devices that pin a key refuse them).
     pub signer: Option<SharedKey>,
+    /// What checks a module validates before it is signed (`None`: the
+    /// store holds only modules the API validated).
+    pub module_check: Option<Arc<dyn ModuleCheck>>,
     /// What compiles revisions asking for native code (`None`: every board
     /// runs them interpreted, and their status says so).
     pub native: Option<Arc<dyn NativeBuilder>>,
@@ -72,6 +75,7 @@ impl Default for ControlConfig {
             assign_gateways: true,
             module_grace_ms: Some(wasmbed_model::defaults::MODULE_GRACE_MS),
             signer: None,
+            module_check: None,
             native: None,
         }
     }
@@ -99,6 +103,12 @@ impl ControlConfig {
     /// Signing deploys with `key` (replaced in place when it rotates).
     pub fn with_signer(mut self, key: SharedKey) -> Self {
         self.signer = Some(key);
+        self
+    }
+
+    /// Checking every module with `check` before signing it.
+    pub fn with_module_check(mut self, check: Arc<dyn ModuleCheck>) -> Self {
+        self.module_check = Some(check);
         self
     }
 
@@ -147,6 +157,8 @@ struct Reconciler {
     next_sweep_ms: u64,
     /// Id of the key the last pass signed with.
     signed_with: Option<[u8; 8]>,
+    /// What the module check said of each module digest it was asked about.
+    checked: BTreeMap<String, Result<(), String>>,
 }
 
 /// Runs every reconciler until `shutdown` turns true.
@@ -164,6 +176,7 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut sh
         modules: Sweeper::default(),
         next_sweep_ms: 0,
         signed_with: None,
+        checked: BTreeMap::new(),
     };
     r.relist().await;
     info!("control plane reconcilers running");
@@ -426,8 +439,23 @@ impl Reconciler {
                     native::build_missing(&mut next, &boards, self.cfg.native.as_deref()).await;
                     next = native::with_condition(&a.status.conditions, next, now);
                 }
+                // Edge components are compiled (and so checked) by the
+                // gateway that runs them; device modules are not.
+                let device = a.spec.runtime == Runtime::Device;
+                if let Some(check) = self.cfg.module_check.as_ref().filter(|_| device) {
+                    for digest in native::sent_digests(&next) {
+                        if let std::collections::btree_map::Entry::Vacant(slot) = self.checked.entry(digest) {
+                            let verdict = check.check(slot.key()).await;
+                            if let Err(why) = &verdict {
+                                warn!(app = %name, "module {} is not signed: {why}", slot.key());
+                            }
+                            slot.insert(verdict);
+                        }
+                    }
+                }
                 if let Some(key) = self.cfg.signer.as_ref().and_then(|k| k.read().ok()) {
-                    sign_manifests(&name, &mut next, &key);
+                    let (check, checked) = (device && self.cfg.module_check.is_some(), &self.checked);
+                    sign_manifests(&name, &mut next, &key, |d| !check || matches!(checked.get(d), Some(Ok(()))));
                 }
                 if next == a.status {
                     continue;

@@ -12,15 +12,40 @@
 
 use std::sync::{Arc, RwLock};
 
+use async_trait::async_trait;
+
 use wasmbed_model::{ApplicationStatus, SignedManifest, deploy_manifest, native_codes};
 use wasmbed_trust::SigningKey;
 
 /// The current app-signing key, shared with whoever rotates it.
 pub type SharedKey = Arc<RwLock<SigningKey>>;
 
+/// Checks a stored device module before anything signs it: device
+/// firmware compiles signed modules without validating them, so a
+/// signature must only ever cover a module that validates. (Edge
+/// components are compiled, and so checked, by the gateway running them.)
+#[async_trait]
+pub trait ModuleCheck: Send + Sync {
+    /// Whether the module stored under `digest` validates; if not, why.
+    async fn check(&self, digest: &str) -> Result<(), String>;
+}
+
+impl std::fmt::Debug for dyn ModuleCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ModuleCheck")
+    }
+}
+
 /// Signs what `status` (the next status of application `app`) needs and
-/// drops manifests of revisions no device is sent any more.
-pub fn sign_manifests(app: &str, status: &mut ApplicationStatus, key: &SigningKey) {
+/// drops manifests of revisions no device is sent any more. A revision
+/// whose module `valid` refuses is not signed (devices then refuse it as
+/// unsigned).
+pub fn sign_manifests(
+    app: &str,
+    status: &mut ApplicationStatus,
+    key: &SigningKey,
+    valid_module: impl Fn(&str) -> bool,
+) {
     let Some(ro) = &status.rollout else { return };
     let mut needed: Vec<u64> = ro.previous.into_iter().chain([ro.revision]).collect();
     needed.dedup();
@@ -36,7 +61,7 @@ pub fn sign_manifests(app: &str, status: &mut ApplicationStatus, key: &SigningKe
     // Sequences: kept where valid, the next ones where not.
     let mut plan: Vec<(u64, u64, bool)> = Vec::new();
     for &rev in &needed {
-        if status.revision(rev).is_none() {
+        if status.revision(rev).is_none_or(|r| !valid_module(&r.template.digest)) {
             continue;
         }
         match signing.manifest(rev).filter(|m| valid(m, signing.floor, rev)) {
@@ -120,29 +145,29 @@ mod tests {
     fn new_revisions_are_signed_and_old_ones_stay_valid_until_replaced() {
         let k = key(1);
         let mut st = status_at(1, None, 1);
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         assert_eq!(seq(&st, 1), 1);
         let f = device_floor(&st, &k, 0);
         // Rollout of 2 from 1: 1 keeps its manifest, 2 gets the next.
         st.rollout = Some(RolloutStatus::start(2, Some(1), 0));
         st.history.push(Revision::new(2, template("2"), 0));
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         assert_eq!((seq(&st, 1), seq(&st, 2)), (1, 2));
         let f = device_floor(&st, &k, f);
         // Signing again changes nothing.
         let before = st.clone();
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         assert_eq!(st, before);
         // Rollout of 3 from 2: 1 is dropped and no longer vouched for.
         st.rollout = Some(RolloutStatus::start(3, Some(2), 0));
         st.history.push(Revision::new(3, template("3"), 0));
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         assert_eq!((seq(&st, 1), seq(&st, 2), seq(&st, 3)), (0, 2, 3));
         let f = device_floor(&st, &k, f);
         assert_eq!(f, 2, "revision 1's manifest is now a replay");
         // Rollback to 1 (kept in history): signed again, above the floor.
         st.rollout = Some(RolloutStatus { rollback: true, ..RolloutStatus::start(1, Some(3), 0) });
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         assert_eq!((seq(&st, 1), seq(&st, 3)), (4, 3));
         device_floor(&st, &k, f);
     }
@@ -159,7 +184,7 @@ mod tests {
         };
         st.history[0].native =
             vec![NativeBuild::built(artifact("mps2-an385", 1)), NativeBuild::failed("mps2-an386", "gcc failed")];
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         let named = |st: &ApplicationStatus| {
             let m = st.signing.as_ref().and_then(|s| s.manifest(1)).unwrap_or_else(|| panic!("signed"));
             let env = m.signed().unwrap_or_else(|| panic!("envelope"));
@@ -169,20 +194,29 @@ mod tests {
         assert_eq!(named(&st), ["mps2-an385"], "failed builds are not named");
         assert_eq!(seq(&st, 1), 1);
         // Unchanged builds keep the manifest; a board built since gets a new one.
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         assert_eq!(seq(&st, 1), 1);
         st.history[0].native.push(NativeBuild::built(artifact("mps2-an500", 2)));
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         assert_eq!(seq(&st, 1), 2);
         assert_eq!(named(&st), ["mps2-an385", "mps2-an500"]);
+    }
+
+    #[test]
+    fn a_module_that_does_not_validate_is_never_signed() {
+        let k = key(6);
+        let mut st = status_at(2, Some(1), 2);
+        st.history[1].template.digest = "cd".repeat(32);
+        sign_manifests("a", &mut st, &k, |d| d != "cd".repeat(32));
+        assert_eq!((seq(&st, 1), seq(&st, 2)), (1, 0), "revision 2's module does not validate");
     }
 
     #[test]
     fn a_new_key_signs_everything_in_use_again() {
         let (k0, k1) = (key(2), key(3));
         let mut st = status_at(2, Some(1), 2);
-        sign_manifests("a", &mut st, &k0);
-        sign_manifests("a", &mut st, &k1);
+        sign_manifests("a", &mut st, &k0, |_| true);
+        sign_manifests("a", &mut st, &k1, |_| true);
         let s = st.signing.as_ref().unwrap_or_else(|| panic!("signed"));
         assert_eq!(s.manifests.len(), 2);
         let t: TrustedKey = k1.trusted();
@@ -194,14 +228,14 @@ mod tests {
     fn a_corrupt_record_is_signed_again_and_no_rollout_signs_nothing() {
         let k = key(4);
         let mut st = status_at(1, None, 1);
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         if let Some(s) = st.signing.as_mut() {
             s.manifests[0].envelope = "not hex".into();
         }
-        sign_manifests("a", &mut st, &k);
+        sign_manifests("a", &mut st, &k, |_| true);
         assert_eq!(seq(&st, 1), 2);
         let mut idle = ApplicationStatus::default();
-        sign_manifests("a", &mut idle, &k);
+        sign_manifests("a", &mut idle, &k, |_| true);
         assert_eq!(idle.signing, None);
     }
 }

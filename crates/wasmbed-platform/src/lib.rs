@@ -275,6 +275,9 @@ impl Platform {
             })
             .collect();
         let mut control = cfg.control.clone().with_signer(signer.clone());
+        if control.module_check.is_none() {
+            control = control.with_module_check(Arc::new(wasmbed_api::StoredModuleCheck::new(store.clone())));
+        }
         if control.native.is_none() {
             let cache = dir.join("native-cache");
             control = control.with_native_builder(Arc::new(AotBuilder::new(store.clone(), cache, &cfg.native_tools)));

@@ -57,3 +57,38 @@ async fn unused_modules_go_after_their_grace_and_kept_revisions_keep_theirs() {
     wait_stored(&p, "the application's modules deleted", <[String]>::is_empty).await;
     p.shutdown().await;
 }
+
+/// Device firmware compiles signed modules without validating them, so
+/// the control plane signs only modules that validate — even for an
+/// application written straight into the store, around the API's checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_that_does_not_validate_is_never_signed() {
+    use wasmbed_model::{Application, ApplicationSpec, Meta};
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Platform::start(PlatformConfig::new(tmp.path()).quick()).await.unwrap();
+    // A module header, then a function body that pops from an empty stack.
+    let mut bad = b"\0asm\x01\0\0\0".to_vec();
+    // type () -> (); one function of it; export "init"; body: drop, end.
+    bad.extend_from_slice(&[1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 7, 8, 1, 4, b'i', b'n', b'i', b't', 0, 0]);
+    bad.extend_from_slice(&[10, 5, 1, 3, 0, 0x1a, 0x0b]);
+    assert!(wasmbed_agent::validate_bytes(&bad).is_err(), "the agent's validator refuses it");
+    for (name, module) in [("bad", bad), ("good", app("good", 0))] {
+        let d = hex::encode(Sha256::digest(&module));
+        p.store.put_module(&d, &module).await.unwrap();
+        let spec = ApplicationSpec::new("1", &d, module.len() as u32);
+        p.store
+            .put_application(&Application { meta: Meta::named(name), spec, status: Default::default() })
+            .await
+            .unwrap();
+    }
+    application_where(&p.store, "good", "signed", |a| {
+        a.status.signing.as_ref().is_some_and(|s| !s.manifests.is_empty())
+    })
+    .await;
+    let bad = application_where(&p.store, "bad", "rolled out", |a| a.status.rollout.is_some()).await;
+    // Its rollout goes on (matching no device) but nothing vouches for it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bad = p.store.get_application("bad").await.unwrap().unwrap_or(bad);
+    assert!(bad.status.signing.as_ref().is_none_or(|s| s.manifests.is_empty()), "{:?}", bad.status.signing);
+    p.shutdown().await;
+}

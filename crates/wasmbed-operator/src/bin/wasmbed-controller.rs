@@ -138,7 +138,13 @@ async fn main() -> Result<()> {
         async move { store.watch_changes(rx).await }
     });
     // One Service in front of every gateway: devices are not assigned to one.
-    let control_cfg = wasmbed_control::ControlConfig::default().without_gateway_assignment().with_signer(signer);
+    // Devices compile signed modules without validating them: nothing is
+    // signed that does not validate, whoever wrote the Application.
+    let check = Arc::new(wasmbed_api::StoredModuleCheck::new(store.clone() as Arc<dyn Store>));
+    let control_cfg = wasmbed_control::ControlConfig::default()
+        .without_gateway_assignment()
+        .with_signer(signer)
+        .with_module_check(check);
     let control = tokio::spawn(wasmbed_control::run(
         store.clone() as Arc<dyn Store>,
         clock::system(),

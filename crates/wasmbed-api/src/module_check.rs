@@ -1,0 +1,41 @@
+//! The control plane's check before it signs a module: the store's bytes
+//! validate under the agent's own validator. Uploads through this API are
+//! validated already; this also covers an application written around it
+//! (`kubectl apply`, a store edited by hand), since device firmware
+//! compiles signed modules without validating them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use wasmbed_model::Store;
+
+/// Validates stored modules by digest.
+pub struct StoredModuleCheck {
+    store: Arc<dyn Store>,
+}
+
+impl StoredModuleCheck {
+    /// A check reading modules from `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+impl std::fmt::Debug for StoredModuleCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredModuleCheck").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl wasmbed_control::ModuleCheck for StoredModuleCheck {
+    async fn check(&self, digest: &str) -> Result<(), String> {
+        let bytes = self
+            .store
+            .get_module(digest)
+            .await
+            .map_err(|e| format!("cannot read module {digest}: {e}"))?
+            .ok_or_else(|| format!("module {digest} is not in the store"))?;
+        wasmbed_agent::validate_bytes(&bytes)
+    }
+}
