@@ -9,22 +9,12 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
-
 use peak_alloc::PeakAlloc;
 use wasmbed_agent::{check, measure};
 use wasmbed_protocol::{AppLimits, AppState, DeviceMsg, ModuleBudget};
 
 #[global_allocator]
 static HEAP: PeakAlloc = PeakAlloc;
-
-/// The counters are the process's: each test holds this throughout, so no
-/// other test allocates while one measures.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn alone() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// How far above the measured peak the estimate may be (measured: 1.0 to
 /// 3.1, the most for a big table that nothing fills).
@@ -76,26 +66,22 @@ fn repeat(n: usize, item: &str) -> String {
 }
 
 fn the_smallest_module() {
-    let _alone = alone();
     bounded("empty", &module(""));
 }
 
 fn many_globals() {
-    let _alone = alone();
     for n in [100, 513, 1_000] {
         bounded(&format!("{n} globals"), &module(&repeat(n, "(global (mut i64) (i64.const 7))")));
     }
 }
 
 fn many_functions() {
-    let _alone = alone();
     for n in [100, 1_025, 5_000] {
         bounded(&format!("{n} functions"), &module(&repeat(n, "(func (result i32) i32.const 1)")));
     }
 }
 
 fn big_tables_and_element_segments() {
-    let _alone = alone();
     for n in [1_000, 10_000] {
         bounded(&format!("table of {n}"), &module(&format!("(table {n} funcref)")));
         let items = repeat(n, "$f ");
@@ -105,7 +91,6 @@ fn big_tables_and_element_segments() {
 }
 
 fn big_data_segments() {
-    let _alone = alone();
     for n in [1_000, 60_000] {
         let data = format!("(memory 1) (data (i32.const 0) \"{}\")", "x".repeat(n));
         bounded(&format!("{n} data bytes"), &module(&data));
@@ -115,7 +100,6 @@ fn big_data_segments() {
 }
 
 fn big_function_bodies_compiled_at_their_first_call() {
-    let _alone = alone();
     for n in [1_000, 10_000] {
         // `init` itself is big: it is compiled when it is called.
         let body = repeat(n, "local.get 0 i32.const 3 i32.add local.set 0 ");
@@ -150,7 +134,6 @@ fn big_function_bodies_compiled_at_their_first_call() {
 }
 
 fn many_types_imports_and_exports() {
-    let _alone = alone();
     for n in [100, 1_000] {
         let types: String = (0..n).map(|i| format!("(type (func (param {})))", "i32 ".repeat(i % 16))).collect();
         bounded(&format!("{n} types"), &module(&types));

@@ -52,7 +52,7 @@ pub fn target_boards<'a>(app: &Application, devices: impl IntoIterator<Item = &'
 pub fn missing(status: &ApplicationStatus, boards: &BTreeSet<String>) -> Vec<(u64, String, String)> {
     let Some(ro) = &status.rollout else { return Vec::new() };
     let mut out = Vec::new();
-    for rev in ro.previous.into_iter().chain([ro.revision]) {
+    for rev in ro.sent_revisions() {
         let Some(r) = status.revision(rev).filter(|r| !r.template.execution.is_interpreted()) else { continue };
         for board in boards {
             if !r.native.iter().any(|b| &b.board == board) {
@@ -68,7 +68,7 @@ pub fn missing(status: &ApplicationStatus, boards: &BTreeSet<String>) -> Vec<(u6
 /// rollout's and the one it replaces).
 pub fn sent_digests(status: &ApplicationStatus) -> Vec<String> {
     let Some(ro) = &status.rollout else { return Vec::new() };
-    let revs = ro.previous.into_iter().chain([ro.revision]);
+    let revs = ro.sent_revisions().into_iter();
     let mut out: Vec<String> = revs.filter_map(|r| status.revision(r)).map(|r| r.template.digest.clone()).collect();
     out.dedup();
     out

@@ -47,8 +47,7 @@ pub fn sign_manifests(
     valid_module: impl Fn(&str) -> bool,
 ) {
     let Some(ro) = &status.rollout else { return };
-    let mut needed: Vec<u64> = ro.previous.into_iter().chain([ro.revision]).collect();
-    needed.dedup();
+    let needed = ro.sent_revisions();
     let mut signing = status.signing.take().unwrap_or_default();
     // Read off the envelope itself (which must decode anyway), not the
     // record's hex copy of its key id. A manifest naming other native code

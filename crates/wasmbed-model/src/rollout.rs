@@ -491,6 +491,12 @@ impl RolloutStatus {
         Self { revision, previous, step_started_ms: now_ms, ..Self::default() }
     }
 
+    /// The revisions devices may be sent now: the one it replaces (if
+    /// any, and another) and its own, in that order.
+    pub fn sent_revisions(&self) -> Vec<u64> {
+        self.previous.filter(|p| *p != self.revision).into_iter().chain([self.revision]).collect()
+    }
+
     /// The revision `device` should run: the new one once touched (or
     /// when the rollout completed), otherwise the previous one.
     pub fn assigned(&self, device: &str) -> Option<u64> {
