@@ -336,6 +336,10 @@ pub struct Gateway {
     attached: edge::attached::Attached,
     /// The edge applications' host while its runner runs.
     edge_host: std::sync::Mutex<std::sync::Weak<edge::EdgeHost>>,
+    /// Held while a key-value store is encoded and written, so writes land
+    /// in the order they were encoded: the round running as the gateway
+    /// stops cannot overwrite what the stop wrote with an older copy.
+    edge_writes: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -378,6 +382,7 @@ impl Gateway {
             edge_wake: Arc::new(Notify::new()),
             attached: edge::attached::Attached::default(),
             edge_host: std::sync::Mutex::default(),
+            edge_writes: tokio::sync::Mutex::const_new(()),
         })
     }
 

@@ -423,6 +423,7 @@ fn note(gw: &Gateway, slot: &str, line: &str) {
 
 /// Writes the stores that changed since `persisted` says they were written.
 async fn persist(gw: &Gateway, host: &EdgeHost, persisted: &mut BTreeMap<String, u64>) {
+    let _ordered = gw.edge_writes.lock().await;
     for (slot, kv) in host.stores() {
         let Some((changes, bytes)) = kv
             .lock()
