@@ -219,6 +219,19 @@ pub struct Interp {
     /// time to native code (wasm2c and arm-none-eabi-gcc, see wasmbed-aot).
     #[arg(long, value_enum, default_value_t = InterpMode::Interpreted)]
     pub mode: InterpMode,
+    /// With `--mode native`: who keeps linear memory's bounds, the MPU
+    /// (what devices get) or a check in the code (to compare).
+    #[arg(long, value_enum, default_value_t = InterpBounds::Mpu)]
+    pub bounds: InterpBounds,
+}
+
+/// Who keeps the native code's memory bounds in the `interp` benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InterpBounds {
+    /// The MPU confines unprivileged accesses to the memory.
+    Mpu,
+    /// Each access compares its address with the memory's size.
+    Software,
 }
 
 /// How the `interp` benchmark runs the kernels app.

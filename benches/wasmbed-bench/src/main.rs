@@ -54,7 +54,7 @@ fn main() -> Result<()> {
         }
         Scenario::Interp(a) => {
             let image = required(a.image, "--image ELF")?;
-            rt.block_on(qemu::interp(&image, &required(a.kernels, "--kernels FILE")?, a.mode))?
+            rt.block_on(qemu::interp(&image, &required(a.kernels, "--kernels FILE")?, a.mode, a.bounds))?
         }
         Scenario::Api(a) => rt.block_on(api::run(a.devices, a.clients, a.seconds, a.heartbeat_ms))?,
         Scenario::Rollout(a) => rt.block_on(rollout::run(a.devices, a.strategy, a.fail_ratio))?,

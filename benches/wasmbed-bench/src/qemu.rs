@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use wasmbed_bench_cli::InterpMode;
+use wasmbed_bench_cli::{InterpBounds, InterpMode};
 use wasmbed_model::board_table::Board;
 use wasmbed_model::clock::unix_ms;
 use wasmbed_model::{Device, DevicePhase, DeviceSpec, Meta, Store};
@@ -418,18 +418,27 @@ async fn icount_image(
     Ok((line, fields))
 }
 
-pub async fn interp(image: &Path, kernels_wasm: &Path, mode: InterpMode) -> Result<serde_json::Value> {
+pub async fn interp(
+    image: &Path,
+    kernels_wasm: &Path,
+    mode: InterpMode,
+    bounds: InterpBounds,
+) -> Result<serde_json::Value> {
     let tmp = tempfile::tempdir()?;
     let kernels = std::fs::read(kernels_wasm).with_context(|| format!("cannot read {}", kernels_wasm.display()))?;
     let sized = sized_app(16 * 1024);
     // Native: the kernels app compiled for the board, as the platform
-    // compiles an app for its devices.
+    // compiles an app for its devices (or with the bounds in software).
+    let bounds = match bounds {
+        InterpBounds::Mpu => wasmbed_aot::Bounds::Mpu,
+        InterpBounds::Software => wasmbed_aot::Bounds::Software,
+    };
     let artifact = match mode {
         InterpMode::Interpreted => Vec::new(),
         InterpMode::Native => {
             let board = wasmbed_model::board_table::board("mps2-an385").context("board")?;
             let tools = wasmbed_aot::Toolchain::from_path()?;
-            wasmbed_aot::compile(&kernels, board, &tools)?.encode()
+            wasmbed_aot::compile_with(&kernels, board, &tools, bounds)?.encode()
         }
     };
     length_prefixed(&tmp.path().join("kernels.bin"), &kernels)?;
@@ -468,7 +477,7 @@ pub async fn interp(image: &Path, kernels_wasm: &Path, mode: InterpMode) -> Resu
             "code_bytes": image_bytes,
             "artifact_bytes": get("aot_artifact_bytes")?,
             "install_insns": insns("aot_install_cycles")?,
-            "bounds": "software",
+            "bounds": bounds.name(),
             "interpreted_units": insns("wasm_cycles")?,
             "units": "guest instructions (-icount shift=0)",
         }));

@@ -16,6 +16,10 @@ struct Z_wasmbed_instance_t {
   /* Moves `old` to a larger block, the rest zeroed; NULL leaves it. */
   void* (*grow)(struct Z_wasmbed_instance_t* host, void* old, uint32_t old_bytes, uint32_t new_bytes);
   void (*release)(struct Z_wasmbed_instance_t* host, void* block, uint32_t bytes);
+  /* Resizes the app's linear memory (`old` NULL: a new one; `new_bytes`
+   * 0: frees it), zeroing what it adds, placed as the device's MPU needs
+   * it to confine the code to it. NULL leaves `old` as it was. */
+  void* (*memory)(struct Z_wasmbed_instance_t* host, void* old, uint32_t old_bytes, uint32_t new_bytes);
   /* The most the app's memory and table may grow to (its budget). */
   uint32_t max_memory_pages;
   uint32_t max_table_elements;
@@ -25,15 +29,17 @@ extern struct Z_wasmbed_instance_t* wasmbed_host;
 extern void* wasmbed_jmp[5];
 uint32_t wasmbed_trapped(void);
 void wasmbed_abort(void);
+void wasmbed_out_of_bounds(void);
 extern const char wasmbed_guest_start[], wasmbed_guest_end[];
 
 /* The entry points the device calls, in the order of the header's bits. */
 enum { WASMBED_INIT = 0, WASMBED_TICK = 1, WASMBED_ON_MESSAGE = 2 };
 
 struct wasmbed_header {
-  uint32_t magic; /* "WNA1" */
+  uint32_t magic; /* "WNA2" */
   uint32_t instance_size;
-  /* Bit n: entry point n is exported; bit 3: the app exports its memory. */
+  /* Bit n: entry point n is exported; bit 3: the app exports its memory;
+   * bit 4: linear memory's bounds are the MPU's (WASMBED_BOUNDS_MPU). */
   uint32_t exports;
   /* Instantiates into `instance` (instance_size bytes, zeroed) and runs
    * the start function: 0, or the trap. */
@@ -51,6 +57,9 @@ struct wasmbed_header {
    * runtime and C library after it are never interrupted this way). */
   const void* guest_start;
   const void* guest_end;
+  /* Traps with WASM_RT_TRAP_OOB: where the device sends the app's code
+   * when one of its unprivileged accesses faulted (bit 4 above). */
+  void (*out_of_bounds)(void);
 };
 
 #endif

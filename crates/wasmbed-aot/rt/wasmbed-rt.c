@@ -25,6 +25,12 @@ void wasmbed_abort(void) {
   wasm_rt_trap(WASMBED_TRAP_DEADLINE);
 }
 
+/* Where the device sends app code whose access to linear memory faulted
+ * in the MPU (only ever from the app's own code). */
+void wasmbed_out_of_bounds(void) {
+  wasm_rt_trap(WASM_RT_TRAP_OOB);
+}
+
 uint32_t wasmbed_trapped(void) {
   return (uint32_t)wasmbed_trap_code;
 }
@@ -61,7 +67,7 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
 void wasm_rt_allocate_memory(wasm_rt_memory_t* mem, uint32_t initial, uint32_t max) {
   uint32_t cap = wasmbed_host->max_memory_pages;
   if (initial > cap) wasm_rt_trap(WASMBED_TRAP_NO_MEMORY);
-  mem->data = wasmbed_host->alloc(wasmbed_host, initial * PAGE);
+  mem->data = initial ? wasmbed_host->memory(wasmbed_host, NULL, 0, initial * PAGE) : NULL;
   if (initial && !mem->data) wasm_rt_trap(WASMBED_TRAP_NO_MEMORY);
   mem->pages = initial;
   mem->max_pages = max < cap ? max : cap;
@@ -72,7 +78,7 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* mem, uint32_t delta) {
   uint32_t old = mem->pages;
   if (delta == 0) return old;
   if (delta > mem->max_pages - old) return UINT32_MAX;
-  uint8_t* data = wasmbed_host->grow(wasmbed_host, mem->data, old * PAGE, (old + delta) * PAGE);
+  uint8_t* data = wasmbed_host->memory(wasmbed_host, mem->data, old * PAGE, (old + delta) * PAGE);
   if (!data) return UINT32_MAX;
   mem->data = data;
   mem->pages = old + delta;
@@ -81,7 +87,7 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* mem, uint32_t delta) {
 }
 
 void wasm_rt_free_memory(wasm_rt_memory_t* mem) {
-  if (mem->data) wasmbed_host->release(wasmbed_host, mem->data, mem->size);
+  if (mem->data) wasmbed_host->memory(wasmbed_host, mem->data, mem->size, 0);
   mem->data = NULL;
 }
 

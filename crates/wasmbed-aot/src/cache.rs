@@ -41,7 +41,7 @@ impl Cache {
         tools: &Toolchain,
     ) -> Result<(NativeArtifact, Origin), AotError> {
         let digest: [u8; 32] = Sha256::digest(module).into();
-        let compiler = tools.compiler(board);
+        let compiler = tools.compiler_for(board);
         let path = self.dir.join(cache_key(&digest, board.name, &compiler));
         if let Ok(bytes) = std::fs::read(&path)
             && let Ok(a) = NativeArtifact::decode(&bytes)

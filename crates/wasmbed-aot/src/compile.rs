@@ -9,7 +9,7 @@ use object::read::elf::ElfFile32;
 use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionIndex, elf};
 use sha2::{Digest, Sha256};
 use wasmbed_boards::Board;
-use wasmbed_protocol::{NATIVE_EXPORTS_MEMORY, NATIVE_IO_WORDS, NativeArtifact};
+use wasmbed_protocol::{NATIVE_BOUNDS_MPU, NATIVE_EXPORTS_MEMORY, NATIVE_IO_WORDS, NativeArtifact};
 
 use crate::AotError;
 use crate::module::{CType, ModuleShape};
@@ -39,6 +39,41 @@ const CFLAGS: &[&str] = &[
     "-DNDEBUG",
     "-w",
 ];
+
+/// Who keeps linear-memory accesses inside the memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounds {
+    /// The code compares each address with the memory's size.
+    Software,
+    /// The code makes each access unprivileged (LDRT/STRT) and the
+    /// device's MPU lets unprivileged accesses reach the memory and
+    /// nothing else; only an address plus offset past 4 GiB is still
+    /// checked in software. What every board gets: all their cores have
+    /// an MPU ([`wasmbed_boards::Cpu::mpu`]) the firmware programs.
+    Mpu,
+}
+
+impl Bounds {
+    /// How artifacts for `board` are built.
+    pub fn for_board(_board: &Board) -> Self {
+        Self::Mpu
+    }
+
+    /// The name benchmarks and logs use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Software => "software",
+            Self::Mpu => "mpu",
+        }
+    }
+
+    const fn cflags(self) -> &'static [&'static str] {
+        match self {
+            Self::Software => &[],
+            Self::Mpu => &["-DWASMBED_BOUNDS_MPU"],
+        }
+    }
+}
 
 /// The tools, found on `PATH`, with their versions.
 #[derive(Debug, Clone)]
@@ -85,8 +120,15 @@ impl Toolchain {
     /// What an artifact for `board` names as its compiler: tool versions,
     /// the runtime's digest and every flag, so equal strings mean equal
     /// builds.
-    pub fn compiler(&self, board: &Board) -> String {
-        format!("{}; {} {}", self.versions, board.cpu.gcc_flags().join(" "), CFLAGS.join(" "))
+    pub fn compiler(&self, board: &Board, bounds: Bounds) -> String {
+        let flags = [board.cpu.gcc_flags(), CFLAGS, bounds.cflags()].concat();
+        format!("{}; {}", self.versions, flags.join(" "))
+    }
+
+    /// What [`compile`] names as the compiler of `board`'s artifacts now:
+    /// an artifact naming another was built by an older platform.
+    pub fn compiler_for(&self, board: &Board) -> String {
+        self.compiler(board, Bounds::for_board(board))
     }
 }
 
@@ -103,8 +145,19 @@ fn run(tool: &'static str, cmd: &mut Command) -> Result<(), AotError> {
 }
 
 /// Compiles `module` for `board` with `tools` into an artifact: the same
-/// input and tools give the same bytes.
+/// input and tools give the same bytes. Bounds are kept as the board's
+/// artifacts keep them ([`Bounds::for_board`]).
 pub fn compile(module: &[u8], board: &Board, tools: &Toolchain) -> Result<NativeArtifact, AotError> {
+    compile_with(module, board, tools, Bounds::for_board(board))
+}
+
+/// [`compile`] with bounds kept as `bounds` says (benchmarks compare them).
+pub fn compile_with(
+    module: &[u8],
+    board: &Board,
+    tools: &Toolchain,
+    bounds: Bounds,
+) -> Result<NativeArtifact, AotError> {
     if board.agent().is_none() {
         return Err(AotError::NoAgent(board.name.into()));
     }
@@ -117,13 +170,13 @@ pub fn compile(module: &[u8], board: &Board, tools: &Toolchain) -> Result<Native
     std::fs::write(d.join("app.wasm"), module)?;
     run("wasm2c", Command::new(&tools.wasm2c).current_dir(d).args(["-n", "app", "app.wasm", "-o", "app.c"]))?;
     let c = std::fs::read_to_string(d.join("app.c"))?;
-    std::fs::write(d.join("app.c"), rewrite(&c)?)?;
-    std::fs::write(d.join("glue.c"), glue(&shape))?;
+    std::fs::write(d.join("app.c"), rewrite(&c, bounds)?)?;
+    std::fs::write(d.join("glue.c"), glue(&shape, bounds))?;
     // One object per file: the linker script places app.o's code (the
     // app's own) apart from the runtime's.
     for file in ["app", "glue", "wasmbed-rt"] {
         let mut cc = Command::new(&tools.gcc);
-        cc.current_dir(d).args(board.cpu.gcc_flags()).args(CFLAGS);
+        cc.current_dir(d).args(board.cpu.gcc_flags()).args(CFLAGS).args(bounds.cflags());
         cc.args(["-I.", "-c", &format!("{file}.c"), "-o", &format!("{file}.o")]);
         run("arm-none-eabi-gcc", &mut cc)?;
     }
@@ -138,7 +191,7 @@ pub fn compile(module: &[u8], board: &Board, tools: &Toolchain) -> Result<Native
     let (image, ram_size, relocations) = image(&elf)?;
     Ok(NativeArtifact {
         board: board.name.into(),
-        compiler: tools.compiler(board),
+        compiler: tools.compiler(board, bounds),
         module_sha256: <[u8; 32]>::from(Sha256::digest(module)).into(),
         imports: shape.imports.iter().map(|i| i.name.clone()).collect(),
         image: image.into(),
@@ -148,20 +201,96 @@ pub fn compile(module: &[u8], board: &Board, tools: &Toolchain) -> Result<Native
 }
 
 /// Rewrites wasm2c's C: every function entry checks the stack (instead of
-/// wasm2c's call-depth count), and loads and stores use the runtime's
-/// bounds check.
-fn rewrite(c: &str) -> Result<String, AotError> {
+/// wasm2c's call-depth count), and loads and stores keep their bounds as
+/// `bounds` says.
+fn rewrite(c: &str, bounds: Bounds) -> Result<String, AotError> {
     const MEMCHECK: &str = "#define MEMCHECK(mem, a, t) RANGE_CHECK(mem, a, sizeof(t))";
     if c.matches(MEMCHECK).count() != 1 {
         return Err(AotError::Unexpected("no MEMCHECK definition".into()));
     }
-    // The 32-bit check needs a memory of at least one page (its size can
-    // then never be below an access's width); one that may start empty
-    // keeps the 64-bit check.
-    let check = if min_pages(c)? > 0 { "WASMBED_RANGE_CHECK32" } else { "WASMBED_RANGE_CHECK" };
-    let c = c.replace(MEMCHECK, &format!("#define MEMCHECK(mem, a, t) {check}(mem, a, sizeof(t))"));
     let c = c.replace("FUNC_PROLOGUE;", "WASMBED_PROLOGUE;");
-    Ok(c)
+    match bounds {
+        Bounds::Software => {
+            // The 32-bit check needs a memory of at least one page (its
+            // size can then never be below an access's width); one that
+            // may start empty keeps the 64-bit check.
+            let check = if min_pages(&c)? > 0 { "WASMBED_RANGE_CHECK32" } else { "WASMBED_RANGE_CHECK" };
+            Ok(c.replace(MEMCHECK, &format!("#define MEMCHECK(mem, a, t) {check}(mem, a, sizeof(t))")))
+        }
+        Bounds::Mpu => unprivileged_accesses(&c),
+    }
+}
+
+/// Where wasm2c defines its loads and stores (the first of them).
+const FIRST_ACCESS: &str = "DEFINE_LOAD(i32_load, u32, u32, u32)";
+
+/// The MPU's bounds: the runtime's loads and stores replace wasm2c's
+/// (unprivileged accesses, `rt/wasm-rt.h`), and each access passes its
+/// static offset apart, `NAME_at(mem, address, offset)`, so the offset
+/// goes into the instruction and its wrap check is one compare.
+fn unprivileged_accesses(c: &str) -> Result<String, AotError> {
+    if c.matches(FIRST_ACCESS).count() != 1 {
+        return Err(AotError::Unexpected("no load definitions".into()));
+    }
+    let ours = "#undef DEFINE_LOAD\n#undef DEFINE_STORE\n#define DEFINE_LOAD WASMBED_DEFINE_LOAD\n\
+                #define DEFINE_STORE WASMBED_DEFINE_STORE\n";
+    let c = c.replacen(FIRST_ACCESS, &format!("{ours}{FIRST_ACCESS}"), 1);
+    let mut out = String::with_capacity(c.len());
+    let mut rest = c.as_str();
+    while let Some((before, access, after)) = next_access(rest) {
+        out.push_str(before);
+        out.push_str(&access);
+        rest = after;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The text before the next access `NAME(MEM, (u64)(VAR) [+ N[u]]`, that
+/// access rewritten as `NAME_at(MEM, VAR, Nu`, and the text after it.
+/// Anything else is left as wasm2c wrote it: the runtime also defines
+/// `NAME(mem, u64 address)`, checked in full.
+fn next_access(c: &str) -> Option<(&str, String, &str)> {
+    const ADDR: &str = ", (u64)(";
+    let mut from = 0;
+    while let Some(found) = c[from..].find(ADDR) {
+        let at = from + found;
+        from = at + ADDR.len();
+        // NAME( and MEM before the address.
+        let Some(open) = c[..at].rfind('(') else { continue };
+        let mem = &c[open + 1..at];
+        let name_start = c[..open].rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).map_or(0, |i| i + 1);
+        let name = &c[name_start..open];
+        let is_access = ["i32_", "i64_", "f32_", "f64_"].iter().any(|t| name.starts_with(t))
+            && (name.contains("_load") || name.contains("_store"))
+            && !mem.contains([',', '(', ')', ';']);
+        if !is_access {
+            continue;
+        }
+        // VAR) and an optional " + N" or " + Nu".
+        let after_addr = &c[from..];
+        let var_len = after_addr.find(')')?;
+        let var = &after_addr[..var_len];
+        if var.is_empty() || !var.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+            continue;
+        }
+        let mut tail = &after_addr[var_len + 1..];
+        let mut offset = "0";
+        if let Some(plus) = tail.strip_prefix(" + ") {
+            let digits = plus.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(plus.len());
+            if digits == 0 || plus[..digits].parse::<u32>().is_err() {
+                continue;
+            }
+            offset = &plus[..digits];
+            tail = plus[digits..].strip_prefix('u').unwrap_or(&plus[digits..]);
+        }
+        if !tail.starts_with([')', ',']) {
+            continue;
+        }
+        let rewritten = format!("{name}_at({mem}, {var}, {offset}u");
+        return Some((&c[..name_start], rewritten, tail));
+    }
+    None
 }
 
 /// The smallest page count any memory starts with (`u32::MAX` without
@@ -180,7 +309,7 @@ fn min_pages(c: &str) -> Result<u32, AotError> {
 
 /// The C between the device and wasm2c's code: one function per import
 /// (calling the host table by position), the entry points and the header.
-fn glue(shape: &ModuleShape) -> String {
+fn glue(shape: &ModuleShape, bounds: Bounds) -> String {
     let mut g = String::from("#include <string.h>\n#include \"app.h\"\n#include \"wasmbed-host.h\"\n\n");
     for (idx, imp) in shape.imports.iter().enumerate() {
         let ret = imp.result.map_or("void", CType::c);
@@ -219,6 +348,9 @@ fn glue(shape: &ModuleShape) -> String {
     if e.memory {
         exports |= NATIVE_EXPORTS_MEMORY;
     }
+    if bounds == Bounds::Mpu {
+        exports |= NATIVE_BOUNDS_MPU;
+    }
     let memory = if e.memory { "return Z_appZ_memory((Z_app_instance_t*)inst);" } else { "(void)inst; return NULL;" };
     let _ = write!(
         g,
@@ -255,9 +387,9 @@ static void wasmbed_release(void* inst, struct Z_wasmbed_instance_t* host) {{
 }}
 
 __attribute__((section(".wasmbed_header"), used)) const struct wasmbed_header wasmbed_header = {{
-  0x31414E57u, sizeof(Z_app_instance_t), {exports}u,
+  0x32414E57u, sizeof(Z_app_instance_t), {exports}u,
   wasmbed_instantiate, wasmbed_call, wasmbed_memory, wasmbed_release,
-  wasmbed_abort, wasmbed_guest_start, wasmbed_guest_end,
+  wasmbed_abort, wasmbed_guest_start, wasmbed_guest_end, wasmbed_out_of_bounds,
 }};
 "#
     );
@@ -338,4 +470,41 @@ fn image(elf_bytes: &[u8]) -> Result<(Vec<u8>, u32, Vec<u32>), AotError> {
     relocations.dedup();
     let ram = u32::try_from(end).map_err(|_| bad("image larger than 4 GiB".into()))?;
     Ok((data, ram, relocations))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accesses_pass_their_offset_apart_and_anything_else_is_left_alone() {
+        let c = "DEFINE_LOAD(i32_load, u32, u32, u32)\n\
+                 w2c_i1 = i32_load(&instance->w2c_memory, (u64)(w2c_i1) + 4u);\n\
+                 w2c_i2 = i32_load8_u(&instance->w2c_memory, (u64)(w2c_i2));\n\
+                 i64_store(&instance->w2c_memory, (u64)(w2c_i0) + 300, w2c_j1);\n\
+                 i32_store(instance->w2c_env_memory, (u64)(var_l3), w2c_i1);\n\
+                 f(&x, (u64)(w2c_i0) + 4u);\n\
+                 i32_load(&instance->w2c_memory, (u64)(w2c_i1) + 4ull);\n\
+                 i32_load(&instance->w2c_memory, (u64)(w2c_i1 + 1));\n";
+        let out = unprivileged_accesses(c).unwrap();
+        assert!(out.starts_with("#undef DEFINE_LOAD\n"), "{out}");
+        for want in [
+            "w2c_i1 = i32_load_at(&instance->w2c_memory, w2c_i1, 4u);",
+            "w2c_i2 = i32_load8_u_at(&instance->w2c_memory, w2c_i2, 0u);",
+            "i64_store_at(&instance->w2c_memory, w2c_i0, 300u, w2c_j1);",
+            "i32_store_at(instance->w2c_env_memory, var_l3, 0u, w2c_i1);",
+            // Not an access, an unknown suffix, an expression: unchanged
+            // (the runtime's full check covers the last two).
+            "f(&x, (u64)(w2c_i0) + 4u);",
+            "i32_load(&instance->w2c_memory, (u64)(w2c_i1) + 4ull);",
+            "i32_load(&instance->w2c_memory, (u64)(w2c_i1 + 1));",
+        ] {
+            assert!(out.contains(want), "{want} not in\n{out}");
+        }
+    }
+
+    #[test]
+    fn output_without_load_definitions_is_refused() {
+        assert!(matches!(unprivileged_accesses("int x;"), Err(AotError::Unexpected(_))));
+    }
 }

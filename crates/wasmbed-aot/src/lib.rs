@@ -11,8 +11,10 @@
 //! [`compiler`](NativeArtifact::compiler) string, so a cached artifact is
 //! never reused by another compiler.
 //!
-//! What the C keeps of the sandbox (see `rt/`): every linear-memory access
-//! is bounds-checked in software; a trap unwinds to the device's call with
+//! What the C keeps of the sandbox (see `rt/`): no linear-memory access
+//! reaches outside the memory (each is unprivileged and the device's MPU
+//! confines them, or each is checked in software: [`Bounds`]); a trap
+//! unwinds to the device's call with
 //! its reason; each function entry checks the stack left; runaway code is
 //! stopped by the device at the call's deadline, at no cost per loop (its
 //! timer sends the app's code, and only that, to the runtime's abort path:
@@ -24,7 +26,7 @@ mod compile;
 mod module;
 
 pub use cache::{Cache, Origin};
-pub use compile::{Toolchain, compile};
+pub use compile::{Bounds, Toolchain, compile, compile_with};
 pub use module::{EntryPoints, ModuleShape};
 use wasmbed_protocol::NativeArtifact;
 

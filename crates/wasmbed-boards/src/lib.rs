@@ -144,6 +144,25 @@ impl Cpu {
             Self::CortexM33 => &["-mcpu=cortex-m33+nofp", "-mthumb", "-mfloat-abi=soft"],
         }
     }
+
+    /// The core's memory protection unit, which confines native app code's
+    /// accesses to its linear memory in hardware.
+    pub const fn mpu(self) -> Mpu {
+        match self {
+            Self::CortexM3 | Self::CortexM4F | Self::CortexM7F => Mpu::Pmsav7,
+            Self::CortexM33 => Mpu::Pmsav8,
+        }
+    }
+}
+
+/// The architecture of a core's memory protection unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mpu {
+    /// Armv7-M's PMSAv7: each region a power of two in size, aligned to
+    /// it, in eight subregions that can each be left out.
+    Pmsav7,
+    /// Armv8-M's PMSAv8: each region a base and a limit, 32-byte aligned.
+    Pmsav8,
 }
 
 /// QEMU's emulation of a board.

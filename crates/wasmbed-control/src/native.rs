@@ -27,6 +27,11 @@ pub trait NativeBuilder: Send + Sync {
     /// The module stored under `module_digest`, compiled for `board`: the
     /// artifact (already in the module store), or why there is none.
     async fn build(&self, module_digest: &str, board: &str) -> Result<NativeArtifactRef, String>;
+
+    /// What a build for `board` would name as its compiler now (`None`:
+    /// no build for it). Code built by another compiler (an older
+    /// platform's) is built again.
+    fn compiler(&self, board: &str) -> Option<String>;
 }
 
 impl std::fmt::Debug for dyn NativeBuilder {
@@ -48,14 +53,24 @@ pub fn target_boards<'a>(app: &Application, devices: impl IntoIterator<Item = &'
 
 /// The (revision, module digest, board) builds `status` lacks: for the
 /// revisions devices may be sent now (the rollout's and the one it
-/// replaces), when they ask for native code, one per board in `boards`.
-pub fn missing(status: &ApplicationStatus, boards: &BTreeSet<String>) -> Vec<(u64, String, String)> {
+/// replaces), when they ask for native code, one per board in `boards`
+/// that has no record, or code from a compiler other than `compiler`
+/// says is current for the board.
+pub fn missing(
+    status: &ApplicationStatus,
+    boards: &BTreeSet<String>,
+    compiler: impl Fn(&str) -> Option<String>,
+) -> Vec<(u64, String, String)> {
     let Some(ro) = &status.rollout else { return Vec::new() };
     let mut out = Vec::new();
     for rev in ro.sent_revisions() {
         let Some(r) = status.revision(rev).filter(|r| !r.template.execution.is_interpreted()) else { continue };
         for board in boards {
-            if !r.native.iter().any(|b| &b.board == board) {
+            let current = |b: &NativeBuild| match (b.artifact(), compiler(board)) {
+                (Some(a), Some(now)) => a.compiler == now,
+                _ => true,
+            };
+            if !r.native.iter().any(|b| &b.board == board && current(b)) {
                 out.push((rev, r.template.digest.clone(), board.clone()));
             }
         }
@@ -89,7 +104,8 @@ pub async fn build_missing(
     boards: &BTreeSet<String>,
     builder: Option<&dyn NativeBuilder>,
 ) {
-    for (rev, digest, board) in missing(status, boards) {
+    let compiler = |board: &str| builder.and_then(|b| b.compiler(board));
+    for (rev, digest, board) in missing(status, boards, compiler) {
         let build = match builder {
             None => NativeBuild::failed(&board, NO_TOOLCHAIN),
             Some(b) => match b.build(&digest, &board).await {
@@ -147,10 +163,21 @@ mod tests {
 
     struct Fake {
         calls: Mutex<Vec<(String, String)>>,
+        compiler: Mutex<String>,
+    }
+
+    impl Fake {
+        fn new() -> Self {
+            Self { calls: Mutex::new(Vec::new()), compiler: Mutex::new("c".into()) }
+        }
     }
 
     #[async_trait]
     impl NativeBuilder for Fake {
+        fn compiler(&self, _board: &str) -> Option<String> {
+            Some(self.compiler.lock().unwrap().clone())
+        }
+
         async fn build(&self, digest: &str, board: &str) -> Result<NativeArtifactRef, String> {
             self.calls.lock().unwrap().push((digest.into(), board.into()));
             if board == "mps2-an386" {
@@ -164,7 +191,8 @@ mod tests {
                     compiler: "c".into(),
                 });
             }
-            Ok(NativeArtifactRef { board: board.into(), digest: "aa".repeat(32), size: 10, compiler: "c".into() })
+            let compiler = self.compiler.lock().unwrap().clone();
+            Ok(NativeArtifactRef { board: board.into(), digest: "aa".repeat(32), size: 10, compiler })
         }
     }
 
@@ -187,7 +215,7 @@ mod tests {
 
     #[test]
     fn each_needed_revision_is_built_once_per_target_board_and_failures_fall_back_with_a_reason() {
-        let fake = Fake { calls: Mutex::new(Vec::new()) };
+        let fake = Fake::new();
         let mut st = status(Execution::Auto);
         block_on(build_missing(&mut st, &boards(&["mps2-an385", "mps2-an386", "odd"]), Some(&fake)));
         assert_eq!(fake.calls.lock().unwrap().len(), 6, "two revisions, three boards");
@@ -209,8 +237,25 @@ mod tests {
     }
 
     #[test]
+    fn code_from_another_compiler_is_built_again() {
+        let fake = Fake::new();
+        let mut st = status(Execution::Native);
+        block_on(build_missing(&mut st, &boards(&["mps2-an385"]), Some(&fake)));
+        assert_eq!(fake.calls.lock().unwrap().len(), 2, "two revisions");
+        // The platform was upgraded: its compiler (or runtime) changed.
+        *fake.compiler.lock().unwrap() = "c2".into();
+        block_on(build_missing(&mut st, &boards(&["mps2-an385"]), Some(&fake)));
+        assert_eq!(fake.calls.lock().unwrap().len(), 4, "both rebuilt");
+        let artifact = st.revision(2).unwrap().artifact_for("mps2-an385").unwrap();
+        assert_eq!(artifact.compiler, "c2");
+        assert_eq!(st.revision(2).unwrap().native.len(), 1, "the record replaced");
+        block_on(build_missing(&mut st, &boards(&["mps2-an385"]), Some(&fake)));
+        assert_eq!(fake.calls.lock().unwrap().len(), 4, "current code is kept");
+    }
+
+    #[test]
     fn interpreted_revisions_build_nothing_and_no_builder_says_so() {
-        let fake = Fake { calls: Mutex::new(Vec::new()) };
+        let fake = Fake::new();
         let mut st = status(Execution::Interpreted);
         block_on(build_missing(&mut st, &boards(&["mps2-an385"]), Some(&fake)));
         assert!(fake.calls.lock().unwrap().is_empty());

@@ -58,6 +58,11 @@ impl std::fmt::Debug for AotBuilder {
 
 #[async_trait]
 impl NativeBuilder for AotBuilder {
+    fn compiler(&self, board: &str) -> Option<String> {
+        let tools = self.tools.as_ref().ok()?;
+        Some(tools.compiler_for(wasmbed_boards::board(board)?))
+    }
+
     async fn build(&self, module_digest: &str, board: &str) -> Result<NativeArtifactRef, String> {
         if board == SIM_BOARD {
             return Err("the host simulator runs no native code: interpreted".into());

@@ -87,9 +87,27 @@ impl Env {
 
     /// Stores `module` under `digest` whether or not it matches.
     async fn deploy_as(&self, name: &str, selector: &str, module: &[u8], digest: &str) {
+        self.deploy_with(name, selector, module, digest, wasmbed_model::Execution::Interpreted).await;
+    }
+
+    /// Deploys `module` compiled to native code for each board.
+    async fn deploy_native(&self, name: &str, selector: &str, module: &[u8]) {
+        let digest = hex::encode(Sha256::digest(module));
+        self.deploy_with(name, selector, module, &digest, wasmbed_model::Execution::Native).await;
+    }
+
+    async fn deploy_with(
+        &self,
+        name: &str,
+        selector: &str,
+        module: &[u8],
+        digest: &str,
+        execution: wasmbed_model::Execution,
+    ) {
         self.p.store.put_module(digest, module).await.unwrap();
         let spec = ApplicationSpec {
             selector: selector.into(),
+            execution,
             limits: Limits { tick_ms: 200, ..Limits::default() },
             ..ApplicationSpec::new("1", digest, module.len() as u32)
         };
@@ -197,13 +215,20 @@ fn sigkill(pid: u32) {
 
 /// Every supported board boots our firmware, enrolls over mTLS (the olimex
 /// board over its UART link), runs an app whose output reaches the log
-/// book, and reports it Running.
+/// book, and reports it Running. Every board with RAM for a second app
+/// runs native code with the MPU keeping its bounds (PMSAv7 on the M3, M4
+/// and M7, PMSAv8 on the M33): it runs, and a store past its memory fails
+/// that app alone with the reason, the device going on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_board_enrolls_and_runs_an_app() {
     const BOARDS: [&str; 5] = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "olimex-stm32-h405"];
+    // The olimex board's 112 KiB heap holds one app's 64 KiB page.
+    const TWO_APPS: [&str; 4] = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505"];
     let p = platform_for(&BOARDS).await;
     for board in BOARDS {
-        p.add_board_device(&format!("b-{board}"), board, &[("fleet", "boards"), ("board", board)]).await;
+        let room = if TWO_APPS.contains(&board) { "two" } else { "one" };
+        let labels = [("fleet", "boards"), ("board", board), ("apps", room)];
+        p.add_board_device(&format!("b-{board}"), board, &labels).await;
     }
     p.deploy("hello", "fleet=boards", &logging_app("hello board")).await;
     for board in BOARDS {
@@ -212,6 +237,33 @@ async fn every_board_enrolls_and_runs_an_app() {
         assert_eq!(d.status.phase, DevicePhase::Online);
         assert!(p.console(&name).contains(&format!("wasmbed firmware {} on {board}", env!("CARGO_PKG_VERSION"))));
         p.wait_log(&name, None, "hello board").await;
+    }
+    let native = logging_app("native board");
+    p.deploy_native("native", "apps=two", &native).await;
+    for board in TWO_APPS {
+        let name = format!("b-{board}");
+        p.wait_log(&name, Some("native"), "native board").await;
+        // The gateway's record: the device holds the artifact, not the module.
+        let app = p.p.store.get_application("native").await.unwrap().unwrap();
+        let artifact = app.status.revision(1).and_then(|r| r.artifact_for(board)).unwrap().digest.clone();
+        p.wait_for(&name, "holding native code", |d| {
+            d.status.session.app("native").is_some_and(|a| a.digest == artifact)
+        })
+        .await;
+    }
+    let oob = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "init") (i32.store (i32.const 65536) (i32.const 1))))"#,
+    )
+    .unwrap();
+    p.deploy_native("oob", "apps=two", &oob).await;
+    for board in TWO_APPS {
+        let name = format!("b-{board}");
+        let d = p.wait_for(&name, "failing oob", |d| app_state(d, "oob") == Some(AppState::Failed)).await;
+        let reason = d.status.session.app("oob").and_then(|a| a.reason.clone()).unwrap_or_default();
+        assert!(reason.contains("out of bounds memory access"), "{board}: {reason}");
+        assert_eq!(d.status.phase, DevicePhase::Online);
+        assert_eq!(app_state(&d, "native"), Some(AppState::Running), "{board}");
+        assert!(!p.console(&name).contains("resetting"), "{}", p.console(&name));
     }
     // The 128 KiB-RAM board refuses a module its heap cannot hold, saying
     // which limit (its budget's data segment bytes, or the free heap the

@@ -54,7 +54,8 @@ pub use frame::{
 pub use manifest::*;
 pub use msg::*;
 pub use native::{
-    NATIVE_EXPORTS_MEMORY, NATIVE_HEADER_LEN, NATIVE_IO_WORDS, NATIVE_MAGIC, NativeArtifact, NativeError,
+    NATIVE_BOUNDS_MPU, NATIVE_EXPORTS_MEMORY, NATIVE_HEADER_LEN, NATIVE_IO_WORDS, NATIVE_MAGIC, NativeArtifact,
+    NativeError,
 };
 /// Heartbeat interval a device keeps until its gateway's `Welcome` says
 /// otherwise, and the interval the platform asks for by default.

@@ -19,15 +19,22 @@ use alloc::vec::Vec;
 use minicbor::bytes::{ByteArray, ByteVec};
 use minicbor::{Decode, Encode};
 
-/// The header's first word: "WNA1", little-endian.
-pub const NATIVE_MAGIC: u32 = u32::from_le_bytes(*b"WNA1");
+/// The header's first word: "WNA2", little-endian ("WNA1" images had
+/// no out-of-bounds path and no bounds flag: devices refuse them).
+pub const NATIVE_MAGIC: u32 = u32::from_le_bytes(*b"WNA2");
 
 /// The header's size in bytes: magic, instance size, exports, four entry
-/// points, the abort path and the app code's range (see `rt/wasmbed-host.h`).
-pub const NATIVE_HEADER_LEN: usize = 10 * 4;
+/// points, the abort path, the app code's range and the out-of-bounds
+/// path (see `rt/wasmbed-host.h`).
+pub const NATIVE_HEADER_LEN: usize = 11 * 4;
 
 /// The header's `exports` bit saying the app exports its memory.
 pub const NATIVE_EXPORTS_MEMORY: u32 = 1 << 3;
+
+/// The header's `exports` bit saying the code leaves linear memory's
+/// bounds to the device's MPU: its accesses to that memory are
+/// unprivileged, and a device runs it only with the MPU confining them.
+pub const NATIVE_BOUNDS_MPU: u32 = 1 << 4;
 
 /// Words in the argument block native code hands a host function: the
 /// longest argument list of any (`i2c_write_read`), rounded up. The code
@@ -79,7 +86,7 @@ impl core::fmt::Display for NativeError {
         match self {
             Self::Undecodable => f.write_str("not a native artifact"),
             Self::Truncated => f.write_str("native image shorter than its header or its size"),
-            Self::BadMagic => f.write_str("native image without the WNA1 header"),
+            Self::BadMagic => f.write_str("native image without the WNA2 header"),
             Self::BadRelocation(at) => write!(f, "relocation at {at} outside the image"),
         }
     }

@@ -1,7 +1,8 @@
 //! Native app code (compiled by wasmbed-aot with Debian's wasm2c and
 //! arm-none-eabi-gcc) on the real firmware loader in QEMU's mps2-an385:
-//! a good app runs; code that writes past its memory, recurses without
-//! end, divides by zero, loops for ever or hands a host function a buffer
+//! a good app runs; code that reaches past its memory (caught by the MPU,
+//! or by software checks in code built that way), recurses without end,
+//! divides by zero, loops for ever or hands a host function a buffer
 //! outside its memory is stopped with its reason; code for another board,
 //! with an ungranted import, or with a tampered relocation is refused.
 //! After all of them the first app runs again, the heap is back where it
@@ -12,16 +13,21 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use wasmbed_aot::{Toolchain, compile};
+use wasmbed_aot::{Bounds, Toolchain, compile, compile_with};
 use wasmbed_protocol::NativeArtifact;
 use wasmbed_qemu::ProcessGroup;
 
 mod common;
 
 fn native(wat: &str, board: &str) -> Vec<u8> {
+    native_with(wat, board, Bounds::Mpu)
+}
+
+fn native_with(wat: &str, board: &str, bounds: Bounds) -> Vec<u8> {
     let module = wat::parse_str(wat).unwrap();
     let board = wasmbed_boards::board(board).unwrap();
-    compile(&module, board, &Toolchain::from_path().expect("wasm2c and arm-none-eabi-gcc")).unwrap().encode()
+    let tools = Toolchain::from_path().expect("wasm2c and arm-none-eabi-gcc");
+    compile_with(&module, board, &tools, bounds).unwrap().encode()
 }
 
 /// Boots the check image with `loads` (file, address) until its console
@@ -69,11 +75,8 @@ fn run_check_peek(
     }
 }
 
-fn run_check(dir: &std::path::Path, loads: &[(std::path::PathBuf, u32)], until: &str) -> String {
-    run_check_peek(dir, loads, until, &[]).0
-}
-
 const LOG: &str = r#"(import "wasmbed" "log" (func $log (param i32 i32)))"#;
+const OOB: &str = "out of bounds memory access";
 
 fn app(body: &str) -> String {
     format!(
@@ -96,8 +99,18 @@ fn native_code_is_stopped_or_refused_with_a_reason_and_the_device_goes_on() {
     tampered.relocations.push(tampered.image.len() as u32);
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (good.clone(), r#"ok ["hello native"]"#),
-        (native(&app("(i32.store (i32.const 65536) (i32.const 1))"), an385), "out of bounds memory access"),
-        (native(&app("(i32.store offset=8 (i32.const -4) (i32.const 1))"), an385), "out of bounds memory access"),
+        // Bounds kept by the MPU: a store, a load whose value is unused,
+        // the byte below the memory, a word straddling its end, and an
+        // offset that wraps past 4 GiB (the one check left in software).
+        (native(&app("(i32.store (i32.const 65536) (i32.const 1))"), an385), OOB),
+        (native(&app("(drop (i32.load (i32.const 65536)))"), an385), OOB),
+        (native(&app("(drop (i32.load8_u (i32.const -1)))"), an385), OOB),
+        (native(&app("(i64.store (i32.const 65532) (i64.const -1))"), an385), OOB),
+        (native(&app("(i32.store offset=8 (i32.const -4) (i32.const 1))"), an385), OOB),
+        // Bounds kept in software, as a board without an MPU would.
+        (native_with(&app("(i32.store (i32.const 65536) (i32.const 1))"), an385, Bounds::Software), OOB),
+        (native_with(&app("(i32.store offset=8 (i32.const -4) (i32.const 1))"), an385, Bounds::Software), OOB),
+        (native_with(&app("(call $log (i32.const 16) (i32.const 12))"), an385, Bounds::Software), "hello native"),
         (native(&app("(drop (call $deep (i32.const 0)))"), an385), "call stack exhausted"),
         (native(&app("(drop (i32.div_u (i32.const 1) (i32.wrap_i64 (local.get $now))))"), an385), "ok []"),
         (native(&app("(drop (i32.div_u (i32.const 1) (i32.const 0)))"), an385), "integer divide by zero"),
@@ -125,8 +138,11 @@ fn native_code_is_stopped_or_refused_with_a_reason_and_the_device_goes_on() {
     }
     let input = dir.path().join("artifacts.bin");
     std::fs::write(&input, &blob).unwrap();
-    let text = run_check(dir.path(), &[(input, 0x2101_0000)], "native check: done");
+    // MPU_CTRL, read through QEMU's monitor: the loader turned the MPU on
+    // (ENABLE) with the default map for privileged code (PRIVDEFENA).
+    let (text, mpu_ctrl) = run_check_peek(dir.path(), &[(input, 0x2101_0000)], "native check: done", &[0xE000_ED94]);
     assert!(!text.contains("resetting"), "{text}");
+    assert_eq!(mpu_ctrl, [0b101], "MPU_CTRL");
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("native check: ")).collect();
     for (n, (_, want)) in cases.iter().enumerate() {
         let line = lines.get(n).unwrap_or_else(|| panic!("no line for case {n}:\n{text}"));

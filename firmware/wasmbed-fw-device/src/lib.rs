@@ -350,6 +350,29 @@ macro_rules! bench_main {
     };
 }
 
+/// An exception handler `$name` that calls `$work(frame)` with the stacked
+/// frame of what the exception interrupted: MSP or PSP, as EXC_RETURN
+/// says; the tail branch keeps EXC_RETURN in lr, so `$work` returns from
+/// the exception.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! with_frame {
+    ($name:ident, $work:path) => {
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        unsafe extern "C" fn $name() {
+            core::arch::naked_asm!(
+                "tst lr, #4",
+                "ite eq",
+                "mrseq r0, msp",
+                "mrsne r0, psp",
+                "b {work}",
+                work = sym $work,
+            );
+        }
+    };
+}
+
 /// The exception handlers of every image: SysTick drives the time base, a
 /// hard fault prints where it happened and resets, the NMI (the MPS2
 /// watchdog's warning) records that the watchdog is about to reset. [`board_main!`] brings
@@ -359,20 +382,12 @@ macro_rules! bench_main {
 macro_rules! exception_handlers {
     () => {
         // SysTick hands the stacked frame of what it interrupted to the
-        // native-code watch (wasmbed_fw_native::on_tick): MSP or PSP, as
-        // EXC_RETURN says; the tail branch keeps EXC_RETURN in lr.
-        #[unsafe(naked)]
-        #[unsafe(no_mangle)]
-        unsafe extern "C" fn SysTick() {
-            core::arch::naked_asm!(
-                "tst lr, #4",
-                "ite eq",
-                "mrseq r0, msp",
-                "mrsne r0, psp",
-                "b {tick}",
-                tick = sym $crate::tick_with_frame,
-            );
-        }
+        // native-code watch (wasmbed_fw_native::on_tick).
+        $crate::with_frame!(SysTick, $crate::tick_with_frame);
+        // A memory fault hands its frame to the native-code loader
+        // (wasmbed_fw_native::on_memory_fault): an app's access outside
+        // its linear memory becomes that app's trap; any other resets.
+        $crate::with_frame!(MemoryManagement, $crate::memory_fault_with_frame);
 
         #[$crate::cortex_m_rt::exception]
         unsafe fn HardFault(ef: &$crate::cortex_m_rt::ExceptionFrame) -> ! {
@@ -405,4 +420,17 @@ pub unsafe extern "C" fn tick_with_frame(frame: *mut u32) {
     systick::on_tick();
     // SAFETY: the handler passes its own exception frame.
     unsafe { wasmbed_fw_native::on_tick(frame) }
+}
+
+/// The MemManage handler's work, with the exception frame that faulted.
+///
+/// # Safety
+/// Only from the MemManage handler, with its stacked frame.
+pub unsafe extern "C" fn memory_fault_with_frame(frame: *mut u32) {
+    // SAFETY: the handler passes its own exception frame.
+    if unsafe { wasmbed_fw_native::on_memory_fault(frame) } {
+        return;
+    }
+    // SAFETY: as above: word 6 is the faulting instruction's address.
+    fault("memory fault", unsafe { frame.add(6).read_volatile() })
 }

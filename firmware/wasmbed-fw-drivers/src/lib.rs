@@ -15,6 +15,7 @@ pub mod fpgaio;
 #[cfg(feature = "ethernet")]
 pub mod lan9118;
 pub mod mmio;
+pub mod mpu;
 pub mod pl022;
 pub mod sbcon_i2c;
 pub mod stm32_adc;
