@@ -10,9 +10,18 @@
 //! that cover a block exactly, and [`alignment`] says how to place a block
 //! so one region does. Armv8-M (PMSAv8) regions are a base and a limit.
 
-use wasmbed_boards::Mpu;
-
 use crate::mmio::Regs;
+
+/// The architecture of a core's MPU (which core has which is the board
+/// table's fact, `wasmbed_boards::Cpu::mpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mpu {
+    /// Armv7-M's PMSAv7: regions a power of two in size, aligned to it,
+    /// in eight subregions that can each be left out.
+    Pmsav7,
+    /// Armv8-M's PMSAv8: regions from a 32-byte-aligned base to a limit.
+    Pmsav8,
+}
 
 /// The MPU's registers, from `MPU_TYPE` (System Control Space).
 pub const MPU_BASE: usize = 0xE000_ED90;

@@ -39,9 +39,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use wasmbed_agent::{Entry, NativeHost, NativeInstance, NativeLoader, NativeTrap};
-use wasmbed_boards::Mpu;
 use wasmbed_fw_drivers::mmio::Mmio;
-use wasmbed_fw_drivers::mpu::{self, Cover, MEMORY_REGIONS, MPU_BASE, MpuRegs};
+use wasmbed_fw_drivers::mpu::{self, Cover, MEMORY_REGIONS, MPU_BASE, Mpu, MpuRegs};
 use wasmbed_protocol::{NATIVE_BOUNDS_MPU, NATIVE_EXPORTS_MEMORY, NATIVE_IO_WORDS, NATIVE_MAGIC, NativeArtifact};
 
 /// Stack native code may use below the point it is called from, host
@@ -484,7 +483,11 @@ pub struct Loader {
 impl Loader {
     /// A loader for this board's code.
     pub fn new(board: &'static str) -> Self {
-        Self { board, mpu: wasmbed_boards::board(board).map(|b| b.cpu.mpu()) }
+        let mpu = wasmbed_boards::board(board).map(|b| match b.cpu.mpu() {
+            wasmbed_boards::Mpu::Pmsav7 => Mpu::Pmsav7,
+            wasmbed_boards::Mpu::Pmsav8 => Mpu::Pmsav8,
+        });
+        Self { board, mpu }
     }
 }
 
