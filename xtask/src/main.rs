@@ -158,7 +158,10 @@ fn cargo() -> Command {
 /// Runs a step, announcing it; a failure names the step.
 fn run(what: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("==> {what}");
+    let started = std::time::Instant::now();
     let status = cmd.status().with_context(|| format!("cannot start: {what}"))?;
+    // Each step's time, so a slow CI run says where its minutes went.
+    eprintln!("<== {what}: {:.0} s", started.elapsed().as_secs_f64());
     if !status.success() {
         bail!("{what} failed ({status})");
     }
