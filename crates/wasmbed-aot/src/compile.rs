@@ -106,9 +106,13 @@ impl Toolchain {
     pub fn with(wasm2c: PathBuf, gcc: PathBuf) -> Result<Self, AotError> {
         let w = version("wasm2c", &wasm2c, "--version")?;
         let g = version("arm-none-eabi-gcc", &gcc, "-dumpversion")?;
-        let rt: String = RT_FILES
-            .iter()
-            .fold(Sha256::new(), |h, (_, text)| h.chain_update(text.as_bytes()))
+        // Our part of the compiler: the runtime, and the rewrite and glue
+        // (this file and the module reader), so a change to any of them
+        // names another compiler and cached or stored code is built again.
+        let ours =
+            RT_FILES.iter().map(|(_, text)| *text).chain([include_str!("compile.rs"), include_str!("module.rs")]);
+        let rt: String = ours
+            .fold(Sha256::new(), |h, text| h.chain_update(text.as_bytes()))
             .finalize()
             .iter()
             .take(4)
@@ -336,9 +340,9 @@ fn glue(shape: &ModuleShape, bounds: Bounds) -> String {
     let mut exports = 0u32;
     let mut cases = String::new();
     for (bit, on, call) in [
-        (0, e.init, "Z_appZ_init(inst)"),
-        (1, e.tick, "Z_appZ_tick(inst, arg)"),
-        (2, e.on_message, "Z_appZ_on_message(inst, (u32)arg)"),
+        (0, e.init, "Z_appZ_init(&w->app)"),
+        (1, e.tick, "Z_appZ_tick(&w->app, arg)"),
+        (2, e.on_message, "Z_appZ_on_message(&w->app, (u32)arg)"),
     ] {
         if on {
             exports |= 1 << bit;
@@ -351,10 +355,19 @@ fn glue(shape: &ModuleShape, bounds: Bounds) -> String {
     if bounds == Bounds::Mpu {
         exports |= NATIVE_BOUNDS_MPU;
     }
-    let memory = if e.memory { "return Z_appZ_memory((Z_app_instance_t*)inst);" } else { "(void)inst; return NULL;" };
+    let memory = if e.memory { "return Z_appZ_memory(&w->app);" } else { "(void)w; return NULL;" };
+    // wasm2c gives the instance a host pointer only when the module
+    // imports something; the wrapper keeps one for every module (the
+    // runtime's memory callback needs it).
+    let host_arg = if shape.imports.is_empty() { "" } else { ", host" };
     let _ = write!(
         g,
-        r#"static void enter(struct Z_wasmbed_instance_t* host, uintptr_t limit) {{
+        r#"struct wasmbed_instance {{
+  Z_app_instance_t app;
+  struct Z_wasmbed_instance_t* host;
+}};
+
+static void enter(struct Z_wasmbed_instance_t* host, uintptr_t limit) {{
   wasmbed_host = host;
   wasmbed_stack_limit = limit;
 }}
@@ -363,13 +376,16 @@ __attribute__((noinline)) static uint32_t wasmbed_instantiate(void* inst, struct
                                                             uintptr_t limit) {{
   enter(host, limit);
   if (__builtin_setjmp(wasmbed_jmp)) return wasmbed_trapped();
+  struct wasmbed_instance* w = inst;
+  w->host = host;
   Z_app_init_module();
-  Z_app_instantiate((Z_app_instance_t*)inst, host);
+  Z_app_instantiate(&w->app{host_arg});
   return 0;
 }}
 
 __attribute__((noinline)) static uint32_t wasmbed_call(void* inst, uint32_t entry, uint64_t arg, uintptr_t limit) {{
-  enter(((Z_app_instance_t*)inst)->Z_wasmbed_instance, limit);
+  struct wasmbed_instance* w = inst;
+  enter(w->host, limit);
   if (__builtin_setjmp(wasmbed_jmp)) return wasmbed_trapped();
   switch (entry) {{
 {cases}    default: (void)arg; return WASM_RT_TRAP_UNREACHABLE;
@@ -378,16 +394,18 @@ __attribute__((noinline)) static uint32_t wasmbed_call(void* inst, uint32_t entr
 }}
 
 static void* wasmbed_memory(void* inst) {{
+  struct wasmbed_instance* w = inst;
   {memory}
 }}
 
 static void wasmbed_release(void* inst, struct Z_wasmbed_instance_t* host) {{
+  struct wasmbed_instance* w = inst;
   wasmbed_host = host;
-  Z_app_free((Z_app_instance_t*)inst);
+  Z_app_free(&w->app);
 }}
 
 __attribute__((section(".wasmbed_header"), used)) const struct wasmbed_header wasmbed_header = {{
-  0x32414E57u, sizeof(Z_app_instance_t), {exports}u,
+  0x32414E57u, sizeof(struct wasmbed_instance), {exports}u,
   wasmbed_instantiate, wasmbed_call, wasmbed_memory, wasmbed_release,
   wasmbed_abort, wasmbed_guest_start, wasmbed_guest_end, wasmbed_out_of_bounds,
 }};

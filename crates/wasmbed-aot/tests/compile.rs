@@ -59,3 +59,18 @@ fn the_cache_compiles_once_and_replaces_a_damaged_copy() {
     let (c, origin) = cache.get_or_compile(&module, board, &tools).expect("third");
     assert_eq!((origin, &c), (wasmbed_aot::Origin::Compiled, &a));
 }
+
+#[test]
+fn a_module_importing_nothing_compiles() {
+    // wasm2c gives such an instance no host pointer: the glue keeps its own.
+    let tools = Toolchain::from_path().expect("tools");
+    let board = wasmbed_boards::board("mps2-an385").expect("board");
+    for wat in [
+        r#"(module (memory (export "memory") 1) (func (export "init") (i32.store (i32.const 0) (i32.const 1))))"#,
+        r#"(module (func (export "tick") (param i64)))"#,
+    ] {
+        let module = wat::parse_str(wat).expect("wat");
+        let a = compile(&module, board, &tools).unwrap_or_else(|e| panic!("{wat}: {e}"));
+        assert!(a.imports.is_empty(), "{wat}");
+    }
+}
