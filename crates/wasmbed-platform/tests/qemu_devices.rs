@@ -259,6 +259,13 @@ async fn every_board_enrolls_and_runs_an_app() {
     for board in TWO_APPS {
         let name = format!("b-{board}");
         let d = p.wait_for(&name, "failing oob", |d| app_state(d, "oob") == Some(AppState::Failed)).await;
+        // It failed as native code (a module importing nothing), not in
+        // the interpreter a failed build falls back to.
+        let app = p.p.store.get_application("oob").await.unwrap().unwrap();
+        let build = app.status.revision(1).and_then(|r| r.native.iter().find(|b| b.board == board)).cloned();
+        let artifact = build.as_ref().and_then(|b| b.artifact()).map(|a| a.digest.clone());
+        assert!(artifact.is_some(), "{board}: no native build of oob: {build:?}");
+        assert_eq!(d.status.session.app("oob").map(|a| a.digest.clone()), artifact, "{board}");
         let reason = d.status.session.app("oob").and_then(|a| a.reason.clone()).unwrap_or_default();
         assert!(reason.contains("out of bounds memory access"), "{board}: {reason}");
         assert_eq!(d.status.phase, DevicePhase::Online);
