@@ -1,7 +1,12 @@
-//! The control plane's native builder in this process: modules from the
-//! store compiled by `wasmbed-aot` (Debian's `wasm2c` and
-//! `arm-none-eabi-gcc`), cached under the data folder, and the artifacts
-//! put back in the module store, where gateways read what they send.
+//! The control plane's native builder: modules from the store compiled by
+//! `wasmbed-aot` (Debian's `wasm2c` and `arm-none-eabi-gcc`) for a board,
+//! cached under a folder, and the artifacts put back in the module store,
+//! where gateways read what they send.
+//!
+//! One builder for both deployments: `wasmbed up` (the platform in one
+//! process) and the Kubernetes controller (whose image carries the two
+//! compilers). A control plane without them still runs: every build says
+//! why there is none, and the board's devices run the interpreter.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,5 +90,78 @@ impl NativeBuilder for AotBuilder {
         let digest = hex::encode(Sha256::digest(&bytes));
         self.store.put_module(&digest, &bytes).await.map_err(|e| format!("cannot store native code {digest}: {e}"))?;
         Ok(NativeArtifactRef { board: board.into(), digest, size: bytes.len() as u32, compiler: artifact.compiler })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmbed_protocol::NativeArtifact;
+
+    const APP: &str = r#"(module (memory (export "memory") 1) (func (export "init")))"#;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Arc<dyn Store>,
+        builder: AotBuilder,
+    }
+
+    fn fixture(tools: &NativeTools) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = wasmbed_store::RedbStore::open(&dir.path().join("store.redb")).expect("store");
+        let builder = AotBuilder::new(store.clone(), dir.path().join("cache"), tools);
+        Fixture { _dir: dir, store, builder }
+    }
+
+    async fn put(store: &Arc<dyn Store>, bytes: &[u8]) -> String {
+        let digest = hex::encode(Sha256::digest(bytes));
+        store.put_module(&digest, bytes).await.expect("put");
+        digest
+    }
+
+    #[tokio::test]
+    async fn a_module_is_built_once_and_its_artifact_stored_under_its_digest() {
+        let f = fixture(&NativeTools::FromPath);
+        let digest = put(&f.store, &wat::parse_str(APP).expect("wat")).await;
+        let built = f.builder.build(&digest, "mps2-an505").await.expect("built");
+        assert_eq!(built.board, "mps2-an505");
+        assert_eq!(Some(built.compiler.clone()), f.builder.compiler("mps2-an505"));
+        let stored = f.store.get_module(&built.digest).await.expect("read").expect("stored");
+        assert_eq!(hex::encode(Sha256::digest(&stored)), built.digest);
+        assert_eq!(stored.len(), built.size as usize);
+        let artifact = NativeArtifact::decode(&stored).expect("an artifact");
+        assert_eq!(artifact.board, "mps2-an505");
+        assert_eq!(hex::encode(*artifact.module_sha256), digest);
+        // The cache answers the second build with the same bytes.
+        assert_eq!(f.builder.build(&digest, "mps2-an505").await, Ok(built));
+    }
+
+    #[tokio::test]
+    async fn what_cannot_be_built_says_why() {
+        let f = fixture(&NativeTools::FromPath);
+        let garbage = put(&f.store, b"\0asm\x01\0\0\0\x01\x02").await;
+        let err = f.builder.build(&garbage, "mps2-an385").await.expect_err("not a module");
+        assert!(err.contains("native build for mps2-an385 failed"), "{err}");
+        let good = put(&f.store, &wat::parse_str(APP).expect("wat")).await;
+        let err = f.builder.build(&good, SIM_BOARD).await.expect_err("the simulator");
+        assert!(err.contains("interpreted"), "{err}");
+        let err = f.builder.build(&good, "no-such-board").await.expect_err("unknown board");
+        assert!(err.contains("not in the board table"), "{err}");
+        let err = f.builder.build(&good, "stm32vldiscovery").await.expect_err("no agent");
+        assert!(err.contains("stm32vldiscovery"), "{err}");
+        let err = f.builder.build(&"0".repeat(64), "mps2-an385").await.expect_err("absent");
+        assert!(err.contains("not in the store"), "{err}");
+        // And the builder still builds.
+        assert!(f.builder.build(&good, "mps2-an385").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn without_compilers_every_build_says_so() {
+        let missing = NativeTools::Paths { wasm2c: "/nonexistent/wasm2c".into(), gcc: "/nonexistent/gcc".into() };
+        let f = fixture(&missing);
+        let digest = put(&f.store, &wat::parse_str(APP).expect("wat")).await;
+        assert_eq!(f.builder.compiler("mps2-an385"), None);
+        let err = f.builder.build(&digest, "mps2-an385").await.expect_err("no tools");
+        assert!(err.contains("no native toolchain") && err.contains("interpreted"), "{err}");
     }
 }

@@ -14,11 +14,10 @@
 
 mod app_keys;
 pub mod fixtures;
-mod native;
 mod upgrade;
 
 pub use app_keys::{AppKeyInfo, AppKeys};
-pub use native::{AotBuilder, NativeTools};
+pub use wasmbed_builder::{AotBuilder, NativeTools};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,8 +1,9 @@
 //! The Wasmbed controller for Kubernetes: keeps the platform CA in a
 //! Secret, issues the gateway's identity, runs the control-plane
 //! reconcilers over the cluster's resources, runs one QEMU Pod per
-//! emulated Device, and serves the HTTP API (and the dashboard, when its
-//! files are in the image).
+//! emulated Device, compiles revisions asking for native code (its image
+//! carries `wasm2c` and `arm-none-eabi-gcc`), and serves the HTTP API (and
+//! the dashboard, when its files are in the image).
 //!
 //! The API holds no device sessions (they live in the gateway replicas):
 //! terminal commands go to the replica holding the device's session, and
@@ -24,6 +25,7 @@ use clap::Parser;
 use k8s_openapi::api::core::v1::{ConfigMap, ResourceRequirements, Secret};
 use kube::{Api, Client};
 use tokio::sync::watch;
+use wasmbed_builder::{AotBuilder, NativeTools};
 use wasmbed_k8s::KubeStore;
 use wasmbed_k8s::devices::{self, DevicePodConfig};
 use wasmbed_k8s::secrets::{self, Mutability};
@@ -79,6 +81,11 @@ struct Args {
     /// The built dashboard to serve at `/`.
     #[arg(long)]
     dashboard_dir: Option<PathBuf>,
+    /// Folder native builds are cached in (`wasm2c` and
+    /// `arm-none-eabi-gcc` on `PATH` compile revisions asking for native
+    /// code; without them those revisions run interpreted, and say so).
+    #[arg(long, default_value = "/var/cache/wasmbed/native")]
+    native_cache_dir: PathBuf,
 }
 
 #[tokio::main]
@@ -144,7 +151,12 @@ async fn main() -> Result<()> {
     let control_cfg = wasmbed_control::ControlConfig::default()
         .without_gateway_assignment()
         .with_signer(signer)
-        .with_module_check(check);
+        .with_module_check(check)
+        .with_native_builder(Arc::new(AotBuilder::new(
+            store.clone() as Arc<dyn Store>,
+            args.native_cache_dir.clone(),
+            &NativeTools::FromPath,
+        )));
     let control = tokio::spawn(wasmbed_control::run(
         store.clone() as Arc<dyn Store>,
         clock::system(),
