@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use wasmbed_control::CheckError;
 use wasmbed_model::Store;
 
 /// Validates stored modules by digest.
@@ -29,13 +30,13 @@ impl std::fmt::Debug for StoredModuleCheck {
 
 #[async_trait]
 impl wasmbed_control::ModuleCheck for StoredModuleCheck {
-    async fn check(&self, digest: &str) -> Result<(), String> {
+    async fn check(&self, digest: &str) -> Result<(), CheckError> {
         let bytes = self
             .store
             .get_module(digest)
             .await
-            .map_err(|e| format!("cannot read module {digest}: {e}"))?
-            .ok_or_else(|| format!("module {digest} is not in the store"))?;
-        wasmbed_agent::validate_bytes(&bytes)
+            .map_err(|e| CheckError::Unavailable(format!("cannot read it: {e}")))?
+            .ok_or_else(|| CheckError::Unavailable("it is not in the store (not uploaded yet?)".into()))?;
+        wasmbed_agent::validate_bytes(&bytes).map_err(CheckError::Invalid)
     }
 }

@@ -39,4 +39,4 @@ pub use desired::{
 };
 pub use native::NativeBuilder;
 pub use run::{Clock, ControlConfig, run};
-pub use signing::{ModuleCheck, SharedKey};
+pub use signing::{CheckError, ModuleCheck, SIGNED_CONDITION, SharedKey};

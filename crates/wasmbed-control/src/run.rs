@@ -41,7 +41,7 @@ use crate::lifecycle::{heartbeat_deadline, lifecycle};
 use crate::modules::{Sweeper, used};
 use crate::native::{self, NativeBuilder};
 use crate::rollout::reconcile_fleet;
-use crate::signing::{ModuleCheck, SharedKey, sign_manifests};
+use crate::signing::{CheckError, ModuleCheck, SharedKey, sign_manifests, with_signed_condition};
 
 pub use wasmbed_model::clock::Clock;
 
@@ -157,8 +157,12 @@ struct Reconciler {
     next_sweep_ms: u64,
     /// Id of the key the last pass signed with.
     signed_with: Option<[u8; 8]>,
-    /// What the module check said of each module digest it was asked about.
-    checked: BTreeMap<String, Result<(), String>>,
+    /// What the module check said of each module digest it was asked
+    /// about (verdicts only: a module it could not read is asked again).
+    checked: BTreeMap<String, Result<(), CheckError>>,
+    /// Applications whose module could not be checked: reconciled again
+    /// at the next tick.
+    recheck: BTreeSet<String>,
 }
 
 /// Runs every reconciler until `shutdown` turns true.
@@ -177,6 +181,7 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut sh
         next_sweep_ms: 0,
         signed_with: None,
         checked: BTreeMap::new(),
+        recheck: BTreeSet::new(),
     };
     r.relist().await;
     info!("control plane reconcilers running");
@@ -333,6 +338,7 @@ impl Reconciler {
     /// Marks what time alone made stale.
     fn timers(&mut self) {
         let now = self.now();
+        self.dirty.apps.append(&mut self.recheck);
         // A rotated key signs every application's manifests again.
         let key_id = self.cfg.signer.as_ref().and_then(|k| k.read().ok().map(|k| k.id()));
         if key_id != self.signed_with {
@@ -442,20 +448,43 @@ impl Reconciler {
                 // Edge components are compiled (and so checked) by the
                 // gateway that runs them; device modules are not.
                 let device = a.spec.runtime == Runtime::Device;
+                let mut unavailable: BTreeMap<String, CheckError> = BTreeMap::new();
                 if let Some(check) = self.cfg.module_check.as_ref().filter(|_| device) {
                     for digest in native::sent_digests(&next) {
-                        if let std::collections::btree_map::Entry::Vacant(slot) = self.checked.entry(digest) {
-                            let verdict = check.check(slot.key()).await;
-                            if let Err(why) = &verdict {
-                                warn!(app = %name, "module {} is not signed: {why}", slot.key());
+                        if self.checked.contains_key(&digest) {
+                            continue;
+                        }
+                        match check.check(&digest).await {
+                            Ok(()) => {
+                                self.checked.insert(digest, Ok(()));
                             }
-                            slot.insert(verdict);
+                            Err(e @ CheckError::Invalid(_)) => {
+                                warn!(app = %name, "module {digest} is not signed: {e}");
+                                self.checked.insert(digest, Err(e));
+                            }
+                            // Not a verdict: asked again at the next tick.
+                            Err(e) => {
+                                debug!(app = %name, "module {digest} is not signed yet: {e}");
+                                self.recheck.insert(name.clone());
+                                unavailable.insert(digest, e);
+                            }
                         }
                     }
                 }
                 if let Some(key) = self.cfg.signer.as_ref().and_then(|k| k.read().ok()) {
                     let (check, checked) = (device && self.cfg.module_check.is_some(), &self.checked);
-                    sign_manifests(&name, &mut next, &key, |d| !check || matches!(checked.get(d), Some(Ok(()))));
+                    let refused = |d: &str| match checked.get(d) {
+                        _ if !check => None,
+                        Some(Ok(())) => None,
+                        Some(Err(e)) => Some(e.clone()),
+                        None => {
+                            Some(unavailable.get(d).cloned().unwrap_or(CheckError::Unavailable("unchecked".into())))
+                        }
+                    };
+                    sign_manifests(&name, &mut next, &key, |d| refused(d).is_none());
+                    if device {
+                        next = with_signed_condition(&a.status.conditions, next, refused, now);
+                    }
                 }
                 if next == a.status {
                     continue;

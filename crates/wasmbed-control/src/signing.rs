@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use wasmbed_model::{ApplicationStatus, SignedManifest, deploy_manifest, native_codes};
+use wasmbed_model::{ApplicationStatus, Condition, SignedManifest, deploy_manifest, merge_conditions, native_codes};
 use wasmbed_trust::SigningKey;
 
 /// The current app-signing key, shared with whoever rotates it.
@@ -27,7 +27,66 @@ pub type SharedKey = Arc<RwLock<SigningKey>>;
 #[async_trait]
 pub trait ModuleCheck: Send + Sync {
     /// Whether the module stored under `digest` validates; if not, why.
-    async fn check(&self, digest: &str) -> Result<(), String>;
+    async fn check(&self, digest: &str) -> Result<(), CheckError>;
+}
+
+/// Why a module is not signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckError {
+    /// It does not validate. A digest names fixed bytes: it never will.
+    Invalid(String),
+    /// It cannot be read now (not uploaded yet, or the store failed): it is
+    /// checked again on a later pass.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(why) => write!(f, "does not validate: {why}"),
+            Self::Unavailable(why) => write!(f, "cannot be checked yet: {why}"),
+        }
+    }
+}
+
+/// The condition a device application's status carries about signing.
+pub const SIGNED_CONDITION: &str = "Signed";
+
+/// `status`'s conditions with [`SIGNED_CONDITION`]: true when the
+/// module of every revision devices may be sent now passed its check,
+/// false naming each that `refused` (why), whose devices refuse it as
+/// unsigned. Absent while there is no rollout.
+pub fn with_signed_condition(
+    old: &[Condition],
+    mut status: ApplicationStatus,
+    refused: impl Fn(&str) -> Option<CheckError>,
+    now_ms: u64,
+) -> ApplicationStatus {
+    let cond = status.rollout.as_ref().map(|ro| {
+        let revs = ro.sent_revisions();
+        let problems: Vec<(u64, String, CheckError)> = revs
+            .iter()
+            .filter_map(|&rev| status.revision(rev))
+            .filter_map(|r| refused(&r.template.digest).map(|e| (r.revision, r.template.digest.clone(), e)))
+            .collect();
+        if problems.is_empty() {
+            let list: Vec<String> = revs.iter().map(u64::to_string).collect();
+            return Condition::new(SIGNED_CONDITION, true, "Signed", format!("revision {} signed", list.join(", ")));
+        }
+        let invalid = problems.iter().any(|(_, _, e)| matches!(e, CheckError::Invalid(_)));
+        let message: Vec<String> = problems
+            .iter()
+            .map(|(rev, digest, e)| format!("revision {rev}: module {} {e}", digest.get(..12).unwrap_or(digest)))
+            .collect();
+        let reason = if invalid { "ModuleInvalid" } else { "ModuleUnavailable" };
+        let message = format!("{}; devices refuse it as unsigned", message.join("; "));
+        Condition::new(SIGNED_CONDITION, false, reason, message)
+    });
+    let mut conditions: Vec<Condition> =
+        status.conditions.iter().filter(|c| c.kind != SIGNED_CONDITION).cloned().collect();
+    conditions.extend(cond.map(|c| merge_conditions(old, vec![c], now_ms)).into_iter().flatten());
+    status.conditions = conditions;
+    status
 }
 
 impl std::fmt::Debug for dyn ModuleCheck {

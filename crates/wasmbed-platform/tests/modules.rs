@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use sha2::{Digest, Sha256};
-use wasmbed_model::Strategy;
+use wasmbed_model::{ConditionStatus, Strategy};
 use wasmbed_platform::{Platform, PlatformConfig};
 use wasmbed_testkit::application_where;
 
@@ -81,14 +81,57 @@ async fn a_module_that_does_not_validate_is_never_signed() {
             .await
             .unwrap();
     }
-    application_where(&p.store, "good", "signed", |a| {
+    let good = application_where(&p.store, "good", "signed", |a| {
         a.status.signing.as_ref().is_some_and(|s| !s.manifests.is_empty())
     })
     .await;
-    let bad = application_where(&p.store, "bad", "rolled out", |a| a.status.rollout.is_some()).await;
-    // Its rollout goes on (matching no device) but nothing vouches for it.
+    let signed = signed_condition(&good).unwrap();
+    assert_eq!((signed.status, signed.reason.as_str()), (ConditionStatus::True, "Signed"));
+    // Its rollout goes on (matching no device) but nothing vouches for it,
+    // and its status says why.
+    let bad = application_where(&p.store, "bad", "refused", |a| {
+        signed_condition(a).is_some_and(|c| c.status == ConditionStatus::False)
+    })
+    .await;
+    let signed = signed_condition(&bad).unwrap();
+    assert_eq!(signed.reason, "ModuleInvalid");
+    assert!(signed.message.contains("does not validate"), "{}", signed.message);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let bad = p.store.get_application("bad").await.unwrap().unwrap_or(bad);
     assert!(bad.status.signing.as_ref().is_none_or(|s| s.manifests.is_empty()), "{:?}", bad.status.signing);
+    p.shutdown().await;
+}
+
+fn signed_condition(a: &wasmbed_model::Application) -> Option<wasmbed_model::Condition> {
+    a.status.conditions.iter().find(|c| c.kind == wasmbed_control::SIGNED_CONDITION).cloned()
+}
+
+/// An application applied before its module is uploaded (`kubectl apply`
+/// first) says so, and is signed once the module arrives: a module the
+/// check could not read is asked about again, not refused for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_whose_module_arrives_later_is_signed_then() {
+    use wasmbed_model::{Application, ApplicationSpec, Meta};
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Platform::start(PlatformConfig::new(tmp.path()).quick()).await.unwrap();
+    let module = app("late", 0);
+    let d = hex::encode(Sha256::digest(&module));
+    let spec = ApplicationSpec::new("1", &d, module.len() as u32);
+    p.store
+        .put_application(&Application { meta: Meta::named("late"), spec, status: Default::default() })
+        .await
+        .unwrap();
+    let waiting = application_where(&p.store, "late", "waiting for its module", |a| {
+        signed_condition(a).is_some_and(|c| c.reason == "ModuleUnavailable")
+    })
+    .await;
+    assert!(waiting.status.signing.as_ref().is_none_or(|s| s.manifests.is_empty()));
+    assert!(signed_condition(&waiting).unwrap().message.contains("not in the store"));
+    p.store.put_module(&d, &module).await.unwrap();
+    let signed = application_where(&p.store, "late", "signed", |a| {
+        a.status.signing.as_ref().is_some_and(|s| !s.manifests.is_empty())
+    })
+    .await;
+    assert_eq!(signed_condition(&signed).unwrap().status, ConditionStatus::True);
     p.shutdown().await;
 }
