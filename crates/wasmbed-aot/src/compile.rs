@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use object::read::elf::ElfFile32;
 use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionIndex, elf};
@@ -136,13 +137,40 @@ impl Toolchain {
     }
 }
 
+/// How long one tool may run on one module. Modules are at most 128 KiB
+/// and build in a second or two; a pathological one must not hold a
+/// builder (and a control plane's build slot) for good.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+
 fn run(tool: &'static str, cmd: &mut Command) -> Result<(), AotError> {
-    let out = cmd.output().map_err(|e| AotError::Tool { tool, why: e.to_string() })?;
-    if out.status.success() {
+    run_within(tool, cmd, TOOL_TIMEOUT)
+}
+
+/// Runs `cmd` (in its scratch folder) for at most `limit`, killing it
+/// after. Its output goes to files there: pipes would need a reader each.
+fn run_within(tool: &'static str, cmd: &mut Command, limit: Duration) -> Result<(), AotError> {
+    let dir = cmd.get_current_dir().map(Path::to_path_buf).unwrap_or_default();
+    let (out_path, err_path) = (dir.join(format!("{tool}.out")), dir.join(format!("{tool}.err")));
+    cmd.stdout(std::fs::File::create(&out_path)?).stderr(std::fs::File::create(&err_path)?);
+    let mut child = cmd.spawn().map_err(|e| AotError::Tool { tool, why: e.to_string() })?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            // Already exited or not: either way it is gone after wait.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(AotError::Failed { tool, output: format!("stopped after {} s", limit.as_secs()) });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if status.success() {
         return Ok(());
     }
-    let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stdout));
+    let mut text = String::from_utf8_lossy(&std::fs::read(&err_path)?).into_owned();
+    text.push_str(&String::from_utf8_lossy(&std::fs::read(&out_path)?));
     // Enough to see the reason; a failing module can print megabytes.
     let text: String = text.lines().take(20).collect::<Vec<_>>().join("\n");
     Err(AotError::Failed { tool, output: text })
@@ -493,6 +521,21 @@ fn image(elf_bytes: &[u8]) -> Result<(Vec<u8>, u32, Vec<u32>), AotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tool_running_too_long_is_stopped_and_a_failing_one_says_what_it_printed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut slow = Command::new("sleep");
+        slow.current_dir(dir.path()).arg("30");
+        let started = Instant::now();
+        let err = run_within("sleep", &mut slow, Duration::from_millis(200)).expect_err("stopped");
+        assert!(err.to_string().contains("stopped after"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+        let mut failing = Command::new("sh");
+        failing.current_dir(dir.path()).args(["-c", "echo to-stdout; echo to-stderr >&2; exit 3"]);
+        let err = run_within("sh", &mut failing, TOOL_TIMEOUT).expect_err("failed");
+        assert!(err.to_string().contains("to-stderr") && err.to_string().contains("to-stdout"), "{err}");
+    }
 
     #[test]
     fn accesses_pass_their_offset_apart_and_anything_else_is_left_alone() {
