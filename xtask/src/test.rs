@@ -22,6 +22,9 @@ pub fn run_all() -> Result<()> {
     )?;
     let apps = apps::build()?;
     apps::build_components()?;
+    // Decoding never panics: every fuzz target, a fixed number of inputs,
+    // beside the firmware (its own toolchain, target folder and core).
+    let fuzzing = fuzz::spawn(fuzz::Budget::Runs(fuzz::TEST_RUNS))?;
     tools::ensure_qemu()?;
     tools::ensure_aot()?;
     let firmware_dir = firmware::images()?;
@@ -76,8 +79,7 @@ pub fn run_all() -> Result<()> {
             "thumbv7m-none-eabi",
         ]),
     )?;
-    // Decoding never panics: every fuzz target, a fixed number of inputs.
-    fuzz::run(fuzz::Budget::Runs(fuzz::TEST_RUNS))?;
+    fuzzing.join()?;
     k8s::manifests()?;
     run(
         "cargo test --workspace",
