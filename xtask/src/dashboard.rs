@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::{cargo, root, run, tools};
+use crate::{root, run, tools};
 
 fn npm(dir: &Path) -> Command {
     let mut c = Command::new("npm");
@@ -53,10 +53,11 @@ pub fn browser_test(firmware_dir: &Path, apps: &Path) -> Result<()> {
     let dist = build()?;
     run("dashboard unit tests (vitest)", npm(&dir).args(["test"]))?;
     tools::ensure_chromium()?;
-    // The debug binary `cargo test` just built: a release build would add
-    // minutes to the test command and the test needs no speed.
-    run("build wasmbed (debug)", cargo().args(["build", "--locked", "--workspace", "--bins"]))?;
-    let bin = root().join("target/debug/wasmbed");
+    // The debug binary `cargo test` built: a release build would add
+    // minutes to the test command and the test needs no speed, and
+    // `cargo build` would compile much again (without the test targets'
+    // features). After `cargo test --workspace` this builds nothing.
+    let bin = crate::test_built_bin("wasmbed")?;
     run(
         "dashboard in headless Chromium against wasmbed up with a QEMU device (Playwright)",
         npm(&dir)

@@ -2,6 +2,7 @@
 //! rendered with default and overridden values, and the device Pod the
 //! controller creates. No cluster is involved.
 
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -20,6 +21,13 @@ const PLACEHOLDER_DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e
 /// the CRDs and the controller's device Pod with `kubernetes-validate
 /// --strict`; checks that bad values are refused by the chart's schema.
 pub fn manifests() -> Result<()> {
+    manifests_with(None)
+}
+
+/// [`manifests`], with the `wasmbed-crds` binary at `crds_bin` when one is
+/// built already (`cargo test --workspace` builds it with the test
+/// feature set; `cargo run -p` would compile its dependencies again).
+pub fn manifests_with(crds_bin: Option<&Path>) -> Result<()> {
     let helm = tools::ensure_helm()?;
     tools::ensure_kubernetes_validate()?;
     let chart = root().join("deploy/helm/wasmbed");
@@ -96,10 +104,15 @@ pub fn manifests() -> Result<()> {
             bail!("the chart accepted --set {bad} (or did not name {field}): {why}");
         }
     }
-    let pod = cargo()
-        .args(["run", "--locked", "--quiet", "-p", "wasmbed-k8s", "--bin", "wasmbed-crds", "--", "--device-pod"])
-        .output()
-        .context("cannot render the device Pod")?;
+    let mut crds = match crds_bin {
+        Some(bin) => Command::new(bin),
+        None => {
+            let mut c = cargo();
+            c.args(["run", "--locked", "--quiet", "-p", "wasmbed-k8s", "--bin", "wasmbed-crds", "--"]);
+            c
+        }
+    };
+    let pod = crds.arg("--device-pod").output().context("cannot render the device Pod")?;
     if !pod.status.success() {
         bail!("rendering the device Pod failed: {}", String::from_utf8_lossy(&pod.stderr));
     }

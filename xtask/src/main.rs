@@ -168,6 +168,18 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// The workspace binary `name` as `cargo test --workspace` builds it (the
+/// same features, so nothing is compiled twice; after the test step this
+/// builds nothing).
+fn test_built_bin(name: &str) -> Result<PathBuf> {
+    run(
+        &format!("{name} as `cargo test --workspace` builds it"),
+        cargo().args(["test", "--workspace", "--locked", "--no-run", "--quiet"]),
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    Ok(target.join("debug").join(name))
+}
+
 /// A command's stdout when it ran and succeeded.
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;

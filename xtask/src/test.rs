@@ -80,11 +80,11 @@ pub fn run_all() -> Result<()> {
         ]),
     )?;
     fuzzing.join()?;
-    k8s::manifests()?;
     run(
         "cargo test --workspace",
         cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_DIR", &firmware_dir),
     )?;
+    k8s::manifests_with(Some(&crate::test_built_bin("wasmbed-crds")?))?;
     dashboard::browser_test(&firmware_dir, &apps)?;
     eprintln!("==> all checks passed");
     Ok(())
