@@ -10,7 +10,6 @@
 //! SECONDS` fuzzes for longer and keeps its corpus in `fuzz/corpus/`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -49,56 +48,11 @@ pub enum Budget {
 
 /// Builds every fuzz target and runs each within `budget`.
 pub fn run(budget: Budget) -> Result<()> {
-    run_with(&tools::ensure_fuzz_tools()?, budget, None)
+    run_with(&tools::ensure_fuzz_tools()?, budget)
 }
 
-/// [`run`] in the background, its tools' output into `target/fuzz/ci.log`
-/// (the steps still say what they run): the fuzz workspace has its own
-/// toolchain and target folder, and its runs use one core, so CI builds
-/// firmware beside it. Its tools (the nightly, cargo-fuzz) are installed
-/// there too: nothing else uses them.
-pub fn spawn(budget: Budget) -> Result<Background> {
-    let log_path = root().join("target/fuzz/ci.log");
-    if let Some(dir) = log_path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
-    let handle = std::thread::spawn(move || run_with(&tools::ensure_fuzz_tools()?, budget, Some(&log)));
-    Ok(Background { handle, log_path })
-}
-
-/// A fuzz run going on beside the rest of CI.
-#[derive(Debug)]
-pub struct Background {
-    handle: std::thread::JoinHandle<Result<()>>,
-    log_path: PathBuf,
-}
-
-impl Background {
-    /// Waits for it; on failure prints the end of its log.
-    pub fn join(self) -> Result<()> {
-        let result = self.handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the fuzz thread panicked")));
-        if result.is_err() {
-            let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            eprintln!("--- the end of {} ---", self.log_path.display());
-            for line in &lines[lines.len().saturating_sub(80)..] {
-                eprintln!("{line}");
-            }
-        }
-        result
-    }
-}
-
-/// Runs `cmd` as step `what`, its output into `log` when there is one.
-fn step(what: &str, cmd: &mut Command, log: Option<&std::fs::File>) -> Result<()> {
-    if let Some(log) = log {
-        cmd.stdout(log.try_clone()?).stderr(log.try_clone()?);
-    }
-    crate::run(what, cmd)
-}
-
-fn run_with(tools: &tools::FuzzTools, budget: Budget, log: Option<&std::fs::File>) -> Result<()> {
+/// [`run`] with the tools installed already.
+pub fn run_with(tools: &tools::FuzzTools, budget: Budget) -> Result<()> {
     let listed = tools.cargo_fuzz().arg("list").output().context("cannot run cargo fuzz list")?;
     if !listed.status.success() {
         bail!("cargo fuzz list failed: {}", String::from_utf8_lossy(&listed.stderr));
@@ -108,12 +62,11 @@ fn run_with(tools: &tools::FuzzTools, budget: Budget, log: Option<&std::fs::File
         bail!("cargo fuzz list found no targets in fuzz/");
     }
     // cargo-fuzz has no --locked: check the committed lockfile first.
-    step(
+    crate::run(
         "fuzz/Cargo.lock is up to date",
         crate::cargo().current_dir(root().join("fuzz")).args(["fetch", "--locked", "--quiet"]),
-        log,
     )?;
-    step("build the fuzz targets (nightly, sanitizers)", tools.cargo_fuzz().arg("build"), log)?;
+    crate::run("build the fuzz targets (nightly, sanitizers)", tools.cargo_fuzz().arg("build"))?;
     let golden = seeds()?;
     let apps = if targets.iter().any(|t| t == MODULE_TARGET) { Some(module_seeds()?) } else { None };
     for target in &targets {
@@ -140,7 +93,7 @@ fn run_with(tools: &tools::FuzzTools, budget: Budget, log: Option<&std::fs::File
         // New inputs go to the first folder; the seeds stay as they are.
         // A hang is a bug too: no input may take ten seconds.
         let flags_of_target: &[&str] = if target == MODULE_TARGET { MODULE_FLAGS } else { &[] };
-        step(
+        crate::run(
             &what,
             tools
                 .cargo_fuzz()
@@ -151,7 +104,6 @@ fn run_with(tools: &tools::FuzzTools, budget: Budget, log: Option<&std::fs::File
                 .arg(seeds)
                 .args(["--", "-timeout=10", "-print_final_stats=1"])
                 .args(flags),
-            log,
         )?;
     }
     Ok(())
