@@ -6,13 +6,17 @@
 //! plane runs no process. A revision asking for `native` or `auto` is
 //! built once per board among the devices it targets, before its manifest
 //! is signed (the manifest names each artifact); a board that joins later
-//! is built when it does, and the manifest signed again. Without a
+//! is built when it does, and the manifest signed again. Builds run in
+//! the background ([`Builds`]): only the application waiting for one
+//! waits. Without a
 //! builder, or when a build fails, the board's devices run the interpreter
 //! and the record says why.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::sync::{Semaphore, mpsc};
 use wasmbed_model::{
     Application, ApplicationStatus, Condition, Device, NativeArtifactRef, NativeBuild, NativeBuildState,
     merge_conditions,
@@ -98,7 +102,7 @@ pub fn record(status: &mut ApplicationStatus, rev: u64, build: NativeBuild) {
 }
 
 /// Builds what `status` lacks for `boards` with `builder` (or records that
-/// there is none).
+/// there is none), waiting for each build.
 pub async fn build_missing(
     status: &mut ApplicationStatus,
     boards: &BTreeSet<String>,
@@ -108,17 +112,106 @@ pub async fn build_missing(
     for (rev, digest, board) in missing(status, boards, compiler) {
         let build = match builder {
             None => NativeBuild::failed(&board, NO_TOOLCHAIN),
-            Some(b) => match b.build(&digest, &board).await {
-                Ok(artifact) if artifact.board == board => NativeBuild::built(artifact),
-                Ok(artifact) => NativeBuild::failed(&board, format!("the builder made code for {}", artifact.board)),
-                Err(why) => NativeBuild::failed(&board, why),
-            },
+            Some(b) => outcome(&board, b.build(&digest, &board).await),
         };
-        match &build.reason {
-            Some(why) => tracing::warn!(revision = rev, %board, "native build failed, runs interpreted: {why}"),
-            None => tracing::info!(revision = rev, %board, "native code built"),
-        }
         record(status, rev, build);
+    }
+}
+
+/// What a build for `board` that answered `result` is recorded as.
+fn outcome(board: &str, result: Result<NativeArtifactRef, String>) -> NativeBuild {
+    let build = match result {
+        Ok(artifact) if artifact.board == board => NativeBuild::built(artifact),
+        Ok(artifact) => NativeBuild::failed(board, format!("the builder made code for {}", artifact.board)),
+        Err(why) => NativeBuild::failed(board, why),
+    };
+    match &build.reason {
+        Some(why) => tracing::warn!(%board, "native build failed, runs interpreted: {why}"),
+        None => tracing::info!(%board, "native code built"),
+    }
+    build
+}
+
+/// How many builds run at once (each runs a compiler process).
+pub const PARALLEL_BUILDS: usize = 2;
+
+/// A build that ended, as [`Builds`] reports it to the reconcilers.
+#[derive(Debug)]
+pub struct Finished {
+    digest: String,
+    board: String,
+    build: NativeBuild,
+}
+
+/// Native builds in the background, so the reconcilers never wait for a
+/// compiler: an application whose builds are running keeps its status
+/// (nothing is signed or sent for it) until they end, while every other
+/// resource is reconciled as usual.
+pub struct Builds {
+    builder: Option<Arc<dyn NativeBuilder>>,
+    /// (module digest, board) being built → the applications waiting.
+    running: BTreeMap<(String, String), BTreeSet<String>>,
+    /// Builds that ended (cached by the builder too; kept here so an
+    /// application's next pass records them without asking again).
+    ended: BTreeMap<(String, String), NativeBuild>,
+    done: mpsc::UnboundedSender<Finished>,
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Builds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builds").field("running", &self.running).finish_non_exhaustive()
+    }
+}
+
+impl Builds {
+    /// Builds with `builder` (`None`: every board records [`NO_TOOLCHAIN`]);
+    /// what ends arrives on the receiver, for [`Builds::ended`].
+    pub fn new(builder: Option<Arc<dyn NativeBuilder>>) -> (Self, mpsc::UnboundedReceiver<Finished>) {
+        let (done, ended) = mpsc::unbounded_channel();
+        let slots = Arc::new(Semaphore::new(PARALLEL_BUILDS));
+        (Self { builder, running: BTreeMap::new(), ended: BTreeMap::new(), done, slots }, ended)
+    }
+
+    /// Records in `status` (application `app`'s next status) every build
+    /// that ended, and starts those it lacks for `boards`. True when `app`
+    /// waits for a build still running.
+    pub fn advance(&mut self, app: &str, status: &mut ApplicationStatus, boards: &BTreeSet<String>) -> bool {
+        let builder = self.builder.clone();
+        let compiler = |board: &str| builder.as_ref().and_then(|b| b.compiler(board));
+        let mut waiting = false;
+        for (rev, digest, board) in missing(status, boards, compiler) {
+            let Some(b) = &builder else {
+                record(status, rev, NativeBuild::failed(&board, NO_TOOLCHAIN));
+                continue;
+            };
+            let key = (digest, board);
+            if let Some(build) = self.ended.get(&key) {
+                record(status, rev, build.clone());
+                continue;
+            }
+            waiting = true;
+            let waiters = self.running.entry(key.clone()).or_default();
+            if waiters.is_empty() {
+                let (b, done, slots) = (b.clone(), self.done.clone(), self.slots.clone());
+                tokio::spawn(async move {
+                    // Closed only if the reconcilers stopped: nothing to build for.
+                    let Ok(_slot) = slots.acquire_owned().await else { return };
+                    let (digest, board) = key;
+                    let build = outcome(&board, b.build(&digest, &board).await);
+                    let _ = done.send(Finished { digest, board, build });
+                });
+            }
+            waiters.insert(app.to_owned());
+        }
+        waiting
+    }
+
+    /// Keeps a build that ended; returns the applications waiting for it.
+    pub fn ended(&mut self, f: Finished) -> BTreeSet<String> {
+        let key = (f.digest, f.board);
+        self.ended.insert(key.clone(), f.build);
+        self.running.remove(&key).unwrap_or_default()
     }
 }
 

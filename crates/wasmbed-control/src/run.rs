@@ -15,8 +15,9 @@
 //!   or app states (heartbeats alone do not wake it).
 //!
 //! A revision asking for native code is compiled per target board
-//! ([`crate::native`]) in the pass that first needs it, before its
-//! manifest is signed; the builder caches, so later passes are cheap.
+//! ([`crate::native`]) before its manifest is signed, in the background:
+//! the application keeps its status until its builds end, and nothing
+//! else waits.
 //!
 //! Time-driven work (heartbeat deadlines, soak times, gateway reports) is
 //! checked every `tick_ms`. A failed write is retried on the next tick.
@@ -163,12 +164,15 @@ struct Reconciler {
     /// Applications whose module could not be checked: reconciled again
     /// at the next tick.
     recheck: BTreeSet<String>,
+    /// Native builds running and ended.
+    builds: native::Builds,
 }
 
 /// Runs every reconciler until `shutdown` turns true.
 pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut shutdown: watch::Receiver<bool>) {
     let mut events = store.watch();
     let tick = Duration::from_millis(cfg.tick_ms);
+    let (builds, mut builds_ended) = native::Builds::new(cfg.native.clone());
     let mut r = Reconciler {
         store,
         clock,
@@ -182,6 +186,7 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut sh
         signed_with: None,
         checked: BTreeMap::new(),
         recheck: BTreeSet::new(),
+        builds,
     };
     r.relist().await;
     info!("control plane reconcilers running");
@@ -206,6 +211,10 @@ pub async fn run(store: Arc<dyn Store>, clock: Clock, cfg: ControlConfig, mut sh
                         Err(_) => break,
                     }
                 }
+            }
+            Some(ended) = builds_ended.recv() => {
+                let waiting = r.builds.ended(ended);
+                r.dirty.apps.extend(waiting);
             }
             _ = timer.tick() => r.timers(),
             _ = shutdown.changed() => return,
@@ -442,7 +451,10 @@ impl Reconciler {
                 if a.spec.runtime == Runtime::Device {
                     // Built before signing: the manifest names the artifacts.
                     let boards = native::target_boards(a, devices.iter().copied());
-                    native::build_missing(&mut next, &boards, self.cfg.native.as_deref()).await;
+                    if self.builds.advance(&name, &mut next, &boards) {
+                        // Reconciled again when its builds end.
+                        continue;
+                    }
                     next = native::with_condition(&a.status.conditions, next, now);
                 }
                 // Edge components are compiled (and so checked) by the
