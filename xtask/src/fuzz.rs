@@ -48,11 +48,7 @@ pub enum Budget {
 
 /// Builds every fuzz target and runs each within `budget`.
 pub fn run(budget: Budget) -> Result<()> {
-    run_with(&tools::ensure_fuzz_tools()?, budget)
-}
-
-/// [`run`] with the tools installed already.
-pub fn run_with(tools: &tools::FuzzTools, budget: Budget) -> Result<()> {
+    let tools = tools::ensure_fuzz_tools()?;
     let listed = tools.cargo_fuzz().arg("list").output().context("cannot run cargo fuzz list")?;
     if !listed.status.success() {
         bail!("cargo fuzz list failed: {}", String::from_utf8_lossy(&listed.stderr));

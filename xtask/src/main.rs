@@ -4,9 +4,8 @@
 //! One module per concern: `test` (what CI runs), `demo`, `apps` (example
 //! apps), `firmware` (board images), `bench` (benchmarks), `fuzz` (the
 //! protocol's fuzz targets), `generate` (CRDs, OpenAPI), `k8s` (offline
-//! manifest checks), `dashboard` (the web dashboard and its browser test),
-//! `tools` (installing what is missing, every pinned version) and `lane`
-//! (steps CI runs in the background).
+//! manifest checks), `dashboard` (the web dashboard and its browser test)
+//! and `tools` (installing what is missing, every pinned version).
 
 mod apps;
 mod bench;
@@ -16,7 +15,6 @@ mod firmware;
 mod fuzz;
 mod generate;
 mod k8s;
-mod lane;
 mod test;
 mod tools;
 
@@ -160,7 +158,6 @@ fn cargo() -> Command {
 /// Runs a step, announcing it; a failure names the step.
 fn run(what: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("==> {what}");
-    lane::redirect(cmd)?;
     let started = std::time::Instant::now();
     let status = cmd.status().with_context(|| format!("cannot start: {what}"))?;
     // Each step's time, so a slow CI run says where its minutes went.

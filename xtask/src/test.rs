@@ -1,17 +1,10 @@
 //! `cargo xtask test`: everything CI runs (the README's test command), in
-//! the order that fails fastest: formatting, then lints and builds, then
+//! the order that fails fastest: formatting and lints, then builds, then
 //! tests that start processes, QEMU and a browser.
-//!
-//! Two lanes run beside the host workspace's clippy: the embedded one
-//! (firmware images, their tests and lints, the apps' lints) and the fuzz
-//! targets. Each has its own target folders, so no cargo waits for
-//! another's lock; together they keep both cores busy ([`crate::lane`]).
-
-use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::{apps, cargo, dashboard, firmware, fuzz, k8s, lane, root, run, tools};
+use crate::{apps, cargo, dashboard, firmware, fuzz, k8s, root, run, tools};
 
 /// Runs every check; the first failure stops it.
 pub fn run_all() -> Result<()> {
@@ -23,50 +16,14 @@ pub fn run_all() -> Result<()> {
             cargo().current_dir(root().join(folder)).args(["fmt", "--all", "--", "--check"]),
         )?;
     }
-    let apps = apps::build()?;
-    apps::build_components()?;
-    // Installs first, one at a time (apt and rustup are not for sharing).
-    tools::ensure_qemu()?;
-    tools::ensure_aot()?;
-    let fuzz_tools = tools::ensure_fuzz_tools()?;
-    let embedded = lane::spawn("embedded", embedded)?;
-    // Decoding never panics: every fuzz target, a fixed number of inputs.
-    let fuzzing = lane::spawn("fuzz", move || fuzz::run_with(&fuzz_tools, fuzz::Budget::Runs(fuzz::TEST_RUNS)))?;
     run(
         "clippy (workspace, all targets, -D warnings)",
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
     )?;
-    // The agent must stay no_std with its default features too (device
-    // images build it without `validate`, and the device TLS client inside
-    // every image): checked for the smallest Cortex-M target.
-    run(
-        "device agent for thumbv7m-none-eabi (no_std)",
-        cargo().args([
-            "check",
-            "--locked",
-            "-p",
-            "wasmbed-agent",
-            "-p",
-            "wasmbed-protocol",
-            "--target",
-            "thumbv7m-none-eabi",
-        ]),
-    )?;
-    let firmware_dir = embedded.join()?;
-    fuzzing.join()?;
-    run(
-        "cargo test --workspace",
-        cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_DIR", &firmware_dir),
-    )?;
-    k8s::manifests_with(Some(&crate::test_built_bin("wasmbed-crds")?))?;
-    dashboard::browser_test(&firmware_dir, &apps)?;
-    eprintln!("==> all checks passed");
-    Ok(())
-}
-
-/// The embedded lane: every firmware image (returns their folder), the
-/// firmware's host tests, and clippy on the firmware and the apps.
-fn embedded() -> Result<PathBuf> {
+    let apps = apps::build()?;
+    apps::build_components()?;
+    tools::ensure_qemu()?;
+    tools::ensure_aot()?;
     let firmware_dir = firmware::images()?;
     // The firmware crates that build for the host too (the rest are bare-metal only).
     let host_crates =
@@ -103,5 +60,30 @@ fn embedded() -> Result<PathBuf> {
             cargo().current_dir(root().join(folder)).args(["clippy", "--release", "--locked", "--", "-D", "warnings"]),
         )?;
     }
-    Ok(firmware_dir)
+    // The agent must stay no_std with its default features too (device
+    // images build it without `validate`, and the device TLS client inside
+    // every image): checked for the smallest Cortex-M target.
+    run(
+        "device agent for thumbv7m-none-eabi (no_std)",
+        cargo().args([
+            "check",
+            "--locked",
+            "-p",
+            "wasmbed-agent",
+            "-p",
+            "wasmbed-protocol",
+            "--target",
+            "thumbv7m-none-eabi",
+        ]),
+    )?;
+    // Decoding never panics: every fuzz target, a fixed number of inputs.
+    fuzz::run(fuzz::Budget::Runs(fuzz::TEST_RUNS))?;
+    run(
+        "cargo test --workspace",
+        cargo().args(["test", "--workspace", "--locked"]).env("WASMBED_FIRMWARE_DIR", &firmware_dir),
+    )?;
+    k8s::manifests_with(Some(&crate::test_built_bin("wasmbed-crds")?))?;
+    dashboard::browser_test(&firmware_dir, &apps)?;
+    eprintln!("==> all checks passed");
+    Ok(())
 }
