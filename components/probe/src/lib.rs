@@ -10,7 +10,9 @@
 //!   number. `count` counts samples, `last` is the last number, `gaps`
 //!   counts numbers that were not `last + 1` (lost or doubled events).
 //! - messages: `trap` traps, `loop` never returns, `grow` asks for far
-//!   more memory than any limit, `publish` publishes `probe_value` 1.0.
+//!   more memory than any limit, `publish` publishes `probe_value` 1.0,
+//!   `tally` counts itself under `messages` (a message is handled when
+//!   its delivery returns, unlike a sample on its way through the feed).
 //!
 //! Needs `log`, `config`, `kv`, `telemetry`.
 
@@ -65,6 +67,7 @@ impl Guest for Probe {
             b"publish" => {
                 let _ = telemetry::publish("probe_value", 1.0);
             }
+            b"tally" => set_counter("messages", counter("messages") + 1),
             _ => log::log(log::Level::Warn, "unknown message"),
         }
     }
