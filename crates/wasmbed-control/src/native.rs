@@ -101,23 +101,6 @@ pub fn record(status: &mut ApplicationStatus, rev: u64, build: NativeBuild) {
     r.native.sort_by(|a, b| a.board.cmp(&b.board));
 }
 
-/// Builds what `status` lacks for `boards` with `builder` (or records that
-/// there is none), waiting for each build.
-pub async fn build_missing(
-    status: &mut ApplicationStatus,
-    boards: &BTreeSet<String>,
-    builder: Option<&dyn NativeBuilder>,
-) {
-    let compiler = |board: &str| builder.and_then(|b| b.compiler(board));
-    for (rev, digest, board) in missing(status, boards, compiler) {
-        let build = match builder {
-            None => NativeBuild::failed(&board, NO_TOOLCHAIN),
-            Some(b) => outcome(&board, b.build(&digest, &board).await),
-        };
-        record(status, rev, build);
-    }
-}
-
 /// What a build for `board` that answered `result` is recorded as.
 fn outcome(board: &str, result: Result<NativeArtifactRef, String>) -> NativeBuild {
     let build = match result {
@@ -253,6 +236,23 @@ mod tests {
         ApplicationSpec, ConditionStatus, Execution, Labels, Meta, Revision, RolloutStatus, SIM_BOARD,
     };
     use wasmbed_testkit::With;
+
+    /// What [`Builds::advance`] records, one build awaited after another
+    /// (the same `missing`, `outcome` and `record`, without tasks).
+    async fn build_missing(
+        status: &mut ApplicationStatus,
+        boards: &BTreeSet<String>,
+        builder: Option<&dyn NativeBuilder>,
+    ) {
+        let compiler = |board: &str| builder.and_then(|b| b.compiler(board));
+        for (rev, digest, board) in missing(status, boards, compiler) {
+            let build = match builder {
+                None => NativeBuild::failed(&board, NO_TOOLCHAIN),
+                Some(b) => outcome(&board, b.build(&digest, &board).await),
+            };
+            record(status, rev, build);
+        }
+    }
 
     struct Fake {
         calls: Mutex<Vec<(String, String)>>,
